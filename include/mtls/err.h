@@ -1,0 +1,78 @@
+/*
+ * mtls/err.h - error reporting shared by every libmtls function.
+ *
+ * Every fallible function takes a `struct mtls_err *` as its last argument,
+ * returns 0 / -1 (or NULL) and, on failure, leaves one sentence in it that
+ * names the file, value or rule at fault and, where it helps, what to do.
+ * A caller may pass NULL when it does not want the message.
+ */
+#ifndef MTLS_ERR_H
+#define MTLS_ERR_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MTLS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define MTLS_PRINTF(f, a)
+#endif
+
+/* One table of categories: X(name, exit status, sentence). */
+#define MTLS_ERR_CODES(X)                                                   \
+	X(MTLS_OK, 0, "success")                                            \
+	X(MTLS_E_USAGE, 2, "usage error")                                   \
+	X(MTLS_E_IO, 1, "file or system error")                             \
+	X(MTLS_E_FORMAT, 1, "unrecognised or malformed input")              \
+	X(MTLS_E_PASSWORD, 1, "wrong or missing password")                  \
+	X(MTLS_E_VERIFY, 1, "certificate verification failed")             \
+	X(MTLS_E_POLICY, 1, "refused by policy")                            \
+	X(MTLS_E_PEER, 1, "the peer failed or refused")                     \
+	X(MTLS_E_EXISTS, 1, "already exists")                               \
+	X(MTLS_E_NOTFOUND, 1, "not found")                                  \
+	X(MTLS_E_INTERNAL, 1, "internal error")
+
+enum mtls_errcode {
+#define MTLS_X_ENUM(n, s, m) n,
+	MTLS_ERR_CODES(MTLS_X_ENUM)
+#undef MTLS_X_ENUM
+};
+
+#define MTLS_ERR_MSG_MAX 1024
+
+struct mtls_err {
+	enum mtls_errcode code;
+	char msg[MTLS_ERR_MSG_MAX];
+};
+
+/* Clears ERR; safe on NULL. */
+void mtls_err_clear(struct mtls_err *err);
+
+/* Records CODE and a formatted message; always returns -1 so callers can
+ * `return mtls_err_set(...)`. Safe on NULL. */
+int mtls_err_set(struct mtls_err *err, enum mtls_errcode code,
+    const char *fmt, ...) MTLS_PRINTF(3, 4);
+
+/* Like mtls_err_set but appends ": <reason>" drained from the OpenSSL error
+ * queue (all entries, most specific last), then clears the queue. */
+int mtls_err_ssl(struct mtls_err *err, enum mtls_errcode code,
+    const char *fmt, ...) MTLS_PRINTF(3, 4);
+
+/* Like mtls_err_set but appends ": <strerror(errno)>". */
+int mtls_err_sys(struct mtls_err *err, enum mtls_errcode code,
+    const char *fmt, ...) MTLS_PRINTF(3, 4);
+
+/* Name ("MTLS_E_IO") and process exit status for a code. */
+const char *mtls_err_name(enum mtls_errcode code);
+int mtls_err_exit_status(enum mtls_errcode code);
+
+/* Library version string, e.g. "0.1.0". */
+const char *mtls_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

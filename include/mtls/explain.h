@@ -1,0 +1,42 @@
+/*
+ * mtls/explain.h - one place that turns OpenSSL's verification results and
+ * TLS alerts into our own sentences. `verify`, `serve`'s log, `test`,
+ * `probe` and `doctor` all use it, so one cause reads the same everywhere.
+ */
+#ifndef MTLS_EXPLAIN_H
+#define MTLS_EXPLAIN_H
+
+#include <stddef.h>
+
+#include <openssl/x509.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A short reason for an X509_V_ERR_* code ("unknown issuer"); never NULL. */
+const char *mtls_explain_verify_code(long code);
+
+/* A stable machine-friendly key for metrics ("unknown_issuer"). */
+const char *mtls_explain_verify_key(long code);
+
+/* A whole sentence for a failed verification of CERT at DEPTH (0 = leaf):
+ * "certificate CN=x (serial 0A..) expired on 2026-01-02 10:00:00 UTC".
+ * CERT may be NULL. Writes into BUF. */
+void mtls_explain_verify_failure(long code, X509 *cert, int depth, char *buf,
+    size_t len);
+
+/* What a TLS alert (RFC 8446 section 6) received from the peer most
+ * likely means, in words ("the peer rejected our certificate"). */
+const char *mtls_explain_alert(int alert_description);
+
+/* What to do about CODE, or NULL when there is nothing specific. */
+const char *mtls_explain_verify_fix(long code);
+
+/* ASN1_TIME as "2026-01-02 10:00:00 UTC" into BUF. */
+void mtls_time_format(const ASN1_TIME *t, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

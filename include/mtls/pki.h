@@ -1,0 +1,109 @@
+/*
+ * mtls/pki.h - keys, names, subject alternative names, and loading and
+ * encoding the objects a PKI is made of. Built on OpenSSL 3; objects are
+ * OpenSSL's own (EVP_PKEY, X509, X509_NAME, GENERAL_NAMES) so callers can
+ * hand them straight to libssl.
+ */
+#ifndef MTLS_PKI_H
+#define MTLS_PKI_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "mtls/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum mtls_keytype {
+	MTLS_KEY_EC_P256,
+	MTLS_KEY_EC_P384,
+	MTLS_KEY_RSA_2048,
+	MTLS_KEY_RSA_3072,
+	MTLS_KEY_RSA_4096,
+	MTLS_KEY_ED25519,
+};
+
+/* "ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519". */
+int mtls_keytype_parse(const char *s, enum mtls_keytype *out,
+    struct mtls_err *err);
+const char *mtls_keytype_name(enum mtls_keytype t);
+
+/* A fresh key pair (caller frees with EVP_PKEY_free). */
+EVP_PKEY *mtls_key_generate(enum mtls_keytype t, struct mtls_err *err);
+
+/* "EC P-256", "RSA 3072", "Ed25519", ... into BUF. */
+void mtls_key_describe(const EVP_PKEY *key, char *buf, size_t len);
+
+/* Fails (MTLS_E_POLICY) for keys too weak to certify: RSA below 2048 bits,
+ * curves other than P-256/P-384/P-521, DSA and unknown algorithms. WHAT
+ * names the key in the message ("the CSR's key"). */
+int mtls_key_check_strength(const EVP_PKEY *key, const char *what,
+    struct mtls_err *err);
+
+/* Parses "CN=app,O=Example" (backslash escapes a comma) or "/CN=app/O=Ex". */
+X509_NAME *mtls_name_parse(const char *dn, struct mtls_err *err);
+
+/* "CN=app, O=Example" (caller frees with OPENSSL_free). */
+char *mtls_name_format(const X509_NAME *name);
+
+/* The first CN of NAME, or NULL (caller frees with OPENSSL_free). */
+char *mtls_name_cn(const X509_NAME *name);
+
+/* Appends the SANs in LIST ("dns:h,ip:a,uri:u,email:e", comma separated)
+ * to GENS, validating each: DNS names (RFC 1035 letters, digits, hyphens,
+ * a leading "*." wildcard), IPv4/IPv6 literals, absolute URIs, emails. */
+int mtls_san_add(GENERAL_NAMES *gens, const char *list, struct mtls_err *err);
+
+/* Checks one SAN already in a request (same rules as mtls_san_add). */
+int mtls_san_check(const GENERAL_NAME *gen, struct mtls_err *err);
+
+/* "dns:h,ip:a" for GENS (caller frees with free()); "" when empty. */
+char *mtls_san_format(const GENERAL_NAMES *gens);
+
+/* Loads every certificate in PATH (PEM, possibly several, or DER). */
+int mtls_load_certs(const char *path, STACK_OF(X509) **out,
+    struct mtls_err *err);
+
+/* The first certificate in PATH. */
+X509 *mtls_load_cert(const char *path, struct mtls_err *err);
+
+/* Loads a private key (PEM or DER; PKCS#8 plain or encrypted, or
+ * traditional). PASS_SPEC is consulted only when the key is encrypted;
+ * a wrong password gives MTLS_E_PASSWORD "wrong password for PATH". */
+EVP_PKEY *mtls_load_key(const char *path, const char *pass_spec,
+    struct mtls_err *err);
+
+/* Same, from memory; NAME is used in messages. */
+EVP_PKEY *mtls_parse_key(const unsigned char *data, size_t len,
+    const char *name, const char *pass_spec, struct mtls_err *err);
+
+/* PKCS#8 PEM of KEY, encrypted with AES-256-CBC and PBKDF2 when PASS is
+ * non-NULL. *PEM is NUL-terminated; free with mtls_secret_free. */
+int mtls_key_to_pem(EVP_PKEY *key, const char *pass, char **pem, size_t *len,
+    struct mtls_err *err);
+void mtls_secret_free(char *p, size_t len);
+
+/* PEM of CERT appended to *BUF (growing it; *LEN updated). */
+int mtls_cert_append_pem(X509 *cert, char **buf, size_t *len,
+    struct mtls_err *err);
+
+/* Colon-separated upper-case hex digest ("AB:CD:..."), as keytool and
+ * `openssl x509 -fingerprint` print it. BUF needs 3 * digest size. */
+int mtls_cert_fingerprint(X509 *cert, const EVP_MD *md, char *buf,
+    size_t len);
+
+/* Hex serial ("0A1B..."; caller frees with OPENSSL_free). */
+char *mtls_cert_serial_hex(const X509 *cert);
+
+/* True when the private KEY belongs to CERT. */
+int mtls_key_matches_cert(EVP_PKEY *key, X509 *cert);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

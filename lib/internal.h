@@ -1,0 +1,16 @@
+/* Helpers private to libmtls. */
+#ifndef MTLS_INTERNAL_H
+#define MTLS_INTERNAL_H
+
+#include <stddef.h>
+
+#ifndef MTLS_VERSION
+#define MTLS_VERSION "0.1.0"
+#endif
+
+#define MTLS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* strdup that returns NULL only on allocation failure; NULL-safe input. */
+char *mtls_strdup(const char *s);
+
+#endif

@@ -1,0 +1,84 @@
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+cli_fail(const struct mtls_err *err)
+{
+	fprintf(stderr, "mtls: %s\n",
+	    err->msg[0] != '\0' ? err->msg : mtls_err_name(err->code));
+	return err->code == MTLS_OK ? 1 : mtls_err_exit_status(err->code);
+}
+
+int
+cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mtls %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'mtls %s --help')\n", cmd);
+	return 2;
+}
+
+int
+cli_help(const char *usage)
+{
+	fputs(usage, stdout);
+	return 0;
+}
+
+int
+cli_bad_option(const char *cmd)
+{
+	/* getopt already printed which option; add where to look. */
+	fprintf(stderr, "mtls %s: see 'mtls %s --help'\n", cmd, cmd);
+	return 2;
+}
+
+int
+cli_parse_int(const char *cmd, const char *opt, const char *val, long min,
+    long max, long *out)
+{
+	char *end = NULL;
+	long v = strtol(val, &end, 10);
+
+	if (end == val || *end != '\0' || v < min || v > max) {
+		return cli_usage(cmd, "%s must be a number from %ld to %ld, not '%s'",
+		    opt, min, max, val);
+	}
+	*out = v;
+	return 0;
+}
+
+const char *
+cli_ca_dir(const char *opt)
+{
+	const char *env = getenv("MTLS_CA_DIR");
+
+	if (opt != NULL) {
+		return opt;
+	}
+	if (env != NULL && *env != '\0') {
+		return env;
+	}
+	return "./pki";
+}
+
+int
+cli_is_tty(void)
+{
+	return isatty(STDERR_FILENO);
+}
+
+void
+cli_getopt_reset(void)
+{
+	optind = 1;
+	opterr = 1;
+}

@@ -1,0 +1,47 @@
+/* Shared plumbing for the `mtls` subcommands. */
+#ifndef MTLS_CLI_H
+#define MTLS_CLI_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+#include "mtls/err.h"
+
+/* Each subcommand: argv[0] is the subcommand's name; returns exit status. */
+typedef int cli_run_fn(int argc, char **argv);
+
+struct cli_cmd {
+	const char *name;
+	cli_run_fn *run;
+	const char *summary;
+};
+
+/* The table of subcommands (main.c). */
+extern const struct cli_cmd cli_cmds[];
+
+/* Prints "mtls: <message>" for ERR and returns its exit status. */
+int cli_fail(const struct mtls_err *err);
+
+/* Prints "mtls CMD: <message>" plus a pointer to --help; returns 2. */
+int cli_usage(const char *cmd, const char *fmt, ...) MTLS_PRINTF(2, 3);
+
+/* Prints USAGE to stdout and returns 0 (for --help). */
+int cli_help(const char *usage);
+
+/* Standard getopt_long loop tail: reports an unknown option and returns 2. */
+int cli_bad_option(const char *cmd);
+
+/* Parses a positive integer option value in [MIN, MAX]. */
+int cli_parse_int(const char *cmd, const char *opt, const char *val, long min,
+    long max, long *out);
+
+/* Resolves the CA directory: OPT, else $MTLS_CA_DIR, else "./pki". */
+const char *cli_ca_dir(const char *opt);
+
+/* True when stderr is a terminal (progress bars). */
+int cli_is_tty(void);
+
+/* Resets getopt so each subcommand parses from the start. */
+void cli_getopt_reset(void);
+
+#endif

@@ -1,0 +1,14 @@
+/* Every subcommand: X(name, handler, one-line summary). One file each. */
+#ifndef MTLS_COMMANDS_H
+#define MTLS_COMMANDS_H
+
+#include "cli.h"
+
+#define MTLS_COMMANDS(X)                                                     \
+	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)")
+
+#define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
+MTLS_COMMANDS(MTLS_X_DECL)
+#undef MTLS_X_DECL
+
+#endif

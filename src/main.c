@@ -1,0 +1,62 @@
+/* mtls: mutual TLS made routine. The command table and dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "commands.h"
+
+const struct cli_cmd cli_cmds[] = {
+#define MTLS_X_CMD(name, fn, summary) {name, fn, summary},
+	MTLS_COMMANDS(MTLS_X_CMD)
+#undef MTLS_X_CMD
+	{NULL, NULL, NULL},
+};
+
+static void
+print_help(FILE *f)
+{
+	const struct cli_cmd *c;
+
+	fprintf(f, "usage: mtls COMMAND [OPTIONS] [ARGS]\n\n"
+		   "mtls makes mutual TLS routine: a private CA with an inventory,\n"
+		   "certificates for every role, keystores, and diagnostics.\n\n"
+		   "Commands:\n");
+	for (c = cli_cmds; c->name != NULL; c++) {
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	}
+	fprintf(f, "\nRun 'mtls COMMAND --help' for a command's options.\n"
+		   "Passwords are given as pass:TEXT, env:VAR, file:PATH, fd:N or "
+		   "stdin.\nExit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct cli_cmd *c;
+
+	if (argc < 2) {
+		print_help(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		print_help(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("mtls %s (%s)\n", mtls_version(),
+		    OpenSSL_version(OPENSSL_VERSION));
+		return 0;
+	}
+	for (c = cli_cmds; c->name != NULL; c++) {
+		if (strcmp(argv[1], c->name) == 0) {
+			cli_getopt_reset();
+			return c->run(argc - 1, argv + 1);
+		}
+	}
+	fprintf(stderr, "mtls: unknown command '%s' (see 'mtls --help')\n",
+	    argv[1]);
+	return 2;
+}

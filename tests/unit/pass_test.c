@@ -1,0 +1,89 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "mtls/pass.h"
+#include "test_util.h"
+
+static void
+pass_env_file_fd(void **state)
+{
+	struct mtls_err e;
+	char *p;
+	char path[] = "/tmp/mtls-pass-XXXXXX";
+	int fd, pipefd[2];
+
+	(void)state;
+	p = mtls_pass_get("pass:s3cret", NULL, 0, &e);
+	assert_string_equal(p, "s3cret");
+	mtls_pass_free(p);
+
+	setenv("MTLS_TEST_PW", "from-env", 1);
+	p = mtls_pass_get("env:MTLS_TEST_PW", NULL, 0, &e);
+	assert_string_equal(p, "from-env");
+	mtls_pass_free(p);
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "first line\r\nsecond\n", 19), 19);
+	close(fd);
+	{
+		char spec[64];
+
+		snprintf(spec, sizeof(spec), "file:%s", path);
+		p = mtls_pass_get(spec, NULL, 0, &e);
+		assert_string_equal(p, "first line");
+		mtls_pass_free(p);
+	}
+	unlink(path);
+
+	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(write(pipefd[1], "piped\nrest", 10), 10);
+	close(pipefd[1]);
+	{
+		char spec[32];
+
+		snprintf(spec, sizeof(spec), "fd:%d", pipefd[0]);
+		p = mtls_pass_get(spec, NULL, 0, &e);
+		assert_string_equal(p, "piped");
+		mtls_pass_free(p);
+	}
+	close(pipefd[0]);
+}
+
+static void
+pass_errors(void **state)
+{
+	struct mtls_err e;
+
+	(void)state;
+	unsetenv("MTLS_TEST_UNSET");
+	assert_null(mtls_pass_get("env:MTLS_TEST_UNSET", NULL, 0, &e));
+	assert_int_equal(e.code, MTLS_E_PASSWORD);
+	assert_non_null(strstr(e.msg, "MTLS_TEST_UNSET"));
+	assert_null(mtls_pass_get("secret", NULL, 0, &e));
+	assert_int_equal(e.code, MTLS_E_USAGE);
+	assert_null(mtls_pass_get("fd:abc", NULL, 0, &e));
+	assert_int_equal(e.code, MTLS_E_USAGE);
+	assert_null(mtls_pass_get("file:/nonexistent/pw", NULL, 0, &e));
+	assert_int_equal(e.code, MTLS_E_IO);
+	/* No spec and no prompt: tells which option to give. */
+	assert_null(mtls_pass_get(NULL, NULL, 0, &e));
+	assert_int_equal(e.code, MTLS_E_PASSWORD);
+	assert_non_null(strstr(e.msg, "--pass"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(pass_env_file_fd),
+	    cmocka_unit_test(pass_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
