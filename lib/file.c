@@ -24,7 +24,9 @@ mtls_strdup(const char *s)
 static int
 read_fd_all(int fd, size_t max, unsigned char **data, size_t *len)
 {
-	size_t cap = 4096, n = 0;
+	/* Room for one byte past MAX, to tell "exactly MAX" from "more". */
+	size_t limit = max + 1, n = 0;
+	size_t cap = limit < 4096 ? limit : 4096;
 	unsigned char *buf = malloc(cap + 1);
 
 	if (buf == NULL) {
@@ -36,12 +38,12 @@ read_fd_all(int fd, size_t max, unsigned char **data, size_t *len)
 		if (n == cap) {
 			unsigned char *nb;
 
-			if (cap >= max) {
+			if (cap >= limit) {
 				OPENSSL_clear_free(buf, n);
 				errno = EFBIG;
 				return -1;
 			}
-			cap = cap * 2 > max ? max : cap * 2;
+			cap = cap * 2 > limit ? limit : cap * 2;
 			nb = OPENSSL_clear_realloc(buf, n + 1, cap + 1);
 			if (nb == NULL) {
 				OPENSSL_clear_free(buf, n);
@@ -61,6 +63,11 @@ read_fd_all(int fd, size_t max, unsigned char **data, size_t *len)
 			break;
 		}
 		n += (size_t)r;
+	}
+	if (n > max) {
+		OPENSSL_clear_free(buf, n);
+		errno = EFBIG;
+		return -1;
 	}
 	buf[n] = '\0';
 	*data = buf;
