@@ -318,6 +318,9 @@ worker_init(struct serve *srv, struct serve_worker *w, int index,
 	evhttp_set_timeout_tv(w->http, &idle);
 	evhttp_set_max_body_size(w->http, (ev_ssize_t)srv->opts.max_body);
 	evhttp_set_max_headers_size(w->http, 16384);
+	/* Read and discard an oversized body before closing, so the client
+	 * gets its 413 instead of a reset while it is still sending. */
+	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_allowed_methods(w->http,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
 	w->fd = bind_listen(srv->opts.listen, 0, err);
