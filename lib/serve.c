@@ -166,11 +166,11 @@ accept_bev(struct event_base *base, void *arg)
 	struct serve_conn *c = NULL;
 	struct bufferevent *bev = NULL;
 	struct timeval tv = tv_of(srv->opts.handshake_timeout);
-	SSL *ssl = SSL_new(g->ctx);
+	SSL *ssl = mtls_serve_ssl_new(g->ctx, &err);
 
 	serve_gen_put(g);
 	if (ssl != NULL) {
-		c = serve_conn_attach(ssl, &err);
+		c = serve_conn_get(ssl);
 	}
 	if (c != NULL) {
 		c->w = w;

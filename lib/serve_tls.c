@@ -199,6 +199,22 @@ info_cb(const SSL *ssl, int where, int ret)
 	}
 }
 
+SSL *
+mtls_serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (ssl == NULL) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_new");
+		return NULL;
+	}
+	if (serve_conn_attach(ssl, err) == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
 const char *
 mtls_serve_handshake_reason(const SSL *ssl)
 {

@@ -60,6 +60,10 @@ void mtls_serve_opts_init(struct mtls_serve_opts *opts);
 SSL_CTX *mtls_serve_tls_ctx(const struct mtls_serve_opts *opts,
     struct mtls_err *err);
 
+/* A server connection on CTX with the receiver's bookkeeping attached
+ * (handshake outcome, reason). Free with SSL_free. */
+SSL *mtls_serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err);
+
 /* Why the handshake on SSL failed, in words ("no certificate sent",
  * "certificate CN=x (serial 01) expired on ..."), or NULL when no reason
  * was recorded. SSL must come from an SSL_CTX made by mtls_serve_tls_ctx. */
