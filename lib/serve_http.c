@@ -6,6 +6,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include "mtls/pki.h"
@@ -223,6 +224,27 @@ method_name(enum evhttp_cmd_type c)
 	}
 }
 
+/*
+ * evhttp closes a connection by freeing its bufferevent, and libevent 2.1
+ * then closes the socket without a TLS close_notify (RFC 8446 section
+ * 6.1). OpenSSL 3 clients take that for a truncation attack and discard
+ * the session, so nothing resumes. evhttp calls this just before the free,
+ * when what we sent has been flushed: say goodbye properly.
+ */
+static void
+conn_closing(struct evhttp_connection *evcon, void *arg)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	(void)arg;
+	if (ssl != NULL && SSL_is_init_finished(ssl)) {
+		ERR_clear_error();
+		(void)SSL_shutdown(ssl); /* best effort: the peer may be gone */
+		ERR_clear_error();
+	}
+}
+
 void
 serve_http_request(struct evhttp_request *req, void *arg)
 {
@@ -237,6 +259,10 @@ serve_http_request(struct evhttp_request *req, void *arg)
 	struct timespec start;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (c != NULL && !c->close_hooked) {
+		evhttp_connection_set_closecb(evcon, conn_closing, NULL);
+		c->close_hooked = 1;
+	}
 	memset(&r, 0, sizeof(r));
 	r.w = arg;
 	r.req = req;

@@ -82,6 +82,7 @@ struct serve_conn {
 	const char *reason_key;
 	int hs_done;
 	int counted;
+	int close_hooked;
 };
 
 /* serve_tls.c */

@@ -328,9 +328,11 @@ mtls_serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
 	/* Resumption uses stateless tickets (keys die with this context, so
-	 * a reload ends resumption of old sessions); no server-side cache
-	 * to lock or to fill with client certificates. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	 * a reload ends resumption of old sessions); no internal cache to
+	 * lock or to fill with client certificates. SSL_SESS_CACHE_OFF would
+	 * also stop OpenSSL from resuming TLS 1.3 tickets. */
+	SSL_CTX_set_session_cache_mode(ctx,
+	    SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
 	if (use_identity(ctx, o, err) != 0 || use_ca(ctx, o->ca, err) != 0) {
 		goto fail;
 	}
