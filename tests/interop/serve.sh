@@ -41,7 +41,7 @@ post() {
 P=$(free_port)
 U=https://127.0.0.1:$P
 bg "$MTLS" serve --listen 127.0.0.1:$P --cert publish.crt --key publish.key \
-	--ca ca.crt --root "$T/root" --workers 2 --handshake-timeout 1 \
+	--ca ca.crt --root "$T/root" --workers 2 --handshake-timeout 2 \
 	--max-conns 8 2>"$T/serve.log"
 SERVE=$LAST_PID
 check "serve starts and listens" wait_log serve.log "serving https" 10
@@ -142,10 +142,13 @@ assert curl() == 0, "a client was blocked by an idle one"
 idle.settimeout(5)
 t = time.time()
 assert idle.recv(1) == b"", "idle connection not closed"
-assert time.time() - t < 3, "idle connection closed too late"
+assert 1.5 < time.time() - t < 4, "idle connection not closed at the timeout"
 held = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
-time.sleep(0.2)
-assert curl() != 0, "--max-conns did not refuse"
+# Until the held ones are accepted (bounded: they time out after 2 s).
+for _ in range(10):
+    time.sleep(0.1)
+    if curl() != 0: break
+else: raise SystemExit("--max-conns did not refuse")
 for s in held: s.close()
 time.sleep(0.3)
 assert curl() == 0, "not served again after the excess left"
@@ -153,7 +156,7 @@ print("limits ok")
 PY
 check_output "handshake timeout, no blocking, max-conns" "limits ok" \
 	timeout 30 python3 limits.py $P --cacert ca.crt --cert author.crt --key author.key
-check "log: handshake timeout" wait_log serve.log "no complete handshake within 1.0 s"
+check "log: handshake timeout" wait_log serve.log "no complete handshake within 2.0 s"
 check "log: max connections" wait_log serve.log "refused: 8 connections are open"
 
 # Reload: a renewed server certificate; the open connection stays usable,
