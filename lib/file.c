@@ -227,8 +227,18 @@ mtls_fileset_add(struct mtls_fileset *fs, const char *path, const void *data,
 		mtls_err_sys(err, MTLS_E_IO, "cannot write %s", s.tmp);
 		goto fail;
 	}
+	/* Closed now so thousands of staged files stay within the fd limit;
+	 * commit reopens what it must sync. */
+	if (close(s.fd) != 0) {
+		s.fd = -1;
+		mtls_err_sys(err, MTLS_E_IO, "cannot write %s", s.tmp);
+		goto fail_unlink;
+	}
+	s.fd = -1;
 	fs->files[fs->n++] = s;
 	return 0;
+fail_unlink:
+	unlink(s.tmp);
 fail:
 	if (s.fd >= 0) {
 		close(s.fd);
@@ -264,19 +274,32 @@ sync_dir_of(const char *path)
  * all at the cost of one, which is what makes thousands per second
  * possible with full durability. */
 static int
+sync_path(const char *path, int whole_fs)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0) {
+		return -1;
+	}
+	rc = whole_fs ? syncfs(fd) : fsync(fd);
+	close(fd);
+	return rc;
+}
+
+static int
 fileset_sync(struct mtls_fileset *fs, struct mtls_err *err)
 {
 	size_t i;
 
 	if (fs->n > 8) {
-		if (syncfs(fs->files[0].fd) != 0) {
+		if (sync_path(fs->files[0].tmp, 1) != 0) {
 			return mtls_err_sys(err, MTLS_E_IO, "cannot sync %s",
 			    fs->files[0].path);
 		}
 		return 0;
 	}
 	for (i = 0; i < fs->n; i++) {
-		if (fsync(fs->files[i].fd) != 0) {
+		if (sync_path(fs->files[i].tmp, 0) != 0) {
 			return mtls_err_sys(err, MTLS_E_IO, "cannot sync %s",
 			    fs->files[i].tmp);
 		}
@@ -323,8 +346,6 @@ mtls_fileset_commit(struct mtls_fileset *fs, struct mtls_err *err)
 		if (place(fs, s, err) != 0) {
 			return -1;
 		}
-		close(s->fd);
-		s->fd = -1;
 		free(s->tmp);
 		s->tmp = NULL;
 	}
