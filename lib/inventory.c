@@ -34,6 +34,7 @@ static const char schema[] =
     " pem TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS certs_name ON certs(name);"
     "CREATE INDEX IF NOT EXISTS certs_not_after ON certs(not_after);"
+    "CREATE INDEX IF NOT EXISTS certs_status ON certs(status);"
     "INSERT OR IGNORE INTO meta VALUES('schema', '" SCHEMA_VERSION "');";
 
 static int
@@ -205,21 +206,23 @@ col_text(sqlite3_stmt *s, int i)
 	return (const char *)sqlite3_column_text(s, i);
 }
 
-int
-mtls_inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
-    void *arg, struct mtls_err *err)
+#define ENTRY_COLUMNS                                                        \
+	"serial,name,subject,sans,profile,not_before,not_after,sha256,status,"  \
+	"revoked_at,reason,pem"
+
+/* Runs SQL (selecting ENTRY_COLUMNS, with ?1 bound to ARG1) and calls CB
+ * per row; returns CB's non-zero value, -1 on error, else the row count. */
+static int
+inv_query(struct mtls_inv *inv, const char *sql, const char *arg1,
+    mtls_inv_cb *cb, void *arg, struct mtls_err *err)
 {
 	sqlite3_stmt *s = NULL;
-	int rc, ret = 0;
+	int rc, ret = 0, rows = 0;
 
-	if (sqlite3_prepare_v2(inv->db,
-		"SELECT serial,name,subject,sans,profile,not_before,not_after,"
-		"sha256,status,revoked_at,reason,pem FROM certs "
-		"WHERE ?1 IS NULL OR name=?1 ORDER BY issued_at, rowid",
-		-1, &s, NULL) != SQLITE_OK) {
-		return db_fail(inv, "listing", err);
+	if (sqlite3_prepare_v2(inv->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "querying", err);
 	}
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 1, arg1, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct mtls_inv_entry e = {
 		    .serial = col_text(s, 0),
@@ -236,14 +239,130 @@ mtls_inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
 		    .pem = col_text(s, 11),
 		};
 
+		rows++;
 		ret = cb(&e, arg);
 		if (ret != 0) {
 			break;
 		}
 	}
 	if (ret == 0 && rc != SQLITE_DONE) {
-		ret = db_fail(inv, "listing", err);
+		ret = db_fail(inv, "querying", err);
 	}
 	sqlite3_finalize(s);
-	return ret;
+	return ret != 0 ? ret : rows;
+}
+
+int
+mtls_inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err)
+{
+	int rc = inv_query(inv, "SELECT " ENTRY_COLUMNS " FROM certs "
+	    "WHERE ?1 IS NULL OR name=?1 ORDER BY issued_at, rowid", name, cb, arg, err);
+
+	return rc > 0 ? 0 : rc;
+}
+
+int
+mtls_inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err)
+{
+	int rc = inv_query(inv, "SELECT " ENTRY_COLUMNS " FROM certs "
+	    "WHERE serial=upper(?1)", serial, cb, arg, err);
+
+	if (rc == 0) {
+		return mtls_err_set(err, MTLS_E_NOTFOUND,
+		    "no certificate with serial %s in the inventory", serial);
+	}
+	return rc > 0 ? 0 : rc;
+}
+
+int
+mtls_inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
+    struct mtls_err *err)
+{
+	int rc = inv_query(inv, "SELECT " ENTRY_COLUMNS " FROM certs "
+	    "WHERE status='revoked' AND ?1 IS NULL ORDER BY serial", NULL, cb, arg, err);
+
+	return rc > 0 ? 0 : rc;
+}
+
+static int
+note_revoked(const struct mtls_inv_entry *e, void *arg)
+{
+	time_t *when = arg;
+
+	*when = strcmp(e->status, "revoked") == 0 ? e->revoked_at : 0;
+	return 0;
+}
+
+int
+mtls_inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason,
+    time_t when, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	time_t already = 0;
+	char buf[64];
+	struct tm tm;
+
+	if (mtls_inv_lookup(inv, serial, note_revoked, &already, err) != 0) {
+		return -1;
+	}
+	if (already != 0) {
+		gmtime_r(&already, &tm);
+		strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		return mtls_err_set(err, MTLS_E_EXISTS,
+		    "certificate %s was already revoked on %s", serial, buf);
+	}
+	if (sqlite3_prepare_v2(inv->db, "UPDATE certs SET status='revoked', "
+		"revoked_at=?2, reason=?3 WHERE serial=upper(?1)", -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "revoking", err);
+	}
+	sqlite3_bind_text(s, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)when);
+	sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sqlite3_finalize(s);
+		return db_fail(inv, "revoking", err);
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int
+mtls_inv_set_superseded(struct mtls_inv *inv, const char *old_serial,
+    const char *new_serial, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(inv->db, "UPDATE certs SET superseded_by=?2 "
+		"WHERE serial=upper(?1)", -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "recording renewal", err);
+	}
+	sqlite3_bind_text(s, 1, old_serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, new_serial, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(inv, "recording renewal", err);
+}
+
+int
+mtls_inv_next_crl_number(struct mtls_inv *inv, long long *out,
+    struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (inv_exec(inv, "INSERT INTO meta VALUES('crl_number','1') "
+		"ON CONFLICT(key) DO UPDATE SET value=CAST(value AS INTEGER)+1", err) != 0) {
+		return -1;
+	}
+	if (sqlite3_prepare_v2(inv->db, "SELECT CAST(value AS INTEGER) FROM meta "
+		"WHERE key='crl_number'", -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "reading the CRL number", err);
+	}
+	rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : db_fail(inv, "reading the CRL number", err);
 }

@@ -31,4 +31,16 @@ int mtls_inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
 
 sqlite3 *mtls_inv_db(struct mtls_inv *inv);
 
+
+
+int mtls_inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err);
+int mtls_inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
+    struct mtls_err *err);
+int mtls_inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason,
+    time_t when, struct mtls_err *err);
+int mtls_inv_set_superseded(struct mtls_inv *inv, const char *old_serial,
+    const char *new_serial, struct mtls_err *err);
+int mtls_inv_next_crl_number(struct mtls_inv *inv, long long *out,
+    struct mtls_err *err);
 #endif

@@ -118,6 +118,38 @@ typedef int mtls_inv_cb(const struct mtls_inv_entry *e, void *arg);
 int mtls_ca_list(struct mtls_ca *ca, const char *name, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err);
 
+/* Calls CB for the certificate with SERIAL (hex, any case). Returns 0 when
+ * found, -1 with MTLS_E_NOTFOUND otherwise. */
+int mtls_ca_lookup(struct mtls_ca *ca, const char *serial, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err);
+
+/* Calls CB for every revoked certificate (for CRLs), in serial order. */
+int mtls_ca_list_revoked(struct mtls_ca *ca, mtls_inv_cb *cb, void *arg,
+    struct mtls_err *err);
+
+/* CRL reason codes (RFC 5280 5.3.1): "unspecified", "keyCompromise",
+ * "cACompromise", "affiliationChanged", "superseded",
+ * "cessationOfOperation", "certificateHold", "removeFromCRL",
+ * "privilegeWithdrawn", "aACompromise". */
+int mtls_reason_parse(const char *s, int *code, struct mtls_err *err);
+const char *mtls_reason_name(int code);
+
+/* Marks SERIAL revoked at WHEN (0: now) for REASON. Unknown serial:
+ * MTLS_E_NOTFOUND; already revoked: MTLS_E_EXISTS naming when. */
+int mtls_ca_revoke(struct mtls_ca *ca, const char *serial, int reason,
+    time_t when, struct mtls_err *err);
+
+/* Records that NEW_SERIAL supersedes OLD_SERIAL (renewal). */
+int mtls_ca_set_superseded(struct mtls_ca *ca, const char *old_serial,
+    const char *new_serial, struct mtls_err *err);
+
+/* Borrowed CA private key (NULL until unlocked), for CRL/OCSP signing. */
+EVP_PKEY *mtls_ca_key(const struct mtls_ca *ca);
+
+/* The next CRL number (monotonic, stored in the inventory). */
+int mtls_ca_next_crl_number(struct mtls_ca *ca, long long *out,
+    struct mtls_err *err);
+
 /* Options for issuing a complete identity (key + certificate + files). */
 struct mtls_identity_opts {
 	const char *name;
