@@ -119,8 +119,7 @@ check_output "verify: name mismatch" "name mismatch" "$MTLS" verify id/publish.c
 check_output "verify: foreign certificate has an unknown issuer" "unknown issuer" "$MTLS" verify foreign-id/stranger.crt --ca pki/ca.crt
 check_output "verify: self-signed" "self-signed" "$MTLS" verify pki/ca.crt --ca foreign/ca.crt
 check "verify: good client" "$MTLS" verify id/author.crt --purpose client
-faketime -f '-800d' "$MTLS" issue old --profile client --out id --days 30 >/dev/null 2>&1 ||
-	faketime '2024-09-01 00:00:00' "$MTLS" issue old --profile client --out id --days 30 >/dev/null
+faketime -f '-800d' "$MTLS" issue old --profile client --out id --days 30 >/dev/null
 check_output "verify: a really expired certificate" "expired on" "$MTLS" verify id/old.crt
 check_fails "openssl agrees it is expired" openssl verify -CAfile pki/ca.crt id/old.crt
 
