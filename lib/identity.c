@@ -146,7 +146,9 @@ mtls_identity_issue(struct mtls_ca *ca, const struct mtls_identity_opts *o,
 	if (check_name(o->name, err) != 0) {
 		return NULL;
 	}
-	if (o->subject != NULL) {
+	if (o->subject_name != NULL) {
+		subj = X509_NAME_dup(o->subject_name);
+	} else if (o->subject != NULL) {
 		subj = mtls_name_parse(o->subject, err);
 	} else {
 		subj = X509_NAME_new();
@@ -163,11 +165,17 @@ mtls_identity_issue(struct mtls_ca *ca, const struct mtls_identity_opts *o,
 	if (subj == NULL) {
 		goto out;
 	}
-	sans = identity_sans(o, err);
+	sans = o->san_list != NULL
+	    ? ASN1_item_dup(ASN1_ITEM_rptr(GENERAL_NAMES), (void *)o->san_list)
+				   : identity_sans(o, err);
 	if (sans == NULL) {
 		goto out;
 	}
-	key = mtls_key_generate(o->key_type, err);
+	if (o->reuse_key != NULL && EVP_PKEY_up_ref(o->reuse_key) == 1) {
+		key = o->reuse_key;
+	} else {
+		key = mtls_key_generate(o->key_type, err);
+	}
 	if (key == NULL) {
 		goto out;
 	}

@@ -208,7 +208,7 @@ col_text(sqlite3_stmt *s, int i)
 
 #define ENTRY_COLUMNS                                                        \
 	"serial,name,subject,sans,profile,not_before,not_after,sha256,status,"  \
-	"revoked_at,reason,pem"
+	"revoked_at,reason,pem,superseded_by"
 
 /* Runs SQL (selecting ENTRY_COLUMNS, with ?1 bound to ARG1) and calls CB
  * per row; returns CB's non-zero value, -1 on error, else the row count. */
@@ -237,6 +237,7 @@ inv_query(struct mtls_inv *inv, const char *sql, const char *arg1,
 		    .revoked_at = (time_t)sqlite3_column_int64(s, 9),
 		    .reason = col_text(s, 10),
 		    .pem = col_text(s, 11),
+		    .superseded_by = col_text(s, 12),
 		};
 
 		rows++;

@@ -6,6 +6,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "mtls/ca.h"
 #include "mtls/explain.h"
 #include "mtls/inspect.h"
 #include "mtls/pki.h"
@@ -38,6 +39,35 @@ verify_cb(int ok, X509_STORE_CTX *ctx)
 		}
 	}
 	return 0;
+}
+
+/* "revoked on DATE (reason)" from whichever loaded CRL lists CERT. */
+static void
+revocation_detail(X509_STORE *st, X509 *cert, char *buf, size_t len)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; cert != NULL && i < sk_X509_OBJECT_num(objs); i++) {
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+		X509_REVOKED *r = NULL;
+		ASN1_ENUMERATED *reason;
+		char when[64];
+		long code = 0;
+
+		if (crl == NULL || X509_CRL_get0_by_cert(crl, &r, cert) != 1 || r == NULL) {
+			continue;
+		}
+		reason = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
+		if (reason != NULL) {
+			code = ASN1_ENUMERATED_get(reason);
+			ASN1_ENUMERATED_free(reason);
+		}
+		mtls_time_format(X509_REVOKED_get0_revocationDate(r), when, sizeof(when));
+		snprintf(buf, len, " on %s (%s)", when, mtls_reason_name((int)code));
+		return;
+	}
 }
 
 static int
@@ -177,6 +207,12 @@ mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
 	}
 	mtls_explain_verify_failure(ff.code, ff.cert ? ff.cert : leaf, ff.depth,
 	    sentence, sizeof(sentence));
+	if (ff.code == X509_V_ERR_CERT_REVOKED) {
+		char detail[128];
+
+		revocation_detail(st, ff.cert ? ff.cert : leaf, detail, sizeof(detail));
+		strncat(sentence, detail, sizeof(sentence) - strlen(sentence) - 1);
+	}
 	fix = mtls_explain_verify_fix(ff.code);
 	mtls_err_set(err, MTLS_E_VERIFY, "%s%s%s", sentence, fix ? "; " : "",
 	    fix ? fix : "");

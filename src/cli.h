@@ -44,4 +44,9 @@ int cli_is_tty(void);
 /* Resets getopt so each subcommand parses from the start. */
 void cli_getopt_reset(void);
 
+
+
+/* Parses "30d", "12h", "90m", "2w" or plain seconds into seconds. */
+int cli_parse_duration(const char *cmd, const char *opt, const char *val,
+    long *seconds);
 #endif

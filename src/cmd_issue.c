@@ -36,7 +36,9 @@ static const char usage[] =
     "                   '#' comments; a progress bar shows on a terminal\n"
     "  --ca-dir DIR     the CA (default $MTLS_CA_DIR or ./pki)\n"
     "  --ca-pass SPEC   password of the CA key, when it is encrypted\n"
-    "  --force          replace existing files\n"
+    "  --force          replace existing files; the previous certificate of\n"
+    "                   NAME is revoked (keyCompromise): regeneration after a\n"
+    "                   breach\n"
     "\n"
     "SPEC is pass:TEXT, env:VAR, file:PATH, fd:N or stdin.\n"
     "\n"
@@ -174,13 +176,25 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 {
 	struct mtls_fileset *fs = mtls_fileset_new(a->force, err);
 	X509 *cert = NULL;
-	int rc = -1;
+	char old[128];
+	int rc = -1, have_old = 0;
 
 	if (fs == NULL || mtls_ca_begin(ca, err) != 0) {
 		mtls_fileset_free(fs);
 		return -1;
 	}
+	/* --force after a breach: the old key is discarded, so its
+	 * certificate must not stay trusted (seed manuals: "discard existing
+	 * keys and regenerate"). */
+	if (a->force && mtls_ca_current(ca, a->id.name, old, sizeof(old), NULL) == 0) {
+		have_old = 1;
+	}
 	cert = mtls_identity_issue(ca, &a->id, fs, err);
+	if (cert != NULL && have_old &&
+	    mtls_ca_revoke(ca, old, 1 /* keyCompromise */, 0, err) != 0) {
+		X509_free(cert);
+		cert = NULL;
+	}
 	/* Record first, then reveal the files: a certificate on disk is
 	 * always in the inventory. */
 	if (cert == NULL || mtls_ca_commit(ca, err) != 0) {
@@ -191,6 +205,9 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 		goto out;
 	}
 	print_issued(&a->id, cert);
+	if (have_old) {
+		printf("  revoked the previous certificate %s (keyCompromise); publish with 'mtls crl'\n", old);
+	}
 	rc = 0;
 out:
 	X509_free(cert);

@@ -11,7 +11,11 @@
 	X("sign", cmd_sign, "sign a partner's CSR under a profile, with checks")   \
 	X("list", cmd_list, "list the CA's inventory of certificates")             \
 	X("inspect", cmd_inspect, "describe a certificate, key, CSR or keystore")  \
-	X("verify", cmd_verify, "verify a certificate chain and explain failures")
+	X("verify", cmd_verify, "verify a certificate chain and explain failures") \
+	X("revoke", cmd_revoke, "revoke a certificate (by name, serial or file)")   \
+	X("crl", cmd_crl, "publish a signed CRL of the revoked certificates")      \
+	X("renew", cmd_renew, "renew a certificate: same identity, new key")       \
+	X("rotate", cmd_rotate, "renew everything expiring within a window")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)

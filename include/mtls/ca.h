@@ -109,6 +109,7 @@ struct mtls_inv_entry {
 	time_t revoked_at;   /* 0 unless revoked */
 	const char *reason;  /* revocation reason or NULL */
 	const char *pem;
+	const char *superseded_by; /* serial of the renewal, or NULL */
 };
 
 typedef int mtls_inv_cb(const struct mtls_inv_entry *e, void *arg);
@@ -163,7 +164,40 @@ struct mtls_identity_opts {
 	int p12;               /* also write NAME.p12 */
 	int p12_legacy;        /* PBE-SHA1-3DES + SHA-1 MAC for old Java */
 	const char *p12_pass;  /* resolved password for NAME.p12 */
+	/* Renewal: exact subject and SANs of the old certificate, and the
+	 * old key when it is reused. Take precedence over the above. */
+	const X509_NAME *subject_name;
+	const GENERAL_NAMES *san_list;
+	EVP_PKEY *reuse_key;
 };
+
+struct mtls_renew_opts {
+	int days;             /* 0: MTLS_DEFAULT_DAYS */
+	int reuse_key;        /* keep NAME.key (read from OUT_DIR) */
+	const char *out_dir;  /* where NAME.key/.crt/.chain.pem live */
+	const char *key_pass; /* for an encrypted NAME.key (resolved) */
+	int revoke_old;       /* revoke the old certificate as superseded */
+};
+
+/* Renews the newest valid certificate named NAME: same subject, SANs and
+ * profile, a new key unless REUSE_KEY; records that the new one supersedes
+ * the old; stages the files (replacing the old ones) into FS (which must
+ * be forcing). Returns the new certificate. */
+X509 *mtls_identity_renew(struct mtls_ca *ca, const char *name,
+    const struct mtls_renew_opts *opts, struct mtls_fileset *fs,
+    struct mtls_err *err);
+
+/* The newest valid, not superseded certificate named NAME (serial into
+ * SERIAL, 0 when found), or MTLS_E_NOTFOUND. */
+int mtls_ca_current(struct mtls_ca *ca, const char *name, char *serial,
+    size_t len, struct mtls_err *err);
+
+/* Builds a signed X.509 v2 CRL of every revoked certificate (RFC 5280
+ * 5.1): CRL number, AKI, thisUpdate, nextUpdate in DAYS, reason codes.
+ * *OUT is PEM or DER (freed with OPENSSL_free); *COUNT gets the number
+ * of entries. */
+int mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
+    size_t *len, long *count, struct mtls_err *err);
 
 /* Generates a key, has the CA sign it, and stages NAME.key (0600),
  * NAME.crt, NAME.chain.pem (leaf + CA) and optionally NAME.p12 into FS.
