@@ -5,7 +5,9 @@
 #include "cli.h"
 
 #define MTLS_COMMANDS(X)                                                     \
-	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)")
+	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)") \
+	X("keystore", cmd_keystore, "JKS/PKCS#12 keystores and truststores (keytool subset)") \
+	X("convert", cmd_convert, "convert between PEM, DER, PKCS#12 and JKS")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)
