@@ -66,7 +66,22 @@ p12_looks_like(const unsigned char *d, size_t n)
 }
 
 /* RC2-40 (older keytool, openssl -legacy) lives in the legacy provider;
- * loading it means loading "default" explicitly as well. */
+ * loading it means loading "default" explicitly as well. The handles are
+ * released at exit, before OpenSSL's own cleanup (atexit runs LIFO). */
+static OSSL_PROVIDER *prov_default, *prov_legacy;
+
+static void
+unload_providers(void)
+{
+	if (prov_legacy != NULL) {
+		OSSL_PROVIDER_unload(prov_legacy);
+	}
+	if (prov_default != NULL) {
+		OSSL_PROVIDER_unload(prov_default);
+	}
+	prov_legacy = prov_default = NULL;
+}
+
 static void
 load_legacy(void)
 {
@@ -76,9 +91,11 @@ load_legacy(void)
 		return;
 	}
 	done = 1;
-	if (OSSL_PROVIDER_load(NULL, "default") != NULL) {
-		(void)OSSL_PROVIDER_load(NULL, "legacy");
+	prov_default = OSSL_PROVIDER_load(NULL, "default");
+	if (prov_default != NULL) {
+		prov_legacy = OSSL_PROVIDER_load(NULL, "legacy");
 	}
+	atexit(unload_providers);
 	ERR_clear_error();
 }
 
