@@ -21,7 +21,11 @@
 #define JKS_MAGIC 0xFEEDFEEDu
 #define JCEKS_MAGIC 0xCECECECEu
 #define SHA1_LEN 20
-#define JCEKS_MAX_ITER 5000000L
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define JCEKS_MAX_ITER 1000L /* keep fuzzing fast; real stores use 200000 */
+#else
+#define JCEKS_MAX_ITER 5000000L /* Java's own cap on read */
+#endif
 
 /* 1.3.6.1.4.1.42.2.17.1.1: Sun's KeyProtector. */
 static const unsigned char kp_oid[] = {0x2B, 0x06, 0x01, 0x04, 0x01, 0x2A,
