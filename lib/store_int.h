@@ -39,6 +39,24 @@ int p12_write(struct mtls_store *s, const char *pass,
     const struct mtls_store_opts *opts, unsigned char **out, size_t *len,
     struct mtls_err *err);
 
+/* Java strings (jstr.c): writeUTF bytes <-> UTF-8 (U+0000 kept as C0 80). */
+char *mutf8_decode(const unsigned char *s, size_t n);
+unsigned char *mutf8_encode(const char *str, size_t *len);
+
+/* JKS/JCEKS key protection (jkskey.c). */
+extern const unsigned char jks_kp_oid[10];
+enum unseal { UNSEAL_OK, UNSEAL_WRONG, UNSEAL_BAD };
+/* Recovers the key in BLOB (an EncryptedPrivateKeyInfo) with PASS; WRONG
+ * when the check digest (KeyProtector) or padding (JCEKS) says so. */
+enum unseal kp_unseal(const unsigned char *blob, size_t blen,
+    const char *pass, EVP_PKEY **out);
+/* KeyProtector EncryptedPrivateKeyInfo for KEY under PASS. */
+int kp_seal(EVP_PKEY *key, const char *pass, unsigned char **out,
+    size_t *olen);
+/* SHA-1 of A || B || C into MD (20 bytes). */
+int sha1_two(const unsigned char *a, size_t alen, const unsigned char *b,
+    size_t blen, const unsigned char *c, size_t clen, unsigned char *md);
+
 /* Shallow structural check used by mtls_store_detect. */
 int p12_looks_like(const unsigned char *d, size_t n);
 
