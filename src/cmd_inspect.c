@@ -4,13 +4,15 @@
 
 #include "mtls/file.h"
 #include "mtls/inspect.h"
+#include "mtls/store.h"
 #include "cli.h"
 
 static const char usage[] =
     "usage: mtls inspect FILE [--pass SPEC] [--json]\n"
     "\n"
     "Recognises FILE by its content - PEM or DER certificates and chains,\n"
-    "private keys (PKCS#8 plain or encrypted, traditional), CSRs, PKCS#12 -\n"
+    "private keys (PKCS#8 plain or encrypted, traditional), CSRs, PKCS#12,\n"
+    "Java keystores (JKS, JCEKS) -\n"
     "and prints subject, issuer, serial, validity and days left, SANs, key\n"
     "usage, extended key usage, key type and size, and SHA-256 and SHA-1\n"
     "fingerprints in the colon-hex form keytool and openssl print.\n"
@@ -51,6 +53,18 @@ cmd_inspect(int argc, char **argv)
 		return cli_usage("inspect", "give exactly one FILE");
 	}
 	if (mtls_file_read(argv[optind], 64u << 20, &data, &len, &err) != 0) {
+		return cli_fail(&err);
+	}
+	/* Keystores (JKS, JCEKS, PKCS#12) are described entry by entry, with
+	 * aliases and Java's view of them; everything else below. */
+	switch (mtls_store_describe(stdout, data, len, argv[optind], pass, json, &err)) {
+	case 1:
+		mtls_file_free(data, len);
+		return 0;
+	case 0:
+		break;
+	default:
+		mtls_file_free(data, len);
 		return cli_fail(&err);
 	}
 	desc = mtls_inspect(data, len, argv[optind], pass, &err);
