@@ -108,3 +108,24 @@ cli_parse_duration(const char *cmd, const char *opt, const char *val,
 	*seconds = v * mult;
 	return 0;
 }
+
+void
+cli_progress(size_t done, size_t total, time_t start)
+{
+	int width = 40, filled = total ? (int)(done * (size_t)width / total) : width;
+	double el = difftime(time(NULL), start);
+	int i;
+
+	fprintf(stderr, "\r[");
+	for (i = 0; i < width; i++) {
+		fputc(i < filled ? '#' : '.', stderr);
+	}
+	fprintf(stderr, "] %zu/%zu", done, total);
+	if (el > 0) {
+		fprintf(stderr, " (%.0f/s)", (double)done / el);
+	}
+	if (done == total) {
+		fputc('\n', stderr);
+	}
+	fflush(stderr);
+}

@@ -201,19 +201,6 @@ collect_due(const struct mtls_inv_entry *e, void *arg)
 	return d->names[d->n++] == NULL ? -1 : 0;
 }
 
-static void
-progress(size_t done, size_t total)
-{
-	int width = 40, filled = (int)(done * (size_t)width / (total ? total : 1)), i;
-
-	fprintf(stderr, "\r[");
-	for (i = 0; i < width; i++) {
-		fputc(i < filled ? '#' : '.', stderr);
-	}
-	fprintf(stderr, "] %zu/%zu%s", done, total, done == total ? "\n" : "");
-	fflush(stderr);
-}
-
 int
 cmd_rotate(int argc, char **argv)
 {
@@ -224,6 +211,7 @@ cmd_rotate(int argc, char **argv)
 	char *key_pass = NULL;
 	size_t i;
 	int rc, tty = cli_is_tty();
+	time_t start = time(NULL);
 
 	memset(&a, 0, sizeof(a));
 	memset(&d, 0, sizeof(d));
@@ -252,7 +240,7 @@ cmd_rotate(int argc, char **argv)
 			goto out;
 		}
 		if (tty) {
-			progress(i + 1, d.n);
+			cli_progress(i + 1, d.n, start);
 		}
 	}
 	printf("%s %zu certificate%s expiring within the window\n",

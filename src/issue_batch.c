@@ -118,26 +118,6 @@ batch_parse(const char *file, struct batch *b, struct mtls_err *err)
 	return 0;
 }
 
-static void
-progress(size_t done, size_t total, time_t start)
-{
-	int width = 40, filled = (int)(done * (size_t)width / total), i;
-	double el = difftime(time(NULL), start);
-
-	fprintf(stderr, "\r[");
-	for (i = 0; i < width; i++) {
-		fputc(i < filled ? '#' : '.', stderr);
-	}
-	fprintf(stderr, "] %zu/%zu", done, total);
-	if (el > 0) {
-		fprintf(stderr, " (%.0f/s)", (double)done / el);
-	}
-	if (done == total) {
-		fputc('\n', stderr);
-	}
-	fflush(stderr);
-}
-
 static int
 batch_chunk(struct mtls_ca *ca, const struct mtls_identity_opts *base,
     struct batch *b, size_t from, size_t to, int force, struct mtls_err *err)
@@ -208,7 +188,7 @@ batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 			goto out;
 		}
 		if (tty) {
-			progress(to, b.n, start);
+			cli_progress(to, b.n, start);
 		}
 	}
 	printf("issued %zu certificates into %s\n", b.n,
