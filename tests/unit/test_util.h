@@ -40,9 +40,12 @@ test_path(const char *dir, const char *name)
 {
 	static char ring[8][600];
 	static int next;
+	char tmp[600];
 	char *p = ring[next++ % 8];
 
-	snprintf(p, sizeof(ring[0]), "%s/%s", dir, name);
+	/* Via TMP: DIR may itself be an earlier result from the ring. */
+	snprintf(tmp, sizeof(tmp), "%s/%s", dir, name);
+	memcpy(p, tmp, sizeof(tmp));
 	return p;
 }
 
