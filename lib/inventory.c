@@ -76,9 +76,13 @@ mtls_inv_open(const char *path, int create, struct mtls_err *err)
 	sqlite3_busy_timeout(inv->db, 10000);
 	/* WAL: readers never block the writer; FULL: a committed issuance
 	 * survives power loss, and batches pay one sync per commit. */
+	/* The schema is written only when creating: INSERT OR IGNORE takes
+	 * the write lock, so running it on every open made readers (mtls
+	 * list, a second issuer) wait for, and then fail behind, a batch in
+	 * progress. */
 	if (inv_exec(inv, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
 		err) != 0 ||
-	    inv_exec(inv, schema, err) != 0) {
+	    (create && inv_exec(inv, schema, err) != 0)) {
 		goto fail;
 	}
 	if (sqlite3_prepare_v2(inv->db,
