@@ -259,6 +259,9 @@ mtls_secret_free(char *p, size_t len)
 	}
 }
 
+#define PEM_CERT_BEGIN "-----BEGIN CERTIFICATE-----\n"
+#define PEM_CERT_END "-----END CERTIFICATE-----\n"
+
 int
 mtls_cert_append_pem(X509 *cert, char **buf, size_t *len, struct mtls_err *err)
 {
@@ -290,7 +293,8 @@ mtls_cert_append_pem(X509 *cert, char **buf, size_t *len, struct mtls_err *err)
 	EVP_EncodeBlock(b64, der, dlen);
 	OPENSSL_free(der);
 	o = *len;
-	o += (size_t)sprintf(nb + o, "-----BEGIN CERTIFICATE-----\n");
+	memcpy(nb + o, PEM_CERT_BEGIN, sizeof(PEM_CERT_BEGIN) - 1);
+	o += sizeof(PEM_CERT_BEGIN) - 1;
 	for (i = 0; i < b64len; i += 64) {
 		size_t chunk = b64len - i < 64 ? b64len - i : 64;
 
@@ -298,7 +302,8 @@ mtls_cert_append_pem(X509 *cert, char **buf, size_t *len, struct mtls_err *err)
 		o += chunk;
 		nb[o++] = '\n';
 	}
-	o += (size_t)sprintf(nb + o, "-----END CERTIFICATE-----\n");
+	memcpy(nb + o, PEM_CERT_END, sizeof(PEM_CERT_END) - 1);
+	o += sizeof(PEM_CERT_END) - 1;
 	nb[o] = '\0';
 	*len = o;
 	OPENSSL_free(b64);
