@@ -224,7 +224,7 @@ int
 mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 {
 	char *crt_p = NULL, *key_p = NULL, *conf_p = NULL, *inv_p = NULL;
-	char *key_pem = NULL, *cert_pem = NULL, *conf = NULL;
+	char *key_pem = NULL, *cert_pem = NULL, *conf = NULL, *pass = NULL;
 	size_t key_len = 0, cert_len = 0;
 	X509_NAME *name = NULL;
 	EVP_PKEY *key = NULL;
@@ -252,6 +252,14 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 		    o->dir);
 		goto out;
 	}
+	/* pass_spec is a spec (pass:, env:, file:, fd:, stdin), like every
+	 * other *_spec in the API and like mtls_ca_unlock's argument. */
+	if (o->pass_spec != NULL) {
+		pass = mtls_pass_get(o->pass_spec, NULL, 0, err);
+		if (pass == NULL) {
+			goto out;
+		}
+	}
 	key = mtls_key_generate(o->key_type, err);
 	if (key == NULL) {
 		goto out;
@@ -259,7 +267,7 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	cert = ca_make_root(key, name, o->days > 0 ? o->days : MTLS_DEFAULT_CA_DAYS,
 	    err);
 	if (cert == NULL ||
-	    mtls_key_to_pem(key, o->pass_spec, &key_pem, &key_len, err) != 0 ||
+	    mtls_key_to_pem(key, pass, &key_pem, &key_len, err) != 0 ||
 	    mtls_cert_append_pem(cert, &cert_pem, &cert_len, err) != 0) {
 		goto out;
 	}
@@ -285,6 +293,7 @@ out:
 	mtls_inv_close(inv);
 	mtls_fileset_free(fs);
 	mtls_secret_free(key_pem, key_len);
+	mtls_pass_free(pass);
 	OPENSSL_free(cert_pem);
 	free(conf);
 	X509_free(cert);

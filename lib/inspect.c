@@ -189,6 +189,16 @@ scan_pem(struct found *f, const unsigned char *d, size_t n, const char *name,
 		OPENSSL_clear_free(der, (size_t)dlen);
 		label = header = NULL;
 		der = NULL;
+		ERR_clear_error();
+	}
+	/* The loop ends with "no start line" when the input is used up; any
+	 * other reason is a block cut short or damaged, which must not pass
+	 * for a shorter but complete file. */
+	if (rc == 0 && ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+		rc = mtls_err_set(err, MTLS_E_FORMAT,
+		    "%s: PEM block %zu is truncated or corrupted (is the file "
+		    "complete?)",
+		    name, json_array_size(f->objs) + 1);
 	}
 	ERR_clear_error();
 	BIO_free(b);

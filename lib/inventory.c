@@ -77,9 +77,13 @@ mtls_inv_open(const char *path, int create, struct mtls_err *err)
 	sqlite3_busy_timeout(inv->db, 10000);
 	/* WAL: readers never block the writer; FULL: a committed issuance
 	 * survives power loss, and batches pay one sync per commit. */
+	/* The schema is written only when creating: INSERT OR IGNORE takes
+	 * the write lock, so running it on every open made readers (mtls
+	 * list, a second issuer) wait for, and then fail behind, a batch in
+	 * progress. */
 	if (inv_exec(inv, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
 		err) != 0 ||
-	    inv_exec(inv, schema, err) != 0) {
+	    (create && inv_exec(inv, schema, err) != 0)) {
 		goto fail;
 	}
 	if (sqlite3_prepare_v2(inv->db,
@@ -211,14 +215,16 @@ col_text(sqlite3_stmt *s, int i)
 	"revoked_at,reason,pem,superseded_by"
 
 /* Runs SQL (selecting ENTRY_COLUMNS, with ?1 bound to ARG1) and calls CB
- * per row; returns CB's non-zero value, -1 on error, else the row count. */
+ * per row; returns CB's non-zero value, -1 on error, else 0; *ROWS gets
+ * the number of rows seen. */
 static int
 inv_query(struct mtls_inv *inv, const char *sql, const char *arg1,
-    mtls_inv_cb *cb, void *arg, struct mtls_err *err)
+    mtls_inv_cb *cb, void *arg, int *rows, struct mtls_err *err)
 {
 	sqlite3_stmt *s = NULL;
-	int rc, ret = 0, rows = 0;
+	int rc, ret = 0;
 
+	*rows = 0;
 	if (sqlite3_prepare_v2(inv->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		return db_fail(inv, "querying", err);
 	}
@@ -240,7 +246,7 @@ inv_query(struct mtls_inv *inv, const char *sql, const char *arg1,
 		    .superseded_by = col_text(s, 12),
 		};
 
-		rows++;
+		(*rows)++;
 		ret = cb(&e, arg);
 		if (ret != 0) {
 			break;
@@ -250,31 +256,32 @@ inv_query(struct mtls_inv *inv, const char *sql, const char *arg1,
 		ret = db_fail(inv, "querying", err);
 	}
 	sqlite3_finalize(s);
-	return ret != 0 ? ret : rows;
+	return ret;
 }
 
 int
 mtls_inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err)
 {
-	int rc = inv_query(inv, "SELECT " ENTRY_COLUMNS " FROM certs "
-	    "WHERE ?1 IS NULL OR name=?1 ORDER BY issued_at, rowid", name, cb, arg, err);
+	int rows;
 
-	return rc > 0 ? 0 : rc;
+	return inv_query(inv, "SELECT " ENTRY_COLUMNS " FROM certs "
+	    "WHERE ?1 IS NULL OR name=?1 ORDER BY issued_at, rowid", name, cb, arg,
+	    &rows, err);
 }
 
 int
 mtls_inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err)
 {
-	int rc = inv_query(inv, "SELECT " ENTRY_COLUMNS " FROM certs "
-	    "WHERE serial=upper(?1)", serial, cb, arg, err);
+	int rows, rc = inv_query(inv, "SELECT " ENTRY_COLUMNS " FROM certs "
+	    "WHERE serial=upper(?1)", serial, cb, arg, &rows, err);
 
-	if (rc == 0) {
+	if (rc == 0 && rows == 0) {
 		return mtls_err_set(err, MTLS_E_NOTFOUND,
 		    "no certificate with serial %s in the inventory", serial);
 	}
-	return rc > 0 ? 0 : rc;
+	return rc;
 }
 
 int
@@ -283,11 +290,11 @@ mtls_inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
 {
 	/* Only what a CRL or a status check needs: the PEM and the other
 	 * text columns would be copied for nothing, a million times. */
-	int rc = inv_query(inv, "SELECT serial,name,'','','',not_before,"
-	    "not_after,'',status,revoked_at,reason,'',superseded_by FROM certs "
-	    "WHERE status='revoked' AND ?1 IS NULL", NULL, cb, arg, err);
+	int rows;
 
-	return rc > 0 ? 0 : rc;
+	return inv_query(inv, "SELECT serial,name,'','','',not_before,"
+	    "not_after,'',status,revoked_at,reason,'',superseded_by FROM certs "
+	    "WHERE status='revoked' AND ?1 IS NULL", NULL, cb, arg, &rows, err);
 }
 
 static int

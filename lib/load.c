@@ -283,7 +283,7 @@ mtls_pem_append(const char *label, const unsigned char *der, size_t dlen,
 	*buf = nb;
 	EVP_EncodeBlock(b64, der, (int)dlen);
 	o = *len;
-	o += (size_t)sprintf(nb + o, "-----BEGIN %s-----\n", label);
+	o += (size_t)snprintf(nb + o, need + 1 - o, "-----BEGIN %s-----\n", label);
 	for (i = 0; i < b64len; i += 64) {
 		size_t chunk = b64len - i < 64 ? b64len - i : 64;
 
@@ -291,7 +291,7 @@ mtls_pem_append(const char *label, const unsigned char *der, size_t dlen,
 		o += chunk;
 		nb[o++] = '\n';
 	}
-	o += (size_t)sprintf(nb + o, "-----END %s-----\n", label);
+	o += (size_t)snprintf(nb + o, need + 1 - o, "-----END %s-----\n", label);
 	nb[o] = '\0';
 	*len = o;
 	OPENSSL_free(b64);

@@ -54,7 +54,6 @@ ca_init(int argc, char **argv)
 	struct mtls_ca_init_opts o;
 	struct mtls_err err;
 	const char *dir = NULL, *pass_spec = NULL;
-	char *pass = NULL;
 	long days = 0;
 	int c, rc;
 
@@ -88,20 +87,13 @@ ca_init(int argc, char **argv)
 	}
 	o.dir = cli_ca_dir(dir);
 	o.days = (int)days;
-	if (pass_spec != NULL) {
-		pass = mtls_pass_get(pass_spec, NULL, 0, &err);
-		if (pass == NULL) {
-			return cli_fail(&err);
-		}
-	}
-	o.pass_spec = pass;
+	o.pass_spec = pass_spec; /* resolved by mtls_ca_init */
 	rc = mtls_ca_init(&o, &err);
-	mtls_pass_free(pass);
 	if (rc != 0) {
 		return cli_fail(&err);
 	}
 	printf("CA created in %s (%s key%s)\n", o.dir, mtls_keytype_name(o.key_type),
-	    pass != NULL ? ", encrypted" : "");
+	    pass_spec != NULL ? ", encrypted" : "");
 	printf("  certificate: %s/ca.crt  (give this to every peer as the trust anchor)\n", o.dir);
 	printf("  key:         %s/ca.key  (mode 0600; keep it secret)\n", o.dir);
 	return 0;
