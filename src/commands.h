@@ -11,7 +11,8 @@
 	X("sign", cmd_sign, "sign a partner's CSR under a profile, with checks")   \
 	X("list", cmd_list, "list the CA's inventory of certificates")             \
 	X("inspect", cmd_inspect, "describe a certificate, key, CSR or keystore")  \
-	X("verify", cmd_verify, "verify a certificate chain and explain failures")
+	X("verify", cmd_verify, "verify a certificate chain and explain failures") \
+	X("ocsp", cmd_ocsp, "OCSP responder from the inventory (serve), OCSP query (check)")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)
