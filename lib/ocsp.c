@@ -58,7 +58,13 @@ struct mtls_ocsp_responder {
 	/* Cache: open hashing keyed by the request bytes. */
 	struct cache_entry **buckets;
 	size_t nbuckets, count, cache_max;
+	/* Our own read-only connection to the inventory. Lookups share one
+	 * read transaction (snapshot) per refresh interval: opening one per
+	 * request costs several system calls (locks, stat) in WAL mode. */
+	sqlite3 *db;
 	sqlite3_stmt *data_version;
+	sqlite3_stmt *lookup;
+	int in_read;
 	long long last_version;
 	long long last_check_ms;
 	unsigned char *scratch; /* the last live response not cached */
@@ -178,6 +184,10 @@ check_inventory(struct mtls_ocsp_responder *r)
 		return;
 	}
 	r->last_check_ms = t;
+	if (r->in_read) {
+		sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+		r->in_read = 0;
+	}
 	sqlite3_reset(r->data_version);
 	if (sqlite3_step(r->data_version) != SQLITE_ROW) {
 		sqlite3_reset(r->data_version);
@@ -282,6 +292,77 @@ setup_signer(struct mtls_ocsp_responder *r,
 	return 0;
 }
 
+struct inv_state {
+	int found;
+	int revoked;
+	time_t revoked_at;
+	int reason;
+};
+
+static int
+open_inventory(struct mtls_ocsp_responder *r, struct mtls_err *err)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/inventory.db", mtls_ca_dir(r->ca));
+	if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK) {
+		return mtls_err_set(err, MTLS_E_IO, "cannot open inventory %s: %s",
+		    path, r->db ? sqlite3_errmsg(r->db) : "out of memory");
+	}
+	sqlite3_busy_timeout(r->db, 5000);
+	/* Columns as in inventory.c's schema. */
+	if (sqlite3_prepare_v2(r->db, "PRAGMA data_version", -1,
+		&r->data_version, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r->db, "SELECT status, revoked_at, reason FROM "
+		"certs WHERE serial=?1", -1, &r->lookup, NULL) != SQLITE_OK) {
+		return mtls_err_set(err, MTLS_E_IO, "inventory %s: %s", path,
+		    sqlite3_errmsg(r->db));
+	}
+	return 0;
+}
+
+/* Looks SERIAL (upper-case hex) up: 1 found, 0 not found, -1 error. */
+static int
+inventory_lookup(struct mtls_ocsp_responder *r, const char *serial,
+    struct inv_state *st)
+{
+	const char *status, *reason;
+	int rc;
+
+	if (!r->in_read) {
+		if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+			return -1;
+		}
+		r->in_read = 1;
+	}
+	sqlite3_reset(r->lookup);
+	sqlite3_bind_text(r->lookup, 1, serial, -1, SQLITE_STATIC);
+	rc = sqlite3_step(r->lookup);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(r->lookup);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(r->lookup);
+		return -1;
+	}
+	status = (const char *)sqlite3_column_text(r->lookup, 0);
+	reason = (const char *)sqlite3_column_text(r->lookup, 2);
+	st->found = 1;
+	st->revoked = status != NULL && strcmp(status, "revoked") == 0;
+	st->revoked_at = (time_t)sqlite3_column_int64(r->lookup, 1);
+	st->reason = -1;
+	/* RFC 5280 5.3.1: the reason is omitted rather than "unspecified". */
+	if (st->revoked && reason != NULL &&
+	    (mtls_reason_parse(reason, &st->reason, NULL) != 0 ||
+		st->reason == OCSP_REVOKED_STATUS_UNSPECIFIED)) {
+		st->reason = -1;
+	}
+	sqlite3_reset(r->lookup);
+	return 1;
+}
+
 struct mtls_ocsp_responder *
 mtls_ocsp_responder_new(struct mtls_ca *ca,
     const struct mtls_ocsp_responder_opts *opts, struct mtls_err *err)
@@ -317,10 +398,7 @@ mtls_ocsp_responder_new(struct mtls_ca *ca,
 			goto fail;
 		}
 	}
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "PRAGMA data_version", -1,
-		&r->data_version, NULL) != SQLITE_OK) {
-		mtls_err_set(err, MTLS_E_IO, "inventory: %s",
-		    sqlite3_errmsg(mtls_inv_db(ca->inv)));
+	if (open_inventory(r, err) != 0) {
 		goto fail;
 	}
 	r->last_check_ms = now_ms() - r->refresh_ms;
@@ -341,7 +419,12 @@ mtls_ocsp_responder_free(struct mtls_ocsp_responder *r)
 		cache_flush(r);
 	}
 	free(r->buckets);
+	if (r->in_read) {
+		sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	}
 	sqlite3_finalize(r->data_version);
+	sqlite3_finalize(r->lookup);
+	sqlite3_close(r->db);
 	sk_X509_free(r->certs);
 	OPENSSL_free(r->scratch);
 	free(r);
@@ -360,31 +443,6 @@ mtls_ocsp_responder_stats(const struct mtls_ocsp_responder *r,
 	*out = r->stats;
 }
 
-struct inv_state {
-	int found;
-	int revoked;
-	time_t revoked_at;
-	int reason;
-};
-
-static int
-note_state(const struct mtls_inv_entry *e, void *arg)
-{
-	struct inv_state *st = arg;
-
-	st->found = 1;
-	st->revoked = e->status != NULL && strcmp(e->status, "revoked") == 0;
-	st->revoked_at = e->revoked_at;
-	st->reason = -1;
-	/* RFC 5280 5.3.1: the reason is omitted rather than "unspecified". */
-	if (st->revoked && e->reason != NULL &&
-	    mtls_reason_parse(e->reason, &st->reason, NULL) == 0 &&
-	    st->reason == OCSP_REVOKED_STATUS_UNSPECIFIED) {
-		st->reason = -1;
-	}
-	return 0;
-}
-
 /* The status of CID: V_OCSP_CERTSTATUS_* or -1 on an inventory error. */
 static int
 certid_status(struct mtls_ocsp_responder *r, OCSP_CERTID *cid,
@@ -396,8 +454,7 @@ certid_status(struct mtls_ocsp_responder *r, OCSP_CERTID *cid,
 	const struct issuer_id *id = NULL;
 	BIGNUM *bn = NULL;
 	char *hex = NULL;
-	struct mtls_err err;
-	int nid, rc = V_OCSP_CERTSTATUS_UNKNOWN;
+	int nid, rc = V_OCSP_CERTSTATUS_UNKNOWN, found;
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
@@ -423,8 +480,8 @@ certid_status(struct mtls_ocsp_responder *r, OCSP_CERTID *cid,
 	if (hex == NULL) {
 		ERR_clear_error();
 		rc = V_OCSP_CERTSTATUS_UNKNOWN;
-	} else if (mtls_ca_lookup(r->ca, hex, note_state, st, &err) != 0) {
-		rc = err.code == MTLS_E_NOTFOUND ? V_OCSP_CERTSTATUS_UNKNOWN : -1;
+	} else if ((found = inventory_lookup(r, hex, st)) <= 0) {
+		rc = found == 0 ? V_OCSP_CERTSTATUS_UNKNOWN : -1;
 	} else {
 		rc = st->revoked ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD;
 	}
