@@ -8,10 +8,11 @@
 #include "mtls/inspect.h"
 #include "mtls/pki.h"
 #include "cli.h"
+#include "ocsp_fetch.h"
 
 static const char usage[] =
     "usage: mtls verify CERT [--ca FILE] [--purpose client|server] [--host NAME]\n"
-    "                   [--at TIME] [--crl FILE]\n"
+    "                   [--at TIME] [--crl FILE] [--ocsp[=URL]]\n"
     "\n"
     "Validates CERT's chain with OpenSSL (intermediates may follow the leaf in\n"
     "CERT) and explains a failure specifically: which certificate and which\n"
@@ -25,6 +26,8 @@ static const char usage[] =
     "  --at TIME        verify as of TIME (\"YYYY-MM-DD\" or \"YYYY-MM-DD HH:MM:SS\",\n"
     "                   UTC, or @EPOCH)\n"
     "  --crl FILE       also check revocation against this CRL (PEM or DER)\n"
+    "  --ocsp[=URL]     also ask an OCSP responder (default: the OCSP URL in\n"
+    "                   CERT's AIA); the issuer comes from CERT's chain or --ca\n"
     "\n"
     "Exit status: 0 valid, 1 invalid or unreadable, 2 usage.\n";
 
@@ -75,6 +78,7 @@ cmd_verify(int argc, char **argv)
 	    {"host", required_argument, NULL, 'H'},
 	    {"at", required_argument, NULL, 'a'},
 	    {"crl", required_argument, NULL, 'r'},
+	    {"ocsp", optional_argument, NULL, 'O'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -83,7 +87,8 @@ cmd_verify(int argc, char **argv)
 	STACK_OF(X509) *certs = NULL;
 	X509 *leaf;
 	char *subj;
-	int c, rc;
+	int c, rc, ocsp = 0;
+	const char *ocsp_url = NULL;
 
 	memset(&o, 0, sizeof(o));
 	mtls_err_clear(&err);
@@ -106,9 +111,18 @@ cmd_verify(int argc, char **argv)
 			}
 			break;
 		case 'r': o.crl_file = optarg; break;
+		case 'O': ocsp = 1; ocsp_url = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("verify");
 		}
+	}
+	/* "--ocsp URL" (not "--ocsp=URL"): take the URL-looking operand. */
+	if (ocsp && ocsp_url == NULL && optind + 2 == argc &&
+	    strstr(argv[optind], "://") != NULL) {
+		ocsp_url = argv[optind++];
+	} else if (ocsp && ocsp_url == NULL && optind + 2 == argc &&
+	    strstr(argv[optind + 1], "://") != NULL) {
+		ocsp_url = argv[--argc];
 	}
 	if (optind + 1 != argc) {
 		return cli_usage("verify", "give exactly one CERT file");
@@ -121,12 +135,16 @@ cmd_verify(int argc, char **argv)
 	}
 	leaf = sk_X509_shift(certs);
 	rc = mtls_verify_cert(leaf, certs, &o, NULL, &err);
+	if (rc == 0 && ocsp) {
+		rc = ocsp_verify_step(leaf, certs, o.ca_file, ocsp_url, &err);
+	}
 	subj = mtls_name_format(X509_get_subject_name(leaf));
 	if (rc == 0) {
-		printf("%s: OK (%s%s%s%s%s)\n", argv[optind], subj ? subj : "?",
+		printf("%s: OK (%s%s%s%s%s%s)\n", argv[optind], subj ? subj : "?",
 		    o.purpose == MTLS_PURPOSE_CLIENT ? ", valid client certificate" : "",
 		    o.purpose == MTLS_PURPOSE_SERVER ? ", valid server certificate" : "",
-		    o.host ? ", matches " : "", o.host ? o.host : "");
+		    o.host ? ", matches " : "", o.host ? o.host : "",
+		    ocsp ? ", OCSP: good" : "");
 	} else {
 		fprintf(stderr, "mtls: %s: %s\n", argv[optind], err.msg);
 	}
