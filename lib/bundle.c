@@ -531,8 +531,8 @@ parse_listen(struct bctx *c, struct mtls_err *err)
 	long port;
 
 	if (l == NULL) {
-		snprintf(c->port, sizeof(c->port), "%s",
-		    mtls_bundle_default_port(c->o->target) ?: "443");
+		l = mtls_bundle_default_port(c->o->target);
+		snprintf(c->port, sizeof(c->port), "%s", l ? l : "443");
 		return 0;
 	}
 	colon = strrchr(l, ':');
