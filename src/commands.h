@@ -18,7 +18,8 @@
 	X("rotate", cmd_rotate, "renew everything expiring within a window") \
 	X("keystore", cmd_keystore, "JKS/PKCS#12 keystores and truststores (keytool subset)") \
 	X("convert", cmd_convert, "convert between PEM, DER, PKCS#12 and JKS") \
-	X("ocsp", cmd_ocsp, "OCSP responder from the inventory (serve), OCSP query (check)")
+	X("ocsp", cmd_ocsp, "OCSP responder from the inventory (serve), OCSP query (check)") \
+	X("bundle", cmd_bundle, "files + config snippet for nginx, apache, tomcat, activemq, ...")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)
