@@ -142,6 +142,28 @@ probe_ctx_free(struct probe_ctx *pc)
 	X509_STORE_free(pc->store);
 }
 
+static const char *
+plain_kind(const unsigned char *b, size_t n)
+{
+	if (n >= 6 && b[0] == SSL3_RT_HANDSHAKE && b[5] == SSL3_MT_CLIENT_HELLO) {
+		return "our own ClientHello (an echo service, not TLS)";
+	}
+	if (n >= 5 && memcmp(b, "HTTP/", 5) == 0) {
+		return "plain HTTP";
+	}
+	if (n >= 1 && b[0] == '<') {
+		return "plain HTTP (an HTML page)";
+	}
+	if (n >= 4 && memcmp(b, "SSH-", 4) == 0) {
+		return "an SSH banner";
+	}
+	if (n >= 4 && memcmp(b, "220", 3) == 0) {
+		return "a plain-text banner (SMTP or FTP; STARTTLS is not "
+		       "direct TLS)";
+	}
+	return "plain data";
+}
+
 static void
 report_reach(struct mtls_report *r, const struct probe_ctx *pc,
     const struct attempt *a)
@@ -181,12 +203,8 @@ report_reach(struct mtls_report *r, const struct probe_ctx *pc,
 		first[i] = '\0';
 		report_add(r, MTLS_SEV_ERROR, "not_tls", t,
 		    "use the TLS port of this service, or enable TLS on this one",
-		    "%s does not speak TLS: it answered with plain %s (\"%s\")",
-		    t,
-		    strncmp(first, "HTTP/", 5) == 0 ? "HTTP"
-		    : strncmp(first, "SSH-", 4) == 0 ? "SSH"
-						      : "data",
-		    first);
+		    "%s does not speak TLS: it answered with %s (\"%s\")", t,
+		    plain_kind(a->first, a->nfirst), first);
 		return;
 	case ATT_TLS_TIMEOUT:
 		report_add(r, MTLS_SEV_ERROR, "no_tls_answer", t,

@@ -314,6 +314,11 @@ classify_failure(SSL *ssl, int rc, struct attempt *a)
 	drain_reason(a);
 	if (a->nfirst > 0 && !looks_tls(a->first, a->nfirst)) {
 		a->outcome = ATT_NOT_TLS;
+	} else if (a->nfirst >= 6 && a->first[0] == SSL3_RT_HANDSHAKE &&
+		   a->first[5] == SSL3_MT_CLIENT_HELLO) {
+		/* Our own ClientHello came back: an echo service or a proxy
+		 * that loops to itself, not a TLS server. */
+		a->outcome = ATT_NOT_TLS;
 	} else if (a->alert_recv >= 0) {
 		a->outcome = ATT_ALERT;
 	} else if (a->alert_sent >= 0 && a->server_hello) {
@@ -390,10 +395,17 @@ try_http(SSL *ssl, int fd, const struct probe_peer *p, struct attempt *a)
 	resp[got] = '\0';
 	if (got >= 5 && strncmp(resp, "HTTP/", 5) == 0) {
 		char *eol = strpbrk(resp, "\r\n");
+		char *title = strstr(resp, "<title>"), *te = NULL;
 
 		a->after_what = AFTER_HTTP;
-		snprintf(a->http_status, sizeof(a->http_status), "%.*s",
-		    eol ? (int)(eol - resp) : got, resp);
+		if (title != NULL) {
+			title += 7;
+			te = strstr(title, "</title>");
+		}
+		/* nginx names the certificate problem only in the page title. */
+		snprintf(a->http_status, sizeof(a->http_status), "%.*s%s%.*s",
+		    eol ? (int)(eol - resp) : got, resp, te ? ": " : "",
+		    te ? (int)(te - title) : 0, te ? title : "");
 		a->http_cert_missing =
 		    strstr(resp, "No required SSL certificate") != NULL;
 		a->http_cert_error =
