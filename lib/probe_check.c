@@ -69,21 +69,6 @@ in_stack(STACK_OF(X509) *sk, X509 *x)
 	return 0;
 }
 
-/* Times are judged per certificate by check_validity (with days left);
- * keep verifying so a trust problem behind an expired certificate is
- * still found. */
-static int
-ignore_time_cb(int ok, X509_STORE_CTX *ctx)
-{
-	int e = X509_STORE_CTX_get_error(ctx);
-
-	if (!ok && (e == X509_V_ERR_CERT_HAS_EXPIRED ||
-		       e == X509_V_ERR_CERT_NOT_YET_VALID)) {
-		return 1;
-	}
-	return ok;
-}
-
 static const char *
 trust_name(const struct probe_ctx *pc)
 {
@@ -171,7 +156,7 @@ verify_server_chain(struct mtls_report *r, struct probe_ctx *pc,
 		ERR_clear_error();
 		return -1;
 	}
-	X509_STORE_CTX_set_verify_cb(ctx, ignore_time_cb);
+	X509_STORE_CTX_set_verify_cb(ctx, verify_ignore_time_cb);
 	if (X509_verify_cert(ctx) != 1) {
 		chain_verify_failed(r, pc, chain, ctx);
 		json_object_set_new(report_json(r), "chain_verified",

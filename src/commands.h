@@ -6,7 +6,8 @@
 
 #define MTLS_COMMANDS(X)                                                     \
 	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)") \
-	X("probe", cmd_probe, "explain a TLS endpoint's mutual-TLS behaviour")
+	X("probe", cmd_probe, "explain a TLS endpoint's mutual-TLS behaviour") \
+	X("doctor", cmd_doctor, "check a node's key, certificate and truststore files")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)
