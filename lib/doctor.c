@@ -285,7 +285,7 @@ static void
 classify(struct doctor *d, struct dfile *f)
 {
 	X509 *first;
-	int i, all_ca = 1;
+	int i, all_roots = 1;
 
 	if (f->certs == NULL || sk_X509_num(f->certs) == 0) {
 		return;
@@ -293,9 +293,11 @@ classify(struct doctor *d, struct dfile *f)
 	for (i = 0; i < sk_X509_num(f->certs); i++) {
 		X509 *x = sk_X509_value(f->certs, i);
 
-		if (X509_check_ca(x) == 0) {
-			all_ca = 0;
-		} else if (X509_up_ref(x) == 1 && sk_X509_push(d->pool, x) <= 0) {
+		if (X509_check_ca(x) == 0 || !cert_self_signed(x)) {
+			all_roots = 0;
+		}
+		if (X509_check_ca(x) != 0 && X509_up_ref(x) == 1 &&
+		    sk_X509_push(d->pool, x) <= 0) {
 			X509_free(x);
 		}
 	}
@@ -307,9 +309,12 @@ classify(struct doctor *d, struct dfile *f)
 		   strstr(f->path, "-chain.") != NULL ||
 		   strstr(f->path, "_chain.") != NULL) {
 		f->kind |= DK_CHAIN;
-	} else if ((d->o->ca_file == NULL && (trust_name(f->base) || all_ca)) &&
+	} else if ((d->o->ca_file == NULL &&
+		       (trust_name(f->base) || all_roots)) &&
 		   !(f->kind & DK_KEY)) {
 		f->kind |= DK_TRUST;
+	} else {
+		f->kind |= DK_CHAIN; /* loose intermediates: the pool only */
 	}
 }
 

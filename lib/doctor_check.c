@@ -267,6 +267,35 @@ report_missing_intermediate(struct doctor *d, struct dfile *c,
 	}
 }
 
+/* Verified, but only because the truststore holds an intermediate we do
+ * not send: peers that trust only the root will fail. */
+static void
+trusted_intermediate(struct doctor *d, struct dfile *c,
+    STACK_OF(X509) *chain, X509_STORE_CTX *ctx)
+{
+	STACK_OF(X509) *built = X509_STORE_CTX_get0_chain(ctx);
+	int i;
+
+	for (i = 1; i < sk_X509_num(built); i++) {
+		X509 *x = sk_X509_value(built, i);
+		char *s;
+
+		if (in_stack(chain, x) || cert_self_signed(x)) {
+			continue;
+		}
+		s = cert_subject(x);
+		report_add(d->r, MTLS_SEV_WARN, "chain_incomplete", c->path,
+		    "append the intermediate to the certificate file (or "
+		    "NAME.chain.pem), after the certificate",
+		    "the chain of %s lacks the intermediate CA '%s'; it "
+		    "verifies here only because %s holds it, peers that trust "
+		    "only the root will fail",
+		    c->path, s, d->trust_name);
+		OPENSSL_free(s);
+		return;
+	}
+}
+
 static void
 check_chain(struct doctor *d, struct dfile *c, STACK_OF(X509) *chain)
 {
@@ -288,6 +317,7 @@ check_chain(struct doctor *d, struct dfile *c, STACK_OF(X509) *chain)
 		report_add(d->r, MTLS_SEV_OK, "chain_verified", c->path, NULL,
 		    "%s verifies against the truststore %s", c->path,
 		    d->trust_name);
+		trusted_intermediate(d, c, chain, ctx);
 		X509_STORE_CTX_free(ctx);
 		return;
 	}

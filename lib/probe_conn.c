@@ -329,8 +329,10 @@ classify_failure(SSL *ssl, int rc, struct attempt *a)
 	} else if (e == SSL_ERROR_SYSCALL && saved == ECONNRESET) {
 		a->outcome = ATT_RESET;
 		a->sys_errno = saved;
-	} else if (e == SSL_ERROR_SYSCALL &&
-		   (saved == EAGAIN || saved == EWOULDBLOCK)) {
+	} else if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+		   (e == SSL_ERROR_SYSCALL &&
+		       (saved == EAGAIN || saved == EWOULDBLOCK))) {
+		/* The socket's receive timeout expired (SO_RCVTIMEO). */
 		a->outcome = ATT_TLS_TIMEOUT;
 	} else if (strstr(a->reason, "unexpected eof") != NULL ||
 		   (e == SSL_ERROR_SYSCALL && saved == 0)) {
