@@ -323,10 +323,16 @@ probe_server(struct mtls_report *r, struct probe_ctx *pc)
 	if (pc->main.outcome == ATT_HANDSHAKE_OK) {
 		report_line(r, "negotiated %s, cipher %s (handshake %ld ms)",
 		    pc->main.protocol, pc->main.cipher, pc->main.handshake_ms);
-		json_object_set_new(report_json(r), "protocol",
-		    json_string(pc->main.protocol));
 		json_object_set_new(report_json(r), "cipher",
 		    json_string(pc->main.cipher));
+	} else if (pc->main.protocol[0] != '\0') {
+		report_line(r, "negotiated %s; the handshake without a client "
+			       "certificate did not complete",
+		    pc->main.protocol);
+	}
+	if (pc->main.protocol[0] != '\0') {
+		json_object_set_new(report_json(r), "protocol",
+		    json_string(pc->main.protocol));
 	}
 	if (ch == NULL || sk_X509_num(ch) == 0) {
 		report_add(r, MTLS_SEV_ERROR, "no_server_cert", pc->target,

@@ -393,6 +393,9 @@ try_http(SSL *ssl, int fd, const struct probe_peer *p, struct attempt *a)
 			break;
 		}
 		got += n;
+		if (got >= 5 && strncmp(resp, "HTTP/", 5) != 0) {
+			break; /* not an HTTP server: nothing more to learn */
+		}
 	}
 	resp[got] = '\0';
 	if (got >= 5 && strncmp(resp, "HTTP/", 5) == 0) {
@@ -426,7 +429,11 @@ after_handshake(SSL *ssl, int fd, const struct probe_peer *p,
 		wait = p->timeout_ms;
 	}
 	set_io_timeout(fd, wait);
-	(void)read_some(ssl, buf, sizeof(buf), a);
+	/* Up to TLS 1.2 the server judges our certificate inside the
+	 * handshake; only TLS 1.3 (RFC 8446 4.4.2.4) alerts after it. */
+	if (a->negotiated == TLS1_3_VERSION) {
+		(void)read_some(ssl, buf, sizeof(buf), a);
+	}
 	if (a->after_what == AFTER_NOTHING && p->http) {
 		try_http(ssl, fd, p, a);
 	}
@@ -484,6 +491,8 @@ attempt_run(const struct probe_peer *p, struct attempt *a)
 	a->handshake_ms = now_ms() - t0;
 	if (a->server_hello) {
 		a->negotiated = SSL_version(ssl);
+		snprintf(a->protocol, sizeof(a->protocol), "%s",
+		    SSL_get_version(ssl));
 	}
 	if (hs != 1) {
 		classify_failure(ssl, hs, a);
