@@ -45,7 +45,7 @@ check_output "required: advertised CA named" "acceptable client CA: CN=Probe Roo
 check_json "required: json client_auth.required" '.client_auth.required == true and .client_auth.requested == true' probe "$t" --json
 check_json "required: json ca_names" '.client_auth.ca_names == ["CN=Probe Root CA"]' probe "$t" --json
 check_json "required: json chain of 2, in order" '(.chain | length) == 2 and .chain[1].subject == "CN=Probe Intermediate CA" and .chain_verified' probe "$t" --json
-check_json "required: good client accepted" "$(has client_cert_accepted ok)" with client "$t" --json
+check_json "required: good client accepted, its CA advertised" "$(has client_cert_accepted ok) and $(has client_issuer_advertised ok) and $(lacks client_issuer_not_advertised)" with client "$t" --json
 check_status "required: good client exits 0" 0 with client "$t"
 check_json "required (no verify_return_error): other CA's cert flagged" "$(has client_issuer_not_advertised warn)" with client-other "$t" --json
 check_output "required: EKU without clientAuth flagged" "client_cert_eku:.*lacks the clientAuth" with client-noeku "$t"
