@@ -294,8 +294,13 @@ scan_versions(struct mtls_report *r, struct probe_ctx *pc)
 			json_decref(jv);
 			return -1;
 		}
-		if (i == 0 && pc->ver[0].outcome >= ATT_REFUSED &&
-		    pc->ver[0].outcome <= ATT_UNREACHABLE) {
+		/* TCP failures, plain-text answers and silence do not depend
+		 * on the TLS version: one attempt tells, and waiting for the
+		 * timeout four times would only slow the answer down. */
+		if (i == 0 && ((pc->ver[0].outcome >= ATT_REFUSED &&
+				   pc->ver[0].outcome <= ATT_UNREACHABLE) ||
+				  pc->ver[0].outcome == ATT_NOT_TLS ||
+				  pc->ver[0].outcome == ATT_TLS_TIMEOUT)) {
 			json_decref(jv);
 			report_reach(r, pc, &pc->ver[0]);
 			return 0; /* TCP failed: nothing more to learn */

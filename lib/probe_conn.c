@@ -182,7 +182,10 @@ msg_cb(int write_p, int version, int content_type, const void *buf,
 	}
 }
 
-/* Called (client side) only when the server sent a CertificateRequest. */
+/* Called (client side) only when the server sent a CertificateRequest.
+ * SSL_CTX_set_cert_cb rather than set_client_cert_cb: the latter is not
+ * called when a certificate is already configured, and we want to see
+ * the request (and its CA names) in both attempts. */
 static int
 cert_cb(SSL *ssl, void *arg)
 {
