@@ -3,7 +3,7 @@
 # and one broken in each way a node breaks (mismatched key, 0644 key,
 # missing issuer in the truststore, expired, wrong EKU, name, chain).
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/pki.sh"
+. "$(dirname "$0")/diag_pki.sh"
 make_pki
 
 check_json() {

@@ -5,7 +5,7 @@
 # TCP listeners and a closed port. Each expected finding is asserted in
 # the text output and, for the key ones, in --json.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/pki.sh"
+. "$(dirname "$0")/diag_pki.sh"
 make_pki
 
 # check_json "description" JQ-FILTER CMD...: CMD's stdout is JSON on which
