@@ -8,13 +8,13 @@
 #include <strings.h>
 
 #include <openssl/err.h>
-#include <openssl/pkcs12.h>
 
 #include "diag_int.h"
 #include "doctor_int.h"
 #include "mtls/file.h"
 #include "mtls/pass.h"
 #include "mtls/pki.h"
+#include "mtls/store.h"
 #include "internal.h"
 
 #define DOCTOR_MAX_FILES 1000
@@ -48,7 +48,8 @@ static int
 wanted_ext(const char *name)
 {
 	static const char *const exts[] = {"crt", "cer", "pem", "key", "p12",
-	    "pfx", "jks", "der"};
+	    "pfx", "jks", "der", "jceks", "ks", "ts", "keystore",
+	    "truststore"};
 	const char *e = ext_of(name);
 	size_t i;
 
@@ -181,69 +182,123 @@ scan_dir(struct doctor *d, const char *dir, struct mtls_err *err)
 	return rc;
 }
 
+/* Moves the certificates (and the first unlocked key) of a keystore into
+ * F: the first key entry is the identity; a store without key entries is
+ * a truststore whatever its name (seed layouts: truststore.ts, client.ts). */
 static void
-read_p12(struct doctor *d, struct dfile *f, const unsigned char *data,
+take_store(struct doctor *d, struct dfile *f, const struct mtls_store *st)
+{
+	size_t i, nkeys = 0;
+	int j;
+
+	f->certs = sk_X509_new_null();
+	for (i = 0; f->certs != NULL && i < mtls_store_count(st); i++) {
+		const struct mtls_store_entry *e = mtls_store_get(st, i);
+
+		if (e->type == MTLS_ENTRY_KEY) {
+			if (nkeys++ > 0) {
+				continue;
+			}
+			if (e->key != NULL && EVP_PKEY_up_ref(e->key) == 1) {
+				f->key = e->key;
+				f->kind |= DK_KEY;
+			} else if ((e->flags & MTLS_ENTRY_LOCKED) &&
+				   d->o->pass_spec != NULL) {
+				report_add(d->r, MTLS_SEV_WARN, "store_key_locked",
+				    f->path,
+				    "give the key's password; Java's default key "
+				    "manager needs it to equal the store password",
+				    "the key '%s' in %s does not open with the "
+				    "store password",
+				    e->alias, f->path);
+			}
+		}
+		if (e->flags & MTLS_ENTRY_NOTRUST) {
+			report_add(d->r, MTLS_SEV_WARN, "store_trust_attr", f->path,
+			    "rebuild the truststore with 'mtls keystore' (it "
+			    "adds Java's trusted-certificate attribute)",
+			    "the certificate '%s' in %s lacks Java's trust "
+			    "attribute: Java sees an empty truststore",
+			    e->alias, f->path);
+		}
+		if (e->type == MTLS_ENTRY_TRUSTED && nkeys > 0) {
+			continue; /* a keystore's trusted entries: not a chain */
+		}
+		for (j = 0; e->certs != NULL && j < sk_X509_num(e->certs); j++) {
+			X509 *x = sk_X509_value(e->certs, j);
+
+			if (X509_up_ref(x) == 1 && sk_X509_push(f->certs, x) <= 0) {
+				X509_free(x);
+			}
+		}
+	}
+	if (nkeys > 1) {
+		report_add(d->r, MTLS_SEV_INFO, "store_many_keys", f->path, NULL,
+		    "%s holds %zu key entries; only the first is checked",
+		    f->path, nkeys);
+	}
+	if (nkeys == 0) {
+		f->kind |= DK_TRUST | DK_STORE;
+	}
+}
+
+static void
+read_store(struct doctor *d, struct dfile *f, const unsigned char *data,
     size_t len)
 {
-	const unsigned char *p = data;
-	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
-	struct mtls_err perr;
+	struct mtls_err e;
+	struct mtls_store *st;
 	char *pass = NULL;
-	X509 *cert = NULL;
-	STACK_OF(X509) *ca = NULL;
+	enum mtls_store_format fmt = mtls_store_detect(data, len);
 
 	f->kind |= DK_STORE;
-	if (p12 == NULL) {
-		ERR_clear_error();
-		report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
-		    "restore the file from the place it was made, or re-export "
-		    "it ('mtls export')",
-		    "%s is not a PKCS#12 keystore: it may be corrupted", f->path);
-		return;
-	}
+	mtls_err_clear(&e);
 	if (d->o->pass_spec != NULL) {
-		pass = mtls_pass_get(d->o->pass_spec, NULL, 0, &perr);
-	}
-	if (PKCS12_parse(p12, pass != NULL ? pass : "", &f->key, &cert, &ca) != 1) {
-		ERR_clear_error();
-		if (d->o->pass_spec == NULL) {
-			report_add(d->r, MTLS_SEV_INFO, "store_not_opened",
-			    f->path, "give its password with --pass SPEC",
-			    "%s is a PKCS#12 keystore protected by a password; "
-			    "its contents were not checked",
-			    f->path);
-		} else {
-			report_add(d->r, MTLS_SEV_ERROR, "store_password",
-			    f->path,
-			    "give the keystore's password (--pass); a store "
-			    "made by keytool often uses the same password for "
-			    "the key",
-			    "the password given does not open %s (wrong "
-			    "password, or a legacy algorithm OpenSSL 3 "
-			    "refuses)",
-			    f->path);
+		pass = mtls_pass_get(d->o->pass_spec, NULL, 0, &e);
+		if (pass == NULL) {
+			report_add(d->r, MTLS_SEV_ERROR, "store_password", f->path,
+			    "check the --pass SPEC", "%s", e.msg);
+			return;
 		}
-		mtls_pass_free(pass);
-		PKCS12_free(p12);
+	}
+	st = mtls_store_parse(data, len, f->path, pass, NULL, &e);
+	mtls_pass_free(pass);
+	if (st == NULL && e.code == MTLS_E_PASSWORD && d->o->pass_spec == NULL) {
+		report_add(d->r, MTLS_SEV_INFO, "store_not_opened", f->path,
+		    "give its password with --pass SPEC",
+		    "%s is a %s keystore protected by a password; its contents "
+		    "were not checked",
+		    f->path, mtls_store_format_name(fmt));
 		return;
 	}
-	mtls_pass_free(pass);
-	PKCS12_free(p12);
-	f->certs = sk_X509_new_null();
-	if (f->certs != NULL && cert != NULL && sk_X509_push(f->certs, cert) > 0) {
-		cert = NULL;
+	if (st == NULL && e.code == MTLS_E_PASSWORD) {
+		report_add(d->r, MTLS_SEV_ERROR, "store_password", f->path,
+		    "give the keystore's password (--pass); keytool stores "
+		    "often use one password for the store and its key",
+		    "the password given does not open %s (%s)", f->path,
+		    e.msg);
+		return;
 	}
-	while (f->certs != NULL && ca != NULL && sk_X509_num(ca) > 0) {
-		X509 *x = sk_X509_shift(ca);
-
-		if (sk_X509_push(f->certs, x) <= 0) {
-			X509_free(x);
-		}
+	if (st == NULL) {
+		report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
+		    "restore the file from where it was made, or re-export it",
+		    "%s: %s: it may be corrupted", f->path, e.msg);
+		return;
 	}
-	X509_free(cert);
-	sk_X509_pop_free(ca, X509_free);
-	report_add(d->r, MTLS_SEV_OK, "store_opened", f->path, NULL,
-	    "%s opens with the password given", f->path);
+	if (mtls_store_verified(st)) {
+		report_add(d->r, MTLS_SEV_OK, "store_opened", f->path, NULL,
+		    "%s (%s) opens with the password given and its integrity "
+		    "checks",
+		    f->path, mtls_store_format_name(mtls_store_format(st)));
+	} else {
+		report_add(d->r, MTLS_SEV_INFO, "store_not_verified", f->path,
+		    "give its password with --pass SPEC",
+		    "%s (%s) was read without its password: integrity not "
+		    "checked, keys not opened",
+		    f->path, mtls_store_format_name(mtls_store_format(st)));
+	}
+	take_store(d, f, st);
+	mtls_store_free(st);
 }
 
 static void
@@ -302,6 +357,9 @@ classify(struct doctor *d, struct dfile *f)
 		}
 	}
 	first = sk_X509_value(f->certs, 0);
+	if ((f->kind & DK_STORE) && (f->kind & DK_TRUST)) {
+		return; /* a truststore keystore: peers' certificates too */
+	}
 	if (X509_check_ca(first) == 0) {
 		f->kind |= DK_IDENTITY;
 	} else if (strstr(f->base, "chain") != NULL ||
@@ -324,7 +382,6 @@ read_file(struct doctor *d, struct dfile *f)
 	unsigned char *data = NULL;
 	size_t len = 0;
 	struct mtls_err e;
-	const char *ext = ext_of(f->path);
 
 	if (stat(f->path, &f->st) != 0) {
 		report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
@@ -337,15 +394,8 @@ read_file(struct doctor *d, struct dfile *f)
 		    "check the file's owner and permissions", "%s", e.msg);
 		return;
 	}
-	if (strcasecmp(ext, "jks") == 0) {
-		f->kind |= DK_STORE;
-		report_add(d->r, MTLS_SEV_INFO, "jks_not_checked", f->path,
-		    NULL,
-		    "%s is a JKS keystore: this version of doctor does not open "
-		    "JKS files yet",
-		    f->path);
-	} else if (strcasecmp(ext, "p12") == 0 || strcasecmp(ext, "pfx") == 0) {
-		read_p12(d, f, data, len);
+	if (mtls_store_detect(data, len) != MTLS_STORE_NONE) {
+		read_store(d, f, data, len);
 	} else {
 		read_pem_or_der(d, f, data, len);
 	}

@@ -111,12 +111,14 @@ struct mtls_doctor_opts {
 	enum mtls_role role;
 	const char *host;      /* name the certificates must carry; or NULL */
 	const char *ca_file;   /* truststore; else ca.crt / *ca*.pem found */
-	const char *pass_spec; /* for encrypted keys and .p12 files */
+	const char *pass_spec; /* for encrypted keys and keystores */
 	int warn_days;         /* 0 means 30 */
 };
 
 /* Checks the files: a directory is scanned (not recursively) for *.crt,
- * *.cer, *.pem, *.key, *.p12, *.pfx and *.jks; keys are paired with the
+ * *.cer, *.pem, *.der, *.key and keystores (*.p12, *.pfx, *.jks, *.jceks,
+ * *.ks, *.ts, *.keystore, *.truststore, opened with PASS_SPEC through
+ * mtls/store.h); keys are paired with the
  * certificate they match (NAME.crt + NAME.key, cert.pem + privkey.pem),
  * NAME.chain.pem adds intermediates, ca.crt / *ca*.pem are the truststore.
  * Fails (NULL) only when a path does not exist or nothing is found. */

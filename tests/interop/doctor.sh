@@ -93,6 +93,21 @@ check_output "p12 without a password: not opened" "store_not_opened" doc "$T/p12
 check_output "p12 with a wrong password" "store_password: the password given does not open" doc "$T/p12" --pass pass:wrong
 check_json "p12 with its password: opened and checked" "$(has store_opened ok) and $(has key_matches ok) and $(has chain_verified ok)" doc "$T/p12" --pass pass:s3cret --json
 
+echo "# Java keystores (keytool-made JKS keystore and truststore.ts)"
+mkdir -p "$T/jks"
+openssl pkcs12 -export -in "$P/server-full.pem" -inkey "$P/server.key" -name node -passout pass:changeit -out "$T/node.p12" 2>/dev/null
+keytool -importkeystore -srckeystore "$T/node.p12" -srcstoretype PKCS12 -srcstorepass changeit \
+	-destkeystore "$T/jks/node.jks" -deststoretype JKS -deststorepass changeit -noprompt >/dev/null 2>&1
+keytool -importcert -noprompt -alias root -file "$P/ca.crt" -keystore "$T/jks/truststore.ts" \
+	-storetype JKS -storepass changeit >/dev/null 2>&1
+check_json "jks: opened, key paired, chain verified against truststore.ts" \
+	"$(has store_opened ok) and $(has key_matches ok) and $(has chain_verified ok) and $(has eku_role ok) and .truststore == \"$T/jks/truststore.ts\"" \
+	doc "$T/jks" --pass pass:changeit --role server --json
+check_output "jks: wrong password" "store_password: the password given does not open .*node.jks" doc "$T/jks" --pass pass:wrong
+check_output "jks: no password: read, not verified" "store_not_verified: .*node.jks \(JKS\) was read without its password" doc "$T/jks" --verbose
+printf 'not a keystore at all' >"$T/jks/broken.jks"
+check_output "jks: garbage named .jks is reported" "unreadable: .*broken.jks" doc "$T/jks" --pass pass:changeit
+
 echo "# usage"
 check_status "unknown role: usage error" 2 doc "$T/good" --role peer
 check_status "missing path: exit 1" 1 doc "$T/does-not-exist"
