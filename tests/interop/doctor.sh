@@ -105,6 +105,13 @@ check_json "jks: opened, key paired, chain verified against truststore.ts" \
 	doc "$T/jks" --pass pass:changeit --role server --json
 check_output "jks: wrong password" "store_password: the password given does not open .*node.jks" doc "$T/jks" --pass pass:wrong
 check_output "jks: no password: read, not verified" "store_not_verified: .*node.jks \(JKS\) was read without its password" doc "$T/jks" --verbose
+mkdir -p "$T/jks2"
+keytool -importkeystore -srckeystore "$T/node.p12" -srcstoretype PKCS12 -srcstorepass changeit \
+	-destkeystore "$T/jks2/node.jks" -deststoretype JKS -deststorepass changeit -destkeypass otherpass -noprompt >/dev/null 2>&1
+check_output "jks: key password differs from the store password" "store_key_locked: the key 'node' in .*node.jks does not open" doc "$T/jks2" --pass pass:changeit
+mkdir -p "$T/p12trust"
+openssl pkcs12 -export -nokeys -in "$P/ca.crt" -passout pass:changeit -out "$T/p12trust/truststore.p12" 2>/dev/null
+check_output "p12 truststore without Java's trust attribute" "store_trust_attr: .*truststore.p12 lacks Java's trust attribute" doc "$T/p12trust" --pass pass:changeit
 printf 'not a keystore at all' >"$T/jks/broken.jks"
 check_output "jks: garbage named .jks is reported" "unreadable: .*broken.jks" doc "$T/jks" --pass pass:changeit
 
