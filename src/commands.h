@@ -19,7 +19,9 @@
 	X("keystore", cmd_keystore, "JKS/PKCS#12 keystores and truststores (keytool subset)") \
 	X("convert", cmd_convert, "convert between PEM, DER, PKCS#12 and JKS") \
 	X("ocsp", cmd_ocsp, "OCSP responder from the inventory (serve), OCSP query (check)") \
-	X("bundle", cmd_bundle, "files + config snippet for nginx, apache, tomcat, activemq, ...")
+	X("bundle", cmd_bundle, "files + config snippet for nginx, apache, tomcat, activemq, ...") \
+	X("probe", cmd_probe, "explain a TLS endpoint's mutual-TLS behaviour") \
+	X("doctor", cmd_doctor, "check a node's key, certificate and truststore files")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)
