@@ -218,6 +218,76 @@ mtls_explain_alert(int alert)
 	}
 }
 
+/* Keys and fixes for alerts; the sentences are in mtls_explain_alert. */
+static const struct {
+	int alert;
+	const char *key;
+	const char *fix;
+} alert_table[] = {
+	{SSL_AD_BAD_CERTIFICATE, "bad_certificate",
+	    "check that our certificate is issued by a CA the peer trusts, "
+	    "that the key matches it, and that the full chain is sent"},
+	{SSL_AD_UNSUPPORTED_CERTIFICATE, "unsupported_certificate",
+	    "use a certificate whose extended key usage allows this role "
+	    "(clientAuth for a client, serverAuth for a server)"},
+	{SSL_AD_CERTIFICATE_REVOKED, "certificate_revoked",
+	    "issue a new certificate; the revoked one will never be accepted"},
+	{SSL_AD_CERTIFICATE_EXPIRED, "certificate_expired",
+	    "renew the certificate ('mtls renew NAME'); check both clocks"},
+	{SSL_AD_CERTIFICATE_UNKNOWN, "certificate_unknown",
+	    "check the certificate's purpose (EKU), chain and validity with "
+	    "'mtls doctor'"},
+	{SSL_AD_UNKNOWN_CA, "unknown_ca",
+	    "have the peer trust the CA that issued our certificate (add it "
+	    "to its truststore / ssl_client_certificate), or send the "
+	    "intermediate CA certificates with ours"},
+	{SSL_AD_CERTIFICATE_REQUIRED, "certificate_required",
+	    "give a client certificate and key (--cert/--key)"},
+	{SSL_AD_HANDSHAKE_FAILURE, "handshake_failure",
+	    "give a client certificate if the peer requires one; otherwise "
+	    "align TLS versions and cipher suites"},
+	{SSL_AD_PROTOCOL_VERSION, "protocol_version",
+	    "enable TLS 1.2 or 1.3 on both sides"},
+	{SSL_AD_DECRYPT_ERROR, "decrypt_error",
+	    "use the private key that belongs to the certificate "
+	    "('mtls doctor' checks the pair)"},
+	{SSL_AD_ACCESS_DENIED, "access_denied",
+	    "ask the peer's operator to allow our certificate's identity"},
+	{SSL_AD_ILLEGAL_PARAMETER, "illegal_parameter",
+	    "check TLS library versions on both sides"},
+	{SSL_AD_UNRECOGNIZED_NAME, "unrecognized_name",
+	    "connect with a server name the peer serves (--servername)"},
+	{SSL_AD_INTERNAL_ERROR, "internal_error", "read the peer's error log"},
+	{SSL_AD_DECODE_ERROR, "decode_error",
+	    "check that both sides speak TLS on this port"},
+};
+
+const char *
+mtls_explain_alert_key(int alert)
+{
+	size_t i;
+
+	for (i = 0; i < MTLS_ARRAY_LEN(alert_table); i++) {
+		if (alert_table[i].alert == alert) {
+			return alert_table[i].key;
+		}
+	}
+	return "other_alert";
+}
+
+const char *
+mtls_explain_alert_fix(int alert)
+{
+	size_t i;
+
+	for (i = 0; i < MTLS_ARRAY_LEN(alert_table); i++) {
+		if (alert_table[i].alert == alert) {
+			return alert_table[i].fix;
+		}
+	}
+	return "read the peer's error log for the reason";
+}
+
 /* An end-entity certificate failing X509_PURPOSE_SSL_CLIENT/SERVER: its
  * extendedKeyUsage (RFC 5280 section 4.2.1.12) or Netscape cert type does
  * not allow the role it was presented for. */

@@ -82,3 +82,50 @@ cli_getopt_reset(void)
 	optind = 1;
 	opterr = 1;
 }
+
+int
+cli_parse_duration(const char *cmd, const char *opt, const char *val,
+    long *seconds)
+{
+	char *end = NULL;
+	long v = strtol(val, &end, 10), mult = 1;
+
+	if (end == val || v < 0) {
+		return cli_usage(cmd, "%s wants a duration like 30d, 12h or 2w, not '%s'", opt, val);
+	}
+	switch (*end) {
+	case '\0': case 's': mult = 1; break;
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	case 'w': mult = 7 * 86400; break;
+	default:
+		return cli_usage(cmd, "%s wants a duration like 30d, 12h or 2w, not '%s'", opt, val);
+	}
+	if (*end != '\0' && end[1] != '\0') {
+		return cli_usage(cmd, "%s wants a duration like 30d, 12h or 2w, not '%s'", opt, val);
+	}
+	*seconds = v * mult;
+	return 0;
+}
+
+void
+cli_progress(size_t done, size_t total, time_t start)
+{
+	int width = 40, filled = total ? (int)(done * (size_t)width / total) : width;
+	double el = difftime(time(NULL), start);
+	int i;
+
+	fprintf(stderr, "\r[");
+	for (i = 0; i < width; i++) {
+		fputc(i < filled ? '#' : '.', stderr);
+	}
+	fprintf(stderr, "] %zu/%zu", done, total);
+	if (el > 0) {
+		fprintf(stderr, " (%.0f/s)", (double)done / el);
+	}
+	if (done == total) {
+		fputc('\n', stderr);
+	}
+	fflush(stderr);
+}

@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "mtls/err.h"
 
@@ -44,4 +45,13 @@ int cli_is_tty(void);
 /* Resets getopt so each subcommand parses from the start. */
 void cli_getopt_reset(void);
 
+
+
+/* Draws a progress bar on stderr ("[####....] 12/40 (35/s)"); call only
+ * when cli_is_tty(). START is when the work began. */
+void cli_progress(size_t done, size_t total, time_t start);
+
+/* Parses "30d", "12h", "90m", "2w" or plain seconds into seconds. */
+int cli_parse_duration(const char *cmd, const char *opt, const char *val,
+    long *seconds);
 #endif

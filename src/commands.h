@@ -6,6 +6,22 @@
 
 #define MTLS_COMMANDS(X)                                                     \
 	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)") \
+	X("issue", cmd_issue, "issue a key and certificate (server, client, node)") \
+	X("csr", cmd_csr, "make a key and a CSR to send to a partner's CA") \
+	X("sign", cmd_sign, "sign a partner's CSR under a profile, with checks") \
+	X("list", cmd_list, "list the CA's inventory of certificates") \
+	X("inspect", cmd_inspect, "describe a certificate, key, CSR or keystore") \
+	X("verify", cmd_verify, "verify a certificate chain and explain failures") \
+	X("revoke", cmd_revoke, "revoke a certificate (by name, serial or file)") \
+	X("crl", cmd_crl, "publish a signed CRL of the revoked certificates") \
+	X("renew", cmd_renew, "renew a certificate: same identity, new key") \
+	X("rotate", cmd_rotate, "renew everything expiring within a window") \
+	X("keystore", cmd_keystore, "JKS/PKCS#12 keystores and truststores (keytool subset)") \
+	X("convert", cmd_convert, "convert between PEM, DER, PKCS#12 and JKS") \
+	X("ocsp", cmd_ocsp, "OCSP responder from the inventory (serve), OCSP query (check)") \
+	X("bundle", cmd_bundle, "files + config snippet for nginx, apache, tomcat, activemq, ...") \
+	X("probe", cmd_probe, "explain a TLS endpoint's mutual-TLS behaviour") \
+	X("doctor", cmd_doctor, "check a node's key, certificate and truststore files") \
 	X("serve", cmd_serve, "run the replication receiver (HTTPS, client certificates required)")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;

@@ -30,6 +30,13 @@ void mtls_explain_verify_failure(long code, X509 *cert, int depth, char *buf,
  * likely means, in words ("the peer rejected our certificate"). */
 const char *mtls_explain_alert(int alert_description);
 
+/* A stable key for a TLS alert ("unknown_ca", "certificate_required"). */
+const char *mtls_explain_alert_key(int alert_description);
+
+/* What to do when the peer sent ALERT in answer to our certificate (or
+ * its absence); never NULL. */
+const char *mtls_explain_alert_fix(int alert_description);
+
 /* What to do about CODE, or NULL when there is nothing specific. */
 const char *mtls_explain_verify_fix(long code);
 

@@ -88,6 +88,11 @@ int mtls_key_to_pem(EVP_PKEY *key, const char *pass, char **pem, size_t *len,
     struct mtls_err *err);
 void mtls_secret_free(char *p, size_t len);
 
+/* PEM block LABEL ("CERTIFICATE", "X509 CRL") of DER appended to *BUF
+ * (growing it with OPENSSL_realloc; *LEN updated; NUL-terminated). */
+int mtls_pem_append(const char *label, const unsigned char *der, size_t dlen,
+    char **buf, size_t *len, struct mtls_err *err);
+
 /* PEM of CERT appended to *BUF (growing it; *LEN updated). */
 int mtls_cert_append_pem(X509 *cert, char **buf, size_t *len,
     struct mtls_err *err);

@@ -2,6 +2,8 @@
 # temporary directory, makes its PKI at test time, and starts real peers on
 # 127.0.0.1 only. Meson passes MTLS (the binary) in the environment.
 set -u
+# faketime preloads a library; let the sanitizer runtime accept that.
+export ASAN_OPTIONS="verify_asan_link_order=0:${ASAN_OPTIONS:-}"
 MTLS=${MTLS:-$(cd "$(dirname "$0")/../.." && pwd)/build/src/mtls}
 T=$(mktemp -d "${TMPDIR:-/tmp}/mtls-it-XXXXXX")
 PIDS=()

@@ -1,0 +1,22 @@
+/* libFuzzer target: the PKCS#12 keystore reader (bag walk, attributes,
+ * MAC and decryption failures). */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mtls/store.h"
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct mtls_err err;
+	struct mtls_store *s;
+
+	if (mtls_store_detect(data, size) != MTLS_STORE_P12) {
+		return 0;
+	}
+	s = mtls_store_parse(data, size, "fuzz.p12", "changeit", NULL, &err);
+	mtls_store_free(s);
+	s = mtls_store_parse(data, size, "fuzz.p12", NULL, NULL, &err);
+	mtls_store_free(s);
+	return 0;
+}

@@ -1,0 +1,232 @@
+/*
+ * mtls/ca.h - the private CA: its directory, its signing profiles, and the
+ * inventory of everything it has issued.
+ *
+ * A CA directory holds ca.crt, ca.key (0600, optionally encrypted),
+ * ca.json (settings) and inventory.db (SQLite, WAL). Commands find it by
+ * --ca-dir, $MTLS_CA_DIR, or ./pki.
+ */
+#ifndef MTLS_CA_H
+#define MTLS_CA_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "mtls/err.h"
+#include "mtls/file.h"
+#include "mtls/pki.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a certificate is for; the profile, never the request, decides its
+ * extensions (RFC 5280 section 4.2). */
+enum mtls_profile {
+	MTLS_PROFILE_SERVER, /* EKU serverAuth */
+	MTLS_PROFILE_CLIENT, /* EKU clientAuth */
+	MTLS_PROFILE_NODE,   /* both: a host that is client and server */
+	MTLS_PROFILE_OCSP,   /* EKU OCSPSigning, delegated responder */
+};
+
+int mtls_profile_parse(const char *s, enum mtls_profile *out,
+    struct mtls_err *err);
+const char *mtls_profile_name(enum mtls_profile p);
+
+/* Longest validity we issue by default (CA/B Forum's 397-day ceiling). */
+#define MTLS_DEFAULT_DAYS 397
+#define MTLS_DEFAULT_CA_DAYS 3650
+
+struct mtls_ca_init_opts {
+	const char *dir;       /* created if missing */
+	const char *name;      /* subject DN; default "CN=mtls Root CA" */
+	enum mtls_keytype key_type;
+	int days;              /* 0: MTLS_DEFAULT_CA_DAYS */
+	const char *pass_spec; /* encrypt ca.key when non-NULL */
+	int force;             /* replace an existing CA */
+	const char *crl_url;   /* optional CRL distribution point */
+	const char *ocsp_url;  /* optional OCSP responder URL */
+};
+
+/* Creates a CA: a self-signed root with basicConstraints CA:TRUE
+ * (critical), keyUsage keyCertSign+cRLSign (critical) and SKI. Refuses to
+ * replace an existing CA unless FORCE. */
+int mtls_ca_init(const struct mtls_ca_init_opts *opts, struct mtls_err *err);
+
+struct mtls_ca;
+
+/* Opens the CA in DIR (certificate, settings, inventory; not the key). */
+struct mtls_ca *mtls_ca_open(const char *dir, struct mtls_err *err);
+
+/* Loads the CA key, asking PASS_SPEC only when it is encrypted. Needed
+ * before mtls_ca_sign. */
+int mtls_ca_unlock(struct mtls_ca *ca, const char *pass_spec,
+    struct mtls_err *err);
+
+void mtls_ca_free(struct mtls_ca *ca);
+
+/* Borrowed; valid while CA lives. */
+X509 *mtls_ca_cert(const struct mtls_ca *ca);
+const char *mtls_ca_dir(const struct mtls_ca *ca);
+const char *mtls_ca_crl_url(const struct mtls_ca *ca);
+const char *mtls_ca_ocsp_url(const struct mtls_ca *ca);
+
+struct mtls_cert_request {
+	const char *name;            /* inventory name (e.g. "publish") */
+	const X509_NAME *subject;
+	EVP_PKEY *pubkey;
+	enum mtls_profile profile;
+	const GENERAL_NAMES *sans;   /* may be NULL or empty */
+	int days;                    /* 0: MTLS_DEFAULT_DAYS */
+	time_t not_before;           /* 0: now (back-dated 5 min for skew) */
+};
+
+/* Issues a certificate under REQ's profile with a fresh random serial of
+ * 127 bits unique in the inventory, and records it there. Returns the
+ * certificate (caller frees). Inside mtls_ca_begin/commit it joins the
+ * open transaction (batch issuance). */
+X509 *mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
+    struct mtls_err *err);
+
+/* Groups many mtls_ca_sign calls into one inventory transaction. */
+int mtls_ca_begin(struct mtls_ca *ca, struct mtls_err *err);
+int mtls_ca_commit(struct mtls_ca *ca, struct mtls_err *err);
+void mtls_ca_rollback(struct mtls_ca *ca);
+
+/* One inventory row, borrowed for the duration of a callback. */
+struct mtls_inv_entry {
+	const char *serial;  /* upper-case hex */
+	const char *name;
+	const char *subject;
+	const char *sans;    /* "dns:a,ip:b" */
+	const char *profile;
+	time_t not_before;
+	time_t not_after;
+	const char *sha256;  /* colon hex */
+	const char *status;  /* "valid", "revoked" */
+	time_t revoked_at;   /* 0 unless revoked */
+	const char *reason;  /* revocation reason or NULL */
+	const char *pem;
+	const char *superseded_by; /* serial of the renewal, or NULL */
+};
+
+typedef int mtls_inv_cb(const struct mtls_inv_entry *e, void *arg);
+
+/* Calls CB for each certificate (all when NAME is NULL), oldest first;
+ * a non-zero return from CB stops the walk and is returned. */
+int mtls_ca_list(struct mtls_ca *ca, const char *name, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err);
+
+/* Calls CB for the certificate with SERIAL (hex, any case). Returns 0 when
+ * found, -1 with MTLS_E_NOTFOUND otherwise. */
+int mtls_ca_lookup(struct mtls_ca *ca, const char *serial, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err);
+
+/* Calls CB for every revoked certificate (for CRLs), in serial order. */
+int mtls_ca_list_revoked(struct mtls_ca *ca, mtls_inv_cb *cb, void *arg,
+    struct mtls_err *err);
+
+/* CRL reason codes (RFC 5280 5.3.1): "unspecified", "keyCompromise",
+ * "cACompromise", "affiliationChanged", "superseded",
+ * "cessationOfOperation", "certificateHold", "removeFromCRL",
+ * "privilegeWithdrawn", "aACompromise". */
+int mtls_reason_parse(const char *s, int *code, struct mtls_err *err);
+const char *mtls_reason_name(int code);
+
+/* Marks SERIAL revoked at WHEN (0: now) for REASON. Unknown serial:
+ * MTLS_E_NOTFOUND; already revoked: MTLS_E_EXISTS naming when. */
+int mtls_ca_revoke(struct mtls_ca *ca, const char *serial, int reason,
+    time_t when, struct mtls_err *err);
+
+/* Records that NEW_SERIAL supersedes OLD_SERIAL (renewal). */
+int mtls_ca_set_superseded(struct mtls_ca *ca, const char *old_serial,
+    const char *new_serial, struct mtls_err *err);
+
+/* Borrowed CA private key (NULL until unlocked), for CRL/OCSP signing. */
+EVP_PKEY *mtls_ca_key(const struct mtls_ca *ca);
+
+/* The next CRL number (monotonic, stored in the inventory). */
+int mtls_ca_next_crl_number(struct mtls_ca *ca, long long *out,
+    struct mtls_err *err);
+
+/* Options for issuing a complete identity (key + certificate + files). */
+struct mtls_identity_opts {
+	const char *name;
+	enum mtls_profile profile;
+	const char *subject;   /* DN; default "CN=<name>" */
+	const char *sans;      /* "dns:..,ip:.."; server/node default dns:NAME */
+	int days;
+	enum mtls_keytype key_type;
+	const char *out_dir;   /* default "." */
+	const char *key_pass;  /* encrypt NAME.key when non-NULL (resolved) */
+	int p12;               /* also write NAME.p12 */
+	int p12_legacy;        /* PBE-SHA1-3DES + SHA-1 MAC for old Java */
+	const char *p12_pass;  /* resolved password for NAME.p12 */
+	/* Renewal: exact subject and SANs of the old certificate, and the
+	 * old key when it is reused. Take precedence over the above. */
+	const X509_NAME *subject_name;
+	const GENERAL_NAMES *san_list;
+	EVP_PKEY *reuse_key;
+};
+
+struct mtls_renew_opts {
+	int days;             /* 0: MTLS_DEFAULT_DAYS */
+	int reuse_key;        /* keep NAME.key (read from OUT_DIR) */
+	const char *out_dir;  /* where NAME.key/.crt/.chain.pem live */
+	const char *key_pass; /* for an encrypted NAME.key (resolved) */
+	int revoke_old;       /* revoke the old certificate as superseded */
+};
+
+/* Renews the newest valid certificate named NAME: same subject, SANs and
+ * profile, a new key unless REUSE_KEY; records that the new one supersedes
+ * the old; stages the files (replacing the old ones) into FS (which must
+ * be forcing). Returns the new certificate. */
+X509 *mtls_identity_renew(struct mtls_ca *ca, const char *name,
+    const struct mtls_renew_opts *opts, struct mtls_fileset *fs,
+    struct mtls_err *err);
+
+/* The newest valid, not superseded certificate named NAME (serial into
+ * SERIAL, 0 when found), or MTLS_E_NOTFOUND. */
+int mtls_ca_current(struct mtls_ca *ca, const char *name, char *serial,
+    size_t len, struct mtls_err *err);
+
+/* Builds a signed X.509 v2 CRL of every revoked certificate (RFC 5280
+ * 5.1): CRL number, AKI, thisUpdate, nextUpdate in DAYS, reason codes.
+ * *OUT is PEM or DER (freed with OPENSSL_free); *COUNT gets the number
+ * of entries. */
+int mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
+    size_t *len, long *count, struct mtls_err *err);
+
+/* Generates a key, has the CA sign it, and stages NAME.key (0600),
+ * NAME.crt, NAME.chain.pem (leaf + CA) and optionally NAME.p12 into FS.
+ * Returns the certificate (caller frees) or NULL. */
+X509 *mtls_identity_issue(struct mtls_ca *ca,
+    const struct mtls_identity_opts *opts, struct mtls_fileset *fs,
+    struct mtls_err *err);
+
+/* PKCS#12 of KEY, CERT and CHAIN (may be NULL) named FRIENDLY: modern
+ * (AES-256-CBC, PBKDF2-HMAC-SHA256, HMAC-SHA256 MAC, 10,000+ iterations)
+ * or LEGACY (PBE-SHA1-3DES keys and certs, SHA-1 MAC). *DER is freed with
+ * OPENSSL_free. */
+int mtls_p12_build(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
+    const char *friendly, const char *pass, int legacy, unsigned char **der,
+    size_t *len, struct mtls_err *err);
+
+/* Checks a CSR for signing: its self-signature (proof of possession), key
+ * strength, a requested CA:TRUE (refused), and each requested SAN
+ * (malformed ones refused). Extensions are never copied. SAN_ALLOW, when
+ * non-NULL, is a comma-separated list of glob patterns each SAN must
+ * match (e.g. "dns:*.partner.example,ip:10.0.*"). The CSR's SANs are
+ * returned in *SANS (caller frees with GENERAL_NAMES_free). */
+int mtls_csr_check(X509_REQ *req, const char *san_allow, GENERAL_NAMES **sans,
+    struct mtls_err *err);
+
+/* Loads a CSR (PEM or DER). */
+X509_REQ *mtls_load_csr(const char *path, struct mtls_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,225 @@
+/* see mtls/inspect.h: mtls_verify_cert */
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "mtls/ca.h"
+#include "mtls/explain.h"
+#include "mtls/inspect.h"
+#include "mtls/pki.h"
+
+struct first_failure {
+	long code;
+	int depth;
+	X509 *cert;
+};
+
+static int first_failure_idx = -1;
+
+/* Keeps verifying after an error so that we report the first (deepest
+ * meaningful) failure with its certificate, not just a code. */
+static int
+verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+	struct first_failure *ff;
+
+	if (ok) {
+		return 1;
+	}
+	ff = X509_STORE_CTX_get_ex_data(ctx, first_failure_idx);
+	if (ff != NULL && ff->code == X509_V_OK) {
+		ff->code = X509_STORE_CTX_get_error(ctx);
+		ff->depth = X509_STORE_CTX_get_error_depth(ctx);
+		ff->cert = X509_STORE_CTX_get_current_cert(ctx);
+		if (ff->cert != NULL) {
+			X509_up_ref(ff->cert);
+		}
+	}
+	return 0;
+}
+
+/* "revoked on DATE (reason)" from whichever loaded CRL lists CERT. */
+static void
+revocation_detail(X509_STORE *st, X509 *cert, char *buf, size_t len)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; cert != NULL && i < sk_X509_OBJECT_num(objs); i++) {
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+		X509_REVOKED *r = NULL;
+		ASN1_ENUMERATED *reason;
+		char when[64];
+		long code = 0;
+
+		if (crl == NULL || X509_CRL_get0_by_cert(crl, &r, cert) != 1 || r == NULL) {
+			continue;
+		}
+		reason = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
+		if (reason != NULL) {
+			code = ASN1_ENUMERATED_get(reason);
+			ASN1_ENUMERATED_free(reason);
+		}
+		mtls_time_format(X509_REVOKED_get0_revocationDate(r), when, sizeof(when));
+		snprintf(buf, len, " on %s (%s)", when, mtls_reason_name((int)code));
+		return;
+	}
+}
+
+static int
+load_crls(X509_STORE *st, const char *file, struct mtls_err *err)
+{
+	BIO *b = BIO_new_file(file, "rb");
+	X509_CRL *crl;
+	int n = 0;
+
+	if (b == NULL) {
+		return mtls_err_ssl(err, MTLS_E_IO, "cannot open CRL %s", file);
+	}
+	while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
+		X509_STORE_add_crl(st, crl);
+		X509_CRL_free(crl);
+		n++;
+	}
+	ERR_clear_error();
+	if (n == 0 && BIO_seek(b, 0) == 0 &&
+	    (crl = d2i_X509_CRL_bio(b, NULL)) != NULL) {
+		X509_STORE_add_crl(st, crl);
+		X509_CRL_free(crl);
+		n++;
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	if (n == 0) {
+		return mtls_err_set(err, MTLS_E_FORMAT,
+		    "%s holds no CRL (PEM or DER)", file);
+	}
+	X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	return 0;
+}
+
+static X509_STORE *
+make_store(const struct mtls_verify_opts *o, struct mtls_err *err)
+{
+	X509_STORE *st = X509_STORE_new();
+	STACK_OF(X509) *cas = NULL;
+	int i;
+
+	if (st == NULL) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (o->ca_file == NULL) {
+		if (X509_STORE_set_default_paths(st) != 1) {
+			mtls_err_ssl(err, MTLS_E_IO, "cannot load the system trust store");
+			goto fail;
+		}
+	} else {
+		if (mtls_load_certs(o->ca_file, &cas, err) != 0) {
+			goto fail;
+		}
+		for (i = 0; i < sk_X509_num(cas); i++) {
+			X509_STORE_add_cert(st, sk_X509_value(cas, i));
+		}
+		sk_X509_pop_free(cas, X509_free);
+	}
+	if (o->crl_file != NULL && load_crls(st, o->crl_file, err) != 0) {
+		goto fail;
+	}
+	return st;
+fail:
+	X509_STORE_free(st);
+	return NULL;
+}
+
+static int
+set_params(X509_STORE_CTX *ctx, const struct mtls_verify_opts *o,
+    struct mtls_err *err)
+{
+	X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
+	int purpose = o->purpose == MTLS_PURPOSE_CLIENT ? X509_PURPOSE_SSL_CLIENT
+	    : o->purpose == MTLS_PURPOSE_SERVER ? X509_PURPOSE_SSL_SERVER : 0;
+
+	if (purpose != 0 && X509_STORE_CTX_set_purpose(ctx, purpose) != 1) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot set purpose");
+	}
+	if (o->at != 0) {
+		X509_VERIFY_PARAM_set_time(vp, o->at);
+	}
+	if (o->host != NULL) {
+		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(o->host);
+
+		ERR_clear_error();
+		if (ip != NULL) {
+			ASN1_OCTET_STRING_free(ip);
+			X509_VERIFY_PARAM_set1_ip_asc(vp, o->host);
+		} else {
+			X509_VERIFY_PARAM_set1_host(vp, o->host, 0);
+		}
+	}
+	return 0;
+}
+
+int
+mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
+    const struct mtls_verify_opts *o, long *code, struct mtls_err *err)
+{
+	X509_STORE *st = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	struct first_failure ff = {X509_V_OK, 0, NULL};
+	char sentence[700];
+	const char *fix;
+	int rc = -1;
+
+	if (code != NULL) {
+		*code = X509_V_OK;
+	}
+	if (first_failure_idx < 0) {
+		first_failure_idx = X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	}
+	st = make_store(o, err);
+	ctx = X509_STORE_CTX_new();
+	if (st == NULL || ctx == NULL ||
+	    X509_STORE_CTX_init(ctx, st, leaf, untrusted) != 1) {
+		if (st != NULL) {
+			mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot set up verification");
+		}
+		goto out;
+	}
+	if (set_params(ctx, o, err) != 0) {
+		goto out;
+	}
+	X509_STORE_CTX_set_ex_data(ctx, first_failure_idx, &ff);
+	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+	if (X509_verify_cert(ctx) == 1) {
+		rc = 0;
+		goto out;
+	}
+	if (ff.code == X509_V_OK) {
+		ff.code = X509_STORE_CTX_get_error(ctx);
+	}
+	if (code != NULL) {
+		*code = ff.code;
+	}
+	mtls_explain_verify_failure(ff.code, ff.cert ? ff.cert : leaf, ff.depth,
+	    sentence, sizeof(sentence));
+	if (ff.code == X509_V_ERR_CERT_REVOKED) {
+		char detail[128];
+
+		revocation_detail(st, ff.cert ? ff.cert : leaf, detail, sizeof(detail));
+		strncat(sentence, detail, sizeof(sentence) - strlen(sentence) - 1);
+	}
+	fix = mtls_explain_verify_fix(ff.code);
+	mtls_err_set(err, MTLS_E_VERIFY, "%s%s%s", sentence, fix ? "; " : "",
+	    fix ? fix : "");
+out:
+	ERR_clear_error();
+	X509_free(ff.cert);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	return rc;
+}

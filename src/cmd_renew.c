@@ -1,0 +1,257 @@
+/* mtls renew, mtls rotate */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mtls/ca.h"
+#include "mtls/file.h"
+#include "mtls/pass.h"
+#include "cli.h"
+
+static const char renew_usage[] =
+    "usage: mtls renew NAME [--days N] [--reuse-key] [--revoke-old] [--out DIR]\n"
+    "                  [--key-pass SPEC] [--ca-dir DIR] [--ca-pass SPEC]\n"
+    "\n"
+    "Issues a new certificate for NAME with the same subject, SANs and profile\n"
+    "(a new key unless --reuse-key), records it as superseding the old one, and\n"
+    "replaces NAME.key, NAME.crt and NAME.chain.pem in DIR atomically. A running\n"
+    "'mtls serve' picks the new files up on SIGHUP or when they change.\n"
+    "\n"
+    "  --days N        validity (default 397)\n"
+    "  --reuse-key     keep DIR/NAME.key (must match the current certificate)\n"
+    "  --revoke-old    revoke the old certificate with reason superseded\n"
+    "  --out DIR       where NAME's files live (default .)\n"
+    "  --key-pass SPEC password of an encrypted NAME.key (and of the new one)\n";
+
+static const char rotate_usage[] =
+    "usage: mtls rotate --expiring DURATION [--days N] [--revoke-old] [--out DIR]\n"
+    "                   [--ca-dir DIR] [--ca-pass SPEC] [--dry-run]\n"
+    "\n"
+    "Renews every current certificate that expires within DURATION (30d, 2w,\n"
+    "12h), with new keys, writing the files into DIR. A progress bar shows on\n"
+    "a terminal. --dry-run lists what would be renewed.\n";
+
+struct renew_args {
+	struct mtls_renew_opts ro;
+	const char *ca_dir, *ca_pass, *key_pass_spec;
+	long window;
+	int dry_run;
+};
+
+static int
+parse_common(int argc, char **argv, const char *cmd, const char *usage,
+    struct renew_args *a)
+{
+	static const struct option opts[] = {
+	    {"days", required_argument, NULL, 'D'},
+	    {"reuse-key", no_argument, NULL, 'r'},
+	    {"revoke-old", no_argument, NULL, 'R'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"key-pass", required_argument, NULL, 'K'},
+	    {"ca-dir", required_argument, NULL, 'd'},
+	    {"ca-pass", required_argument, NULL, 'p'},
+	    {"expiring", required_argument, NULL, 'e'},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	long days;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'D':
+			if (cli_parse_int(cmd, "--days", optarg, 1, 36500, &days) != 0) {
+				return 2;
+			}
+			a->ro.days = (int)days;
+			break;
+		case 'r': a->ro.reuse_key = 1; break;
+		case 'R': a->ro.revoke_old = 1; break;
+		case 'o': a->ro.out_dir = optarg; break;
+		case 'K': a->key_pass_spec = optarg; break;
+		case 'd': a->ca_dir = optarg; break;
+		case 'p': a->ca_pass = optarg; break;
+		case 'e':
+			if (cli_parse_duration(cmd, "--expiring", optarg, &a->window) != 0) {
+				return 2;
+			}
+			break;
+		case 'n': a->dry_run = 1; break;
+		case 'h': cli_help(usage); return -1;
+		default: return cli_bad_option(cmd);
+		}
+	}
+	return 0;
+}
+
+static int
+renew_one(struct mtls_ca *ca, const char *name, const struct mtls_renew_opts *ro,
+    int quiet, struct mtls_err *err)
+{
+	struct mtls_fileset *fs = mtls_fileset_new(1, err);
+	X509 *cert = NULL;
+	char *serial = NULL;
+	int rc = -1;
+
+	if (fs == NULL || mtls_ca_begin(ca, err) != 0) {
+		mtls_fileset_free(fs);
+		return -1;
+	}
+	cert = mtls_identity_renew(ca, name, ro, fs, err);
+	if (cert == NULL || mtls_ca_commit(ca, err) != 0) {
+		mtls_ca_rollback(ca);
+		goto out;
+	}
+	if (mtls_fileset_commit(fs, err) != 0) {
+		goto out;
+	}
+	serial = mtls_cert_serial_hex(cert);
+	if (!quiet) {
+		printf("renewed %s: new serial %s in %s/%s.crt%s\n", name,
+		    serial ? serial : "?", ro->out_dir ? ro->out_dir : ".", name,
+		    ro->revoke_old ? " (old one revoked: superseded)" : "");
+	}
+	rc = 0;
+out:
+	OPENSSL_free(serial);
+	X509_free(cert);
+	mtls_fileset_free(fs);
+	return rc;
+}
+
+static struct mtls_ca *
+open_unlocked(struct renew_args *a, char **key_pass, struct mtls_err *err)
+{
+	struct mtls_ca *ca;
+
+	if (a->key_pass_spec != NULL) {
+		*key_pass = mtls_pass_get(a->key_pass_spec, NULL, 0, err);
+		if (*key_pass == NULL) {
+			return NULL;
+		}
+		a->ro.key_pass = *key_pass;
+	}
+	ca = mtls_ca_open(cli_ca_dir(a->ca_dir), err);
+	if (ca != NULL && mtls_ca_unlock(ca, a->ca_pass, err) != 0) {
+		mtls_ca_free(ca);
+		ca = NULL;
+	}
+	return ca;
+}
+
+int
+cmd_renew(int argc, char **argv)
+{
+	struct renew_args a;
+	struct mtls_err err;
+	struct mtls_ca *ca;
+	char *key_pass = NULL;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	mtls_err_clear(&err);
+	rc = parse_common(argc, argv, "renew", renew_usage, &a);
+	if (rc != 0) {
+		return rc < 0 ? 0 : rc;
+	}
+	if (optind + 1 != argc) {
+		return cli_usage("renew", "give exactly one NAME");
+	}
+	ca = open_unlocked(&a, &key_pass, &err);
+	rc = ca != NULL && renew_one(ca, argv[optind], &a.ro, 0, &err) == 0 ? 0 : cli_fail(&err);
+	mtls_ca_free(ca);
+	mtls_pass_free(key_pass);
+	return rc;
+}
+
+struct due {
+	char **names;
+	size_t n, cap;
+	time_t limit;
+};
+
+static int
+collect_due(const struct mtls_inv_entry *e, void *arg)
+{
+	struct due *d = arg;
+	size_t i;
+
+	if (strcmp(e->status, "valid") != 0 || e->superseded_by != NULL ||
+	    e->not_after > d->limit) {
+		return 0;
+	}
+	for (i = 0; i < d->n; i++) {
+		if (strcmp(d->names[i], e->name) == 0) {
+			return 0;
+		}
+	}
+	if (d->n == d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 64;
+		char **nn = realloc(d->names, nc * sizeof(*nn));
+
+		if (nn == NULL) {
+			return -1;
+		}
+		d->names = nn;
+		d->cap = nc;
+	}
+	d->names[d->n] = strdup(e->name);
+	return d->names[d->n++] == NULL ? -1 : 0;
+}
+
+int
+cmd_rotate(int argc, char **argv)
+{
+	struct renew_args a;
+	struct mtls_err err;
+	struct mtls_ca *ca = NULL;
+	struct due d;
+	char *key_pass = NULL;
+	size_t i;
+	int rc, tty = cli_is_tty();
+	time_t start = time(NULL);
+
+	memset(&a, 0, sizeof(a));
+	memset(&d, 0, sizeof(d));
+	mtls_err_clear(&err);
+	rc = parse_common(argc, argv, "rotate", rotate_usage, &a);
+	if (rc != 0) {
+		return rc < 0 ? 0 : rc;
+	}
+	if (a.window == 0 || optind != argc) {
+		return cli_usage("rotate", "give --expiring DURATION (e.g. 30d) and no other arguments");
+	}
+	ca = open_unlocked(&a, &key_pass, &err);
+	d.limit = time(NULL) + a.window;
+	if (ca == NULL || mtls_ca_list(ca, NULL, collect_due, &d, &err) != 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	for (i = 0; i < d.n; i++) {
+		if (a.dry_run) {
+			printf("would renew %s\n", d.names[i]);
+			continue;
+		}
+		if (renew_one(ca, d.names[i], &a.ro, tty, &err) != 0) {
+			fprintf(stderr, "\n");
+			rc = cli_fail(&err);
+			goto out;
+		}
+		if (tty) {
+			cli_progress(i + 1, d.n, start);
+		}
+	}
+	printf("%s %zu certificate%s expiring within the window\n",
+	    a.dry_run ? "would renew" : "renewed", d.n, d.n == 1 ? "" : "s");
+	rc = 0;
+out:
+	for (i = 0; i < d.n; i++) {
+		free(d.names[i]);
+	}
+	free(d.names);
+	mtls_ca_free(ca);
+	mtls_pass_free(key_pass);
+	return rc;
+}

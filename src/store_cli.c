@@ -1,0 +1,173 @@
+#include "store_cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mtls/file.h"
+#include "mtls/pass.h"
+
+#define STORE_READ_MAX (256u * 1024 * 1024)
+
+enum sc_out
+sc_kind_parse(const char *s)
+{
+	if (strcasecmp(s, "pem") == 0) {
+		return SC_PEM;
+	}
+	if (strcasecmp(s, "der") == 0) {
+		return SC_DER;
+	}
+	if (strcasecmp(s, "p12") == 0 || strcasecmp(s, "pkcs12") == 0 ||
+	    strcasecmp(s, "pfx") == 0) {
+		return SC_P12;
+	}
+	if (strcasecmp(s, "jks") == 0) {
+		return SC_JKS;
+	}
+	return SC_NONE;
+}
+
+int
+sc_has_ext(const char *path, const char *ext)
+{
+	size_t n = strlen(path), e = strlen(ext);
+
+	return n > e && strcasecmp(path + n - e, ext) == 0;
+}
+
+enum sc_out
+sc_kind_from_ext(const char *path)
+{
+	static const struct {
+		const char *ext;
+		enum sc_out kind;
+	} map[] = {
+	    {".pem", SC_PEM}, {".crt", SC_PEM}, {".key", SC_PEM},
+	    {".der", SC_DER}, {".cer", SC_DER},
+	    {".p12", SC_P12}, {".pfx", SC_P12}, {".pkcs12", SC_P12},
+	    {".jks", SC_JKS}, {".ts", SC_JKS}, {".ks", SC_JKS},
+	    {".truststore", SC_JKS}, {".keystore", SC_JKS},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (sc_has_ext(path, map[i].ext)) {
+			return map[i].kind;
+		}
+	}
+	return SC_NONE;
+}
+
+char *
+sc_pass(const char *spec, const char *opt, const char *what, int confirm,
+    struct mtls_err *err)
+{
+	char prompt[512];
+	char *p;
+
+	snprintf(prompt, sizeof(prompt), "Password for %s: ", what);
+	p = mtls_pass_get(spec, prompt, confirm, err);
+	if (p == NULL && spec == NULL && err->code == MTLS_E_PASSWORD) {
+		mtls_err_set(err, MTLS_E_PASSWORD,
+		    "a password is needed for %s: give %s with pass:, env:, "
+		    "file:, fd: or stdin", what, opt);
+	}
+	return p;
+}
+
+void
+sc_pass_warn(const char *pass, enum sc_out kind)
+{
+	const unsigned char *p = (const unsigned char *)pass;
+
+	if (pass == NULL) {
+		return;
+	}
+	if (strlen(pass) < 6) {
+		fprintf(stderr, "mtls: warning: keytool refuses passwords "
+				"shorter than 6 characters\n");
+	}
+	if (kind == SC_P12) {
+		for (; *p != '\0'; p++) {
+			if (*p >= 0x80) {
+				fprintf(stderr, "mtls: warning: Java 17 cannot "
+						"open a PKCS#12 file whose "
+						"password is not ASCII\n");
+				break;
+			}
+		}
+	}
+}
+
+struct mtls_store *
+sc_store_load(const char *path, const char *pass, const char *key_pass,
+    int *exists, struct mtls_err *err)
+{
+	unsigned char *d = NULL;
+	size_t n = 0;
+	struct mtls_store *s;
+	struct stat st;
+
+	*exists = stat(path, &st) == 0;
+	if (!*exists) {
+		if (errno != ENOENT) {
+			mtls_err_sys(err, MTLS_E_IO, "cannot open %s", path);
+			return NULL;
+		}
+		s = mtls_store_new();
+		if (s == NULL) {
+			mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		}
+		return s;
+	}
+	if (mtls_file_read(path, STORE_READ_MAX, &d, &n, err) != 0) {
+		return NULL;
+	}
+	s = mtls_store_parse(d, n, path, pass, key_pass, err);
+	mtls_file_free(d, n);
+	return s;
+}
+
+static int
+store_has_key(const struct mtls_store *s)
+{
+	size_t i;
+
+	for (i = 0; i < mtls_store_count(s); i++) {
+		if (mtls_store_get(s, i)->type == MTLS_ENTRY_KEY) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+sc_store_save(struct mtls_store *s, const char *path, enum sc_out kind,
+    const char *pass, const struct mtls_store_opts *opts, int force,
+    struct mtls_err *err)
+{
+	unsigned char *out = NULL;
+	size_t len = 0;
+	struct mtls_fileset *fs;
+	int rc = -1;
+
+	if (mtls_store_serialize(s, kind == SC_JKS ? MTLS_STORE_JKS
+	    : MTLS_STORE_P12, pass, opts, &out, &len, err) != 0) {
+		return -1;
+	}
+	fs = mtls_fileset_new(force, err);
+	if (fs != NULL &&
+	    mtls_fileset_add(fs, path, out, len,
+		store_has_key(s) ? MTLS_MODE_SECRET : MTLS_MODE_PUBLIC,
+		err) == 0 &&
+	    mtls_fileset_commit(fs, err) == 0) {
+		rc = 0;
+	}
+	mtls_fileset_free(fs);
+	mtls_store_buf_free(out, len);
+	return rc;
+}
