@@ -245,6 +245,24 @@ check "a broken map is refused on reload with its line" \
 check_output "the old map stays in force" '^200$' \
 	post "$U2" reader Activate /content/shared/r2.txt --data-binary @changed.txt
 
+# --- identities from our own CA (mtls ca init / mtls issue) -------------
+MTLS_CA_DIR=$T/own "$MTLS" ca init --dir "$T/own" --name "CN=Own Root" >/dev/null 2>&1
+MTLS_CA_DIR=$T/own "$MTLS" issue publish --profile server --san ip:127.0.0.1 --out "$T/ids" >/dev/null 2>&1
+MTLS_CA_DIR=$T/own "$MTLS" issue author --profile client --out "$T/ids" >/dev/null 2>&1
+check "mtls issue made the identities" test -s ids/publish.chain.pem -a -s ids/author.key
+P3=$(free_port)
+bg "$MTLS" serve --listen 127.0.0.1:$P3 --cert ids/publish.chain.pem --key ids/publish.key \
+	--ca own/ca.crt --root "$T/root3" 2>"$T/serve3.log"
+check "serve starts with mtls-issued identities (chain file)" wait_log serve3.log "serving https" 10
+check_output "curl with an mtls-issued client identity: Activate" '^200$' \
+	curl -sS -o /dev/null -w '%{http_code}' --cacert own/ca.crt --cert ids/author.crt \
+	--key ids/author.key -H "Action: Activate" -H "Path: /content/own.txt" \
+	--data-binary @changed.txt "https://127.0.0.1:$P3/bin/receive"
+check "... and the file arrives" cmp changed.txt root3/content/own.txt
+check_fails "the other CA's client is refused by this server" \
+	curl -sS -o /dev/null --cacert own/ca.crt --cert author.crt --key author.key \
+	-H "Action: Test" -H "Path: /" -X POST "https://127.0.0.1:$P3/bin/receive"
+
 check_status "a missing option is a usage error" 2 "$MTLS" serve --listen 127.0.0.1:1
 check_output "a key that does not match is named" "does not belong to certificate" \
 	"$MTLS" serve --listen 127.0.0.1:$(free_port) --cert publish.crt --key author.key \
