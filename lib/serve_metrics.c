@@ -142,7 +142,8 @@ emit(struct serve *srv, json_t *obj, const char *text)
 	char *s = NULL;
 
 	if (obj != NULL) {
-		s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER |
+		    JSON_REAL_PRECISION(4));
 		json_decref(obj);
 	}
 	pthread_mutex_lock(&srv->log_lock);

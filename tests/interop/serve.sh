@@ -263,6 +263,28 @@ check_fails "the other CA's client is refused by this server" \
 	curl -sS -o /dev/null --cacert own/ca.crt --cert author.crt --key author.key \
 	-H "Action: Test" -H "Path: /" -X POST "https://127.0.0.1:$P3/bin/receive"
 
+# --- --config and an encrypted key (--key-pass) ---------------------------
+openssl pkcs8 -topk8 -v2 aes256 -in publish.key -out publish.enc.key -passout pass:s3cret
+P4=$(free_port)
+cat >serve.conf <<CONF
+# mtls serve options, one per line
+listen = 127.0.0.1:1
+cert = publish.crt
+key  = publish.enc.key
+key-pass = env:KEYPASS
+ca = ca.crt
+root = $T/root4
+log-format = json
+CONF
+KEYPASS=s3cret bg "$MTLS" serve --config serve.conf --listen 127.0.0.1:$P4 2>"$T/serve4.log"
+check "--config with an encrypted key; the command line wins" wait_log serve4.log "serving https://127.0.0.1:$P4" 10
+check_output "... and it serves" '^200$' post "https://127.0.0.1:$P4" author Test / -X POST
+check_output "a wrong key password is named" "wrong password" \
+	env KEYPASS=nope "$MTLS" serve --config serve.conf --listen 127.0.0.1:$(free_port)
+echo "colour = blue" >>serve.conf
+check_output "an unknown config option is named" "unknown option 'colour'" \
+	"$MTLS" serve --config serve.conf
+
 check_status "a missing option is a usage error" 2 "$MTLS" serve --listen 127.0.0.1:1
 check_output "a key that does not match is named" "does not belong to certificate" \
 	"$MTLS" serve --listen 127.0.0.1:$(free_port) --cert publish.crt --key author.key \
