@@ -11,8 +11,8 @@ if [ ! -d build-fuzz ]; then
 		LDFLAGS="-fsanitize=address,undefined" \
 		meson setup build-fuzz -Dfuzz=true -Dtests=false -Db_lundef=false >/dev/null
 fi
-ninja -C build-fuzz fuzz/fuzz_jks fuzz/fuzz_p12
-for t in jks p12; do
+ninja -C build-fuzz fuzz/fuzz_jks fuzz/fuzz_p12 fuzz/fuzz_pmap
+for t in jks p12 pmap; do
 	work=$(mktemp -d)
 	cp fuzz/corpus/$t/* "$work"/
 	echo "== fuzz_$t for ${secs}s"
