@@ -119,6 +119,14 @@ serve_conn_closed(struct serve_conn *c)
 	if (c->counted) {
 		atomic_fetch_sub(&srv->m.conns_open, 1);
 		atomic_fetch_sub(&c->w->conns, 1);
+		if (c->prev != NULL) {
+			c->prev->next = c->next;
+		} else {
+			c->w->open = c->next;
+		}
+		if (c->next != NULL) {
+			c->next->prev = c->prev;
+		}
 	}
 	if (c->hs_done) {
 		return;
@@ -185,6 +193,11 @@ accept_bev(struct event_base *base, void *arg)
 		abort();
 	}
 	c->counted = 1;
+	c->next = w->open;
+	if (w->open != NULL) {
+		w->open->prev = c;
+	}
+	w->open = c;
 	atomic_fetch_add(&srv->m.conns_accepted, 1);
 	atomic_fetch_add(&w->conns, 1);
 	if (atomic_fetch_add(&srv->m.conns_open, 1) >= srv->opts.max_conns) {
@@ -263,6 +276,30 @@ drain_check(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Draining: a keep-alive connection waiting for its next request would
+ * hold the shutdown until the drain timeout; say goodbye to those now.
+ * Connections in a handshake or with a request under way are left to
+ * finish (their responses carry "Connection: close"). */
+static void
+close_idle(struct serve_worker *w)
+{
+	struct serve_conn *c;
+	int fd;
+
+	for (c = w->open; c != NULL; c = c->next) {
+		if (!c->hs_done || c->busy) {
+			continue;
+		}
+		fd = SSL_get_fd(c->ssl);
+		ERR_clear_error();
+		(void)SSL_shutdown(c->ssl); /* close_notify; the socket is idle */
+		ERR_clear_error();
+		if (fd >= 0) {
+			shutdown(fd, SHUT_RDWR);
+		}
+	}
+}
+
 /* Runs in the worker when the main thread asks it to drain (a byte on its
  * control pipe: each event base stays single-threaded, so libevent needs
  * no locking). */
@@ -281,6 +318,7 @@ worker_ctl(evutil_socket_t fd, short what, void *arg)
 		evhttp_del_accept_socket(w->http, w->bound);
 		w->bound = NULL;
 	}
+	close_idle(w);
 	w->drain = event_new(w->base, -1, EV_PERSIST, drain_check, w);
 	if (w->drain == NULL || event_add(w->drain, &tick) != 0) {
 		event_base_loopbreak(w->base);

@@ -25,6 +25,22 @@ struct reqctx {
 	char path[MTLS_STORE_PATH_MAX + 1];
 };
 
+/* The request is answered: the connection is idle unless the client has
+ * already sent more (pipelining) that evhttp or OpenSSL holds. */
+static void
+mark_idle(struct evhttp_request *req)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(
+	    evhttp_request_get_connection(req));
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	struct serve_conn *c = ssl != NULL ? serve_conn_get(ssl) : NULL;
+
+	if (c != NULL) {
+		c->busy = evbuffer_get_length(bufferevent_get_input(bev)) > 0 ||
+		    SSL_pending(ssl) > 0;
+	}
+}
+
 static void
 reply(struct reqctx *r, int status, const char *reason, const char *fmt, ...)
     MTLS_PRINTF(4, 5);
@@ -51,6 +67,7 @@ reply(struct reqctx *r, int status, const char *reason, const char *fmt, ...)
 		evhttp_add_header(h, "Connection", "close");
 	}
 	r->acc.status = status;
+	mark_idle(r->req);
 	evhttp_send_reply(r->req, status, reason, body);
 	evbuffer_free(body);
 	snprintf(labels, sizeof(labels), "action=\"%s\",status=\"%d\"",

@@ -58,6 +58,7 @@ struct serve_worker {
 	struct event *drain; /* periodic check while draining */
 	struct mtls_store *store;
 	atomic_long conns;
+	struct serve_conn *open; /* list of this worker's connections */
 	int fd;
 	int started;
 };
@@ -81,9 +82,12 @@ struct serve_conn {
 	char peer[80];
 	char reason[SERVE_REASON_MAX];
 	const char *reason_key;
+	SSL *ssl;               /* the connection this state belongs to */
+	struct serve_conn *prev, *next; /* the worker's open connections */
 	int hs_done;
 	int counted;
 	int close_hooked;
+	int busy; /* request bytes arrived since the last response */
 };
 
 /* serve_tls.c */

@@ -74,6 +74,7 @@ serve_conn_attach(SSL *ssl, struct mtls_err *err)
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		return NULL;
 	}
+	c->ssl = ssl;
 	if (SSL_set_ex_data(ssl, conn_idx, c) != 1) {
 		free(c);
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_set_ex_data");
@@ -219,6 +220,27 @@ mtls_serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err)
 		return NULL;
 	}
 	return ssl;
+}
+
+/* Every record header read: after the handshake, an application-data
+ * record means a request is on its way (for draining: such a connection is
+ * not idle). TLS 1.3 also wraps post-handshake messages in that type,
+ * which errs on the side of waiting. */
+static void
+msg_cb(int write_p, int version, int content_type, const void *buf,
+    size_t len, SSL *ssl, void *arg)
+{
+	struct serve_conn *c;
+
+	(void)version, (void)arg;
+	if (write_p || content_type != SSL3_RT_HEADER || len < 1) {
+		return;
+	}
+	c = serve_conn_get(ssl);
+	if (c != NULL && c->hs_done &&
+	    ((const unsigned char *)buf)[0] == SSL3_RT_APPLICATION_DATA) {
+		c->busy = 1;
+	}
 }
 
 const char *
@@ -490,6 +512,7 @@ mtls_serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 		goto fail;
 	}
 	SSL_CTX_set_info_callback(ctx, info_cb);
+	SSL_CTX_set_msg_callback(ctx, msg_cb);
 #ifndef MTLS_NO_VCACHE /* -DMTLS_NO_VCACHE: for measuring the cache */
 	if (use_vcache(ctx, err) != 0) {
 		goto fail;
