@@ -16,7 +16,8 @@
  *
  * Signals: SIGHUP reloads certificate, key, CA and map (new connections
  * use them; established ones continue); SIGTERM/SIGINT stop accepting,
- * let connections finish for up to drain_timeout seconds, then exit.
+ * close idle keep-alive connections, let requests under way finish for up
+ * to drain_timeout seconds, then exit.
  */
 #ifndef MTLS_SERVE_H
 #define MTLS_SERVE_H
