@@ -100,6 +100,13 @@ timeout 20 openssl s_time -connect 127.0.0.1:$P -reuse -www / -tls1_3 -cert auth
 	-key author.key -CAfile ca.crt -time 1 >stime.out 2>&1
 check_output "s_time -reuse: TLS 1.3 sessions are resumed" '^mtls_handshakes_resumed_total [1-9]' \
 	curl -sS --cacert ca.crt --cert author.crt --key author.key "$U/metrics"
+# The seed manual's request, byte for byte in spirit: HTTP/1.0, a query
+# string, Handle and Referer headers, an empty body.
+printf 'POST /bin/receive?sling:authRequestLogin=1 HTTP/1.0\r\nAction: Test\r\nPath: /content\r\nHandle: /content\r\nReferer: about:blank\r\nContent-Length: 0\r\nContent-Type: application/octet-stream\r\n\r\n' >seed.req
+(cat seed.req; sleep 1) | timeout 10 openssl s_client -quiet -connect 127.0.0.1:$P \
+	-cert author.crt -key author.key -CAfile ca.crt 2>/dev/null | tr -d '\r' >seed.out
+check "the seed's Test request gets 200 OK" grep -qxE "HTTP/1.[01] 200 OK" seed.out
+check "... with the body 'ReplicationAction TEST ok.'" grep -q "^ReplicationAction TEST ok\.$" seed.out
 check_output "TLS 1.2 works" '^200$' post "$U" author Test /content -X POST --tls-max 1.2
 check_fails "TLS 1.1 is refused" post "$U" author Test /content -X POST --tls-max 1.1 --tlsv1.1
 
