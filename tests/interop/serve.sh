@@ -107,6 +107,16 @@ printf 'POST /bin/receive?sling:authRequestLogin=1 HTTP/1.0\r\nAction: Test\r\nP
 	-cert author.crt -key author.key -CAfile ca.crt 2>/dev/null | tr -d '\r' >seed.out
 check "the seed's Test request gets 200 OK" grep -qxE "HTTP/1.[01] 200 OK" seed.out
 check "... with the body 'ReplicationAction TEST ok.'" grep -q "^ReplicationAction TEST ok\.$" seed.out
+# Keep-alive latency: 30 requests on one connection. A response written as
+# two TLS records without TCP_NODELAY waits ~40 ms for the client's delayed
+# ACK each time (>= 1.2 s in all); healthy is well under 0.2 s.
+URLS=$(for i in $(seq 30); do printf '%s ' "$U/bin/receive"; done)
+start=$(date +%s%N)
+curl -sS -o /dev/null -w '%{num_connects}\n' --cacert ca.crt --cert author.crt \
+	--key author.key -H "Action: Test" -H "Path: /" -X POST $URLS >ka.out
+ka_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "keep-alive: 30 requests over one connection" test "$(grep -c '^1$' ka.out)" = 1
+check "keep-alive: no delayed-ACK stall (30 requests in ${ka_ms} ms < 800)" test "$ka_ms" -lt 800
 check_output "TLS 1.2 works" '^200$' post "$U" author Test /content -X POST --tls-max 1.2
 check_fails "TLS 1.1 is refused" post "$U" author Test /content -X POST --tls-max 1.1 --tlsv1.1
 
