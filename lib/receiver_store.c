@@ -215,8 +215,8 @@ walk(struct mtls_store *s, const char *path, int create, char *buf,
 		if (next < 0) {
 			int e = errno;
 
-			if (e == ENOENT) {
-				close(cur);
+			if (e == ENOENT || (e == ENAMETOOLONG && !create)) {
+				close(cur); /* absent: that name cannot exist */
 				return 1;
 			}
 			if (e == ELOOP ||
@@ -225,6 +225,9 @@ walk(struct mtls_store *s, const char *path, int create, char *buf,
 				mtls_err_set(err, MTLS_E_POLICY,
 				    "path %s: '%s' is a symbolic link; the "
 				    "receiver never follows links", path, comp);
+			} else if (e == ENAMETOOLONG) {
+				mtls_err_set(err, MTLS_E_POLICY,
+				    "path %s: a name is too long", path);
 			} else if (e == ENOTDIR) {
 				mtls_err_set(err, MTLS_E_EXISTS,
 				    "path %s: '%s' is a file, not a directory",
@@ -307,7 +310,11 @@ activate(struct mtls_store *s, const char *path, const struct iovec *iov,
 	fd = -1;
 	/* rename(2) replaces a symbolic link itself; it never follows it. */
 	if (renameat(dfd, tmp, dfd, leaf) != 0) {
-		if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) {
+		if (errno == ENAMETOOLONG) {
+			mtls_err_set(err, MTLS_E_POLICY,
+			    "path %s: the file name is too long", path);
+		} else if (errno == EISDIR || errno == ENOTEMPTY ||
+		    errno == EEXIST) {
 			mtls_err_set(err, MTLS_E_EXISTS,
 			    "path %s is a directory; cannot replace it with a "
 			    "file", path);
@@ -350,8 +357,8 @@ deactivate(struct mtls_store *s, const char *path, struct mtls_err *err)
 		return rc;
 	}
 	if (unlinkat(dfd, leaf, 0) != 0) {
-		if (errno == ENOENT) {
-			rc = 1;
+		if (errno == ENOENT || errno == ENAMETOOLONG) {
+			rc = 1; /* a name that long cannot exist */
 		} else if (errno == EISDIR) {
 			rc = mtls_err_set(err, MTLS_E_EXISTS,
 			    "path %s is a directory; Deactivate removes files "

@@ -196,10 +196,25 @@ dash(const char *s)
 	return s != NULL && *s != '\0' ? s : "-";
 }
 
+/* A field for the text log: control characters (a refused Path header is
+ * logged as sent) become '?', so one request stays one line. */
+static const char *
+clean(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	s = dash(s);
+	for (i = 0; s[i] != '\0' && i + 1 < len; i++) {
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
 void
 serve_log_access(struct serve *srv, const struct serve_access *a)
 {
-	char now[40], line[3000];
+	char now[40], line[3000], uri[1100], path[1100], item[200];
 
 	serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
@@ -219,8 +234,9 @@ serve_log_access(struct serve *srv, const struct serve_access *a)
 	    "%s %s principal=%s serial=%s \"%s %s\" action=%s path=%s "
 	    "item=%s status=%d bytes_in=%zu bytes_out=%zu ms=%.2f%s%s",
 	    now, dash(a->peer), dash(a->principal), dash(a->serial),
-	    dash(a->method), dash(a->uri), dash(a->action), dash(a->path),
-	    dash(a->item), a->status, a->bytes_in, a->bytes_out, a->ms,
+	    dash(a->method), clean(a->uri, uri, sizeof(uri)), dash(a->action),
+	    clean(a->path, path, sizeof(path)), clean(a->item, item, sizeof(item)),
+	    a->status, a->bytes_in, a->bytes_out, a->ms,
 	    a->outcome != NULL ? " outcome=" : "",
 	    a->outcome != NULL ? a->outcome : "");
 	emit(srv, NULL, line);

@@ -263,6 +263,24 @@ escapes(void **state)
 		fclose(f);
 		assert_string_equal(b, "keep");
 	}
+	/* Names longer than NAME_MAX are refused, not an I/O error. */
+	{
+		char longp[400];
+
+		longp[0] = '/';
+		memset(longp + 1, 'n', 300);
+		longp[301] = '\0';
+		assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, longp, "x", NULL,
+		    &out, &err), -1);
+		assert_int_equal(err.code, MTLS_E_POLICY);
+		memcpy(longp + 301, "/f", 3);
+		assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, longp, "x", NULL,
+		    &out, &err), -1);
+		assert_int_equal(err.code, MTLS_E_POLICY);
+		assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, longp, NULL,
+		    NULL, &out, &err), 0);
+		assert_int_equal(out, MTLS_STORE_ABSENT);
+	}
 	/* A file where a directory is needed, a directory where a file is. */
 	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/leaf/x", "y", NULL,
 	    &out, &err), -1);
