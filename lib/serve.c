@@ -165,6 +165,28 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * evhttp writes a response's headers, then appends its body as separate
+ * evbuffer chains, and bufferevent_openssl makes one TLS record (and one
+ * write) per chain. Joining a small response into one chain before it is
+ * written gives one record: one syscall and one TCP segment, and no
+ * second segment waiting on the peer's ACK. Runs first among the output
+ * buffer's callbacks (libevent calls the latest added first); the write
+ * itself happens later, from the event loop.
+ */
+static void
+coalesce_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	size_t len = evbuffer_get_length(buf);
+
+	(void)arg;
+	if (info->n_added > 0 && len > 0 && len <= 16384 &&
+	    evbuffer_peek(buf, -1, NULL, NULL, 0) > 1) {
+		(void)evbuffer_pullup(buf, -1);
+	}
+}
+
 static struct bufferevent *
 accept_bev(struct event_base *base, void *arg)
 {
@@ -193,6 +215,10 @@ accept_bev(struct event_base *base, void *arg)
 		serve_log(srv, "fatal", "cannot set up a TLS connection "
 		    "(out of memory?): %s", err.msg);
 		abort();
+	}
+	if (evbuffer_add_cb(bufferevent_get_output(bev), coalesce_output,
+		NULL) == NULL) {
+		serve_log(srv, "error", "cannot watch a connection's output");
 	}
 	c->counted = 1;
 	c->next = w->open;
