@@ -5,7 +5,8 @@
 #include "cli.h"
 
 #define MTLS_COMMANDS(X)                                                     \
-	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)")
+	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)") \
+	X("test", cmd_test, "test the mutual-TLS link to a replication receiver")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)
