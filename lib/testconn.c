@@ -342,9 +342,18 @@ tc_explain_failure(SSL *ssl, int ret, struct tc_state *st, const char *while_,
 		    "the server's %s%s%s", buf, fix ? "; " : "", fix ? fix : "");
 	}
 	if (st->alert_received) {
+		/* Alerts 42-49 and 116 (RFC 8446 section 6.2) concern the
+		 * certificate we sent. */
+		int about_us = st->cert_requested &&
+		    ((st->alert_desc >= 42 && st->alert_desc <= 49) ||
+			st->alert_desc == 116);
+
 		ERR_clear_error();
 		return mtls_err_set(err, MTLS_E_PEER,
-		    "%s: %s (TLS alert %d: %s)", while_,
+		    "%s%s%s: %s (TLS alert %d: %s)",
+		    about_us ? "our certificate was rejected by the server ("
+			     : "",
+		    while_, about_us ? ")" : "",
 		    mtls_explain_alert(st->alert_desc), st->alert_desc,
 		    SSL_alert_desc_string_long(st->alert_desc));
 	}
