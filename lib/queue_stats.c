@@ -164,3 +164,18 @@ mtls_queue_gc(struct mtls_queue *q, struct mtls_err *err)
 	closedir(d);
 	return mtls_queue_commit(q, err);
 }
+
+int
+mtls_queue_wake(struct mtls_queue *q, struct mtls_err *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(q->db, "UPDATE items SET next_at = 0 WHERE state = 0 "
+				"AND next_at > 0", NULL, NULL, &msg) != SQLITE_OK) {
+		mtls_err_set(err, MTLS_E_IO, "queue %s/queue.db: %s", q->state,
+		    msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}

@@ -6,7 +6,9 @@
 
 #define MTLS_COMMANDS(X)                                                     \
 	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)") \
-	X("test", cmd_test, "test the mutual-TLS link to a replication receiver")
+	X("test", cmd_test, "test the mutual-TLS link to a replication receiver") \
+	X("push", cmd_push, "replicate content to receivers (durable queue)")  \
+	X("queue", cmd_queue, "show the replication queue of mtls push")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)

@@ -204,6 +204,9 @@ int mtls_queue_failures(struct mtls_queue *q, size_t max,
         const char *action, const char *path, const char *why),
     void *arg, struct mtls_err *err);
 
+/* Makes every pending item due now (a new run retries at once). */
+int mtls_queue_wake(struct mtls_queue *q, struct mtls_err *err);
+
 /* Removes content files under STATE/blobs that no item references (left
  * by a crash between writing the file and committing the enqueue). */
 int mtls_queue_gc(struct mtls_queue *q, struct mtls_err *err);
