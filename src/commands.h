@@ -8,7 +8,8 @@
 	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)") \
 	X("test", cmd_test, "test the mutual-TLS link to a replication receiver") \
 	X("push", cmd_push, "replicate content to receivers (durable queue)")  \
-	X("queue", cmd_queue, "show the replication queue of mtls push")
+	X("queue", cmd_queue, "show the replication queue of mtls push") \
+	X("serve", cmd_serve, "run the replication receiver (HTTPS, client certificates required)")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)
