@@ -136,36 +136,6 @@ mtls_url_format(const struct mtls_url *u, char *buf, size_t len)
 	    v6 ? "]" : "", u->port, u->path);
 }
 
-static const char *const action_names[] = {
-	[MTLS_ACTION_ACTIVATE] = "Activate",
-	[MTLS_ACTION_DEACTIVATE] = "Deactivate",
-	[MTLS_ACTION_TEST] = "Test",
-};
-
-const char *
-mtls_action_name(enum mtls_action a)
-{
-	if ((size_t)a >= MTLS_ARRAY_LEN(action_names)) {
-		return "?";
-	}
-	return action_names[a];
-}
-
-int
-mtls_action_parse(const char *s, enum mtls_action *out, struct mtls_err *err)
-{
-	size_t i;
-
-	for (i = 0; i < MTLS_ARRAY_LEN(action_names); i++) {
-		if (strcasecmp(s, action_names[i]) == 0) {
-			*out = (enum mtls_action)i;
-			return 0;
-		}
-	}
-	return mtls_err_set(err, MTLS_E_USAGE,
-	    "unknown action '%s' (use activate, deactivate or test)", s);
-}
-
 int
 mtls_identity_check_dates(X509 *cert, const char *path, struct mtls_err *err)
 {

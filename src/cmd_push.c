@@ -242,11 +242,12 @@ cmd_push(int argc, char **argv)
 	struct push p;
 	char statebuf[4096], **targets = NULL, **items = NULL;
 	const char *state_opt = NULL;
-	int c, i, ntargets = 0, nitems = 0, rc = 1;
+	int c, i, a, ntargets = 0, nitems = 0, rc = 1;
 
 	memset(&ao, 0, sizeof(ao));
 	memset(&p, 0, sizeof(p));
 	p.prefix = "/content";
+	p.action = MTLS_ACTION_ACTIVATE;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': ao.id.cert = optarg; break;
@@ -255,8 +256,9 @@ cmd_push(int argc, char **argv)
 		case 'a': ao.id.ca = optarg; break;
 		case 's': state_opt = optarg; break;
 		case 'A':
-			if (mtls_action_parse(optarg, &p.action, &p.err) != 0 ||
-			    p.action == MTLS_ACTION_TEST) {
+			a = mtls_action_parse(optarg);
+			if (a != MTLS_ACTION_ACTIVATE &&
+			    a != MTLS_ACTION_DEACTIVATE) {
 				return cli_usage("push", "--action is activate or "
 							 "deactivate, not '%s'", optarg);
 			}

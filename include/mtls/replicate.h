@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "mtls/err.h"
+#include "mtls/principal_map.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -86,18 +87,8 @@ int mtls_testconn_run(const struct mtls_testconn_opts *opts, FILE *log,
 
 /* ---- durable queue (lib/queue.c) ---- */
 
-enum mtls_action {
-	MTLS_ACTION_ACTIVATE,
-	MTLS_ACTION_DEACTIVATE,
-	MTLS_ACTION_TEST,
-};
-
-/* "Activate", "Deactivate", "Test" (the header values). */
-const char *mtls_action_name(enum mtls_action a);
-
-/* Accepts "activate", "deactivate", "test" in any case. */
-int mtls_action_parse(const char *s, enum mtls_action *out,
-    struct mtls_err *err);
+/* enum mtls_action, mtls_action_name() and mtls_action_parse() are shared
+ * with the receiver: see mtls/principal_map.h. */
 
 enum mtls_item_state {
 	MTLS_ITEM_PENDING,

@@ -68,23 +68,6 @@ url_parse_table(void **state)
 }
 
 static void
-actions(void **state)
-{
-	enum mtls_action a;
-	struct mtls_err e;
-
-	(void)state;
-	assert_int_equal(mtls_action_parse("activate", &a, &e), 0);
-	assert_int_equal(a, MTLS_ACTION_ACTIVATE);
-	assert_int_equal(mtls_action_parse("DEACTIVATE", &a, &e), 0);
-	assert_int_equal(a, MTLS_ACTION_DEACTIVATE);
-	assert_int_equal(mtls_action_parse("delete", &a, &e), -1);
-	assert_non_null(strstr(e.msg, "delete"));
-	assert_string_equal(mtls_action_name(MTLS_ACTION_TEST), "Test");
-	assert_string_equal(mtls_action_name((enum mtls_action)42), "?");
-}
-
-static void
 identity_requires_all_files(void **state)
 {
 	struct mtls_identity id = {"/nonexistent/c.pem", "/nonexistent/k.pem",
@@ -104,7 +87,6 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(url_parse_table),
-	    cmocka_unit_test(actions),
 	    cmocka_unit_test(identity_requires_all_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
