@@ -433,6 +433,15 @@ tc_write_all(SSL *ssl, const char *buf, size_t len, struct tc_state *st,
 
 		ERR_clear_error();
 		r = SSL_write_ex(ssl, buf + done, len - done, &n);
+		if (r != 1 && !st->alert_received) {
+			char junk[256];
+			size_t got;
+
+			/* The server may have sent an alert (rejecting our
+			 * certificate) and closed: read it to say why. */
+			ERR_clear_error();
+			(void)SSL_read_ex(ssl, junk, sizeof(junk), &got);
+		}
 		if (r != 1) {
 			return tc_explain_failure(ssl, r, st, "sending the request",
 			    timeout, err);

@@ -1,6 +1,7 @@
 /* mtls push: enqueue content durably and deliver it to receivers. */
 #define _GNU_SOURCE
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,7 @@ cmd_push(int argc, char **argv)
 				return cli_usage("push", "--action is activate or "
 							 "deactivate, not '%s'", optarg);
 			}
+			p.action = (enum mtls_action)a;
 			break;
 		case 'd': p.dir = optarg; break;
 		case 'P': p.prefix = optarg; break;
@@ -337,6 +339,9 @@ cmd_push(int argc, char **argv)
 				"receiver(s) in %s\n", p.count, ntargets, ao.state);
 	}
 	ao.log = stderr;
+	/* A receiver that rejects us may close the socket while we write:
+	 * that must be an error we explain, not a silent death by SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	if (mtls_agent_run(&ao, &res, &p.err) != 0) {
 		rc = cli_fail(&p.err);
 		goto out;

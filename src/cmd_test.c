@@ -1,4 +1,5 @@
 /* mtls test: the replication receiver's "Test Connection", step by step. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -108,6 +109,9 @@ cmd_test(int argc, char **argv)
 		    o.path);
 	}
 	o.url = argv[optind];
+	/* A receiver that rejects us may close the socket while we write:
+	 * that must be an error we explain, not a silent death by SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	o.timeout_s = (int)timeout;
 	if (mtls_testconn_run(&o, stdout, &err) != 0) {
 		fflush(stdout);

@@ -8,6 +8,9 @@
  * means applied; the receiver acknowledges a replayed Item-Id with 200
  * without applying it twice, which is what makes redelivery after a crash
  * safe.
+ *
+ * Callers must ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)): a receiver that
+ * rejects our certificate may close the connection while we write.
  */
 #ifndef MTLS_REPLICATE_H
 #define MTLS_REPLICATE_H
