@@ -137,4 +137,23 @@ for mode in $MODES; do
 		printf "%s: mtls serve %.0f, nginx %.0f handshakes per server-CPU-second; ratio %.2fx\n",
 		($1 == "new" ? "full handshakes" : "resumed"), m, n, m / n}'
 done
+# PERF=1: where each server's CPU goes (full handshakes), by library.
+if [ "${PERF:-0}" = 1 ]; then
+	for who in mtls nginx; do
+		if [ $who = mtls ]; then port=$MP pids=$MTLS_PID; else
+			port=$NP pids=$(pgrep -P "$NGINX_MASTER" | head -1); fi
+		for ((i = 0; i < CLIENTS; i++)); do
+			taskset -c "$CLIENT_CPU" openssl s_time -connect 127.0.0.1:$port \
+				-new -www / -tls1_3 -cert client.crt -key client.key \
+				-CAfile ca.crt -time 7 >/dev/null 2>&1 &
+		done
+		sleep 1
+		perf record -F 1999 -g -p "$pids" -o "$T/$who.perf" -- sleep 5 >/dev/null 2>&1
+		wait $(jobs -p | grep -v -E "^($MTLS_PID|$NGINX_MASTER)$")
+		echo "== $who: server CPU by library (perf, full handshakes)"
+		perf report -i "$T/$who.perf" --no-children --sort dso 2>/dev/null |
+			grep -E '^ +[0-9]' | head -8
+		[ -n "${PERF_KEEP:-}" ] && cp "$T/$who.perf" "$PERF_KEEP.$who.perf"
+	done
+fi
 grep -c "handshake refused" "$T/mtls.log" | xargs -I{} echo "mtls serve logged {} refused handshakes"

@@ -13,7 +13,6 @@
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
-#include <event2/thread.h>
 #include <openssl/err.h>
 
 #include "mtls/explain.h"
@@ -269,14 +268,20 @@ drain_check(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Runs in the worker when the main thread asks it to drain. */
+/* Runs in the worker when the main thread asks it to drain (a byte on its
+ * control pipe: each event base stays single-threaded, so libevent needs
+ * no locking). */
 static void
 worker_ctl(evutil_socket_t fd, short what, void *arg)
 {
 	struct serve_worker *w = arg;
 	struct timeval tick = {0, 100000};
+	char b;
 
-	(void)fd, (void)what;
+	(void)what;
+	if (read(fd, &b, 1) != 1 || w->drain != NULL) {
+		return;
+	}
 	if (w->bound != NULL) {
 		evhttp_del_accept_socket(w->http, w->bound);
 		w->bound = NULL;
@@ -305,12 +310,21 @@ worker_init(struct serve *srv, struct serve_worker *w, int index,
 	w->srv = srv;
 	w->index = index;
 	w->fd = -1;
+	w->ctlpipe[0] = w->ctlpipe[1] = -1;
 	atomic_init(&w->conns, 0);
 	w->base = event_base_new();
 	w->http = w->base != NULL ? evhttp_new(w->base) : NULL;
-	w->ctl = w->base != NULL ? event_new(w->base, -1, 0, worker_ctl, w)
+	if (pipe(w->ctlpipe) != 0) {
+		w->ctlpipe[0] = w->ctlpipe[1] = -1;
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "pipe");
+	}
+	fcntl(w->ctlpipe[0], F_SETFL, O_NONBLOCK);
+	fcntl(w->ctlpipe[0], F_SETFD, FD_CLOEXEC);
+	fcntl(w->ctlpipe[1], F_SETFD, FD_CLOEXEC);
+	w->ctl = w->base != NULL ? event_new(w->base, w->ctlpipe[0],
+					EV_READ | EV_PERSIST, worker_ctl, w)
 				 : NULL;
-	if (w->http == NULL || w->ctl == NULL) {
+	if (w->http == NULL || w->ctl == NULL || event_add(w->ctl, NULL) != 0) {
 		return mtls_err_set(err, MTLS_E_INTERNAL,
 		    "cannot create the event loop of worker %d", index);
 	}
@@ -356,7 +370,20 @@ worker_free(struct serve_worker *w)
 	if (w->base != NULL) {
 		event_base_free(w->base);
 	}
+	if (w->ctlpipe[0] >= 0) {
+		close(w->ctlpipe[0]);
+		close(w->ctlpipe[1]);
+	}
 	mtls_store_close(w->store);
+}
+
+static void
+worker_wake(struct serve_worker *w)
+{
+	/* The pipe holds far more than one byte per drain request. */
+	if (write(w->ctlpipe[1], "d", 1) != 1) {
+		serve_log(w->srv, "error", "cannot wake worker %d", w->index);
+	}
 }
 
 static void
@@ -403,7 +430,7 @@ signal_loop(struct serve *srv, const sigset_t *set)
 	srv->drain_deadline.tv_sec += (time_t)srv->opts.drain_timeout;
 	atomic_store(&srv->draining, 1);
 	for (i = 0; i < srv->nworkers; i++) {
-		event_active(srv->w[i].ctl, EV_READ, 0);
+		worker_wake(&srv->w[i]);
 	}
 }
 
@@ -424,10 +451,6 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 		return mtls_err_set(err, MTLS_E_USAGE,
 		    "serve: workers and max connections must be at least 1, "
 		    "and a root directory is required");
-	}
-	if (evthread_use_pthreads() != 0) {
-		return mtls_err_set(err, MTLS_E_INTERNAL,
-		    "libevent: no thread support");
 	}
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -477,7 +500,7 @@ stop:
 	for (i = 0; i < srv.nworkers; i++) {
 		if (srv.w[i].started) {
 			if (rc != 0) {
-				event_active(srv.w[i].ctl, EV_READ, 0);
+				worker_wake(&srv.w[i]);
 			}
 			pthread_join(srv.w[i].thread, NULL);
 		}

@@ -53,7 +53,8 @@ struct serve_worker {
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
-	struct event *ctl;   /* woken by the main thread */
+	struct event *ctl;   /* woken by the main thread via ctlpipe */
+	int ctlpipe[2];
 	struct event *drain; /* periodic check while draining */
 	struct mtls_store *store;
 	atomic_long conns;

@@ -89,6 +89,18 @@ serve_metrics_render(struct serve *srv, struct evbuffer *out)
 	    atomic_load(&m->conns_rejected), atomic_load(&m->handshakes),
 	    atomic_load(&m->handshakes_resumed), atomic_load(&m->reloads),
 	    atomic_load(&m->reload_failures));
+	{
+		struct serve_gen *g = serve_gen_get(srv);
+
+		evbuffer_add_printf(out,
+		    "# HELP mtls_verify_cache_hits_total Client certificates "
+		    "accepted from the verified-certificate cache (since the "
+		    "last reload).\n"
+		    "# TYPE mtls_verify_cache_hits_total counter\n"
+		    "mtls_verify_cache_hits_total %lu\n",
+		    mtls_serve_vcache_hits(g->ctx));
+		serve_gen_put(g);
+	}
 	evbuffer_add_printf(out,
 	    "# HELP mtls_handshake_failures_total Refused or failed TLS "
 	    "handshakes by reason.\n"

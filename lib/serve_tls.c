@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -16,6 +17,9 @@
 #include "serve_int.h"
 
 static int conn_idx = -1;
+static int vcache_idx;
+static void vcache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
+    int idx, long argl, void *argp);
 static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -42,6 +46,8 @@ conn_index_init(void)
 {
 	conn_idx = SSL_get_ex_new_index(0, "mtls serve conn", NULL, NULL,
 	    conn_free);
+	vcache_idx = SSL_CTX_get_ex_new_index(0, "mtls serve vcache", NULL,
+	    NULL, vcache_free);
 }
 
 struct serve_conn *
@@ -223,6 +229,146 @@ mtls_serve_handshake_reason(const SSL *ssl)
 	return c != NULL && c->reason[0] != '\0' ? c->reason : NULL;
 }
 
+/*
+ * Verified client certificates, per SSL_CTX (so a reload with another CA
+ * starts empty). A replication receiver sees the same few agents connect
+ * over and over; re-running X509_verify_cert (chain building, name
+ * lookups, one ECDSA verification per issuer) for an identical
+ * certificate is pure overhead. A hit needs the exact same DER bytes, and
+ * an entry expires at the earliest notAfter of its verified chain or
+ * after VCACHE_TTL seconds, whichever comes first. Failures are never
+ * cached, and proof of possession (CertificateVerify) is still checked by
+ * libssl on every handshake.
+ */
+#define VCACHE_SLOTS 256
+#define VCACHE_TTL 300
+
+struct vcache {
+	pthread_mutex_t lock;
+	struct {
+		unsigned char *der;
+		int len;
+		time_t until;
+	} e[VCACHE_SLOTS];
+	atomic_ulong hits;
+};
+
+static void
+vcache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	struct vcache *vc = ptr;
+	size_t i;
+
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	if (vc == NULL) {
+		return;
+	}
+	for (i = 0; i < VCACHE_SLOTS; i++) {
+		OPENSSL_free(vc->e[i].der);
+	}
+	pthread_mutex_destroy(&vc->lock);
+	free(vc);
+}
+
+static size_t
+fnv1a(const unsigned char *p, int len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	int i;
+
+	for (i = 0; i < len; i++) {
+		h = (h ^ p[i]) * 1099511628211ULL;
+	}
+	return (size_t)(h % VCACHE_SLOTS);
+}
+
+/* Seconds from now until the earliest notAfter in CHAIN (at most TTL). */
+static long
+chain_lifetime(STACK_OF(X509) *chain)
+{
+	long best = VCACHE_TTL, s;
+	int i, days = 0, secs = 0;
+
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		if (ASN1_TIME_diff(&days, &secs, NULL,
+			X509_get0_notAfter(sk_X509_value(chain, i))) != 1) {
+			return 0;
+		}
+		s = (long)days * 86400 + secs;
+		if (s < best) {
+			best = s;
+		}
+	}
+	return best;
+}
+
+static int
+cached_verify(X509_STORE_CTX *xs, void *arg)
+{
+	struct vcache *vc = arg;
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	unsigned char *der = NULL;
+	int len = leaf != NULL ? i2d_X509(leaf, &der) : -1, rc, hit;
+	time_t now = time(NULL);
+	size_t slot;
+	long life;
+
+	if (len <= 0) {
+		return X509_verify_cert(xs);
+	}
+	slot = fnv1a(der, len);
+	pthread_mutex_lock(&vc->lock);
+	hit = vc->e[slot].der != NULL && vc->e[slot].len == len &&
+	    now < vc->e[slot].until &&
+	    memcmp(vc->e[slot].der, der, (size_t)len) == 0;
+	pthread_mutex_unlock(&vc->lock);
+	if (hit) {
+		OPENSSL_free(der);
+		atomic_fetch_add(&vc->hits, 1);
+		X509_STORE_CTX_set_error(xs, X509_V_OK);
+		return 1;
+	}
+	rc = X509_verify_cert(xs);
+	life = rc == 1 ? chain_lifetime(X509_STORE_CTX_get0_chain(xs)) : 0;
+	if (life <= 0) {
+		OPENSSL_free(der);
+		return rc;
+	}
+	pthread_mutex_lock(&vc->lock);
+	OPENSSL_free(vc->e[slot].der);
+	vc->e[slot].der = der;
+	vc->e[slot].len = len;
+	vc->e[slot].until = now + life;
+	pthread_mutex_unlock(&vc->lock);
+	return rc;
+}
+
+static int
+use_vcache(SSL_CTX *ctx, struct mtls_err *err)
+{
+	struct vcache *vc = calloc(1, sizeof(*vc));
+
+	if (vc == NULL) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	pthread_mutex_init(&vc->lock, NULL);
+	if (SSL_CTX_set_ex_data(ctx, vcache_idx, vc) != 1) {
+		vcache_free(NULL, vc, NULL, 0, 0, NULL);
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_CTX_set_ex_data");
+	}
+	SSL_CTX_set_cert_verify_callback(ctx, cached_verify, vc);
+	return 0;
+}
+
+unsigned long
+mtls_serve_vcache_hits(SSL_CTX *ctx)
+{
+	struct vcache *vc = SSL_CTX_get_ex_data(ctx, vcache_idx);
+
+	return vc != NULL ? atomic_load(&vc->hits) : 0;
+}
+
 static int
 use_identity(SSL_CTX *ctx, const struct mtls_serve_opts *o,
     struct mtls_err *err)
@@ -344,6 +490,9 @@ mtls_serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 		goto fail;
 	}
 	SSL_CTX_set_info_callback(ctx, info_cb);
+	if (use_vcache(ctx, err) != 0) {
+		goto fail;
+	}
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);

@@ -64,6 +64,11 @@ SSL_CTX *mtls_serve_tls_ctx(const struct mtls_serve_opts *opts,
  * (handshake outcome, reason). Free with SSL_free. */
 SSL *mtls_serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err);
 
+/* How many client certificates CTX accepted from its verified-certificate
+ * cache (identical DER verified before, chain not yet expired, at most 5
+ * minutes ago) instead of verifying them again. */
+unsigned long mtls_serve_vcache_hits(SSL_CTX *ctx);
+
 /* Why the handshake on SSL failed, in words ("no certificate sent",
  * "certificate CN=x (serial 01) expired on ..."), or NULL when no reason
  * was recorded. SSL must come from an SSL_CTX made by mtls_serve_tls_ctx. */

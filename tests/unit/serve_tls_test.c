@@ -210,6 +210,14 @@ handshake_table(void **state)
 			fail_msg("case %zu: success with reason '%s'", i, reason);
 		}
 	}
+	/* Only the second "client" handshake could come from the cache of
+	 * verified certificates; refusals are never cached. */
+	assert_int_equal(mtls_serve_vcache_hits(server), 1);
+	assert_int_equal(handshake("expired", TLS1_3_VERSION, reason,
+	    sizeof(reason)), 0);
+	assert_int_equal(handshake("client", TLS1_3_VERSION, reason,
+	    sizeof(reason)), 1);
+	assert_int_equal(mtls_serve_vcache_hits(server), 2);
 }
 
 static void
