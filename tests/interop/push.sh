@@ -113,6 +113,20 @@ check_output "it stays queued, with the verification reason" "unknown issuer|cer
 check_status "there is no switch to disable verification" 2 \
 	"$MTLS" push "$A" "${ID[@]}" --state st2 --insecure
 
+# --- one agent per state directory ---
+PD=$(free_port) # nothing listens there
+"$MTLS" push "https://127.0.0.1:$PD" "${ID[@]}" --state st3 --wait --deadline 8 \
+	--retry-max 1 /content/l.txt=src/index.html 2>lock1.log &
+first=$!
+for ((i = 0; i < 100; i++)); do grep -q "enqueued" lock1.log && break; sleep 0.05; done
+check_output "a second agent on the same state only watches" "another mtls push is delivering" \
+	"$MTLS" push "${ID[@]}" --state st3 --wait --deadline 1
+check_status "... and reports the item still pending (exit 1)" 1 \
+	"$MTLS" push "${ID[@]}" --state st3 --wait --deadline 1
+wait "$first"
+grep -q "deadline reached with 1 item" lock1.log && pass "the first agent kept retrying until its deadline" \
+	|| { fail "the first agent kept retrying until its deadline"; cat lock1.log; }
+
 # --- usage errors ---
 check_status "items without a URL" 2 "$MTLS" push "${ID[@]}" --state st /a=src/x.txt
 check_status "activate item without =FILE" 2 "$MTLS" push "$A" "${ID[@]}" --state st /a
