@@ -377,6 +377,19 @@ tc_explain_failure(SSL *ssl, int ret, struct tc_state *st, const char *while_,
 		}
 		return mtls_err_sys(err, MTLS_E_PEER, "%s", while_);
 	}
+	if (e == SSL_ERROR_SSL) {
+		int reason = ERR_GET_REASON(ERR_peek_error());
+
+		if (reason == SSL_R_WRONG_VERSION_NUMBER ||
+		    reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+		    reason == SSL_R_RECORD_LENGTH_MISMATCH) {
+			ERR_clear_error();
+			return mtls_err_set(err, MTLS_E_PEER,
+			    "%s: the server does not speak TLS on this port (a "
+			    "plain HTTP server?); check the port in the URL",
+			    while_);
+		}
+	}
 	if (e == SSL_ERROR_ZERO_RETURN) {
 		return mtls_err_set(err, MTLS_E_PEER,
 		    "%s: the server closed the connection", while_);

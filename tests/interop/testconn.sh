@@ -117,6 +117,20 @@ check_output "expired server certificate is explained with its date" \
 	"$MTLS" test "https://127.0.0.1:$PORT" "${ID[@]}" --get
 stop
 
+# --- a port that accepts but never answers, and a plain HTTP server ---
+SILENT=$(free_port)
+bg python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", '"$SILENT"')); s.listen(5); c=s.accept(); time.sleep(30)'
+wait_port "$SILENT"
+check_output "a silent server times out with the step named" 'TLS handshake: no answer within 2 s' \
+	"$MTLS" test "https://127.0.0.1:$SILENT" "${ID[@]}" --timeout 2
+stop
+HTTP=$(free_port)
+bg python3 -m http.server --bind 127.0.0.1 "$HTTP" >/dev/null 2>&1
+wait_port "$HTTP"
+check_output "a plain HTTP port is recognised" 'does not speak TLS on this port' \
+	"$MTLS" test "https://127.0.0.1:$HTTP" "${ID[@]}"
+stop
+
 # --- our own certificate has expired: said before connecting ---
 faketime -f '+20d' "$MTLS" test "https://127.0.0.1:$DOWN" "${ID[@]}" >"$T/last.out" 2>&1
 grep -q 'our certificate expired on' "$T/last.out" && pass "our expired certificate is named" \
