@@ -269,6 +269,13 @@ deliver(struct worker *w, const struct mtls_item *it, char *why, size_t len)
 	}
 	curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)(it->data != NULL || it->blob != NULL ? it->size : 0));
+	/* A deadline bounds the transfer too (an interrupted one is simply
+	 * sent again by the next run). */
+	curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS,
+	    w->deadline_ms != 0 ? (long)(w->deadline_ms - mtls_now_ms() > 1
+					     ? w->deadline_ms - mtls_now_ms()
+					     : 1)
+				: 0L);
 	cc = curl_easy_perform(w->curl);
 	if (f != NULL) {
 		fclose(f);
