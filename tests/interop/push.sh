@@ -101,6 +101,17 @@ check_output "queue names the refused item and its reason" "Activate /content/to
 cmp -s src/index.html c.root/content/ok.txt && pass "the next item is still delivered" \
 	|| fail "the next item is still delivered"
 
+# --- the receiver's ACL: a path outside the principal's grants is 403 ---
+PM=$(free_port)
+printf 'principal author cn=author allow=*:/content\n' >map.txt
+serve m "$PM" --map map.txt
+check_status "an item outside the ACL fails the run (exit 1)" 1 \
+	"$MTLS" push "https://127.0.0.1:$PM" "${ID[@]}" --state stm --wait --deadline 30 \
+	/private/x.txt=src/index.html /content/in.txt=src/index.html
+check_output "queue names it with the 403" "Activate /private/x.txt.*HTTP 403" "$MTLS" queue --state stm
+[ ! -e m.root/private/x.txt ] && cmp -s src/index.html m.root/content/in.txt \
+	&& pass "only the allowed item arrived" || fail "only the allowed item arrived"
+
 # --- verification of the receiver cannot be skipped ---
 echo x >src/x.txt
 check "push with a CA that did not issue the receiver's certificate" \

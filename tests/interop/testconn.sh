@@ -136,6 +136,23 @@ faketime -f '+20d' "$MTLS" test "https://127.0.0.1:$DOWN" "${ID[@]}" >"$T/last.o
 grep -q 'our certificate expired on' "$T/last.out" && pass "our expired certificate is named" \
 	|| { fail "our expired certificate is named"; cat "$T/last.out"; }
 
+# --- against mtls serve: success, and a principal not allowed to Test ---
+SP=$(free_port)
+printf 'principal author cn=author allow=test:/content allow=activate:/\n' >map.txt
+bg "$MTLS" serve --listen "127.0.0.1:$SP" --cert publish.pem --key publish.key \
+	--ca ca.pem --root serve.root --map map.txt 2>serve.log
+wait_port "$SP"
+check_output "test succeeds against mtls serve" '^Replication test succeeded$' \
+	"$MTLS" test "https://127.0.0.1:$SP" "${ID[@]}"
+grep -q '<< ReplicationAction TEST ok.' "$T/last.out" && pass "log shows the receiver's answer" \
+	|| fail "log shows the receiver's answer"
+check_output "a Test outside the principal's ACL is refused with 403" \
+	'refused the Test of /other: 403' "$MTLS" test "https://127.0.0.1:$SP" "${ID[@]}" --path /other
+check_output "a client certificate from another CA is rejected by mtls serve" \
+	'our certificate was rejected by the server' \
+	"$MTLS" test "https://127.0.0.1:$SP" --cert outsider.pem --key outsider.key --ca ca.pem
+stop
+
 # --- usage errors exit 2 ---
 check_status "http:// URL is a usage error" 2 "$MTLS" test "http://127.0.0.1:1" "${ID[@]}"
 check_status "missing --ca is a usage error" 2 "$MTLS" test "https://127.0.0.1:1" \
