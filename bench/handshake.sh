@@ -144,13 +144,13 @@ if [ "${PERF:-0}" = 1 ]; then
 			port=$NP pids=$(pgrep -P "$NGINX_MASTER" | head -1); fi
 		for ((i = 0; i < CLIENTS; i++)); do
 			taskset -c "$CLIENT_CPU" openssl s_time -connect 127.0.0.1:$port \
-				-new -www / -tls1_3 -cert client.crt -key client.key \
-				-CAfile ca.crt -time 7 >/dev/null 2>&1 &
+				-"${PERF_MODE:-new}" -www / -tls1_3 -cert client.crt \
+				-key client.key -CAfile ca.crt -time 7 >/dev/null 2>&1 &
 		done
 		sleep 1
 		perf record -F 1999 -g -p "$pids" -o "$T/$who.perf" -- sleep 5 >/dev/null 2>&1
 		wait $(jobs -p | grep -v -E "^($MTLS_PID|$NGINX_MASTER)$")
-		echo "== $who: server CPU by library (perf, full handshakes)"
+		echo "== $who: server CPU by library (perf, ${PERF_MODE:-new})"
 		perf report -i "$T/$who.perf" --no-children --sort dso 2>/dev/null |
 			grep -E '^ +[0-9]' | head -8
 		[ -n "${PERF_KEEP:-}" ] && cp "$T/$who.perf" "$PERF_KEEP.$who.perf"

@@ -306,13 +306,24 @@ worker_init(struct serve *srv, struct serve_worker *w, int index,
     struct mtls_err *err)
 {
 	struct timeval idle = tv_of(srv->opts.idle_timeout);
+	struct event_config *cfg;
 
 	w->srv = srv;
 	w->index = index;
 	w->fd = -1;
 	w->ctlpipe[0] = w->ctlpipe[1] = -1;
 	atomic_init(&w->conns, 0);
-	w->base = event_base_new();
+	cfg = event_config_new();
+	/* Each base belongs to one thread (no locks), and bufferevent_openssl
+	 * flips read/write interest several times per handshake: the
+	 * changelist folds those flips into one epoll_ctl per fd and loop
+	 * turn. We never dup() sockets, the changelist's one caveat. */
+	if (cfg != NULL) {
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK |
+		    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		w->base = event_base_new_with_config(cfg);
+		event_config_free(cfg);
+	}
 	w->http = w->base != NULL ? evhttp_new(w->base) : NULL;
 	if (pipe(w->ctlpipe) != 0) {
 		w->ctlpipe[0] = w->ctlpipe[1] = -1;

@@ -490,9 +490,11 @@ mtls_serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 		goto fail;
 	}
 	SSL_CTX_set_info_callback(ctx, info_cb);
+#ifndef MTLS_NO_VCACHE /* -DMTLS_NO_VCACHE: for measuring the cache */
 	if (use_vcache(ctx, err) != 0) {
 		goto fail;
 	}
+#endif
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);

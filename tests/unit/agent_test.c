@@ -19,7 +19,7 @@
 #include <openssl/ssl.h>
 
 #include "mtls/replicate.h"
-#include "test_pki.h"
+#include "serve_certs.h"
 #include "test_util.h"
 
 #define MAXREQ 16

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "mtls/principal_map.h"
-#include "test_pki.h"
+#include "serve_certs.h"
 
 static const struct {
 	const char *text;

@@ -12,7 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "mtls/serve.h"
-#include "test_pki.h"
+#include "serve_certs.h"
 #include "test_util.h"
 
 static char *dir;

@@ -1,6 +1,6 @@
 /* Certificates made in-process for unit tests (OpenSSL API, P-256). */
-#ifndef MTLS_TEST_PKI_H
-#define MTLS_TEST_PKI_H
+#ifndef MTLS_SERVE_CERTS_H
+#define MTLS_SERVE_CERTS_H
 
 #include <stdio.h>
 #include <string.h>
