@@ -409,10 +409,15 @@ log_handshake(SSL *ssl, const struct mtls_url *u, struct tc_state *st,
 	tc_log(log, "TLS handshake done: %s, cipher %s", SSL_get_version(ssl),
 	    SSL_get_cipher_name(ssl));
 	if (SSL_get_peer_tmp_key(ssl, &tmp) == 1) {
-		char kd[64];
+		char group[64] = "";
+		const char *type = EVP_PKEY_get0_type_name(tmp);
 
-		mtls_key_describe(tmp, kd, sizeof(kd));
-		tc_log(log, "  key exchange: %s", kd);
+		/* X25519 names itself; an EC key needs its curve. */
+		if (EVP_PKEY_get_group_name(tmp, group, sizeof(group), NULL) != 1) {
+			group[0] = '\0';
+		}
+		tc_log(log, "  key exchange: %s%s%s", type ? type : "?",
+		    group[0] ? " " : "", group);
 		EVP_PKEY_free(tmp);
 	}
 	if (peer != NULL) {
@@ -491,6 +496,8 @@ tc_request(SSL *ssl, const struct mtls_url *u, const char *path, int use_get,
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		return mtls_err_set(err, MTLS_E_USAGE, "the request is too long");
 	}
+	tc_log(log, "Sending %s request to https://%s%s (Action: Test, "
+		    "Path: %s)", use_get ? "GET" : "POST", host, u->path, path);
 	tc_log(log, "Sending message to %s port %s", u->host, u->port);
 	{
 		char copy[4096];
@@ -587,7 +594,7 @@ tc_check_response(char *resp, const char *path, int cert_requested,
 		return mtls_err_set(err, MTLS_E_PEER,
 		    "the server's answer is not an HTTP response: '%s'", status);
 	}
-	tc_log(log, "Message sent.");
+	tc_log(log, "Message sent. Response: %s", status + 9);
 	if (!cert_requested) {
 		/* The request went through without a client certificate: the
 		 * server is not doing mutual TLS, which is what we test. */

@@ -42,6 +42,7 @@ static const char usage[] =
     "                    ~/.local/state/mtls)\n"
     "  --action A        activate (default) or deactivate\n"
     "  --dir DIR         every regular file under DIR, as PREFIX/relative\n"
+    "                    (symbolic links are not followed)\n"
     "  --prefix P        path prefix for --dir (default /content)\n"
     "  --wait            retry (exponential backoff with jitter) until all\n"
     "                    is delivered or the deadline; without it, each\n"
