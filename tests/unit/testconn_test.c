@@ -92,6 +92,8 @@ struct srv {
 	int trust;          /* F_* of the CA it trusts for clients, or -1 */
 	int request_cert;   /* ask for (and require) a client certificate */
 	const char *answer; /* HTTP response */
+	int tls12;          /* at most TLS 1.2 (client certificate checked
+			       inside the handshake, unlike TLS 1.3) */
 	int lfd;
 	int port;
 	pthread_t th;
@@ -112,6 +114,9 @@ srv_run(void *arg)
 	if (s->trust >= 0) {
 		SSL_CTX_load_verify_locations(ctx, fpath(s->trust), NULL);
 		SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(fpath(s->trust)));
+	}
+	if (s->tls12) {
+		SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
 	}
 	if (s->request_cert) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
@@ -177,25 +182,31 @@ cases(void **state)
 		int rc;
 		const char *want; /* in the error (failure) or the log (success) */
 	} t[] = {
-		{"mutual TLS and 200", {F_SRV, F_SRVKEY, F_CA, 1, ok200, 0, 0, 0},
+		{"mutual TLS and 200", {F_SRV, F_SRVKEY, F_CA, 1, ok200, 0, 0, 0, 0},
 		    "127.0.0.1", F_CLI, 0, "Replication test succeeded"},
-		{"by DNS name", {F_SRV, F_SRVKEY, F_CA, 1, ok200, 0, 0, 0},
+		{"by DNS name", {F_SRV, F_SRVKEY, F_CA, 1, ok200, 0, 0, 0, 0},
 		    "localhost", F_CLI, 0, "name localhost matched"},
-		{"no CertificateRequest", {F_SRV, F_SRVKEY, -1, 0, ok200, 0, 0, 0},
+		{"no CertificateRequest", {F_SRV, F_SRVKEY, -1, 0, ok200, 0, 0, 0, 0},
 		    "127.0.0.1", F_CLI, -1, "asked for no client certificate"},
 		{"server trusts another CA",
-		    {F_SRV, F_SRVKEY, F_OTHERCA, 1, ok200, 0, 0, 0}, "127.0.0.1",
+		    {F_SRV, F_SRVKEY, F_OTHERCA, 1, ok200, 0, 0, 0, 0}, "127.0.0.1",
 		    F_CLI, -1, "our certificate was rejected by the server"},
 		{"server certificate from another CA",
-		    {F_STRANGER, F_STRANGERKEY, F_CA, 1, ok200, 0, 0, 0},
+		    {F_STRANGER, F_STRANGERKEY, F_CA, 1, ok200, 0, 0, 0, 0},
 		    "127.0.0.1", F_CLI, -1, "unknown issuer"},
 		{"expired server certificate",
-		    {F_EXPIRED, F_EXPIREDKEY, F_CA, 1, ok200, 0, 0, 0}, "127.0.0.1",
+		    {F_EXPIRED, F_EXPIREDKEY, F_CA, 1, ok200, 0, 0, 0, 0}, "127.0.0.1",
 		    F_CLI, -1, "expired on"},
 		{"name mismatch",
-		    {F_WRONGNAME, F_WRONGNAMEKEY, F_CA, 1, ok200, 0, 0, 0},
+		    {F_WRONGNAME, F_WRONGNAMEKEY, F_CA, 1, ok200, 0, 0, 0, 0},
 		    "localhost", F_CLI, -1, "name mismatch"},
-		{"receiver refuses", {F_SRV, F_SRVKEY, F_CA, 1, no403, 0, 0, 0},
+		{"TLS 1.2", {F_SRV, F_SRVKEY, F_CA, 1, ok200, 1, 0, 0, 0},
+		    "127.0.0.1", F_CLI, 0, "TLS handshake done: TLSv1.2"},
+		{"TLS 1.2, server trusts another CA",
+		    {F_SRV, F_SRVKEY, F_OTHERCA, 1, ok200, 1, 0, 0, 0}, "127.0.0.1",
+		    F_CLI, -1, "our certificate was rejected by the server (TLS "
+			       "handshake)"},
+		{"receiver refuses", {F_SRV, F_SRVKEY, F_CA, 1, no403, 0, 0, 0, 0},
 		    "127.0.0.1", F_CLI, -1, "refused the Test of /content: 403"},
 	};
 	size_t i;
@@ -237,7 +248,7 @@ cases(void **state)
 static void
 no_endpoint(void **state)
 {
-	struct srv s = {F_SRV, F_SRVKEY, F_CA, 1, ok200, 0, 0, 0};
+	struct srv s = {F_SRV, F_SRVKEY, F_CA, 1, ok200, 0, 0, 0, 0};
 	struct mtls_testconn_opts o;
 	struct mtls_err e;
 	char url[128];
