@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ struct worker {
 	int64_t deadline_ms; /* 0 = none */
 	pthread_t th;
 	int started;
+	atomic_int done; /* set by the thread as it ends */
+	int stalled;     /* ended on an item waiting for a retry (no WAIT) */
 	long delivered, failed;
 	int rc;
 	struct mtls_err err;
@@ -367,6 +370,7 @@ worker_run(void *arg)
 		}
 		if (r == 2) {
 			if (!w->o->wait) {
+				w->stalled = 1;
 				break;
 			}
 			if (w->deadline_ms != 0 && due > w->deadline_ms) {
@@ -390,6 +394,7 @@ out:
 		curl_easy_cleanup(w->curl);
 	}
 	mtls_queue_close(q);
+	atomic_store(&w->done, 1);
 	return NULL;
 }
 
@@ -464,55 +469,176 @@ resolve_keypass(const struct mtls_agent_opts *o, char **pass,
 	return *pass != NULL ? 0 : -1;
 }
 
+/* The workers of one run, one per target, started as targets get due
+ * items (including targets that another `mtls push` adds while we run). */
+struct pool {
+	struct worker **w;
+	size_t n;
+};
+
+static void
+pool_reap(struct pool *p, int block, struct mtls_agent_result *res,
+    struct mtls_err *err, int *rc)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		struct worker *w = p->w[i];
+
+		if (!w->started || (!block && !atomic_load(&w->done))) {
+			continue;
+		}
+		pthread_join(w->th, NULL);
+		w->started = 0;
+		res->delivered += w->delivered;
+		res->failed += w->failed;
+		w->delivered = w->failed = 0;
+		if (w->rc != 0 && *rc == 0) {
+			*err = w->err;
+			*rc = -1;
+		}
+	}
+}
+
+static size_t
+pool_running(const struct pool *p)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->n; i++) {
+		n += p->w[i]->started;
+	}
+	return n;
+}
+
+static void
+pool_free(struct pool *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		free(p->w[i]->target);
+		free(p->w[i]);
+	}
+	free(p->w);
+}
+
+/* Starts a worker for TARGET unless one runs. */
 static int
-run_workers(const struct mtls_agent_opts *o, struct mtls_queue *q,
+pool_start(struct pool *p, const struct mtls_agent_opts *o, const char *target,
+    const char *keypass, int64_t deadline_ms, struct mtls_err *err)
+{
+	struct worker *w = NULL, **nw;
+	size_t i;
+
+	for (i = 0; i < p->n && w == NULL; i++) {
+		if (strcmp(p->w[i]->target, target) == 0) {
+			w = p->w[i];
+		}
+	}
+	/* Without WAIT a target gets one attempt per run. */
+	if (w != NULL && (w->started || (w->stalled && !o->wait))) {
+		return 0;
+	}
+	if (w == NULL) {
+		nw = realloc(p->w, (p->n + 1) * sizeof(*nw));
+		if (nw == NULL) {
+			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		}
+		p->w = nw;
+		w = calloc(1, sizeof(*w));
+		if (w == NULL || (w->target = mtls_strdup(target)) == NULL) {
+			free(w);
+			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		}
+		p->w[p->n++] = w;
+	}
+	w->o = o;
+	w->keypass = keypass;
+	w->deadline_ms = deadline_ms;
+	w->curl = NULL;
+	w->hdrs = NULL;
+	w->rc = 0;
+	w->stalled = 0;
+	atomic_store(&w->done, 0);
+	if (pthread_create(&w->th, NULL, worker_run, w) != 0) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "starting a thread");
+	}
+	w->started = 1;
+	return 0;
+}
+
+static int
+supervise(const struct mtls_agent_opts *o, struct mtls_queue *q,
     const char *keypass, int64_t deadline_ms, struct mtls_agent_result *res,
     struct mtls_err *err)
 {
-	struct mtls_queue_stat *s = NULL;
-	struct worker *w = NULL;
-	size_t n = 0, i;
-	int rc = -1;
+	struct pool p = {NULL, 0};
+	char **due = NULL;
+	size_t ndue = 0, i;
+	int rc = 0;
 
-	if (mtls_queue_stats(q, &s, &n, err) != 0) {
-		return -1;
-	}
-	w = calloc(n ? n : 1, sizeof(*w));
-	if (w == NULL) {
-		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		if (s[i].pending == 0) {
-			continue;
-		}
-		w[i].o = o;
-		w[i].keypass = keypass;
-		w[i].target = s[i].target;
-		w[i].deadline_ms = deadline_ms;
-		if (pthread_create(&w[i].th, NULL, worker_run, &w[i]) != 0) {
-			mtls_err_sys(err, MTLS_E_INTERNAL, "starting a thread");
+	for (;;) {
+		int late = deadline_ms != 0 && mtls_now_ms() >= deadline_ms;
+
+		pool_reap(&p, 0, res, err, &rc);
+		if (rc != 0 || late) {
 			break;
 		}
-		w[i].started = 1;
-	}
-	rc = i < n ? -1 : 0; /* a thread failed to start */
-	for (i = 0; i < n; i++) {
-		if (!w[i].started) {
-			continue;
-		}
-		pthread_join(w[i].th, NULL);
-		res->delivered += w[i].delivered;
-		res->failed += w[i].failed;
-		if (w[i].rc != 0 && rc == 0) {
-			*err = w[i].err;
+		if (mtls_queue_due_targets(q, mtls_now_ms(), 0, &due, &ndue,
+			err) != 0) {
 			rc = -1;
+			break;
+		}
+		for (i = 0; i < ndue && rc == 0; i++) {
+			rc = pool_start(&p, o, due[i], keypass, deadline_ms, err);
+		}
+		mtls_queue_targets_free(due, ndue);
+		if (rc != 0 || pool_running(&p) == 0) {
+			break;
+		}
+		sleep_ms(100);
+	}
+	pool_reap(&p, 1, res, err, &rc);
+	pool_free(&p);
+	return rc;
+}
+
+/* Runs the workers, then looks for items that another `mtls push`
+ * enqueued meanwhile and left to us because it saw our lock. The check
+ * is made after releasing the lock: either that process got the lock
+ * (and delivers), or its items were committed before we looked. Without
+ * WAIT only items never tried count, so a failing item is not retried in
+ * the same run. */
+static int
+deliver_passes(const struct mtls_agent_opts *o, struct mtls_queue *q,
+    const char *keypass, int64_t deadline_ms, int lockfd,
+    struct mtls_agent_result *res, struct mtls_err *err)
+{
+	long due;
+
+	for (;;) {
+		if (supervise(o, q, keypass, deadline_ms, res, err) != 0) {
+			return -1;
+		}
+		if (flock(lockfd, LOCK_UN) != 0) {
+			return mtls_err_sys(err, MTLS_E_IO, "unlocking %s/agent.lock",
+			    o->state);
+		}
+		due = mtls_queue_due(q, mtls_now_ms(), !o->wait, err);
+		/* (supervise already took every due target; what is due now
+		 * arrived after its last look) */
+		if (due < 0) {
+			return -1;
+		}
+		if (due == 0 ||
+		    (deadline_ms != 0 && mtls_now_ms() >= deadline_ms)) {
+			return 0;
+		}
+		if (flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+			return 0; /* another agent took over */
 		}
 	}
-out:
-	free(w);
-	mtls_queue_stats_free(s, n);
-	return rc;
 }
 
 int
@@ -561,7 +687,7 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 		mtls_err_set(err, MTLS_E_INTERNAL, "curl_global_init failed");
 		goto out;
 	}
-	rc = run_workers(o, q, keypass, deadline_ms, res, err);
+	rc = deliver_passes(o, q, keypass, deadline_ms, lockfd, res, err);
 	if (rc == 0) {
 		res->pending = count_pending(q, err);
 		rc = res->pending < 0 ? -1 : 0;

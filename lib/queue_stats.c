@@ -179,3 +179,75 @@ mtls_queue_wake(struct mtls_queue *q, struct mtls_err *err)
 	}
 	return 0;
 }
+
+/* Each target's head (its oldest pending item), when due. */
+#define DUE_HEADS                                                           \
+	"FROM items i WHERE state = 0 AND seq = (SELECT MIN(seq) FROM items j " \
+	"WHERE j.target = i.target AND j.state = 0) AND next_at <= ? AND "      \
+	"(? = 0 OR attempts = 0)"
+
+long
+mtls_queue_due(struct mtls_queue *q, int64_t now_ms, int fresh_only,
+    struct mtls_err *err)
+{
+	char **t = NULL;
+	size_t n = 0;
+
+	if (mtls_queue_due_targets(q, now_ms, fresh_only, &t, &n, err) != 0) {
+		return -1;
+	}
+	mtls_queue_targets_free(t, n);
+	return (long)n;
+}
+
+void
+mtls_queue_targets_free(char **t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; t != NULL && i < n; i++) {
+		free(t[i]);
+	}
+	free(t);
+}
+
+int
+mtls_queue_due_targets(struct mtls_queue *q, int64_t now_ms, int fresh_only,
+    char ***out, size_t *n, struct mtls_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char **v = NULL, **nv;
+	size_t cnt = 0;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (mtls_queue_db_prepare(q, "SELECT target " DUE_HEADS, &st, err) != 0) {
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int(st, 2, fresh_only);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		nv = realloc(v, (cnt + 1) * sizeof(*v));
+		if (nv == NULL) {
+			break;
+		}
+		v = nv;
+		v[cnt] = col_dup(st, 0);
+		if (v[cnt] == NULL) {
+			break;
+		}
+		cnt++;
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE) {
+		mtls_queue_targets_free(v, cnt);
+		if (r == SQLITE_ROW) {
+			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		}
+		return mtls_queue_db_fail(q, "finding due items", err);
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}

@@ -198,6 +198,16 @@ int mtls_queue_failures(struct mtls_queue *q, size_t max,
         const char *action, const char *path, const char *why),
     void *arg, struct mtls_err *err);
 
+/* Number of targets whose next item is due at NOW_MS (and, when
+ * FRESH_ONLY, was never attempted), or -1. */
+long mtls_queue_due(struct mtls_queue *q, int64_t now_ms, int fresh_only,
+    struct mtls_err *err);
+
+/* The same targets, by name (free with mtls_queue_targets_free). */
+int mtls_queue_due_targets(struct mtls_queue *q, int64_t now_ms,
+    int fresh_only, char ***out, size_t *n, struct mtls_err *err);
+void mtls_queue_targets_free(char **t, size_t n);
+
 /* Makes every pending item due now (a new run retries at once). */
 int mtls_queue_wake(struct mtls_queue *q, struct mtls_err *err);
 

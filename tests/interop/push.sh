@@ -134,6 +134,13 @@ check_output "a second agent on the same state only watches" "another mtls push 
 	"$MTLS" push "${ID[@]}" --state st3 --wait --deadline 1
 check_status "... and reports the item still pending (exit 1)" 1 \
 	"$MTLS" push "${ID[@]}" --state st3 --wait --deadline 1
+echo late >src/late.txt
+check_output "a push for another receiver meanwhile leaves it to the running agent" \
+	"another mtls push is delivering" \
+	"$MTLS" push "$A" "${ID[@]}" --state st3 /content/late.txt=src/late.txt
+for ((i = 0; i < 100; i++)); do [ -e a.root/content/late.txt ] && break; sleep 0.05; done
+cmp -s src/late.txt a.root/content/late.txt && pass "the running agent delivered it" \
+	|| fail "the running agent delivered it"
 wait "$first"
 grep -q "deadline reached with 1 item" lock1.log && pass "the first agent kept retrying until its deadline" \
 	|| { fail "the first agent kept retrying until its deadline"; cat lock1.log; }

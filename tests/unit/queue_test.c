@@ -136,11 +136,21 @@ order_is_kept_and_retry_waits(void **state)
 	assert_int_equal(mtls_queue_claim(f->q, one[0], now + 100, &it, &due,
 	    &e), 2);
 	assert_int_equal(due, now + 5000);
+	/* Due heads: none while it waits (the Deactivate behind it does not
+	 * count); one at its retry time, but not among never-tried ones. */
+	assert_int_equal(mtls_queue_due(f->q, now + 100, 0, &e), 0);
+	assert_int_equal(mtls_queue_due(f->q, now + 100, 1, &e), 0);
+	assert_int_equal(mtls_queue_due(f->q, now + 5000, 0, &e), 1);
+	assert_int_equal(mtls_queue_due(f->q, now + 5000, 1, &e), 0);
 	assert_int_equal(mtls_queue_claim(f->q, one[0], now + 5000, &it, &due,
 	    &e), 1);
 	assert_string_equal(it.id, first);
 	assert_int_equal(it.attempts, 1);
 	mtls_item_clear(&it);
+	/* Another target's fresh item is due at once. */
+	assert_int_equal(mtls_queue_enqueue(f->q, &two[1], 1,
+	    MTLS_ACTION_DEACTIVATE, "/q", NULL, NULL, &e), 0);
+	assert_int_equal(mtls_queue_due(f->q, now + 100, 1, &e), 1);
 }
 
 static void
