@@ -287,3 +287,44 @@ mtls_explain_alert_fix(int alert)
 	}
 	return "read the peer's error log for the reason";
 }
+
+/* An end-entity certificate failing X509_PURPOSE_SSL_CLIENT/SERVER: its
+ * extendedKeyUsage (RFC 5280 section 4.2.1.12) or Netscape cert type does
+ * not allow the role it was presented for. */
+static int
+is_role_failure(long code, int depth)
+{
+	return depth == 0 && (code == X509_V_ERR_INVALID_PURPOSE ||
+	    code == X509_V_ERR_CERT_REJECTED || code == X509_V_ERR_CERT_UNTRUSTED);
+}
+
+void
+mtls_explain_peer_failure(long code, X509 *cert, int depth,
+    enum mtls_peer_role role, char *buf, size_t len)
+{
+	char *subj = NULL, *serial = NULL;
+	int client = role == MTLS_PEER_CLIENT;
+
+	if (cert == NULL || !is_role_failure(code, depth)) {
+		mtls_explain_verify_failure(code, cert, depth, buf, len);
+		return;
+	}
+	subj = mtls_name_format(X509_get_subject_name(cert));
+	serial = mtls_cert_serial_hex(cert);
+	snprintf(buf, len,
+	    "certificate %s (serial %s) is not a %s certificate (its extended "
+	    "key usage lacks %s)", subj ? subj : "?", serial ? serial : "?",
+	    client ? "client" : "server", client ? "clientAuth" : "serverAuth");
+	OPENSSL_free(subj);
+	OPENSSL_free(serial);
+}
+
+const char *
+mtls_explain_peer_key(long code, int depth, enum mtls_peer_role role)
+{
+	if (is_role_failure(code, depth)) {
+		return role == MTLS_PEER_CLIENT ? "not_client_cert"
+						: "not_server_cert";
+	}
+	return mtls_explain_verify_key(code);
+}

@@ -43,6 +43,24 @@ const char *mtls_explain_verify_fix(long code);
 /* ASN1_TIME as "2026-01-02 10:00:00 UTC" into BUF. */
 void mtls_time_format(const ASN1_TIME *t, char *buf, size_t len);
 
+/* Roles for mtls_explain_peer_failure: what the peer's certificate was
+ * being checked for. */
+enum mtls_peer_role { MTLS_PEER_CLIENT, MTLS_PEER_SERVER };
+
+/* The reason a server gives when the client sent no certificate. */
+#define MTLS_EXPLAIN_NO_CLIENT_CERT "no certificate sent"
+
+/* Like mtls_explain_verify_failure, for the peer's certificate checked in
+ * ROLE: a leaf whose extended key usage lacks clientAuth (serverAuth) reads
+ * "certificate CN=x (serial 01) is not a client certificate (...)". */
+void mtls_explain_peer_failure(long code, X509 *cert, int depth,
+    enum mtls_peer_role role, char *buf, size_t len);
+
+/* Stable metric key for the same failure ("not_client_cert", else as
+ * mtls_explain_verify_key). */
+const char *mtls_explain_peer_key(long code, int depth,
+    enum mtls_peer_role role);
+
 #ifdef __cplusplus
 }
 #endif

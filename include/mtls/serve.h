@@ -1,0 +1,85 @@
+/*
+ * mtls/serve.h - the replication receiver behind `mtls serve`.
+ *
+ * HTTPS/1.1 on libevent's evhttp over OpenSSL bufferevents. TLS 1.2 is the
+ * minimum and 1.3 preferred; every connection must present a client
+ * certificate that chains to the CA file, is within its validity and has
+ * the clientAuth extended key usage (RFC 5280 section 4.2.1.12). A refused
+ * handshake is logged with its reason in words (mtls/explain.h).
+ *
+ * Protocol (docs/man/mtls-serve.1):
+ *   POST /bin/receive   Action: Test|Activate|Deactivate, Path: /abs/path,
+ *                       Item-Id: ID (optional, for idempotency); body =
+ *                       content for Activate
+ *   GET  /healthz       "ok"
+ *   GET  /metrics       Prometheus text format
+ *
+ * Signals: SIGHUP reloads certificate, key, CA and map (new connections
+ * use them; established ones continue); SIGTERM/SIGINT stop accepting,
+ * let connections finish for up to drain_timeout seconds, then exit.
+ */
+#ifndef MTLS_SERVE_H
+#define MTLS_SERVE_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "mtls/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mtls_serve_opts {
+	const char *listen;   /* "127.0.0.1:8443", "[::1]:8443" */
+	const char *cert;     /* PEM: certificate, then its chain */
+	const char *key;      /* private key (PEM or DER, maybe encrypted) */
+	const char *key_pass; /* password spec (mtls/pass.h) or NULL */
+	const char *ca;       /* trusted CA certificates for clients */
+	const char *root;     /* content root directory */
+	const char *state_dir; /* item-id database directory; NULL = root */
+	const char *map;      /* principal map file or NULL (CN, full access) */
+	int workers;          /* threads, each with its own listener */
+	int log_json;         /* access and event log as JSON lines */
+	size_t max_body;      /* largest request body accepted (413 above) */
+	int max_conns;        /* connections open at once, all workers */
+	double handshake_timeout; /* seconds to complete the TLS handshake */
+	double idle_timeout;  /* seconds a connection may sit idle */
+	double drain_timeout; /* seconds to let connections finish on SIGTERM */
+};
+
+/* Fills OPTS with the defaults: 1 worker, 64 MiB bodies, 1024
+ * connections, 10 s handshake, 60 s idle, 10 s drain, text log. */
+void mtls_serve_opts_init(struct mtls_serve_opts *opts);
+
+/* Builds the server's SSL_CTX from OPTS: certificate and key (checked to
+ * match), client verification against the CA (names sent in the
+ * CertificateRequest), purpose sslclient, TLS 1.2+, AEAD ciphers, session
+ * resumption. The caller frees it with SSL_CTX_free. Exposed for tests. */
+SSL_CTX *mtls_serve_tls_ctx(const struct mtls_serve_opts *opts,
+    struct mtls_err *err);
+
+/* A server connection on CTX with the receiver's bookkeeping attached
+ * (handshake outcome, reason). Free with SSL_free. */
+SSL *mtls_serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err);
+
+/* How many client certificates CTX accepted from its verified-certificate
+ * cache (identical DER verified before, chain not yet expired, at most 5
+ * minutes ago) instead of verifying them again. */
+unsigned long mtls_serve_vcache_hits(SSL_CTX *ctx);
+
+/* Why the handshake on SSL failed, in words ("no certificate sent",
+ * "certificate CN=x (serial 01) expired on ..."), or NULL when no reason
+ * was recorded. SSL must come from an SSL_CTX made by mtls_serve_tls_ctx. */
+const char *mtls_serve_handshake_reason(const SSL *ssl);
+
+/* Runs the server until SIGTERM or SIGINT. Blocks those signals and
+ * SIGHUP in the calling thread (and its workers) and waits for them
+ * there. Returns 0 after a clean drain, -1 when it cannot start. */
+int mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

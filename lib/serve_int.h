@@ -1,0 +1,124 @@
+/* Internals of the receiver shared by serve*.c (not installed). */
+#ifndef MTLS_SERVE_INT_H
+#define MTLS_SERVE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/ssl.h>
+
+#include "mtls/principal_map.h"
+#include "mtls/receiver_store.h"
+#include "mtls/serve.h"
+
+#define SERVE_REASON_MAX 512
+#define SERVE_COUNTERS_MAX 96
+
+/* A set of labelled counters ("reason=\"expired\"") under one lock. */
+struct serve_counters {
+	pthread_mutex_t lock;
+	size_t n;
+	struct {
+		char labels[128];
+		uint64_t value;
+	} c[SERVE_COUNTERS_MAX];
+};
+
+struct serve_metrics {
+	atomic_ulong conns_accepted, conns_rejected, handshakes,
+	    handshakes_resumed, reloads, reload_failures;
+	atomic_long conns_open;
+	struct serve_counters failures; /* by reason */
+	struct serve_counters requests; /* by action and status */
+};
+
+/* What SIGHUP replaces: the TLS context and the principal map. */
+struct serve_gen {
+	atomic_int refs;
+	SSL_CTX *ctx;
+	struct mtls_pmap *map; /* NULL: principal = CN, full access */
+};
+
+struct serve;
+
+struct serve_worker {
+	struct serve *srv;
+	int index;
+	pthread_t thread;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct event *ctl;   /* woken by the main thread via ctlpipe */
+	int ctlpipe[2];
+	struct event *drain; /* periodic check while draining */
+	struct mtls_store *store;
+	atomic_long conns;
+	int fd;
+	int started;
+};
+
+struct serve {
+	struct mtls_serve_opts opts;
+	pthread_mutex_t lock; /* guards gen */
+	struct serve_gen *gen;
+	pthread_mutex_t log_lock;
+	struct serve_metrics m;
+	atomic_int draining;
+	struct timespec drain_deadline;
+	struct serve_worker *w;
+	int nworkers;
+};
+
+/* Per-connection state, kept as SSL ex_data and freed with the SSL. */
+struct serve_conn {
+	struct serve_worker *w; /* NULL outside a running server (tests) */
+	struct event *timer;    /* handshake deadline / max-conns refusal */
+	char peer[80];
+	char reason[SERVE_REASON_MAX];
+	const char *reason_key;
+	int hs_done;
+	int counted;
+	int close_hooked;
+};
+
+/* serve_tls.c */
+struct serve_conn *serve_conn_get(const SSL *ssl);
+struct serve_conn *serve_conn_attach(SSL *ssl, struct mtls_err *err);
+void serve_conn_fail(struct serve_conn *c, const char *key,
+    const char *fmt, ...) MTLS_PRINTF(3, 4);
+void serve_conn_peer(struct serve_conn *c, SSL *ssl);
+
+/* serve.c: called when a connection's SSL is freed. */
+void serve_conn_closed(struct serve_conn *c);
+struct serve_gen *serve_gen_get(struct serve *srv);
+void serve_gen_put(struct serve_gen *g);
+
+/* serve_http.c */
+void serve_http_request(struct evhttp_request *req, void *arg);
+
+/* serve_metrics.c */
+void serve_counters_init(struct serve_counters *c);
+void serve_counters_add(struct serve_counters *c, const char *labels);
+void serve_metrics_render(struct serve *srv, struct evbuffer *out);
+void serve_now(char *buf, size_t len);
+double serve_elapsed_ms(const struct timespec *start);
+void serve_log(struct serve *srv, const char *level, const char *fmt, ...)
+    MTLS_PRINTF(3, 4);
+void serve_log_handshake(struct serve *srv, const char *peer,
+    const char *key, const char *reason);
+
+struct serve_access {
+	const char *peer, *principal, *serial, *method, *uri, *action, *path;
+	const char *item, *outcome;
+	int status;
+	size_t bytes_in, bytes_out;
+	double ms;
+};
+void serve_log_access(struct serve *srv, const struct serve_access *a);
+
+#endif

@@ -1,0 +1,259 @@
+/* mtls serve: options only; the receiver is lib/serve*.c (mtls/serve.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mtls/file.h"
+#include "mtls/serve.h"
+
+static const char usage[] =
+    "usage: mtls serve --listen ADDR:PORT --cert FILE --key FILE --ca FILE\n"
+    "                  --root DIR [options]\n"
+    "\n"
+    "Runs the replication receiver: HTTPS with required client certificates.\n"
+    "Clients POST /bin/receive with headers Action (Test, Activate or\n"
+    "Deactivate), Path (/abs/path) and optionally Item-Id; Activate's body is\n"
+    "stored at ROOT/PATH atomically, Deactivate removes it, a repeated\n"
+    "Item-Id is acknowledged without being applied again.\n"
+    "GET /healthz and GET /metrics (Prometheus) are served too.\n"
+    "\n"
+    "Options:\n"
+    "  --listen ADDR:PORT       address to listen on (127.0.0.1:8443, [::1]:8443)\n"
+    "  --cert FILE              server certificate, then its chain (PEM)\n"
+    "  --key FILE               its private key\n"
+    "  --key-pass SPEC          password of an encrypted key (pass:, env:, file:,\n"
+    "                           fd:, stdin)\n"
+    "  --ca FILE                CA certificate(s) that issue client certificates\n"
+    "  --root DIR               content directory (created when missing)\n"
+    "  --map FILE               certificate -> principal map with ACLs (see\n"
+    "                           docs/map-format.md); without it any client\n"
+    "                           certificate from the CA is its CN, full access\n"
+    "  --state-dir DIR          where the item-id database lives (default ROOT)\n"
+    "  --workers N              threads, each with its own listener (default 1)\n"
+    "  --config FILE            read options from FILE: one 'name = value' a line,\n"
+    "                           names as the long options; the command line wins\n"
+    "  --log-format text|json   access and event log on stderr (default text)\n"
+    "  --max-body BYTES         largest request body (default 67108864; 413 above)\n"
+    "  --max-conns N            connections open at once (default 1024)\n"
+    "  --handshake-timeout S    seconds to finish the TLS handshake (default 10)\n"
+    "  --idle-timeout S         seconds a connection may stay idle (default 60)\n"
+    "  --drain-timeout S        on SIGTERM, seconds to let connections finish\n"
+    "                           (default 10)\n"
+    "  -h, --help               this help\n"
+    "\n"
+    "Signals: SIGHUP reloads certificate, key, CA and map (open connections\n"
+    "continue; new ones use the new files); SIGTERM or SIGINT drain and exit.\n"
+    "\n"
+    "Examples:\n"
+    "  mtls serve --listen 127.0.0.1:8443 --cert publish.crt --key publish.key \\\n"
+    "      --ca ca.crt --root /srv/content\n"
+    "  mtls serve --config /etc/mtls/serve.conf --map /etc/mtls/map.txt \\\n"
+    "      --log-format json --workers 2\n"
+    "  curl --cert author.crt --key author.key --cacert ca.crt \\\n"
+    "      -H 'Action: Activate' -H 'Path: /content/a.html' --data-binary @a.html \\\n"
+    "      https://127.0.0.1:8443/bin/receive\n";
+
+enum {
+	O_LISTEN, O_CERT, O_KEY, O_KEY_PASS, O_CA, O_ROOT, O_MAP, O_STATE,
+	O_WORKERS, O_CONFIG, O_LOG, O_MAX_BODY, O_MAX_CONNS, O_HS_TIMEOUT,
+	O_IDLE_TIMEOUT, O_DRAIN_TIMEOUT, O_COUNT
+};
+
+static const struct option longopts[] = {
+	{"listen", required_argument, NULL, O_LISTEN},
+	{"cert", required_argument, NULL, O_CERT},
+	{"key", required_argument, NULL, O_KEY},
+	{"key-pass", required_argument, NULL, O_KEY_PASS},
+	{"ca", required_argument, NULL, O_CA},
+	{"root", required_argument, NULL, O_ROOT},
+	{"map", required_argument, NULL, O_MAP},
+	{"state-dir", required_argument, NULL, O_STATE},
+	{"workers", required_argument, NULL, O_WORKERS},
+	{"config", required_argument, NULL, O_CONFIG},
+	{"log-format", required_argument, NULL, O_LOG},
+	{"max-body", required_argument, NULL, O_MAX_BODY},
+	{"max-conns", required_argument, NULL, O_MAX_CONNS},
+	{"handshake-timeout", required_argument, NULL, O_HS_TIMEOUT},
+	{"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
+	{"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t') {
+		s++;
+	}
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) {
+		*--e = '\0';
+	}
+	return s;
+}
+
+/* Fills the still-unset VAL[] from the config file PATH; keeps its text
+ * alive in *KEEP. */
+static int
+read_config(const char *path, char **val, unsigned char **keep, size_t *klen)
+{
+	struct mtls_err err = {MTLS_OK, ""};
+	char *line, *save = NULL, *eq, *k;
+	int lineno = 0, i;
+
+	if (mtls_file_read(path, 1024 * 1024, keep, klen, &err) != 0) {
+		return cli_fail(&err);
+	}
+	for (line = strtok_r((char *)*keep, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		line = trim(line);
+		if (*line == '\0' || *line == '#') {
+			continue;
+		}
+		eq = strchr(line, '=');
+		if (eq == NULL) {
+			fprintf(stderr, "mtls: %s: line '%s': expected "
+			    "'name = value'\n", path, line);
+			return 1;
+		}
+		*eq = '\0';
+		k = trim(line);
+		for (i = 0; longopts[i].name != NULL; i++) {
+			if (strcmp(longopts[i].name, k) == 0) {
+				break;
+			}
+		}
+		if (longopts[i].name == NULL || longopts[i].val == 'h' ||
+		    longopts[i].val == O_CONFIG) {
+			fprintf(stderr, "mtls: %s: unknown option '%s' (names "
+			    "are the long options of 'mtls serve --help')\n",
+			    path, k);
+			return 1;
+		}
+		if (val[longopts[i].val] == NULL) {
+			val[longopts[i].val] = trim(eq + 1);
+		}
+	}
+	return 0;
+}
+
+static int
+parse_seconds(const char *opt, const char *s, double *out)
+{
+	char *end = NULL;
+	double v = strtod(s, &end);
+
+	if (end == s || *end != '\0' || !(v > 0) || v > 86400) {
+		return cli_usage("serve", "%s must be seconds between 0 and "
+		    "86400, not '%s'", opt, s);
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+build_opts(char **val, struct mtls_serve_opts *o)
+{
+	static const int required[] = {O_LISTEN, O_CERT, O_KEY, O_CA, O_ROOT};
+	long n = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		if (val[required[i]] == NULL) {
+			return cli_usage("serve", "--%s is required",
+			    longopts[required[i]].name);
+		}
+	}
+	o->listen = val[O_LISTEN];
+	o->cert = val[O_CERT];
+	o->key = val[O_KEY];
+	o->key_pass = val[O_KEY_PASS];
+	o->ca = val[O_CA];
+	o->root = val[O_ROOT];
+	o->map = val[O_MAP];
+	o->state_dir = val[O_STATE];
+	if (val[O_WORKERS] != NULL) {
+		if (cli_parse_int("serve", "--workers", val[O_WORKERS], 1, 64,
+			&n) != 0) {
+			return 2;
+		}
+		o->workers = (int)n;
+	}
+	if (val[O_MAX_CONNS] != NULL) {
+		if (cli_parse_int("serve", "--max-conns", val[O_MAX_CONNS], 1,
+			1000000, &n) != 0) {
+			return 2;
+		}
+		o->max_conns = (int)n;
+	}
+	if (val[O_MAX_BODY] != NULL) {
+		if (cli_parse_int("serve", "--max-body", val[O_MAX_BODY], 0,
+			1L << 40, &n) != 0) {
+			return 2;
+		}
+		o->max_body = (size_t)n;
+	}
+	if (val[O_LOG] != NULL) {
+		if (strcmp(val[O_LOG], "json") != 0 &&
+		    strcmp(val[O_LOG], "text") != 0) {
+			return cli_usage("serve", "--log-format is text or json, "
+			    "not '%s'", val[O_LOG]);
+		}
+		o->log_json = strcmp(val[O_LOG], "json") == 0;
+	}
+	if ((val[O_HS_TIMEOUT] != NULL &&
+		parse_seconds("--handshake-timeout", val[O_HS_TIMEOUT],
+		    &o->handshake_timeout) != 0) ||
+	    (val[O_IDLE_TIMEOUT] != NULL &&
+		parse_seconds("--idle-timeout", val[O_IDLE_TIMEOUT],
+		    &o->idle_timeout) != 0) ||
+	    (val[O_DRAIN_TIMEOUT] != NULL &&
+		parse_seconds("--drain-timeout", val[O_DRAIN_TIMEOUT],
+		    &o->drain_timeout) != 0)) {
+		return 2;
+	}
+	return 0;
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	char *val[O_COUNT] = {NULL};
+	unsigned char *conf = NULL;
+	size_t conflen = 0;
+	struct mtls_serve_opts o;
+	struct mtls_err err = {MTLS_OK, ""};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			return cli_help(usage);
+		}
+		if (c < 0 || c >= O_COUNT) {
+			return cli_bad_option("serve");
+		}
+		val[c] = optarg;
+	}
+	if (optind != argc) {
+		return cli_usage("serve", "unexpected argument '%s'",
+		    argv[optind]);
+	}
+	if (val[O_CONFIG] != NULL &&
+	    (rc = read_config(val[O_CONFIG], val, &conf, &conflen)) != 0) {
+		goto out;
+	}
+	mtls_serve_opts_init(&o);
+	rc = build_opts(val, &o);
+	if (rc != 0) {
+		goto out;
+	}
+	rc = mtls_serve_run(&o, &err) == 0 ? 0 : cli_fail(&err);
+out:
+	mtls_file_free(conf, conflen);
+	return rc;
+}

@@ -1,0 +1,258 @@
+#!/bin/bash
+# mtls serve against real clients: curl, openssl s_client, python's ssl.
+# PKI made with the openssl CLI at test time.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pki_openssl.sh"
+cd "$T" || exit 1
+
+# --- PKI -----------------------------------------------------------------
+pki_ca . ca
+pki_ca . otherca
+pki_issue . ca publish server
+pki_issue . ca author client
+pki_issue . ca reader client
+pki_issue . ca stranger client
+pki_issue . otherca outsider client
+PKI_FAKETIME="2020-01-01 00:00:00" pki_issue . ca expired client -days 1
+check "test PKI was made" test -s author.crt -a -s expired.crt -a -s outsider.crt
+
+# wait_log FILE REGEX [SECONDS]: waits until FILE has a line matching REGEX.
+wait_log() {
+	local i
+	for ((i = 0; i < ${3:-5} * 20; i++)); do
+		grep -qE -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "no /$2/ in $1 within ${3:-5}s:" >&2
+	tail -5 "$1" >&2
+	return 1
+}
+
+# post URL NAME ACTION PATH [curl args...]: prints the HTTP status.
+post() {
+	local url=$1 who=$2 action=$3 path=$4
+	shift 4
+	curl -sS -o "$T/body" -w '%{http_code}' --cacert ca.crt \
+		${who:+--cert $who.crt --key $who.key} \
+		-H "Action: $action" -H "Path: $path" "$@" "$url/bin/receive"
+}
+
+# --- server without a map ------------------------------------------------
+P=$(free_port)
+U=https://127.0.0.1:$P
+bg "$MTLS" serve --listen 127.0.0.1:$P --cert publish.crt --key publish.key \
+	--ca ca.crt --root "$T/root" --workers 2 --handshake-timeout 2 \
+	--max-conns 8 2>"$T/serve.log"
+SERVE=$LAST_PID
+check "serve starts and listens" wait_log serve.log "serving https" 10
+
+check_output "curl Test succeeds with the seed's reply" '^200$' \
+	post "$U" author Test /content -X POST
+check "Test body is 'ReplicationAction TEST ok.'" \
+	grep -qx "ReplicationAction TEST ok." body
+printf 'hello <b>world</b>\n' >page.html
+check_output "curl Activate succeeds" '^200$' \
+	post "$U" author Activate /content/site/page.html -H "Item-Id: it-1" \
+	--data-binary @page.html
+check "the file appears with the exact content" cmp page.html root/content/site/page.html
+head -c 300000 /dev/urandom >blob.bin
+check_output "a 300 kB Activate (Expect: 100-continue) succeeds" '^200$' \
+	post "$U" author Activate /content/blob.bin --data-binary @blob.bin
+check "the large file arrives intact" cmp blob.bin root/content/blob.bin
+check_output "a replayed Item-Id is acknowledged (200)" '^200$' \
+	post "$U" author Activate /content/site/page.html -H "Item-Id: it-1" \
+	--data-binary @page.html
+check "... and said to be already applied" grep -q "already applied" body
+rm root/content/site/page.html
+post "$U" author Activate /content/site/page.html -H "Item-Id: it-1" --data-binary @page.html >/dev/null
+check_fails "a replayed Item-Id is not applied again" test -e root/content/site/page.html
+printf 'changed' >changed.txt
+check_output "Activate with a new Item-Id" '^200$' \
+	post "$U" author Activate /content/x.txt -H "Item-Id: it-9" --data-binary @changed.txt
+check_output "an Item-Id reused for other content is refused (409)" '^409$' \
+	post "$U" author Activate /content/x.txt -H "Item-Id: it-9" --data-binary @page.html
+check "the reused id did not overwrite the file" cmp changed.txt root/content/x.txt
+check_output "Deactivate removes the file" '^200$' \
+	post "$U" author Deactivate /content/x.txt -X POST
+check_fails "the deactivated file is gone" test -e root/content/x.txt
+
+check_fails "curl without a certificate is refused" \
+	post "$U" "" Test /content -X POST
+check "log: no certificate sent" wait_log serve.log "handshake refused: no certificate sent"
+check_fails "a certificate from another CA is refused" \
+	post "$U" outsider Test /content -X POST
+check "log: unknown issuer" wait_log serve.log "handshake refused: certificate CN=outsider.*unknown issuer"
+check_fails "a server-profile certificate is refused" \
+	post "$U" publish Test /content -X POST
+check "log: not a client certificate" wait_log serve.log "CN=publish.*is not a client certificate"
+check_fails "an expired certificate is refused" \
+	post "$U" expired Test /content -X POST
+check "log: expired on DATE" wait_log serve.log "CN=expired.*expired on 2020-01-0[12] "
+
+openssl s_client -connect 127.0.0.1:$P -CAfile ca.crt </dev/null >sclient.out 2>&1
+check "s_client: the server requests a certificate naming our CA" \
+	grep -A1 "Acceptable client certificate CA names" sclient.out
+check_output "s_client: ... and the CA named is ours" "CN ?= ?ca, O ?= ?mtls test" \
+	grep -A1 "Acceptable client certificate CA names" sclient.out
+# Sessions resume: needs a close_notify before the server closes, or
+# OpenSSL 3 clients discard the session as truncated.
+timeout 20 openssl s_time -connect 127.0.0.1:$P -reuse -www / -tls1_3 -cert author.crt \
+	-key author.key -CAfile ca.crt -time 1 >stime.out 2>&1
+check_output "s_time -reuse: TLS 1.3 sessions are resumed" '^mtls_handshakes_resumed_total [1-9]' \
+	curl -sS --cacert ca.crt --cert author.crt --key author.key "$U/metrics"
+check_output "TLS 1.2 works" '^200$' post "$U" author Test /content -X POST --tls-max 1.2
+check_fails "TLS 1.1 is refused" post "$U" author Test /content -X POST --tls-max 1.1 --tlsv1.1
+
+# Path checks: traversal and symlink escapes.
+for bad in "/content/../../etc/passwd" "content/rel" "/content/./x" "/.mtls-receiver.db" "/"; do
+	check_output "path '$bad' is rejected (400)" '^400$' \
+		post "$U" author Activate "$bad" --data-binary @page.html
+done
+mkdir -p outside root/content
+ln -s "$T/outside" root/content/link
+check_output "a symlink escape is refused (403)" '^403$' \
+	post "$U" author Activate /content/link/evil.txt --data-binary @page.html
+check_fails "nothing was written outside the root" test -e outside/evil.txt
+check_output "a missing Action header is a 400" '^400$' \
+	curl -sS -o /dev/null -w '%{http_code}' --cacert ca.crt --cert author.crt \
+	--key author.key -H "Path: /content/a" -X POST "$U/bin/receive"
+
+check_output "/healthz answers ok" '^ok$' \
+	curl -sS --cacert ca.crt --cert author.crt --key author.key "$U/healthz"
+curl -sS --cacert ca.crt --cert author.crt --key author.key "$U/metrics" >metrics.txt
+check "/metrics counts handshakes" grep -qE '^mtls_handshakes_total [1-9]' metrics.txt
+check "/metrics counts failures by reason" \
+	grep -q 'mtls_handshake_failures_total{reason="not_client_cert"} 1' metrics.txt
+check "/metrics counts requests by action and status" \
+	grep -q 'mtls_requests_total{action="activate",status="200"}' metrics.txt
+check "access log has principal, serial, action, path, status" \
+	grep -qE 'principal=author serial=[0-9A-F]+ "POST /bin/receive" action=Activate path=/content/site/page.html item=it-1 status=200' serve.log
+
+# Limits: a silent TCP client is cut off at the handshake timeout and does
+# not stop others; --max-conns refuses the excess.
+cat >limits.py <<'PY'
+import socket, subprocess, sys, time
+port, args = int(sys.argv[1]), sys.argv[2:]
+def curl():
+    return subprocess.run(["curl", "-s", "-o", "/dev/null", "-X", "POST",
+        "-H", "Action: Test", "-H", "Path: /", *args,
+        "https://127.0.0.1:%d/bin/receive" % port]).returncode
+idle = socket.create_connection(("127.0.0.1", port))
+assert curl() == 0, "a client was blocked by an idle one"
+idle.settimeout(5)
+t = time.time()
+assert idle.recv(1) == b"", "idle connection not closed"
+assert 1.5 < time.time() - t < 4, "idle connection not closed at the timeout"
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+# Until the held ones are accepted (bounded: they time out after 2 s).
+for _ in range(10):
+    time.sleep(0.1)
+    if curl() != 0: break
+else: raise SystemExit("--max-conns did not refuse")
+for s in held: s.close()
+time.sleep(0.3)
+assert curl() == 0, "not served again after the excess left"
+print("limits ok")
+PY
+check_output "handshake timeout, no blocking, max-conns" "limits ok" \
+	timeout 30 python3 limits.py $P --cacert ca.crt --cert author.crt --key author.key
+check "log: handshake timeout" wait_log serve.log "no complete handshake within 2.0 s"
+check "log: max connections" wait_log serve.log "refused: 8 connections are open"
+
+# Reload: a renewed server certificate; the open connection stays usable,
+# new connections see the new certificate.
+cat >reload.py <<'PY'
+import hashlib, http.client, os, signal, ssl, subprocess, sys, time
+port, pid, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile="ca.crt")
+ctx.load_cert_chain("author.crt", "author.key")
+def test(c):
+    c.request("POST", "/bin/receive", body=b"", headers={"Action": "Test", "Path": "/"})
+    r = c.getresponse(); r.read(); assert r.status == 200, r.status
+c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+test(c); sock = c.sock; old = sock.getpeercert(True)
+subprocess.run(["bash", "-c", ". ./pki_openssl.sh; mkdir -p new; cp ca.* new/; pki_issue new ca publish server && cp new/publish.key publish.key.tmp && cp new/publish.crt publish.crt.tmp && mv publish.key.tmp publish.key && mv publish.crt.tmp publish.crt"], check=True)
+n = open(log).read().count("reloaded:")
+os.kill(pid, signal.SIGHUP)
+for _ in range(100):
+    if open(log).read().count("reloaded:") > n: break
+    time.sleep(0.05)
+else: raise SystemExit("no reload in the log")
+test(c); assert c.sock is sock, "the keep-alive connection was replaced"
+test(c)
+c2 = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+test(c2); new = c2.sock.getpeercert(True)
+want = subprocess.run(["openssl", "x509", "-in", "publish.crt", "-outform", "DER"], capture_output=True).stdout
+assert new != old, "new connection still sees the old certificate"
+assert new == want, "new connection does not see the renewed certificate"
+print("reload ok")
+PY
+cp "$(dirname "$0")/pki_openssl.sh" . 2>/dev/null || cp "$OLDPWD/$(dirname "$0")/pki_openssl.sh" .
+check_output "SIGHUP: keep-alive connection survives, new ones see the new cert" \
+	"reload ok" timeout 60 python3 reload.py $P $SERVE serve.log
+echo "not a key" >bad.key
+cp publish.key good.key && cp bad.key publish.key
+kill -HUP $SERVE
+check "a failed reload is logged and the old identity kept" \
+	wait_log serve.log "reload failed, keeping the previous"
+cp good.key publish.key
+check_output "still serving after a failed reload" '^200$' post "$U" author Test / -X POST
+
+kill -TERM $SERVE
+check "SIGTERM drains and exits" timeout 15 tail --pid=$SERVE -f /dev/null
+check "log: stopped" wait_log serve.log "stopped"
+
+# --- server with a map ---------------------------------------------------
+cat >map.txt <<'MAP'
+# principal  matchers...                 grants...
+principal author cn=author subject="CN=author, O=mtls test" allow=test,activate,deactivate:/content
+principal reader dns=reader allow=test:/
+MAP
+P2=$(free_port)
+U2=https://127.0.0.1:$P2
+bg "$MTLS" serve --listen 127.0.0.1:$P2 --cert publish.crt --key publish.key \
+	--ca ca.crt --root "$T/root2" --map map.txt --log-format json \
+	--max-body 1000 2>"$T/serve2.log"
+SERVE2=$LAST_PID
+check "serve with a map starts" wait_log serve2.log "serving https" 10
+check_output "map: author may Activate under /content" '^200$' \
+	post "$U2" author Activate /content/a.txt --data-binary @changed.txt
+check_output "map: author may not Activate outside /content (403)" '^403$' \
+	post "$U2" author Activate /etc/a.txt --data-binary @changed.txt
+check_output "map: prefixes match whole components (/contentx is outside)" '^403$' \
+	post "$U2" author Activate /contentx/a.txt --data-binary @changed.txt
+check_output "map: reader may Test" '^200$' post "$U2" reader Test /content -X POST
+check_output "map: reader may not Activate (403)" '^403$' \
+	post "$U2" reader Activate /content/b.txt --data-binary @changed.txt
+check_output "map: an unmapped certificate gets 403" '^403$' \
+	post "$U2" stranger Test /content -X POST
+check "map: the 403 names the unmapped certificate" grep -q "CN=stranger.*not mapped" body
+check_output "max body: a larger body gets 413" '^413$' \
+	post "$U2" author Activate /content/big.bin --data-binary @blob.bin
+check "json log lines parse and carry the principal" python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open("serve2.log")]
+assert any(l.get("principal") == "reader" and l.get("status") == 403 for l in lines)'
+sed -i 's/allow=test:\//allow=test:\/ allow=activate:\/content\/shared/' map.txt
+kill -HUP $SERVE2
+check "map reload is logged" wait_log serve2.log '"msg": *"reloaded'
+check_output "after SIGHUP the new map grants reader /content/shared" '^200$' \
+	post "$U2" reader Activate /content/shared/r.txt --data-binary @changed.txt
+echo "principal broken allow=test:/" >>map.txt
+kill -HUP $SERVE2
+check "a broken map is refused on reload with its line" \
+	wait_log serve2.log "map.txt:4: principal broken has no matcher"
+check_output "the old map stays in force" '^200$' \
+	post "$U2" reader Activate /content/shared/r2.txt --data-binary @changed.txt
+
+check_status "a missing option is a usage error" 2 "$MTLS" serve --listen 127.0.0.1:1
+check_output "a key that does not match is named" "does not belong to certificate" \
+	"$MTLS" serve --listen 127.0.0.1:$(free_port) --cert publish.crt --key author.key \
+	--ca ca.crt --root "$T/r3"
+check_output "--ca with a leaf certificate is refused" "not a CA certificate" \
+	"$MTLS" serve --listen 127.0.0.1:$(free_port) --cert publish.crt --key publish.key \
+	--ca author.crt --root "$T/r3"
+check_output "a busy port is reported" "cannot listen on 127.0.0.1:$P2" \
+	"$MTLS" serve --listen 127.0.0.1:$P2 --cert publish.crt --key publish.key \
+	--ca ca.crt --root "$T/r3"
+finish

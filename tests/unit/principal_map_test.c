@@ -1,0 +1,203 @@
+/* principal_map: the map file parser, certificate matching and ACLs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "mtls/principal_map.h"
+#include "serve_certs.h"
+
+static const struct {
+	const char *text;
+	const char *error; /* substring; NULL = parses */
+} parse_cases[] = {
+	{"", NULL},
+	{"# only a comment\n\n   \n", NULL},
+	{"principal a cn=a allow=test:/\n", NULL},
+	{"principal a cn=a allow=*:/ # trailing comment\n", NULL},
+	{"principal a subject=\"CN=a, O=x\" allow=activate,deactivate:/c/\n",
+	    NULL},
+	{"principal a sha256=" "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:"
+	 "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\n", NULL},
+	{"principal a email=*@example.org uri=spiffe://x/* dns=*.x\n", NULL},
+	{"user a cn=a\n", "t.map:1: a rule starts with 'principal NAME'"},
+	{"principal\n", "t.map:1: principal needs a name"},
+	{"principal bad/name cn=a\n", "principal needs a name"},
+	{"\nprincipal a allow=test:/\n", "t.map:2: principal a has no matcher"},
+	{"principal a foo=b\n", "unknown matcher 'foo='"},
+	{"principal a cn=\n", "cn= is empty"},
+	{"principal a cn=a nonsense\n", "expected KEY=VALUE, not 'nonsense'"},
+	{"principal a cn=a allow=test\n", "allow= needs ACTIONS:/PREFIX"},
+	{"principal a cn=a allow=test:relative\n", "allow= needs ACTIONS:/PREFIX"},
+	{"principal a cn=a allow=publish:/\n", "unknown action"},
+	{"principal a cn=a allow=test:/a/../b\n", "must not contain '..'"},
+	{"principal a cn=a allow=test:/..\n", "must not contain '..'"},
+	{"principal a sha256=abcd\n", "sha256= needs 64 hex digits"},
+	{"principal a subject=\"CN=a\n", "unterminated quote"},
+};
+
+static void
+parse_table(void **state)
+{
+	size_t i;
+	struct mtls_err err;
+	struct mtls_pmap *m;
+
+	(void)state;
+	for (i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
+		mtls_err_clear(&err);
+		m = mtls_pmap_parse(parse_cases[i].text, "t.map", &err);
+		if (parse_cases[i].error == NULL) {
+			if (m == NULL) {
+				fail_msg("case %zu: %s", i, err.msg);
+			}
+		} else {
+			if (m != NULL) {
+				fail_msg("case %zu parsed, wanted error '%s'", i,
+				    parse_cases[i].error);
+			}
+			if (strstr(err.msg, parse_cases[i].error) == NULL) {
+				fail_msg("case %zu: got '%s', wanted '%s'", i,
+				    err.msg, parse_cases[i].error);
+			}
+		}
+		mtls_pmap_free(m);
+	}
+}
+
+static const struct {
+	const char *prefix, *path;
+	int covers;
+} prefix_cases[] = {
+	{"/", "/a", 1},
+	{"/", "/", 1},
+	{"/content", "/content", 1},
+	{"/content", "/content/a/b", 1},
+	{"/content/", "/content/a", 1},
+	{"/content/", "/content", 1},
+	{"/content", "/contentx", 0},
+	{"/content", "/contentx/a", 0},
+	{"/content/a", "/content", 0},
+	{"/content", "/other/content", 0},
+};
+
+static void
+prefix_table(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(prefix_cases) / sizeof(prefix_cases[0]); i++) {
+		if (mtls_path_prefix_covers(prefix_cases[i].prefix,
+			prefix_cases[i].path) != prefix_cases[i].covers) {
+			fail_msg("prefix '%s' path '%s': wanted %d",
+			    prefix_cases[i].prefix, prefix_cases[i].path,
+			    prefix_cases[i].covers);
+		}
+	}
+}
+
+static void
+actions(void **state)
+{
+	(void)state;
+	assert_int_equal(mtls_action_parse("Test"), MTLS_ACTION_TEST);
+	assert_int_equal(mtls_action_parse("ACTIVATE"), MTLS_ACTION_ACTIVATE);
+	assert_int_equal(mtls_action_parse("deactivate"),
+	    MTLS_ACTION_DEACTIVATE);
+	assert_int_equal(mtls_action_parse("publish"), -1);
+	assert_int_equal(mtls_action_parse(""), -1);
+	assert_string_equal(mtls_action_name(MTLS_ACTION_ACTIVATE), "Activate");
+}
+
+/* Matching real certificates: first rule wins, all matchers must hit. */
+static void
+match_certs(void **state)
+{
+	EVP_PKEY *ck = tp_key(), *k = tp_key();
+	X509 *ca = tp_cert("ca", ck, NULL, NULL, NULL, NULL, 0, 30);
+	X509 *author = tp_cert("author-01", k, ca, ck, "clientAuth",
+	    "DNS:author.example.org,URI:spiffe://example.org/author,"
+	    "email:author@example.org", 0, 30);
+	X509 *other = tp_cert("other", k, ca, ck, "clientAuth",
+	    "DNS:other.example.org", 0, 30);
+	unsigned char md[32];
+	unsigned int mdlen = 0, i;
+	char text[1024], fp[200] = "";
+	struct mtls_err err;
+	struct mtls_pmap *m;
+	const struct mtls_pmap_rule *r;
+
+	(void)state;
+	X509_digest(other, EVP_sha256(), md, &mdlen);
+	for (i = 0; i < mdlen; i++) {
+		snprintf(fp + strlen(fp), sizeof(fp) - strlen(fp), "%s%02X",
+		    i ? ":" : "", md[i]);
+	}
+	snprintf(text, sizeof(text),
+	    "principal nobody cn=author* dns=nomatch.example.org\n"
+	    "principal author subject=\"CN=author-*, O=mtls test\" "
+	    "uri=spiffe://example.org/* allow=activate,deactivate:/content "
+	    "allow=test:/\n"
+	    "principal byfp sha256=%s allow=test:/\n"
+	    "principal mail email=*@example.org allow=*:/\n", fp);
+	m = mtls_pmap_parse(text, "t.map", &err);
+	if (m == NULL) {
+		fail_msg("%s", err.msg);
+	}
+	assert_int_equal(mtls_pmap_count(m), 4);
+	r = mtls_pmap_match(m, author);
+	assert_non_null(r);
+	assert_string_equal(mtls_pmap_rule_principal(r), "author");
+	assert_true(mtls_pmap_rule_allows(r, MTLS_ACTION_ACTIVATE, "/content/a"));
+	assert_true(mtls_pmap_rule_allows(r, MTLS_ACTION_TEST, "/anything"));
+	assert_false(mtls_pmap_rule_allows(r, MTLS_ACTION_ACTIVATE, "/etc/a"));
+	assert_false(mtls_pmap_rule_allows(r, MTLS_ACTION_DEACTIVATE,
+	    "/contentx"));
+	r = mtls_pmap_match(m, other);
+	assert_non_null(r);
+	assert_string_equal(mtls_pmap_rule_principal(r), "byfp");
+	assert_false(mtls_pmap_rule_allows(r, MTLS_ACTION_ACTIVATE, "/a"));
+	/* A CA certificate matches none of the rules. */
+	assert_null(mtls_pmap_match(m, ca));
+	mtls_pmap_free(m);
+
+	/* Case matters in globs; an unmatched SAN type never matches. */
+	m = mtls_pmap_parse("principal a cn=AUTHOR-01\n"
+			    "principal b email=*@example.com\n", "t", &err);
+	assert_non_null(m);
+	assert_null(mtls_pmap_match(m, author));
+	mtls_pmap_free(m);
+	X509_free(ca);
+	X509_free(author);
+	X509_free(other);
+	EVP_PKEY_free(ck);
+	EVP_PKEY_free(k);
+}
+
+static void
+load_missing(void **state)
+{
+	struct mtls_err err;
+
+	(void)state;
+	mtls_err_clear(&err);
+	assert_null(mtls_pmap_load("/nonexistent/map.txt", &err));
+	assert_non_null(strstr(err.msg, "/nonexistent/map.txt"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(parse_table),
+		cmocka_unit_test(prefix_table),
+		cmocka_unit_test(actions),
+		cmocka_unit_test(match_certs),
+		cmocka_unit_test(load_missing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

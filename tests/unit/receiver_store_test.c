@@ -1,0 +1,316 @@
+/* receiver_store: path sanitiser, atomic apply, replay, escapes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "mtls/receiver_store.h"
+#include "test_util.h"
+
+static char *dir;
+static char root[600];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	dir = test_tmpdir();
+	if (dir == NULL) {
+		return -1;
+	}
+	snprintf(root, sizeof(root), "%s/root", dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	test_rmrf(dir);
+	free(dir);
+	return 0;
+}
+
+static const struct {
+	const char *in, *out; /* out NULL: refused */
+} path_cases[] = {
+	{"/a", "/a"},
+	{"/content/site/page.html", "/content/site/page.html"},
+	{"//a///b/", "/a/b"},
+	{"/a/.hidden", "/a/.hidden"},
+	{"/a/..b", "/a/..b"},
+	{"/a b/c", "/a b/c"},
+	{"a", NULL},
+	{"", NULL},
+	{"/", NULL},
+	{"///", NULL},
+	{"/..", NULL},
+	{"/a/../../etc/passwd", NULL},
+	{"/a/..", NULL},
+	{"/./a", NULL},
+	{"/a/.", NULL},
+	{"/a\\..\\b", NULL},
+	{"/a\nb", NULL},
+	{"/a\tb", NULL},
+	{"/.mtls-receiver.db", NULL},
+	{"/x/.mtls-tmp-1", NULL},
+	{"../etc", NULL},
+};
+
+static void
+path_table(void **state)
+{
+	char out[MTLS_STORE_PATH_MAX + 1], big[MTLS_STORE_PATH_MAX + 10];
+	struct mtls_err err;
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		mtls_err_clear(&err);
+		rc = mtls_store_path_check(path_cases[i].in, out, sizeof(out),
+		    &err);
+		if (path_cases[i].out == NULL) {
+			if (rc == 0) {
+				fail_msg("'%s' accepted as '%s'", path_cases[i].in,
+				    out);
+			}
+			assert_int_equal(err.code, MTLS_E_POLICY);
+		} else {
+			if (rc != 0) {
+				fail_msg("'%s': %s", path_cases[i].in, err.msg);
+			}
+			assert_string_equal(out, path_cases[i].out);
+		}
+	}
+	memset(big, 'a', sizeof(big) - 1);
+	big[0] = '/';
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(mtls_store_path_check(big, out, sizeof(out), &err), -1);
+}
+
+static void
+ids(void **state)
+{
+	char big[MTLS_STORE_ID_MAX + 2];
+
+	(void)state;
+	assert_true(mtls_store_id_ok("a"));
+	assert_true(mtls_store_id_ok("0190-abc:7/x"));
+	assert_false(mtls_store_id_ok(""));
+	assert_false(mtls_store_id_ok("a b"));
+	assert_false(mtls_store_id_ok("a\x01"));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_false(mtls_store_id_ok(big));
+	big[MTLS_STORE_ID_MAX] = '\0';
+	assert_true(mtls_store_id_ok(big));
+}
+
+static char *
+slurp(const char *rel)
+{
+	static char buf[256];
+	char p[800];
+	FILE *f;
+	size_t n;
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	f = fopen(p, "r");
+	if (f == NULL) {
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static int
+apply(struct mtls_store *s, enum mtls_action a, const char *path,
+    const char *data, const char *id, enum mtls_store_outcome *out,
+    struct mtls_err *err)
+{
+	struct iovec iov[2];
+	size_t half = data != NULL ? strlen(data) / 2 : 0;
+
+	/* Two pieces, as evbuffer hands them over. */
+	iov[0].iov_base = (void *)data;
+	iov[0].iov_len = half;
+	iov[1].iov_base = (void *)(data != NULL ? data + half : NULL);
+	iov[1].iov_len = data != NULL ? strlen(data) - half : 0;
+	mtls_err_clear(err);
+	return mtls_store_apply(s, a, path, iov, data != NULL ? 2 : 0, id,
+	    "author", out, err);
+}
+
+static void
+activate_deactivate_replay(void **state)
+{
+	struct mtls_err err;
+	enum mtls_store_outcome out;
+	struct mtls_store *s = mtls_store_open(root, NULL, &err);
+	char p[800];
+
+	(void)state;
+	assert_non_null(s);
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c/d/page.html",
+	    "hello world", "id-1", &out, &err), 0);
+	assert_int_equal(out, MTLS_STORE_APPLIED);
+	assert_string_equal(slurp("c/d/page.html"), "hello world");
+	/* Replace, then replay the first id: acknowledged, not re-applied. */
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c/d/page.html",
+	    "second", "id-2", &out, &err), 0);
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c/d/page.html",
+	    "hello world", "id-1", &out, &err), 0);
+	assert_int_equal(out, MTLS_STORE_REPLAYED);
+	assert_string_equal(slurp("c/d/page.html"), "second");
+	/* The same id for other content is a conflict. */
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c/d/page.html",
+	    "other", "id-1", &out, &err), -1);
+	assert_int_equal(err.code, MTLS_E_EXISTS);
+	assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, "/c/d/page.html",
+	    NULL, "id-1", &out, &err), -1);
+	/* Deactivate, then again (absent), then an absent directory. */
+	assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, "/c/d/page.html",
+	    NULL, "id-3", &out, &err), 0);
+	assert_int_equal(out, MTLS_STORE_APPLIED);
+	assert_null(slurp("c/d/page.html"));
+	assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, "/c/d/page.html",
+	    NULL, NULL, &out, &err), 0);
+	assert_int_equal(out, MTLS_STORE_ABSENT);
+	assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, "/no/such/file",
+	    NULL, NULL, &out, &err), 0);
+	assert_int_equal(out, MTLS_STORE_ABSENT);
+	/* Empty content is a valid (empty) file. */
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/empty", "", NULL,
+	    &out, &err), 0);
+	assert_string_equal(slurp("empty"), "");
+	/* Ids survive a reopen (they live in SQLite). */
+	mtls_store_close(s);
+	s = mtls_store_open(root, NULL, &err);
+	assert_non_null(s);
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c/d/page.html",
+	    "hello world", "id-1", &out, &err), 0);
+	assert_int_equal(out, MTLS_STORE_REPLAYED);
+	assert_null(slurp("c/d/page.html"));
+	/* Ids are per principal. */
+	{
+		struct iovec v = {(void *)"x", 1};
+
+		assert_int_equal(mtls_store_apply(s, MTLS_ACTION_ACTIVATE,
+		    "/p2", &v, 1, "id-1", "someone-else", &out, &err), 0);
+		assert_int_equal(out, MTLS_STORE_APPLIED);
+	}
+	/* No temporary files are left behind. */
+	snprintf(p, sizeof(p), "ls -A '%s/c/d' | grep -q mtls-tmp", root);
+	assert_int_not_equal(system(p), 0);
+	mtls_store_close(s);
+}
+
+static void
+escapes(void **state)
+{
+	struct mtls_err err;
+	enum mtls_store_outcome out;
+	struct mtls_store *s = mtls_store_open(root, NULL, &err);
+	char link[800], target[700], file[800];
+	struct stat st;
+
+	(void)state;
+	assert_non_null(s);
+	snprintf(target, sizeof(target), "%s/outside", dir);
+	assert_int_equal(mkdir(target, 0755), 0);
+	snprintf(link, sizeof(link), "%s/link", root);
+	assert_int_equal(symlink(target, link), 0);
+	/* A directory symlink on the way is never followed. */
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/link/evil", "x",
+	    NULL, &out, &err), -1);
+	assert_int_equal(err.code, MTLS_E_POLICY);
+	assert_non_null(strstr(err.msg, "symbolic link"));
+	snprintf(file, sizeof(file), "%s/evil", target);
+	assert_int_equal(stat(file, &st), -1);
+	assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, "/link/evil", NULL,
+	    NULL, &out, &err), -1);
+	assert_int_equal(err.code, MTLS_E_POLICY);
+	/* A symlink as the leaf is replaced, not written through. */
+	snprintf(file, sizeof(file), "%s/victim", target);
+	assert_int_equal(system("true"), 0);
+	{
+		FILE *f = fopen(file, "w");
+
+		assert_non_null(f);
+		fputs("keep", f);
+		fclose(f);
+	}
+	snprintf(link, sizeof(link), "%s/leaf", root);
+	assert_int_equal(symlink(file, link), 0);
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/leaf", "new", NULL,
+	    &out, &err), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	{
+		FILE *f = fopen(file, "r");
+		char b[16] = "";
+
+		assert_non_null(f);
+		assert_non_null(fgets(b, sizeof(b), f));
+		fclose(f);
+		assert_string_equal(b, "keep");
+	}
+	/* A file where a directory is needed, a directory where a file is. */
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/leaf/x", "y", NULL,
+	    &out, &err), -1);
+	assert_int_equal(err.code, MTLS_E_EXISTS);
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/d/f", "y", NULL,
+	    &out, &err), 0);
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/d", "y", NULL, &out,
+	    &err), -1);
+	assert_int_equal(err.code, MTLS_E_EXISTS);
+	assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, "/d", NULL, NULL,
+	    &out, &err), -1);
+	assert_int_equal(err.code, MTLS_E_EXISTS);
+	mtls_store_close(s);
+}
+
+static void
+state_dir_separate(void **state)
+{
+	struct mtls_err err;
+	char sd[700], db[800];
+	struct stat st;
+	struct mtls_store *s;
+
+	(void)state;
+	snprintf(sd, sizeof(sd), "%s/state", dir);
+	s = mtls_store_open(root, sd, &err);
+	assert_non_null(s);
+	snprintf(db, sizeof(db), "%s/%s", sd, MTLS_STORE_DB);
+	assert_int_equal(stat(db, &st), 0);
+	mtls_store_close(s);
+	/* A root that cannot be created is named. */
+	mtls_err_clear(&err);
+	assert_null(mtls_store_open("/proc/nope/root", NULL, &err));
+	assert_non_null(strstr(err.msg, "/proc/nope"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(path_table),
+		cmocka_unit_test(ids),
+		cmocka_unit_test_setup_teardown(activate_deactivate_replay,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(escapes, setup, teardown),
+		cmocka_unit_test_setup_teardown(state_dir_separate, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
