@@ -11,8 +11,9 @@ if [ ! -d build-fuzz ]; then
 		LDFLAGS="-fsanitize=address,undefined" \
 		meson setup build-fuzz -Dfuzz=true -Dtests=false -Db_lundef=false >/dev/null
 fi
-ninja -C build-fuzz fuzz/fuzz_jks fuzz/fuzz_p12 fuzz/fuzz_pmap
-for t in jks p12 pmap; do
+targets=$(cd fuzz && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')
+ninja -C build-fuzz $(for t in $targets; do printf 'fuzz/fuzz_%s ' "$t"; done)
+for t in $targets; do
 	work=$(mktemp -d)
 	cp fuzz/corpus/$t/* "$work"/
 	echo "== fuzz_$t for ${secs}s"

@@ -116,6 +116,18 @@ add_profile_exts(struct mtls_ca *ca, X509 *x,
 	    add_eku(x, req->profile, err) != 0 || mtls_add_ski(x, err) != 0) {
 		return -1;
 	}
+	/* A delegated OCSP signer's own status is not checked by OCSP
+	 * (RFC 6960 4.2.2.2.1: id-pkix-ocsp-nocheck), else clients loop. */
+	if (req->profile == MTLS_PROFILE_OCSP) {
+		ASN1_NULL *null = ASN1_NULL_new();
+		int r = null != NULL ? mtls_add_ext(x, NID_id_pkix_OCSP_noCheck, 0, null, err)
+				     : mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+
+		ASN1_NULL_free(null);
+		if (r != 0) {
+			return -1;
+		}
+	}
 	if (X509_add_ext(x, ca->aki, -1) != 1 ||
 	    (ca->crl_dp != NULL && X509_add_ext(x, ca->crl_dp, -1) != 1) ||
 	    (ca->aia != NULL && X509_add_ext(x, ca->aia, -1) != 1)) {

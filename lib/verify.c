@@ -158,6 +158,9 @@ set_params(X509_STORE_CTX *ctx, const struct mtls_verify_opts *o,
 			ASN1_OCTET_STRING_free(ip);
 			X509_VERIFY_PARAM_set1_ip_asc(vp, o->host);
 		} else {
+			/* RFC 6125 6.4.4: match SANs only, never fall back to the
+			 * subject CN, as browsers and curl do today. */
+			X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 			X509_VERIFY_PARAM_set1_host(vp, o->host, 0);
 		}
 	}

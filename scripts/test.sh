@@ -20,8 +20,8 @@ run_suite() { # NAME BUILDDIR MESON-ARGS...
 	summary+=("$(python3 scripts/testlog-summary.py "$name" "$dir/meson-logs/testlog.json")")
 }
 
-run_suite "default" build
-run_suite "asan+ubsan" build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+run_suite "default" build -Dwerror=true
+run_suite "asan+ubsan" build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 if [ -x fuzz/run.sh ] && command -v clang >/dev/null; then
 	echo "=== fuzz (${FUZZ_SECONDS:-20}s per target)"
 	if fuzz/run.sh "${FUZZ_SECONDS:-20}"; then summary+=("fuzz: 1 passed, 0 failed"); else status=1; summary+=("fuzz: 0 passed, 1 failed"); fi

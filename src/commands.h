@@ -22,6 +22,9 @@
 	X("bundle", cmd_bundle, "files + config snippet for nginx, apache, tomcat, activemq, ...") \
 	X("probe", cmd_probe, "explain a TLS endpoint's mutual-TLS behaviour") \
 	X("doctor", cmd_doctor, "check a node's key, certificate and truststore files") \
+	X("test", cmd_test, "test the mutual-TLS link to a replication receiver") \
+	X("push", cmd_push, "replicate content to receivers (durable queue)") \
+	X("queue", cmd_queue, "show the replication queue of mtls push") \
 	X("serve", cmd_serve, "run the replication receiver (HTTPS, client certificates required)")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;

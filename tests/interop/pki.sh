@@ -119,6 +119,10 @@ check_output "verify: name mismatch" "name mismatch" "$MTLS" verify id/publish.c
 check_output "verify: foreign certificate has an unknown issuer" "unknown issuer" "$MTLS" verify foreign-id/stranger.crt --ca pki/ca.crt
 check_output "verify: self-signed" "self-signed" "$MTLS" verify pki/ca.crt --ca foreign/ca.crt
 check "verify: good client" "$MTLS" verify id/author.crt --purpose client
+check_output "verify: the CN alone never matches a host (RFC 6125)" "name mismatch" "$MTLS" verify id/author.crt --host author
+check "issue an OCSP signer" "$MTLS" issue responder --profile ocsp --out id
+check_output "OCSP signer has EKU OCSPSigning" "OCSP Signing" openssl x509 -in id/responder.crt -noout -text
+check_output "OCSP signer has id-pkix-ocsp-nocheck" "OCSP No Check" openssl x509 -in id/responder.crt -noout -text
 faketime -f '-800d' "$MTLS" issue old --profile client --out id --days 30 >/dev/null
 check_output "verify: a really expired certificate" "expired on" "$MTLS" verify id/old.crt
 check_fails "openssl agrees it is expired" openssl verify -CAfile pki/ca.crt id/old.crt

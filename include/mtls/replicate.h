@@ -1,0 +1,255 @@
+/*
+ * mtls/replicate.h - the client side of replication: the connection test
+ * (`mtls test`), the durable queue and the delivery agent (`mtls push`).
+ *
+ * Protocol (see mtls-serve(1)): `POST /bin/receive` with the headers
+ * `Action: Test | Activate | Deactivate`, `Path: /abs/path` and
+ * `Item-Id: <32 hex digits>`; for Activate the body is the content. 200
+ * means applied; the receiver acknowledges a replayed Item-Id with 200
+ * without applying it twice, which is what makes redelivery after a crash
+ * safe.
+ *
+ * Callers must ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)): a receiver that
+ * rejects our certificate may close the connection while we write.
+ */
+#ifndef MTLS_REPLICATE_H
+#define MTLS_REPLICATE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <openssl/x509.h>
+
+#include "mtls/err.h"
+#include "mtls/principal_map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The receiver's path when a URL names none (or "/"). */
+#define MTLS_RECEIVE_PATH "/bin/receive"
+
+/* An https URL split into parts. HOST has no brackets for IPv6. */
+struct mtls_url {
+	char host[256];
+	char port[8];
+	char path[1024];
+	int host_is_ip; /* HOST is an IPv4/IPv6 literal: no SNI, IP check */
+};
+
+/* Parses "https://host[:port][/path]" (port defaults to 443; an empty
+ * path or "/" becomes MTLS_RECEIVE_PATH). Anything else (another scheme,
+ * user info, a query, spaces) is an MTLS_E_USAGE error naming the URL. */
+int mtls_url_parse(const char *s, struct mtls_url *u, struct mtls_err *err);
+
+/* The normalised form "https://host:port/path" ("[v6]" bracketed) into
+ * BUF; the queue names targets by it. */
+void mtls_url_format(const struct mtls_url *u, char *buf, size_t len);
+
+/* The identity a client presents and the CA it trusts (files; KEY_PASS is
+ * a password spec as in mtls/pass.h, consulted only for encrypted keys). */
+struct mtls_identity {
+	const char *cert;
+	const char *key;
+	const char *key_pass;
+	const char *ca;
+};
+
+/* Checks that CERT, KEY and CA load, that the key belongs to the
+ * certificate and that the certificate is within its validity period;
+ * every message names the file at fault. */
+int mtls_identity_check(const struct mtls_identity *id, struct mtls_err *err);
+
+/* Fails (MTLS_E_VERIFY) when CERT (read from PATH) is expired or not yet
+ * valid, saying since or until when. */
+int mtls_identity_check_dates(X509 *cert, const char *path,
+    struct mtls_err *err);
+
+/* ---- connection test (lib/testconn.c) ---- */
+
+struct mtls_testconn_opts {
+	const char *url;
+	struct mtls_identity id;
+	const char *path;  /* the Path header; NULL means "/content" */
+	int timeout_s;     /* per step (connect, handshake, response); 0 = 10 */
+	int use_get;       /* send the Test as GET, for generic HTTPS servers
+			      (openssl s_server -www answers only GET) */
+};
+
+/* Runs the replication test against OPTS->url, writing a step-by-step log
+ * to LOG (resolving, connecting, TLS version and cipher, the server's
+ * certificate and whether its name matched, whether the server asked for
+ * a client certificate and which one we sent, the request and response).
+ * Returns 0 when the receiver answered the Test action with 200 over a
+ * mutually authenticated connection; otherwise -1 with the precise reason
+ * in ERR (no endpoint, unknown CA, no client certificate requested, our
+ * certificate rejected, name mismatch, expired, HTTP status ...). */
+int mtls_testconn_run(const struct mtls_testconn_opts *opts, FILE *log,
+    struct mtls_err *err);
+
+/* ---- durable queue (lib/queue.c) ---- */
+
+/* enum mtls_action, mtls_action_name() and mtls_action_parse() are shared
+ * with the receiver: see mtls/principal_map.h. */
+
+enum mtls_item_state {
+	MTLS_ITEM_PENDING,
+	MTLS_ITEM_DELIVERED,
+	MTLS_ITEM_FAILED, /* permanently: the receiver answered 4xx */
+};
+
+/* Content at or below this size lives inside the database; larger content
+ * is copied to a file under STATE/blobs. Both are durable on enqueue. */
+#define MTLS_QUEUE_INLINE_MAX (256 * 1024)
+
+struct mtls_queue;
+
+/* Opens (creating) STATE/queue.db in WAL mode, creating STATE (0700).
+ * DURABLE selects synchronous=FULL (every commit survives power loss);
+ * otherwise NORMAL (commits survive a crash of the process, which is all
+ * the delivery bookkeeping needs: a lost "delivered" mark only causes a
+ * redelivery the receiver recognises by its Item-Id). */
+struct mtls_queue *mtls_queue_open(const char *state, int durable,
+    struct mtls_err *err);
+
+/* Closes Q. NULL-safe. */
+void mtls_queue_close(struct mtls_queue *q);
+
+/* Groups several enqueues in one transaction (one fsync for all). */
+int mtls_queue_begin(struct mtls_queue *q, struct mtls_err *err);
+int mtls_queue_commit(struct mtls_queue *q, struct mtls_err *err);
+void mtls_queue_rollback(struct mtls_queue *q);
+
+/* Enqueues ACTION on PATH for each of the NTARGETS targets. For Activate,
+ * the content of FILE is snapshotted now (FILE may change or vanish
+ * afterwards); FILE is ignored otherwise. PATH must be absolute, with no
+ * ".." segment and no control characters. Each row gets a fresh random
+ * 128-bit id; the id of the first is copied to FIRST_ID (33 bytes) when
+ * non-NULL. Outside mtls_queue_begin, the enqueue is its own transaction
+ * and is durable when this returns. */
+int mtls_queue_enqueue(struct mtls_queue *q, const char *const *targets,
+    size_t ntargets, enum mtls_action action, const char *path,
+    const char *file, char *first_id, struct mtls_err *err);
+
+/* One queued item, as handed to the agent. Free with mtls_item_clear. */
+struct mtls_item {
+	char id[33];
+	int64_t seq;
+	char *target;
+	enum mtls_action action;
+	char *path;
+	int attempts;
+	unsigned char *data;  /* inline content, or NULL */
+	char *blob;           /* path of the content file, or NULL */
+	int64_t size;         /* content bytes */
+};
+
+void mtls_item_clear(struct mtls_item *it);
+
+/* The oldest pending item for TARGET (items of one target are delivered in
+ * order, so a Deactivate never overtakes the Activate before it).
+ * Returns 1 and fills IT when it is due at NOW_MS; 2 when it waits for a
+ * retry, with *DUE_MS set; 0 when nothing is pending; -1 on error. */
+int mtls_queue_claim(struct mtls_queue *q, const char *target,
+    int64_t now_ms, struct mtls_item *it, int64_t *due_ms,
+    struct mtls_err *err);
+
+/* Marks ID delivered and drops its content when no other item uses it. */
+int mtls_queue_delivered(struct mtls_queue *q, const char *id,
+    int64_t now_ms, struct mtls_err *err);
+
+/* Counts a failed attempt of ID, keeps it pending until NOW_MS+DELAY_MS
+ * and records WHY as its last error. */
+int mtls_queue_retry(struct mtls_queue *q, const char *id, int64_t now_ms,
+    int64_t delay_ms, const char *why, struct mtls_err *err);
+
+/* Marks ID failed for good with WHY (e.g. "403 Forbidden: ..."). */
+int mtls_queue_fail(struct mtls_queue *q, const char *id, int64_t now_ms,
+    const char *why, struct mtls_err *err);
+
+/* The delay before retry number ATTEMPTS (1 = after the first failure):
+ * BASE_MS * 2^(ATTEMPTS-1), capped at CAP_MS, then scaled by a jitter
+ * factor in [0.5, 1.0] taken from JITTER in [0, 1) so that agents that
+ * failed together do not retry together. */
+int64_t mtls_queue_backoff_ms(int attempts, int64_t base_ms, int64_t cap_ms,
+    double jitter);
+
+/* Per-target summary for `mtls queue`. */
+struct mtls_queue_stat {
+	char *target;
+	long pending;   /* not yet delivered (includes failing) */
+	long failing;   /* pending, with at least one failed attempt */
+	long delivered;
+	long failed;    /* permanently */
+	char *last_error; /* most recent error of a pending or failed item */
+	int64_t next_at_ms; /* earliest retry of a failing item, or 0 */
+};
+
+/* All targets known to Q, sorted by name. Free with mtls_queue_stats_free. */
+int mtls_queue_stats(struct mtls_queue *q, struct mtls_queue_stat **out,
+    size_t *n, struct mtls_err *err);
+void mtls_queue_stats_free(struct mtls_queue_stat *s, size_t n);
+
+/* Permanently failed items (newest first, at most MAX) for reporting:
+ * calls FN for each. */
+int mtls_queue_failures(struct mtls_queue *q, size_t max,
+    void (*fn)(void *arg, const char *target, const char *id,
+        const char *action, const char *path, const char *why),
+    void *arg, struct mtls_err *err);
+
+/* Number of targets whose next item is due at NOW_MS (and, when
+ * FRESH_ONLY, was never attempted), or -1. */
+long mtls_queue_due(struct mtls_queue *q, int64_t now_ms, int fresh_only,
+    struct mtls_err *err);
+
+/* The same targets, by name (free with mtls_queue_targets_free). */
+int mtls_queue_due_targets(struct mtls_queue *q, int64_t now_ms,
+    int fresh_only, char ***out, size_t *n, struct mtls_err *err);
+void mtls_queue_targets_free(char **t, size_t n);
+
+/* Makes every pending item due now (a new run retries at once). */
+int mtls_queue_wake(struct mtls_queue *q, struct mtls_err *err);
+
+/* Removes content files under STATE/blobs that no item references (left
+ * by a crash between writing the file and committing the enqueue). */
+int mtls_queue_gc(struct mtls_queue *q, struct mtls_err *err);
+
+/* Milliseconds since the epoch (the queue's clock). */
+int64_t mtls_now_ms(void);
+
+/* ---- delivery agent (lib/agent.c) ---- */
+
+struct mtls_agent_opts {
+	const char *state;
+	struct mtls_identity id;
+	int wait;          /* retry until delivered or the deadline */
+	double deadline_s; /* with WAIT; 0 = none */
+	double retry_max_s; /* cap of the backoff; 0 = 60 */
+	FILE *log;         /* one line per delivery problem; NULL = quiet */
+	int verbose;       /* also one line per delivered item */
+};
+
+struct mtls_agent_result {
+	long delivered; /* in this run */
+	long failed;    /* permanently, in this run */
+	long pending;   /* left in the queue at the end, all targets */
+	int other_agent; /* another agent held the state's lock */
+};
+
+/* Delivers everything pending in OPTS->state, to every target in the
+ * queue, one thread and one reused connection per target. Without WAIT,
+ * a target whose receiver is unreachable or failing (5xx) is left for the
+ * next run after one attempt; with WAIT it is retried with exponential
+ * backoff and jitter until delivered or the deadline. Only one agent
+ * delivers from a state directory at a time (a lock file); a second one
+ * only waits (WAIT) or returns at once with OTHER_AGENT set. Returns -1
+ * on a local error (state, identity); delivery problems are counted in
+ * RES and written to OPTS->log. */
+int mtls_agent_run(const struct mtls_agent_opts *opts,
+    struct mtls_agent_result *res, struct mtls_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,358 @@
+/* mtls push: enqueue content durably and deliver it to receivers. */
+#define _GNU_SOURCE
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "mtls/replicate.h"
+#include "state_dir.h"
+
+static const char usage[] =
+    "usage: mtls push [URL...] --cert FILE --key FILE --ca FILE [options]\n"
+    "                 [PATH=FILE... | PATH... | --dir DIR]\n"
+    "\n"
+    "Replicates content to one or more receivers (mtls serve) over mutual\n"
+    "TLS. Each item is first stored in a durable queue (SQLite, in the state\n"
+    "directory), with a snapshot of its content, one queue per receiver;\n"
+    "then it is delivered with POST /bin/receive (Action, Path and a unique\n"
+    "Item-Id header, so a resent item is never applied twice). Nothing\n"
+    "enqueued is lost if the agent or a receiver dies: running 'mtls push'\n"
+    "again with the same --state resumes whatever is pending, for every\n"
+    "receiver in the queue. The receiver's certificate is always verified\n"
+    "against --ca and the URL's host name.\n"
+    "\n"
+    "Arguments:\n"
+    "  URL               https://HOST[:PORT][/PATH] of a receiver (path\n"
+    "                    defaults to /bin/receive); several fan out\n"
+    "  PATH=FILE         activate: store FILE's content at PATH\n"
+    "  PATH              with --action deactivate: remove PATH\n"
+    "\n"
+    "Options:\n"
+    "  --cert FILE       our client certificate (PEM; may hold the chain)\n"
+    "  --key FILE        its private key\n"
+    "  --key-pass SPEC   password of an encrypted key (pass:, env:, file:,\n"
+    "                    fd:, stdin)\n"
+    "  --ca FILE         CA certificate(s) that issued the receivers'\n"
+    "                    certificates\n"
+    "  --state DIR       queue directory (default $XDG_STATE_HOME/mtls or\n"
+    "                    ~/.local/state/mtls)\n"
+    "  --action A        activate (default) or deactivate\n"
+    "  --dir DIR         every regular file under DIR, as PREFIX/relative\n"
+    "                    (symbolic links are not followed)\n"
+    "  --prefix P        path prefix for --dir (default /content)\n"
+    "  --wait            retry (exponential backoff with jitter) until all\n"
+    "                    is delivered or the deadline; without it, each\n"
+    "                    receiver gets one attempt per run and what fails\n"
+    "                    temporarily stays queued for the next run\n"
+    "  --deadline S      with --wait: give up waiting after S seconds\n"
+    "  --retry-max S     longest pause between retries (default 60)\n"
+    "  -v, --verbose     one line per delivered item\n"
+    "  -h, --help        this help\n"
+    "\n"
+    "A 2xx answer means applied; 5xx, 408, 429 and connection or TLS\n"
+    "failures are retried; any other 4xx fails the item for good, with its\n"
+    "reason (see 'mtls queue').\n"
+    "\n"
+    "Exit status: 0 when everything was enqueued and nothing failed for\n"
+    "good (with --wait: and everything was delivered); 1 otherwise; 2 for\n"
+    "usage errors.\n"
+    "\n"
+    "Examples:\n"
+    "  mtls push https://publish:8443 --cert author.pem --key author.key \\\n"
+    "      --ca ca.pem /content/index.html=site/index.html --wait\n"
+    "  mtls push https://p1:8443 https://p2:8443 --cert a.pem --key a.key \\\n"
+    "      --ca ca.pem --dir site --prefix /content --wait --deadline 300\n"
+    "  mtls push https://p1:8443 --cert a.pem --key a.key --ca ca.pem \\\n"
+    "      --action deactivate /content/old.html\n"
+    "  mtls push --cert a.pem --key a.key --ca ca.pem --wait   # resume\n";
+
+struct push {
+	struct mtls_queue *q;
+	const char *const *targets;
+	size_t ntargets;
+	enum mtls_action action;
+	const char *dir;
+	const char *prefix;
+	long count;
+	struct mtls_err err;
+};
+
+static struct push *walk_ctx; /* nftw has no user argument */
+
+static int
+walk_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
+{
+	char path[2048];
+	const char *rel = fpath + strlen(walk_ctx->dir);
+	size_t plen = strlen(walk_ctx->prefix);
+
+	(void)sb;
+	(void)ftw;
+	if (type != FTW_F) {
+		return 0;
+	}
+	while (*rel == '/') {
+		rel++;
+	}
+	while (plen > 0 && walk_ctx->prefix[plen - 1] == '/') {
+		plen--;
+	}
+	snprintf(path, sizeof(path), "%.*s/%s", (int)plen, walk_ctx->prefix, rel);
+	if (mtls_queue_enqueue(walk_ctx->q, walk_ctx->targets,
+		walk_ctx->ntargets, walk_ctx->action, path, fpath, NULL,
+		&walk_ctx->err) != 0) {
+		return 1;
+	}
+	walk_ctx->count++;
+	return 0;
+}
+
+static int
+enqueue_args(struct push *p, char **items, int nitems)
+{
+	int i;
+
+	for (i = 0; i < nitems; i++) {
+		char *eq = strchr(items[i], '=');
+		const char *file = NULL;
+
+		if (p->action == MTLS_ACTION_ACTIVATE) {
+			if (eq == NULL) {
+				return mtls_err_set(&p->err, MTLS_E_USAGE,
+				    "'%s': activate items are PATH=FILE", items[i]);
+			}
+			*eq = '\0';
+			file = eq + 1;
+		} else if (eq != NULL) {
+			return mtls_err_set(&p->err, MTLS_E_USAGE,
+			    "'%s': deactivate items are just PATH", items[i]);
+		}
+		if (mtls_queue_enqueue(p->q, p->targets, p->ntargets, p->action,
+			items[i], file, NULL, &p->err) != 0) {
+			return -1;
+		}
+		p->count++;
+	}
+	if (p->dir != NULL) {
+		walk_ctx = p;
+		if (nftw(p->dir, walk_one, 32, FTW_PHYS) != 0) {
+			if (p->err.msg[0] == '\0') {
+				mtls_err_sys(&p->err, MTLS_E_IO, "cannot walk %s",
+				    p->dir);
+			}
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Stores every item in one transaction: all or none are enqueued. */
+static int
+enqueue_all(struct push *p, const char *state, char **items, int nitems)
+{
+	p->q = mtls_queue_open(state, 1, &p->err);
+	if (p->q == NULL) {
+		return -1;
+	}
+	if (mtls_queue_begin(p->q, &p->err) != 0) {
+		goto fail;
+	}
+	if (enqueue_args(p, items, nitems) != 0) {
+		mtls_queue_rollback(p->q);
+		goto fail;
+	}
+	if (mtls_queue_commit(p->q, &p->err) != 0) {
+		goto fail;
+	}
+	mtls_queue_close(p->q);
+	p->q = NULL;
+	return 0;
+fail:
+	mtls_queue_close(p->q);
+	p->q = NULL;
+	return -1;
+}
+
+static int
+parse_seconds(const char *opt, const char *val, double *out)
+{
+	char *end = NULL;
+	double v = strtod(val, &end);
+
+	if (end == val || *end != '\0' || !(v > 0) || v > 1e7) {
+		return cli_usage("push", "%s must be a positive number of seconds, "
+					 "not '%s'", opt, val);
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+report(const struct mtls_agent_opts *ao, const struct mtls_agent_result *r)
+{
+	if (r->other_agent) {
+		fprintf(stderr, "mtls push: another agent is delivering from %s; "
+				"%ld item(s) pending\n", ao->state, r->pending);
+	} else {
+		fprintf(stderr, "mtls push: delivered %ld, failed %ld, pending "
+				"%ld\n", r->delivered, r->failed, r->pending);
+	}
+	if (r->failed > 0) {
+		fprintf(stderr, "mtls push: %ld item(s) failed for good; see "
+				"'mtls queue --state %s'\n", r->failed, ao->state);
+		return 1;
+	}
+	if (r->pending > 0 && ao->wait) {
+		fprintf(stderr, "mtls push: deadline reached with %ld item(s) "
+				"pending; they stay queued in %s\n", r->pending,
+		    ao->state);
+		return 1;
+	}
+	if (r->pending > 0) {
+		fprintf(stderr, "mtls push: %ld item(s) stay queued in %s; run "
+				"'mtls push' again, or use --wait\n", r->pending,
+		    ao->state);
+	}
+	return 0;
+}
+
+int
+cmd_push(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"cert", required_argument, NULL, 'c'},
+		{"key", required_argument, NULL, 'k'},
+		{"key-pass", required_argument, NULL, 'p'},
+		{"ca", required_argument, NULL, 'a'},
+		{"state", required_argument, NULL, 's'},
+		{"action", required_argument, NULL, 'A'},
+		{"dir", required_argument, NULL, 'd'},
+		{"prefix", required_argument, NULL, 'P'},
+		{"wait", no_argument, NULL, 'w'},
+		{"deadline", required_argument, NULL, 'D'},
+		{"retry-max", required_argument, NULL, 'R'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct mtls_agent_opts ao;
+	struct mtls_agent_result res;
+	struct push p;
+	char statebuf[4096], **targets = NULL, **items = NULL;
+	const char *state_opt = NULL;
+	int c, i, a, ntargets = 0, nitems = 0, rc = 1;
+
+	memset(&ao, 0, sizeof(ao));
+	memset(&p, 0, sizeof(p));
+	p.prefix = "/content";
+	p.action = MTLS_ACTION_ACTIVATE;
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': ao.id.cert = optarg; break;
+		case 'k': ao.id.key = optarg; break;
+		case 'p': ao.id.key_pass = optarg; break;
+		case 'a': ao.id.ca = optarg; break;
+		case 's': state_opt = optarg; break;
+		case 'A':
+			a = mtls_action_parse(optarg);
+			if (a != MTLS_ACTION_ACTIVATE &&
+			    a != MTLS_ACTION_DEACTIVATE) {
+				return cli_usage("push", "--action is activate or "
+							 "deactivate, not '%s'", optarg);
+			}
+			p.action = (enum mtls_action)a;
+			break;
+		case 'd': p.dir = optarg; break;
+		case 'P': p.prefix = optarg; break;
+		case 'w': ao.wait = 1; break;
+		case 'D':
+			if (parse_seconds("--deadline", optarg, &ao.deadline_s) != 0) {
+				return 2;
+			}
+			break;
+		case 'R':
+			if (parse_seconds("--retry-max", optarg, &ao.retry_max_s) != 0) {
+				return 2;
+			}
+			break;
+		case 'v': ao.verbose = 1; break;
+		case 'h': return cli_help(usage);
+		default: return cli_bad_option("push");
+		}
+	}
+	if (ao.id.cert == NULL || ao.id.key == NULL || ao.id.ca == NULL) {
+		return cli_usage("push", "--cert, --key and --ca are required");
+	}
+	if (ao.deadline_s > 0 && !ao.wait) {
+		return cli_usage("push", "--deadline needs --wait");
+	}
+	if (p.prefix[0] != '/') {
+		return cli_usage("push", "--prefix must be absolute, not '%s'",
+		    p.prefix);
+	}
+	ao.state = cli_state_dir(state_opt, statebuf, sizeof(statebuf));
+	if (ao.state == NULL) {
+		return cli_usage("push", "give --state DIR (neither XDG_STATE_HOME "
+					 "nor HOME is set)");
+	}
+	targets = calloc((size_t)argc + 1, sizeof(*targets));
+	items = calloc((size_t)argc + 1, sizeof(*items));
+	if (targets == NULL || items == NULL) {
+		fprintf(stderr, "mtls push: out of memory\n");
+		goto out;
+	}
+	for (i = optind; i < argc; i++) {
+		if (strncasecmp(argv[i], "https://", 8) == 0 ||
+		    strncasecmp(argv[i], "http://", 7) == 0) {
+			struct mtls_url u;
+			char norm[1400];
+
+			if (mtls_url_parse(argv[i], &u, &p.err) != 0) {
+				rc = cli_fail(&p.err);
+				goto out;
+			}
+			mtls_url_format(&u, norm, sizeof(norm));
+			targets[ntargets++] = strdup(norm);
+			if (targets[ntargets - 1] == NULL) {
+				goto out;
+			}
+		} else {
+			items[nitems++] = argv[i];
+		}
+	}
+	if ((nitems > 0 || p.dir != NULL) && ntargets == 0) {
+		rc = cli_usage("push", "items need at least one receiver URL");
+		goto out;
+	}
+	p.targets = (const char *const *)targets;
+	p.ntargets = (size_t)ntargets;
+	if ((nitems > 0 || p.dir != NULL) &&
+	    enqueue_all(&p, ao.state, items, nitems) != 0) {
+		rc = cli_fail(&p.err);
+		goto out;
+	}
+	if (p.count > 0) {
+		fprintf(stderr, "mtls push: enqueued %ld item(s) for %d "
+				"receiver(s) in %s\n", p.count, ntargets, ao.state);
+	}
+	ao.log = stderr;
+	/* A receiver that rejects us may close the socket while we write:
+	 * that must be an error we explain, not a silent death by SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	if (mtls_agent_run(&ao, &res, &p.err) != 0) {
+		rc = cli_fail(&p.err);
+		goto out;
+	}
+	rc = report(&ao, &res);
+out:
+	for (i = 0; targets != NULL && i < ntargets; i++) {
+		free(targets[i]);
+	}
+	free(targets);
+	free(items);
+	return rc;
+}
