@@ -170,4 +170,93 @@ check_output "... naming the file and the rule" "^mtls: CRL foreign.crl \(issuer
 	--ca pki/ca.crt --root "$T/root" --crl foreign.crl
 check_status "--crl-stale with a bad word is a usage error" 2 "$MTLS" serve --crl-stale maybe
 
+# --- OCSP ----------------------------------------------------------------
+"$MTLS" revoke ocspbad --reason keyCompromise >/dev/null
+bg "$MTLS" ocsp serve --listen 127.0.0.1:$OP --validity 1 --refresh 200 2>ocspd.log
+OCSPD=$LAST_PID
+check "the OCSP responder listens" wait_port "$OP"
+check "serve --ocsp starts" start ocsp.log --ocsp --ocsp-timeout 1
+check_output "OCSP: a good client is served" '^200 exit=0$' hs "$URL" good
+check_output "OCSP: a revoked client is refused" '^000 exit=(35|55|56)$' hs "$URL" ocspbad
+check_output "... with revoked on DATE (keyCompromise)" "CN=ocspbad \(serial [0-9A-F]+\) revoked on [0-9-]+ [0-9:]+ UTC \(keyCompromise\)" cat ocsp.log
+check "... counted by reason" metric "$URL" 'mtls_handshake_failures_total\{reason="revoked"\} 1$'
+kill "$OCSPD"; wait "$OCSPD" 2>/dev/null
+check_output "responder down: the cached good answer still admits good" '^200 exit=0$' hs "$URL" good
+check "... answered from the cache" metric "$URL" '^mtls_ocsp_cache_hits_total [1-9]'
+check_output "responder down, no cached answer (author): refused (closed)" '^000 exit=(35|55|56)$' hs "$URL" author
+check_output "... the log says unreachable (fail-closed)" "CN=author .*OCSP responder unreachable \(fail-closed\)" cat ocsp.log
+check "... counted as ocsp_unreachable" metric "$URL" 'reason="ocsp_unreachable"\} 1$'
+stop
+check "serve --ocsp --ocsp-policy open starts" start ocsp2.log --ocsp "http://127.0.0.1:$OP/" --ocsp-policy open --ocsp-timeout 1
+check_output "open policy, responder down: accepted" '^200 exit=0$' hs "$URL" author
+check_output "... with a warning" "warning.*CN=author .*accepted unchecked: OCSP responder unreachable \(fail-open\)" cat ocsp2.log
+stop
+check_status "--ocsp-policy without --ocsp is a usage error" 2 "$MTLS" serve --listen 127.0.0.1:1 \
+	--cert id/publish.chain.pem --key id/publish.key --ca pki/ca.crt --root "$T/root" --ocsp-policy open
+
+# verify --crl and verify --ocsp say the same sentence.
+"$MTLS" crl --out crl.pem >/dev/null
+bg "$MTLS" ocsp serve --listen 127.0.0.1:$OP 2>ocspd2.log
+check "the OCSP responder is back" wait_port "$OP"
+vc=$("$MTLS" verify id/bad.crt --ca pki/ca.crt --crl crl.pem 2>&1 | grep -oE "certificate CN=.*\)")
+vo=$("$MTLS" verify id/bad.crt --ca pki/ca.crt --ocsp 2>&1 | grep -oE "certificate CN=.*\)")
+check "verify --crl names the revocation" test -n "$vc"
+check "verify --crl and verify --ocsp give the same sentence ($vc)" test "$vc" = "$vo"
+
+# --- renewal with the server running ---------------------------------------
+check "serve (for renewal) starts" start renew.log
+srv_serial() {
+	openssl s_client -connect 127.0.0.1:$PORT -CAfile pki/ca.crt -cert id/good.crt \
+		-key id/good.key </dev/null 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2
+}
+s0=$(srv_serial)
+check "the server shows its certificate" test -n "$s0"
+ka_start "$PORT" good
+check_output "keep-alive connection before renewal" '^HTTP/1.1 200' ka_req
+"$MTLS" renew publish --out id >/dev/null
+s1=$(openssl x509 -in id/publish.crt -noout -serial | cut -d= -f2)
+new_serial_soon() { # $1: expected serial, within 6 s
+	for ((i = 0; i < 60; i++)); do
+		[ "$(srv_serial)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "a new connection sees the renewed certificate without SIGHUP" new_serial_soon "$s1"
+check "... the reload is logged" grep -q "certificate file changed" renew.log
+check_output "the open keep-alive connection keeps working" '^HTTP/1.1 200' ka_req
+# Half a rotation (new certificate, old key): not fatal, retried.
+cp id/publish.key old.key
+"$MTLS" renew publish --out id >/dev/null
+s2=$(openssl x509 -in id/publish.crt -noout -serial | cut -d= -f2)
+cp id/publish.key new.key
+cp old.key id/publish.key
+check "a mismatching pair mid-rotation is reported, not fatal" wait_log renew.log "does not load yet"
+check "... the old certificate is still served" test "$(srv_serial)" = "$s1"
+cp new.key id/publish.key
+check "... and the completed pair is picked up" new_serial_soon "$s2"
+"$MTLS" renew publish --out id >/dev/null
+s3=$(openssl x509 -in id/publish.crt -noout -serial | cut -d= -f2)
+kill -HUP "$PID"
+check "SIGHUP also reloads the renewed certificate" new_serial_soon "$s3"
+check_output "the keep-alive connection survived both reloads" '^HTTP/1.1 200' ka_req
+ka_stop
+kill -0 "$PID"
+check "serve is still running" test $? -eq 0
+stop
+
+# --- the push agent picks up a renewed client certificate -------------------
+check "serve (for push) starts" start push.log
+echo one >one.html
+check "push as author" "$MTLS" push "$URL" --cert id/author.crt --key id/author.key \
+	--ca pki/ca.crt --state st /content/one.html=one.html
+a0=$(openssl x509 -in id/author.crt -noout -serial | cut -d= -f2)
+"$MTLS" renew author --out id >/dev/null
+a1=$(openssl x509 -in id/author.crt -noout -serial | cut -d= -f2)
+check "push again after renewal" "$MTLS" push "$URL" --cert id/author.crt --key id/author.key \
+	--ca pki/ca.crt --state st /content/one.html=one.html
+check "the receiver logged the old serial for the first push" grep -q "$a0" push.log
+check "... and the new serial for the second" grep -q "$a1" push.log
+stop
+
 finish
