@@ -407,8 +407,8 @@ serve_reload(struct serve *srv, const char *why, int quiet)
 	if (g == NULL) {
 		if (!quiet) {
 			atomic_fetch_add(&srv->m.reload_failures, 1);
-			serve_log(srv, "error", "%s: reload failed, keeping the "
-			    "previous certificate, CA and map: %s", why,
+			serve_log(srv, "error", "reload failed, keeping the "
+			    "previous certificate, CA and map (%s): %s", why,
 			    err.msg);
 		}
 		return -1;
@@ -420,7 +420,8 @@ serve_reload(struct serve *srv, const char *why, int quiet)
 	pthread_mutex_unlock(&srv->lock);
 	serve_gen_put(old);
 	atomic_fetch_add(&srv->m.reloads, 1);
-	describe_gen(srv, why);
+	describe_gen(srv, strcmp(why, "SIGHUP") == 0 ? "reloaded"
+	    : "reloaded (certificate or key file changed)");
 	return 0;
 }
 
@@ -445,7 +446,7 @@ signal_loop(struct serve *srv, const sigset_t *set)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			if (serve_reload(srv, "SIGHUP: reloaded", 0) == 0) {
+			if (serve_reload(srv, "SIGHUP", 0) == 0) {
 				serve_watch_sync(srv);
 			}
 			serve_rev_tick(srv, 1);

@@ -86,7 +86,7 @@ watch_identity(struct serve *srv, struct serve_watch *w)
 	}
 	same_try = w->failing && stamp_eq(&c, &w->tried_cert) &&
 	    stamp_eq(&k, &w->tried_key);
-	if (serve_reload(srv, "certificate file changed", 1) == 0) {
+	if (serve_reload(srv, "file change", 1) == 0) {
 		w->cert = c;
 		w->key = k;
 		w->failing = 0;

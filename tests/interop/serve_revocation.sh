@@ -223,7 +223,7 @@ new_serial_soon() { # $1: expected serial, within 6 s
 	return 1
 }
 check "a new connection sees the renewed certificate without SIGHUP" new_serial_soon "$s1"
-check "... the reload is logged" grep -q "certificate file changed" renew.log
+check "... the reload is logged" grep -q "reloaded (certificate or key file changed)" renew.log
 check_output "the open keep-alive connection keeps working" '^HTTP/1.1 200' ka_req
 # Half a rotation (new certificate, old key): not fatal, retried.
 cp id/publish.key old.key
