@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@ struct worker {
 	int rc;
 	struct mtls_err err;
 	CURL *curl;
+	struct stat cert_st, key_st; /* the identity files curl was given */
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
 	char resp[RESPONSE_KEEP];
@@ -113,6 +115,29 @@ on_seek(void *arg, curl_off_t off, int origin)
 						    : CURL_SEEKFUNC_FAIL;
 }
 
+static int
+same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Whether the certificate or key file changed since the handle was made
+ * (a renewal). Stat failures count as "unchanged": curl reports them. */
+static int
+identity_changed(struct worker *w)
+{
+	struct stat c, k;
+
+	if (stat(w->o->id.cert, &c) != 0 || stat(w->o->id.key, &k) != 0) {
+		return 0;
+	}
+	return !same_file_state(&c, &w->cert_st) ||
+	    !same_file_state(&k, &w->key_st);
+}
+
 /* The options every request of a target shares. Verification of the
  * receiver's certificate and name is always on: there is no option to
  * turn it off. */
@@ -126,6 +151,15 @@ worker_curl(struct worker *w)
 		return mtls_err_set(&w->err, MTLS_E_INTERNAL, "curl_easy_init");
 	}
 	w->curl = c;
+	/* curl reads the files on each new connection, but keeps reusing an
+	 * open one and resuming its TLS session, both made with the old
+	 * certificate: deliver() starts a new handle when they change. */
+	if (stat(id->cert, &w->cert_st) != 0) {
+		memset(&w->cert_st, 0, sizeof(w->cert_st));
+	}
+	if (stat(id->key, &w->key_st) != 0) {
+		memset(&w->key_st, 0, sizeof(w->key_st));
+	}
 	if (curl_easy_setopt(c, CURLOPT_URL, w->target) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_SSLCERT, id->cert) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_SSLKEY, id->key) != CURLE_OK ||
@@ -248,6 +282,19 @@ deliver(struct worker *w, const struct mtls_item *it, char *why, size_t len)
 	long code = 0;
 	enum outcome out;
 
+	if (identity_changed(w)) {
+		/* A renewed client certificate: a new handle, so a new
+		 * connection and a full handshake with the new files. */
+		agent_log(w->o, "%s: %s or %s changed; using the new "
+		    "certificate from the next connection on", w->target,
+		    w->o->id.cert, w->o->id.key);
+		curl_easy_cleanup(w->curl);
+		w->curl = NULL;
+		if (worker_curl(w) != 0) {
+			snprintf(why, len, "%s", w->err.msg);
+			return OUT_RETRY;
+		}
+	}
 	w->errbuf[0] = '\0';
 	w->resp_len = 0;
 	w->resp[0] = '\0';

@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "mtls/ca.h"
 #include "mtls/explain.h"
 #include "mtls/pki.h"
 #include "internal.h"
@@ -327,4 +328,23 @@ mtls_explain_peer_key(long code, int depth, enum mtls_peer_role role)
 						: "not_server_cert";
 	}
 	return mtls_explain_verify_key(code);
+}
+
+void
+mtls_explain_revoked(X509 *cert, time_t when, int reason, char *buf,
+    size_t len)
+{
+	char *subj = mtls_name_format(X509_get_subject_name(cert));
+	char *serial = mtls_cert_serial_hex(cert);
+	char date[64] = "";
+	struct tm tm;
+
+	if (when != 0 && gmtime_r(&when, &tm) != NULL) {
+		strftime(date, sizeof(date), " on %Y-%m-%d %H:%M:%S UTC", &tm);
+	}
+	snprintf(buf, len, "certificate %s (serial %s) revoked%s (%s)",
+	    subj != NULL ? subj : "?", serial != NULL ? serial : "?", date,
+	    mtls_reason_name(reason));
+	OPENSSL_free(subj);
+	OPENSSL_free(serial);
 }

@@ -18,6 +18,7 @@
 #include "mtls/explain.h"
 #include "mtls/pki.h"
 #include "serve_int.h"
+#include "serve_rev.h"
 
 void
 mtls_serve_opts_init(struct mtls_serve_opts *o)
@@ -461,25 +462,31 @@ worker_wake(struct serve_worker *w)
 	}
 }
 
-static void
-reload(struct serve *srv)
+int
+serve_reload(struct serve *srv, const char *why, int quiet)
 {
 	struct mtls_err err = {MTLS_OK, ""};
 	struct serve_gen *g = gen_load(&srv->opts, &err), *old;
 
 	if (g == NULL) {
-		atomic_fetch_add(&srv->m.reload_failures, 1);
-		serve_log(srv, "error", "reload failed, keeping the previous "
-		    "certificate, CA and map: %s", err.msg);
-		return;
+		if (!quiet) {
+			atomic_fetch_add(&srv->m.reload_failures, 1);
+			serve_log(srv, "error", "reload failed, keeping the "
+			    "previous certificate, CA and map (%s): %s", why,
+			    err.msg);
+		}
+		return -1;
 	}
+	serve_rev_attach(srv->rev, g->ctx);
 	pthread_mutex_lock(&srv->lock);
 	old = srv->gen;
 	srv->gen = g;
 	pthread_mutex_unlock(&srv->lock);
 	serve_gen_put(old);
 	atomic_fetch_add(&srv->m.reloads, 1);
-	describe_gen(srv, "reloaded");
+	describe_gen(srv, strcmp(why, "SIGHUP") == 0 ? "reloaded"
+	    : "reloaded (certificate or key file changed)");
+	return 0;
 }
 
 /* Waits for signals in the calling thread until SIGTERM or SIGINT. */
@@ -488,12 +495,25 @@ signal_loop(struct serve *srv, const sigset_t *set)
 {
 	int sig = 0, i;
 
+	struct timespec tick;
+
 	for (;;) {
-		if (sigwait(set, &sig) != 0) {
+		/* Wake up every watch interval to look at the files. */
+		tick.tv_sec = (time_t)(srv->opts.watch_interval > 0
+			? srv->opts.watch_interval : 1);
+		tick.tv_nsec = (long)((srv->opts.watch_interval > 0
+			? srv->opts.watch_interval - (double)tick.tv_sec : 0) * 1e9);
+		sig = srv->opts.watch_interval < 0 ? (sigwait(set, &sig) == 0
+			? sig : -1) : sigtimedwait(set, NULL, &tick);
+		if (sig < 0) {
+			serve_watch_tick(srv);
 			continue;
 		}
 		if (sig == SIGHUP) {
-			reload(srv);
+			if (serve_reload(srv, "SIGHUP", 0) == 0) {
+				serve_watch_sync(srv);
+			}
+			serve_rev_tick(srv, 1);
 			continue;
 		}
 		break;
@@ -533,9 +553,17 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (serve_rev_start(&srv, err) != 0) {
+		return -1;
+	}
 	srv.gen = gen_load(opts, err);
 	if (srv.gen == NULL) {
+		serve_rev_free(srv.rev);
 		return -1;
+	}
+	serve_rev_attach(srv.rev, srv.gen->ctx);
+	if (opts->watch_interval >= 0) {
+		srv.watch = serve_watch_new(&srv);
 	}
 	/* SO_REUSEPORT would let us share a port with another server by
 	 * accident; a plain bind first reports "address in use" instead. */
@@ -590,5 +618,7 @@ out:
 	}
 	free(srv.w);
 	serve_gen_put(srv.gen);
+	serve_watch_free(srv.watch);
+	serve_rev_free(srv.rev);
 	return rc;
 }

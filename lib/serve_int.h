@@ -73,6 +73,8 @@ struct serve {
 	struct timespec drain_deadline;
 	struct serve_worker *w;
 	int nworkers;
+	struct serve_rev *rev;     /* CRL/OCSP checks; NULL: none */
+	struct serve_watch *watch; /* certificate/key file watch */
 };
 
 /* Per-connection state, kept as SSL ex_data and freed with the SSL. */

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "serve_int.h"
+#include "serve_rev.h"
 
 void
 serve_counters_init(struct serve_counters *c)
@@ -106,6 +107,7 @@ serve_metrics_render(struct serve *srv, struct evbuffer *out)
 	    "handshakes by reason.\n"
 	    "# TYPE mtls_handshake_failures_total counter\n");
 	counters_render(&m->failures, "mtls_handshake_failures_total", out);
+	serve_rev_metrics(srv->rev, out);
 	evbuffer_add_printf(out,
 	    "# HELP mtls_requests_total HTTP requests by action and status.\n"
 	    "# TYPE mtls_requests_total counter\n");

@@ -15,6 +15,7 @@
 #include "mtls/explain.h"
 #include "mtls/pki.h"
 #include "serve_int.h"
+#include "serve_rev.h"
 
 static int conn_idx = -1;
 static int vcache_idx;
@@ -349,13 +350,14 @@ cached_verify(X509_STORE_CTX *xs, void *arg)
 		OPENSSL_free(der);
 		atomic_fetch_add(&vc->hits, 1);
 		X509_STORE_CTX_set_error(xs, X509_V_OK);
-		return 1;
+		/* Revocation is checked on every handshake, hit or not. */
+		return serve_rev_verified(xs, 1);
 	}
 	rc = X509_verify_cert(xs);
 	life = rc == 1 ? chain_lifetime(X509_STORE_CTX_get0_chain(xs)) : 0;
 	if (life <= 0) {
 		OPENSSL_free(der);
-		return rc;
+		return serve_rev_verified(xs, rc);
 	}
 	pthread_mutex_lock(&vc->lock);
 	OPENSSL_free(vc->e[slot].der);
@@ -363,7 +365,15 @@ cached_verify(X509_STORE_CTX *xs, void *arg)
 	vc->e[slot].len = len;
 	vc->e[slot].until = now + life;
 	pthread_mutex_unlock(&vc->lock);
-	return rc;
+	return serve_rev_verified(xs, rc);
+}
+
+/* Without the cache (-DMTLS_NO_VCACHE): verify, then revocation. */
+static int __attribute__((unused))
+plain_verify(X509_STORE_CTX *xs, void *arg)
+{
+	(void)arg;
+	return serve_rev_verified(xs, X509_verify_cert(xs));
 }
 
 static int
@@ -517,6 +527,8 @@ mtls_serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 	if (use_vcache(ctx, err) != 0) {
 		goto fail;
 	}
+#else
+	SSL_CTX_set_cert_verify_callback(ctx, plain_verify, NULL);
 #endif
 	return ctx;
 fail:

@@ -1,5 +1,6 @@
 /* see mtls/inspect.h: mtls_verify_cert */
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -41,19 +42,19 @@ verify_cb(int ok, X509_STORE_CTX *ctx)
 	return 0;
 }
 
-/* "revoked on DATE (reason)" from whichever loaded CRL lists CERT. */
-static void
-revocation_detail(X509_STORE *st, X509 *cert, char *buf, size_t len)
+/* "certificate CN=x (serial S) revoked on DATE (reason)" from whichever
+ * loaded CRL lists CERT (mtls_explain_revoked: OCSP reads the same). */
+static int
+revocation_sentence(X509_STORE *st, X509 *cert, char *buf, size_t len)
 {
 	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
 	int i;
 
-	buf[0] = '\0';
 	for (i = 0; cert != NULL && i < sk_X509_OBJECT_num(objs); i++) {
 		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
 		X509_REVOKED *r = NULL;
 		ASN1_ENUMERATED *reason;
-		char when[64];
+		struct tm tm;
 		long code = 0;
 
 		if (crl == NULL || X509_CRL_get0_by_cert(crl, &r, cert) != 1 || r == NULL) {
@@ -64,10 +65,13 @@ revocation_detail(X509_STORE *st, X509 *cert, char *buf, size_t len)
 			code = ASN1_ENUMERATED_get(reason);
 			ASN1_ENUMERATED_free(reason);
 		}
-		mtls_time_format(X509_REVOKED_get0_revocationDate(r), when, sizeof(when));
-		snprintf(buf, len, " on %s (%s)", when, mtls_reason_name((int)code));
-		return;
+		if (ASN1_TIME_to_tm(X509_REVOKED_get0_revocationDate(r), &tm) != 1) {
+			continue;
+		}
+		mtls_explain_revoked(cert, timegm(&tm), (int)code, buf, len);
+		return 1;
 	}
+	return 0;
 }
 
 static int
@@ -208,13 +212,11 @@ mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
 	if (code != NULL) {
 		*code = ff.code;
 	}
-	mtls_explain_verify_failure(ff.code, ff.cert ? ff.cert : leaf, ff.depth,
-	    sentence, sizeof(sentence));
-	if (ff.code == X509_V_ERR_CERT_REVOKED) {
-		char detail[128];
-
-		revocation_detail(st, ff.cert ? ff.cert : leaf, detail, sizeof(detail));
-		strncat(sentence, detail, sizeof(sentence) - strlen(sentence) - 1);
+	if (ff.code != X509_V_ERR_CERT_REVOKED ||
+	    !revocation_sentence(st, ff.cert ? ff.cert : leaf, sentence,
+		sizeof(sentence))) {
+		mtls_explain_verify_failure(ff.code, ff.cert ? ff.cert : leaf,
+		    ff.depth, sentence, sizeof(sentence));
 	}
 	fix = mtls_explain_verify_fix(ff.code);
 	mtls_err_set(err, MTLS_E_VERIFY, "%s%s%s", sentence, fix ? "; " : "",

@@ -41,16 +41,41 @@ static const char usage[] =
     "  --drain-timeout S        on SIGTERM, seconds to let requests under way\n"
     "                           finish (idle connections close at once)\n"
     "                           (default 10)\n"
+    "  --crl FILE               refuse client certificates this CRL revokes\n"
+    "                           (repeatable; a file may hold several CRLs,\n"
+    "                           each must be signed by a --ca CA); reloaded\n"
+    "                           when the file changes and on SIGHUP\n"
+    "  --crl-stale keep|reject  a CRL past its nextUpdate: keep enforcing it\n"
+    "                           and warn (log, mtls_crl_stale 1 in /metrics;\n"
+    "                           default), or refuse every client until a\n"
+    "                           fresh CRL is published\n"
+    "  --ocsp [URL]             ask OCSP about every client certificate: the\n"
+    "                           URL in the certificate (AIA), or URL; answers\n"
+    "                           are cached until their nextUpdate\n"
+    "  --ocsp-policy closed|open  responder unreachable or failing: refuse the\n"
+    "                           client (closed, default) or accept and warn\n"
+    "  --ocsp-timeout S         seconds per OCSP query (default 2); the worker\n"
+    "                           waits that long at most (docs/revocation.md)\n"
+    "  --ocsp-max-age S         seconds an OCSP answer is kept at most\n"
+    "                           (default 3600)\n"
+    "  --watch-interval S       seconds between checks of the CRL files; the\n"
+    "                           certificate and key are checked every 2*S and\n"
+    "                           reloaded when a matching pair appears\n"
+    "                           (default 1; 0 turns file watching off)\n"
     "  -h, --help               this help\n"
     "\n"
-    "Signals: SIGHUP reloads certificate, key, CA and map (open connections\n"
-    "continue; new ones use the new files); SIGTERM or SIGINT drain and exit.\n"
+    "Signals: SIGHUP reloads certificate, key, CA, map and CRLs (open\n"
+    "connections continue; new ones use the new files); a renewed certificate\n"
+    "and key, or a rewritten CRL, are picked up without SIGHUP too. SIGTERM or\n"
+    "SIGINT drain and exit. Revoked clients cannot resume old sessions.\n"
     "\n"
     "Examples:\n"
     "  mtls serve --listen 127.0.0.1:8443 --cert publish.crt --key publish.key \\\n"
     "      --ca ca.crt --root /srv/content\n"
     "  mtls serve --config /etc/mtls/serve.conf --map /etc/mtls/map.txt \\\n"
     "      --log-format json --workers 2\n"
+    "  mtls serve --config serve.conf --crl /etc/mtls/ca.crl --crl-stale reject\n"
+    "  mtls serve --config serve.conf --ocsp --ocsp-policy open\n"
     "  curl --cert author.crt --key author.key --cacert ca.crt \\\n"
     "      -H 'Action: Activate' -H 'Path: /content/a.html' --data-binary @a.html \\\n"
     "      https://127.0.0.1:8443/bin/receive\n";
@@ -58,7 +83,8 @@ static const char usage[] =
 enum {
 	O_LISTEN, O_CERT, O_KEY, O_KEY_PASS, O_CA, O_ROOT, O_MAP, O_STATE,
 	O_WORKERS, O_CONFIG, O_LOG, O_MAX_BODY, O_MAX_CONNS, O_HS_TIMEOUT,
-	O_IDLE_TIMEOUT, O_DRAIN_TIMEOUT, O_COUNT
+	O_IDLE_TIMEOUT, O_DRAIN_TIMEOUT, O_CRL, O_CRL_STALE, O_OCSP,
+	O_OCSP_POLICY, O_OCSP_TIMEOUT, O_OCSP_MAX_AGE, O_WATCH, O_COUNT
 };
 
 static const struct option longopts[] = {
@@ -78,6 +104,13 @@ static const struct option longopts[] = {
 	{"handshake-timeout", required_argument, NULL, O_HS_TIMEOUT},
 	{"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
 	{"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
+	{"crl", required_argument, NULL, O_CRL},
+	{"crl-stale", required_argument, NULL, O_CRL_STALE},
+	{"ocsp", optional_argument, NULL, O_OCSP},
+	{"ocsp-policy", required_argument, NULL, O_OCSP_POLICY},
+	{"ocsp-timeout", required_argument, NULL, O_OCSP_TIMEOUT},
+	{"ocsp-max-age", required_argument, NULL, O_OCSP_MAX_AGE},
+	{"watch-interval", required_argument, NULL, O_WATCH},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -157,6 +190,67 @@ parse_seconds(const char *opt, const char *s, double *out)
 	return 0;
 }
 
+/* --crl (repeatable on the command line; one in a config file) */
+#define CRL_MAX 32
+static const char *crl_files[CRL_MAX];
+static size_t ncrl_files;
+
+static int
+revocation_opts(char **val, struct mtls_serve_opts *o)
+{
+	double d = 0;
+
+	if (ncrl_files == 0 && val[O_CRL] != NULL) {
+		crl_files[ncrl_files++] = val[O_CRL];
+	}
+	o->crl = crl_files;
+	o->ncrl = ncrl_files;
+	if (val[O_CRL_STALE] != NULL) {
+		if (strcmp(val[O_CRL_STALE], "keep") != 0 &&
+		    strcmp(val[O_CRL_STALE], "reject") != 0) {
+			return cli_usage("serve", "--crl-stale is keep or reject, "
+			    "not '%s'", val[O_CRL_STALE]);
+		}
+		o->crl_stale_reject = strcmp(val[O_CRL_STALE], "reject") == 0;
+	}
+	if (val[O_OCSP] != NULL) {
+		o->ocsp = 1;
+		o->ocsp_url = val[O_OCSP][0] != '\0' ? val[O_OCSP] : NULL;
+	}
+	if (val[O_OCSP_POLICY] != NULL) {
+		if (strcmp(val[O_OCSP_POLICY], "closed") != 0 &&
+		    strcmp(val[O_OCSP_POLICY], "open") != 0) {
+			return cli_usage("serve", "--ocsp-policy is closed or "
+			    "open, not '%s'", val[O_OCSP_POLICY]);
+		}
+		o->ocsp_fail_open = strcmp(val[O_OCSP_POLICY], "open") == 0;
+	}
+	if ((val[O_OCSP_TIMEOUT] != NULL &&
+		parse_seconds("--ocsp-timeout", val[O_OCSP_TIMEOUT],
+		    &o->ocsp_timeout) != 0) ||
+	    (val[O_OCSP_MAX_AGE] != NULL &&
+		parse_seconds("--ocsp-max-age", val[O_OCSP_MAX_AGE], &d) != 0)) {
+		return 2;
+	}
+	if (d > 0) {
+		o->ocsp_max_age = (long)d;
+	}
+	if (val[O_WATCH] != NULL) {
+		if (strcmp(val[O_WATCH], "0") == 0) {
+			o->watch_interval = -1;
+		} else if (parse_seconds("--watch-interval", val[O_WATCH],
+			       &o->watch_interval) != 0) {
+			return 2;
+		}
+	}
+	if ((o->ocsp_url != NULL || val[O_OCSP_POLICY] != NULL ||
+		val[O_OCSP_TIMEOUT] != NULL) && !o->ocsp) {
+		return cli_usage("serve", "--ocsp-policy and --ocsp-timeout "
+		    "need --ocsp");
+	}
+	return 0;
+}
+
 static int
 build_opts(char **val, struct mtls_serve_opts *o)
 {
@@ -207,6 +301,9 @@ build_opts(char **val, struct mtls_serve_opts *o)
 		}
 		o->log_json = strcmp(val[O_LOG], "json") == 0;
 	}
+	if (revocation_opts(val, o) != 0) {
+		return 2;
+	}
 	if ((val[O_HS_TIMEOUT] != NULL &&
 		parse_seconds("--handshake-timeout", val[O_HS_TIMEOUT],
 		    &o->handshake_timeout) != 0) ||
@@ -237,6 +334,21 @@ cmd_serve(int argc, char **argv)
 		}
 		if (c < 0 || c >= O_COUNT) {
 			return cli_bad_option("serve");
+		}
+		if (c == O_OCSP && optarg == NULL) {
+			/* "--ocsp URL" as well as "--ocsp=URL" */
+			optarg = optind < argc && (strncmp(argv[optind],
+						       "http://", 7) == 0 ||
+						      strncmp(argv[optind],
+							  "https://", 8) == 0)
+			    ? argv[optind++] : "";
+		}
+		if (c == O_CRL) {
+			if (ncrl_files == CRL_MAX) {
+				return cli_usage("serve", "at most %d --crl "
+				    "files", CRL_MAX);
+			}
+			crl_files[ncrl_files++] = optarg;
 		}
 		val[c] = optarg;
 	}

@@ -7,6 +7,7 @@
 #define MTLS_EXPLAIN_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/x509.h>
 
@@ -42,6 +43,12 @@ const char *mtls_explain_verify_fix(long code);
 
 /* ASN1_TIME as "2026-01-02 10:00:00 UTC" into BUF. */
 void mtls_time_format(const ASN1_TIME *t, char *buf, size_t len);
+
+/* "certificate CN=x (serial 01) revoked on DATE (keyCompromise)": the one
+ * wording of a revocation, from a CRL entry or an OCSP answer. REASON is
+ * the CRL reason code (RFC 5280 5.3.1); WHEN 0 leaves the date out. */
+void mtls_explain_revoked(X509 *cert, time_t when, int reason, char *buf,
+    size_t len);
 
 /* Roles for mtls_explain_peer_failure: what the peer's certificate was
  * being checked for. */

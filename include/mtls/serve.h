@@ -14,10 +14,12 @@
  *   GET  /healthz       "ok"
  *   GET  /metrics       Prometheus text format
  *
- * Signals: SIGHUP reloads certificate, key, CA and map (new connections
- * use them; established ones continue); SIGTERM/SIGINT stop accepting,
- * close idle keep-alive connections, let requests under way finish for up
- * to drain_timeout seconds, then exit.
+ * Signals: SIGHUP reloads certificate, key, CA, map and CRLs (new
+ * connections use them; established ones continue). A changed
+ * certificate+key pair or CRL file is picked up without SIGHUP too (polled
+ * every watch_interval). SIGTERM/SIGINT stop accepting, close idle
+ * keep-alive connections, let requests under way finish for up to
+ * drain_timeout seconds, then exit.
  */
 #ifndef MTLS_SERVE_H
 #define MTLS_SERVE_H
@@ -48,6 +50,20 @@ struct mtls_serve_opts {
 	double handshake_timeout; /* seconds to complete the TLS handshake */
 	double idle_timeout;  /* seconds a connection may sit idle */
 	double drain_timeout; /* seconds to let connections finish on SIGTERM */
+	/* Revocation (docs/revocation.md); all off when zero/NULL. */
+	const char *const *crl; /* CRL files (PEM or DER), NCRL of them */
+	size_t ncrl;
+	int crl_stale_reject;   /* a CRL past nextUpdate refuses every client
+	                           (default: keep enforcing it, warn) */
+	int ocsp;               /* ask OCSP about every client certificate */
+	const char *ocsp_url;   /* NULL: the AIA OCSP URL of each certificate */
+	int ocsp_fail_open;     /* responder unreachable: accept (and warn) */
+	double ocsp_timeout;    /* seconds per OCSP query; 0: 2 */
+	long ocsp_max_age;      /* seconds an OCSP answer is kept at most;
+	                           0: 3600 (and never past its nextUpdate) */
+	double watch_interval;  /* seconds between checks of the CRL files
+	                           (the certificate and key: twice that);
+	                           0: 1; negative: no file watching */
 };
 
 /* Fills OPTS with the defaults: 1 worker, 64 MiB bodies, 1024

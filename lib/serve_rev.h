@@ -1,0 +1,49 @@
+/* Internals of the receiver's revocation checks and file watching
+ * (serve_revocation.c, serve_watch.c); not installed. */
+#ifndef MTLS_SERVE_REV_H
+#define MTLS_SERVE_REV_H
+
+#include <event2/buffer.h>
+#include <openssl/ssl.h>
+
+#include "mtls/err.h"
+
+struct serve;
+struct serve_rev;
+struct serve_watch;
+
+/* Loads the CRLs and sets up OCSP when OPTS ask for them; srv->rev stays
+ * NULL otherwise. A bad CRL (unreadable, not signed by a --ca CA) fails. */
+int serve_rev_start(struct serve *srv, struct mtls_err *err);
+void serve_rev_free(struct serve_rev *rev);
+
+/* Makes CTX consult REV (NULL-safe): after every certificate
+ * verification, cached or not, and before resuming a session. */
+void serve_rev_attach(struct serve_rev *rev, SSL_CTX *ctx);
+
+/* Called by the certificate verification callback with its result RC:
+ * returns RC, or 0 when the leaf is revoked or cannot be checked under
+ * the policy (the reason goes to the connection's log line). */
+int serve_rev_verified(X509_STORE_CTX *xs, int rc);
+
+/* Main thread, once a tick: reloads changed CRL files (FORCE: SIGHUP,
+ * reload whatever changed or not), warns about staleness. */
+void serve_rev_tick(struct serve *srv, int force);
+
+/* Prometheus lines: mtls_crl_stale, reloads, OCSP counters. */
+void serve_rev_metrics(struct serve_rev *rev, struct evbuffer *out);
+
+/* Certificate/key file watch: remembers the files' state at start, and at
+ * each tick reloads when both changed and the new pair loads (a
+ * half-written rotation is retried at the next tick). */
+struct serve_watch *serve_watch_new(struct serve *srv);
+void serve_watch_free(struct serve_watch *w);
+void serve_watch_tick(struct serve *srv);
+/* After a SIGHUP reload: the files as they are now are in use. */
+void serve_watch_sync(struct serve *srv);
+
+/* serve.c: replaces the generation (certificate, key, CA, map); WHY goes
+ * to the log. QUIET: a failure is neither logged nor counted. */
+int serve_reload(struct serve *srv, const char *why, int quiet);
+
+#endif
