@@ -29,4 +29,16 @@ bg "$MTLS" ocsp serve --listen "127.0.0.1:$port"
 wait_port "$port"
 check_output "the OCSP responder answers" "revoked" "$MTLS" ocsp check author.crt --issuer pki/ca.crt --url "http://127.0.0.1:$port"
 check "list --expiring || rotate" sh -c "'$MTLS' list --expiring 30d || '$MTLS' rotate --expiring 30d"
+
+# 7. The replication link (the tour uses port 8443; a free one here).
+sport=$(free_port)
+mkdir -p srv site && echo "<p>tour</p>" > site/index.html
+bg "$MTLS" serve --listen "127.0.0.1:$sport" --cert publish.crt --key publish.key \
+	--ca pki/ca.crt --root srv --state-dir . --crl pki/crl.pem
+wait_port "$sport"
+check_output "mtls test succeeds" "Replication test succeeded" "$MTLS" test "https://127.0.0.1:$sport/bin/receive" --cert repl1.crt --key repl1.key --ca pki/ca.crt
+check "mtls push delivers" "$MTLS" push "https://127.0.0.1:$sport/bin/receive" --cert repl1.crt --key repl1.key \
+	--ca pki/ca.crt --state pushstate --dir ./site --prefix /content --wait
+check "the content arrived" grep -q tour srv/content/index.html
+check_fails "the revoked author is refused" "$MTLS" test "https://127.0.0.1:$sport/bin/receive" --cert author.crt --key author.key --ca pki/ca.crt
 finish
