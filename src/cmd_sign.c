@@ -42,11 +42,10 @@ default_out(const char *in)
 	if (o == NULL) {
 		return NULL;
 	}
-	memcpy(o, in, n + 1);
-	if (n > 4 && strcmp(o + n - 4, ".csr") == 0) {
-		o[n - 4] = '\0';
+	if (n > 4 && strcmp(in + n - 4, ".csr") == 0) {
+		n -= 4;
 	}
-	strcat(o, ".crt");
+	snprintf(o, n + 5, "%.*s.crt", (int)n, in);
 	return o;
 }
 
