@@ -15,6 +15,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 MTLS=${MTLS:-$here/../build/src/mtls}
+MTLS=$(realpath "$MTLS")
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 ROUNDS=${ROUNDS:-2}
 CLIENTS=${CLIENTS:-4}
@@ -27,7 +28,7 @@ cleanup() {
 	local p
 	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	rm -rf "$T"
+	[ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
 . "$here/../tests/interop/pki_openssl.sh"
