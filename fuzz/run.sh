@@ -17,7 +17,15 @@ for t in $targets; do
 	work=$(mktemp -d)
 	cp fuzz/corpus/$t/* "$work"/
 	echo "== fuzz_$t for ${secs}s"
-	build-fuzz/fuzz/fuzz_$t -max_total_time="$secs" -max_len=16384 \
-		-timeout=10 -print_final_stats=1 "$work"
+	# libFuzzer is chatty: keep its log, show the summary, and all of it
+	# when it finds something.
+	if ! build-fuzz/fuzz/fuzz_$t -max_total_time="$secs" -max_len=16384 \
+		-timeout=10 -print_final_stats=1 "$work" >"$work.log" 2>&1; then
+		cat "$work.log"
+		rm -rf "$work" "$work.log"
+		exit 1
+	fi
+	grep -E '^Done|stat::number_of_executed_units' "$work.log"
+	rm -f "$work.log"
 	rm -rf "$work"
 done
