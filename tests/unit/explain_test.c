@@ -123,42 +123,22 @@ unknown_codes_fall_back(void **state)
 	assert_string_equal(mtls_explain_verify_key(123456), "other");
 }
 
-struct fx {
-	char *dir;
-	struct mtls_ca *ca;
-	EVP_PKEY *key;
-};
-
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	struct mtls_err e;
-
-	f->dir = test_tmpdir();
-	f->ca = test_ca_new(f->dir, MTLS_KEY_EC_P256, 0, "CN=Explain CA");
-	f->key = mtls_key_generate(MTLS_KEY_EC_P256, &e);
-	*state = f;
-	return 0;
+	return test_ca_fx_setup(state, "CN=Explain CA");
 }
 
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-
-	EVP_PKEY_free(f->key);
-	mtls_ca_free(f->ca);
-	test_rmrf(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+	return test_ca_fx_teardown(state);
 }
 
 static void
 sentences_name_cert_and_date(void **state)
 {
-	struct fx *f = *state;
+	struct test_ca_fx *f = *state;
 	/* 2020-01-01 00:00:00 UTC + 10 days; 2030-06-01 00:00:00 UTC. */
 	X509 *old = test_sign(f->ca, "old.example", MTLS_PROFILE_SERVER, NULL,
 	    f->key, 10, 1577836800);

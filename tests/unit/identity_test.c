@@ -45,24 +45,6 @@ teardown(void **state)
 	return 0;
 }
 
-static int
-count_cb(const struct mtls_inv_entry *e, void *arg)
-{
-	(void)e;
-	(*(int *)arg)++;
-	return 0;
-}
-
-static int
-rows(struct mtls_ca *ca, const char *name)
-{
-	struct mtls_err e;
-	int n = 0;
-
-	assert_int_equal(mtls_ca_list(ca, name, count_cb, &n, &e), 0);
-	return n;
-}
-
 static const char *
 outfile(struct fx *f, const char *name, const char *ext)
 {
@@ -237,7 +219,7 @@ issue_files(void **state)
 			free(d);
 		}
 		EVP_PKEY_free(k);
-		assert_int_equal(rows(f->ca, o.name), 1);
+		assert_int_equal(test_inventory_rows(f->ca, o.name), 1);
 		X509_free(x);
 	}
 }
@@ -276,7 +258,7 @@ issue_refused(void **state)
 		    "common name"},
 	};
 	size_t i;
-	int before = rows(f->ca, NULL);
+	int before = test_inventory_rows(f->ca, NULL);
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct mtls_identity_opts o;
@@ -298,7 +280,7 @@ issue_refused(void **state)
 			    cases[i].in);
 		}
 	}
-	assert_int_equal(rows(f->ca, NULL), before);
+	assert_int_equal(test_inventory_rows(f->ca, NULL), before);
 	/* NULL name. */
 	{
 		struct mtls_identity_opts o;
@@ -333,7 +315,7 @@ issue_existing_files(void **state)
 	assert_non_null(x);
 	X509_free(x);
 	before = test_read(outfile(f, "again", ".key"), &nb);
-	n = rows(f->ca, "again");
+	n = test_inventory_rows(f->ca, "again");
 	/* Without force: refused, old files kept, nothing recorded. */
 	mtls_err_clear(&e);
 	assert_null(issue(f, &o, 0, &e));
@@ -343,7 +325,7 @@ issue_existing_files(void **state)
 	assert_int_equal(na, nb);
 	assert_memory_equal(before, after, nb);
 	free(after);
-	assert_int_equal(rows(f->ca, "again"), n);
+	assert_int_equal(test_inventory_rows(f->ca, "again"), n);
 	/* With force: replaced. */
 	x = issue(f, &o, 1, &e);
 	assert_non_null(x);
@@ -356,7 +338,7 @@ issue_existing_files(void **state)
 		assert_true(mtls_key_matches_cert(k, x));
 		EVP_PKEY_free(k);
 	}
-	assert_int_equal(rows(f->ca, "again"), n + 1);
+	assert_int_equal(test_inventory_rows(f->ca, "again"), n + 1);
 	free(after);
 	free(before);
 	X509_free(x);

@@ -12,54 +12,16 @@
 
 #include "test_pki.h"
 
-struct fx {
-	char *dir;
-	struct mtls_ca *ca;
-	EVP_PKEY *key;
-};
-
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	struct mtls_err e;
-
-	f->dir = test_tmpdir();
-	f->ca = test_ca_new(f->dir, MTLS_KEY_EC_P256, 0, "CN=Inventory CA");
-	f->key = mtls_key_generate(MTLS_KEY_EC_P256, &e);
-	*state = f;
-	return 0;
+	return test_ca_fx_setup(state, "CN=Inventory CA");
 }
 
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-
-	EVP_PKEY_free(f->key);
-	mtls_ca_free(f->ca);
-	test_rmrf(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
-}
-
-static int
-count_cb(const struct mtls_inv_entry *e, void *arg)
-{
-	(void)e;
-	(*(int *)arg)++;
-	return 0;
-}
-
-static int
-rows(struct mtls_ca *ca, const char *name)
-{
-	struct mtls_err e;
-	int n = 0;
-
-	assert_int_equal(mtls_ca_list(ca, name, count_cb, &n, &e), 0);
-	return n;
+	return test_ca_fx_teardown(state);
 }
 
 /* A second connection to the same inventory, as another process has. */
@@ -71,7 +33,7 @@ rows_elsewhere(const char *dir, const char *name)
 	int n;
 
 	assert_non_null(other);
-	n = rows(other, name);
+	n = test_inventory_rows(other, name);
 	mtls_ca_free(other);
 	return n;
 }
@@ -126,7 +88,7 @@ check_cb(const struct mtls_inv_entry *e, void *arg)
 static void
 row_fields(void **state)
 {
-	struct fx *f = *state;
+	struct test_ca_fx *f = *state;
 	struct mtls_err e;
 	struct want w = {NULL, "web", "server", "dns:web.example,ip:10.9.8.7", 0};
 
@@ -147,15 +109,15 @@ row_fields(void **state)
 	assert_int_equal(mtls_ca_list(f->ca, "laptop", check_cb, &w, &e), 0);
 	assert_int_equal(w.seen, 1);
 	X509_free(w.cert);
-	assert_int_equal(rows(f->ca, "nobody"), 0);
+	assert_int_equal(test_inventory_rows(f->ca, "nobody"), 0);
 }
 
 static void
 batch_commit(void **state)
 {
-	struct fx *f = *state;
+	struct test_ca_fx *f = *state;
 	struct mtls_err e;
-	int i, before = rows(f->ca, NULL);
+	int i, before = test_inventory_rows(f->ca, NULL);
 
 	assert_int_equal(mtls_ca_begin(f->ca, &e), 0);
 	for (i = 0; i < 50; i++) {
@@ -163,11 +125,11 @@ batch_commit(void **state)
 		    f->key, 5, 0));
 	}
 	/* Our own connection sees the open batch; nobody else yet. */
-	assert_int_equal(rows(f->ca, "batch"), 50);
+	assert_int_equal(test_inventory_rows(f->ca, "batch"), 50);
 	assert_int_equal(rows_elsewhere(f->dir, "batch"), 0);
 	assert_int_equal(mtls_ca_commit(f->ca, &e), 0);
 	assert_int_equal(rows_elsewhere(f->dir, "batch"), 50);
-	assert_int_equal(rows(f->ca, NULL), before + 50);
+	assert_int_equal(test_inventory_rows(f->ca, NULL), before + 50);
 	/* Commit without begin is an error, not a silent success. */
 	mtls_err_clear(&e);
 	assert_int_equal(mtls_ca_commit(f->ca, &e), -1);
@@ -177,19 +139,19 @@ batch_commit(void **state)
 static void
 batch_rollback(void **state)
 {
-	struct fx *f = *state;
+	struct test_ca_fx *f = *state;
 	struct mtls_err e;
-	int i, before = rows(f->ca, NULL);
+	int i, before = test_inventory_rows(f->ca, NULL);
 
 	assert_int_equal(mtls_ca_begin(f->ca, &e), 0);
 	for (i = 0; i < 20; i++) {
 		X509_free(test_sign(f->ca, "gone", MTLS_PROFILE_SERVER,
 		    "dns:gone.example", f->key, 5, 0));
 	}
-	assert_int_equal(rows(f->ca, "gone"), 20);
+	assert_int_equal(test_inventory_rows(f->ca, "gone"), 20);
 	mtls_ca_rollback(f->ca);
-	assert_int_equal(rows(f->ca, "gone"), 0);
-	assert_int_equal(rows(f->ca, NULL), before);
+	assert_int_equal(test_inventory_rows(f->ca, "gone"), 0);
+	assert_int_equal(test_inventory_rows(f->ca, NULL), before);
 	assert_int_equal(rows_elsewhere(f->dir, "gone"), 0);
 	mtls_ca_rollback(f->ca); /* harmless twice */
 	/* A batch may follow a rolled-back one. */
@@ -203,7 +165,7 @@ batch_rollback(void **state)
 static void
 batch_closed_without_commit(void **state)
 {
-	struct fx *f = *state;
+	struct test_ca_fx *f = *state;
 	struct mtls_err e;
 	struct mtls_ca *ca = mtls_ca_open(f->dir, &e);
 
@@ -214,7 +176,7 @@ batch_closed_without_commit(void **state)
 	    5, 0));
 	/* Freed mid-batch (a crash or an error path): nothing is kept. */
 	mtls_ca_free(ca);
-	assert_int_equal(rows(f->ca, "abandoned"), 0);
+	assert_int_equal(test_inventory_rows(f->ca, "abandoned"), 0);
 }
 
 struct walk {
@@ -238,7 +200,7 @@ list_order_and_stop(void **state)
 {
 	char *tmp = test_tmpdir();
 	struct mtls_ca *ca = test_ca_new(tmp, MTLS_KEY_EC_P256, 0, NULL);
-	struct fx *f = *state;
+	struct test_ca_fx *f = *state;
 	static const char *names[] = {"a1", "b2", "c3", "d4", "e5"};
 	struct mtls_err e;
 	struct walk w;
@@ -264,7 +226,7 @@ list_order_and_stop(void **state)
 	/* The rows survive closing and reopening. */
 	ca = mtls_ca_open(tmp, &e);
 	assert_non_null(ca);
-	assert_int_equal(rows(ca, NULL), 5);
+	assert_int_equal(test_inventory_rows(ca, NULL), 5);
 	mtls_ca_free(ca);
 	test_rmrf(tmp);
 	free(tmp);

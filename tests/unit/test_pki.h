@@ -140,4 +140,60 @@ test_csr(EVP_PKEY *key, const char *subject, const char *san_conf, int ca)
 	return r;
 }
 
+/* The usual fixture: a CA (EC P-256, subject CN) in a fresh temporary
+ * directory and one spare key. */
+struct test_ca_fx {
+	char *dir;
+	struct mtls_ca *ca;
+	EVP_PKEY *key;
+};
+
+static inline int
+test_ca_fx_setup(void **state, const char *cn)
+{
+	struct test_ca_fx *f = calloc(1, sizeof(*f));
+	struct mtls_err e;
+
+	if (f == NULL || (f->dir = test_tmpdir()) == NULL) {
+		free(f);
+		return -1;
+	}
+	f->ca = test_ca_new(f->dir, MTLS_KEY_EC_P256, 0, cn);
+	f->key = mtls_key_generate(MTLS_KEY_EC_P256, &e);
+	*state = f;
+	return f->ca != NULL && f->key != NULL ? 0 : -1;
+}
+
+static inline int
+test_ca_fx_teardown(void **state)
+{
+	struct test_ca_fx *f = *state;
+
+	EVP_PKEY_free(f->key);
+	mtls_ca_free(f->ca);
+	test_rmrf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static inline int
+test_count_cb(const struct mtls_inv_entry *e, void *arg)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Inventory rows named NAME (all with NULL). */
+static inline int
+test_inventory_rows(struct mtls_ca *ca, const char *name)
+{
+	struct mtls_err e;
+	int n = 0;
+
+	assert_int_equal(mtls_ca_list(ca, name, test_count_cb, &n, &e), 0);
+	return n;
+}
+
 #endif
