@@ -36,7 +36,7 @@ for i in $(seq 1 "$N"); do
 		openssl x509 -req -CA ca.pem -CAkey ca.key -set_serial "$i" \
 			-days 30 2>/dev/null >"c$i.pem"
 done
-cat c*.pem >bundle.pem
+cat c[0-9]*.pem >bundle.pem   # not ca.pem
 openssl req -newkey rsa:2048 -nodes -keyout srv.key -subj "/CN=server" \
 	-out srv.csr 2>/dev/null
 openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -set_serial 1 \
@@ -51,7 +51,7 @@ for t in jks p12; do
 	# Bulk: N certificates into a truststore, one process each tool.
 	# keytool imports one trusted certificate per call, so its one-process
 	# way is -importkeystore from a PKCS#12 truststore holding them all.
-	"$MTLS" convert bundle.pem src-$N.p12 --out-pass pass:$PW >/dev/null 2>&1
+	"$MTLS" convert bundle.pem src-$N.p12 --out-pass pass:$PW --force >/dev/null 2>&1
 	timeit m "$MTLS" convert bundle.pem ts-m.$t --to $t --out-pass pass:$PW
 	timeit k keytool -importkeystore -noprompt -srckeystore src-$N.p12 \
 		-srcstoretype PKCS12 -srcstorepass $PW -destkeystore ts-k.$t \
