@@ -298,7 +298,7 @@ mtls_inspect(const unsigned char *d, size_t n, const char *name,
 	json_t *out = NULL;
 	int rc;
 
-	if (n >= 11 && memmem(d, n, "-----BEGIN ", 11) != NULL) {
+	if (mtls_looks_pem(d, n)) {
 		rc = scan_pem(&f, d, n, name, pass_spec, err);
 	} else {
 		rc = scan_der(&f, d, n, name, pass_spec, &format, err);

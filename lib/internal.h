@@ -10,6 +10,10 @@
 
 #define MTLS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* True when D holds a PEM block (possibly after human-readable text, as
+ * `openssl x509 -text` writes). */
+int mtls_looks_pem(const unsigned char *d, size_t n);
+
 /* strdup that returns NULL only on allocation failure; NULL-safe input. */
 char *mtls_strdup(const char *s);
 

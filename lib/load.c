@@ -15,8 +15,8 @@
 
 #define INPUT_MAX (64u * 1024 * 1024)
 
-static int
-looks_pem(const unsigned char *d, size_t n)
+int
+mtls_looks_pem(const unsigned char *d, size_t n)
 {
 	/* PEM may follow human-readable text (openssl x509 -text output). */
 	return n >= 11 && memmem(d, n, "-----BEGIN ", 11) != NULL;
@@ -58,7 +58,7 @@ mtls_load_certs(const char *path, STACK_OF(X509) **out, struct mtls_err *err)
 		mtls_file_free(d, n);
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
-	if (looks_pem(d, n)) {
+	if (mtls_looks_pem(d, n)) {
 		certs_from_pem(d, n, sk);
 	} else {
 		const unsigned char *p = d;
@@ -76,6 +76,53 @@ mtls_load_certs(const char *path, STACK_OF(X509) **out, struct mtls_err *err)
 		    "%s holds no certificate (expected PEM or DER X.509; try "
 		    "'mtls inspect %s')",
 		    path, path);
+	}
+	*out = sk;
+	return 0;
+}
+
+int
+mtls_load_crls(const char *path, STACK_OF(X509_CRL) **out, struct mtls_err *err)
+{
+	unsigned char *d = NULL;
+	size_t n = 0;
+	STACK_OF(X509_CRL) *sk = NULL;
+	X509_CRL *crl;
+
+	*out = NULL;
+	if (mtls_file_read(path, INPUT_MAX, &d, &n, err) != 0) {
+		return -1;
+	}
+	sk = sk_X509_CRL_new_null();
+	if (sk == NULL) {
+		mtls_file_free(d, n);
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	if (mtls_looks_pem(d, n)) {
+		BIO *b = BIO_new_mem_buf(d, (int)n);
+
+		while (b != NULL && (crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
+			if (sk_X509_CRL_push(sk, crl) <= 0) {
+				X509_CRL_free(crl);
+				break;
+			}
+		}
+		BIO_free(b);
+	} else {
+		const unsigned char *p = d;
+
+		crl = d2i_X509_CRL(NULL, &p, (long)n);
+		if (crl != NULL && sk_X509_CRL_push(sk, crl) <= 0) {
+			X509_CRL_free(crl);
+		}
+	}
+	ERR_clear_error();
+	mtls_file_free(d, n);
+	if (sk_X509_CRL_num(sk) == 0) {
+		sk_X509_CRL_free(sk);
+		return mtls_err_set(err, MTLS_E_FORMAT,
+		    "%s holds no CRL (PEM or DER); give the file written by "
+		    "'mtls crl'", path);
 	}
 	*out = sk;
 	return 0;
@@ -158,7 +205,7 @@ mtls_parse_key(const unsigned char *d, size_t n, const char *name,
 	struct pass_cb pc = {pass_spec, name, 0, 0, err};
 	EVP_PKEY *k = NULL;
 
-	if (looks_pem(d, n)) {
+	if (mtls_looks_pem(d, n)) {
 		BIO *b = BIO_new_mem_buf(d, (int)n);
 
 		if (b != NULL) {

@@ -27,41 +27,24 @@ mtls_crlset_free(struct mtls_crlset *s)
 	free(s);
 }
 
-/* Reads every CRL of FILE (PEM blocks, else one DER) into OUT. */
+/* Appends every CRL of FILE to OUT (mtls_load_crls reads PEM or DER). */
 static int
 read_crls(const char *file, STACK_OF(X509_CRL) *out, struct mtls_err *err)
 {
-	BIO *b = BIO_new_file(file, "rb");
+	STACK_OF(X509_CRL) *got = NULL;
 	X509_CRL *crl;
-	int n = 0;
 
-	if (b == NULL) {
-		return mtls_err_sys(err, MTLS_E_IO, "cannot open CRL %s", file);
+	if (mtls_load_crls(file, &got, err) != 0) {
+		return -1;
 	}
-	while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
+	while ((crl = sk_X509_CRL_shift(got)) != NULL) {
 		if (sk_X509_CRL_push(out, crl) <= 0) {
 			X509_CRL_free(crl);
-			BIO_free(b);
+			sk_X509_CRL_pop_free(got, X509_CRL_free);
 			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		}
-		n++;
 	}
-	ERR_clear_error();
-	if (n == 0 && BIO_seek(b, 0) == 0 &&
-	    (crl = d2i_X509_CRL_bio(b, NULL)) != NULL) {
-		if (sk_X509_CRL_push(out, crl) <= 0) {
-			X509_CRL_free(crl);
-		} else {
-			n++;
-		}
-	}
-	BIO_free(b);
-	ERR_clear_error();
-	if (n == 0) {
-		return mtls_err_set(err, MTLS_E_FORMAT,
-		    "%s holds no CRL (PEM or DER); give the file written by "
-		    "'mtls crl'", file);
-	}
+	sk_X509_CRL_free(got);
 	return 0;
 }
 

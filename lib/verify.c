@@ -77,31 +77,16 @@ revocation_sentence(X509_STORE *st, X509 *cert, char *buf, size_t len)
 static int
 load_crls(X509_STORE *st, const char *file, struct mtls_err *err)
 {
-	BIO *b = BIO_new_file(file, "rb");
-	X509_CRL *crl;
-	int n = 0;
+	STACK_OF(X509_CRL) *crls = NULL;
+	int i;
 
-	if (b == NULL) {
-		return mtls_err_ssl(err, MTLS_E_IO, "cannot open CRL %s", file);
+	if (mtls_load_crls(file, &crls, err) != 0) {
+		return -1;
 	}
-	while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
-		X509_STORE_add_crl(st, crl);
-		X509_CRL_free(crl);
-		n++;
+	for (i = 0; i < sk_X509_CRL_num(crls); i++) {
+		X509_STORE_add_crl(st, sk_X509_CRL_value(crls, i));
 	}
-	ERR_clear_error();
-	if (n == 0 && BIO_seek(b, 0) == 0 &&
-	    (crl = d2i_X509_CRL_bio(b, NULL)) != NULL) {
-		X509_STORE_add_crl(st, crl);
-		X509_CRL_free(crl);
-		n++;
-	}
-	BIO_free(b);
-	ERR_clear_error();
-	if (n == 0) {
-		return mtls_err_set(err, MTLS_E_FORMAT,
-		    "%s holds no CRL (PEM or DER)", file);
-	}
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
 	return 0;
 }

@@ -69,6 +69,11 @@ char *mtls_san_format(const GENERAL_NAMES *gens);
 int mtls_load_certs(const char *path, STACK_OF(X509) **out,
     struct mtls_err *err);
 
+/* Loads every CRL in PATH (PEM blocks, else one DER CRL) into a new
+ * stack (free with sk_X509_CRL_pop_free). */
+int mtls_load_crls(const char *path, STACK_OF(X509_CRL) **out,
+    struct mtls_err *err);
+
 /* The first certificate in PATH. */
 X509 *mtls_load_cert(const char *path, struct mtls_err *err);
 
