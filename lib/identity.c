@@ -95,11 +95,18 @@ stage_files(struct mtls_ca *ca, const struct mtls_identity_opts *o,
 		goto out;
 	}
 	if (mtls_key_to_pem(key, o->key_pass, &key_pem, &key_len, err) != 0 ||
-	    mtls_cert_append_pem(cert, &crt, &crt_len, err) != 0 ||
-	    mtls_cert_append_pem(cert, &chain, &chain_len, err) != 0 ||
-	    mtls_cert_append_pem(ca->cert, &chain, &chain_len, err) != 0) {
+	    mtls_cert_append_pem(cert, &crt, &crt_len, err) != 0) {
 		goto out;
 	}
+	/* The chain is the leaf's PEM plus the CA's, encoded once per CA. */
+	chain_len = crt_len + ca->chain_pem_len;
+	chain = OPENSSL_malloc(chain_len + 1);
+	if (chain == NULL) {
+		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	memcpy(chain, crt, crt_len);
+	memcpy(chain + crt_len, ca->chain_pem, ca->chain_pem_len + 1);
 	if (mtls_fileset_add(fs, kp, key_pem, key_len, MTLS_MODE_SECRET, err) != 0 ||
 	    mtls_fileset_add(fs, cp, crt, crt_len, MTLS_MODE_PUBLIC, err) != 0 ||
 	    mtls_fileset_add(fs, chp, chain, chain_len, MTLS_MODE_PUBLIC, err) != 0) {
