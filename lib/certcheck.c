@@ -154,40 +154,6 @@ cert_name_matches(X509 *x, const char *host, int *cn_only)
 	return 0;
 }
 
-json_t *
-cert_json(X509 *x)
-{
-	char *subj = cert_subject(x), *iss = cert_issuer(x);
-	char *serial = mtls_cert_serial_hex(x), *sans = cert_sans(x);
-	char nb[64], na[64], key[80] = "?", eku[256];
-	EVP_PKEY *pk = X509_get0_pubkey(x);
-	int ok;
-	long days = cert_days_until(X509_get0_notAfter(x), &ok);
-	int md = sig_digest_nid(x);
-	json_t *o;
-
-	mtls_time_format(X509_get0_notBefore(x), nb, sizeof(nb));
-	mtls_time_format(X509_get0_notAfter(x), na, sizeof(na));
-	if (pk != NULL) {
-		mtls_key_describe(pk, key, sizeof(key));
-	}
-	cert_eku_describe(x, eku, sizeof(eku));
-	o = json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:I, s:s, s:s, s:s?, s:s, "
-		      "s:b, s:b}",
-	    "subject", subj, "issuer", iss, "serial", serial, "not_before", nb,
-	    "not_after", na, "days_left", (json_int_t)days, "key", key,
-	    "signature",
-	    md != NID_undef ? OBJ_nid2sn(md)
-			    : OBJ_nid2sn(X509_get_signature_nid(x)),
-	    "sans", sans, "eku", eku, "ca", X509_check_ca(x) != 0,
-	    "self_signed", cert_self_signed(x));
-	OPENSSL_free(subj);
-	OPENSSL_free(iss);
-	OPENSSL_free(serial);
-	free(sans);
-	return o;
-}
-
 void
 cert_lines(struct mtls_report *r, X509 *x, const char *prefix)
 {

@@ -30,9 +30,6 @@ json_t *report_json(struct mtls_report *r);
 /* Days from now until T (negative when past); *OK = 0 for a bad date. */
 long cert_days_until(const ASN1_TIME *t, int *ok);
 
-/* One certificate as JSON {subject, issuer, serial, not_before,
- * not_after, days_left, key, signature, sans, eku, ca}. */
-json_t *cert_json(X509 *x);
 
 /* Detail lines describing X, prefixed by PREFIX ("  [0] "). */
 void cert_lines(struct mtls_report *r, X509 *x, const char *prefix);

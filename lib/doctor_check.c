@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "mtls/inspect.h"
 #include "diag_int.h"
 #include "doctor_int.h"
 #include "mtls/explain.h"
@@ -402,7 +403,7 @@ doctor_check_identity(struct doctor *d, struct dfile *c)
 	X509 *leaf = sk_X509_value(c->certs, 0);
 	char what[600], *s = cert_subject(leaf);
 	json_t *ids = json_object_get(report_json(d->r), "certificates");
-	json_t *cj = cert_json(leaf);
+	json_t *cj = mtls_cert_to_json(leaf);
 	int i;
 
 	if (ids == NULL) {

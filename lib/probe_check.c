@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "mtls/inspect.h"
 #include "diag_int.h"
 #include "mtls/explain.h"
 #include "mtls/pki.h"
@@ -25,7 +26,7 @@ check_identity(struct mtls_report *r, struct probe_ctx *pc)
 		return 0;
 	}
 	subj = cert_subject(x);
-	json_object_set_new(report_json(r), "client_certificate", cert_json(x));
+	json_object_set_new(report_json(r), "client_certificate", mtls_cert_to_json(x));
 	report_line(r, "our certificate (%s):", pc->cert_file);
 	cert_lines(r, x, "  ");
 	pc->key_ok = mtls_key_matches_cert(pc->peer.key, x);
@@ -256,7 +257,7 @@ check_server_certs(struct mtls_report *r, struct probe_ctx *pc,
 
 		snprintf(prefix, sizeof(prefix), "  [%d] ", i);
 		cert_lines(r, x, prefix);
-		json_array_append_new(arr, cert_json(x));
+		json_array_append_new(arr, mtls_cert_to_json(x));
 		s = cert_subject(x);
 		snprintf(what, sizeof(what), "%s %s",
 		    i == 0 ? "the server's certificate" : "the server's CA",
