@@ -1,0 +1,181 @@
+/* see mtls/pass.h */
+#define _GNU_SOURCE
+#include "mtls/pass.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "mtls/file.h"
+#include "base/internal.h"
+
+#define PASS_MAX 4096
+
+/* First line of what FD holds, without its line ending. Reads one byte at
+ * a time so nothing past the line is consumed from a shared descriptor. */
+static char *
+read_line_fd(int fd)
+{
+	char *buf = OPENSSL_zalloc(PASS_MAX + 1);
+	size_t n = 0;
+
+	if (buf == NULL) {
+		return NULL;
+	}
+	while (n < PASS_MAX) {
+		char c;
+		ssize_t r = read(fd, &c, 1);
+
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r <= 0 || c == '\n') {
+			break;
+		}
+		buf[n++] = c;
+	}
+	if (n > 0 && buf[n - 1] == '\r') {
+		buf[--n] = '\0';
+	}
+	return buf;
+}
+
+static char *
+pass_from_file(const char *path, struct mtls_err *err)
+{
+	unsigned char *data = NULL;
+	size_t len = 0, i;
+	char *p;
+
+	if (mtls_file_read(path, PASS_MAX, &data, &len, err) != 0) {
+		return NULL;
+	}
+	for (i = 0; i < len && data[i] != '\n' && data[i] != '\r'; i++) {
+	}
+	p = OPENSSL_zalloc(i + 1);
+	if (p != NULL) {
+		memcpy(p, data, i);
+	}
+	mtls_file_free(data, len);
+	return p;
+}
+
+static char *
+prompt_once(const char *prompt)
+{
+	struct termios old, quiet;
+	int restore = 0;
+	char *p;
+
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
+	if (tcgetattr(STDIN_FILENO, &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+	}
+	p = read_line_fd(STDIN_FILENO);
+	if (restore) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	}
+	fputc('\n', stderr);
+	return p;
+}
+
+static char *
+pass_prompt(const char *prompt, int confirm, struct mtls_err *err)
+{
+	char *a = prompt_once(prompt), *b;
+
+	if (a == NULL || !confirm) {
+		return a;
+	}
+	b = prompt_once("Verifying - enter the same password again: ");
+	if (b == NULL || strcmp(a, b) != 0) {
+		mtls_pass_free(a);
+		mtls_pass_free(b);
+		mtls_err_set(err, MTLS_E_PASSWORD,
+		    "the two passwords differ; nothing was written");
+		return NULL;
+	}
+	mtls_pass_free(b);
+	return a;
+}
+
+static char *
+pass_from_fd_spec(const char *num, struct mtls_err *err)
+{
+	char *end = NULL;
+	long fd;
+
+	errno = 0;
+	fd = strtol(num, &end, 10);
+	if (errno != 0 || end == num || *end != '\0' || fd < 0 || fd > 65535) {
+		mtls_err_set(err, MTLS_E_USAGE,
+		    "bad password source 'fd:%s': expected a descriptor number",
+		    num);
+		return NULL;
+	}
+	return read_line_fd((int)fd);
+}
+
+char *
+mtls_pass_get(const char *spec, const char *prompt, int confirm,
+    struct mtls_err *err)
+{
+	char *p = NULL;
+
+	if (spec == NULL) {
+		if (prompt != NULL && isatty(STDIN_FILENO)) {
+			return pass_prompt(prompt, confirm, err);
+		}
+		mtls_err_set(err, MTLS_E_PASSWORD,
+		    "a password is needed: give --pass with pass:, env:, "
+		    "file:, fd: or stdin");
+		return NULL;
+	}
+	if (strncmp(spec, "pass:", 5) == 0) {
+		p = OPENSSL_strdup(spec + 5);
+	} else if (strncmp(spec, "env:", 4) == 0) {
+		const char *v = getenv(spec + 4);
+
+		if (v == NULL) {
+			mtls_err_set(err, MTLS_E_PASSWORD,
+			    "environment variable %s is not set", spec + 4);
+			return NULL;
+		}
+		p = OPENSSL_strdup(v);
+	} else if (strncmp(spec, "file:", 5) == 0) {
+		return pass_from_file(spec + 5, err);
+	} else if (strncmp(spec, "fd:", 3) == 0) {
+		p = pass_from_fd_spec(spec + 3, err);
+		if (p == NULL) {
+			return NULL;
+		}
+	} else if (strcmp(spec, "stdin") == 0) {
+		p = read_line_fd(STDIN_FILENO);
+	} else {
+		mtls_err_set(err, MTLS_E_USAGE,
+		    "bad password source '%.40s': use pass:TEXT, env:VAR, "
+		    "file:PATH, fd:N or stdin",
+		    spec);
+		return NULL;
+	}
+	if (p == NULL) {
+		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	return p;
+}
+
+void
+mtls_pass_free(char *p)
+{
+	if (p != NULL) {
+		OPENSSL_clear_free(p, strlen(p));
+	}
+}

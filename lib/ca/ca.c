@@ -1,0 +1,505 @@
+/* see mtls/ca.h: creating and opening a CA directory */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "mtls/file.h"
+#include "mtls/pass.h"
+#include "ca/ca_internal.h"
+#include "base/internal.h"
+
+#define CA_CERT "ca.crt"
+#define CA_KEY "ca.key"
+#define CA_CONF "ca.json"
+#define CA_INV "inventory.db"
+
+static char *
+ca_path(const char *dir, const char *file)
+{
+	size_t n = strlen(dir) + strlen(file) + 2;
+	char *p = malloc(n);
+
+	if (p != NULL) {
+		snprintf(p, n, "%s/%s", dir, file);
+	}
+	return p;
+}
+
+const EVP_MD *
+mtls_sign_md(const EVP_PKEY *key)
+{
+	int bits = EVP_PKEY_get_bits(key);
+
+	switch (EVP_PKEY_get_base_id(key)) {
+	case EVP_PKEY_ED25519:
+	case EVP_PKEY_ED448:
+		return NULL;
+	case EVP_PKEY_EC:
+		/* Match the digest to the curve's strength (RFC 5480 4). */
+		return bits > 384 ? EVP_sha512() : bits > 256 ? EVP_sha384()
+							      : EVP_sha256();
+	default:
+		return EVP_sha256();
+	}
+}
+
+int
+mtls_random_serial(ASN1_INTEGER *serial, struct mtls_err *err)
+{
+	unsigned char buf[16];
+
+	if (RAND_bytes(buf, sizeof(buf)) != 1) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL,
+		    "cannot get random bytes for a serial");
+	}
+	buf[0] = (unsigned char)((buf[0] & 0x7f) | 0x40);
+	/* Big-endian magnitude; the type stays V_ASN1_INTEGER. */
+	if (ASN1_STRING_set(serial, buf, sizeof(buf)) != 1) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot set serial");
+	}
+	return 0;
+}
+
+int
+mtls_add_ext(X509 *x, int nid, int crit, void *value, struct mtls_err *err)
+{
+	if (X509_add1_ext_i2d(x, nid, value, crit, X509V3_ADD_DEFAULT) != 1) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL,
+		    "cannot add extension %s", OBJ_nid2sn(nid));
+	}
+	return 0;
+}
+
+int
+mtls_add_ski(X509 *x, struct mtls_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
+	int rc;
+
+	if (ski == NULL ||
+	    X509_pubkey_digest(x, EVP_sha1(), md, &n) != 1 ||
+	    ASN1_OCTET_STRING_set(ski, md, (int)n) != 1) {
+		ASN1_OCTET_STRING_free(ski);
+		return mtls_err_ssl(err, MTLS_E_INTERNAL,
+		    "cannot compute the subject key identifier");
+	}
+	rc = mtls_add_ext(x, NID_subject_key_identifier, 0, ski, err);
+	ASN1_OCTET_STRING_free(ski);
+	return rc;
+}
+
+static int
+ca_add_root_exts(X509 *x, struct mtls_err *err)
+{
+	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+	ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
+	int rc = -1;
+
+	if (bc == NULL || ku == NULL) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	bc->ca = 1;
+	/* keyCertSign, cRLSign; digitalSignature so the CA can also sign
+	 * OCSP responses itself (RFC 6960 4.2.2.2). */
+	if (ASN1_BIT_STRING_set_bit(ku, 0, 1) != 1 ||
+	    ASN1_BIT_STRING_set_bit(ku, 5, 1) != 1 ||
+	    ASN1_BIT_STRING_set_bit(ku, 6, 1) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (mtls_add_ext(x, NID_basic_constraints, 1, bc, err) != 0 ||
+	    mtls_add_ext(x, NID_key_usage, 1, ku, err) != 0 ||
+	    mtls_add_ski(x, err) != 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	BASIC_CONSTRAINTS_free(bc);
+	ASN1_BIT_STRING_free(ku);
+	return rc;
+}
+
+static X509 *
+ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *err)
+{
+	X509 *x = X509_new();
+
+	if (x == NULL || X509_set_version(x, X509_VERSION_3) != 1 ||
+	    mtls_random_serial(X509_get_serialNumber(x), err) != 0 ||
+	    X509_set_subject_name(x, name) != 1 ||
+	    X509_set_issuer_name(x, name) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) == NULL ||
+	    X509_set_pubkey(x, key) != 1) {
+		if (err != NULL && err->code == MTLS_OK) {
+			mtls_err_ssl(err, MTLS_E_INTERNAL,
+			    "cannot build the CA certificate");
+		}
+		X509_free(x);
+		return NULL;
+	}
+	if (ca_add_root_exts(x, err) != 0) {
+		X509_free(x);
+		return NULL;
+	}
+	if (X509_sign(x, key, mtls_sign_md(key)) <= 0) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL,
+		    "cannot sign the CA certificate");
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+static char *
+ca_conf_json(const struct mtls_ca_init_opts *o, X509 *cert)
+{
+	json_t *j = json_object();
+	char *subj = mtls_name_format(X509_get_subject_name(cert)), *out;
+
+	json_object_set_new(j, "version", json_integer(1));
+	json_object_set_new(j, "subject", json_string(subj ? subj : ""));
+	json_object_set_new(j, "key_type",
+	    json_string(mtls_keytype_name(o->key_type)));
+	json_object_set_new(j, "default_days", json_integer(MTLS_DEFAULT_DAYS));
+	json_object_set_new(j, "created", json_integer((json_int_t)time(NULL)));
+	if (o->crl_url != NULL) {
+		json_object_set_new(j, "crl_url", json_string(o->crl_url));
+	}
+	if (o->ocsp_url != NULL) {
+		json_object_set_new(j, "ocsp_url", json_string(o->ocsp_url));
+	}
+	out = json_dumps(j, JSON_INDENT(2));
+	json_decref(j);
+	OPENSSL_free(subj);
+	return out;
+}
+
+/* With --force, the old inventory belongs to the old CA: keep it aside
+ * rather than mixing two CAs' serials. */
+static int
+ca_retire_inventory(const char *inv_path, struct mtls_err *err)
+{
+	char aside[4096];
+
+	if (access(inv_path, F_OK) != 0) {
+		return 0;
+	}
+	snprintf(aside, sizeof(aside), "%s.replaced-%ld", inv_path,
+	    (long)time(NULL));
+	if (rename(inv_path, aside) != 0) {
+		return mtls_err_sys(err, MTLS_E_IO, "cannot move %s aside",
+		    inv_path);
+	}
+	snprintf(aside, sizeof(aside), "%s-wal", inv_path);
+	unlink(aside);
+	snprintf(aside, sizeof(aside), "%s-shm", inv_path);
+	unlink(aside);
+	return 0;
+}
+
+static int
+ca_check_url(const char *what, const char *url, struct mtls_err *err)
+{
+	if (url != NULL && strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0) {
+		return mtls_err_set(err, MTLS_E_USAGE,
+		    "%s '%s' must be an http:// or https:// URL", what, url);
+	}
+	return 0;
+}
+
+int
+mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
+{
+	char *crt_p = NULL, *key_p = NULL, *conf_p = NULL, *inv_p = NULL;
+	char *key_pem = NULL, *cert_pem = NULL, *conf = NULL, *pass = NULL;
+	size_t key_len = 0, cert_len = 0;
+	X509_NAME *name = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	struct mtls_fileset *fs = NULL;
+	struct mtls_inv *inv = NULL;
+	int rc = -1;
+
+	if (ca_check_url("--crl-url", o->crl_url, err) != 0 ||
+	    ca_check_url("--ocsp-url", o->ocsp_url, err) != 0) {
+		return -1;
+	}
+	name = mtls_name_parse(o->name ? o->name : "CN=mtls Root CA", err);
+	if (name == NULL || mtls_mkdir_p(o->dir, 0700, err) != 0) {
+		goto out;
+	}
+	crt_p = ca_path(o->dir, CA_CERT);
+	key_p = ca_path(o->dir, CA_KEY);
+	conf_p = ca_path(o->dir, CA_CONF);
+	inv_p = ca_path(o->dir, CA_INV);
+	if (!o->force && (access(crt_p, F_OK) == 0 || access(key_p, F_OK) == 0)) {
+		mtls_err_set(err, MTLS_E_EXISTS,
+		    "a CA already exists in %s; use --force to replace it "
+		    "(its inventory is kept aside)",
+		    o->dir);
+		goto out;
+	}
+	/* pass_spec is a spec (pass:, env:, file:, fd:, stdin), like every
+	 * other *_spec in the API and like mtls_ca_unlock's argument. */
+	if (o->pass_spec != NULL) {
+		pass = mtls_pass_get(o->pass_spec, NULL, 0, err);
+		if (pass == NULL) {
+			goto out;
+		}
+	}
+	key = mtls_key_generate(o->key_type, err);
+	if (key == NULL) {
+		goto out;
+	}
+	cert = ca_make_root(key, name, o->days > 0 ? o->days : MTLS_DEFAULT_CA_DAYS,
+	    err);
+	if (cert == NULL ||
+	    mtls_key_to_pem(key, pass, &key_pem, &key_len, err) != 0 ||
+	    mtls_cert_append_pem(cert, &cert_pem, &cert_len, err) != 0) {
+		goto out;
+	}
+	conf = ca_conf_json(o, cert);
+	fs = mtls_fileset_new(o->force, err);
+	if (conf == NULL || fs == NULL) {
+		goto out;
+	}
+	if (mtls_fileset_add(fs, key_p, key_pem, key_len, MTLS_MODE_SECRET, err) != 0 ||
+	    mtls_fileset_add(fs, crt_p, cert_pem, cert_len, MTLS_MODE_PUBLIC, err) != 0 ||
+	    mtls_fileset_add(fs, conf_p, conf, strlen(conf), MTLS_MODE_PUBLIC, err) != 0) {
+		goto out;
+	}
+	if (o->force && ca_retire_inventory(inv_p, err) != 0) {
+		goto out;
+	}
+	inv = mtls_inv_open(inv_p, 1, err);
+	if (inv == NULL || mtls_fileset_commit(fs, err) != 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	mtls_inv_close(inv);
+	mtls_fileset_free(fs);
+	mtls_secret_free(key_pem, key_len);
+	mtls_pass_free(pass);
+	OPENSSL_free(cert_pem);
+	free(conf);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	X509_NAME_free(name);
+	free(crt_p);
+	free(key_p);
+	free(conf_p);
+	free(inv_p);
+	return rc;
+}
+
+static int
+ca_load_conf(struct mtls_ca *ca, struct mtls_err *err)
+{
+	char *p = ca_path(ca->dir, CA_CONF);
+	json_error_t je;
+	json_t *j;
+	const char *s;
+
+	if (p == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	j = json_load_file(p, 0, &je);
+	if (j == NULL) {
+		mtls_err_set(err, MTLS_E_FORMAT, "cannot read %s: %s (line %d)",
+		    p, je.text, je.line);
+		free(p);
+		return -1;
+	}
+	free(p);
+	s = json_string_value(json_object_get(j, "crl_url"));
+	ca->crl_url = mtls_strdup(s);
+	s = json_string_value(json_object_get(j, "ocsp_url"));
+	ca->ocsp_url = mtls_strdup(s);
+	json_decref(j);
+	return 0;
+}
+
+static int
+ca_prepare_exts(struct mtls_ca *ca, struct mtls_err *err);
+
+struct mtls_ca *
+mtls_ca_open(const char *dir, struct mtls_err *err)
+{
+	struct mtls_ca *ca = calloc(1, sizeof(*ca));
+	char *p = NULL;
+
+	if (ca == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	ca->dir = strdup(dir);
+	p = ca_path(dir, CA_CERT);
+	if (ca->dir == NULL || p == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		goto fail;
+	}
+	if (access(p, F_OK) != 0) {
+		mtls_err_set(err, MTLS_E_NOTFOUND,
+		    "no CA in %s: create one with 'mtls ca init --dir %s', or "
+		    "point --ca-dir or $MTLS_CA_DIR at it",
+		    dir, dir);
+		goto fail;
+	}
+	ca->cert = mtls_load_cert(p, err);
+	free(p);
+	p = ca_path(dir, CA_INV);
+	if (ca->cert == NULL || p == NULL || ca_load_conf(ca, err) != 0) {
+		goto fail;
+	}
+	ca->inv = mtls_inv_open(p, 0, err);
+	if (ca->inv == NULL || ca_prepare_exts(ca, err) != 0 ||
+	    mtls_cert_append_pem(ca->cert, &ca->chain_pem, &ca->chain_pem_len,
+		err) != 0) {
+		goto fail;
+	}
+	free(p);
+	return ca;
+fail:
+	free(p);
+	mtls_ca_free(ca);
+	return NULL;
+}
+
+int
+mtls_ca_unlock(struct mtls_ca *ca, const char *pass_spec, struct mtls_err *err)
+{
+	char *p;
+
+	if (ca->key != NULL) {
+		return 0;
+	}
+	p = ca_path(ca->dir, CA_KEY);
+	if (p == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	ca->key = mtls_load_key(p, pass_spec, err);
+	if (ca->key != NULL && !mtls_key_matches_cert(ca->key, ca->cert)) {
+		EVP_PKEY_free(ca->key);
+		ca->key = NULL;
+		mtls_err_set(err, MTLS_E_FORMAT,
+		    "%s does not belong to the CA certificate in %s", p,
+		    ca->dir);
+	}
+	free(p);
+	return ca->key != NULL ? 0 : -1;
+}
+
+void
+mtls_ca_free(struct mtls_ca *ca)
+{
+	if (ca == NULL) {
+		return;
+	}
+	mtls_inv_close(ca->inv);
+	X509_free(ca->cert);
+	EVP_PKEY_free(ca->key);
+	X509_EXTENSION_free(ca->aki);
+	X509_EXTENSION_free(ca->crl_dp);
+	X509_EXTENSION_free(ca->aia);
+	OPENSSL_free(ca->chain_pem);
+	free(ca->crl_url);
+	free(ca->ocsp_url);
+	free(ca->dir);
+	free(ca);
+}
+
+X509 *
+mtls_ca_cert(const struct mtls_ca *ca)
+{
+	return ca->cert;
+}
+
+const char *
+mtls_ca_dir(const struct mtls_ca *ca)
+{
+	return ca->dir;
+}
+
+const char *
+mtls_ca_crl_url(const struct mtls_ca *ca)
+{
+	return ca->crl_url;
+}
+
+const char *
+mtls_ca_ocsp_url(const struct mtls_ca *ca)
+{
+	return ca->ocsp_url;
+}
+
+int
+mtls_ca_begin(struct mtls_ca *ca, struct mtls_err *err)
+{
+	return mtls_inv_begin(ca->inv, err);
+}
+
+int
+mtls_ca_commit(struct mtls_ca *ca, struct mtls_err *err)
+{
+	return mtls_inv_commit(ca->inv, err);
+}
+
+void
+mtls_ca_rollback(struct mtls_ca *ca)
+{
+	mtls_inv_rollback(ca->inv);
+}
+
+int
+mtls_ca_list(struct mtls_ca *ca, const char *name, mtls_inv_cb *cb, void *arg,
+    struct mtls_err *err)
+{
+	return mtls_inv_list(ca->inv, name, cb, arg, err);
+}
+
+/* AKI, CRL distribution point and AIA are the same in every certificate
+ * this CA signs: encode them once. */
+static int
+ca_prepare_exts(struct mtls_ca *ca, struct mtls_err *err)
+{
+	X509V3_CTX ctx;
+	char buf[2100];
+
+	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, NULL, 0);
+	ca->aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier,
+	    "keyid:always");
+	if (ca->aki == NULL) {
+		return mtls_err_ssl(err, MTLS_E_FORMAT,
+		    "the CA certificate in %s has no subject key identifier",
+		    ca->dir);
+	}
+	if (ca->crl_url != NULL) {
+		snprintf(buf, sizeof(buf), "URI:%s", ca->crl_url);
+		ca->crl_dp = X509V3_EXT_conf_nid(NULL, &ctx,
+		    NID_crl_distribution_points, buf);
+	}
+	if (ca->ocsp_url != NULL) {
+		snprintf(buf, sizeof(buf), "OCSP;URI:%s", ca->ocsp_url);
+		ca->aia = X509V3_EXT_conf_nid(NULL, &ctx, NID_info_access, buf);
+	}
+	if ((ca->crl_url != NULL && ca->crl_dp == NULL) ||
+	    (ca->ocsp_url != NULL && ca->aia == NULL)) {
+		return mtls_err_ssl(err, MTLS_E_FORMAT,
+		    "bad CRL or OCSP URL in %s/" CA_CONF, ca->dir);
+	}
+	return 0;
+}

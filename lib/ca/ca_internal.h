@@ -1,0 +1,39 @@
+/* State shared by the CA modules (ca.c, sign.c, identity.c). Private. */
+#ifndef MTLS_CA_INTERNAL_H
+#define MTLS_CA_INTERNAL_H
+
+#include <openssl/x509v3.h>
+
+#include "mtls/ca.h"
+#include "ca/inventory.h"
+
+struct mtls_ca {
+	char *dir;
+	X509 *cert;
+	EVP_PKEY *key; /* NULL until mtls_ca_unlock */
+	struct mtls_inv *inv;
+	char *crl_url;
+	char *ocsp_url;
+	/* Encoded once per CA, reused for every certificate it signs. */
+	X509_EXTENSION *aki;
+	X509_EXTENSION *crl_dp;
+	X509_EXTENSION *aia;
+	char *chain_pem; /* the CA certificate, PEM, appended to chains */
+	size_t chain_pem_len;
+};
+
+/* The digest a signature by KEY uses (NULL for EdDSA). */
+const EVP_MD *mtls_sign_md(const EVP_PKEY *key);
+
+/* 16 random bytes, top bit clear, second bit set: a positive 127-bit
+ * serial whose encoding is always 16 bytes (RFC 5280 4.1.2.2). */
+int mtls_random_serial(ASN1_INTEGER *serial, struct mtls_err *err);
+
+/* Adds an extension built from a structure. */
+int mtls_add_ext(X509 *x, int nid, int crit, void *value,
+    struct mtls_err *err);
+
+/* Subject key identifier (RFC 5280 4.2.1.2 method 1) for X's key. */
+int mtls_add_ski(X509 *x, struct mtls_err *err);
+
+#endif

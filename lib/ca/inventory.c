@@ -1,0 +1,379 @@
+/* see inventory.h */
+#include "ca/inventory.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/internal.h"
+
+#define SCHEMA_VERSION "1"
+
+struct mtls_inv {
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	sqlite3_stmt *taken;
+	int in_txn;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS certs("
+    " serial TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " sans TEXT NOT NULL DEFAULT '',"
+    " profile TEXT NOT NULL,"
+    " not_before INTEGER NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'valid',"
+    " revoked_at INTEGER,"
+    " reason TEXT,"
+    " superseded_by TEXT,"
+    " issued_at INTEGER NOT NULL,"
+    " pem TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS certs_name ON certs(name);"
+    "CREATE INDEX IF NOT EXISTS certs_not_after ON certs(not_after);"
+    "CREATE INDEX IF NOT EXISTS certs_status ON certs(status);"
+    "INSERT OR IGNORE INTO meta VALUES('schema', '" SCHEMA_VERSION "');";
+
+static int
+db_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err)
+{
+	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what,
+	    sqlite3_errmsg(inv->db));
+}
+
+static int
+inv_exec(struct mtls_inv *inv, const char *sql, struct mtls_err *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(inv->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		mtls_err_set(err, MTLS_E_IO, "inventory: %s",
+		    msg ? msg : sqlite3_errmsg(inv->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+struct mtls_inv *
+mtls_inv_open(const char *path, int create, struct mtls_err *err)
+{
+	struct mtls_inv *inv = calloc(1, sizeof(*inv));
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
+	    (create ? SQLITE_OPEN_CREATE : 0);
+
+	if (inv == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &inv->db, flags, NULL) != SQLITE_OK) {
+		mtls_err_set(err, MTLS_E_IO, "cannot open inventory %s: %s",
+		    path, inv->db ? sqlite3_errmsg(inv->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(inv->db, 10000);
+	/* WAL: readers never block the writer; FULL: a committed issuance
+	 * survives power loss, and batches pay one sync per commit. */
+	/* The schema is written only when creating: INSERT OR IGNORE takes
+	 * the write lock, so running it on every open made readers (mtls
+	 * list, a second issuer) wait for, and then fail behind, a batch in
+	 * progress. */
+	if (inv_exec(inv, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+		err) != 0 ||
+	    (create && inv_exec(inv, schema, err) != 0)) {
+		goto fail;
+	}
+	if (sqlite3_prepare_v2(inv->db,
+		"INSERT INTO certs(serial,name,subject,sans,profile,not_before,"
+		"not_after,sha256,status,issued_at,pem) "
+		"VALUES(?,?,?,?,?,?,?,?,'valid',strftime('%s','now'),?)",
+		-1, &inv->ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(inv->db, "SELECT 1 FROM certs WHERE serial=?",
+		-1, &inv->taken, NULL) != SQLITE_OK) {
+		db_fail(inv, "preparing statements", err);
+		goto fail;
+	}
+	return inv;
+fail:
+	mtls_inv_close(inv);
+	return NULL;
+}
+
+void
+mtls_inv_close(struct mtls_inv *inv)
+{
+	if (inv == NULL) {
+		return;
+	}
+	if (inv->in_txn) {
+		sqlite3_exec(inv->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	sqlite3_finalize(inv->ins);
+	sqlite3_finalize(inv->taken);
+	sqlite3_close(inv->db);
+	free(inv);
+}
+
+sqlite3 *
+mtls_inv_db(struct mtls_inv *inv)
+{
+	return inv->db;
+}
+
+int
+mtls_inv_begin(struct mtls_inv *inv, struct mtls_err *err)
+{
+	if (inv_exec(inv, "BEGIN IMMEDIATE", err) != 0) {
+		return -1;
+	}
+	inv->in_txn = 1;
+	return 0;
+}
+
+int
+mtls_inv_commit(struct mtls_inv *inv, struct mtls_err *err)
+{
+	if (inv_exec(inv, "COMMIT", err) != 0) {
+		mtls_inv_rollback(inv);
+		return -1;
+	}
+	inv->in_txn = 0;
+	return 0;
+}
+
+void
+mtls_inv_rollback(struct mtls_inv *inv)
+{
+	if (inv->in_txn) {
+		sqlite3_exec(inv->db, "ROLLBACK", NULL, NULL, NULL);
+		inv->in_txn = 0;
+	}
+}
+
+int
+mtls_inv_in_txn(const struct mtls_inv *inv)
+{
+	return inv->in_txn;
+}
+
+int
+mtls_inv_serial_taken(struct mtls_inv *inv, const char *serial,
+    struct mtls_err *err)
+{
+	int rc;
+
+	sqlite3_reset(inv->taken);
+	sqlite3_bind_text(inv->taken, 1, serial, -1, SQLITE_STATIC);
+	rc = sqlite3_step(inv->taken);
+	sqlite3_reset(inv->taken);
+	if (rc == SQLITE_ROW) {
+		return 1;
+	}
+	if (rc == SQLITE_DONE) {
+		return 0;
+	}
+	return db_fail(inv, "looking up a serial", err);
+}
+
+int
+mtls_inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
+    struct mtls_err *err)
+{
+	sqlite3_stmt *s = inv->ins;
+	int rc;
+
+	sqlite3_reset(s);
+	sqlite3_bind_text(s, 1, e->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, e->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, e->subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, e->sans ? e->sans : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, e->profile, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)e->not_before);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)e->not_after);
+	sqlite3_bind_text(s, 8, e->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, e->pem, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE) {
+		return db_fail(inv, "recording a certificate", err);
+	}
+	return 0;
+}
+
+static const char *
+col_text(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+#define ENTRY_COLUMNS                                                        \
+	"serial,name,subject,sans,profile,not_before,not_after,sha256,status,"  \
+	"revoked_at,reason,pem,superseded_by"
+
+/* Runs SQL (selecting ENTRY_COLUMNS, with ?1 bound to ARG1) and calls CB
+ * per row; returns CB's non-zero value, -1 on error, else 0; *ROWS gets
+ * the number of rows seen. */
+static int
+inv_query(struct mtls_inv *inv, const char *sql, const char *arg1,
+    mtls_inv_cb *cb, void *arg, int *rows, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret = 0;
+
+	*rows = 0;
+	if (sqlite3_prepare_v2(inv->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "querying", err);
+	}
+	sqlite3_bind_text(s, 1, arg1, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct mtls_inv_entry e = {
+		    .serial = col_text(s, 0),
+		    .name = col_text(s, 1),
+		    .subject = col_text(s, 2),
+		    .sans = col_text(s, 3),
+		    .profile = col_text(s, 4),
+		    .not_before = (time_t)sqlite3_column_int64(s, 5),
+		    .not_after = (time_t)sqlite3_column_int64(s, 6),
+		    .sha256 = col_text(s, 7),
+		    .status = col_text(s, 8),
+		    .revoked_at = (time_t)sqlite3_column_int64(s, 9),
+		    .reason = col_text(s, 10),
+		    .pem = col_text(s, 11),
+		    .superseded_by = col_text(s, 12),
+		};
+
+		(*rows)++;
+		ret = cb(&e, arg);
+		if (ret != 0) {
+			break;
+		}
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		ret = db_fail(inv, "querying", err);
+	}
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int
+mtls_inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err)
+{
+	int rows;
+
+	return inv_query(inv, "SELECT " ENTRY_COLUMNS " FROM certs "
+	    "WHERE ?1 IS NULL OR name=?1 ORDER BY issued_at, rowid", name, cb, arg,
+	    &rows, err);
+}
+
+int
+mtls_inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err)
+{
+	int rows, rc = inv_query(inv, "SELECT " ENTRY_COLUMNS " FROM certs "
+	    "WHERE serial=upper(?1)", serial, cb, arg, &rows, err);
+
+	if (rc == 0 && rows == 0) {
+		return mtls_err_set(err, MTLS_E_NOTFOUND,
+		    "no certificate with serial %s in the inventory", serial);
+	}
+	return rc;
+}
+
+int
+mtls_inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
+    struct mtls_err *err)
+{
+	/* Only what a CRL or a status check needs: the PEM and the other
+	 * text columns would be copied for nothing, a million times. */
+	int rows;
+
+	return inv_query(inv, "SELECT serial,name,'','','',not_before,"
+	    "not_after,'',status,revoked_at,reason,'',superseded_by FROM certs "
+	    "WHERE status='revoked' AND ?1 IS NULL", NULL, cb, arg, &rows, err);
+}
+
+static int
+note_revoked(const struct mtls_inv_entry *e, void *arg)
+{
+	time_t *when = arg;
+
+	*when = strcmp(e->status, "revoked") == 0 ? e->revoked_at : 0;
+	return 0;
+}
+
+int
+mtls_inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason,
+    time_t when, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	time_t already = 0;
+	char buf[64];
+	struct tm tm;
+
+	if (mtls_inv_lookup(inv, serial, note_revoked, &already, err) != 0) {
+		return -1;
+	}
+	if (already != 0) {
+		gmtime_r(&already, &tm);
+		strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		return mtls_err_set(err, MTLS_E_EXISTS,
+		    "certificate %s was already revoked on %s", serial, buf);
+	}
+	if (sqlite3_prepare_v2(inv->db, "UPDATE certs SET status='revoked', "
+		"revoked_at=?2, reason=?3 WHERE serial=upper(?1)", -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "revoking", err);
+	}
+	sqlite3_bind_text(s, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)when);
+	sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		sqlite3_finalize(s);
+		return db_fail(inv, "revoking", err);
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int
+mtls_inv_set_superseded(struct mtls_inv *inv, const char *old_serial,
+    const char *new_serial, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(inv->db, "UPDATE certs SET superseded_by=?2 "
+		"WHERE serial=upper(?1)", -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "recording renewal", err);
+	}
+	sqlite3_bind_text(s, 1, old_serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, new_serial, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(inv, "recording renewal", err);
+}
+
+int
+mtls_inv_next_crl_number(struct mtls_inv *inv, long long *out,
+    struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (inv_exec(inv, "INSERT INTO meta VALUES('crl_number','1') "
+		"ON CONFLICT(key) DO UPDATE SET value=CAST(value AS INTEGER)+1", err) != 0) {
+		return -1;
+	}
+	if (sqlite3_prepare_v2(inv->db, "SELECT CAST(value AS INTEGER) FROM meta "
+		"WHERE key='crl_number'", -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "reading the CRL number", err);
+	}
+	rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : db_fail(inv, "reading the CRL number", err);
+}

@@ -1,0 +1,695 @@
+/*
+ * PKCS#12 keystores and truststores as Java reads and writes them
+ * (RFC 7292; sun.security.pkcs12.PKCS12KeyStore). The bags are walked by
+ * hand because PKCS12_parse drops the attributes Java relies on:
+ * friendlyName (the alias), localKeyID (key <-> certificate, "Time <ms>"
+ * in Java's files) and Oracle's trustedKeyUsage (a trusted entry).
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pkcs12.h>
+#include <openssl/provider.h>
+#include <openssl/x509.h>
+
+#include "mtls/pki.h"
+#include "mtls/store.h"
+#include "base/internal.h"
+#include "keystore/store_int.h"
+
+#define TRUST_OID "2.16.840.1.113894.746875.1.1"
+#define ANY_EKU_OID "2.5.29.37.0"
+#define P12_MIN_ITER 10000
+#define P12_MAX_DEPTH 3
+
+struct p12key {
+	EVP_PKEY *key;
+	char *fname;
+	ASN1_OCTET_STRING *id;
+};
+
+struct p12cert {
+	X509 *x;
+	char *fname;
+	ASN1_OCTET_STRING *id;
+	int trusted;
+	int used;
+};
+
+struct walk {
+	struct p12key *keys;
+	size_t nkeys;
+	struct p12cert *certs;
+	size_t ncerts;
+	const char *pass;
+	const char *name;
+	ASN1_OBJECT *trust_oid;
+	struct mtls_err *err;
+};
+
+int
+p12_looks_like(const unsigned char *d, size_t n)
+{
+	const unsigned char *p = d;
+	PKCS12 *p12;
+
+	if (n < 4 || d[0] != 0x30 || n > LONG_MAX) {
+		return 0;
+	}
+	p12 = d2i_PKCS12(NULL, &p, (long)n);
+	ERR_clear_error();
+	PKCS12_free(p12);
+	return p12 != NULL;
+}
+
+/* RC2-40 (older keytool, openssl -legacy) lives in the legacy provider;
+ * loading it means loading "default" explicitly as well. The handles are
+ * released at exit, before OpenSSL's own cleanup (atexit runs LIFO). */
+static OSSL_PROVIDER *prov_default, *prov_legacy;
+
+static void
+unload_providers(void)
+{
+	if (prov_legacy != NULL) {
+		OSSL_PROVIDER_unload(prov_legacy);
+	}
+	if (prov_default != NULL) {
+		OSSL_PROVIDER_unload(prov_default);
+	}
+	prov_legacy = prov_default = NULL;
+}
+
+static void
+load_legacy(void)
+{
+	static int done;
+
+	if (done) {
+		return;
+	}
+	done = 1;
+	prov_default = OSSL_PROVIDER_load(NULL, "default");
+	if (prov_default != NULL) {
+		prov_legacy = OSSL_PROVIDER_load(NULL, "legacy");
+	}
+	atexit(unload_providers);
+	ERR_clear_error();
+}
+
+static const char *
+pw_or_null(const char *pass)
+{
+	return pass;
+}
+
+static int
+pwlen(const char *pass)
+{
+	return pass != NULL ? (int)strlen(pass) : 0;
+}
+
+static int
+attr_present(const PKCS12_SAFEBAG *bag, const ASN1_OBJECT *oid)
+{
+	const STACK_OF(X509_ATTRIBUTE) *attrs = PKCS12_SAFEBAG_get0_attrs(bag);
+	int i;
+
+	for (i = 0; i < sk_X509_ATTRIBUTE_num(attrs); i++) {
+		X509_ATTRIBUTE *a = sk_X509_ATTRIBUTE_value(attrs, i);
+
+		if (OBJ_cmp(X509_ATTRIBUTE_get0_object(a), oid) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static ASN1_OCTET_STRING *
+bag_id(const PKCS12_SAFEBAG *bag)
+{
+	const ASN1_TYPE *t = PKCS12_SAFEBAG_get0_attr(bag, NID_localKeyID);
+
+	if (t == NULL || t->type != V_ASN1_OCTET_STRING) {
+		return NULL;
+	}
+	return ASN1_OCTET_STRING_dup(t->value.octet_string);
+}
+
+static int
+walk_key(struct walk *w, const PKCS12_SAFEBAG *bag, EVP_PKEY *k)
+{
+	struct p12key *nk;
+
+	if (k == NULL) {
+		return mtls_err_ssl(w->err, MTLS_E_FORMAT,
+		    "%s holds a private key mtls cannot decode", w->name);
+	}
+	nk = OPENSSL_realloc(w->keys, (w->nkeys + 1) * sizeof(*nk));
+	if (nk == NULL) {
+		EVP_PKEY_free(k);
+		return mtls_err_set(w->err, MTLS_E_INTERNAL, "out of memory");
+	}
+	w->keys = nk;
+	nk[w->nkeys].key = k;
+	nk[w->nkeys].fname = PKCS12_get_friendlyname((PKCS12_SAFEBAG *)bag);
+	nk[w->nkeys].id = bag_id(bag);
+	w->nkeys++;
+	return 0;
+}
+
+static int
+walk_cert(struct walk *w, const PKCS12_SAFEBAG *bag)
+{
+	struct p12cert *nc;
+	X509 *x;
+
+	if (PKCS12_SAFEBAG_get_bag_nid(bag) != NID_x509Certificate) {
+		return 0; /* SDSI certificates: nobody uses them */
+	}
+	x = PKCS12_SAFEBAG_get1_cert(bag);
+	if (x == NULL) {
+		return mtls_err_ssl(w->err, MTLS_E_FORMAT,
+		    "%s holds a certificate that is not valid X.509", w->name);
+	}
+	nc = OPENSSL_realloc(w->certs, (w->ncerts + 1) * sizeof(*nc));
+	if (nc == NULL) {
+		X509_free(x);
+		return mtls_err_set(w->err, MTLS_E_INTERNAL, "out of memory");
+	}
+	w->certs = nc;
+	memset(&nc[w->ncerts], 0, sizeof(*nc));
+	nc[w->ncerts].x = x;
+	nc[w->ncerts].fname = PKCS12_get_friendlyname((PKCS12_SAFEBAG *)bag);
+	nc[w->ncerts].id = bag_id(bag);
+	nc[w->ncerts].trusted = attr_present(bag, w->trust_oid);
+	w->ncerts++;
+	return 0;
+}
+
+static int
+walk_bags(struct walk *w, const STACK_OF(PKCS12_SAFEBAG) *bags, int depth)
+{
+	int i;
+
+	for (i = 0; i < sk_PKCS12_SAFEBAG_num(bags); i++) {
+		const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, i);
+		PKCS8_PRIV_KEY_INFO *p8 = NULL;
+		int rc = 0;
+
+		switch (PKCS12_SAFEBAG_get_nid(bag)) {
+		case NID_keyBag:
+			rc = walk_key(w, bag,
+			    EVP_PKCS82PKEY(PKCS12_SAFEBAG_get0_p8inf(bag)));
+			break;
+		case NID_pkcs8ShroudedKeyBag:
+			p8 = PKCS12_decrypt_skey(bag, pw_or_null(w->pass),
+			    pwlen(w->pass));
+			if (p8 == NULL) {
+				return mtls_err_ssl(w->err, MTLS_E_PASSWORD,
+				    "cannot decrypt the private key in %s with "
+				    "the store password (wrong password?)",
+				    w->name);
+			}
+			rc = walk_key(w, bag, EVP_PKCS82PKEY(p8));
+			PKCS8_PRIV_KEY_INFO_free(p8);
+			break;
+		case NID_certBag:
+			rc = walk_cert(w, bag);
+			break;
+		case NID_safeContentsBag:
+			if (depth >= P12_MAX_DEPTH) {
+				return mtls_err_set(w->err, MTLS_E_FORMAT,
+				    "%s nests safe contents too deeply", w->name);
+			}
+			rc = walk_bags(w, PKCS12_SAFEBAG_get0_safes(bag),
+			    depth + 1);
+			break;
+		default:
+			break; /* secret and CRL bags: not keystore entries */
+		}
+		if (rc != 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+walk_safes(struct walk *w, PKCS12 *p12)
+{
+	STACK_OF(PKCS7) *safes = PKCS12_unpack_authsafes(p12);
+	int i, rc = 0;
+
+	if (safes == NULL) {
+		return mtls_err_ssl(w->err, MTLS_E_FORMAT,
+		    "%s is malformed: its contents cannot be decoded", w->name);
+	}
+	for (i = 0; i < sk_PKCS7_num(safes) && rc == 0; i++) {
+		PKCS7 *p7 = sk_PKCS7_value(safes, i);
+		STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+
+		switch (OBJ_obj2nid(p7->type)) {
+		case NID_pkcs7_data:
+			bags = PKCS12_unpack_p7data(p7);
+			break;
+		case NID_pkcs7_encrypted:
+			bags = PKCS12_unpack_p7encdata(p7, pw_or_null(w->pass),
+			    pwlen(w->pass));
+			break;
+		default:
+			continue; /* enveloped (public-key) safes: unsupported */
+		}
+		if (bags == NULL) {
+			rc = mtls_err_ssl(w->err, MTLS_E_PASSWORD,
+			    "cannot decrypt the certificates in %s with the "
+			    "store password (wrong password?)", w->name);
+			break;
+		}
+		rc = walk_bags(w, bags, 0);
+		sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+	}
+	sk_PKCS7_pop_free(safes, PKCS7_free);
+	return rc;
+}
+
+static void
+walk_free(struct walk *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nkeys; i++) {
+		EVP_PKEY_free(w->keys[i].key);
+		OPENSSL_free(w->keys[i].fname);
+		ASN1_OCTET_STRING_free(w->keys[i].id);
+	}
+	for (i = 0; i < w->ncerts; i++) {
+		X509_free(w->certs[i].x);
+		OPENSSL_free(w->certs[i].fname);
+		ASN1_OCTET_STRING_free(w->certs[i].id);
+	}
+	OPENSSL_free(w->keys);
+	OPENSSL_free(w->certs);
+	ASN1_OBJECT_free(w->trust_oid);
+}
+
+/* Java's localKeyID "Time 1712345678901" carries the creation date. */
+static int64_t
+id_time(const ASN1_OCTET_STRING *id)
+{
+	const unsigned char *d;
+	int n, i;
+	int64_t v = 0;
+
+	if (id == NULL) {
+		return 0;
+	}
+	d = ASN1_STRING_get0_data(id);
+	n = ASN1_STRING_length(id);
+	if (n < 6 || n > 24 || memcmp(d, "Time ", 5) != 0) {
+		return 0;
+	}
+	for (i = 5; i < n; i++) {
+		if (d[i] < '0' || d[i] > '9') {
+			return 0;
+		}
+		v = v * 10 + (d[i] - '0');
+	}
+	return v;
+}
+
+static char *
+alias_or_number(const char *fname, size_t number)
+{
+	char buf[32];
+
+	if (fname != NULL && *fname != '\0') {
+		return mtls_strdup(fname);
+	}
+	snprintf(buf, sizeof(buf), "%zu", number); /* what Java invents */
+	return mtls_strdup(buf);
+}
+
+static int
+push_cert(struct mtls_store_entry *e, X509 *x)
+{
+	if (X509_up_ref(x) != 1) {
+		return -1;
+	}
+	if (sk_X509_push(e->certs, x) <= 0) {
+		X509_free(x);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+build_key_entry(struct mtls_store *s, struct walk *w, size_t k)
+{
+	struct p12key *pk = &w->keys[k];
+	struct mtls_store_entry *e = store_entry_new(MTLS_ENTRY_KEY);
+	struct p12cert *leaf = NULL;
+	size_t i, depth;
+
+	if (e == NULL) {
+		return mtls_err_set(w->err, MTLS_E_INTERNAL, "out of memory");
+	}
+	for (i = 0; i < w->ncerts && leaf == NULL; i++) {
+		if (pk->id != NULL && w->certs[i].id != NULL &&
+		    ASN1_OCTET_STRING_cmp(pk->id, w->certs[i].id) == 0) {
+			leaf = &w->certs[i];
+		}
+	}
+	for (i = 0; i < w->ncerts && leaf == NULL; i++) {
+		if (mtls_key_matches_cert(pk->key, w->certs[i].x)) {
+			leaf = &w->certs[i];
+		}
+	}
+	e->alias = alias_or_number(pk->fname ? pk->fname
+	    : leaf ? leaf->fname : NULL, s->n + 1);
+	e->created = id_time(pk->id);
+	e->key = pk->key;
+	pk->key = NULL;
+	if (e->alias == NULL) {
+		store_entry_free(e);
+		return mtls_err_set(w->err, MTLS_E_INTERNAL, "out of memory");
+	}
+	/* The rest of the chain by issuer, as Java builds it. */
+	for (depth = 0; leaf != NULL && depth < 16; depth++) {
+		X509 *x = leaf->x;
+
+		leaf->used = 1;
+		if (push_cert(e, x) != 0) {
+			store_entry_free(e);
+			return mtls_err_set(w->err, MTLS_E_INTERNAL,
+			    "out of memory");
+		}
+		leaf = NULL;
+		if (X509_check_issued(x, x) == X509_V_OK) {
+			break;
+		}
+		for (i = 0; i < w->ncerts && leaf == NULL; i++) {
+			if (w->certs[i].x != x &&
+			    X509_check_issued(w->certs[i].x, x) == X509_V_OK) {
+				leaf = &w->certs[i];
+			}
+		}
+	}
+	return store_push(s, e, w->err);
+}
+
+static int
+build_entries(struct mtls_store *s, struct walk *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nkeys; i++) {
+		if (build_key_entry(s, w, i) != 0) {
+			return -1;
+		}
+	}
+	/* Trusted certificates; those without Java's attribute that belong
+	 * to no key are listed too, flagged, since Java shows none of them. */
+	for (i = 0; i < w->ncerts; i++) {
+		struct p12cert *c = &w->certs[i];
+		struct mtls_store_entry *e;
+
+		if (!c->trusted && c->used) {
+			continue;
+		}
+		e = store_entry_new(MTLS_ENTRY_TRUSTED);
+		if (e == NULL || push_cert(e, c->x) != 0 ||
+		    (e->alias = alias_or_number(c->fname, s->n + 1)) == NULL) {
+			store_entry_free(e);
+			return mtls_err_set(w->err, MTLS_E_INTERNAL,
+			    "out of memory");
+		}
+		e->created = id_time(c->id);
+		if (!c->trusted) {
+			e->flags |= MTLS_ENTRY_NOTRUST;
+		}
+		if (store_push(s, e, w->err) != 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The MAC failed: a right password still opens the encrypted parts, so
+ * success there means the file was changed. */
+static int
+mac_failed(PKCS12 *p12, const char *name, const char *pass,
+    struct mtls_err *err)
+{
+	struct walk w = {0};
+	int opened;
+
+	w.pass = pass;
+	w.name = name;
+	w.trust_oid = OBJ_txt2obj(TRUST_OID, 1);
+	opened = walk_safes(&w, p12) == 0 && (w.nkeys > 0 || w.ncerts > 0);
+	walk_free(&w);
+	ERR_clear_error();
+	if (opened) {
+		return mtls_err_set(err, MTLS_E_FORMAT,
+		    "%s failed its integrity check: the password is right but "
+		    "the file was modified after it was written (its MAC does "
+		    "not match; restore it from a copy)", name);
+	}
+	return mtls_err_set(err, MTLS_E_PASSWORD, "wrong password for %s", name);
+}
+
+int
+p12_parse(struct mtls_store *s, const unsigned char *d, size_t n,
+    const char *name, const char *pass, struct mtls_err *err)
+{
+	const unsigned char *p = d;
+	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)n);
+	struct walk w = {0};
+	int rc = -1;
+
+	if (p12 == NULL) {
+		return mtls_err_ssl(err, MTLS_E_FORMAT,
+		    "%s is not a valid PKCS#12 file", name);
+	}
+	load_legacy();
+	if (PKCS12_mac_present(p12)) {
+		int ok;
+
+		if (pass != NULL && *pass != '\0') {
+			ok = PKCS12_verify_mac(p12, pass, -1) == 1;
+		} else if (PKCS12_verify_mac(p12, "", 0) == 1) {
+			/* An empty password is "" or nothing; OpenSSL keeps
+			 * them apart and Java tries both. */
+			ok = 1;
+			pass = "";
+		} else {
+			ok = PKCS12_verify_mac(p12, NULL, 0) == 1;
+			if (ok) {
+				pass = NULL;
+			} else if (pass == NULL) {
+				ERR_clear_error();
+				rc = mtls_err_set(err, MTLS_E_PASSWORD,
+				    "%s is a password-protected PKCS#12 "
+				    "keystore; give its password with --pass",
+				    name);
+				goto out;
+			}
+		}
+		ERR_clear_error();
+		if (!ok) {
+			rc = mac_failed(p12, name, pass, err);
+			goto out;
+		}
+		s->verified = 1;
+	}
+	w.pass = pass;
+	w.name = name;
+	w.err = err;
+	w.trust_oid = OBJ_txt2obj(TRUST_OID, 1);
+	if (w.trust_oid == NULL) {
+		rc = mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (walk_safes(&w, p12) != 0 || build_entries(s, &w) != 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	walk_free(&w);
+	PKCS12_free(p12);
+	ERR_clear_error();
+	return rc;
+}
+
+/* ---- write ------------------------------------------------------------- */
+
+static int
+set_id(PKCS12_SAFEBAG *bag, int64_t ms)
+{
+	char id[32];
+	int n = snprintf(id, sizeof(id), "Time %lld", (long long)ms);
+
+	return PKCS12_add_localkeyid(bag, (unsigned char *)id, n);
+}
+
+static int
+add_key_bags(struct mtls_store_entry *e, int64_t ms, int nid, int iter,
+    const char *pass, STACK_OF(PKCS12_SAFEBAG) **keybags,
+    STACK_OF(PKCS12_SAFEBAG) **certbags)
+{
+	PKCS12_SAFEBAG *kb, *cb;
+	int i;
+
+	kb = PKCS12_add_key_ex(keybags, e->key, 0, iter, nid, pass, NULL, NULL);
+	cb = PKCS12_add_cert(certbags, sk_X509_value(e->certs, 0));
+	if (kb == NULL || cb == NULL ||
+	    PKCS12_add_friendlyname_utf8(kb, e->alias, -1) != 1 ||
+	    set_id(kb, ms) != 1 ||
+	    PKCS12_add_friendlyname_utf8(cb, e->alias, -1) != 1 ||
+	    set_id(cb, ms) != 1) {
+		return -1;
+	}
+	/* The rest of the chain without attributes: Java links it by
+	 * issuer; a trust attribute here would make a second entry. */
+	for (i = 1; i < sk_X509_num(e->certs); i++) {
+		if (PKCS12_add_cert(certbags, sk_X509_value(e->certs, i)) ==
+		    NULL) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+add_trusted_bag(struct mtls_store_entry *e, ASN1_OBJECT *eku,
+    STACK_OF(PKCS12_SAFEBAG) **certbags)
+{
+	PKCS12_SAFEBAG *cb = PKCS12_add_cert(certbags,
+	    sk_X509_value(e->certs, 0));
+
+	if (cb == NULL || PKCS12_add_friendlyname_utf8(cb, e->alias, -1) != 1 ||
+	    PKCS12_add1_attr_by_txt(cb, TRUST_OID, V_ASN1_OBJECT,
+		(const unsigned char *)eku, -1) != 1) {
+		return -1;
+	}
+	return 0;
+}
+
+int
+p12_write(struct mtls_store *s, const char *pass,
+    const struct mtls_store_opts *opts, unsigned char **out, size_t *len,
+    struct mtls_err *err)
+{
+	STACK_OF(PKCS12_SAFEBAG) *keybags = NULL, *certbags = NULL;
+	STACK_OF(PKCS7) *safes = NULL;
+	PKCS12 *p12 = NULL;
+	ASN1_OBJECT *eku = OBJ_txt2obj(ANY_EKU_OID, 1);
+	int iter = opts->iterations > 0 ? opts->iterations : P12_MIN_ITER;
+	int nid = opts->legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC
+			       : NID_aes_256_cbc;
+	int nopass = pass == NULL || *pass == '\0';
+	int64_t last_ms = 0;
+	unsigned char *q;
+	size_t i;
+	int dlen, rc = -1;
+
+	*out = NULL;
+	if (iter < P12_MIN_ITER) {
+		rc = mtls_err_set(err, MTLS_E_USAGE,
+		    "PKCS#12 iterations must be at least %d", P12_MIN_ITER);
+		goto out;
+	}
+	if (eku == NULL) {
+		rc = mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < s->n; i++) {
+		struct mtls_store_entry *e = s->e[i];
+		char *norm = mtls_store_alias_norm(e->alias, err);
+		int64_t ms = e->created != 0 ? e->created : store_now_ms();
+
+		if (norm == NULL) {
+			goto out;
+		}
+		OPENSSL_free(e->alias);
+		e->alias = norm;
+		if (e->type == MTLS_ENTRY_TRUSTED) {
+			if (add_trusted_bag(e, eku, &certbags) != 0) {
+				rc = mtls_err_ssl(err, MTLS_E_INTERNAL,
+				    "cannot encode the certificate of '%s'",
+				    e->alias);
+				goto out;
+			}
+			continue;
+		}
+		if (e->key == NULL) {
+			rc = mtls_err_set(err, MTLS_E_PASSWORD,
+			    "the key of '%s' is locked by its own password; "
+			    "give it with --key-pass (or --in-pass)", e->alias);
+			goto out;
+		}
+		if (nopass) {
+			rc = mtls_err_set(err, MTLS_E_PASSWORD,
+			    "a PKCS#12 keystore holding a key needs a password "
+			    "(give --pass)");
+			goto out;
+		}
+		/* localKeyIDs must differ; Java reads the date from them. */
+		if (ms <= last_ms) {
+			ms = last_ms + 1;
+		}
+		last_ms = ms;
+		if (add_key_bags(e, ms, nid, iter, pass, &keybags,
+		    &certbags) != 0) {
+			rc = mtls_err_ssl(err, MTLS_E_INTERNAL,
+			    "cannot encode the key entry '%s'", e->alias);
+			goto out;
+		}
+	}
+	/* Java's layout: the shrouded keys in a plain safe, then the
+	 * certificates in an encrypted one (plain when passwordless). */
+	if ((keybags != NULL && PKCS12_add_safe_ex(&safes, keybags, -1, 0,
+	    NULL, NULL, NULL) != 1) ||
+	    (certbags != NULL && PKCS12_add_safe_ex(&safes, certbags,
+	    nopass ? -1 : nid, iter, nopass ? NULL : pass, NULL, NULL) != 1)) {
+		rc = mtls_err_ssl(err, MTLS_E_INTERNAL,
+		    "cannot encrypt the PKCS#12 contents");
+		goto out;
+	}
+	if (safes == NULL) {
+		/* An empty store: one empty plain safe. */
+		certbags = sk_PKCS12_SAFEBAG_new_null();
+		if (certbags == NULL || PKCS12_add_safe_ex(&safes, certbags,
+		    -1, 0, NULL, NULL, NULL) != 1) {
+			rc = mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+	p12 = PKCS12_add_safes_ex(safes, 0, NULL, NULL);
+	if (p12 == NULL || (!nopass && PKCS12_set_mac(p12, pass, -1, NULL, 0,
+	    iter, opts->legacy ? EVP_sha1() : EVP_sha256()) != 1)) {
+		rc = mtls_err_ssl(err, MTLS_E_INTERNAL,
+		    "cannot assemble the PKCS#12 file");
+		goto out;
+	}
+	dlen = i2d_PKCS12(p12, NULL);
+	if (dlen <= 0 || (*out = OPENSSL_malloc((size_t)dlen)) == NULL) {
+		rc = mtls_err_ssl(err, MTLS_E_INTERNAL,
+		    "cannot encode the PKCS#12 file");
+		goto out;
+	}
+	q = *out;
+	i2d_PKCS12(p12, &q);
+	*len = (size_t)dlen;
+	rc = 0;
+out:
+	ASN1_OBJECT_free(eku);
+	sk_PKCS12_SAFEBAG_pop_free(keybags, PKCS12_SAFEBAG_free);
+	sk_PKCS12_SAFEBAG_pop_free(certbags, PKCS12_SAFEBAG_free);
+	sk_PKCS7_pop_free(safes, PKCS7_free);
+	PKCS12_free(p12);
+	return rc;
+}

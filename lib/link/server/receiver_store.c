@@ -1,0 +1,492 @@
+/* see mtls/receiver_store.h */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "mtls/file.h"
+#include "mtls/receiver_store.h"
+#include "base/internal.h"
+
+struct mtls_store {
+	int rootfd;
+	char *root;
+	sqlite3 *db;
+	sqlite3_stmt *sel, *ins;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS items ("
+    " principal TEXT NOT NULL, id TEXT NOT NULL, action TEXT NOT NULL,"
+    " path TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at INTEGER NOT NULL,"
+    " PRIMARY KEY (principal, id));";
+
+static int
+db_fail(struct mtls_store *s, const char *what, struct mtls_err *err)
+{
+	return mtls_err_set(err, MTLS_E_IO, "receiver database %s/%s: %s: %s",
+	    s->root, MTLS_STORE_DB, what,
+	    s->db != NULL ? sqlite3_errmsg(s->db) : "cannot open");
+}
+
+void
+mtls_store_close(struct mtls_store *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	sqlite3_finalize(s->sel);
+	sqlite3_finalize(s->ins);
+	sqlite3_close(s->db);
+	if (s->rootfd >= 0) {
+		close(s->rootfd);
+	}
+	free(s->root);
+	free(s);
+}
+
+struct mtls_store *
+mtls_store_open(const char *root, const char *state_dir, struct mtls_err *err)
+{
+	struct mtls_store *s = calloc(1, sizeof(*s));
+	char dbpath[4096];
+
+	if (s == NULL) {
+		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	s->rootfd = -1;
+	if (mtls_mkdir_p(root, 0755, err) != 0) {
+		goto fail;
+	}
+	s->root = mtls_strdup(state_dir != NULL ? state_dir : root);
+	s->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->rootfd < 0) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot open root directory %s",
+		    root);
+		goto fail;
+	}
+	if (state_dir != NULL && mtls_mkdir_p(state_dir, 0700, err) != 0) {
+		goto fail;
+	}
+	snprintf(dbpath, sizeof(dbpath), "%s/%s", s->root, MTLS_STORE_DB);
+	if (sqlite3_open_v2(dbpath, &s->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		    SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK) {
+		db_fail(s, "open", err);
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 10000);
+	/* FULL: an acknowledged id survives power loss, so a sender that got
+	 * its 200 never has to (and never will) send the item again. */
+	if (sqlite3_exec(s->db,
+		"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
+		NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+		db_fail(s, "set up", err);
+		goto fail;
+	}
+	if (sqlite3_prepare_v2(s->db,
+		"SELECT action, path, sha256 FROM items WHERE principal = ?1 "
+		"AND id = ?2", -1, &s->sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db,
+		"INSERT OR IGNORE INTO items VALUES (?1, ?2, ?3, ?4, ?5, "
+		"strftime('%s','now'))", -1, &s->ins, NULL) != SQLITE_OK) {
+		db_fail(s, "prepare", err);
+		goto fail;
+	}
+	return s;
+fail:
+	mtls_store_close(s);
+	return NULL;
+}
+
+int
+mtls_store_id_ok(const char *id)
+{
+	size_t n = 0;
+
+	for (; id[n] != '\0'; n++) {
+		if (id[n] <= 0x20 || id[n] >= 0x7f || n >= MTLS_STORE_ID_MAX) {
+			return 0;
+		}
+	}
+	return n > 0;
+}
+
+int
+mtls_store_path_check(const char *path, char *out, size_t outlen,
+    struct mtls_err *err)
+{
+	const char *p = path;
+	size_t n, o = 0;
+
+	if (path[0] != '/') {
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "path '%s' is not absolute (it must start with '/')", path);
+	}
+	if (strlen(path) > MTLS_STORE_PATH_MAX || outlen < 2) {
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "path is longer than %d bytes", MTLS_STORE_PATH_MAX);
+	}
+	for (n = 0; path[n] != '\0'; n++) {
+		if ((unsigned char)path[n] < 0x20 || path[n] == 0x7f ||
+		    path[n] == '\\') {
+			return mtls_err_set(err, MTLS_E_POLICY,
+			    "path has a control character or backslash");
+		}
+	}
+	while (*p != '\0') {
+		p += strspn(p, "/");
+		n = strcspn(p, "/");
+		if (n == 0) {
+			break;
+		}
+		if ((n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.')) {
+			return mtls_err_set(err, MTLS_E_POLICY,
+			    "path '%s' has a '%.*s' component; only plain "
+			    "names are allowed", path, (int)n, p);
+		}
+		if (strncmp(p, MTLS_STORE_RESERVED,
+			strlen(MTLS_STORE_RESERVED)) == 0) {
+			return mtls_err_set(err, MTLS_E_POLICY,
+			    "path '%s': names starting with '%s' are reserved "
+			    "for the receiver", path, MTLS_STORE_RESERVED);
+		}
+		if (o + 1 + n >= outlen) {
+			return mtls_err_set(err, MTLS_E_POLICY, "path too long");
+		}
+		out[o++] = '/';
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
+	}
+	if (o == 0) {
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "path '%s' names the root itself, not a file", path);
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/*
+ * Walks the directories of PATH from the root with O_NOFOLLOW, creating
+ * them when CREATE. On success *DIRFD is the parent directory of the leaf
+ * and *LEAF points into BUF. Returns 0, 1 when a directory is missing
+ * (and not CREATE), or -1.
+ */
+static int
+walk(struct mtls_store *s, const char *path, int create, char *buf,
+    size_t buflen, int *dirfd, const char **leaf, struct mtls_err *err)
+{
+	char *comp, *slash;
+	int cur, next;
+	struct stat st;
+
+	snprintf(buf, buflen, "%s", path + 1);
+	cur = dup(s->rootfd);
+	if (cur < 0) {
+		return mtls_err_sys(err, MTLS_E_IO, "dup");
+	}
+	comp = buf;
+	while ((slash = strchr(comp, '/')) != NULL) {
+		*slash = '\0';
+		next = openat(cur, comp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create) {
+			if (mkdirat(cur, comp, 0755) != 0 && errno != EEXIST) {
+				mtls_err_sys(err, MTLS_E_IO,
+				    "cannot create directory for %s", path);
+				close(cur);
+				return -1;
+			}
+			next = openat(cur, comp,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (next < 0) {
+			int e = errno;
+
+			if (e == ENOENT || (e == ENAMETOOLONG && !create)) {
+				close(cur); /* absent: that name cannot exist */
+				return 1;
+			}
+			if (e == ELOOP ||
+			    (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				S_ISLNK(st.st_mode))) {
+				mtls_err_set(err, MTLS_E_POLICY,
+				    "path %s: '%s' is a symbolic link; the "
+				    "receiver never follows links", path, comp);
+			} else if (e == ENAMETOOLONG) {
+				mtls_err_set(err, MTLS_E_POLICY,
+				    "path %s: a name is too long", path);
+			} else if (e == ENOTDIR) {
+				mtls_err_set(err, MTLS_E_EXISTS,
+				    "path %s: '%s' is a file, not a directory",
+				    path, comp);
+			} else {
+				errno = e;
+				mtls_err_sys(err, MTLS_E_IO, "cannot open %s/%s",
+				    s->root, comp);
+			}
+			close(cur);
+			return -1;
+		}
+		close(cur);
+		cur = next;
+		comp = slash + 1;
+	}
+	*dirfd = cur;
+	*leaf = comp;
+	return 0;
+}
+
+static int
+write_iov(int fd, const struct iovec *iov, int iovcnt)
+{
+	int i;
+	size_t off;
+	ssize_t w;
+
+	for (i = 0; i < iovcnt; i++) {
+		for (off = 0; off < iov[i].iov_len; off += (size_t)w) {
+			w = write(fd, (const char *)iov[i].iov_base + off,
+			    iov[i].iov_len - off);
+			if (w < 0 && errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			if (w <= 0) {
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int
+activate(struct mtls_store *s, const char *path, const struct iovec *iov,
+    int iovcnt, struct mtls_err *err)
+{
+	static atomic_uint counter;
+	char buf[MTLS_STORE_PATH_MAX + 1], tmp[64];
+	const char *leaf = NULL;
+	int dfd = -1, fd = -1, rc = -1, tries;
+
+	if (walk(s, path, 1, buf, sizeof(buf), &dfd, &leaf, err) != 0) {
+		return -1;
+	}
+	for (tries = 0; fd < 0 && tries < 100; tries++) {
+		snprintf(tmp, sizeof(tmp), "%s-tmp-%ld-%u", MTLS_STORE_RESERVED,
+		    (long)getpid(), atomic_fetch_add(&counter, 1));
+		fd = openat(dfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0 && errno != EEXIST) {
+			break;
+		}
+	}
+	if (fd < 0) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot create a temporary file for "
+		    "%s", path);
+		goto out;
+	}
+	if (write_iov(fd, iov, iovcnt) != 0 || fsync(fd) != 0) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot write %s", path);
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		mtls_err_sys(err, MTLS_E_IO, "cannot write %s", path);
+		goto out;
+	}
+	fd = -1;
+	/* rename(2) replaces a symbolic link itself; it never follows it. */
+	if (renameat(dfd, tmp, dfd, leaf) != 0) {
+		if (errno == ENAMETOOLONG) {
+			mtls_err_set(err, MTLS_E_POLICY,
+			    "path %s: the file name is too long", path);
+		} else if (errno == EISDIR || errno == ENOTEMPTY ||
+		    errno == EEXIST) {
+			mtls_err_set(err, MTLS_E_EXISTS,
+			    "path %s is a directory; cannot replace it with a "
+			    "file", path);
+		} else {
+			mtls_err_sys(err, MTLS_E_IO, "cannot move %s into place",
+			    path);
+		}
+		goto out;
+	}
+	tmp[0] = '\0';
+	if (fsync(dfd) != 0) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot sync the directory of %s",
+		    path);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (rc != 0 && tmp[0] != '\0' && dfd >= 0) {
+		unlinkat(dfd, tmp, 0);
+	}
+	if (dfd >= 0) {
+		close(dfd);
+	}
+	return rc;
+}
+
+/* Returns 0 (removed), 1 (was absent) or -1. */
+static int
+deactivate(struct mtls_store *s, const char *path, struct mtls_err *err)
+{
+	char buf[MTLS_STORE_PATH_MAX + 1];
+	const char *leaf = NULL;
+	int dfd = -1, rc;
+
+	rc = walk(s, path, 0, buf, sizeof(buf), &dfd, &leaf, err);
+	if (rc != 0) {
+		return rc;
+	}
+	if (unlinkat(dfd, leaf, 0) != 0) {
+		if (errno == ENOENT || errno == ENAMETOOLONG) {
+			rc = 1; /* a name that long cannot exist */
+		} else if (errno == EISDIR) {
+			rc = mtls_err_set(err, MTLS_E_EXISTS,
+			    "path %s is a directory; Deactivate removes files "
+			    "only", path);
+		} else {
+			rc = mtls_err_sys(err, MTLS_E_IO, "cannot remove %s",
+			    path);
+		}
+	} else if (fsync(dfd) != 0) {
+		rc = mtls_err_sys(err, MTLS_E_IO,
+		    "cannot sync the directory of %s", path);
+	}
+	close(dfd);
+	return rc;
+}
+
+static int
+digest_iov(const struct iovec *iov, int iovcnt, char hex[65])
+{
+	unsigned char md[32];
+	unsigned int n = 0, i;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+
+	for (i = 0; ok && i < (unsigned)iovcnt; i++) {
+		ok = EVP_DigestUpdate(c, iov[i].iov_base, iov[i].iov_len) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(c, md, &n) == 1 && n == 32;
+	EVP_MD_CTX_free(c);
+	for (i = 0; ok && i < n; i++) {
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	}
+	return ok ? 0 : -1;
+}
+
+/* 1: applied before with the same action/path/digest; 0: unknown id. */
+static int
+lookup(struct mtls_store *s, const char *principal, const char *id,
+    const char *action, const char *path, const char *sha,
+    struct mtls_err *err)
+{
+	int rc;
+
+	sqlite3_reset(s->sel);
+	sqlite3_bind_text(s->sel, 1, principal, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->sel, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s->sel);
+	if (rc == SQLITE_DONE) {
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		return db_fail(s, "look up item id", err);
+	}
+	if (strcmp((const char *)sqlite3_column_text(s->sel, 0), action) != 0 ||
+	    strcmp((const char *)sqlite3_column_text(s->sel, 1), path) != 0 ||
+	    strcmp((const char *)sqlite3_column_text(s->sel, 2), sha) != 0) {
+		mtls_err_set(err, MTLS_E_EXISTS,
+		    "item id '%s' was already used for %s of %s with other "
+		    "content; use a new id per item", id,
+		    (const char *)sqlite3_column_text(s->sel, 0),
+		    (const char *)sqlite3_column_text(s->sel, 1));
+		sqlite3_reset(s->sel);
+		return -1;
+	}
+	sqlite3_reset(s->sel);
+	return 1;
+}
+
+static int
+record(struct mtls_store *s, const char *principal, const char *id,
+    const char *action, const char *path, const char *sha,
+    struct mtls_err *err)
+{
+	int rc;
+
+	sqlite3_reset(s->ins);
+	sqlite3_bind_text(s->ins, 1, principal, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->ins, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->ins, 3, action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->ins, 4, path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->ins, 5, sha, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s->ins);
+	sqlite3_reset(s->ins);
+	return rc == SQLITE_DONE ? 0 : db_fail(s, "record item id", err);
+}
+
+int
+mtls_store_apply(struct mtls_store *s, enum mtls_action action,
+    const char *path, const struct iovec *iov, int iovcnt, const char *id,
+    const char *principal, enum mtls_store_outcome *outcome,
+    struct mtls_err *err)
+{
+	const char *aname = mtls_action_name(action);
+	char sha[65] = "-";
+	int rc;
+
+	if (action != MTLS_ACTION_ACTIVATE && action != MTLS_ACTION_DEACTIVATE) {
+		return mtls_err_set(err, MTLS_E_INTERNAL,
+		    "store: only Activate and Deactivate change content");
+	}
+	if (action == MTLS_ACTION_ACTIVATE && digest_iov(iov, iovcnt, sha) != 0) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "sha256");
+	}
+	if (principal == NULL) {
+		principal = "";
+	}
+	if (id != NULL) {
+		rc = lookup(s, principal, id, aname, path, sha, err);
+		if (rc != 0) {
+			if (rc == 1) {
+				*outcome = MTLS_STORE_REPLAYED;
+				return 0;
+			}
+			return -1;
+		}
+	}
+	if (action == MTLS_ACTION_ACTIVATE) {
+		rc = activate(s, path, iov, iovcnt, err);
+	} else {
+		rc = deactivate(s, path, err);
+	}
+	if (rc < 0) {
+		return -1;
+	}
+	*outcome = rc == 1 ? MTLS_STORE_ABSENT : MTLS_STORE_APPLIED;
+	/* Recorded only now that the change is durable (see the header). */
+	if (id != NULL && record(s, principal, id, aname, path, sha, err) != 0) {
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,537 @@
+/* The receiver's TLS side: context, client verification, handshake
+ * outcome bookkeeping. See mtls/serve.h. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "mtls/explain.h"
+#include "mtls/pki.h"
+#include "link/server/serve_int.h"
+#include "link/server/serve_rev.h"
+
+static int conn_idx = -1;
+static int vcache_idx;
+static void vcache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
+    int idx, long argl, void *argp);
+static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
+
+static void
+conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	struct serve_conn *c = ptr;
+
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	if (c == NULL) {
+		return;
+	}
+	if (c->w != NULL) {
+		serve_conn_closed(c);
+	}
+	if (c->timer != NULL) {
+		event_free(c->timer);
+	}
+	free(c);
+}
+
+static void
+conn_index_init(void)
+{
+	conn_idx = SSL_get_ex_new_index(0, "mtls serve conn", NULL, NULL,
+	    conn_free);
+	vcache_idx = SSL_CTX_get_ex_new_index(0, "mtls serve vcache", NULL,
+	    NULL, vcache_free);
+}
+
+struct serve_conn *
+serve_conn_get(const SSL *ssl)
+{
+	if (conn_idx < 0) {
+		return NULL;
+	}
+	return SSL_get_ex_data(ssl, conn_idx);
+}
+
+struct serve_conn *
+serve_conn_attach(SSL *ssl, struct mtls_err *err)
+{
+	struct serve_conn *c;
+
+	pthread_once(&conn_once, conn_index_init);
+	if (conn_idx < 0) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_get_ex_new_index");
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	c->ssl = ssl;
+	if (SSL_set_ex_data(ssl, conn_idx, c) != 1) {
+		free(c);
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_set_ex_data");
+		return NULL;
+	}
+	return c;
+}
+
+void
+serve_conn_fail(struct serve_conn *c, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* The first reason is the real one; later ones are consequences. */
+	if (c->reason[0] != '\0') {
+		return;
+	}
+	c->reason_key = key;
+	va_start(ap, fmt);
+	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+	va_end(ap);
+}
+
+void
+serve_conn_peer(struct serve_conn *c, SSL *ssl)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int fd = SSL_get_fd(ssl), port = 0;
+
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(c->peer, sizeof(c->peer), "-");
+		return;
+	}
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		port = ntohs(a->sin_port);
+		snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		port = ntohs(a->sin6_port);
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, port);
+	} else {
+		snprintf(c->peer, sizeof(c->peer), "-");
+	}
+}
+
+static int
+verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct serve_conn *c = ssl != NULL ? serve_conn_get(ssl) : NULL;
+	long code;
+	int depth;
+	char buf[SERVE_REASON_MAX];
+
+	if (ok == 1) {
+		return 1;
+	}
+	code = X509_STORE_CTX_get_error(xs);
+	depth = X509_STORE_CTX_get_error_depth(xs);
+	if (c != NULL) {
+		mtls_explain_peer_failure(code, X509_STORE_CTX_get_current_cert(xs),
+		    depth, MTLS_PEER_CLIENT, buf, sizeof(buf));
+		serve_conn_fail(c, mtls_explain_peer_key(code, depth,
+		    MTLS_PEER_CLIENT), "%s", buf);
+	}
+	return 0;
+}
+
+/* A fatal alert we are about to send: say why, from the error queue. */
+static void
+alert_sent(struct serve_conn *c, int ret)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+	if ((e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+		ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) ||
+	    (ret & 0xff) == SSL_AD_CERTIFICATE_REQUIRED) {
+		serve_conn_fail(c, "no_certificate", MTLS_EXPLAIN_NO_CLIENT_CERT);
+		return;
+	}
+	serve_conn_fail(c, "tls_error", "TLS error: %s (we sent alert '%s')",
+	    why != NULL ? why : "unknown", SSL_alert_desc_string_long(ret));
+}
+
+static void
+info_cb(const SSL *ssl, int where, int ret)
+{
+	struct serve_conn *c = serve_conn_get(ssl);
+
+	if (c == NULL) {
+		return;
+	}
+	if ((where & SSL_CB_HANDSHAKE_START) != 0 && c->peer[0] == '\0') {
+		serve_conn_peer(c, (SSL *)ssl);
+	}
+	if ((where & SSL_CB_HANDSHAKE_DONE) != 0 && !c->hs_done) {
+		c->hs_done = 1;
+		if (c->timer != NULL) {
+			event_del(c->timer);
+		}
+		if (c->w != NULL) {
+			atomic_fetch_add(&c->w->srv->m.handshakes, 1);
+			if (SSL_session_reused((SSL *)ssl)) {
+				atomic_fetch_add(&c->w->srv->m.handshakes_resumed,
+				    1);
+			}
+		}
+	}
+	if ((where & SSL_CB_ALERT) == 0 || (ret >> 8) != SSL3_AL_FATAL ||
+	    c->hs_done) {
+		return;
+	}
+	if ((where & SSL_CB_WRITE) != 0) {
+		alert_sent(c, ret);
+	} else {
+		serve_conn_fail(c, "client_alert",
+		    "the client aborted the handshake with alert '%s': %s",
+		    SSL_alert_desc_string_long(ret),
+		    mtls_explain_alert(ret & 0xff));
+	}
+}
+
+SSL *
+mtls_serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (ssl == NULL) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_new");
+		return NULL;
+	}
+	if (serve_conn_attach(ssl, err) == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
+/* Every record header read: after the handshake, an application-data
+ * record means a request is on its way (for draining: such a connection is
+ * not idle). TLS 1.3 also wraps post-handshake messages in that type,
+ * which errs on the side of waiting. */
+static void
+msg_cb(int write_p, int version, int content_type, const void *buf,
+    size_t len, SSL *ssl, void *arg)
+{
+	struct serve_conn *c;
+
+	(void)version, (void)arg;
+	if (write_p || content_type != SSL3_RT_HEADER || len < 1) {
+		return;
+	}
+	c = serve_conn_get(ssl);
+	if (c != NULL && c->hs_done &&
+	    ((const unsigned char *)buf)[0] == SSL3_RT_APPLICATION_DATA) {
+		c->busy = 1;
+	}
+}
+
+const char *
+mtls_serve_handshake_reason(const SSL *ssl)
+{
+	struct serve_conn *c = serve_conn_get(ssl);
+
+	return c != NULL && c->reason[0] != '\0' ? c->reason : NULL;
+}
+
+/*
+ * Verified client certificates, per SSL_CTX (so a reload with another CA
+ * starts empty). A replication receiver sees the same few agents connect
+ * over and over; re-running X509_verify_cert (chain building, name
+ * lookups, one ECDSA verification per issuer) for an identical
+ * certificate is pure overhead. A hit needs the exact same DER bytes, and
+ * an entry expires at the earliest notAfter of its verified chain or
+ * after VCACHE_TTL seconds, whichever comes first. Failures are never
+ * cached, and proof of possession (CertificateVerify) is still checked by
+ * libssl on every handshake.
+ */
+#define VCACHE_SLOTS 256
+#define VCACHE_TTL 300
+
+struct vcache {
+	pthread_mutex_t lock;
+	struct {
+		unsigned char *der;
+		int len;
+		time_t until;
+	} e[VCACHE_SLOTS];
+	atomic_ulong hits;
+};
+
+static void
+vcache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	struct vcache *vc = ptr;
+	size_t i;
+
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	if (vc == NULL) {
+		return;
+	}
+	for (i = 0; i < VCACHE_SLOTS; i++) {
+		OPENSSL_free(vc->e[i].der);
+	}
+	pthread_mutex_destroy(&vc->lock);
+	free(vc);
+}
+
+static size_t
+fnv1a(const unsigned char *p, int len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	int i;
+
+	for (i = 0; i < len; i++) {
+		h = (h ^ p[i]) * 1099511628211ULL;
+	}
+	return (size_t)(h % VCACHE_SLOTS);
+}
+
+/* Seconds from now until the earliest notAfter in CHAIN (at most TTL). */
+static long
+chain_lifetime(STACK_OF(X509) *chain)
+{
+	long best = VCACHE_TTL, s;
+	int i, days = 0, secs = 0;
+
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		if (ASN1_TIME_diff(&days, &secs, NULL,
+			X509_get0_notAfter(sk_X509_value(chain, i))) != 1) {
+			return 0;
+		}
+		s = (long)days * 86400 + secs;
+		if (s < best) {
+			best = s;
+		}
+	}
+	return best;
+}
+
+static int
+cached_verify(X509_STORE_CTX *xs, void *arg)
+{
+	struct vcache *vc = arg;
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	unsigned char *der = NULL;
+	int len = leaf != NULL ? i2d_X509(leaf, &der) : -1, rc, hit;
+	time_t now = time(NULL);
+	size_t slot;
+	long life;
+
+	if (len <= 0) {
+		return X509_verify_cert(xs);
+	}
+	slot = fnv1a(der, len);
+	pthread_mutex_lock(&vc->lock);
+	hit = vc->e[slot].der != NULL && vc->e[slot].len == len &&
+	    now < vc->e[slot].until &&
+	    memcmp(vc->e[slot].der, der, (size_t)len) == 0;
+	pthread_mutex_unlock(&vc->lock);
+	if (hit) {
+		OPENSSL_free(der);
+		atomic_fetch_add(&vc->hits, 1);
+		X509_STORE_CTX_set_error(xs, X509_V_OK);
+		/* Revocation is checked on every handshake, hit or not. */
+		return serve_rev_verified(xs, 1);
+	}
+	rc = X509_verify_cert(xs);
+	life = rc == 1 ? chain_lifetime(X509_STORE_CTX_get0_chain(xs)) : 0;
+	if (life <= 0) {
+		OPENSSL_free(der);
+		return serve_rev_verified(xs, rc);
+	}
+	pthread_mutex_lock(&vc->lock);
+	OPENSSL_free(vc->e[slot].der);
+	vc->e[slot].der = der;
+	vc->e[slot].len = len;
+	vc->e[slot].until = now + life;
+	pthread_mutex_unlock(&vc->lock);
+	return serve_rev_verified(xs, rc);
+}
+
+/* Without the cache (-DMTLS_NO_VCACHE): verify, then revocation. */
+static int __attribute__((unused))
+plain_verify(X509_STORE_CTX *xs, void *arg)
+{
+	(void)arg;
+	return serve_rev_verified(xs, X509_verify_cert(xs));
+}
+
+static int
+use_vcache(SSL_CTX *ctx, struct mtls_err *err)
+{
+	struct vcache *vc = calloc(1, sizeof(*vc));
+
+	if (vc == NULL) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	pthread_mutex_init(&vc->lock, NULL);
+	if (SSL_CTX_set_ex_data(ctx, vcache_idx, vc) != 1) {
+		vcache_free(NULL, vc, NULL, 0, 0, NULL);
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_CTX_set_ex_data");
+	}
+	SSL_CTX_set_cert_verify_callback(ctx, cached_verify, vc);
+	return 0;
+}
+
+unsigned long
+mtls_serve_vcache_hits(SSL_CTX *ctx)
+{
+	struct vcache *vc = SSL_CTX_get_ex_data(ctx, vcache_idx);
+
+	return vc != NULL ? atomic_load(&vc->hits) : 0;
+}
+
+static int
+use_identity(SSL_CTX *ctx, const struct mtls_serve_opts *o,
+    struct mtls_err *err)
+{
+	STACK_OF(X509) *certs = NULL;
+	EVP_PKEY *key = NULL;
+	int i, rc = -1;
+
+	if (mtls_load_certs(o->cert, &certs, err) != 0) {
+		return -1;
+	}
+	key = mtls_load_key(o->key, o->key_pass, err);
+	if (key == NULL) {
+		goto out;
+	}
+	if (SSL_CTX_use_certificate(ctx, sk_X509_value(certs, 0)) != 1) {
+		mtls_err_ssl(err, MTLS_E_FORMAT, "cannot use certificate %s",
+		    o->cert);
+		goto out;
+	}
+	for (i = 1; i < sk_X509_num(certs); i++) {
+		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(certs, i)) != 1) {
+			mtls_err_ssl(err, MTLS_E_FORMAT,
+			    "cannot use chain certificate %d of %s", i, o->cert);
+			goto out;
+		}
+	}
+	if (!mtls_key_matches_cert(key, sk_X509_value(certs, 0))) {
+		mtls_err_set(err, MTLS_E_FORMAT,
+		    "key %s does not belong to certificate %s; give the key "
+		    "issued with it", o->key, o->cert);
+		goto out;
+	}
+	if (SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+		mtls_err_ssl(err, MTLS_E_FORMAT, "cannot use key %s", o->key);
+		goto out;
+	}
+	rc = 0;
+out:
+	EVP_PKEY_free(key);
+	sk_X509_pop_free(certs, X509_free);
+	return rc;
+}
+
+static int
+use_ca(SSL_CTX *ctx, const char *path, struct mtls_err *err)
+{
+	STACK_OF(X509) *cas = NULL;
+	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+	int i, rc = -1;
+
+	if (mtls_load_certs(path, &cas, err) != 0) {
+		return -1;
+	}
+	for (i = 0; i < sk_X509_num(cas); i++) {
+		X509 *ca = sk_X509_value(cas, i);
+
+		if (X509_check_ca(ca) == 0) {
+			char *s = mtls_name_format(X509_get_subject_name(ca));
+
+			mtls_err_set(err, MTLS_E_FORMAT,
+			    "%s: %s is not a CA certificate; --ca takes the "
+			    "CA that issues client certificates", path,
+			    s != NULL ? s : "?");
+			OPENSSL_free(s);
+			goto out;
+		}
+		/* The store checks the chain; the client CA list names the
+		 * CA in the CertificateRequest (RFC 8446 section 4.2.4) so
+		 * clients pick the right certificate. */
+		if (X509_STORE_add_cert(st, ca) != 1 ||
+		    SSL_CTX_add_client_CA(ctx, ca) != 1) {
+			mtls_err_ssl(err, MTLS_E_FORMAT, "cannot trust %s", path);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	sk_X509_pop_free(cas, X509_free);
+	return rc;
+}
+
+SSL_CTX *
+mtls_serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	static const unsigned char sid[] = "mtls-serve";
+
+	pthread_once(&conn_once, conn_index_init);
+	if (ctx == NULL) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_CTX_new");
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx,
+		"ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL") != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1 ||
+	    SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1) != 1 ||
+	    SSL_CTX_set_num_tickets(ctx, 1) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "configuring TLS");
+		goto fail;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	/* Resumption uses stateless tickets (keys die with this context, so
+	 * a reload ends resumption of old sessions); no internal cache to
+	 * lock or to fill with client certificates. SSL_SESS_CACHE_OFF would
+	 * also stop OpenSSL from resuming TLS 1.3 tickets. */
+	SSL_CTX_set_session_cache_mode(ctx,
+	    SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+	if (use_identity(ctx, o, err) != 0 || use_ca(ctx, o->ca, err) != 0) {
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx,
+	    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	if (X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(ctx),
+		X509_PURPOSE_SSL_CLIENT) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "setting purpose sslclient");
+		goto fail;
+	}
+	SSL_CTX_set_info_callback(ctx, info_cb);
+	SSL_CTX_set_msg_callback(ctx, msg_cb);
+#ifndef MTLS_NO_VCACHE /* -DMTLS_NO_VCACHE: for measuring the cache */
+	if (use_vcache(ctx, err) != 0) {
+		goto fail;
+	}
+#else
+	SSL_CTX_set_cert_verify_callback(ctx, plain_verify, NULL);
+#endif
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}

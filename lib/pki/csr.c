@@ -1,0 +1,168 @@
+#define _GNU_SOURCE
+/* see mtls/ca.h: mtls_csr_check, mtls_load_csr */
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "mtls/file.h"
+#include "mtls/ca.h"
+#include "base/internal.h"
+
+X509_REQ *
+mtls_load_csr(const char *path, struct mtls_err *err)
+{
+	unsigned char *d = NULL;
+	size_t n = 0;
+	X509_REQ *req = NULL;
+
+	if (mtls_file_read(path, 1024 * 1024, &d, &n, err) != 0) {
+		return NULL;
+	}
+	if (mtls_looks_pem(d, n)) {
+		BIO *b = BIO_new_mem_buf(d, (int)n);
+
+		req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+		BIO_free(b);
+	} else {
+		const unsigned char *p = d;
+
+		req = d2i_X509_REQ(NULL, &p, (long)n);
+	}
+	mtls_file_free(d, n);
+	ERR_clear_error();
+	if (req == NULL) {
+		mtls_err_set(err, MTLS_E_FORMAT,
+		    "%s is not a certificate signing request (PEM or DER PKCS#10)",
+		    path);
+	}
+	return req;
+}
+
+static int
+csr_refuses_ca(STACK_OF(X509_EXTENSION) *exts, struct mtls_err *err)
+{
+	BASIC_CONSTRAINTS *bc;
+	int crit = 0;
+
+	bc = X509V3_get_d2i(exts, NID_basic_constraints, &crit, NULL);
+	if (bc == NULL) {
+		return 0;
+	}
+	if (bc->ca) {
+		BASIC_CONSTRAINTS_free(bc);
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "the CSR asks for a CA certificate (basicConstraints "
+		    "CA:TRUE); partner requests can only get end-entity "
+		    "certificates");
+	}
+	BASIC_CONSTRAINTS_free(bc);
+	return 0;
+}
+
+static char *
+san_text(const GENERAL_NAME *g)
+{
+	GENERAL_NAMES *one = sk_GENERAL_NAME_new_null();
+	char *s;
+
+	if (one == NULL) {
+		return NULL;
+	}
+	sk_GENERAL_NAME_push(one, (GENERAL_NAME *)g);
+	s = mtls_san_format(one);
+	sk_GENERAL_NAME_free(one);
+	return s;
+}
+
+static int
+san_allowed(const char *text, const char *allow)
+{
+	char *copy = strdup(allow), *save = NULL, *pat;
+	int ok = 0;
+
+	if (copy == NULL) {
+		return 0;
+	}
+	for (pat = strtok_r(copy, ",", &save); pat != NULL && !ok;
+	     pat = strtok_r(NULL, ",", &save)) {
+		ok = fnmatch(pat, text, FNM_CASEFOLD) == 0;
+	}
+	free(copy);
+	return ok;
+}
+
+static int
+csr_check_sans(STACK_OF(X509_EXTENSION) *exts, const char *allow,
+    GENERAL_NAMES **out, struct mtls_err *err)
+{
+	int crit = 0, i;
+	GENERAL_NAMES *gens = X509V3_get_d2i(exts, NID_subject_alt_name, &crit,
+	    NULL);
+
+	if (gens == NULL && crit != -1) {
+		ERR_clear_error();
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "the CSR's subject alternative names are malformed");
+	}
+	if (gens == NULL) {
+		gens = sk_GENERAL_NAME_new_null();
+	}
+	for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char *text;
+
+		if (mtls_san_check(g, err) != 0) {
+			GENERAL_NAMES_free(gens);
+			return -1;
+		}
+		text = san_text(g);
+		if (allow != NULL && (text == NULL || !san_allowed(text, allow))) {
+			mtls_err_set(err, MTLS_E_POLICY,
+			    "the CSR asks for SAN %s, which --san-allow '%s' "
+			    "does not permit",
+			    text ? text : "?", allow);
+			free(text);
+			GENERAL_NAMES_free(gens);
+			return -1;
+		}
+		free(text);
+	}
+	*out = gens;
+	return 0;
+}
+
+int
+mtls_csr_check(X509_REQ *req, const char *san_allow, GENERAL_NAMES **sans,
+    struct mtls_err *err)
+{
+	EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	int rc = -1;
+
+	*sans = NULL;
+	/* Proof of possession first (RFC 2986 4.2): nothing else in an
+	 * unsigned request can be believed. */
+	if (pub == NULL || X509_REQ_verify(req, pub) != 1) {
+		ERR_clear_error();
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "the CSR's signature does not verify: it was altered or "
+		    "its sender does not hold the key; ask for a new CSR");
+	}
+	if (mtls_key_check_strength(pub, "the CSR's key", err) != 0) {
+		return -1;
+	}
+	exts = X509_REQ_get_extensions(req);
+	ERR_clear_error();
+	if (csr_refuses_ca(exts, err) != 0 ||
+	    csr_check_sans(exts, san_allow, sans, err) != 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return rc;
+}
