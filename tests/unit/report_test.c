@@ -9,7 +9,7 @@
 
 #include <openssl/ssl.h>
 
-#include "diag_int.h"
+#include "diag/diag_int.h"
 #include "mtls/explain.h"
 #include "test_util.h"
 
