@@ -25,7 +25,9 @@
 	X("test", cmd_test, "test the mutual-TLS link to a replication receiver") \
 	X("push", cmd_push, "replicate content to receivers (durable queue)") \
 	X("queue", cmd_queue, "show the replication queue of mtls push") \
-	X("serve", cmd_serve, "run the replication receiver (HTTPS, client certificates required)")
+	X("serve", cmd_serve, "run the replication receiver (HTTPS, client certificates required)") \
+	X("token", cmd_token, "one-time enrollment tokens for the online CA (create, list, revoke)") \
+	X("audit", cmd_audit, "the CA's audit trail: every issuance and refusal")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)

@@ -36,4 +36,8 @@ int mtls_add_ext(X509 *x, int nid, int crit, void *value,
 /* Subject key identifier (RFC 5280 4.2.1.2 method 1) for X's key. */
 int mtls_add_ski(X509 *x, struct mtls_err *err);
 
+/* An identity name is also a file name: one short path component
+ * without control characters (identity.c). */
+int mtls_ca_check_name(const char *name, struct mtls_err *err);
+
 #endif

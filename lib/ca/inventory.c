@@ -1,11 +1,14 @@
 /* see inventory.h */
 #include "ca/inventory.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/internal.h"
 
+/* The schema a new inventory starts from; later versions are reached
+ * through the migrations below, so old and new CAs converge. */
 #define SCHEMA_VERSION "1"
 
 struct mtls_inv {
@@ -37,6 +40,39 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS certs_status ON certs(status);"
     "INSERT OR IGNORE INTO meta VALUES('schema', '" SCHEMA_VERSION "');";
 
+/* migrations[i] upgrades schema version i+1 to i+2, once, inside one
+ * BEGIN IMMEDIATE transaction with the version bump, so a crash leaves
+ * either the old schema or the new one. Append only; never edit. */
+static const char *const migrations[] = {
+    /* 1 -> 2: one-time enrollment tokens and the audit trail of the
+     * online CA. A token is stored as the SHA-256 of its secret only. */
+    "CREATE TABLE tokens("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " profile TEXT NOT NULL,"
+    " sans TEXT NOT NULL DEFAULT '',"
+    " cert_lifetime INTEGER NOT NULL DEFAULT 0,"
+    " hash TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL DEFAULT '',"
+    " expires_at INTEGER NOT NULL,"
+    " used_at INTEGER,"
+    " used_serial TEXT UNIQUE REFERENCES certs(serial),"
+    " revoked_at INTEGER);"
+    "CREATE INDEX tokens_name ON tokens(name);"
+    "CREATE TABLE audit("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at INTEGER NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " name TEXT NOT NULL DEFAULT '',"
+    " serial TEXT NOT NULL DEFAULT '',"
+    " outcome TEXT NOT NULL,"
+    " reason TEXT NOT NULL DEFAULT '');",
+};
+
+#define SCHEMA_LATEST ((long)MTLS_ARRAY_LEN(migrations) + 1)
+
 static int
 db_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err)
 {
@@ -56,6 +92,61 @@ inv_exec(struct mtls_inv *inv, const char *sql, struct mtls_err *err)
 		return -1;
 	}
 	return 0;
+}
+
+static long
+schema_version(struct mtls_inv *inv)
+{
+	sqlite3_stmt *s = NULL;
+	long v = -1;
+
+	if (sqlite3_prepare_v2(inv->db, "SELECT CAST(value AS INTEGER) FROM "
+		"meta WHERE key='schema'", -1, &s, NULL) != SQLITE_OK) {
+		return -1;
+	}
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		v = (long)sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Brings the schema to SCHEMA_LATEST. The version is read again under the
+ * write lock: two processes opening an old inventory at once migrate it
+ * once. A schema newer than ours is refused rather than misread. */
+static int
+inv_migrate(struct mtls_inv *inv, const char *path, struct mtls_err *err)
+{
+	char sql[64];
+	long v = schema_version(inv);
+
+	if (v == SCHEMA_LATEST) {
+		return 0;
+	}
+	if (v > SCHEMA_LATEST) {
+		return mtls_err_set(err, MTLS_E_FORMAT, "inventory %s has schema "
+		    "version %ld, newer than this mtls knows (%ld): upgrade mtls",
+		    path, v, SCHEMA_LATEST);
+	}
+	if (mtls_inv_begin(inv, err) != 0) {
+		return -1;
+	}
+	v = schema_version(inv);
+	if (v < 1) {
+		mtls_inv_rollback(inv);
+		return mtls_err_set(err, MTLS_E_FORMAT, "%s is not an mtls "
+		    "inventory (no schema version)", path);
+	}
+	for (; v < SCHEMA_LATEST; v++) {
+		snprintf(sql, sizeof(sql), "UPDATE meta SET value='%ld' WHERE "
+		    "key='schema'", v + 1);
+		if (inv_exec(inv, migrations[v - 1], err) != 0 ||
+		    inv_exec(inv, sql, err) != 0) {
+			mtls_inv_rollback(inv);
+			return -1;
+		}
+	}
+	return mtls_inv_commit(inv, err);
 }
 
 struct mtls_inv *
@@ -81,9 +172,11 @@ mtls_inv_open(const char *path, int create, struct mtls_err *err)
 	 * the write lock, so running it on every open made readers (mtls
 	 * list, a second issuer) wait for, and then fail behind, a batch in
 	 * progress. */
-	if (inv_exec(inv, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+	if (inv_exec(inv, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+		"PRAGMA foreign_keys=ON;",
 		err) != 0 ||
-	    (create && inv_exec(inv, schema, err) != 0)) {
+	    (create && inv_exec(inv, schema, err) != 0) ||
+	    inv_migrate(inv, path, err) != 0) {
 		goto fail;
 	}
 	if (sqlite3_prepare_v2(inv->db,

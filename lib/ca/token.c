@@ -1,0 +1,452 @@
+/* see mtls/token.h: one-time enrollment tokens and the audit trail, kept
+ * in the CA's inventory (schema version 2). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "mtls/pass.h"
+#include "mtls/token.h"
+#include "ca/ca_internal.h"
+#include "base/internal.h"
+
+static int
+tok_db_fail(struct mtls_ca *ca, const char *what, struct mtls_err *err)
+{
+	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what,
+	    sqlite3_errmsg(mtls_inv_db(ca->inv)));
+}
+
+static void
+hex_of(const unsigned char *b, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hx[b[i] >> 4];
+		out[2 * i + 1] = hx[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* The secret carries 256 random bits, so a plain SHA-256 cannot be
+ * brute-forced and needs no salt or stretching (unlike a password). */
+static int
+secret_hash(const char *secret, char out[65], struct mtls_err *err)
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+
+	if (EVP_Digest(secret, strlen(secret), md, &n, EVP_sha256(), NULL) != 1 ||
+	    n != sizeof(md)) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot hash a token");
+	}
+	hex_of(md, sizeof(md), out);
+	return 0;
+}
+
+/* base64url without padding (RFC 4648 section 5): safe in a URL, a shell
+ * variable and an HTTP Basic password. */
+static char *
+new_secret(struct mtls_err *err)
+{
+	unsigned char raw[32];
+	char *s = malloc(48);
+	size_t i;
+
+	if (s == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (RAND_bytes(raw, sizeof(raw)) != 1 ||
+	    EVP_EncodeBlock((unsigned char *)s, raw, sizeof(raw)) != 44) {
+		OPENSSL_cleanse(raw, sizeof(raw));
+		free(s);
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot make a token secret");
+		return NULL;
+	}
+	OPENSSL_cleanse(raw, sizeof(raw));
+	s[43] = '\0'; /* drop the one '=' of padding */
+	for (i = 0; i < 43; i++) {
+		s[i] = s[i] == '+' ? '-' : s[i] == '/' ? '_' : s[i];
+	}
+	return s;
+}
+
+/* The SANs a token allows, validated and in canonical form. */
+static char *
+token_sans(const struct mtls_token_spec *sp, struct mtls_err *err)
+{
+	GENERAL_NAMES *g = sk_GENERAL_NAME_new_null();
+	char def[300];
+	char *out = NULL;
+
+	if (g == NULL) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (sp->sans != NULL && *sp->sans != '\0') {
+		if (mtls_san_add(g, sp->sans, err) != 0) {
+			goto out;
+		}
+	} else if (sp->profile == MTLS_PROFILE_SERVER ||
+		   sp->profile == MTLS_PROFILE_NODE) {
+		snprintf(def, sizeof(def), "dns:%s", sp->name);
+		if (mtls_san_add(g, def, err) != 0) {
+			mtls_err_set(err, MTLS_E_USAGE, "'%s' is not a DNS name, "
+			    "so it cannot be the default SAN: give --san", sp->name);
+			goto out;
+		}
+	}
+	out = mtls_san_format(g);
+	if (out == NULL) {
+		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+	}
+out:
+	GENERAL_NAMES_free(g);
+	return out;
+}
+
+int
+mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
+    char id[MTLS_TOKEN_ID_LEN], char **secret, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	unsigned char rid[8];
+	char hash[65], why[64], *sans = NULL, *sec = NULL;
+	time_t now = time(NULL);
+	int rc = -1;
+	struct mtls_audit_event ev;
+
+	*secret = NULL;
+	if (mtls_ca_check_name(sp->name, err) != 0) {
+		return -1;
+	}
+	if (sp->ttl <= 0) {
+		return mtls_err_set(err, MTLS_E_USAGE, "a token needs a lifetime "
+		    "(--ttl 30m)");
+	}
+	sans = token_sans(sp, err);
+	if (sans == NULL || (sec = new_secret(err)) == NULL ||
+	    secret_hash(sec, hash, err) != 0) {
+		goto out;
+	}
+	if (RAND_bytes(rid, sizeof(rid)) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot make a token id");
+		goto out;
+	}
+	hex_of(rid, sizeof(rid), id);
+	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "INSERT INTO tokens(id,name,"
+		"profile,sans,cert_lifetime,hash,created_at,created_by,expires_at)"
+		" VALUES(?,?,?,?,?,?,?,?,?)", -1, &s, NULL) != SQLITE_OK) {
+		tok_db_fail(ca, "recording a token", err);
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, sp->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, mtls_profile_name(sp->profile), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, sans, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, sp->cert_lifetime);
+	sqlite3_bind_text(s, 6, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)now);
+	sqlite3_bind_text(s, 8, sp->created_by ? sp->created_by : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)now + sp->ttl);
+	if (mtls_inv_begin(ca->inv, err) != 0) {
+		goto out;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = sp->created_by ? sp->created_by : "";
+	ev.action = "token-create";
+	ev.name = sp->name;
+	ev.outcome = "created";
+	snprintf(why, sizeof(why), "token %s", id);
+	ev.reason = why;
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		tok_db_fail(ca, "recording a token", err);
+		mtls_inv_rollback(ca->inv);
+		goto out;
+	}
+	if (mtls_audit_add(ca, &ev, err) != 0) {
+		mtls_inv_rollback(ca->inv);
+		goto out;
+	}
+	if (mtls_inv_commit(ca->inv, err) != 0) {
+		goto out;
+	}
+	*secret = sec;
+	sec = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	mtls_pass_free(sec);
+	free(sans);
+	return rc;
+}
+
+#define TOKEN_COLUMNS                                                        \
+	"id,name,profile,sans,cert_lifetime,created_at,expires_at,used_at,"    \
+	"used_serial,revoked_at,created_by,hash"
+
+static void
+copy_col(sqlite3_stmt *s, int i, char *dst, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	snprintf(dst, len, "%s", t != NULL ? (const char *)t : "");
+}
+
+static void
+row_to_token(sqlite3_stmt *s, struct mtls_token *t)
+{
+	memset(t, 0, sizeof(*t));
+	copy_col(s, 0, t->id, sizeof(t->id));
+	copy_col(s, 1, t->name, sizeof(t->name));
+	copy_col(s, 2, t->profile, sizeof(t->profile));
+	copy_col(s, 3, t->sans, sizeof(t->sans));
+	t->cert_lifetime = (long)sqlite3_column_int64(s, 4);
+	t->created_at = (time_t)sqlite3_column_int64(s, 5);
+	t->expires_at = (time_t)sqlite3_column_int64(s, 6);
+	t->used_at = (time_t)sqlite3_column_int64(s, 7);
+	copy_col(s, 8, t->used_serial, sizeof(t->used_serial));
+	t->revoked_at = (time_t)sqlite3_column_int64(s, 9);
+	copy_col(s, 10, t->created_by, sizeof(t->created_by));
+}
+
+int
+mtls_token_list(struct mtls_ca *ca, int all, time_t now, mtls_token_cb *cb,
+    void *arg, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct mtls_token t;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "SELECT " TOKEN_COLUMNS
+		" FROM tokens WHERE ?1 OR (used_at IS NULL AND revoked_at IS "
+		"NULL AND expires_at > ?2) ORDER BY created_at DESC, rowid DESC",
+		-1, &s, NULL) != SQLITE_OK) {
+		return tok_db_fail(ca, "listing tokens", err);
+	}
+	sqlite3_bind_int(s, 1, all != 0);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row_to_token(s, &t);
+		ret = cb(&t, arg);
+		if (ret != 0) {
+			break;
+		}
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		ret = tok_db_fail(ca, "listing tokens", err);
+	}
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int
+mtls_token_revoke(struct mtls_ca *ca, const char *which, const char *actor,
+    int *count, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct mtls_audit_event ev;
+
+	*count = 0;
+	if (mtls_inv_begin(ca->inv, err) != 0) {
+		return -1;
+	}
+	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "UPDATE tokens SET "
+		"revoked_at=?2 WHERE (id=?1 OR name=?1) AND used_at IS NULL AND "
+		"revoked_at IS NULL", -1, &s, NULL) != SQLITE_OK) {
+		tok_db_fail(ca, "revoking tokens", err);
+		goto fail;
+	}
+	sqlite3_bind_text(s, 1, which, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)time(NULL));
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		tok_db_fail(ca, "revoking tokens", err);
+		goto fail;
+	}
+	*count = sqlite3_changes(mtls_inv_db(ca->inv));
+	sqlite3_finalize(s);
+	s = NULL;
+	if (*count == 0) {
+		mtls_err_set(err, MTLS_E_NOTFOUND, "no unused, unrevoked token "
+		    "with id or name '%s' (see 'mtls token list --all')", which);
+		goto fail;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = actor ? actor : "";
+	ev.action = "token-revoke";
+	ev.name = which;
+	ev.outcome = "revoked";
+	if (mtls_audit_add(ca, &ev, err) != 0) {
+		goto fail;
+	}
+	return mtls_inv_commit(ca->inv, err);
+fail:
+	sqlite3_finalize(s);
+	mtls_inv_rollback(ca->inv);
+	return -1;
+}
+
+int
+mtls_token_find(struct mtls_ca *ca, const char *user, const char *secret,
+    struct mtls_token *out, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	char want[65];
+	const unsigned char *h;
+	int rc, found = 0;
+
+	if (secret_hash(secret, want, err) != 0) {
+		return -1;
+	}
+	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "SELECT " TOKEN_COLUMNS
+		" FROM tokens WHERE id=?1 OR name=?1", -1, &s, NULL) != SQLITE_OK) {
+		return tok_db_fail(ca, "looking up a token", err);
+	}
+	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+	while (!found && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		h = sqlite3_column_text(s, 11);
+		if (h != NULL && strlen((const char *)h) == 64 &&
+		    CRYPTO_memcmp(h, want, 64) == 0) {
+			row_to_token(s, out);
+			found = 1;
+		}
+	}
+	if (!found && rc != SQLITE_DONE) {
+		tok_db_fail(ca, "looking up a token", err);
+		sqlite3_finalize(s);
+		return -1;
+	}
+	sqlite3_finalize(s);
+	if (!found) {
+		return mtls_err_set(err, MTLS_E_PASSWORD, "no token for '%s' "
+		    "with this secret (mistyped, or made for another name)", user);
+	}
+	return 0;
+}
+
+static void
+utc(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+int
+mtls_token_usable(const struct mtls_token *t, time_t now, struct mtls_err *err)
+{
+	char when[64];
+
+	if (t->used_at != 0) {
+		utc(t->used_at, when, sizeof(when));
+		return mtls_err_set(err, MTLS_E_POLICY, "token %s was already "
+		    "used on %s (certificate %s); ask for a new token", t->id,
+		    when, t->used_serial);
+	}
+	if (t->revoked_at != 0) {
+		utc(t->revoked_at, when, sizeof(when));
+		return mtls_err_set(err, MTLS_E_POLICY, "token %s was revoked on "
+		    "%s; ask for a new token", t->id, when);
+	}
+	if (now >= t->expires_at) {
+		utc(t->expires_at, when, sizeof(when));
+		return mtls_err_set(err, MTLS_E_POLICY, "token %s expired on %s; "
+		    "ask for a new token", t->id, when);
+	}
+	return 0;
+}
+
+int
+mtls_token_consume(struct mtls_ca *ca, const char *id, const char *serial,
+    time_t now, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "UPDATE tokens SET "
+		"used_at=?2, used_serial=upper(?3) WHERE id=?1 AND used_at IS NULL "
+		"AND revoked_at IS NULL", -1, &s, NULL) != SQLITE_OK) {
+		return tok_db_fail(ca, "consuming a token", err);
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+	sqlite3_bind_text(s, 3, serial, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		return tok_db_fail(ca, "consuming a token", err);
+	}
+	/* The WHERE clause is the guard: a second redemption changes nothing. */
+	if (sqlite3_changes(mtls_inv_db(ca->inv)) != 1) {
+		return mtls_err_set(err, MTLS_E_EXISTS, "token %s was used or "
+		    "revoked meanwhile", id);
+	}
+	return 0;
+}
+
+int
+mtls_audit_add(struct mtls_ca *ca, const struct mtls_audit_event *e,
+    struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "INSERT INTO audit(at,actor,"
+		"action,name,serial,outcome,reason) VALUES(?,?,?,?,?,?,?)", -1, &s,
+		NULL) != SQLITE_OK) {
+		return tok_db_fail(ca, "recording an audit event", err);
+	}
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)(e->at ? e->at : time(NULL)));
+	sqlite3_bind_text(s, 2, e->actor ? e->actor : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, e->action ? e->action : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, e->name ? e->name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, e->serial ? e->serial : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, e->outcome ? e->outcome : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, e->reason ? e->reason : "", -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : tok_db_fail(ca, "recording an audit event", err);
+}
+
+int
+mtls_audit_list(struct mtls_ca *ca, long limit, mtls_audit_cb *cb, void *arg,
+    struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct mtls_audit_event e;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "SELECT id,at,actor,action,"
+		"name,serial,outcome,reason FROM (SELECT * FROM audit ORDER BY id "
+		"DESC LIMIT ?1) ORDER BY id", -1, &s, NULL) != SQLITE_OK) {
+		return tok_db_fail(ca, "reading the audit trail", err);
+	}
+	sqlite3_bind_int64(s, 1, limit > 0 ? limit : -1);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		e.id = sqlite3_column_int64(s, 0);
+		e.at = (time_t)sqlite3_column_int64(s, 1);
+		e.actor = (const char *)sqlite3_column_text(s, 2);
+		e.action = (const char *)sqlite3_column_text(s, 3);
+		e.name = (const char *)sqlite3_column_text(s, 4);
+		e.serial = (const char *)sqlite3_column_text(s, 5);
+		e.outcome = (const char *)sqlite3_column_text(s, 6);
+		e.reason = (const char *)sqlite3_column_text(s, 7);
+		ret = cb(&e, arg);
+		if (ret != 0) {
+			break;
+		}
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		ret = tok_db_fail(ca, "reading the audit trail", err);
+	}
+	sqlite3_finalize(s);
+	return ret;
+}

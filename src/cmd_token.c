@@ -1,0 +1,385 @@
+/* mtls token create | list | revoke, mtls audit */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "mtls/pass.h"
+#include "mtls/token.h"
+#include "cli.h"
+
+static const char usage[] =
+    "usage: mtls token create NAME [--profile P] [--san LIST] [--ttl D]\n"
+    "                         [--cert-lifetime D] [--ca-dir DIR]\n"
+    "       mtls token list [--all] [--json] [--ca-dir DIR]\n"
+    "       mtls token revoke ID|NAME [--ca-dir DIR]\n"
+    "\n"
+    "A token lets one node enroll once with 'mtls enroll' (EST simpleenroll,\n"
+    "HTTP Basic authentication with NAME and the secret). It is bound to NAME,\n"
+    "a profile, the SANs the certificate may carry and a lifetime. create\n"
+    "prints the secret on standard output, once; the CA keeps only its hash.\n"
+    "\n"
+    "  --profile P         node (default), client or server\n"
+    "  --san LIST          SANs the node may ask for (dns:..,ip:..); default\n"
+    "                      dns:NAME for node and server\n"
+    "  --ttl D             how long the token can be used (default 30m; 2h, 7d)\n"
+    "  --cert-lifetime D   lifetime of the certificate it pays for (default:\n"
+    "                      the server's --cert-lifetime)\n"
+    "  --all               list used, revoked and expired tokens too\n"
+    "  --ca-dir DIR        the CA (default $MTLS_CA_DIR or ./pki)\n"
+    "\n"
+    "example:\n"
+    "  T=$(mtls token create node1 --san dns:node1.internal,ip:10.0.0.5 --ttl 1h)\n";
+
+static const char audit_usage[] =
+    "usage: mtls audit [--json] [--last N] [--ca-dir DIR]\n"
+    "\n"
+    "Prints the CA's audit trail: every certificate the online CA issued and\n"
+    "every request it refused, every token made or revoked - when, who (peer\n"
+    "address and token or certificate), what, and why.\n"
+    "\n"
+    "  --json      one JSON array\n"
+    "  --last N    only the last N events\n";
+
+/* "operator NAME" for the audit trail: the local account running mtls. */
+static void
+operator_name(char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	snprintf(buf, len, "operator %s", pw != NULL ? pw->pw_name : "?");
+}
+
+static void
+utc(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int
+token_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"profile", required_argument, NULL, 'p'},
+	    {"san", required_argument, NULL, 's'},
+	    {"ttl", required_argument, NULL, 't'},
+	    {"cert-lifetime", required_argument, NULL, 'l'},
+	    {"ca-dir", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct mtls_token_spec sp;
+	struct mtls_err err;
+	struct mtls_ca *ca = NULL;
+	const char *dir = NULL;
+	char id[MTLS_TOKEN_ID_LEN], who[160], until[40], *secret = NULL;
+	int c, rc = 1;
+
+	memset(&sp, 0, sizeof(sp));
+	mtls_err_clear(&err);
+	sp.profile = MTLS_PROFILE_NODE;
+	sp.ttl = 1800;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (mtls_profile_parse(optarg, &sp.profile, &err) != 0) {
+				return cli_fail(&err);
+			}
+			break;
+		case 's': sp.sans = optarg; break;
+		case 't':
+			if (cli_parse_duration("token create", "--ttl", optarg, &sp.ttl) != 0) {
+				return 2;
+			}
+			break;
+		case 'l':
+			if (cli_parse_duration("token create", "--cert-lifetime", optarg,
+				&sp.cert_lifetime) != 0) {
+				return 2;
+			}
+			break;
+		case 'd': dir = optarg; break;
+		case 'h': return cli_help(usage);
+		default: return cli_bad_option("token create");
+		}
+	}
+	if (optind + 1 != argc) {
+		return cli_usage("token create", "give exactly one NAME");
+	}
+	if (sp.profile == MTLS_PROFILE_OCSP) {
+		return cli_usage("token create", "--profile ocsp cannot be enrolled; "
+		    "use node, client or server");
+	}
+	if (sp.ttl <= 0) {
+		return cli_usage("token create", "--ttl must be longer than 0");
+	}
+	sp.name = argv[optind];
+	operator_name(who, sizeof(who));
+	sp.created_by = who;
+	ca = mtls_ca_open(cli_ca_dir(dir), &err);
+	if (ca == NULL || mtls_token_create(ca, &sp, id, &secret, &err) != 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	utc(time(NULL) + sp.ttl, until, sizeof(until));
+	fprintf(stderr, "token %s for '%s' (profile %s), usable once until %s\n",
+	    id, sp.name, mtls_profile_name(sp.profile), until);
+	printf("%s\n", secret);
+	rc = 0;
+out:
+	mtls_pass_free(secret);
+	mtls_ca_free(ca);
+	return rc;
+}
+
+static const char *
+token_state(const struct mtls_token *t, time_t now)
+{
+	if (t->used_at != 0) {
+		return "used";
+	}
+	if (t->revoked_at != 0) {
+		return "revoked";
+	}
+	return now >= t->expires_at ? "expired" : "usable";
+}
+
+struct list_ctx {
+	json_t *arr; /* NULL: text */
+	time_t now;
+};
+
+static int
+print_token(const struct mtls_token *t, void *arg)
+{
+	struct list_ctx *lc = arg;
+	char exp[40], used[40];
+	json_t *o;
+
+	utc(t->expires_at, exp, sizeof(exp));
+	utc(t->used_at, used, sizeof(used));
+	if (lc->arr == NULL) {
+		printf("%-16s  %-20s %-7s %-8s expires %s  sans %s%s%s\n", t->id,
+		    t->name, t->profile, token_state(t, lc->now), exp,
+		    t->sans[0] ? t->sans : "-", t->used_serial[0] ? "  cert " : "",
+		    t->used_serial);
+		return 0;
+	}
+	o = json_object();
+	json_object_set_new(o, "id", json_string(t->id));
+	json_object_set_new(o, "name", json_string(t->name));
+	json_object_set_new(o, "profile", json_string(t->profile));
+	json_object_set_new(o, "sans", json_string(t->sans));
+	json_object_set_new(o, "state", json_string(token_state(t, lc->now)));
+	json_object_set_new(o, "created_at", json_integer((json_int_t)t->created_at));
+	json_object_set_new(o, "created_by", json_string(t->created_by));
+	json_object_set_new(o, "expires_at", json_integer((json_int_t)t->expires_at));
+	json_object_set_new(o, "cert_lifetime", json_integer(t->cert_lifetime));
+	if (t->used_at != 0) {
+		json_object_set_new(o, "used_at", json_integer((json_int_t)t->used_at));
+		json_object_set_new(o, "used_serial", json_string(t->used_serial));
+	}
+	if (t->revoked_at != 0) {
+		json_object_set_new(o, "revoked_at", json_integer((json_int_t)t->revoked_at));
+	}
+	json_array_append_new(lc->arr, o);
+	return 0;
+}
+
+static int
+token_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"all", no_argument, NULL, 'a'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"ca-dir", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct mtls_err err;
+	struct mtls_ca *ca;
+	struct list_ctx lc = {NULL, 0};
+	const char *dir = NULL;
+	int c, all = 0, json = 0, rc;
+
+	mtls_err_clear(&err);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': all = 1; break;
+		case 'j': json = 1; break;
+		case 'd': dir = optarg; break;
+		case 'h': return cli_help(usage);
+		default: return cli_bad_option("token list");
+		}
+	}
+	if (optind != argc) {
+		return cli_usage("token list", "unexpected argument '%s'", argv[optind]);
+	}
+	ca = mtls_ca_open(cli_ca_dir(dir), &err);
+	if (ca == NULL) {
+		return cli_fail(&err);
+	}
+	lc.now = time(NULL);
+	lc.arr = json ? json_array() : NULL;
+	rc = mtls_token_list(ca, all, lc.now, print_token, &lc, &err);
+	if (rc == 0 && json) {
+		json_dumpf(lc.arr, stdout, JSON_INDENT(2));
+		putchar('\n');
+	}
+	json_decref(lc.arr);
+	mtls_ca_free(ca);
+	return rc == 0 ? 0 : cli_fail(&err);
+}
+
+static int
+token_revoke(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"ca-dir", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct mtls_err err;
+	struct mtls_ca *ca;
+	const char *dir = NULL;
+	char who[160];
+	int c, n = 0, rc;
+
+	mtls_err_clear(&err);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'h': return cli_help(usage);
+		default: return cli_bad_option("token revoke");
+		}
+	}
+	if (optind + 1 != argc) {
+		return cli_usage("token revoke", "give exactly one token ID or NAME");
+	}
+	ca = mtls_ca_open(cli_ca_dir(dir), &err);
+	if (ca == NULL) {
+		return cli_fail(&err);
+	}
+	operator_name(who, sizeof(who));
+	rc = mtls_token_revoke(ca, argv[optind], who, &n, &err);
+	mtls_ca_free(ca);
+	if (rc != 0) {
+		return cli_fail(&err);
+	}
+	printf("revoked %d token%s for '%s'\n", n, n == 1 ? "" : "s", argv[optind]);
+	return 0;
+}
+
+int
+cmd_token(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		return cli_help(usage);
+	}
+	if (strcmp(argv[1], "create") == 0) {
+		return token_create(argc - 1, argv + 1);
+	}
+	if (strcmp(argv[1], "list") == 0) {
+		return token_list(argc - 1, argv + 1);
+	}
+	if (strcmp(argv[1], "revoke") == 0) {
+		return token_revoke(argc - 1, argv + 1);
+	}
+	return cli_usage("token", "unknown action '%s' (use create, list or revoke)",
+	    argv[1]);
+}
+
+static int
+print_event(const struct mtls_audit_event *e, void *arg)
+{
+	json_t *arr = arg, *o;
+	char at[40];
+
+	utc(e->at, at, sizeof(at));
+	if (arr == NULL) {
+		printf("%s  %-14s %-8s %-16s %s%s%s  by %s\n", at, e->action,
+		    e->outcome, e->name[0] ? e->name : "-",
+		    e->serial[0] ? "serial " : "", e->serial,
+		    e->reason[0] ? (e->serial[0] ? "; " : "") : "", e->actor);
+		if (e->reason[0] != '\0') {
+			printf("    why: %s\n", e->reason);
+		}
+		return 0;
+	}
+	o = json_object();
+	json_object_set_new(o, "id", json_integer(e->id));
+	json_object_set_new(o, "at", json_integer((json_int_t)e->at));
+	json_object_set_new(o, "time", json_string(at));
+	json_object_set_new(o, "actor", json_string(e->actor));
+	json_object_set_new(o, "action", json_string(e->action));
+	json_object_set_new(o, "name", json_string(e->name));
+	json_object_set_new(o, "serial", json_string(e->serial));
+	json_object_set_new(o, "outcome", json_string(e->outcome));
+	json_object_set_new(o, "reason", json_string(e->reason));
+	json_array_append_new(arr, o);
+	return 0;
+}
+
+int
+cmd_audit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"last", required_argument, NULL, 'n'},
+	    {"ca-dir", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct mtls_err err;
+	struct mtls_ca *ca;
+	const char *dir = NULL;
+	json_t *arr = NULL;
+	long last = 0;
+	int c, json = 0, rc;
+
+	mtls_err_clear(&err);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = 1; break;
+		case 'n':
+			if (cli_parse_int("audit", "--last", optarg, 1, 100000000, &last) != 0) {
+				return 2;
+			}
+			break;
+		case 'd': dir = optarg; break;
+		case 'h': return cli_help(audit_usage);
+		default: return cli_bad_option("audit");
+		}
+	}
+	if (optind != argc) {
+		return cli_usage("audit", "unexpected argument '%s'", argv[optind]);
+	}
+	ca = mtls_ca_open(cli_ca_dir(dir), &err);
+	if (ca == NULL) {
+		return cli_fail(&err);
+	}
+	arr = json ? json_array() : NULL;
+	rc = mtls_audit_list(ca, last, print_event, arr, &err);
+	if (rc == 0 && json) {
+		json_dumpf(arr, stdout, JSON_INDENT(2));
+		putchar('\n');
+	}
+	json_decref(arr);
+	mtls_ca_free(ca);
+	return rc == 0 ? 0 : cli_fail(&err);
+}
