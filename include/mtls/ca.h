@@ -81,6 +81,8 @@ struct mtls_cert_request {
 	const GENERAL_NAMES *sans;   /* may be NULL or empty */
 	int days;                    /* 0: MTLS_DEFAULT_DAYS */
 	time_t not_before;           /* 0: now (back-dated 5 min for skew) */
+	long lifetime;               /* seconds from now; overrides DAYS when
+	                                > 0 (short-lived enrolled identities) */
 };
 
 /* Issues a certificate under REQ's profile with a fresh random serial of
@@ -146,6 +148,12 @@ int mtls_ca_set_superseded(struct mtls_ca *ca, const char *old_serial,
 
 /* Borrowed CA private key (NULL until unlocked), for CRL/OCSP signing. */
 EVP_PKEY *mtls_ca_key(const struct mtls_ca *ca);
+
+/* How many certificates are revoked and the latest revocation time: a
+ * cheap fingerprint of what a CRL would list, so a server can tell when
+ * its CRL is out of date without building a new one. */
+int mtls_ca_revocation_state(struct mtls_ca *ca, long long *count,
+    time_t *latest, struct mtls_err *err);
 
 /* The next CRL number (monotonic, stored in the inventory). */
 int mtls_ca_next_crl_number(struct mtls_ca *ca, long long *out,

@@ -470,3 +470,24 @@ mtls_inv_next_crl_number(struct mtls_inv *inv, long long *out,
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 0 : db_fail(inv, "reading the CRL number", err);
 }
+
+int
+mtls_inv_revocation_state(struct mtls_inv *inv, long long *count,
+    time_t *latest, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	/* certs_status index: no table scan of valid certificates. */
+	if (sqlite3_prepare_v2(inv->db, "SELECT count(*), coalesce(max(revoked_at),"
+		"0) FROM certs WHERE status='revoked'", -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "reading revocations", err);
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*count = sqlite3_column_int64(s, 0);
+		*latest = (time_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : db_fail(inv, "reading revocations", err);
+}

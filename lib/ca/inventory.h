@@ -41,6 +41,8 @@ int mtls_inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason
     time_t when, struct mtls_err *err);
 int mtls_inv_set_superseded(struct mtls_inv *inv, const char *old_serial,
     const char *new_serial, struct mtls_err *err);
+int mtls_inv_revocation_state(struct mtls_inv *inv, long long *count,
+    time_t *latest, struct mtls_err *err);
 int mtls_inv_next_crl_number(struct mtls_inv *inv, long long *out,
     struct mtls_err *err);
 #endif

@@ -83,3 +83,10 @@ mtls_ca_next_crl_number(struct mtls_ca *ca, long long *out,
 {
 	return mtls_inv_next_crl_number(ca->inv, out, err);
 }
+
+int
+mtls_ca_revocation_state(struct mtls_ca *ca, long long *count, time_t *latest,
+    struct mtls_err *err)
+{
+	return mtls_inv_revocation_state(ca->inv, count, latest, err);
+}

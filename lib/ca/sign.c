@@ -177,15 +177,30 @@ static int
 set_validity(X509 *x, const struct mtls_cert_request *req, X509 *cacert,
     struct mtls_err *err)
 {
-	time_t nb = req->not_before ? req->not_before : time(NULL) - 300;
+	time_t now = time(NULL);
+	time_t nb = req->not_before ? req->not_before : now - 300;
 	int days = req->days > 0 ? req->days : MTLS_DEFAULT_DAYS;
+	int ok;
 
-	if (X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb) == NULL ||
-	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, &nb) == NULL) {
+	if (req->lifetime > 0) {
+		/* Counted from now, with at most a tenth of it back-dated for
+		 * clock skew, so a two-minute certificate is not born old. */
+		nb = now - (req->lifetime / 10 < 300 ? req->lifetime / 10 : 300);
+		ok = X509_time_adj_ex(X509_getm_notAfter(x), 0, req->lifetime,
+		    &now) != NULL;
+	} else {
+		ok = X509_time_adj_ex(X509_getm_notAfter(x), days, 0, &nb) != NULL;
+	}
+	if (!ok || X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb) == NULL) {
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot set validity");
 	}
 	/* A certificate must not outlive its issuer (RFC 5280 6.1.3). */
 	if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(cacert)) > 0) {
+		if (req->lifetime > 0) {
+			return mtls_err_set(err, MTLS_E_POLICY, "a lifetime of "
+			    "%ld s would outlive the CA certificate; ask for less "
+			    "or renew the CA", req->lifetime);
+		}
 		return mtls_err_set(err, MTLS_E_POLICY,
 		    "--days %d would outlive the CA certificate; use fewer days "
 		    "or renew the CA",

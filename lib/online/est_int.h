@@ -1,0 +1,65 @@
+/* Layer online (above revocation and diag): EST (RFC 7030) request
+ * handling without transport, so tests can drive it directly. Private. */
+#ifndef MTLS_EST_INT_H
+#define MTLS_EST_INT_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "mtls/ca.h"
+
+/* Largest base64 CSR body accepted (a 4096-bit RSA CSR is ~2 KiB). */
+#define EST_MAX_BODY 16384
+
+struct est_ctx {
+	struct mtls_ca *ca;       /* unlocked; borrowed */
+	long cert_lifetime;       /* seconds; tokens may ask for their own */
+	char *cacerts;            /* base64 PKCS#7 of the trust anchors */
+	size_t cacerts_len;
+};
+
+struct est_req {
+	const char *op;            /* the path after /.well-known/est/ */
+	int post;                  /* 1: POST, 0: GET/HEAD */
+	const char *content_type;  /* or NULL */
+	const char *authorization; /* Authorization header or NULL */
+	const unsigned char *body;
+	size_t len;
+	X509 *peer;                /* client certificate (borrowed) or NULL */
+	long peer_verify;          /* X509_V_OK or the verification error */
+	const char *peer_addr;     /* "127.0.0.1:5555", for the audit trail */
+	time_t now;                /* 0: time(NULL) */
+};
+
+struct est_resp {
+	int status;
+	const char *reason;       /* HTTP reason phrase */
+	const char *content_type;
+	int base64;               /* add Content-Transfer-Encoding: base64 */
+	int www_authenticate;     /* 401: ask for Basic credentials */
+	int retry_after;          /* seconds, 0: none */
+	int auth_failed;          /* a wrong credential (for slowing down) */
+	int issued;               /* a certificate was issued */
+	char *body;               /* owned; free with free() */
+	size_t len;
+};
+
+int est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
+    struct mtls_err *err);
+void est_ctx_clear(struct est_ctx *c);
+
+/* Answers REQ into RESP (always filled; free RESP->body). */
+void est_handle(struct est_ctx *c, const struct est_req *req,
+    struct est_resp *resp);
+
+/* Base64 (64-character lines) of DER PKCS#7 certs-only holding CERTS. */
+char *est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len,
+    struct mtls_err *err);
+
+/* Decodes base64 (whitespace and line breaks allowed) into a new buffer. */
+unsigned char *est_b64_decode(const unsigned char *in, size_t len,
+    size_t *out_len);
+
+#endif
