@@ -27,7 +27,9 @@
 	X("queue", cmd_queue, "show the replication queue of mtls push") \
 	X("serve", cmd_serve, "run the replication receiver (HTTPS, client certificates required)") \
 	X("token", cmd_token, "one-time enrollment tokens for the online CA (create, list, revoke)") \
-	X("audit", cmd_audit, "the CA's audit trail: every issuance and refusal")
+	X("audit", cmd_audit, "the CA's audit trail: every issuance and refusal") \
+	X("enroll", cmd_enroll, "enroll this node with an online CA (EST, one-time token)") \
+	X("renew-agent", cmd_renew_agent, "keep enrolled identities fresh (EST re-enrollment, hooks)")
 
 #define MTLS_X_DECL(name, fn, summary) cli_run_fn fn;
 MTLS_COMMANDS(MTLS_X_DECL)

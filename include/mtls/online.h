@@ -73,7 +73,10 @@ struct mtls_enroll_opts {
 	                             contact (RFC 7030 4.1.1) */
 	const char *dir;          /* where the files go */
 	unsigned formats;         /* MTLS_ENROLL_*; 0: PEM */
-	const char *store_pass;   /* resolved password for p12/jks stores */
+	const char *store_pass;   /* password spec (mtls/pass.h) for p12/jks
+	                             stores and password-protected bundles;
+	                             kept in NAME.enroll.json for renewals, so
+	                             prefer env: or file: to pass: */
 	const char *bundle;       /* a bundle target name ("nginx"), or NULL */
 	const char *exec;         /* hook the renewal agent runs, or NULL */
 	int key_type;             /* enum mtls_keytype */

@@ -21,8 +21,8 @@ static const unsigned char csrattrs_der[] = {
     0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
 };
 
-static char *
-b64_encode(const unsigned char *der, size_t len, size_t *out_len)
+char *
+est_b64_encode(const unsigned char *der, size_t len, size_t *out_len)
 {
 	EVP_ENCODE_CTX *ec = EVP_ENCODE_CTX_new();
 	size_t cap = (len + 2) / 3 * 4 + len / 48 + 8;
@@ -96,7 +96,7 @@ est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len, struct mtls_err *err)
 		}
 	}
 	dlen = i2d_PKCS7(p7, &der);
-	if (dlen <= 0 || (out = b64_encode(der, (size_t)dlen, len)) == NULL) {
+	if (dlen <= 0 || (out = est_b64_encode(der, (size_t)dlen, len)) == NULL) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot encode a PKCS#7");
 	}
 out:
@@ -779,7 +779,7 @@ est_handle(struct est_ctx *c, const struct est_req *req, struct est_resp *resp)
 			resp->len = c->cacerts_len;
 			resp->content_type = "application/pkcs7-mime"; /* RFC 7030 4.1.3 */
 		} else {
-			resp->body = b64_encode(csrattrs_der, sizeof(csrattrs_der),
+			resp->body = est_b64_encode(csrattrs_der, sizeof(csrattrs_der),
 			    &resp->len);
 			resp->content_type = "application/csrattrs"; /* 4.5.2 */
 		}

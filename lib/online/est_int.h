@@ -58,6 +58,9 @@ void est_handle(struct est_ctx *c, const struct est_req *req,
 char *est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len,
     struct mtls_err *err);
 
+/* Base64 of DER in 64-character lines (RFC 2045); caller frees. */
+char *est_b64_encode(const unsigned char *der, size_t len, size_t *out_len);
+
 /* Decodes base64 (whitespace and line breaks allowed) into a new buffer. */
 unsigned char *est_b64_decode(const unsigned char *in, size_t len,
     size_t *out_len);
