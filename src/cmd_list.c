@@ -76,6 +76,9 @@ json_row(const struct mtls_inv_entry *e, void *arg)
 	json_object_set_new(o, "not_after", json_integer((json_int_t)e->not_after));
 	json_object_set_new(o, "sha256", json_string(e->sha256));
 	json_object_set_new(o, "status", json_string(e->status));
+	if (e->superseded_by != NULL) {
+		json_object_set_new(o, "superseded_by", json_string(e->superseded_by));
+	}
 	if (e->revoked_at != 0) {
 		json_object_set_new(o, "revoked_at", json_integer((json_int_t)e->revoked_at));
 		json_object_set_new(o, "reason", json_string(e->reason ? e->reason : ""));

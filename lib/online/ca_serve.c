@@ -829,6 +829,9 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	evhttp_set_timeout_tv(s->http, &idle);
 	evhttp_set_max_body_size(s->http, EST_MAX_BODY);
 	evhttp_set_max_headers_size(s->http, 8192);
+	/* Read and drop an oversized body before closing, so the client
+	 * gets its 413 rather than a reset while still sending. */
+	evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_HEAD);
 	if (evhttp_accept_socket_with_handle(s->http, fd) == NULL) {

@@ -875,6 +875,10 @@ run_hook(const char *cmd, const char *name, const char *dir,
 	if (pid == 0) {
 		setenv("MTLS_NAME", name, 1);
 		setenv("MTLS_DIR", dir, 1);
+		/* The hook runs beside the files it is about. */
+		if (chdir(dir) != 0) {
+			_exit(126);
+		}
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
