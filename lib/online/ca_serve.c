@@ -315,8 +315,8 @@ note_failure(struct casrv *s, const char *addr)
 	f->fails++;
 	over = f->fails - s->o.fail_limit;
 	if (over >= 0) {
-		/* 1, 2, 4 ... seconds, at most 5 minutes. */
-		f->blocked_until = now + (over < 8 ? 1L << over : 300);
+		/* 5, 10, 20 ... seconds, at most 5 minutes. */
+		f->blocked_until = now + (over < 6 ? 5L << over : 300);
 		f->first = now;
 	}
 }

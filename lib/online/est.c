@@ -788,6 +788,12 @@ est_handle(struct est_ctx *c, const struct est_req *req, struct est_resp *resp)
 		resp->base64 = 1;
 		return;
 	}
+	if (!r.post && (strcmp(r.op, "simpleenroll") == 0 ||
+		strcmp(r.op, "simplereenroll") == 0)) {
+		set_text(resp, 405, "Method Not Allowed", "%s takes a POST of a "
+		    "base64 PKCS#10 request", r.op);
+		return;
+	}
 	if (strcmp(r.op, "simpleenroll") == 0) {
 		op_simpleenroll(&j);
 	} else if (strcmp(r.op, "simplereenroll") == 0) {
