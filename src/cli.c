@@ -129,3 +129,78 @@ cli_progress(size_t done, size_t total, time_t start)
 	}
 	fflush(stderr);
 }
+
+/* HOST:PORT:ADDR with a numeric port; the library checks it again. */
+static int
+resolve_entry_ok(const char *e)
+{
+	const char *c1 = strchr(e, ':'), *c2;
+
+	if (c1 == NULL || c1 == e) {
+		return 0;
+	}
+	c2 = strchr(c1 + 1, ':');
+	if (c2 == NULL || c2 == c1 + 1 || c2[1] == '\0') {
+		return 0;
+	}
+	return strspn(c1 + 1, "0123456789") == (size_t)(c2 - c1 - 1) &&
+	    strpbrk(e, ", \t\n") == NULL;
+}
+
+static int
+resolve_append(const char *cmd, char **list, const char *entry, size_t n)
+{
+	size_t old = *list != NULL ? strlen(*list) : 0;
+	char *nl = realloc(*list, old + n + 2);
+
+	if (nl == NULL) {
+		return cli_usage(cmd, "out of memory");
+	}
+	if (old > 0) {
+		nl[old++] = ',';
+	}
+	memcpy(nl + old, entry, n);
+	nl[old + n] = '\0';
+	*list = nl;
+	return 0;
+}
+
+int
+cli_resolve_add(const char *cmd, char **list, const char *entry)
+{
+	if (!resolve_entry_ok(entry)) {
+		return cli_usage(cmd, "--resolve wants HOST:PORT:ADDR (e.g. "
+		    "publish.example:8443:127.0.0.1), not '%s'", entry);
+	}
+	return resolve_append(cmd, list, entry, strlen(entry));
+}
+
+int
+cli_resolve_env(const char *cmd, char **list)
+{
+	const char *p = getenv("MTLS_RESOLVE");
+
+	while (p != NULL && *p != '\0') {
+		size_t n = strcspn(p, ", \t\n");
+		char e[400];
+
+		if (n > 0) {
+			if (n >= sizeof(e)) {
+				return cli_usage(cmd, "MTLS_RESOLVE: entry too long");
+			}
+			memcpy(e, p, n);
+			e[n] = '\0';
+			if (!resolve_entry_ok(e)) {
+				return cli_usage(cmd, "MTLS_RESOLVE wants "
+				    "HOST:PORT:ADDR entries separated by "
+				    "commas, not '%s'", e);
+			}
+			if (resolve_append(cmd, list, e, n) != 0) {
+				return 2;
+			}
+		}
+		p += n;
+		p += strspn(p, ", \t\n");
+	}
+	return 0;
+}

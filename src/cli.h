@@ -54,4 +54,13 @@ void cli_progress(size_t done, size_t total, time_t start);
 /* Parses "30d", "12h", "90m", "2w" or plain seconds into seconds. */
 int cli_parse_duration(const char *cmd, const char *opt, const char *val,
     long *seconds);
+
+/* Appends ENTRY (a --resolve value, HOST:PORT:ADDR) to *LIST, a
+ * comma-separated list owned by the caller (free()). Returns 0, or 2
+ * after a usage message when ENTRY is malformed or memory runs out. */
+int cli_resolve_add(const char *cmd, char **list, const char *entry);
+
+/* Adds the entries of $MTLS_RESOLVE (same form, comma-separated) after
+ * the options' own, so the command line wins; returns 0 or 2. */
+int cli_resolve_env(const char *cmd, char **list);
 #endif

@@ -37,6 +37,9 @@ static const char usage[] =
     "                        passwordless PKCS#12 truststore\n"
     "  --alias NAME          alias of the entry written (store output), or\n"
     "                        the entry to take from a store input\n"
+    "  --key FILE            the private key, when IN holds the certificate\n"
+    "                        (and its chain) without it (PEM or DER;\n"
+    "                        --in-pass opens an encrypted one)\n"
     "  --legacy              PKCS#12 output with PBE-SHA1-3DES and a SHA-1\n"
     "                        MAC (old Java, macOS, old Windows)\n"
     "  --force               replace OUT if it exists\n"
@@ -48,16 +51,19 @@ static const char usage[] =
     "  mtls convert server.p12 server.jks --in-pass env:P --out-pass env:P\n"
     "  mtls convert ca.pem truststore.p12 --out-pass file:ts.pass\n"
     "  mtls convert keystore.jks server.pem --in-pass env:P\n"
-    "  mtls convert server.key server.p12 --to p12 (key + cert in one PEM)\n";
+    "  mtls convert server.key server.p12 --to p12 (key + cert in one PEM)\n"
+    "  mtls convert author.chain.pem author.p12 --key author.key --legacy \\\n"
+    "      --out-pass env:P12_PASS\n";
 
 struct cv_opts {
 	const char *in, *out, *to, *in_pass, *in_key_pass, *out_pass, *alias;
+	const char *key; /* --key: the private key, when IN holds only certs */
 	int legacy, force;
 };
 
 enum {
 	OPT_TO = 256, OPT_IN_PASS, OPT_IN_KEY_PASS, OPT_OUT_PASS, OPT_ALIAS,
-	OPT_LEGACY, OPT_FORCE,
+	OPT_LEGACY, OPT_FORCE, OPT_KEY,
 };
 
 static const struct option longopts[] = {
@@ -67,6 +73,7 @@ static const struct option longopts[] = {
     {"out-pass", required_argument, NULL, OPT_OUT_PASS},
     {"alias", required_argument, NULL, OPT_ALIAS},
     {"legacy", no_argument, NULL, OPT_LEGACY},
+    {"key", required_argument, NULL, OPT_KEY},
     {"force", no_argument, NULL, OPT_FORCE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -120,7 +127,7 @@ out:
 /* PEM or DER keys and certificates into a store. */
 static struct mtls_store *
 load_plain(const struct cv_opts *o, const unsigned char *d, size_t n,
-    struct mtls_err *err)
+    const unsigned char *kd, size_t kn, struct mtls_err *err)
 {
 	struct mtls_store *s = mtls_store_new();
 	STACK_OF(X509) *certs = NULL;
@@ -135,7 +142,20 @@ load_plain(const struct cv_opts *o, const unsigned char *d, size_t n,
 	}
 	mtls_err_clear(&cerr);
 	(void)mtls_load_certs(o->in, &certs, &cerr);
-	if (memmem(d, n, "PRIVATE KEY-----", 16) != NULL || certs == NULL) {
+	if (kd != NULL) {
+		/* --key: IN holds the certificate (and chain), KEY the key;
+		 * no need to cat a key into a world-readable file first. */
+		if (certs == NULL) {
+			mtls_err_set(err, MTLS_E_FORMAT, "%s holds no "
+			    "certificate to go with --key %s", o->in, o->key);
+			goto out;
+		}
+		key = mtls_parse_key(kd, kn, o->key, o->in_pass, err);
+		if (key == NULL) {
+			goto out;
+		}
+	} else if (memmem(d, n, "PRIVATE KEY-----", 16) != NULL ||
+	    certs == NULL) {
 		key = mtls_parse_key(d, n, o->in, o->in_pass, err);
 		if (key == NULL && (err->code != MTLS_E_FORMAT || certs == NULL)) {
 			if (certs == NULL && err->code == MTLS_E_FORMAT) {
@@ -154,11 +174,16 @@ load_plain(const struct cv_opts *o, const unsigned char *d, size_t n,
 				leaf = sk_X509_value(certs, i);
 			}
 		}
+		if (leaf == NULL && kd != NULL) {
+			mtls_err_set(err, MTLS_E_FORMAT, "the key in %s does "
+			    "not belong to any certificate in %s", o->key, o->in);
+			goto out;
+		}
 		if (leaf == NULL) {
 			mtls_err_set(err, MTLS_E_FORMAT,
-			    "%s holds a private key but not its certificate; put "
-			    "the key and its certificate in one PEM file "
-			    "(cat server.key server.crt)", o->in);
+			    "%s holds a private key but not its certificate; "
+			    "give the certificate as IN and the key with --key "
+			    "FILE", o->in);
 			goto out;
 		}
 		alias = o->alias != NULL ? OPENSSL_strdup(o->alias)
@@ -312,8 +337,8 @@ write_der(const struct cv_opts *o, struct mtls_store *s, char **buf,
 static int
 cv_run(const struct cv_opts *o, struct mtls_err *err)
 {
-	unsigned char *d = NULL;
-	size_t n = 0, len = 0;
+	unsigned char *d = NULL, *kd = NULL;
+	size_t n = 0, kn = 0, len = 0;
 	struct mtls_store *s = NULL;
 	struct mtls_store_opts so = {NULL, o->legacy, 0};
 	enum sc_out kind = o->to != NULL ? sc_kind_parse(o->to)
@@ -331,8 +356,17 @@ cv_run(const struct cv_opts *o, struct mtls_err *err)
 	if (mtls_file_read(o->in, CONVERT_READ_MAX, &d, &n, err) != 0) {
 		return -1;
 	}
+	if (o->key != NULL && mtls_store_detect(d, n) != MTLS_STORE_NONE) {
+		mtls_err_set(err, MTLS_E_USAGE, "--key goes with a certificate "
+		    "file; %s is a keystore, which holds its own key", o->in);
+		goto out;
+	}
+	if (o->key != NULL &&
+	    mtls_file_read(o->key, CONVERT_READ_MAX, &kd, &kn, err) != 0) {
+		goto out;
+	}
 	s = mtls_store_detect(d, n) != MTLS_STORE_NONE
-	    ? load_store(o, d, n, err) : load_plain(o, d, n, err);
+	    ? load_store(o, d, n, err) : load_plain(o, d, n, kd, kn, err);
 	if (s == NULL) {
 		goto out;
 	}
@@ -372,6 +406,9 @@ out:
 	mtls_pass_free(pass);
 	mtls_store_free(s);
 	mtls_file_free(d, n);
+	if (kd != NULL) {
+		mtls_file_free(kd, kn);
+	}
 	return rc;
 }
 
@@ -391,6 +428,7 @@ cmd_convert(int argc, char **argv)
 		case OPT_OUT_PASS: o.out_pass = optarg; break;
 		case OPT_ALIAS: o.alias = optarg; break;
 		case OPT_LEGACY: o.legacy = 1; break;
+		case OPT_KEY: o.key = optarg; break;
 		case OPT_FORCE: o.force = 1; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("convert");

@@ -23,6 +23,9 @@ static const char usage[] =
     "Options:\n"
     "  --servername NAME  SNI and the name the server's certificate must\n"
     "                     carry (default: HOST)\n"
+    "  --resolve HOST:PORT:ADDR  connect to ADDR for HOST:PORT, still\n"
+    "                     checking HOST (as curl --resolve; repeatable;\n"
+    "                     also $MTLS_RESOLVE)\n"
     "  --cert FILE        our client certificate, optionally followed by\n"
     "                     its intermediate CA certificates (PEM or DER)\n"
     "  --key FILE         its private key\n"
@@ -49,11 +52,15 @@ static const char usage[] =
     "  mtls probe api.partner.example:443 --cert client.crt --key client.key\n"
     "  mtls probe 10.0.0.5:8443 --servername node1.example --json | jq .findings\n";
 
+/* The --resolve list; static so no exit path leaks it. */
+static char *resolve_list;
+
 int
 cmd_probe(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"servername", required_argument, NULL, 's'},
+		{"resolve", required_argument, NULL, 'r'},
 		{"cert", required_argument, NULL, 'c'},
 		{"key", required_argument, NULL, 'k'},
 		{"key-pass", required_argument, NULL, 'p'},
@@ -78,6 +85,11 @@ cmd_probe(int argc, char **argv)
 		switch (c) {
 		case 's':
 			po.servername = optarg;
+			break;
+		case 'r':
+			if (cli_resolve_add("probe", &resolve_list, optarg) != 0) {
+				return 2;
+			}
 			break;
 		case 'c':
 			po.cert_file = optarg;
@@ -126,6 +138,10 @@ cmd_probe(int argc, char **argv)
 	if ((po.cert_file == NULL) != (po.key_file == NULL)) {
 		return cli_usage("probe", "--cert and --key go together");
 	}
+	if (cli_resolve_env("probe", &resolve_list) != 0) {
+		return 2;
+	}
+	po.resolve = resolve_list;
 	po.target = argv[optind];
 	/* A server that closes while we write must not kill us. */
 	signal(SIGPIPE, SIG_IGN);

@@ -50,6 +50,10 @@ static const char usage[] =
     "                    temporarily stays queued for the next run\n"
     "  --deadline S      with --wait: give up waiting after S seconds\n"
     "  --retry-max S     longest pause between retries (default 60)\n"
+    "  --resolve HOST:PORT:ADDR\n"
+    "                    connect to ADDR for URLs naming HOST:PORT, still\n"
+    "                    checking the certificate against HOST (as curl\n"
+    "                    --resolve; repeatable; also $MTLS_RESOLVE)\n"
     "  -v, --verbose     one line per delivered item\n"
     "  -h, --help        this help\n"
     "\n"
@@ -220,6 +224,9 @@ report(const struct mtls_agent_opts *ao, const struct mtls_agent_result *r)
 	return 0;
 }
 
+/* The --resolve list; static so no exit path leaks it. */
+static char *resolve_list;
+
 int
 cmd_push(int argc, char **argv)
 {
@@ -236,6 +243,7 @@ cmd_push(int argc, char **argv)
 		{"deadline", required_argument, NULL, 'D'},
 		{"retry-max", required_argument, NULL, 'R'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"resolve", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -280,6 +288,11 @@ cmd_push(int argc, char **argv)
 			}
 			break;
 		case 'v': ao.verbose = 1; break;
+		case 'r':
+			if (cli_resolve_add("push", &resolve_list, optarg) != 0) {
+				return 2;
+			}
+			break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("push");
 		}
@@ -287,6 +300,10 @@ cmd_push(int argc, char **argv)
 	if (ao.id.cert == NULL || ao.id.key == NULL || ao.id.ca == NULL) {
 		return cli_usage("push", "--cert, --key and --ca are required");
 	}
+	if (cli_resolve_env("push", &resolve_list) != 0) {
+		return 2;
+	}
+	ao.resolve = resolve_list;
 	if (ao.deadline_s > 0 && !ao.wait) {
 		return cli_usage("push", "--deadline needs --wait");
 	}

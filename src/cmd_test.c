@@ -31,6 +31,13 @@ static const char usage[] =
     "  --path PATH       the Path header of the Test request (default\n"
     "                    /content)\n"
     "  --timeout S       seconds allowed for each step (default 10)\n"
+    "  --resolve HOST:PORT:ADDR\n"
+    "                    connect to ADDR when the URL names HOST:PORT, still\n"
+    "                    checking the certificate against HOST (as curl\n"
+    "                    --resolve; repeatable; also $MTLS_RESOLVE, a\n"
+    "                    comma-separated list)\n"
+    "  --servername NAME SNI and the name the server's certificate must\n"
+    "                    carry, when the URL names an address or another name\n"
     "  --get             send the Test as GET instead of POST, to check the\n"
     "                    link against a generic HTTPS server (openssl\n"
     "                    s_server -www answers only GET)\n"
@@ -43,7 +50,12 @@ static const char usage[] =
     "  mtls test https://publish.example:8443 --cert author.pem \\\n"
     "      --key author.key --ca ca.pem\n"
     "  mtls test https://127.0.0.1:8443/bin/receive --cert a.pem --key a.key \\\n"
-    "      --key-pass env:KEYPASS --ca ca.pem --path /content/site\n";
+    "      --key-pass env:KEYPASS --ca ca.pem --path /content/site\n"
+    "  mtls test https://publish.example:8443 --resolve \\\n"
+    "      publish.example:8443:10.0.0.7 --cert a.pem --key a.key --ca ca.pem\n";
+
+/* The --resolve list; static so no exit path leaks it. */
+static char *resolve_list;
 
 int
 cmd_test(int argc, char **argv)
@@ -56,6 +68,8 @@ cmd_test(int argc, char **argv)
 		{"path", required_argument, NULL, 'P'},
 		{"timeout", required_argument, NULL, 't'},
 		{"get", no_argument, NULL, 'G'},
+		{"resolve", required_argument, NULL, 'r'},
+		{"servername", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -92,6 +106,14 @@ cmd_test(int argc, char **argv)
 		case 'G':
 			o.use_get = 1;
 			break;
+		case 'r':
+			if (cli_resolve_add("test", &resolve_list, optarg) != 0) {
+				return 2;
+			}
+			break;
+		case 'S':
+			o.servername = optarg;
+			break;
 		case 'h':
 			return cli_help(usage);
 		default:
@@ -108,6 +130,10 @@ cmd_test(int argc, char **argv)
 		return cli_usage("test", "--path must be absolute, not '%s'",
 		    o.path);
 	}
+	if (cli_resolve_env("test", &resolve_list) != 0) {
+		return 2;
+	}
+	o.resolve = resolve_list;
 	o.url = argv[optind];
 	/* A receiver that rejects us may close the socket while we write:
 	 * that must be an error we explain, not a silent death by SIGPIPE. */

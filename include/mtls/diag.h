@@ -79,6 +79,8 @@ struct mtls_probe_opts {
 				 * handshake to learn whether a server that
 				 * answers at HTTP level (nginx) requires a
 				 * certificate */
+	const char *resolve;    /* "HOST:PORT:ADDR[,...]": connect to ADDR
+				 * for HOST:PORT (curl's --resolve); NULL */
 };
 
 /* Connects to TARGET several times (once per TLS version, once without

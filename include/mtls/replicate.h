@@ -75,6 +75,10 @@ struct mtls_testconn_opts {
 	int timeout_s;     /* per step (connect, handshake, response); 0 = 10 */
 	int use_get;       /* send the Test as GET, for generic HTTPS servers
 			      (openssl s_server -www answers only GET) */
+	const char *resolve;    /* "HOST:PORT:ADDR[,...]": connect to ADDR
+				   for HOST:PORT (curl's --resolve); NULL */
+	const char *servername; /* SNI and the name the server's
+				   certificate must carry; NULL = URL host */
 };
 
 /* Runs the replication test against OPTS->url, writing a step-by-step log
@@ -228,6 +232,7 @@ struct mtls_agent_opts {
 	double retry_max_s; /* cap of the backoff; 0 = 60 */
 	FILE *log;         /* one line per delivery problem; NULL = quiet */
 	int verbose;       /* also one line per delivered item */
+	const char *resolve; /* "HOST:PORT:ADDR[,...]" as in testconn; NULL */
 };
 
 struct mtls_agent_result {

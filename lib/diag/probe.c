@@ -347,6 +347,7 @@ mtls_probe(const struct mtls_probe_opts *o, struct mtls_err *err)
 	struct probe_ctx pc;
 	struct mtls_report *r = NULL;
 	struct addrinfo hints;
+	char forced[64];
 	int rc;
 
 	memset(&pc, 0, sizeof(pc));
@@ -380,7 +381,16 @@ mtls_probe(const struct mtls_probe_opts *o, struct mtls_err *err)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(pc.host, pc.port, &hints, &pc.peer.ai);
+	rc = mtls_resolve_find(o->resolve, pc.host, pc.port, forced,
+	    sizeof(forced), err);
+	if (rc < 0) {
+		goto fail;
+	}
+	if (rc == 1) {
+		hints.ai_flags = AI_NUMERICHOST;
+	}
+	rc = getaddrinfo(rc == 1 ? forced : pc.host, pc.port, &hints,
+	    &pc.peer.ai);
 	if (rc != 0) {
 		report_add(r, MTLS_SEV_ERROR, "dns_failed", pc.host,
 		    "check the host name (typo? /etc/hosts? DNS server?)",

@@ -80,7 +80,7 @@ bg_log tomcat.log env CATALINA_HOME=/usr/share/tomcat10 CATALINA_BASE="$CB" \
 TOMCAT=$LAST_PID
 if wait_port "$P" 60; then
 	check_output "tomcat: client with our certificate succeeds" "tomcat ok" \
-		cb/curl.sh "https://127.0.0.1:$P/" -sS --fail --max-time 15
+		cb/curl.sh "https://127.0.0.1:$P/" -sS --fail --max-time 60
 	check_fails "tomcat: client without a certificate is refused" \
 		curl -sS --fail --max-time 15 --cacert cb/ca.crt "https://127.0.0.1:$P/"
 	check_fails "tomcat: client with a foreign CA's certificate is refused" \

@@ -53,6 +53,15 @@ check_output "keytool: PKCS12 type" "Keystore type: PKCS12" kt_list server.p12 $
 check "mtls convert -> legacy PKCS#12" $MTLS convert server.p12 legacy.p12 \
 	--legacy --in-pass pass:$PW --out-pass pass:$PW
 check_output "keytool reads legacy PKCS#12" "PrivateKeyEntry" kt_list legacy.p12 $PW
+# Key and certificate as separate files (no world-readable "cat key chain").
+check "mtls convert chain --key key -> legacy PKCS#12" $MTLS convert server-chain.pem \
+	sep.p12 --key server.key --legacy --out-pass pass:$PW
+check_output "keytool reads it, chain of 2" "Certificate chain length: 2" kt_list sep.p12 $PW
+check_output "the PKCS#12 holding the key is 0600" '^600$' stat -c %a sep.p12
+check_output "convert --key with another identity's key is refused" "does not belong" \
+	$MTLS convert server-chain.pem sep2.p12 --key client.key --out-pass pass:$PW
+check_status "convert --key with a keystore input is a usage error" 2 \
+	$MTLS convert server.p12 sep3.p12 --key server.key --in-pass pass:$PW --out-pass pass:$PW
 check "mtls keystore trust (legacy p12)" $MTLS keystore trust trust-legacy.p12 \
 	--legacy --cert ca.pem --alias rootca --pass pass:$PW
 check_output "keytool reads legacy truststore" "trustedCertEntry" \

@@ -226,11 +226,13 @@ check "a new connection sees the renewed certificate without SIGHUP" new_serial_
 check "... the reload is logged" grep -q "reloaded (certificate or key file changed)" renew.log
 check_output "the open keep-alive connection keeps working" '^HTTP/1.1 200' ka_req
 # Half a rotation (new certificate, old key): not fatal, retried.
-cp id/publish.key old.key
-"$MTLS" renew publish --out id >/dev/null
-s2=$(openssl x509 -in id/publish.crt -noout -serial | cut -d= -f2)
-cp id/publish.key new.key
-cp old.key id/publish.key
+# The renewal goes to a side directory so the running server can never see
+# the complete new pair before the half-rotated one is in place.
+mkdir -p staged
+"$MTLS" renew publish --out staged >/dev/null
+s2=$(openssl x509 -in staged/publish.crt -noout -serial | cut -d= -f2)
+cp staged/publish.key new.key
+cp staged/publish.chain.pem id/publish.chain.pem
 check "a mismatching pair mid-rotation is reported, not fatal" wait_log renew.log "does not load yet"
 check "... the old certificate is still served" test "$(srv_serial)" = "$s1"
 cp new.key id/publish.key

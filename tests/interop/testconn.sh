@@ -108,6 +108,25 @@ check_output "name mismatch is explained" 'name mismatch: the IP address' \
 	"$MTLS" test "https://127.0.0.1:$PORT" "${ID[@]}" --get
 check_output "name mismatch on a DNS name" 'name mismatch: the host name' \
 	"$MTLS" test "https://localhost:$PORT" "${ID[@]}" --get
+# Reaching a named server at another address (curl's --resolve), and an
+# address checked against a name (--servername): the name is still checked.
+check_output "--resolve connects to the address and checks the name" \
+	'Resolving publish.example: 127.0.0.1 \(given by --resolve\)' \
+	"$MTLS" test "https://publish.example:$PORT" --resolve "publish.example:$PORT:127.0.0.1" "${ID[@]}" --get
+check_status "--resolve: test succeeds" 0 \
+	"$MTLS" test "https://publish.example:$PORT" --resolve "publish.example:$PORT:127.0.0.1" "${ID[@]}" --get
+check_status "MTLS_RESOLVE does the same" 0 \
+	env MTLS_RESOLVE="other:1:10.0.0.1,publish.example:$PORT:127.0.0.1" "$MTLS" test "https://publish.example:$PORT" "${ID[@]}" --get
+check_output "--resolve does not lift the name check" 'name mismatch: the host name' \
+	"$MTLS" test "https://wrong.example:$PORT" --resolve "wrong.example:$PORT:127.0.0.1" "${ID[@]}" --get
+check_status "--servername checks that name at an address" 0 \
+	"$MTLS" test "https://127.0.0.1:$PORT" --servername publish.example "${ID[@]}" --get
+check_output "--servername with a name the certificate lacks fails" 'name mismatch' \
+	"$MTLS" test "https://127.0.0.1:$PORT" --servername other.example "${ID[@]}" --get
+check_status "a malformed --resolve is a usage error" 2 \
+	"$MTLS" test "https://publish.example:$PORT" --resolve publish.example:x:127.0.0.1 "${ID[@]}"
+check_status "a malformed MTLS_RESOLVE is a usage error" 2 \
+	env MTLS_RESOLVE=nonsense "$MTLS" test "https://publish.example:$PORT" "${ID[@]}"
 stop
 
 # --- the server's certificate has expired ---

@@ -40,6 +40,7 @@ struct worker {
 	CURL *curl;
 	struct stat cert_st, key_st; /* the identity files curl was given */
 	struct curl_slist *hdrs;
+	struct curl_slist *resolve; /* the --resolve entries, for curl */
 	char errbuf[CURL_ERROR_SIZE];
 	char resp[RESPONSE_KEEP];
 	size_t resp_len;
@@ -142,6 +143,32 @@ identity_changed(struct worker *w)
  * receiver's certificate and name is always on: there is no option to
  * turn it off. */
 static int
+resolve_list(struct worker *w)
+{
+	const char *p = w->o->resolve;
+
+	while (p != NULL && *p != '\0') {
+		size_t n = strcspn(p, ", \t\n");
+		char e[400];
+		struct curl_slist *l;
+
+		if (n > 0 && n < sizeof(e)) {
+			memcpy(e, p, n);
+			e[n] = '\0';
+			l = curl_slist_append(w->resolve, e);
+			if (l == NULL) {
+				return mtls_err_set(&w->err, MTLS_E_INTERNAL,
+				    "out of memory");
+			}
+			w->resolve = l;
+		}
+		p += n;
+		p += strspn(p, ", \t\n");
+	}
+	return 0;
+}
+
+static int
 worker_curl(struct worker *w)
 {
 	const struct mtls_identity *id = &w->o->id;
@@ -190,6 +217,13 @@ worker_curl(struct worker *w)
 	if (w->keypass != NULL &&
 	    curl_easy_setopt(c, CURLOPT_KEYPASSWD, w->keypass) != CURLE_OK) {
 		return mtls_err_set(&w->err, MTLS_E_INTERNAL, "CURLOPT_KEYPASSWD");
+	}
+	if (w->resolve == NULL && resolve_list(w) != 0) {
+		return -1;
+	}
+	if (w->resolve != NULL &&
+	    curl_easy_setopt(c, CURLOPT_RESOLVE, w->resolve) != CURLE_OK) {
+		return mtls_err_set(&w->err, MTLS_E_INTERNAL, "CURLOPT_RESOLVE");
 	}
 	return 0;
 }
@@ -440,6 +474,8 @@ out:
 	if (w->curl != NULL) {
 		curl_easy_cleanup(w->curl);
 	}
+	curl_slist_free_all(w->resolve);
+	w->resolve = NULL;
 	mtls_queue_close(q);
 	atomic_store(&w->done, 1);
 	return NULL;
@@ -605,6 +641,7 @@ pool_start(struct pool *p, const struct mtls_agent_opts *o, const char *target,
 	w->deadline_ms = deadline_ms;
 	w->curl = NULL;
 	w->hdrs = NULL;
+	w->resolve = NULL;
 	w->rc = 0;
 	w->stalled = 0;
 	atomic_store(&w->done, 0);
@@ -722,7 +759,8 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 		snprintf(spec, sizeof(spec), "pass:%s", keypass);
 		id.key_pass = spec;
 	}
-	if (mtls_identity_check(&id, err) != 0) {
+	if (mtls_resolve_check(o->resolve, err) != 0 ||
+	    mtls_identity_check(&id, err) != 0) {
 		goto out;
 	}
 	/* A new run retries at once whatever an earlier run left waiting,

@@ -201,18 +201,31 @@ fail:
 }
 
 static int
-tc_connect(const struct mtls_url *u, int timeout, FILE *log,
-    struct mtls_err *err)
+tc_connect(const struct mtls_url *u, const char *resolve, int timeout,
+    FILE *log, struct mtls_err *err)
 {
 	struct addrinfo hints, *res = NULL, *ai;
-	char addr[NI_MAXHOST];
-	int fd = -1, gai, last_errno = 0;
+	char addr[NI_MAXHOST], forced[64];
+	const char *lookup = u->host;
+	int fd = -1, gai, last_errno = 0, hit;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	tc_log(log, "Resolving %s", u->host);
-	gai = getaddrinfo(u->host, u->port, &hints, &res);
+	hit = mtls_resolve_find(resolve, u->host, u->port, forced,
+	    sizeof(forced), err);
+	if (hit < 0) {
+		return -1;
+	}
+	if (hit == 1) {
+		tc_log(log, "Resolving %s: %s (given by --resolve)", u->host,
+		    forced);
+		lookup = forced;
+		hints.ai_flags = AI_NUMERICHOST;
+	} else {
+		tc_log(log, "Resolving %s", u->host);
+	}
+	gai = getaddrinfo(lookup, u->port, &hints, &res);
 	if (gai != 0) {
 		return mtls_err_set(err, MTLS_E_PEER,
 		    "cannot resolve '%s': %s; check the host name in the URL",
@@ -398,8 +411,7 @@ tc_explain_failure(SSL *ssl, int ret, struct tc_state *st, const char *while_,
 }
 
 static void
-log_handshake(SSL *ssl, const struct mtls_url *u, struct tc_state *st,
-    FILE *log)
+log_handshake(SSL *ssl, const char *name, struct tc_state *st, FILE *log)
 {
 	X509 *peer = SSL_get0_peer_certificate(ssl);
 	STACK_OF(X509_NAME) *names = SSL_get_client_CA_list(ssl);
@@ -423,7 +435,7 @@ log_handshake(SSL *ssl, const struct mtls_url *u, struct tc_state *st,
 	if (peer != NULL) {
 		log_cert(log, "Server certificate", peer);
 		tc_log(log, "  chain verified to a trusted CA; name %s %s",
-		    u->host, "matched");
+		    name, "matched");
 	}
 	if (!st->cert_requested) {
 		tc_log(log, "The server did NOT ask for a client certificate");
@@ -617,11 +629,14 @@ tc_check_response(char *resp, const char *path, int cert_requested,
 
 static int
 tc_handshake(SSL_CTX *ctx, int fd, const struct mtls_url *u,
-    struct tc_state *st, int timeout, FILE *log, SSL **out,
-    struct mtls_err *err)
+    const char *servername, struct tc_state *st, int timeout, FILE *log,
+    SSL **out, struct mtls_err *err)
 {
 	SSL *ssl = SSL_new(ctx);
 	X509_VERIFY_PARAM *vp;
+	const char *name = servername != NULL ? servername : u->host;
+	int name_is_ip = servername != NULL ? mtls_is_ip_literal(servername)
+					    : u->host_is_ip;
 	int r;
 
 	if (ssl == NULL) {
@@ -632,19 +647,19 @@ tc_handshake(SSL_CTX *ctx, int fd, const struct mtls_url *u,
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "setting up TLS");
 	}
 	vp = SSL_get0_param(ssl);
-	if (u->host_is_ip) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(vp, u->host) != 1) {
+	if (name_is_ip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(vp, name) != 1) {
 			return mtls_err_ssl(err, MTLS_E_INTERNAL,
 			    "setting the address to check");
 		}
-	} else if (SSL_set1_host(ssl, u->host) != 1 ||
-	    SSL_set_tlsext_host_name(ssl, u->host) != 1) {
+	} else if (SSL_set1_host(ssl, name) != 1 ||
+	    SSL_set_tlsext_host_name(ssl, name) != 1) {
 		return mtls_err_ssl(err, MTLS_E_INTERNAL,
 		    "setting the name to check");
 	}
 	tc_log(log, "Starting TLS handshake (TLS 1.2 or 1.3), checking that "
 		    "the server's certificate chains to our CA and names %s",
-	    u->host);
+	    name);
 	ERR_clear_error();
 	r = SSL_connect(ssl);
 	if (r != 1) {
@@ -655,7 +670,7 @@ tc_handshake(SSL_CTX *ctx, int fd, const struct mtls_url *u,
 		return tc_explain_failure(ssl, r, st, "TLS handshake", timeout,
 		    err);
 	}
-	log_handshake(ssl, u, st, log);
+	log_handshake(ssl, name, st, log);
 	return 0;
 }
 
@@ -691,11 +706,12 @@ mtls_testconn_run(const struct mtls_testconn_opts *o, FILE *log,
 	if (ctx == NULL) {
 		goto out;
 	}
-	fd = tc_connect(&u, timeout, log, err);
+	fd = tc_connect(&u, o->resolve, timeout, log, err);
 	if (fd < 0) {
 		goto out;
 	}
-	if (tc_handshake(ctx, fd, &u, &st, timeout, log, &ssl, err) != 0) {
+	if (tc_handshake(ctx, fd, &u, o->servername, &st, timeout, log, &ssl,
+		err) != 0) {
 		goto out;
 	}
 	if (tc_request(ssl, &u, path, o->use_get, &st, timeout, log, err) != 0) {

@@ -42,108 +42,6 @@ tv_of(double s)
 	return tv;
 }
 
-struct serve_gen *
-serve_gen_get(struct serve *srv)
-{
-	struct serve_gen *g;
-
-	pthread_mutex_lock(&srv->lock);
-	g = srv->gen;
-	atomic_fetch_add(&g->refs, 1);
-	pthread_mutex_unlock(&srv->lock);
-	return g;
-}
-
-void
-serve_gen_put(struct serve_gen *g)
-{
-	if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1) {
-		return;
-	}
-	SSL_CTX_free(g->ctx);
-	mtls_pmap_free(g->map);
-	free(g);
-}
-
-/* Loads certificate, key, CA and map into a new generation. */
-static struct serve_gen *
-gen_load(const struct mtls_serve_opts *o, struct mtls_err *err)
-{
-	struct serve_gen *g = calloc(1, sizeof(*g));
-
-	if (g == NULL) {
-		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
-		return NULL;
-	}
-	atomic_init(&g->refs, 1);
-	g->ctx = mtls_serve_tls_ctx(o, err);
-	if (g->ctx == NULL) {
-		goto fail;
-	}
-	if (o->map != NULL) {
-		g->map = mtls_pmap_load(o->map, err);
-		if (g->map == NULL) {
-			goto fail;
-		}
-	}
-	return g;
-fail:
-	serve_gen_put(g);
-	return NULL;
-}
-
-static void
-describe_gen(struct serve *srv, const char *what)
-{
-	struct serve_gen *g = serve_gen_get(srv);
-	X509 *cert = SSL_CTX_get0_certificate(g->ctx);
-	char *subj = mtls_name_format(X509_get_subject_name(cert));
-	char *serial = mtls_cert_serial_hex(cert);
-	char until[64];
-
-	mtls_time_format(X509_get0_notAfter(cert), until, sizeof(until));
-	serve_log(srv, "info",
-	    "%s: certificate %s (serial %s, valid until %s); clients from %s; "
-	    "map %s (%zu rules)", what, subj ? subj : "?", serial ? serial : "?",
-	    until, srv->opts.ca, srv->opts.map ? srv->opts.map : "none: "
-	    "principal = certificate CN, full access",
-	    g->map ? mtls_pmap_count(g->map) : 0);
-	OPENSSL_free(subj);
-	OPENSSL_free(serial);
-	serve_gen_put(g);
-}
-
-void
-serve_conn_closed(struct serve_conn *c)
-{
-	struct serve *srv = c->w->srv;
-	char labels[128];
-
-	if (c->counted) {
-		atomic_fetch_sub(&srv->m.conns_open, 1);
-		atomic_fetch_sub(&c->w->conns, 1);
-		if (c->prev != NULL) {
-			c->prev->next = c->next;
-		} else {
-			c->w->open = c->next;
-		}
-		if (c->next != NULL) {
-			c->next->prev = c->prev;
-		}
-	}
-	if (c->hs_done) {
-		return;
-	}
-	if (c->reason[0] == '\0') {
-		serve_conn_fail(c, "closed_early", "the client closed the "
-		    "connection before completing the handshake");
-	}
-	snprintf(labels, sizeof(labels), "reason=\"%s\"", c->reason_key);
-	serve_counters_add(&srv->m.failures, labels);
-	serve_log_handshake(srv, c->peer[0] != '\0' ? c->peer : "-",
-	    c->reason_key, c->reason);
-}
-
 /* Handshake deadline, or an immediate refusal over --max-conns: shutting
  * the socket down makes the bufferevent fail, and evhttp frees the
  * connection (and its SSL, and with it this conn) the usual way. */
@@ -462,33 +360,6 @@ worker_wake(struct serve_worker *w)
 	}
 }
 
-int
-serve_reload(struct serve *srv, const char *why, int quiet)
-{
-	struct mtls_err err = {MTLS_OK, ""};
-	struct serve_gen *g = gen_load(&srv->opts, &err), *old;
-
-	if (g == NULL) {
-		if (!quiet) {
-			atomic_fetch_add(&srv->m.reload_failures, 1);
-			serve_log(srv, "error", "reload failed, keeping the "
-			    "previous certificate, CA and map (%s): %s", why,
-			    err.msg);
-		}
-		return -1;
-	}
-	serve_rev_attach(srv->rev, g->ctx);
-	pthread_mutex_lock(&srv->lock);
-	old = srv->gen;
-	srv->gen = g;
-	pthread_mutex_unlock(&srv->lock);
-	serve_gen_put(old);
-	atomic_fetch_add(&srv->m.reloads, 1);
-	describe_gen(srv, strcmp(why, "SIGHUP") == 0 ? "reloaded"
-	    : "reloaded (certificate or key file changed)");
-	return 0;
-}
-
 /* Waits for signals in the calling thread until SIGTERM or SIGINT. */
 static void
 signal_loop(struct serve *srv, const sigset_t *set)
@@ -556,7 +427,7 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 	if (serve_rev_start(&srv, err) != 0) {
 		return -1;
 	}
-	srv.gen = gen_load(opts, err);
+	srv.gen = serve_gen_load(opts, err);
 	if (srv.gen == NULL) {
 		serve_rev_free(srv.rev);
 		return -1;
@@ -593,7 +464,7 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 		}
 		srv.w[i].started = 1;
 	}
-	describe_gen(&srv, "listening");
+	serve_gen_describe(&srv, "listening");
 	serve_log(&srv, "info", "serving https://%s/bin/receive with %d "
 	    "worker%s, root %s", opts->listen, opts->workers,
 	    opts->workers == 1 ? "" : "s", opts->root);

@@ -92,25 +92,57 @@ struct serve_conn {
 	int busy; /* request bytes arrived since the last response */
 };
 
-/* serve_tls.c */
+/*
+ * Who calls whom (no cycles; a file calls only files listed below it):
+ *   serve.c          workers, signals, drain         -> everything below
+ *   serve_http.c     requests                        -> metrics, gen, conn, log
+ *   serve_metrics.c  /metrics page                   -> gen, tls, rev, counters
+ *   serve_watch.c    certificate/key file watch      -> gen, rev, log
+ *   serve_gen.c      generations, reload             -> tls, rev, log
+ *   serve_revocation.c  CRL/OCSP hook                -> tls (registers), conn, log
+ *   serve_tls.c      TLS context, verification       -> conn
+ *   serve_conn.c     connection table                -> counters, log
+ *   serve_counters.c, serve_log.c                    leaves
+ */
+
+/* serve_conn.c: per-connection state (SSL ex_data). */
 struct serve_conn *serve_conn_get(const SSL *ssl);
 struct serve_conn *serve_conn_attach(SSL *ssl, struct mtls_err *err);
 void serve_conn_fail(struct serve_conn *c, const char *key,
     const char *fmt, ...) MTLS_PRINTF(3, 4);
 void serve_conn_peer(struct serve_conn *c, SSL *ssl);
-
-/* serve.c: called when a connection's SSL is freed. */
+/* Called when a connection's SSL is freed: unlinks it from its worker,
+ * counts and logs a handshake that never completed. */
 void serve_conn_closed(struct serve_conn *c);
+
+/* serve_tls.c: FN runs after every client certificate verification of
+ * CTX, cached or not, with the verification result RC; what it returns
+ * is the result. Without a hook the result stands. Call before CTX is
+ * shared between threads. */
+typedef int serve_verified_fn(X509_STORE_CTX *xs, int rc, void *arg);
+int serve_tls_on_verified(SSL_CTX *ctx, serve_verified_fn *fn, void *arg);
+
+/* serve_gen.c */
+struct serve_gen *serve_gen_load(const struct mtls_serve_opts *o,
+    struct mtls_err *err);
 struct serve_gen *serve_gen_get(struct serve *srv);
 void serve_gen_put(struct serve_gen *g);
+/* Logs the generation in use: certificate, CA, map. */
+void serve_gen_describe(struct serve *srv, const char *what);
 
 /* serve_http.c */
 void serve_http_request(struct evhttp_request *req, void *arg);
 
-/* serve_metrics.c */
+/* serve_counters.c */
 void serve_counters_init(struct serve_counters *c);
 void serve_counters_add(struct serve_counters *c, const char *labels);
+void serve_counters_render(struct serve_counters *c, const char *name,
+    struct evbuffer *out);
+
+/* serve_metrics.c */
 void serve_metrics_render(struct serve *srv, struct evbuffer *out);
+
+/* serve_log.c */
 void serve_now(char *buf, size_t len);
 double serve_elapsed_ms(const struct timespec *start);
 void serve_log(struct serve *srv, const char *level, const char *fmt, ...)

@@ -18,13 +18,9 @@ int serve_rev_start(struct serve *srv, struct mtls_err *err);
 void serve_rev_free(struct serve_rev *rev);
 
 /* Makes CTX consult REV (NULL-safe): after every certificate
- * verification, cached or not, and before resuming a session. */
+ * verification, cached or not (a hook registered with serve_tls.c), and
+ * before resuming a session. */
 void serve_rev_attach(struct serve_rev *rev, SSL_CTX *ctx);
-
-/* Called by the certificate verification callback with its result RC:
- * returns RC, or 0 when the leaf is revoked or cannot be checked under
- * the policy (the reason goes to the connection's log line). */
-int serve_rev_verified(X509_STORE_CTX *xs, int rc);
 
 /* Main thread, once a tick: reloads changed CRL files (FORCE: SIGHUP,
  * reload whatever changed or not), warns about staleness. */
@@ -42,7 +38,7 @@ void serve_watch_tick(struct serve *srv);
 /* After a SIGHUP reload: the files as they are now are in use. */
 void serve_watch_sync(struct serve *srv);
 
-/* serve.c: replaces the generation (certificate, key, CA, map); WHY goes
+/* serve_gen.c: replaces the generation (certificate, key, CA, map); WHY goes
  * to the log. QUIET: a failure is neither logged nor counted. */
 int serve_reload(struct serve *srv, const char *why, int quiet);
 

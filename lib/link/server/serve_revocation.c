@@ -38,16 +38,6 @@ struct serve_rev {
 	long ocsp_timeout_ms;
 };
 
-static int rev_idx = -1;
-static pthread_once_t rev_once = PTHREAD_ONCE_INIT;
-
-static void
-rev_index_init(void)
-{
-	rev_idx = SSL_CTX_get_ex_new_index(0, "mtls serve rev", NULL, NULL,
-	    NULL);
-}
-
 static void
 filesig_of(const char *path, struct filesig *s)
 {
@@ -140,7 +130,6 @@ serve_rev_start(struct serve *srv, struct mtls_err *err)
 	const struct mtls_serve_opts *o = &srv->opts;
 	struct serve_rev *rev;
 
-	pthread_once(&rev_once, rev_index_init);
 	if (o->ncrl == 0 && !o->ocsp) {
 		return 0;
 	}
@@ -405,22 +394,22 @@ check(struct serve_rev *rev, X509 *leaf, int online, int *miss,
 	}
 }
 
-int
-serve_rev_verified(X509_STORE_CTX *xs, int rc)
+/* The post-verification hook (serve_tls_on_verified) with the result RC
+ * of the certificate verification, cached or not: returns RC, or 0 when
+ * the leaf is revoked or cannot be checked under the policy (the reason
+ * goes to the connection's log line). */
+static int
+rev_verified(X509_STORE_CTX *xs, int rc, void *arg)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs,
 	    SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct serve_rev *rev;
+	struct serve_rev *rev = arg;
 	struct serve_conn *c;
 	struct verdict v;
 	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
 	int miss = 0;
 
-	if (rc != 1 || ssl == NULL || rev_idx < 0 || leaf == NULL) {
-		return rc;
-	}
-	rev = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), rev_idx);
-	if (rev == NULL) {
+	if (rc != 1 || ssl == NULL || leaf == NULL) {
 		return rc;
 	}
 	check(rev, leaf, 1, &miss, &v);
@@ -481,10 +470,10 @@ ticket_dec(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 void
 serve_rev_attach(struct serve_rev *rev, SSL_CTX *ctx)
 {
-	if (rev == NULL || rev_idx < 0) {
+	if (rev == NULL) {
 		return;
 	}
-	if (SSL_CTX_set_ex_data(ctx, rev_idx, rev) != 1 ||
+	if (serve_tls_on_verified(ctx, rev_verified, rev) != 0 ||
 	    SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_dec, rev) != 1) {
 		/* Without the hook revoked clients would pass: stop. */
 		serve_log(rev->srv, "fatal", "cannot attach the revocation "

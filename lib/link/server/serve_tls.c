@@ -1,12 +1,7 @@
 /* The receiver's TLS side: context, client verification, handshake
  * outcome bookkeeping. See mtls/serve.h. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -15,117 +10,73 @@
 #include "mtls/explain.h"
 #include "mtls/pki.h"
 #include "link/server/serve_int.h"
-#include "link/server/serve_rev.h"
 
-static int conn_idx = -1;
-static int vcache_idx;
+static int vcache_idx = -1;
+static int hook_idx = -1;
 static void vcache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
     int idx, long argl, void *argp);
-static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+/* What runs after each client certificate verification (see
+ * serve_tls_on_verified); one per SSL_CTX, freed with it. */
+struct verified_hook {
+	serve_verified_fn *fn;
+	void *arg;
+};
 
 static void
-conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+hook_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
     void *argp)
 {
-	struct serve_conn *c = ptr;
-
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-	if (c == NULL) {
-		return;
-	}
-	if (c->w != NULL) {
-		serve_conn_closed(c);
-	}
-	if (c->timer != NULL) {
-		event_free(c->timer);
-	}
-	free(c);
+	free(ptr);
 }
 
 static void
-conn_index_init(void)
+tls_index_init(void)
 {
-	conn_idx = SSL_get_ex_new_index(0, "mtls serve conn", NULL, NULL,
-	    conn_free);
 	vcache_idx = SSL_CTX_get_ex_new_index(0, "mtls serve vcache", NULL,
 	    NULL, vcache_free);
+	hook_idx = SSL_CTX_get_ex_new_index(0, "mtls serve verified hook",
+	    NULL, NULL, hook_free);
 }
 
-struct serve_conn *
-serve_conn_get(const SSL *ssl)
+int
+serve_tls_on_verified(SSL_CTX *ctx, serve_verified_fn *fn, void *arg)
 {
-	if (conn_idx < 0) {
-		return NULL;
+	struct verified_hook *h;
+
+	pthread_once(&tls_once, tls_index_init);
+	if (hook_idx < 0) {
+		return -1;
 	}
-	return SSL_get_ex_data(ssl, conn_idx);
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		return -1;
+	}
+	h->fn = fn;
+	h->arg = arg;
+	if (SSL_CTX_set_ex_data(ctx, hook_idx, h) != 1) {
+		free(h);
+		return -1;
+	}
+	return 0;
 }
 
-struct serve_conn *
-serve_conn_attach(SSL *ssl, struct mtls_err *err)
+/* The verification result RC after the registered hook (if any) had its
+ * say: revocation is checked there, on every handshake. */
+static int
+verified(X509_STORE_CTX *xs, int rc)
 {
-	struct serve_conn *c;
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct verified_hook *h;
 
-	pthread_once(&conn_once, conn_index_init);
-	if (conn_idx < 0) {
-		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_get_ex_new_index");
-		return NULL;
+	if (ssl == NULL || hook_idx < 0) {
+		return rc;
 	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
-		return NULL;
-	}
-	c->ssl = ssl;
-	if (SSL_set_ex_data(ssl, conn_idx, c) != 1) {
-		free(c);
-		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_set_ex_data");
-		return NULL;
-	}
-	return c;
-}
-
-void
-serve_conn_fail(struct serve_conn *c, const char *key, const char *fmt, ...)
-{
-	va_list ap;
-
-	/* The first reason is the real one; later ones are consequences. */
-	if (c->reason[0] != '\0') {
-		return;
-	}
-	c->reason_key = key;
-	va_start(ap, fmt);
-	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
-	va_end(ap);
-}
-
-void
-serve_conn_peer(struct serve_conn *c, SSL *ssl)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char ip[INET6_ADDRSTRLEN] = "?";
-	int fd = SSL_get_fd(ssl), port = 0;
-
-	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
-		snprintf(c->peer, sizeof(c->peer), "-");
-		return;
-	}
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-		port = ntohs(a->sin_port);
-		snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-		port = ntohs(a->sin6_port);
-		snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, port);
-	} else {
-		snprintf(c->peer, sizeof(c->peer), "-");
-	}
+	h = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), hook_idx);
+	return h != NULL ? h->fn(xs, rc, h->arg) : rc;
 }
 
 static int
@@ -351,13 +302,13 @@ cached_verify(X509_STORE_CTX *xs, void *arg)
 		atomic_fetch_add(&vc->hits, 1);
 		X509_STORE_CTX_set_error(xs, X509_V_OK);
 		/* Revocation is checked on every handshake, hit or not. */
-		return serve_rev_verified(xs, 1);
+		return verified(xs, 1);
 	}
 	rc = X509_verify_cert(xs);
 	life = rc == 1 ? chain_lifetime(X509_STORE_CTX_get0_chain(xs)) : 0;
 	if (life <= 0) {
 		OPENSSL_free(der);
-		return serve_rev_verified(xs, rc);
+		return verified(xs, rc);
 	}
 	pthread_mutex_lock(&vc->lock);
 	OPENSSL_free(vc->e[slot].der);
@@ -365,7 +316,7 @@ cached_verify(X509_STORE_CTX *xs, void *arg)
 	vc->e[slot].len = len;
 	vc->e[slot].until = now + life;
 	pthread_mutex_unlock(&vc->lock);
-	return serve_rev_verified(xs, rc);
+	return verified(xs, rc);
 }
 
 /* Without the cache (-DMTLS_NO_VCACHE): verify, then revocation. */
@@ -373,7 +324,7 @@ static int __attribute__((unused))
 plain_verify(X509_STORE_CTX *xs, void *arg)
 {
 	(void)arg;
-	return serve_rev_verified(xs, X509_verify_cert(xs));
+	return verified(xs, X509_verify_cert(xs));
 }
 
 static int
@@ -489,7 +440,7 @@ mtls_serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	static const unsigned char sid[] = "mtls-serve";
 
-	pthread_once(&conn_once, conn_index_init);
+	pthread_once(&tls_once, tls_index_init);
 	if (ctx == NULL) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_CTX_new");
 		return NULL;
