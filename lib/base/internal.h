@@ -34,7 +34,7 @@ int mtls_looks_pem(const unsigned char *d, size_t n);
 char *mtls_strdup(const char *s);
 
 /* "DIR/NAMEEXT" in a new buffer (free()), NULL when out of memory. */
-char *mtls_path_of(const char *dir, const char *name, const char *ext);
+char *mtls__path_of(const char *dir, const char *name, const char *ext);
 
 struct mtls_err;
 

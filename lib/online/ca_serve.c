@@ -44,7 +44,7 @@ mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o)
 }
 
 void
-casrv_log(struct casrv *s, const char *fmt, ...)
+mtls__casrv_log(struct casrv *s, const char *fmt, ...)
 {
 	char ts[32];
 	time_t now = time(NULL);
@@ -213,7 +213,7 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 		mtls_fileset_free(fs);
 		return -1;
 	}
-	casrv_log(s, "issued its own TLS certificate (%s) into %s", io.sans, dir);
+	mtls__casrv_log(s, "issued its own TLS certificate (%s) into %s", io.sans, dir);
 	X509_free(x);
 	mtls_fileset_free(fs);
 	return 0;
@@ -229,13 +229,13 @@ accept_bev(struct event_base *base, void *arg)
 
 	if (ssl == NULL) {
 		/* evhttp would fall back to plaintext on NULL: stop instead. */
-		casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
+		mtls__casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
 		abort();
 	}
 	bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
-		casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
+		mtls__casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
 		abort();
 	}
 	return bev;
@@ -247,7 +247,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	struct casrv *s = arg;
 
 	(void)what;
-	casrv_log(s, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	mtls__casrv_log(s, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	event_base_loopexit(s->base, NULL);
 }
 
@@ -259,8 +259,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	struct mtls_err err;
 
 	(void)fd, (void)what;
-	if (casrv_crl_refresh(s, &err) != 0) {
-		casrv_log(s, "cannot refresh the CRL: %s", err.msg);
+	if (mtls__casrv_crl_refresh(s, &err) != 0) {
+		mtls__casrv_log(s, "cannot refresh the CRL: %s", err.msg);
 	}
 }
 
@@ -389,7 +389,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	}
 	s->ctx = tls_ctx(s, o->cert ? o->cert : cert, o->key ? o->key : key,
 	    o->cert ? o->key_pass : NULL, err);
-	if (s->ctx == NULL || casrv_crl_refresh(s, err) != 0) {
+	if (s->ctx == NULL || mtls__casrv_crl_refresh(s, err) != 0) {
 		goto out;
 	}
 	fd = bind_listen(o->listen, err);
@@ -405,7 +405,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	idle.tv_sec = (time_t)s->o.idle_timeout;
 	idle.tv_usec = (suseconds_t)((s->o.idle_timeout - (double)idle.tv_sec) * 1e6);
 	evhttp_set_bevcb(s->http, accept_bev, s);
-	evhttp_set_gencb(s->http, casrv_on_request, s);
+	evhttp_set_gencb(s->http, mtls__casrv_on_request, s);
 	/* Slow or stalled clients lose their connection after IDLE. */
 	evhttp_set_timeout_tv(s->http, &idle);
 	evhttp_set_max_body_size(s->http, EST_MAX_BODY);
@@ -429,7 +429,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot set up signals");
 		goto out;
 	}
-	casrv_log(s, "listening on https://%s (EST at https://%s" EST_PREFIX
+	mtls__casrv_log(s, "listening on https://%s (EST at https://%s" EST_PREFIX
 	    "; CA %s; certificates live %ld s)", o->listen, o->listen, o->ca_dir,
 	    s->o.cert_lifetime);
 	event_base_dispatch(s->base);

@@ -194,7 +194,7 @@ route_est(struct casrv *s, struct evhttp_request *req, const char *op)
 		evhttp_add_header(outh, "Retry-After", ra);
 	}
 	if (!s->o.log_quiet) {
-		casrv_log(s, "%s %s %s%s -> %d%s%.*s", addr, method_name(req),
+		mtls__casrv_log(s, "%s %s %s%s -> %d%s%.*s", addr, method_name(req),
 		    EST_PREFIX, op, resp.status, resp.status >= 400 ? ": " : "",
 		    resp.status >= 400 && resp.len > 0 ? (int)resp.len - 1 : 0,
 		    resp.status >= 400 && resp.body ? resp.body : "");
@@ -207,7 +207,7 @@ route_est(struct casrv *s, struct evhttp_request *req, const char *op)
 /* The CRL is rebuilt when a revocation changed the inventory and when
  * half of its validity has passed, long before its nextUpdate. */
 int
-casrv_crl_refresh(struct casrv *s, struct mtls_err *err)
+mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err)
 {
 	struct crl_cache *c = &s->crl;
 	long long count = 0;
@@ -254,7 +254,7 @@ casrv_crl_refresh(struct casrv *s, struct mtls_err *err)
 	strftime(c->last_modified, sizeof(c->last_modified),
 	    "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	s->crl_builds++;
-	casrv_log(s, "CRL built: %ld revoked, next update in %d day%s", n,
+	mtls__casrv_log(s, "CRL built: %ld revoked, next update in %d day%s", n,
 	    s->o.crl_days, s->o.crl_days == 1 ? "" : "s");
 	return 0;
 }
@@ -270,8 +270,8 @@ route_crl(struct casrv *s, struct evhttp_request *req, int pem)
 	char expires[40];
 	struct tm tm;
 
-	if (casrv_crl_refresh(s, &err) != 0) {
-		casrv_log(s, "cannot build the CRL: %s", err.msg);
+	if (mtls__casrv_crl_refresh(s, &err) != 0) {
+		mtls__casrv_log(s, "cannot build the CRL: %s", err.msg);
 		send_text(s, req, 503, "Service Unavailable", "the CRL cannot be "
 		    "built now\n");
 		return;
@@ -366,7 +366,7 @@ route_metrics(struct casrv *s, struct evhttp_request *req)
 
 /* Routes by path prefix; a new protocol is one more row. */
 void
-casrv_on_request(struct evhttp_request *req, void *arg)
+mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 {
 	struct casrv *s = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);

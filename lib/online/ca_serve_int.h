@@ -53,13 +53,13 @@ struct casrv {
 };
 
 /* One log line to stderr: "TIME mtls ca serve: ...". */
-void casrv_log(struct casrv *s, const char *fmt, ...) MTLS_PRINTF(2, 3);
+void mtls__casrv_log(struct casrv *s, const char *fmt, ...) MTLS_PRINTF(2, 3);
 
 /* Rebuilds the cached CRL when a revocation changed the inventory or half
  * its validity has passed. */
-int casrv_crl_refresh(struct casrv *s, struct mtls_err *err);
+int mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err);
 
 /* evhttp's callback for every request: routes by path prefix. */
-void casrv_on_request(struct evhttp_request *req, void *arg);
+void mtls__casrv_on_request(struct evhttp_request *req, void *arg);
 
 #endif

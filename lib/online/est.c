@@ -385,7 +385,7 @@ op_simpleenroll(struct est_job *j)
 	X509 *x = NULL;
 
 	j->action = "simpleenroll";
-	if (est_basic_credentials(j->req->authorization, user, sizeof(user),
+	if (mtls__est_basic_credentials(j->req->authorization, user, sizeof(user),
 		&secret) != 0) {
 		set_text(j->resp, 401, "Unauthorized", "enrollment needs a token: "
 		    "HTTP Basic with the name (or token id) and the token's "

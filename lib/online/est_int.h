@@ -67,7 +67,7 @@ unsigned char *est_b64_decode(const unsigned char *in, size_t len,
 
 /* USER and a new copy of the password (*PASS, free with mtls_pass_free)
  * from an "Authorization: Basic" header (RFC 7617); -1 when malformed. */
-int est_basic_credentials(const char *auth, char *user, size_t ulen,
+int mtls__est_basic_credentials(const char *auth, char *user, size_t ulen,
     char **pass);
 
 #endif
