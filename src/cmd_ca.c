@@ -5,7 +5,6 @@
 
 #include "mtls/ca.h"
 #include "mtls/explain.h"
-#include "mtls/online.h"
 #include "mtls/pass.h"
 #include "cli.h"
 
@@ -15,10 +14,7 @@ static const char usage[] =
     "       mtls ca init --intermediate [--dir DIR] [--name DN] ...\n"
     "       mtls ca sign-intermediate | install  (see 'mtls ca install --help')\n"
     "       mtls ca show [--ca-dir DIR]\n"
-    "       mtls ca serve --listen ADDR:PORT [--ca-dir DIR] [--ca-pass SPEC]\n"
-    "                     [--cert-lifetime D] [--cert F --key F [--key-pass SPEC]]\n"
-    "                     [--san LIST] [--crl-days N] [--idle-timeout S]\n"
-    "                     [--fail-limit N] [--quiet]\n"
+    "       mtls ca serve --listen ADDR:PORT [OPTIONS]  (see 'mtls ca serve --help')\n"
     "\n"
     "init creates a private CA: a self-signed root (basicConstraints CA:TRUE,\n"
     "keyUsage keyCertSign+cRLSign, SKI), its key (0600), ca.json and an SQLite\n"
@@ -38,25 +34,11 @@ static const char usage[] =
     "\n"
     "show prints the CA certificate's subject, validity and fingerprint.\n"
     "\n"
-    "serve puts the CA online over HTTPS (TLS 1.2+): EST enrollment (RFC 7030)\n"
-    "under /.well-known/est/ with one-time tokens ('mtls token create') and\n"
-    "re-enrollment by mutual TLS, the CRL at /crl.der and /crl.pem, OCSP at\n"
-    "/ocsp, /healthz and /metrics. See mtls-ca-serve(1).\n"
-    "  --listen ADDR:PORT   where to listen (required)\n"
-    "  --ca-pass SPEC       password of an encrypted CA key (required then)\n"
-    "  --cert-lifetime D    lifetime of enrolled certificates (default 7d;\n"
-    "                       30m, 12h, 2w)\n"
-    "  --cert F, --key F    the server's TLS identity (default: issued by the\n"
-    "                       CA itself into CA_DIR/online/ on first start)\n"
-    "  --san LIST           SANs of that self-issued identity (default: the\n"
-    "                       listen address)\n"
-    "  --crl-days N         nextUpdate of the served CRL (default 1)\n"
-    "  --idle-timeout S     seconds a connection may stay silent (default 15)\n"
-    "  --fail-limit N       failed authentications per address per minute\n"
-    "                       before it is slowed down (default 5)\n"
-    "  --quiet              no log line per request\n"
+    "serve puts the CA online over HTTPS: EST enrollment (RFC 7030) with\n"
+    "one-time tokens, re-enrollment by mutual TLS, the CRL, OCSP, /healthz and\n"
+    "/metrics. Its options: 'mtls ca serve --help'.\n"
     "\n"
-    "examples:\n"
+"examples:\n"
     "  mtls ca init --name \"CN=Replication CA,O=Example\"\n"
     "  MTLS_CA_PASS=secret mtls ca init --dir /etc/mtls/ca --pass env:MTLS_CA_PASS\n";
 
@@ -181,89 +163,6 @@ ca_show(int argc, char **argv)
 	return 0;
 }
 
-static int
-ca_serve(int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"ca-dir", required_argument, NULL, 'd'},
-	    {"dir", required_argument, NULL, 'd'},
-	    {"ca-pass", required_argument, NULL, 'p'},
-	    {"listen", required_argument, NULL, 'l'},
-	    {"cert-lifetime", required_argument, NULL, 'L'},
-	    {"cert", required_argument, NULL, 'c'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"key-pass", required_argument, NULL, 'K'},
-	    {"san", required_argument, NULL, 's'},
-	    {"crl-days", required_argument, NULL, 'C'},
-	    {"idle-timeout", required_argument, NULL, 'i'},
-	    {"fail-limit", required_argument, NULL, 'f'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct mtls_ca_serve_opts o;
-	struct mtls_err err;
-	const char *dir = NULL;
-	long v;
-	int c;
-
-	mtls_ca_serve_opts_init(&o);
-	mtls_err_clear(&err);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd': dir = optarg; break;
-		case 'p': o.ca_pass = optarg; break;
-		case 'l': o.listen = optarg; break;
-		case 'L':
-			if (cli_parse_duration("ca serve", "--cert-lifetime", optarg,
-				&o.cert_lifetime) != 0) {
-				return 2;
-			}
-			if (o.cert_lifetime < 60) {
-				return cli_usage("ca serve", "--cert-lifetime must be at "
-				    "least a minute");
-			}
-			break;
-		case 'c': o.cert = optarg; break;
-		case 'k': o.key = optarg; break;
-		case 'K': o.key_pass = optarg; break;
-		case 's': o.sans = optarg; break;
-		case 'C':
-			if (cli_parse_int("ca serve", "--crl-days", optarg, 1, 365, &v) != 0) {
-				return 2;
-			}
-			o.crl_days = (int)v;
-			break;
-		case 'i':
-			if (cli_parse_int("ca serve", "--idle-timeout", optarg, 1, 3600, &v) != 0) {
-				return 2;
-			}
-			o.idle_timeout = (double)v;
-			break;
-		case 'f':
-			if (cli_parse_int("ca serve", "--fail-limit", optarg, 1, 1000, &v) != 0) {
-				return 2;
-			}
-			o.fail_limit = (int)v;
-			break;
-		case 'q': o.log_quiet = 1; break;
-		case 'h': return cli_help(usage);
-		default: return cli_bad_option("ca serve");
-		}
-	}
-	if (optind != argc) {
-		return cli_usage("ca serve", "unexpected argument '%s'", argv[optind]);
-	}
-	if (o.listen == NULL) {
-		return cli_usage("ca serve", "give --listen ADDRESS:PORT");
-	}
-	o.ca_dir = cli_ca_dir(dir);
-	if (mtls_ca_serve_run(&o, &err) != 0) {
-		return cli_fail(&err);
-	}
-	return 0;
-}
-
 int
 cmd_ca(int argc, char **argv)
 {
@@ -281,7 +180,7 @@ cmd_ca(int argc, char **argv)
 		return ca_show(argc - 1, argv + 1);
 	}
 	if (strcmp(argv[1], "serve") == 0) {
-		return ca_serve(argc - 1, argv + 1);
+		return cmd_ca_serve(argc - 1, argv + 1);
 	}
 	if (strcmp(argv[1], "sign-intermediate") == 0 ||
 	    strcmp(argv[1], "install") == 0) {

@@ -73,10 +73,20 @@ static const char *const migrations[] = {
 
 #define SCHEMA_LATEST ((long)MTLS_ARRAY_LEN(migrations) + 1)
 
+/* Another writer holding the database is worth a retry, not a failure:
+ * MTLS_E_BUSY lets the online CA answer "retry later" (RFC 7030 4.2.3). */
+static enum mtls_errcode
+db_code(struct mtls_inv *inv)
+{
+	int rc = sqlite3_errcode(inv->db) & 0xff;
+
+	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? MTLS_E_BUSY : MTLS_E_IO;
+}
+
 static int
 db_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err)
 {
-	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what,
+	return mtls_err_set(err, db_code(inv), "inventory: %s: %s", what,
 	    sqlite3_errmsg(inv->db));
 }
 
@@ -86,7 +96,7 @@ inv_exec(struct mtls_inv *inv, const char *sql, struct mtls_err *err)
 	char *msg = NULL;
 
 	if (sqlite3_exec(inv->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		mtls_err_set(err, MTLS_E_IO, "inventory: %s",
+		mtls_err_set(err, db_code(inv), "inventory: %s",
 		    msg ? msg : sqlite3_errmsg(inv->db));
 		sqlite3_free(msg);
 		return -1;
@@ -214,6 +224,12 @@ sqlite3 *
 mtls_inv_db(struct mtls_inv *inv)
 {
 	return inv->db;
+}
+
+void
+mtls__inv_busy_wait(struct mtls_inv *inv, int ms)
+{
+	sqlite3_busy_timeout(inv->db, ms);
 }
 
 int
