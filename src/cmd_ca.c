@@ -77,6 +77,7 @@ ca_init(int argc, char **argv)
 	struct mtls_ca_init_opts o;
 	struct mtls_err err;
 	const char *dir = NULL, *pass_spec = NULL;
+	char note[256] = "";
 	long days = 0;
 	int c, rc;
 
@@ -111,7 +112,12 @@ ca_init(int argc, char **argv)
 	o.dir = cli_ca_dir(dir);
 	o.days = (int)days;
 	o.pass_spec = pass_spec; /* resolved by mtls_ca_init */
+	o.note = note;
+	o.note_len = sizeof(note);
 	rc = mtls_ca_init(&o, &err);
+	if (note[0] != '\0') {
+		fprintf(stderr, "mtls: %s\n", note);
+	}
 	if (rc != 0) {
 		return cli_fail(&err);
 	}

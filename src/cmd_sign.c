@@ -113,6 +113,7 @@ sign_run(struct sign_args *a, struct mtls_err *err)
 	X509_REQ *req = NULL;
 	GENERAL_NAMES *sans = NULL;
 	struct mtls_ca *ca = NULL;
+	struct mtls_fileset *fs = NULL;
 	X509 *cert = NULL;
 	char *out = NULL, *cn = NULL, *pem = NULL, fp[200];
 	size_t pem_len = 0;
@@ -144,18 +145,19 @@ sign_run(struct sign_args *a, struct mtls_err *err)
 	r.profile = a->profile;
 	r.sans = sans;
 	r.days = a->days;
-	if (mtls_ca_begin(ca, err) != 0) {
+	fs = mtls_fileset_new(a->force, err);
+	if (fs == NULL || cli_ca_lock(ca, err) != 0 || mtls_ca_begin(ca, err) != 0) {
 		goto out;
 	}
 	cert = mtls_ca_sign(ca, &r, err);
-	/* Recorded before written: a certificate that exists is always in
-	 * the inventory (and so can be revoked). */
+	/* Recorded and written together: a certificate that exists is
+	 * always in the inventory (and so can be revoked). */
 	if (cert == NULL || mtls_cert_append_pem(cert, &pem, &pem_len, err) != 0 ||
-	    mtls_ca_commit(ca, err) != 0) {
+	    mtls_fileset_add(fs, out, pem, pem_len, MTLS_MODE_PUBLIC, err) != 0) {
 		mtls_ca_rollback(ca);
 		goto out;
 	}
-	if (mtls_file_write_atomic(out, pem, pem_len, MTLS_MODE_PUBLIC, a->force, err) != 0) {
+	if (mtls_ca_commit_files(ca, fs, "sign", err) != 0) {
 		goto out;
 	}
 	mtls_cert_fingerprint(cert, EVP_sha256(), fp, sizeof(fp));
@@ -164,6 +166,7 @@ sign_run(struct sign_args *a, struct mtls_err *err)
 	printf("(compare this fingerprint with the partner out of band)\n");
 	rc = 0;
 out:
+	mtls_fileset_free(fs);
 	OPENSSL_free(pem);
 	OPENSSL_free(cn);
 	free(out);
