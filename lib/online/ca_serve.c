@@ -111,7 +111,11 @@ tls_ctx(struct casrv *s, const char *cert, const char *key,
 	}
 	store = SSL_CTX_get_cert_store(ctx);
 	names = sk_X509_NAME_new_null();
-	if (X509_STORE_add_cert(store, mtls_ca_cert(s->ca)) != 1 || names == NULL ||
+	/* Under an intermediate, the root anchors re-enrollment chains. */
+	if (X509_STORE_add_cert(store, mtls_ca_root(s->ca)) != 1 ||
+	    (mtls_ca_root(s->ca) != mtls_ca_cert(s->ca) &&
+		X509_STORE_add_cert(store, mtls_ca_cert(s->ca)) != 1) ||
+	    names == NULL ||
 	    sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(
 		mtls_ca_cert(s->ca)))) <= 0) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot set up client "

@@ -26,11 +26,20 @@ est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
     struct mtls_err *err)
 {
 	STACK_OF(X509) *certs = sk_X509_new_null();
+	STACK_OF(X509) *issuers = mtls_ca_issuers(ca);
+	int i, ok;
 
 	memset(c, 0, sizeof(*c));
 	c->ca = ca;
 	c->cert_lifetime = cert_lifetime;
-	if (certs == NULL || sk_X509_push(certs, mtls_ca_cert(ca)) <= 0) {
+
+	/* The CA and, under an intermediate, its issuers up to the root
+	 * (RFC 7030 4.1.3): clients need the chain and the anchor. */
+	ok = certs != NULL && sk_X509_push(certs, mtls_ca_cert(ca)) > 0;
+	for (i = 0; ok && i < sk_X509_num(issuers); i++) {
+		ok = sk_X509_push(certs, sk_X509_value(issuers, i)) > 0;
+	}
+	if (!ok) {
 		sk_X509_free(certs);
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
