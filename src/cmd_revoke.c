@@ -120,9 +120,14 @@ resolve_target(struct mtls_ca *ca, const char *t, char *serial, size_t len,
 			return 0;
 		}
 	}
-	if (mtls_ca_current(ca, t, serial, len, NULL) == 0) {
+	if (mtls_ca_current(ca, t, serial, len, err) == 0) {
 		return 0;
 	}
+	/* A name held by ours and a partner's: refuse, never pick one. */
+	if (err->code == MTLS_E_POLICY) {
+		return -1;
+	}
+	mtls_err_clear(err);
 	/* No current one: the newest of that name, so that revoking it
 	 * again says when it was revoked. */
 	serial[0] = '\0';
@@ -169,7 +174,8 @@ cmd_revoke(int argc, char **argv)
 		return cli_usage("revoke", "give one NAME, SERIAL or CERTFILE");
 	}
 	ca = mtls_ca_open(cli_ca_dir(dir), &err);
-	if (ca == NULL) {
+	if (ca == NULL || cli_ca_lock(ca, &err) != 0) {
+		mtls_ca_free(ca);
 		return cli_fail(&err);
 	}
 	rc = resolve_target(ca, argv[optind], serial, sizeof(serial), &err);
@@ -232,8 +238,10 @@ cmd_crl(int argc, char **argv)
 		out = path;
 	}
 	ca = mtls_ca_open(cli_ca_dir(dir), &err);
+	/* Under the lock, CRL numbers in the file only ever increase. */
 	if (ca == NULL || mtls_ca_unlock(ca, pass, &err) != 0 ||
 	    make_parent(out, &err) != 0 ||
+	    cli_ca_lock(ca, &err) != 0 ||
 	    mtls_ca_crl(ca, (int)days, der, &data, &len, &count, &err) != 0 ||
 	    mtls_file_write_atomic(out, data, len, MTLS_MODE_PUBLIC, 1, &err) != 0) {
 		rc = cli_fail(&err);
