@@ -31,9 +31,11 @@
 #include "mtls/file.h"
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
+#include "online/acme_srv.h"
 #include "online/est_int.h"
 
 #define EST_PREFIX "/.well-known/est/"
+#define ACME_PREFIX "/acme/"
 #define FAIL_SLOTS 256
 #define FAIL_WINDOW 60
 
@@ -61,6 +63,7 @@ struct casrv {
 	struct mtls_ca_serve_opts o;
 	struct mtls_ca *ca;
 	struct est_ctx est;
+	struct mtls__acme_srv *acme;
 	struct mtls_ocsp_responder *ocsp;
 	struct event_base *base;
 	struct evhttp *http;
@@ -606,6 +609,59 @@ route_metrics(struct casrv *s, struct evhttp_request *req)
 	    n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
 }
 
+static void
+acme_log(void *arg, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	logf_(arg, "%s", buf);
+}
+
+static void
+route_acme(struct casrv *s, struct evhttp_request *req, const char *op)
+{
+	char addr[64];
+	int issued = 0, st;
+
+	peer_ip(req, addr, sizeof(addr));
+	st = mtls__acme_srv_route(s->acme, req, op, addr, &issued);
+	s->by_status[st / 100 < 6 ? st / 100 : 0]++;
+	if (issued) {
+		s->issued++;
+	}
+	if (!s->o.log_quiet) {
+		logf_(s, "%s %s " ACME_PREFIX "%s -> %d", addr, method_name(req), op,
+		    st);
+	}
+}
+
+static int
+acme_start(struct casrv *s, struct mtls_err *err)
+{
+	struct mtls__acme_srv_opts ao;
+
+	memset(&ao, 0, sizeof(ao));
+	ao.acme.cert_lifetime = s->o.acme_cert_lifetime > 0 ?
+	    s->o.acme_cert_lifetime : s->o.cert_lifetime;
+	ao.acme.no_eab = s->o.acme_no_eab;
+	ao.acme.allow = s->o.acme_allow;
+	ao.acme.orders_per_hour = s->o.acme_orders_per_hour;
+	ao.listen = s->o.listen;
+	ao.http_port = s->o.acme_http_port;
+	ao.tls_port = s->o.acme_tls_port;
+	ao.resolve = s->o.acme_resolve;
+	ao.target_allow = s->o.acme_validate_allow;
+	ao.timeout = s->o.acme_validate_timeout;
+	ao.log = acme_log;
+	ao.log_arg = s;
+	s->acme = mtls__acme_srv_new(s->base, s->ca, &ao, err);
+	return s->acme != NULL ? 0 : -1;
+}
+
 /* Routes by path prefix; a new protocol is one more row. */
 static void
 on_request(struct evhttp_request *req, void *arg)
@@ -621,6 +677,8 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	if (strncmp(path, EST_PREFIX, strlen(EST_PREFIX)) == 0) {
 		route_est(s, req, path + strlen(EST_PREFIX));
+	} else if (strncmp(path, ACME_PREFIX, strlen(ACME_PREFIX)) == 0) {
+		route_acme(s, req, path + strlen(ACME_PREFIX));
 	} else if (strcmp(path, "/crl.der") == 0 || strcmp(path, "/crl") == 0) {
 		route_crl(s, req, 0);
 	} else if (strcmp(path, "/crl.pem") == 0) {
@@ -634,7 +692,7 @@ on_request(struct evhttp_request *req, void *arg)
 		route_metrics(s, req);
 	} else {
 		send_text(s, req, 404, "Not Found", "not here: EST is under "
-		    "/.well-known/est/, the CRL at /crl.der and /crl.pem, OCSP at "
+		    "/.well-known/est/, ACME at /acme/directory, the CRL at /crl.der and /crl.pem, OCSP at "
 		    "/ocsp\n");
 	}
 }
@@ -757,6 +815,8 @@ casrv_free(struct casrv *s)
 	if (s->http != NULL) {
 		evhttp_free(s->http);
 	}
+	/* Before the loop it resolves and connects in. */
+	mtls__acme_srv_free(s->acme);
 	if (s->base != NULL) {
 		event_base_free(s->base);
 	}
@@ -821,6 +881,9 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot create the event loop");
 		goto out;
 	}
+	if (acme_start(s, err) != 0) {
+		goto out;
+	}
 	idle.tv_sec = (time_t)s->o.idle_timeout;
 	idle.tv_usec = (suseconds_t)((s->o.idle_timeout - (double)idle.tv_sec) * 1e6);
 	evhttp_set_bevcb(s->http, accept_bev, s);
@@ -849,8 +912,9 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 		goto out;
 	}
 	logf_(s, "listening on https://%s (EST at https://%s" EST_PREFIX
-	    "; CA %s; certificates live %ld s)", o->listen, o->listen, o->ca_dir,
-	    s->o.cert_lifetime);
+	    "; ACME directory https://%s" ACME_PREFIX "directory; CA %s; "
+	    "certificates live %ld s)", o->listen, o->listen, o->listen,
+	    o->ca_dir, s->o.cert_lifetime);
 	event_base_dispatch(s->base);
 	rc = 0;
 out:
