@@ -70,4 +70,11 @@ void cli_utc(time_t t, char *buf, size_t len);
  * a usage message for CMD/OPT when memory runs out. */
 int cli_list_add(const char *cmd, const char *opt, char **list,
     const char *val);
+
+/* ca init --intermediate, ca sign-intermediate, ca install
+ * (cmd_ca_sub.c). */
+struct mtls_ca_init_opts;
+int cmd_ca_request(const struct mtls_ca_init_opts *o);
+int cmd_ca_sub(int argc, char **argv);
+
 #endif

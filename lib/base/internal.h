@@ -33,6 +33,9 @@ int mtls_looks_pem(const unsigned char *d, size_t n);
 /* strdup that returns NULL only on allocation failure; NULL-safe input. */
 char *mtls_strdup(const char *s);
 
+/* "DIR/NAMEEXT" in a new buffer (free()), NULL when out of memory. */
+char *mtls_path_of(const char *dir, const char *name, const char *ext);
+
 struct mtls_err;
 
 /* Looks HOST:PORT up in LIST, entries "HOST:PORT:ADDR" separated by commas
