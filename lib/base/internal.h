@@ -30,6 +30,15 @@ int mtls_resolve_check(const char *list, struct mtls_err *err);
  * `openssl x509 -text` writes). */
 int mtls_looks_pem(const unsigned char *d, size_t n);
 
+/* Length (1 to 4) of the valid UTF-8 sequence that starts P (N bytes
+ * available), or 0 when P does not start one: a stray continuation byte,
+ * an overlong form, a surrogate, a code point past U+10FFFF or a sequence
+ * cut short (RFC 3629). */
+size_t mtls_utf8_len(const unsigned char *p, size_t n);
+
+/* 1 when the N bytes at S are all valid UTF-8 (NUL counts as a byte). */
+int mtls_utf8_valid(const char *s, size_t n);
+
 /* strdup that returns NULL only on allocation failure; NULL-safe input. */
 char *mtls_strdup(const char *s);
 
