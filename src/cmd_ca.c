@@ -38,9 +38,11 @@ static const char usage[] =
     "one-time tokens, re-enrollment by mutual TLS, the CRL, OCSP, /healthz and\n"
     "/metrics. Its options: 'mtls ca serve --help'.\n"
     "\n"
-"examples:\n"
+    "examples:\n"
     "  mtls ca init --name \"CN=Replication CA,O=Example\"\n"
-    "  MTLS_CA_PASS=secret mtls ca init --dir /etc/mtls/ca --pass env:MTLS_CA_PASS\n";
+    "  MTLS_CA_PASS=secret mtls ca init --dir /etc/mtls/ca --pass env:MTLS_CA_PASS\n"
+    "\n"
+    "exit status: 0 done (serve: stopped by SIGTERM/SIGINT), 1 error, 2 usage\n";
 
 static int
 ca_init(int argc, char **argv)
