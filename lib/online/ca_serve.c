@@ -129,6 +129,13 @@ tls_ctx(struct casrv *s, const char *cert, const char *key,
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
 	names = NULL;
+	/* Re-enrollment renews whatever profile the node has: a server-only
+	 * certificate (no clientAuth EKU) is still its proof of identity
+	 * (RFC 7030 3.3.2), so the chain is verified for any purpose. */
+	if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_ANY) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_CTX_set_purpose");
+		goto fail;
+	}
 	/* Ask for a certificate, do not require one (simpleenroll has none). */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mtls-ca", 7);
