@@ -80,6 +80,7 @@ ca_init(int argc, char **argv)
 	struct mtls_ca_init_opts o;
 	struct mtls_err err;
 	const char *dir = NULL, *pass_spec = NULL;
+	char note[256] = "";
 	long days = 0;
 	int c, rc, intermediate = 0;
 
@@ -123,7 +124,12 @@ ca_init(int argc, char **argv)
 		}
 		return cmd_ca_request(&o);
 	}
+	o.note = note;
+	o.note_len = sizeof(note);
 	rc = mtls_ca_init(&o, &err);
+	if (note[0] != '\0') {
+		fprintf(stderr, "mtls: %s\n", note);
+	}
 	if (rc != 0) {
 		return cli_fail(&err);
 	}

@@ -6,6 +6,9 @@ set -u
 export ASAN_OPTIONS="verify_asan_link_order=0:${ASAN_OPTIONS:-}"
 MTLS=${MTLS:-$(cd "$(dirname "$0")/../.." && pwd)/build/src/mtls}
 T=$(mktemp -d "${TMPDIR:-/tmp}/mtls-it-XXXXXX")
+# Default state (push's queue, serve's item ids) stays inside the test.
+export XDG_STATE_HOME=$T/.state
+unset STATE_DIRECTORY
 PIDS=()
 PASSED=0
 FAILED=0
@@ -36,6 +39,18 @@ wait_port() {
 		sleep 0.05
 	done
 	echo "port $port did not open within ${limit}s" >&2
+	return 1
+}
+
+# wait_log FILE REGEX [SECONDS]: waits until FILE has a line matching REGEX.
+wait_log() {
+	local i
+	for ((i = 0; i < ${3:-5} * 20; i++)); do
+		grep -qE -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "no /$2/ in $1 within ${3:-5}s:" >&2
+	tail -5 "$1" >&2
 	return 1
 }
 

@@ -298,7 +298,7 @@ test_migrates_version_1(void **state)
 
 	mtls_ca_free(f->ca);
 	assert_int_equal(sqlite3_open(test_path(f->dir, "inventory.db"), &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE tokens; DROP TABLE audit; "
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE tokens; DROP TABLE audit; DROP TABLE journal; "
 	    "DROP TABLE policies; ALTER TABLE certs DROP COLUMN origin; "
 	    "UPDATE meta SET value='1' WHERE key='schema'", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
