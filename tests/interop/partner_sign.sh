@@ -62,7 +62,7 @@ row "/CN=p11" "" ok "CN=p11" "DNS:p11.partner.example,IPAddress:192.0.2.11" -- -
 row "/CN=p12/O=x" "" "control character" "" "" -- --profile client --name p12 --subject "CN=p12,O=a$(printf '\a')b"
 row "/O=Partner" "" "no CN to name it by" "" "" -- --profile client
 row "/CN=p14" "" "ocsp profile" "" "" -- --profile ocsp
-row "/CN=$(printf 'a%.0s' $(seq 65))" "" "65 characters" "" "" -- --profile client --name p15 --subject-allow 'CN=*'
+row "/CN=p15/title=$(printf 'a%.0s' $(seq 65))" "" "title has 65 characters" "" "" -- --profile client --name p15 --subject-allow 'CN=*,title=*'
 row "/CN=p16" "email:ops@partner.example,URI:https://partner.example/x" ok "CN=p16" "email:ops@partner.example,URI:https://partner.example/x" -- --profile client --san-allow 'email:*@partner.example,uri:https://partner.example/*'
 row "/CN=p17" "IP:10.9.8.7" "does not permit" "" "" -- --profile client --san-allow 'ip:10.0.*'
 
@@ -96,7 +96,7 @@ check_output "a second CSR for p2 needs --renew" "give --renew" \
 check_output "--renew signs the successor" "supersedes serial" \
 	"$MTLS" sign "csr$n.csr" --profile client --san-allow 'dns:*.partner.example' --out p2b.crt --renew
 check_output "--renew of an unknown name is refused" "no valid partner certificate" \
-	"$MTLS" sign "csr$n.csr" --profile client --name nobody --renew --out nobody.crt
+	"$MTLS" sign "csr$n.csr" --profile client --san-allow 'dns:*.partner.example' --name nobody --renew --out nobody.crt
 
 # --- stored policies: the next CSR is signed exactly like the first -------
 csr "/CN=whatever/O=Acme" "DNS:api.acme.example"
