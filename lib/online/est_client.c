@@ -53,11 +53,36 @@ on_header(char *p, size_t sz, size_t n, void *arg)
 	return len;
 }
 
+/* "H:P:A, H:P:A" (commas or spaces) as a curl list, or NULL. */
+static struct curl_slist *
+resolve_list(const char *env)
+{
+	struct curl_slist *l = NULL, *n;
+	char one[512];
+	size_t len;
+
+	while (env != NULL && *env != '\0') {
+		env += strspn(env, ", ");
+		len = strcspn(env, ", ");
+		if (len > 0 && len < sizeof(one)) {
+			memcpy(one, env, len);
+			one[len] = '\0';
+			n = curl_slist_append(l, one);
+			if (n == NULL) {
+				break;
+			}
+			l = n;
+		}
+		env += len;
+	}
+	return l;
+}
+
 int
 mtls__est_client_http(const struct est_call *c, struct est_answer *h, struct mtls_err *err)
 {
 	CURL *cu = curl_easy_init();
-	struct curl_slist *hdrs = NULL;
+	struct curl_slist *hdrs = NULL, *res = NULL;
 	char url[2048], cerr[CURL_ERROR_SIZE] = "";
 	struct curl_blob ca, crt, key;
 	CURLcode rc;
@@ -70,6 +95,12 @@ mtls__est_client_http(const struct est_call *c, struct est_answer *h, struct mtl
 	snprintf(url, sizeof(url), "%.*s%s%s", (int)(ul > 0 && c->url[ul - 1] == '/'
 	    ? ul - 1 : ul), c->url, c->op[0] == '/' ? "" : "/.well-known/est/", c->op);
 	curl_easy_setopt(cu, CURLOPT_URL, url);
+	/* $MTLS_RESOLVE (HOST:PORT:ADDR, curl's --resolve form), as push and
+	 * test honour it: the name is still what the certificate must match. */
+	res = resolve_list(getenv("MTLS_RESOLVE"));
+	if (res != NULL) {
+		curl_easy_setopt(cu, CURLOPT_RESOLVE, res);
+	}
 	curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 10000L);
@@ -119,6 +150,7 @@ mtls__est_client_http(const struct est_call *c, struct est_answer *h, struct mtl
 		curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &h->status);
 	}
 	curl_slist_free_all(hdrs);
+	curl_slist_free_all(res);
 	curl_easy_cleanup(cu);
 	if (rc != CURLE_OK) {
 		free(h->body);
