@@ -18,6 +18,7 @@
 #include "mtls/pki.h"
 #include "mtls/store.h"
 #include "base/internal.h"
+#include "base/clock.h"
 #include "keystore/store_int.h"
 
 #define TRUST_OID "2.16.840.1.113894.746875.1.1"
@@ -609,7 +610,7 @@ p12_write(struct mtls_store *s, const char *pass,
 	for (i = 0; i < s->n; i++) {
 		struct mtls_store_entry *e = s->e[i];
 		char *norm = mtls_store_alias_norm(e->alias, err);
-		int64_t ms = e->created != 0 ? e->created : store_now_ms();
+		int64_t ms = e->created != 0 ? e->created : mtls__now_ms();
 
 		if (norm == NULL) {
 			goto out;

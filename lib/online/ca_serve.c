@@ -31,6 +31,7 @@
 #include "mtls/file.h"
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
+#include "base/clock.h"
 #include "online/est_int.h"
 
 #define EST_PREFIX "/.well-known/est/"
@@ -88,13 +89,10 @@ static void
 logf_(struct casrv *s, const char *fmt, ...)
 {
 	char ts[32];
-	time_t now = time(NULL);
-	struct tm tm;
 	va_list ap;
 
 	(void)s;
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	mtls__time_format(time(NULL), MTLS__TIME_RFC3339, ts, sizeof(ts));
 	fprintf(stderr, "%s mtls ca serve: ", ts);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -457,7 +455,6 @@ crl_refresh(struct casrv *s, struct mtls_err *err)
 	unsigned char *der = NULL, *pem = NULL;
 	size_t dlen = 0, plen = 0;
 	long n = 0;
-	struct tm tm;
 	X509_CRL *crl;
 	const unsigned char *p;
 
@@ -492,9 +489,8 @@ crl_refresh(struct casrv *s, struct mtls_err *err)
 	c->rev_latest = latest;
 	snprintf(c->etag, sizeof(c->etag), "\"%llx-%llx-%lld\"",
 	    (unsigned long long)now, (unsigned long long)latest, count);
-	gmtime_r(&now, &tm);
-	strftime(c->last_modified, sizeof(c->last_modified),
-	    "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	mtls__time_format(now, MTLS__TIME_HTTP, c->last_modified,
+	    sizeof(c->last_modified));
 	s->crl_builds++;
 	logf_(s, "CRL built: %ld revoked, next update in %d day%s", n,
 	    s->o.crl_days, s->o.crl_days == 1 ? "" : "s");
@@ -510,7 +506,6 @@ route_crl(struct casrv *s, struct evhttp_request *req, int pem)
 	const char *ims = evhttp_find_header(in, "If-Modified-Since");
 	struct mtls_err err;
 	char expires[40];
-	struct tm tm;
 
 	if (crl_refresh(s, &err) != 0) {
 		logf_(s, "cannot build the CRL: %s", err.msg);
@@ -520,8 +515,8 @@ route_crl(struct casrv *s, struct evhttp_request *req, int pem)
 	}
 	evhttp_add_header(out, "ETag", s->crl.etag);
 	evhttp_add_header(out, "Last-Modified", s->crl.last_modified);
-	gmtime_r(&s->crl.next_update, &tm);
-	strftime(expires, sizeof(expires), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	mtls__time_format(s->crl.next_update, MTLS__TIME_HTTP, expires,
+	    sizeof(expires));
 	evhttp_add_header(out, "Expires", expires);
 	/* RFC 9110 13.1.2, 13.1.3: pollers pay one header exchange. */
 	if ((inm != NULL && strstr(inm, s->crl.etag) != NULL) ||

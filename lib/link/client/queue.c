@@ -15,6 +15,7 @@
 #include "mtls/file.h"
 #include "mtls/replicate.h"
 #include "base/internal.h"
+#include "base/clock.h"
 
 #define COPY_CHUNK (256 * 1024)
 
@@ -40,10 +41,7 @@ static const char schema[] =
 int64_t
 mtls_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mtls__now_ms();
 }
 
 int
@@ -391,7 +389,7 @@ enqueue_rows(struct mtls_queue *q, const char *const *targets,
 		} else {
 			sqlite3_bind_null(st, 5);
 		}
-		sqlite3_bind_int64(st, 6, mtls_now_ms());
+		sqlite3_bind_int64(st, 6, mtls__now_ms());
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			mtls_queue_db_fail(q, "enqueuing", err);
 			goto out;
