@@ -7,7 +7,6 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "mtls/explain.h"
 #include "mtls/pki.h"
 #include "base/clock.h"
 

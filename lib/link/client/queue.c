@@ -13,9 +13,10 @@
 #include <sqlite3.h>
 
 #include "mtls/file.h"
+#include "mtls/receiver_store.h"
 #include "mtls/replicate.h"
-#include "base/internal.h"
 #include "base/clock.h"
+#include "base/internal.h"
 
 #define COPY_CHUNK (256 * 1024)
 
@@ -171,28 +172,18 @@ random_hex(char *out, size_t nbytes)
 	return 0;
 }
 
+/* The receiver's own rule (link/proto.c): a path it would refuse fails
+ * here, at enqueue, instead of for good at delivery. */
 static int
 path_check(const char *path, struct mtls_err *err)
 {
-	const char *p;
+	char norm[MTLS_STORE_PATH_MAX + 1];
+	struct mtls_err why = {MTLS_OK, ""};
 
-	if (path[0] != '/' || strlen(path) > 1000) {
+	if (mtls_store_path_check(path, norm, sizeof(norm), &why) != 0) {
 		return mtls_err_set(err, MTLS_E_USAGE,
-		    "target path '%s' must be absolute and at most 1000 bytes",
-		    path);
-	}
-	for (p = path; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			return mtls_err_set(err, MTLS_E_USAGE,
-			    "target path '%s' contains a control character",
-			    path);
-		}
-	}
-	for (p = path; p != NULL; p = strchr(p + 1, '/')) {
-		if (strncmp(p, "/..", 3) == 0 && (p[3] == '/' || p[3] == '\0')) {
-			return mtls_err_set(err, MTLS_E_USAGE,
-			    "target path '%s' contains a '..' segment", path);
-		}
+		    "target path refused (the receiver would refuse it): %s",
+		    why.msg);
 	}
 	return 0;
 }

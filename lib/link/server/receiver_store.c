@@ -122,62 +122,6 @@ mtls_store_id_ok(const char *id)
 	return n > 0;
 }
 
-int
-mtls_store_path_check(const char *path, char *out, size_t outlen,
-    struct mtls_err *err)
-{
-	const char *p = path;
-	size_t n, o = 0;
-
-	if (path[0] != '/') {
-		return mtls_err_set(err, MTLS_E_POLICY,
-		    "path '%s' is not absolute (it must start with '/')", path);
-	}
-	if (strlen(path) > MTLS_STORE_PATH_MAX || outlen < 2) {
-		return mtls_err_set(err, MTLS_E_POLICY,
-		    "path is longer than %d bytes", MTLS_STORE_PATH_MAX);
-	}
-	for (n = 0; path[n] != '\0'; n++) {
-		if ((unsigned char)path[n] < 0x20 || path[n] == 0x7f ||
-		    path[n] == '\\') {
-			return mtls_err_set(err, MTLS_E_POLICY,
-			    "path has a control character or backslash");
-		}
-	}
-	while (*p != '\0') {
-		p += strspn(p, "/");
-		n = strcspn(p, "/");
-		if (n == 0) {
-			break;
-		}
-		if ((n == 1 && p[0] == '.') ||
-		    (n == 2 && p[0] == '.' && p[1] == '.')) {
-			return mtls_err_set(err, MTLS_E_POLICY,
-			    "path '%s' has a '%.*s' component; only plain "
-			    "names are allowed", path, (int)n, p);
-		}
-		if (strncmp(p, MTLS_STORE_RESERVED,
-			strlen(MTLS_STORE_RESERVED)) == 0) {
-			return mtls_err_set(err, MTLS_E_POLICY,
-			    "path '%s': names starting with '%s' are reserved "
-			    "for the receiver", path, MTLS_STORE_RESERVED);
-		}
-		if (o + 1 + n >= outlen) {
-			return mtls_err_set(err, MTLS_E_POLICY, "path too long");
-		}
-		out[o++] = '/';
-		memcpy(out + o, p, n);
-		o += n;
-		p += n;
-	}
-	if (o == 0) {
-		return mtls_err_set(err, MTLS_E_POLICY,
-		    "path '%s' names the root itself, not a file", path);
-	}
-	out[o] = '\0';
-	return 0;
-}
-
 /*
  * Walks the directories of PATH from the root with O_NOFOLLOW, creating
  * them when CREATE. On success *DIRFD is the parent directory of the leaf

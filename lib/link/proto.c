@@ -1,0 +1,98 @@
+/* The replication protocol's words that both ends must read alike: the
+ * Action header (see mtls/principal_map.h) and the Path rule (see
+ * mtls/receiver_store.h). The agent checks a path with the same function
+ * the receiver applies, so a path the receiver would refuse fails at
+ * enqueue, not for good at delivery. A leaf of link/: link/client and
+ * link/server call it; it calls only base/. */
+#include <string.h>
+#include <strings.h>
+
+#include "mtls/principal_map.h"
+#include "mtls/receiver_store.h"
+#include "base/internal.h"
+
+int
+mtls_action_parse(const char *s)
+{
+	if (strcasecmp(s, "test") == 0) {
+		return MTLS_ACTION_TEST;
+	}
+	if (strcasecmp(s, "activate") == 0) {
+		return MTLS_ACTION_ACTIVATE;
+	}
+	if (strcasecmp(s, "deactivate") == 0) {
+		return MTLS_ACTION_DEACTIVATE;
+	}
+	return -1;
+}
+
+const char *
+mtls_action_name(enum mtls_action a)
+{
+	switch (a) {
+	case MTLS_ACTION_TEST:
+		return "Test";
+	case MTLS_ACTION_ACTIVATE:
+		return "Activate";
+	case MTLS_ACTION_DEACTIVATE:
+		return "Deactivate";
+	default:
+		return "?";
+	}
+}
+
+int
+mtls_store_path_check(const char *path, char *out, size_t outlen,
+    struct mtls_err *err)
+{
+	const char *p = path;
+	size_t n, o = 0;
+
+	if (path[0] != '/') {
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "path '%s' must be absolute (start with '/')", path);
+	}
+	if (strlen(path) > MTLS_STORE_PATH_MAX || outlen < 2) {
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "path is longer than %d bytes", MTLS_STORE_PATH_MAX);
+	}
+	for (n = 0; path[n] != '\0'; n++) {
+		if ((unsigned char)path[n] < 0x20 || path[n] == 0x7f ||
+		    path[n] == '\\') {
+			return mtls_err_set(err, MTLS_E_POLICY,
+			    "path has a control character or backslash");
+		}
+	}
+	while (*p != '\0') {
+		p += strspn(p, "/");
+		n = strcspn(p, "/");
+		if (n == 0) {
+			break;
+		}
+		if ((n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.')) {
+			return mtls_err_set(err, MTLS_E_POLICY,
+			    "path '%s' has a '%.*s' component; only plain "
+			    "names are allowed", path, (int)n, p);
+		}
+		if (strncmp(p, MTLS_STORE_RESERVED,
+			strlen(MTLS_STORE_RESERVED)) == 0) {
+			return mtls_err_set(err, MTLS_E_POLICY,
+			    "path '%s': names starting with '%s' are reserved "
+			    "for the receiver", path, MTLS_STORE_RESERVED);
+		}
+		if (o + 1 + n >= outlen) {
+			return mtls_err_set(err, MTLS_E_POLICY, "path too long");
+		}
+		out[o++] = '/';
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
+	}
+	if (o == 0) {
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "path '%s' names the root itself, not a file", path);
+	}
+	out[o] = '\0';
+	return 0;
+}
