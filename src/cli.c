@@ -1,3 +1,4 @@
+#include "mtls/ca.h"
 #include "cli.h"
 
 #include <stdarg.h>
@@ -53,6 +54,25 @@ cli_parse_int(const char *cmd, const char *opt, const char *val, long min,
 		    opt, min, max, val);
 	}
 	*out = v;
+	return 0;
+}
+
+int
+cli_ca_lock(struct mtls_ca *ca, struct mtls_err *err)
+{
+	const char *r;
+
+	if (mtls_ca_lock(ca, err) != 0) {
+		return -1;
+	}
+	r = mtls_ca_recovery(ca);
+	while (r != NULL && *r != '\0') {
+		int len = (int)strcspn(r, "\n");
+
+		fprintf(stderr, "mtls: %.*s\n", len, r);
+		r += len;
+		r += *r == '\n';
+	}
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mtls/bundle.h"
 #include "mtls/ca.h"
@@ -219,6 +220,7 @@ issue_now(struct bundle_args *a, struct mtls_ca *ca, struct mtls_err *err)
 	struct mtls_identity_opts id;
 	struct mtls_fileset *fs = mtls_fileset_new(0, err);
 	X509 *cert = NULL, *ccert = NULL;
+	char what[256];
 	int rc = -1;
 
 	if (fs == NULL) {
@@ -230,7 +232,7 @@ issue_now(struct bundle_args *a, struct mtls_ca *ca, struct mtls_err *err)
 	id.sans = a->sans[0] ? a->sans : NULL;
 	if (mtls_profile_parse(a->issue, &id.profile, err) != 0 ||
 	    mtls_ca_unlock(ca, a->ca_pass, err) != 0 ||
-	    mtls_ca_begin(ca, err) != 0) {
+	    cli_ca_lock(ca, err) != 0 || mtls_ca_begin(ca, err) != 0) {
 		goto out;
 	}
 	cert = mtls_identity_issue(ca, &id, fs, err);
@@ -241,12 +243,12 @@ issue_now(struct bundle_args *a, struct mtls_ca *ca, struct mtls_err *err)
 		id.profile = MTLS_PROFILE_CLIENT;
 		ccert = mtls_identity_issue(ca, &id, fs, err);
 	}
-	if (cert == NULL || (a->b.target == MTLS_BUNDLE_ACTIVEMQ && ccert == NULL) ||
-	    mtls_ca_commit(ca, err) != 0) {
+	if (cert == NULL || (a->b.target == MTLS_BUNDLE_ACTIVEMQ && ccert == NULL)) {
 		mtls_ca_rollback(ca);
 		goto out;
 	}
-	if (mtls_fileset_commit(fs, err) != 0) {
+	snprintf(what, sizeof(what), "bundle --issue %s", a->name);
+	if (mtls_ca_commit_files(ca, fs, what, err) != 0) {
 		goto out;
 	}
 	printf("issued %s (%s) into %s\n", a->name, a->issue, a->from);
@@ -281,9 +283,13 @@ run(struct bundle_args *a, const char *pass, struct mtls_err *err)
 		if (ca == NULL || issue_now(a, ca, err) != 0) {
 			goto out;
 		}
-		ca_cert = X509_dup(mtls_ca_cert(ca));
+		/* The trust anchor: the root above an intermediate CA. */
+		ca_cert = X509_dup(mtls_ca_root(ca));
 	} else {
-		snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", ca_dir);
+		snprintf(ca_path, sizeof(ca_path), "%s/root.crt", ca_dir);
+		if (access(ca_path, F_OK) != 0) {
+			snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", ca_dir);
+		}
 		ca_cert = mtls_load_cert(ca_path, err);
 	}
 	if (ca_cert == NULL) {

@@ -29,6 +29,8 @@ enum mtls_profile {
 	MTLS_PROFILE_CLIENT, /* EKU clientAuth */
 	MTLS_PROFILE_NODE,   /* both: a host that is client and server */
 	MTLS_PROFILE_OCSP,   /* EKU OCSPSigning, delegated responder */
+	MTLS_PROFILE_SUBCA,  /* an intermediate CA ("ca" in the inventory);
+	                        only mtls_ca_sign_intermediate issues it */
 };
 
 int mtls_profile_parse(const char *s, enum mtls_profile *out,
@@ -48,14 +50,52 @@ struct mtls_ca_init_opts {
 	int force;             /* replace an existing CA */
 	const char *crl_url;   /* optional CRL distribution point */
 	const char *ocsp_url;  /* optional OCSP responder URL */
+	char *note;            /* optional: gets what recovery did ("" none) */
+	size_t note_len;
+};
+
+/* What an intermediate CA may do: how many CAs may follow it and which
+ * names it may certify (RFC 5280 4.2.1.9 and 4.2.1.10). Lists are
+ * comma-separated "dns:example.com" (the domain and every name under it),
+ * "dns:.example.com" (only names under it), "ip:10.0.0.0/8",
+ * "email:example.com", "uri:.example.com". */
+struct mtls_subca_opts {
+	const char *name;    /* inventory name in the parent, e.g. "online-1" */
+	int path_len;        /* CAs allowed below it; -1: unlimited */
+	const char *permit;  /* permitted subtrees, or NULL */
+	const char *exclude; /* excluded subtrees, or NULL */
+	int days;            /* 0: 5 years, never beyond the parent */
 };
 
 /* Creates a CA: a self-signed root with basicConstraints CA:TRUE
  * (critical), keyUsage keyCertSign+cRLSign (critical) and SKI. Refuses to
- * replace an existing CA unless FORCE. */
+ * replace an existing CA unless FORCE. Holds the CA lock while it works;
+ * ca.crt appears last, so a directory without it holds an interrupted
+ * init, which the next init replaces (and says so in NOTE). */
 int mtls_ca_init(const struct mtls_ca_init_opts *opts, struct mtls_err *err);
 
 struct mtls_ca;
+
+/* Starts an intermediate CA in O->dir: its key (ca.key, 0600, encrypted
+ * when O->pass_spec) and a request (ca.csr) for the parent to sign with
+ * mtls_ca_sign_intermediate. The CA works once mtls_ca_install has put
+ * the signed certificate beside the key. The key never leaves DIR. */
+int mtls_ca_request(const struct mtls_ca_init_opts *opts,
+    struct mtls_err *err);
+
+/* Signs CSR as an intermediate CA below PARENT (which must be unlocked):
+ * basicConstraints CA:TRUE with O->path_len, keyUsage keyCertSign and
+ * cRLSign, name constraints, the CSR's subject, recorded in PARENT's
+ * inventory under O->name with profile "ca". Returns the certificate. */
+X509 *mtls_ca_sign_intermediate(struct mtls_ca *parent, X509_REQ *csr,
+    const struct mtls_subca_opts *o, struct mtls_err *err);
+
+/* Completes the intermediate CA in DIR started by mtls_ca_request: CHAIN
+ * holds its certificate (first) and the issuers up to the root. The
+ * certificate must match ca.key and the chain must verify to the
+ * self-signed root. Writes ca.crt, ca.chain.pem and root.crt. */
+int mtls_ca_install(const char *dir, STACK_OF(X509) *chain,
+    const char *crl_url, const char *ocsp_url, struct mtls_err *err);
 
 /* Opens the CA in DIR (certificate, settings, inventory; not the key). */
 struct mtls_ca *mtls_ca_open(const char *dir, struct mtls_err *err);
@@ -69,12 +109,28 @@ void mtls_ca_free(struct mtls_ca *ca);
 
 /* Borrowed; valid while CA lives. */
 X509 *mtls_ca_cert(const struct mtls_ca *ca);
+/* The self-signed root at the top of the CA's chain: the trust anchor
+ * to hand to peers (the CA's own certificate when it is a root). */
+X509 *mtls_ca_root(const struct mtls_ca *ca);
+/* The issuers above the CA's certificate, nearest first, ending with the
+ * root (empty for a root CA): peers need them in their chains. */
+STACK_OF(X509) *mtls_ca_issuers(const struct mtls_ca *ca);
 const char *mtls_ca_dir(const struct mtls_ca *ca);
 const char *mtls_ca_crl_url(const struct mtls_ca *ca);
 const char *mtls_ca_ocsp_url(const struct mtls_ca *ca);
 
+/* Who holds a certificate's private key. A name belongs to one origin:
+ * a partner's certificate never takes the name of one of ours, nor the
+ * reverse (mtls_ca_sign refuses). */
+enum mtls_origin {
+	MTLS_ORIGIN_LOCAL,   /* key made here: renew and rotate may re-key */
+	MTLS_ORIGIN_PARTNER, /* signed from a partner's CSR: renewed only
+	                        from a new CSR, never re-keyed here */
+};
+
 struct mtls_cert_request {
 	const char *name;            /* inventory name (e.g. "publish") */
+	enum mtls_origin origin;     /* 0: MTLS_ORIGIN_LOCAL */
 	const X509_NAME *subject;
 	EVP_PKEY *pubkey;
 	enum mtls_profile profile;
@@ -83,10 +139,14 @@ struct mtls_cert_request {
 	time_t not_before;           /* 0: now (back-dated 5 min for skew) */
 	long lifetime;               /* seconds from now; overrides DAYS when
 	                                > 0 (short-lived enrolled identities) */
+	/* MTLS_PROFILE_SUBCA only: the constraints of the intermediate. */
+	const struct mtls_subca_opts *subca;
 };
 
 /* Issues a certificate under REQ's profile with a fresh random serial of
- * 127 bits unique in the inventory, and records it there. Returns the
+ * 127 bits unique in the inventory, and records it there. Refuses a
+ * subject mtls_name_check refuses, and a name already held by
+ * certificates of the other origin. Returns the
  * certificate (caller frees). Inside mtls_ca_begin/commit it joins the
  * open transaction (batch issuance). */
 X509 *mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
@@ -96,6 +156,32 @@ X509 *mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
 int mtls_ca_begin(struct mtls_ca *ca, struct mtls_err *err);
 int mtls_ca_commit(struct mtls_ca *ca, struct mtls_err *err);
 void mtls_ca_rollback(struct mtls_ca *ca);
+
+struct mtls_fileset;
+
+/* Takes the CA's lock (DIR/lock, flock(2)), which every command that
+ * changes the CA holds while it does: issuing, renewing, revoking,
+ * publishing a CRL. Waits at most $MTLS_LOCK_WAIT seconds (default 30);
+ * the error then names the holder (pid and command). Then finishes or
+ * undoes whatever a killed holder left (see mtls_ca_recovery) and removes
+ * its temporary files. Held until mtls_ca_release or mtls_ca_free; a
+ * no-op when already held. */
+int mtls_ca_lock(struct mtls_ca *ca, struct mtls_err *err);
+void mtls_ca_release(struct mtls_ca *ca);
+
+/* What mtls_ca_lock finished or undid, one sentence a line, or NULL. */
+const char *mtls_ca_recovery(const struct mtls_ca *ca);
+
+/* Ends the transaction opened by mtls_ca_begin and reveals FS's files
+ * with it: the certificates recorded since begin and the files become
+ * visible together. The files are synced, the transaction commits with
+ * an intent journal entry naming them, and they are moved into place.
+ * Killed at any point, the next mtls_ca_lock finishes the job or undoes
+ * it. When placing fails, the certificates are revoked
+ * (cessationOfOperation) and nothing stays in place. WHAT names the
+ * operation in recovery messages ("issue publish"). Hold the CA lock. */
+int mtls_ca_commit_files(struct mtls_ca *ca, struct mtls_fileset *fs,
+    const char *what, struct mtls_err *err);
 
 /* One inventory row, borrowed for the duration of a callback. */
 struct mtls_inv_entry {
@@ -112,6 +198,7 @@ struct mtls_inv_entry {
 	const char *reason;  /* revocation reason or NULL */
 	const char *pem;
 	const char *superseded_by; /* serial of the renewal, or NULL */
+	const char *origin;  /* "local" (key made here) or "partner" */
 };
 
 typedef int mtls_inv_cb(const struct mtls_inv_entry *e, void *arg);
@@ -207,6 +294,12 @@ int mtls_ca_current(struct mtls_ca *ca, const char *name, char *serial,
 int mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
     size_t *len, long *count, struct mtls_err *err);
 
+/* Checks what mtls_identity_issue would refuse before any key is made:
+ * the name, the subject and the SANs (including the default dns:NAME of
+ * a server). A batch checks every line before issuing any. */
+int mtls_identity_validate(const struct mtls_identity_opts *o,
+    struct mtls_err *err);
+
 /* Generates a key, has the CA sign it, and stages NAME.key (0600),
  * NAME.crt, NAME.chain.pem (leaf + CA) and optionally NAME.p12 into FS.
  * Returns the certificate (caller frees) or NULL. */
@@ -229,6 +322,65 @@ int mtls_p12_build(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
  * match (e.g. "dns:*.partner.example,ip:10.0.*"). The CSR's SANs are
  * returned in *SANS (caller frees with GENERAL_NAMES_free). */
 int mtls_csr_check(X509_REQ *req, const char *san_allow, GENERAL_NAMES **sans,
+    struct mtls_err *err);
+
+/* How a partner's CSR is signed: every choice is ours, never the
+ * request's. A named policy is stored with the CA (mtls_policy_*) so a
+ * partner's next CSR is signed exactly like its first. */
+struct mtls_sign_policy {
+	const char *name;          /* stored policy name, or NULL */
+	enum mtls_profile profile; /* server, client or node */
+	/* The subject: SUBJECT when given; else the CSR's own subject when it
+	 * matches one of the newline-separated per-RDN patterns of
+	 * SUBJECT_ALLOW (mtls_name_match); else "CN=<inventory name>". */
+	const char *subject;
+	const char *subject_allow;
+	/* SANs are closed: the certificate carries SANS ("dns:a,ip:b") and
+	 * those the CSR asks for that match SAN_ALLOW (comma-separated
+	 * globs); any other SAN in the CSR is refused. */
+	const char *sans;
+	const char *san_allow;
+	int days;                  /* 0: MTLS_DEFAULT_DAYS */
+};
+
+/* What mtls_ca_sign_partner decided, for the operator to read. */
+struct mtls_sign_result {
+	X509 *cert;                /* owned by the caller */
+	char name[201];            /* the inventory name used */
+	char supersedes[80];       /* serial it replaces, or "" */
+	int subject_replaced;      /* the CSR asked for another subject */
+};
+
+/* Signs partner CSR under POL as inventory NAME (NULL: the CSR's CN, which
+ * must be a valid name) with origin MTLS_ORIGIN_PARTNER. Checks the CSR
+ * first (mtls_csr_check). NAME must be new, unless RENEW and NAME's
+ * current certificate is a partner's: then the new one supersedes it.
+ * Joins an open mtls_ca_begin transaction, else makes its own. Every
+ * refusal is MTLS_E_POLICY (or MTLS_E_EXISTS for a taken name) naming
+ * the rule. */
+int mtls_ca_sign_partner(struct mtls_ca *ca, X509_REQ *csr, const char *name,
+    const struct mtls_sign_policy *pol, int renew,
+    struct mtls_sign_result *res, struct mtls_err *err);
+
+/* Stores POL under POL->name (replacing it only when FORCE). */
+int mtls_policy_save(struct mtls_ca *ca, const struct mtls_sign_policy *pol,
+    int force, struct mtls_err *err);
+
+/* Calls CB for the policy NAME (MTLS_E_NOTFOUND when there is none), or
+ * for every policy in name order when NAME is NULL. The policy is
+ * borrowed for the callback. */
+typedef int mtls_policy_cb(const struct mtls_sign_policy *pol, void *arg);
+int mtls_policy_get(struct mtls_ca *ca, const char *name, mtls_policy_cb *cb,
+    void *arg, struct mtls_err *err);
+
+/* Deletes the policy NAME (MTLS_E_NOTFOUND when there is none). */
+int mtls_policy_remove(struct mtls_ca *ca, const char *name,
+    struct mtls_err *err);
+
+/* SHA-256 of the CSR's DER in colon hex (the form `openssl req -noout
+ * -fingerprint` has not, but `mtls csr`, `sign` and `inspect` print), so
+ * both sides of an exchange can compare it out of band. */
+int mtls_csr_fingerprint(X509_REQ *req, char *buf, size_t len,
     struct mtls_err *err);
 
 /* Loads a CSR (PEM or DER). */

@@ -40,13 +40,16 @@ grow(struct mtls__buf *b, size_t cap)
 int
 mtls__buf_reserve(struct mtls__buf *b, size_t more)
 {
+	/* Growable buffers keep a NUL after the bytes; fixed storage may be a
+	 * window into a larger buffer, so nothing is written past len. */
+	size_t nul = b->fixed ? 0 : 1;
 	unsigned char *n;
 	size_t cap;
 
 	if (b->oom) {
 		return -1;
 	}
-	if (more <= b->cap && b->len + 1 <= b->cap - more) {
+	if (more <= b->cap && b->len + nul <= b->cap - more) {
 		return 0;
 	}
 	if (b->fixed || more > ((size_t)-1) / 4 - b->len) {
@@ -68,24 +71,17 @@ mtls__buf_reserve(struct mtls__buf *b, size_t more)
 	return 0;
 }
 
-/* Fixed storage may end exactly full, without a NUL. */
-static int
-fits_fixed(const struct mtls__buf *b, size_t n)
-{
-	return b->fixed && !b->oom && n <= b->cap - b->len;
-}
-
 int
 mtls__buf_put(struct mtls__buf *b, const void *d, size_t n)
 {
-	if (!fits_fixed(b, n) && mtls__buf_reserve(b, n) != 0) {
+	if (mtls__buf_reserve(b, n) != 0) {
 		return -1;
 	}
 	if (n > 0) {
 		memcpy(b->p + b->len, d, n);
 	}
 	b->len += n;
-	if (b->len < b->cap) {
+	if (!b->fixed) {
 		b->p[b->len] = '\0';
 	}
 	return 0;
@@ -101,7 +97,8 @@ int
 mtls__buf_printf(struct mtls__buf *b, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
+	char small[256], *tmp = small;
+	int n, rc;
 
 	if (b->oom) {
 		return -1;
@@ -113,20 +110,39 @@ mtls__buf_printf(struct mtls__buf *b, const char *fmt, ...)
 		b->oom = 1;
 		return -1;
 	}
-	if (mtls__buf_reserve(b, (size_t)n) != 0) {
+	if (!b->fixed) {
+		if (mtls__buf_reserve(b, (size_t)n) != 0) {
+			return -1;
+		}
+		va_start(ap, fmt);
+		vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		b->len += (size_t)n;
+		return 0;
+	}
+	/* Fixed storage: format aside, so vsnprintf's NUL cannot land
+	 * past len. */
+	if ((size_t)n >= sizeof(small) &&
+	    (tmp = OPENSSL_malloc((size_t)n + 1)) == NULL) {
+		b->oom = 1;
 		return -1;
 	}
 	va_start(ap, fmt);
-	vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+	vsnprintf(tmp, (size_t)n + 1, fmt, ap);
 	va_end(ap);
-	b->len += (size_t)n;
-	return 0;
+	rc = mtls__buf_put(b, tmp, (size_t)n);
+	if (tmp != small) {
+		OPENSSL_clear_free(tmp, (size_t)n + 1);
+	} else {
+		OPENSSL_cleanse(small, sizeof(small));
+	}
+	return rc;
 }
 
 const char *
 mtls__buf_str(const struct mtls__buf *b)
 {
-	return b->p != NULL && b->len < b->cap ? (const char *)b->p : "";
+	return b->p != NULL && !b->fixed ? (const char *)b->p : "";
 }
 
 unsigned char *

@@ -11,9 +11,10 @@
  * Start from MTLS__BUF_INIT (or MTLS__BUF_SECRET for bytes that may hold a
  * key or a password). A failed growth sets oom; from then on every write
  * does nothing and returns -1, so a writer may append many pieces and check
- * once at the end. The bytes are always followed by a NUL that len does not
- * count (text can be used as a C string), except in fixed storage that is
- * exactly full.
+ * once at the end. A growable buffer's bytes are always followed by a NUL
+ * that len does not count (text can be used as a C string). Fixed storage
+ * gets bytes only, never a NUL past len: it may be a window into a larger
+ * buffer (a DER header written in place).
  */
 struct mtls__buf {
 	unsigned char *p;
@@ -39,7 +40,8 @@ int mtls__buf_puts(struct mtls__buf *b, const char *s);
 int mtls__buf_printf(struct mtls__buf *b, const char *fmt, ...)
     MTLS_PRINTF(2, 3);
 
-/* The text so far ("" when nothing was written). */
+/* The text so far ("" when nothing was written, and for fixed storage,
+ * which holds no NUL). */
 const char *mtls__buf_str(const struct mtls__buf *b);
 
 /* Hands the bytes to the caller (OPENSSL_malloc'd; free with OPENSSL_free,

@@ -30,8 +30,20 @@ int mtls_resolve_check(const char *list, struct mtls_err *err);
  * `openssl x509 -text` writes). */
 int mtls_looks_pem(const unsigned char *d, size_t n);
 
+/* Length (1 to 4) of the valid UTF-8 sequence that starts P (N bytes
+ * available), or 0 when P does not start one: a stray continuation byte,
+ * an overlong form, a surrogate, a code point past U+10FFFF or a sequence
+ * cut short (RFC 3629). */
+size_t mtls_utf8_len(const unsigned char *p, size_t n);
+
+/* 1 when the N bytes at S are all valid UTF-8 (NUL counts as a byte). */
+int mtls_utf8_valid(const char *s, size_t n);
+
 /* strdup that returns NULL only on allocation failure; NULL-safe input. */
 char *mtls_strdup(const char *s);
+
+/* "DIR/NAMEEXT" in a new buffer (free()), NULL when out of memory. */
+char *mtls_path_of(const char *dir, const char *name, const char *ext);
 
 struct mtls_err;
 
@@ -48,5 +60,28 @@ int mtls_is_ip_literal(const char *h);
 
 /* Returns -1 (MTLS_E_USAGE) when any entry of LIST is malformed. */
 int mtls_resolve_check(const char *list, struct mtls_err *err);
+
+#include <sys/types.h>
+
+struct mtls_fileset;
+
+/* "a directory", "a named pipe", ... for messages about non-regular files. */
+const char *mtls__file_kind(mode_t mode);
+
+/* Called by mtls_fileset_add with each destination PATH before its
+ * temporary file is created; a non-zero return fails the add. One hook
+ * per process (NULL: none). */
+typedef int mtls__stage_hook(const char *path, void *arg, struct mtls_err *err);
+void mtls__fileset_set_hook(mtls__stage_hook *fn, void *arg);
+
+/* The I-th staged file's destination and temporary path (NULL once
+ * placed), and whether the set replaces existing files. */
+const char *mtls__fileset_dest(const struct mtls_fileset *fs, size_t i);
+const char *mtls__fileset_tmp(const struct mtls_fileset *fs, size_t i);
+int mtls__fileset_force(const struct mtls_fileset *fs);
+
+/* Makes the staged files and their names durable now; the commit then
+ * only moves them. */
+int mtls__fileset_sync(struct mtls_fileset *fs, struct mtls_err *err);
 
 #endif

@@ -18,9 +18,27 @@ struct mtls_ca {
 	X509_EXTENSION *aki;
 	X509_EXTENSION *crl_dp;
 	X509_EXTENSION *aia;
-	char *chain_pem; /* the CA certificate, PEM, appended to chains */
+	STACK_OF(X509) *issuers; /* intermediates above CERT, then the root;
+	                            empty for a root CA */
+	char *chain_pem; /* CERT and its intermediates, PEM, appended to
+	                    chains (the root too, as always) */
 	size_t chain_pem_len;
+	struct mtls__lock *lock; /* held between mtls_ca_lock and _release */
+	char *recovery;          /* what taking the lock finished or undid */
 };
+
+/* lock.c: DIR/lock, taken with a wait bounded by $MTLS_LOCK_WAIT
+ * (seconds, default 30); the error names the holder. *PREV gets the text
+ * a killed holder left (NULL after a clean release; caller frees). */
+struct mtls__lock;
+struct mtls__lock *mtls__lock_take(const char *dir, char **prev,
+    struct mtls_err *err);
+void mtls__lock_drop(struct mtls__lock *lk);
+/* A fileset stage hook (ARG: the lock): notes PATH's directory. */
+int mtls__lock_note(const char *path, void *arg, struct mtls_err *err);
+/* Removes temporary files of a killed writer from CA_DIR and from the
+ * directories PREV notes; returns how many. */
+size_t mtls__lock_sweep(const char *ca_dir, const char *prev);
 
 /* The digest a signature by KEY uses (NULL for EdDSA). */
 const EVP_MD *mtls_sign_md(const EVP_PKEY *key);
@@ -39,5 +57,22 @@ int mtls_add_ski(X509 *x, struct mtls_err *err);
 /* An identity name is also a file name: one short path component
  * without control characters (identity.c). */
 int mtls_ca_check_name(const char *name, struct mtls_err *err);
+
+/* Adds basicConstraints, keyUsage and name constraints of an
+ * intermediate (intermediate.c). */
+int mtls_subca_exts(X509 *x, const struct mtls_subca_opts *o,
+    struct mtls_err *err);
+
+/* Refuses a (signed, not yet recorded) certificate whose names fall
+ * outside CACERT's name constraints (intermediate.c). */
+int mtls_subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err);
+
+#define MTLS_CA_CERT "ca.crt"
+#define MTLS_CA_KEY "ca.key"
+#define MTLS_CA_CONF "ca.json"
+#define MTLS_CA_INV "inventory.db"
+#define MTLS_CA_CSR "ca.csr"
+#define MTLS_CA_CHAIN "ca.chain.pem"
+#define MTLS_CA_ROOT "root.crt"
 
 #endif

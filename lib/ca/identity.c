@@ -9,18 +9,6 @@
 #include "ca/ca_internal.h"
 #include "base/internal.h"
 
-static char *
-out_path(const char *dir, const char *name, const char *ext)
-{
-	size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
-	char *p = malloc(n);
-
-	if (p != NULL) {
-		snprintf(p, n, "%s/%s%s", dir, name, ext);
-	}
-	return p;
-}
-
 /* The name is used as a file name: keep it to one path component. */
 int
 mtls_ca_check_name(const char *name, struct mtls_err *err)
@@ -80,10 +68,10 @@ stage_files(struct mtls_ca *ca, const struct mtls_identity_opts *o,
     EVP_PKEY *key, X509 *cert, struct mtls_fileset *fs, struct mtls_err *err)
 {
 	const char *dir = o->out_dir ? o->out_dir : ".";
-	char *kp = out_path(dir, o->name, ".key");
-	char *cp = out_path(dir, o->name, ".crt");
-	char *chp = out_path(dir, o->name, ".chain.pem");
-	char *pp = out_path(dir, o->name, ".p12");
+	char *kp = mtls_path_of(dir, o->name, ".key");
+	char *cp = mtls_path_of(dir, o->name, ".crt");
+	char *chp = mtls_path_of(dir, o->name, ".chain.pem");
+	char *pp = mtls_path_of(dir, o->name, ".p12");
 	char *key_pem = NULL, *crt = NULL, *chain = NULL;
 	size_t key_len = 0, crt_len = 0, chain_len = 0, p12_len = 0;
 	unsigned char *p12 = NULL;
@@ -137,6 +125,33 @@ out:
 	free(chp);
 	free(pp);
 	return rc;
+}
+
+int
+mtls_identity_validate(const struct mtls_identity_opts *o, struct mtls_err *err)
+{
+	GENERAL_NAMES *sans;
+	X509_NAME *subj;
+
+	if (mtls_ca_check_name(o->name, err) != 0) {
+		return -1;
+	}
+	if (o->subject != NULL) {
+		subj = mtls_name_parse(o->subject, err);
+		if (subj == NULL) {
+			return -1;
+		}
+		X509_NAME_free(subj);
+	}
+	if (o->san_list != NULL) {
+		return 0;
+	}
+	sans = identity_sans(o, err);
+	if (sans == NULL) {
+		return -1;
+	}
+	GENERAL_NAMES_free(sans);
+	return 0;
 }
 
 X509 *

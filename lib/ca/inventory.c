@@ -1,6 +1,7 @@
 /* see inventory.h */
 #include "ca/inventory.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,11 @@ struct mtls_inv {
 	sqlite3_stmt *ins;
 	sqlite3_stmt *taken;
 	int in_txn;
+	char *path;
+	/* Serials recorded since BEGIN, comma-separated: the intent journal
+	 * names what to undo if the files cannot be placed. */
+	char *txn_serials;
+	size_t txn_len, txn_cap;
 };
 
 static const char schema[] =
@@ -70,25 +76,85 @@ static const char *const migrations[] = {
     " serial TEXT NOT NULL DEFAULT '',"
     " outcome TEXT NOT NULL,"
     " reason TEXT NOT NULL DEFAULT '');",
+    /* 2 -> 3: who holds each certificate's key ('local': we made it;
+     * 'partner': signed from a partner's CSR, so never re-keyed here),
+     * and the named signing policies partner CSRs are signed under. */
+    "ALTER TABLE certs ADD COLUMN origin TEXT NOT NULL DEFAULT 'local';"
+    "CREATE TABLE policies("
+    " name TEXT PRIMARY KEY,"
+    " profile TEXT NOT NULL,"
+    " subject TEXT NOT NULL DEFAULT '',"
+    " subject_allow TEXT NOT NULL DEFAULT '',"
+    " sans TEXT NOT NULL DEFAULT '',"
+    " san_allow TEXT NOT NULL DEFAULT '',"
+    " days INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL);",
+    /* 3 -> 4: the intent journal. A row is committed with the
+     * certificates it names, before their files are moved into place,
+     * and deleted once they are; a row still here after a crash tells
+     * the next command which files to place (or which serials to undo).
+     * FILES holds "DEST<TAB>TEMP" lines. */
+    "CREATE TABLE journal("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at INTEGER NOT NULL,"
+    " what TEXT NOT NULL,"
+    " serials TEXT NOT NULL DEFAULT '',"
+    " force INTEGER NOT NULL DEFAULT 0,"
+    " files TEXT NOT NULL);",
 };
 
 #define SCHEMA_LATEST ((long)MTLS_ARRAY_LEN(migrations) + 1)
 
+/* SQLite's "disk I/O error" and "database disk image is malformed" say
+ * nothing about what to do: name the cause and the remedy. */
+static int
+inv_fail(struct mtls_inv *inv, const char *what, const char *msg,
+    struct mtls_err *err)
+{
+	int code = sqlite3_extended_errcode(inv->db) & 0xff;
+	int sys = sqlite3_system_errno(inv->db);
+	const char *path = inv->path ? inv->path : "";
+
+	if (code == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
+		return mtls_err_set(err, MTLS_E_IO, "inventory %s: %s: no space "
+		    "left on device (the file system is full: free space on it, "
+		    "see df, and run the command again; nothing was recorded)",
+		    path, what);
+	}
+	if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+		return mtls_err_set(err, MTLS_E_FORMAT, "inventory %s is damaged "
+		    "(%s): restore it from a backup (sqlite3's .recover may save "
+		    "its rows); nothing was changed", path, msg);
+	}
+	if (code == SQLITE_BUSY) {
+		return mtls_err_set(err, MTLS_E_IO, "inventory %s: %s: another "
+		    "process kept it locked too long (%s); try again", path,
+		    what, msg);
+	}
+	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what, msg);
+}
+
 static int
 db_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err)
 {
-	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what,
-	    sqlite3_errmsg(inv->db));
+	return inv_fail(inv, what, sqlite3_errmsg(inv->db), err);
+}
+
+int
+mtls_inv_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err)
+{
+	return db_fail(inv, what, err);
 }
 
 static int
 inv_exec(struct mtls_inv *inv, const char *sql, struct mtls_err *err)
 {
 	char *msg = NULL;
+	char what[40];
 
 	if (sqlite3_exec(inv->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		mtls_err_set(err, MTLS_E_IO, "inventory: %s",
-		    msg ? msg : sqlite3_errmsg(inv->db));
+		snprintf(what, sizeof(what), "%.24s", sql);
+		inv_fail(inv, what, msg ? msg : sqlite3_errmsg(inv->db), err);
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -157,7 +223,8 @@ mtls_inv_open(const char *path, int create, struct mtls_err *err)
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
 	    (create ? SQLITE_OPEN_CREATE : 0);
 
-	if (inv == NULL) {
+	if (inv == NULL || (inv->path = strdup(path)) == NULL) {
+		free(inv);
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 		return NULL;
 	}
@@ -182,8 +249,8 @@ mtls_inv_open(const char *path, int create, struct mtls_err *err)
 	}
 	if (sqlite3_prepare_v2(inv->db,
 		"INSERT INTO certs(serial,name,subject,sans,profile,not_before,"
-		"not_after,sha256,status,issued_at,pem) "
-		"VALUES(?,?,?,?,?,?,?,?,'valid',strftime('%s','now'),?)",
+		"not_after,sha256,status,issued_at,pem,origin) "
+		"VALUES(?,?,?,?,?,?,?,?,'valid',strftime('%s','now'),?,?)",
 		-1, &inv->ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(inv->db, "SELECT 1 FROM certs WHERE serial=?",
 		-1, &inv->taken, NULL) != SQLITE_OK) {
@@ -208,6 +275,8 @@ mtls_inv_close(struct mtls_inv *inv)
 	sqlite3_finalize(inv->ins);
 	sqlite3_finalize(inv->taken);
 	sqlite3_close(inv->db);
+	free(inv->txn_serials);
+	free(inv->path);
 	free(inv);
 }
 
@@ -224,6 +293,10 @@ mtls_inv_begin(struct mtls_inv *inv, struct mtls_err *err)
 		return -1;
 	}
 	inv->in_txn = 1;
+	inv->txn_len = 0;
+	if (inv->txn_serials != NULL) {
+		inv->txn_serials[0] = '\0';
+	}
 	return 0;
 }
 
@@ -272,6 +345,35 @@ mtls_inv_serial_taken(struct mtls_inv *inv, const char *serial,
 	return db_fail(inv, "looking up a serial", err);
 }
 
+static int
+inv_note_serial(struct mtls_inv *inv, const char *serial, struct mtls_err *err)
+{
+	size_t need = inv->txn_len + strlen(serial) + 2;
+
+	if (!inv->in_txn) {
+		return 0;
+	}
+	if (need > inv->txn_cap) {
+		size_t ncap = need * 2;
+		char *n = realloc(inv->txn_serials, ncap);
+
+		if (n == NULL) {
+			return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		}
+		inv->txn_serials = n;
+		inv->txn_cap = ncap;
+	}
+	inv->txn_len += (size_t)snprintf(inv->txn_serials + inv->txn_len,
+	    inv->txn_cap - inv->txn_len, "%s%s", inv->txn_len ? "," : "", serial);
+	return 0;
+}
+
+const char *
+mtls_inv_txn_serials(const struct mtls_inv *inv)
+{
+	return inv->txn_len ? inv->txn_serials : "";
+}
+
 int
 mtls_inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
     struct mtls_err *err)
@@ -289,13 +391,14 @@ mtls_inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)e->not_after);
 	sqlite3_bind_text(s, 8, e->sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 9, e->pem, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 10, e->origin ? e->origin : "local", -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (rc != SQLITE_DONE) {
 		return db_fail(inv, "recording a certificate", err);
 	}
-	return 0;
+	return inv_note_serial(inv, e->serial, err);
 }
 
 static const char *
@@ -306,7 +409,7 @@ col_text(sqlite3_stmt *s, int i)
 
 #define ENTRY_COLUMNS                                                        \
 	"serial,name,subject,sans,profile,not_before,not_after,sha256,status,"  \
-	"revoked_at,reason,pem,superseded_by"
+	"revoked_at,reason,pem,superseded_by,origin"
 
 /* Runs SQL (selecting ENTRY_COLUMNS, with ?1 bound to ARG1) and calls CB
  * per row; returns CB's non-zero value, -1 on error, else 0; *ROWS gets
@@ -338,6 +441,7 @@ inv_query(struct mtls_inv *inv, const char *sql, const char *arg1,
 		    .reason = col_text(s, 10),
 		    .pem = col_text(s, 11),
 		    .superseded_by = col_text(s, 12),
+		    .origin = col_text(s, 13),
 		};
 
 		(*rows)++;
@@ -387,7 +491,7 @@ mtls_inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
 	int rows;
 
 	return inv_query(inv, "SELECT serial,name,'','','',not_before,"
-	    "not_after,'',status,revoked_at,reason,'',superseded_by FROM certs "
+	    "not_after,'',status,revoked_at,reason,'',superseded_by,origin FROM certs "
 	    "WHERE status='revoked' AND ?1 IS NULL", NULL, cb, arg, &rows, err);
 }
 
@@ -489,4 +593,24 @@ mtls_inv_revocation_state(struct mtls_inv *inv, long long *count,
 	}
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 0 : db_fail(inv, "reading revocations", err);
+}
+
+int
+mtls_inv_name_origins(struct mtls_inv *inv, const char *name, int *local,
+    int *partner, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	*local = *partner = 0;
+	if (sqlite3_prepare_v2(inv->db, "SELECT origin='partner', count(*) FROM "
+		"certs WHERE name=?1 GROUP BY origin='partner'", -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "looking up a name", err);
+	}
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		*(sqlite3_column_int(s, 0) ? partner : local) = sqlite3_column_int(s, 1);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(inv, "looking up a name", err);
 }

@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ca_internal.h"
+#include "ca/inventory.h"
 #include "base/internal.h"
 
 static const struct {
@@ -39,6 +40,10 @@ mtls_profile_name(enum mtls_profile p)
 {
 	size_t i;
 
+	/* Not in the table: no command may issue a CA by --profile. */
+	if (p == MTLS_PROFILE_SUBCA) {
+		return "ca";
+	}
 	for (i = 0; i < MTLS_ARRAY_LEN(profiles); i++) {
 		if (profiles[i].profile == p) {
 			return profiles[i].name;
@@ -99,13 +104,35 @@ add_eku(X509 *x, enum mtls_profile p, struct mtls_err *err)
 	return rc;
 }
 
+/* What every certificate of this CA carries: AKI, CRL DP, AIA. */
+static int
+add_ca_exts(struct mtls_ca *ca, X509 *x, struct mtls_err *err)
+{
+	if (X509_add_ext(x, ca->aki, -1) != 1 ||
+	    (ca->crl_dp != NULL && X509_add_ext(x, ca->crl_dp, -1) != 1) ||
+	    (ca->aia != NULL && X509_add_ext(x, ca->aia, -1) != 1)) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL,
+		    "cannot add the CA's extensions");
+	}
+	return 0;
+}
+
 static int
 add_profile_exts(struct mtls_ca *ca, X509 *x,
     const struct mtls_cert_request *req, struct mtls_err *err)
 {
-	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+	BASIC_CONSTRAINTS *bc;
 	int rc;
 
+	if (req->profile == MTLS_PROFILE_SUBCA) {
+		if (req->subca == NULL || mtls_subca_exts(x, req->subca, err) != 0 ||
+		    mtls_add_ski(x, err) != 0) {
+			return req->subca == NULL ? mtls_err_set(err, MTLS_E_INTERNAL,
+			    "an intermediate needs its constraints") : -1;
+		}
+		return add_ca_exts(ca, x, err);
+	}
+	bc = BASIC_CONSTRAINTS_new();
 	if (bc == NULL) {
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -128,11 +155,8 @@ add_profile_exts(struct mtls_ca *ca, X509 *x,
 			return -1;
 		}
 	}
-	if (X509_add_ext(x, ca->aki, -1) != 1 ||
-	    (ca->crl_dp != NULL && X509_add_ext(x, ca->crl_dp, -1) != 1) ||
-	    (ca->aia != NULL && X509_add_ext(x, ca->aia, -1) != 1)) {
-		return mtls_err_ssl(err, MTLS_E_INTERNAL,
-		    "cannot add the CA's extensions");
+	if (add_ca_exts(ca, x, err) != 0) {
+		return -1;
 	}
 	if (req->sans != NULL && sk_GENERAL_NAME_num(req->sans) > 0) {
 		/* RFC 5280 4.2.1.6: critical only when the subject is empty. */
@@ -250,12 +274,38 @@ record(struct mtls_ca *ca, X509 *x, const char *serial,
 	e.not_after = asn1_to_time_t(X509_get0_notAfter(x));
 	e.sha256 = fp;
 	e.pem = pem;
+	e.origin = req->origin == MTLS_ORIGIN_PARTNER ? "partner" : "local";
 	rc = mtls_inv_add(ca->inv, &e, err);
 out:
 	OPENSSL_free(subj);
 	free(sans);
 	OPENSSL_free(pem);
 	return rc;
+}
+
+/* A name belongs to one origin, so that renew, rotate and revoke by name
+ * always mean one identity, and never write our files from a partner's
+ * request nor re-key a partner's identity here. */
+static int
+check_name_origin(struct mtls_ca *ca, const struct mtls_cert_request *req,
+    struct mtls_err *err)
+{
+	int local, partner;
+
+	if (mtls_inv_name_origins(ca->inv, req->name, &local, &partner, err) != 0) {
+		return -1;
+	}
+	if (req->origin == MTLS_ORIGIN_PARTNER && local > 0) {
+		return mtls_err_set(err, MTLS_E_EXISTS, "the name '%s' belongs to "
+		    "an identity of ours; a partner's certificate cannot take it",
+		    req->name);
+	}
+	if (req->origin == MTLS_ORIGIN_LOCAL && partner > 0) {
+		return mtls_err_set(err, MTLS_E_EXISTS, "the name '%s' belongs to "
+		    "a certificate signed from a partner's CSR (the partner holds "
+		    "its key); choose another name", req->name);
+	}
+	return 0;
 }
 
 X509 *
@@ -267,6 +317,11 @@ mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
 
 	if (ca->key == NULL) {
 		mtls_err_set(err, MTLS_E_USAGE, "the CA key is not loaded");
+		return NULL;
+	}
+	if (mtls_name_check(req->subject, req->sans != NULL &&
+		sk_GENERAL_NAME_num(req->sans) > 0, err) != 0 ||
+	    check_name_origin(ca, req, err) != 0) {
 		return NULL;
 	}
 	x = X509_new();
@@ -284,6 +339,10 @@ mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
 	}
 	if (X509_sign(x, ca->key, mtls_sign_md(ca->key)) <= 0) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot sign the certificate");
+		goto fail;
+	}
+	/* Judged once signed (complete), and never recorded if refused. */
+	if (mtls_subca_check_names(ca->cert, x, err) != 0) {
 		goto fail;
 	}
 	if (record(ca, x, serial, req, err) != 0) {

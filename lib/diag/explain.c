@@ -9,8 +9,8 @@
 
 #include "mtls/ca.h"
 #include "mtls/explain.h"
-#include "base/clock.h"
 #include "mtls/pki.h"
+#include "base/clock.h"
 #include "base/internal.h"
 
 static const struct {
@@ -333,11 +333,11 @@ mtls_explain_revoked(X509 *cert, time_t when, int reason, char *buf,
 {
 	char *subj = mtls_name_format(X509_get_subject_name(cert));
 	char *serial = mtls_cert_serial_hex(cert);
-	char date[64] = "";
-	struct tm tm;
+	char date[64] = "", day[40];
 
-	if (when != 0 && gmtime_r(&when, &tm) != NULL) {
-		strftime(date, sizeof(date), " on %Y-%m-%d %H:%M:%S UTC", &tm);
+	if (when != 0 && mtls__time_format(when, MTLS__TIME_HUMAN, day,
+	    sizeof(day)) > 0) {
+		snprintf(date, sizeof(date), " on %s", day);
 	}
 	snprintf(buf, len, "certificate %s (serial %s) revoked%s (%s)",
 	    subj != NULL ? subj : "?", serial != NULL ? serial : "?", date,

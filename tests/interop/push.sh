@@ -73,7 +73,7 @@ check "deactivate removes a path" "$MTLS" push "$A" "${ID[@]}" --state st --wait
 
 # --- a path the receiver would refuse fails at enqueue, not at delivery ---
 for bad in /site/./top.txt /site/a/../top.txt '/site/a\b' /.mtls-receiver.db; do
-	check_status "push refuses $bad at enqueue (exit 1)" 1 \
+	check_status "push refuses $bad at enqueue (usage error, exit 2)" 2 \
 		"$MTLS" push "$A" "${ID[@]}" --state st --action deactivate "$bad"
 	grep -q 'the receiver would refuse it' "$T/last.out" && pass "the refusal of $bad names the receiver's rule" \
 		|| fail "the refusal of $bad names the receiver's rule"
