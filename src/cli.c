@@ -224,3 +224,30 @@ cli_resolve_env(const char *cmd, char **list)
 	}
 	return 0;
 }
+
+void
+cli_utc(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int
+cli_list_add(const char *cmd, const char *opt, char **list, const char *val)
+{
+	size_t old = *list ? strlen(*list) : 0, n = old + strlen(val) + 2;
+	char *p = realloc(*list, n);
+
+	if (p == NULL) {
+		return cli_usage(cmd, "%s: out of memory", opt);
+	}
+	snprintf(p + old, n - old, "%s%s", old > 0 ? "," : "", val);
+	*list = p;
+	return 0;
+}

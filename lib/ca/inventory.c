@@ -101,6 +101,36 @@ static const char *const migrations[] = {
     " serials TEXT NOT NULL DEFAULT '',"
     " force INTEGER NOT NULL DEFAULT 0,"
     " files TEXT NOT NULL);",
+    /* 4 -> 5: the ACME server (RFC 8555). External account binding keys
+     * (the HMAC key is kept: the server recomputes the MAC), account keys
+     * by JWK thumbprint, accounts/orders/authorizations as JSON documents
+     * with the columns queries need, and which account got which
+     * certificate. */
+    "CREATE TABLE acme_eab("
+    " kid TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " hmac TEXT NOT NULL,"
+    " allow TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " account TEXT UNIQUE,"
+    " revoked_at INTEGER);"
+    "CREATE TABLE acme_objects("
+    " kind TEXT NOT NULL,"
+    " id TEXT NOT NULL,"
+    " account TEXT NOT NULL DEFAULT '',"
+    " status TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL DEFAULT 0,"
+    " doc TEXT NOT NULL,"
+    " PRIMARY KEY(kind, id));"
+    "CREATE INDEX acme_objects_account ON acme_objects(account, kind, created_at);"
+    "CREATE TABLE acme_keys("
+    " thumbprint TEXT PRIMARY KEY,"
+    " account TEXT NOT NULL);"
+    "CREATE TABLE acme_certs("
+    " serial TEXT PRIMARY KEY REFERENCES certs(serial),"
+    " account TEXT NOT NULL,"
+    " order_id TEXT NOT NULL);",
 };
 
 #define SCHEMA_LATEST ((long)MTLS_ARRAY_LEN(migrations) + 1)

@@ -172,18 +172,16 @@ random_hex(char *out, size_t nbytes)
 	return 0;
 }
 
-/* The receiver's own rule (link/proto.c): a path it would refuse fails
- * here, at enqueue, instead of for good at delivery. */
+/* The receiver's own rule (one validator): an item it would refuse for
+ * good is refused here, before it is queued. */
 static int
 path_check(const char *path, struct mtls_err *err)
 {
-	char norm[MTLS_STORE_PATH_MAX + 1];
-	struct mtls_err why = {MTLS_OK, ""};
+	char norm[MTLS_STORE_PATH_MAX + 2];
 
-	if (mtls_store_path_check(path, norm, sizeof(norm), &why) != 0) {
-		return mtls_err_set(err, MTLS_E_USAGE,
-		    "target path refused (the receiver would refuse it): %s",
-		    why.msg);
+	if (mtls_store_path_check(path, norm, sizeof(norm), err) != 0) {
+		err->code = MTLS_E_USAGE; /* the caller's argument, not policy */
+		return -1;
 	}
 	return 0;
 }
