@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -31,6 +32,7 @@
 #include "mtls/file.h"
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
+#include "ca/ca_internal.h"
 #include "online/ca_serve_int.h"
 
 void
@@ -41,6 +43,9 @@ mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o)
 	o->crl_days = 1;
 	o->idle_timeout = 15;
 	o->fail_limit = 5;
+	o->max_conns = 512;
+	o->request_timeout = 30;
+	o->max_lifetime = MTLS_ENROLL_MAX_LIFETIME;
 }
 
 /* ---- TLS ---- */
@@ -105,6 +110,13 @@ tls_ctx(struct casrv *s, const char *cert, const char *key,
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
 	names = NULL;
+	/* Re-enrollment renews whatever profile the node has: a server-only
+	 * certificate (no clientAuth EKU) is still its proof of identity
+	 * (RFC 7030 3.3.2), so the chain is verified for any purpose. */
+	if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_ANY) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_CTX_set_purpose");
+		goto fail;
+	}
 	/* Ask for a certificate, do not require one (simpleenroll has none). */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mtls-ca", 7);
@@ -158,7 +170,7 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	struct mtls_err ignore;
 	X509 *x, *have;
 	EVP_PKEY *k;
-	int ok;
+	int ok, days = 0, secs = 0;
 
 	snprintf(dir, sizeof(dir), "%s/online", mtls_ca_dir(s->ca));
 	snprintf(cert, len, "%s/ca-serve.chain.pem", dir);
@@ -180,12 +192,20 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	if (mtls_mkdir_p(dir, 0700, err) != 0) {
 		return -1;
 	}
+	/* 90 days, but never past the CA's own notAfter (RFC 5280 6.1.3:
+	 * the path would not validate). */
+	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(
+		mtls_ca_cert(s->ca))) != 1 || days < 1) {
+		return mtls_err_set(err, MTLS_E_POLICY, "the CA certificate in %s "
+		    "expires within a day: renew the CA before serving", mtls_ca_dir(
+		    s->ca));
+	}
 	listen_san(s->o.listen, sans, sizeof(sans));
 	memset(&io, 0, sizeof(io));
 	io.name = "ca-serve";
 	io.profile = MTLS_PROFILE_SERVER;
 	io.sans = s->o.sans != NULL ? s->o.sans : sans;
-	io.days = 90;
+	io.days = days < 90 ? days : 90;
 	io.key_type = MTLS_KEY_EC_P256;
 	io.out_dir = dir;
 	fs = mtls_fileset_new(1, err);
@@ -198,33 +218,13 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 		mtls_fileset_free(fs);
 		return -1;
 	}
-	casrv_log(s, "issued its own TLS certificate (%s) into %s", io.sans, dir);
+	mtls__casrv_log(s, "issued its own TLS certificate (%s, %d days) into "
+	    "%s", io.sans, io.days, dir);
 	X509_free(x);
 	mtls_fileset_free(fs);
 	return 0;
 }
 
-
-static struct bufferevent *
-accept_bev(struct event_base *base, void *arg)
-{
-	struct casrv *s = arg;
-	SSL *ssl = SSL_new(s->ctx);
-	struct bufferevent *bev;
-
-	if (ssl == NULL) {
-		/* evhttp would fall back to plaintext on NULL: stop instead. */
-		casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
-		abort();
-	}
-	bev = bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
-		abort();
-	}
-	return bev;
-}
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
@@ -232,7 +232,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	struct casrv *s = arg;
 
 	(void)what;
-	casrv_log(s, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	mtls__casrv_log(s, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	event_base_loopexit(s->base, NULL);
 }
 
@@ -244,8 +244,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	struct mtls_err err;
 
 	(void)fd, (void)what;
-	if (casrv_crl_refresh(s, &err) != 0) {
-		casrv_log(s, "cannot refresh the CRL: %s", err.msg);
+	if (mtls__casrv_crl_refresh(s, &err) != 0) {
+		mtls__casrv_log(s, "cannot refresh the CRL: %s", err.msg);
 	}
 }
 
@@ -314,6 +314,10 @@ open_ca(struct casrv *s, struct mtls_err *err)
 	    est_ctx_init(&s->est, s->ca, s->o.cert_lifetime, err) != 0) {
 		return -1;
 	}
+	s->est.max_lifetime = s->o.max_lifetime;
+	/* One event loop: a batch `mtls issue` holding the inventory makes
+	 * an enrollment answer 202 + Retry-After, not stall every client. */
+	mtls__inv_busy_wait(s->ca->inv, 300);
 	return 0;
 }
 
@@ -326,7 +330,7 @@ acme_log(void *arg, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	casrv_log(arg, "%s", buf);
+	mtls__casrv_log(arg, "%s", buf);
 }
 
 /* ACME under /acme/, its validations in this loop. */
@@ -356,6 +360,7 @@ acme_start(struct casrv *s, struct mtls_err *err)
 static void
 casrv_free(struct casrv *s)
 {
+	s->stopping = 1; /* the listener goes before the connections */
 	if (s->http != NULL) {
 		evhttp_free(s->http);
 	}
@@ -373,11 +378,40 @@ casrv_free(struct casrv *s)
 	free(s);
 }
 
+/* Zero means the default; contradictions are refused before anything
+ * starts. */
+static int
+apply_defaults(struct mtls_ca_serve_opts *o, struct mtls_err *err)
+{
+	struct mtls_ca_serve_opts d;
+
+	mtls_ca_serve_opts_init(&d);
+	o->cert_lifetime = o->cert_lifetime > 0 ? o->cert_lifetime : d.cert_lifetime;
+	o->max_lifetime = o->max_lifetime > 0 ? o->max_lifetime : d.max_lifetime;
+	o->crl_days = o->crl_days > 0 ? o->crl_days : d.crl_days;
+	o->fail_limit = o->fail_limit > 0 ? o->fail_limit : d.fail_limit;
+	o->idle_timeout = o->idle_timeout > 0 ? o->idle_timeout : d.idle_timeout;
+	o->max_conns = o->max_conns > 0 ? o->max_conns : d.max_conns;
+	o->request_timeout = o->request_timeout > 0 ? o->request_timeout
+						    : d.request_timeout;
+	if (o->cert_lifetime > o->max_lifetime) {
+		return mtls_err_set(err, MTLS_E_USAGE, "--cert-lifetime %ld s is "
+		    "more than --max-lifetime %ld s", o->cert_lifetime,
+		    o->max_lifetime);
+	}
+	if ((o->cert == NULL) != (o->key == NULL)) {
+		return mtls_err_set(err, MTLS_E_USAGE, "give --cert and --key "
+		    "together, or neither (the CA then issues its own)");
+	}
+	return mtls__casrv_conn_init(err);
+}
+
 int
 mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 {
 	struct casrv *s = calloc(1, sizeof(*s));
 	struct event *sigterm = NULL, *sigint = NULL, *tick = NULL;
+	struct evhttp_bound_socket *bound;
 	struct timeval idle, one = {1, 0};
 	char cert[4200], key[4200];
 	int fd = -1, rc = -1;
@@ -386,21 +420,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	s->o = *o;
-	if (s->o.cert_lifetime <= 0) {
-		s->o.cert_lifetime = MTLS_ENROLL_DEFAULT_LIFETIME;
-	}
-	if (s->o.crl_days <= 0) {
-		s->o.crl_days = 1;
-	}
-	if (s->o.fail_limit <= 0) {
-		s->o.fail_limit = 5;
-	}
-	if (s->o.idle_timeout <= 0) {
-		s->o.idle_timeout = 15;
-	}
-	if ((o->cert == NULL) != (o->key == NULL)) {
-		mtls_err_set(err, MTLS_E_USAGE, "give --cert and --key together, or "
-		    "neither (the CA then issues its own)");
+	if (apply_defaults(&s->o, err) != 0) {
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -412,7 +432,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	}
 	s->ctx = tls_ctx(s, o->cert ? o->cert : cert, o->key ? o->key : key,
 	    o->cert ? o->key_pass : NULL, err);
-	if (s->ctx == NULL || casrv_crl_refresh(s, err) != 0) {
+	if (s->ctx == NULL || mtls__casrv_crl_refresh(s, err) != 0) {
 		goto out;
 	}
 	fd = bind_listen(o->listen, err);
@@ -430,8 +450,8 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	}
 	idle.tv_sec = (time_t)s->o.idle_timeout;
 	idle.tv_usec = (suseconds_t)((s->o.idle_timeout - (double)idle.tv_sec) * 1e6);
-	evhttp_set_bevcb(s->http, accept_bev, s);
-	evhttp_set_gencb(s->http, casrv_on_request, s);
+	evhttp_set_bevcb(s->http, mtls__casrv_accept_bev, s);
+	evhttp_set_gencb(s->http, mtls__casrv_on_request, s);
 	/* Slow or stalled clients lose their connection after IDLE. */
 	evhttp_set_timeout_tv(s->http, &idle);
 	evhttp_set_max_body_size(s->http, EST_MAX_BODY);
@@ -441,11 +461,13 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_HEAD);
-	if (evhttp_accept_socket_with_handle(s->http, fd) == NULL) {
+	bound = evhttp_accept_socket_with_handle(s->http, fd);
+	if (bound == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot accept on %s", o->listen);
 		close(fd);
 		goto out;
 	}
+	s->listener = evhttp_bound_socket_get_listener(bound);
 	sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
 	sigint = evsignal_new(s->base, SIGINT, on_signal, s);
 	tick = event_new(s->base, -1, EV_PERSIST, on_tick, s);
@@ -455,7 +477,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot set up signals");
 		goto out;
 	}
-	casrv_log(s, "listening on https://%s (EST at https://%s" EST_PREFIX
+	mtls__casrv_log(s, "listening on https://%s (EST at https://%s" EST_PREFIX
 	    "; ACME directory https://%s" ACME_PREFIX "directory; CA %s; "
 	    "certificates live %ld s)", o->listen, o->listen, o->listen,
 	    o->ca_dir, s->o.cert_lifetime);

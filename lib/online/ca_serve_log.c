@@ -9,7 +9,7 @@
 #include "online/ca_serve_int.h"
 
 void
-casrv_log(struct casrv *s, const char *fmt, ...)
+mtls__casrv_log(struct casrv *s, const char *fmt, ...)
 {
 	char ts[32];
 	va_list ap;
