@@ -52,6 +52,10 @@ void mtls_store_close(struct mtls_store *s);
 int mtls_store_path_check(const char *path, char *out, size_t outlen,
     struct mtls_err *err);
 
+/* 1 when a component of PATH starts with MTLS_STORE_RESERVED (the
+ * receiver's database and temporary files): push skips such files. */
+int mtls_store_path_reserved(const char *path);
+
 /* 1 when ID is an acceptable item id: 1..MTLS_STORE_ID_MAX printable
  * ASCII characters without spaces. */
 int mtls_store_id_ok(const char *id);

@@ -6,11 +6,14 @@
 
 #include "mtls/ca.h"
 #include "ca/inventory.h"
+#include "pki/p11.h"
 
 struct mtls_ca {
 	char *dir;
 	X509 *cert;
 	EVP_PKEY *key; /* NULL until mtls_ca_unlock */
+	char *key_uri; /* PKCS#11 URI when the key lives in a token */
+	struct mtls_p11 *p11; /* the token session KEY needs */
 	struct mtls_inv *inv;
 	char *crl_url;
 	char *ocsp_url;
@@ -23,7 +26,22 @@ struct mtls_ca {
 	char *chain_pem; /* CERT and its intermediates, PEM, appended to
 	                    chains (the root too, as always) */
 	size_t chain_pem_len;
+	struct mtls__lock *lock; /* held between mtls_ca_lock and _release */
+	char *recovery;          /* what taking the lock finished or undid */
 };
+
+/* lock.c: DIR/lock, taken with a wait bounded by $MTLS_LOCK_WAIT
+ * (seconds, default 30); the error names the holder. *PREV gets the text
+ * a killed holder left (NULL after a clean release; caller frees). */
+struct mtls__lock;
+struct mtls__lock *mtls__lock_take(const char *dir, char **prev,
+    struct mtls_err *err);
+void mtls__lock_drop(struct mtls__lock *lk);
+/* A fileset stage hook (ARG: the lock): notes PATH's directory. */
+int mtls__lock_note(const char *path, void *arg, struct mtls_err *err);
+/* Removes temporary files of a killed writer from CA_DIR and from the
+ * directories PREV notes; returns how many. */
+size_t mtls__lock_sweep(const char *ca_dir, const char *prev);
 
 /* The digest a signature by KEY uses (NULL for EdDSA). */
 const EVP_MD *mtls_sign_md(const EVP_PKEY *key);
@@ -51,6 +69,12 @@ int mtls_subca_exts(X509 *x, const struct mtls_subca_opts *o,
 /* Refuses a (signed, not yet recorded) certificate whose names fall
  * outside CACERT's name constraints (intermediate.c). */
 int mtls_subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err);
+
+/* The key of a new CA: made here (and *PASS, the password to encrypt it
+ * with, resolved), or found in a token by O->key_uri (*P11 then holds the
+ * session; free the key before closing it). */
+EVP_PKEY *mtls_ca_new_key(const struct mtls_ca_init_opts *o, char **pass,
+    struct mtls_p11 **p11, struct mtls_err *err);
 
 #define MTLS_CA_CERT "ca.crt"
 #define MTLS_CA_KEY "ca.key"

@@ -31,6 +31,13 @@ int mtls_inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
 
 sqlite3 *mtls_inv_db(struct mtls_inv *inv);
 
+/* Records the last SQLite error of INV as "WHAT: why", naming a full disk
+ * or a damaged file as such. Returns -1. */
+int mtls_inv_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err);
+
+/* Serials recorded by mtls_inv_add since the last begin ("A,B"; "" none). */
+const char *mtls_inv_txn_serials(const struct mtls_inv *inv);
+
 
 
 int mtls_inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
