@@ -78,13 +78,19 @@ mtls_queue_db_prepare(struct mtls_queue *q, const char *sql, sqlite3_stmt **st,
 	return 0;
 }
 
+/* Creates PATH 0600 when missing. An existing queue is never opened
+ * here: closing a descriptor of a database would drop the POSIX locks
+ * SQLite holds on it in this process. */
 static int
 queue_create_private(const char *path, struct mtls_err *err)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 
+	if (fd < 0 && errno == EEXIST) {
+		return 0;
+	}
 	if (fd < 0) {
-		return mtls_err_sys(err, MTLS_E_IO, "cannot open the queue %s", path);
+		return mtls_err_sys(err, MTLS_E_IO, "cannot create the queue %s", path);
 	}
 	if (fchmod(fd, 0600) != 0) {
 		close(fd);
