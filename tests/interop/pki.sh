@@ -153,7 +153,7 @@ check_status "... exit 2" 2 "$MTLS" issue bad --profile server --san dns:bad_hos
 check_status "missing --profile: exit 2" 2 "$MTLS" issue x
 check "ca init --pass encrypts the CA key" "$MTLS" ca init --dir encca --pass pass:capass
 check_output "... as encrypted PKCS#8" "ENCRYPTED PRIVATE KEY" cat encca/ca.key
-check_output "an encrypted CA key needs its password" "password is needed" "$MTLS" issue y --profile client --ca-dir encca </dev/null
+check_output "an encrypted CA key needs its password" "is encrypted: give --ca-pass" "$MTLS" issue y --profile client --ca-dir encca </dev/null
 check_output "wrong CA password" "wrong password" "$MTLS" issue y --profile client --ca-dir encca --ca-pass pass:nope
 check "right CA password" "$MTLS" issue y --profile client --ca-dir encca --ca-pass pass:capass --out encout
 
