@@ -109,7 +109,9 @@ ca_add_root_exts(X509 *x, struct mtls_err *err)
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	bc->ca = 1;
+	/* DER encodes TRUE as 0xFF (X.690 11.1); OpenSSL writes the int as
+	 * given, and strict parsers (Go: lego, Caddy, cert-manager) refuse 1. */
+	bc->ca = 0xFF;
 	/* keyCertSign, cRLSign; digitalSignature so the CA can also sign
 	 * OCSP responses itself (RFC 6960 4.2.2.2). */
 	if (ASN1_BIT_STRING_set_bit(ku, 0, 1) != 1 ||
