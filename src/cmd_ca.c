@@ -35,6 +35,12 @@ static const char usage[] =
     "  --crl-url URL    CRL distribution point put in issued certificates\n"
     "  --ocsp-url URL   OCSP responder URL put in issued certificates\n"
     "  --force          replace an existing CA (its inventory is kept aside)\n"
+    "  --key URI        use a key that lives in a PKCS#11 token (an HSM,\n"
+    "                   SoftHSM2) instead of making ca.key: an RFC 7512 URI,\n"
+    "                   pkcs11:token=CA;object=root-key; --pass (and later\n"
+    "                   --ca-pass) then gives the token's PIN. Needs OpenSSL's\n"
+    "                   pkcs11 engine (libengine-pkcs11-openssl); the module\n"
+    "                   is p11-kit's unless $MTLS_PKCS11_MODULE names one\n"
     "\n"
     "show prints the CA certificate's subject, validity and fingerprint.\n"
     "\n"
@@ -93,6 +99,7 @@ ca_init(int argc, char **argv)
 	    {"ocsp-url", required_argument, NULL, 'o'},
 	    {"force", no_argument, NULL, 'f'},
 	    {"intermediate", no_argument, NULL, 'I'},
+	    {"key", required_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -125,6 +132,7 @@ ca_init(int argc, char **argv)
 		case 'o': o.ocsp_url = optarg; break;
 		case 'f': o.force = 1; break;
 		case 'I': intermediate = 1; break;
+		case 'K': o.key_uri = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("ca init");
 		}
@@ -151,6 +159,11 @@ ca_init(int argc, char **argv)
 	}
 	if (rc != 0) {
 		return cli_fail(&err);
+	}
+	if (o.key_uri != NULL) {
+		printf("CA created in %s (key in a PKCS#11 token: %s)\n", o.dir, o.key_uri);
+		printf("  certificate: %s/ca.crt  (give this to every peer as the trust anchor)\n", o.dir);
+		return 0;
 	}
 	printf("CA created in %s (%s key%s)\n", o.dir, mtls_keytype_name(o.key_type),
 	    pass_spec != NULL ? ", encrypted" : "");

@@ -140,8 +140,13 @@ static int
 inv_fail(struct mtls_inv *inv, const char *what, const char *msg,
     struct mtls_err *err)
 {
+	int saved = errno; /* SQLite does not always keep it (fsync paths) */
 	int code = sqlite3_extended_errcode(inv->db) & 0xff;
 	int sys = sqlite3_system_errno(inv->db);
+
+	if (code == SQLITE_IOERR && sys == 0) {
+		sys = saved;
+	}
 	const char *path = inv->path ? inv->path : "";
 
 	if (code == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
