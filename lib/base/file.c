@@ -22,7 +22,7 @@ mtls_strdup(const char *s)
 }
 
 char *
-mtls_path_of(const char *dir, const char *name, const char *ext)
+mtls__path_of(const char *dir, const char *name, const char *ext)
 {
 	size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
 	char *p = malloc(n);

@@ -43,7 +43,7 @@ int mtls_utf8_valid(const char *s, size_t n);
 char *mtls_strdup(const char *s);
 
 /* "DIR/NAMEEXT" in a new buffer (free()), NULL when out of memory. */
-char *mtls_path_of(const char *dir, const char *name, const char *ext);
+char *mtls__path_of(const char *dir, const char *name, const char *ext);
 
 struct mtls_err;
 

@@ -68,10 +68,10 @@ stage_files(struct mtls_ca *ca, const struct mtls_identity_opts *o,
     EVP_PKEY *key, X509 *cert, struct mtls_fileset *fs, struct mtls_err *err)
 {
 	const char *dir = o->out_dir ? o->out_dir : ".";
-	char *kp = mtls_path_of(dir, o->name, ".key");
-	char *cp = mtls_path_of(dir, o->name, ".crt");
-	char *chp = mtls_path_of(dir, o->name, ".chain.pem");
-	char *pp = mtls_path_of(dir, o->name, ".p12");
+	char *kp = mtls__path_of(dir, o->name, ".key");
+	char *cp = mtls__path_of(dir, o->name, ".crt");
+	char *chp = mtls__path_of(dir, o->name, ".chain.pem");
+	char *pp = mtls__path_of(dir, o->name, ".p12");
 	char *key_pem = NULL, *crt = NULL, *chain = NULL;
 	size_t key_len = 0, crt_len = 0, chain_len = 0, p12_len = 0;
 	unsigned char *p12 = NULL;

@@ -160,8 +160,10 @@ inv_fail(struct mtls_inv *inv, const char *what, const char *msg,
 		    "(%s): restore it from a backup (sqlite3's .recover may save "
 		    "its rows); nothing was changed", path, msg);
 	}
-	if (code == SQLITE_BUSY) {
-		return mtls_err_set(err, MTLS_E_IO, "inventory %s: %s: another "
+	/* MTLS_E_BUSY: worth a retry, not a failure; the online CA answers
+	 * "retry later" (RFC 7030 4.2.3). */
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+		return mtls_err_set(err, MTLS_E_BUSY, "inventory %s: %s: another "
 		    "process kept it locked too long (%s); try again", path,
 		    what, msg);
 	}
@@ -318,6 +320,12 @@ sqlite3 *
 mtls_inv_db(struct mtls_inv *inv)
 {
 	return inv->db;
+}
+
+void
+mtls__inv_busy_wait(struct mtls_inv *inv, int ms)
+{
+	sqlite3_busy_timeout(inv->db, ms);
 }
 
 int

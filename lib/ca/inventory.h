@@ -13,6 +13,10 @@ struct mtls_inv *mtls_inv_open(const char *path, int create,
     struct mtls_err *err);
 void mtls_inv_close(struct mtls_inv *inv);
 
+/* How long a write waits for another writer before failing with
+ * MTLS_E_BUSY (default 10 s; an event loop wants less). */
+void mtls__inv_busy_wait(struct mtls_inv *inv, int ms);
+
 int mtls_inv_begin(struct mtls_inv *inv, struct mtls_err *err);
 int mtls_inv_commit(struct mtls_inv *inv, struct mtls_err *err);
 void mtls_inv_rollback(struct mtls_inv *inv);

@@ -53,7 +53,7 @@ write_state(const struct mtls_enroll_opts *o, struct mtls_fileset *fs,
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	/* 0600: it may name a password file or hold a pass: spec. */
-	rc = enroll_stage(fs, o->dir, o->name, ".enroll.json", txt, strlen(txt),
+	rc = mtls__enroll_stage(fs, o->dir, o->name, ".enroll.json", txt, strlen(txt),
 	    MTLS_MODE_SECRET, err);
 	free(txt);
 	return rc;
@@ -69,7 +69,7 @@ in_the_way(const struct mtls_enroll_opts *o, struct mtls_err *err)
 	int there;
 
 	for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
-		p = mtls_path_of(o->dir, o->name, exts[i]);
+		p = mtls__path_of(o->dir, o->name, exts[i]);
 		there = p != NULL && access(p, F_OK) == 0;
 		if (there) {
 			mtls_err_set(err, MTLS_E_EXISTS, "%s exists: this node is "
@@ -114,6 +114,14 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 	if (!o->force && in_the_way(o, err) != 0) {
 		return -1;
 	}
+	/* The spec is kept for renewals; a spec that is the secret itself
+	 * (pass:), or that cannot be read twice (fd:, stdin), is not. */
+	if (o->store_pass != NULL && strncmp(o->store_pass, "env:", 4) != 0 &&
+	    strncmp(o->store_pass, "file:", 5) != 0) {
+		return mtls_err_set(err, MTLS_E_USAGE, "--store-pass is kept in "
+		    "%s.enroll.json so that renewals can rewrite the stores: give "
+		    "env:VAR or file:PATH (never the password itself)", o->name);
+	}
 	if (o->store_pass != NULL && (pass = mtls_pass_get(o->store_pass, NULL, 0,
 		err)) == NULL) {
 		goto out;
@@ -123,8 +131,8 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 		    "SPEC");
 		goto out;
 	}
-	ca = est_client_pinned_ca(o->url, o->ca_fingerprint, NULL, o->timeout_ms, &others, err);
-	if (ca == NULL || (ca_pem = est_client_pem(ca)) == NULL) {
+	ca = mtls__est_client_pinned_ca(o->url, o->ca_fingerprint, NULL, o->timeout_ms, &others, err);
+	if (ca == NULL || (ca_pem = mtls__est_client_pem(ca)) == NULL) {
 		goto out;
 	}
 	key = mtls_key_generate((enum mtls_keytype)o->key_type, err);
@@ -138,7 +146,7 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 		}
 		goto out;
 	}
-	csr = est_client_csr(key, subj, NULL, err);
+	csr = mtls__est_client_csr(key, subj, NULL, err);
 	if (csr == NULL) {
 		goto out;
 	}
@@ -150,12 +158,12 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 	call.pass = o->token;
 	call.body = csr;
 	call.timeout_ms = o->timeout_ms;
-	cert = est_client_post_csr(&call, key, ca, others, err);
+	cert = mtls__est_client_post_csr(&call, key, ca, others, err);
 	if (cert == NULL) {
 		goto out;
 	}
-	crl = enroll_fetch_crl(o->url, ca_pem, o->timeout_ms, &crl_len);
-	est_client_ca_fp(ca, fp);
+	crl = mtls__enroll_fetch_crl(o->url, ca_pem, o->timeout_ms, &crl_len);
+	mtls__est_client_ca_fp(ca, fp);
 	memset(&in, 0, sizeof(in));
 	in.dir = o->dir;
 	in.name = o->name;
@@ -169,7 +177,7 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 	in.crl_pem = crl;
 	in.crl_len = crl_len;
 	fs = mtls_fileset_new(o->force, err);
-	if (fs == NULL || enroll_stage_all(&in, fs, err) != 0 ||
+	if (fs == NULL || mtls__enroll_stage_all(&in, fs, err) != 0 ||
 	    write_state(o, fs, fp, err) != 0 || mtls_fileset_commit(fs, err) != 0) {
 		goto out;
 	}

@@ -17,10 +17,10 @@
 #include "online/enroll_int.h"
 
 int
-enroll_stage(struct mtls_fileset *fs, const char *dir, const char *name,
+mtls__enroll_stage(struct mtls_fileset *fs, const char *dir, const char *name,
     const char *ext, const void *d, size_t n, mode_t mode, struct mtls_err *err)
 {
-	char *p = mtls_path_of(dir, name, ext);
+	char *p = mtls__path_of(dir, name, ext);
 	int rc;
 
 	if (p == NULL) {
@@ -61,9 +61,9 @@ stage_stores(const struct enroll_install *in, STACK_OF(X509) *chain,
 			&kl, err) != 0 ||
 		    mtls_store_serialize(ts, kinds[i].fmt, in->store_pass, NULL, &tb,
 			&tl, err) != 0 ||
-		    enroll_stage(fs, in->dir, in->name, kinds[i].ext, kb, kl,
+		    mtls__enroll_stage(fs, in->dir, in->name, kinds[i].ext, kb, kl,
 			MTLS_MODE_SECRET, err) != 0 ||
-		    enroll_stage(fs, in->dir, "truststore", kinds[i].ext, tb, tl,
+		    mtls__enroll_stage(fs, in->dir, "truststore", kinds[i].ext, tb, tl,
 			MTLS_MODE_PUBLIC, err) != 0) {
 			goto out;
 		}
@@ -96,7 +96,7 @@ stage_bundle(const struct enroll_install *in, STACK_OF(X509) *chain,
 	if (mtls_bundle_target_parse(in->bundle, &bo.target, err) != 0) {
 		return -1;
 	}
-	out = mtls_path_of(in->dir, "bundle-", in->bundle);
+	out = mtls__path_of(in->dir, "bundle-", in->bundle);
 	if (out == NULL) {
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -141,7 +141,7 @@ install_chain(const struct enroll_install *in, struct mtls_err *err)
 /* Stages every file of the identity into FS: PEM always (the renewal
  * agent reads it), then stores, bundle, CRL. */
 int
-enroll_stage_all(const struct enroll_install *in, struct mtls_fileset *fs, struct mtls_err *err)
+mtls__enroll_stage_all(const struct enroll_install *in, struct mtls_fileset *fs, struct mtls_err *err)
 {
 	char *key_pem = NULL, *crt = NULL, *chain_pem = NULL, *ca_pem = NULL;
 	size_t key_len = 0, crt_len = 0, chain_len = 0, ca_len = 0;
@@ -162,12 +162,12 @@ enroll_stage_all(const struct enroll_install *in, struct mtls_fileset *fs, struc
 			goto out;
 		}
 	}
-	if (enroll_stage(fs, in->dir, in->name, ".key", key_pem, key_len, MTLS_MODE_SECRET, err) != 0 ||
-	    enroll_stage(fs, in->dir, in->name, ".crt", crt, crt_len, MTLS_MODE_PUBLIC, err) != 0 ||
-	    enroll_stage(fs, in->dir, in->name, ".chain.pem", chain_pem, chain_len,
+	if (mtls__enroll_stage(fs, in->dir, in->name, ".key", key_pem, key_len, MTLS_MODE_SECRET, err) != 0 ||
+	    mtls__enroll_stage(fs, in->dir, in->name, ".crt", crt, crt_len, MTLS_MODE_PUBLIC, err) != 0 ||
+	    mtls__enroll_stage(fs, in->dir, in->name, ".chain.pem", chain_pem, chain_len,
 		MTLS_MODE_PUBLIC, err) != 0 ||
-	    enroll_stage(fs, in->dir, "ca", ".pem", ca_pem, ca_len, MTLS_MODE_PUBLIC, err) != 0 ||
-	    (in->crl_pem != NULL && enroll_stage(fs, in->dir, "crl", ".pem", in->crl_pem,
+	    mtls__enroll_stage(fs, in->dir, "ca", ".pem", ca_pem, ca_len, MTLS_MODE_PUBLIC, err) != 0 ||
+	    (in->crl_pem != NULL && mtls__enroll_stage(fs, in->dir, "crl", ".pem", in->crl_pem,
 		in->crl_len, MTLS_MODE_PUBLIC, err) != 0) ||
 	    stage_stores(in, chain, fs, err) != 0 ||
 	    (in->bundle != NULL && stage_bundle(in, chain, fs, err) != 0)) {
@@ -186,7 +186,7 @@ out:
 /* The CA's current CRL (PEM), best effort: a node without it still has
  * its identity; the agent fetches it again next time. */
 char *
-enroll_fetch_crl(const char *url, const char *ca_pem, long timeout, size_t *len)
+mtls__enroll_fetch_crl(const char *url, const char *ca_pem, long timeout, size_t *len)
 {
 	struct est_call c;
 	struct est_answer h;
@@ -197,7 +197,7 @@ enroll_fetch_crl(const char *url, const char *ca_pem, long timeout, size_t *len)
 	c.op = "/crl.pem";
 	c.ca_pem = ca_pem;
 	c.timeout_ms = timeout;
-	if (est_client_http(&c, &h, &ignore) != 0) {
+	if (mtls__est_client_http(&c, &h, &ignore) != 0) {
 		return NULL;
 	}
 	if (h.status != 200 || h.body == NULL ||

@@ -30,35 +30,35 @@ struct est_call {
 };
 
 /* Performs CALL into *H (free H->body). -1 only when no answer came. */
-int est_client_http(const struct est_call *c, struct est_answer *h,
+int mtls__est_client_http(const struct est_call *c, struct est_answer *h,
     struct mtls_err *err);
 
 /* The certificates of a base64 PKCS#7 certs-only answer. */
-STACK_OF(X509) *est_client_p7_certs(const struct est_answer *h,
+STACK_OF(X509) *mtls__est_client_p7_certs(const struct est_answer *h,
     struct mtls_err *err);
 
 /* SHA-256 of X as 64 upper-case hex digits. */
-void est_client_ca_fp(X509 *x, char out[65]);
+void mtls__est_client_ca_fp(X509 *x, char out[65]);
 
 /* Fetches cacerts (over a connection verified by CA_PEM when given),
  * finds the certificate whose SHA-256 is PIN (anything else fails) and
  * returns the anchor it leads to: itself, or the root above a pinned
  * intermediate. *OTHERS (caller frees) gets the rest of cacerts: the
  * untrusted intermediates that chains are built from. */
-X509 *est_client_pinned_ca(const char *url, const char *pin, const char *ca_pem,
+X509 *mtls__est_client_pinned_ca(const char *url, const char *pin, const char *ca_pem,
     long timeout_ms, STACK_OF(X509) **others, struct mtls_err *err);
 
 /* PEM of X (OPENSSL_free), or NULL. */
-char *est_client_pem(X509 *x);
+char *mtls__est_client_pem(X509 *x);
 
 /* Base64 DER CSR for KEY with SUBJ, and SANS when given; free(). */
-char *est_client_csr(EVP_PKEY *key, const X509_NAME *subj,
+char *mtls__est_client_csr(EVP_PKEY *key, const X509_NAME *subj,
     const GENERAL_NAMES *sans, struct mtls_err *err);
 
 /* Posts CALL (simpleenroll or simplereenroll), honouring the Retry-After
  * of a 202 or 503 a few times; returns the new certificate, checked to be
  * for KEY and issued by CA. */
-X509 *est_client_post_csr(struct est_call *call, EVP_PKEY *key, X509 *ca,
+X509 *mtls__est_client_post_csr(struct est_call *call, EVP_PKEY *key, X509 *ca,
     STACK_OF(X509) *untrusted, struct mtls_err *err);
 
 /* What an identity installs. */
@@ -75,16 +75,16 @@ struct enroll_install {
 };
 
 /* Stages DIR/NAMEEXT with D into FS. */
-int enroll_stage(struct mtls_fileset *fs, const char *dir, const char *name,
+int mtls__enroll_stage(struct mtls_fileset *fs, const char *dir, const char *name,
     const char *ext, const void *d, size_t n, mode_t mode, struct mtls_err *err);
 
 /* Stages every file of IN: PEM always (the renewal agent reads it), then
  * stores, bundle, CRL. */
-int enroll_stage_all(const struct enroll_install *in, struct mtls_fileset *fs,
+int mtls__enroll_stage_all(const struct enroll_install *in, struct mtls_fileset *fs,
     struct mtls_err *err);
 
 /* The CA's current CRL (PEM), best effort; NULL when there is none. */
-char *enroll_fetch_crl(const char *url, const char *ca_pem, long timeout_ms,
+char *mtls__enroll_fetch_crl(const char *url, const char *ca_pem, long timeout_ms,
     size_t *len);
 
 #endif

@@ -54,7 +54,7 @@ on_header(char *p, size_t sz, size_t n, void *arg)
 }
 
 int
-est_client_http(const struct est_call *c, struct est_answer *h, struct mtls_err *err)
+mtls__est_client_http(const struct est_call *c, struct est_answer *h, struct mtls_err *err)
 {
 	CURL *cu = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
@@ -131,7 +131,7 @@ est_client_http(const struct est_call *c, struct est_answer *h, struct mtls_err 
 
 /* The certificates of a base64 PKCS#7 certs-only answer. */
 STACK_OF(X509) *
-est_client_p7_certs(const struct est_answer *h, struct mtls_err *err)
+mtls__est_client_p7_certs(const struct est_answer *h, struct mtls_err *err)
 {
 	unsigned char *der = NULL;
 	const unsigned char *p;
@@ -195,7 +195,7 @@ norm_fp(const char *in, char out[65], struct mtls_err *err)
 }
 
 void
-est_client_ca_fp(X509 *x, char out[65])
+mtls__est_client_ca_fp(X509 *x, char out[65])
 {
 	char colon[200];
 	size_t i, n = 0;
@@ -245,7 +245,7 @@ climb_to_root(STACK_OF(X509) *certs, X509 *x)
  * leads to (itself, or the root above a pinned intermediate); *OTHERS
  * gets the rest of cacerts, untrusted, for building chains. */
 X509 *
-est_client_pinned_ca(const char *url, const char *pin_in, const char *ca_pem,
+mtls__est_client_pinned_ca(const char *url, const char *pin_in, const char *ca_pem,
     long timeout, STACK_OF(X509) **others, struct mtls_err *err)
 {
 	struct est_call c;
@@ -264,7 +264,7 @@ est_client_pinned_ca(const char *url, const char *pin_in, const char *ca_pem,
 	c.op = "cacerts";
 	c.ca_pem = ca_pem;
 	c.timeout_ms = timeout;
-	if (est_client_http(&c, &h, err) != 0) {
+	if (mtls__est_client_http(&c, &h, err) != 0) {
 		return NULL;
 	}
 	if (h.status != 200) {
@@ -272,9 +272,9 @@ est_client_pinned_ca(const char *url, const char *pin_in, const char *ca_pem,
 		    url, h.status, h.body ? h.body : "");
 		goto out;
 	}
-	certs = est_client_p7_certs(&h, err);
+	certs = mtls__est_client_p7_certs(&h, err);
 	for (i = 0; certs != NULL && i < sk_X509_num(certs); i++) {
-		est_client_ca_fp(sk_X509_value(certs, i), fp);
+		mtls__est_client_ca_fp(sk_X509_value(certs, i), fp);
 		if (strcmp(fp, pin) == 0) {
 			ca = sk_X509_value(certs, i);
 			break;
@@ -302,7 +302,7 @@ out:
 }
 
 char *
-est_client_pem(X509 *x)
+mtls__est_client_pem(X509 *x)
 {
 	char *p = NULL;
 	size_t n = 0;
@@ -312,7 +312,7 @@ est_client_pem(X509 *x)
 
 /* Base64 DER CSR for KEY: CN=NAME, and SANS when given (renewal). */
 char *
-est_client_csr(EVP_PKEY *key, const X509_NAME *subj, const GENERAL_NAMES *sans,
+mtls__est_client_csr(EVP_PKEY *key, const X509_NAME *subj, const GENERAL_NAMES *sans,
     struct mtls_err *err)
 {
 	X509_REQ *r = X509_REQ_new();
@@ -357,7 +357,7 @@ out:
 /* Posts CALL (simpleenroll or simplereenroll), honouring Retry-After of
  * a 202 or 503 a few times; returns the new certificate. */
 X509 *
-est_client_post_csr(struct est_call *call, EVP_PKEY *key, X509 *ca,
+mtls__est_client_post_csr(struct est_call *call, EVP_PKEY *key, X509 *ca,
     STACK_OF(X509) *untrusted, struct mtls_err *err)
 {
 	struct est_answer h;
@@ -371,7 +371,7 @@ est_client_post_csr(struct est_call *call, EVP_PKEY *key, X509 *ca,
 	memset(&h, 0, sizeof(h));
 	for (tries = 0; tries < 4; tries++) {
 		free(h.body);
-		if (est_client_http(call, &h, err) != 0) {
+		if (mtls__est_client_http(call, &h, err) != 0) {
 			return NULL;
 		}
 		if (h.status != 202 && h.status != 503) {
@@ -394,7 +394,7 @@ est_client_post_csr(struct est_call *call, EVP_PKEY *key, X509 *ca,
 		    h.status, (int)(l < 600 ? l : 600), h.body ? h.body : "");
 		goto out;
 	}
-	certs = est_client_p7_certs(&h, err);
+	certs = mtls__est_client_p7_certs(&h, err);
 	if (certs == NULL) {
 		goto out;
 	}

@@ -99,7 +99,7 @@ out:
 /* ---- HTTP Basic (RFC 7617) ---- */
 
 int
-est_basic_credentials(const char *auth, char *user, size_t ulen, char **pass)
+mtls__est_basic_credentials(const char *auth, char *user, size_t ulen, char **pass)
 {
 	unsigned char *dec;
 	size_t n = 0;

@@ -30,6 +30,28 @@ struct state {
 	char dir[4096];
 };
 
+/* The state names a hook this agent runs: a file that someone else may
+ * change would let them run commands as this user. */
+static int
+state_is_private(const char *path, struct mtls_err *err)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) != 0) {
+		return mtls_err_sys(err, MTLS_E_IO, "cannot read %s", path);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		return mtls_err_set(err, MTLS_E_IO, "%s is not a file", path);
+	}
+	if ((sb.st_mode & 022) != 0 || (sb.st_uid != geteuid() && sb.st_uid != 0)) {
+		return mtls_err_set(err, MTLS_E_POLICY, "%s may be changed by others "
+		    "(mode %03o, owner uid %lu): its hook would run as this user; "
+		    "make it yours and 0600 (chmod 600 %s)", path,
+		    (unsigned)(sb.st_mode & 0777), (unsigned long)sb.st_uid, path);
+	}
+	return 0;
+}
+
 static int
 read_state(const char *path, struct state *st, struct mtls_err *err)
 {
@@ -40,6 +62,9 @@ read_state(const char *path, struct state *st, struct mtls_err *err)
 	struct mtls_err ignore;
 
 	memset(st, 0, sizeof(*st));
+	if (state_is_private(path, err) != 0) {
+		return -1;
+	}
 	st->j = json_load_file(path, 0, &je);
 	if (st->j == NULL) {
 		return mtls_err_set(err, MTLS_E_FORMAT, "cannot read %s: %s",
@@ -144,7 +169,7 @@ static char *
 read_text(const char *dir, const char *name, const char *ext,
     struct mtls_err *err)
 {
-	char *p = mtls_path_of(dir, name, ext);
+	char *p = mtls__path_of(dir, name, ext);
 	unsigned char *d = NULL;
 	size_t n = 0;
 
@@ -178,10 +203,10 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 	if (read_state(state_file, &st, err) != 0) {
 		goto out;
 	}
-	p = mtls_path_of(st.dir, st.name, ".crt");
+	p = mtls__path_of(st.dir, st.name, ".crt");
 	cur = p != NULL ? mtls_load_cert(p, err) : NULL;
 	free(p);
-	p = mtls_path_of(st.dir, st.name, ".key");
+	p = mtls__path_of(st.dir, st.name, ".key");
 	oldkey = p != NULL && cur != NULL ? mtls_load_key(p, NULL, err) : NULL;
 	free(p);
 	p = NULL;
@@ -198,9 +223,9 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 		goto out;
 	}
 	/* The pinned CA, fetched over a connection verified by it. */
-	ca = est_client_pinned_ca(st.url, st.fp, ca_file, 0, &others, err);
-	if (ca == NULL || (ca_pem = est_client_pem(ca)) == NULL ||
-	    (cur_pem = est_client_pem(cur)) == NULL ||
+	ca = mtls__est_client_pinned_ca(st.url, st.fp, ca_file, 0, &others, err);
+	if (ca == NULL || (ca_pem = mtls__est_client_pem(ca)) == NULL ||
+	    (cur_pem = mtls__est_client_pem(cur)) == NULL ||
 	    mtls_key_to_pem(oldkey, NULL, &key_pem, &key_len, err) != 0) {
 		goto out;
 	}
@@ -210,7 +235,7 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 	}
 	key = mtls_key_generate(st.kt, err);
 	sans = X509_get_ext_d2i(cur, NID_subject_alt_name, NULL, NULL);
-	if (key == NULL || (csr = est_client_csr(key, X509_get_subject_name(cur), sans,
+	if (key == NULL || (csr = mtls__est_client_csr(key, X509_get_subject_name(cur), sans,
 		err)) == NULL) {
 		goto out;
 	}
@@ -221,11 +246,11 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 	call.cert_pem = cur_pem;
 	call.key_pem = key_pem;
 	call.body = csr;
-	cert = est_client_post_csr(&call, key, ca, others, err);
+	cert = mtls__est_client_post_csr(&call, key, ca, others, err);
 	if (cert == NULL) {
 		goto out;
 	}
-	crl = enroll_fetch_crl(st.url, ca_pem, 0, &crl_len);
+	crl = mtls__enroll_fetch_crl(st.url, ca_pem, 0, &crl_len);
 	memset(&in, 0, sizeof(in));
 	in.dir = st.dir;
 	in.name = st.name;
@@ -239,7 +264,7 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 	in.crl_pem = crl;
 	in.crl_len = crl_len;
 	fs = mtls_fileset_new(1, err);
-	if (fs == NULL || enroll_stage_all(&in, fs, err) != 0 ||
+	if (fs == NULL || mtls__enroll_stage_all(&in, fs, err) != 0 ||
 	    mtls_fileset_commit(fs, err) != 0) {
 		goto out;
 	}
