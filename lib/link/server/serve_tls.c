@@ -133,7 +133,7 @@ info_cb(const SSL *ssl, int where, int ret)
 	}
 	if ((where & SSL_CB_HANDSHAKE_DONE) != 0 && !c->hs_done) {
 		c->hs_done = 1;
-		if (c->timer != NULL) {
+		if (c->timer != NULL && !c->refused) {
 			event_del(c->timer);
 		}
 		if (c->w != NULL) {
