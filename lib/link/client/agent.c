@@ -19,6 +19,7 @@
 #include "mtls/pass.h"
 #include "mtls/replicate.h"
 #include "base/internal.h"
+#include "base/clock.h"
 
 #define BACKOFF_BASE_MS 500
 #define RESPONSE_KEEP 512
@@ -356,8 +357,8 @@ deliver(struct worker *w, const struct mtls_item *it, char *why, size_t len)
 	/* A deadline bounds the transfer too (an interrupted one is simply
 	 * sent again by the next run). */
 	curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS,
-	    w->deadline_ms != 0 ? (long)(w->deadline_ms - mtls_now_ms() > 1
-					     ? w->deadline_ms - mtls_now_ms()
+	    w->deadline_ms != 0 ? (long)(w->deadline_ms - mtls__now_ms() > 1
+					     ? w->deadline_ms - mtls__now_ms()
 					     : 1)
 				: 0L);
 	cc = curl_easy_perform(w->curl);
@@ -393,7 +394,7 @@ static int
 record(struct worker *w, struct mtls_queue *q, const struct mtls_item *it,
     enum outcome out, const char *why)
 {
-	int64_t now = mtls_now_ms(), delay;
+	int64_t now = mtls__now_ms(), delay;
 	double cap = w->o->retry_max_s > 0 ? w->o->retry_max_s : 60;
 
 	switch (out) {
@@ -437,7 +438,7 @@ worker_run(void *arg)
 		goto out;
 	}
 	for (;;) {
-		int64_t now = mtls_now_ms();
+		int64_t now = mtls__now_ms();
 
 		if (w->deadline_ms != 0 && now >= w->deadline_ms) {
 			break;
@@ -533,7 +534,7 @@ watch_other(const struct mtls_agent_opts *o, struct mtls_queue *q,
 			return -1;
 		}
 		if (!o->wait || res->pending == 0 ||
-		    (deadline_ms != 0 && mtls_now_ms() >= deadline_ms)) {
+		    (deadline_ms != 0 && mtls__now_ms() >= deadline_ms)) {
 			return 0;
 		}
 		sleep_ms(200);
@@ -663,13 +664,13 @@ supervise(const struct mtls_agent_opts *o, struct mtls_queue *q,
 	int rc = 0;
 
 	for (;;) {
-		int late = deadline_ms != 0 && mtls_now_ms() >= deadline_ms;
+		int late = deadline_ms != 0 && mtls__now_ms() >= deadline_ms;
 
 		pool_reap(&p, 0, res, err, &rc);
 		if (rc != 0 || late) {
 			break;
 		}
-		if (mtls_queue_due_targets(q, mtls_now_ms(), 0, &due, &ndue,
+		if (mtls_queue_due_targets(q, mtls__now_ms(), 0, &due, &ndue,
 			err) != 0) {
 			rc = -1;
 			break;
@@ -709,14 +710,14 @@ deliver_passes(const struct mtls_agent_opts *o, struct mtls_queue *q,
 			return mtls_err_sys(err, MTLS_E_IO, "unlocking %s/agent.lock",
 			    o->state);
 		}
-		due = mtls_queue_due(q, mtls_now_ms(), !o->wait, err);
+		due = mtls_queue_due(q, mtls__now_ms(), !o->wait, err);
 		/* (supervise already took every due target; what is due now
 		 * arrived after its last look) */
 		if (due < 0) {
 			return -1;
 		}
 		if (due == 0 ||
-		    (deadline_ms != 0 && mtls_now_ms() >= deadline_ms)) {
+		    (deadline_ms != 0 && mtls__now_ms() >= deadline_ms)) {
 			return 0;
 		}
 		if (flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
@@ -737,7 +738,7 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 
 	memset(res, 0, sizeof(*res));
 	if (o->wait && o->deadline_s > 0) {
-		deadline_ms = mtls_now_ms() + (int64_t)(o->deadline_s * 1000);
+		deadline_ms = mtls__now_ms() + (int64_t)(o->deadline_s * 1000);
 	}
 	q = mtls_queue_open(o->state, 0, err);
 	if (q == NULL) {

@@ -13,8 +13,9 @@
 #include <sqlite3.h>
 
 #include "mtls/file.h"
-#include "mtls/replicate.h"
 #include "mtls/receiver_store.h"
+#include "mtls/replicate.h"
+#include "base/clock.h"
 #include "base/internal.h"
 
 #define COPY_CHUNK (256 * 1024)
@@ -41,10 +42,7 @@ static const char schema[] =
 int64_t
 mtls_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mtls__now_ms();
 }
 
 int
@@ -407,7 +405,7 @@ enqueue_rows(struct mtls_queue *q, const char *const *targets,
 		} else {
 			sqlite3_bind_null(st, 5);
 		}
-		sqlite3_bind_int64(st, 6, mtls_now_ms());
+		sqlite3_bind_int64(st, 6, mtls__now_ms());
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			mtls_queue_db_fail(q, "enqueuing", err);
 			goto out;
