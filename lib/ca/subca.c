@@ -210,7 +210,9 @@ mtls_subca_exts(X509 *x, const struct mtls_subca_opts *o, struct mtls_err *err)
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	bc->ca = 1;
+	/* DER encodes TRUE as 0xFF (X.690 11.1); OpenSSL writes the int as
+	 * given, and strict parsers (Go: lego, Caddy, cert-manager) refuse 1. */
+	bc->ca = 0xFF;
 	if (o->path_len >= 0 && ((bc->pathlen = ASN1_INTEGER_new()) == NULL ||
 	    ASN1_INTEGER_set(bc->pathlen, o->path_len) != 1)) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
