@@ -13,14 +13,14 @@ struct mtls_err;
  * a match copies ADDR into ADDR (LEN bytes) and returns 1; returns 0 when
  * no entry matches (or LIST is NULL) and -1 (MTLS_E_USAGE) when an entry
  * is malformed, whether it matches or not. */
-int mtls_resolve_find(const char *list, const char *host, const char *port,
+int mtls__resolve_find(const char *list, const char *host, const char *port,
     char *addr, size_t len, struct mtls_err *err);
 
 /* True when H is an IPv4 or IPv6 address literal (no brackets). */
-int mtls_is_ip_literal(const char *h);
+int mtls__is_ip_literal(const char *h);
 
 /* Returns -1 (MTLS_E_USAGE) when any entry of LIST is malformed. */
-int mtls_resolve_check(const char *list, struct mtls_err *err);
+int mtls__resolve_check(const char *list, struct mtls_err *err);
 
 #endif
 
@@ -28,10 +28,10 @@ int mtls_resolve_check(const char *list, struct mtls_err *err);
 
 /* True when D holds a PEM block (possibly after human-readable text, as
  * `openssl x509 -text` writes). */
-int mtls_looks_pem(const unsigned char *d, size_t n);
+int mtls__looks_pem(const unsigned char *d, size_t n);
 
 /* strdup that returns NULL only on allocation failure; NULL-safe input. */
-char *mtls_strdup(const char *s);
+char *mtls__strdup(const char *s);
 
 struct mtls_err;
 
@@ -40,13 +40,13 @@ struct mtls_err;
  * a match copies ADDR into ADDR (LEN bytes) and returns 1; returns 0 when
  * no entry matches (or LIST is NULL) and -1 (MTLS_E_USAGE) when an entry
  * is malformed, whether it matches or not. */
-int mtls_resolve_find(const char *list, const char *host, const char *port,
+int mtls__resolve_find(const char *list, const char *host, const char *port,
     char *addr, size_t len, struct mtls_err *err);
 
 /* True when H is an IPv4 or IPv6 address literal (no brackets). */
-int mtls_is_ip_literal(const char *h);
+int mtls__is_ip_literal(const char *h);
 
 /* Returns -1 (MTLS_E_USAGE) when any entry of LIST is malformed. */
-int mtls_resolve_check(const char *list, struct mtls_err *err);
+int mtls__resolve_check(const char *list, struct mtls_err *err);
 
 #endif

@@ -116,7 +116,7 @@ bb_reserve(struct bbuf *b, size_t more)
 }
 
 void
-bb_printf(struct bbuf *b, const char *fmt, ...)
+mtls__bb_printf(struct bbuf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -139,37 +139,37 @@ bb_printf(struct bbuf *b, const char *fmt, ...)
 }
 
 void
-bb_xml(struct bbuf *b, const char *s)
+mtls__bb_xml(struct bbuf *b, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		switch (*s) {
-		case '&': bb_printf(b, "&amp;"); break;
-		case '<': bb_printf(b, "&lt;"); break;
-		case '>': bb_printf(b, "&gt;"); break;
-		case '"': bb_printf(b, "&quot;"); break;
-		case '\'': bb_printf(b, "&apos;"); break;
-		default: bb_printf(b, "%c", *s); break;
+		case '&': mtls__bb_printf(b, "&amp;"); break;
+		case '<': mtls__bb_printf(b, "&lt;"); break;
+		case '>': mtls__bb_printf(b, "&gt;"); break;
+		case '"': mtls__bb_printf(b, "&quot;"); break;
+		case '\'': mtls__bb_printf(b, "&apos;"); break;
+		default: mtls__bb_printf(b, "%c", *s); break;
 		}
 	}
 }
 
 void
-bb_jarg(struct bbuf *b, const char *s)
+mtls__bb_jarg(struct bbuf *b, const char *s)
 {
 	/* java(1) @argfiles: inside double quotes a backslash escapes the
 	 * next character. */
-	bb_printf(b, "\"");
+	mtls__bb_printf(b, "\"");
 	for (; *s != '\0'; s++) {
 		if (*s == '"' || *s == '\\') {
-			bb_printf(b, "\\");
+			mtls__bb_printf(b, "\\");
 		}
-		bb_printf(b, "%c", *s);
+		mtls__bb_printf(b, "%c", *s);
 	}
-	bb_printf(b, "\"");
+	mtls__bb_printf(b, "\"");
 }
 
 void
-bb_free(struct bbuf *b)
+mtls__bb_free(struct bbuf *b)
 {
 	if (b->p != NULL) {
 		OPENSSL_cleanse(b->p, b->cap);
@@ -179,7 +179,7 @@ bb_free(struct bbuf *b)
 }
 
 int
-bundle_put(struct bctx *c, const char *file, const void *data, size_t len,
+mtls__bundle_put(struct bctx *c, const char *file, const void *data, size_t len,
     mode_t mode, struct mtls_err *err)
 {
 	char path[PATH_MAX];
@@ -193,14 +193,14 @@ bundle_put(struct bctx *c, const char *file, const void *data, size_t len,
 }
 
 int
-bundle_put_buf(struct bctx *c, const char *file, struct bbuf *b, mode_t mode,
+mtls__bundle_put_buf(struct bctx *c, const char *file, struct bbuf *b, mode_t mode,
     struct mtls_err *err)
 {
 	if (b->oom || b->p == NULL) {
 		return mtls_err_set(err, MTLS_E_INTERNAL,
 		    "out of memory writing %s", file);
 	}
-	return bundle_put(c, file, b->p, b->len, mode, err);
+	return mtls__bundle_put(c, file, b->p, b->len, mode, err);
 }
 
 /* --- identities ------------------------------------------------------ */
@@ -238,7 +238,7 @@ mtls_bundle_id_load(struct mtls_bundle_id *id, const char *dir,
 			    name, cp);
 		}
 	}
-	id->name = mtls_strdup(name);
+	id->name = mtls__strdup(name);
 	if (id->name == NULL) {
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -362,20 +362,20 @@ put_pem(struct bctx *c, const char *file, STACK_OF(X509) *certs, int n,
 			goto out;
 		}
 		if (n == 0) {
-			rc = bundle_put(c, file, kpem, klen, MTLS_MODE_SECRET, err);
+			rc = mtls__bundle_put(c, file, kpem, klen, MTLS_MODE_SECRET, err);
 			goto out;
 		}
 		/* HAProxy's crt: the chain, then the key, in one 0600 file. */
 		{
 			struct bbuf b = {0};
 
-			bb_printf(&b, "%s%s", buf, kpem);
-			rc = bundle_put_buf(c, file, &b, MTLS_MODE_SECRET, err);
-			bb_free(&b);
+			mtls__bb_printf(&b, "%s%s", buf, kpem);
+			rc = mtls__bundle_put_buf(c, file, &b, MTLS_MODE_SECRET, err);
+			mtls__bb_free(&b);
 		}
 		goto out;
 	}
-	rc = bundle_put(c, file, buf, len, MTLS_MODE_PUBLIC, err);
+	rc = mtls__bundle_put(c, file, buf, len, MTLS_MODE_PUBLIC, err);
 out:
 	OPENSSL_free(buf);
 	mtls_secret_free(kpem, klen);
@@ -392,7 +392,7 @@ put_ca(struct bctx *c, struct mtls_err *err)
 	if (mtls_cert_append_pem(c->ca, &buf, &len, err) != 0) {
 		return -1;
 	}
-	rc = bundle_put(c, "ca.crt", buf, len, MTLS_MODE_PUBLIC, err);
+	rc = mtls__bundle_put(c, "ca.crt", buf, len, MTLS_MODE_PUBLIC, err);
 	OPENSSL_free(buf);
 	return rc;
 }
@@ -435,7 +435,7 @@ put_store(struct bctx *c, const char *file, enum mtls_store_format fmt,
 	}
 	/* A truststore holds no secret, but its password is the bundle's:
 	 * keep every store private. */
-	rc = bundle_put(c, file, out, len, MTLS_MODE_SECRET, err);
+	rc = mtls__bundle_put(c, file, out, len, MTLS_MODE_SECRET, err);
 out:
 	OPENSSL_free(a);
 	mtls_store_buf_free(out, len);
@@ -588,7 +588,7 @@ setup(struct bctx *c, struct mtls_err *err)
 	if (check_plain("--backend", c->backend, err) != 0) {
 		return -1;
 	}
-	c->url = mtls_strdup(o->url ? o->url : "");
+	c->url = mtls__strdup(o->url ? o->url : "");
 	if (c->url == NULL) {
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -662,7 +662,7 @@ mtls_bundle_stage(const struct mtls_bundle_opts *o,
 	snprintf(c.alias, sizeof(c.alias), "%s", alias);
 	OPENSSL_free(alias);
 	if (setup(&c, err) != 0 || stage_files(&c, err) != 0 ||
-	    bundle_write_text(&c, err) != 0) {
+	    mtls__bundle_write_text(&c, err) != 0) {
 		goto out;
 	}
 	rc = 0;

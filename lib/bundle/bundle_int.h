@@ -17,12 +17,12 @@ struct bbuf {
 	int oom;
 };
 
-void bb_printf(struct bbuf *b, const char *fmt, ...) MTLS_PRINTF(2, 3);
+void mtls__bb_printf(struct bbuf *b, const char *fmt, ...) MTLS_PRINTF(2, 3);
 /* Appends S escaped for an XML attribute value. */
-void bb_xml(struct bbuf *b, const char *s);
+void mtls__bb_xml(struct bbuf *b, const char *s);
 /* Appends S as one argument of a Java @argfile (double-quoted). */
-void bb_jarg(struct bbuf *b, const char *s);
-void bb_free(struct bbuf *b);
+void mtls__bb_jarg(struct bbuf *b, const char *s);
+void mtls__bb_free(struct bbuf *b);
 
 struct bctx {
 	const struct mtls_bundle_opts *o;
@@ -39,12 +39,12 @@ struct bctx {
 };
 
 /* Stages DATA as O->out_dir/FILE with MODE. */
-int bundle_put(struct bctx *c, const char *file, const void *data,
+int mtls__bundle_put(struct bctx *c, const char *file, const void *data,
     size_t len, mode_t mode, struct mtls_err *err);
-int bundle_put_buf(struct bctx *c, const char *file, struct bbuf *b,
+int mtls__bundle_put_buf(struct bctx *c, const char *file, struct bbuf *b,
     mode_t mode, struct mtls_err *err);
 
 /* The target's snippet and README.txt (bundle_snip.c). */
-int bundle_write_text(struct bctx *c, struct mtls_err *err);
+int mtls__bundle_write_text(struct bctx *c, struct mtls_err *err);
 
 #endif

@@ -34,7 +34,7 @@ ca_path(const char *dir, const char *file)
 }
 
 const EVP_MD *
-mtls_sign_md(const EVP_PKEY *key)
+mtls__sign_md(const EVP_PKEY *key)
 {
 	int bits = EVP_PKEY_get_bits(key);
 
@@ -52,7 +52,7 @@ mtls_sign_md(const EVP_PKEY *key)
 }
 
 int
-mtls_random_serial(ASN1_INTEGER *serial, struct mtls_err *err)
+mtls__random_serial(ASN1_INTEGER *serial, struct mtls_err *err)
 {
 	unsigned char buf[16];
 
@@ -69,7 +69,7 @@ mtls_random_serial(ASN1_INTEGER *serial, struct mtls_err *err)
 }
 
 int
-mtls_add_ext(X509 *x, int nid, int crit, void *value, struct mtls_err *err)
+mtls__add_ext(X509 *x, int nid, int crit, void *value, struct mtls_err *err)
 {
 	if (X509_add1_ext_i2d(x, nid, value, crit, X509V3_ADD_DEFAULT) != 1) {
 		return mtls_err_ssl(err, MTLS_E_INTERNAL,
@@ -79,7 +79,7 @@ mtls_add_ext(X509 *x, int nid, int crit, void *value, struct mtls_err *err)
 }
 
 int
-mtls_add_ski(X509 *x, struct mtls_err *err)
+mtls__add_ski(X509 *x, struct mtls_err *err)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
@@ -93,7 +93,7 @@ mtls_add_ski(X509 *x, struct mtls_err *err)
 		return mtls_err_ssl(err, MTLS_E_INTERNAL,
 		    "cannot compute the subject key identifier");
 	}
-	rc = mtls_add_ext(x, NID_subject_key_identifier, 0, ski, err);
+	rc = mtls__add_ext(x, NID_subject_key_identifier, 0, ski, err);
 	ASN1_OCTET_STRING_free(ski);
 	return rc;
 }
@@ -118,9 +118,9 @@ ca_add_root_exts(X509 *x, struct mtls_err *err)
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (mtls_add_ext(x, NID_basic_constraints, 1, bc, err) != 0 ||
-	    mtls_add_ext(x, NID_key_usage, 1, ku, err) != 0 ||
-	    mtls_add_ski(x, err) != 0) {
+	if (mtls__add_ext(x, NID_basic_constraints, 1, bc, err) != 0 ||
+	    mtls__add_ext(x, NID_key_usage, 1, ku, err) != 0 ||
+	    mtls__add_ski(x, err) != 0) {
 		goto out;
 	}
 	rc = 0;
@@ -136,7 +136,7 @@ ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *err)
 	X509 *x = X509_new();
 
 	if (x == NULL || X509_set_version(x, X509_VERSION_3) != 1 ||
-	    mtls_random_serial(X509_get_serialNumber(x), err) != 0 ||
+	    mtls__random_serial(X509_get_serialNumber(x), err) != 0 ||
 	    X509_set_subject_name(x, name) != 1 ||
 	    X509_set_issuer_name(x, name) != 1 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
@@ -153,7 +153,7 @@ ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *err)
 		X509_free(x);
 		return NULL;
 	}
-	if (X509_sign(x, key, mtls_sign_md(key)) <= 0) {
+	if (X509_sign(x, key, mtls__sign_md(key)) <= 0) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL,
 		    "cannot sign the CA certificate");
 		X509_free(x);
@@ -284,13 +284,13 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	if (o->force && ca_retire_inventory(inv_p, err) != 0) {
 		goto out;
 	}
-	inv = mtls_inv_open(inv_p, 1, err);
+	inv = mtls__inv_open(inv_p, 1, err);
 	if (inv == NULL || mtls_fileset_commit(fs, err) != 0) {
 		goto out;
 	}
 	rc = 0;
 out:
-	mtls_inv_close(inv);
+	mtls__inv_close(inv);
 	mtls_fileset_free(fs);
 	mtls_secret_free(key_pem, key_len);
 	mtls_pass_free(pass);
@@ -326,9 +326,9 @@ ca_load_conf(struct mtls_ca *ca, struct mtls_err *err)
 	}
 	free(p);
 	s = json_string_value(json_object_get(j, "crl_url"));
-	ca->crl_url = mtls_strdup(s);
+	ca->crl_url = mtls__strdup(s);
 	s = json_string_value(json_object_get(j, "ocsp_url"));
-	ca->ocsp_url = mtls_strdup(s);
+	ca->ocsp_url = mtls__strdup(s);
 	json_decref(j);
 	return 0;
 }
@@ -365,7 +365,7 @@ mtls_ca_open(const char *dir, struct mtls_err *err)
 	if (ca->cert == NULL || p == NULL || ca_load_conf(ca, err) != 0) {
 		goto fail;
 	}
-	ca->inv = mtls_inv_open(p, 0, err);
+	ca->inv = mtls__inv_open(p, 0, err);
 	if (ca->inv == NULL || ca_prepare_exts(ca, err) != 0 ||
 	    mtls_cert_append_pem(ca->cert, &ca->chain_pem, &ca->chain_pem_len,
 		err) != 0) {
@@ -409,7 +409,7 @@ mtls_ca_free(struct mtls_ca *ca)
 	if (ca == NULL) {
 		return;
 	}
-	mtls_inv_close(ca->inv);
+	mtls__inv_close(ca->inv);
 	X509_free(ca->cert);
 	EVP_PKEY_free(ca->key);
 	X509_EXTENSION_free(ca->aki);
@@ -449,26 +449,26 @@ mtls_ca_ocsp_url(const struct mtls_ca *ca)
 int
 mtls_ca_begin(struct mtls_ca *ca, struct mtls_err *err)
 {
-	return mtls_inv_begin(ca->inv, err);
+	return mtls__inv_begin(ca->inv, err);
 }
 
 int
 mtls_ca_commit(struct mtls_ca *ca, struct mtls_err *err)
 {
-	return mtls_inv_commit(ca->inv, err);
+	return mtls__inv_commit(ca->inv, err);
 }
 
 void
 mtls_ca_rollback(struct mtls_ca *ca)
 {
-	mtls_inv_rollback(ca->inv);
+	mtls__inv_rollback(ca->inv);
 }
 
 int
 mtls_ca_list(struct mtls_ca *ca, const char *name, mtls_inv_cb *cb, void *arg,
     struct mtls_err *err)
 {
-	return mtls_inv_list(ca->inv, name, cb, arg, err);
+	return mtls__inv_list(ca->inv, name, cb, arg, err);
 }
 
 /* AKI, CRL distribution point and AIA are the same in every certificate

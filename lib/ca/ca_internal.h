@@ -23,21 +23,42 @@ struct mtls_ca {
 };
 
 /* The digest a signature by KEY uses (NULL for EdDSA). */
-const EVP_MD *mtls_sign_md(const EVP_PKEY *key);
+const EVP_MD *mtls__sign_md(const EVP_PKEY *key);
 
 /* 16 random bytes, top bit clear, second bit set: a positive 127-bit
  * serial whose encoding is always 16 bytes (RFC 5280 4.1.2.2). */
-int mtls_random_serial(ASN1_INTEGER *serial, struct mtls_err *err);
+int mtls__random_serial(ASN1_INTEGER *serial, struct mtls_err *err);
 
 /* Adds an extension built from a structure. */
-int mtls_add_ext(X509 *x, int nid, int crit, void *value,
+int mtls__add_ext(X509 *x, int nid, int crit, void *value,
     struct mtls_err *err);
 
 /* Subject key identifier (RFC 5280 4.2.1.2 method 1) for X's key. */
-int mtls_add_ski(X509 *x, struct mtls_err *err);
+int mtls__add_ski(X509 *x, struct mtls_err *err);
 
 /* An identity name is also a file name: one short path component
  * without control characters (identity.c). */
-int mtls_ca_check_name(const char *name, struct mtls_err *err);
+int mtls__ca_check_name(const char *name, struct mtls_err *err);
+
+/* Calls CB for every revoked certificate (for CRLs), in serial order. */
+int mtls__ca_list_revoked(struct mtls_ca *ca, mtls_inv_cb *cb, void *arg,
+    struct mtls_err *err);
+
+/* Records that NEW_SERIAL supersedes OLD_SERIAL (renewal). */
+int mtls__ca_set_superseded(struct mtls_ca *ca, const char *old_serial,
+    const char *new_serial, struct mtls_err *err);
+
+/* Borrowed CA private key (NULL until unlocked), for CRL/OCSP signing. */
+EVP_PKEY *mtls__ca_key(const struct mtls_ca *ca);
+
+/* How many certificates are revoked and the latest revocation time: a
+ * cheap fingerprint of what a CRL would list, so a server can tell when
+ * its CRL is out of date without building a new one. */
+int mtls__ca_revocation_state(struct mtls_ca *ca, long long *count,
+    time_t *latest, struct mtls_err *err);
+
+/* The next CRL number (monotonic, stored in the inventory). */
+int mtls__ca_next_crl_number(struct mtls_ca *ca, long long *out,
+    struct mtls_err *err);
 
 #endif

@@ -23,7 +23,7 @@ out_path(const char *dir, const char *name, const char *ext)
 
 /* The name is used as a file name: keep it to one path component. */
 int
-mtls_ca_check_name(const char *name, struct mtls_err *err)
+mtls__ca_check_name(const char *name, struct mtls_err *err)
 {
 	const char *c;
 
@@ -150,7 +150,7 @@ mtls_identity_issue(struct mtls_ca *ca, const struct mtls_identity_opts *o,
 	char dn[300];
 	struct mtls_cert_request req;
 
-	if (mtls_ca_check_name(o->name, err) != 0) {
+	if (mtls__ca_check_name(o->name, err) != 0) {
 		return NULL;
 	}
 	if (o->subject_name != NULL) {

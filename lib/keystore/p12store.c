@@ -51,7 +51,7 @@ struct walk {
 };
 
 int
-p12_looks_like(const unsigned char *d, size_t n)
+mtls__p12_looks_like(const unsigned char *d, size_t n)
 {
 	const unsigned char *p = d;
 	PKCS12 *p12;
@@ -326,10 +326,10 @@ alias_or_number(const char *fname, size_t number)
 	char buf[32];
 
 	if (fname != NULL && *fname != '\0') {
-		return mtls_strdup(fname);
+		return mtls__strdup(fname);
 	}
 	snprintf(buf, sizeof(buf), "%zu", number); /* what Java invents */
-	return mtls_strdup(buf);
+	return mtls__strdup(buf);
 }
 
 static int
@@ -349,7 +349,7 @@ static int
 build_key_entry(struct mtls_store *s, struct walk *w, size_t k)
 {
 	struct p12key *pk = &w->keys[k];
-	struct mtls_store_entry *e = store_entry_new(MTLS_ENTRY_KEY);
+	struct mtls_store_entry *e = mtls__store_entry_new(MTLS_ENTRY_KEY);
 	struct p12cert *leaf = NULL;
 	size_t i, depth;
 
@@ -373,7 +373,7 @@ build_key_entry(struct mtls_store *s, struct walk *w, size_t k)
 	e->key = pk->key;
 	pk->key = NULL;
 	if (e->alias == NULL) {
-		store_entry_free(e);
+		mtls__store_entry_free(e);
 		return mtls_err_set(w->err, MTLS_E_INTERNAL, "out of memory");
 	}
 	/* The rest of the chain by issuer, as Java builds it. */
@@ -382,7 +382,7 @@ build_key_entry(struct mtls_store *s, struct walk *w, size_t k)
 
 		leaf->used = 1;
 		if (push_cert(e, x) != 0) {
-			store_entry_free(e);
+			mtls__store_entry_free(e);
 			return mtls_err_set(w->err, MTLS_E_INTERNAL,
 			    "out of memory");
 		}
@@ -397,7 +397,7 @@ build_key_entry(struct mtls_store *s, struct walk *w, size_t k)
 			}
 		}
 	}
-	return store_push(s, e, w->err);
+	return mtls__store_push(s, e, w->err);
 }
 
 static int
@@ -419,10 +419,10 @@ build_entries(struct mtls_store *s, struct walk *w)
 		if (!c->trusted && c->used) {
 			continue;
 		}
-		e = store_entry_new(MTLS_ENTRY_TRUSTED);
+		e = mtls__store_entry_new(MTLS_ENTRY_TRUSTED);
 		if (e == NULL || push_cert(e, c->x) != 0 ||
 		    (e->alias = alias_or_number(c->fname, s->n + 1)) == NULL) {
-			store_entry_free(e);
+			mtls__store_entry_free(e);
 			return mtls_err_set(w->err, MTLS_E_INTERNAL,
 			    "out of memory");
 		}
@@ -430,7 +430,7 @@ build_entries(struct mtls_store *s, struct walk *w)
 		if (!c->trusted) {
 			e->flags |= MTLS_ENTRY_NOTRUST;
 		}
-		if (store_push(s, e, w->err) != 0) {
+		if (mtls__store_push(s, e, w->err) != 0) {
 			return -1;
 		}
 	}
@@ -462,7 +462,7 @@ mac_failed(PKCS12 *p12, const char *name, const char *pass,
 }
 
 int
-p12_parse(struct mtls_store *s, const unsigned char *d, size_t n,
+mtls__p12_parse(struct mtls_store *s, const unsigned char *d, size_t n,
     const char *name, const char *pass, struct mtls_err *err)
 {
 	const unsigned char *p = d;
@@ -579,7 +579,7 @@ add_trusted_bag(struct mtls_store_entry *e, ASN1_OBJECT *eku,
 }
 
 int
-p12_write(struct mtls_store *s, const char *pass,
+mtls__p12_write(struct mtls_store *s, const char *pass,
     const struct mtls_store_opts *opts, unsigned char **out, size_t *len,
     struct mtls_err *err)
 {
@@ -609,7 +609,7 @@ p12_write(struct mtls_store *s, const char *pass,
 	for (i = 0; i < s->n; i++) {
 		struct mtls_store_entry *e = s->e[i];
 		char *norm = mtls_store_alias_norm(e->alias, err);
-		int64_t ms = e->created != 0 ? e->created : store_now_ms();
+		int64_t ms = e->created != 0 ? e->created : mtls__store_now_ms();
 
 		if (norm == NULL) {
 			goto out;

@@ -13,7 +13,7 @@
 #include "keystore/store_int.h"
 
 int64_t
-store_now_ms(void)
+mtls__store_now_ms(void)
 {
 	struct timespec ts;
 
@@ -22,7 +22,7 @@ store_now_ms(void)
 }
 
 struct mtls_store_entry *
-store_entry_new(enum mtls_entry_type type)
+mtls__store_entry_new(enum mtls_entry_type type)
 {
 	struct mtls_store_entry *e = OPENSSL_zalloc(sizeof(*e));
 
@@ -39,7 +39,7 @@ store_entry_new(enum mtls_entry_type type)
 }
 
 void
-store_entry_free(struct mtls_store_entry *e)
+mtls__store_entry_free(struct mtls_store_entry *e)
 {
 	if (e == NULL) {
 		return;
@@ -52,7 +52,7 @@ store_entry_free(struct mtls_store_entry *e)
 }
 
 int
-store_push(struct mtls_store *s, struct mtls_store_entry *e,
+mtls__store_push(struct mtls_store *s, struct mtls_store_entry *e,
     struct mtls_err *err)
 {
 	if (s->n == s->cap) {
@@ -61,7 +61,7 @@ store_push(struct mtls_store *s, struct mtls_store_entry *e,
 		    OPENSSL_realloc(s->e, cap * sizeof(*ne));
 
 		if (ne == NULL) {
-			store_entry_free(e);
+			mtls__store_entry_free(e);
 			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		}
 		s->e = ne;
@@ -86,7 +86,7 @@ mtls_store_free(struct mtls_store *s)
 		return;
 	}
 	for (i = 0; i < s->n; i++) {
-		store_entry_free(s->e[i]);
+		mtls__store_entry_free(s->e[i]);
 	}
 	OPENSSL_free(s->e);
 	OPENSSL_free(s);
@@ -103,7 +103,7 @@ mtls_store_detect(const unsigned char *d, size_t n)
 	    d[3] == 0xCE) {
 		return MTLS_STORE_JCEKS;
 	}
-	if (p12_looks_like(d, n)) {
+	if (mtls__p12_looks_like(d, n)) {
 		return MTLS_STORE_P12;
 	}
 	return MTLS_STORE_NONE;
@@ -138,11 +138,11 @@ mtls_store_parse(const unsigned char *data, size_t len, const char *name,
 	switch (mtls_store_detect(data, len)) {
 	case MTLS_STORE_JKS:
 	case MTLS_STORE_JCEKS:
-		rc = jks_parse(s, data, len, name, pass, key_pass, err);
+		rc = mtls__jks_parse(s, data, len, name, pass, key_pass, err);
 		break;
 	case MTLS_STORE_P12:
 		s->format = MTLS_STORE_P12;
-		rc = p12_parse(s, data, len, name, pass, err);
+		rc = mtls__p12_parse(s, data, len, name, pass, err);
 		break;
 	default:
 		rc = mtls_err_set(err, MTLS_E_FORMAT,
@@ -187,9 +187,9 @@ mtls_store_serialize(struct mtls_store *s, enum mtls_store_format fmt,
 			return mtls_err_set(err, MTLS_E_PASSWORD,
 			    "a JKS keystore needs a password (give --pass)");
 		}
-		return jks_write(s, pass, opts->key_pass, out, len, err);
+		return mtls__jks_write(s, pass, opts->key_pass, out, len, err);
 	case MTLS_STORE_P12:
-		return p12_write(s, pass, opts, out, len, err);
+		return mtls__p12_write(s, pass, opts, out, len, err);
 	case MTLS_STORE_JCEKS:
 		return mtls_err_set(err, MTLS_E_USAGE,
 		    "mtls reads JCEKS but does not write it; write jks or p12");
@@ -317,7 +317,7 @@ mtls_store_alias_for(const struct mtls_store *s, X509 *cert, const char *base)
 
 	OPENSSL_free(cn);
 	if (stem == NULL) {
-		stem = mtls_strdup(base);
+		stem = mtls__strdup(base);
 	}
 	if (stem == NULL) {
 		return NULL;
@@ -367,7 +367,7 @@ make_room(struct mtls_store *s, const char *alias, int replace, char **norm,
 		*norm = NULL;
 		return -1;
 	}
-	store_entry_free(s->e[at]);
+	mtls__store_entry_free(s->e[at]);
 	memmove(&s->e[at], &s->e[at + 1],
 	    (s->n - (size_t)at - 1) * sizeof(s->e[0]));
 	s->n--;
@@ -425,13 +425,13 @@ mtls_store_add_key(struct mtls_store *s, const char *alias, EVP_PKEY *key,
 		sk_X509_free(pool);
 		return -1;
 	}
-	e = store_entry_new(MTLS_ENTRY_KEY);
+	e = mtls__store_entry_new(MTLS_ENTRY_KEY);
 	if (e == NULL) {
 		goto oom;
 	}
 	e->alias = norm;
 	norm = NULL;
-	e->created = created != 0 ? created : store_now_ms();
+	e->created = created != 0 ? created : mtls__store_now_ms();
 	e->key = key;
 	EVP_PKEY_up_ref(key);
 	/* Leaf first, then each issuer found among the rest (Java sends the
@@ -449,11 +449,11 @@ mtls_store_add_key(struct mtls_store *s, const char *alias, EVP_PKEY *key,
 		}
 	}
 	sk_X509_free(pool);
-	return store_push(s, e, err);
+	return mtls__store_push(s, e, err);
 oom:
 	sk_X509_free(pool);
 	OPENSSL_free(norm);
-	store_entry_free(e);
+	mtls__store_entry_free(e);
 	return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 }
 
@@ -467,20 +467,20 @@ mtls_store_add_trusted(struct mtls_store *s, const char *alias, X509 *cert,
 	if (make_room(s, alias, replace, &norm, err) != 0) {
 		return -1;
 	}
-	e = store_entry_new(MTLS_ENTRY_TRUSTED);
+	e = mtls__store_entry_new(MTLS_ENTRY_TRUSTED);
 	if (e == NULL || X509_up_ref(cert) != 1) {
 		OPENSSL_free(norm);
-		store_entry_free(e);
+		mtls__store_entry_free(e);
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	e->alias = norm;
-	e->created = created != 0 ? created : store_now_ms();
+	e->created = created != 0 ? created : mtls__store_now_ms();
 	if (sk_X509_push(e->certs, cert) <= 0) {
 		X509_free(cert);
-		store_entry_free(e);
+		mtls__store_entry_free(e);
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
-	return store_push(s, e, err);
+	return mtls__store_push(s, e, err);
 }
 
 int
@@ -492,7 +492,7 @@ mtls_store_remove(struct mtls_store *s, const char *alias,
 	size_t i, o = 0;
 
 	if (at >= 0) {
-		store_entry_free(s->e[at]);
+		mtls__store_entry_free(s->e[at]);
 		memmove(&s->e[at], &s->e[at + 1],
 		    (s->n - (size_t)at - 1) * sizeof(s->e[0]));
 		s->n--;

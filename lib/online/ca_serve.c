@@ -32,6 +32,7 @@
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
 #include "online/est_int.h"
+#include "ca/ca_internal.h"
 
 #define EST_PREFIX "/.well-known/est/"
 #define FAIL_SLOTS 256
@@ -414,7 +415,7 @@ route_est(struct casrv *s, struct evhttp_request *req, const char *op)
 		    "attempts from this address; wait and retry\n");
 		return;
 	}
-	est_handle(&s->est, &r, &resp);
+	mtls__est_handle(&s->est, &r, &resp);
 	if (resp.auth_failed) {
 		note_failure(s, addr);
 	}
@@ -461,7 +462,7 @@ crl_refresh(struct casrv *s, struct mtls_err *err)
 	X509_CRL *crl;
 	const unsigned char *p;
 
-	if (mtls_ca_revocation_state(s->ca, &count, &latest, err) != 0) {
+	if (mtls__ca_revocation_state(s->ca, &count, &latest, err) != 0) {
 		return -1;
 	}
 	if (c->der != NULL && count == c->rev_count && latest == c->rev_latest &&
@@ -555,7 +556,7 @@ route_ocsp(struct casrv *s, struct evhttp_request *req, const char *rest)
 	} else {
 		/* GET /ocsp/{url-encoded base64 of the DER request} (A.1). */
 		dec = evhttp_uridecode(rest[0] == '/' ? rest + 1 : rest, 0, NULL);
-		der = dec != NULL ? est_b64_decode((unsigned char *)dec,
+		der = dec != NULL ? mtls__est_b64_decode((unsigned char *)dec,
 		    strlen(dec), &len) : NULL;
 		resp = mtls_ocsp_respond(s->ocsp, der ? der : (const unsigned char *)"",
 		    der ? len : 0, &rlen);
@@ -745,7 +746,7 @@ open_ca(struct casrv *s, struct mtls_err *err)
 	memset(&oo, 0, sizeof(oo));
 	s->ocsp = mtls_ocsp_responder_new(s->ca, &oo, err);
 	if (s->ocsp == NULL ||
-	    est_ctx_init(&s->est, s->ca, s->o.cert_lifetime, err) != 0) {
+	    mtls__est_ctx_init(&s->est, s->ca, s->o.cert_lifetime, err) != 0) {
 		return -1;
 	}
 	return 0;
@@ -761,7 +762,7 @@ casrv_free(struct casrv *s)
 		event_base_free(s->base);
 	}
 	SSL_CTX_free(s->ctx);
-	est_ctx_clear(&s->est);
+	mtls__est_ctx_clear(&s->est);
 	mtls_ocsp_responder_free(s->ocsp);
 	mtls_ca_free(s->ca);
 	OPENSSL_free(s->crl.der);

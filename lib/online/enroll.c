@@ -170,7 +170,7 @@ p7_certs(const struct http *h, struct mtls_err *err)
 	STACK_OF(X509) *out = NULL, *in;
 	int i;
 
-	der = h->body != NULL ? est_b64_decode((unsigned char *)h->body, h->len, &n)
+	der = h->body != NULL ? mtls__est_b64_decode((unsigned char *)h->body, h->len, &n)
 			      : NULL;
 	p = der;
 	p7 = der != NULL ? d2i_PKCS7(NULL, &p, (long)n) : NULL;
@@ -332,7 +332,7 @@ make_csr(EVP_PKEY *key, const X509_NAME *subj, const GENERAL_NAMES *sans,
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot sign the CSR");
 		goto out;
 	}
-	b64 = est_b64_encode(der, (size_t)n, &blen);
+	b64 = mtls__est_b64_encode(der, (size_t)n, &blen);
 	if (b64 == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -695,7 +695,7 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 		return mtls_err_set(err, MTLS_E_USAGE, "first enrollment needs "
 		    "--token and --ca-fingerprint (there is no trust on first use)");
 	}
-	if (mtls_ca_check_name(o->name, err) != 0 ||
+	if (mtls__ca_check_name(o->name, err) != 0 ||
 	    mtls_mkdir_p(o->dir, 0755, err) != 0) {
 		return -1;
 	}

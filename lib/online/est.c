@@ -14,6 +14,8 @@
 #include "mtls/pass.h"
 #include "mtls/token.h"
 #include "online/est_int.h"
+#include "ca/ca_internal.h"
+#include "ca/token_int.h"
 
 /* CsrAttrs (RFC 7030 4.5.2): SEQUENCE { ecdsa-with-SHA256 }, the
  * signature we want on a CSR; the CA decides every other attribute. */
@@ -22,7 +24,7 @@ static const unsigned char csrattrs_der[] = {
 };
 
 char *
-est_b64_encode(const unsigned char *der, size_t len, size_t *out_len)
+mtls__est_b64_encode(const unsigned char *der, size_t len, size_t *out_len)
 {
 	EVP_ENCODE_CTX *ec = EVP_ENCODE_CTX_new();
 	size_t cap = (len + 2) / 3 * 4 + len / 48 + 8;
@@ -51,7 +53,7 @@ est_b64_encode(const unsigned char *der, size_t len, size_t *out_len)
 }
 
 unsigned char *
-est_b64_decode(const unsigned char *in, size_t len, size_t *out_len)
+mtls__est_b64_decode(const unsigned char *in, size_t len, size_t *out_len)
 {
 	EVP_ENCODE_CTX *dc = EVP_ENCODE_CTX_new();
 	unsigned char *out = malloc(len / 4 * 3 + 4);
@@ -75,7 +77,7 @@ fail:
 }
 
 char *
-est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len, struct mtls_err *err)
+mtls__est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len, struct mtls_err *err)
 {
 	PKCS7 *p7 = PKCS7_new();
 	unsigned char *der = NULL;
@@ -96,7 +98,7 @@ est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len, struct mtls_err *err)
 		}
 	}
 	dlen = i2d_PKCS7(p7, &der);
-	if (dlen <= 0 || (out = est_b64_encode(der, (size_t)dlen, len)) == NULL) {
+	if (dlen <= 0 || (out = mtls__est_b64_encode(der, (size_t)dlen, len)) == NULL) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot encode a PKCS#7");
 	}
 out:
@@ -106,7 +108,7 @@ out:
 }
 
 int
-est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
+mtls__est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
     struct mtls_err *err)
 {
 	STACK_OF(X509) *certs = sk_X509_new_null();
@@ -118,13 +120,13 @@ est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
 		sk_X509_free(certs);
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
-	c->cacerts = est_p7_certs_b64(certs, &c->cacerts_len, err);
+	c->cacerts = mtls__est_p7_certs_b64(certs, &c->cacerts_len, err);
 	sk_X509_free(certs); /* borrowed certificate */
 	return c->cacerts != NULL ? 0 : -1;
 }
 
 void
-est_ctx_clear(struct est_ctx *c)
+mtls__est_ctx_clear(struct est_ctx *c)
 {
 	free(c->cacerts);
 	c->cacerts = NULL;
@@ -177,7 +179,7 @@ set_p7(struct est_resp *r, X509 *cert)
 		return;
 	}
 	free(r->body);
-	r->body = est_p7_certs_b64(one, &r->len, &e);
+	r->body = mtls__est_p7_certs_b64(one, &r->len, &e);
 	sk_X509_free(one);
 	if (r->body == NULL) {
 		set_text(r, 500, "Internal Server Error", "%s", e.msg);
@@ -220,7 +222,7 @@ audit(struct est_job *j, const char *serial, const char *outcome,
 	ev.reason = why ? why : "";
 	/* Refusals are recorded in their own small transaction; issuances
 	 * inside the one that issued. A failure to record is not silent. */
-	if (mtls_audit_add(j->c->ca, &ev, &e) != 0) {
+	if (mtls__audit_add(j->c->ca, &ev, &e) != 0) {
 		fprintf(stderr, "mtls ca serve: cannot record an audit event: %s\n",
 		    e.msg);
 	}
@@ -262,7 +264,7 @@ read_csr(struct est_job *j)
 		    "for a CSR");
 		return -1;
 	}
-	der = est_b64_decode(r->body, r->len, &n);
+	der = mtls__est_b64_decode(r->body, r->len, &n);
 	if (der == NULL) {
 		refuse(j, 400, "Bad Request", "the body is not base64 (RFC 7030 "
 		    "4.2.1 wants the DER CSR base64-encoded)");
@@ -471,7 +473,7 @@ basic_credentials(const char *auth, char *user, size_t ulen, char **pass)
 	}
 	for (p = auth + 6; *p == ' '; p++) {
 	}
-	dec = est_b64_decode((const unsigned char *)p, strlen(p), &n);
+	dec = mtls__est_b64_decode((const unsigned char *)p, strlen(p), &n);
 	if (dec == NULL) {
 		return -1;
 	}
@@ -519,7 +521,7 @@ op_simpleenroll(struct est_job *j)
 	if (read_csr(j) != 0) {
 		goto out;
 	}
-	if (mtls_token_find(j->c->ca, user, secret, &t, &e) != 0) {
+	if (mtls__token_find(j->c->ca, user, secret, &t, &e) != 0) {
 		j->resp->auth_failed = 1;
 		refuse(j, 401, "Unauthorized", e.msg);
 		j->resp->www_authenticate = 1;
@@ -528,7 +530,7 @@ op_simpleenroll(struct est_job *j)
 	snprintf(j->name, sizeof(j->name), "%s", t.name);
 	snprintf(j->actor + strlen(j->actor), sizeof(j->actor) - strlen(j->actor),
 	    " token %s", t.id);
-	if (mtls_token_usable(&t, j->req->now, &e) != 0) {
+	if (mtls__token_usable(&t, j->req->now, &e) != 0) {
 		if (t.used_at != 0 && same_key(j, t.used_serial)) {
 			audit(j, t.used_serial, "reissued", "a retry with the key "
 			    "the token already paid for: the same certificate");
@@ -562,7 +564,7 @@ op_simpleenroll(struct est_job *j)
 	}
 	x = sign_for(j, subj, profile, sk_GENERAL_NAME_num(j->sans) > 0 ? j->sans
 	    : allowed, t.cert_lifetime, &serial, &e);
-	if (x == NULL || mtls_token_consume(j->c->ca, t.id, serial, j->req->now,
+	if (x == NULL || mtls__token_consume(j->c->ca, t.id, serial, j->req->now,
 		&e) != 0) {
 		mtls_ca_rollback(j->c->ca);
 		store_failed(j, &e);
@@ -726,7 +728,7 @@ op_simplereenroll(struct est_job *j)
 	}
 	x = sign_for(j, X509_get_subject_name(f.cert), profile, old_g, life,
 	    &serial, &e);
-	if (x == NULL || mtls_ca_set_superseded(j->c->ca, f.serial, serial,
+	if (x == NULL || mtls__ca_set_superseded(j->c->ca, f.serial, serial,
 		&e) != 0) {
 		mtls_ca_rollback(j->c->ca);
 		store_failed(j, &e);
@@ -750,7 +752,7 @@ out:
 }
 
 void
-est_handle(struct est_ctx *c, const struct est_req *req, struct est_resp *resp)
+mtls__est_handle(struct est_ctx *c, const struct est_req *req, struct est_resp *resp)
 {
 	struct est_job j;
 	struct est_req r = *req;
@@ -779,7 +781,7 @@ est_handle(struct est_ctx *c, const struct est_req *req, struct est_resp *resp)
 			resp->len = c->cacerts_len;
 			resp->content_type = "application/pkcs7-mime"; /* RFC 7030 4.1.3 */
 		} else {
-			resp->body = est_b64_encode(csrattrs_der, sizeof(csrattrs_der),
+			resp->body = mtls__est_b64_encode(csrattrs_der, sizeof(csrattrs_der),
 			    &resp->len);
 			resp->content_type = "application/csrattrs"; /* 4.5.2 */
 		}

@@ -19,6 +19,8 @@
 #include "mtls/pass.h"
 #include "mtls/replicate.h"
 #include "base/internal.h"
+#include "link/client/queue_int.h"
+#include "link/client/replicate_int.h"
 
 #define BACKOFF_BASE_MS 500
 #define RESPONSE_KEEP 512
@@ -171,7 +173,7 @@ resolve_list(struct worker *w)
 static int
 worker_curl(struct worker *w)
 {
-	const struct mtls_identity *id = &w->o->id;
+	const struct mtls_credentials *id = &w->o->id;
 	CURL *c = curl_easy_init();
 
 	if (c == NULL) {
@@ -356,8 +358,8 @@ deliver(struct worker *w, const struct mtls_item *it, char *why, size_t len)
 	/* A deadline bounds the transfer too (an interrupted one is simply
 	 * sent again by the next run). */
 	curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS,
-	    w->deadline_ms != 0 ? (long)(w->deadline_ms - mtls_now_ms() > 1
-					     ? w->deadline_ms - mtls_now_ms()
+	    w->deadline_ms != 0 ? (long)(w->deadline_ms - mtls__now_ms() > 1
+					     ? w->deadline_ms - mtls__now_ms()
 					     : 1)
 				: 0L);
 	cc = curl_easy_perform(w->curl);
@@ -393,7 +395,7 @@ static int
 record(struct worker *w, struct mtls_queue *q, const struct mtls_item *it,
     enum outcome out, const char *why)
 {
-	int64_t now = mtls_now_ms(), delay;
+	int64_t now = mtls__now_ms(), delay;
 	double cap = w->o->retry_max_s > 0 ? w->o->retry_max_s : 60;
 
 	switch (out) {
@@ -403,20 +405,20 @@ record(struct worker *w, struct mtls_queue *q, const struct mtls_item *it,
 			agent_log(w->o, "%s: delivered %s %s (%s)", w->target,
 			    mtls_action_name(it->action), it->path, it->id);
 		}
-		return mtls_queue_delivered(q, it->id, now, &w->err);
+		return mtls__queue_delivered(q, it->id, now, &w->err);
 	case OUT_FAILED:
 		w->failed++;
 		agent_log(w->o, "%s: %s %s failed for good: %s", w->target,
 		    mtls_action_name(it->action), it->path, why);
-		return mtls_queue_fail(q, it->id, now, why, &w->err);
+		return mtls__queue_fail(q, it->id, now, why, &w->err);
 	case OUT_RETRY:
 	default:
-		delay = mtls_queue_backoff_ms(it->attempts + 1, BACKOFF_BASE_MS,
+		delay = mtls__queue_backoff_ms(it->attempts + 1, BACKOFF_BASE_MS,
 		    (int64_t)(cap * 1000), jitter01());
 		agent_log(w->o, "%s: %s %s: %s; %s", w->target,
 		    mtls_action_name(it->action), it->path, why,
 		    w->o->wait ? "retrying" : "left queued for the next run");
-		return mtls_queue_retry(q, it->id, now, delay, why, &w->err);
+		return mtls__queue_retry(q, it->id, now, delay, why, &w->err);
 	}
 }
 
@@ -437,12 +439,12 @@ worker_run(void *arg)
 		goto out;
 	}
 	for (;;) {
-		int64_t now = mtls_now_ms();
+		int64_t now = mtls__now_ms();
 
 		if (w->deadline_ms != 0 && now >= w->deadline_ms) {
 			break;
 		}
-		r = mtls_queue_claim(q, w->target, now, &it, &due, &w->err);
+		r = mtls__queue_claim(q, w->target, now, &it, &due, &w->err);
 		if (r < 0) {
 			goto out;
 		}
@@ -465,11 +467,11 @@ worker_run(void *arg)
 		    0) {
 			goto out;
 		}
-		mtls_item_clear(&it);
+		mtls__item_clear(&it);
 	}
 	w->rc = 0;
 out:
-	mtls_item_clear(&it);
+	mtls__item_clear(&it);
 	curl_slist_free_all(w->hdrs);
 	if (w->curl != NULL) {
 		curl_easy_cleanup(w->curl);
@@ -533,7 +535,7 @@ watch_other(const struct mtls_agent_opts *o, struct mtls_queue *q,
 			return -1;
 		}
 		if (!o->wait || res->pending == 0 ||
-		    (deadline_ms != 0 && mtls_now_ms() >= deadline_ms)) {
+		    (deadline_ms != 0 && mtls__now_ms() >= deadline_ms)) {
 			return 0;
 		}
 		sleep_ms(200);
@@ -630,7 +632,7 @@ pool_start(struct pool *p, const struct mtls_agent_opts *o, const char *target,
 		}
 		p->w = nw;
 		w = calloc(1, sizeof(*w));
-		if (w == NULL || (w->target = mtls_strdup(target)) == NULL) {
+		if (w == NULL || (w->target = mtls__strdup(target)) == NULL) {
 			free(w);
 			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		}
@@ -663,13 +665,13 @@ supervise(const struct mtls_agent_opts *o, struct mtls_queue *q,
 	int rc = 0;
 
 	for (;;) {
-		int late = deadline_ms != 0 && mtls_now_ms() >= deadline_ms;
+		int late = deadline_ms != 0 && mtls__now_ms() >= deadline_ms;
 
 		pool_reap(&p, 0, res, err, &rc);
 		if (rc != 0 || late) {
 			break;
 		}
-		if (mtls_queue_due_targets(q, mtls_now_ms(), 0, &due, &ndue,
+		if (mtls__queue_due_targets(q, mtls__now_ms(), 0, &due, &ndue,
 			err) != 0) {
 			rc = -1;
 			break;
@@ -677,7 +679,7 @@ supervise(const struct mtls_agent_opts *o, struct mtls_queue *q,
 		for (i = 0; i < ndue && rc == 0; i++) {
 			rc = pool_start(&p, o, due[i], keypass, deadline_ms, err);
 		}
-		mtls_queue_targets_free(due, ndue);
+		mtls__queue_targets_free(due, ndue);
 		if (rc != 0 || pool_running(&p) == 0) {
 			break;
 		}
@@ -709,14 +711,14 @@ deliver_passes(const struct mtls_agent_opts *o, struct mtls_queue *q,
 			return mtls_err_sys(err, MTLS_E_IO, "unlocking %s/agent.lock",
 			    o->state);
 		}
-		due = mtls_queue_due(q, mtls_now_ms(), !o->wait, err);
+		due = mtls__queue_due(q, mtls__now_ms(), !o->wait, err);
 		/* (supervise already took every due target; what is due now
 		 * arrived after its last look) */
 		if (due < 0) {
 			return -1;
 		}
 		if (due == 0 ||
-		    (deadline_ms != 0 && mtls_now_ms() >= deadline_ms)) {
+		    (deadline_ms != 0 && mtls__now_ms() >= deadline_ms)) {
 			return 0;
 		}
 		if (flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
@@ -731,13 +733,13 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 {
 	struct mtls_queue *q = NULL;
 	char *keypass = NULL, spec[1100];
-	struct mtls_identity id = o->id;
+	struct mtls_credentials id = o->id;
 	int64_t deadline_ms = 0;
 	int lockfd = -1, rc = -1, locked;
 
 	memset(res, 0, sizeof(*res));
 	if (o->wait && o->deadline_s > 0) {
-		deadline_ms = mtls_now_ms() + (int64_t)(o->deadline_s * 1000);
+		deadline_ms = mtls__now_ms() + (int64_t)(o->deadline_s * 1000);
 	}
 	q = mtls_queue_open(o->state, 0, err);
 	if (q == NULL) {
@@ -759,13 +761,13 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 		snprintf(spec, sizeof(spec), "pass:%s", keypass);
 		id.key_pass = spec;
 	}
-	if (mtls_resolve_check(o->resolve, err) != 0 ||
-	    mtls_identity_check(&id, err) != 0) {
+	if (mtls__resolve_check(o->resolve, err) != 0 ||
+	    mtls__credentials_check(&id, err) != 0) {
 		goto out;
 	}
 	/* A new run retries at once whatever an earlier run left waiting,
 	 * and clears content files orphaned by a crash. */
-	if (mtls_queue_wake(q, err) != 0 || mtls_queue_gc(q, err) != 0) {
+	if (mtls__queue_wake(q, err) != 0 || mtls__queue_gc(q, err) != 0) {
 		goto out;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

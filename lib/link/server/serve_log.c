@@ -12,7 +12,7 @@
 #include "link/server/serve_int.h"
 
 void
-serve_now(char *buf, size_t len)
+mtls__serve_now(char *buf, size_t len)
 {
 	struct timeval tv;
 	struct tm tm;
@@ -25,7 +25,7 @@ serve_now(char *buf, size_t len)
 }
 
 double
-serve_elapsed_ms(const struct timespec *start)
+mtls__serve_elapsed_ms(const struct timespec *start)
 {
 	struct timespec now;
 
@@ -53,7 +53,7 @@ emit(struct serve *srv, json_t *obj, const char *text)
 }
 
 void
-serve_log(struct serve *srv, const char *level, const char *fmt, ...)
+mtls__serve_log(struct serve *srv, const char *level, const char *fmt, ...)
 {
 	char now[40], msg[1024], line[1200];
 	va_list ap;
@@ -61,7 +61,7 @@ serve_log(struct serve *srv, const char *level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	serve_now(now, sizeof(now));
+	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
 		emit(srv, json_pack("{s:s, s:s, s:s}", "time", now, "level",
 		    level, "msg", msg), NULL);
@@ -72,12 +72,12 @@ serve_log(struct serve *srv, const char *level, const char *fmt, ...)
 }
 
 void
-serve_log_handshake(struct serve *srv, const char *peer, const char *key,
+mtls__serve_log_handshake(struct serve *srv, const char *peer, const char *key,
     const char *reason)
 {
 	char now[40], line[1200];
 
-	serve_now(now, sizeof(now));
+	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
 		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", now,
 		    "event", "handshake_failed", "peer", peer, "reason_key", key,
@@ -111,11 +111,11 @@ clean(const char *s, char *buf, size_t len)
 }
 
 void
-serve_log_access(struct serve *srv, const struct serve_access *a)
+mtls__serve_log_access(struct serve *srv, const struct serve_access *a)
 {
 	char now[40], line[3000], uri[1100], path[1100], item[200];
 
-	serve_now(now, sizeof(now));
+	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
 		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
 				    "s:s, s:s, s:i, s:I, s:I, s:f, s:s?}",
