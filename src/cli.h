@@ -63,4 +63,10 @@ int cli_resolve_add(const char *cmd, char **list, const char *entry);
 /* Adds the entries of $MTLS_RESOLVE (same form, comma-separated) after
  * the options' own, so the command line wins; returns 0 or 2. */
 int cli_resolve_env(const char *cmd, char **list);
+/* ca init --intermediate, ca sign-intermediate, ca install
+ * (cmd_ca_sub.c). */
+struct mtls_ca_init_opts;
+int cmd_ca_request(const struct mtls_ca_init_opts *o);
+int cmd_ca_sub(int argc, char **argv);
+
 #endif

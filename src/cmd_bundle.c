@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mtls/bundle.h"
 #include "mtls/ca.h"
@@ -281,9 +282,13 @@ run(struct bundle_args *a, const char *pass, struct mtls_err *err)
 		if (ca == NULL || issue_now(a, ca, err) != 0) {
 			goto out;
 		}
-		ca_cert = X509_dup(mtls_ca_cert(ca));
+		/* The trust anchor: the root above an intermediate CA. */
+		ca_cert = X509_dup(mtls_ca_root(ca));
 	} else {
-		snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", ca_dir);
+		snprintf(ca_path, sizeof(ca_path), "%s/root.crt", ca_dir);
+		if (access(ca_path, F_OK) != 0) {
+			snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", ca_dir);
+		}
 		ca_cert = mtls_load_cert(ca_path, err);
 	}
 	if (ca_cert == NULL) {

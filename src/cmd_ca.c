@@ -12,6 +12,8 @@
 static const char usage[] =
     "usage: mtls ca init [--dir DIR] [--name DN] [--key-type T] [--days N]\n"
     "                    [--pass SPEC] [--crl-url URL] [--ocsp-url URL] [--force]\n"
+    "       mtls ca init --intermediate [--dir DIR] [--name DN] ...\n"
+    "       mtls ca sign-intermediate | install  (see 'mtls ca install --help')\n"
     "       mtls ca show [--ca-dir DIR]\n"
     "       mtls ca serve --listen ADDR:PORT [--ca-dir DIR] [--ca-pass SPEC]\n"
     "                     [--cert-lifetime D] [--cert F --key F [--key-pass SPEC]]\n"
@@ -71,6 +73,7 @@ ca_init(int argc, char **argv)
 	    {"crl-url", required_argument, NULL, 'c'},
 	    {"ocsp-url", required_argument, NULL, 'o'},
 	    {"force", no_argument, NULL, 'f'},
+	    {"intermediate", no_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -78,7 +81,7 @@ ca_init(int argc, char **argv)
 	struct mtls_err err;
 	const char *dir = NULL, *pass_spec = NULL;
 	long days = 0;
-	int c, rc;
+	int c, rc, intermediate = 0;
 
 	memset(&o, 0, sizeof(o));
 	mtls_err_clear(&err);
@@ -101,6 +104,7 @@ ca_init(int argc, char **argv)
 		case 'c': o.crl_url = optarg; break;
 		case 'o': o.ocsp_url = optarg; break;
 		case 'f': o.force = 1; break;
+		case 'I': intermediate = 1; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("ca init");
 		}
@@ -111,6 +115,14 @@ ca_init(int argc, char **argv)
 	o.dir = cli_ca_dir(dir);
 	o.days = (int)days;
 	o.pass_spec = pass_spec; /* resolved by mtls_ca_init */
+	if (intermediate) {
+		if (days != 0 || o.crl_url != NULL || o.ocsp_url != NULL) {
+			return cli_usage("ca init", "--days, --crl-url and --ocsp-url of "
+			    "an intermediate are given to 'ca sign-intermediate' and "
+			    "'ca install'");
+		}
+		return cmd_ca_request(&o);
+	}
 	rc = mtls_ca_init(&o, &err);
 	if (rc != 0) {
 		return cli_fail(&err);
@@ -271,5 +283,10 @@ cmd_ca(int argc, char **argv)
 	if (strcmp(argv[1], "serve") == 0) {
 		return ca_serve(argc - 1, argv + 1);
 	}
-	return cli_usage("ca", "unknown action '%s' (use init, show or serve)", argv[1]);
+	if (strcmp(argv[1], "sign-intermediate") == 0 ||
+	    strcmp(argv[1], "install") == 0) {
+		return cmd_ca_sub(argc - 1, argv + 1);
+	}
+	return cli_usage("ca", "unknown action '%s' (use init, show, serve, "
+	    "sign-intermediate or install)", argv[1]);
 }

@@ -159,6 +159,10 @@ cmd_renew(int argc, char **argv)
 	if (optind + 1 != argc) {
 		return cli_usage("renew", "give exactly one NAME");
 	}
+	/* Like issue: --out names a directory that is created when missing. */
+	if (a.ro.out_dir != NULL && mtls_mkdir_p(a.ro.out_dir, 0755, &err) != 0) {
+		return cli_fail(&err);
+	}
 	ca = open_unlocked(&a, &key_pass, &err);
 	rc = ca != NULL && renew_one(ca, argv[optind], &a.ro, 0, &err) == 0 ? 0 : cli_fail(&err);
 	mtls_ca_free(ca);
@@ -222,6 +226,10 @@ cmd_rotate(int argc, char **argv)
 	}
 	if (a.window == 0 || optind != argc) {
 		return cli_usage("rotate", "give --expiring DURATION (e.g. 30d) and no other arguments");
+	}
+	if (a.ro.out_dir != NULL && !a.dry_run &&
+	    mtls_mkdir_p(a.ro.out_dir, 0755, &err) != 0) {
+		return cli_fail(&err);
 	}
 	ca = open_unlocked(&a, &key_pass, &err);
 	d.limit = time(NULL) + a.window;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mtls/ca.h"
@@ -62,14 +63,36 @@ last_serial(const struct mtls_inv_entry *e, void *arg)
 	return 0;
 }
 
+/* Creates the directory --out names a file in, as issue does for its
+ * --out directory. */
+static int
+make_parent(const char *out, struct mtls_err *err)
+{
+	char dir[4096];
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", out) >= (int)sizeof(dir)) {
+		return mtls_err_set(err, MTLS_E_USAGE, "--out: path too long");
+	}
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir) {
+		return 0;
+	}
+	*slash = '\0';
+	return mtls_mkdir_p(dir, 0755, err);
+}
+
 /* NAME, SERIAL or CERTFILE to a serial (hex, upper case). */
 static int
 resolve_target(struct mtls_ca *ca, const char *t, char *serial, size_t len,
     struct mtls_err *err)
 {
+	struct stat st;
 	size_t i, o = 0;
 
-	if (access(t, F_OK) == 0) {
+	/* Only a regular file is a certificate: a directory named like the
+	 * identity (issue --out NAME) must not hide the inventory's NAME. */
+	if (stat(t, &st) == 0 && S_ISREG(st.st_mode)) {
 		X509 *x = mtls_load_cert(t, err);
 		char *hex;
 
@@ -210,6 +233,7 @@ cmd_crl(int argc, char **argv)
 	}
 	ca = mtls_ca_open(cli_ca_dir(dir), &err);
 	if (ca == NULL || mtls_ca_unlock(ca, pass, &err) != 0 ||
+	    make_parent(out, &err) != 0 ||
 	    mtls_ca_crl(ca, (int)days, der, &data, &len, &count, &err) != 0 ||
 	    mtls_file_write_atomic(out, data, len, MTLS_MODE_PUBLIC, 1, &err) != 0) {
 		rc = cli_fail(&err);

@@ -11,8 +11,8 @@
 #include "ocsp_fetch.h"
 
 static const char usage[] =
-    "usage: mtls verify CERT [--ca FILE] [--purpose client|server] [--host NAME]\n"
-    "                   [--at TIME] [--crl FILE] [--ocsp[=URL]]\n"
+    "usage: mtls verify CERT [--ca FILE] [--purpose client|server|node]\n"
+    "                   [--host NAME] [--at TIME] [--crl FILE] [--ocsp[=URL]]\n"
     "\n"
     "Validates CERT's chain with OpenSSL (intermediates may follow the leaf in\n"
     "CERT) and explains a failure specifically: which certificate and which\n"
@@ -21,7 +21,8 @@ static const char usage[] =
     "\n"
     "  --ca FILE        trust anchors (default: the CA's ca.crt from\n"
     "                   $MTLS_CA_DIR or ./pki if present, else the system store)\n"
-    "  --purpose P      client (EKU clientAuth) or server (serverAuth)\n"
+    "  --purpose P      client (EKU clientAuth), server (serverAuth) or node\n"
+    "                   (both)\n"
     "  --host NAME      DNS name or IP address the certificate must match\n"
     "  --at TIME        verify as of TIME (\"YYYY-MM-DD\" or \"YYYY-MM-DD HH:MM:SS\",\n"
     "                   UTC, or @EPOCH)\n"
@@ -87,7 +88,7 @@ cmd_verify(int argc, char **argv)
 	STACK_OF(X509) *certs = NULL;
 	X509 *leaf;
 	char *subj;
-	int c, rc, ocsp = 0;
+	int c, rc, ocsp = 0, node = 0;
 	const char *ocsp_url = NULL;
 
 	memset(&o, 0, sizeof(o));
@@ -100,8 +101,12 @@ cmd_verify(int argc, char **argv)
 				o.purpose = MTLS_PURPOSE_CLIENT;
 			} else if (strcmp(optarg, "server") == 0) {
 				o.purpose = MTLS_PURPOSE_SERVER;
+			} else if (strcmp(optarg, "node") == 0) {
+				/* Both roles, as the node profile (and doctor --role node). */
+				o.purpose = MTLS_PURPOSE_CLIENT;
+				node = 1;
 			} else {
-				return cli_usage("verify", "--purpose must be client or server, not '%s'", optarg);
+				return cli_usage("verify", "--purpose must be client, server or node, not '%s'", optarg);
 			}
 			break;
 		case 'H': o.host = optarg; break;
@@ -135,14 +140,19 @@ cmd_verify(int argc, char **argv)
 	}
 	leaf = sk_X509_shift(certs);
 	rc = mtls_verify_cert(leaf, certs, &o, NULL, &err);
+	if (rc == 0 && node) {
+		o.purpose = MTLS_PURPOSE_SERVER;
+		rc = mtls_verify_cert(leaf, certs, &o, NULL, &err);
+	}
 	if (rc == 0 && ocsp) {
 		rc = ocsp_verify_step(leaf, certs, o.ca_file, ocsp_url, &err);
 	}
 	subj = mtls_name_format(X509_get_subject_name(leaf));
 	if (rc == 0) {
 		printf("%s: OK (%s%s%s%s%s%s)\n", argv[optind], subj ? subj : "?",
+		    node ? ", valid client and server certificate" :
 		    o.purpose == MTLS_PURPOSE_CLIENT ? ", valid client certificate" : "",
-		    o.purpose == MTLS_PURPOSE_SERVER ? ", valid server certificate" : "",
+		    !node && o.purpose == MTLS_PURPOSE_SERVER ? ", valid server certificate" : "",
 		    o.host ? ", matches " : "", o.host ? o.host : "",
 		    ocsp ? ", OCSP: good" : "");
 	} else {

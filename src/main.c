@@ -40,6 +40,20 @@ main(int argc, char **argv)
 		print_help(stderr);
 		return 2;
 	}
+	/* 'mtls help CMD [SUB]' is 'mtls CMD [SUB] --help', as in git. */
+	if (strcmp(argv[1], "help") == 0 && argc > 2) {
+		char *hargv[4] = {argv[2], argc > 3 ? argv[3] : "--help", "--help", NULL};
+
+		for (c = cli_cmds; c->name != NULL; c++) {
+			if (strcmp(argv[2], c->name) == 0) {
+				cli_getopt_reset();
+				return c->run(argc > 3 ? 3 : 2, hargv);
+			}
+		}
+		fprintf(stderr, "mtls: no help for '%s': unknown command (see 'mtls --help')\n",
+		    argv[2]);
+		return 2;
+	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		print_help(stdout);

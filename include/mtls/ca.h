@@ -29,6 +29,8 @@ enum mtls_profile {
 	MTLS_PROFILE_CLIENT, /* EKU clientAuth */
 	MTLS_PROFILE_NODE,   /* both: a host that is client and server */
 	MTLS_PROFILE_OCSP,   /* EKU OCSPSigning, delegated responder */
+	MTLS_PROFILE_SUBCA,  /* an intermediate CA ("ca" in the inventory);
+	                        only mtls_ca_sign_intermediate issues it */
 };
 
 int mtls_profile_parse(const char *s, enum mtls_profile *out,
@@ -50,12 +52,46 @@ struct mtls_ca_init_opts {
 	const char *ocsp_url;  /* optional OCSP responder URL */
 };
 
+/* What an intermediate CA may do: how many CAs may follow it and which
+ * names it may certify (RFC 5280 4.2.1.9 and 4.2.1.10). Lists are
+ * comma-separated "dns:example.com" (the domain and every name under it),
+ * "dns:.example.com" (only names under it), "ip:10.0.0.0/8",
+ * "email:example.com", "uri:.example.com". */
+struct mtls_subca_opts {
+	const char *name;    /* inventory name in the parent, e.g. "online-1" */
+	int path_len;        /* CAs allowed below it; -1: unlimited */
+	const char *permit;  /* permitted subtrees, or NULL */
+	const char *exclude; /* excluded subtrees, or NULL */
+	int days;            /* 0: 5 years, never beyond the parent */
+};
+
 /* Creates a CA: a self-signed root with basicConstraints CA:TRUE
  * (critical), keyUsage keyCertSign+cRLSign (critical) and SKI. Refuses to
  * replace an existing CA unless FORCE. */
 int mtls_ca_init(const struct mtls_ca_init_opts *opts, struct mtls_err *err);
 
 struct mtls_ca;
+
+/* Starts an intermediate CA in O->dir: its key (ca.key, 0600, encrypted
+ * when O->pass_spec) and a request (ca.csr) for the parent to sign with
+ * mtls_ca_sign_intermediate. The CA works once mtls_ca_install has put
+ * the signed certificate beside the key. The key never leaves DIR. */
+int mtls_ca_request(const struct mtls_ca_init_opts *opts,
+    struct mtls_err *err);
+
+/* Signs CSR as an intermediate CA below PARENT (which must be unlocked):
+ * basicConstraints CA:TRUE with O->path_len, keyUsage keyCertSign and
+ * cRLSign, name constraints, the CSR's subject, recorded in PARENT's
+ * inventory under O->name with profile "ca". Returns the certificate. */
+X509 *mtls_ca_sign_intermediate(struct mtls_ca *parent, X509_REQ *csr,
+    const struct mtls_subca_opts *o, struct mtls_err *err);
+
+/* Completes the intermediate CA in DIR started by mtls_ca_request: CHAIN
+ * holds its certificate (first) and the issuers up to the root. The
+ * certificate must match ca.key and the chain must verify to the
+ * self-signed root. Writes ca.crt, ca.chain.pem and root.crt. */
+int mtls_ca_install(const char *dir, STACK_OF(X509) *chain,
+    const char *crl_url, const char *ocsp_url, struct mtls_err *err);
 
 /* Opens the CA in DIR (certificate, settings, inventory; not the key). */
 struct mtls_ca *mtls_ca_open(const char *dir, struct mtls_err *err);
@@ -69,6 +105,12 @@ void mtls_ca_free(struct mtls_ca *ca);
 
 /* Borrowed; valid while CA lives. */
 X509 *mtls_ca_cert(const struct mtls_ca *ca);
+/* The self-signed root at the top of the CA's chain: the trust anchor
+ * to hand to peers (the CA's own certificate when it is a root). */
+X509 *mtls_ca_root(const struct mtls_ca *ca);
+/* The issuers above the CA's certificate, nearest first, ending with the
+ * root (empty for a root CA): peers need them in their chains. */
+STACK_OF(X509) *mtls_ca_issuers(const struct mtls_ca *ca);
 const char *mtls_ca_dir(const struct mtls_ca *ca);
 const char *mtls_ca_crl_url(const struct mtls_ca *ca);
 const char *mtls_ca_ocsp_url(const struct mtls_ca *ca);
@@ -83,6 +125,8 @@ struct mtls_cert_request {
 	time_t not_before;           /* 0: now (back-dated 5 min for skew) */
 	long lifetime;               /* seconds from now; overrides DAYS when
 	                                > 0 (short-lived enrolled identities) */
+	/* MTLS_PROFILE_SUBCA only: the constraints of the intermediate. */
+	const struct mtls_subca_opts *subca;
 };
 
 /* Issues a certificate under REQ's profile with a fresh random serial of

@@ -16,10 +16,10 @@
 #include "ca/ca_internal.h"
 #include "base/internal.h"
 
-#define CA_CERT "ca.crt"
-#define CA_KEY "ca.key"
-#define CA_CONF "ca.json"
-#define CA_INV "inventory.db"
+#define CA_CERT MTLS_CA_CERT
+#define CA_KEY MTLS_CA_KEY
+#define CA_CONF MTLS_CA_CONF
+#define CA_INV MTLS_CA_INV
 
 static char *
 ca_path(const char *dir, const char *file)
@@ -336,6 +336,71 @@ ca_load_conf(struct mtls_ca *ca, struct mtls_err *err)
 static int
 ca_prepare_exts(struct mtls_ca *ca, struct mtls_err *err);
 
+/* An intermediate started with mtls_ca_request and not yet installed. */
+static int
+ca_pending(const char *dir)
+{
+	char *p = ca_path(dir, MTLS_CA_CSR);
+	int pending = p != NULL && access(p, F_OK) == 0;
+
+	free(p);
+	return pending;
+}
+
+/* ca.chain.pem (an intermediate's) holds the CA's certificate and its
+ * issuers up to the root; a root CA has none. */
+static int
+ca_load_issuers(struct mtls_ca *ca, struct mtls_err *err)
+{
+	char *p = ca_path(ca->dir, MTLS_CA_CHAIN);
+	STACK_OF(X509) *chain = NULL;
+	int i, rc = -1;
+
+	if (p == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	ca->issuers = sk_X509_new_null();
+	if (ca->issuers == NULL) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (access(p, F_OK) == 0) {
+		if (mtls_load_certs(p, &chain, err) != 0) {
+			goto out;
+		}
+		if (sk_X509_num(chain) < 2 ||
+		    X509_cmp(sk_X509_value(chain, 0), ca->cert) != 0) {
+			mtls_err_set(err, MTLS_E_FORMAT, "%s must start with the "
+			    "CA's certificate and end with its root", p);
+			goto out;
+		}
+		for (i = 1; i < sk_X509_num(chain); i++) {
+			X509 *x = sk_X509_value(chain, i);
+
+			if (X509_up_ref(x) != 1 || sk_X509_push(ca->issuers, x) <= 0) {
+				X509_free(x);
+				mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+				goto out;
+			}
+		}
+	}
+	if (mtls_cert_append_pem(ca->cert, &ca->chain_pem, &ca->chain_pem_len,
+		err) != 0) {
+		goto out;
+	}
+	for (i = 0; i < sk_X509_num(ca->issuers); i++) {
+		if (mtls_cert_append_pem(sk_X509_value(ca->issuers, i),
+			&ca->chain_pem, &ca->chain_pem_len, err) != 0) {
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	sk_X509_pop_free(chain, X509_free);
+	free(p);
+	return rc;
+}
+
 struct mtls_ca *
 mtls_ca_open(const char *dir, struct mtls_err *err)
 {
@@ -350,6 +415,14 @@ mtls_ca_open(const char *dir, struct mtls_err *err)
 	p = ca_path(dir, CA_CERT);
 	if (ca->dir == NULL || p == NULL) {
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		goto fail;
+	}
+	if (access(p, F_OK) != 0 && ca_pending(dir)) {
+		mtls_err_set(err, MTLS_E_NOTFOUND,
+		    "the intermediate CA in %s waits for its certificate: have "
+		    "the parent sign %s/" MTLS_CA_CSR " ('mtls ca sign-intermediate')"
+		    " and install it ('mtls ca install --dir %s CHAIN')",
+		    dir, dir, dir);
 		goto fail;
 	}
 	if (access(p, F_OK) != 0) {
@@ -367,8 +440,7 @@ mtls_ca_open(const char *dir, struct mtls_err *err)
 	}
 	ca->inv = mtls__inv_open(p, 0, err);
 	if (ca->inv == NULL || ca_prepare_exts(ca, err) != 0 ||
-	    mtls_cert_append_pem(ca->cert, &ca->chain_pem, &ca->chain_pem_len,
-		err) != 0) {
+	    ca_load_issuers(ca, err) != 0) {
 		goto fail;
 	}
 	free(p);
@@ -411,6 +483,7 @@ mtls_ca_free(struct mtls_ca *ca)
 	}
 	mtls__inv_close(ca->inv);
 	X509_free(ca->cert);
+	sk_X509_pop_free(ca->issuers, X509_free);
 	EVP_PKEY_free(ca->key);
 	X509_EXTENSION_free(ca->aki);
 	X509_EXTENSION_free(ca->crl_dp);
@@ -426,6 +499,20 @@ X509 *
 mtls_ca_cert(const struct mtls_ca *ca)
 {
 	return ca->cert;
+}
+
+X509 *
+mtls_ca_root(const struct mtls_ca *ca)
+{
+	int n = sk_X509_num(ca->issuers);
+
+	return n > 0 ? sk_X509_value(ca->issuers, n - 1) : ca->cert;
+}
+
+STACK_OF(X509) *
+mtls_ca_issuers(const struct mtls_ca *ca)
+{
+	return ca->issuers;
 }
 
 const char *

@@ -18,7 +18,10 @@ struct mtls_ca {
 	X509_EXTENSION *aki;
 	X509_EXTENSION *crl_dp;
 	X509_EXTENSION *aia;
-	char *chain_pem; /* the CA certificate, PEM, appended to chains */
+	STACK_OF(X509) *issuers; /* intermediates above CERT, then the root;
+	                            empty for a root CA */
+	char *chain_pem; /* CERT and its intermediates, PEM, appended to
+	                    chains (the root too, as always) */
 	size_t chain_pem_len;
 };
 
@@ -60,5 +63,22 @@ int mtls__ca_revocation_state(struct mtls_ca *ca, long long *count,
 /* The next CRL number (monotonic, stored in the inventory). */
 int mtls__ca_next_crl_number(struct mtls_ca *ca, long long *out,
     struct mtls_err *err);
+
+/* Adds basicConstraints, keyUsage and name constraints of an
+ * intermediate (intermediate.c). */
+int mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o,
+    struct mtls_err *err);
+
+/* Refuses a (signed, not yet recorded) certificate whose names fall
+ * outside CACERT's name constraints (intermediate.c). */
+int mtls__subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err);
+
+#define MTLS_CA_CERT "ca.crt"
+#define MTLS_CA_KEY "ca.key"
+#define MTLS_CA_CONF "ca.json"
+#define MTLS_CA_INV "inventory.db"
+#define MTLS_CA_CSR "ca.csr"
+#define MTLS_CA_CHAIN "ca.chain.pem"
+#define MTLS_CA_ROOT "root.crt"
 
 #endif

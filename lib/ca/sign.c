@@ -39,6 +39,10 @@ mtls_profile_name(enum mtls_profile p)
 {
 	size_t i;
 
+	/* Not in the table: no command may issue a CA by --profile. */
+	if (p == MTLS_PROFILE_SUBCA) {
+		return "ca";
+	}
 	for (i = 0; i < MTLS_ARRAY_LEN(profiles); i++) {
 		if (profiles[i].profile == p) {
 			return profiles[i].name;
@@ -99,13 +103,35 @@ add_eku(X509 *x, enum mtls_profile p, struct mtls_err *err)
 	return rc;
 }
 
+/* What every certificate of this CA carries: AKI, CRL DP, AIA. */
+static int
+add_ca_exts(struct mtls_ca *ca, X509 *x, struct mtls_err *err)
+{
+	if (X509_add_ext(x, ca->aki, -1) != 1 ||
+	    (ca->crl_dp != NULL && X509_add_ext(x, ca->crl_dp, -1) != 1) ||
+	    (ca->aia != NULL && X509_add_ext(x, ca->aia, -1) != 1)) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL,
+		    "cannot add the CA's extensions");
+	}
+	return 0;
+}
+
 static int
 add_profile_exts(struct mtls_ca *ca, X509 *x,
     const struct mtls_cert_request *req, struct mtls_err *err)
 {
-	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+	BASIC_CONSTRAINTS *bc;
 	int rc;
 
+	if (req->profile == MTLS_PROFILE_SUBCA) {
+		if (req->subca == NULL || mtls__subca_exts(x, req->subca, err) != 0 ||
+		    mtls__add_ski(x, err) != 0) {
+			return req->subca == NULL ? mtls_err_set(err, MTLS_E_INTERNAL,
+			    "an intermediate needs its constraints") : -1;
+		}
+		return add_ca_exts(ca, x, err);
+	}
+	bc = BASIC_CONSTRAINTS_new();
 	if (bc == NULL) {
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -128,11 +154,8 @@ add_profile_exts(struct mtls_ca *ca, X509 *x,
 			return -1;
 		}
 	}
-	if (X509_add_ext(x, ca->aki, -1) != 1 ||
-	    (ca->crl_dp != NULL && X509_add_ext(x, ca->crl_dp, -1) != 1) ||
-	    (ca->aia != NULL && X509_add_ext(x, ca->aia, -1) != 1)) {
-		return mtls_err_ssl(err, MTLS_E_INTERNAL,
-		    "cannot add the CA's extensions");
+	if (add_ca_exts(ca, x, err) != 0) {
+		return -1;
 	}
 	if (req->sans != NULL && sk_GENERAL_NAME_num(req->sans) > 0) {
 		/* RFC 5280 4.2.1.6: critical only when the subject is empty. */
@@ -284,6 +307,10 @@ mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
 	}
 	if (X509_sign(x, ca->key, mtls__sign_md(ca->key)) <= 0) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot sign the certificate");
+		goto fail;
+	}
+	/* Judged once signed (complete), and never recorded if refused. */
+	if (mtls__subca_check_names(ca->cert, x, err) != 0) {
 		goto fail;
 	}
 	if (record(ca, x, serial, req, err) != 0) {

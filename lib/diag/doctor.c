@@ -164,7 +164,10 @@ scan_dir(struct doctor *d, const char *dir, struct mtls_err *err)
 		if (de->d_name[0] == '.' || !wanted_ext(de->d_name)) {
 			continue;
 		}
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		/* "nodes/" and "nodes" name the same files: nodes/x, not nodes//x. */
+		snprintf(p, sizeof(p), "%s%s%s", dir,
+		    dir[0] != '\0' && dir[strlen(dir) - 1] == '/' ? "" : "/",
+		    de->d_name);
 		names[n] = mtls__strdup(p);
 		if (names[n] != NULL) {
 			n++;

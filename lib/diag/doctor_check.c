@@ -63,6 +63,7 @@ pair_key(struct doctor *d, struct dfile *c, X509 *leaf)
 {
 	struct dfile *same = NULL;
 	size_t i;
+	int found = 0;
 
 	if (c->key != NULL) {
 		c->key_used = 1;
@@ -82,15 +83,24 @@ pair_key(struct doctor *d, struct dfile *c, X509 *leaf)
 			continue;
 		}
 		if (mtls_key_matches_cert(k->key, leaf)) {
+			/* Every copy of the key belongs to C (NAME.key beside
+			 * NAME.jks holding the same key is no orphan). */
+			if (!found) {
+				mtls__report_add(d->r, MTLS_SEV_OK, "key_matches",
+				    c->path, NULL,
+				    "the private key %s belongs to %s",
+				    k->path, c->path);
+			}
 			k->key_used = 1;
-			mtls__report_add(d->r, MTLS_SEV_OK, "key_matches", c->path,
-			    NULL, "the private key %s belongs to %s", k->path,
-			    c->path);
-			return;
+			found = 1;
+			continue;
 		}
 		if (strcmp(k->base, c->base) == 0) {
 			same = k;
 		}
+	}
+	if (found) {
+		return;
 	}
 	if (same == NULL) {
 		mtls__report_add(d->r, MTLS_SEV_INFO, "no_key", c->path, NULL,

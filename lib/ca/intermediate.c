@@ -1,0 +1,603 @@
+/* see mtls/ca.h: intermediate CAs - the request, the parent's signature
+ * with path length and name constraints, and the installation */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "mtls/file.h"
+#include "mtls/pass.h"
+#include "ca/ca_internal.h"
+#include "base/internal.h"
+
+/* Five years, the usual life of an online issuing CA under a root of
+ * ten; never beyond the parent (mtls_ca_sign caps and refuses). */
+#define SUBCA_DEFAULT_DAYS 1826
+
+static char *
+dir_file(const char *dir, const char *file)
+{
+	size_t n = strlen(dir) + strlen(file) + 2;
+	char *p = malloc(n);
+
+	if (p != NULL) {
+		snprintf(p, n, "%s/%s", dir, file);
+	}
+	return p;
+}
+
+/* A DNS constraint: a domain ("example.com": it and every name below)
+ * or ".example.com" (only names below); letters, digits, '-' and '.'
+ * between non-empty labels, no wildcard (RFC 5280 4.2.1.10). */
+static int
+dns_base_ok(const char *s)
+{
+	const char *p = *s == '.' ? s + 1 : s;
+	size_t label = 0;
+
+	if (*p == '\0' || strlen(s) > 253) {
+		return 0;
+	}
+	for (; *p != '\0'; p++) {
+		if (*p == '.') {
+			if (label == 0) {
+				return 0;
+			}
+			label = 0;
+		} else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-') {
+			if (++label > 63) {
+				return 0;
+			}
+		} else {
+			return 0;
+		}
+	}
+	return label > 0;
+}
+
+/* "10.0.0.0/8" or "fd00::/8": address and mask, 8 or 32 bytes. */
+static int
+ip_subtree(const char *s, unsigned char *out, int *len)
+{
+	char addr[64];
+	const char *slash = strchr(s, '/');
+	char *end;
+	long bits;
+	int n, i;
+
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(addr)) {
+		return -1;
+	}
+	memcpy(addr, s, (size_t)(slash - s));
+	addr[slash - s] = '\0';
+	if (inet_pton(AF_INET, addr, out) == 1) {
+		n = 4;
+	} else if (inet_pton(AF_INET6, addr, out) == 1) {
+		n = 16;
+	} else {
+		return -1;
+	}
+	bits = strtol(slash + 1, &end, 10);
+	if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > n * 8) {
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		long b = bits - i * 8;
+		unsigned char m = b >= 8 ? 0xff : b <= 0 ? 0 : (unsigned char)(0xff << (8 - b));
+
+		out[n + i] = m;
+		if ((out[i] & ~m) != 0) {
+			return -1; /* host bits set: "10.0.0.1/8" is a typo */
+		}
+	}
+	*len = 2 * n;
+	return 0;
+}
+
+static GENERAL_NAME *
+subtree_name(const char *item, struct mtls_err *err)
+{
+	GENERAL_NAME *g = GENERAL_NAME_new();
+	ASN1_IA5STRING *ia5 = NULL;
+	ASN1_OCTET_STRING *ip = NULL;
+	unsigned char buf[32];
+	int type = -1, len = 0;
+	const char *v = strchr(item, ':');
+
+	if (g == NULL) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	v = v != NULL ? v + 1 : "";
+	if (strncmp(item, "dns:", 4) == 0 && dns_base_ok(v)) {
+		type = GEN_DNS;
+	} else if (strncmp(item, "email:", 6) == 0 &&
+	    (dns_base_ok(v) || (strchr(v, '@') != NULL && dns_base_ok(strchr(v, '@') + 1)))) {
+		type = GEN_EMAIL;
+	} else if (strncmp(item, "uri:", 4) == 0 && dns_base_ok(v)) {
+		type = GEN_URI;
+	} else if (strncmp(item, "ip:", 3) == 0 && ip_subtree(v, buf, &len) == 0) {
+		type = GEN_IPADD;
+	}
+	if (type < 0) {
+		GENERAL_NAME_free(g);
+		mtls_err_set(err, MTLS_E_USAGE, "bad name constraint '%s': use "
+		    "dns:example.com, dns:.example.com, ip:10.0.0.0/8, "
+		    "email:example.com or uri:.example.com", item);
+		return NULL;
+	}
+	if (type == GEN_IPADD) {
+		ip = ASN1_OCTET_STRING_new();
+		if (ip == NULL || ASN1_OCTET_STRING_set(ip, buf, len) != 1) {
+			goto oom;
+		}
+		GENERAL_NAME_set0_value(g, type, ip);
+		return g;
+	}
+	ia5 = ASN1_IA5STRING_new();
+	if (ia5 == NULL || ASN1_STRING_set(ia5, v, (int)strlen(v)) != 1) {
+		goto oom;
+	}
+	GENERAL_NAME_set0_value(g, type, ia5);
+	return g;
+oom:
+	ASN1_OCTET_STRING_free(ip);
+	ASN1_IA5STRING_free(ia5);
+	GENERAL_NAME_free(g);
+	mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+	return NULL;
+}
+
+/* Appends each item of the comma-separated LIST to *TREES. */
+static int
+subtrees_add(STACK_OF(GENERAL_SUBTREE) **trees, const char *list,
+    struct mtls_err *err)
+{
+	char *copy, *item, *save = NULL;
+	int rc = 0;
+
+	if (list == NULL || *list == '\0') {
+		return 0;
+	}
+	copy = strdup(list);
+	if (copy == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	if (*trees == NULL && (*trees = sk_GENERAL_SUBTREE_new_null()) == NULL) {
+		free(copy);
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	for (item = strtok_r(copy, ",", &save); item != NULL && rc == 0;
+	     item = strtok_r(NULL, ",", &save)) {
+		GENERAL_SUBTREE *t = GENERAL_SUBTREE_new();
+
+		if (t == NULL) {
+			rc = mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+			break;
+		}
+		GENERAL_NAME_free(t->base);
+		t->base = subtree_name(item, err);
+		if (t->base == NULL || sk_GENERAL_SUBTREE_push(*trees, t) <= 0) {
+			GENERAL_SUBTREE_free(t);
+			rc = -1;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+static int
+add_name_constraints(X509 *x, const struct mtls_subca_opts *o,
+    struct mtls_err *err)
+{
+	NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+	int rc = -1;
+
+	if (nc == NULL) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	if (subtrees_add(&nc->permittedSubtrees, o->permit, err) != 0 ||
+	    subtrees_add(&nc->excludedSubtrees, o->exclude, err) != 0) {
+		goto out;
+	}
+	rc = 0;
+	/* Critical, as RFC 5280 4.2.1.10 requires: a verifier that cannot
+	 * enforce the constraints must refuse the chain, not ignore them. */
+	if (nc->permittedSubtrees != NULL || nc->excludedSubtrees != NULL) {
+		rc = mtls__add_ext(x, NID_name_constraints, 1, nc, err);
+	}
+out:
+	NAME_CONSTRAINTS_free(nc);
+	return rc;
+}
+
+int
+mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o, struct mtls_err *err)
+{
+	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+	ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
+	int rc = -1;
+
+	if (bc == NULL || ku == NULL) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	bc->ca = 1;
+	if (o->path_len >= 0 && ((bc->pathlen = ASN1_INTEGER_new()) == NULL ||
+	    ASN1_INTEGER_set(bc->pathlen, o->path_len) != 1)) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	/* keyCertSign and cRLSign; digitalSignature so it can sign its own
+	 * OCSP answers, like the root (RFC 6960 4.2.2.2). */
+	if (ASN1_BIT_STRING_set_bit(ku, 0, 1) != 1 ||
+	    ASN1_BIT_STRING_set_bit(ku, 5, 1) != 1 ||
+	    ASN1_BIT_STRING_set_bit(ku, 6, 1) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (mtls__add_ext(x, NID_basic_constraints, 1, bc, err) != 0 ||
+	    mtls__add_ext(x, NID_key_usage, 1, ku, err) != 0 ||
+	    add_name_constraints(x, o, err) != 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	BASIC_CONSTRAINTS_free(bc);
+	ASN1_BIT_STRING_free(ku);
+	return rc;
+}
+
+int
+mtls__subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err)
+{
+	NAME_CONSTRAINTS *nc;
+	GENERAL_NAMES *gens;
+	X509 *copy;
+	int crit = 0, r;
+	char *sans;
+
+	nc = X509_get_ext_d2i(cacert, NID_name_constraints, &crit, NULL);
+	if (nc == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	/* OpenSSL caches a certificate's names when it first looks at its
+	 * extensions, which may be before the SANs were added: judge a fresh
+	 * decoding of the signed certificate. */
+	copy = X509_dup(x);
+	/* X509_check_purpose(-1) fills the cache NAME_CONSTRAINTS_check reads. */
+	if (copy == NULL || X509_check_purpose(copy, -1, 0) != 1) {
+		X509_free(copy);
+		NAME_CONSTRAINTS_free(nc);
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	r = NAME_CONSTRAINTS_check(copy, nc);
+	if (r == X509_V_OK) {
+		r = NAME_CONSTRAINTS_check_CN(copy, nc);
+	}
+	X509_free(copy);
+	NAME_CONSTRAINTS_free(nc);
+	if (r == X509_V_OK) {
+		return 0;
+	}
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	sans = mtls_san_format(gens);
+	GENERAL_NAMES_free(gens);
+	mtls_err_set(err, MTLS_E_POLICY,
+	    "this CA may not certify %s: %s (its name constraints: 'mtls inspect "
+	    "ca.crt'); ask for names inside them or use another CA",
+	    sans != NULL && *sans != '\0' ? sans : "this subject",
+	    X509_verify_cert_error_string(r));
+	free(sans);
+	return -1;
+}
+
+X509 *
+mtls_ca_sign_intermediate(struct mtls_ca *parent, X509_REQ *csr,
+    const struct mtls_subca_opts *o, struct mtls_err *err)
+{
+	EVP_PKEY *pub = X509_REQ_get0_pubkey(csr);
+	struct mtls_cert_request req;
+	long parent_len = X509_get_pathlen(parent->cert);
+
+	if (pub == NULL || X509_REQ_verify(csr, pub) != 1) {
+		ERR_clear_error();
+		mtls_err_set(err, MTLS_E_POLICY, "the intermediate's CSR does "
+		    "not verify: it was altered or its sender does not hold the "
+		    "key; ask for a new one");
+		return NULL;
+	}
+	if (mtls_key_check_strength(pub, "the intermediate's key", err) != 0 ||
+	    mtls__ca_check_name(o->name, err) != 0) {
+		return NULL;
+	}
+	if (X509_NAME_entry_count(X509_REQ_get_subject_name(csr)) == 0) {
+		mtls_err_set(err, MTLS_E_POLICY, "the intermediate's CSR has an "
+		    "empty subject; a CA needs a name");
+		return NULL;
+	}
+	/* RFC 5280 4.2.1.9: a CA with pathLenConstraint N may have at most
+	 * N CAs below it; refuse rather than sign a chain nobody accepts. */
+	if (parent_len == 0) {
+		mtls_err_set(err, MTLS_E_POLICY, "this CA's path length is 0: "
+		    "it may not sign another CA");
+		return NULL;
+	}
+	if (parent_len > 0 && (o->path_len < 0 || o->path_len >= parent_len)) {
+		mtls_err_set(err, MTLS_E_POLICY, "this CA allows %ld CA(s) below "
+		    "it: use --path-len %ld or less", parent_len, parent_len - 1);
+		return NULL;
+	}
+	memset(&req, 0, sizeof(req));
+	req.name = o->name;
+	req.subject = X509_REQ_get_subject_name(csr);
+	req.pubkey = pub;
+	req.profile = MTLS_PROFILE_SUBCA;
+	req.days = o->days > 0 ? o->days : SUBCA_DEFAULT_DAYS;
+	req.subca = o;
+	return mtls_ca_sign(parent, &req, err);
+}
+
+static X509_REQ *
+subca_csr(EVP_PKEY *key, const char *dn, struct mtls_err *err)
+{
+	X509_NAME *name = mtls_name_parse(dn, err);
+	X509_REQ *req = X509_REQ_new();
+
+	if (name == NULL || req == NULL ||
+	    X509_REQ_set_version(req, 0) != 1 ||
+	    X509_REQ_set_subject_name(req, name) != 1 ||
+	    X509_REQ_set_pubkey(req, key) != 1 ||
+	    X509_REQ_sign(req, key, mtls__sign_md(key)) <= 0) {
+		if (err != NULL && err->code == MTLS_OK) {
+			mtls_err_ssl(err, MTLS_E_INTERNAL,
+			    "cannot build the intermediate's CSR");
+		}
+		X509_REQ_free(req);
+		req = NULL;
+	}
+	X509_NAME_free(name);
+	return req;
+}
+
+int
+mtls_ca_request(const struct mtls_ca_init_opts *o, struct mtls_err *err)
+{
+	char *key_p = dir_file(o->dir, MTLS_CA_KEY);
+	char *csr_p = dir_file(o->dir, MTLS_CA_CSR);
+	char *crt_p = dir_file(o->dir, MTLS_CA_CERT);
+	char *key_pem = NULL, *pass = NULL, *csr_pem = NULL;
+	size_t key_len = 0;
+	long csr_len;
+	EVP_PKEY *key = NULL;
+	X509_REQ *csr = NULL;
+	BIO *b = NULL;
+	struct mtls_fileset *fs = NULL;
+	int rc = -1;
+
+	if (key_p == NULL || csr_p == NULL || crt_p == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (mtls_mkdir_p(o->dir, 0700, err) != 0) {
+		goto out;
+	}
+	if (!o->force && (access(crt_p, F_OK) == 0 || access(key_p, F_OK) == 0)) {
+		mtls_err_set(err, MTLS_E_EXISTS, "a CA already exists in %s; use "
+		    "--force to replace it", o->dir);
+		goto out;
+	}
+	if (o->pass_spec != NULL &&
+	    (pass = mtls_pass_get(o->pass_spec, NULL, 0, err)) == NULL) {
+		goto out;
+	}
+	key = mtls_key_generate(o->key_type, err);
+	if (key == NULL || (csr = subca_csr(key, o->name ? o->name
+	    : "CN=mtls Intermediate CA", err)) == NULL ||
+	    mtls_key_to_pem(key, pass, &key_pem, &key_len, err) != 0) {
+		goto out;
+	}
+	b = BIO_new(BIO_s_mem());
+	if (b == NULL || PEM_write_bio_X509_REQ(b, csr) != 1 ||
+	    (csr_len = BIO_get_mem_data(b, &csr_pem)) <= 0) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot encode the CSR");
+		goto out;
+	}
+	fs = mtls_fileset_new(o->force, err);
+	if (fs == NULL ||
+	    mtls_fileset_add(fs, key_p, key_pem, key_len, MTLS_MODE_SECRET, err) != 0 ||
+	    mtls_fileset_add(fs, csr_p, csr_pem, (size_t)csr_len, MTLS_MODE_PUBLIC, err) != 0 ||
+	    mtls_fileset_commit(fs, err) != 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	mtls_fileset_free(fs);
+	BIO_free(b);
+	X509_REQ_free(csr);
+	mtls_secret_free(key_pem, key_len);
+	mtls_pass_free(pass);
+	EVP_PKEY_free(key);
+	free(key_p);
+	free(csr_p);
+	free(crt_p);
+	return rc;
+}
+
+/* The chain must lead from the new CA's certificate to a self-signed
+ * root through CA certificates, under OpenSSL's strict checks. */
+static int
+install_verify(STACK_OF(X509) *chain, struct mtls_err *err)
+{
+	int n = sk_X509_num(chain), i, rc = -1;
+	X509 *root = sk_X509_value(chain, n - 1);
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+
+	if (store == NULL || ctx == NULL || untrusted == NULL ||
+	    X509_STORE_add_cert(store, root) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (i = 1; i < n - 1; i++) {
+		if (sk_X509_push(untrusted, sk_X509_value(chain, i)) <= 0) {
+			mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	}
+	if (X509_check_issued(root, root) != X509_V_OK) {
+		mtls_err_set(err, MTLS_E_VERIFY, "the chain must end with the "
+		    "self-signed root; append the root's ca.crt to it");
+		goto out;
+	}
+	if (X509_STORE_CTX_init(ctx, store, sk_X509_value(chain, 0), untrusted) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot verify the chain");
+		goto out;
+	}
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
+	if (X509_verify_cert(ctx) != 1) {
+		mtls_err_set(err, MTLS_E_VERIFY, "the intermediate's chain does "
+		    "not verify: %s",
+		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto out;
+	}
+	if (X509_check_ca(sk_X509_value(chain, 0)) != 1) {
+		mtls_err_set(err, MTLS_E_VERIFY, "the certificate to install is "
+		    "not a CA certificate; sign it with 'mtls ca sign-intermediate'");
+		goto out;
+	}
+	rc = 0;
+out:
+	ERR_clear_error();
+	sk_X509_free(untrusted);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return rc;
+}
+
+static char *
+install_conf(X509 *cert, const char *crl_url, const char *ocsp_url)
+{
+	json_t *j = json_object();
+	char *subj = mtls_name_format(X509_get_subject_name(cert)), *out;
+
+	json_object_set_new(j, "version", json_integer(1));
+	json_object_set_new(j, "subject", json_string(subj ? subj : ""));
+	json_object_set_new(j, "intermediate", json_true());
+	json_object_set_new(j, "default_days", json_integer(MTLS_DEFAULT_DAYS));
+	json_object_set_new(j, "created", json_integer((json_int_t)time(NULL)));
+	if (crl_url != NULL) {
+		json_object_set_new(j, "crl_url", json_string(crl_url));
+	}
+	if (ocsp_url != NULL) {
+		json_object_set_new(j, "ocsp_url", json_string(ocsp_url));
+	}
+	out = json_dumps(j, JSON_INDENT(2));
+	json_decref(j);
+	OPENSSL_free(subj);
+	return out;
+}
+
+static int
+stage_pem(struct mtls_fileset *fs, const char *dir, const char *file,
+    STACK_OF(X509) *certs, int from, int to, struct mtls_err *err)
+{
+	char *p = dir_file(dir, file), *pem = NULL;
+	size_t len = 0;
+	int i, rc = -1;
+
+	for (i = from; p != NULL && i < to; i++) {
+		if (mtls_cert_append_pem(sk_X509_value(certs, i), &pem, &len, err) != 0) {
+			goto out;
+		}
+	}
+	if (p == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	rc = mtls_fileset_add(fs, p, pem, len, MTLS_MODE_PUBLIC, err);
+out:
+	OPENSSL_free(pem);
+	free(p);
+	return rc;
+}
+
+int
+mtls_ca_install(const char *dir, STACK_OF(X509) *chain, const char *crl_url,
+    const char *ocsp_url, struct mtls_err *err)
+{
+	char *key_p = dir_file(dir, MTLS_CA_KEY), *csr_p = dir_file(dir, MTLS_CA_CSR);
+	char *conf_p = dir_file(dir, MTLS_CA_CONF), *inv_p = dir_file(dir, MTLS_CA_INV);
+	char *conf = NULL;
+	X509_REQ *csr = NULL;
+	struct mtls_fileset *fs = NULL;
+	struct mtls_inv *inv = NULL;
+	int n = sk_X509_num(chain), rc = -1;
+
+	if (key_p == NULL || csr_p == NULL || conf_p == NULL || inv_p == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (access(csr_p, F_OK) != 0) {
+		mtls_err_set(err, MTLS_E_NOTFOUND, "no pending intermediate in %s: "
+		    "start one with 'mtls ca init --dir %s --intermediate'", dir, dir);
+		goto out;
+	}
+	if (n < 2) {
+		mtls_err_set(err, MTLS_E_FORMAT, "the chain must hold the "
+		    "intermediate's certificate followed by its issuers up to the "
+		    "root (the parent prints it with 'mtls ca sign-intermediate')");
+		goto out;
+	}
+	/* The key never left DIR: the certificate must be for it, which the
+	 * CSR (signed by that key) proves without unlocking it. */
+	csr = mtls_load_csr(csr_p, err);
+	if (csr == NULL) {
+		goto out;
+	}
+	if (EVP_PKEY_eq(X509_REQ_get0_pubkey(csr),
+	    X509_get0_pubkey(sk_X509_value(chain, 0))) != 1) {
+		mtls_err_set(err, MTLS_E_VERIFY, "the certificate is not for the "
+		    "key in %s (was %s/" MTLS_CA_CSR " signed, or another CSR?)",
+		    dir, dir);
+		goto out;
+	}
+	if (install_verify(chain, err) != 0 ||
+	    (conf = install_conf(sk_X509_value(chain, 0), crl_url, ocsp_url)) == NULL ||
+	    (fs = mtls_fileset_new(0, err)) == NULL ||
+	    stage_pem(fs, dir, MTLS_CA_CERT, chain, 0, 1, err) != 0 ||
+	    stage_pem(fs, dir, MTLS_CA_CHAIN, chain, 0, n, err) != 0 ||
+	    stage_pem(fs, dir, MTLS_CA_ROOT, chain, n - 1, n, err) != 0 ||
+	    mtls_fileset_add(fs, conf_p, conf, strlen(conf), MTLS_MODE_PUBLIC, err) != 0) {
+		goto out;
+	}
+	inv = mtls__inv_open(inv_p, 1, err);
+	if (inv == NULL || mtls_fileset_commit(fs, err) != 0) {
+		goto out;
+	}
+	/* Installed: the request is done with. */
+	if (unlink(csr_p) != 0) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot remove %s", csr_p);
+		goto out;
+	}
+	rc = 0;
+out:
+	mtls__inv_close(inv);
+	mtls_fileset_free(fs);
+	X509_REQ_free(csr);
+	free(conf);
+	free(key_p);
+	free(csr_p);
+	free(conf_p);
+	free(inv_p);
+	return rc;
+}
