@@ -104,17 +104,13 @@ out:
 static void
 print_csr_digest(X509_REQ *req)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	char fp[128];
 
-	if (X509_REQ_digest(req, EVP_sha256(), md, &n) != 1) {
+	if (mtls_csr_fingerprint(req, fp, sizeof(fp), NULL) != 0) {
 		return;
 	}
-	printf("CSR SHA-256 ");
-	for (i = 0; i < n; i++) {
-		printf(i ? ":%02X" : "%02X", md[i]);
-	}
-	printf("\n(send NAME.csr to the partner's CA; compare this digest with them out of band)\n");
+	printf("CSR SHA-256 %s\n", fp);
+	printf("(send NAME.csr to the partner's CA; compare this digest with them out of band)\n");
 }
 
 int

@@ -68,6 +68,7 @@ json_row(const struct mtls_inv_entry *e, void *arg)
 	json_t *a = arg, *o = json_object();
 
 	json_object_set_new(o, "serial", json_string(e->serial));
+	json_object_set_new(o, "origin", json_string(e->origin ? e->origin : "local"));
 	json_object_set_new(o, "name", json_string(e->name));
 	json_object_set_new(o, "subject", json_string(e->subject));
 	json_object_set_new(o, "sans", json_string(e->sans ? e->sans : ""));

@@ -22,7 +22,17 @@ static const char renew_usage[] =
     "  --reuse-key     keep DIR/NAME.key (must match the current certificate)\n"
     "  --revoke-old    revoke the old certificate with reason superseded\n"
     "  --out DIR       where NAME's files live (default .)\n"
-    "  --key-pass SPEC password of an encrypted NAME.key (and of the new one)\n";
+    "  --key-pass SPEC password of an encrypted NAME.key (and of the new one)\n"
+    "\n"
+    "A certificate signed from a partner's CSR is refused: the partner holds\n"
+    "its key; sign the partner's new CSR with 'mtls sign NEW.csr --name NAME\n"
+    "--renew'. A name held both by one of ours and by a partner's certificate\n"
+    "(an inventory from before names were unique) is refused as ambiguous.\n"
+    "\n"
+    "Exit status: 0 renewed, 1 refused or failed, 2 usage error.\n"
+    "\n"
+    "example:\n"
+    "  mtls renew publish --revoke-old --out /etc/mtls\n";
 
 static const char rotate_usage[] =
     "usage: mtls rotate --expiring DURATION [--days N] [--revoke-old] [--out DIR]\n"
@@ -30,7 +40,16 @@ static const char rotate_usage[] =
     "\n"
     "Renews every current certificate that expires within DURATION (30d, 2w,\n"
     "12h), with new keys, writing the files into DIR. A progress bar shows on\n"
-    "a terminal. --dry-run lists what would be renewed.\n";
+    "a terminal. --dry-run lists what would be renewed. Certificates signed\n"
+    "from a partner's CSR are skipped and listed: the partner holds their\n"
+    "keys, so only a new CSR renews them ('mtls sign NEW.csr --name NAME\n"
+    "--renew').\n"
+    "\n"
+    "Exit status: 0 when every due certificate was renewed, 1 on an error,\n"
+    "2 for a usage error.\n"
+    "\n"
+    "example:\n"
+    "  mtls rotate --expiring 30d --revoke-old --out /etc/mtls\n";
 
 struct renew_args {
 	struct mtls_renew_opts ro;
@@ -174,6 +193,7 @@ struct due {
 	char **names;
 	size_t n, cap;
 	time_t limit;
+	size_t partner; /* due, but signed from a partner's CSR */
 };
 
 static int
@@ -184,6 +204,14 @@ collect_due(const struct mtls_inv_entry *e, void *arg)
 
 	if (strcmp(e->status, "valid") != 0 || e->superseded_by != NULL ||
 	    e->not_after > d->limit) {
+		return 0;
+	}
+	/* The partner holds that key: only a new CSR from it renews this. */
+	if (e->origin != NULL && strcmp(e->origin, "partner") == 0) {
+		printf("skipped %s: signed from a partner's CSR; ask the partner "
+		    "for a new CSR and run 'mtls sign NEW.csr --name %s --renew'\n",
+		    e->name, e->name);
+		d->partner++;
 		return 0;
 	}
 	for (i = 0; i < d->n; i++) {
@@ -253,6 +281,11 @@ cmd_rotate(int argc, char **argv)
 	}
 	printf("%s %zu certificate%s expiring within the window\n",
 	    a.dry_run ? "would renew" : "renewed", d.n, d.n == 1 ? "" : "s");
+	if (d.partner > 0) {
+		printf("%zu partner certificate%s expiring within the window need%s "
+		    "a new CSR\n", d.partner, d.partner == 1 ? "" : "s",
+		    d.partner == 1 ? "s" : "");
+	}
 	rc = 0;
 out:
 	for (i = 0; i < d.n; i++) {

@@ -120,9 +120,14 @@ resolve_target(struct mtls_ca *ca, const char *t, char *serial, size_t len,
 			return 0;
 		}
 	}
-	if (mtls_ca_current(ca, t, serial, len, NULL) == 0) {
+	if (mtls_ca_current(ca, t, serial, len, err) == 0) {
 		return 0;
 	}
+	/* A name held by ours and a partner's: refuse, never pick one. */
+	if (err->code == MTLS_E_POLICY) {
+		return -1;
+	}
+	mtls_err_clear(err);
 	/* No current one: the newest of that name, so that revoking it
 	 * again says when it was revoked. */
 	serial[0] = '\0';

@@ -2,94 +2,125 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mtls/ca.h"
 #include "mtls/file.h"
+#include "mtls/pki.h"
 #include "cli.h"
+#include "sign_policy.h"
 
 static const char usage[] =
-    "usage: mtls sign REQ.csr --profile server|client|node [--days N] [--out FILE]\n"
-    "                 [--name NAME] [--san-allow PATTERNS] [--ca-dir DIR]\n"
-    "                 [--ca-pass SPEC] [--force]\n"
+    "usage: mtls sign REQ.csr --profile server|client|node [--name NAME]\n"
+    "                 [--subject DN | --subject-allow PATTERN...] [--san LIST]\n"
+    "                 [--san-allow PATTERNS] [--days N] [--renew] [--out FILE]\n"
+    "                 [--save-policy NAME] [--ca-dir DIR] [--ca-pass SPEC] [--force]\n"
+    "       mtls sign REQ.csr --policy NAME [--name NAME] [--renew] [--out FILE]\n"
     "\n"
-    "Signs a partner's certificate signing request. Checks first that the CSR's\n"
-    "signature verifies (proof of possession), then refuses weak keys (RSA <\n"
-    "2048, curves other than P-256/384/521), requests for CA:TRUE, and\n"
-    "malformed or disallowed SANs. The profile, not the request, decides the\n"
-    "extensions: requested extensions are never copied, only the subject and\n"
-    "the checked SANs are. Prints the new certificate's SHA-256 fingerprint to\n"
+    "Signs a partner's certificate signing request under our policy. First the\n"
+    "CSR's signature must verify (proof of possession); weak keys (RSA < 2048,\n"
+    "curves other than P-256/384/521), requests for CA:TRUE and malformed SANs\n"
+    "are refused. Then every choice is ours, never the request's:\n"
+    "\n"
+    "  subject   --subject DN; else the CSR's subject if it matches a\n"
+    "            --subject-allow pattern RDN by RDN; else CN=NAME. Control\n"
+    "            characters, empty values, values over RFC 5280's bounds (CN, O,\n"
+    "            OU: 64) and an empty subject without SANs are refused.\n"
+    "  SANs      closed: the names --san gives, plus those the CSR asks for\n"
+    "            that match --san-allow; any other requested SAN is refused.\n"
+    "  extensions  from the profile; requested extensions are never copied.\n"
+    "  name      --name, else the CSR's CN. Names are unique: a partner's\n"
+    "            certificate never takes the name of one of ours. A name that\n"
+    "            already holds a partner certificate takes a new one only with\n"
+    "            --renew (the new one supersedes the old).\n"
+    "\n"
+    "Writes the certificate and FILE's .chain.pem (certificate + CA), records it\n"
+    "in the inventory as a partner's (renew and rotate never re-key it), and\n"
+    "prints the CSR's SHA-256 and the certificate's SHA-256 fingerprint to\n"
     "compare with the partner out of band.\n"
     "\n"
-    "  --profile P        server, client or node (required)\n"
-    "  --days N           validity (default 397)\n"
-    "  --out FILE         certificate output (default: REQ with .crt)\n"
-    "  --name NAME        inventory name (default: the CSR's CN)\n"
-    "  --san-allow PATS   comma-separated globs every SAN must match, e.g.\n"
-    "                     'dns:*.partner.example,ip:192.0.2.*'\n"
-    "  --ca-dir DIR       the CA (default $MTLS_CA_DIR or ./pki)\n"
-    "  --ca-pass SPEC     password of the CA key, when encrypted\n"
-    "  --force            replace an existing output file\n"
+    "  --profile P           server, client or node\n"
+    "  --name NAME           inventory name (default: the CSR's CN)\n"
+    "  --subject DN          the subject to give, e.g. 'CN=api,O=Partner'\n"
+    "  --subject-allow PAT   keep the CSR's subject when it matches PAT per RDN,\n"
+    "                        e.g. 'CN=*.partner.example,O=Partner' (repeatable)\n"
+    "  --san LIST            SANs to give: dns:h,ip:a,uri:u,email:e\n"
+    "  --san-allow PATS      comma-separated globs a requested SAN must match,\n"
+    "                        e.g. 'dns:*.partner.example,ip:192.0.2.*'\n"
+    "  --days N              validity (default 397)\n"
+    "  --renew               NAME holds a partner certificate: sign its successor\n"
+    "  --policy NAME         sign under the stored policy NAME (see mtls policy);\n"
+    "                        NAME is also the default inventory name\n"
+    "  --save-policy NAME    store this command's policy as NAME for the next CSR\n"
+    "  --out FILE            certificate output (default: REQ with .crt)\n"
+    "  --ca-dir DIR          the CA (default $MTLS_CA_DIR or ./pki)\n"
+    "  --ca-pass SPEC        password of the CA key, when encrypted\n"
+    "  --force               replace existing output files (and a saved policy)\n"
     "\n"
-    "example:\n"
-    "  mtls sign partner.csr --profile client --san-allow 'dns:*.partner.example'\n";
+    "Exit status: 0 signed, 1 refused or failed (one line naming the rule),\n"
+    "2 usage error.\n"
+    "\n"
+    "examples:\n"
+    "  mtls sign partner.csr --profile client --name acme-client \\\n"
+    "      --subject-allow 'CN=*.partner.example,O=Partner' \\\n"
+    "      --san-allow 'dns:*.partner.example' --save-policy acme\n"
+    "  mtls sign next.csr --policy acme --name acme-client --renew\n";
 
 static char *
-default_out(const char *in)
+out_with(const char *in, const char *ext)
 {
-	size_t n = strlen(in);
-	char *o = malloc(n + 5);
+	size_t n = strlen(in), e = strlen(ext);
+	char *o = malloc(n + e + 1);
 
 	if (o == NULL) {
 		return NULL;
 	}
-	if (n > 4 && strcmp(in + n - 4, ".csr") == 0) {
+	if (n > 4 && (strcmp(in + n - 4, ".csr") == 0 || strcmp(in + n - 4, ".crt") == 0 ||
+		strcmp(in + n - 4, ".pem") == 0)) {
 		n -= 4;
 	}
-	snprintf(o, n + 5, "%.*s.crt", (int)n, in);
+	snprintf(o, n + e + 1, "%.*s%s", (int)n, in, ext);
 	return o;
 }
 
 struct sign_args {
-	const char *in, *out, *name, *allow, *ca_dir, *ca_pass;
-	enum mtls_profile profile;
-	int days, force, have_profile;
+	const char *in, *out, *name, *ca_dir, *ca_pass, *policy, *save;
+	struct policy_opts po;
+	int force, renew;
 };
 
 static int
-sign_parse(int argc, char **argv, struct sign_args *a, struct mtls_err *err)
+sign_parse(int argc, char **argv, struct sign_args *a)
 {
 	static const struct option opts[] = {
-	    {"profile", required_argument, NULL, 'P'},
-	    {"days", required_argument, NULL, 'D'},
+	    POLICY_OPTIONS,
 	    {"out", required_argument, NULL, 'o'},
 	    {"name", required_argument, NULL, 'n'},
-	    {"san-allow", required_argument, NULL, 'a'},
+	    {"renew", no_argument, NULL, 'r'},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"save-policy", required_argument, NULL, 'w'},
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"ca-pass", required_argument, NULL, 'c'},
 	    {"force", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	long days;
-	int c;
+	int c, r;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		r = policy_opt("sign", c, optarg, &a->po);
+		if (r != 1) {
+			if (r != 0) {
+				return r;
+			}
+			continue;
+		}
 		switch (c) {
-		case 'P':
-			if (mtls_profile_parse(optarg, &a->profile, err) != 0) {
-				return cli_fail(err);
-			}
-			a->have_profile = 1;
-			break;
-		case 'D':
-			if (cli_parse_int("sign", "--days", optarg, 1, 36500, &days) != 0) {
-				return 2;
-			}
-			a->days = (int)days;
-			break;
 		case 'o': a->out = optarg; break;
 		case 'n': a->name = optarg; break;
-		case 'a': a->allow = optarg; break;
+		case 'r': a->renew = 1; break;
+		case 'p': a->policy = optarg; break;
+		case 'w': a->save = optarg; break;
 		case 'd': a->ca_dir = optarg; break;
 		case 'c': a->ca_pass = optarg; break;
 		case 'f': a->force = 1; break;
@@ -100,76 +131,163 @@ sign_parse(int argc, char **argv, struct sign_args *a, struct mtls_err *err)
 	if (optind + 1 != argc) {
 		return cli_usage("sign", "give exactly one CSR file");
 	}
-	if (!a->have_profile) {
-		return cli_usage("sign", "--profile is required (server, client or node)");
-	}
 	a->in = argv[optind];
+	if (a->policy != NULL) {
+		/* A stored policy is the whole policy: signed exactly as before. */
+		if (a->po.given || a->save != NULL) {
+			return cli_usage("sign", "--policy NAME is the whole policy: "
+			    "give no --profile, --subject*, --san*, --days or --save-policy");
+		}
+		return 0;
+	}
+	return policy_opts_done("sign", &a->po);
+}
+
+static int
+load_policy(const struct mtls_sign_policy *p, void *arg)
+{
+	struct mtls_sign_policy *out = arg;
+
+	out->name = p->name ? strdup(p->name) : NULL;
+	out->profile = p->profile;
+	out->subject = p->subject ? strdup(p->subject) : NULL;
+	out->subject_allow = p->subject_allow ? strdup(p->subject_allow) : NULL;
+	out->sans = p->sans ? strdup(p->sans) : NULL;
+	out->san_allow = p->san_allow ? strdup(p->san_allow) : NULL;
+	out->days = p->days;
 	return 0;
+}
+
+static void
+stored_free(struct mtls_sign_policy *p)
+{
+	free((char *)p->name);
+	free((char *)p->subject);
+	free((char *)p->subject_allow);
+	free((char *)p->sans);
+	free((char *)p->san_allow);
+}
+
+/* Certificate and chain (certificate + CA) written together. */
+static int
+write_outputs(struct mtls_ca *ca, X509 *cert, const char *out, const char *chain,
+    int force, struct mtls_err *err)
+{
+	struct mtls_fileset *fs = mtls_fileset_new(force, err);
+	char *pem = NULL, *chain_pem = NULL;
+	size_t pem_len = 0, chain_len = 0;
+	int rc = -1;
+
+	if (fs == NULL || mtls_cert_append_pem(cert, &pem, &pem_len, err) != 0 ||
+	    mtls_cert_append_pem(cert, &chain_pem, &chain_len, err) != 0 ||
+	    mtls_cert_append_pem(mtls_ca_cert(ca), &chain_pem, &chain_len, err) != 0) {
+		goto out;
+	}
+	if (mtls_fileset_add(fs, out, pem, pem_len, MTLS_MODE_PUBLIC, err) != 0 ||
+	    mtls_fileset_add(fs, chain, chain_pem, chain_len, MTLS_MODE_PUBLIC, err) != 0 ||
+	    mtls_fileset_commit(fs, err) != 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_free(pem);
+	OPENSSL_free(chain_pem);
+	mtls_fileset_free(fs);
+	return rc;
+}
+
+static void
+print_result(const struct sign_args *a, const struct mtls_sign_policy *pol,
+    const struct mtls_sign_result *res, X509_REQ *req, const char *out,
+    const char *chain)
+{
+	char fp[200], *subj = mtls_name_format(X509_get_subject_name(res->cert));
+	char *asked = mtls_name_format(X509_REQ_get_subject_name(req));
+	GENERAL_NAMES *g = X509_get_ext_d2i(res->cert, NID_subject_alt_name, NULL, NULL);
+	char *sans = mtls_san_format(g);
+
+	printf("signed %s as %s '%s' (a partner's) -> %s, %s\n", a->in,
+	    mtls_profile_name(pol->profile), res->name, out, chain);
+	printf("subject: %s\n", subj ? subj : "?");
+	if (res->subject_replaced) {
+		printf("  (the CSR asked for '%s'; our policy decides the subject)\n",
+		    asked ? asked : "");
+	}
+	printf("SANs: %s\n", sans && *sans ? sans : "(none)");
+	if (res->supersedes[0] != '\0') {
+		printf("supersedes serial %s\n", res->supersedes);
+	}
+	if (mtls_csr_fingerprint(req, fp, sizeof(fp), NULL) == 0) {
+		printf("CSR SHA-256 %s\n", fp);
+	}
+	mtls_cert_fingerprint(res->cert, EVP_sha256(), fp, sizeof(fp));
+	printf("SHA-256 Fingerprint=%s\n", fp);
+	printf("(compare both with the partner out of band)\n");
+	free(sans);
+	GENERAL_NAMES_free(g);
+	OPENSSL_free(subj);
+	OPENSSL_free(asked);
 }
 
 static int
 sign_run(struct sign_args *a, struct mtls_err *err)
 {
 	X509_REQ *req = NULL;
-	GENERAL_NAMES *sans = NULL;
 	struct mtls_ca *ca = NULL;
-	X509 *cert = NULL;
-	char *out = NULL, *cn = NULL, *pem = NULL, fp[200];
-	size_t pem_len = 0;
-	struct mtls_cert_request r;
+	struct mtls_sign_policy stored, *pol = &a->po.pol;
+	struct mtls_sign_result res;
+	char *out = NULL, *chain = NULL;
 	int rc = -1;
 
+	memset(&stored, 0, sizeof(stored));
+	memset(&res, 0, sizeof(res));
 	req = mtls_load_csr(a->in, err);
-	if (req == NULL || mtls_csr_check(req, a->allow, &sans, err) != 0) {
+	out = a->out ? strdup(a->out) : out_with(a->in, ".crt");
+	chain = out != NULL ? out_with(out, ".chain.pem") : NULL;
+	ca = req != NULL ? mtls_ca_open(cli_ca_dir(a->ca_dir), err) : NULL;
+	if (ca == NULL || out == NULL || chain == NULL) {
 		goto out;
 	}
-	out = a->out ? strdup(a->out) : default_out(a->in);
-	cn = mtls_name_cn(X509_REQ_get_subject_name(req));
-	if (a->profile != MTLS_PROFILE_CLIENT && sk_GENERAL_NAME_num(sans) == 0) {
-		mtls_err_set(err, MTLS_E_POLICY,
-		    "the CSR has no subject alternative names, which a %s "
-		    "certificate needs (clients match servers by SAN); ask for a "
-		    "CSR with SANs",
-		    mtls_profile_name(a->profile));
+	if (a->policy != NULL) {
+		if (mtls_policy_get(ca, a->policy, load_policy, &stored, err) != 0) {
+			goto out;
+		}
+		pol = &stored;
+	}
+	/* Checked before signing, so a refusal leaves no orphan certificate. */
+	if (!a->force && (access(out, F_OK) == 0 || access(chain, F_OK) == 0)) {
+		mtls_err_set(err, MTLS_E_EXISTS, "%s exists (give --force to replace it)",
+		    access(out, F_OK) == 0 ? out : chain);
 		goto out;
 	}
-	ca = mtls_ca_open(cli_ca_dir(a->ca_dir), err);
-	if (out == NULL || ca == NULL || mtls_ca_unlock(ca, a->ca_pass, err) != 0) {
+	if (mtls_ca_unlock(ca, a->ca_pass, err) != 0 || mtls_ca_begin(ca, err) != 0) {
 		goto out;
 	}
-	memset(&r, 0, sizeof(r));
-	r.name = a->name ? a->name : cn ? cn : a->in;
-	r.subject = X509_REQ_get_subject_name(req);
-	r.pubkey = X509_REQ_get0_pubkey(req);
-	r.profile = a->profile;
-	r.sans = sans;
-	r.days = a->days;
-	if (mtls_ca_begin(ca, err) != 0) {
-		goto out;
-	}
-	cert = mtls_ca_sign(ca, &r, err);
+	pol->name = a->save;
 	/* Recorded before written: a certificate that exists is always in
 	 * the inventory (and so can be revoked). */
-	if (cert == NULL || mtls_cert_append_pem(cert, &pem, &pem_len, err) != 0 ||
+	if (mtls_ca_sign_partner(ca, req, a->name ? a->name : a->policy, pol,
+		a->renew, &res, err) != 0 ||
+	    (a->save != NULL && mtls_policy_save(ca, pol, a->force, err) != 0) ||
 	    mtls_ca_commit(ca, err) != 0) {
 		mtls_ca_rollback(ca);
 		goto out;
 	}
-	if (mtls_file_write_atomic(out, pem, pem_len, MTLS_MODE_PUBLIC, a->force, err) != 0) {
+	if (write_outputs(ca, res.cert, out, chain, a->force, err) != 0) {
 		goto out;
 	}
-	mtls_cert_fingerprint(cert, EVP_sha256(), fp, sizeof(fp));
-	printf("signed %s as %s -> %s\n", a->in, mtls_profile_name(a->profile), out);
-	printf("SHA-256 Fingerprint=%s\n", fp);
-	printf("(compare this fingerprint with the partner out of band)\n");
+	print_result(a, pol, &res, req, out, chain);
+	if (a->save != NULL) {
+		printf("saved signing policy '%s': sign the next CSR with --policy %s\n",
+		    a->save, a->save);
+	}
 	rc = 0;
 out:
-	OPENSSL_free(pem);
-	OPENSSL_free(cn);
+	stored_free(&stored);
+	X509_free(res.cert);
 	free(out);
-	X509_free(cert);
+	free(chain);
 	mtls_ca_free(ca);
-	GENERAL_NAMES_free(sans);
 	X509_REQ_free(req);
 	return rc;
 }
@@ -183,9 +301,12 @@ cmd_sign(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	mtls_err_clear(&err);
-	rc = sign_parse(argc, argv, &a, &err);
-	if (rc != 0) {
-		return rc < 0 ? 0 : rc;
+	rc = sign_parse(argc, argv, &a);
+	if (rc == 0) {
+		rc = sign_run(&a, &err) == 0 ? 0 : cli_fail(&err);
+	} else if (rc < 0) {
+		rc = 0;
 	}
-	return sign_run(&a, &err) == 0 ? 0 : cli_fail(&err);
+	policy_opts_free(&a.po);
+	return rc;
 }

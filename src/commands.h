@@ -8,7 +8,8 @@
 	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)") \
 	X("issue", cmd_issue, "issue a key and certificate (server, client, node)") \
 	X("csr", cmd_csr, "make a key and a CSR to send to a partner's CA") \
-	X("sign", cmd_sign, "sign a partner's CSR under a profile, with checks") \
+	X("sign", cmd_sign, "sign a partner's CSR under our signing policy") \
+	X("policy", cmd_policy, "named signing policies for partners' CSRs (add, list, show, remove)") \
 	X("list", cmd_list, "list the CA's inventory of certificates") \
 	X("inspect", cmd_inspect, "describe a certificate, key, CSR or keystore") \
 	X("verify", cmd_verify, "verify a certificate chain and explain failures") \

@@ -115,8 +115,18 @@ const char *mtls_ca_dir(const struct mtls_ca *ca);
 const char *mtls_ca_crl_url(const struct mtls_ca *ca);
 const char *mtls_ca_ocsp_url(const struct mtls_ca *ca);
 
+/* Who holds a certificate's private key. A name belongs to one origin:
+ * a partner's certificate never takes the name of one of ours, nor the
+ * reverse (mtls_ca_sign refuses). */
+enum mtls_origin {
+	MTLS_ORIGIN_LOCAL,   /* key made here: renew and rotate may re-key */
+	MTLS_ORIGIN_PARTNER, /* signed from a partner's CSR: renewed only
+	                        from a new CSR, never re-keyed here */
+};
+
 struct mtls_cert_request {
 	const char *name;            /* inventory name (e.g. "publish") */
+	enum mtls_origin origin;     /* 0: MTLS_ORIGIN_LOCAL */
 	const X509_NAME *subject;
 	EVP_PKEY *pubkey;
 	enum mtls_profile profile;
@@ -130,7 +140,9 @@ struct mtls_cert_request {
 };
 
 /* Issues a certificate under REQ's profile with a fresh random serial of
- * 127 bits unique in the inventory, and records it there. Returns the
+ * 127 bits unique in the inventory, and records it there. Refuses a
+ * subject mtls_name_check refuses, and a name already held by
+ * certificates of the other origin. Returns the
  * certificate (caller frees). Inside mtls_ca_begin/commit it joins the
  * open transaction (batch issuance). */
 X509 *mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
@@ -156,6 +168,7 @@ struct mtls_inv_entry {
 	const char *reason;  /* revocation reason or NULL */
 	const char *pem;
 	const char *superseded_by; /* serial of the renewal, or NULL */
+	const char *origin;  /* "local" (key made here) or "partner" */
 };
 
 typedef int mtls_inv_cb(const struct mtls_inv_entry *e, void *arg);
@@ -252,6 +265,65 @@ int mtls_p12_build(EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
  * match (e.g. "dns:*.partner.example,ip:10.0.*"). The CSR's SANs are
  * returned in *SANS (caller frees with GENERAL_NAMES_free). */
 int mtls_csr_check(X509_REQ *req, const char *san_allow, GENERAL_NAMES **sans,
+    struct mtls_err *err);
+
+/* How a partner's CSR is signed: every choice is ours, never the
+ * request's. A named policy is stored with the CA (mtls_policy_*) so a
+ * partner's next CSR is signed exactly like its first. */
+struct mtls_sign_policy {
+	const char *name;          /* stored policy name, or NULL */
+	enum mtls_profile profile; /* server, client or node */
+	/* The subject: SUBJECT when given; else the CSR's own subject when it
+	 * matches one of the newline-separated per-RDN patterns of
+	 * SUBJECT_ALLOW (mtls_name_match); else "CN=<inventory name>". */
+	const char *subject;
+	const char *subject_allow;
+	/* SANs are closed: the certificate carries SANS ("dns:a,ip:b") and
+	 * those the CSR asks for that match SAN_ALLOW (comma-separated
+	 * globs); any other SAN in the CSR is refused. */
+	const char *sans;
+	const char *san_allow;
+	int days;                  /* 0: MTLS_DEFAULT_DAYS */
+};
+
+/* What mtls_ca_sign_partner decided, for the operator to read. */
+struct mtls_sign_result {
+	X509 *cert;                /* owned by the caller */
+	char name[201];            /* the inventory name used */
+	char supersedes[80];       /* serial it replaces, or "" */
+	int subject_replaced;      /* the CSR asked for another subject */
+};
+
+/* Signs partner CSR under POL as inventory NAME (NULL: the CSR's CN, which
+ * must be a valid name) with origin MTLS_ORIGIN_PARTNER. Checks the CSR
+ * first (mtls_csr_check). NAME must be new, unless RENEW and NAME's
+ * current certificate is a partner's: then the new one supersedes it.
+ * Joins an open mtls_ca_begin transaction, else makes its own. Every
+ * refusal is MTLS_E_POLICY (or MTLS_E_EXISTS for a taken name) naming
+ * the rule. */
+int mtls_ca_sign_partner(struct mtls_ca *ca, X509_REQ *csr, const char *name,
+    const struct mtls_sign_policy *pol, int renew,
+    struct mtls_sign_result *res, struct mtls_err *err);
+
+/* Stores POL under POL->name (replacing it only when FORCE). */
+int mtls_policy_save(struct mtls_ca *ca, const struct mtls_sign_policy *pol,
+    int force, struct mtls_err *err);
+
+/* Calls CB for the policy NAME (MTLS_E_NOTFOUND when there is none), or
+ * for every policy in name order when NAME is NULL. The policy is
+ * borrowed for the callback. */
+typedef int mtls_policy_cb(const struct mtls_sign_policy *pol, void *arg);
+int mtls_policy_get(struct mtls_ca *ca, const char *name, mtls_policy_cb *cb,
+    void *arg, struct mtls_err *err);
+
+/* Deletes the policy NAME (MTLS_E_NOTFOUND when there is none). */
+int mtls_policy_remove(struct mtls_ca *ca, const char *name,
+    struct mtls_err *err);
+
+/* SHA-256 of the CSR's DER in colon hex (the form `openssl req -noout
+ * -fingerprint` has not, but `mtls csr`, `sign` and `inspect` print), so
+ * both sides of an exchange can compare it out of band. */
+int mtls_csr_fingerprint(X509_REQ *req, char *buf, size_t len,
     struct mtls_err *err);
 
 /* Loads a CSR (PEM or DER). */

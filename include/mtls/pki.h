@@ -54,6 +54,22 @@ char *mtls_name_format(const X509_NAME *name);
 /* The first CN of NAME, or NULL (caller frees with OPENSSL_free). */
 char *mtls_name_cn(const X509_NAME *name);
 
+/* Checks a subject we are about to certify: every attribute value valid
+ * text without control characters or NUL, not empty, within RFC 5280
+ * Appendix A's upper bound (CN, O, OU 64 characters; others 128), and an
+ * empty subject only when HAVE_SANS (RFC 5280 4.1.2.6). Fails with
+ * MTLS_E_POLICY naming the attribute and the rule. */
+int mtls_name_check(const X509_NAME *name, int have_sans, struct mtls_err *err);
+
+/* Matches NAME against PATTERN ("CN=*.partner.example,O=Partner"), one
+ * RDN at a time: the same number of RDNs, in order, each of the pattern's
+ * attribute type, each whole value matching its glob (fnmatch, case
+ * insensitive). A glob never crosses an RDN boundary, and a multi-valued
+ * RDN never matches. "\," is a comma inside a value. Returns 1 on a
+ * match, 0 on none, -1 (MTLS_E_USAGE) for a malformed pattern. */
+int mtls_name_match(const X509_NAME *name, const char *pattern,
+    struct mtls_err *err);
+
 /* Appends the SANs in LIST ("dns:h,ip:a,uri:u,email:e", comma separated)
  * to GENS, validating each: DNS names (RFC 1035 letters, digits, hyphens,
  * a leading "*." wildcard), IPv4/IPv6 literals, absolute URIs, emails. */
@@ -64,6 +80,15 @@ int mtls_san_check(const GENERAL_NAME *gen, struct mtls_err *err);
 
 /* "dns:h,ip:a" for GENS (caller frees with free()); "" when empty. */
 char *mtls_san_format(const GENERAL_NAMES *gens);
+
+/* "dns:h" for one SAN (caller frees with free()), NULL when out of memory. */
+char *mtls_san_text(const GENERAL_NAME *g);
+
+/* 1 when TEXT ("dns:h", as mtls_san_text writes it) matches one of the
+ * comma-separated globs in ALLOW ("dns:*.partner.example,ip:10.0.*"),
+ * case insensitive; 0 otherwise (and for a NULL ALLOW). A wildcard DNS
+ * name ("dns:*.x") is admitted only by a pattern spelling it exactly. */
+int mtls_san_allowed(const char *text, const char *allow);
 
 /* Loads every certificate in PATH (PEM, possibly several, or DER). */
 int mtls_load_certs(const char *path, STACK_OF(X509) **out,

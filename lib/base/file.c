@@ -21,6 +21,18 @@ mtls__strdup(const char *s)
 	return s == NULL ? NULL : strdup(s);
 }
 
+char *
+mtls__path_of(const char *dir, const char *name, const char *ext)
+{
+	size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
+	char *p = malloc(n);
+
+	if (p != NULL) {
+		snprintf(p, n, "%s/%s%s", dir, name, ext);
+	}
+	return p;
+}
+
 static int
 read_fd_all(int fd, size_t max, unsigned char **data, size_t *len)
 {

@@ -30,8 +30,20 @@ int mtls__resolve_check(const char *list, struct mtls_err *err);
  * `openssl x509 -text` writes). */
 int mtls__looks_pem(const unsigned char *d, size_t n);
 
+/* Length (1 to 4) of the valid UTF-8 sequence that starts P (N bytes
+ * available), or 0 when P does not start one: a stray continuation byte,
+ * an overlong form, a surrogate, a code point past U+10FFFF or a sequence
+ * cut short (RFC 3629). */
+size_t mtls__utf8_len(const unsigned char *p, size_t n);
+
+/* 1 when the N bytes at S are all valid UTF-8 (NUL counts as a byte). */
+int mtls__utf8_valid(const char *s, size_t n);
+
 /* strdup that returns NULL only on allocation failure; NULL-safe input. */
 char *mtls__strdup(const char *s);
+
+/* "DIR/NAMEEXT" in a new buffer (free()), NULL when out of memory. */
+char *mtls__path_of(const char *dir, const char *name, const char *ext);
 
 struct mtls_err;
 

@@ -9,18 +9,6 @@
 #include "ca/ca_internal.h"
 #include "base/internal.h"
 
-static char *
-out_path(const char *dir, const char *name, const char *ext)
-{
-	size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
-	char *p = malloc(n);
-
-	if (p != NULL) {
-		snprintf(p, n, "%s/%s%s", dir, name, ext);
-	}
-	return p;
-}
-
 /* The name is used as a file name: keep it to one path component. */
 int
 mtls__ca_check_name(const char *name, struct mtls_err *err)
@@ -80,10 +68,10 @@ stage_files(struct mtls_ca *ca, const struct mtls_identity_opts *o,
     EVP_PKEY *key, X509 *cert, struct mtls_fileset *fs, struct mtls_err *err)
 {
 	const char *dir = o->out_dir ? o->out_dir : ".";
-	char *kp = out_path(dir, o->name, ".key");
-	char *cp = out_path(dir, o->name, ".crt");
-	char *chp = out_path(dir, o->name, ".chain.pem");
-	char *pp = out_path(dir, o->name, ".p12");
+	char *kp = mtls__path_of(dir, o->name, ".key");
+	char *cp = mtls__path_of(dir, o->name, ".crt");
+	char *chp = mtls__path_of(dir, o->name, ".chain.pem");
+	char *pp = mtls__path_of(dir, o->name, ".p12");
 	char *key_pem = NULL, *crt = NULL, *chain = NULL;
 	size_t key_len = 0, crt_len = 0, chain_len = 0, p12_len = 0;
 	unsigned char *p12 = NULL;

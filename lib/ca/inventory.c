@@ -69,6 +69,19 @@ static const char *const migrations[] = {
     " serial TEXT NOT NULL DEFAULT '',"
     " outcome TEXT NOT NULL,"
     " reason TEXT NOT NULL DEFAULT '');",
+    /* 2 -> 3: who holds each certificate's key ('local': we made it;
+     * 'partner': signed from a partner's CSR, so never re-keyed here),
+     * and the named signing policies partner CSRs are signed under. */
+    "ALTER TABLE certs ADD COLUMN origin TEXT NOT NULL DEFAULT 'local';"
+    "CREATE TABLE policies("
+    " name TEXT PRIMARY KEY,"
+    " profile TEXT NOT NULL,"
+    " subject TEXT NOT NULL DEFAULT '',"
+    " subject_allow TEXT NOT NULL DEFAULT '',"
+    " sans TEXT NOT NULL DEFAULT '',"
+    " san_allow TEXT NOT NULL DEFAULT '',"
+    " days INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_LATEST ((long)MTLS_ARRAY_LEN(migrations) + 1)
@@ -181,8 +194,8 @@ mtls__inv_open(const char *path, int create, struct mtls_err *err)
 	}
 	if (sqlite3_prepare_v2(inv->db,
 		"INSERT INTO certs(serial,name,subject,sans,profile,not_before,"
-		"not_after,sha256,status,issued_at,pem) "
-		"VALUES(?,?,?,?,?,?,?,?,'valid',strftime('%s','now'),?)",
+		"not_after,sha256,status,issued_at,pem,origin) "
+		"VALUES(?,?,?,?,?,?,?,?,'valid',strftime('%s','now'),?,?)",
 		-1, &inv->ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(inv->db, "SELECT 1 FROM certs WHERE serial=?",
 		-1, &inv->taken, NULL) != SQLITE_OK) {
@@ -288,6 +301,7 @@ mtls__inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)e->not_after);
 	sqlite3_bind_text(s, 8, e->sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 9, e->pem, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 10, e->origin ? e->origin : "local", -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -305,7 +319,7 @@ col_text(sqlite3_stmt *s, int i)
 
 #define ENTRY_COLUMNS                                                        \
 	"serial,name,subject,sans,profile,not_before,not_after,sha256,status,"  \
-	"revoked_at,reason,pem,superseded_by"
+	"revoked_at,reason,pem,superseded_by,origin"
 
 /* Runs SQL (selecting ENTRY_COLUMNS, with ?1 bound to ARG1) and calls CB
  * per row; returns CB's non-zero value, -1 on error, else 0; *ROWS gets
@@ -337,6 +351,7 @@ inv_query(struct mtls_inv *inv, const char *sql, const char *arg1,
 		    .reason = col_text(s, 10),
 		    .pem = col_text(s, 11),
 		    .superseded_by = col_text(s, 12),
+		    .origin = col_text(s, 13),
 		};
 
 		(*rows)++;
@@ -386,7 +401,7 @@ mtls__inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
 	int rows;
 
 	return inv_query(inv, "SELECT serial,name,'','','',not_before,"
-	    "not_after,'',status,revoked_at,reason,'',superseded_by FROM certs "
+	    "not_after,'',status,revoked_at,reason,'',superseded_by,origin FROM certs "
 	    "WHERE status='revoked' AND ?1 IS NULL", NULL, cb, arg, &rows, err);
 }
 
@@ -490,4 +505,24 @@ mtls__inv_revocation_state(struct mtls_inv *inv, long long *count,
 	}
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 0 : db_fail(inv, "reading revocations", err);
+}
+
+int
+mtls__inv_name_origins(struct mtls_inv *inv, const char *name, int *local,
+    int *partner, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	*local = *partner = 0;
+	if (sqlite3_prepare_v2(inv->db, "SELECT origin='partner', count(*) FROM "
+		"certs WHERE name=?1 GROUP BY origin='partner'", -1, &s, NULL) != SQLITE_OK) {
+		return db_fail(inv, "looking up a name", err);
+	}
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		*(sqlite3_column_int(s, 0) ? partner : local) = sqlite3_column_int(s, 1);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(inv, "looking up a name", err);
 }

@@ -43,6 +43,10 @@ int mtls__inv_set_superseded(struct mtls_inv *inv, const char *old_serial,
     const char *new_serial, struct mtls_err *err);
 int mtls__inv_revocation_state(struct mtls_inv *inv, long long *count,
     time_t *latest, struct mtls_err *err);
+/* How many certificates named NAME were made here (*LOCAL) and signed
+ * from partners' CSRs (*PARTNER). */
+int mtls__inv_name_origins(struct mtls_inv *inv, const char *name, int *local,
+    int *partner, struct mtls_err *err);
 int mtls__inv_next_crl_number(struct mtls_inv *inv, long long *out,
     struct mtls_err *err);
 #endif

@@ -14,6 +14,8 @@ struct current {
 	char serial[80];
 	char profile[16];
 	char *pem;
+	int partner;          /* the current one was signed from a CSR */
+	int local_n, partner_n; /* rows of each origin under the name */
 };
 
 /* Rows arrive oldest first: the last valid, not superseded one wins. */
@@ -21,10 +23,13 @@ static int
 pick_current(const struct mtls_inv_entry *e, void *arg)
 {
 	struct current *c = arg;
+	int partner = e->origin != NULL && strcmp(e->origin, "partner") == 0;
 
+	*(partner ? &c->partner_n : &c->local_n) += 1;
 	if (strcmp(e->status, "valid") != 0 || e->superseded_by != NULL) {
 		return 0;
 	}
+	c->partner = partner;
 	snprintf(c->serial, sizeof(c->serial), "%s", e->serial);
 	snprintf(c->profile, sizeof(c->profile), "%s", e->profile);
 	free(c->pem);
@@ -45,6 +50,15 @@ find_current(struct mtls_ca *ca, const char *name, struct current *c,
 		    "no valid certificate named '%s' in the inventory (see "
 		    "'mtls list')",
 		    name);
+	}
+	/* Inventories from before names were unique may hold both. */
+	if (c->local_n > 0 && c->partner_n > 0) {
+		free(c->pem);
+		c->pem = NULL;
+		return mtls_err_set(err, MTLS_E_POLICY, "the name '%s' is ambiguous: "
+		    "it is held by certificates of ours and by certificates signed "
+		    "from a partner's CSR; give the serial instead (see 'mtls list "
+		    "%s')", name, name);
 	}
 	return 0;
 }
@@ -108,6 +122,13 @@ mtls_identity_renew(struct mtls_ca *ca, const char *name,
 
 	if (find_current(ca, name, &c, err) != 0) {
 		return NULL;
+	}
+	if (c.partner) {
+		mtls_err_set(err, MTLS_E_POLICY, "'%s' was signed from a partner's "
+		    "CSR: the partner holds its key, so it is never re-keyed here; "
+		    "ask the partner for a new CSR and run 'mtls sign NEW.csr "
+		    "--name %s --renew'", name, name);
+		goto out;
 	}
 	old = pem_to_cert(c.pem);
 	if (old == NULL) {

@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ca_internal.h"
+#include "ca/inventory.h"
 #include "base/internal.h"
 
 static const struct {
@@ -273,12 +274,38 @@ record(struct mtls_ca *ca, X509 *x, const char *serial,
 	e.not_after = asn1_to_time_t(X509_get0_notAfter(x));
 	e.sha256 = fp;
 	e.pem = pem;
+	e.origin = req->origin == MTLS_ORIGIN_PARTNER ? "partner" : "local";
 	rc = mtls__inv_add(ca->inv, &e, err);
 out:
 	OPENSSL_free(subj);
 	free(sans);
 	OPENSSL_free(pem);
 	return rc;
+}
+
+/* A name belongs to one origin, so that renew, rotate and revoke by name
+ * always mean one identity, and never write our files from a partner's
+ * request nor re-key a partner's identity here. */
+static int
+check_name_origin(struct mtls_ca *ca, const struct mtls_cert_request *req,
+    struct mtls_err *err)
+{
+	int local, partner;
+
+	if (mtls__inv_name_origins(ca->inv, req->name, &local, &partner, err) != 0) {
+		return -1;
+	}
+	if (req->origin == MTLS_ORIGIN_PARTNER && local > 0) {
+		return mtls_err_set(err, MTLS_E_EXISTS, "the name '%s' belongs to "
+		    "an identity of ours; a partner's certificate cannot take it",
+		    req->name);
+	}
+	if (req->origin == MTLS_ORIGIN_LOCAL && partner > 0) {
+		return mtls_err_set(err, MTLS_E_EXISTS, "the name '%s' belongs to "
+		    "a certificate signed from a partner's CSR (the partner holds "
+		    "its key); choose another name", req->name);
+	}
+	return 0;
 }
 
 X509 *
@@ -290,6 +317,11 @@ mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
 
 	if (ca->key == NULL) {
 		mtls_err_set(err, MTLS_E_USAGE, "the CA key is not loaded");
+		return NULL;
+	}
+	if (mtls_name_check(req->subject, req->sans != NULL &&
+		sk_GENERAL_NAME_num(req->sans) > 0, err) != 0 ||
+	    check_name_origin(ca, req, err) != 0) {
 		return NULL;
 	}
 	x = X509_new();

@@ -217,6 +217,7 @@ mtls_inspect_print(FILE *out, json_t *desc)
 		print_field(out, "Format:", o, "encoding");
 		print_list(out, "SANs:", json_object_get(o, "sans"));
 		print_field(out, "Signature:", o, "signature_valid");
+		print_field(out, "SHA-256:", o, "sha256");
 		print_field(out, "Friendly:", o, "friendly_name");
 		print_field(out, "Matches:", o, "matches_certificate");
 	}

@@ -7,6 +7,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/x509v3.h>
 
+#include "mtls/ca.h"
 #include "mtls/inspect.h"
 #include "mtls/pass.h"
 #include "mtls/pki.h"
@@ -58,7 +59,7 @@ add_csr(struct found *f, X509_REQ *r)
 	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(r);
 	GENERAL_NAMES *g = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
 	EVP_PKEY *pk = X509_REQ_get0_pubkey(r);
-	char buf[80], *s = mtls_san_format(g), *item, *save = NULL;
+	char buf[128], *s = mtls_san_format(g), *item, *save = NULL;
 
 	json_object_set_new(j, "type", json_string("certificate request"));
 	{
@@ -76,6 +77,9 @@ add_csr(struct found *f, X509_REQ *r)
 		json_array_append_new(sans, json_string(item));
 	}
 	json_object_set_new(j, "sans", sans);
+	if (mtls_csr_fingerprint(r, buf, sizeof(buf), NULL) == 0) {
+		json_object_set_new(j, "sha256", json_string(buf));
+	}
 	json_object_set_new(j, "signature_valid",
 	    json_boolean(pk != NULL && X509_REQ_verify(r, pk) == 1));
 	ERR_clear_error();

@@ -23,100 +23,25 @@ static const unsigned char csrattrs_der[] = {
     0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
 };
 
-char *
-mtls__est_b64_encode(const unsigned char *der, size_t len, size_t *out_len)
-{
-	EVP_ENCODE_CTX *ec = EVP_ENCODE_CTX_new();
-	size_t cap = (len + 2) / 3 * 4 + len / 48 + 8;
-	char *out = malloc(cap);
-	int n = 0, total = 0;
-
-	if (ec == NULL || out == NULL || len > (size_t)1 << 30) {
-		EVP_ENCODE_CTX_free(ec);
-		free(out);
-		return NULL;
-	}
-	/* 64-character lines, as RFC 2045 base64 for MIME bodies. */
-	EVP_EncodeInit(ec);
-	if (EVP_EncodeUpdate(ec, (unsigned char *)out, &n, der, (int)len) != 1) {
-		EVP_ENCODE_CTX_free(ec);
-		free(out);
-		return NULL;
-	}
-	total = n;
-	EVP_EncodeFinal(ec, (unsigned char *)out + total, &n);
-	total += n;
-	EVP_ENCODE_CTX_free(ec);
-	out[total] = '\0';
-	*out_len = (size_t)total;
-	return out;
-}
-
-unsigned char *
-mtls__est_b64_decode(const unsigned char *in, size_t len, size_t *out_len)
-{
-	EVP_ENCODE_CTX *dc = EVP_ENCODE_CTX_new();
-	unsigned char *out = malloc(len / 4 * 3 + 4);
-	int n = 0, m = 0;
-
-	if (dc == NULL || out == NULL || len == 0 || len > EST_MAX_BODY * 4) {
-		goto fail;
-	}
-	EVP_DecodeInit(dc);
-	if (EVP_DecodeUpdate(dc, out, &n, in, (int)len) < 0 ||
-	    EVP_DecodeFinal(dc, out + n, &m) != 1 || n + m == 0) {
-		goto fail;
-	}
-	EVP_ENCODE_CTX_free(dc);
-	*out_len = (size_t)(n + m);
-	return out;
-fail:
-	EVP_ENCODE_CTX_free(dc);
-	free(out);
-	return NULL;
-}
-
-char *
-mtls__est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len, struct mtls_err *err)
-{
-	PKCS7 *p7 = PKCS7_new();
-	unsigned char *der = NULL;
-	char *out = NULL;
-	int dlen, i;
-
-	/* certs-only: SignedData with no signers and empty content
-	 * (RFC 5751 3.2.2, RFC 7030 4.1.3). */
-	if (p7 == NULL || PKCS7_set_type(p7, NID_pkcs7_signed) != 1 ||
-	    PKCS7_content_new(p7, NID_pkcs7_data) != 1) {
-		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot build a PKCS#7");
-		goto out;
-	}
-	for (i = 0; i < sk_X509_num(certs); i++) {
-		if (PKCS7_add_certificate(p7, sk_X509_value(certs, i)) != 1) {
-			mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot build a PKCS#7");
-			goto out;
-		}
-	}
-	dlen = i2d_PKCS7(p7, &der);
-	if (dlen <= 0 || (out = mtls__est_b64_encode(der, (size_t)dlen, len)) == NULL) {
-		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot encode a PKCS#7");
-	}
-out:
-	OPENSSL_free(der);
-	PKCS7_free(p7);
-	return out;
-}
-
 int
 mtls__est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
     struct mtls_err *err)
 {
 	STACK_OF(X509) *certs = sk_X509_new_null();
+	STACK_OF(X509) *issuers = mtls_ca_issuers(ca);
+	int i, ok;
 
 	memset(c, 0, sizeof(*c));
 	c->ca = ca;
 	c->cert_lifetime = cert_lifetime;
-	if (certs == NULL || sk_X509_push(certs, mtls_ca_cert(ca)) <= 0) {
+
+	/* The CA and, under an intermediate, its issuers up to the root
+	 * (RFC 7030 4.1.3): clients need the chain and the anchor. */
+	ok = certs != NULL && sk_X509_push(certs, mtls_ca_cert(ca)) > 0;
+	for (i = 0; ok && i < sk_X509_num(issuers); i++) {
+		ok = sk_X509_push(certs, sk_X509_value(issuers, i)) > 0;
+	}
+	if (!ok) {
 		sk_X509_free(certs);
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -457,42 +382,6 @@ store_failed(struct est_job *j, const struct mtls_err *e)
 	refuse(j, 500, "Internal Server Error", e->msg);
 }
 
-/* ---- HTTP Basic (RFC 7617) ---- */
-
-static int
-basic_credentials(const char *auth, char *user, size_t ulen, char **pass)
-{
-	unsigned char *dec;
-	size_t n = 0;
-	char *colon;
-	const char *p;
-
-	*pass = NULL;
-	if (auth == NULL || strncasecmp(auth, "Basic ", 6) != 0) {
-		return -1;
-	}
-	for (p = auth + 6; *p == ' '; p++) {
-	}
-	dec = mtls__est_b64_decode((const unsigned char *)p, strlen(p), &n);
-	if (dec == NULL) {
-		return -1;
-	}
-	dec[n] = '\0';
-	colon = memchr(dec, ':', n);
-	if (colon == NULL || strlen((char *)dec) != n ||
-	    (size_t)(colon - (char *)dec) >= ulen) {
-		OPENSSL_cleanse(dec, n);
-		free(dec);
-		return -1;
-	}
-	*colon = '\0';
-	snprintf(user, ulen, "%s", (char *)dec);
-	*pass = strdup(colon + 1);
-	OPENSSL_cleanse(dec, n);
-	free(dec);
-	return *pass != NULL ? 0 : -1;
-}
-
 /* ---- operations ---- */
 
 static void
@@ -507,7 +396,7 @@ op_simpleenroll(struct est_job *j)
 	X509 *x = NULL;
 
 	j->action = "simpleenroll";
-	if (basic_credentials(j->req->authorization, user, sizeof(user),
+	if (mtls__est_basic_credentials(j->req->authorization, user, sizeof(user),
 		&secret) != 0) {
 		set_text(j->resp, 401, "Unauthorized", "enrollment needs a token: "
 		    "HTTP Basic with the name (or token id) and the token's "

@@ -65,4 +65,9 @@ char *mtls__est_b64_encode(const unsigned char *der, size_t len, size_t *out_len
 unsigned char *mtls__est_b64_decode(const unsigned char *in, size_t len,
     size_t *out_len);
 
+/* USER and a new copy of the password (*PASS, free with mtls_pass_free)
+ * from an "Authorization: Basic" header (RFC 7617); -1 when malformed. */
+int mtls__est_basic_credentials(const char *auth, char *user, size_t ulen,
+    char **pass);
+
 #endif

@@ -1,6 +1,5 @@
-#define _GNU_SOURCE
 /* see mtls/ca.h: mtls_csr_check, mtls_load_csr */
-#include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,38 +62,6 @@ csr_refuses_ca(STACK_OF(X509_EXTENSION) *exts, struct mtls_err *err)
 	return 0;
 }
 
-static char *
-san_text(const GENERAL_NAME *g)
-{
-	GENERAL_NAMES *one = sk_GENERAL_NAME_new_null();
-	char *s;
-
-	if (one == NULL) {
-		return NULL;
-	}
-	sk_GENERAL_NAME_push(one, (GENERAL_NAME *)g);
-	s = mtls_san_format(one);
-	sk_GENERAL_NAME_free(one);
-	return s;
-}
-
-static int
-san_allowed(const char *text, const char *allow)
-{
-	char *copy = strdup(allow), *save = NULL, *pat;
-	int ok = 0;
-
-	if (copy == NULL) {
-		return 0;
-	}
-	for (pat = strtok_r(copy, ",", &save); pat != NULL && !ok;
-	     pat = strtok_r(NULL, ",", &save)) {
-		ok = fnmatch(pat, text, FNM_CASEFOLD) == 0;
-	}
-	free(copy);
-	return ok;
-}
-
 static int
 csr_check_sans(STACK_OF(X509_EXTENSION) *exts, const char *allow,
     GENERAL_NAMES **out, struct mtls_err *err)
@@ -119,8 +86,8 @@ csr_check_sans(STACK_OF(X509_EXTENSION) *exts, const char *allow,
 			GENERAL_NAMES_free(gens);
 			return -1;
 		}
-		text = san_text(g);
-		if (allow != NULL && (text == NULL || !san_allowed(text, allow))) {
+		text = mtls_san_text(g);
+		if (allow != NULL && (text == NULL || !mtls_san_allowed(text, allow))) {
 			mtls_err_set(err, MTLS_E_POLICY,
 			    "the CSR asks for SAN %s, which --san-allow '%s' "
 			    "does not permit",
@@ -165,4 +132,24 @@ mtls_csr_check(X509_REQ *req, const char *san_allow, GENERAL_NAMES **sans,
 out:
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	return rc;
+}
+
+int
+mtls_csr_fingerprint(X509_REQ *req, char *buf, size_t len,
+    struct mtls_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+	size_t off = 0;
+
+	if (X509_REQ_digest(req, EVP_sha256(), md, &n) != 1) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot hash the CSR");
+	}
+	if (len < (size_t)n * 3) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "fingerprint buffer too small");
+	}
+	for (i = 0; i < n; i++) {
+		off += (size_t)snprintf(buf + off, len - off, i ? ":%02X" : "%02X", md[i]);
+	}
+	return 0;
 }

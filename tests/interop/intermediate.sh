@@ -157,6 +157,23 @@ else
 	fail "serve did not start"; cat "$T/serve.log"
 fi
 
+# The online CA: EST cacerts carries the intermediate and the root, and
+# its own TLS certificate verifies against the root alone.
+P2=$(free_port)
+bg "$MTLS" ca serve --listen 127.0.0.1:$P2 --ca-dir online --quiet 2>"$T/caserve.log"
+if wait_port $P2 10; then
+	check "EST cacerts over TLS verified by the root alone" \
+		curl -sS --fail --cacert online/root.crt -o cacerts.b64 \
+		"https://127.0.0.1:$P2/.well-known/est/cacerts"
+	base64 -d cacerts.b64 >cacerts.p7 2>/dev/null
+	openssl pkcs7 -inform DER -in cacerts.p7 -print_certs -out cacerts.pem 2>/dev/null
+	check "cacerts holds the intermediate and the root" \
+		test "$(grep -c 'BEGIN CERTIFICATE' cacerts.pem)" = 2
+	check "...the root among them" grep -qf <(sed -n 2p online/root.crt) cacerts.pem
+else
+	fail "ca serve did not start"; cat "$T/caserve.log"
+fi
+
 # Revoking the intermediate at the root revokes everything below it.
 check "the root revokes the intermediate" \
 	"$MTLS" revoke --ca-dir root online-1 --reason keyCompromise

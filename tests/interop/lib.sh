@@ -39,6 +39,18 @@ wait_port() {
 	return 1
 }
 
+# wait_log FILE REGEX [SECONDS]: waits until FILE has a line matching REGEX.
+wait_log() {
+	local i
+	for ((i = 0; i < ${3:-5} * 20; i++)); do
+		grep -qE -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "no /$2/ in $1 within ${3:-5}s:" >&2
+	tail -5 "$1" >&2
+	return 1
+}
+
 # bg CMD...: starts CMD in the background, remembered for cleanup.
 bg() {
 	"$@" &

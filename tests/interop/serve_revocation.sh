@@ -15,17 +15,6 @@ MTLS_CA_DIR="$T/other" "$MTLS" ca init --name "CN=Foreign CA" >/dev/null
 MTLS_CA_DIR="$T/other" "$MTLS" crl --out foreign.crl >/dev/null
 check "test PKI was made" test -s id/good.crt -a -s id/publish.key -a -s foreign.crl
 
-# wait_log FILE REGEX [SECONDS]: waits until FILE has a line matching REGEX.
-wait_log() {
-	local i
-	for ((i = 0; i < ${3:-5} * 20; i++)); do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "no /$2/ in $1 within ${3:-5}s:" >&2
-	tail -5 "$1" >&2
-	return 1
-}
 # hs URL NAME: a Test request as NAME; prints curl's exit status and HTTP code.
 hs() {
 	curl -sS -o /dev/null -w '%{http_code}' --cacert pki/ca.crt \

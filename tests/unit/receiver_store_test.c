@@ -56,6 +56,13 @@ static const struct {
 	{"/a/.", NULL},
 	{"/a\\..\\b", NULL},
 	{"/a\nb", NULL},
+	{"/caf\xc3\xa9/\xe2\x82\xac.html", "/caf\xc3\xa9/\xe2\x82\xac.html"},
+	{"/a\xff", NULL},             /* not UTF-8 */
+	{"/a\xc3", NULL},             /* sequence cut short */
+	{"/\xc0\xaf" "etc", NULL},       /* overlong '/' */
+	{"/\xed\xa0\x80", NULL},      /* surrogate */
+	{"/a\xc2\x85" "b", NULL},        /* C1 control (NEL) */
+	{"/a\x1b[31m", NULL},         /* terminal escape */
 	{"/a\tb", NULL},
 	{"/.mtls-receiver.db", NULL},
 	{"/x/.mtls-tmp-1", NULL},

@@ -300,6 +300,7 @@ test_migrates_version_1(void **state)
 	mtls_ca_free(f->ca);
 	assert_int_equal(sqlite3_open(test_path(f->dir, "inventory.db"), &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE tokens; DROP TABLE audit; "
+	    "DROP TABLE policies; ALTER TABLE certs DROP COLUMN origin; "
 	    "UPDATE meta SET value='1' WHERE key='schema'", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	ca = mtls_ca_open(f->dir, &e);
@@ -308,6 +309,12 @@ test_migrates_version_1(void **state)
 	assert_int_equal(mtls_ca_unlock(ca, NULL, &e), 0);
 	s = make(ca, "m", NULL, 60, id);
 	mtls_pass_free(s);
+	/* Version 3: certificates know their origin; policies are stored. */
+	assert_int_equal(sqlite3_open(test_path(f->dir, "inventory.db"), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "SELECT origin FROM certs; SELECT name "
+	    "FROM policies; SELECT 1 FROM meta WHERE key='schema' AND value='3'",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
 	/* A newer schema than we know is refused, not misread. */
 	mtls_ca_free(f->ca);
 	f->ca = NULL;

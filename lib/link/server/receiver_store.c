@@ -129,20 +129,30 @@ mtls__content_store_path_check(const char *path, char *out, size_t outlen,
 	const char *p = path;
 	size_t n, o = 0;
 
-	if (path[0] != '/') {
-		return mtls_err_set(err, MTLS_E_POLICY,
-		    "path '%s' is not absolute (it must start with '/')", path);
-	}
 	if (strlen(path) > MTLS__CONTENT_PATH_MAX || outlen < 2) {
 		return mtls_err_set(err, MTLS_E_POLICY,
 		    "path is longer than %d bytes", MTLS__CONTENT_PATH_MAX);
 	}
 	for (n = 0; path[n] != '\0'; n++) {
-		if ((unsigned char)path[n] < 0x20 || path[n] == 0x7f ||
-		    path[n] == '\\') {
+		const unsigned char b = (unsigned char)path[n];
+
+		/* C0, DEL, and C1 (U+0080..U+009F, UTF-8 C2 80..C2 9F). */
+		if (b < 0x20 || b == 0x7f || b == '\\' ||
+		    (b == 0xc2 && (unsigned char)path[n + 1] >= 0x80 &&
+			(unsigned char)path[n + 1] <= 0x9f)) {
 			return mtls_err_set(err, MTLS_E_POLICY,
 			    "path has a control character or backslash");
 		}
+	}
+	/* The path names a file and goes into the access log: text only,
+	 * so what the log shows is what was written. */
+	if (!mtls__utf8_valid(path, n)) {
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "path is not valid UTF-8");
+	}
+	if (path[0] != '/') {
+		return mtls_err_set(err, MTLS_E_POLICY,
+		    "path '%s' is not absolute (it must start with '/')", path);
 	}
 	while (*p != '\0') {
 		p += strspn(p, "/");

@@ -6,6 +6,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
@@ -226,6 +227,33 @@ receive(struct reqctx *r)
 	apply(r, action);
 }
 
+/* The first header that a request may carry only once and carries more
+ * than once, or NULL. Of two Content-Length headers evhttp reads the
+ * first (another reader of the same bytes may take the second: request
+ * smuggling); of two Path headers the log and the store could disagree. */
+static const char *
+repeated_header(struct evkeyvalq *h)
+{
+	static const char *const once[] = {"Path", "Content-Length",
+	    "Transfer-Encoding", "Action", "Item-Id", "Host", "Expect"};
+	const struct evkeyval *kv;
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(once) / sizeof(once[0]); i++) {
+		n = 0;
+		for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+			if (evutil_ascii_strcasecmp(kv->key, once[i]) == 0) {
+				n++;
+			}
+		}
+		if (n > 1) {
+			return once[i];
+		}
+	}
+	return NULL;
+}
+
 static const char *
 method_name(enum evhttp_cmd_type c)
 {
@@ -273,6 +301,7 @@ mtls__serve_http_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *upath = u != NULL ? evhttp_uri_get_path(u) : NULL;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *dup;
 	struct timespec start;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -299,7 +328,15 @@ mtls__serve_http_request(struct evhttp_request *req, void *arg)
 	r.serial = mtls_cert_serial_hex(r.cert);
 	r.acc.serial = r.serial;
 	r.acc.principal = r.cn;
-	if (upath == NULL) {
+	dup = repeated_header(evhttp_request_get_input_headers(req));
+	if (dup != NULL) {
+		/* Where this request ends is in doubt: end the connection. */
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		r.acc.outcome = "repeated_header";
+		reply(&r, 400, "Bad Request",
+		    "header %s appears more than once; send it once\n", dup);
+	} else if (upath == NULL) {
 		reply(&r, 400, "Bad Request", "malformed request URI\n");
 	} else if (strcmp(upath, "/bin/receive") == 0) {
 		receive(&r);

@@ -147,6 +147,14 @@ void mtls__serve_now(char *buf, size_t len);
 double mtls__serve_elapsed_ms(const struct timespec *start);
 void mtls__serve_log(struct serve *srv, const char *level, const char *fmt, ...)
     MTLS_PRINTF(3, 4);
+/* Copies S into OUT (LEN bytes, always terminated) as one field of a log
+ * line: valid UTF-8 and printable characters stay; a backslash is
+ * doubled; control characters (C0, DEL, C1) and bytes that are not UTF-8
+ * become \xNN. With SERVE_ESC_FIELD (a key=value field of the text log)
+ * a double quote gets a backslash and a space becomes \x20 too. What
+ * does not fit is cut at a character and marked "...". Returns OUT. */
+#define SERVE_ESC_FIELD 1
+const char *mtls__serve_log_escape(const char *s, int flags, char *out, size_t len);
 void mtls__serve_log_handshake(struct serve *srv, const char *peer,
     const char *key, const char *reason);
 

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "base/internal.h"
 #include "link/server/serve_int.h"
 
 void
@@ -34,7 +35,9 @@ mtls__serve_elapsed_ms(const struct timespec *start)
 	    (double)(now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
-/* Writes one line to stderr; JSON objects are freed here. */
+/* Writes one line to stderr; JSON objects are freed here. Every string
+ * in OBJ went through mtls__serve_log_escape (valid UTF-8), so encoding fails
+ * only without memory; even then the record is not silently lost. */
 static void
 emit(struct serve *srv, json_t *obj, const char *text)
 {
@@ -44,6 +47,13 @@ emit(struct serve *srv, json_t *obj, const char *text)
 		s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER |
 		    JSON_REAL_PRECISION(4));
 		json_decref(obj);
+	}
+	if (s == NULL && text == NULL) {
+		text = srv->opts.log_json
+		    ? "{\"event\":\"log_error\",\"msg\":\"a log record "
+		      "could not be encoded (out of memory)\"}"
+		    : "log_error: a log record could not be encoded (out of "
+		      "memory)";
 	}
 	pthread_mutex_lock(&srv->log_lock);
 	fprintf(stderr, "%s\n", s != NULL ? s : text);
@@ -55,12 +65,14 @@ emit(struct serve *srv, json_t *obj, const char *text)
 void
 mtls__serve_log(struct serve *srv, const char *level, const char *fmt, ...)
 {
-	char now[40], msg[1024], line[1200];
+	char now[40], raw[1024], msg[1100], line[1200];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* Messages quote client certificates and files: one line each. */
+	mtls__serve_log_escape(raw, 0, msg, sizeof(msg));
 	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
 		emit(srv, json_pack("{s:s, s:s, s:s}", "time", now, "level",
@@ -75,17 +87,18 @@ void
 mtls__serve_log_handshake(struct serve *srv, const char *peer, const char *key,
     const char *reason)
 {
-	char now[40], line[1200];
+	char now[40], line[1400], why[SERVE_REASON_MAX + 200];
 
+	mtls__serve_log_escape(reason, 0, why, sizeof(why));
 	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
 		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", now,
 		    "event", "handshake_failed", "peer", peer, "reason_key", key,
-		    "reason", reason), NULL);
+		    "reason", why), NULL);
 		return;
 	}
 	snprintf(line, sizeof(line), "%s %s handshake refused: %s", now, peer,
-	    reason);
+	    why);
 	emit(srv, NULL, line);
 }
 
@@ -95,48 +108,106 @@ dash(const char *s)
 	return s != NULL && *s != '\0' ? s : "-";
 }
 
-/* A field for the text log: control characters (a refused Path header is
- * logged as sent) become '?', so one request stays one line. */
-static const char *
-clean(const char *s, char *buf, size_t len)
+const char *
+mtls__serve_log_escape(const char *s, int flags, char *out, size_t len)
 {
-	size_t i;
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+	size_t o = 0, n = strlen((const char *)p), i = 0, l, need;
+	enum { KEEP, BACKSLASH, HEX } how;
 
-	s = dash(s);
-	for (i = 0; s[i] != '\0' && i + 1 < len; i++) {
-		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	if (len == 0) {
+		return "";
 	}
-	buf[i] = '\0';
-	return buf;
+	while (i < n) {
+		l = mtls__utf8_len(p + i, n - i);
+		/* One character at a time, as is or as \xNN (4 bytes). */
+		if (l == 1 && (p[i] == '\\' ||
+				  (p[i] == '"' && (flags & SERVE_ESC_FIELD) != 0))) {
+			how = BACKSLASH, need = 2;
+		} else if (l == 1 && p[i] >= 0x20 && p[i] != 0x7f &&
+		    !(p[i] == ' ' && (flags & SERVE_ESC_FIELD) != 0)) {
+			how = KEEP, need = 1;
+		} else if (l > 1 && !(p[i] == 0xc2 && p[i + 1] <= 0x9f)) {
+			how = KEEP, need = l;
+		} else {
+			how = HEX, need = 4;
+		}
+		if (o + need + 4 > len) {
+			/* Cut at a character boundary and say so. */
+			if (o + 4 <= len) {
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (how == BACKSLASH) {
+			out[o++] = '\\';
+			out[o++] = (char)p[i++];
+		} else if (how == HEX) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[p[i] >> 4];
+			out[o++] = hex[p[i] & 15];
+			i++;
+		} else {
+			memcpy(out + o, p + i, need);
+			o += need;
+			i += need;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* The client-controlled fields of an access record, escaped. */
+struct access_fields {
+	char principal[512], serial[200], method[40], uri[2100], action[40],
+	    path[2100], item[520], outcome[64];
+};
+
+static void
+escape_fields(const struct serve_access *a, int flags, struct access_fields *f)
+{
+	mtls__serve_log_escape(dash(a->principal), flags, f->principal,
+	    sizeof(f->principal));
+	mtls__serve_log_escape(dash(a->serial), flags, f->serial, sizeof(f->serial));
+	mtls__serve_log_escape(dash(a->method), flags, f->method, sizeof(f->method));
+	mtls__serve_log_escape(dash(a->uri), flags, f->uri, sizeof(f->uri));
+	mtls__serve_log_escape(dash(a->action), flags, f->action, sizeof(f->action));
+	mtls__serve_log_escape(dash(a->path), flags, f->path, sizeof(f->path));
+	mtls__serve_log_escape(dash(a->item), flags, f->item, sizeof(f->item));
+	mtls__serve_log_escape(a->outcome, flags, f->outcome, sizeof(f->outcome));
 }
 
 void
 mtls__serve_log_access(struct serve *srv, const struct serve_access *a)
 {
-	char now[40], line[3000], uri[1100], path[1100], item[200];
+	char now[40], line[8000];
+	struct access_fields f;
 
 	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
+		escape_fields(a, 0, &f);
 		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
 				    "s:s, s:s, s:i, s:I, s:I, s:f, s:s?}",
 		    "time", now, "event", "request", "peer", dash(a->peer),
-		    "principal", dash(a->principal), "serial", dash(a->serial),
-		    "method", dash(a->method), "uri", dash(a->uri), "action",
-		    dash(a->action), "path", dash(a->path), "item",
-		    dash(a->item), "status", a->status,
+		    "principal", f.principal, "serial", f.serial,
+		    "method", f.method, "uri", f.uri, "action", f.action,
+		    "path", f.path, "item", f.item, "status", a->status,
 		    "bytes_in", (json_int_t)a->bytes_in, "bytes_out",
 		    (json_int_t)a->bytes_out, "ms", a->ms, "outcome",
-		    a->outcome), NULL);
+		    a->outcome != NULL ? f.outcome : NULL), NULL);
 		return;
 	}
+	/* key=value fields: a space would let a value pose as more fields. */
+	escape_fields(a, SERVE_ESC_FIELD, &f);
 	snprintf(line, sizeof(line),
 	    "%s %s principal=%s serial=%s \"%s %s\" action=%s path=%s "
 	    "item=%s status=%d bytes_in=%zu bytes_out=%zu ms=%.2f%s%s",
-	    now, dash(a->peer), dash(a->principal), dash(a->serial),
-	    dash(a->method), clean(a->uri, uri, sizeof(uri)), dash(a->action),
-	    clean(a->path, path, sizeof(path)), clean(a->item, item, sizeof(item)),
-	    a->status, a->bytes_in, a->bytes_out, a->ms,
-	    a->outcome != NULL ? " outcome=" : "",
-	    a->outcome != NULL ? a->outcome : "");
+	    now, dash(a->peer), f.principal, f.serial, f.method, f.uri,
+	    f.action, f.path, f.item, a->status, a->bytes_in, a->bytes_out,
+	    a->ms, a->outcome != NULL ? " outcome=" : "",
+	    a->outcome != NULL ? f.outcome : "");
 	emit(srv, NULL, line);
 }

@@ -1,0 +1,399 @@
+/* Layer online: `mtls ca serve` - answering requests: EST, the CRL, OCSP,
+ * health and metrics, and slowing down clients that keep failing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "mtls/ca.h"
+#include "mtls/file.h"
+#include "mtls/ocsp.h"
+#include "online/ca_serve_int.h"
+#include "ca/ca_internal.h"
+
+/* ---- slowing down repeated failures ---- */
+
+static struct fail_slot *
+fail_slot(struct casrv *s, const char *addr, int create)
+{
+	size_t h = 5381, i;
+	const char *p;
+	struct fail_slot *f;
+
+	for (p = addr; *p != '\0' && *p != ' '; p++) {
+		h = h * 33 + (unsigned char)*p;
+	}
+	for (i = 0; i < 8; i++) {
+		f = &s->fails[(h + i) % FAIL_SLOTS];
+		if (strcmp(f->addr, addr) == 0) {
+			return f;
+		}
+		if (create && (f->addr[0] == '\0' ||
+		    f->first + FAIL_WINDOW < time(NULL))) {
+			memset(f, 0, sizeof(*f));
+			snprintf(f->addr, sizeof(f->addr), "%s", addr);
+			return f;
+		}
+	}
+	return create ? &s->fails[h % FAIL_SLOTS] : NULL;
+}
+
+/* Seconds the client at ADDR must wait, 0 when it may go on. */
+static long
+blocked_for(struct casrv *s, const char *addr)
+{
+	struct fail_slot *f = fail_slot(s, addr, 0);
+	time_t now = time(NULL);
+
+	return f != NULL && f->blocked_until > now ? (long)(f->blocked_until - now) : 0;
+}
+
+static void
+note_failure(struct casrv *s, const char *addr)
+{
+	struct fail_slot *f = fail_slot(s, addr, 1);
+	time_t now = time(NULL);
+	int over;
+
+	if (strcmp(f->addr, addr) != 0) {
+		memset(f, 0, sizeof(*f));
+		snprintf(f->addr, sizeof(f->addr), "%s", addr);
+	}
+	if (f->first + FAIL_WINDOW < now) {
+		f->first = now;
+		f->fails = 0;
+	}
+	f->fails++;
+	over = f->fails - s->o.fail_limit;
+	if (over >= 0) {
+		/* 5, 10, 20 ... seconds, at most 5 minutes. */
+		f->blocked_until = now + (over < 6 ? 5L << over : 300);
+		f->first = now;
+	}
+}
+
+/* ---- HTTP ---- */
+
+static void
+peer_ip(struct evhttp_request *req, char *out, size_t len)
+{
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+	snprintf(out, len, "%s", addr != NULL ? addr : "-");
+}
+
+static SSL *
+req_ssl(struct evhttp_request *req)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	struct bufferevent *bev = c != NULL ? evhttp_connection_get_bufferevent(c) : NULL;
+
+	return bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+}
+
+static void
+send_body(struct casrv *s, struct evhttp_request *req, int status,
+    const char *reason, const char *type, const void *body, size_t len)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	s->by_status[status / 100 < 6 ? status / 100 : 0]++;
+	if (type != NULL) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Content-Type", type);
+	}
+	if (out == NULL || (len > 0 && evbuffer_add(out, body, len) != 0)) {
+		evbuffer_free(out);
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	evhttp_send_reply(req, status, reason, out);
+	evbuffer_free(out);
+}
+
+static void
+send_text(struct casrv *s, struct evhttp_request *req, int status,
+    const char *reason, const char *text)
+{
+	send_body(s, req, status, reason, "text/plain; charset=utf-8", text,
+	    strlen(text));
+}
+
+static const char *
+method_name(struct evhttp_request *req)
+{
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	default: return "?";
+	}
+}
+
+static void
+route_est(struct casrv *s, struct evhttp_request *req, const char *op)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyvalq *outh = evhttp_request_get_output_headers(req);
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	struct est_req r;
+	struct est_resp resp;
+	char addr[64], actor[96], ra[24];
+	SSL *ssl = req_ssl(req);
+	long wait;
+
+	peer_ip(req, addr, sizeof(addr));
+	memset(&r, 0, sizeof(r));
+	r.op = op;
+	r.post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+	r.content_type = evhttp_find_header(in, "Content-Type");
+	r.authorization = evhttp_find_header(in, "Authorization");
+	r.len = evbuffer_get_length(body);
+	r.body = r.len > 0 ? evbuffer_pullup(body, -1) : (const unsigned char *)"";
+	r.peer = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+	r.peer_verify = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	snprintf(actor, sizeof(actor), "%s", addr);
+	r.peer_addr = actor;
+	wait = r.post ? blocked_for(s, addr) : 0;
+	if (wait > 0) {
+		s->slowed++;
+		snprintf(ra, sizeof(ra), "%ld", wait);
+		evhttp_add_header(outh, "Retry-After", ra);
+		send_text(s, req, 429, "Too Many Requests", "too many failed "
+		    "attempts from this address; wait and retry\n");
+		return;
+	}
+	mtls__est_handle(&s->est, &r, &resp);
+	if (resp.auth_failed) {
+		note_failure(s, addr);
+	}
+	if (resp.issued) {
+		s->issued++;
+	} else if (resp.status >= 400) {
+		s->refused++;
+	}
+	if (resp.base64) {
+		/* RFC 7030 4.1.3, 4.2.3: base64 bodies say so. */
+		evhttp_add_header(outh, "Content-Transfer-Encoding", "base64");
+	}
+	if (resp.www_authenticate) {
+		evhttp_add_header(outh, "WWW-Authenticate",
+		    "Basic realm=\"mtls EST\", charset=\"UTF-8\"");
+	}
+	if (resp.retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%d", resp.retry_after);
+		evhttp_add_header(outh, "Retry-After", ra);
+	}
+	if (!s->o.log_quiet) {
+		mtls__casrv_log(s, "%s %s %s%s -> %d%s%.*s", addr, method_name(req),
+		    EST_PREFIX, op, resp.status, resp.status >= 400 ? ": " : "",
+		    resp.status >= 400 && resp.len > 0 ? (int)resp.len - 1 : 0,
+		    resp.status >= 400 && resp.body ? resp.body : "");
+	}
+	send_body(s, req, resp.status, resp.reason, resp.content_type, resp.body,
+	    resp.len);
+	free(resp.body);
+}
+
+/* The CRL is rebuilt when a revocation changed the inventory and when
+ * half of its validity has passed, long before its nextUpdate. */
+int
+mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err)
+{
+	struct crl_cache *c = &s->crl;
+	long long count = 0;
+	time_t latest = 0, now = time(NULL);
+	unsigned char *der = NULL, *pem = NULL;
+	size_t dlen = 0, plen = 0;
+	long n = 0;
+	struct tm tm;
+	X509_CRL *crl;
+	const unsigned char *p;
+
+	if (mtls__ca_revocation_state(s->ca, &count, &latest, err) != 0) {
+		return -1;
+	}
+	if (c->der != NULL && count == c->rev_count && latest == c->rev_latest &&
+	    now < c->built + (c->next_update - c->built) / 2) {
+		return 0;
+	}
+	if (mtls_ca_crl(s->ca, s->o.crl_days, 1, &der, &dlen, &n, err) != 0) {
+		return -1;
+	}
+	p = der;
+	crl = d2i_X509_CRL(NULL, &p, (long)dlen);
+	if (crl == NULL || mtls_pem_append("X509 CRL", der, dlen, (char **)&pem,
+		&plen, err) != 0) {
+		X509_CRL_free(crl);
+		OPENSSL_free(der);
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot encode the CRL");
+	}
+	X509_CRL_free(crl);
+	OPENSSL_free(c->der);
+	OPENSSL_free(c->pem);
+	c->der = der;
+	c->der_len = dlen;
+	c->pem = (char *)pem;
+	c->pem_len = plen;
+	c->built = now;
+	c->next_update = now + (time_t)s->o.crl_days * 86400;
+	c->rev_count = count;
+	c->rev_latest = latest;
+	snprintf(c->etag, sizeof(c->etag), "\"%llx-%llx-%lld\"",
+	    (unsigned long long)now, (unsigned long long)latest, count);
+	gmtime_r(&now, &tm);
+	strftime(c->last_modified, sizeof(c->last_modified),
+	    "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	s->crl_builds++;
+	mtls__casrv_log(s, "CRL built: %ld revoked, next update in %d day%s", n,
+	    s->o.crl_days, s->o.crl_days == 1 ? "" : "s");
+	return 0;
+}
+
+static void
+route_crl(struct casrv *s, struct evhttp_request *req, int pem)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	const char *inm = evhttp_find_header(in, "If-None-Match");
+	const char *ims = evhttp_find_header(in, "If-Modified-Since");
+	struct mtls_err err;
+	char expires[40];
+	struct tm tm;
+
+	if (mtls__casrv_crl_refresh(s, &err) != 0) {
+		mtls__casrv_log(s, "cannot build the CRL: %s", err.msg);
+		send_text(s, req, 503, "Service Unavailable", "the CRL cannot be "
+		    "built now\n");
+		return;
+	}
+	evhttp_add_header(out, "ETag", s->crl.etag);
+	evhttp_add_header(out, "Last-Modified", s->crl.last_modified);
+	gmtime_r(&s->crl.next_update, &tm);
+	strftime(expires, sizeof(expires), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	evhttp_add_header(out, "Expires", expires);
+	/* RFC 9110 13.1.2, 13.1.3: pollers pay one header exchange. */
+	if ((inm != NULL && strstr(inm, s->crl.etag) != NULL) ||
+	    (inm == NULL && ims != NULL && strcmp(ims, s->crl.last_modified) == 0)) {
+		send_body(s, req, 304, "Not Modified", NULL, "", 0);
+		return;
+	}
+	if (pem) {
+		send_body(s, req, 200, "OK", "application/x-pem-file", s->crl.pem,
+		    s->crl.pem_len);
+	} else {
+		/* RFC 5280 4.2.1.13 / RFC 2585 */
+		send_body(s, req, 200, "OK", "application/pkix-crl", s->crl.der,
+		    s->crl.der_len);
+	}
+}
+
+static void
+route_ocsp(struct casrv *s, struct evhttp_request *req, const char *rest)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	unsigned char *der = NULL;
+	const unsigned char *resp;
+	size_t len = 0, rlen = 0;
+	char *dec = NULL;
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+		len = evbuffer_get_length(in);
+		resp = mtls_ocsp_respond(s->ocsp, len ? evbuffer_pullup(in, -1)
+		    : (const unsigned char *)"", len, &rlen);
+	} else {
+		/* GET /ocsp/{url-encoded base64 of the DER request} (A.1). */
+		dec = evhttp_uridecode(rest[0] == '/' ? rest + 1 : rest, 0, NULL);
+		der = dec != NULL ? mtls__est_b64_decode((unsigned char *)dec,
+		    strlen(dec), &len) : NULL;
+		resp = mtls_ocsp_respond(s->ocsp, der ? der : (const unsigned char *)"",
+		    der ? len : 0, &rlen);
+	}
+	send_body(s, req, 200, "OK", "application/ocsp-response", resp, rlen);
+	free(dec);
+	free(der);
+}
+
+static void
+route_metrics(struct casrv *s, struct evhttp_request *req)
+{
+	struct mtls_ocsp_stats os;
+	char buf[2048];
+	int n;
+
+	mtls_ocsp_responder_stats(s->ocsp, &os);
+	n = snprintf(buf, sizeof(buf),
+	    "# HELP mtls_ca_requests_total HTTP requests answered.\n"
+	    "# TYPE mtls_ca_requests_total counter\n"
+	    "mtls_ca_requests_total %llu\n"
+	    "# HELP mtls_ca_responses_total Responses by status class.\n"
+	    "# TYPE mtls_ca_responses_total counter\n"
+	    "mtls_ca_responses_total{class=\"2xx\"} %llu\n"
+	    "mtls_ca_responses_total{class=\"3xx\"} %llu\n"
+	    "mtls_ca_responses_total{class=\"4xx\"} %llu\n"
+	    "mtls_ca_responses_total{class=\"5xx\"} %llu\n"
+	    "# HELP mtls_ca_certificates_issued_total Certificates issued by EST.\n"
+	    "# TYPE mtls_ca_certificates_issued_total counter\n"
+	    "mtls_ca_certificates_issued_total %llu\n"
+	    "# HELP mtls_ca_requests_refused_total EST requests refused.\n"
+	    "# TYPE mtls_ca_requests_refused_total counter\n"
+	    "mtls_ca_requests_refused_total %llu\n"
+	    "# HELP mtls_ca_clients_slowed_total Requests answered 429 after "
+	    "repeated failures.\n"
+	    "# TYPE mtls_ca_clients_slowed_total counter\n"
+	    "mtls_ca_clients_slowed_total %llu\n"
+	    "# HELP mtls_ca_crl_builds_total CRLs signed.\n"
+	    "# TYPE mtls_ca_crl_builds_total counter\n"
+	    "mtls_ca_crl_builds_total %llu\n"
+	    "# HELP mtls_ca_ocsp_requests_total OCSP requests.\n"
+	    "# TYPE mtls_ca_ocsp_requests_total counter\n"
+	    "mtls_ca_ocsp_requests_total %llu\n",
+	    s->requests, s->by_status[2], s->by_status[3], s->by_status[4],
+	    s->by_status[5], s->issued, s->refused, s->slowed, s->crl_builds,
+	    os.requests);
+	send_body(s, req, 200, "OK", "text/plain; version=0.0.4", buf,
+	    n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
+}
+
+/* Routes by path prefix; a new protocol is one more row. */
+void
+mtls__casrv_on_request(struct evhttp_request *req, void *arg)
+{
+	struct casrv *s = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+
+	s->requests++;
+	if (path == NULL) {
+		send_text(s, req, 400, "Bad Request", "bad request URI\n");
+		return;
+	}
+	if (strncmp(path, EST_PREFIX, strlen(EST_PREFIX)) == 0) {
+		route_est(s, req, path + strlen(EST_PREFIX));
+	} else if (strcmp(path, "/crl.der") == 0 || strcmp(path, "/crl") == 0) {
+		route_crl(s, req, 0);
+	} else if (strcmp(path, "/crl.pem") == 0) {
+		route_crl(s, req, 1);
+	} else if (strncmp(path, "/ocsp", 5) == 0 &&
+		   (path[5] == '\0' || path[5] == '/')) {
+		route_ocsp(s, req, path + 5);
+	} else if (strcmp(path, "/healthz") == 0) {
+		send_text(s, req, 200, "OK", "ok\n");
+	} else if (strcmp(path, "/metrics") == 0) {
+		route_metrics(s, req);
+	} else {
+		send_text(s, req, 404, "Not Found", "not here: EST is under "
+		    "/.well-known/est/, the CRL at /crl.der and /crl.pem, OCSP at "
+		    "/ocsp\n");
+	}
+}

@@ -1,0 +1,65 @@
+/* Layer online: `mtls ca serve` - the server's state, shared by its set-up
+ * (ca_serve.c) and its HTTP answers (ca_serve_http.c). Private. */
+#ifndef MTLS_CA_SERVE_INT_H
+#define MTLS_CA_SERVE_INT_H
+
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <openssl/ssl.h>
+
+#include "mtls/ca.h"
+#include "mtls/ocsp.h"
+#include "mtls/online.h"
+#include "online/est_int.h"
+
+#define EST_PREFIX "/.well-known/est/"
+#define FAIL_SLOTS 256
+#define FAIL_WINDOW 60
+
+/* Failed authentications per client address (a small open table: an
+ * attacker with many addresses evicts entries, but each address is then
+ * limited on its own). */
+struct fail_slot {
+	char addr[64];
+	int fails;
+	time_t first, blocked_until;
+};
+
+struct crl_cache {
+	unsigned char *der;
+	char *pem;
+	size_t der_len, pem_len;
+	time_t built, next_update;
+	long long rev_count;
+	time_t rev_latest;
+	char etag[40];
+	char last_modified[40];
+};
+
+struct casrv {
+	struct mtls_ca_serve_opts o;
+	struct mtls_ca *ca;
+	struct est_ctx est;
+	struct mtls_ocsp_responder *ocsp;
+	struct event_base *base;
+	struct evhttp *http;
+	SSL_CTX *ctx;
+	struct crl_cache crl;
+	struct fail_slot fails[FAIL_SLOTS];
+	unsigned long long issued, refused, requests, slowed, crl_builds;
+	unsigned long long by_status[6]; /* 1xx..5xx */
+};
+
+/* One log line to stderr: "TIME mtls ca serve: ...". */
+void mtls__casrv_log(struct casrv *s, const char *fmt, ...) MTLS_PRINTF(2, 3);
+
+/* Rebuilds the cached CRL when a revocation changed the inventory or half
+ * its validity has passed. */
+int mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err);
+
+/* evhttp's callback for every request: routes by path prefix. */
+void mtls__casrv_on_request(struct evhttp_request *req, void *arg);
+
+#endif

@@ -1,0 +1,181 @@
+/* Layer online, node side: installing an identity - PEM, PKCS#12 and
+ * JKS stores, server bundles, the CRL - staged into one atomic file set.
+ * See enroll_int.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtls/bundle.h"
+#include "mtls/file.h"
+#include "mtls/online.h"
+#include "mtls/pki.h"
+#include "mtls/store.h"
+#include "base/internal.h"
+#include "online/enroll_int.h"
+
+int
+mtls__enroll_stage(struct mtls_fileset *fs, const char *dir, const char *name,
+    const char *ext, const void *d, size_t n, mode_t mode, struct mtls_err *err)
+{
+	char *p = mtls__path_of(dir, name, ext);
+	int rc;
+
+	if (p == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	rc = mtls_fileset_add(fs, p, d, n, mode, err);
+	free(p);
+	return rc;
+}
+
+static int
+stage_stores(const struct enroll_install *in, STACK_OF(X509) *chain,
+    struct mtls_fileset *fs, struct mtls_err *err)
+{
+	static const struct {
+		unsigned flag;
+		enum mtls_store_format fmt;
+		const char *ext;
+	} kinds[] = {
+	    {MTLS_ENROLL_P12, MTLS_STORE_P12, ".p12"},
+	    {MTLS_ENROLL_JKS, MTLS_STORE_JKS, ".jks"},
+	};
+	struct mtls_store *ks = NULL, *ts = NULL;
+	unsigned char *kb = NULL, *tb = NULL;
+	size_t kl = 0, tl = 0, i;
+	int rc = -1;
+
+	for (i = 0; i < 2; i++) {
+		if ((in->formats & kinds[i].flag) == 0) {
+			continue;
+		}
+		ks = mtls_store_new();
+		ts = mtls_store_new();
+		if (ks == NULL || ts == NULL ||
+		    mtls_store_add_key(ks, in->name, in->key, chain, 0, 1, err) != 0 ||
+		    mtls_store_add_trusted(ts, "ca", in->ca, 0, 1, err) != 0 ||
+		    mtls_store_serialize(ks, kinds[i].fmt, in->store_pass, NULL, &kb,
+			&kl, err) != 0 ||
+		    mtls_store_serialize(ts, kinds[i].fmt, in->store_pass, NULL, &tb,
+			&tl, err) != 0 ||
+		    mtls__enroll_stage(fs, in->dir, in->name, kinds[i].ext, kb, kl,
+			MTLS_MODE_SECRET, err) != 0 ||
+		    mtls__enroll_stage(fs, in->dir, "truststore", kinds[i].ext, tb, tl,
+			MTLS_MODE_PUBLIC, err) != 0) {
+			goto out;
+		}
+		mtls_store_buf_free(kb, kl);
+		mtls_store_buf_free(tb, tl);
+		kb = tb = NULL;
+		mtls_store_free(ks);
+		mtls_store_free(ts);
+		ks = ts = NULL;
+	}
+	rc = 0;
+out:
+	mtls_store_buf_free(kb, kl);
+	mtls_store_buf_free(tb, tl);
+	mtls_store_free(ks);
+	mtls_store_free(ts);
+	return rc;
+}
+
+static int
+stage_bundle(const struct enroll_install *in, STACK_OF(X509) *chain,
+    struct mtls_fileset *fs, struct mtls_err *err)
+{
+	struct mtls_bundle_opts bo;
+	struct mtls_bundle_id id;
+	char *out;
+	int rc;
+
+	memset(&bo, 0, sizeof(bo));
+	if (mtls_bundle_target_parse(in->bundle, &bo.target, err) != 0) {
+		return -1;
+	}
+	out = mtls__path_of(in->dir, "bundle-", in->bundle);
+	if (out == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	if (mtls_mkdir_p(out, 0755, err) != 0) {
+		free(out);
+		return -1;
+	}
+	bo.out_dir = out;
+	bo.pass = in->store_pass;
+	id.name = (char *)in->name;
+	id.key = in->key;
+	id.chain = chain;
+	rc = mtls_bundle_stage(&bo, &id, NULL, in->ca, fs, err);
+	free(out);
+	return rc;
+}
+
+/* Stages every file of the identity into FS: PEM always (the renewal
+ * agent reads it), then stores, bundle, CRL. */
+int
+mtls__enroll_stage_all(const struct enroll_install *in, struct mtls_fileset *fs, struct mtls_err *err)
+{
+	char *key_pem = NULL, *crt = NULL, *chain_pem = NULL, *ca_pem = NULL;
+	size_t key_len = 0, crt_len = 0, chain_len = 0, ca_len = 0;
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	int rc = -1;
+
+	if (chain == NULL || sk_X509_push(chain, in->cert) <= 0 ||
+	    sk_X509_push(chain, in->ca) <= 0) {
+		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (mtls_key_to_pem(in->key, NULL, &key_pem, &key_len, err) != 0 ||
+	    mtls_cert_append_pem(in->cert, &crt, &crt_len, err) != 0 ||
+	    mtls_cert_append_pem(in->cert, &chain_pem, &chain_len, err) != 0 ||
+	    mtls_cert_append_pem(in->ca, &chain_pem, &chain_len, err) != 0 ||
+	    mtls_cert_append_pem(in->ca, &ca_pem, &ca_len, err) != 0) {
+		goto out;
+	}
+	if (mtls__enroll_stage(fs, in->dir, in->name, ".key", key_pem, key_len, MTLS_MODE_SECRET, err) != 0 ||
+	    mtls__enroll_stage(fs, in->dir, in->name, ".crt", crt, crt_len, MTLS_MODE_PUBLIC, err) != 0 ||
+	    mtls__enroll_stage(fs, in->dir, in->name, ".chain.pem", chain_pem, chain_len,
+		MTLS_MODE_PUBLIC, err) != 0 ||
+	    mtls__enroll_stage(fs, in->dir, "ca", ".pem", ca_pem, ca_len, MTLS_MODE_PUBLIC, err) != 0 ||
+	    (in->crl_pem != NULL && mtls__enroll_stage(fs, in->dir, "crl", ".pem", in->crl_pem,
+		in->crl_len, MTLS_MODE_PUBLIC, err) != 0) ||
+	    stage_stores(in, chain, fs, err) != 0 ||
+	    (in->bundle != NULL && stage_bundle(in, chain, fs, err) != 0)) {
+		goto out;
+	}
+	rc = 0;
+out:
+	sk_X509_free(chain); /* borrowed certificates */
+	mtls_secret_free(key_pem, key_len);
+	OPENSSL_free(crt);
+	OPENSSL_free(chain_pem);
+	OPENSSL_free(ca_pem);
+	return rc;
+}
+
+/* The CA's current CRL (PEM), best effort: a node without it still has
+ * its identity; the agent fetches it again next time. */
+char *
+mtls__enroll_fetch_crl(const char *url, const char *ca_pem, long timeout, size_t *len)
+{
+	struct est_call c;
+	struct est_answer h;
+	struct mtls_err ignore;
+
+	memset(&c, 0, sizeof(c));
+	c.url = url;
+	c.op = "/crl.pem";
+	c.ca_pem = ca_pem;
+	c.timeout_ms = timeout;
+	if (mtls__est_client_http(&c, &h, &ignore) != 0) {
+		return NULL;
+	}
+	if (h.status != 200 || h.body == NULL ||
+	    strstr(h.body, "-----BEGIN X509 CRL-----") == NULL) {
+		free(h.body);
+		return NULL;
+	}
+	*len = h.len;
+	return h.body;
+}

@@ -1,0 +1,264 @@
+/* Layer online, node side: renewal of an enrolled identity by EST
+ * simplereenroll with its current certificate (mtls renew-agent). See
+ * mtls/online.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "mtls/ca.h"
+#include "mtls/file.h"
+#include "mtls/online.h"
+#include "mtls/pass.h"
+#include "mtls/pki.h"
+#include "base/internal.h"
+#include "online/enroll_int.h"
+
+struct state {
+	json_t *j;
+	const char *url, *name, *fp, *bundle, *store_pass, *exec;
+	unsigned formats;
+	enum mtls_keytype kt;
+	char dir[4096];
+};
+
+static int
+read_state(const char *path, struct state *st, struct mtls_err *err)
+{
+	json_error_t je;
+	json_t *f;
+	size_t i;
+	const char *slash;
+	struct mtls_err ignore;
+
+	memset(st, 0, sizeof(*st));
+	st->j = json_load_file(path, 0, &je);
+	if (st->j == NULL) {
+		return mtls_err_set(err, MTLS_E_FORMAT, "cannot read %s: %s",
+		    path, je.text);
+	}
+	st->url = json_string_value(json_object_get(st->j, "url"));
+	st->name = json_string_value(json_object_get(st->j, "name"));
+	st->fp = json_string_value(json_object_get(st->j, "ca_fingerprint"));
+	st->bundle = json_string_value(json_object_get(st->j, "for"));
+	st->store_pass = json_string_value(json_object_get(st->j, "store_pass"));
+	st->exec = json_string_value(json_object_get(st->j, "exec"));
+	if (st->url == NULL || st->name == NULL || st->fp == NULL) {
+		return mtls_err_set(err, MTLS_E_FORMAT, "%s lacks url, name or "
+		    "ca_fingerprint: was it written by 'mtls enroll'?", path);
+	}
+	st->formats = MTLS_ENROLL_PEM;
+	f = json_object_get(st->j, "formats");
+	for (i = 0; i < json_array_size(f); i++) {
+		const char *v = json_string_value(json_array_get(f, i));
+
+		if (v != NULL && strcmp(v, "p12") == 0) {
+			st->formats |= MTLS_ENROLL_P12;
+		} else if (v != NULL && strcmp(v, "jks") == 0) {
+			st->formats |= MTLS_ENROLL_JKS;
+		}
+	}
+	if (mtls_keytype_parse(json_string_value(json_object_get(st->j,
+		"key_type")) ? json_string_value(json_object_get(st->j,
+		"key_type")) : "ec-p256", &st->kt, &ignore) != 0) {
+		st->kt = MTLS_KEY_EC_P256;
+	}
+	slash = strrchr(path, '/');
+	if (slash == NULL) {
+		snprintf(st->dir, sizeof(st->dir), ".");
+	} else {
+		snprintf(st->dir, sizeof(st->dir), "%.*s", (int)(slash - path), path);
+	}
+	return 0;
+}
+
+/* When two thirds of X's lifetime have passed, less up to JITTER seconds
+ * at random (so a fleet enrolled at once does not renew at once). */
+static time_t
+due_time(X509 *x, long jitter)
+{
+	struct tm a, b;
+	time_t nb, na;
+	unsigned int r = 0;
+
+	if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &a) != 1 ||
+	    ASN1_TIME_to_tm(X509_get0_notAfter(x), &b) != 1) {
+		return 0;
+	}
+	nb = timegm(&a);
+	na = timegm(&b);
+	if (jitter > 0 && RAND_bytes((unsigned char *)&r, sizeof(r)) == 1) {
+		jitter = (long)(r % (unsigned long)(jitter + 1));
+	} else {
+		jitter = 0;
+	}
+	if (jitter > (na - nb) / 6) {
+		jitter = (long)((na - nb) / 6);
+	}
+	return nb + (na - nb) * 2 / 3 - jitter;
+}
+
+static int
+run_hook(const char *cmd, const char *name, const char *dir,
+    struct mtls_err *err)
+{
+	pid_t pid;
+	int status = 0;
+
+	pid = fork();
+	if (pid < 0) {
+		return mtls_err_sys(err, MTLS_E_IO, "cannot run the hook");
+	}
+	if (pid == 0) {
+		setenv("MTLS_NAME", name, 1);
+		setenv("MTLS_DIR", dir, 1);
+		/* The hook runs beside the files it is about. */
+		if (chdir(dir) != 0) {
+			_exit(126);
+		}
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			return mtls_err_sys(err, MTLS_E_IO, "waiting for the hook");
+		}
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		return mtls_err_set(err, MTLS_E_IO, "renewed '%s', but the hook "
+		    "'%s' failed (status %d): the new files are in place", name,
+		    cmd, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	return 0;
+}
+
+static char *
+read_text(const char *dir, const char *name, const char *ext,
+    struct mtls_err *err)
+{
+	char *p = mtls__path_of(dir, name, ext);
+	unsigned char *d = NULL;
+	size_t n = 0;
+
+	if (p == NULL || mtls_file_read(p, 1 << 20, &d, &n, err) != 0) {
+		free(p);
+		return NULL;
+	}
+	free(p);
+	return (char *)d;
+}
+
+int
+mtls_renew_identity(const char *state_file, int force, long jitter,
+    int *renewed, time_t *next, struct mtls_err *err)
+{
+	struct state st;
+	X509 *cur = NULL, *ca = NULL, *cert = NULL;
+	EVP_PKEY *key = NULL, *oldkey = NULL;
+	GENERAL_NAMES *sans = NULL;
+	char *cur_pem = NULL, *key_pem = NULL, *ca_file = NULL, *ca_pem = NULL;
+	char *csr = NULL, *pass = NULL, *crl = NULL, *p = NULL;
+	size_t crl_len = 0, key_len = 0;
+	struct mtls_fileset *fs = NULL;
+	struct est_call call;
+	struct enroll_install in;
+	int rc = -1;
+
+	*renewed = 0;
+	*next = 0;
+	if (read_state(state_file, &st, err) != 0) {
+		goto out;
+	}
+	p = mtls__path_of(st.dir, st.name, ".crt");
+	cur = p != NULL ? mtls_load_cert(p, err) : NULL;
+	free(p);
+	p = mtls__path_of(st.dir, st.name, ".key");
+	oldkey = p != NULL && cur != NULL ? mtls_load_key(p, NULL, err) : NULL;
+	free(p);
+	p = NULL;
+	if (cur == NULL || oldkey == NULL) {
+		goto out;
+	}
+	*next = due_time(cur, jitter);
+	if (!force && time(NULL) < *next) {
+		rc = 0;
+		goto out;
+	}
+	ca_file = read_text(st.dir, "ca", ".pem", err);
+	if (ca_file == NULL) {
+		goto out;
+	}
+	/* The pinned CA, fetched over a connection verified by it. */
+	ca = mtls__est_client_pinned_ca(st.url, st.fp, ca_file, 0, err);
+	if (ca == NULL || (ca_pem = mtls__est_client_pem(ca)) == NULL ||
+	    (cur_pem = mtls__est_client_pem(cur)) == NULL ||
+	    mtls_key_to_pem(oldkey, NULL, &key_pem, &key_len, err) != 0) {
+		goto out;
+	}
+	if (st.store_pass != NULL &&
+	    (pass = mtls_pass_get(st.store_pass, NULL, 0, err)) == NULL) {
+		goto out;
+	}
+	key = mtls_key_generate(st.kt, err);
+	sans = X509_get_ext_d2i(cur, NID_subject_alt_name, NULL, NULL);
+	if (key == NULL || (csr = mtls__est_client_csr(key, X509_get_subject_name(cur), sans,
+		err)) == NULL) {
+		goto out;
+	}
+	memset(&call, 0, sizeof(call));
+	call.url = st.url;
+	call.op = "simplereenroll";
+	call.ca_pem = ca_pem;
+	call.cert_pem = cur_pem;
+	call.key_pem = key_pem;
+	call.body = csr;
+	cert = mtls__est_client_post_csr(&call, key, ca, err);
+	if (cert == NULL) {
+		goto out;
+	}
+	crl = mtls__enroll_fetch_crl(st.url, ca_pem, 0, &crl_len);
+	memset(&in, 0, sizeof(in));
+	in.dir = st.dir;
+	in.name = st.name;
+	in.key = key;
+	in.cert = cert;
+	in.ca = ca;
+	in.formats = st.formats;
+	in.bundle = st.bundle;
+	in.store_pass = pass;
+	in.crl_pem = crl;
+	in.crl_len = crl_len;
+	fs = mtls_fileset_new(1, err);
+	if (fs == NULL || mtls__enroll_stage_all(&in, fs, err) != 0 ||
+	    mtls_fileset_commit(fs, err) != 0) {
+		goto out;
+	}
+	*renewed = 1;
+	*next = due_time(cert, jitter);
+	rc = st.exec != NULL ? run_hook(st.exec, st.name, st.dir, err) : 0;
+out:
+	mtls_fileset_free(fs);
+	mtls_pass_free(pass);
+	mtls_secret_free(key_pem, key_len);
+	free(crl);
+	free(csr);
+	OPENSSL_free(ca_file); /* from mtls_file_read */
+	OPENSSL_free(ca_pem);
+	OPENSSL_free(cur_pem);
+	GENERAL_NAMES_free(sans);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(oldkey);
+	X509_free(cert);
+	X509_free(cur);
+	X509_free(ca);
+	json_decref(st.j);
+	return rc;
+}
