@@ -8,7 +8,8 @@ build_pkgs=(gcc meson ninja-build pkg-config libssl-dev libsqlite3-dev libevent-
 	libcurl4-openssl-dev libjansson-dev libcmocka-dev openssl curl python3 ca-certificates)
 test_pkgs=(clang libclang-rt-14-dev gnutls-bin libnss3-tools faketime socat jq
 	nginx-light apache2 haproxy stunnel4 tomcat10 activemq default-jdk-headless
-	procps iproute2 hyperfine time linux-perf sqlite3 util-linux systemd golang-cfssl)
+	procps iproute2 hyperfine time linux-perf sqlite3 util-linux systemd golang-cfssl
+	certbot lego uacme dehydrated pebble)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

@@ -1,3 +1,4 @@
+#include "mtls/ca.h"
 #include "cli.h"
 
 #include <stdarg.h>
@@ -53,6 +54,25 @@ cli_parse_int(const char *cmd, const char *opt, const char *val, long min,
 		    opt, min, max, val);
 	}
 	*out = v;
+	return 0;
+}
+
+int
+cli_ca_lock(struct mtls_ca *ca, struct mtls_err *err)
+{
+	const char *r;
+
+	if (mtls_ca_lock(ca, err) != 0) {
+		return -1;
+	}
+	r = mtls_ca_recovery(ca);
+	while (r != NULL && *r != '\0') {
+		int len = (int)strcspn(r, "\n");
+
+		fprintf(stderr, "mtls: %.*s\n", len, r);
+		r += len;
+		r += *r == '\n';
+	}
 	return 0;
 }
 
@@ -202,5 +222,32 @@ cli_resolve_env(const char *cmd, char **list)
 		p += n;
 		p += strspn(p, ", \t\n");
 	}
+	return 0;
+}
+
+void
+cli_utc(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int
+cli_list_add(const char *cmd, const char *opt, char **list, const char *val)
+{
+	size_t old = *list ? strlen(*list) : 0, n = old + strlen(val) + 2;
+	char *p = realloc(*list, n);
+
+	if (p == NULL) {
+		return cli_usage(cmd, "%s: out of memory", opt);
+	}
+	snprintf(p + old, n - old, "%s%s", old > 0 ? "," : "", val);
+	*list = p;
 	return 0;
 }

@@ -39,6 +39,12 @@ int cli_parse_int(const char *cmd, const char *opt, const char *val, long min,
 /* Resolves the CA directory: OPT, else $MTLS_CA_DIR, else "./pki". */
 const char *cli_ca_dir(const char *opt);
 
+struct mtls_ca;
+
+/* Takes the CA lock (mtls_ca_lock) and prints on stderr, one "mtls: "
+ * line each, what it finished or undid of a killed command's work. */
+int cli_ca_lock(struct mtls_ca *ca, struct mtls_err *err);
+
 /* True when stderr is a terminal (progress bars). */
 int cli_is_tty(void);
 
@@ -63,6 +69,14 @@ int cli_resolve_add(const char *cmd, char **list, const char *entry);
 /* Adds the entries of $MTLS_RESOLVE (same form, comma-separated) after
  * the options' own, so the command line wins; returns 0 or 2. */
 int cli_resolve_env(const char *cmd, char **list);
+/* T as "2026-01-02T10:00:00Z" into BUF ("-" when T is 0). */
+void cli_utc(time_t t, char *buf, size_t len);
+
+/* Appends VAL to the comma-separated *LIST (caller frees); 0, or 2 after
+ * a usage message for CMD/OPT when memory runs out. */
+int cli_list_add(const char *cmd, const char *opt, char **list,
+    const char *val);
+
 /* ca init --intermediate, ca sign-intermediate, ca install
  * (cmd_ca_sub.c). */
 struct mtls_ca_init_opts;

@@ -220,6 +220,7 @@ issue_now(struct bundle_args *a, struct mtls_ca *ca, struct mtls_err *err)
 	struct mtls_identity_opts id;
 	struct mtls_fileset *fs = mtls_fileset_new(0, err);
 	X509 *cert = NULL, *ccert = NULL;
+	char what[256];
 	int rc = -1;
 
 	if (fs == NULL) {
@@ -231,7 +232,7 @@ issue_now(struct bundle_args *a, struct mtls_ca *ca, struct mtls_err *err)
 	id.sans = a->sans[0] ? a->sans : NULL;
 	if (mtls_profile_parse(a->issue, &id.profile, err) != 0 ||
 	    mtls_ca_unlock(ca, a->ca_pass, err) != 0 ||
-	    mtls_ca_begin(ca, err) != 0) {
+	    cli_ca_lock(ca, err) != 0 || mtls_ca_begin(ca, err) != 0) {
 		goto out;
 	}
 	cert = mtls_identity_issue(ca, &id, fs, err);
@@ -242,12 +243,12 @@ issue_now(struct bundle_args *a, struct mtls_ca *ca, struct mtls_err *err)
 		id.profile = MTLS_PROFILE_CLIENT;
 		ccert = mtls_identity_issue(ca, &id, fs, err);
 	}
-	if (cert == NULL || (a->b.target == MTLS_BUNDLE_ACTIVEMQ && ccert == NULL) ||
-	    mtls_ca_commit(ca, err) != 0) {
+	if (cert == NULL || (a->b.target == MTLS_BUNDLE_ACTIVEMQ && ccert == NULL)) {
 		mtls_ca_rollback(ca);
 		goto out;
 	}
-	if (mtls_fileset_commit(fs, err) != 0) {
+	snprintf(what, sizeof(what), "bundle --issue %s", a->name);
+	if (mtls_ca_commit_files(ca, fs, what, err) != 0) {
 		goto out;
 	}
 	printf("issued %s (%s) into %s\n", a->name, a->issue, a->from);

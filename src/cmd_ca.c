@@ -18,7 +18,7 @@ static const char usage[] =
     "       mtls ca serve --listen ADDR:PORT [--ca-dir DIR] [--ca-pass SPEC]\n"
     "                     [--cert-lifetime D] [--cert F --key F [--key-pass SPEC]]\n"
     "                     [--san LIST] [--crl-days N] [--idle-timeout S]\n"
-    "                     [--fail-limit N] [--quiet]\n"
+    "                     [--fail-limit N] [--quiet] [ACME options]\n"
     "\n"
     "init creates a private CA: a self-signed root (basicConstraints CA:TRUE,\n"
     "keyUsage keyCertSign+cRLSign, SKI), its key (0600), ca.json and an SQLite\n"
@@ -55,10 +55,28 @@ static const char usage[] =
     "  --fail-limit N       failed authentications per address per minute\n"
     "                       before it is slowed down (default 5)\n"
     "  --quiet              no log line per request\n"
+    "ACME (RFC 8555) at https://ADDR:PORT/acme/directory; accounts need an\n"
+    "external account binding key from 'mtls acme eab create' by default:\n"
+    "  --acme-no-eab        accounts without a key may register; they get\n"
+    "                       only what --acme-allow allows\n"
+    "  --acme-allow LIST    dns:GLOB,ip:CIDR for such accounts (default none)\n"
+    "  --acme-cert-lifetime D  lifetime of ACME certificates (default: the\n"
+    "                       --cert-lifetime)\n"
+    "  --acme-http-port N   port http-01 is fetched from (default 80)\n"
+    "  --acme-tls-port N    port tls-alpn-01 connects to (default 443)\n"
+    "  --acme-resolve HOST:PORT:ADDR  where validations of HOST connect\n"
+    "                       (repeatable; curl's --resolve form)\n"
+    "  --acme-validate-allow CIDR  the only addresses validations may connect\n"
+    "                       to (repeatable; default: where names resolve)\n"
+    "  --acme-validate-timeout S  seconds per validation (default 10)\n"
+    "  --acme-orders-per-hour N  per account (default 300)\n"
     "\n"
     "examples:\n"
     "  mtls ca init --name \"CN=Replication CA,O=Example\"\n"
-    "  MTLS_CA_PASS=secret mtls ca init --dir /etc/mtls/ca --pass env:MTLS_CA_PASS\n";
+    "  MTLS_CA_PASS=secret mtls ca init --dir /etc/mtls/ca --pass env:MTLS_CA_PASS\n"
+    "  mtls ca serve --listen 0.0.0.0:8443 --acme-validate-allow 10.0.0.0/8\n"
+    "\n"
+    "exit status: 0 done (serve: stopped by SIGTERM/SIGINT), 1 error, 2 usage\n";
 
 static int
 ca_init(int argc, char **argv)
@@ -80,6 +98,7 @@ ca_init(int argc, char **argv)
 	struct mtls_ca_init_opts o;
 	struct mtls_err err;
 	const char *dir = NULL, *pass_spec = NULL;
+	char note[256] = "";
 	long days = 0;
 	int c, rc, intermediate = 0;
 
@@ -123,7 +142,12 @@ ca_init(int argc, char **argv)
 		}
 		return cmd_ca_request(&o);
 	}
+	o.note = note;
+	o.note_len = sizeof(note);
 	rc = mtls_ca_init(&o, &err);
+	if (note[0] != '\0') {
+		fprintf(stderr, "mtls: %s\n", note);
+	}
 	if (rc != 0) {
 		return cli_fail(&err);
 	}
@@ -181,6 +205,53 @@ ca_show(int argc, char **argv)
 	return 0;
 }
 
+/* The --acme-* options (ids 1000..1008); 0 or 2. */
+static int
+acme_option(struct mtls_ca_serve_opts *o, int c, char **resolve,
+    char **vallow, char **aallow)
+{
+	long v;
+
+	switch (c) {
+	case 1000: o->acme_no_eab = 1; return 0;
+	case 1001: return cli_list_add("ca serve", "--acme-allow", aallow, optarg);
+	case 1002:
+		if (cli_parse_duration("ca serve", "--acme-cert-lifetime", optarg,
+			&o->acme_cert_lifetime) != 0) {
+			return 2;
+		}
+		return o->acme_cert_lifetime < 60 ? cli_usage("ca serve",
+		    "--acme-cert-lifetime must be at least a minute") : 0;
+	case 1003:
+	case 1004:
+		if (cli_parse_int("ca serve", c == 1003 ? "--acme-http-port" :
+			"--acme-tls-port", optarg, 1, 65535, &v) != 0) {
+			return 2;
+		}
+		*(c == 1003 ? &o->acme_http_port : &o->acme_tls_port) = (int)v;
+		return 0;
+	case 1005: return cli_resolve_add("ca serve", resolve, optarg);
+	case 1006: return cli_list_add("ca serve", "--acme-validate-allow", vallow,
+		    optarg);
+	case 1007:
+		if (cli_parse_int("ca serve", "--acme-validate-timeout", optarg, 1,
+			300, &v) != 0) {
+			return 2;
+		}
+		o->acme_validate_timeout = (double)v;
+		return 0;
+	case 1008:
+		if (cli_parse_int("ca serve", "--acme-orders-per-hour", optarg, 1,
+			1000000, &v) != 0) {
+			return 2;
+		}
+		o->acme_orders_per_hour = v;
+		return 0;
+	default:
+		return cli_bad_option("ca serve");
+	}
+}
+
 static int
 ca_serve(int argc, char **argv)
 {
@@ -198,14 +269,24 @@ ca_serve(int argc, char **argv)
 	    {"idle-timeout", required_argument, NULL, 'i'},
 	    {"fail-limit", required_argument, NULL, 'f'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"acme-no-eab", no_argument, NULL, 1000},
+	    {"acme-allow", required_argument, NULL, 1001},
+	    {"acme-cert-lifetime", required_argument, NULL, 1002},
+	    {"acme-http-port", required_argument, NULL, 1003},
+	    {"acme-tls-port", required_argument, NULL, 1004},
+	    {"acme-resolve", required_argument, NULL, 1005},
+	    {"acme-validate-allow", required_argument, NULL, 1006},
+	    {"acme-validate-timeout", required_argument, NULL, 1007},
+	    {"acme-orders-per-hour", required_argument, NULL, 1008},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	char *resolve = NULL, *vallow = NULL, *aallow = NULL;
 	struct mtls_ca_serve_opts o;
 	struct mtls_err err;
 	const char *dir = NULL;
 	long v;
-	int c;
+	int c, rc = 0;
 
 	mtls_ca_serve_opts_init(&o);
 	mtls_err_clear(&err);
@@ -247,21 +328,34 @@ ca_serve(int argc, char **argv)
 			o.fail_limit = (int)v;
 			break;
 		case 'q': o.log_quiet = 1; break;
-		case 'h': return cli_help(usage);
-		default: return cli_bad_option("ca serve");
+		case 'h': rc = cli_help(usage); goto out;
+		default:
+			if (c < 1000 || c > 1008) {
+				rc = cli_bad_option("ca serve");
+				goto out;
+			}
+			rc = acme_option(&o, c, &resolve, &vallow, &aallow);
+			if (rc != 0) {
+				goto out;
+			}
 		}
 	}
+	o.acme_resolve = resolve;
+	o.acme_validate_allow = vallow;
+	o.acme_allow = aallow;
 	if (optind != argc) {
-		return cli_usage("ca serve", "unexpected argument '%s'", argv[optind]);
+		rc = cli_usage("ca serve", "unexpected argument '%s'", argv[optind]);
+	} else if (o.listen == NULL) {
+		rc = cli_usage("ca serve", "give --listen ADDRESS:PORT");
+	} else {
+		o.ca_dir = cli_ca_dir(dir);
+		rc = mtls_ca_serve_run(&o, &err) != 0 ? cli_fail(&err) : 0;
 	}
-	if (o.listen == NULL) {
-		return cli_usage("ca serve", "give --listen ADDRESS:PORT");
-	}
-	o.ca_dir = cli_ca_dir(dir);
-	if (mtls_ca_serve_run(&o, &err) != 0) {
-		return cli_fail(&err);
-	}
-	return 0;
+out:
+	free(resolve);
+	free(vallow);
+	free(aallow);
+	return rc;
 }
 
 int

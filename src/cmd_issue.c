@@ -176,10 +176,10 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 {
 	struct mtls_fileset *fs = mtls_fileset_new(a->force, err);
 	X509 *cert = NULL;
-	char old[128];
+	char old[128], what[256];
 	int rc = -1, have_old = 0;
 
-	if (fs == NULL || mtls_ca_begin(ca, err) != 0) {
+	if (fs == NULL || cli_ca_lock(ca, err) != 0 || mtls_ca_begin(ca, err) != 0) {
 		mtls_fileset_free(fs);
 		return -1;
 	}
@@ -195,13 +195,15 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 		X509_free(cert);
 		cert = NULL;
 	}
-	/* Record first, then reveal the files: a certificate on disk is
-	 * always in the inventory. */
-	if (cert == NULL || mtls_ca_commit(ca, err) != 0) {
+	/* The certificate, the revocation of the old one and the files
+	 * become visible together (a kill is finished or undone by the next
+	 * command on this CA). */
+	snprintf(what, sizeof(what), "issue %s", a->id.name);
+	if (cert == NULL) {
 		mtls_ca_rollback(ca);
 		goto out;
 	}
-	if (mtls_fileset_commit(fs, err) != 0) {
+	if (mtls_ca_commit_files(ca, fs, what, err) != 0) {
 		goto out;
 	}
 	print_issued(&a->id, cert);

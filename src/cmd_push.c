@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "mtls/replicate.h"
+#include "link/server/content_store_int.h"
 #include "state_dir.h"
 
 static const char usage[] =
@@ -82,6 +83,7 @@ struct push {
 	const char *dir;
 	const char *prefix;
 	long count;
+	long skipped;
 	struct mtls_err err;
 };
 
@@ -106,6 +108,12 @@ walk_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
 		plen--;
 	}
 	snprintf(path, sizeof(path), "%.*s/%s", (int)plen, walk_ctx->prefix, rel);
+	/* A receiver's own files (its database when --dir is a receiver's
+	 * root) are never content: skip them, as the receiver would refuse. */
+	if (mtls__content_store_path_reserved(path)) {
+		walk_ctx->skipped++;
+		return 0;
+	}
 	if (mtls_queue_enqueue(walk_ctx->q, walk_ctx->targets,
 		walk_ctx->ntargets, walk_ctx->action, path, fpath, NULL,
 		&walk_ctx->err) != 0) {
@@ -355,6 +363,10 @@ cmd_push(int argc, char **argv)
 	if (p.count > 0) {
 		fprintf(stderr, "mtls push: enqueued %ld item(s) for %d "
 				"receiver(s) in %s\n", p.count, ntargets, ao.state);
+	}
+	if (p.skipped > 0) {
+		fprintf(stderr, "mtls push: skipped %ld file(s) named .mtls* "
+				"(a receiver's own state, never content)\n", p.skipped);
 	}
 	ao.log = stderr;
 	/* A receiver that rejects us may close the socket while we write:

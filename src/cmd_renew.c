@@ -111,19 +111,20 @@ renew_one(struct mtls_ca *ca, const char *name, const struct mtls_renew_opts *ro
 {
 	struct mtls_fileset *fs = mtls_fileset_new(1, err);
 	X509 *cert = NULL;
-	char *serial = NULL;
+	char *serial = NULL, what[256];
 	int rc = -1;
 
-	if (fs == NULL || mtls_ca_begin(ca, err) != 0) {
+	if (fs == NULL || cli_ca_lock(ca, err) != 0 || mtls_ca_begin(ca, err) != 0) {
 		mtls_fileset_free(fs);
 		return -1;
 	}
+	snprintf(what, sizeof(what), "renew %s", name);
 	cert = mtls_identity_renew(ca, name, ro, fs, err);
-	if (cert == NULL || mtls_ca_commit(ca, err) != 0) {
+	if (cert == NULL) {
 		mtls_ca_rollback(ca);
 		goto out;
 	}
-	if (mtls_fileset_commit(fs, err) != 0) {
+	if (mtls_ca_commit_files(ca, fs, what, err) != 0) {
 		goto out;
 	}
 	serial = mtls_cert_serial_hex(cert);

@@ -174,7 +174,8 @@ cmd_revoke(int argc, char **argv)
 		return cli_usage("revoke", "give one NAME, SERIAL or CERTFILE");
 	}
 	ca = mtls_ca_open(cli_ca_dir(dir), &err);
-	if (ca == NULL) {
+	if (ca == NULL || cli_ca_lock(ca, &err) != 0) {
+		mtls_ca_free(ca);
 		return cli_fail(&err);
 	}
 	rc = resolve_target(ca, argv[optind], serial, sizeof(serial), &err);
@@ -237,8 +238,10 @@ cmd_crl(int argc, char **argv)
 		out = path;
 	}
 	ca = mtls_ca_open(cli_ca_dir(dir), &err);
+	/* Under the lock, CRL numbers in the file only ever increase. */
 	if (ca == NULL || mtls_ca_unlock(ca, pass, &err) != 0 ||
 	    make_parent(out, &err) != 0 ||
+	    cli_ca_lock(ca, &err) != 0 ||
 	    mtls_ca_crl(ca, (int)days, der, &data, &len, &count, &err) != 0 ||
 	    mtls_file_write_atomic(out, data, len, MTLS_MODE_PUBLIC, 1, &err) != 0) {
 		rc = cli_fail(&err);

@@ -1,11 +1,16 @@
 /* mtls serve: options only; the receiver is lib/serve*.c (mtls/serve.h). */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "mtls/file.h"
+#include "link/server/content_store_int.h"
 #include "mtls/serve.h"
+#include "state_dir.h"
 
 static const char usage[] =
     "usage: mtls serve --listen ADDR:PORT --cert FILE --key FILE --ca FILE\n"
@@ -29,7 +34,9 @@ static const char usage[] =
     "  --map FILE               certificate -> principal map with ACLs (see\n"
     "                           docs/map-format.md); without it any client\n"
     "                           certificate from the CA is its CN, full access\n"
-    "  --state-dir DIR          where the item-id database lives (default ROOT)\n"
+    "  --state-dir DIR          where the item-id database lives (default\n"
+    "                           $STATE_DIRECTORY, else ~/.local/state/mtls/\n"
+    "                           receiver/ROOT-PATH: never inside ROOT)\n"
     "  --workers N              threads, each with its own listener (default 1)\n"
     "  --config FILE            read options from FILE: one 'name = value' a line,\n"
     "                           names as the long options; the command line wins\n"
@@ -251,9 +258,56 @@ revocation_opts(char **val, struct mtls_serve_opts *o)
 	return 0;
 }
 
+/* The item-id database stays out of the content root by default, where a
+ * web server publishing ROOT would expose it and 'push --dir ROOT' would
+ * carry it: $STATE_DIRECTORY (systemd's StateDirectory=), else the user's
+ * state directory, receiver/ROOT-PATH ('/' written '_', one per root so two
+ * receivers never share item ids). A database already in ROOT (the old
+ * default) keeps being used, with a warning, so no applied id is forgotten. */
+static int
+default_state_dir(const char *root, char *buf, size_t len)
+{
+	char real[PATH_MAX], base[PATH_MAX], legacy[PATH_MAX + 32];
+	const char *sd = getenv("STATE_DIRECTORY");
+	struct mtls_err err = {MTLS_OK, ""};
+	size_t i, n;
+
+	snprintf(legacy, sizeof(legacy), "%s/%s", root, MTLS__CONTENT_DB);
+	if (access(legacy, F_OK) == 0) {
+		fprintf(stderr, "mtls serve: warning: the item-id database is "
+		    "inside the content root (%s); move it out with --state-dir\n",
+		    legacy);
+		snprintf(buf, len, "%s", root);
+		return 0;
+	}
+	if (sd != NULL && sd[0] == '/') {
+		snprintf(buf, len, "%.*s", (int)strcspn(sd, ":"), sd);
+		return 0;
+	}
+	if (mtls_mkdir_p(root, 0755, &err) != 0 || realpath(root, real) == NULL) {
+		return cli_usage("serve", "--root %s: %s", root,
+		    err.msg[0] ? err.msg : strerror(errno));
+	}
+	if (cli_state_dir(NULL, base, sizeof(base)) == NULL) {
+		return cli_usage("serve", "give --state-dir (neither "
+		    "$XDG_STATE_HOME nor $HOME is set)");
+	}
+	n = (size_t)snprintf(buf, len, "%s/receiver/%s", base, real + 1);
+	for (i = strlen(base) + sizeof("/receiver/") - 1; i < n && i < len; i++) {
+		if (buf[i] == '/') {
+			buf[i] = '_';
+		}
+	}
+	if (real[1] == '\0') {
+		snprintf(buf, len, "%s/receiver/_", base);
+	}
+	return 0;
+}
+
 static int
 build_opts(char **val, struct mtls_serve_opts *o)
 {
+	static char state[PATH_MAX + 64];
 	static const int required[] = {O_LISTEN, O_CERT, O_KEY, O_CA, O_ROOT};
 	long n = 0;
 	size_t i;
@@ -272,6 +326,12 @@ build_opts(char **val, struct mtls_serve_opts *o)
 	o->root = val[O_ROOT];
 	o->map = val[O_MAP];
 	o->state_dir = val[O_STATE];
+	if (o->state_dir == NULL) {
+		if (default_state_dir(o->root, state, sizeof(state)) != 0) {
+			return 2;
+		}
+		o->state_dir = state;
+	}
 	if (val[O_WORKERS] != NULL) {
 		if (cli_parse_int("serve", "--workers", val[O_WORKERS], 1, 64,
 			&n) != 0) {

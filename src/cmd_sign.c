@@ -168,7 +168,8 @@ stored_free(struct mtls_sign_policy *p)
 	free((char *)p->san_allow);
 }
 
-/* Certificate and chain (certificate + CA) written together. */
+/* Certificate and chain (certificate + CA) written together, and with the
+ * open inventory transaction: they become visible at once. */
 static int
 write_outputs(struct mtls_ca *ca, X509 *cert, const char *out, const char *chain,
     int force, struct mtls_err *err)
@@ -176,7 +177,7 @@ write_outputs(struct mtls_ca *ca, X509 *cert, const char *out, const char *chain
 	struct mtls_fileset *fs = mtls_fileset_new(force, err);
 	char *pem = NULL, *chain_pem = NULL;
 	size_t pem_len = 0, chain_len = 0;
-	int rc = -1;
+	int rc = -1, committed = 0;
 
 	if (fs == NULL || mtls_cert_append_pem(cert, &pem, &pem_len, err) != 0 ||
 	    mtls_cert_append_pem(cert, &chain_pem, &chain_len, err) != 0 ||
@@ -184,12 +185,18 @@ write_outputs(struct mtls_ca *ca, X509 *cert, const char *out, const char *chain
 		goto out;
 	}
 	if (mtls_fileset_add(fs, out, pem, pem_len, MTLS_MODE_PUBLIC, err) != 0 ||
-	    mtls_fileset_add(fs, chain, chain_pem, chain_len, MTLS_MODE_PUBLIC, err) != 0 ||
-	    mtls_fileset_commit(fs, err) != 0) {
+	    mtls_fileset_add(fs, chain, chain_pem, chain_len, MTLS_MODE_PUBLIC, err) != 0) {
+		goto out;
+	}
+	committed = 1;
+	if (mtls_ca_commit_files(ca, fs, "sign", err) != 0) {
 		goto out;
 	}
 	rc = 0;
 out:
+	if (!committed) {
+		mtls_ca_rollback(ca);
+	}
 	OPENSSL_free(pem);
 	OPENSSL_free(chain_pem);
 	mtls_fileset_free(fs);
@@ -260,16 +267,16 @@ sign_run(struct sign_args *a, struct mtls_err *err)
 		    access(out, F_OK) == 0 ? out : chain);
 		goto out;
 	}
-	if (mtls_ca_unlock(ca, a->ca_pass, err) != 0 || mtls_ca_begin(ca, err) != 0) {
+	if (mtls_ca_unlock(ca, a->ca_pass, err) != 0 || cli_ca_lock(ca, err) != 0 ||
+	    mtls_ca_begin(ca, err) != 0) {
 		goto out;
 	}
 	pol->name = a->save;
-	/* Recorded before written: a certificate that exists is always in
-	 * the inventory (and so can be revoked). */
+	/* Recorded and written together: a certificate that exists is
+	 * always in the inventory (and so can be revoked). */
 	if (mtls_ca_sign_partner(ca, req, a->name ? a->name : a->policy, pol,
 		a->renew, &res, err) != 0 ||
-	    (a->save != NULL && mtls_policy_save(ca, pol, a->force, err) != 0) ||
-	    mtls_ca_commit(ca, err) != 0) {
+	    (a->save != NULL && mtls_policy_save(ca, pol, a->force, err) != 0)) {
 		mtls_ca_rollback(ca);
 		goto out;
 	}

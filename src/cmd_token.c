@@ -54,19 +54,6 @@ operator_name(char *buf, size_t len)
 	snprintf(buf, len, "operator %s", pw != NULL ? pw->pw_name : "?");
 }
 
-static void
-utc(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (t == 0) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static int
 token_create(int argc, char **argv)
 {
@@ -132,7 +119,7 @@ token_create(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out;
 	}
-	utc(time(NULL) + sp.ttl, until, sizeof(until));
+	cli_utc(time(NULL) + sp.ttl, until, sizeof(until));
 	fprintf(stderr, "token %s for '%s' (profile %s), usable once until %s\n",
 	    id, sp.name, mtls_profile_name(sp.profile), until);
 	printf("%s\n", secret);
@@ -167,8 +154,8 @@ print_token(const struct mtls_token *t, void *arg)
 	char exp[40], used[40];
 	json_t *o;
 
-	utc(t->expires_at, exp, sizeof(exp));
-	utc(t->used_at, used, sizeof(used));
+	cli_utc(t->expires_at, exp, sizeof(exp));
+	cli_utc(t->used_at, used, sizeof(used));
 	if (lc->arr == NULL) {
 		printf("%-16s  %-20s %-7s %-8s expires %s  sans %s%s%s\n", t->id,
 		    t->name, t->profile, token_state(t, lc->now), exp,
@@ -310,7 +297,7 @@ print_event(const struct mtls_audit_event *e, void *arg)
 	json_t *arr = arg, *o;
 	char at[40];
 
-	utc(e->at, at, sizeof(at));
+	cli_utc(e->at, at, sizeof(at));
 	if (arr == NULL) {
 		printf("%s  %-14s %-8s %-16s %s%s%s  by %s\n", at, e->action,
 		    e->outcome, e->name[0] ? e->name : "-",

@@ -28,6 +28,7 @@
 	X("queue", cmd_queue, "show the replication queue of mtls push") \
 	X("serve", cmd_serve, "run the replication receiver (HTTPS, client certificates required)") \
 	X("token", cmd_token, "one-time enrollment tokens for the online CA (create, list, revoke)") \
+	X("acme", cmd_acme, "ACME external account binding keys for 'ca serve' (eab create, list, revoke)") \
 	X("audit", cmd_audit, "the CA's audit trail: every issuance and refusal") \
 	X("enroll", cmd_enroll, "enroll this node with an online CA (EST, one-time token)") \
 	X("renew-agent", cmd_renew_agent, "keep enrolled identities fresh (EST re-enrollment, hooks)")

@@ -5,16 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mtls/ca.h"
 #include "mtls/file.h"
 #include "cli.h"
 
-#define BATCH_CHUNK 256 /* 3 open files each: stays under 1024 fds */
+#define BATCH_CHUNK 256 /* at most per transaction */
+#define CHUNK_SECONDS 1.0 /* of work per hold of the CA lock */
 
 struct batch_line {
 	char *name, *profile, *sans;
 	int lineno;
+	int done; /* issued by an earlier run */
 };
 
 struct batch {
@@ -80,7 +83,7 @@ batch_parse(const char *file, struct batch *b, struct mtls_err *err)
 	}
 	b->text = (char *)data;
 	for (line = b->text; line != NULL; line = save) {
-		struct batch_line l = {NULL, NULL, NULL, ++lineno};
+		struct batch_line l = {NULL, NULL, NULL, ++lineno, 0};
 		char *nl = strchr(line, '\n'), *hash;
 
 		save = nl ? nl + 1 : NULL;
@@ -119,45 +122,178 @@ batch_parse(const char *file, struct batch *b, struct mtls_err *err)
 }
 
 static int
-batch_chunk(struct mtls_ca *ca, const struct mtls_identity_opts *base,
-    struct batch *b, size_t from, size_t to, int force, struct mtls_err *err)
+name_cmp(const void *a, const void *b)
 {
-	struct mtls_fileset *fs = mtls_fileset_new(force, err);
+	const struct batch_line *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+/* Every line checked before anything is issued: names, SANs and
+ * duplicates (two lines for one name would leave two valid certificates
+ * and one set of files). */
+static int
+batch_check(const char *file, const struct mtls_identity_opts *base,
+    struct batch *b, struct mtls_err *err)
+{
+	struct batch_line **sorted = calloc(b->n, sizeof(*sorted));
 	size_t i;
 	int rc = -1;
 
-	if (fs == NULL || mtls_ca_begin(ca, err) != 0) {
-		mtls_fileset_free(fs);
-		return -1;
+	if (sorted == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
-	for (i = from; i < to; i++) {
+	for (i = 0; i < b->n; i++) {
 		struct mtls_identity_opts o = *base;
-		X509 *x;
+		struct mtls_err e;
 
 		o.name = b->lines[i].name;
 		mtls_profile_parse(b->lines[i].profile, &o.profile, NULL);
 		o.sans = b->lines[i].sans;
-		x = mtls_identity_issue(ca, &o, fs, err);
+		mtls_err_clear(&e);
+		if (mtls_identity_validate(&o, &e) != 0) {
+			mtls_err_set(err, e.code, "%s line %d: %s", file,
+			    b->lines[i].lineno, e.msg);
+			goto out;
+		}
+		sorted[i] = &b->lines[i];
+	}
+	qsort(sorted, b->n, sizeof(*sorted), name_cmp);
+	for (i = 1; i < b->n; i++) {
+		if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
+			const struct batch_line *x = sorted[i - 1], *y = sorted[i];
+
+			mtls_err_set(err, MTLS_E_USAGE, "%s lines %d and %d both "
+			    "name '%s'; nothing was issued", file,
+			    x->lineno < y->lineno ? x->lineno : y->lineno,
+			    x->lineno < y->lineno ? y->lineno : x->lineno, x->name);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(sorted);
+	return rc;
+}
+
+static int
+file_exists(const char *dir, const char *name, const char *ext)
+{
+	char p[4400];
+
+	snprintf(p, sizeof(p), "%s/%s%s", dir, name, ext);
+	return access(p, F_OK) == 0;
+}
+
+/* Without --force, a re-run after a kill (or a stop) finishes the rest:
+ * a line whose certificate is valid in the inventory and whose files are
+ * in place is done. Any other existing file stops the batch before
+ * anything is written. */
+static int
+batch_plan(struct mtls_ca *ca, const struct mtls_identity_opts *base,
+    struct batch *b, int force, size_t *skipped, struct mtls_err *err)
+{
+	const char *dir = base->out_dir ? base->out_dir : ".";
+	static const char *const exts[] = {".key", ".crt", ".chain.pem", ".p12"};
+	size_t i, k, nexts = base->p12 ? 4 : 3;
+	char serial[128];
+
+	*skipped = 0;
+	for (i = 0; i < b->n; i++) {
+		struct batch_line *l = &b->lines[i];
+		int have = 0;
+
+		for (k = 0; k < nexts; k++) {
+			have += file_exists(dir, l->name, exts[k]);
+		}
+		if (force || have == 0) {
+			continue;
+		}
+		if (have == (int)nexts &&
+		    mtls_ca_current(ca, l->name, serial, sizeof(serial), NULL) == 0) {
+			l->done = 1;
+			(*skipped)++;
+			continue;
+		}
+		for (k = 0; k < nexts && !file_exists(dir, l->name, exts[k]); k++) {
+		}
+		return mtls_err_set(err, MTLS_E_EXISTS, "batch line %d: %s/%s%s "
+		    "already exists; use --force to replace it (nothing was "
+		    "issued)", l->lineno, dir, l->name, exts[k < nexts ? k : 0]);
+	}
+	return 0;
+}
+
+static double
+seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	    (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Issues lines from *AT on, in one transaction and one file commit, and
+ * stops after CHUNK_SECONDS of work so that other commands waiting for
+ * the CA lock wait about that long at most. */
+static int
+batch_chunk(struct mtls_ca *ca, const struct mtls_identity_opts *base,
+    struct batch *b, size_t *at, int force, size_t *issued, struct mtls_err *err)
+{
+	struct mtls_fileset *fs = mtls_fileset_new(force, err);
+	struct timespec t0;
+	size_t i, n = 0;
+	char what[64];
+
+	if (fs == NULL || cli_ca_lock(ca, err) != 0 || mtls_ca_begin(ca, err) != 0) {
+		mtls_fileset_free(fs);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = *at; i < b->n && n < BATCH_CHUNK &&
+	     seconds_since(&t0) < CHUNK_SECONDS; i++) {
+		struct mtls_identity_opts o = *base;
+		char old[128];
+		X509 *x;
+
+		if (b->lines[i].done) {
+			continue;
+		}
+		o.name = b->lines[i].name;
+		mtls_profile_parse(b->lines[i].profile, &o.profile, NULL);
+		o.sans = b->lines[i].sans;
+		/* --force regenerates: the previous certificate goes, as for
+		 * a single issue. */
+		x = NULL;
+		if (!force || mtls_ca_current(ca, o.name, old, sizeof(old), NULL) != 0 ||
+		    mtls_ca_revoke(ca, old, 1 /* keyCompromise */, 0, err) == 0) {
+			x = mtls_identity_issue(ca, &o, fs, err);
+		}
 		if (x == NULL) {
 			char msg[MTLS_ERR_MSG_MAX];
 
 			snprintf(msg, sizeof(msg), "%s", err->msg);
 			mtls_err_set(err, err->code, "batch line %d (%s): %s",
 			    b->lines[i].lineno, o.name, msg);
-			goto fail;
+			mtls_ca_rollback(ca);
+			mtls_fileset_free(fs);
+			return -1;
 		}
 		X509_free(x);
+		n++;
 	}
-	if (mtls_ca_commit(ca, err) != 0 || mtls_fileset_commit(fs, err) != 0) {
-		goto fail;
-	}
-	rc = 0;
-fail:
-	if (rc != 0) {
-		mtls_ca_rollback(ca);
+	snprintf(what, sizeof(what), "issue --batch (%zu certificates)", n);
+	if (mtls_ca_commit_files(ca, fs, what, err) != 0) {
+		mtls_fileset_free(fs);
+		return -1;
 	}
 	mtls_fileset_free(fs);
-	return rc;
+	/* Let a waiting command in between chunks. */
+	mtls_ca_release(ca);
+	*at = i;
+	*issued += n;
+	return 0;
 }
 
 int batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
@@ -168,31 +304,35 @@ batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
     const char *file, int force, struct mtls_err *err)
 {
 	struct batch b;
-	size_t i;
+	size_t at = 0, issued = 0, skipped = 0;
 	int rc = -1, tty = cli_is_tty();
 	time_t start = time(NULL);
 
 	memset(&b, 0, sizeof(b));
-	if (batch_parse(file, &b, err) != 0) {
+	if (batch_parse(file, &b, err) != 0 || batch_check(file, base, &b, err) != 0 ||
+	    cli_ca_lock(ca, err) != 0 ||
+	    batch_plan(ca, base, &b, force, &skipped, err) != 0) {
 		goto out;
 	}
-	for (i = 0; i < b.n; i += BATCH_CHUNK) {
-		size_t to = i + BATCH_CHUNK < b.n ? i + BATCH_CHUNK : b.n;
-
-		if (batch_chunk(ca, base, &b, i, to, force, err) != 0) {
-			if (i > 0) {
-				fprintf(stderr, "mtls: the first %zu certificates were issued; "
-				    "the batch stopped at the chunk starting at line %d\n",
-				    i, b.lines[i].lineno);
+	while (at < b.n) {
+		if (batch_chunk(ca, base, &b, &at, force, &issued, err) != 0) {
+			if (issued > 0) {
+				fprintf(stderr, "mtls: %zu certificates were issued "
+				    "before this error; run the same command again "
+				    "to issue the rest\n", issued);
 			}
 			goto out;
 		}
 		if (tty) {
-			cli_progress(to, b.n, start);
+			cli_progress(at, b.n, start);
 		}
 	}
-	printf("issued %zu certificates into %s\n", b.n,
+	printf("issued %zu certificates into %s\n", issued,
 	    base->out_dir ? base->out_dir : ".");
+	if (skipped > 0) {
+		printf("  %zu already issued by an earlier run were left as they "
+		    "are\n", skipped);
+	}
 	rc = 0;
 out:
 	free(b.lines);

@@ -50,6 +50,8 @@ struct mtls_ca_init_opts {
 	int force;             /* replace an existing CA */
 	const char *crl_url;   /* optional CRL distribution point */
 	const char *ocsp_url;  /* optional OCSP responder URL */
+	char *note;            /* optional: gets what recovery did ("" none) */
+	size_t note_len;
 };
 
 /* What an intermediate CA may do: how many CAs may follow it and which
@@ -67,7 +69,9 @@ struct mtls_subca_opts {
 
 /* Creates a CA: a self-signed root with basicConstraints CA:TRUE
  * (critical), keyUsage keyCertSign+cRLSign (critical) and SKI. Refuses to
- * replace an existing CA unless FORCE. */
+ * replace an existing CA unless FORCE. Holds the CA lock while it works;
+ * ca.crt appears last, so a directory without it holds an interrupted
+ * init, which the next init replaces (and says so in NOTE). */
 int mtls_ca_init(const struct mtls_ca_init_opts *opts, struct mtls_err *err);
 
 struct mtls_ca;
@@ -152,6 +156,32 @@ X509 *mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
 int mtls_ca_begin(struct mtls_ca *ca, struct mtls_err *err);
 int mtls_ca_commit(struct mtls_ca *ca, struct mtls_err *err);
 void mtls_ca_rollback(struct mtls_ca *ca);
+
+struct mtls_fileset;
+
+/* Takes the CA's lock (DIR/lock, flock(2)), which every command that
+ * changes the CA holds while it does: issuing, renewing, revoking,
+ * publishing a CRL. Waits at most $MTLS_LOCK_WAIT seconds (default 30);
+ * the error then names the holder (pid and command). Then finishes or
+ * undoes whatever a killed holder left (see mtls_ca_recovery) and removes
+ * its temporary files. Held until mtls_ca_release or mtls_ca_free; a
+ * no-op when already held. */
+int mtls_ca_lock(struct mtls_ca *ca, struct mtls_err *err);
+void mtls_ca_release(struct mtls_ca *ca);
+
+/* What mtls_ca_lock finished or undid, one sentence a line, or NULL. */
+const char *mtls_ca_recovery(const struct mtls_ca *ca);
+
+/* Ends the transaction opened by mtls_ca_begin and reveals FS's files
+ * with it: the certificates recorded since begin and the files become
+ * visible together. The files are synced, the transaction commits with
+ * an intent journal entry naming them, and they are moved into place.
+ * Killed at any point, the next mtls_ca_lock finishes the job or undoes
+ * it. When placing fails, the certificates are revoked
+ * (cessationOfOperation) and nothing stays in place. WHAT names the
+ * operation in recovery messages ("issue publish"). Hold the CA lock. */
+int mtls_ca_commit_files(struct mtls_ca *ca, struct mtls_fileset *fs,
+    const char *what, struct mtls_err *err);
 
 /* One inventory row, borrowed for the duration of a callback. */
 struct mtls_inv_entry {
@@ -242,6 +272,12 @@ int mtls_ca_current(struct mtls_ca *ca, const char *name, char *serial,
  * of entries. */
 int mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
     size_t *len, long *count, struct mtls_err *err);
+
+/* Checks what mtls_identity_issue would refuse before any key is made:
+ * the name, the subject and the SANs (including the default dns:NAME of
+ * a server). A batch checks every line before issuing any. */
+int mtls_identity_validate(const struct mtls_identity_opts *o,
+    struct mtls_err *err);
 
 /* Generates a key, has the CA sign it, and stages NAME.key (0600),
  * NAME.crt, NAME.chain.pem (leaf + CA) and optionally NAME.p12 into FS.

@@ -13,6 +13,9 @@
  *   /crl.der, /crl.pem               the CA's CRL (Last-Modified, ETag)
  *   /ocsp                            OCSP (RFC 6960 A.1, POST and GET)
  *   /healthz, /metrics               liveness, Prometheus counters
+ *   /acme/directory                  ACME (RFC 8555): accounts with External
+ *                                         Account Binding, orders, http-01
+ *                                         and tls-alpn-01, revocation
  * Further protocols are added as further path prefixes.
  */
 #ifndef MTLS_ONLINE_H
@@ -46,6 +49,20 @@ struct mtls_ca_serve_opts {
 	int fail_limit;           /* failed authentications per client address
 	                             before it is slowed down; 0: 5 */
 	int log_quiet;            /* no per-request log lines */
+	/* ACME (RFC 8555) under /acme/ (directory: /acme/directory). */
+	int acme_no_eab;          /* accounts without External Account
+	                             Binding (default: EAB required) */
+	const char *acme_allow;   /* what such accounts may get (mtls/acme.h
+	                             allow list); NULL: nothing */
+	long acme_cert_lifetime;  /* seconds; 0: cert_lifetime */
+	int acme_http_port;       /* where http-01 is fetched; 0: 80 */
+	int acme_tls_port;        /* where tls-alpn-01 connects; 0: 443 */
+	const char *acme_resolve; /* "HOST:PORT:ADDR,..." for validations */
+	const char *acme_validate_allow; /* "10.0.0.0/8,...": the only
+	                             addresses validations connect to; NULL:
+	                             wherever the identifiers resolve */
+	double acme_validate_timeout; /* seconds; 0: 10 */
+	long acme_orders_per_hour; /* per account; 0: 300 */
 };
 
 void mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o);

@@ -120,6 +120,11 @@ mtls_err_sys(struct mtls_err *err, enum mtls_errcode code, const char *fmt, ...)
 	va_end(ap);
 	err_append(err, ": ");
 	err_append(err, strerror(saved));
+	if (saved == ENOSPC || saved == EDQUOT) {
+		/* Say what to do, not only what happened. */
+		err_append(err, " (the file system is full: free space on it, "
+		    "see df, and run the command again)");
+	}
 	errno = saved;
 	return -1;
 }

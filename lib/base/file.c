@@ -87,6 +87,24 @@ read_fd_all(int fd, size_t max, unsigned char **data, size_t *len)
 	return 0;
 }
 
+const char *
+mtls__file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode)) {
+		return "a directory";
+	}
+	if (S_ISFIFO(mode)) {
+		return "a named pipe";
+	}
+	if (S_ISSOCK(mode)) {
+		return "a socket";
+	}
+	if (S_ISCHR(mode) || S_ISBLK(mode)) {
+		return "a device";
+	}
+	return "a special file";
+}
+
 int
 mtls_file_read(const char *path, size_t max, unsigned char **data, size_t *len,
     struct mtls_err *err)
@@ -99,14 +117,17 @@ mtls_file_read(const char *path, size_t max, unsigned char **data, size_t *len,
 	if (strcmp(path, "-") == 0) {
 		fd = STDIN_FILENO;
 	} else {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		/* O_NONBLOCK: opening a FIFO must not wait for a writer;
+		 * anything but a regular file is refused below. */
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 		if (fd < 0) {
 			return mtls_err_sys(err, MTLS_E_IO, "cannot open %s", path);
 		}
-		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 			close(fd);
 			return mtls_err_set(err, MTLS_E_IO,
-			    "%s is a directory, not a file", path);
+			    "%s is %s, not a regular file", path,
+			    mtls__file_kind(st.st_mode));
 		}
 	}
 	if (read_fd_all(fd, max, data, len) != 0) {
@@ -146,9 +167,38 @@ struct staged {
 
 struct mtls_fileset {
 	int force;
+	int synced; /* staged files durable already (mtls__fileset_sync) */
 	struct staged *files;
 	size_t n, cap;
 };
+
+static mtls__stage_hook *stage_hook;
+static void *stage_hook_arg;
+
+void
+mtls__fileset_set_hook(mtls__stage_hook *fn, void *arg)
+{
+	stage_hook = fn;
+	stage_hook_arg = arg;
+}
+
+const char *
+mtls__fileset_dest(const struct mtls_fileset *fs, size_t i)
+{
+	return i < fs->n ? fs->files[i].path : NULL;
+}
+
+const char *
+mtls__fileset_tmp(const struct mtls_fileset *fs, size_t i)
+{
+	return i < fs->n ? fs->files[i].tmp : NULL;
+}
+
+int
+mtls__fileset_force(const struct mtls_fileset *fs)
+{
+	return fs->force;
+}
 
 struct mtls_fileset *
 mtls_fileset_new(int force, struct mtls_err *err)
@@ -255,6 +305,12 @@ mtls_fileset_add(struct mtls_fileset *fs, const char *path, const void *data,
 	if (fileset_grow(fs) != 0 || (s.path = strdup(path)) == NULL) {
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
+	/* Whoever holds a lock over this write learns where a temporary
+	 * file is about to appear, so a crash's leftovers can be swept. */
+	if (stage_hook != NULL && stage_hook(path, stage_hook_arg, err) != 0) {
+		free(s.path);
+		return -1;
+	}
 	/* mkostemp creates the file 0600, so a key is never readable by
 	 * others, even for a moment; fchmod then sets the final mode. */
 	if (open_named(&s, err) != 0) {
@@ -327,9 +383,28 @@ fileset_sync(struct mtls_fileset *fs, struct mtls_err *err)
 	size_t i;
 
 	if (fs->n > 8) {
-		if (sync_staged(&fs->files[0], 1) != 0) {
-			return mtls_err_sys(err, MTLS_E_IO, "cannot sync %s",
-			    fs->files[0].path);
+		/* One syncfs per file system the set touches. */
+		dev_t seen[8];
+		size_t nseen = 0, j;
+		struct stat st;
+
+		for (i = 0; i < fs->n; i++) {
+			if (stat(fs->files[i].tmp, &st) != 0) {
+				return mtls_err_sys(err, MTLS_E_IO, "cannot sync %s",
+				    fs->files[i].path);
+			}
+			for (j = 0; j < nseen && seen[j] != st.st_dev; j++) {
+			}
+			if (j < nseen) {
+				continue;
+			}
+			if (nseen < MTLS_ARRAY_LEN(seen)) {
+				seen[nseen++] = st.st_dev;
+			}
+			if (sync_staged(&fs->files[i], 1) != 0) {
+				return mtls_err_sys(err, MTLS_E_IO, "cannot sync %s",
+				    fs->files[i].path);
+			}
 		}
 		return 0;
 	}
@@ -378,6 +453,20 @@ place(struct mtls_fileset *fs, struct staged *s, struct mtls_err *err)
 	return 0;
 }
 
+/* A later file could not be placed: without force, the first I files
+ * were created by this set (RENAME_NOREPLACE), so removing them restores
+ * the state before the commit. With force, replaced files stay replaced. */
+static void
+unplace(struct mtls_fileset *fs, size_t i)
+{
+	if (fs->force) {
+		return;
+	}
+	while (i-- > 0) {
+		unlink(fs->files[i].path);
+	}
+}
+
 static int
 same_dir(const char *a, const char *b)
 {
@@ -387,21 +476,13 @@ same_dir(const char *a, const char *b)
 	return la == lb && strncmp(a, b, la) == 0;
 }
 
-int
-mtls_fileset_commit(struct mtls_fileset *fs, struct mtls_err *err)
+/* Syncs each distinct directory once (outputs usually share one). */
+static int
+sync_dirs(struct mtls_fileset *fs, struct mtls_err *err)
 {
 	size_t i;
 	const char *last = NULL;
 
-	if (fileset_sync(fs, err) != 0) {
-		return -1;
-	}
-	for (i = 0; i < fs->n; i++) {
-		if (place(fs, &fs->files[i], err) != 0) {
-			return -1;
-		}
-	}
-	/* Sync each distinct directory once (outputs usually share one). */
 	for (i = 0; i < fs->n; i++) {
 		const char *p = fs->files[i].path;
 
@@ -415,6 +496,35 @@ mtls_fileset_commit(struct mtls_fileset *fs, struct mtls_err *err)
 		last = p;
 	}
 	return 0;
+}
+
+int
+mtls__fileset_sync(struct mtls_fileset *fs, struct mtls_err *err)
+{
+	/* The temporary names too: a journal that names them must find
+	 * them after a power loss. */
+	if (fileset_sync(fs, err) != 0 || sync_dirs(fs, err) != 0) {
+		return -1;
+	}
+	fs->synced = 1;
+	return 0;
+}
+
+int
+mtls_fileset_commit(struct mtls_fileset *fs, struct mtls_err *err)
+{
+	size_t i;
+
+	if (!fs->synced && fileset_sync(fs, err) != 0) {
+		return -1;
+	}
+	for (i = 0; i < fs->n; i++) {
+		if (place(fs, &fs->files[i], err) != 0) {
+			unplace(fs, i);
+			return -1;
+		}
+	}
+	return sync_dirs(fs, err);
 }
 
 void

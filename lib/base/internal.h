@@ -61,4 +61,27 @@ int mtls__is_ip_literal(const char *h);
 /* Returns -1 (MTLS_E_USAGE) when any entry of LIST is malformed. */
 int mtls__resolve_check(const char *list, struct mtls_err *err);
 
+#include <sys/types.h>
+
+struct mtls_fileset;
+
+/* "a directory", "a named pipe", ... for messages about non-regular files. */
+const char *mtls__file_kind(mode_t mode);
+
+/* Called by mtls_fileset_add with each destination PATH before its
+ * temporary file is created; a non-zero return fails the add. One hook
+ * per process (NULL: none). */
+typedef int mtls__stage_hook(const char *path, void *arg, struct mtls_err *err);
+void mtls__fileset_set_hook(mtls__stage_hook *fn, void *arg);
+
+/* The I-th staged file's destination and temporary path (NULL once
+ * placed), and whether the set replaces existing files. */
+const char *mtls__fileset_dest(const struct mtls_fileset *fs, size_t i);
+const char *mtls__fileset_tmp(const struct mtls_fileset *fs, size_t i);
+int mtls__fileset_force(const struct mtls_fileset *fs);
+
+/* Makes the staged files and their names durable now; the commit then
+ * only moves them. */
+int mtls__fileset_sync(struct mtls_fileset *fs, struct mtls_err *err);
+
 #endif

@@ -186,6 +186,30 @@ ca_conf_json(const struct mtls_ca_init_opts *o, X509 *cert)
 	return out;
 }
 
+/* True when PATH records no certificate (or is not a database at all):
+ * what an interrupted 'ca init' leaves. */
+static int
+inv_is_empty(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int empty = 0;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return 0;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM certs", -1, &s,
+		NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+		empty = sqlite3_column_int64(s, 0) == 0;
+	} else if (sqlite3_errcode(db) == SQLITE_ERROR) {
+		empty = 1; /* created, schema not yet written */
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return empty;
+}
+
 /* With --force, the old inventory belongs to the old CA: keep it aside
  * rather than mixing two CAs' serials. */
 static int
@@ -194,6 +218,14 @@ ca_retire_inventory(const char *inv_path, struct mtls_err *err)
 	char aside[4096];
 
 	if (access(inv_path, F_OK) != 0) {
+		return 0;
+	}
+	if (inv_is_empty(inv_path)) {
+		unlink(inv_path);
+		snprintf(aside, sizeof(aside), "%s-wal", inv_path);
+		unlink(aside);
+		snprintf(aside, sizeof(aside), "%s-shm", inv_path);
+		unlink(aside);
 		return 0;
 	}
 	snprintf(aside, sizeof(aside), "%s.replaced-%ld", inv_path,
@@ -209,6 +241,14 @@ ca_retire_inventory(const char *inv_path, struct mtls_err *err)
 	return 0;
 }
 
+static void
+ca_init_note(const struct mtls_ca_init_opts *o, const char *msg)
+{
+	if (o->note != NULL && o->note_len > 0) {
+		snprintf(o->note, o->note_len, "%s", msg);
+	}
+}
+
 static int
 ca_check_url(const char *what, const char *url, struct mtls_err *err)
 {
@@ -219,6 +259,8 @@ ca_check_url(const char *what, const char *url, struct mtls_err *err)
 	}
 	return 0;
 }
+
+static int ca_pending(const char *dir);
 
 int
 mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
@@ -231,7 +273,9 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	X509 *cert = NULL;
 	struct mtls_fileset *fs = NULL;
 	struct mtls_inv *inv = NULL;
-	int rc = -1;
+	struct mtls__lock *lock = NULL;
+	char *prev = NULL;
+	int rc = -1, half = 0;
 
 	if (ca_check_url("--crl-url", o->crl_url, err) != 0 ||
 	    ca_check_url("--ocsp-url", o->ocsp_url, err) != 0) {
@@ -245,12 +289,46 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	key_p = ca_path(o->dir, CA_KEY);
 	conf_p = ca_path(o->dir, CA_CONF);
 	inv_p = ca_path(o->dir, CA_INV);
-	if (!o->force && (access(crt_p, F_OK) == 0 || access(key_p, F_OK) == 0)) {
+	lock = mtls__lock_take(o->dir, &prev, err);
+	if (lock == NULL) {
+		goto out;
+	}
+	mtls__fileset_set_hook(mtls__lock_note, lock);
+	if (prev != NULL && mtls__lock_sweep(o->dir, prev) > 0) {
+		ca_init_note(o, "removed the temporary files of an interrupted "
+		    "command");
+	}
+	/* ca.crt is placed last: without it, the directory holds an
+	 * interrupted 'ca init', which this one replaces. */
+	if (!o->force && access(crt_p, F_OK) == 0) {
 		mtls_err_set(err, MTLS_E_EXISTS,
 		    "a CA already exists in %s; use --force to replace it "
 		    "(its inventory is kept aside)",
 		    o->dir);
 		goto out;
+	}
+	if (!o->force && access(crt_p, F_OK) != 0 && ca_pending(o->dir)) {
+		mtls_err_set(err, MTLS_E_EXISTS,
+		    "the intermediate CA in %s waits for its certificate; use "
+		    "--force to replace it with a root", o->dir);
+		goto out;
+	}
+	/* An interrupted init has recorded nothing; a key beside an
+	 * inventory with certificates is a CA whose ca.crt went missing:
+	 * never overwritten without --force. */
+	half = access(crt_p, F_OK) != 0 &&
+	    (access(key_p, F_OK) == 0 || access(conf_p, F_OK) == 0 ||
+		access(inv_p, F_OK) == 0);
+	if (half && !o->force && access(inv_p, F_OK) == 0 && !inv_is_empty(inv_p)) {
+		mtls_err_set(err, MTLS_E_EXISTS,
+		    "%s holds a CA key and an inventory with certificates, but no "
+		    "ca.crt: restore ca.crt, or use --force to replace the CA "
+		    "(its inventory is kept aside)", o->dir);
+		goto out;
+	}
+	if (half) {
+		ca_init_note(o, "finished an interrupted 'ca init': its partial "
+		    "files were replaced");
 	}
 	/* pass_spec is a spec (pass:, env:, file:, fd:, stdin), like every
 	 * other *_spec in the API and like mtls_ca_unlock's argument. */
@@ -272,16 +350,16 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 		goto out;
 	}
 	conf = ca_conf_json(o, cert);
-	fs = mtls_fileset_new(o->force, err);
+	fs = mtls_fileset_new(o->force || half, err);
 	if (conf == NULL || fs == NULL) {
 		goto out;
 	}
 	if (mtls_fileset_add(fs, key_p, key_pem, key_len, MTLS_MODE_SECRET, err) != 0 ||
-	    mtls_fileset_add(fs, crt_p, cert_pem, cert_len, MTLS_MODE_PUBLIC, err) != 0 ||
-	    mtls_fileset_add(fs, conf_p, conf, strlen(conf), MTLS_MODE_PUBLIC, err) != 0) {
+	    mtls_fileset_add(fs, conf_p, conf, strlen(conf), MTLS_MODE_PUBLIC, err) != 0 ||
+	    mtls_fileset_add(fs, crt_p, cert_pem, cert_len, MTLS_MODE_PUBLIC, err) != 0) {
 		goto out;
 	}
-	if (o->force && ca_retire_inventory(inv_p, err) != 0) {
+	if ((o->force || half) && ca_retire_inventory(inv_p, err) != 0) {
 		goto out;
 	}
 	inv = mtls__inv_open(inv_p, 1, err);
@@ -292,6 +370,11 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 out:
 	mtls__inv_close(inv);
 	mtls_fileset_free(fs);
+	if (lock != NULL) {
+		mtls__fileset_set_hook(NULL, NULL);
+		mtls__lock_drop(lock);
+	}
+	free(prev);
 	mtls_secret_free(key_pem, key_len);
 	mtls_pass_free(pass);
 	OPENSSL_free(cert_pem);
@@ -335,6 +418,18 @@ ca_load_conf(struct mtls_ca *ca, struct mtls_err *err)
 
 static int
 ca_prepare_exts(struct mtls_ca *ca, struct mtls_err *err);
+
+static int
+ca_half_made(const char *dir)
+{
+	char *k = ca_path(dir, CA_KEY), *c = ca_path(dir, CA_CONF);
+	int half = (k != NULL && access(k, F_OK) == 0) ||
+	    (c != NULL && access(c, F_OK) == 0);
+
+	free(k);
+	free(c);
+	return half;
+}
 
 /* An intermediate started with mtls_ca_request and not yet installed. */
 static int
@@ -425,6 +520,12 @@ mtls_ca_open(const char *dir, struct mtls_err *err)
 		    dir, dir, dir);
 		goto fail;
 	}
+	if (access(p, F_OK) != 0 && ca_half_made(dir)) {
+		mtls_err_set(err, MTLS_E_NOTFOUND,
+		    "%s holds an interrupted 'mtls ca init' (no ca.crt yet): "
+		    "run 'mtls ca init --dir %s' again to finish it", dir, dir);
+		goto fail;
+	}
 	if (access(p, F_OK) != 0) {
 		mtls_err_set(err, MTLS_E_NOTFOUND,
 		    "no CA in %s: create one with 'mtls ca init --dir %s', or "
@@ -481,6 +582,8 @@ mtls_ca_free(struct mtls_ca *ca)
 	if (ca == NULL) {
 		return;
 	}
+	mtls_ca_release(ca);
+	free(ca->recovery);
 	mtls__inv_close(ca->inv);
 	X509_free(ca->cert);
 	sk_X509_pop_free(ca->issuers, X509_free);

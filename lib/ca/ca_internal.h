@@ -23,7 +23,22 @@ struct mtls_ca {
 	char *chain_pem; /* CERT and its intermediates, PEM, appended to
 	                    chains (the root too, as always) */
 	size_t chain_pem_len;
+	struct mtls__lock *lock; /* held between mtls_ca_lock and _release */
+	char *recovery;          /* what taking the lock finished or undid */
 };
+
+/* lock.c: DIR/lock, taken with a wait bounded by $MTLS_LOCK_WAIT
+ * (seconds, default 30); the error names the holder. *PREV gets the text
+ * a killed holder left (NULL after a clean release; caller frees). */
+struct mtls__lock;
+struct mtls__lock *mtls__lock_take(const char *dir, char **prev,
+    struct mtls_err *err);
+void mtls__lock_drop(struct mtls__lock *lk);
+/* A fileset stage hook (ARG: the lock): notes PATH's directory. */
+int mtls__lock_note(const char *path, void *arg, struct mtls_err *err);
+/* Removes temporary files of a killed writer from CA_DIR and from the
+ * directories PREV notes; returns how many. */
+size_t mtls__lock_sweep(const char *ca_dir, const char *prev);
 
 /* The digest a signature by KEY uses (NULL for EdDSA). */
 const EVP_MD *mtls__sign_md(const EVP_PKEY *key);

@@ -127,6 +127,33 @@ out:
 	return rc;
 }
 
+int
+mtls_identity_validate(const struct mtls_identity_opts *o, struct mtls_err *err)
+{
+	GENERAL_NAMES *sans;
+	X509_NAME *subj;
+
+	if (mtls__ca_check_name(o->name, err) != 0) {
+		return -1;
+	}
+	if (o->subject != NULL) {
+		subj = mtls_name_parse(o->subject, err);
+		if (subj == NULL) {
+			return -1;
+		}
+		X509_NAME_free(subj);
+	}
+	if (o->san_list != NULL) {
+		return 0;
+	}
+	sans = identity_sans(o, err);
+	if (sans == NULL) {
+		return -1;
+	}
+	GENERAL_NAMES_free(sans);
+	return 0;
+}
+
 X509 *
 mtls_identity_issue(struct mtls_ca *ca, const struct mtls_identity_opts *o,
     struct mtls_fileset *fs, struct mtls_err *err)

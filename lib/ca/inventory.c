@@ -1,6 +1,7 @@
 /* see inventory.h */
 #include "ca/inventory.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,11 @@ struct mtls_inv {
 	sqlite3_stmt *ins;
 	sqlite3_stmt *taken;
 	int in_txn;
+	char *path;
+	/* Serials recorded since BEGIN, comma-separated: the intent journal
+	 * names what to undo if the files cannot be placed. */
+	char *txn_serials;
+	size_t txn_len, txn_cap;
 };
 
 static const char schema[] =
@@ -82,25 +88,102 @@ static const char *const migrations[] = {
     " san_allow TEXT NOT NULL DEFAULT '',"
     " days INTEGER NOT NULL DEFAULT 0,"
     " created_at INTEGER NOT NULL);",
+    /* 3 -> 4: the intent journal. A row is committed with the
+     * certificates it names, before their files are moved into place,
+     * and deleted once they are; a row still here after a crash tells
+     * the next command which files to place (or which serials to undo).
+     * FILES holds "DEST<TAB>TEMP" lines. */
+    "CREATE TABLE journal("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at INTEGER NOT NULL,"
+    " what TEXT NOT NULL,"
+    " serials TEXT NOT NULL DEFAULT '',"
+    " force INTEGER NOT NULL DEFAULT 0,"
+    " files TEXT NOT NULL);",
+    /* 4 -> 5: the ACME server (RFC 8555). External account binding keys
+     * (the HMAC key is kept: the server recomputes the MAC), account keys
+     * by JWK thumbprint, accounts/orders/authorizations as JSON documents
+     * with the columns queries need, and which account got which
+     * certificate. */
+    "CREATE TABLE acme_eab("
+    " kid TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " hmac TEXT NOT NULL,"
+    " allow TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL,"
+    " account TEXT UNIQUE,"
+    " revoked_at INTEGER);"
+    "CREATE TABLE acme_objects("
+    " kind TEXT NOT NULL,"
+    " id TEXT NOT NULL,"
+    " account TEXT NOT NULL DEFAULT '',"
+    " status TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL DEFAULT 0,"
+    " doc TEXT NOT NULL,"
+    " PRIMARY KEY(kind, id));"
+    "CREATE INDEX acme_objects_account ON acme_objects(account, kind, created_at);"
+    "CREATE TABLE acme_keys("
+    " thumbprint TEXT PRIMARY KEY,"
+    " account TEXT NOT NULL);"
+    "CREATE TABLE acme_certs("
+    " serial TEXT PRIMARY KEY REFERENCES certs(serial),"
+    " account TEXT NOT NULL,"
+    " order_id TEXT NOT NULL);",
 };
 
 #define SCHEMA_LATEST ((long)MTLS_ARRAY_LEN(migrations) + 1)
 
+/* SQLite's "disk I/O error" and "database disk image is malformed" say
+ * nothing about what to do: name the cause and the remedy. */
+static int
+inv_fail(struct mtls_inv *inv, const char *what, const char *msg,
+    struct mtls_err *err)
+{
+	int code = sqlite3_extended_errcode(inv->db) & 0xff;
+	int sys = sqlite3_system_errno(inv->db);
+	const char *path = inv->path ? inv->path : "";
+
+	if (code == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
+		return mtls_err_set(err, MTLS_E_IO, "inventory %s: %s: no space "
+		    "left on device (the file system is full: free space on it, "
+		    "see df, and run the command again; nothing was recorded)",
+		    path, what);
+	}
+	if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+		return mtls_err_set(err, MTLS_E_FORMAT, "inventory %s is damaged "
+		    "(%s): restore it from a backup (sqlite3's .recover may save "
+		    "its rows); nothing was changed", path, msg);
+	}
+	if (code == SQLITE_BUSY) {
+		return mtls_err_set(err, MTLS_E_IO, "inventory %s: %s: another "
+		    "process kept it locked too long (%s); try again", path,
+		    what, msg);
+	}
+	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what, msg);
+}
+
 static int
 db_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err)
 {
-	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what,
-	    sqlite3_errmsg(inv->db));
+	return inv_fail(inv, what, sqlite3_errmsg(inv->db), err);
+}
+
+int
+mtls__inv_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err)
+{
+	return db_fail(inv, what, err);
 }
 
 static int
 inv_exec(struct mtls_inv *inv, const char *sql, struct mtls_err *err)
 {
 	char *msg = NULL;
+	char what[40];
 
 	if (sqlite3_exec(inv->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		mtls_err_set(err, MTLS_E_IO, "inventory: %s",
-		    msg ? msg : sqlite3_errmsg(inv->db));
+		snprintf(what, sizeof(what), "%.24s", sql);
+		inv_fail(inv, what, msg ? msg : sqlite3_errmsg(inv->db), err);
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -169,7 +252,8 @@ mtls__inv_open(const char *path, int create, struct mtls_err *err)
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
 	    (create ? SQLITE_OPEN_CREATE : 0);
 
-	if (inv == NULL) {
+	if (inv == NULL || (inv->path = strdup(path)) == NULL) {
+		free(inv);
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 		return NULL;
 	}
@@ -220,6 +304,8 @@ mtls__inv_close(struct mtls_inv *inv)
 	sqlite3_finalize(inv->ins);
 	sqlite3_finalize(inv->taken);
 	sqlite3_close(inv->db);
+	free(inv->txn_serials);
+	free(inv->path);
 	free(inv);
 }
 
@@ -236,6 +322,10 @@ mtls__inv_begin(struct mtls_inv *inv, struct mtls_err *err)
 		return -1;
 	}
 	inv->in_txn = 1;
+	inv->txn_len = 0;
+	if (inv->txn_serials != NULL) {
+		inv->txn_serials[0] = '\0';
+	}
 	return 0;
 }
 
@@ -284,6 +374,35 @@ mtls__inv_serial_taken(struct mtls_inv *inv, const char *serial,
 	return db_fail(inv, "looking up a serial", err);
 }
 
+static int
+inv_note_serial(struct mtls_inv *inv, const char *serial, struct mtls_err *err)
+{
+	size_t need = inv->txn_len + strlen(serial) + 2;
+
+	if (!inv->in_txn) {
+		return 0;
+	}
+	if (need > inv->txn_cap) {
+		size_t ncap = need * 2;
+		char *n = realloc(inv->txn_serials, ncap);
+
+		if (n == NULL) {
+			return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		}
+		inv->txn_serials = n;
+		inv->txn_cap = ncap;
+	}
+	inv->txn_len += (size_t)snprintf(inv->txn_serials + inv->txn_len,
+	    inv->txn_cap - inv->txn_len, "%s%s", inv->txn_len ? "," : "", serial);
+	return 0;
+}
+
+const char *
+mtls__inv_txn_serials(const struct mtls_inv *inv)
+{
+	return inv->txn_len ? inv->txn_serials : "";
+}
+
 int
 mtls__inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
     struct mtls_err *err)
@@ -308,7 +427,7 @@ mtls__inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
 	if (rc != SQLITE_DONE) {
 		return db_fail(inv, "recording a certificate", err);
 	}
-	return 0;
+	return inv_note_serial(inv, e->serial, err);
 }
 
 static const char *

@@ -31,6 +31,13 @@ int mtls__inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
 
 sqlite3 *mtls__inv_db(struct mtls_inv *inv);
 
+/* Records the last SQLite error of INV as "WHAT: why", naming a full disk
+ * or a damaged file as such. Returns -1. */
+int mtls__inv_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err);
+
+/* Serials recorded by mtls__inv_add since the last begin ("A,B"; "" none). */
+const char *mtls__inv_txn_serials(const struct mtls_inv *inv);
+
 
 
 int mtls__inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,

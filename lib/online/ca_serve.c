@@ -337,11 +337,49 @@ open_ca(struct casrv *s, struct mtls_err *err)
 }
 
 static void
+acme_log(void *arg, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	mtls__casrv_log(arg, "%s", buf);
+}
+
+/* ACME under /acme/, its validations in this loop. */
+static int
+acme_start(struct casrv *s, struct mtls_err *err)
+{
+	struct mtls__acme_srv_opts ao;
+
+	memset(&ao, 0, sizeof(ao));
+	ao.acme.cert_lifetime = s->o.acme_cert_lifetime > 0 ?
+	    s->o.acme_cert_lifetime : s->o.cert_lifetime;
+	ao.acme.no_eab = s->o.acme_no_eab;
+	ao.acme.allow = s->o.acme_allow;
+	ao.acme.orders_per_hour = s->o.acme_orders_per_hour;
+	ao.listen = s->o.listen;
+	ao.http_port = s->o.acme_http_port;
+	ao.tls_port = s->o.acme_tls_port;
+	ao.resolve = s->o.acme_resolve;
+	ao.target_allow = s->o.acme_validate_allow;
+	ao.timeout = s->o.acme_validate_timeout;
+	ao.log = acme_log;
+	ao.log_arg = s;
+	s->acme = mtls__acme_srv_new(s->base, s->ca, &ao, err);
+	return s->acme != NULL ? 0 : -1;
+}
+
+static void
 casrv_free(struct casrv *s)
 {
 	if (s->http != NULL) {
 		evhttp_free(s->http);
 	}
+	/* Before the loop it resolves and connects in. */
+	mtls__acme_srv_free(s->acme);
 	if (s->base != NULL) {
 		event_base_free(s->base);
 	}
@@ -406,6 +444,9 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot create the event loop");
 		goto out;
 	}
+	if (acme_start(s, err) != 0) {
+		goto out;
+	}
 	idle.tv_sec = (time_t)s->o.idle_timeout;
 	idle.tv_usec = (suseconds_t)((s->o.idle_timeout - (double)idle.tv_sec) * 1e6);
 	evhttp_set_bevcb(s->http, accept_bev, s);
@@ -434,8 +475,9 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 		goto out;
 	}
 	mtls__casrv_log(s, "listening on https://%s (EST at https://%s" EST_PREFIX
-	    "; CA %s; certificates live %ld s)", o->listen, o->listen, o->ca_dir,
-	    s->o.cert_lifetime);
+	    "; ACME directory https://%s" ACME_PREFIX "directory; CA %s; "
+	    "certificates live %ld s)", o->listen, o->listen, o->listen,
+	    o->ca_dir, s->o.cert_lifetime);
 	event_base_dispatch(s->base);
 	rc = 0;
 out:

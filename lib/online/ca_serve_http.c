@@ -366,6 +366,24 @@ route_metrics(struct casrv *s, struct evhttp_request *req)
 }
 
 /* Routes by path prefix; a new protocol is one more row. */
+static void
+route_acme(struct casrv *s, struct evhttp_request *req, const char *op)
+{
+	char addr[64];
+	int issued = 0, st;
+
+	peer_ip(req, addr, sizeof(addr));
+	st = mtls__acme_srv_route(s->acme, req, op, addr, &issued);
+	s->by_status[st / 100 < 6 ? st / 100 : 0]++;
+	if (issued) {
+		s->issued++;
+	}
+	if (!s->o.log_quiet) {
+		mtls__casrv_log(s, "%s %s " ACME_PREFIX "%s -> %d", addr, method_name(req),
+		    op, st);
+	}
+}
+
 void
 mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 {
@@ -380,6 +398,8 @@ mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 	}
 	if (strncmp(path, EST_PREFIX, strlen(EST_PREFIX)) == 0) {
 		route_est(s, req, path + strlen(EST_PREFIX));
+	} else if (strncmp(path, ACME_PREFIX, strlen(ACME_PREFIX)) == 0) {
+		route_acme(s, req, path + strlen(ACME_PREFIX));
 	} else if (strcmp(path, "/crl.der") == 0 || strcmp(path, "/crl") == 0) {
 		route_crl(s, req, 0);
 	} else if (strcmp(path, "/crl.pem") == 0) {
@@ -393,7 +413,7 @@ mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 		route_metrics(s, req);
 	} else {
 		send_text(s, req, 404, "Not Found", "not here: EST is under "
-		    "/.well-known/est/, the CRL at /crl.der and /crl.pem, OCSP at "
+		    "/.well-known/est/, ACME at /acme/directory, the CRL at /crl.der and /crl.pem, OCSP at "
 		    "/ocsp\n");
 	}
 }

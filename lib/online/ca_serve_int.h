@@ -12,9 +12,11 @@
 #include "mtls/ca.h"
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
+#include "online/acme_srv.h"
 #include "online/est_int.h"
 
 #define EST_PREFIX "/.well-known/est/"
+#define ACME_PREFIX "/acme/"
 #define FAIL_SLOTS 256
 #define FAIL_WINDOW 60
 
@@ -42,6 +44,7 @@ struct casrv {
 	struct mtls_ca_serve_opts o;
 	struct mtls_ca *ca;
 	struct est_ctx est;
+	struct mtls__acme_srv *acme;
 	struct mtls_ocsp_responder *ocsp;
 	struct event_base *base;
 	struct evhttp *http;

@@ -88,6 +88,7 @@ int
 mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 {
 	X509 *ca = NULL, *cert = NULL;
+	STACK_OF(X509) *others = NULL;
 	EVP_PKEY *key = NULL;
 	X509_NAME *subj = NULL;
 	char *ca_pem = NULL, *csr = NULL, *pass = NULL, *crl = NULL;
@@ -122,7 +123,7 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 		    "SPEC");
 		goto out;
 	}
-	ca = mtls__est_client_pinned_ca(o->url, o->ca_fingerprint, NULL, o->timeout_ms, err);
+	ca = mtls__est_client_pinned_ca(o->url, o->ca_fingerprint, NULL, o->timeout_ms, &others, err);
 	if (ca == NULL || (ca_pem = mtls__est_client_pem(ca)) == NULL) {
 		goto out;
 	}
@@ -149,7 +150,7 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 	call.pass = o->token;
 	call.body = csr;
 	call.timeout_ms = o->timeout_ms;
-	cert = mtls__est_client_post_csr(&call, key, ca, err);
+	cert = mtls__est_client_post_csr(&call, key, ca, others, err);
 	if (cert == NULL) {
 		goto out;
 	}
@@ -161,6 +162,7 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 	in.key = key;
 	in.cert = cert;
 	in.ca = ca;
+	in.untrusted = others;
 	in.formats = o->formats;
 	in.bundle = o->bundle;
 	in.store_pass = pass;
@@ -182,5 +184,6 @@ out:
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	X509_free(ca);
+	sk_X509_pop_free(others, X509_free);
 	return rc;
 }

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+
 #include "mtls/bundle.h"
 #include "mtls/file.h"
 #include "mtls/online.h"
@@ -111,6 +114,30 @@ stage_bundle(const struct enroll_install *in, STACK_OF(X509) *chain,
 	return rc;
 }
 
+/* The new certificate's path to the anchor (leaf, intermediates from
+ * cacerts, anchor), exactly as OpenSSL builds it: what peers are sent. */
+static STACK_OF(X509) *
+install_chain(const struct enroll_install *in, struct mtls_err *err)
+{
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_CTX *xs = X509_STORE_CTX_new();
+	STACK_OF(X509) *chain = NULL;
+
+	if (st == NULL || xs == NULL || X509_STORE_add_cert(st, in->ca) != 1 ||
+	    X509_STORE_CTX_init(xs, st, in->cert, in->untrusted) != 1 ||
+	    X509_verify_cert(xs) != 1 ||
+	    (chain = X509_STORE_CTX_get1_chain(xs)) == NULL) {
+		mtls_err_set(err, MTLS_E_VERIFY, "the new certificate does not "
+		    "chain to the pinned CA: %s", xs != NULL ?
+		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(xs)) :
+		    "out of memory");
+	}
+	ERR_clear_error();
+	X509_STORE_CTX_free(xs);
+	X509_STORE_free(st);
+	return chain;
+}
+
 /* Stages every file of the identity into FS: PEM always (the renewal
  * agent reads it), then stores, bundle, CRL. */
 int
@@ -118,20 +145,22 @@ mtls__enroll_stage_all(const struct enroll_install *in, struct mtls_fileset *fs,
 {
 	char *key_pem = NULL, *crt = NULL, *chain_pem = NULL, *ca_pem = NULL;
 	size_t key_len = 0, crt_len = 0, chain_len = 0, ca_len = 0;
-	STACK_OF(X509) *chain = sk_X509_new_null();
-	int rc = -1;
+	STACK_OF(X509) *chain = install_chain(in, err);
+	int i, rc = -1;
 
-	if (chain == NULL || sk_X509_push(chain, in->cert) <= 0 ||
-	    sk_X509_push(chain, in->ca) <= 0) {
-		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+	if (chain == NULL) {
 		goto out;
 	}
 	if (mtls_key_to_pem(in->key, NULL, &key_pem, &key_len, err) != 0 ||
 	    mtls_cert_append_pem(in->cert, &crt, &crt_len, err) != 0 ||
-	    mtls_cert_append_pem(in->cert, &chain_pem, &chain_len, err) != 0 ||
-	    mtls_cert_append_pem(in->ca, &chain_pem, &chain_len, err) != 0 ||
 	    mtls_cert_append_pem(in->ca, &ca_pem, &ca_len, err) != 0) {
 		goto out;
+	}
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		if (mtls_cert_append_pem(sk_X509_value(chain, i), &chain_pem,
+			&chain_len, err) != 0) {
+			goto out;
+		}
 	}
 	if (mtls__enroll_stage(fs, in->dir, in->name, ".key", key_pem, key_len, MTLS_MODE_SECRET, err) != 0 ||
 	    mtls__enroll_stage(fs, in->dir, in->name, ".crt", crt, crt_len, MTLS_MODE_PUBLIC, err) != 0 ||
@@ -146,7 +175,7 @@ mtls__enroll_stage_all(const struct enroll_install *in, struct mtls_fileset *fs,
 	}
 	rc = 0;
 out:
-	sk_X509_free(chain); /* borrowed certificates */
+	sk_X509_pop_free(chain, X509_free);
 	mtls_secret_free(key_pem, key_len);
 	OPENSSL_free(crt);
 	OPENSSL_free(chain_pem);

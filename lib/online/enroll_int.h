@@ -40,10 +40,13 @@ STACK_OF(X509) *mtls__est_client_p7_certs(const struct est_answer *h,
 /* SHA-256 of X as 64 upper-case hex digits. */
 void mtls__est_client_ca_fp(X509 *x, char out[65]);
 
-/* Fetches cacerts (over a connection verified by CA_PEM when given) and
- * returns the certificate whose SHA-256 is PIN; anything else fails. */
+/* Fetches cacerts (over a connection verified by CA_PEM when given),
+ * finds the certificate whose SHA-256 is PIN (anything else fails) and
+ * returns the anchor it leads to: itself, or the root above a pinned
+ * intermediate. *OTHERS (caller frees) gets the rest of cacerts: the
+ * untrusted intermediates that chains are built from. */
 X509 *mtls__est_client_pinned_ca(const char *url, const char *pin, const char *ca_pem,
-    long timeout_ms, struct mtls_err *err);
+    long timeout_ms, STACK_OF(X509) **others, struct mtls_err *err);
 
 /* PEM of X (OPENSSL_free), or NULL. */
 char *mtls__est_client_pem(X509 *x);
@@ -56,13 +59,14 @@ char *mtls__est_client_csr(EVP_PKEY *key, const X509_NAME *subj,
  * of a 202 or 503 a few times; returns the new certificate, checked to be
  * for KEY and issued by CA. */
 X509 *mtls__est_client_post_csr(struct est_call *call, EVP_PKEY *key, X509 *ca,
-    struct mtls_err *err);
+    STACK_OF(X509) *untrusted, struct mtls_err *err);
 
 /* What an identity installs. */
 struct enroll_install {
 	const char *dir, *name;
 	EVP_PKEY *key;
-	X509 *cert, *ca;
+	X509 *cert, *ca;        /* the new certificate; the anchor */
+	STACK_OF(X509) *untrusted; /* intermediates from cacerts, or NULL */
 	unsigned formats;       /* MTLS_ENROLL_* */
 	const char *bundle;     /* bundle target or NULL */
 	const char *store_pass; /* resolved password, or NULL */

@@ -209,11 +209,44 @@ mtls__est_client_ca_fp(X509 *x, char out[65])
 	out[n] = '\0';
 }
 
-/* Fetches cacerts (over a verified connection when CA_PEM is known) and
- * keeps the certificate whose SHA-256 is PIN: it alone is trusted. */
+/* Under an intermediate the pin may name the intermediate: climb the
+ * signatures through CERTS to the self-signed root, the anchor peers
+ * need. Stops where no verified issuer is found (that is the anchor). */
+static X509 *
+climb_to_root(STACK_OF(X509) *certs, X509 *x)
+{
+	int hops, i, n = sk_X509_num(certs);
+
+	for (hops = 0; hops < 8; hops++) {
+		X509 *up = NULL;
+
+		if (X509_check_issued(x, x) == X509_V_OK) {
+			break; /* self-issued: the root */
+		}
+		for (i = 0; i < n && up == NULL; i++) {
+			X509 *c = sk_X509_value(certs, i);
+
+			if (c != x && X509_check_issued(c, x) == X509_V_OK &&
+			    X509_verify(x, X509_get0_pubkey(c)) == 1) {
+				up = c;
+			}
+		}
+		if (up == NULL) {
+			break;
+		}
+		x = up;
+	}
+	ERR_clear_error();
+	return x;
+}
+
+/* Fetches cacerts (over a verified connection when CA_PEM is known),
+ * finds the certificate whose SHA-256 is PIN and returns the anchor it
+ * leads to (itself, or the root above a pinned intermediate); *OTHERS
+ * gets the rest of cacerts, untrusted, for building chains. */
 X509 *
 mtls__est_client_pinned_ca(const char *url, const char *pin_in, const char *ca_pem,
-    long timeout, struct mtls_err *err)
+    long timeout, STACK_OF(X509) **others, struct mtls_err *err)
 {
 	struct est_call c;
 	struct est_answer h;
@@ -222,6 +255,7 @@ mtls__est_client_pinned_ca(const char *url, const char *pin_in, const char *ca_p
 	X509 *ca = NULL;
 	int i;
 
+	*others = NULL;
 	if (norm_fp(pin_in, pin, err) != 0) {
 		return NULL;
 	}
@@ -243,7 +277,6 @@ mtls__est_client_pinned_ca(const char *url, const char *pin_in, const char *ca_p
 		mtls__est_client_ca_fp(sk_X509_value(certs, i), fp);
 		if (strcmp(fp, pin) == 0) {
 			ca = sk_X509_value(certs, i);
-			X509_up_ref(ca);
 			break;
 		}
 		snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s%.64s",
@@ -253,6 +286,14 @@ mtls__est_client_pinned_ca(const char *url, const char *pin_in, const char *ca_p
 		mtls_err_set(err, MTLS_E_VERIFY, "the CA at %s is not the one you "
 		    "pinned: it sent %s, not %s; check --ca-fingerprint with the "
 		    "CA's operator ('mtls ca show')", url, seen, pin);
+		goto out;
+	}
+	if (ca != NULL) {
+		ca = climb_to_root(certs, ca);
+		/* The stack's reference becomes the caller's. */
+		(void)sk_X509_delete_ptr(certs, ca);
+		*others = certs;
+		certs = NULL;
 	}
 out:
 	sk_X509_pop_free(certs, X509_free);
@@ -316,7 +357,8 @@ out:
 /* Posts CALL (simpleenroll or simplereenroll), honouring Retry-After of
  * a 202 or 503 a few times; returns the new certificate. */
 X509 *
-mtls__est_client_post_csr(struct est_call *call, EVP_PKEY *key, X509 *ca, struct mtls_err *err)
+mtls__est_client_post_csr(struct est_call *call, EVP_PKEY *key, X509 *ca,
+    STACK_OF(X509) *untrusted, struct mtls_err *err)
 {
 	struct est_answer h;
 	STACK_OF(X509) *certs = NULL;
@@ -365,7 +407,7 @@ mtls__est_client_post_csr(struct est_call *call, EVP_PKEY *key, X509 *ca, struct
 		mtls_err_set(err, MTLS_E_PEER, "the CA returned a certificate for "
 		    "another key");
 	} else if (st == NULL || xs == NULL || X509_STORE_add_cert(st, ca) != 1 ||
-	    X509_STORE_CTX_init(xs, st, x, NULL) != 1 ||
+	    X509_STORE_CTX_init(xs, st, x, untrusted) != 1 ||
 	    X509_verify_cert(xs) != 1) {
 		mtls_err_set(err, MTLS_E_VERIFY, "the certificate the CA returned "
 		    "does not verify against the pinned CA: %s",

@@ -162,6 +162,7 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 {
 	struct state st;
 	X509 *cur = NULL, *ca = NULL, *cert = NULL;
+	STACK_OF(X509) *others = NULL;
 	EVP_PKEY *key = NULL, *oldkey = NULL;
 	GENERAL_NAMES *sans = NULL;
 	char *cur_pem = NULL, *key_pem = NULL, *ca_file = NULL, *ca_pem = NULL;
@@ -197,7 +198,7 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 		goto out;
 	}
 	/* The pinned CA, fetched over a connection verified by it. */
-	ca = mtls__est_client_pinned_ca(st.url, st.fp, ca_file, 0, err);
+	ca = mtls__est_client_pinned_ca(st.url, st.fp, ca_file, 0, &others, err);
 	if (ca == NULL || (ca_pem = mtls__est_client_pem(ca)) == NULL ||
 	    (cur_pem = mtls__est_client_pem(cur)) == NULL ||
 	    mtls_key_to_pem(oldkey, NULL, &key_pem, &key_len, err) != 0) {
@@ -220,7 +221,7 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 	call.cert_pem = cur_pem;
 	call.key_pem = key_pem;
 	call.body = csr;
-	cert = mtls__est_client_post_csr(&call, key, ca, err);
+	cert = mtls__est_client_post_csr(&call, key, ca, others, err);
 	if (cert == NULL) {
 		goto out;
 	}
@@ -231,6 +232,7 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 	in.key = key;
 	in.cert = cert;
 	in.ca = ca;
+	in.untrusted = others;
 	in.formats = st.formats;
 	in.bundle = st.bundle;
 	in.store_pass = pass;
@@ -259,6 +261,7 @@ out:
 	X509_free(cert);
 	X509_free(cur);
 	X509_free(ca);
+	sk_X509_pop_free(others, X509_free);
 	json_decref(st.j);
 	return rc;
 }

@@ -6,13 +6,16 @@ the real programs; a block that fails fails the guide. Guides steer the run
 with HTML comments, invisible when the page is rendered:
 
   <!-- guide: hosts=a.example.com,b.example.com ports=8443 needs=keytool -->
-      once, before the first block: the host names the guide uses (each
-      resolved to 127.0.0.1 through $MTLS_RESOLVE, curl-style), the fixed
-      ports it names (each replaced by a free loopback port in every block
-      and file, so runs never collide), and the programs it needs (the guide
-      is skipped, exit 77, when one is missing).
-  <!-- guide: host=NAME -->            the next block runs on host NAME: its
-      own directory, environment and current directory (default: "local").
+      once, before the first block: the host names the guide uses (each gets
+      its own loopback address, 127.0.0.11, .12, ..., resolved through
+      $MTLS_RESOLVE, curl-style), the fixed ports it names (each replaced by
+      a free port in every block and file, so runs never collide), and the
+      programs it needs (the guide is skipped, exit 77, when one is missing).
+  <!-- guide: host=NAME -->            the next block runs on host NAME (a
+      name of hosts=, or its first label): its own directory, environment,
+      current directory, $HOME and `hostname`; 0.0.0.0 in its blocks is its
+      own address. Default host: "local" (127.0.0.1).
+  <!-- guide: on=NAME,NAME -->         the next block runs on each host named.
   <!-- guide: background wait=PORT --> the next block is a server: it runs in
       the background (stopped at the end) and the guide goes on once PORT
       accepts connections (30 s at most).
@@ -23,9 +26,8 @@ with HTML comments, invisible when the page is rendered:
       manual step; the guide says why).
 
 Inside an sh block, a line "#> TEXT" says the block's output holds TEXT
-("..." matches anything). 0.0.0.0 is replaced with 127.0.0.1 (loopback only).
-Between hosts, `scp [-r] SRC DST` copies, where HOST:PATH names PATH in
-HOST's directory. Hosts named in hosts= answer on 127.0.0.1.
+("..." matches anything). Between hosts, `scp [-r] SRC DST` copies, where
+HOST:PATH names PATH in HOST's directory.
 
 Usage: guide.py GUIDE.md     ($MTLS names the mtls binary; KEEP_TMP=1 keeps
 the work directory)
@@ -69,6 +71,12 @@ for s in srcs:
         os.makedirs(os.path.dirname(d) or ".", exist_ok=True)
         shutil.copy2(s, d)
 '''
+
+
+HOSTNAME_SHIM = """#!/bin/sh
+# The guide's host name: -s the first label, else the whole name.
+case "$1" in -s) echo "${HOSTNAME%%.*}" ;; *) echo "$HOSTNAME" ;; esac
+"""
 
 
 def parse_attrs(text):
@@ -118,13 +126,13 @@ def free_port():
     return port
 
 
-def wait_port(port, proc, limit):
+def wait_port(addr, port, proc, limit):
     end = time.time() + limit
     while time.time() < end:
         if proc.poll() is not None:
             return False
         try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            socket.create_connection((addr, port), 0.5).close()
             return True
         except OSError:
             time.sleep(0.1)
@@ -148,17 +156,21 @@ class Run:
         mtls = os.environ.get("MTLS") or os.path.join(
             os.path.dirname(__file__), "..", "..", "build", "src", "mtls")
         os.symlink(os.path.abspath(mtls), os.path.join(self.bin, "mtls"))
-        with open(os.path.join(self.bin, "scp"), "w") as f:
-            f.write(SCP_SHIM)
-        os.chmod(os.path.join(self.bin, "scp"), 0o755)
+        for name, text in (("scp", SCP_SHIM), ("hostname", HOSTNAME_SHIM)):
+            with open(os.path.join(self.bin, name), "w") as f:
+                f.write(text)
+            os.chmod(os.path.join(self.bin, name), 0o755)
         for p in str(header.get("ports", "")).split(","):
             if p:
                 self.portmap[p] = str(free_port())
         resolve = []
-        for h in str(header.get("hosts", "")).split(","):
+        self.fqdn, self.addr = {}, {"local": "127.0.0.1"}
+        for i, h in enumerate(h for h in str(header.get("hosts", "")).split(",") if h):
+            short = h.split(".")[0]
+            self.fqdn[short] = h
+            self.addr[short] = "127.0.0.%d" % (11 + i)
             for p in self.portmap.values():
-                if h:
-                    resolve.append("%s:%s:127.0.0.1" % (h, p))
+                resolve.append("%s:%s:%s" % (h, p, self.addr[short]))
         self.env = dict(os.environ)
         self.env["PATH"] = self.bin + ":" + self.env["PATH"]
         self.env["GUIDE_HOSTS_DIR"] = self.hosts_dir
@@ -167,10 +179,10 @@ class Run:
         # faketime preloads a library; let the sanitizer runtime accept that.
         self.env["ASAN_OPTIONS"] = "verify_asan_link_order=0:" + self.env.get("ASAN_OPTIONS", "")
 
-    def rewrite(self, text):
+    def rewrite(self, text, host="local"):
         for old, new in self.portmap.items():
             text = re.sub(r"(?<![0-9])%s(?![0-9])" % re.escape(old), new, text)
-        return text.replace("0.0.0.0", "127.0.0.1")
+        return text.replace("0.0.0.0", self.addr.get(host, "127.0.0.1"))
 
     def host(self, name):
         d = os.path.join(self.hosts_dir, name)
@@ -178,7 +190,8 @@ class Run:
             os.makedirs(d, exist_ok=True)
             with open(os.path.join(d, ".guide-env"), "w") as f:
                 # Each host has its own home (push's default queue lives there).
-                f.write("export HOME=%s\nunset XDG_STATE_HOME\n" % shlex.quote(d))
+                f.write("export HOME=%s HOSTNAME=%s\nunset XDG_STATE_HOME\n" % (
+                    shlex.quote(d), shlex.quote(self.fqdn.get(name, name))))
             with open(os.path.join(d, ".guide-cwd"), "w") as f:
                 f.write(d)
         return d
@@ -193,8 +206,9 @@ class Run:
                     shlex.quote(env_file), shlex.quote(cwd_file), body))
 
     def run_block(self, n, line, text, attrs):
-        hostdir = self.host(str(attrs.get("host", "local")))
-        body = self.rewrite(text)
+        hname = str(attrs.get("host", "local")).split(".")[0]
+        hostdir = self.host(hname)
+        body = self.rewrite(text, hname)
         label = "block %d (line %d%s)" % (n, line, ", host " + attrs["host"] if "host" in attrs else "")
         script = self.script(hostdir, body)
         if "background" in attrs:
@@ -203,7 +217,7 @@ class Run:
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             self.background.append(proc)
             port = self.portmap.get(str(attrs.get("wait", "")), str(attrs.get("wait", "")))
-            if port and not wait_port(int(port), proc, WAIT_PORT):
+            if port and not wait_port(self.addr.get(hname, "127.0.0.1"), int(port), proc, WAIT_PORT):
                 log.seek(0)
                 return self.report(False, label, body, log.read() + "\n(port %s did not open)" % port)
             return self.report(True, label + " in the background", body, "")
@@ -238,12 +252,13 @@ class Run:
         return ok
 
     def write_file(self, attrs, text):
-        hostdir = self.host(str(attrs.get("host", "local")))
+        hname = str(attrs.get("host", "local")).split(".")[0]
+        hostdir = self.host(hname)
         cwd = open(os.path.join(hostdir, ".guide-cwd")).read().strip()
         path = os.path.join(cwd, attrs["file"])
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
-            f.write(self.rewrite(text))
+            f.write(self.rewrite(text, hname))
 
     def stop(self):
         for proc in self.background:
@@ -284,7 +299,11 @@ def main():
             if "skip" in attrs:
                 print("skip - block %d (line %d): %s" % (n, line, attrs.get("reason", "manual step")))
                 continue
-            if not run.run_block(n, line, text, attrs):
+            hosts = str(attrs["on"]).split(",") if "on" in attrs else [attrs.get("host", "local")]
+            ok = True
+            for h in hosts:
+                ok = run.run_block(n, line, text, dict(attrs, host=h)) and ok
+            if not ok:
                 break
     finally:
         run.stop()

@@ -170,6 +170,22 @@ if wait_port $P2 10; then
 	check "cacerts holds the intermediate and the root" \
 		test "$(grep -c 'BEGIN CERTIFICATE' cacerts.pem)" = 2
 	check "...the root among them" grep -qf <(sed -n 2p online/root.crt) cacerts.pem
+	# A node pinning the online CA (what 'mtls ca show' prints there)
+	# ends up anchored at the root, with the intermediate in its chain.
+	FP=$("$MTLS" ca show --ca-dir online | awk '/^SHA-256/ {print $2}')
+	TOK=$("$MTLS" token create n1 --ca-dir online --san dns:n1.example.com --ttl 10m 2>/dev/null)
+	check "mtls enroll through the intermediate" \
+		"$MTLS" enroll "https://127.0.0.1:$P2" --token "$TOK" --ca-fingerprint "$FP" --dir node n1
+	check "the node's ca.pem is the root" cmp node/ca.pem online/root.crt
+	check "its chain is leaf, intermediate, root" \
+		test "$(grep -c 'BEGIN CERTIFICATE' node/n1.chain.pem)" = 3
+	check "openssl verifies the node's chain against its ca.pem" \
+		openssl verify -CAfile node/ca.pem -untrusted node/n1.chain.pem node/n1.crt
+	RFP=$("$MTLS" ca show --ca-dir root | awk '/^SHA-256/ {print $2}')
+	TOK=$("$MTLS" token create n2 --ca-dir online --san dns:n2.example.com --ttl 10m 2>/dev/null)
+	check "pinning the root works as well" \
+		"$MTLS" enroll "https://127.0.0.1:$P2" --token "$TOK" --ca-fingerprint "$RFP" --dir node2 n2
+	check "...with the same anchor" cmp node2/ca.pem online/root.crt
 else
 	fail "ca serve did not start"; cat "$T/caserve.log"
 fi

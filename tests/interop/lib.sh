@@ -6,6 +6,9 @@ set -u
 export ASAN_OPTIONS="verify_asan_link_order=0:${ASAN_OPTIONS:-}"
 MTLS=${MTLS:-$(cd "$(dirname "$0")/../.." && pwd)/build/src/mtls}
 T=$(mktemp -d "${TMPDIR:-/tmp}/mtls-it-XXXXXX")
+# Default state (push's queue, serve's item ids) stays inside the test.
+export XDG_STATE_HOME=$T/.state
+unset STATE_DIRECTORY
 PIDS=()
 PASSED=0
 FAILED=0

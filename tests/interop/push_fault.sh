@@ -30,7 +30,7 @@ RPID=
 APID=
 start_receiver() {
 	"$MTLS" serve --listen "127.0.0.1:$PORT" --cert publish.crt --key publish.key \
-		--ca ca.crt --root root 2>>serve.log &
+		--ca ca.crt --root root --state-dir rstate 2>>serve.log &
 	RPID=$!
 	PIDS+=("$RPID")
 	wait_port "$PORT" 10
@@ -114,7 +114,7 @@ leftover=$(find root/f -type f -name '.mtls*' | wc -l)
 echo "    note: $leftover temporary file(s) left by SIGKILLed receivers"
 
 # The receiver recorded each id once, and applied none twice.
-ids=$(sqlite3 root/.mtls-receiver.db 'SELECT COUNT(*), COUNT(DISTINCT id) FROM items')
+ids=$(sqlite3 rstate/.mtls-receiver.db 'SELECT COUNT(*), COUNT(DISTINCT id) FROM items')
 [ "$ids" = "$N|$N" ] && pass "the receiver's applied-id count is $N" || fail "applied ids: $ids"
 dups=$(grep -o 'item=[0-9a-f]* status=200 .*outcome=applied' serve.log | cut -d' ' -f1 | sort | uniq -d | wc -l)
 [ "$dups" = 0 ] && pass "no item id was applied twice (access log)" || fail "$dups ids applied twice"

@@ -42,4 +42,23 @@ check_status "doctor: key + keystore of one identity is all well" 0 \
 cp "$T/last.out" doctor.out
 check_output "doctor DIR/ names DIR/FILE" "^nodes/repl1.crt:" cat doctor.out
 check_fails "doctor DIR/ never names DIR//FILE" grep -q "nodes//" doctor.out
+
+# A receiver keeps its item-id database out of its content root by default,
+# and push --dir of a receiver's root never carries a receiver's files.
+port=$(free_port)
+"$MTLS" issue recv --profile node --san ip:127.0.0.1 --out nodes >/dev/null
+bg "$MTLS" serve --listen "127.0.0.1:$port" --cert nodes/recv.crt --key nodes/recv.key \
+	--ca pki/ca.crt --root content
+wait_port "$port"
+mkdir -p site && echo hi > site/a.txt && echo db > site/.mtls-receiver.db
+check_output "push --dir skips .mtls* files" "skipped 1 file" \
+	"$MTLS" push "https://127.0.0.1:$port" --cert nodes/repl1.crt --key nodes/repl1.key \
+	--ca pki/ca.crt --dir site --prefix / --wait --deadline 20
+check "the content arrived" test -s content/a.txt
+check_fails "no database inside the content root" test -e content/.mtls-receiver.db
+check "the database is in the user's state directory" \
+	test -s "$XDG_STATE_HOME/mtls/receiver/$(echo "${T#/}/content" | tr / _)/.mtls-receiver.db"
+check_output "an explicit reserved path is refused at enqueue" "reserved" \
+	"$MTLS" push "https://127.0.0.1:$port" --cert nodes/repl1.crt --key nodes/repl1.key \
+	--ca pki/ca.crt /.mtls-receiver.db=site/a.txt
 finish

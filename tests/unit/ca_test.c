@@ -207,6 +207,39 @@ count_aside(const char *dir)
 	return n;
 }
 
+/* A kill during 'ca init' leaves files but no ca.crt (placed last) and an
+ * empty inventory: the next init finishes the job without --force and
+ * says so; open explains the state instead of "no CA". */
+static void
+init_interrupted_is_rerunnable(void **state)
+{
+	char *tmp = test_tmpdir();
+	struct mtls_ca_init_opts o;
+	struct mtls_err e;
+	char note[256] = "";
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.dir = tmp;
+	assert_int_equal(mtls_ca_init(&o, &e), 0);
+	unlink(test_path(tmp, "ca.crt"));
+	assert_int_equal(test_write(test_path(tmp, "ca.crt.tmp-AbC123"), "x", 1), 0);
+	assert_int_equal(test_write(test_path(tmp, "lock"), "pid 1 (mtls ca)\n", 16), 0);
+	mtls_err_clear(&e);
+	assert_null(mtls_ca_open(tmp, &e));
+	assert_non_null(strstr(e.msg, "interrupted"));
+	o.note = note;
+	o.note_len = sizeof(note);
+	mtls_err_clear(&e);
+	assert_int_equal(mtls_ca_init(&o, &e), 0);
+	assert_non_null(strstr(note, "interrupted"));
+	assert_true(test_exists(test_path(tmp, "ca.crt")));
+	assert_false(test_exists(test_path(tmp, "ca.crt.tmp-AbC123")));
+	assert_int_equal(count_aside(tmp), 0);
+	test_rmrf(tmp);
+	free(tmp);
+}
+
 static void
 init_refuses_then_force(void **state)
 {
@@ -241,7 +274,9 @@ init_refuses_then_force(void **state)
 	free(after);
 	assert_int_equal(count_aside(tmp), 0);
 
-	/* Only the key left: still refused (a key is never overwritten). */
+	/* Only the key left beside an inventory with certificates: a CA
+	 * whose certificate went missing, still refused (the key is never
+	 * overwritten). */
 	unlink(test_path(tmp, "ca.crt"));
 	mtls_err_clear(&e);
 	assert_int_equal(mtls_ca_init(&o, &e), -1);
@@ -503,6 +538,7 @@ main(void)
 	    cmocka_unit_test(init_files_and_modes),
 	    cmocka_unit_test(init_encrypted_key),
 	    cmocka_unit_test(init_refuses_then_force),
+	    cmocka_unit_test(init_interrupted_is_rerunnable),
 	    cmocka_unit_test(init_bad_options),
 	    cmocka_unit_test(init_with_urls),
 	    cmocka_unit_test(open_and_unlock_failures),

@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -152,6 +154,51 @@ read_errors_are_clear(void **state)
 	assert_int_equal(e.code, MTLS_E_FORMAT);
 }
 
+/* Another writer creates the destination between stage and commit: without
+ * force it is neither replaced (RENAME_NOREPLACE, or link(2)) nor left
+ * half: the first file of the set, already placed, is taken back. */
+static void
+commit_never_replaces_a_file_created_meanwhile(void **state)
+{
+	struct mtls_err e;
+	struct mtls_fileset *fs = mtls_fileset_new(0, &e);
+	size_t n = 0;
+	unsigned char *d = NULL;
+
+	(void)state;
+	assert_non_null(fs);
+	assert_int_equal(mtls_fileset_add(fs, path_in("first"), "1", 1, 0644, &e), 0);
+	assert_int_equal(mtls_fileset_add(fs, path_in("racy"), "ours", 4, 0644, &e), 0);
+	assert_int_equal(test_write(path_in("racy"), "theirs", 6), 0);
+	mtls_err_clear(&e);
+	assert_int_equal(mtls_fileset_commit(fs, &e), -1);
+	assert_int_equal(e.code, MTLS_E_EXISTS);
+	mtls_fileset_free(fs);
+	assert_int_equal(mtls_file_read(path_in("racy"), 100, &d, &n, &e), 0);
+	assert_int_equal(n, 6);
+	assert_memory_equal(d, "theirs", 6);
+	mtls_file_free(d, n);
+	assert_int_equal(access(path_in("first"), F_OK), -1);
+	assert_int_equal(count_entries(), 1);
+}
+
+/* A named pipe would block open(2) and read(2) forever: refused at once. */
+static void
+read_refuses_fifo(void **state)
+{
+	struct mtls_err e;
+	unsigned char *d = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(mkfifo(path_in("pipe"), 0600), 0);
+	mtls_err_clear(&e);
+	assert_int_equal(mtls_file_read(path_in("pipe"), 100, &d, &n, &e), -1);
+	assert_non_null(strstr(e.msg, "named pipe"));
+	assert_int_equal(mtls_file_read("/dev/null", 100, &d, &n, &e), -1);
+	assert_non_null(strstr(e.msg, "device"));
+}
+
 static void
 mkdir_p_nested(void **state)
 {
@@ -177,6 +224,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(fileset_many_files_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(read_errors_are_clear, setup, teardown),
 	    cmocka_unit_test_setup_teardown(mkdir_p_nested, setup, teardown),
+	    cmocka_unit_test_setup_teardown(commit_never_replaces_a_file_created_meanwhile, setup, teardown),
+	    cmocka_unit_test_setup_teardown(read_refuses_fifo, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

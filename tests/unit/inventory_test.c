@@ -249,8 +249,9 @@ inventory_missing_or_corrupt(void **state)
 	    62), 0);
 	mtls_err_clear(&e);
 	assert_null(mtls_ca_open(tmp, &e));
-	assert_int_equal(e.code, MTLS_E_IO);
+	assert_int_equal(e.code, MTLS_E_FORMAT);
 	assert_non_null(strstr(e.msg, "inventory"));
+	assert_non_null(strstr(e.msg, "damaged"));
 	/* Missing: open does not silently create an empty one. */
 	unlink(test_path(tmp, "inventory.db"));
 	mtls_err_clear(&e);

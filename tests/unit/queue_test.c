@@ -276,7 +276,9 @@ bad_enqueues_are_refused(void **state)
 		enum mtls_action action;
 		const char *msg;
 	} cases[] = {
-		{"relative/x", "small", MTLS_ACTION_ACTIVATE, "must be absolute"},
+		{"relative/x", "small", MTLS_ACTION_ACTIVATE, "not absolute"},
+		{"/.mtls-receiver.db", "small", MTLS_ACTION_ACTIVATE, "reserved"},
+		{"/a/./b", "small", MTLS_ACTION_ACTIVATE, "'.'"},
 		{"/a/../etc", "small", MTLS_ACTION_ACTIVATE, "'..'"},
 		{"/..", "small", MTLS_ACTION_ACTIVATE, "'..'"},
 		{"/a\nInjected: 1", "small", MTLS_ACTION_ACTIVATE, "control"},

@@ -14,6 +14,7 @@
 
 #include "mtls/file.h"
 #include "mtls/replicate.h"
+#include "link/server/content_store_int.h"
 #include "base/internal.h"
 
 #define COPY_CHUNK (256 * 1024)
@@ -173,28 +174,16 @@ random_hex(char *out, size_t nbytes)
 	return 0;
 }
 
+/* The receiver's own rule (one validator): an item it would refuse for
+ * good is refused here, before it is queued. */
 static int
 path_check(const char *path, struct mtls_err *err)
 {
-	const char *p;
+	char norm[MTLS__CONTENT_PATH_MAX + 2];
 
-	if (path[0] != '/' || strlen(path) > 1000) {
-		return mtls_err_set(err, MTLS_E_USAGE,
-		    "target path '%s' must be absolute and at most 1000 bytes",
-		    path);
-	}
-	for (p = path; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			return mtls_err_set(err, MTLS_E_USAGE,
-			    "target path '%s' contains a control character",
-			    path);
-		}
-	}
-	for (p = path; p != NULL; p = strchr(p + 1, '/')) {
-		if (strncmp(p, "/..", 3) == 0 && (p[3] == '/' || p[3] == '\0')) {
-			return mtls_err_set(err, MTLS_E_USAGE,
-			    "target path '%s' contains a '..' segment", path);
-		}
+	if (mtls__content_store_path_check(path, norm, sizeof(norm), err) != 0) {
+		err->code = MTLS_E_USAGE; /* the caller's argument, not policy */
+		return -1;
 	}
 	return 0;
 }

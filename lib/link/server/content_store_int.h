@@ -1,5 +1,5 @@
 /*
- * mtls/receiver_store.h - where `mtls serve` puts replicated content.
+ * Private to libmtls (lib/link/server/): where `mtls serve` puts replicated content.
  *
  * Content lives under a root directory. Every path from the network is
  * normalised and checked (mtls__content_store_path_check) and then walked one
@@ -15,18 +15,14 @@
  * An id is scoped to its principal; reusing one for a different action,
  * path or content is refused (MTLS_E_EXISTS).
  */
-#ifndef MTLS_RECEIVER_STORE_H
-#define MTLS_RECEIVER_STORE_H
+#ifndef MTLS_CONTENT_STORE_INT_H
+#define MTLS_CONTENT_STORE_INT_H
 
 #include <stddef.h>
 #include <sys/uio.h>
 
 #include "mtls/err.h"
 #include "link/server/principal_map_int.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
 
 /* Names under the root starting with this are ours (database, temp files)
  * and refused as replication paths. */
@@ -52,6 +48,10 @@ void mtls__content_store_close(struct mtls__content_store *s);
 int mtls__content_store_path_check(const char *path, char *out, size_t outlen,
     struct mtls_err *err);
 
+/* 1 when a component of PATH starts with MTLS__CONTENT_RESERVED (the
+ * receiver's database and temporary files): push skips such files. */
+int mtls__content_store_path_reserved(const char *path);
+
 /* 1 when ID is an acceptable item id: 1..MTLS__CONTENT_ID_MAX printable
  * ASCII characters without spaces. */
 int mtls__content_store_id_ok(const char *id);
@@ -74,7 +74,4 @@ int mtls__content_store_apply(struct mtls__content_store *s, enum mtls_action ac
     const char *principal, enum mtls__content_outcome *outcome,
     struct mtls_err *err);
 
-#ifdef __cplusplus
-}
-#endif
 #endif

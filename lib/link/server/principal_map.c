@@ -1,4 +1,4 @@
-/* see mtls/principal_map.h; the format is documented in docs/map-format.md */
+/* see link/server/principal_map_int.h; the format is documented in docs/map-format.md */
 #include <ctype.h>
 #include <fnmatch.h>
 #include <stdio.h>

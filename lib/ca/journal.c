@@ -1,0 +1,476 @@
+/* see mtls/ca.h: mtls_ca_lock, mtls_ca_commit_files, recovery.
+ *
+ * The recovery story: certificates and their files become visible
+ * together. Files are staged (temporary, synced), then one inventory
+ * transaction records the certificates and a journal row naming each
+ * DEST/TEMP pair; then the files are moved into place and the row is
+ * deleted. A kill before the transaction leaves only temporary files,
+ * swept by the next holder of the CA lock; a kill after it leaves a
+ * journal row, which the next holder finishes (moves the remaining files)
+ * or, when the staged files are gone, undoes (revokes the serials and
+ * removes what was placed). Either way it says which. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mtls/file.h"
+#include "ca/ca_internal.h"
+#include "base/internal.h"
+
+#define REASON_CESSATION 5 /* RFC 5280 5.3.1 cessationOfOperation */
+
+static void
+note(struct mtls_ca *ca, const char *fmt, ...) MTLS_PRINTF(2, 3);
+
+static void
+note(struct mtls_ca *ca, const char *fmt, ...)
+{
+	char line[1024];
+	size_t have = ca->recovery ? strlen(ca->recovery) : 0;
+	char *n;
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (len < 0) {
+		return;
+	}
+	n = realloc(ca->recovery, have + strlen(line) + 2);
+	if (n == NULL) {
+		return;
+	}
+	snprintf(n + have, strlen(line) + 2, "%s%s", have ? "\n" : "", line);
+	ca->recovery = n;
+}
+
+static int
+exists(const char *p, struct stat *st)
+{
+	return lstat(p, st) == 0;
+}
+
+static void
+sync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd;
+
+	if (copy == NULL) {
+		return;
+	}
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* Moves TMP to DEST as mtls_fileset_commit would. */
+static int
+place_one(const char *tmp, const char *dest, int force)
+{
+	if (force) {
+		return rename(tmp, dest);
+	}
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) == 0) {
+		return 0;
+	}
+	if (errno != EINVAL && errno != ENOSYS) {
+		return -1;
+	}
+	if (link(tmp, dest) != 0) {
+		return -1;
+	}
+	return unlink(tmp);
+}
+
+struct jrow {
+	long long id;
+	const char *what, *serials, *files;
+	int force;
+};
+
+/* Calls FN(DEST, TEMP) for each line of FILES; stops at a non-zero. */
+static int
+each_file(const char *files, int (*fn)(const char *, const char *, void *),
+    void *arg)
+{
+	const char *p = files;
+	char dest[4096], tmp[4200];
+
+	while (p != NULL && *p != '\0') {
+		const char *tab = strchr(p, '\t'), *nl = strchr(p, '\n');
+		size_t dl, tl;
+		int rc;
+
+		if (tab == NULL || (nl != NULL && nl < tab)) {
+			return -1;
+		}
+		dl = (size_t)(tab - p);
+		tl = nl ? (size_t)(nl - tab - 1) : strlen(tab + 1);
+		if (dl >= sizeof(dest) || tl >= sizeof(tmp)) {
+			return -1;
+		}
+		memcpy(dest, p, dl);
+		dest[dl] = '\0';
+		memcpy(tmp, tab + 1, tl);
+		tmp[tl] = '\0';
+		rc = fn(dest, tmp, arg);
+		if (rc != 0) {
+			return rc;
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	return 0;
+}
+
+struct survey {
+	int force;
+	int lost;     /* a staged file is gone and its destination absent */
+	int conflict; /* someone else's file stands where ours should go */
+	size_t placed, pending;
+};
+
+static int
+survey_file(const char *dest, const char *tmp, void *arg)
+{
+	struct survey *s = arg;
+	struct stat ts, ds;
+	int have_tmp = exists(tmp, &ts), have_dest = exists(dest, &ds);
+
+	if (!have_tmp) {
+		if (have_dest) {
+			s->placed++;
+		} else {
+			s->lost = 1;
+		}
+		return 0;
+	}
+	s->pending++;
+	if (have_dest && !s->force) {
+		/* link(2) fallback interrupted between link and unlink. */
+		if (ts.st_ino == ds.st_ino && ts.st_dev == ds.st_dev) {
+			unlink(tmp);
+			s->pending--;
+			s->placed++;
+		} else {
+			s->conflict = 1;
+		}
+	}
+	return 0;
+}
+
+static int
+finish_file(const char *dest, const char *tmp, void *arg)
+{
+	struct survey *s = arg;
+	struct stat st;
+
+	if (!exists(tmp, &st)) {
+		return 0;
+	}
+	if (place_one(tmp, dest, s->force) != 0) {
+		return -1;
+	}
+	sync_dir_of(dest);
+	return 0;
+}
+
+static int
+undo_file(const char *dest, const char *tmp, void *arg)
+{
+	struct survey *s = arg;
+	struct stat st;
+
+	if (exists(tmp, &st)) {
+		unlink(tmp);
+	} else if (!s->force && exists(dest, &st)) {
+		/* Without force this set created DEST: take it back. */
+		unlink(dest);
+		sync_dir_of(dest);
+	}
+	return 0;
+}
+
+static int
+revoke_serials(struct mtls_ca *ca, const char *serials, struct mtls_err *err)
+{
+	char *copy = strdup(serials), *s, *save = NULL;
+	int rc = 0;
+
+	if (copy == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	for (s = strtok_r(copy, ",", &save); s != NULL && rc == 0;
+	     s = strtok_r(NULL, ",", &save)) {
+		struct mtls_err e;
+
+		mtls_err_clear(&e);
+		if (mtls__inv_revoke(ca->inv, s, "cessationOfOperation",
+			time(NULL), &e) != 0 && e.code != MTLS_E_EXISTS &&
+		    e.code != MTLS_E_NOTFOUND) {
+			*err = e;
+			rc = -1;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+static int
+journal_delete(struct mtls_ca *ca, long long id, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv),
+		"DELETE FROM journal WHERE id=?", -1, &s, NULL) != SQLITE_OK) {
+		return mtls__inv_fail(ca->inv, "clearing the journal", err);
+	}
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0
+				 : mtls__inv_fail(ca->inv, "clearing the journal", err);
+}
+
+/* Finishes row J when every file can still be placed (FINISH), else undoes
+ * it. */
+static int
+settle(struct mtls_ca *ca, const struct jrow *j, int finish,
+    struct mtls_err *err)
+{
+	struct survey s;
+	const char *serials = *j->serials ? j->serials : "none";
+
+	memset(&s, 0, sizeof(s));
+	s.force = j->force;
+	if (each_file(j->files, survey_file, &s) != 0) {
+		return mtls_err_set(err, MTLS_E_FORMAT,
+		    "inventory: journal entry %lld is unreadable", j->id);
+	}
+	if (finish && !s.lost && !s.conflict) {
+		if (each_file(j->files, finish_file, &s) != 0) {
+			return mtls_err_sys(err, MTLS_E_IO, "finishing the "
+			    "interrupted %s (serial %s)", j->what, serials);
+		}
+		note(ca, "finished an interrupted %s: serial %s, %zu file(s) "
+		    "put in place", j->what, serials, s.pending);
+		return journal_delete(ca, j->id, err);
+	}
+	each_file(j->files, undo_file, &s);
+	if (mtls__inv_begin(ca->inv, err) != 0) {
+		return -1;
+	}
+	if (revoke_serials(ca, j->serials, err) != 0 ||
+	    journal_delete(ca, j->id, err) != 0) {
+		mtls__inv_rollback(ca->inv);
+		return -1;
+	}
+	if (mtls__inv_commit(ca->inv, err) != 0) {
+		return -1;
+	}
+	if (finish) {
+		note(ca, "undid an interrupted %s: %s; serial %s revoked "
+		    "(cessationOfOperation)", j->what,
+		    s.conflict ? "another file stands where its files belong"
+			       : "its staged files are gone", serials);
+	}
+	return 0;
+}
+
+static int
+recover_journal(struct mtls_ca *ca, struct mtls_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "SELECT id,what,serials,"
+		"force,files FROM journal ORDER BY id", -1, &s, NULL) != SQLITE_OK) {
+		return mtls__inv_fail(ca->inv, "reading the journal", err);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct jrow j;
+
+		j.id = sqlite3_column_int64(s, 0);
+		j.what = (const char *)sqlite3_column_text(s, 1);
+		j.serials = (const char *)sqlite3_column_text(s, 2);
+		j.force = sqlite3_column_int(s, 3);
+		j.files = (const char *)sqlite3_column_text(s, 4);
+		if (j.what == NULL || j.serials == NULL || j.files == NULL) {
+			continue;
+		}
+		/* Settling deletes rows of the table being read: SQLite
+		 * allows it, and each row is visited once. */
+		if (settle(ca, &j, 1, err) != 0) {
+			sqlite3_finalize(s);
+			return -1;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0
+				 : mtls__inv_fail(ca->inv, "reading the journal", err);
+}
+
+int
+mtls_ca_lock(struct mtls_ca *ca, struct mtls_err *err)
+{
+	char *prev = NULL;
+	size_t swept;
+
+	if (ca->lock != NULL) {
+		return 0;
+	}
+	ca->lock = mtls__lock_take(ca->dir, &prev, err);
+	if (ca->lock == NULL) {
+		return -1;
+	}
+	mtls__fileset_set_hook(mtls__lock_note, ca->lock);
+	if (recover_journal(ca, err) != 0) {
+		free(prev);
+		mtls_ca_release(ca);
+		return -1;
+	}
+	if (prev != NULL) {
+		char who[128];
+
+		swept = mtls__lock_sweep(ca->dir, prev);
+		snprintf(who, sizeof(who), "%.*s", (int)strcspn(prev, "\n"), prev);
+		if (swept > 0) {
+			note(ca, "removed %zu temporary file(s) left by an "
+			    "interrupted command (%s)", swept, who);
+		}
+		free(prev);
+	}
+	return 0;
+}
+
+void
+mtls_ca_release(struct mtls_ca *ca)
+{
+	if (ca->lock == NULL) {
+		return;
+	}
+	mtls__fileset_set_hook(NULL, NULL);
+	mtls__lock_drop(ca->lock);
+	ca->lock = NULL;
+}
+
+const char *
+mtls_ca_recovery(const struct mtls_ca *ca)
+{
+	return ca->recovery;
+}
+
+static int
+journal_text(struct mtls_fileset *fs, char **out, struct mtls_err *err)
+{
+	size_t i, n = mtls_fileset_count(fs), len = 1, at = 0;
+	char *t;
+
+	for (i = 0; i < n; i++) {
+		const char *tmp = mtls__fileset_tmp(fs, i);
+
+		len += strlen(mtls__fileset_dest(fs, i)) + (tmp ? strlen(tmp) : 0) + 2;
+	}
+	t = malloc(len);
+	if (t == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	t[0] = '\0';
+	for (i = 0; i < n; i++) {
+		const char *tmp = mtls__fileset_tmp(fs, i);
+
+		at += (size_t)snprintf(t + at, len - at, "%s\t%s\n",
+		    mtls__fileset_dest(fs, i), tmp ? tmp : "");
+	}
+	*out = t;
+	return 0;
+}
+
+static int
+journal_add(struct mtls_ca *ca, const char *what, int force, const char *files,
+    long long *id, struct mtls_err *err)
+{
+	sqlite3 *db = mtls__inv_db(ca->inv);
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO journal(at,what,serials,force,"
+		"files) VALUES(strftime('%s','now'),?,?,?,?)", -1, &s, NULL) != SQLITE_OK) {
+		return mtls__inv_fail(ca->inv, "writing the journal", err);
+	}
+	sqlite3_bind_text(s, 1, what, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, mtls__inv_txn_serials(ca->inv), -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, force);
+	sqlite3_bind_text(s, 4, files, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		return mtls__inv_fail(ca->inv, "writing the journal", err);
+	}
+	*id = sqlite3_last_insert_rowid(db);
+	return 0;
+}
+
+int
+mtls_ca_commit_files(struct mtls_ca *ca, struct mtls_fileset *fs,
+    const char *what, struct mtls_err *err)
+{
+	char *files = NULL, *serials = NULL;
+	long long id = 0;
+	struct jrow j;
+	struct mtls_err e;
+
+	if (!mtls__inv_in_txn(ca->inv)) {
+		return mtls_err_set(err, MTLS_E_INTERNAL,
+		    "mtls_ca_commit_files outside mtls_ca_begin");
+	}
+	/* Staged files durable (and findable) before the row naming them. */
+	if (mtls__fileset_sync(fs, err) != 0 || journal_text(fs, &files, err) != 0 ||
+	    journal_add(ca, what, mtls__fileset_force(fs), files, &id, err) != 0 ||
+	    (serials = strdup(mtls__inv_txn_serials(ca->inv))) == NULL) {
+		if (files != NULL && serials == NULL && id != 0) {
+			mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		}
+		mtls__inv_rollback(ca->inv);
+		free(files);
+		return -1;
+	}
+	if (mtls__inv_commit(ca->inv, err) != 0) {
+		free(files);
+		free(serials);
+		return -1;
+	}
+	if (mtls_fileset_commit(fs, err) != 0) {
+		/* Placement failed (and took back what it placed): undo the
+		 * certificates too, so none is valid without its files. */
+		j.id = id;
+		j.what = what;
+		j.serials = serials;
+		j.files = files;
+		j.force = mtls__fileset_force(fs);
+		mtls_err_clear(&e);
+		settle(ca, &j, 0, &e);
+		free(files);
+		free(serials);
+		return -1;
+	}
+	free(files);
+	free(serials);
+	mtls_err_clear(&e);
+	/* A row left here is finished (trivially) by the next command. */
+	journal_delete(ca, id, &e);
+	return 0;
+}

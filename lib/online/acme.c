@@ -1,0 +1,782 @@
+/* see acme_int.h: the ACME server's routing, request authentication
+ * (RFC 8555 6.2-6.5), accounts (7.3) and problem documents (6.7).
+ * Orders, authorizations, challenges and certificates: acme_order.c. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "ca/acme_store.h"
+#include "mtls/acme.h"
+#include "mtls/token.h"
+#include "online/acme_int.h"
+#include "ca/token_int.h"
+
+#define PROBLEM_URN "urn:ietf:params:acme:error:"
+
+int
+mtls__acme_init(struct mtls__acme *a, struct mtls_ca *ca,
+    const struct mtls__acme_opts *o, struct mtls_err *err)
+{
+	BIO *b = NULL;
+	char *p = NULL;
+	long n;
+
+	memset(a, 0, sizeof(*a));
+	a->ca = ca;
+	a->o = *o;
+	if (a->o.orders_per_hour <= 0) {
+		a->o.orders_per_hour = 300;
+	}
+	if (a->o.pending_lifetime <= 0) {
+		a->o.pending_lifetime = 86400;
+	}
+	if (a->o.no_eab && a->o.allow != NULL &&
+	    mtls_acme_allow_check(a->o.allow, err) != 0) {
+		return -1;
+	}
+	if (mtls__nonce_init(&a->nonces, err) != 0) {
+		return -1;
+	}
+	b = BIO_new(BIO_s_mem());
+	if (b == NULL || PEM_write_bio_X509(b, mtls_ca_cert(ca)) != 1 ||
+	    (n = BIO_get_mem_data(b, &p)) <= 0 ||
+	    (a->ca_pem = malloc((size_t)n + 1)) == NULL) {
+		BIO_free(b);
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot encode the CA "
+		    "certificate");
+	}
+	memcpy(a->ca_pem, p, (size_t)n);
+	a->ca_pem[n] = '\0';
+	BIO_free(b);
+	return 0;
+}
+
+void
+mtls__acme_clear(struct mtls__acme *a)
+{
+	free(a->ca_pem);
+	OPENSSL_cleanse(&a->nonces, sizeof(a->nonces));
+	memset(a, 0, sizeof(*a));
+}
+
+void
+mtls__acme_resp_free(struct mtls__acme_resp *r)
+{
+	int i;
+
+	free(r->body);
+	free(r->location);
+	for (i = 0; i < MTLS__ACME_HDRS; i++) {
+		free(r->links[i]);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- answers ---- */
+
+static void
+set_body(struct mtls__acme_resp *r, int status, const char *type, char *body)
+{
+	free(r->body);
+	r->status = status;
+	r->content_type = type;
+	r->body = body;
+	r->len = body != NULL ? strlen(body) : 0;
+}
+
+void
+mtls__acme_reply(struct mtls__acme_job *j, int status, json_t *obj)
+{
+	char *s = obj != NULL ? json_dumps(obj, JSON_INDENT(2)) : NULL;
+
+	json_decref(obj);
+	if (s == NULL) {
+		set_body(j->resp, 500, "text/plain", NULL);
+		return;
+	}
+	set_body(j->resp, status, "application/json", s);
+}
+
+void
+mtls__acme_problem(struct mtls__acme_job *j, int status, const char *type,
+    const char *fmt, ...)
+{
+	char detail[1024], urn[96];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	snprintf(urn, sizeof(urn), PROBLEM_URN "%s", type);
+	free(j->resp->body);
+	j->resp->body = json_dumps(json_pack("{s:s, s:s, s:i}", "type", urn,
+	    "detail", detail, "status", status), JSON_INDENT(2));
+	j->resp->len = j->resp->body != NULL ? strlen(j->resp->body) : 0;
+	j->resp->status = status;
+	j->resp->content_type = "application/problem+json";
+	j->a->refused++;
+	if (strcmp(type, "badNonce") == 0 || strcmp(type, "rateLimited") == 0) {
+		j->resp->retry_after = strcmp(type, "rateLimited") == 0 ? 60 : 0;
+	}
+}
+
+char *
+mtls__acme_url(struct mtls__acme_job *j, const char *fmt, ...)
+{
+	char rest[512], *out;
+	size_t n;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rest, sizeof(rest), fmt, ap);
+	va_end(ap);
+	n = strlen(j->req->base) + strlen(rest) + 8;
+	out = malloc(n);
+	if (out != NULL) {
+		snprintf(out, n, "%s/acme/%s", j->req->base, rest);
+	}
+	return out;
+}
+
+void
+mtls__acme_link(struct mtls__acme_job *j, char *url, const char *rel)
+{
+	char *v;
+	size_t n;
+	int i;
+
+	if (url == NULL) {
+		return;
+	}
+	n = strlen(url) + strlen(rel) + 16;
+	v = malloc(n);
+	if (v != NULL) {
+		snprintf(v, n, "<%s>;rel=\"%s\"", url, rel);
+	}
+	for (i = 0; i < MTLS__ACME_HDRS && v != NULL; i++) {
+		if (j->resp->links[i] == NULL) {
+			j->resp->links[i] = v;
+			v = NULL;
+		}
+	}
+	free(v);
+	free(url);
+}
+
+int
+mtls__acme_new_id(char *out, size_t n)
+{
+	unsigned char r[32];
+	size_t i;
+
+	if (n > sizeof(r) || RAND_bytes(r, (int)n) != 1) {
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+	}
+	return 0;
+}
+
+json_t *
+mtls__acme_load(struct mtls__acme_job *j, const char *kind, const char *id,
+    char *account, size_t aclen)
+{
+	struct mtls_err e;
+	json_error_t je;
+	char *doc;
+	json_t *o;
+
+	doc = mtls__acme_get(j->a->ca, kind, id, account, aclen, &e);
+	if (doc == NULL) {
+		if (e.code == MTLS_E_NOTFOUND) {
+			mtls__acme_problem(j, 404, "malformed", "no %s '%.64s' here",
+			    kind, id);
+		} else {
+			mtls__acme_problem(j, 500, "serverInternal", "%s", e.msg);
+		}
+		return NULL;
+	}
+	o = json_loads(doc, 0, &je);
+	free(doc);
+	if (o == NULL) {
+		mtls__acme_problem(j, 500, "serverInternal", "the stored %s '%.64s' "
+		    "is damaged", kind, id);
+	}
+	return o;
+}
+
+int
+mtls__acme_save(struct mtls__acme_job *j, const char *kind, const char *id,
+    const char *account, json_t *doc, struct mtls_err *err)
+{
+	char *s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	const char *status = json_string_value(json_object_get(doc, "status"));
+	json_int_t exp = json_integer_value(json_object_get(doc, "expires_at"));
+	int rc;
+
+	(void)j;
+	if (s == NULL) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	rc = mtls__acme_put(j->a->ca, kind, id, account, status ? status : "",
+	    (time_t)exp, s, err);
+	free(s);
+	return rc;
+}
+
+/* ---- directory and nonces ---- */
+
+static void
+directory(struct mtls__acme_job *j)
+{
+	json_t *d = json_object();
+	static const char *const rows[][2] = {
+	    {"newNonce", "new-nonce"}, {"newAccount", "new-account"},
+	    {"newOrder", "new-order"}, {"revokeCert", "revoke-cert"},
+	    {"keyChange", "key-change"},
+	};
+	size_t i;
+	char *u;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		u = mtls__acme_url(j, "%s", rows[i][1]);
+		json_object_set_new(d, rows[i][0], json_string(u ? u : ""));
+		free(u);
+	}
+	json_object_set_new(d, "meta", json_pack("{s:b}",
+	    "externalAccountRequired", !j->a->o.no_eab));
+	mtls__acme_reply(j, 200, d);
+}
+
+/* ---- authentication (RFC 8555 6.2, 6.3, 6.4, 6.5) ---- */
+
+/* The account id in KID, a URL of ours ("BASE/acme/acct/ID"). */
+static int
+kid_account(struct mtls__acme_job *j, const char *kid, char *out, size_t len)
+{
+	char *prefix = mtls__acme_url(j, "acct/");
+	size_t n = prefix != NULL ? strlen(prefix) : 0;
+	int ok;
+
+	ok = prefix != NULL && strncmp(kid, prefix, n) == 0 &&
+	    strlen(kid + n) > 0 && strlen(kid + n) < len &&
+	    strspn(kid + n, "0123456789abcdef") == strlen(kid + n);
+	if (ok) {
+		snprintf(out, len, "%s", kid + n);
+	}
+	free(prefix);
+	return ok ? 0 : -1;
+}
+
+/* Parses, checks the url, finds the key (jwk only where JWK_OK), verifies
+ * the signature and then takes the nonce. 0 when J may go on. */
+static int
+authenticate(struct mtls__acme_job *j, int jwk_ok)
+{
+	struct mtls_err e;
+	char *url = NULL;
+	const char *st;
+	json_error_t je;
+	int rc;
+
+	if (j->req->content_type == NULL ||
+	    strncmp(j->req->content_type, "application/jose+json", 21) != 0) {
+		/* RFC 8555 6.2: a 415 with a problem document. */
+		mtls__acme_problem(j, 415, "malformed", "POST bodies are JWS with "
+		    "Content-Type application/jose+json");
+		return -1;
+	}
+	if (mtls__jws_parse(j->req->body, j->req->len, &j->jws, &e) != 0) {
+		mtls__acme_problem(j, 400, j->jws.problem ? j->jws.problem :
+		    "malformed", "%s", e.msg);
+		return -1;
+	}
+	url = mtls__acme_url(j, "%s", j->req->path);
+	rc = url != NULL && strcmp(url, j->jws.url) == 0;
+	free(url);
+	if (!rc) {
+		mtls__acme_problem(j, 401, "unauthorized", "the JWS 'url' (%.200s) "
+		    "is not the URL this request was sent to (RFC 8555 6.4)",
+		    j->jws.url);
+		return -1;
+	}
+	if (j->jws.jwk != NULL) {
+		if (!jwk_ok) {
+			mtls__acme_problem(j, 400, "malformed", "this request must be "
+			    "signed by an account ('kid'), not a bare 'jwk' (RFC "
+			    "8555 6.2)");
+			return -1;
+		}
+		j->key = mtls__jwk_key(j->jws.jwk, j->thumb, &e);
+		if (j->key == NULL) {
+			mtls__acme_problem(j, 400, "badPublicKey", "%s", e.msg);
+			return -1;
+		}
+	} else {
+		if (kid_account(j, j->jws.kid, j->account, sizeof(j->account)) != 0) {
+			mtls__acme_problem(j, 400, "accountDoesNotExist", "'kid' %.200s "
+			    "is not an account URL of this server", j->jws.kid);
+			return -1;
+		}
+		j->acct = mtls__acme_load(j, "account", j->account, NULL, 0);
+		if (j->acct == NULL) {
+			if (j->resp->status == 404) {
+				mtls__acme_problem(j, 400, "accountDoesNotExist", "no "
+				    "account %.64s", j->account);
+			}
+			return -1;
+		}
+		j->key = mtls__jwk_key(json_object_get(j->acct, "key"), j->thumb, &e);
+		if (j->key == NULL) {
+			mtls__acme_problem(j, 500, "serverInternal", "%s", e.msg);
+			return -1;
+		}
+	}
+	if (mtls__jws_verify(&j->jws, j->key, &e) != 0) {
+		mtls__acme_problem(j, 401, "unauthorized", "%s", e.msg);
+		return -1;
+	}
+	if (!mtls__nonce_take(&j->a->nonces, j->jws.nonce)) {
+		mtls__acme_problem(j, 400, "badNonce", "the nonce is unknown, "
+		    "expired or used; retry with the one in Replay-Nonce");
+		return -1;
+	}
+	if (j->acct != NULL) {
+		st = json_string_value(json_object_get(j->acct, "status"));
+		if (st == NULL || strcmp(st, "valid") != 0) {
+			mtls__acme_problem(j, 401, "unauthorized", "account %s is %s",
+			    j->account, st ? st : "unusable");
+			return -1;
+		}
+	}
+	if (j->jws.payload_len > 0) {
+		j->payload = json_loadb((const char *)j->jws.payload,
+		    j->jws.payload_len, JSON_REJECT_DUPLICATES, &je);
+		if (!json_is_object(j->payload)) {
+			mtls__acme_problem(j, 400, "malformed", "the JWS payload is "
+			    "not a JSON object");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- accounts (RFC 8555 7.3) ---- */
+
+static json_t *
+account_view(struct mtls__acme_job *j, const char *id, json_t *acct)
+{
+	json_t *v = json_object();
+	char *u = mtls__acme_url(j, "acct/%s/orders", id);
+
+	json_object_set(v, "status", json_object_get(acct, "status"));
+	json_object_set(v, "contact", json_object_get(acct, "contact"));
+	json_object_set(v, "key", json_object_get(acct, "key"));
+	json_object_set_new(v, "orders", json_string(u ? u : ""));
+	if (json_object_get(acct, "eab") != NULL) {
+		json_object_set_new(v, "externalAccountBinding", json_pack("{s:O}",
+		    "kid", json_object_get(acct, "eab")));
+	}
+	free(u);
+	return v;
+}
+
+/* RFC 8555 7.3.4: the binding's MAC by the key the operator made, its
+ * url, and its payload the account key itself. *ALLOW gets the key's
+ * allow list; KID its id. */
+static int
+check_eab(struct mtls__acme_job *j, json_t *eab, char *kid, size_t klen,
+    char *allow, size_t alen)
+{
+	struct mtls__jws inner;
+	struct mtls_err e;
+	unsigned char key[128];
+	size_t kl = sizeof(key);
+	char bound[64], thumb[48], *url = NULL;
+	json_t *pj = NULL;
+	json_error_t je;
+	int rc = -1;
+
+	if (mtls__jws_parse_json(eab, MTLS__JWS_EAB, &inner, &e) != 0) {
+		mtls__acme_problem(j, 400, "malformed", "externalAccountBinding: "
+		    "%s", e.msg);
+		goto out;
+	}
+	url = mtls__acme_url(j, "new-account");
+	if (url == NULL || strcmp(url, inner.url) != 0) {
+		mtls__acme_problem(j, 400, "malformed", "externalAccountBinding: "
+		    "its 'url' must be the newAccount URL");
+		goto out;
+	}
+	pj = json_loadb((const char *)inner.payload, inner.payload_len, 0, &je);
+	if (pj == NULL || mtls__jwk_thumbprint(pj, thumb, &e) != 0 ||
+	    strcmp(thumb, j->thumb) != 0) {
+		mtls__acme_problem(j, 400, "malformed", "externalAccountBinding: "
+		    "its payload must be the account key (the outer 'jwk')");
+		goto out;
+	}
+	if (mtls__acme_eab_get(j->a->ca, inner.kid, key, &kl, allow, alen, bound,
+		sizeof(bound), &e) != 0) {
+		mtls__acme_problem(j, e.code == MTLS_E_NOTFOUND ? 401 : 500,
+		    e.code == MTLS_E_NOTFOUND ? "unauthorized" : "serverInternal",
+		    "externalAccountBinding: %s", e.msg);
+		goto out;
+	}
+	rc = mtls__jws_verify_mac(&inner, key, kl, &e);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc != 0) {
+		mtls__acme_problem(j, 401, "unauthorized", "%s", e.msg);
+		goto out;
+	}
+	if (bound[0] != '\0') {
+		rc = -1;
+		mtls__acme_problem(j, 401, "unauthorized", "externalAccountBinding: "
+		    "key %s already made account %s; ask the CA operator for a "
+		    "new one", inner.kid, bound);
+		goto out;
+	}
+	snprintf(kid, klen, "%s", inner.kid);
+out:
+	json_decref(pj);
+	free(url);
+	mtls__jws_clear(&inner);
+	return rc;
+}
+
+void
+mtls__acme_audit(struct mtls__acme_job *j, const char *action, const char *name,
+    const char *serial, const char *outcome, const char *reason)
+{
+	struct mtls_audit_event ev;
+	struct mtls_err e;
+	char actor[160];
+
+	snprintf(actor, sizeof(actor), "acme %s%s%s", j->req->peer_addr ?
+	    j->req->peer_addr : "-", j->account[0] ? " account " : "", j->account);
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = actor;
+	ev.action = action;
+	ev.name = name ? name : "";
+	ev.serial = serial ? serial : "";
+	ev.outcome = outcome;
+	ev.reason = reason ? reason : "";
+	(void)mtls__audit_add(j->a->ca, &ev, &e);
+}
+
+static void
+new_account(struct mtls__acme_job *j)
+{
+	struct mtls_err e;
+	char id[64], kid[64] = "", allow[2048] = "";
+	json_t *p = j->payload, *eab, *acct = NULL, *contact;
+	int rc;
+
+	if (p == NULL) {
+		mtls__acme_problem(j, 400, "malformed", "newAccount needs a JSON "
+		    "object payload");
+		return;
+	}
+	rc = mtls__acme_key_find(j->a->ca, j->thumb, id, sizeof(id), &e);
+	if (rc < 0) {
+		mtls__acme_problem(j, 500, "serverInternal", "%s", e.msg);
+		return;
+	}
+	if (rc == 0) {
+		/* RFC 8555 7.3.1: the existing account, 200 and Location. */
+		snprintf(j->account, sizeof(j->account), "%s", id);
+		acct = mtls__acme_load(j, "account", id, NULL, 0);
+		if (acct != NULL) {
+			j->resp->location = mtls__acme_url(j, "acct/%s", id);
+			mtls__acme_reply(j, 200, account_view(j, id, acct));
+		}
+		json_decref(acct);
+		return;
+	}
+	if (json_is_true(json_object_get(p, "onlyReturnExisting"))) {
+		mtls__acme_problem(j, 400, "accountDoesNotExist", "no account has "
+		    "this key");
+		return;
+	}
+	contact = json_object_get(p, "contact");
+	if (contact != NULL && !json_is_array(contact)) {
+		mtls__acme_problem(j, 400, "malformed", "'contact' must be an array "
+		    "of URLs");
+		return;
+	}
+	eab = json_object_get(p, "externalAccountBinding");
+	if (eab == NULL && !j->a->o.no_eab) {
+		mtls__acme_problem(j, 400, "externalAccountRequired", "this CA "
+		    "makes accounts with an external account binding only: ask the "
+		    "operator for a key id and HMAC key ('mtls acme eab create')");
+		return;
+	}
+	if (eab != NULL && check_eab(j, eab, kid, sizeof(kid), allow,
+		sizeof(allow)) != 0) {
+		return;
+	}
+	if (eab == NULL) {
+		snprintf(allow, sizeof(allow), "%s", j->a->o.allow ? j->a->o.allow : "");
+	}
+	if (mtls__acme_new_id(id, 8) != 0) {
+		mtls__acme_problem(j, 500, "serverInternal", "no randomness");
+		return;
+	}
+	acct = json_pack("{s:s, s:O, s:s, s:s, s:I}", "status", "valid", "key",
+	    j->jws.jwk, "thumbprint", j->thumb, "allow", allow, "created_at",
+	    (json_int_t)j->now);
+	json_object_set(acct, "contact", contact ? contact : json_array());
+	if (kid[0] != '\0') {
+		json_object_set_new(acct, "eab", json_string(kid));
+	}
+	/* Account, key and binding in one transaction: all or none. */
+	if (mtls_ca_begin(j->a->ca, &e) != 0) {
+		goto fail;
+	}
+	if (mtls__acme_save(j, "account", id, id, acct, &e) != 0 ||
+	    mtls__acme_key_set(j->a->ca, j->thumb, NULL, id, &e) != 0 ||
+	    (kid[0] != '\0' && mtls__acme_eab_bind(j->a->ca, kid, id, &e) != 0)) {
+		mtls_ca_rollback(j->a->ca);
+		goto fail;
+	}
+	snprintf(j->account, sizeof(j->account), "%s", id);
+	mtls__acme_audit(j, "acme-account", kid, NULL, "created", allow);
+	if (mtls_ca_commit(j->a->ca, &e) != 0) {
+		goto fail;
+	}
+	j->resp->location = mtls__acme_url(j, "acct/%s", id);
+	mtls__acme_reply(j, 201, account_view(j, id, acct));
+	json_decref(acct);
+	return;
+fail:
+	json_decref(acct);
+	mtls__acme_problem(j, e.code == MTLS_E_EXISTS ? 409 : 500,
+	    e.code == MTLS_E_EXISTS ? "malformed" : "serverInternal", "%s", e.msg);
+}
+
+/* POST to the account URL: POST-as-GET, contact update or deactivation
+ * (RFC 8555 7.3.2, 7.3.6). */
+static void
+account_update(struct mtls__acme_job *j, const char *id)
+{
+	struct mtls_err e;
+	json_t *st, *contact;
+
+	if (strcmp(id, j->account) != 0) {
+		mtls__acme_problem(j, 403, "unauthorized", "this is not your "
+		    "account");
+		return;
+	}
+	if (j->payload != NULL) {
+		st = json_object_get(j->payload, "status");
+		contact = json_object_get(j->payload, "contact");
+		if (st != NULL && !json_equal(st, json_string("deactivated"))) {
+			mtls__acme_problem(j, 400, "malformed", "an account's status "
+			    "can only become \"deactivated\"");
+			return;
+		}
+		if (contact != NULL && !json_is_array(contact)) {
+			mtls__acme_problem(j, 400, "malformed", "'contact' must be an "
+			    "array of URLs");
+			return;
+		}
+		if (st != NULL) {
+			json_object_set_new(j->acct, "status", json_string("deactivated"));
+		}
+		if (contact != NULL) {
+			json_object_set(j->acct, "contact", contact);
+		}
+		if (mtls__acme_save(j, "account", id, id, j->acct, &e) != 0) {
+			mtls__acme_problem(j, 500, "serverInternal", "%s", e.msg);
+			return;
+		}
+		if (st != NULL) {
+			mtls__acme_audit(j, "acme-account", "", NULL, "deactivated", "");
+		}
+	}
+	mtls__acme_reply(j, 200, account_view(j, id, j->acct));
+}
+
+/* RFC 8555 7.3.5: the outer JWS by the account, the inner by the new key
+ * over {account, oldKey}. */
+static void
+key_change(struct mtls__acme_job *j)
+{
+	struct mtls__jws in;
+	struct mtls_err e;
+	char nthumb[48], othumb[48], other[64], *acct_url = NULL;
+	EVP_PKEY *nk = NULL;
+	json_t *ip = NULL;
+	json_error_t je;
+	int rc;
+
+	memset(&in, 0, sizeof(in));
+	if (j->payload == NULL || mtls__jws_parse_json(j->payload,
+		MTLS__JWS_INNER, &in, &e) != 0) {
+		mtls__acme_problem(j, 400, "malformed", "keyChange: the payload "
+		    "must be a JWS signed by the new key: %s", j->payload ? e.msg :
+		    "empty");
+		goto out;
+	}
+	if (strcmp(in.url, j->jws.url) != 0) {
+		mtls__acme_problem(j, 400, "malformed", "keyChange: the inner and "
+		    "outer 'url' differ");
+		goto out;
+	}
+	nk = mtls__jwk_key(in.jwk, nthumb, &e);
+	if (nk == NULL || mtls__jws_verify(&in, nk, &e) != 0) {
+		mtls__acme_problem(j, 400, nk ? "malformed" : "badPublicKey",
+		    "keyChange: %s", e.msg);
+		goto out;
+	}
+	ip = json_loadb((const char *)in.payload, in.payload_len, 0, &je);
+	acct_url = mtls__acme_url(j, "acct/%s", j->account);
+	if (ip == NULL || acct_url == NULL ||
+	    !json_equal(json_object_get(ip, "account"), json_string(acct_url)) ||
+	    mtls__jwk_thumbprint(json_object_get(ip, "oldKey"), othumb, &e) != 0 ||
+	    strcmp(othumb, j->thumb) != 0) {
+		mtls__acme_problem(j, 400, "malformed", "keyChange: the inner "
+		    "payload must name this account and its current key");
+		goto out;
+	}
+	rc = mtls__acme_key_find(j->a->ca, nthumb, other, sizeof(other), &e);
+	if (rc == 0) {
+		j->resp->location = mtls__acme_url(j, "acct/%s", other);
+		mtls__acme_problem(j, 409, "malformed", "keyChange: the new key "
+		    "already belongs to an account");
+		goto out;
+	}
+	json_object_set(j->acct, "key", in.jwk);
+	json_object_set_new(j->acct, "thumbprint", json_string(nthumb));
+	if (rc < 0 || mtls_ca_begin(j->a->ca, &e) != 0) {
+		mtls__acme_problem(j, 500, "serverInternal", "%s", e.msg);
+		goto out;
+	}
+	if (mtls__acme_key_set(j->a->ca, nthumb, j->thumb, j->account, &e) != 0 ||
+	    mtls__acme_save(j, "account", j->account, j->account, j->acct,
+		&e) != 0) {
+		mtls_ca_rollback(j->a->ca);
+		mtls__acme_problem(j, 500, "serverInternal", "%s", e.msg);
+		goto out;
+	}
+	mtls__acme_audit(j, "acme-key-change", "", NULL, "changed", nthumb);
+	if (mtls_ca_commit(j->a->ca, &e) != 0) {
+		mtls__acme_problem(j, 500, "serverInternal", "%s", e.msg);
+		goto out;
+	}
+	mtls__acme_reply(j, 200, account_view(j, j->account, j->acct));
+out:
+	json_decref(ip);
+	free(acct_url);
+	EVP_PKEY_free(nk);
+	mtls__jws_clear(&in);
+}
+
+/* ---- routing ---- */
+
+/* "acct/ID" and "acct/ID/orders" etc.: copies ID (hex) after PREFIX and
+ * returns the rest, or NULL when PATH does not start so. */
+static const char *
+path_id(const char *path, const char *prefix, char *id, size_t len)
+{
+	size_t n = strlen(prefix), k;
+
+	if (strncmp(path, prefix, n) != 0) {
+		return NULL;
+	}
+	k = strspn(path + n, "0123456789abcdefABCDEF");
+	if (k == 0 || k >= len) {
+		return NULL;
+	}
+	memcpy(id, path + n, k);
+	id[k] = '\0';
+	return path + n + k;
+}
+
+static void
+route_post(struct mtls__acme_job *j)
+{
+	const char *p = j->req->path, *rest;
+	char id[80];
+	int jwk_ok = strcmp(p, "new-account") == 0 || strcmp(p, "revoke-cert") == 0;
+
+	if (authenticate(j, jwk_ok) != 0) {
+		return;
+	}
+	if (strcmp(p, "new-account") == 0) {
+		new_account(j);
+	} else if (strcmp(p, "new-order") == 0) {
+		mtls__acme_new_order(j);
+	} else if (strcmp(p, "revoke-cert") == 0) {
+		mtls__acme_revoke(j);
+	} else if (strcmp(p, "key-change") == 0) {
+		key_change(j);
+	} else if ((rest = path_id(p, "acct/", id, sizeof(id))) != NULL &&
+	    (*rest == '\0' || strcmp(rest, "/orders") == 0)) {
+		if (*rest == '\0') {
+			account_update(j, id);
+		} else if (strcmp(id, j->account) != 0) {
+			mtls__acme_problem(j, 403, "unauthorized", "not your account");
+		} else {
+			mtls__acme_orders_list(j);
+		}
+	} else if ((rest = path_id(p, "order/", id, sizeof(id))) != NULL &&
+	    (*rest == '\0' || strcmp(rest, "/finalize") == 0)) {
+		mtls__acme_order(j, id, *rest != '\0');
+	} else if ((rest = path_id(p, "authz/", id, sizeof(id))) != NULL &&
+	    *rest == '\0') {
+		mtls__acme_authz(j, id);
+	} else if (strncmp(p, "chall/", 6) == 0) {
+		mtls__acme_chall(j, p + 6);
+	} else if ((rest = path_id(p, "cert/", id, sizeof(id))) != NULL &&
+	    *rest == '\0') {
+		mtls__acme_cert(j, id);
+	} else {
+		mtls__acme_problem(j, 404, "malformed", "no ACME resource at "
+		    "/acme/%.100s", p);
+	}
+}
+
+void
+mtls__acme_handle(struct mtls__acme *a, const struct mtls__acme_req *req,
+    struct mtls__acme_resp *resp)
+{
+	struct mtls__acme_job j;
+
+	memset(resp, 0, sizeof(*resp));
+	memset(&j, 0, sizeof(j));
+	j.a = a;
+	j.req = req;
+	j.resp = resp;
+	j.now = req->now ? req->now : time(NULL);
+	/* RFC 8555 6.5: every answer carries a fresh nonce. */
+	mtls__nonce_new(&a->nonces, resp->nonce);
+	mtls__acme_link(&j, mtls__acme_url(&j, "directory"), "index");
+	if (!req->post) {
+		if (strcmp(req->path, "directory") == 0 || req->path[0] == '\0') {
+			directory(&j);
+		} else if (strcmp(req->path, "new-nonce") == 0) {
+			/* 7.2: 200 for HEAD, 204 for GET. */
+			set_body(resp, req->head ? 200 : 204, NULL, NULL);
+		} else {
+			mtls__acme_problem(&j, 405, "malformed", "use POST (or "
+			    "POST-as-GET, RFC 8555 6.3) for /acme/%.100s", req->path);
+		}
+	} else if (strcmp(req->path, "directory") == 0 ||
+	    strcmp(req->path, "new-nonce") == 0) {
+		mtls__acme_problem(&j, 405, "malformed", "use GET for /acme/%s",
+		    req->path);
+	} else {
+		route_post(&j);
+	}
+	json_decref(j.payload);
+	json_decref(j.acct);
+	EVP_PKEY_free(j.key);
+	mtls__jws_clear(&j.jws);
+	ERR_clear_error();
+}

@@ -1,0 +1,630 @@
+/* see acme_srv.h: the ACME server on evhttp, and its validations run in
+ * the same event loop without blocking it (RFC 8555 8.3 http-01, RFC 8737
+ * tls-alpn-01). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "base/internal.h"
+#include "mtls/acme.h"
+#include "online/acme_srv.h"
+
+/* One validation in flight. */
+struct vjob {
+	struct mtls__acme_srv *s;
+	char authz[64];
+	int index;
+	int alpn;              /* tls-alpn-01, else http-01 */
+	char id_type[8];
+	char host[300];        /* the identifier */
+	char token[128];
+	char keyauth[200];
+	char addr[64];
+	struct evhttp_connection *conn;
+	struct bufferevent *bev;
+	struct evdns_getaddrinfo_request *dreq;
+	struct event *timer;
+	int done;
+};
+
+struct mtls__acme_srv {
+	struct mtls__acme acme;
+	struct event_base *base;
+	struct evdns_base *dns;
+	SSL_CTX *alpn_ctx;
+	struct mtls__acme_srv_opts o;
+	char *resolve, *target_allow;
+	int inflight;
+};
+
+static void
+vjob_free(struct vjob *v)
+{
+	if (v->conn != NULL) {
+		evhttp_connection_free(v->conn);
+	}
+	if (v->bev != NULL) {
+		bufferevent_free(v->bev);
+	}
+	if (v->timer != NULL) {
+		event_free(v->timer);
+	}
+	v->s->inflight--;
+	free(v);
+}
+
+static void
+vjob_reap(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	vjob_free(arg);
+}
+
+/* Reports once; the job is freed from the loop, never from inside the
+ * callback of the connection it owns. */
+static void
+vjob_finish(struct vjob *v, int ok, const char *problem, const char *fmt, ...)
+    MTLS_PRINTF(4, 5);
+
+static void
+vjob_finish(struct vjob *v, int ok, const char *problem, const char *fmt, ...)
+{
+	char detail[600];
+	va_list ap;
+	struct timeval now = {0, 0};
+
+	if (v->done) {
+		return;
+	}
+	v->done = 1;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	mtls__acme_check_done(&v->s->acme, v->authz, v->index, ok, problem,
+	    detail);
+	if (v->s->o.log != NULL) {
+		v->s->o.log(v->s->o.log_arg, "acme %s of %s:%s at %s: %s%s%s",
+		    v->alpn ? "tls-alpn-01" : "http-01", v->id_type, v->host,
+		    v->addr[0] ? v->addr : "-", ok ? "valid" : "invalid",
+		    ok ? "" : ": ", ok ? "" : detail);
+	}
+	if (v->timer != NULL) {
+		event_del(v->timer);
+		event_free(v->timer);
+	}
+	v->timer = evtimer_new(v->s->base, vjob_reap, v);
+	if (v->timer == NULL || evtimer_add(v->timer, &now) != 0) {
+		/* Out of memory: leak the job rather than free it under us. */
+		v->timer = NULL;
+	}
+}
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct vjob *v = arg;
+
+	(void)fd, (void)what;
+	if (v->dreq != NULL) {
+		evdns_getaddrinfo_cancel(v->dreq);
+		v->dreq = NULL;
+	}
+	vjob_finish(v, 0, "connection", "no answer from %s within %.0f s",
+	    v->addr[0] ? v->addr : v->host, v->s->o.timeout);
+}
+
+/* ---- http-01 (RFC 8555 8.3) ---- */
+
+static void
+on_http(struct evhttp_request *req, void *arg)
+{
+	struct vjob *v = arg;
+	struct evbuffer *in;
+	size_t n;
+	char body[512];
+	int code;
+
+	if (v->done) {
+		return;
+	}
+	if (req == NULL || (code = evhttp_request_get_response_code(req)) == 0) {
+		vjob_finish(v, 0, "connection", "cannot fetch http://%s:%d/"
+		    ".well-known/acme-challenge/%s from %s", v->host,
+		    v->s->o.http_port, v->token, v->addr);
+		return;
+	}
+	if (code != 200) {
+		vjob_finish(v, 0, "unauthorized", "http://%s:%d/.well-known/"
+		    "acme-challenge/%s answered %d (redirects are not followed)",
+		    v->host, v->s->o.http_port, v->token, code);
+		return;
+	}
+	in = evhttp_request_get_input_buffer(req);
+	n = evbuffer_get_length(in);
+	if (n >= sizeof(body)) {
+		vjob_finish(v, 0, "incorrectResponse", "the answer is %zu bytes, "
+		    "longer than a key authorization", n);
+		return;
+	}
+	evbuffer_copyout(in, body, n);
+	body[n] = '\0';
+	/* 8.3: the key authorization, trailing whitespace allowed. */
+	while (n > 0 && isspace((unsigned char)body[n - 1])) {
+		body[--n] = '\0';
+	}
+	if (strcmp(body, v->keyauth) != 0) {
+		vjob_finish(v, 0, "incorrectResponse", "the answer is not the key "
+		    "authorization for this account's key (got '%.80s')", body);
+		return;
+	}
+	vjob_finish(v, 1, NULL, "ok");
+}
+
+static void
+http_start(struct vjob *v)
+{
+	struct evhttp_request *req;
+	char path[200];
+
+	v->conn = evhttp_connection_base_new(v->s->base, NULL, v->addr,
+	    (ev_uint16_t)v->s->o.http_port);
+	req = v->conn != NULL ? evhttp_request_new(on_http, v) : NULL;
+	if (req == NULL) {
+		vjob_finish(v, 0, "serverInternal", "out of memory");
+		return;
+	}
+	evhttp_connection_set_retries(v->conn, 0);
+	evhttp_connection_set_max_body_size(v->conn, 4096);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", v->host);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "User-Agent",
+	    "mtls-acme-validation");
+	snprintf(path, sizeof(path), "/.well-known/acme-challenge/%s", v->token);
+	if (evhttp_make_request(v->conn, req, EVHTTP_REQ_GET, path) != 0) {
+		vjob_finish(v, 0, "connection", "cannot connect to %s", v->addr);
+	}
+}
+
+/* ---- tls-alpn-01 (RFC 8737 3) ---- */
+
+static int
+alpn_cert_ok(struct vjob *v, X509 *x, char *why, size_t len)
+{
+	static const char oid[] = "1.3.6.1.5.5.7.1.31";
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	GENERAL_NAMES *g = NULL;
+	X509_EXTENSION *ext;
+	ASN1_OCTET_STRING *os = NULL;
+	const unsigned char *p;
+	unsigned char want[32];
+	int i, pos, ok = 0;
+
+	pos = obj != NULL ? X509_get_ext_by_OBJ(x, obj, -1) : -1;
+	ASN1_OBJECT_free(obj);
+	if (pos < 0) {
+		snprintf(why, len, "the certificate has no acmeIdentifier extension");
+		return 0;
+	}
+	ext = X509_get_ext(x, pos);
+	if (!X509_EXTENSION_get_critical(ext)) {
+		snprintf(why, len, "the acmeIdentifier extension is not critical");
+		return 0;
+	}
+	p = ASN1_STRING_get0_data(X509_EXTENSION_get_data(ext));
+	os = d2i_ASN1_OCTET_STRING(NULL, &p,
+	    ASN1_STRING_length(X509_EXTENSION_get_data(ext)));
+	if (os == NULL || ASN1_STRING_length(os) != 32 ||
+	    mtls__acme_alpn_digest(v->keyauth, want) != 0 ||
+	    CRYPTO_memcmp(ASN1_STRING_get0_data(os), want, 32) != 0) {
+		snprintf(why, len, "the acmeIdentifier is not SHA-256 of the key "
+		    "authorization");
+		goto out;
+	}
+	/* Exactly one SAN: the identifier. */
+	g = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; g != NULL && i < sk_GENERAL_NAME_num(g); i++) {
+		GENERAL_NAME *n = sk_GENERAL_NAME_value(g, i);
+		char ip[64];
+
+		if (n->type == GEN_DNS && strcmp(v->id_type, "dns") == 0 &&
+		    (size_t)ASN1_STRING_length(n->d.dNSName) == strlen(v->host) &&
+		    strncasecmp((const char *)ASN1_STRING_get0_data(n->d.dNSName),
+			v->host, strlen(v->host)) == 0) {
+			ok++;
+		} else if (n->type == GEN_IPADD && strcmp(v->id_type, "ip") == 0 &&
+		    inet_ntop(ASN1_STRING_length(n->d.iPAddress) == 4 ? AF_INET :
+			AF_INET6, ASN1_STRING_get0_data(n->d.iPAddress), ip,
+			sizeof(ip)) != NULL && strcmp(ip, v->host) == 0) {
+			ok++;
+		} else {
+			ok = -100;
+		}
+	}
+	if (ok != 1) {
+		snprintf(why, len, "the certificate's SAN must be exactly %s:%.120s",
+		    v->id_type, v->host);
+		ok = 0;
+	}
+out:
+	ASN1_OCTET_STRING_free(os);
+	GENERAL_NAMES_free(g);
+	return ok;
+}
+
+static void
+on_alpn(struct bufferevent *bev, short what, void *arg)
+{
+	struct vjob *v = arg;
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	const unsigned char *proto = NULL;
+	unsigned int plen = 0;
+	char why[200];
+	X509 *x;
+
+	if (v->done) {
+		return;
+	}
+	if (!(what & BEV_EVENT_CONNECTED)) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+
+		vjob_finish(v, 0, "tls", "TLS with %s:%d failed: %s", v->addr,
+		    v->s->o.tls_port, e ? ERR_reason_error_string(e) :
+		    "connection refused or closed");
+		ERR_clear_error();
+		return;
+	}
+	SSL_get0_alpn_selected(ssl, &proto, &plen);
+	if (plen != 10 || memcmp(proto, "acme-tls/1", 10) != 0) {
+		vjob_finish(v, 0, "tls", "%s:%d did not select ALPN acme-tls/1",
+		    v->addr, v->s->o.tls_port);
+		return;
+	}
+	x = SSL_get0_peer_certificate(ssl);
+	if (x == NULL || !alpn_cert_ok(v, x, why, sizeof(why))) {
+		vjob_finish(v, 0, "unauthorized", "%s", x ? why : "no certificate");
+		return;
+	}
+	vjob_finish(v, 1, NULL, "ok");
+}
+
+/* RFC 8738 6: an IP identifier's SNI is its reverse-DNS name. */
+static void
+sni_name(const struct vjob *v, char *out, size_t len)
+{
+	unsigned char b[16];
+	size_t o = 0;
+	int i;
+
+	if (strcmp(v->id_type, "ip") != 0) {
+		snprintf(out, len, "%s", v->host);
+		return;
+	}
+	if (inet_pton(AF_INET, v->host, b) == 1) {
+		snprintf(out, len, "%d.%d.%d.%d.in-addr.arpa", b[3], b[2], b[1], b[0]);
+		return;
+	}
+	if (inet_pton(AF_INET6, v->host, b) == 1) {
+		for (i = 15; i >= 0 && o + 4 < len; i--) {
+			o += (size_t)snprintf(out + o, len - o, "%x.%x.", b[i] & 15,
+			    b[i] >> 4);
+		}
+		snprintf(out + o, len - o, "ip6.arpa");
+	}
+}
+
+static void
+alpn_start(struct vjob *v)
+{
+	static const unsigned char alpn[] = "\x0a" "acme-tls/1";
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	char sni[300], hp[100];
+	SSL *ssl;
+
+	snprintf(hp, sizeof(hp), strchr(v->addr, ':') ? "[%s]:%d" : "%s:%d",
+	    v->addr, v->s->o.tls_port);
+	ssl = SSL_new(v->s->alpn_ctx);
+	sni_name(v, sni, sizeof(sni));
+	if (ssl == NULL || evutil_parse_sockaddr_port(hp, (struct sockaddr *)&ss,
+		&sl) != 0 || SSL_set_tlsext_host_name(ssl, sni) != 1 ||
+	    SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1) != 0) {
+		SSL_free(ssl);
+		vjob_finish(v, 0, "serverInternal", "cannot set up TLS to %s", hp);
+		return;
+	}
+	v->bev = bufferevent_openssl_socket_new(v->s->base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (v->bev == NULL) {
+		SSL_free(ssl);
+		vjob_finish(v, 0, "serverInternal", "out of memory");
+		return;
+	}
+	bufferevent_setcb(v->bev, NULL, NULL, on_alpn, v);
+	if (bufferevent_socket_connect(v->bev, (struct sockaddr *)&ss, sl) != 0) {
+		vjob_finish(v, 0, "connection", "cannot connect to %s", hp);
+	}
+}
+
+/* ---- where to connect ---- */
+
+static void
+connect_to(struct vjob *v)
+{
+	/* A private CA must not become a port scanner: only the addresses
+	 * the operator allows, when it says so. */
+	if (v->s->target_allow != NULL &&
+	    !mtls_acme_allow_match(v->s->target_allow, "ip", v->addr)) {
+		vjob_finish(v, 0, "rejectedIdentifier", "%s resolves to %s, which "
+		    "this CA does not connect to (--acme-validate-allow)", v->host,
+		    v->addr);
+		return;
+	}
+	if (v->alpn) {
+		alpn_start(v);
+	} else {
+		http_start(v);
+	}
+}
+
+static void
+on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct vjob *v = arg;
+
+	v->dreq = NULL;
+	if (result != 0 || res == NULL) {
+		if (result != EVUTIL_EAI_CANCEL) {
+			vjob_finish(v, 0, "dns", "cannot resolve %s: %s", v->host,
+			    evutil_gai_strerror(result));
+		}
+		if (res != NULL) {
+			evutil_freeaddrinfo(res);
+		}
+		return;
+	}
+	if (evutil_inet_ntop(res->ai_family, res->ai_family == AF_INET ?
+		(void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr :
+		(void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, v->addr,
+		sizeof(v->addr)) == NULL) {
+		v->addr[0] = '\0';
+	}
+	evutil_freeaddrinfo(res);
+	connect_to(v);
+}
+
+static void
+start_check(void *arg, const struct mtls__acme_check *c)
+{
+	struct mtls__acme_srv *s = arg;
+	struct vjob *v;
+	struct timeval tv;
+	struct evutil_addrinfo hints;
+	struct mtls_err e;
+	char port[16];
+	int rc;
+
+	if (s->inflight >= 256 || (v = calloc(1, sizeof(*v))) == NULL) {
+		mtls__acme_check_done(&s->acme, c->authz, c->index, 0,
+		    "serverInternal", "too many validations at once; retry later");
+		return;
+	}
+	s->inflight++;
+	v->s = s;
+	snprintf(v->authz, sizeof(v->authz), "%s", c->authz);
+	v->index = c->index;
+	v->alpn = strcmp(c->type, "tls-alpn-01") == 0;
+	snprintf(v->id_type, sizeof(v->id_type), "%s", c->id_type);
+	snprintf(v->host, sizeof(v->host), "%s", c->id_value);
+	snprintf(v->token, sizeof(v->token), "%s", c->token);
+	snprintf(v->keyauth, sizeof(v->keyauth), "%s", c->keyauth);
+	tv.tv_sec = (time_t)s->o.timeout;
+	tv.tv_usec = (suseconds_t)((s->o.timeout - (double)tv.tv_sec) * 1e6);
+	v->timer = evtimer_new(s->base, on_timeout, v);
+	if (v->timer == NULL || evtimer_add(v->timer, &tv) != 0) {
+		vjob_finish(v, 0, "serverInternal", "out of memory");
+		return;
+	}
+	snprintf(port, sizeof(port), "%d", v->alpn ? s->o.tls_port :
+	    s->o.http_port);
+	rc = mtls__resolve_find(s->resolve, v->host, port, v->addr,
+	    sizeof(v->addr), &e);
+	if (rc == 1 || strcmp(v->id_type, "ip") == 0) {
+		if (rc != 1) {
+			snprintf(v->addr, sizeof(v->addr), "%.63s", v->host);
+		}
+		connect_to(v);
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	v->dreq = evdns_getaddrinfo(s->dns, v->host, port, &hints, on_resolved, v);
+}
+
+/* ---- the HTTP side ---- */
+
+/* "https://HOST" from the Host header, when it is a plain host[:port]
+ * (it goes into Link and Location headers). */
+static void
+base_url(struct evhttp_request *req, const char *listen, char *out,
+    size_t len)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Host");
+
+	if (h == NULL || *h == '\0' || strlen(h) > 255 ||
+	    strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789.-:[]_") != strlen(h)) {
+		h = listen;
+	}
+	snprintf(out, len, "https://%s", h);
+}
+
+int
+mtls__acme_srv_route(struct mtls__acme_srv *s, struct evhttp_request *req,
+    const char *path, const char *peer, int *issued)
+{
+	struct evkeyvalq *outh = evhttp_request_get_output_headers(req);
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	struct mtls__acme_req r;
+	struct mtls__acme_resp resp;
+	struct evbuffer *out;
+	char base[300], ra[24];
+	int i, status;
+
+	memset(&r, 0, sizeof(r));
+	base_url(req, s->o.listen, base, sizeof(base));
+	r.post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+	r.head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+	r.path = path;
+	r.base = base;
+	r.content_type = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Content-Type");
+	r.len = evbuffer_get_length(body);
+	r.body = r.len > 0 ? evbuffer_pullup(body, -1) : (const unsigned char *)"";
+	r.peer_addr = peer;
+	mtls__acme_handle(&s->acme, &r, &resp);
+	evhttp_add_header(outh, "Replay-Nonce", resp.nonce);
+	evhttp_add_header(outh, "Cache-Control", "no-store");
+	for (i = 0; i < MTLS__ACME_HDRS; i++) {
+		if (resp.links[i] != NULL) {
+			evhttp_add_header(outh, "Link", resp.links[i]);
+		}
+	}
+	if (resp.location != NULL) {
+		evhttp_add_header(outh, "Location", resp.location);
+	}
+	if (resp.retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%d", resp.retry_after);
+		evhttp_add_header(outh, "Retry-After", ra);
+	}
+	if (resp.content_type != NULL) {
+		evhttp_add_header(outh, "Content-Type", resp.content_type);
+	}
+	*issued = resp.issued;
+	status = resp.status;
+	out = evbuffer_new();
+	if (out == NULL || (resp.len > 0 && evbuffer_add(out, resp.body,
+		resp.len) != 0)) {
+		evbuffer_free(out);
+		mtls__acme_resp_free(&resp);
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return 500;
+	}
+	evhttp_send_reply(req, status, status < 300 ? "OK" : status == 404 ?
+	    "Not Found" : status == 429 ? "Too Many Requests" : "Error", out);
+	evbuffer_free(out);
+	mtls__acme_resp_free(&resp);
+	return status;
+}
+
+struct mtls__acme_srv *
+mtls__acme_srv_new(struct event_base *base, struct mtls_ca *ca,
+    const struct mtls__acme_srv_opts *o, struct mtls_err *err)
+{
+	struct mtls__acme_srv *s = calloc(1, sizeof(*s));
+	size_t n;
+
+	if (s == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	s->o = *o;
+	s->base = base;
+	if (s->o.http_port <= 0) {
+		s->o.http_port = 80;
+	}
+	if (s->o.tls_port <= 0) {
+		s->o.tls_port = 443;
+	}
+	if (s->o.timeout <= 0) {
+		s->o.timeout = 10;
+	}
+	if (mtls__acme_init(&s->acme, ca, &o->acme, err) != 0 ||
+	    mtls__resolve_check(o->resolve, err) != 0) {
+		goto fail;
+	}
+	s->acme.validate = start_check;
+	s->acme.validate_arg = s;
+	s->resolve = mtls__strdup(o->resolve);
+	if (o->target_allow != NULL) {
+		/* "10.0.0.0/8,192.0.2.1" as the "ip:" entries of an allow list. */
+		const char *p = o->target_allow;
+
+		n = strlen(p) * 4 + 8;
+		s->target_allow = calloc(1, n);
+		while (s->target_allow != NULL && *p != '\0') {
+			size_t k = strcspn(p, ", ");
+
+			if (k > 0) {
+				snprintf(s->target_allow + strlen(s->target_allow), n -
+				    strlen(s->target_allow), "%sip:%.*s",
+				    s->target_allow[0] ? "," : "", (int)k, p);
+			}
+			p += k;
+			p += strspn(p, ", ");
+		}
+		if (s->target_allow == NULL || mtls_acme_allow_check(s->target_allow,
+			err) != 0) {
+			goto fail;
+		}
+	}
+	s->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (s->dns == NULL) {
+		/* No resolv.conf: names resolve through --acme-resolve only. */
+		s->dns = evdns_base_new(base, 0);
+	}
+	s->alpn_ctx = SSL_CTX_new(TLS_client_method());
+	if (s->dns == NULL || s->alpn_ctx == NULL ||
+	    SSL_CTX_set_min_proto_version(s->alpn_ctx, TLS1_2_VERSION) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot set up validation");
+		goto fail;
+	}
+	/* The validation certificate is self-signed on purpose (RFC 8737 3):
+	 * it is judged by its acmeIdentifier, not by a chain. */
+	SSL_CTX_set_verify(s->alpn_ctx, SSL_VERIFY_NONE, NULL);
+	return s;
+fail:
+	mtls__acme_srv_free(s);
+	return NULL;
+}
+
+void
+mtls__acme_srv_free(struct mtls__acme_srv *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	if (s->dns != NULL) {
+		evdns_base_free(s->dns, 1);
+	}
+	SSL_CTX_free(s->alpn_ctx);
+	mtls__acme_clear(&s->acme);
+	free(s->resolve);
+	free(s->target_allow);
+	free(s);
+}
+
+void
+mtls__acme_srv_counts(const struct mtls__acme_srv *s, unsigned long long *issued,
+    unsigned long long *refused, int *inflight)
+{
+	*issued = s->acme.issued;
+	*refused = s->acme.refused;
+	*inflight = s->inflight;
+}
