@@ -63,7 +63,7 @@ mkdir -p root nginx/logs
 
 MP=$(free_port)
 taskset -c "$SERVER_CPU" "$MTLS" serve --listen 127.0.0.1:$MP --cert server.crt \
-	--key server.key --ca ca.crt --root "$T/root" 2>"$T/mtls.log" &
+	--key server.key --ca ca.crt --root "$T/root" --insecure-no-map 2>"$T/mtls.log" &
 MTLS_PID=$!
 PIDS+=($MTLS_PID)
 

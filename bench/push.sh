@@ -26,7 +26,7 @@ URL=https://127.0.0.1:$PORT
 
 start() {
 	"$MTLS" serve --listen "127.0.0.1:$PORT" --cert publish.crt --key publish.key \
-		--ca ca.crt --root root --max-body $(((LARGE_MB + 1) * 1048576)) 2>>serve.log &
+		--ca ca.crt --root root --insecure-no-map --max-body $(((LARGE_MB + 1) * 1048576)) 2>>serve.log &
 	SPID=$!
 	for ((i = 0; i < 100; i++)); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0

@@ -31,9 +31,11 @@ P=$(port)
 if "$MTLS" --help | grep -q '^  serve '; then
 	step "4. The publish server's receiver: mutual TLS required"
 	mkdir content receiver-state
-	printf '$ %s\n' "mtls serve --listen 127.0.0.1:$P --cert publish/publish.crt --key publish/publish.key --ca pki/ca.crt --root content --state-dir receiver-state &"
+	echo 'principal author cn=author allow=*:/content' > map.txt
+	show cat map.txt
+	printf '$ %s\n' "mtls serve --listen 127.0.0.1:$P --cert publish/publish.crt --key publish/publish.key --ca pki/ca.crt --root content --state-dir receiver-state --map map.txt &"
 	"$MTLS" serve --listen "127.0.0.1:$P" --cert publish/publish.crt --key publish/publish.key \
-		--ca pki/ca.crt --root content --state-dir receiver-state >serve.log 2>&1 &
+		--ca pki/ca.crt --root content --state-dir receiver-state --map map.txt >serve.log 2>&1 &
 	PIDS+=($!)
 	wait_port "$P"
 	URL="https://localhost:$P/bin/receive"

@@ -54,6 +54,9 @@ static const char usage[] =
     "  --url URL         curl: default URL of curl.sh\n"
     "  --install-dir DIR absolute directory the snippet names (default: the\n"
     "                    absolute path of --out)\n"
+    "  --crl FILE        nginx, activemq: refuse clients this CRL revokes\n"
+    "                    (ssl_crl, crlPath; the path as the server sees it,\n"
+    "                    e.g. where 'mtls crl --out' writes)\n"
     "  --ca-dir DIR      the CA (default $MTLS_CA_DIR or ./pki); its ca.crt is\n"
     "                    what peers' certificates must chain to\n"
     "  --ca-pass SPEC    password of the CA key, for --issue\n"
@@ -97,6 +100,7 @@ parse_args(int argc, char **argv, struct bundle_args *a, struct mtls_err *err)
 	    {"install-dir", required_argument, NULL, 'D'},
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"ca-pass", required_argument, NULL, 'c'},
+	    {"crl", required_argument, NULL, 'R'},
 	    {"force", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -126,6 +130,7 @@ parse_args(int argc, char **argv, struct bundle_args *a, struct mtls_err *err)
 		case 'B': a->b.backend = optarg; break;
 		case 'u': a->b.url = optarg; break;
 		case 'D': a->b.install_dir = optarg; break;
+		case 'R': a->b.crl = optarg; break;
 		case 'd': a->ca_dir = optarg; break;
 		case 'c': a->ca_pass = optarg; break;
 		case 'f': a->force = 1; break;
@@ -165,6 +170,9 @@ check_combination(struct bundle_args *a)
 	}
 	if (a->sans[0] != '\0' && a->issue == NULL) {
 		return cli_usage("bundle", "--san goes with --issue");
+	}
+	if (a->b.crl != NULL && t != MTLS_BUNDLE_NGINX && t != MTLS_BUNDLE_ACTIVEMQ) {
+		return cli_usage("bundle", "--crl applies to nginx and activemq");
 	}
 	if (a->client != NULL && t != MTLS_BUNDLE_ACTIVEMQ) {
 		return cli_usage("bundle", "--client applies to activemq");

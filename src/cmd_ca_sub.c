@@ -11,7 +11,7 @@
 
 static const char usage[] =
     "usage: mtls ca init --intermediate [--dir DIR] [--name DN] [--key-type T]\n"
-    "                    [--pass SPEC] [--force]\n"
+    "                    [--pass SPEC] [--key pkcs11:URI] [--force]\n"
     "       mtls ca sign-intermediate [--ca-dir ROOT] [--ca-pass SPEC] CSR\n"
     "                    --name NAME --out CHAIN [--path-len N] [--days N]\n"
     "                    [--permit LIST] [--exclude LIST] [--force]\n"
@@ -58,8 +58,13 @@ cmd_ca_request(const struct mtls_ca_init_opts *o)
 	if (mtls_ca_request(o, &err) != 0) {
 		return cli_fail(&err);
 	}
-	printf("intermediate CA key made in %s (%s key%s); it never leaves there\n",
-	    o->dir, mtls_keytype_name(o->key_type), o->pass_spec ? ", encrypted" : "");
+	if (o->key_uri != NULL) {
+		printf("intermediate CA request made in %s with the token's key %s\n",
+		    o->dir, o->key_uri);
+	} else {
+		printf("intermediate CA key made in %s (%s key%s); it never leaves there\n",
+		    o->dir, mtls_keytype_name(o->key_type), o->pass_spec ? ", encrypted" : "");
+	}
 	printf("  request: %s/ca.csr  (have the root sign it: mtls ca sign-intermediate)\n",
 	    o->dir);
 	printf("  then:    mtls ca install --dir %s CHAIN\n", o->dir);

@@ -29,15 +29,22 @@ static const char usage[] =
     "bundle in DIR/bundle-TARGET/. Everything atomically; nothing is replaced\n"
     "without --force.\n"
     "\n"
-    "  --store-pass SPEC   password of p12/jks stores (env:VAR, file:PATH, ...);\n"
-    "                      the spec is kept for renewals, so prefer file:/env:\n"
+    "  --store-pass SPEC   password of p12/jks stores: env:VAR or file:PATH\n"
+    "                      (the spec, never the secret, is kept for renewals)\n"
     "  --exec CMD          hook the renewal agent runs after each renewal\n"
     "                      (e.g. 'systemctl reload nginx')\n"
     "  --key-type T        ec-p256 (default), ec-p384, rsa-2048, ed25519, ...\n"
     "\n"
-    "example:\n"
+    "Exit status: 0 enrolled; 1 refused or failed (the CA's reason is\n"
+    "printed; nothing is written and a refused token is not spent); 2 usage.\n"
+    "\n"
+    "examples:\n"
     "  mtls enroll https://ca.internal:8443 --token \"$T\" \\\n"
-    "      --ca-fingerprint 3A:9F:...:C1 --dir /etc/mtls node1 --for nginx\n";
+    "      --ca-fingerprint 3A:9F:...:C1 --dir /etc/mtls node1 --for nginx \\\n"
+    "      --exec 'systemctl reload nginx'\n"
+    "  STOREPASS=... mtls enroll https://ca.internal:8443 --token \"$T\" \\\n"
+    "      --ca-fingerprint 3A:9F:...:C1 --dir /opt/app/tls replica1 \\\n"
+    "      --format jks --store-pass env:STOREPASS\n";
 
 static const char agent_usage[] =
     "usage: mtls renew-agent [--once] [--force] [--jitter S] STATE...\n"
@@ -57,7 +64,17 @@ static const char agent_usage[] =
     "\n"
     "Without --once it runs as a daemon, logging to stderr (journald under\n"
     "systemd), and retries with backoff (30 s doubling to 1 h) while the CA\n"
-    "is unreachable. See dist/systemd/ for unit and timer files.\n";
+    "is unreachable. See dist/systemd/ for unit and timer files. A state\n"
+    "file that others may change (group- or world-writable, or owned by\n"
+    "another user than this one or root) is refused: it names the hook.\n"
+    "\n"
+    "Exit status: 0 nothing was due or every renewal succeeded (the daemon:\n"
+    "a clean stop); 1 a renewal or its hook failed; 2 usage.\n"
+    "\n"
+    "examples:\n"
+    "  mtls renew-agent --once /etc/mtls        # from a timer or cron\n"
+    "  mtls renew-agent /etc/mtls /opt/app/tls  # a daemon for two places\n"
+    "  mtls renew-agent --once --force /etc/mtls/node1.enroll.json\n";
 
 int
 cmd_enroll(int argc, char **argv)

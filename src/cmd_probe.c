@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "mtls/diag.h"
@@ -32,6 +33,9 @@ static const char usage[] =
     "  --key-pass SPEC    password for an encrypted key: pass:, env:,\n"
     "                     file:, fd: or stdin\n"
     "  --ca FILE          CA certificate(s) to verify the server with\n"
+    "  --ca-dir DIR       our CA (default $MTLS_CA_DIR or ./pki, when there):\n"
+    "                     its inventory tells whether our certificate is\n"
+    "                     revoked, the cause servers' alerts do not name\n"
     "                     (default: the system trust store)\n"
     "  --timeout SECS     per connection step (default 5)\n"
     "  --warn-days N      warn when a certificate expires within N days\n"
@@ -65,6 +69,7 @@ cmd_probe(int argc, char **argv)
 		{"key", required_argument, NULL, 'k'},
 		{"key-pass", required_argument, NULL, 'p'},
 		{"ca", required_argument, NULL, 'a'},
+		{"ca-dir", required_argument, NULL, 'D'},
 		{"timeout", required_argument, NULL, 't'},
 		{"warn-days", required_argument, NULL, 'w'},
 		{"no-http", no_argument, NULL, 'n'},
@@ -77,6 +82,7 @@ cmd_probe(int argc, char **argv)
 	struct mtls_err err;
 	struct mtls_report *r;
 	int c, json = 0, verbose = 0, rc;
+	const char *ca_dir = NULL;
 	long v;
 
 	memset(&po, 0, sizeof(po));
@@ -102,6 +108,9 @@ cmd_probe(int argc, char **argv)
 			break;
 		case 'a':
 			po.ca_file = optarg;
+			break;
+		case 'D':
+			ca_dir = optarg;
 			break;
 		case 't':
 			if (cli_parse_int("probe", "--timeout", optarg, 1, 300,
@@ -143,6 +152,19 @@ cmd_probe(int argc, char **argv)
 	}
 	po.resolve = resolve_list;
 	po.target = argv[optind];
+	/* Our CA's inventory, when at hand, explains a refusal of a revoked
+	 * certificate that the server's alert cannot. */
+	if (po.cert_file != NULL) {
+		char crt[4096];
+
+		snprintf(crt, sizeof(crt), "%s/ca.crt", cli_ca_dir(ca_dir));
+		if (access(crt, R_OK) == 0) {
+			po.ca_dir = cli_ca_dir(ca_dir);
+		} else if (ca_dir != NULL) {
+			return cli_usage("probe", "--ca-dir %s: no CA there (%s)",
+			    ca_dir, crt);
+		}
+	}
 	/* A server that closes while we write must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	r = mtls_probe(&po, &err);

@@ -32,8 +32,11 @@ static const char usage[] =
     "  --ca FILE                CA certificate(s) that issue client certificates\n"
     "  --root DIR               content directory (created when missing)\n"
     "  --map FILE               certificate -> principal map with ACLs (see\n"
-    "                           docs/map-format.md); without it any client\n"
-    "                           certificate from the CA is its CN, full access\n"
+    "                           docs/map-format.md); required, unless\n"
+    "  --insecure-no-map        run without a map: any client certificate of\n"
+    "                           the CA (partners' too) is its CN with full\n"
+    "                           access; logged at start, mtls_insecure_no_map 1\n"
+    "                           in /metrics (config file: insecure-no-map = yes)\n"
     "  --state-dir DIR          where the item-id database lives (default\n"
     "                           $STATE_DIRECTORY, else ~/.local/state/mtls/\n"
     "                           receiver/ROOT-PATH: never inside ROOT)\n"
@@ -78,7 +81,7 @@ static const char usage[] =
     "\n"
     "Examples:\n"
     "  mtls serve --listen 127.0.0.1:8443 --cert publish.crt --key publish.key \\\n"
-    "      --ca ca.crt --root /srv/content\n"
+    "      --ca ca.crt --root /srv/content --map map.txt\n"
     "  mtls serve --config /etc/mtls/serve.conf --map /etc/mtls/map.txt \\\n"
     "      --log-format json --workers 2\n"
     "  mtls serve --config serve.conf --crl /etc/mtls/ca.crl --crl-stale reject\n"
@@ -91,7 +94,7 @@ enum {
 	O_LISTEN, O_CERT, O_KEY, O_KEY_PASS, O_CA, O_ROOT, O_MAP, O_STATE,
 	O_WORKERS, O_CONFIG, O_LOG, O_MAX_BODY, O_MAX_CONNS, O_HS_TIMEOUT,
 	O_IDLE_TIMEOUT, O_DRAIN_TIMEOUT, O_CRL, O_CRL_STALE, O_OCSP,
-	O_OCSP_POLICY, O_OCSP_TIMEOUT, O_OCSP_MAX_AGE, O_WATCH, O_COUNT
+	O_OCSP_POLICY, O_OCSP_TIMEOUT, O_OCSP_MAX_AGE, O_WATCH, O_NO_MAP, O_COUNT
 };
 
 static const struct option longopts[] = {
@@ -118,6 +121,7 @@ static const struct option longopts[] = {
 	{"ocsp-timeout", required_argument, NULL, O_OCSP_TIMEOUT},
 	{"ocsp-max-age", required_argument, NULL, O_OCSP_MAX_AGE},
 	{"watch-interval", required_argument, NULL, O_WATCH},
+	{"insecure-no-map", no_argument, NULL, O_NO_MAP},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -325,6 +329,19 @@ build_opts(char **val, struct mtls_serve_opts *o)
 	o->ca = val[O_CA];
 	o->root = val[O_ROOT];
 	o->map = val[O_MAP];
+	if (val[O_NO_MAP] != NULL) {
+		/* In a config file: "insecure-no-map = yes". */
+		if (strcmp(val[O_NO_MAP], "yes") != 0 &&
+		    strcmp(val[O_NO_MAP], "true") != 0) {
+			return cli_usage("serve", "insecure-no-map is yes or true, "
+			    "not '%s'", val[O_NO_MAP]);
+		}
+		if (o->map != NULL) {
+			return cli_usage("serve", "--insecure-no-map and --map "
+			    "contradict each other");
+		}
+		o->insecure_no_map = 1;
+	}
 	o->state_dir = val[O_STATE];
 	if (o->state_dir == NULL) {
 		if (default_state_dir(o->root, state, sizeof(state)) != 0) {
@@ -410,7 +427,7 @@ cmd_serve(int argc, char **argv)
 			}
 			crl_files[ncrl_files++] = optarg;
 		}
-		val[c] = optarg;
+		val[c] = c == O_NO_MAP ? "yes" : optarg;
 	}
 	if (optind != argc) {
 		return cli_usage("serve", "unexpected argument '%s'",

@@ -234,25 +234,52 @@ seconds_since(const struct timespec *t0)
 	    (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Issues lines from *AT on, in one transaction and one file commit, and
- * stops after CHUNK_SECONDS of work so that other commands waiting for
- * the CA lock wait about that long at most. */
+/* Keys for the lines from AT on, made without the CA lock (RSA keys take
+ * long), until CHUNK_SECONDS or BATCH_CHUNK keys; returns the end. */
+static size_t
+batch_keys(const struct mtls_identity_opts *base, struct batch *b, size_t at,
+    EVP_PKEY **keys, struct mtls_err *err)
+{
+	struct timespec t0;
+	size_t i, n = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = at; i < b->n && n < BATCH_CHUNK &&
+	     (n == 0 || seconds_since(&t0) < CHUNK_SECONDS); i++) {
+		if (b->lines[i].done) {
+			continue;
+		}
+		keys[i - at] = mtls_key_generate(base->key_type, err);
+		if (keys[i - at] == NULL) {
+			return (size_t)-1;
+		}
+		n++;
+	}
+	return i;
+}
+
+/* Issues lines from *AT on, in one transaction and one file commit. The
+ * keys are made first, outside the lock, so the lock is held only to
+ * sign, record and place: other commands wait a moment, not a batch. */
 static int
 batch_chunk(struct mtls_ca *ca, const struct mtls_identity_opts *base,
     struct batch *b, size_t *at, int force, size_t *issued, struct mtls_err *err)
 {
-	struct mtls_fileset *fs = mtls_fileset_new(force, err);
-	struct timespec t0;
-	size_t i, n = 0;
+	struct mtls_fileset *fs = NULL;
+	EVP_PKEY *keys[BATCH_CHUNK] = {NULL};
+	size_t i, n = 0, end, k;
 	char what[64];
+	int rc = -1;
 
-	if (fs == NULL || cli_ca_lock(ca, err) != 0 || mtls_ca_begin(ca, err) != 0) {
-		mtls_fileset_free(fs);
-		return -1;
+	end = batch_keys(base, b, *at, keys, err);
+	if (end == (size_t)-1) {
+		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (i = *at; i < b->n && n < BATCH_CHUNK &&
-	     seconds_since(&t0) < CHUNK_SECONDS; i++) {
+	fs = mtls_fileset_new(force, err);
+	if (fs == NULL || cli_ca_lock(ca, err) != 0 || mtls_ca_begin(ca, err) != 0) {
+		goto out;
+	}
+	for (i = *at; i < end; i++) {
 		struct mtls_identity_opts o = *base;
 		char old[128];
 		X509 *x;
@@ -260,6 +287,7 @@ batch_chunk(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 		if (b->lines[i].done) {
 			continue;
 		}
+		o.reuse_key = keys[i - *at];
 		o.name = b->lines[i].name;
 		mtls_profile_parse(b->lines[i].profile, &o.profile, NULL);
 		o.sans = b->lines[i].sans;
@@ -277,23 +305,26 @@ batch_chunk(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 			mtls_err_set(err, err->code, "batch line %d (%s): %s",
 			    b->lines[i].lineno, o.name, msg);
 			mtls_ca_rollback(ca);
-			mtls_fileset_free(fs);
-			return -1;
+			goto out;
 		}
 		X509_free(x);
 		n++;
 	}
 	snprintf(what, sizeof(what), "issue --batch (%zu certificates)", n);
 	if (mtls_ca_commit_files(ca, fs, what, err) != 0) {
-		mtls_fileset_free(fs);
-		return -1;
+		goto out;
 	}
-	mtls_fileset_free(fs);
 	/* Let a waiting command in between chunks. */
 	mtls_ca_release(ca);
-	*at = i;
+	*at = end;
 	*issued += n;
-	return 0;
+	rc = 0;
+out:
+	mtls_fileset_free(fs);
+	for (k = 0; k < BATCH_CHUNK; k++) {
+		EVP_PKEY_free(keys[k]);
+	}
+	return rc;
 }
 
 int batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
@@ -314,6 +345,7 @@ batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 	    batch_plan(ca, base, &b, force, &skipped, err) != 0) {
 		goto out;
 	}
+	mtls_ca_release(ca);
 	while (at < b.n) {
 		if (batch_chunk(ca, base, &b, &at, force, &issued, err) != 0) {
 			if (issued > 0) {

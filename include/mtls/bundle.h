@@ -95,6 +95,9 @@ struct mtls_bundle_opts {
 	                            mtls_bundle_target_needs_pass */
 	int legacy;              /* PKCS#12 stores with PBE-SHA1-3DES and a
 	                            SHA-1 MAC, for old Java */
+	const char *crl;         /* nginx, activemq: the CRL file the server
+	                            enforces (ssl_crl, crlPath), as the snippet
+	                            names it; NULL: no revocation checks */
 };
 
 /* Checks ID against the target and CA before anything is written: the

@@ -50,6 +50,9 @@ struct mtls_ca_init_opts {
 	int force;             /* replace an existing CA */
 	const char *crl_url;   /* optional CRL distribution point */
 	const char *ocsp_url;  /* optional OCSP responder URL */
+	const char *key_uri;   /* "pkcs11:..." (RFC 7512): use that key in a
+	                          token instead of making ca.key; PASS_SPEC is
+	                          then the token's PIN */
 	char *note;            /* optional: gets what recovery did ("" none) */
 	size_t note_len;
 };

@@ -81,6 +81,8 @@ struct mtls_probe_opts {
 				 * certificate */
 	const char *resolve;    /* "HOST:PORT:ADDR[,...]": connect to ADDR
 				 * for HOST:PORT (curl's --resolve); NULL */
+	const char *ca_dir;     /* a CA directory whose inventory says whether
+				 * our certificate is revoked; NULL: none */
 };
 
 /* Connects to TARGET several times (once per TLS version, once without

@@ -33,6 +33,7 @@ extern "C" {
 	X(MTLS_E_PEER, 1, "the peer failed or refused")                     \
 	X(MTLS_E_EXISTS, 1, "already exists")                               \
 	X(MTLS_E_NOTFOUND, 1, "not found")                                  \
+	X(MTLS_E_BUSY, 1, "busy: another writer holds it; retry later")    \
 	X(MTLS_E_INTERNAL, 1, "internal error")
 
 enum mtls_errcode {

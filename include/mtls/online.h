@@ -34,6 +34,9 @@ extern "C" {
  * short, so that renewal rather than revocation retires keys. */
 #define MTLS_ENROLL_DEFAULT_LIFETIME (7L * 86400)
 
+/* The longest lifetime a token may ask for unless the server says. */
+#define MTLS_ENROLL_MAX_LIFETIME (90L * 86400)
+
 struct mtls_ca_serve_opts {
 	const char *ca_dir;
 	const char *ca_pass;      /* spec for an encrypted CA key, or NULL */
@@ -44,6 +47,13 @@ struct mtls_ca_serve_opts {
 	const char *sans;         /* SANs of the self-issued identity; NULL:
 	                             the listen address */
 	long cert_lifetime;       /* seconds; 0: MTLS_ENROLL_DEFAULT_LIFETIME */
+	long max_lifetime;        /* most seconds a token may ask for; 0:
+	                             MTLS_ENROLL_MAX_LIFETIME (at least
+	                             cert_lifetime) */
+	int max_conns;            /* connections open at once; more wait in
+	                             the listen queue; 0: 512 */
+	double request_timeout;   /* seconds a connection has to deliver each
+	                             whole request (slow senders); 0: 30 */
 	int crl_days;             /* nextUpdate of the CRL; 0: 1 */
 	double idle_timeout;      /* seconds a connection may be silent; 0: 15 */
 	int fail_limit;           /* failed authentications per client address
@@ -93,7 +103,8 @@ struct mtls_enroll_opts {
 	const char *store_pass;   /* password spec (mtls/pass.h) for p12/jks
 	                             stores and password-protected bundles;
 	                             kept in NAME.enroll.json for renewals, so
-	                             prefer env: or file: to pass: */
+	                             only env:VAR or file:PATH (the secret
+	                             itself is never written) */
 	const char *bundle;       /* a bundle target name ("nginx"), or NULL */
 	const char *exec;         /* hook the renewal agent runs, or NULL */
 	int key_type;             /* enum mtls_keytype */
@@ -111,7 +122,9 @@ int mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err);
 
 /* Renews the identity described by STATE_FILE (NAME.enroll.json) through
  * simplereenroll with its current certificate when FORCE or when two
- * thirds of its lifetime (less JITTER seconds) have passed; rewrites every
+ * thirds of its lifetime (less JITTER seconds) have passed. STATE_FILE
+ * must be a regular file writable only by its owner (this user or root):
+ * it names the hook that runs. Then it rewrites every
  * format it installed, refreshes ca.pem and crl.pem, and runs its exec
  * hook. *RENEWED is 1 when a new certificate was installed; *NEXT gets
  * when the next renewal is due. */

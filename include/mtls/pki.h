@@ -63,12 +63,26 @@ int mtls_name_check(const X509_NAME *name, int have_sans, struct mtls_err *err);
 
 /* Matches NAME against PATTERN ("CN=*.partner.example,O=Partner"), one
  * RDN at a time: the same number of RDNs, in order, each of the pattern's
- * attribute type, each whole value matching its glob (fnmatch, case
- * insensitive). A glob never crosses an RDN boundary, and a multi-valued
+ * attribute type (any case: "cn" is CN), each whole value matching its
+ * glob (fnmatch, case-sensitive, as before principal maps). A glob never crosses an RDN boundary, and a multi-valued
  * RDN never matches. "\," is a comma inside a value. Returns 1 on a
  * match, 0 on none, -1 (MTLS_E_USAGE) for a malformed pattern. */
 int mtls_name_match(const X509_NAME *name, const char *pattern,
     struct mtls_err *err);
+
+/* Checks PATTERN's syntax as mtls_name_match reads it: 0, or -1
+ * (MTLS_E_USAGE) naming the bad part. */
+int mtls_name_pattern_check(const char *pattern, struct mtls_err *err);
+
+/* 1 when NAME holds exactly one attribute NID (NID_commonName, ...) and
+ * its whole value matches GLOB (case-sensitive); 0 otherwise, also for
+ * values with control characters or NUL. */
+int mtls_name_attr_match(const X509_NAME *name, int nid, const char *glob);
+
+/* 1 when host name HOST matches PATTERN label by label: the same number
+ * of labels, each matching its glob case-insensitively; '*' never spans
+ * a dot. */
+int mtls_dns_match(const char *pattern, const char *host);
 
 /* Appends the SANs in LIST ("dns:h,ip:a,uri:u,email:e", comma separated)
  * to GENS, validating each: DNS names (RFC 1035 letters, digits, hyphens,

@@ -42,7 +42,11 @@ struct mtls_serve_opts {
 	const char *ca;       /* trusted CA certificates for clients */
 	const char *root;     /* content root directory */
 	const char *state_dir; /* item-id database directory; NULL = root */
-	const char *map;      /* principal map file or NULL (CN, full access) */
+	const char *map;      /* principal map file (docs/map-format.md) */
+	int insecure_no_map;  /* run without MAP: every verified certificate
+	                         is its CN with full access (logged at start,
+	                         mtls_insecure_no_map 1 in /metrics); without
+	                         this, no MAP refuses to start */
 	int workers;          /* threads, each with its own listener */
 	int log_json;         /* access and event log as JSON lines */
 	size_t max_body;      /* largest request body accepted (413 above) */

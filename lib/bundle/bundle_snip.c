@@ -70,15 +70,24 @@ nginx(struct bctx *c, struct bbuf *s, struct bbuf *r)
 	    "    # Client certificates: required, issued by this CA.\n"
 	    "    ssl_client_certificate %s/ca.crt;\n"
 	    "    ssl_verify_client      on;\n"
-	    "    ssl_verify_depth       2;\n\n"
+	    "    ssl_verify_depth       2;\n",
+	    c->name, c->name, l, c->name, c->dir, c->name, c->dir, c->name,
+	    c->dir);
+	if (c->o->crl != NULL) {
+		mtls__bb_printf(s,
+		    "    # Revoked clients are refused: reload nginx after each\n"
+		    "    # 'mtls crl' (it reads the CRL at start and on reload).\n"
+		    "    ssl_crl                %s;\n",
+		    c->o->crl);
+	}
+	mtls__bb_printf(s,
+	    "\n"
 	    "    location / {\n"
 	    "        # The verified client, for the application:\n"
 	    "        # proxy_set_header X-Client-DN $ssl_client_s_dn;\n"
 	    "        return 200 \"hello $ssl_client_s_dn\\n\";\n"
 	    "    }\n"
-	    "}\n",
-	    c->name, c->name, l, c->name, c->dir, c->name, c->dir, c->name,
-	    c->dir);
+	    "}\n");
 	readme_head(r, c, "nginx serving HTTPS that requires client certificates.");
 	readme_pem(r, c, 1);
 	mtls__bb_printf(r,
@@ -276,6 +285,11 @@ activemq(struct bctx *c, struct bbuf *s, struct bbuf *r, struct bbuf *a)
 	    "                trustStorePassword=\"",
 	    c->dir);
 	mtls__bb_xml(s, c->o->pass);
+	if (c->o->crl != NULL) {
+		/* Read when the transport starts: restart after 'mtls crl'. */
+		mtls__bb_printf(s, "\"\n                crlPath=\"");
+		mtls__bb_xml(s, c->o->crl);
+	}
 	mtls__bb_printf(s,
 	    "\"/>\n"
 	    "</sslContext>\n"

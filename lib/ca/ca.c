@@ -170,8 +170,8 @@ ca_conf_json(const struct mtls_ca_init_opts *o, X509 *cert)
 
 	json_object_set_new(j, "version", json_integer(1));
 	json_object_set_new(j, "subject", json_string(subj ? subj : ""));
-	json_object_set_new(j, "key_type",
-	    json_string(mtls_keytype_name(o->key_type)));
+	json_object_set_new(j, "key_type", json_string(o->key_uri != NULL
+	    ? "pkcs11" : mtls_keytype_name(o->key_type)));
 	json_object_set_new(j, "default_days", json_integer(MTLS_DEFAULT_DAYS));
 	json_object_set_new(j, "created", json_integer((json_int_t)time(NULL)));
 	if (o->crl_url != NULL) {
@@ -179,6 +179,9 @@ ca_conf_json(const struct mtls_ca_init_opts *o, X509 *cert)
 	}
 	if (o->ocsp_url != NULL) {
 		json_object_set_new(j, "ocsp_url", json_string(o->ocsp_url));
+	}
+	if (o->key_uri != NULL) {
+		json_object_set_new(j, "key_uri", json_string(o->key_uri));
 	}
 	out = json_dumps(j, JSON_INDENT(2));
 	json_decref(j);
@@ -260,6 +263,29 @@ ca_check_url(const char *what, const char *url, struct mtls_err *err)
 	return 0;
 }
 
+EVP_PKEY *
+mtls__ca_new_key(const struct mtls_ca_init_opts *o, char **pass,
+    struct mtls_p11 **p11, struct mtls_err *err)
+{
+	*pass = NULL;
+	*p11 = NULL;
+	if (o->key_uri != NULL) {
+		if (!mtls__p11_is_uri(o->key_uri)) {
+			mtls_err_set(err, MTLS_E_USAGE, "--key takes a PKCS#11 URI "
+			    "(pkcs11:token=...;object=...), not '%s'", o->key_uri);
+			return NULL;
+		}
+		return mtls__p11_load_key(o->key_uri, o->pass_spec, p11, err);
+	}
+	/* pass_spec is a spec (pass:, env:, file:, fd:, stdin), like every
+	 * other *_spec in the API and like mtls_ca_unlock's argument. */
+	if (o->pass_spec != NULL &&
+	    (*pass = mtls_pass_get(o->pass_spec, NULL, 0, err)) == NULL) {
+		return NULL;
+	}
+	return mtls_key_generate(o->key_type, err);
+}
+
 static int ca_pending(const char *dir);
 
 int
@@ -273,6 +299,7 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	X509 *cert = NULL;
 	struct mtls_fileset *fs = NULL;
 	struct mtls_inv *inv = NULL;
+	struct mtls_p11 *p11 = NULL;
 	struct mtls__lock *lock = NULL;
 	char *prev = NULL;
 	int rc = -1, half = 0;
@@ -330,22 +357,15 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 		ca_init_note(o, "finished an interrupted 'ca init': its partial "
 		    "files were replaced");
 	}
-	/* pass_spec is a spec (pass:, env:, file:, fd:, stdin), like every
-	 * other *_spec in the API and like mtls_ca_unlock's argument. */
-	if (o->pass_spec != NULL) {
-		pass = mtls_pass_get(o->pass_spec, NULL, 0, err);
-		if (pass == NULL) {
-			goto out;
-		}
-	}
-	key = mtls_key_generate(o->key_type, err);
+	key = mtls__ca_new_key(o, &pass, &p11, err);
 	if (key == NULL) {
 		goto out;
 	}
 	cert = ca_make_root(key, name, o->days > 0 ? o->days : MTLS_DEFAULT_CA_DAYS,
 	    err);
 	if (cert == NULL ||
-	    mtls_key_to_pem(key, pass, &key_pem, &key_len, err) != 0 ||
+	    (o->key_uri == NULL &&
+		mtls_key_to_pem(key, pass, &key_pem, &key_len, err) != 0) ||
 	    mtls_cert_append_pem(cert, &cert_pem, &cert_len, err) != 0) {
 		goto out;
 	}
@@ -354,7 +374,8 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	if (conf == NULL || fs == NULL) {
 		goto out;
 	}
-	if (mtls_fileset_add(fs, key_p, key_pem, key_len, MTLS_MODE_SECRET, err) != 0 ||
+	if ((key_pem != NULL &&
+		mtls_fileset_add(fs, key_p, key_pem, key_len, MTLS_MODE_SECRET, err) != 0) ||
 	    mtls_fileset_add(fs, conf_p, conf, strlen(conf), MTLS_MODE_PUBLIC, err) != 0 ||
 	    mtls_fileset_add(fs, crt_p, cert_pem, cert_len, MTLS_MODE_PUBLIC, err) != 0) {
 		goto out;
@@ -381,6 +402,7 @@ out:
 	free(conf);
 	X509_free(cert);
 	EVP_PKEY_free(key);
+	mtls__p11_close(p11);
 	X509_NAME_free(name);
 	free(crt_p);
 	free(key_p);
@@ -412,6 +434,8 @@ ca_load_conf(struct mtls_ca *ca, struct mtls_err *err)
 	ca->crl_url = mtls__strdup(s);
 	s = json_string_value(json_object_get(j, "ocsp_url"));
 	ca->ocsp_url = mtls__strdup(s);
+	s = json_string_value(json_object_get(j, "key_uri"));
+	ca->key_uri = mtls__strdup(s);
 	json_decref(j);
 	return 0;
 }
@@ -560,11 +584,13 @@ mtls_ca_unlock(struct mtls_ca *ca, const char *pass_spec, struct mtls_err *err)
 	if (ca->key != NULL) {
 		return 0;
 	}
-	p = ca_path(ca->dir, CA_KEY);
+	p = ca->key_uri != NULL ? mtls__strdup(ca->key_uri) : ca_path(ca->dir, CA_KEY);
 	if (p == NULL) {
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
-	ca->key = mtls_load_key(p, pass_spec, err);
+	ca->key = ca->key_uri != NULL
+	    ? mtls__p11_load_key(ca->key_uri, pass_spec, &ca->p11, err)
+	    : mtls_load_key(p, pass_spec, err);
 	if (ca->key != NULL && !mtls_key_matches_cert(ca->key, ca->cert)) {
 		EVP_PKEY_free(ca->key);
 		ca->key = NULL;
@@ -588,6 +614,8 @@ mtls_ca_free(struct mtls_ca *ca)
 	X509_free(ca->cert);
 	sk_X509_pop_free(ca->issuers, X509_free);
 	EVP_PKEY_free(ca->key);
+	mtls__p11_close(ca->p11); /* after the key that needs it */
+	free(ca->key_uri);
 	X509_EXTENSION_free(ca->aki);
 	X509_EXTENSION_free(ca->crl_dp);
 	X509_EXTENSION_free(ca->aia);

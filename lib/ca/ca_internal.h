@@ -6,11 +6,14 @@
 
 #include "mtls/ca.h"
 #include "ca/inventory.h"
+#include "pki/p11.h"
 
 struct mtls_ca {
 	char *dir;
 	X509 *cert;
 	EVP_PKEY *key; /* NULL until mtls_ca_unlock */
+	char *key_uri; /* PKCS#11 URI when the key lives in a token */
+	struct mtls_p11 *p11; /* the token session KEY needs */
 	struct mtls_inv *inv;
 	char *crl_url;
 	char *ocsp_url;
@@ -87,6 +90,12 @@ int mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o,
 /* Refuses a (signed, not yet recorded) certificate whose names fall
  * outside CACERT's name constraints (intermediate.c). */
 int mtls__subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err);
+
+/* The key of a new CA: made here (and *PASS, the password to encrypt it
+ * with, resolved), or found in a token by O->key_uri (*P11 then holds the
+ * session; free the key before closing it). */
+EVP_PKEY *mtls__ca_new_key(const struct mtls_ca_init_opts *o, char **pass,
+    struct mtls_p11 **p11, struct mtls_err *err);
 
 #define MTLS_CA_CERT "ca.crt"
 #define MTLS_CA_KEY "ca.key"

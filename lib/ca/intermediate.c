@@ -368,13 +368,39 @@ subca_csr(EVP_PKEY *key, const char *dn, struct mtls_err *err)
 	return req;
 }
 
+/* A pending intermediate whose key is in a token remembers where. */
+static char *
+pending_conf(const char *key_uri)
+{
+	json_t *j = json_object();
+	char *out;
+
+	json_object_set_new(j, "version", json_integer(1));
+	json_object_set_new(j, "key_uri", json_string(key_uri));
+	out = json_dumps(j, JSON_INDENT(2));
+	json_decref(j);
+	return out;
+}
+
+static char *
+pending_key_uri(const char *conf_p)
+{
+	json_t *j = json_load_file(conf_p, 0, NULL);
+	char *uri = mtls__strdup(json_string_value(json_object_get(j, "key_uri")));
+
+	json_decref(j);
+	return uri;
+}
+
 int
 mtls_ca_request(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 {
 	char *key_p = dir_file(o->dir, MTLS_CA_KEY);
 	char *csr_p = dir_file(o->dir, MTLS_CA_CSR);
 	char *crt_p = dir_file(o->dir, MTLS_CA_CERT);
+	char *conf_p = dir_file(o->dir, MTLS_CA_CONF), *conf = NULL;
 	char *key_pem = NULL, *pass = NULL, *csr_pem = NULL;
+	struct mtls_p11 *p11 = NULL;
 	size_t key_len = 0;
 	long csr_len;
 	EVP_PKEY *key = NULL;
@@ -383,7 +409,7 @@ mtls_ca_request(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	struct mtls_fileset *fs = NULL;
 	int rc = -1;
 
-	if (key_p == NULL || csr_p == NULL || crt_p == NULL) {
+	if (key_p == NULL || csr_p == NULL || crt_p == NULL || conf_p == NULL) {
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -395,14 +421,12 @@ mtls_ca_request(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 		    "--force to replace it", o->dir);
 		goto out;
 	}
-	if (o->pass_spec != NULL &&
-	    (pass = mtls_pass_get(o->pass_spec, NULL, 0, err)) == NULL) {
-		goto out;
-	}
-	key = mtls_key_generate(o->key_type, err);
+	key = mtls__ca_new_key(o, &pass, &p11, err);
 	if (key == NULL || (csr = subca_csr(key, o->name ? o->name
 	    : "CN=mtls Intermediate CA", err)) == NULL ||
-	    mtls_key_to_pem(key, pass, &key_pem, &key_len, err) != 0) {
+	    (o->key_uri == NULL &&
+		mtls_key_to_pem(key, pass, &key_pem, &key_len, err) != 0) ||
+	    (o->key_uri != NULL && (conf = pending_conf(o->key_uri)) == NULL)) {
 		goto out;
 	}
 	b = BIO_new(BIO_s_mem());
@@ -413,7 +437,10 @@ mtls_ca_request(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	}
 	fs = mtls_fileset_new(o->force, err);
 	if (fs == NULL ||
-	    mtls_fileset_add(fs, key_p, key_pem, key_len, MTLS_MODE_SECRET, err) != 0 ||
+	    (key_pem != NULL &&
+		mtls_fileset_add(fs, key_p, key_pem, key_len, MTLS_MODE_SECRET, err) != 0) ||
+	    (conf != NULL &&
+		mtls_fileset_add(fs, conf_p, conf, strlen(conf), MTLS_MODE_PUBLIC, err) != 0) ||
 	    mtls_fileset_add(fs, csr_p, csr_pem, (size_t)csr_len, MTLS_MODE_PUBLIC, err) != 0 ||
 	    mtls_fileset_commit(fs, err) != 0) {
 		goto out;
@@ -426,9 +453,12 @@ out:
 	mtls_secret_free(key_pem, key_len);
 	mtls_pass_free(pass);
 	EVP_PKEY_free(key);
+	mtls__p11_close(p11);
+	free(conf);
 	free(key_p);
 	free(csr_p);
 	free(crt_p);
+	free(conf_p);
 	return rc;
 }
 
@@ -485,7 +515,8 @@ out:
 }
 
 static char *
-install_conf(X509 *cert, const char *crl_url, const char *ocsp_url)
+install_conf(X509 *cert, const char *crl_url, const char *ocsp_url,
+    const char *key_uri)
 {
 	json_t *j = json_object();
 	char *subj = mtls_name_format(X509_get_subject_name(cert)), *out;
@@ -500,6 +531,9 @@ install_conf(X509 *cert, const char *crl_url, const char *ocsp_url)
 	}
 	if (ocsp_url != NULL) {
 		json_object_set_new(j, "ocsp_url", json_string(ocsp_url));
+	}
+	if (key_uri != NULL) {
+		json_object_set_new(j, "key_uri", json_string(key_uri));
 	}
 	out = json_dumps(j, JSON_INDENT(2));
 	json_decref(j);
@@ -537,13 +571,15 @@ mtls_ca_install(const char *dir, STACK_OF(X509) *chain, const char *crl_url,
 {
 	char *key_p = dir_file(dir, MTLS_CA_KEY), *csr_p = dir_file(dir, MTLS_CA_CSR);
 	char *conf_p = dir_file(dir, MTLS_CA_CONF), *inv_p = dir_file(dir, MTLS_CA_INV);
-	char *conf = NULL;
+	char *crt_p = dir_file(dir, MTLS_CA_CERT);
+	char *conf = NULL, *key_uri = NULL;
 	X509_REQ *csr = NULL;
 	struct mtls_fileset *fs = NULL;
 	struct mtls_inv *inv = NULL;
 	int n = sk_X509_num(chain), rc = -1;
 
-	if (key_p == NULL || csr_p == NULL || conf_p == NULL || inv_p == NULL) {
+	if (key_p == NULL || csr_p == NULL || conf_p == NULL || inv_p == NULL ||
+	    crt_p == NULL) {
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -571,9 +607,16 @@ mtls_ca_install(const char *dir, STACK_OF(X509) *chain, const char *crl_url,
 		    dir, dir);
 		goto out;
 	}
+	if (access(crt_p, F_OK) == 0) {
+		mtls_err_set(err, MTLS_E_EXISTS, "%s is already installed", crt_p);
+		goto out;
+	}
+	/* A token-held key was named in the pending ca.json: keep it. */
+	key_uri = pending_key_uri(conf_p);
 	if (install_verify(chain, err) != 0 ||
-	    (conf = install_conf(sk_X509_value(chain, 0), crl_url, ocsp_url)) == NULL ||
-	    (fs = mtls_fileset_new(0, err)) == NULL ||
+	    (conf = install_conf(sk_X509_value(chain, 0), crl_url, ocsp_url,
+		key_uri)) == NULL ||
+	    (fs = mtls_fileset_new(1, err)) == NULL ||
 	    stage_pem(fs, dir, MTLS_CA_CERT, chain, 0, 1, err) != 0 ||
 	    stage_pem(fs, dir, MTLS_CA_CHAIN, chain, 0, n, err) != 0 ||
 	    stage_pem(fs, dir, MTLS_CA_ROOT, chain, n - 1, n, err) != 0 ||
@@ -595,9 +638,11 @@ out:
 	mtls_fileset_free(fs);
 	X509_REQ_free(csr);
 	free(conf);
+	free(key_uri);
 	free(key_p);
 	free(csr_p);
 	free(conf_p);
+	free(crt_p);
 	free(inv_p);
 	return rc;
 }

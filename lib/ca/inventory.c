@@ -140,8 +140,13 @@ static int
 inv_fail(struct mtls_inv *inv, const char *what, const char *msg,
     struct mtls_err *err)
 {
+	int saved = errno; /* SQLite does not always keep it (fsync paths) */
 	int code = sqlite3_extended_errcode(inv->db) & 0xff;
 	int sys = sqlite3_system_errno(inv->db);
+
+	if (code == SQLITE_IOERR && sys == 0) {
+		sys = saved;
+	}
 	const char *path = inv->path ? inv->path : "";
 
 	if (code == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
@@ -155,8 +160,10 @@ inv_fail(struct mtls_inv *inv, const char *what, const char *msg,
 		    "(%s): restore it from a backup (sqlite3's .recover may save "
 		    "its rows); nothing was changed", path, msg);
 	}
-	if (code == SQLITE_BUSY) {
-		return mtls_err_set(err, MTLS_E_IO, "inventory %s: %s: another "
+	/* MTLS_E_BUSY: worth a retry, not a failure; the online CA answers
+	 * "retry later" (RFC 7030 4.2.3). */
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+		return mtls_err_set(err, MTLS_E_BUSY, "inventory %s: %s: another "
 		    "process kept it locked too long (%s); try again", path,
 		    what, msg);
 	}
@@ -313,6 +320,12 @@ sqlite3 *
 mtls__inv_db(struct mtls_inv *inv)
 {
 	return inv->db;
+}
+
+void
+mtls__inv_busy_wait(struct mtls_inv *inv, int ms)
+{
+	sqlite3_busy_timeout(inv->db, ms);
 }
 
 int

@@ -13,6 +13,10 @@ struct mtls_inv *mtls__inv_open(const char *path, int create,
     struct mtls_err *err);
 void mtls__inv_close(struct mtls_inv *inv);
 
+/* How long a write waits for another writer before failing with
+ * MTLS_E_BUSY (default 10 s; an event loop wants less). */
+void mtls__inv_busy_wait(struct mtls_inv *inv, int ms);
+
 int mtls__inv_begin(struct mtls_inv *inv, struct mtls_err *err);
 int mtls__inv_commit(struct mtls_inv *inv, struct mtls_err *err);
 void mtls__inv_rollback(struct mtls_inv *inv);

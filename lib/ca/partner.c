@@ -84,9 +84,15 @@ fail:
 static X509_NAME *
 allowed_subject(const X509_NAME *asked, const char *allow, struct mtls_err *err)
 {
-	char *copy = strdup(allow), *line, *save = NULL, *shown;
+	char *copy, *line, *save = NULL, *shown;
 	int r = 0;
 
+	/* The rules first, so a control character is named as such rather
+	 * than reported as a pattern that does not match. */
+	if (mtls_name_check(asked, 1, err) != 0) {
+		return NULL;
+	}
+	copy = strdup(allow);
 	if (copy == NULL) {
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 		return NULL;

@@ -189,7 +189,8 @@ mtls_explain_alert(int alert)
 		       "yet valid";
 	case SSL_AD_CERTIFICATE_UNKNOWN:
 		return "the peer could not accept our certificate "
-		       "(certificate unknown: often a wrong purpose/EKU)";
+		       "(certificate unknown: a purpose/EKU it does not take, "
+		       "a revoked certificate, or a rule of its own)";
 	case SSL_AD_UNKNOWN_CA:
 		return "the peer does not trust the CA that issued our "
 		       "certificate (unknown CA)";

@@ -359,6 +359,7 @@ mtls_probe(const struct mtls_probe_opts *o, struct mtls_err *err)
 	pc.name = o->servername != NULL ? o->servername : pc.host;
 	pc.warn_days = o->warn_days > 0 ? o->warn_days : 30;
 	pc.ca_file = o->ca_file;
+	pc.ca_dir = o->ca_dir;
 	pc.cert_file = o->cert_file;
 	pc.peer.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
 	pc.peer.sni = is_ip_literal(pc.name) ? NULL : pc.name;

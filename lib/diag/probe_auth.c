@@ -224,7 +224,8 @@ check_our_chain(struct mtls_report *r, struct probe_ctx *pc)
 static void
 local_causes(struct mtls_report *r, char *buf, size_t len)
 {
-	static const char *const keys[] = {"client_cert_expired",
+	static const char *const keys[] = {"client_cert_revoked",
+	    "client_cert_expired",
 	    "client_cert_not_yet_valid", "client_cert_eku",
 	    "client_issuer_not_advertised", "client_chain_incomplete",
 	    "client_cert_weak_key", "client_cert_weak_signature"};

@@ -3,17 +3,73 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "mtls/ca.h"
 #include "mtls/inspect.h"
 #include "diag/diag_int.h"
 #include "mtls/explain.h"
 #include "mtls/pki.h"
 #include "diag/probe_int.h"
 #include "base/internal.h"
+
+struct revoked {
+	int revoked;
+	time_t at;
+	char reason[64];
+};
+
+static int
+revoked_cb(const struct mtls_inv_entry *e, void *arg)
+{
+	struct revoked *rv = arg;
+
+	if (strcmp(e->status, "revoked") == 0) {
+		rv->revoked = 1;
+		rv->at = e->revoked_at;
+		snprintf(rv->reason, sizeof(rv->reason), "%s",
+		    e->reason ? e->reason : "unspecified");
+	}
+	return 0;
+}
+
+/* A server refusing a revoked certificate sends only "certificate
+ * unknown" (or "bad certificate"): the CA's inventory, when we have it,
+ * names the real cause. */
+static void
+check_inventory(struct mtls_report *r, struct probe_ctx *pc, X509 *x,
+    const char *subj)
+{
+	struct mtls_err err;
+	struct mtls_ca *ca;
+	struct revoked rv = {0, 0, ""};
+	char *serial = mtls_cert_serial_hex(x);
+	char when[32];
+
+	mtls_err_clear(&err);
+	ca = serial != NULL ? mtls_ca_open(pc->ca_dir, &err) : NULL;
+	if (ca != NULL && mtls_ca_lookup(ca, serial, revoked_cb, &rv, &err) == 0 &&
+	    rv.revoked) {
+		struct tm tm;
+
+		gmtime_r(&rv.at, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		mtls__report_add(r, MTLS_SEV_ERROR, "client_cert_revoked",
+		    pc->cert_file,
+		    "issue a new certificate ('mtls issue NAME --profile client "
+		    "--force') and install it",
+		    "our certificate %s (serial %s) is revoked in the CA's "
+		    "inventory since %s (%s): servers that check the CRL or OCSP "
+		    "refuse it",
+		    subj, serial, when, rv.reason);
+	}
+	mtls_ca_free(ca);
+	OPENSSL_free(serial);
+}
 
 int
 mtls__check_identity(struct mtls_report *r, struct probe_ctx *pc)
@@ -53,6 +109,9 @@ mtls__check_identity(struct mtls_report *r, struct probe_ctx *pc)
 		    subj, eku);
 	}
 	mtls__check_weak(r, x, pc->cert_file, what, "client_cert");
+	if (pc->ca_dir != NULL) {
+		check_inventory(r, pc, x, subj);
+	}
 	OPENSSL_free(subj);
 	return 0;
 }

@@ -83,6 +83,7 @@ struct probe_ctx {
 	const char *target;
 	const char *name; /* --servername or host: SNI and name check */
 	const char *ca_file, *cert_file;
+	const char *ca_dir; /* inventory to consult about our certificate */
 	int warn_days;
 	struct probe_peer peer;
 	X509_STORE *store; /* --ca, else the system store */

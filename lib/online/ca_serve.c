@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -31,6 +32,7 @@
 #include "mtls/file.h"
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
+#include "ca/ca_internal.h"
 #include "online/ca_serve_int.h"
 
 void
@@ -41,6 +43,9 @@ mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o)
 	o->crl_days = 1;
 	o->idle_timeout = 15;
 	o->fail_limit = 5;
+	o->max_conns = 512;
+	o->request_timeout = 30;
+	o->max_lifetime = MTLS_ENROLL_MAX_LIFETIME;
 }
 
 void
@@ -124,6 +129,13 @@ tls_ctx(struct casrv *s, const char *cert, const char *key,
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
 	names = NULL;
+	/* Re-enrollment renews whatever profile the node has: a server-only
+	 * certificate (no clientAuth EKU) is still its proof of identity
+	 * (RFC 7030 3.3.2), so the chain is verified for any purpose. */
+	if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_ANY) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_CTX_set_purpose");
+		goto fail;
+	}
 	/* Ask for a certificate, do not require one (simpleenroll has none). */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mtls-ca", 7);
@@ -177,7 +189,7 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	struct mtls_err ignore;
 	X509 *x, *have;
 	EVP_PKEY *k;
-	int ok;
+	int ok, days = 0, secs = 0;
 
 	snprintf(dir, sizeof(dir), "%s/online", mtls_ca_dir(s->ca));
 	snprintf(cert, len, "%s/ca-serve.chain.pem", dir);
@@ -199,12 +211,20 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	if (mtls_mkdir_p(dir, 0700, err) != 0) {
 		return -1;
 	}
+	/* 90 days, but never past the CA's own notAfter (RFC 5280 6.1.3:
+	 * the path would not validate). */
+	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(
+		mtls_ca_cert(s->ca))) != 1 || days < 1) {
+		return mtls_err_set(err, MTLS_E_POLICY, "the CA certificate in %s "
+		    "expires within a day: renew the CA before serving", mtls_ca_dir(
+		    s->ca));
+	}
 	listen_san(s->o.listen, sans, sizeof(sans));
 	memset(&io, 0, sizeof(io));
 	io.name = "ca-serve";
 	io.profile = MTLS_PROFILE_SERVER;
 	io.sans = s->o.sans != NULL ? s->o.sans : sans;
-	io.days = 90;
+	io.days = days < 90 ? days : 90;
 	io.key_type = MTLS_KEY_EC_P256;
 	io.out_dir = dir;
 	fs = mtls_fileset_new(1, err);
@@ -217,32 +237,125 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 		mtls_fileset_free(fs);
 		return -1;
 	}
-	mtls__casrv_log(s, "issued its own TLS certificate (%s) into %s", io.sans, dir);
+	mtls__casrv_log(s, "issued its own TLS certificate (%s, %d days) into "
+	    "%s", io.sans, io.days, dir);
 	X509_free(x);
 	mtls_fileset_free(fs);
 	return 0;
 }
 
 
+/* ---- connections: --max-conns, --request-timeout ---- */
+
+static int conn_idx = -1;
+
+/* OpenSSL frees the SSL with the connection's bufferevent: the one
+ * place every connection ends, whatever ended it. */
+static void
+conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	struct casrv_conn *c = ptr;
+	struct casrv *s;
+
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	if (c == NULL) {
+		return;
+	}
+	s = c->s;
+	event_free(c->deadline);
+	free(c);
+	s->conns_open--;
+	if (!s->stopping && s->listener != NULL &&
+	    s->conns_open == s->o.max_conns - 1) {
+		evconnlistener_enable(s->listener);
+	}
+}
+
+struct casrv_conn *
+mtls__casrv_conn(SSL *ssl)
+{
+	return ssl != NULL && conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+}
+
+static void
+deadline_tv(const struct casrv *s, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)s->o.request_timeout;
+	tv->tv_usec = (suseconds_t)((s->o.request_timeout - (double)tv->tv_sec) * 1e6);
+}
+
+void
+mtls__casrv_conn_rearm(SSL *ssl)
+{
+	struct casrv_conn *c = mtls__casrv_conn(ssl);
+	struct timeval tv;
+
+	if (c != NULL) {
+		deadline_tv(c->s, &tv);
+		evtimer_add(c->deadline, &tv);
+	}
+}
+
+/* A client that trickles its request (below the idle timeout, byte by
+ * byte) loses the connection when the whole request has not come in
+ * time. Shutting the socket down lets evhttp see an end of stream and
+ * free the connection the ordinary way. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct casrv_conn *c = arg;
+	evutil_socket_t sock = bufferevent_getfd(c->bev);
+
+	(void)fd, (void)what;
+	c->s->timed_out++;
+	if (!c->s->o.log_quiet) {
+		mtls__casrv_log(c->s, "a connection did not deliver its request "
+		    "within %g s (--request-timeout): closed",
+		    c->s->o.request_timeout);
+	}
+	if (sock >= 0) {
+		shutdown(sock, SHUT_RDWR);
+	}
+}
+
+static void
+fatal_oom(struct casrv *s)
+{
+	/* evhttp would fall back to plaintext on NULL: stop instead. */
+	mtls__casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
+	abort();
+}
+
 static struct bufferevent *
 accept_bev(struct event_base *base, void *arg)
 {
 	struct casrv *s = arg;
 	SSL *ssl = SSL_new(s->ctx);
-	struct bufferevent *bev;
+	struct casrv_conn *c = calloc(1, sizeof(*c));
+	struct timeval tv;
 
-	if (ssl == NULL) {
-		/* evhttp would fall back to plaintext on NULL: stop instead. */
-		mtls__casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
-		abort();
+	if (ssl == NULL || c == NULL) {
+		fatal_oom(s);
 	}
-	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+	c->s = s;
+	c->deadline = evtimer_new(base, on_deadline, c);
+	c->bev = bufferevent_openssl_socket_new(base, -1, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		mtls__casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
-		abort();
+	if (c->deadline == NULL || c->bev == NULL ||
+	    SSL_set_ex_data(ssl, conn_idx, c) != 1) {
+		fatal_oom(s);
 	}
-	return bev;
+	deadline_tv(s, &tv);
+	evtimer_add(c->deadline, &tv);
+	s->conns_total++;
+	/* At the limit, stop accepting: further clients wait in the listen
+	 * queue (the kernel's backlog) until a connection closes. */
+	if (++s->conns_open >= s->o.max_conns && s->listener != NULL) {
+		evconnlistener_disable(s->listener);
+		s->accept_paused++;
+	}
+	return c->bev;
 }
 
 static void
@@ -333,6 +446,10 @@ open_ca(struct casrv *s, struct mtls_err *err)
 	    mtls__est_ctx_init(&s->est, s->ca, s->o.cert_lifetime, err) != 0) {
 		return -1;
 	}
+	s->est.max_lifetime = s->o.max_lifetime;
+	/* One event loop: a batch `mtls issue` holding the inventory makes
+	 * an enrollment answer 202 + Retry-After, not stall every client. */
+	mtls__inv_busy_wait(s->ca->inv, 300);
 	return 0;
 }
 
@@ -375,6 +492,7 @@ acme_start(struct casrv *s, struct mtls_err *err)
 static void
 casrv_free(struct casrv *s)
 {
+	s->stopping = 1; /* the listener goes before the connections */
 	if (s->http != NULL) {
 		evhttp_free(s->http);
 	}
@@ -392,11 +510,47 @@ casrv_free(struct casrv *s)
 	free(s);
 }
 
+/* Zero means the default; contradictions are refused before anything
+ * starts. */
+static int
+apply_defaults(struct mtls_ca_serve_opts *o, struct mtls_err *err)
+{
+	struct mtls_ca_serve_opts d;
+
+	mtls_ca_serve_opts_init(&d);
+	o->cert_lifetime = o->cert_lifetime > 0 ? o->cert_lifetime : d.cert_lifetime;
+	o->max_lifetime = o->max_lifetime > 0 ? o->max_lifetime : d.max_lifetime;
+	o->crl_days = o->crl_days > 0 ? o->crl_days : d.crl_days;
+	o->fail_limit = o->fail_limit > 0 ? o->fail_limit : d.fail_limit;
+	o->idle_timeout = o->idle_timeout > 0 ? o->idle_timeout : d.idle_timeout;
+	o->max_conns = o->max_conns > 0 ? o->max_conns : d.max_conns;
+	o->request_timeout = o->request_timeout > 0 ? o->request_timeout
+						    : d.request_timeout;
+	if (o->cert_lifetime > o->max_lifetime) {
+		return mtls_err_set(err, MTLS_E_USAGE, "--cert-lifetime %ld s is "
+		    "more than --max-lifetime %ld s", o->cert_lifetime,
+		    o->max_lifetime);
+	}
+	if ((o->cert == NULL) != (o->key == NULL)) {
+		return mtls_err_set(err, MTLS_E_USAGE, "give --cert and --key "
+		    "together, or neither (the CA then issues its own)");
+	}
+	if (conn_idx < 0) {
+		conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
+		if (conn_idx < 0) {
+			return mtls_err_ssl(err, MTLS_E_INTERNAL,
+			    "SSL_get_ex_new_index");
+		}
+	}
+	return 0;
+}
+
 int
 mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 {
 	struct casrv *s = calloc(1, sizeof(*s));
 	struct event *sigterm = NULL, *sigint = NULL, *tick = NULL;
+	struct evhttp_bound_socket *bound;
 	struct timeval idle, one = {1, 0};
 	char cert[4200], key[4200];
 	int fd = -1, rc = -1;
@@ -405,21 +559,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	s->o = *o;
-	if (s->o.cert_lifetime <= 0) {
-		s->o.cert_lifetime = MTLS_ENROLL_DEFAULT_LIFETIME;
-	}
-	if (s->o.crl_days <= 0) {
-		s->o.crl_days = 1;
-	}
-	if (s->o.fail_limit <= 0) {
-		s->o.fail_limit = 5;
-	}
-	if (s->o.idle_timeout <= 0) {
-		s->o.idle_timeout = 15;
-	}
-	if ((o->cert == NULL) != (o->key == NULL)) {
-		mtls_err_set(err, MTLS_E_USAGE, "give --cert and --key together, or "
-		    "neither (the CA then issues its own)");
+	if (apply_defaults(&s->o, err) != 0) {
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -460,11 +600,13 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_HEAD);
-	if (evhttp_accept_socket_with_handle(s->http, fd) == NULL) {
+	bound = evhttp_accept_socket_with_handle(s->http, fd);
+	if (bound == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot accept on %s", o->listen);
 		close(fd);
 		goto out;
 	}
+	s->listener = evhttp_bound_socket_get_listener(bound);
 	sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
 	sigint = evsignal_new(s->base, SIGINT, on_signal, s);
 	tick = event_new(s->base, -1, EV_PERSIST, on_tick, s);

@@ -140,6 +140,22 @@ method_name(struct evhttp_request *req)
 	}
 }
 
+/* cacerts 0, simpleenroll 1, simplereenroll 2, csrattrs and others 3. */
+static int
+op_index(const char *op)
+{
+	static const char *const ops[] = {"cacerts", "simpleenroll",
+	    "simplereenroll"};
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (strcmp(op, ops[i]) == 0) {
+			return i;
+		}
+	}
+	return 3;
+}
+
 static void
 route_est(struct casrv *s, struct evhttp_request *req, const char *op)
 {
@@ -174,6 +190,10 @@ route_est(struct casrv *s, struct evhttp_request *req, const char *op)
 		return;
 	}
 	mtls__est_handle(&s->est, &r, &resp);
+	s->by_op[op_index(op)]++;
+	if (resp.busy) {
+		s->busy++;
+	}
 	if (resp.auth_failed) {
 		note_failure(s, addr);
 	}
@@ -324,45 +344,79 @@ route_ocsp(struct casrv *s, struct evhttp_request *req, const char *rest)
 	free(der);
 }
 
+struct metric {
+	const char *name, *type, *help, *labels;
+	unsigned long long value;
+};
+
 static void
 route_metrics(struct casrv *s, struct evhttp_request *req)
 {
 	struct mtls_ocsp_stats os;
-	char buf[2048];
-	int n;
 
 	mtls_ocsp_responder_stats(s->ocsp, &os);
-	n = snprintf(buf, sizeof(buf),
-	    "# HELP mtls_ca_requests_total HTTP requests answered.\n"
-	    "# TYPE mtls_ca_requests_total counter\n"
-	    "mtls_ca_requests_total %llu\n"
-	    "# HELP mtls_ca_responses_total Responses by status class.\n"
-	    "# TYPE mtls_ca_responses_total counter\n"
-	    "mtls_ca_responses_total{class=\"2xx\"} %llu\n"
-	    "mtls_ca_responses_total{class=\"3xx\"} %llu\n"
-	    "mtls_ca_responses_total{class=\"4xx\"} %llu\n"
-	    "mtls_ca_responses_total{class=\"5xx\"} %llu\n"
-	    "# HELP mtls_ca_certificates_issued_total Certificates issued by EST.\n"
-	    "# TYPE mtls_ca_certificates_issued_total counter\n"
-	    "mtls_ca_certificates_issued_total %llu\n"
-	    "# HELP mtls_ca_requests_refused_total EST requests refused.\n"
-	    "# TYPE mtls_ca_requests_refused_total counter\n"
-	    "mtls_ca_requests_refused_total %llu\n"
-	    "# HELP mtls_ca_clients_slowed_total Requests answered 429 after "
-	    "repeated failures.\n"
-	    "# TYPE mtls_ca_clients_slowed_total counter\n"
-	    "mtls_ca_clients_slowed_total %llu\n"
-	    "# HELP mtls_ca_crl_builds_total CRLs signed.\n"
-	    "# TYPE mtls_ca_crl_builds_total counter\n"
-	    "mtls_ca_crl_builds_total %llu\n"
-	    "# HELP mtls_ca_ocsp_requests_total OCSP requests.\n"
-	    "# TYPE mtls_ca_ocsp_requests_total counter\n"
-	    "mtls_ca_ocsp_requests_total %llu\n",
-	    s->requests, s->by_status[2], s->by_status[3], s->by_status[4],
-	    s->by_status[5], s->issued, s->refused, s->slowed, s->crl_builds,
-	    os.requests);
+	const struct metric m[] = {
+	    {"mtls_ca_requests_total", "counter", "HTTP requests answered.", "",
+		s->requests},
+	    {"mtls_ca_responses_total", "counter", "Responses by status class.",
+		"{class=\"2xx\"}", s->by_status[2]},
+	    {"mtls_ca_responses_total", NULL, NULL, "{class=\"3xx\"}",
+		s->by_status[3]},
+	    {"mtls_ca_responses_total", NULL, NULL, "{class=\"4xx\"}",
+		s->by_status[4]},
+	    {"mtls_ca_responses_total", NULL, NULL, "{class=\"5xx\"}",
+		s->by_status[5]},
+	    {"mtls_ca_est_requests_total", "counter", "EST requests by operation.",
+		"{op=\"cacerts\"}", s->by_op[0]},
+	    {"mtls_ca_est_requests_total", NULL, NULL, "{op=\"simpleenroll\"}",
+		s->by_op[1]},
+	    {"mtls_ca_est_requests_total", NULL, NULL,
+		"{op=\"simplereenroll\"}", s->by_op[2]},
+	    {"mtls_ca_est_requests_total", NULL, NULL, "{op=\"other\"}",
+		s->by_op[3]},
+	    {"mtls_ca_certificates_issued_total", "counter",
+		"Certificates issued by EST.", "", s->issued},
+	    {"mtls_ca_requests_refused_total", "counter", "EST requests refused.",
+		"", s->refused},
+	    {"mtls_ca_requests_busy_total", "counter", "EST requests answered 202 "
+		"+ Retry-After because another writer held the inventory.", "",
+		s->busy},
+	    {"mtls_ca_clients_slowed_total", "counter", "Requests answered 429 "
+		"after repeated failures.", "", s->slowed},
+	    {"mtls_ca_connections_total", "counter", "Connections accepted.", "",
+		s->conns_total},
+	    {"mtls_ca_connections_open", "gauge", "Connections open now.", "",
+		(unsigned long long)s->conns_open},
+	    {"mtls_ca_connections_max", "gauge", "--max-conns.", "",
+		(unsigned long long)s->o.max_conns},
+	    {"mtls_ca_accept_paused_total", "counter", "Times accepting paused "
+		"because --max-conns connections were open.", "", s->accept_paused},
+	    {"mtls_ca_requests_timed_out_total", "counter", "Connections closed "
+		"because a request did not arrive within --request-timeout.", "",
+		s->timed_out},
+	    {"mtls_ca_crl_builds_total", "counter", "CRLs signed.", "",
+		s->crl_builds},
+	    {"mtls_ca_ocsp_requests_total", "counter", "OCSP requests.", "",
+		os.requests},
+	};
+	char buf[6144];
+	size_t i, n = 0;
+	int w;
+
+	for (i = 0; i < sizeof(m) / sizeof(m[0]) && n < sizeof(buf); i++) {
+		if (m[i].help != NULL) {
+			w = snprintf(buf + n, sizeof(buf) - n, "# HELP %s %s\n# TYPE "
+			    "%s %s\n", m[i].name, m[i].help, m[i].name, m[i].type);
+			n += w > 0 ? (size_t)w : 0;
+		}
+		if (n < sizeof(buf)) {
+			w = snprintf(buf + n, sizeof(buf) - n, "%s%s %llu\n", m[i].name,
+			    m[i].labels, m[i].value);
+			n += w > 0 ? (size_t)w : 0;
+		}
+	}
 	send_body(s, req, 200, "OK", "text/plain; version=0.0.4", buf,
-	    n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0);
+	    n < sizeof(buf) ? n : 0);
 }
 
 /* Routes by path prefix; a new protocol is one more row. */
@@ -392,6 +446,8 @@ mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 
 	s->requests++;
+	/* The whole request came in: the next one gets its own time. */
+	mtls__casrv_conn_rearm(req_ssl(req));
 	if (path == NULL) {
 		send_text(s, req, 400, "Bad Request", "bad request URI\n");
 		return;

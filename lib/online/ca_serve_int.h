@@ -51,9 +51,29 @@ struct casrv {
 	SSL_CTX *ctx;
 	struct crl_cache crl;
 	struct fail_slot fails[FAIL_SLOTS];
+	struct evconnlistener *listener; /* paused at max_conns */
+	int conns_open;
+	int stopping;             /* evhttp_free is closing everything */
 	unsigned long long issued, refused, requests, slowed, crl_builds;
+	unsigned long long busy, timed_out, accept_paused, conns_total;
+	unsigned long long by_op[4]; /* cacerts, simpleenroll,
+	                                simplereenroll, csrattrs */
 	unsigned long long by_status[6]; /* 1xx..5xx */
 };
+
+/* One accepted connection (SSL ex_data: freed with the SSL object). */
+struct casrv_conn {
+	struct casrv *s;
+	struct bufferevent *bev;
+	struct event *deadline;   /* --request-timeout for the next request */
+};
+
+/* The connection state of SSL, or NULL. */
+struct casrv_conn *mtls__casrv_conn(SSL *ssl);
+
+/* Gives the connection of SSL a new --request-timeout for its next
+ * request (after one was answered). */
+void mtls__casrv_conn_rearm(SSL *ssl);
 
 /* One log line to stderr: "TIME mtls ca serve: ...". */
 void mtls__casrv_log(struct casrv *s, const char *fmt, ...) MTLS_PRINTF(2, 3);

@@ -114,6 +114,14 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 	if (!o->force && in_the_way(o, err) != 0) {
 		return -1;
 	}
+	/* The spec is kept for renewals; a spec that is the secret itself
+	 * (pass:), or that cannot be read twice (fd:, stdin), is not. */
+	if (o->store_pass != NULL && strncmp(o->store_pass, "env:", 4) != 0 &&
+	    strncmp(o->store_pass, "file:", 5) != 0) {
+		return mtls_err_set(err, MTLS_E_USAGE, "--store-pass is kept in "
+		    "%s.enroll.json so that renewals can rewrite the stores: give "
+		    "env:VAR or file:PATH (never the password itself)", o->name);
+	}
 	if (o->store_pass != NULL && (pass = mtls_pass_get(o->store_pass, NULL, 0,
 		err)) == NULL) {
 		goto out;

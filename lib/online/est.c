@@ -367,19 +367,47 @@ sign_for(struct est_job *j, const X509_NAME *subj, enum mtls_profile profile,
 	return x;
 }
 
-/* 503 + Retry-After when another writer holds the inventory (a batch
- * `mtls issue`): the client retries the same request later. */
+/* A failed write: another writer holding the inventory (a batch `mtls
+ * issue`) is "come back later" - 202 + Retry-After, the answer RFC 7030
+ * 4.2.3 gives a request that cannot be answered now; a rule of the CA (a
+ * lifetime past the CA's own) is a refusal with its reason. */
 static void
 store_failed(struct est_job *j, const struct mtls_err *e)
 {
-	if (strstr(e->msg, "locked") != NULL || strstr(e->msg, "busy") != NULL) {
-		audit(j, NULL, "refused", e->msg);
-		set_text(j->resp, 503, "Service Unavailable", "the CA's inventory "
-		    "is busy; retry later");
-		j->resp->retry_after = 5;
+	switch (e->code) {
+	case MTLS_E_BUSY:
+		/* No audit event: the inventory is what is busy, and the same
+		 * request comes back. */
+		set_text(j->resp, 202, "Accepted", "the CA's inventory is busy; "
+		    "send the same request again after Retry-After seconds");
+		j->resp->retry_after = EST_BUSY_RETRY;
+		j->resp->busy = 1;
+		return;
+	case MTLS_E_POLICY:
+		refuse(j, 403, "Forbidden", e->msg);
+		return;
+	default:
+		refuse(j, 500, "Internal Server Error", e->msg);
 		return;
 	}
-	refuse(j, 500, "Internal Server Error", e->msg);
+}
+
+/* The lifetime a certificate will get, or -1 (refused) when the CA's
+ * operator allows less (--max-lifetime). */
+static long
+lifetime_allowed(struct est_job *j, long asked)
+{
+	long life = asked > 0 ? asked : j->c->cert_lifetime;
+	char why[300];
+
+	if (j->c->max_lifetime > 0 && life > j->c->max_lifetime) {
+		snprintf(why, sizeof(why), "the token asks for certificates living "
+		    "%ld s, more than this CA issues (--max-lifetime %ld s): make a "
+		    "token with a shorter --cert-lifetime", life, j->c->max_lifetime);
+		refuse(j, 403, "Forbidden", why);
+		return -1;
+	}
+	return life;
 }
 
 /* ---- operations ---- */
@@ -394,6 +422,7 @@ op_simpleenroll(struct est_job *j)
 	GENERAL_NAMES *allowed = NULL;
 	X509_NAME *subj = NULL;
 	X509 *x = NULL;
+	long life;
 
 	j->action = "simpleenroll";
 	if (mtls__est_basic_credentials(j->req->authorization, user, sizeof(user),
@@ -446,13 +475,17 @@ op_simpleenroll(struct est_job *j)
 		    "unusable");
 		goto out;
 	}
+	life = lifetime_allowed(j, t.cert_lifetime);
+	if (life < 0) {
+		goto out;
+	}
 	/* Token, certificate and audit event in one transaction: all or none. */
 	if (mtls_ca_begin(j->c->ca, &e) != 0) {
 		store_failed(j, &e);
 		goto out;
 	}
 	x = sign_for(j, subj, profile, sk_GENERAL_NAME_num(j->sans) > 0 ? j->sans
-	    : allowed, t.cert_lifetime, &serial, &e);
+	    : allowed, life, &serial, &e);
 	if (x == NULL || mtls__token_consume(j->c->ca, t.id, serial, j->req->now,
 		&e) != 0) {
 		mtls_ca_rollback(j->c->ca);
@@ -611,6 +644,9 @@ op_simplereenroll(struct est_job *j)
 	}
 	/* The same lifetime as the certificate it replaces. */
 	life = lifetime_of(f.cert);
+	if (j->c->max_lifetime > 0 && life > j->c->max_lifetime) {
+		life = j->c->max_lifetime; /* the operator lowered the limit */
+	}
 	if (mtls_ca_begin(j->c->ca, &e) != 0) {
 		store_failed(j, &e);
 		goto out;

@@ -10,12 +10,17 @@
 
 #include "mtls/ca.h"
 
+/* Seconds a client waits before sending a request again when the
+ * inventory was busy (202 + Retry-After). */
+#define EST_BUSY_RETRY 2
+
 /* Largest base64 CSR body accepted (a 4096-bit RSA CSR is ~2 KiB). */
 #define EST_MAX_BODY 16384
 
 struct est_ctx {
 	struct mtls_ca *ca;       /* unlocked; borrowed */
 	long cert_lifetime;       /* seconds; tokens may ask for their own */
+	long max_lifetime;        /* seconds a token may ask for; 0: any */
 	char *cacerts;            /* base64 PKCS#7 of the trust anchors */
 	size_t cacerts_len;
 };
@@ -42,6 +47,7 @@ struct est_resp {
 	int retry_after;          /* seconds, 0: none */
 	int auth_failed;          /* a wrong credential (for slowing down) */
 	int issued;               /* a certificate was issued */
+	int busy;                 /* 202: the inventory was busy */
 	char *body;               /* owned; free with free() */
 	size_t len;
 };

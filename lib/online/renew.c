@@ -30,6 +30,28 @@ struct state {
 	char dir[4096];
 };
 
+/* The state names a hook this agent runs: a file that someone else may
+ * change would let them run commands as this user. */
+static int
+state_is_private(const char *path, struct mtls_err *err)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) != 0) {
+		return mtls_err_sys(err, MTLS_E_IO, "cannot read %s", path);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		return mtls_err_set(err, MTLS_E_IO, "%s is not a file", path);
+	}
+	if ((sb.st_mode & 022) != 0 || (sb.st_uid != geteuid() && sb.st_uid != 0)) {
+		return mtls_err_set(err, MTLS_E_POLICY, "%s may be changed by others "
+		    "(mode %03o, owner uid %lu): its hook would run as this user; "
+		    "make it yours and 0600 (chmod 600 %s)", path,
+		    (unsigned)(sb.st_mode & 0777), (unsigned long)sb.st_uid, path);
+	}
+	return 0;
+}
+
 static int
 read_state(const char *path, struct state *st, struct mtls_err *err)
 {
@@ -40,6 +62,9 @@ read_state(const char *path, struct state *st, struct mtls_err *err)
 	struct mtls_err ignore;
 
 	memset(st, 0, sizeof(*st));
+	if (state_is_private(path, err) != 0) {
+		return -1;
+	}
 	st->j = json_load_file(path, 0, &je);
 	if (st->j == NULL) {
 		return mtls_err_set(err, MTLS_E_FORMAT, "cannot read %s: %s",

@@ -223,9 +223,42 @@ rdn_matches(const X509_NAME_ENTRY *e, const char *rdn, const char *pat,
 		eq++;
 	}
 	ok = (int)strlen((char *)utf8) == n && utf8_chars(utf8, n) >= 0 &&
-	    fnmatch(eq, (char *)utf8, FNM_CASEFOLD) == 0;
+	    fnmatch(eq, (char *)utf8, 0) == 0;
 	OPENSSL_free(utf8);
 	return ok;
+}
+
+int
+mtls_name_pattern_check(const char *pattern, struct mtls_err *err)
+{
+	char rdn[1024], type[64];
+	const char *p = pattern, *eq;
+	size_t tlen;
+	int n = 0;
+
+	while (p != NULL && (p = pattern_next(p, rdn, sizeof(rdn))) != NULL) {
+		eq = strchr(rdn, '=');
+		tlen = eq != NULL ? (size_t)(eq - rdn) : 0;
+		while (tlen > 0 && rdn[tlen - 1] == ' ') {
+			tlen--;
+		}
+		if (tlen == 0 || tlen >= sizeof(type)) {
+			return mtls_err_set(err, MTLS_E_USAGE, "bad subject pattern "
+			    "'%s': '%s' is not TYPE=pattern", pattern, rdn);
+		}
+		memcpy(type, rdn, tlen);
+		type[tlen] = '\0';
+		if (attr_nid(type) == NID_undef) {
+			return mtls_err_set(err, MTLS_E_USAGE, "bad subject pattern "
+			    "'%s': unknown attribute '%s' (use CN, O, OU, L, ST, C, "
+			    "emailAddress...)", pattern, type);
+		}
+		n++;
+	}
+	if (n == 0) {
+		return mtls_err_set(err, MTLS_E_USAGE, "empty subject pattern");
+	}
+	return 0;
 }
 
 int
@@ -310,4 +343,57 @@ mtls_san_allowed(const char *text, const char *allow)
 	}
 	free(copy);
 	return ok;
+}
+
+int
+mtls_name_attr_match(const X509_NAME *name, int nid, const char *glob)
+{
+	int i = X509_NAME_get_index_by_NID(name, nid, -1), n, ok;
+	unsigned char *utf8 = NULL;
+
+	/* Exactly one: with two CNs, which one a rule meant is a guess. */
+	if (i < 0 || X509_NAME_get_index_by_NID(name, nid, i) >= 0) {
+		return 0;
+	}
+	n = ASN1_STRING_to_UTF8(&utf8,
+	    X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+	if (n < 0) {
+		ERR_clear_error();
+		return 0;
+	}
+	ok = (int)strlen((char *)utf8) == n && utf8_chars(utf8, n) >= 0 &&
+	    fnmatch(glob, (char *)utf8, 0) == 0;
+	OPENSSL_free(utf8);
+	return ok;
+}
+
+int
+mtls_dns_match(const char *pattern, const char *host)
+{
+	char pl[64], hl[64];
+	size_t pn, hn;
+
+	/* Label by label: '*' never matches a dot, and case is ignored
+	 * (RFC 4343), so "*.example.org" is one level, as in RFC 6125. */
+	for (;;) {
+		pn = strcspn(pattern, ".");
+		hn = strcspn(host, ".");
+		if (pn >= sizeof(pl) || hn >= sizeof(hl) || hn == 0) {
+			return 0;
+		}
+		memcpy(pl, pattern, pn);
+		pl[pn] = '\0';
+		memcpy(hl, host, hn);
+		hl[hn] = '\0';
+		if (fnmatch(pl, hl, FNM_CASEFOLD) != 0) {
+			return 0;
+		}
+		pattern += pn;
+		host += hn;
+		if (*pattern == '\0' || *host == '\0') {
+			return *pattern == '\0' && *host == '\0';
+		}
+		pattern++;
+		host++;
+	}
 }

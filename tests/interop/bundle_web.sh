@@ -79,18 +79,7 @@ check_output "nginx: key is 0600" '^600$' mode b-nginx/web.key
 check_output "nginx: README names the snippet" "nginx.conf" cat b-nginx/README.txt
 check_output "nginx: snippet enforces client certificates" "ssl_verify_client +on;" \
 	cat b-nginx/nginx.conf
-mkdir -p nginx/logs
-cat >nginx/nginx.conf <<EOF
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $T/nginx/body;
-    proxy_temp_path $T/nginx/proxy;
-    include $T/b-nginx/nginx.conf;
-}
-EOF
+nginx_conf "$T/nginx" "$T/b-nginx/nginx.conf"
 check "nginx -t accepts the snippet" nginx -t -p "$T/nginx" -c "$T/nginx/nginx.conf"
 bg_log nginx/logs/stdout.log nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -g 'daemon off; master_process off;'
 NGINX=$LAST_PID

@@ -194,12 +194,13 @@ check_output "audit --json holds issuances and refusals with reasons" "already u
 check "every refusal above is an audit event" sh -c "[ \$($MTLS audit --ca-dir ca --json | python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if e[\"outcome\"]==\"refused\"))') -ge 14 ]"
 
 # ---- mtls enroll and the renewal agent
+export STOREPASS=changeit
 TOK4=$($MTLS token create n4 --ca-dir ca --ttl 10m 2>/dev/null)
 check_fails "enroll refuses a CA with another fingerprint" \
 	$MTLS enroll "$URL" --token "$TOK4" --ca-fingerprint "$(echo "$FP" | tr 0-9A-F 1-9A-F0)" --dir n4 n4
 check "and the token was not spent" sh -c "$MTLS token list --ca-dir ca | grep -q 'n4 .*usable'"
 check "mtls enroll with jks and p12" $MTLS enroll "$URL" --token "$TOK4" --ca-fingerprint "$FP" --dir n4 n4 \
-	--format jks --format p12 --store-pass pass:changeit --exec 'echo "$MTLS_NAME" >> hook.log'
+	--format jks --format p12 --store-pass env:STOREPASS --exec 'echo "$MTLS_NAME" >> hook.log'
 check "the key is 0600" test "$(stat -c %a n4/n4.key)" = 600
 check "the JKS keystore opens in keytool" sh -c "keytool -list -keystore n4/n4.jks -storepass changeit 2>/dev/null | grep -q PrivateKeyEntry"
 check_fails "enrolling again without --force is refused" \

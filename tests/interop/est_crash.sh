@@ -31,7 +31,7 @@ client() {
 		s=$(curl -s --max-time 5 --cacert ca/ca.crt -o "nodes/n$i.p7" -u "n$i:$(cat "nodes/n$i.tok")" \
 			-H 'Content-Type: application/pkcs10' --data-binary "@nodes/n$i.b64" "$EST/simpleenroll" -w '%{http_code}')
 		if [ "$s" = 200 ]; then echo "$tries" > "nodes/n$i.done"; return 0; fi
-		if [ "$s" != 000 ] && [ "$s" != 503 ]; then echo "n$i: HTTP $s: $(cat "nodes/n$i.p7")" >> refused.log; fi
+		if [ "$s" != 000 ] && [ "$s" != 503 ] && [ "$s" != 202 ]; then echo "n$i: HTTP $s: $(cat "nodes/n$i.p7")" >> refused.log; fi
 		sleep 0.1
 	done
 	return 1

@@ -18,7 +18,7 @@ with HTML comments, invisible when the page is rendered:
   <!-- guide: on=NAME,NAME -->         the next block runs on each host named.
   <!-- guide: background wait=PORT --> the next block is a server: it runs in
       the background (stopped at the end) and the guide goes on once PORT
-      accepts connections (30 s at most).
+      accepts connections (timeout=S, default 30 s).
   <!-- guide: file=PATH -->            the next block (any language) is the
       content of PATH on the current host, written before the next sh block.
   <!-- guide: exit=N -->               the next block must exit with N.
@@ -30,7 +30,7 @@ Inside an sh block, a line "#> TEXT" says the block's output holds TEXT
 HOST:PATH names PATH in HOST's directory.
 
 Usage: guide.py GUIDE.md     ($MTLS names the mtls binary; KEEP_TMP=1 keeps
-the work directory)
+the work directory; GUIDE_VERBOSE=1 shows every block's output)
 """
 import os
 import re
@@ -217,7 +217,8 @@ class Run:
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             self.background.append(proc)
             port = self.portmap.get(str(attrs.get("wait", "")), str(attrs.get("wait", "")))
-            if port and not wait_port(self.addr.get(hname, "127.0.0.1"), int(port), proc, WAIT_PORT):
+            limit = int(attrs.get("timeout", WAIT_PORT))
+            if port and not wait_port(self.addr.get(hname, "127.0.0.1"), int(port), proc, limit):
                 log.seek(0)
                 return self.report(False, label, body, log.read() + "\n(port %s did not open)" % port)
             return self.report(True, label + " in the background", body, "")
@@ -243,6 +244,8 @@ class Run:
         self.ran += 1
         if ok:
             print("ok - " + label)
+            if os.environ.get("GUIDE_VERBOSE") == "1" and out.strip():
+                print("".join("    " + line + "\n" for line in out.rstrip().split("\n")))
         else:
             self.failed += 1
             print("FAIL - " + label)

@@ -91,6 +91,23 @@ check_output() {
 	if grep -qE -- "$re" "$T/last.out"; then pass "$d"; else fail "$d (no match for /$re/)"; sed 's/^/    /' "$T/last.out" | head -20; fi
 }
 
+# nginx_conf DIR SITE: writes DIR/nginx.conf, a minimal nginx (no root,
+# everything under DIR) that includes the server block SITE.
+nginx_conf() {
+	mkdir -p "$1/logs"
+	cat >"$1/nginx.conf" <<EOF
+pid $1/nginx.pid;
+error_log $1/logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    include $2;
+}
+EOF
+}
+
 # Last command's combined output (after check*).
 last_output() { cat "$T/last.out"; }
 

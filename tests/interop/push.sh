@@ -14,11 +14,13 @@ pki_issue "$T" otherca outsider client
 
 ID=(--cert author.crt --key author.key --ca ca.crt)
 
-# serve NAME PORT [args]: starts a receiver with root NAME.root.
+# serve NAME PORT [args]: starts a receiver with root NAME.root (without
+# a map unless ARGS give one).
 serve() {
-	local n=$1 port=$2; shift 2
+	local n=$1 port=$2 nomap=--insecure-no-map; shift 2
+	[[ " $* " == *" --map "* ]] && nomap=
 	bg "$MTLS" serve --listen "127.0.0.1:$port" --cert publish.crt --key publish.key \
-		--ca ca.crt --root "$n.root" "$@" 2>>"$n.log"
+		--ca ca.crt --root "$n.root" $nomap "$@" 2>>"$n.log"
 	eval "${n}_PID=$LAST_PID"
 	wait_port "$port" || fail "receiver $n did not start"
 }

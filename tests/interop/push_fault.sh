@@ -30,7 +30,7 @@ RPID=
 APID=
 start_receiver() {
 	"$MTLS" serve --listen "127.0.0.1:$PORT" --cert publish.crt --key publish.key \
-		--ca ca.crt --root root --state-dir rstate 2>>serve.log &
+		--ca ca.crt --root root --state-dir rstate --insecure-no-map 2>>serve.log &
 	RPID=$!
 	PIDS+=("$RPID")
 	wait_port "$PORT" 10

@@ -28,11 +28,23 @@ post() {
 # --- server without a map ------------------------------------------------
 P=$(free_port)
 U=https://127.0.0.1:$P
+check_output "without --map, serve refuses to start (exit 2)" \
+	"no --map: every certificate the CA has signed .* would get full write access" \
+	"$MTLS" serve --listen 127.0.0.1:$P --cert publish.crt --key publish.key \
+	--ca ca.crt --root "$T/root"
+check_status "... with the usage exit status" 2 "$MTLS" serve --listen 127.0.0.1:$P \
+	--cert publish.crt --key publish.key --ca ca.crt --root "$T/root"
+check_status "--insecure-no-map with --map is a usage error" 2 "$MTLS" serve \
+	--listen 127.0.0.1:$P --cert publish.crt --key publish.key --ca ca.crt \
+	--root "$T/root" --map /dev/null --insecure-no-map
 bg "$MTLS" serve --listen 127.0.0.1:$P --cert publish.crt --key publish.key \
 	--ca ca.crt --root "$T/root" --workers 2 --handshake-timeout 2 \
-	--max-conns 8 2>"$T/serve.log"
+	--max-conns 8 --insecure-no-map 2>"$T/serve.log"
 SERVE=$LAST_PID
 check "serve starts and listens" wait_log serve.log "serving https" 10
+check "--insecure-no-map says so at start" grep -q "insecure-no-map: no principal map" serve.log
+check_output "... and in /metrics" "^mtls_insecure_no_map 1$" curl -sS --cacert ca.crt \
+	--cert author.crt --key author.key "$U/metrics"
 
 check_output "curl Test succeeds with the seed's reply" '^200$' \
 	post "$U" author Test /content -X POST
@@ -311,7 +323,7 @@ MTLS_CA_DIR=$T/own "$MTLS" issue author --profile client --out "$T/ids" >/dev/nu
 check "mtls issue made the identities" test -s ids/publish.chain.pem -a -s ids/author.key
 P3=$(free_port)
 bg "$MTLS" serve --listen 127.0.0.1:$P3 --cert ids/publish.chain.pem --key ids/publish.key \
-	--ca own/ca.crt --root "$T/root3" 2>"$T/serve3.log"
+	--ca own/ca.crt --root "$T/root3" --insecure-no-map 2>"$T/serve3.log"
 check "serve starts with mtls-issued identities (chain file)" wait_log serve3.log "serving https" 10
 check_output "curl with an mtls-issued client identity: Activate" '^200$' \
 	curl -sS -o /dev/null -w '%{http_code}' --cacert own/ca.crt --cert ids/author.crt \
@@ -334,6 +346,7 @@ key-pass = env:KEYPASS
 ca = ca.crt
 root = $T/root4
 log-format = json
+insecure-no-map = yes
 CONF
 KEYPASS=s3cret bg "$MTLS" serve --config serve.conf --listen 127.0.0.1:$P4 2>"$T/serve4.log"
 check "--config with an encrypted key; the command line wins" wait_log serve4.log "serving https://127.0.0.1:$P4" 10
@@ -353,5 +366,5 @@ check_output "--ca with a leaf certificate is refused" "not a CA certificate" \
 	--ca author.crt --root "$T/r3"
 check_output "a busy port is reported" "cannot listen on 127.0.0.1:$P2" \
 	"$MTLS" serve --listen 127.0.0.1:$P2 --cert publish.crt --key publish.key \
-	--ca ca.crt --root "$T/r3"
+	--ca ca.crt --root "$T/r3" --insecure-no-map
 finish

@@ -51,7 +51,7 @@ start_serve() { # start_serve LOG [options...]
 	shift
 	P=$(free_port)
 	bg "$MTLS" serve --listen 127.0.0.1:$P --cert publish.crt --key publish.key \
-		--ca ca.crt --root "$T/root" "$@" 2>"$T/$log"
+		--ca ca.crt --root "$T/root" --insecure-no-map "$@" 2>"$T/$log"
 	wait_log "$log" "serving https" 15
 }
 

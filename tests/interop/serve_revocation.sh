@@ -34,7 +34,7 @@ start() {
 	URL=https://127.0.0.1:$PORT
 	bg "$MTLS" serve --listen 127.0.0.1:$PORT --cert id/publish.chain.pem \
 		--key id/publish.key --ca pki/ca.crt --root "$T/root" \
-		--watch-interval 0.5 "$@" 2>"$T/$log"
+		--watch-interval 0.5 --insecure-no-map "$@" 2>"$T/$log"
 	PID=$LAST_PID
 	wait_log "$T/$log" "serving https" 10
 }

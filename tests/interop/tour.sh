@@ -33,8 +33,9 @@ check "list --expiring || rotate" sh -c "'$MTLS' list --expiring 30d || '$MTLS' 
 # 7. The replication link (the tour uses port 8443; a free one here).
 sport=$(free_port)
 mkdir -p srv site && echo "<p>tour</p>" > site/index.html
+echo 'principal repl1 cn=repl1 allow=*:/content' > map.txt
 bg "$MTLS" serve --listen "127.0.0.1:$sport" --cert publish.crt --key publish.key \
-	--ca pki/ca.crt --root srv --state-dir . --crl pki/crl.pem
+	--ca pki/ca.crt --root srv --state-dir . --crl pki/crl.pem --map map.txt
 wait_port "$sport"
 check_output "mtls test succeeds" "Replication test succeeded" "$MTLS" test "https://127.0.0.1:$sport/bin/receive" --cert repl1.crt --key repl1.key --ca pki/ca.crt
 check "mtls push delivers" "$MTLS" push "https://127.0.0.1:$sport/bin/receive" --cert repl1.crt --key repl1.key \

@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include <openssl/sha.h>
+
 #include "link/server/principal_map_int.h"
 #include "serve_certs.h"
 
@@ -36,6 +38,12 @@ static const struct {
 	{"principal a cn=a allow=test:/..\n", "must not contain '..'"},
 	{"principal a sha256=abcd\n", "sha256= needs 64 hex digits"},
 	{"principal a subject=\"CN=a\n", "unterminated quote"},
+	{"principal a o=Example ou=Ops cn=a spki=" "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:"
+	    "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\n", NULL},
+	{"\n\nprincipal a subject=CN\n", "t.map:3: subject=: bad subject pattern"},
+	{"principal a subject=\"XX=a, O=b\"\n", "unknown attribute 'XX'"},
+	{"principal a spki=abcd\n", "spki= needs 64 hex digits"},
+	{"principal a o=\n", "o= is empty"},
 };
 
 static void
@@ -177,6 +185,108 @@ match_certs(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* X with subject DN (RDNs "TYPE=value" separated by '|'; values may hold
+ * ", " so the attack of a glob spanning RDNs can be built). */
+static void
+set_subject(X509 *x, const char *dn)
+{
+	X509_NAME *n = X509_NAME_new();
+	char copy[512], *rdn, *save = NULL, *eq;
+
+	snprintf(copy, sizeof(copy), "%s", dn);
+	for (rdn = strtok_r(copy, "|", &save); rdn != NULL;
+	     rdn = strtok_r(NULL, "|", &save)) {
+		eq = strchr(rdn, '=');
+		*eq = '\0';
+		assert_int_equal(X509_NAME_add_entry_by_txt(n, rdn, MBSTRING_UTF8,
+		    (const unsigned char *)eq + 1, -1, -1, 0), 1);
+	}
+	assert_int_equal(X509_set_subject_name(x, n), 1);
+	X509_NAME_free(n);
+}
+
+/* The mapping attacks: a glob never spans RDNs, an attribute matcher
+ * wants exactly one attribute, DNS is per label and case-insensitive,
+ * several matchers must all hit, SPKI pins the key. */
+static void
+match_exact(void **state)
+{
+	static const struct {
+		const char *subject, *san;
+		const char *want; /* principal, or NULL for none */
+	} cases[] = {
+	    {"CN=author-p|O=Partner|O=Example", NULL, NULL},
+	    {"CN=author-p, O=Partner|O=Example", NULL, "author"},
+	    {"CN=author-1|O=Example", NULL, "author"},
+	    {"CN=Author-1|O=Example", NULL, NULL},
+	    {"CN=admin|CN=evil|O=Example", NULL, NULL},
+	    {"CN=admin|O=Example", NULL, "admin"},
+	    {"CN=x|O=Example|OU=Ops", NULL, "ops"},
+	    {"CN=x|O=Partner|OU=Ops", NULL, NULL},
+	    {"CN=h", "DNS:Web1.Example.ORG", "web"},
+	    {"CN=h", "DNS:a.web1.example.org", NULL},
+	    {"CN=h", "DNS:web1.example.org.evil", NULL},
+	};
+	static const char map[] =
+	    "principal author subject=\"CN=author*, O=Example\" allow=*:/\n"
+	    "principal admin cn=admin o=Example allow=*:/\n"
+	    "principal ops o=Example ou=Ops allow=test:/\n"
+	    "principal web dns=*.example.org allow=test:/\n";
+	EVP_PKEY *ck = tp_key(), *k = tp_key(), *k2 = tp_key();
+	X509 *ca = tp_cert("ca", ck, NULL, NULL, NULL, NULL, 0, 30);
+	struct mtls_err err;
+	struct mtls__pmap *m = mtls__pmap_parse(map, "t.map", &err);
+	const struct mtls__pmap_rule *r;
+	unsigned char *der = NULL, md[32];
+	char text[300];
+	size_t i;
+	int n;
+
+	(void)state;
+	assert_non_null(m);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		X509 *x = tp_cert("tmp", k, ca, ck, "clientAuth", cases[i].san, 0, 30);
+
+		set_subject(x, cases[i].subject);
+		r = mtls__pmap_match(m, x);
+		if (cases[i].want == NULL ? r != NULL
+		    : r == NULL || strcmp(mtls__pmap_rule_principal(r), cases[i].want) != 0) {
+			fail_msg("case %zu (%s %s): want %s, got %s", i, cases[i].subject,
+			    cases[i].san ? cases[i].san : "", cases[i].want ? cases[i].want : "none",
+			    r ? mtls__pmap_rule_principal(r) : "none");
+		}
+		X509_free(x);
+	}
+	mtls__pmap_free(m);
+
+	/* spki= pins the key: any certificate for it, none for another. */
+	{
+		X509 *a = tp_cert("a", k, ca, ck, "clientAuth", NULL, 0, 30);
+		X509 *b = tp_cert("a", k2, ca, ck, "clientAuth", NULL, 0, 30);
+
+		n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(a), &der);
+		assert_true(n > 0);
+		SHA256(der, (size_t)n, md);
+		OPENSSL_free(der);
+		n = snprintf(text, sizeof(text), "principal pinned spki=");
+		for (i = 0; i < 32; i++) {
+			n += snprintf(text + n, sizeof(text) - (size_t)n, "%02x", md[i]);
+		}
+		snprintf(text + n, sizeof(text) - (size_t)n, " allow=test:/\n");
+		m = mtls__pmap_parse(text, "t.map", &err);
+		assert_non_null(m);
+		assert_non_null(mtls__pmap_match(m, a));
+		assert_null(mtls__pmap_match(m, b));
+		mtls__pmap_free(m);
+		X509_free(a);
+		X509_free(b);
+	}
+	X509_free(ca);
+	EVP_PKEY_free(ck);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+}
+
 static void
 load_missing(void **state)
 {
@@ -196,6 +306,7 @@ main(void)
 		cmocka_unit_test(prefix_table),
 		cmocka_unit_test(actions),
 		cmocka_unit_test(match_certs),
+		cmocka_unit_test(match_exact),
 		cmocka_unit_test(load_missing),
 	};
 

@@ -18,14 +18,17 @@
 #define PMAP_MAX_TOKENS 64
 #define PMAP_MAX_LINE 4096
 
-enum matcher_kind { M_SUBJECT, M_CN, M_DNS, M_URI, M_EMAIL, M_SHA256 };
+enum matcher_kind {
+	M_SUBJECT, M_CN, M_O, M_OU, M_DNS, M_URI, M_EMAIL, M_SHA256, M_SPKI
+};
 
 static const struct {
 	const char *key;
 	enum matcher_kind kind;
 } matcher_keys[] = {
-	{"subject", M_SUBJECT}, {"cn", M_CN}, {"dns", M_DNS},
-	{"uri", M_URI}, {"email", M_EMAIL}, {"sha256", M_SHA256},
+	{"subject", M_SUBJECT}, {"cn", M_CN}, {"o", M_O}, {"ou", M_OU},
+	{"dns", M_DNS}, {"uri", M_URI}, {"email", M_EMAIL},
+	{"sha256", M_SHA256}, {"spki", M_SPKI},
 };
 
 struct matcher {
@@ -299,8 +302,8 @@ add_matcher(struct mtls__pmap_rule *r, const char *key, const char *val,
 	}
 	if (i == MTLS_ARRAY_LEN(matcher_keys)) {
 		return mtls_err_set(err, MTLS_E_FORMAT,
-		    "%s: unknown matcher '%s=' (use subject=, cn=, dns=, uri=, "
-		    "email=, sha256= or allow=)", where, key);
+		    "%s: unknown matcher '%s=' (use subject=, cn=, o=, ou=, dns=, "
+		    "uri=, email=, sha256=, spki= or allow=)", where, key);
 	}
 	if (*val == '\0') {
 		return mtls_err_set(err, MTLS_E_FORMAT, "%s: %s= is empty",
@@ -312,13 +315,21 @@ add_matcher(struct mtls__pmap_rule *r, const char *key, const char *val,
 	}
 	r->m = m;
 	m[r->nm].kind = matcher_keys[i].kind;
-	if (matcher_keys[i].kind == M_SHA256) {
+	if (matcher_keys[i].kind == M_SUBJECT) {
+		struct mtls_err why;
+
+		mtls_err_clear(&why);
+		if (mtls_name_pattern_check(val, &why) != 0) {
+			return mtls_err_set(err, MTLS_E_FORMAT, "%s: subject=: %s",
+			    where, why.msg);
+		}
+	}
+	if (matcher_keys[i].kind == M_SHA256 || matcher_keys[i].kind == M_SPKI) {
 		m[r->nm].value = fingerprint_norm(val);
 		if (m[r->nm].value == NULL) {
 			return mtls_err_set(err, MTLS_E_FORMAT,
-			    "%s: sha256= needs 64 hex digits (colons allowed), "
-			    "as 'openssl x509 -noout -fingerprint -sha256' "
-			    "prints them", where);
+			    "%s: %s= needs 64 hex digits (colons allowed), as "
+			    "'mtls inspect' prints them", where, key);
 		}
 	} else {
 		m[r->nm].value = mtls__strdup(val);
@@ -369,8 +380,8 @@ parse_rule(char **tok, int n, struct mtls__pmap_rule *r, const char *where,
 	}
 	if (r->nm == 0) {
 		return mtls_err_set(err, MTLS_E_FORMAT,
-		    "%s: principal %s has no matcher (subject=, cn=, dns=, "
-		    "uri=, email= or sha256=)", where, r->principal);
+		    "%s: principal %s has no matcher (subject=, cn=, o=, ou=, "
+		    "dns=, uri=, email=, sha256= or spki=)", where, r->principal);
 	}
 	return 0;
 }
@@ -450,7 +461,8 @@ mtls__pmap_load(const char *path, struct mtls_err *err)
 	return map;
 }
 
-/* Does any SAN of TYPE in CERT match GLOB? */
+/* Does any SAN of TYPE in CERT match GLOB? DNS names label by label and
+ * case-insensitively (mtls_dns_match); URIs and emails as written. */
 static int
 san_matches(X509 *cert, int type, const char *glob)
 {
@@ -474,7 +486,8 @@ san_matches(X509 *cert, int type, const char *glob)
 		}
 		memcpy(buf, s->data, (size_t)s->length);
 		buf[s->length] = '\0';
-		hit = fnmatch(glob, buf, 0) == 0;
+		hit = type == GEN_DNS ? mtls_dns_match(glob, buf)
+				      : fnmatch(glob, buf, 0) == 0;
 	}
 	GENERAL_NAMES_free(gens);
 	return hit;
@@ -483,29 +496,54 @@ san_matches(X509 *cert, int type, const char *glob)
 /* Lazily computed facts about the certificate being matched. */
 struct certinfo {
 	X509 *cert;
-	char *subject, *cn;
 	char sha256[65];
+	char spki[65];
 };
+
+/* SHA-256 of the certificate (SPKI: of its SubjectPublicKeyInfo, which
+ * survives renewal with the same key) as 64 lower-case hex digits. */
+static int
+digest_hex(X509 *cert, int spki, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned int mdlen = 0, i;
+	int n, ok;
+
+	if (out[0] != '\0') {
+		return 1;
+	}
+	if (spki) {
+		n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+		ok = n > 0 && EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(),
+		    NULL) == 1;
+		OPENSSL_free(der);
+	} else {
+		ok = X509_digest(cert, EVP_sha256(), md, &mdlen) == 1;
+	}
+	if (!ok || mdlen != 32) {
+		return 0;
+	}
+	for (i = 0; i < mdlen; i++) {
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	}
+	return 1;
+}
 
 static int
 matcher_hits(const struct matcher *m, struct certinfo *ci)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	const X509_NAME *subj = X509_get_subject_name(ci->cert);
 
 	switch (m->kind) {
 	case M_SUBJECT:
-		if (ci->subject == NULL) {
-			ci->subject = mtls_name_format(
-			    X509_get_subject_name(ci->cert));
-		}
-		return ci->subject != NULL &&
-		    fnmatch(m->value, ci->subject, 0) == 0;
+		/* Per RDN: a '*' never crosses into the next attribute. */
+		return mtls_name_match(subj, m->value, NULL) == 1;
 	case M_CN:
-		if (ci->cn == NULL) {
-			ci->cn = mtls_name_cn(X509_get_subject_name(ci->cert));
-		}
-		return ci->cn != NULL && fnmatch(m->value, ci->cn, 0) == 0;
+		return mtls_name_attr_match(subj, NID_commonName, m->value);
+	case M_O:
+		return mtls_name_attr_match(subj, NID_organizationName, m->value);
+	case M_OU:
+		return mtls_name_attr_match(subj, NID_organizationalUnitName, m->value);
 	case M_DNS:
 		return san_matches(ci->cert, GEN_DNS, m->value);
 	case M_URI:
@@ -513,17 +551,11 @@ matcher_hits(const struct matcher *m, struct certinfo *ci)
 	case M_EMAIL:
 		return san_matches(ci->cert, GEN_EMAIL, m->value);
 	case M_SHA256:
-		if (ci->sha256[0] == '\0') {
-			if (X509_digest(ci->cert, EVP_sha256(), md, &mdlen) !=
-				1 ||
-			    mdlen != 32) {
-				return 0;
-			}
-			for (i = 0; i < mdlen; i++) {
-				snprintf(ci->sha256 + 2 * i, 3, "%02x", md[i]);
-			}
-		}
-		return strcmp(ci->sha256, m->value) == 0;
+		return digest_hex(ci->cert, 0, ci->sha256) &&
+		    strcmp(ci->sha256, m->value) == 0;
+	case M_SPKI:
+		return digest_hex(ci->cert, 1, ci->spki) &&
+		    strcmp(ci->spki, m->value) == 0;
 	default:
 		return 0;
 	}
@@ -532,7 +564,7 @@ matcher_hits(const struct matcher *m, struct certinfo *ci)
 const struct mtls__pmap_rule *
 mtls__pmap_match(const struct mtls__pmap *map, X509 *cert)
 {
-	struct certinfo ci = {cert, NULL, NULL, ""};
+	struct certinfo ci = {cert, "", ""};
 	const struct mtls__pmap_rule *hit = NULL;
 	size_t i, j;
 
@@ -546,8 +578,6 @@ mtls__pmap_match(const struct mtls__pmap *map, X509 *cert)
 			hit = &map->rules[i];
 		}
 	}
-	OPENSSL_free(ci.subject);
-	OPENSSL_free(ci.cn);
 	return hit;
 }
 

@@ -432,6 +432,15 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 		mtls__serve_rev_free(srv.rev);
 		return -1;
 	}
+	/* Without a map every certificate the CA ever signed (a partner's
+	 * and every node's) could write anywhere: only when asked by name. */
+	if (opts->map == NULL && !opts->insecure_no_map) {
+		mtls_err_set(err, MTLS_E_USAGE, "no --map: every certificate "
+		    "the CA has signed (partners' and nodes' included) would get "
+		    "full write access; give --map FILE (docs/map-format.md), or "
+		    "--insecure-no-map to accept that");
+		goto out;
+	}
 	mtls__serve_rev_attach(srv.rev, srv.gen->ctx);
 	if (opts->watch_interval >= 0) {
 		srv.watch = mtls__serve_watch_new(&srv);
@@ -465,6 +474,11 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 		srv.w[i].started = 1;
 	}
 	mtls__serve_gen_describe(&srv, "listening");
+	if (opts->map == NULL) {
+		mtls__serve_log(&srv, "warn", "--insecure-no-map: no principal map; "
+		    "every client certificate the CA has signed is its CN with "
+		    "full access to %s", opts->root);
+	}
 	mtls__serve_log(&srv, "info", "serving https://%s/bin/receive with %d "
 	    "worker%s, root %s", opts->listen, opts->workers,
 	    opts->workers == 1 ? "" : "s", opts->root);

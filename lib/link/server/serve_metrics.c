@@ -51,6 +51,12 @@ mtls__serve_metrics_render(struct serve *srv, struct evbuffer *out)
 		mtls__serve_gen_put(g);
 	}
 	evbuffer_add_printf(out,
+	    "# HELP mtls_insecure_no_map 1 when the receiver runs without a "
+	    "principal map (--insecure-no-map): every certificate of the CA "
+	    "has full access.\n"
+	    "# TYPE mtls_insecure_no_map gauge\n"
+	    "mtls_insecure_no_map %d\n", srv->opts.map == NULL ? 1 : 0);
+	evbuffer_add_printf(out,
 	    "# HELP mtls_handshake_failures_total Refused or failed TLS "
 	    "handshakes by reason.\n"
 	    "# TYPE mtls_handshake_failures_total counter\n");

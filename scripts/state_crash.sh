@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The long crash and full-disk runs: every state-changing system call of
+# issue, issue --force, issue --batch [--force], renew, revoke, crl and
+# ca init, killed (SIGKILL) and failed with ENOSPC in turn. The test suite
+# samples a few calls per command (tests/interop/state_crash.sh); this
+# takes them all and writes the summary to docs/state-crash.md.
+#   scripts/state_crash.sh [build]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mtls=$PWD/${1:-build}/src/mtls
+work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-crash-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+out=docs/state-crash.md
+{
+	echo "# Crash and full-disk runs of the CA state"
+	echo
+	echo "Produced by \`scripts/state_crash.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores)."
+	echo "Each line: a command, how many of its system calls were interrupted."
+	echo
+	for mode in kill enospc; do
+		mkdir -p "$work/$mode"
+		echo "## $mode"
+		echo
+		echo '```'
+		python3 tests/interop/state_crash.py "$mtls" "$work/$mode" all "$mode" |
+			grep -E "^(PROBLEM|scenario|kills|full-disk)" || true
+		echo '```'
+		echo
+	done
+} >"$out"
+cat "$out"

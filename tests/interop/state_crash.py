@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""Crash consistency of a CA's state: SIGKILL at chosen system calls.
+
+For each scenario, a dry run counts the state-changing system calls the
+command makes (strace -c); then the command is run again from a fresh copy
+of the state for each chosen (syscall, Nth call) pair, killed there by
+strace fault injection (inject=SYSCALL:signal=KILL:when=N). After each
+kill, the next command on the CA runs (it finishes or undoes the
+interrupted work) and the state is checked: inventory and files agree,
+no temporary file is left, the journal is empty, at most one current
+certificate per name, every key matches its certificate; then the
+interrupted command is run again and must end in the intended state.
+
+usage: state_crash.py MTLS WORKDIR [POINTS_PER_SCENARIO | all]
+Prints one line per problem and a summary; exits 1 on any problem.
+"""
+import glob
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+
+MTLS, WORK = sys.argv[1], sys.argv[2]
+LIMIT = sys.argv[3] if len(sys.argv) > 3 else "3"
+# kill: SIGKILL at the call; enospc: the call fails with ENOSPC (a full
+# disk), and the command itself must say so and leave a consistent state.
+MODE = sys.argv[4] if len(sys.argv) > 4 else "kill"
+FULL_CALLS = ["write", "pwrite64", "fsync", "fdatasync", "ftruncate"]
+SYSCALLS = ["openat", "write", "pwrite64", "fsync", "fdatasync", "ftruncate",
+            "renameat2", "rename", "link", "unlink", "flock"]
+PROBLEMS = []
+KILLS = 0
+ENV = dict(os.environ, MTLS_LOCK_WAIT="10")
+
+
+def run(args, cwd, check=False):
+    p = subprocess.run(args, cwd=cwd, env=ENV, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=120, text=True)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(args), p.stdout))
+    return p
+
+
+def mtls(cwd, *args, check=False):
+    return run([MTLS] + list(args), cwd, check)
+
+
+def problem(where, what):
+    PROBLEMS.append("%s: %s" % (where, what))
+    print("PROBLEM %s: %s" % (where, what), flush=True)
+
+
+def make_template():
+    t = os.path.join(WORK, "template")
+    os.makedirs(os.path.join(t, "out"))
+    mtls(t, "ca", "init", "--dir", "ca", check=True)
+    mtls(t, "issue", "old", "--profile", "server", "--ca-dir", "ca",
+         "--out", "out", check=True)
+    mtls(t, "issue", "gone", "--profile", "client", "--ca-dir", "ca",
+         "--out", "out", check=True)
+    with open(os.path.join(t, "batch.txt"), "w") as f:
+        f.write("b1 server\nb2 client\nb3 node dns:b3.example\nb4 server\n")
+    with open(os.path.join(t, "batchf.txt"), "w") as f:
+        f.write("old server\nb5 client\n")
+    return t
+
+
+# name: (argv after mtls, names that must be current afterwards)
+SCENARIOS = {
+    "issue": (["issue", "new", "--profile", "server", "--ca-dir", "ca",
+               "--out", "out"], ["new"]),
+    "issue --force": (["issue", "old", "--profile", "server", "--ca-dir",
+                       "ca", "--out", "out", "--force"], ["old"]),
+    "issue --batch": (["issue", "--batch", "batch.txt", "--ca-dir", "ca",
+                       "--out", "out"], ["b1", "b2", "b3", "b4"]),
+    "issue --batch --force": (["issue", "--batch", "batchf.txt", "--ca-dir",
+                               "ca", "--out", "out", "--force"],
+                              ["old", "b5"]),
+    "renew": (["renew", "old", "--ca-dir", "ca", "--out", "out"], ["old"]),
+    "revoke": (["revoke", "gone", "--ca-dir", "ca"], []),
+    "crl": (["crl", "--ca-dir", "ca"], []),
+    "ca init": (["ca", "init", "--dir", "ca2"], []),
+}
+
+
+def count_calls(cwd, argv):
+    log = os.path.join(WORK, "count.txt")
+    run(["strace", "-f", "-c", "-o", log, "-e", "trace=" + ",".join(SYSCALLS),
+         MTLS] + argv, cwd, check=True)
+    counts = {}
+    for line in open(log):
+        parts = line.split()
+        if len(parts) >= 5 and parts[-1] in SYSCALLS:
+            calls = int(parts[3])
+            counts[parts[-1]] = calls
+    return counts
+
+
+def pick(counts):
+    calls = FULL_CALLS if MODE == "enospc" else SYSCALLS
+    points = [(s, n) for s in calls for n in range(1, counts.get(s, 0) + 1)]
+    if LIMIT == "all" or len(points) <= int(LIMIT):
+        return points
+    k = int(LIMIT)
+    # Evenly over the run, always including the last call of each kind
+    # of move (where a half-done commit is likeliest).
+    chosen = [points[(i * len(points)) // k] for i in range(k)]
+    for s in ("renameat2", "fdatasync"):
+        if counts.get(s):
+            chosen.append((s, counts[s]))
+    return sorted(set(chosen))
+
+
+def pubkey(args, cwd):
+    p = run(["openssl"] + args, cwd)
+    return p.stdout if p.returncode == 0 else None
+
+
+def current_rows(db):
+    rows = {}
+    for name, serial, pem in db.execute(
+            "SELECT name, serial, pem FROM certs WHERE status='valid' AND "
+            "superseded_by IS NULL ORDER BY rowid"):
+        rows.setdefault(name, []).append((serial, pem))
+    return rows
+
+
+def check_ca(where, cwd, keys):
+    ca = os.path.join(cwd, "ca")
+    out = os.path.join(cwd, "out")
+    left = glob.glob(os.path.join(ca, "*.tmp-*")) + \
+        glob.glob(os.path.join(out, "*.tmp-*"))
+    if left:
+        problem(where, "temporary files left: %s" % [os.path.basename(x) for x in left])
+    db = sqlite3.connect(os.path.join(ca, "inventory.db"))
+    try:
+        if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            problem(where, "inventory fails integrity_check")
+        if db.execute("SELECT count(*) FROM journal").fetchone()[0] != 0:
+            problem(where, "journal not empty after the next command")
+        rows = current_rows(db)
+    finally:
+        db.close()
+    for name, certs in rows.items():
+        if len(certs) > 1:
+            problem(where, "%s has %d current certificates" % (name, len(certs)))
+        crt = os.path.join(out, name + ".crt")
+        key = os.path.join(out, name + ".key")
+        if not os.path.exists(crt) or not os.path.exists(key):
+            problem(where, "%s is valid in the inventory without its files" % name)
+            continue
+        if open(crt).read().strip() != certs[-1][1].strip():
+            problem(where, "%s.crt is not the current certificate" % name)
+        if name in keys and pubkey(["pkey", "-in", key, "-pubout"], cwd) != \
+                pubkey(["x509", "-in", crt, "-noout", "-pubkey"], cwd):
+            problem(where, "%s.key does not match %s.crt" % (name, name))
+    db = sqlite3.connect(os.path.join(ca, "inventory.db"))
+    known = set(pem.strip() for (pem,) in db.execute("SELECT pem FROM certs"))
+    db.close()
+    for crt in glob.glob(os.path.join(out, "*.crt")):
+        if open(crt).read().strip() not in known:
+            problem(where, "%s on disk is not in the inventory" %
+                    os.path.basename(crt))
+
+
+def check_ca_init(where, cwd):
+    ca2 = os.path.join(cwd, "ca2")
+    p = mtls(cwd, "ca", "init", "--dir", "ca2")
+    if p.returncode != 0 and "already exists" not in p.stdout:
+        problem(where, "ca init cannot be run again: " + p.stdout.strip())
+        return
+    left = glob.glob(os.path.join(ca2, "*.tmp-*"))
+    if left:
+        problem(where, "temporary files left: %s" % left)
+    p = mtls(cwd, "issue", "x", "--profile", "client", "--ca-dir", "ca2",
+             "--out", "ca2")
+    if p.returncode != 0:
+        problem(where, "the CA does not work afterwards: " + p.stdout.strip())
+
+
+def one(name, argv, must, tmpl, syscall, n):
+    global KILLS
+    where = "%s, kill at %s #%d" % (name, syscall, n)
+    cwd = os.path.join(WORK, "run")
+    shutil.rmtree(cwd, ignore_errors=True)
+    shutil.copytree(tmpl, cwd, symlinks=True)
+    if MODE == "enospc":
+        full(name, argv, must, cwd, where.replace("kill", "ENOSPC"), syscall, n)
+        return
+    p = run(["strace", "-f", "-o", "/dev/null", "-e", "trace=" + syscall,
+             "-e", "inject=%s:signal=KILL:when=%d" % (syscall, n), MTLS] + argv, cwd)
+    if p.returncode == 0:
+        return  # the call was not reached this time (timing-dependent)
+    KILLS += 1
+    if name == "ca init":
+        check_ca_init(where, cwd)
+        return
+    # The next command on this CA settles what the kill interrupted.
+    nxt = mtls(cwd, "crl", "--ca-dir", "ca")
+    if nxt.returncode != 0:
+        problem(where, "next command failed: " + nxt.stdout.strip())
+        return
+    # Keys are compared where the command wrote (openssl costs time).
+    check_ca(where, cwd, set(must) | {"old"})
+    again = mtls(cwd, *argv)
+    ok = again.returncode == 0 or "already exists" in again.stdout or \
+        "already revoked" in again.stdout
+    if not ok:
+        problem(where, "running it again failed: " + again.stdout.strip())
+        return
+    check_ca(where + ", run again", cwd, set())
+    db = sqlite3.connect(os.path.join(cwd, "ca", "inventory.db"))
+    rows = current_rows(db)
+    revoked = db.execute("SELECT status FROM certs WHERE name='gone'").fetchone()
+    db.close()
+    for m in must:
+        if m not in rows:
+            problem(where, "%s not issued after running it again" % m)
+    if name == "revoke" and (revoked is None or revoked[0] != "revoked"):
+        problem(where, "gone not revoked after running it again")
+
+
+def full(name, argv, must, cwd, where, syscall, n):
+    """Every call from the Nth on fails with ENOSPC, as on a full disk;
+    for write(2), only the Nth: later ones carry the error message."""
+    global KILLS
+    once = "" if syscall == "write" else "+"
+    p = run(["strace", "-f", "-o", "/dev/null", "-e", "trace=" + syscall,
+             "-e", "inject=%s:error=ENOSPC:when=%d%s" % (syscall, n, once), MTLS] + argv,
+            cwd)
+    KILLS += 1
+    if p.returncode != 0:
+        if "full" not in p.stdout and "space" not in p.stdout:
+            problem(where, "failed without naming the full disk: " + p.stdout.strip())
+        if any(w in p.stdout for w in ("issued ", "renewed ", "wrote ", "CA created")):
+            problem(where, "printed success before failing: " + p.stdout.strip())
+    if name == "ca init":
+        check_ca_init(where, cwd)
+        return
+    # The failing command itself leaves nothing to settle.
+    db = sqlite3.connect(os.path.join(cwd, "ca", "inventory.db"))
+    pending = db.execute("SELECT count(*) FROM journal").fetchone()[0]
+    db.close()
+    if pending:
+        problem(where, "left a journal entry behind")
+    check_ca(where, cwd, set(must) | {"old"})
+
+
+def main():
+    start = time.time()
+    tmpl = make_template()
+    for name, (argv, must) in SCENARIOS.items():
+        dry = os.path.join(WORK, "dry")
+        shutil.rmtree(dry, ignore_errors=True)
+        shutil.copytree(tmpl, dry, symlinks=True)
+        points = pick(count_calls(dry, argv))
+        for syscall, n in points:
+            one(name, argv, must, tmpl, syscall, n)
+        print("scenario %-22s %3d kill points" % (name, len(points)), flush=True)
+    print("%s: %d, problems: %d, %.0f s" % (
+        "kills" if MODE == "kill" else "full-disk runs", KILLS, len(PROBLEMS),
+                                              time.time() - start))
+    return 1 if PROBLEMS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
