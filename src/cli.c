@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int
@@ -57,6 +58,22 @@ cli_parse_int(const char *cmd, const char *opt, const char *val, long min,
 	return 0;
 }
 
+void
+cli_warn_dir(const char *dir)
+{
+	struct stat st;
+
+	if (dir == NULL || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
+		return;
+	}
+	/* A sticky world-writable directory (/tmp) still lets others
+	 * create names there first. */
+	fprintf(stderr, "mtls: warning: %s is writable by %s: they can "
+	    "replace or plant files beside keys; run 'chmod go-w %s'\n", dir,
+	    (st.st_mode & S_IWOTH) ? "everyone" : "its group", dir);
+}
+
 int
 cli_ca_lock(struct mtls_ca *ca, struct mtls_err *err)
 {
@@ -65,6 +82,7 @@ cli_ca_lock(struct mtls_ca *ca, struct mtls_err *err)
 	if (mtls_ca_lock(ca, err) != 0) {
 		return -1;
 	}
+	cli_warn_dir(mtls_ca_dir(ca));
 	r = mtls_ca_recovery(ca);
 	while (r != NULL && *r != '\0') {
 		int len = (int)strcspn(r, "\n");

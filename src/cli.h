@@ -45,6 +45,10 @@ struct mtls_ca;
  * line each, what it finished or undid of a killed command's work. */
 int cli_ca_lock(struct mtls_ca *ca, struct mtls_err *err);
 
+/* Warns on stderr when DIR (a CA or output directory) is group- or
+ * world-writable. */
+void cli_warn_dir(const char *dir);
+
 /* True when stderr is a terminal (progress bars). */
 int cli_is_tty(void);
 

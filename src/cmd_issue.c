@@ -33,12 +33,20 @@ static const char usage[] =
     "  --legacy         NAME.p12 with PBE-SHA1-3DES and a SHA-1 MAC, for old\n"
     "                   Java and appliances (default: AES-256, PBKDF2, SHA-256)\n"
     "  --batch FILE     issue many: one 'NAME PROFILE [SANLIST]' per line,\n"
-    "                   '#' comments; a progress bar shows on a terminal\n"
+    "                   '#' comments; a progress bar shows on a terminal.\n"
+    "                   Every line is checked (names, SANs, duplicates,\n"
+    "                   existing files) before anything is issued; run\n"
+    "                   again after a stop or a kill, it issues the rest\n"
     "  --ca-dir DIR     the CA (default $MTLS_CA_DIR or ./pki)\n"
     "  --ca-pass SPEC   password of the CA key, when it is encrypted\n"
     "  --force          replace existing files; the previous certificate of\n"
     "                   NAME is revoked (keyCompromise): regeneration after a\n"
-    "                   breach\n"
+    "                   breach (for each line of a --batch too)\n"
+    "\n"
+    "The certificate and its files appear together: if mtls is killed, the\n"
+    "next command on the CA finishes or undoes the work and says which.\n"
+    "Commands on one CA take turns (the CA lock, $MTLS_LOCK_WAIT seconds\n"
+    "of waiting at most, default 30).\n"
     "\n"
     "SPEC is pass:TEXT, env:VAR, file:PATH, fd:N or stdin.\n"
     "\n"
@@ -263,6 +271,7 @@ cmd_issue(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out;
 	}
+	cli_warn_dir(a.id.out_dir != NULL ? a.id.out_dir : ".");
 	ca = mtls_ca_open(cli_ca_dir(a.ca_dir), &err);
 	if (ca == NULL || mtls_ca_unlock(ca, a.ca_pass, &err) != 0) {
 		rc = cli_fail(&err);

@@ -48,6 +48,11 @@ static const char usage[] =
     "  --max-conns N            connections open at once (default 1024)\n"
     "  --handshake-timeout S    seconds to finish the TLS handshake (default 10)\n"
     "  --idle-timeout S         seconds a connection may stay idle (default 60)\n"
+    "  --header-timeout S       seconds for a whole request head, counted from\n"
+    "                           its first byte; trickling cannot extend it\n"
+    "                           (default 10; 408 after)\n"
+    "  --body-timeout S         seconds for a whole request body (default 120;\n"
+    "                           408 after)\n"
     "  --drain-timeout S        on SIGTERM, seconds to let requests under way\n"
     "                           finish (idle connections close at once)\n"
     "                           (default 10)\n"
@@ -93,8 +98,9 @@ static const char usage[] =
 enum {
 	O_LISTEN, O_CERT, O_KEY, O_KEY_PASS, O_CA, O_ROOT, O_MAP, O_STATE,
 	O_WORKERS, O_CONFIG, O_LOG, O_MAX_BODY, O_MAX_CONNS, O_HS_TIMEOUT,
-	O_IDLE_TIMEOUT, O_DRAIN_TIMEOUT, O_CRL, O_CRL_STALE, O_OCSP,
-	O_OCSP_POLICY, O_OCSP_TIMEOUT, O_OCSP_MAX_AGE, O_WATCH, O_NO_MAP, O_COUNT
+	O_IDLE_TIMEOUT, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_DRAIN_TIMEOUT, O_CRL,
+	O_CRL_STALE, O_OCSP, O_OCSP_POLICY, O_OCSP_TIMEOUT, O_OCSP_MAX_AGE, O_WATCH,
+	O_NO_MAP, O_COUNT
 };
 
 static const struct option longopts[] = {
@@ -113,6 +119,8 @@ static const struct option longopts[] = {
 	{"max-conns", required_argument, NULL, O_MAX_CONNS},
 	{"handshake-timeout", required_argument, NULL, O_HS_TIMEOUT},
 	{"idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT},
+	{"header-timeout", required_argument, NULL, O_HEADER_TIMEOUT},
+	{"body-timeout", required_argument, NULL, O_BODY_TIMEOUT},
 	{"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
 	{"crl", required_argument, NULL, O_CRL},
 	{"crl-stale", required_argument, NULL, O_CRL_STALE},
@@ -387,6 +395,12 @@ build_opts(char **val, struct mtls_serve_opts *o)
 	    (val[O_IDLE_TIMEOUT] != NULL &&
 		parse_seconds("--idle-timeout", val[O_IDLE_TIMEOUT],
 		    &o->idle_timeout) != 0) ||
+	    (val[O_HEADER_TIMEOUT] != NULL &&
+		parse_seconds("--header-timeout", val[O_HEADER_TIMEOUT],
+		    &o->header_timeout) != 0) ||
+	    (val[O_BODY_TIMEOUT] != NULL &&
+		parse_seconds("--body-timeout", val[O_BODY_TIMEOUT],
+		    &o->body_timeout) != 0) ||
 	    (val[O_DRAIN_TIMEOUT] != NULL &&
 		parse_seconds("--drain-timeout", val[O_DRAIN_TIMEOUT],
 		    &o->drain_timeout) != 0)) {

@@ -1,6 +1,8 @@
 /* mtls: mutual TLS made routine. The command table and dispatch. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <openssl/crypto.h>
 
@@ -31,10 +33,24 @@ print_help(FILE *f)
 		   "stdin.\nExit status: 0 success, 1 failure, 2 usage error.\n");
 }
 
+/* Keys and passwords live in this process's memory: no core file may
+ * carry them away, and no other process of the same user may read them
+ * through ptrace or /proc/PID/mem. */
+static void
+no_core_dumps(void)
+{
+	struct rlimit none = {0, 0};
+
+	setrlimit(RLIMIT_CORE, &none);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct cli_cmd *c;
+
+	no_core_dumps();
 
 	if (argc < 2) {
 		print_help(stderr);

@@ -104,6 +104,28 @@ char *mtls_san_text(const GENERAL_NAME *g);
  * name ("dns:*.x") is admitted only by a pattern spelling it exactly. */
 int mtls_san_allowed(const char *text, const char *allow);
 
+/* The TLS security level every command verifies at (keys and signatures
+ * of at least 112 bits of security). */
+#define MTLS_SECURITY_LEVEL 2
+
+/* The one chain profile of `verify` and `serve`: RFC 5280 structure
+ * checks (X509_V_FLAG_X509_STRICT) and MTLS_SECURITY_LEVEL for the key
+ * and signature of every certificate of the chain. */
+void mtls_chain_profile_apply(X509_VERIFY_PARAM *vp);
+
+enum mtls_leaf_role { MTLS_LEAF_CLIENT, MTLS_LEAF_SERVER, MTLS_LEAF_NODE };
+
+/* The end-entity rules OpenSSL's purpose checks leave open: LEAF must not
+ * be a CA, must not carry keyCertSign/cRLSign or name constraints, and
+ * must carry an extended key usage naming ROLE's purpose (no EKU, which
+ * OpenSSL reads as "any purpose", is refused). NULL when LEAF passes,
+ * else a sentence naming the rule (static). */
+const char *mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role);
+
+/* "certificate CN=x (serial S): RULE" into BUF. */
+void mtls_leaf_profile_sentence(X509 *leaf, const char *rule, char *buf,
+    size_t len);
+
 /* Loads every certificate in PATH (PEM, possibly several, or DER). */
 int mtls_load_certs(const char *path, STACK_OF(X509) **out,
     struct mtls_err *err);

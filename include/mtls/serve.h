@@ -53,6 +53,9 @@ struct mtls_serve_opts {
 	int max_conns;        /* connections open at once, all workers */
 	double handshake_timeout; /* seconds to complete the TLS handshake */
 	double idle_timeout;  /* seconds a connection may sit idle */
+	double header_timeout; /* seconds for a whole request head, from its
+	                          first byte (trickling cannot extend it) */
+	double body_timeout;  /* seconds for a whole request body */
 	double drain_timeout; /* seconds to let connections finish on SIGTERM */
 	/* Revocation (docs/revocation.md); all off when zero/NULL. */
 	const char *const *crl; /* CRL files (PEM or DER), NCRL of them */

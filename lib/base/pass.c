@@ -17,25 +17,49 @@
 #define PASS_MAX 4096
 
 /* First line of what FD holds, without its line ending. Reads one byte at
- * a time so nothing past the line is consumed from a shared descriptor. */
+ * a time so nothing past the line is consumed from a shared descriptor.
+ * End of input before any byte, a read error, or a line longer than
+ * PASS_MAX are errors naming SOURCE: none may become an empty or a cut
+ * password. */
 static char *
-read_line_fd(int fd)
+read_line_fd(int fd, const char *source, struct mtls_err *err)
 {
-	char *buf = OPENSSL_zalloc(PASS_MAX + 1);
+	char *buf = OPENSSL_zalloc(PASS_MAX + 2);
 	size_t n = 0;
+	int got = 0;
 
 	if (buf == NULL) {
+		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		return NULL;
 	}
-	while (n < PASS_MAX) {
+	for (;;) {
 		char c;
 		ssize_t r = read(fd, &c, 1);
 
 		if (r < 0 && errno == EINTR) {
 			continue;
 		}
-		if (r <= 0 || c == '\n') {
+		if (r < 0) {
+			mtls_err_sys(err, MTLS_E_PASSWORD, "cannot read the "
+			    "password from %s", source);
+			OPENSSL_clear_free(buf, PASS_MAX + 2);
+			return NULL;
+		}
+		if (r == 0 && !got) {
+			mtls_err_set(err, MTLS_E_PASSWORD, "%s ended before a "
+			    "password was read", source);
+			OPENSSL_clear_free(buf, PASS_MAX + 2);
+			return NULL;
+		}
+		if (r == 0 || c == '\n') {
 			break;
+		}
+		got = 1;
+		if (n == PASS_MAX) {
+			mtls_err_set(err, MTLS_E_PASSWORD, "the password from %s "
+			    "is longer than %d bytes", source, PASS_MAX);
+			OPENSSL_clear_free(buf, PASS_MAX + 2);
+			return NULL;
 		}
 		buf[n++] = c;
 	}
@@ -52,10 +76,16 @@ pass_from_file(const char *path, struct mtls_err *err)
 	size_t len = 0, i;
 	char *p;
 
-	if (mtls_file_read(path, PASS_MAX, &data, &len, err) != 0) {
+	if (mtls_file_read(path, PASS_MAX + 2, &data, &len, err) != 0) {
 		return NULL;
 	}
 	for (i = 0; i < len && data[i] != '\n' && data[i] != '\r'; i++) {
+	}
+	if (i > PASS_MAX) {
+		mtls_file_free(data, len);
+		mtls_err_set(err, MTLS_E_PASSWORD, "the password in %s is longer "
+		    "than %d bytes", path, PASS_MAX);
+		return NULL;
 	}
 	p = OPENSSL_zalloc(i + 1);
 	if (p != NULL) {
@@ -66,7 +96,7 @@ pass_from_file(const char *path, struct mtls_err *err)
 }
 
 static char *
-prompt_once(const char *prompt)
+prompt_once(const char *prompt, struct mtls_err *err)
 {
 	struct termios old, quiet;
 	int restore = 0;
@@ -79,7 +109,7 @@ prompt_once(const char *prompt)
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
 	}
-	p = read_line_fd(STDIN_FILENO);
+	p = read_line_fd(STDIN_FILENO, "the terminal", err);
 	if (restore) {
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
 	}
@@ -90,12 +120,16 @@ prompt_once(const char *prompt)
 static char *
 pass_prompt(const char *prompt, int confirm, struct mtls_err *err)
 {
-	char *a = prompt_once(prompt), *b;
+	char *a = prompt_once(prompt, err), *b;
 
 	if (a == NULL || !confirm) {
 		return a;
 	}
-	b = prompt_once("Verifying - enter the same password again: ");
+	b = prompt_once("Verifying - enter the same password again: ", err);
+	if (b == NULL) {
+		mtls_pass_free(a);
+		return NULL;
+	}
 	if (b == NULL || strcmp(a, b) != 0) {
 		mtls_pass_free(a);
 		mtls_pass_free(b);
@@ -110,18 +144,19 @@ pass_prompt(const char *prompt, int confirm, struct mtls_err *err)
 static char *
 pass_from_fd_spec(const char *num, struct mtls_err *err)
 {
-	char *end = NULL;
+	char *end = NULL, src[32];
 	long fd;
 
 	errno = 0;
 	fd = strtol(num, &end, 10);
 	if (errno != 0 || end == num || *end != '\0' || fd < 0 || fd > 65535) {
 		mtls_err_set(err, MTLS_E_USAGE,
-		    "bad password source 'fd:%s': expected a descriptor number",
-		    num);
+		    "bad password source fd:... (not repeated here): expected "
+		    "fd:N with a descriptor number");
 		return NULL;
 	}
-	return read_line_fd((int)fd);
+	snprintf(src, sizeof(src), "fd:%ld", fd);
+	return read_line_fd((int)fd, src, err);
 }
 
 char *
@@ -158,12 +193,19 @@ mtls_pass_get(const char *spec, const char *prompt, int confirm,
 			return NULL;
 		}
 	} else if (strcmp(spec, "stdin") == 0) {
-		p = read_line_fd(STDIN_FILENO);
+		return read_line_fd(STDIN_FILENO, "stdin", err);
 	} else {
+		/* Never repeated: it may be a password given without pass:. */
 		mtls_err_set(err, MTLS_E_USAGE,
-		    "bad password source '%.40s': use pass:TEXT, env:VAR, "
-		    "file:PATH, fd:N or stdin",
-		    spec);
+		    "bad password source (not repeated here): use pass:TEXT, "
+		    "env:VAR, file:PATH, fd:N or stdin");
+		return NULL;
+	}
+	if (p != NULL && strlen(p) > PASS_MAX) {
+		mtls_pass_free(p);
+		mtls_err_set(err, MTLS_E_PASSWORD, "the password from %s is "
+		    "longer than %d bytes", strncmp(spec, "pass:", 5) == 0 ?
+		    "pass:" : spec, PASS_MAX);
 		return NULL;
 	}
 	if (p == NULL) {

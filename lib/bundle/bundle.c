@@ -13,195 +13,9 @@
 #include "mtls/bundle.h"
 #include "mtls/pki.h"
 #include "mtls/store.h"
-#include "bundle/bundle_int.h"
+#include "base/buf.h"
 #include "base/internal.h"
-
-static const struct {
-	const char *name;
-	enum mtls_bundle_target t;
-} targets[] = {
-    {"nginx", MTLS_BUNDLE_NGINX},     {"apache", MTLS_BUNDLE_APACHE},
-    {"apache2", MTLS_BUNDLE_APACHE},  {"httpd", MTLS_BUNDLE_APACHE},
-    {"haproxy", MTLS_BUNDLE_HAPROXY}, {"stunnel", MTLS_BUNDLE_STUNNEL},
-    {"stunnel4", MTLS_BUNDLE_STUNNEL}, {"tomcat", MTLS_BUNDLE_TOMCAT},
-    {"activemq", MTLS_BUNDLE_ACTIVEMQ}, {"java", MTLS_BUNDLE_JAVA},
-    {"curl", MTLS_BUNDLE_CURL},
-};
-
-int
-mtls_bundle_target_parse(const char *s, enum mtls_bundle_target *out,
-    struct mtls_err *err)
-{
-	size_t i;
-
-	for (i = 0; s != NULL && i < MTLS_ARRAY_LEN(targets); i++) {
-		if (strcasecmp(s, targets[i].name) == 0) {
-			*out = targets[i].t;
-			return 0;
-		}
-	}
-	return mtls_err_set(err, MTLS_E_USAGE,
-	    "unknown target '%s': use nginx, apache, haproxy, stunnel, "
-	    "tomcat, activemq, java or curl", s ? s : "");
-}
-
-const char *
-mtls_bundle_target_name(enum mtls_bundle_target t)
-{
-	switch (t) {
-	case MTLS_BUNDLE_NGINX: return "nginx";
-	case MTLS_BUNDLE_APACHE: return "apache";
-	case MTLS_BUNDLE_HAPROXY: return "haproxy";
-	case MTLS_BUNDLE_STUNNEL: return "stunnel";
-	case MTLS_BUNDLE_TOMCAT: return "tomcat";
-	case MTLS_BUNDLE_ACTIVEMQ: return "activemq";
-	case MTLS_BUNDLE_JAVA: return "java";
-	case MTLS_BUNDLE_CURL: return "curl";
-	default: return "?";
-	}
-}
-
-int
-mtls_bundle_target_needs_pass(enum mtls_bundle_target t)
-{
-	return t == MTLS_BUNDLE_TOMCAT || t == MTLS_BUNDLE_ACTIVEMQ ||
-	       t == MTLS_BUNDLE_JAVA;
-}
-
-int
-mtls_bundle_target_is_server(enum mtls_bundle_target t)
-{
-	return t != MTLS_BUNDLE_JAVA && t != MTLS_BUNDLE_CURL;
-}
-
-const char *
-mtls_bundle_default_port(enum mtls_bundle_target t)
-{
-	switch (t) {
-	case MTLS_BUNDLE_TOMCAT: return "8443";
-	case MTLS_BUNDLE_ACTIVEMQ: return "61617";
-	case MTLS_BUNDLE_JAVA:
-	case MTLS_BUNDLE_CURL: return NULL;
-	default: return "443";
-	}
-}
-
-/* --- text buffers ---------------------------------------------------- */
-
-static void
-bb_reserve(struct bbuf *b, size_t more)
-{
-	size_t cap;
-	char *n;
-
-	if (b->oom || b->len + more + 1 <= b->cap) {
-		return;
-	}
-	cap = b->cap ? b->cap : 1024;
-	while (cap < b->len + more + 1) {
-		cap *= 2;
-	}
-	n = malloc(cap);
-	if (n == NULL) {
-		b->oom = 1;
-		return;
-	}
-	if (b->p != NULL) {
-		memcpy(n, b->p, b->len + 1);
-		OPENSSL_cleanse(b->p, b->cap); /* may hold a password */
-		free(b->p);
-	}
-	b->p = n;
-	b->cap = cap;
-}
-
-void
-mtls__bb_printf(struct bbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->oom = 1;
-		return;
-	}
-	bb_reserve(b, (size_t)n);
-	if (b->oom) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-void
-mtls__bb_xml(struct bbuf *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		switch (*s) {
-		case '&': mtls__bb_printf(b, "&amp;"); break;
-		case '<': mtls__bb_printf(b, "&lt;"); break;
-		case '>': mtls__bb_printf(b, "&gt;"); break;
-		case '"': mtls__bb_printf(b, "&quot;"); break;
-		case '\'': mtls__bb_printf(b, "&apos;"); break;
-		default: mtls__bb_printf(b, "%c", *s); break;
-		}
-	}
-}
-
-void
-mtls__bb_jarg(struct bbuf *b, const char *s)
-{
-	/* java(1) @argfiles: inside double quotes a backslash escapes the
-	 * next character. */
-	mtls__bb_printf(b, "\"");
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\') {
-			mtls__bb_printf(b, "\\");
-		}
-		mtls__bb_printf(b, "%c", *s);
-	}
-	mtls__bb_printf(b, "\"");
-}
-
-void
-mtls__bb_free(struct bbuf *b)
-{
-	if (b->p != NULL) {
-		OPENSSL_cleanse(b->p, b->cap);
-		free(b->p);
-	}
-	memset(b, 0, sizeof(*b));
-}
-
-int
-mtls__bundle_put(struct bctx *c, const char *file, const void *data, size_t len,
-    mode_t mode, struct mtls_err *err)
-{
-	char path[PATH_MAX];
-	int n = snprintf(path, sizeof(path), "%s/%s", c->o->out_dir, file);
-
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		return mtls_err_set(err, MTLS_E_USAGE, "path too long: %s/%s",
-		    c->o->out_dir, file);
-	}
-	return mtls_fileset_add(c->fs, path, data, len, mode, err);
-}
-
-int
-mtls__bundle_put_buf(struct bctx *c, const char *file, struct bbuf *b, mode_t mode,
-    struct mtls_err *err)
-{
-	if (b->oom || b->p == NULL) {
-		return mtls_err_set(err, MTLS_E_INTERNAL,
-		    "out of memory writing %s", file);
-	}
-	return mtls__bundle_put(c, file, b->p, b->len, mode, err);
-}
+#include "bundle/bundle_int.h"
 
 /* --- identities ------------------------------------------------------ */
 
@@ -367,11 +181,11 @@ put_pem(struct bctx *c, const char *file, STACK_OF(X509) *certs, int n,
 		}
 		/* HAProxy's crt: the chain, then the key, in one 0600 file. */
 		{
-			struct bbuf b = {0};
+			struct mtls__buf b = MTLS__BUF_SECRET;
 
-			mtls__bb_printf(&b, "%s%s", buf, kpem);
+			mtls__buf_printf(&b, "%s%s", buf, kpem);
 			rc = mtls__bundle_put_buf(c, file, &b, MTLS_MODE_SECRET, err);
-			mtls__bb_free(&b);
+			mtls__buf_free(&b);
 		}
 		goto out;
 	}

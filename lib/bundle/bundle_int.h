@@ -1,5 +1,7 @@
-/* Private to the bundle module: a growing text buffer and the context the
- * per-target writers share. */
+/* Private to bundle/: the context the per-target writers share.
+ * Files: bundle_target.c (target table, leaf), bundle_stage.c (staging
+ * files, leaf), bundle_snip.c (snippets and READMEs), bundle.c (identities,
+ * checks, the whole bundle). Each calls only those before it. */
 #ifndef MTLS_BUNDLE_INT_H
 #define MTLS_BUNDLE_INT_H
 
@@ -8,21 +10,7 @@
 #include <sys/types.h>
 
 #include "mtls/bundle.h"
-
-/* Text that may hold a password: wiped when freed. A failed allocation
- * sets OOM and later appends do nothing. */
-struct bbuf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-void mtls__bb_printf(struct bbuf *b, const char *fmt, ...) MTLS_PRINTF(2, 3);
-/* Appends S escaped for an XML attribute value. */
-void mtls__bb_xml(struct bbuf *b, const char *s);
-/* Appends S as one argument of a Java @argfile (double-quoted). */
-void mtls__bb_jarg(struct bbuf *b, const char *s);
-void mtls__bb_free(struct bbuf *b);
+#include "base/buf.h"
 
 struct bctx {
 	const struct mtls_bundle_opts *o;
@@ -38,10 +26,10 @@ struct bctx {
 	char *url;            /* curl default URL (malloc'd) */
 };
 
-/* Stages DATA as O->out_dir/FILE with MODE. */
+/* Stages DATA as O->out_dir/FILE with MODE (bundle_stage.c). */
 int mtls__bundle_put(struct bctx *c, const char *file, const void *data,
     size_t len, mode_t mode, struct mtls_err *err);
-int mtls__bundle_put_buf(struct bctx *c, const char *file, struct bbuf *b,
+int mtls__bundle_put_buf(struct bctx *c, const char *file, struct mtls__buf *b,
     mode_t mode, struct mtls_err *err);
 
 /* The target's snippet and README.txt (bundle_snip.c). */

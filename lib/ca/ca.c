@@ -591,6 +591,14 @@ mtls_ca_unlock(struct mtls_ca *ca, const char *pass_spec, struct mtls_err *err)
 	ca->key = ca->key_uri != NULL
 	    ? mtls__p11_load_key(ca->key_uri, pass_spec, &ca->p11, err)
 	    : mtls_load_key(p, pass_spec, err);
+	if (ca->key == NULL && pass_spec == NULL && err != NULL &&
+	    err->code == MTLS_E_PASSWORD) {
+		/* The commands that unlock the CA take its password as
+		 * --ca-pass (--pass is the password of what they write). */
+		mtls_err_set(err, MTLS_E_PASSWORD,
+		    "the CA key %s is encrypted: give --ca-pass with pass:, "
+		    "env:, file:, fd: or stdin", p);
+	}
 	if (ca->key != NULL && !mtls_key_matches_cert(ca->key, ca->cert)) {
 		EVP_PKEY_free(ca->key);
 		ca->key = NULL;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/internal.h"
+#include "base/clock.h"
 
 /* The schema a new inventory starts from; later versions are reached
  * through the migrations below, so old and new CAs converge. */
@@ -553,14 +554,12 @@ mtls__inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason,
 	sqlite3_stmt *s = NULL;
 	time_t already = 0;
 	char buf[64];
-	struct tm tm;
 
 	if (mtls__inv_lookup(inv, serial, note_revoked, &already, err) != 0) {
 		return -1;
 	}
 	if (already != 0) {
-		gmtime_r(&already, &tm);
-		strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		mtls__time_format(already, MTLS__TIME_HUMAN, buf, sizeof(buf));
 		return mtls_err_set(err, MTLS_E_EXISTS,
 		    "certificate %s was already revoked on %s", serial, buf);
 	}

@@ -13,6 +13,7 @@
 #include "mtls/token.h"
 #include "ca/ca_internal.h"
 #include "base/internal.h"
+#include "base/clock.h"
 #include "ca/token_int.h"
 
 static int
@@ -335,10 +336,7 @@ mtls__token_find(struct mtls_ca *ca, const char *user, const char *secret,
 static void
 utc(time_t t, char *buf, size_t len)
 {
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	mtls__time_format(t, MTLS__TIME_HUMAN, buf, len);
 }
 
 int

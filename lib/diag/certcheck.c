@@ -11,6 +11,7 @@
 #include "mtls/explain.h"
 #include "mtls/pki.h"
 #include "base/internal.h"
+#include "base/clock.h"
 
 long
 mtls__cert_days_until(const ASN1_TIME *t, int *ok)
@@ -163,7 +164,8 @@ mtls__cert_lines(struct mtls_report *r, X509 *x, const char *prefix)
 	int ok, md = sig_digest_nid(x);
 	long days = mtls__cert_days_until(X509_get0_notAfter(x), &ok);
 
-	mtls_time_format(X509_get0_notAfter(x), na, sizeof(na));
+	mtls__time_format_asn1(X509_get0_notAfter(x), MTLS__TIME_HUMAN, na,
+	    sizeof(na));
 	if (pk != NULL) {
 		mtls_key_describe(pk, key, sizeof(key));
 	}
@@ -190,7 +192,8 @@ mtls__check_validity(struct mtls_report *r, X509 *x, const char *subject,
 	long since = mtls__cert_days_until(X509_get0_notBefore(x), &ok);
 
 	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
-		mtls_time_format(X509_get0_notAfter(x), when, sizeof(when));
+		mtls__time_format_asn1(X509_get0_notAfter(x), MTLS__TIME_HUMAN, when,
+	    sizeof(when));
 		snprintf(key, sizeof(key), "%s_expired", keypfx);
 		mtls__report_add(r, MTLS_SEV_ERROR, key, subject,
 		    mtls_explain_verify_fix(X509_V_ERR_CERT_HAS_EXPIRED),
@@ -198,7 +201,8 @@ mtls__check_validity(struct mtls_report *r, X509 *x, const char *subject,
 		return;
 	}
 	if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0) {
-		mtls_time_format(X509_get0_notBefore(x), when, sizeof(when));
+		mtls__time_format_asn1(X509_get0_notBefore(x), MTLS__TIME_HUMAN, when,
+	    sizeof(when));
 		snprintf(key, sizeof(key), "%s_not_yet_valid", keypfx);
 		mtls__report_add(r, MTLS_SEV_ERROR, key, subject,
 		    mtls_explain_verify_fix(X509_V_ERR_CERT_NOT_YET_VALID),
@@ -206,7 +210,8 @@ mtls__check_validity(struct mtls_report *r, X509 *x, const char *subject,
 		    since);
 		return;
 	}
-	mtls_time_format(X509_get0_notAfter(x), when, sizeof(when));
+	mtls__time_format_asn1(X509_get0_notAfter(x), MTLS__TIME_HUMAN, when,
+	    sizeof(when));
 	if (left < warn_days) {
 		snprintf(key, sizeof(key), "%s_expiring", keypfx);
 		mtls__report_add(r, MTLS_SEV_WARN, key, subject,

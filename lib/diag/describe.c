@@ -9,6 +9,7 @@
 #include "mtls/inspect.h"
 #include "mtls/pki.h"
 #include "base/internal.h"
+#include "base/clock.h"
 
 static json_t *
 json_take_str(char *s)
@@ -90,7 +91,8 @@ time_json(const ASN1_TIME *t)
 {
 	char buf[64];
 
-	mtls_time_format(t, buf, sizeof(buf));
+	mtls__time_format_asn1(t, MTLS__TIME_HUMAN, buf,
+	    sizeof(buf));
 	return json_string(buf);
 }
 

@@ -10,6 +10,7 @@
 #include "mtls/ca.h"
 #include "mtls/explain.h"
 #include "mtls/pki.h"
+#include "base/clock.h"
 #include "base/internal.h"
 
 static const struct {
@@ -134,13 +135,7 @@ mtls_explain_verify_fix(long code)
 void
 mtls_time_format(const ASN1_TIME *t, char *buf, size_t len)
 {
-	struct tm tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
-		snprintf(buf, len, "(invalid date)");
-		return;
-	}
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	mtls__time_format_asn1(t, MTLS__TIME_HUMAN, buf, len);
 }
 
 void
@@ -158,11 +153,13 @@ mtls_explain_verify_failure(long code, X509 *cert, int depth, char *buf,
 	subj = mtls_name_format(X509_get_subject_name(cert));
 	serial = mtls_cert_serial_hex(cert);
 	if (code == X509_V_ERR_CERT_HAS_EXPIRED) {
-		mtls_time_format(X509_get0_notAfter(cert), when, sizeof(when));
+		mtls__time_format_asn1(X509_get0_notAfter(cert), MTLS__TIME_HUMAN, when,
+	    sizeof(when));
 		snprintf(buf, len, "%s %s (serial %s) expired on %s", which,
 		    subj ? subj : "?", serial ? serial : "?", when);
 	} else if (code == X509_V_ERR_CERT_NOT_YET_VALID) {
-		mtls_time_format(X509_get0_notBefore(cert), when, sizeof(when));
+		mtls__time_format_asn1(X509_get0_notBefore(cert), MTLS__TIME_HUMAN, when,
+	    sizeof(when));
 		snprintf(buf, len, "%s %s (serial %s) is not valid before %s",
 		    which, subj ? subj : "?", serial ? serial : "?", when);
 	} else {
@@ -337,11 +334,11 @@ mtls_explain_revoked(X509 *cert, time_t when, int reason, char *buf,
 {
 	char *subj = mtls_name_format(X509_get_subject_name(cert));
 	char *serial = mtls_cert_serial_hex(cert);
-	char date[64] = "";
-	struct tm tm;
+	char date[64] = "", day[40];
 
-	if (when != 0 && gmtime_r(&when, &tm) != NULL) {
-		strftime(date, sizeof(date), " on %Y-%m-%d %H:%M:%S UTC", &tm);
+	if (when != 0 && mtls__time_format(when, MTLS__TIME_HUMAN, day,
+	    sizeof(day)) > 0) {
+		snprintf(date, sizeof(date), " on %s", day);
 	}
 	snprintf(buf, len, "certificate %s (serial %s) revoked%s (%s)",
 	    subj != NULL ? subj : "?", serial != NULL ? serial : "?", date,

@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "diag/probe_int.h"
+#include "base/clock.h"
 
 /* The post-handshake wait for a TLS 1.3 client-auth alert is short: the
  * server sends it right after our Finished, one round trip later. */
@@ -36,15 +37,6 @@ mtls__probe_version_name(int v)
 	default:
 		return "TLS ?";
 	}
-}
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -487,11 +479,11 @@ mtls__attempt_run(const struct probe_peer *p, struct attempt *a)
 	if (p->sni != NULL && SSL_set_tlsext_host_name(ssl, p->sni) != 1) {
 		goto out;
 	}
-	t0 = now_ms();
+	t0 = (long)mtls__mono_ms();
 	ERR_clear_error();
 	errno = 0;
 	hs = SSL_connect(ssl);
-	a->handshake_ms = now_ms() - t0;
+	a->handshake_ms = (long)mtls__mono_ms() - t0;
 	if (a->server_hello) {
 		a->negotiated = SSL_version(ssl);
 		snprintf(a->protocol, sizeof(a->protocol), "%s",

@@ -136,6 +136,8 @@ set_params(X509_STORE_CTX *ctx, const struct mtls_verify_opts *o,
 	if (purpose != 0 && X509_STORE_CTX_set_purpose(ctx, purpose) != 1) {
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot set purpose");
 	}
+	/* The same profile as serve's, so the two never disagree. */
+	mtls_chain_profile_apply(vp);
 	if (o->at != 0) {
 		X509_VERIFY_PARAM_set_time(vp, o->at);
 	}
@@ -188,7 +190,19 @@ mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
 	X509_STORE_CTX_set_ex_data(ctx, first_failure_idx, &ff);
 	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
 	if (X509_verify_cert(ctx) == 1) {
-		rc = 0;
+		const char *rule = o->purpose == MTLS_PURPOSE_ANY ? NULL
+		    : mtls_leaf_profile_check(leaf, o->purpose == MTLS_PURPOSE_CLIENT
+			    ? MTLS_LEAF_CLIENT : MTLS_LEAF_SERVER);
+
+		if (rule == NULL) {
+			rc = 0;
+			goto out;
+		}
+		if (code != NULL) {
+			*code = X509_V_ERR_INVALID_PURPOSE;
+		}
+		mtls_leaf_profile_sentence(leaf, rule, sentence, sizeof(sentence));
+		mtls_err_set(err, MTLS_E_VERIFY, "%s", sentence);
 		goto out;
 	}
 	if (ff.code == X509_V_OK) {

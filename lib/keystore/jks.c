@@ -16,6 +16,8 @@
 
 #include "mtls/store.h"
 #include "base/internal.h"
+#include "base/clock.h"
+#include "base/buf.h"
 #include "keystore/store_int.h"
 
 #define JKS_MAGIC 0xFEEDFEEDu
@@ -361,57 +363,26 @@ mtls__jks_parse(struct mtls_store *s, const unsigned char *d, size_t n,
 
 /* ---- write ------------------------------------------------------------- */
 
-struct wb {
-	unsigned char *p;
-	size_t len, cap;
-	int oom;
-};
-
 static void
-wb_put(struct wb *w, const void *data, size_t len)
-{
-	if (w->oom) {
-		return;
-	}
-	if (w->cap - w->len < len) {
-		size_t cap = w->cap ? w->cap : 4096;
-		unsigned char *np;
-
-		while (cap - w->len < len) {
-			cap *= 2;
-		}
-		np = OPENSSL_realloc(w->p, cap);
-		if (np == NULL) {
-			w->oom = 1;
-			return;
-		}
-		w->p = np;
-		w->cap = cap;
-	}
-	memcpy(w->p + w->len, data, len);
-	w->len += len;
-}
-
-static void
-wb_u32(struct wb *w, uint32_t v)
+wb_u32(struct mtls__buf *w, uint32_t v)
 {
 	unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
 	    (unsigned char)(v >> 8), (unsigned char)v};
 
-	wb_put(w, b, 4);
+	mtls__buf_put(w, b, 4);
 }
 
 static void
-wb_utf(struct wb *w, const unsigned char *s, size_t len)
+wb_utf(struct mtls__buf *w, const unsigned char *s, size_t len)
 {
 	unsigned char b[2] = {(unsigned char)(len >> 8), (unsigned char)len};
 
-	wb_put(w, b, 2);
-	wb_put(w, s, len);
+	mtls__buf_put(w, b, 2);
+	mtls__buf_put(w, s, len);
 }
 
 static int
-wb_cert(struct wb *w, X509 *x)
+wb_cert(struct mtls__buf *w, X509 *x)
 {
 	unsigned char *der = NULL;
 	int len = i2d_X509(x, &der);
@@ -421,20 +392,20 @@ wb_cert(struct wb *w, X509 *x)
 	}
 	wb_utf(w, (const unsigned char *)"X.509", 5);
 	wb_u32(w, (uint32_t)len);
-	wb_put(w, der, (size_t)len);
+	mtls__buf_put(w, der, (size_t)len);
 	OPENSSL_free(der);
 	return 0;
 }
 
 static int
-wb_entry(struct wb *w, struct mtls_store_entry *e, const char *kpass,
+wb_entry(struct mtls__buf *w, struct mtls_store_entry *e, const char *kpass,
     struct mtls_err *err)
 {
 	unsigned char *alias = NULL, *blob = NULL;
 	size_t alen = 0, blen = 0;
 	int i;
 	char *norm = mtls_store_alias_norm(e->alias, err);
-	int64_t ts = e->created != 0 ? e->created : mtls__store_now_ms();
+	int64_t ts = e->created != 0 ? e->created : mtls__now_ms();
 
 	if (norm == NULL) {
 		return -1;
@@ -465,7 +436,7 @@ wb_entry(struct wb *w, struct mtls_store_entry *e, const char *kpass,
 			    "cannot protect the key of '%s'", e->alias);
 		}
 		wb_u32(w, (uint32_t)blen);
-		wb_put(w, blob, blen);
+		mtls__buf_put(w, blob, blen);
 		OPENSSL_clear_free(blob, blen);
 	} else {
 		/* A key we could not open is kept as it was, if JKS can. */
@@ -477,7 +448,7 @@ wb_entry(struct wb *w, struct mtls_store_entry *e, const char *kpass,
 			    e->alias);
 		}
 		wb_u32(w, (uint32_t)e->sealed_len);
-		wb_put(w, e->sealed, e->sealed_len);
+		mtls__buf_put(w, e->sealed, e->sealed_len);
 	}
 	wb_u32(w, (uint32_t)sk_X509_num(e->certs));
 	for (i = 0; i < sk_X509_num(e->certs); i++) {
@@ -494,7 +465,7 @@ mtls__jks_write(struct mtls_store *s, const char *pass, const char *key_pass,
     unsigned char **out, size_t *len, struct mtls_err *err)
 {
 	static const char whitener[] = "Mighty Aphrodite";
-	struct wb w = {NULL, 0, 0, 0};
+	struct mtls__buf w = MTLS__BUF_INIT;
 	unsigned char md[SHA1_LEN], *pw = NULL;
 	size_t i, pwlen = 0;
 
@@ -514,17 +485,16 @@ mtls__jks_write(struct mtls_store *s, const char *pass, const char *key_pass,
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto bad;
 	}
-	wb_put(&w, md, SHA1_LEN);
+	mtls__buf_put(&w, md, SHA1_LEN);
 	if (w.oom) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		goto bad;
 	}
 	OPENSSL_clear_free(pw, pwlen);
-	*out = w.p;
-	*len = w.len;
+	*out = mtls__buf_take(&w, len);
 	return 0;
 bad:
 	OPENSSL_clear_free(pw, pwlen);
-	OPENSSL_clear_free(w.p, w.cap);
+	mtls__buf_free(&w);
 	return -1;
 }

@@ -18,11 +18,10 @@
 #include "mtls/pki.h"
 #include "mtls/store.h"
 #include "base/internal.h"
+#include "base/clock.h"
 #include "keystore/store_int.h"
+#include "pki/p12_int.h"
 
-#define TRUST_OID "2.16.840.1.113894.746875.1.1"
-#define ANY_EKU_OID "2.5.29.37.0"
-#define P12_MIN_ITER 10000
 #define P12_MAX_DEPTH 3
 
 struct p12key {
@@ -448,7 +447,7 @@ mac_failed(PKCS12 *p12, const char *name, const char *pass,
 
 	w.pass = pass;
 	w.name = name;
-	w.trust_oid = OBJ_txt2obj(TRUST_OID, 1);
+	w.trust_oid = OBJ_txt2obj(MTLS__P12_TRUST_OID, 1);
 	opened = walk_safes(&w, p12) == 0 && (w.nkeys > 0 || w.ncerts > 0);
 	walk_free(&w);
 	ERR_clear_error();
@@ -508,7 +507,7 @@ mtls__p12_parse(struct mtls_store *s, const unsigned char *d, size_t n,
 	w.pass = pass;
 	w.name = name;
 	w.err = err;
-	w.trust_oid = OBJ_txt2obj(TRUST_OID, 1);
+	w.trust_oid = OBJ_txt2obj(MTLS__P12_TRUST_OID, 1);
 	if (w.trust_oid == NULL) {
 		rc = mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
@@ -526,170 +525,45 @@ out:
 
 /* ---- write ------------------------------------------------------------- */
 
-static int
-set_id(PKCS12_SAFEBAG *bag, int64_t ms)
-{
-	char id[32];
-	int n = snprintf(id, sizeof(id), "Time %lld", (long long)ms);
-
-	return PKCS12_add_localkeyid(bag, (unsigned char *)id, n);
-}
-
-static int
-add_key_bags(struct mtls_store_entry *e, int64_t ms, int nid, int iter,
-    const char *pass, STACK_OF(PKCS12_SAFEBAG) **keybags,
-    STACK_OF(PKCS12_SAFEBAG) **certbags)
-{
-	PKCS12_SAFEBAG *kb, *cb;
-	int i;
-
-	kb = PKCS12_add_key_ex(keybags, e->key, 0, iter, nid, pass, NULL, NULL);
-	cb = PKCS12_add_cert(certbags, sk_X509_value(e->certs, 0));
-	if (kb == NULL || cb == NULL ||
-	    PKCS12_add_friendlyname_utf8(kb, e->alias, -1) != 1 ||
-	    set_id(kb, ms) != 1 ||
-	    PKCS12_add_friendlyname_utf8(cb, e->alias, -1) != 1 ||
-	    set_id(cb, ms) != 1) {
-		return -1;
-	}
-	/* The rest of the chain without attributes: Java links it by
-	 * issuer; a trust attribute here would make a second entry. */
-	for (i = 1; i < sk_X509_num(e->certs); i++) {
-		if (PKCS12_add_cert(certbags, sk_X509_value(e->certs, i)) ==
-		    NULL) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int
-add_trusted_bag(struct mtls_store_entry *e, ASN1_OBJECT *eku,
-    STACK_OF(PKCS12_SAFEBAG) **certbags)
-{
-	PKCS12_SAFEBAG *cb = PKCS12_add_cert(certbags,
-	    sk_X509_value(e->certs, 0));
-
-	if (cb == NULL || PKCS12_add_friendlyname_utf8(cb, e->alias, -1) != 1 ||
-	    PKCS12_add1_attr_by_txt(cb, TRUST_OID, V_ASN1_OBJECT,
-		(const unsigned char *)eku, -1) != 1) {
-		return -1;
-	}
-	return 0;
-}
-
 int
 mtls__p12_write(struct mtls_store *s, const char *pass,
     const struct mtls_store_opts *opts, unsigned char **out, size_t *len,
     struct mtls_err *err)
 {
-	STACK_OF(PKCS12_SAFEBAG) *keybags = NULL, *certbags = NULL;
-	STACK_OF(PKCS7) *safes = NULL;
-	PKCS12 *p12 = NULL;
-	ASN1_OBJECT *eku = OBJ_txt2obj(ANY_EKU_OID, 1);
-	int iter = opts->iterations > 0 ? opts->iterations : P12_MIN_ITER;
-	int nid = opts->legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC
-			       : NID_aes_256_cbc;
+	struct mtls__p12_entry *v = NULL;
 	int nopass = pass == NULL || *pass == '\0';
-	int64_t last_ms = 0;
-	unsigned char *q;
 	size_t i;
-	int dlen, rc = -1;
+	int rc = -1;
 
 	*out = NULL;
-	if (iter < P12_MIN_ITER) {
-		rc = mtls_err_set(err, MTLS_E_USAGE,
-		    "PKCS#12 iterations must be at least %d", P12_MIN_ITER);
-		goto out;
-	}
-	if (eku == NULL) {
-		rc = mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
-		goto out;
+	v = OPENSSL_zalloc((s->n ? s->n : 1) * sizeof(*v));
+	if (v == NULL) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	for (i = 0; i < s->n; i++) {
 		struct mtls_store_entry *e = s->e[i];
 		char *norm = mtls_store_alias_norm(e->alias, err);
-		int64_t ms = e->created != 0 ? e->created : mtls__store_now_ms();
 
 		if (norm == NULL) {
 			goto out;
 		}
 		OPENSSL_free(e->alias);
 		e->alias = norm;
-		if (e->type == MTLS_ENTRY_TRUSTED) {
-			if (add_trusted_bag(e, eku, &certbags) != 0) {
-				rc = mtls_err_ssl(err, MTLS_E_INTERNAL,
-				    "cannot encode the certificate of '%s'",
-				    e->alias);
-				goto out;
-			}
-			continue;
-		}
-		if (e->key == NULL) {
+		if (e->type != MTLS_ENTRY_TRUSTED && e->key == NULL) {
 			rc = mtls_err_set(err, MTLS_E_PASSWORD,
 			    "the key of '%s' is locked by its own password; "
 			    "give it with --key-pass (or --in-pass)", e->alias);
 			goto out;
 		}
-		if (nopass) {
-			rc = mtls_err_set(err, MTLS_E_PASSWORD,
-			    "a PKCS#12 keystore holding a key needs a password "
-			    "(give --pass)");
-			goto out;
-		}
-		/* localKeyIDs must differ; Java reads the date from them. */
-		if (ms <= last_ms) {
-			ms = last_ms + 1;
-		}
-		last_ms = ms;
-		if (add_key_bags(e, ms, nid, iter, pass, &keybags,
-		    &certbags) != 0) {
-			rc = mtls_err_ssl(err, MTLS_E_INTERNAL,
-			    "cannot encode the key entry '%s'", e->alias);
-			goto out;
-		}
+		v[i].alias = e->alias;
+		v[i].key = e->type == MTLS_ENTRY_TRUSTED ? NULL : e->key;
+		v[i].certs = e->certs;
+		v[i].created_ms = e->created;
 	}
-	/* Java's layout: the shrouded keys in a plain safe, then the
-	 * certificates in an encrypted one (plain when passwordless). */
-	if ((keybags != NULL && PKCS12_add_safe_ex(&safes, keybags, -1, 0,
-	    NULL, NULL, NULL) != 1) ||
-	    (certbags != NULL && PKCS12_add_safe_ex(&safes, certbags,
-	    nopass ? -1 : nid, iter, nopass ? NULL : pass, NULL, NULL) != 1)) {
-		rc = mtls_err_ssl(err, MTLS_E_INTERNAL,
-		    "cannot encrypt the PKCS#12 contents");
-		goto out;
-	}
-	if (safes == NULL) {
-		/* An empty store: one empty plain safe. */
-		certbags = sk_PKCS12_SAFEBAG_new_null();
-		if (certbags == NULL || PKCS12_add_safe_ex(&safes, certbags,
-		    -1, 0, NULL, NULL, NULL) != 1) {
-			rc = mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
-			goto out;
-		}
-	}
-	p12 = PKCS12_add_safes_ex(safes, 0, NULL, NULL);
-	if (p12 == NULL || (!nopass && PKCS12_set_mac(p12, pass, -1, NULL, 0,
-	    iter, opts->legacy ? EVP_sha1() : EVP_sha256()) != 1)) {
-		rc = mtls_err_ssl(err, MTLS_E_INTERNAL,
-		    "cannot assemble the PKCS#12 file");
-		goto out;
-	}
-	dlen = i2d_PKCS12(p12, NULL);
-	if (dlen <= 0 || (*out = OPENSSL_malloc((size_t)dlen)) == NULL) {
-		rc = mtls_err_ssl(err, MTLS_E_INTERNAL,
-		    "cannot encode the PKCS#12 file");
-		goto out;
-	}
-	q = *out;
-	i2d_PKCS12(p12, &q);
-	*len = (size_t)dlen;
-	rc = 0;
+	/* The one writer and its one iteration policy: pki/p12_int.h. */
+	rc = mtls__p12_write(v, s->n, nopass ? NULL : pass, opts->legacy,
+	    opts->iterations, out, len, err);
 out:
-	ASN1_OBJECT_free(eku);
-	sk_PKCS12_SAFEBAG_pop_free(keybags, PKCS12_SAFEBAG_free);
-	sk_PKCS12_SAFEBAG_pop_free(certbags, PKCS12_SAFEBAG_free);
-	sk_PKCS7_pop_free(safes, PKCS7_free);
-	PKCS12_free(p12);
+	OPENSSL_free(v);
 	return rc;
 }

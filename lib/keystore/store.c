@@ -1,4 +1,5 @@
-/* see mtls/store.h: the in-memory keystore model and format dispatch */
+/* see mtls/store.h: the in-memory keystore model (entries, aliases,
+ * editing). The codecs that read and write it live in store_codec.c. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,16 +11,8 @@
 #include "mtls/pki.h"
 #include "mtls/store.h"
 #include "base/internal.h"
+#include "base/clock.h"
 #include "keystore/store_int.h"
-
-int64_t
-mtls__store_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct mtls_store_entry *
 mtls__store_entry_new(enum mtls_entry_type type)
@@ -93,71 +86,6 @@ mtls_store_free(struct mtls_store *s)
 }
 
 enum mtls_store_format
-mtls_store_detect(const unsigned char *d, size_t n)
-{
-	if (n >= 4 && d[0] == 0xFE && d[1] == 0xED && d[2] == 0xFE &&
-	    d[3] == 0xED) {
-		return MTLS_STORE_JKS;
-	}
-	if (n >= 4 && d[0] == 0xCE && d[1] == 0xCE && d[2] == 0xCE &&
-	    d[3] == 0xCE) {
-		return MTLS_STORE_JCEKS;
-	}
-	if (mtls__p12_looks_like(d, n)) {
-		return MTLS_STORE_P12;
-	}
-	return MTLS_STORE_NONE;
-}
-
-const char *
-mtls_store_format_name(enum mtls_store_format f)
-{
-	switch (f) {
-	case MTLS_STORE_JKS:
-		return "JKS";
-	case MTLS_STORE_JCEKS:
-		return "JCEKS";
-	case MTLS_STORE_P12:
-		return "PKCS12";
-	default:
-		return "none";
-	}
-}
-
-struct mtls_store *
-mtls_store_parse(const unsigned char *data, size_t len, const char *name,
-    const char *pass, const char *key_pass, struct mtls_err *err)
-{
-	struct mtls_store *s = mtls_store_new();
-	int rc;
-
-	if (s == NULL) {
-		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
-		return NULL;
-	}
-	switch (mtls_store_detect(data, len)) {
-	case MTLS_STORE_JKS:
-	case MTLS_STORE_JCEKS:
-		rc = mtls__jks_parse(s, data, len, name, pass, key_pass, err);
-		break;
-	case MTLS_STORE_P12:
-		s->format = MTLS_STORE_P12;
-		rc = mtls__p12_parse(s, data, len, name, pass, err);
-		break;
-	default:
-		rc = mtls_err_set(err, MTLS_E_FORMAT,
-		    "%s is not a keystore (expected JKS, JCEKS or PKCS#12; try "
-		    "'mtls inspect %s')", name, name);
-		break;
-	}
-	if (rc != 0) {
-		mtls_store_free(s);
-		return NULL;
-	}
-	return s;
-}
-
-enum mtls_store_format
 mtls_store_format(const struct mtls_store *s)
 {
 	return s->format;
@@ -167,35 +95,6 @@ int
 mtls_store_verified(const struct mtls_store *s)
 {
 	return s->verified;
-}
-
-int
-mtls_store_serialize(struct mtls_store *s, enum mtls_store_format fmt,
-    const char *pass, const struct mtls_store_opts *opts,
-    unsigned char **out, size_t *len, struct mtls_err *err)
-{
-	static const struct mtls_store_opts defaults = {NULL, 0, 0};
-
-	if (opts == NULL) {
-		opts = &defaults;
-	}
-	*out = NULL;
-	*len = 0;
-	switch (fmt) {
-	case MTLS_STORE_JKS:
-		if (pass == NULL || *pass == '\0') {
-			return mtls_err_set(err, MTLS_E_PASSWORD,
-			    "a JKS keystore needs a password (give --pass)");
-		}
-		return mtls__jks_write(s, pass, opts->key_pass, out, len, err);
-	case MTLS_STORE_P12:
-		return mtls__p12_write(s, pass, opts, out, len, err);
-	case MTLS_STORE_JCEKS:
-		return mtls_err_set(err, MTLS_E_USAGE,
-		    "mtls reads JCEKS but does not write it; write jks or p12");
-	default:
-		return mtls_err_set(err, MTLS_E_USAGE, "no keystore format given");
-	}
 }
 
 void
@@ -431,7 +330,7 @@ mtls_store_add_key(struct mtls_store *s, const char *alias, EVP_PKEY *key,
 	}
 	e->alias = norm;
 	norm = NULL;
-	e->created = created != 0 ? created : mtls__store_now_ms();
+	e->created = created != 0 ? created : mtls__now_ms();
 	e->key = key;
 	EVP_PKEY_up_ref(key);
 	/* Leaf first, then each issuer found among the rest (Java sends the
@@ -474,7 +373,7 @@ mtls_store_add_trusted(struct mtls_store *s, const char *alias, X509 *cert,
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	e->alias = norm;
-	e->created = created != 0 ? created : mtls__store_now_ms();
+	e->created = created != 0 ? created : mtls__now_ms();
 	if (sk_X509_push(e->certs, cert) <= 0) {
 		X509_free(cert);
 		mtls__store_entry_free(e);

@@ -12,30 +12,25 @@
 #include "mtls/pki.h"
 #include "mtls/store.h"
 #include "base/internal.h"
+#include "base/clock.h"
 
 static void
 fmt_asn1_time(const ASN1_TIME *t, char *buf, size_t len)
 {
-	struct tm tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+	if (t == NULL || mtls__time_of_asn1(t) == 0) {
 		snprintf(buf, len, "?");
 		return;
 	}
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	mtls__time_format_asn1(t, MTLS__TIME_RFC3339, buf, len);
 }
 
 static void
 fmt_ms(int64_t ms, char *buf, size_t len)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms == 0 || gmtime_r(&t, &tm) == NULL) {
+	if (ms == 0 || mtls__time_format(ms / 1000, MTLS__TIME_RFC3339, buf,
+	    len) == 0) {
 		snprintf(buf, len, "unknown");
-		return;
 	}
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static int

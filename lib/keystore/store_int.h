@@ -24,9 +24,6 @@ int mtls__store_push(struct mtls_store *s, struct mtls_store_entry *e,
  * (bytes that are not UTF-8 count as Latin-1). Free with OPENSSL_clear_free. */
 unsigned char *mtls__store_utf16be(const char *pass, size_t *len);
 
-/* Current time in ms since the epoch. */
-int64_t mtls__store_now_ms(void);
-
 int mtls__jks_parse(struct mtls_store *s, const unsigned char *d, size_t n,
     const char *name, const char *pass, const char *key_pass,
     struct mtls_err *err);

@@ -161,6 +161,9 @@ void mtls__acme_clear(struct mtls__acme *a);
 void mtls__acme_handle(struct mtls__acme *a, const struct mtls__acme_req *req,
     struct mtls__acme_resp *resp);
 void mtls__acme_resp_free(struct mtls__acme_resp *r);
+/* Sets R's status, content type and body (taken; NULL: none). */
+void mtls__acme_set_body(struct mtls__acme_resp *r, int status,
+    const char *type, char *body);
 
 /* The outcome of a validation: OK, or the ACME error type PROBLEM
  * ("connection", "incorrectResponse", "unauthorized", "tls", "dns") with

@@ -48,25 +48,6 @@ mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o)
 	o->max_lifetime = MTLS_ENROLL_MAX_LIFETIME;
 }
 
-void
-mtls__casrv_log(struct casrv *s, const char *fmt, ...)
-{
-	char ts[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	va_list ap;
-
-	(void)s;
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s mtls ca serve: ", ts);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-}
-
 /* ---- TLS ---- */
 
 /* Every client certificate is accepted at the TLS layer and judged by
@@ -245,119 +226,6 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 }
 
 
-/* ---- connections: --max-conns, --request-timeout ---- */
-
-static int conn_idx = -1;
-
-/* OpenSSL frees the SSL with the connection's bufferevent: the one
- * place every connection ends, whatever ended it. */
-static void
-conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-    void *argp)
-{
-	struct casrv_conn *c = ptr;
-	struct casrv *s;
-
-	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-	if (c == NULL) {
-		return;
-	}
-	s = c->s;
-	event_free(c->deadline);
-	free(c);
-	s->conns_open--;
-	if (!s->stopping && s->listener != NULL &&
-	    s->conns_open == s->o.max_conns - 1) {
-		evconnlistener_enable(s->listener);
-	}
-}
-
-struct casrv_conn *
-mtls__casrv_conn(SSL *ssl)
-{
-	return ssl != NULL && conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) : NULL;
-}
-
-static void
-deadline_tv(const struct casrv *s, struct timeval *tv)
-{
-	tv->tv_sec = (time_t)s->o.request_timeout;
-	tv->tv_usec = (suseconds_t)((s->o.request_timeout - (double)tv->tv_sec) * 1e6);
-}
-
-void
-mtls__casrv_conn_rearm(SSL *ssl)
-{
-	struct casrv_conn *c = mtls__casrv_conn(ssl);
-	struct timeval tv;
-
-	if (c != NULL) {
-		deadline_tv(c->s, &tv);
-		evtimer_add(c->deadline, &tv);
-	}
-}
-
-/* A client that trickles its request (below the idle timeout, byte by
- * byte) loses the connection when the whole request has not come in
- * time. Shutting the socket down lets evhttp see an end of stream and
- * free the connection the ordinary way. */
-static void
-on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	struct casrv_conn *c = arg;
-	evutil_socket_t sock = bufferevent_getfd(c->bev);
-
-	(void)fd, (void)what;
-	c->s->timed_out++;
-	if (!c->s->o.log_quiet) {
-		mtls__casrv_log(c->s, "a connection did not deliver its request "
-		    "within %g s (--request-timeout): closed",
-		    c->s->o.request_timeout);
-	}
-	if (sock >= 0) {
-		shutdown(sock, SHUT_RDWR);
-	}
-}
-
-static void
-fatal_oom(struct casrv *s)
-{
-	/* evhttp would fall back to plaintext on NULL: stop instead. */
-	mtls__casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
-	abort();
-}
-
-static struct bufferevent *
-accept_bev(struct event_base *base, void *arg)
-{
-	struct casrv *s = arg;
-	SSL *ssl = SSL_new(s->ctx);
-	struct casrv_conn *c = calloc(1, sizeof(*c));
-	struct timeval tv;
-
-	if (ssl == NULL || c == NULL) {
-		fatal_oom(s);
-	}
-	c->s = s;
-	c->deadline = evtimer_new(base, on_deadline, c);
-	c->bev = bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (c->deadline == NULL || c->bev == NULL ||
-	    SSL_set_ex_data(ssl, conn_idx, c) != 1) {
-		fatal_oom(s);
-	}
-	deadline_tv(s, &tv);
-	evtimer_add(c->deadline, &tv);
-	s->conns_total++;
-	/* At the limit, stop accepting: further clients wait in the listen
-	 * queue (the kernel's backlog) until a connection closes. */
-	if (++s->conns_open >= s->o.max_conns && s->listener != NULL) {
-		evconnlistener_disable(s->listener);
-		s->accept_paused++;
-	}
-	return c->bev;
-}
-
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -535,14 +403,7 @@ apply_defaults(struct mtls_ca_serve_opts *o, struct mtls_err *err)
 		return mtls_err_set(err, MTLS_E_USAGE, "give --cert and --key "
 		    "together, or neither (the CA then issues its own)");
 	}
-	if (conn_idx < 0) {
-		conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
-		if (conn_idx < 0) {
-			return mtls_err_ssl(err, MTLS_E_INTERNAL,
-			    "SSL_get_ex_new_index");
-		}
-	}
-	return 0;
+	return mtls__casrv_conn_init(err);
 }
 
 int
@@ -589,7 +450,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	}
 	idle.tv_sec = (time_t)s->o.idle_timeout;
 	idle.tv_usec = (suseconds_t)((s->o.idle_timeout - (double)idle.tv_sec) * 1e6);
-	evhttp_set_bevcb(s->http, accept_bev, s);
+	evhttp_set_bevcb(s->http, mtls__casrv_accept_bev, s);
 	evhttp_set_gencb(s->http, mtls__casrv_on_request, s);
 	/* Slow or stalled clients lose their connection after IDLE. */
 	evhttp_set_timeout_tv(s->http, &idle);

@@ -16,6 +16,7 @@
 #include "mtls/ca.h"
 #include "mtls/file.h"
 #include "mtls/ocsp.h"
+#include "base/clock.h"
 #include "online/ca_serve_int.h"
 #include "ca/ca_internal.h"
 
@@ -236,7 +237,6 @@ mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err)
 	unsigned char *der = NULL, *pem = NULL;
 	size_t dlen = 0, plen = 0;
 	long n = 0;
-	struct tm tm;
 	X509_CRL *crl;
 	const unsigned char *p;
 
@@ -271,9 +271,8 @@ mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err)
 	c->rev_latest = latest;
 	snprintf(c->etag, sizeof(c->etag), "\"%llx-%llx-%lld\"",
 	    (unsigned long long)now, (unsigned long long)latest, count);
-	gmtime_r(&now, &tm);
-	strftime(c->last_modified, sizeof(c->last_modified),
-	    "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	mtls__time_format(now, MTLS__TIME_HTTP, c->last_modified,
+	    sizeof(c->last_modified));
 	s->crl_builds++;
 	mtls__casrv_log(s, "CRL built: %ld revoked, next update in %d day%s", n,
 	    s->o.crl_days, s->o.crl_days == 1 ? "" : "s");
@@ -289,7 +288,6 @@ route_crl(struct casrv *s, struct evhttp_request *req, int pem)
 	const char *ims = evhttp_find_header(in, "If-Modified-Since");
 	struct mtls_err err;
 	char expires[40];
-	struct tm tm;
 
 	if (mtls__casrv_crl_refresh(s, &err) != 0) {
 		mtls__casrv_log(s, "cannot build the CRL: %s", err.msg);
@@ -299,8 +297,8 @@ route_crl(struct casrv *s, struct evhttp_request *req, int pem)
 	}
 	evhttp_add_header(out, "ETag", s->crl.etag);
 	evhttp_add_header(out, "Last-Modified", s->crl.last_modified);
-	gmtime_r(&s->crl.next_update, &tm);
-	strftime(expires, sizeof(expires), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	mtls__time_format(s->crl.next_update, MTLS__TIME_HTTP, expires,
+	    sizeof(expires));
 	evhttp_add_header(out, "Expires", expires);
 	/* RFC 9110 13.1.2, 13.1.3: pollers pay one header exchange. */
 	if ((inm != NULL && strstr(inm, s->crl.etag) != NULL) ||

@@ -75,6 +75,14 @@ struct casrv_conn *mtls__casrv_conn(SSL *ssl);
  * request (after one was answered). */
 void mtls__casrv_conn_rearm(SSL *ssl);
 
+/* Once per process: the SSL ex_data slot of the connections. */
+int mtls__casrv_conn_init(struct mtls_err *err);
+
+/* evhttp's bufferevent callback: a TLS connection with its deadline,
+ * counted against --max-conns (ARG is the struct casrv). */
+struct bufferevent *mtls__casrv_accept_bev(struct event_base *base,
+    void *arg);
+
 /* One log line to stderr: "TIME mtls ca serve: ...". */
 void mtls__casrv_log(struct casrv *s, const char *fmt, ...) MTLS_PRINTF(2, 3);
 

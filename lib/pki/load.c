@@ -281,6 +281,14 @@ mtls_key_to_pem(EVP_PKEY *key, const char *pass, char **pem, size_t *len,
 	if (b == NULL) {
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
+	if (pass != NULL && *pass == '\0') {
+		/* An empty password encrypts nothing an attacker cannot try
+		 * first: refuse rather than write a key that looks protected. */
+		BIO_free(b);
+		return mtls_err_set(err, MTLS_E_PASSWORD, "the password for the "
+		    "private key is empty: give a non-empty one, or none to "
+		    "write the key unencrypted (mode 0600)");
+	}
 	if (pass != NULL) {
 		/* PKCS#8 v2: AES-256-CBC with PBKDF2-HMAC-SHA256. */
 		ok = PEM_write_bio_PKCS8PrivateKey(b, key, EVP_aes_256_cbc(),

@@ -18,52 +18,12 @@
 
 #include "ca/ca_internal.h"
 #include "base/internal.h"
-
-struct buf {
-	unsigned char *p;
-	size_t len, cap;
-	int fixed; /* p is caller storage: never reallocated */
-};
-
-static int
-buf_reserve(struct buf *b, size_t more)
-{
-	unsigned char *np;
-	size_t ncap;
-
-	if (b->len + more <= b->cap) {
-		return 0;
-	}
-	if (b->fixed) {
-		return -1;
-	}
-	ncap = (b->cap ? b->cap : 4096);
-	while (ncap < b->len + more) {
-		ncap *= 2;
-	}
-	np = OPENSSL_realloc(b->p, ncap);
-	if (np == NULL) {
-		return -1;
-	}
-	b->p = np;
-	b->cap = ncap;
-	return 0;
-}
-
-static int
-buf_put(struct buf *b, const void *d, size_t n)
-{
-	if (buf_reserve(b, n) != 0) {
-		return -1;
-	}
-	memcpy(b->p + b->len, d, n);
-	b->len += n;
-	return 0;
-}
+#include "base/clock.h"
+#include "base/buf.h"
 
 /* DER tag and definite length (X.690 8.1.3). */
 static int
-buf_header(struct buf *b, int tag, size_t len)
+buf_header(struct mtls__buf *b, int tag, size_t len)
 {
 	unsigned char h[6];
 	size_t n = 0;
@@ -85,7 +45,7 @@ buf_header(struct buf *b, int tag, size_t len)
 		h[n++] = (unsigned char)(len >> 8);
 		h[n++] = (unsigned char)len;
 	}
-	return buf_put(b, h, n);
+	return mtls__buf_put(b, h, n);
 }
 
 static int
@@ -142,26 +102,23 @@ serial_octets(const char *hex, unsigned char *out, size_t *n)
 
 /* UTCTime through 2049, GeneralizedTime after (RFC 5280 5.1.2.4). */
 static int
-put_time(struct buf *b, time_t t)
+put_time(struct mtls__buf *b, time_t t)
 {
-	struct tm tm;
 	char s[20];
-	size_t n;
+	size_t n = mtls__time_format(t, MTLS__TIME_ASN1, s, sizeof(s));
 
-	gmtime_r(&t, &tm);
-	n = strftime(s, sizeof(s), "%Y%m%d%H%M%SZ", &tm);
 	if (n != 15) {
 		return -1;
 	}
-	if (tm.tm_year + 1900 < 2050) {
+	if (memcmp(s, "2050", 4) < 0) {
 		/* UTCTime: the same digits without the century. */
-		return buf_header(b, V_ASN1_UTCTIME, n - 2) || buf_put(b, s + 2, n - 2);
+		return buf_header(b, V_ASN1_UTCTIME, n - 2) || mtls__buf_put(b, s + 2, n - 2);
 	}
-	return buf_header(b, V_ASN1_GENERALIZEDTIME, n) || buf_put(b, s, n);
+	return buf_header(b, V_ASN1_GENERALIZEDTIME, n) || mtls__buf_put(b, s, n);
 }
 
 struct crl_build {
-	struct buf entries;
+	struct mtls__buf entries;
 	long count;
 	struct mtls_err *err;
 };
@@ -177,11 +134,12 @@ add_entry(const struct mtls_inv_entry *e, void *arg)
 	/* An entry is at most 43 (serial) + 17 (time) + 14 (reason) + 2
 	 * bytes, so it is framed on the stack. */
 	unsigned char onebuf[128];
-	struct buf one = {onebuf, 0, sizeof(onebuf), 1};
+	struct mtls__buf one;
 	unsigned char serial[48], ext[sizeof(reason_ext)];
 	size_t slen = 0;
 	int code = 0, rc = -1;
 
+	mtls__buf_init_fixed(&one, onebuf, sizeof(onebuf));
 	if (serial_octets(e->serial, serial, &slen) != 0) {
 		return mtls_err_set(b->err, MTLS_E_FORMAT,
 		    "inventory serial '%s' is not hexadecimal", e->serial);
@@ -189,7 +147,7 @@ add_entry(const struct mtls_inv_entry *e, void *arg)
 	if (e->reason != NULL && mtls_reason_parse(e->reason, &code, NULL) != 0) {
 		code = 0;
 	}
-	if (buf_header(&one, V_ASN1_INTEGER, slen) != 0 || buf_put(&one, serial, slen) != 0 ||
+	if (buf_header(&one, V_ASN1_INTEGER, slen) != 0 || mtls__buf_put(&one, serial, slen) != 0 ||
 	    put_time(&one, e->revoked_at) != 0) {
 		goto out;
 	}
@@ -197,12 +155,12 @@ add_entry(const struct mtls_inv_entry *e, void *arg)
 	if (code != 0) {
 		memcpy(ext, reason_ext, sizeof(ext));
 		ext[sizeof(ext) - 1] = (unsigned char)code;
-		if (buf_put(&one, ext, sizeof(ext)) != 0) {
+		if (mtls__buf_put(&one, ext, sizeof(ext)) != 0) {
 			goto out;
 		}
 	}
 	if (buf_header(&b->entries, V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED, one.len) != 0 ||
-	    buf_put(&b->entries, one.p, one.len) != 0) {
+	    mtls__buf_put(&b->entries, one.p, one.len) != 0) {
 		goto out;
 	}
 	b->count++;
@@ -270,8 +228,9 @@ header_len(size_t len)
 static void
 write_header(unsigned char *at, int tag, size_t len)
 {
-	struct buf b = {at, 0, 6, 1};
+	struct mtls__buf b;
 
+	mtls__buf_init_fixed(&b, at, 6);
 	buf_header(&b, tag, len);
 }
 
@@ -320,7 +279,7 @@ split_skeleton(X509_CRL *crl, unsigned char **der, const unsigned char **prefix,
  * headers; the headers and prefix are then placed right before them.
  */
 struct layout {
-	struct buf b;
+	struct mtls__buf b;
 	size_t entries_at;
 };
 
@@ -329,7 +288,7 @@ layout_start(struct layout *l, size_t plen, struct mtls_err *err)
 {
 	memset(l, 0, sizeof(*l));
 	l->entries_at = 6 + 6 + plen + 6;
-	if (buf_reserve(&l->b, l->entries_at + (1u << 20)) != 0) {
+	if (mtls__buf_reserve(&l->b, l->entries_at + (1u << 20)) != 0) {
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory building the CRL");
 	}
 	l->b.len = l->entries_at;
@@ -347,7 +306,7 @@ layout_tbs(struct layout *l, const unsigned char *prefix, size_t plen,
 	size_t content = plen + ehdr + elen + slen;
 	size_t at = l->entries_at - ehdr - plen - header_len(content);
 
-	if (buf_put(&l->b, suffix, slen) != 0) {
+	if (mtls__buf_put(&l->b, suffix, slen) != 0) {
 		return -1;
 	}
 	if (elen > 0) {
@@ -381,9 +340,9 @@ sign_in_place(struct mtls_ca *ca, X509_CRL *crl, struct layout *l, size_t tbs_at
 		goto out;
 	}
 	/* CertificateList ::= SEQUENCE { tbs, algorithm, BIT STRING } */
-	if (buf_put(&l->b, algder, (size_t)alglen) != 0 ||
+	if (mtls__buf_put(&l->b, algder, (size_t)alglen) != 0 ||
 	    buf_header(&l->b, V_ASN1_BIT_STRING, siglen + 1) != 0 ||
-	    buf_put(&l->b, "\0", 1) != 0 || buf_put(&l->b, sig, siglen) != 0) {
+	    mtls__buf_put(&l->b, "\0", 1) != 0 || mtls__buf_put(&l->b, sig, siglen) != 0) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory building the CRL");
 		goto out;
 	}

@@ -12,6 +12,7 @@
 
 #include "ca/ca_internal.h"
 #include "base/internal.h"
+#include "base/clock.h"
 
 /* Pre-encoded OCSPResponse with only a responseStatus (RFC 6960 4.2.1):
  * SEQUENCE { ENUMERATED n }. */
@@ -70,15 +71,6 @@ struct mtls_ocsp_responder {
 	unsigned char *scratch; /* the last live response not cached */
 	struct mtls_ocsp_stats stats;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* FNV-1a: cheap, and the key is attacker-chosen only within the cache's
  * size bound. */
@@ -178,7 +170,7 @@ cache_add(struct mtls_ocsp_responder *r, const unsigned char *req, size_t len,
 static void
 check_inventory(struct mtls_ocsp_responder *r)
 {
-	long long t = now_ms(), v;
+	long long t = mtls__mono_ms(), v;
 
 	if (t - r->last_check_ms < r->refresh_ms) {
 		return;
@@ -401,7 +393,7 @@ mtls_ocsp_responder_new(struct mtls_ca *ca,
 	if (open_inventory(r, err) != 0) {
 		goto fail;
 	}
-	r->last_check_ms = now_ms() - r->refresh_ms;
+	r->last_check_ms = mtls__mono_ms() - r->refresh_ms;
 	check_inventory(r);
 	return r;
 fail:

@@ -7,8 +7,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "mtls/explain.h"
 #include "mtls/pki.h"
+#include "base/clock.h"
 
 /* Clock skew allowed on thisUpdate/nextUpdate, as openssl ocsp does. */
 #define OCSP_SKEW 300
@@ -35,17 +35,6 @@ fail:
 	mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot build an OCSP request");
 	OCSP_REQUEST_free(req);
 	return NULL;
-}
-
-static time_t
-gt_to_time(const ASN1_GENERALIZEDTIME *t)
-{
-	struct tm tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
-		return 0;
-	}
-	return timegm(&tm);
 }
 
 /* The signature: by ISSUER itself or by a certificate ISSUER issued with
@@ -135,8 +124,8 @@ mtls_ocsp_response_check(const unsigned char *der, size_t len,
 		    "the OCSP response does not answer for this certificate");
 		goto out;
 	}
-	res->this_update = gt_to_time(thisupd);
-	res->next_update = nextupd != NULL ? gt_to_time(nextupd) : 0;
+	res->this_update = (time_t)mtls__time_of_asn1(thisupd);
+	res->next_update = nextupd != NULL ? (time_t)mtls__time_of_asn1(nextupd) : 0;
 	if (res->this_update == 0 || res->this_update > at + OCSP_SKEW) {
 		mtls_err_set(err, MTLS_E_PEER,
 		    "the OCSP response's thisUpdate lies in the future; check the clocks");
@@ -151,7 +140,7 @@ mtls_ocsp_response_check(const unsigned char *der, size_t len,
 	case V_OCSP_CERTSTATUS_GOOD: res->status = MTLS_OCSP_GOOD; break;
 	case V_OCSP_CERTSTATUS_REVOKED:
 		res->status = MTLS_OCSP_REVOKED;
-		res->revoked_at = gt_to_time(rev);
+		res->revoked_at = (time_t)mtls__time_of_asn1(rev);
 		res->reason = reason;
 		break;
 	default: res->status = MTLS_OCSP_UNKNOWN; break;
@@ -182,15 +171,14 @@ mtls_ocsp_result_format(const struct mtls_ocsp_result *res, char *buf,
     size_t len)
 {
 	char when[64];
-	struct tm tm;
 
 	switch (res->status) {
 	case MTLS_OCSP_GOOD:
 		snprintf(buf, len, "good");
 		break;
 	case MTLS_OCSP_REVOKED:
-		gmtime_r(&res->revoked_at, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		mtls__time_format(res->revoked_at, MTLS__TIME_HUMAN, when,
+		    sizeof(when));
 		snprintf(buf, len, "revoked on %s (%s)", when,
 		    mtls_reason_name(res->reason >= 0 ? res->reason : 0));
 		break;

@@ -10,7 +10,8 @@
 #include <openssl/x509v3.h>
 
 #include "mtls/pki.h"
-#include "revocation/revocation_int.h"
+#include "mtls/revocation.h"
+#include "base/clock.h"
 
 struct mtls__crlset {
 	STACK_OF(X509_CRL) *crls;
@@ -123,17 +124,6 @@ mtls__crlset_entries(const struct mtls__crlset *s)
 	return s != NULL ? s->entries : 0;
 }
 
-static time_t
-asn1_to_time(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
-		return 0;
-	}
-	return timegm(&tm);
-}
-
 enum mtls_crl_answer
 mtls__crlset_lookup(const struct mtls__crlset *s, X509 *cert, time_t *when,
     int *reason)
@@ -163,7 +153,7 @@ mtls__crlset_lookup(const struct mtls__crlset *s, X509 *cert, time_t *when,
 		}
 		ASN1_ENUMERATED_free(code);
 		if (when != NULL) {
-			*when = asn1_to_time(X509_REVOKED_get0_revocationDate(r));
+			*when = (time_t)mtls__time_of_asn1(X509_REVOKED_get0_revocationDate(r));
 		}
 		/* RFC 5280 5.3.1: removeFromCRL only appears in delta CRLs,
 		 * which we do not use; treat an entry as a revocation. */
@@ -179,7 +169,7 @@ mtls__crlset_stale_since(const struct mtls__crlset *s, time_t now)
 	int i;
 
 	for (i = 0; s != NULL && i < sk_X509_CRL_num(s->crls); i++) {
-		t = asn1_to_time(X509_CRL_get0_nextUpdate(
+		t = (time_t)mtls__time_of_asn1(X509_CRL_get0_nextUpdate(
 		    sk_X509_CRL_value(s->crls, i)));
 		if (t != 0 && t < now && (best == 0 || t < best)) {
 			best = t;
@@ -195,7 +185,7 @@ mtls__crlset_next_update(const struct mtls__crlset *s)
 	int i;
 
 	for (i = 0; s != NULL && i < sk_X509_CRL_num(s->crls); i++) {
-		t = asn1_to_time(X509_CRL_get0_nextUpdate(
+		t = (time_t)mtls__time_of_asn1(X509_CRL_get0_nextUpdate(
 		    sk_X509_CRL_value(s->crls, i)));
 		if (t != 0 && (best == 0 || t < best)) {
 			best = t;

@@ -62,6 +62,14 @@ check_output "modern p12 uses AES-256 + PBKDF2" "PBES2, PBKDF2, AES-256-CBC" ope
 check_output "modern p12 has a SHA-256 MAC" "MAC: sha256" openssl pkcs12 -in p12/modern.p12 -info -noout -passin env:P12PW
 check_output "legacy p12 uses 3DES" "pbeWithSHA1And3-KeyTripleDES-CBC" openssl pkcs12 -in p12/legacy.p12 -info -noout -passin env:P12PW
 check_output "legacy p12 has a SHA-1 MAC" "MAC: sha1" openssl pkcs12 -in p12/legacy.p12 -info -noout -passin env:P12PW
+# One iteration policy for every PKCS#12 mtls writes: 10,000, legacy included.
+for f in modern legacy; do
+	openssl pkcs12 -in "p12/$f.p12" -info -noout -passin env:P12PW >"$T/p12info.out" 2>&1
+	n=$(grep -c 'Iteration 10000' "$T/p12info.out")
+	other=$(grep -o 'Iteration [0-9]*' "$T/p12info.out" | grep -vc 'Iteration 10000')
+	[ "$n" -ge 2 ] && [ "$other" = 0 ] && pass "$f p12: the MAC and every bag use 10000 iterations" \
+		|| { fail "$f p12: the MAC and every bag use 10000 iterations"; sed 's/^/    /' "$T/p12info.out"; }
+done
 check_output "keytool lists the modern p12" "PrivateKeyEntry" keytool -list -v -storetype PKCS12 -keystore p12/modern.p12 -storepass changeit
 check_output "keytool lists the legacy p12" "Certificate chain length: 2" keytool -list -v -storetype PKCS12 -keystore p12/legacy.p12 -storepass changeit
 check_fails "keytool refuses a wrong p12 password" keytool -list -storetype PKCS12 -keystore p12/modern.p12 -storepass wrongpass
@@ -145,7 +153,7 @@ check_status "... exit 2" 2 "$MTLS" issue bad --profile server --san dns:bad_hos
 check_status "missing --profile: exit 2" 2 "$MTLS" issue x
 check "ca init --pass encrypts the CA key" "$MTLS" ca init --dir encca --pass pass:capass
 check_output "... as encrypted PKCS#8" "ENCRYPTED PRIVATE KEY" cat encca/ca.key
-check_output "an encrypted CA key needs its password" "password is needed" "$MTLS" issue y --profile client --ca-dir encca </dev/null
+check_output "an encrypted CA key needs its password" "is encrypted: give --ca-pass" "$MTLS" issue y --profile client --ca-dir encca </dev/null
 check_output "wrong CA password" "wrong password" "$MTLS" issue y --profile client --ca-dir encca --ca-pass pass:nope
 check "right CA password" "$MTLS" issue y --profile client --ca-dir encca --ca-pass pass:capass --out encout
 

@@ -73,6 +73,16 @@ check "deactivate removes a path" "$MTLS" push "$A" "${ID[@]}" --state st --wait
 [ ! -e a.root/site/top.txt ] && pass "top.txt is gone" || fail "top.txt is gone"
 [ -e a.root/site/a/b/p1.html ] && pass "the rest stays" || fail "the rest stays"
 
+# --- a path the receiver would refuse fails at enqueue, not at delivery ---
+for bad in /site/./top.txt /site/a/../top.txt '/site/a\b' /.mtls-receiver.db; do
+	check_status "push refuses $bad at enqueue (usage error, exit 2)" 2 \
+		"$MTLS" push "$A" "${ID[@]}" --state st --action deactivate "$bad"
+	grep -qE "component|backslash|reserved" "$T/last.out" && pass "the refusal of $bad names the receiver's rule" \
+		|| fail "the refusal of $bad names the receiver's rule"
+done
+check_output "nothing was queued for the refused paths" "pending 0 \(failing 0\)" \
+	"$MTLS" queue --state st
+
 # --- the receiver is down: items stay queued, content is a snapshot ---
 kill "$a_PID"; wait "$a_PID" 2>/dev/null
 echo "version 1" >src/snap.txt

@@ -61,4 +61,11 @@ check "the database is in the user's state directory" \
 check_output "an explicit reserved path is refused at enqueue" "reserved" \
 	"$MTLS" push "https://127.0.0.1:$port" --cert nodes/repl1.crt --key nodes/repl1.key \
 	--ca pki/ca.crt /.mtls-receiver.db=site/a.txt
+
+# An encrypted CA asks for --ca-pass (the option that unlocks it), not --pass.
+"$MTLS" ca init --dir encca --name "CN=Locked CA" --pass pass:ca-secret >/dev/null
+check_output "encrypted CA: the error names --ca-pass" "give --ca-pass" \
+	"$MTLS" issue locked --profile client --ca-dir encca
+check "encrypted CA: --ca-pass unlocks it" \
+	"$MTLS" issue locked --profile client --ca-dir encca --ca-pass pass:ca-secret
 finish

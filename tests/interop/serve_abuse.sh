@@ -19,32 +19,11 @@ openssl x509 -req -in evil.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
 	-out evil.crt -days 30 -extfile evil.ext 2>/dev/null
 check "test PKI was made (with a CN holding a newline)" test -s author.crt -a -s evil.crt
 
-# raw PORT CERT: sends stdin as is over TLS, prints the response's status
-# line ("closed" when the server closed without one, "timeout").
-cat >raw.py <<'PY'
-import socket, ssl, sys, time
-port, name = int(sys.argv[1]), sys.argv[2]
-wait = float(sys.argv[3]) if len(sys.argv) > 3 else 10
-ctx = ssl.create_default_context(cafile="ca.crt")
-ctx.load_cert_chain(name + ".crt", name + ".key")
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=wait),
-                    server_hostname="127.0.0.1")
-data = sys.stdin.buffer.read()
-try:
-    s.sendall(data)
-    buf = b""
-    while b"\r\n" not in buf:
-        b = s.recv(4096)
-        if not b:
-            break
-        buf += b
-    print(buf.split(b"\r\n")[0].decode("latin-1") if buf else "closed")
-except socket.timeout:
-    print("timeout")
-except (ConnectionError, ssl.SSLError) as e:
-    print("closed")
-PY
-raw() { timeout 30 python3 raw.py "$@"; }
+# raw PORT NAME [WAIT]: sends stdin as is over TLS, prints the response's
+# status line and " ms=N" ("closed" when the server closed without one).
+A="python3 $(dirname "$0")/abuse.py"
+[ "${0#/}" = "$0" ] && A="python3 $OLDPWD/$(dirname "$0")/abuse.py"
+raw() { timeout 30 $A raw "$@"; }
 
 start_serve() { # start_serve LOG [options...]
 	local log=$1
@@ -115,5 +94,54 @@ check "every JSON line parses, no field is null, all 4 requests are there" \
 check "the invalid byte is shown, not dropped" grep -qF '"path":"/content/\\xff.html"' json.log
 check "the valid UTF-8 stays as is" grep -qF '"path":"/content/café"' json.log
 check "the CN's newline is escaped in JSON too" grep -qF '"principal":"evil\\x0aFORGED' json.log
+
+# --- deadlines, sizes, framing ---------------------------------------------
+check "serve starts (short deadlines)" start_serve dl.log --header-timeout 2 \
+	--body-timeout 2 --max-body 100000 --max-conns 60
+t0=$(date +%s%N)
+timeout 60 $A trickle $P author 20 20 >trickle.out 2>&1
+check "20 clients trickling a head byte by byte are all answered and closed" \
+	grep -q "closed=20 of 20" trickle.out
+check "... within the 2 s header deadline (+1 s)" \
+	python3 -c "import re,sys; sys.exit(float(re.search(r'last_close_s=([0-9.]+)', open('trickle.out').read()).group(1)) > 3.5)"
+check "... with 408 Request Timeout" grep -q "408 Request Timeout" trickle.out
+check "... logged as header_timeout" wait_log dl.log 'status=408 .*outcome=header_timeout'
+cat trickle.out
+(printf 'POST /bin/receive HTTP/1.1\r\nHost: x\r\nAction: Activate\r\nPath: /content/slow\r\nContent-Length: 10\r\n\r\nab'; sleep 5) |
+	raw $P author 8 >slowbody.out
+check "a body that stops arriving gets 408 at the body deadline" grep -q " 408 " slowbody.out
+check "... logged as body_timeout" wait_log dl.log 'status=408 .*outcome=body_timeout'
+printf 'POST /bin/receive HTTP/1.1\r\nHost: x\r\nAction: Activate\r\nPath: /content/big\r\nContent-Length: 1073741824\r\n\r\n' |
+	raw $P author 5 >big.out
+ms=$(sed -n 's/.* ms=//p' big.out)
+check "a 1 GiB Content-Length is refused (413) before any body byte" grep -q " 413 " big.out
+check "... at once, not after an upload or a timeout (${ms:-?} ms < 1000)" test "${ms:-9999}" -lt 1000
+check_output "curl with Expect: 100-continue and a too-large body gets 413" '^413$' \
+	curl -sS -o /dev/null -w '%{http_code}' --cacert ca.crt --cert author.crt --key author.key \
+	-H "Action: Activate" -H "Path: /content/e" -H "Expect: 100-continue" \
+	-H "Content-Length: 200000" --data-binary @/dev/null --max-time 10 \
+	"https://127.0.0.1:$P/bin/receive"
+head -c 300000 /dev/zero | curl -sS -o curl413.body -w '%{http_code}' --cacert ca.crt \
+	--cert author.crt --key author.key -H "Action: Activate" -H "Path: /content/e2" \
+	--data-binary @- --max-time 10 "https://127.0.0.1:$P/bin/receive" >curl413.out 2>&1
+check "curl uploading a too-large body reads its 413 (no reset)" grep -qx 413 curl413.out
+printf 'POST /bin/receive HTTP/1.1\r\nHost: x\r\nAction: Activate\r\nPath: /content/nul\0.txt\r\nContent-Length: 0\r\n\r\n' |
+	raw $P author >nul.out
+check "a NUL in a header is refused (400)" grep -q " 400 " nul.out
+check_fails "... and nothing named /content/nul was written" test -e root/content/nul
+printf 'POST /bin/receive HTTP/1.1\r\nHost: x\r\nAction: Test\r\nPath: /content\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' |
+	raw $P author >te.out
+check "a chunked body is refused with 411" grep -q " 411 " te.out
+printf 'BREW /bin/receive HTTP/1.1\r\nHost: x\r\n\r\n' | raw $P author >brew.out
+check "an unknown method gets 501" grep -q " 501 " brew.out
+check "... and is logged and counted" wait_log dl.log '"BREW /bin/receive" .*status=501'
+check_output "... in /metrics too" 'action="invalid",status="501"' \
+	curl -sS --cacert ca.crt --cert author.crt --key author.key "https://127.0.0.1:$P/metrics"
+
+# --- --max-conns holds under a flood --------------------------------------
+check "serve starts (--max-conns 5)" start_serve mc.log --max-conns 5
+timeout 60 $A hold $P author 5 100 >hold.out 2>&1
+check "with 5 connections held, none of 100 new clients is served" grep -q "^ok=0 of 100" hold.out
+cat hold.out
 
 finish

@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/pkcs12.h>
 
+#include "mtls/store.h"
 #include "test_pki.h"
 
 struct fx {
@@ -302,6 +303,66 @@ p12_key_cert_mismatch(void **state)
 	EVP_PKEY_free(other);
 }
 
+/* One writer, one iteration policy: `issue --p12` (mtls_p12_build) and
+ * the keystore writer produce the same parameters, modern or legacy, and
+ * legacy means other algorithms, never fewer than 10,000 iterations. */
+static void
+one_iteration_policy(void **state)
+{
+	struct fx *f = *state;
+	int legacy;
+
+	for (legacy = 0; legacy <= 1; legacy++) {
+		struct mtls_store_opts opts = {NULL, legacy, 0};
+		STACK_OF(X509) *chain = sk_X509_new_null();
+		struct mtls_store *s = mtls_store_new();
+		unsigned char *der[2] = {NULL, NULL};
+		size_t len[2] = {0, 0};
+		struct summary sum[2];
+		struct mtls_err e;
+		int w;
+
+		sk_X509_push(chain, mtls_ca_cert(f->ca));
+		assert_int_equal(mtls_p12_build(f->key, f->cert, chain, "app",
+		    "pw", legacy, &der[0], &len[0], &e), 0);
+		sk_X509_insert(chain, f->cert, 0);
+		assert_int_equal(mtls_store_add_key(s, "app", f->key, chain, 0,
+		    0, &e), 0);
+		assert_int_equal(mtls_store_serialize(s, MTLS_STORE_P12, "pw",
+		    &opts, &der[1], &len[1], &e), 0);
+		for (w = 0; w < 2; w++) {
+			const unsigned char *p = der[w];
+			PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len[w]);
+
+			assert_non_null(p12);
+			summarise(p12, "pw", &sum[w]);
+			assert_int_equal(sum[w].mac_iter, 10000);
+			assert_int_equal(sum[w].key.iter, 10000);
+			assert_int_equal(sum[w].certs.iter, 10000);
+			assert_int_equal(sum[w].mac_md,
+			    legacy ? NID_sha1 : NID_sha256);
+			assert_int_equal(sum[w].key.nid, legacy
+			    ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC
+			    : NID_pbes2);
+			PKCS12_free(p12);
+		}
+		assert_int_equal(sum[0].n_certs, sum[1].n_certs);
+		assert_string_equal(sum[0].friendly, sum[1].friendly);
+		/* Fewer iterations are refused, legacy or not. */
+		opts.iterations = 2048;
+		mtls_err_clear(&e);
+		mtls_store_buf_free(der[1], len[1]);
+		der[1] = NULL;
+		assert_int_equal(mtls_store_serialize(s, MTLS_STORE_P12, "pw",
+		    &opts, &der[1], &len[1], &e), -1);
+		assert_int_equal(e.code, MTLS_E_USAGE);
+		assert_non_null(strstr(e.msg, "at least 10000"));
+		OPENSSL_free(der[0]);
+		mtls_store_free(s);
+		sk_X509_free(chain);
+	}
+}
+
 int
 main(void)
 {
@@ -309,6 +370,7 @@ main(void)
 	    cmocka_unit_test(p12_algorithms),
 	    cmocka_unit_test(p12_without_chain),
 	    cmocka_unit_test(p12_key_cert_mismatch),
+	    cmocka_unit_test(one_iteration_policy),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,10 +4,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "mtls/pass.h"
+#include "mtls/pki.h"
 #include "test_util.h"
 
 static void
@@ -78,12 +82,61 @@ pass_errors(void **state)
 	assert_non_null(strstr(e.msg, "--pass"));
 }
 
+/* End of input, a read error or an over-long line never become a
+ * password (an empty one would "encrypt" a key with nothing); a source
+ * given without its prefix is never repeated in the error. */
+static void
+pass_secrets_refused(void **state)
+{
+	struct mtls_err e;
+	char spec[32], *long_pw;
+	int fds[2];
+	EVP_PKEY *k;
+	char *pem = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	close(fds[1]);
+	snprintf(spec, sizeof(spec), "fd:%d", fds[0]);
+	mtls_err_clear(&e);
+	assert_null(mtls_pass_get(spec, NULL, 0, &e));
+	assert_non_null(strstr(e.msg, "ended before a password"));
+	assert_non_null(strstr(e.msg, spec));
+	close(fds[0]);
+	assert_null(mtls_pass_get("fd:999", NULL, 0, &e));
+	assert_non_null(strstr(e.msg, "cannot read"));
+
+	long_pw = malloc(5000);
+	assert_non_null(long_pw);
+	memcpy(long_pw, "pass:", 5);
+	memset(long_pw + 5, 'x', 4990);
+	long_pw[4995] = '\0';
+	assert_null(mtls_pass_get(long_pw, NULL, 0, &e));
+	assert_non_null(strstr(e.msg, "longer than"));
+	assert_null(strstr(e.msg, "xxxx"));
+	free(long_pw);
+
+	assert_null(mtls_pass_get("Secret-Hunter2", NULL, 0, &e));
+	assert_null(strstr(e.msg, "Hunter2"));
+	assert_null(mtls_pass_get("fd:Hunter2", NULL, 0, &e));
+	assert_null(strstr(e.msg, "Hunter2"));
+
+	k = mtls_key_generate(MTLS_KEY_EC_P256, &e);
+	assert_non_null(k);
+	assert_int_equal(mtls_key_to_pem(k, "", &pem, &len, &e), -1);
+	assert_int_equal(e.code, MTLS_E_PASSWORD);
+	assert_null(pem);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(pass_env_file_fd),
 	    cmocka_unit_test(pass_errors),
+	    cmocka_unit_test(pass_secrets_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -282,6 +282,12 @@ bad_enqueues_are_refused(void **state)
 		{"/a/../etc", "small", MTLS_ACTION_ACTIVATE, "'..'"},
 		{"/..", "small", MTLS_ACTION_ACTIVATE, "'..'"},
 		{"/a\nInjected: 1", "small", MTLS_ACTION_ACTIVATE, "control"},
+		/* The receiver's rule, applied at enqueue (one validator). */
+		{"/a/./b", "small", MTLS_ACTION_ACTIVATE, "'.' component"},
+		{"/a/.", NULL, MTLS_ACTION_DEACTIVATE, "'.' component"},
+		{"/a\\b", "small", MTLS_ACTION_ACTIVATE, "backslash"},
+		{"/.mtls-receiver.db", NULL, MTLS_ACTION_DEACTIVATE, "reserved"},
+		{"//", NULL, MTLS_ACTION_DEACTIVATE, "root itself"},
 		{"/a", NULL, MTLS_ACTION_ACTIVATE, "needs a file"},
 		{"/a", "missing", MTLS_ACTION_ACTIVATE, "cannot read"},
 		{"/a", "dir", MTLS_ACTION_ACTIVATE, "not a regular file"},

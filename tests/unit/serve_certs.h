@@ -68,6 +68,11 @@ tp_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey,
 	if (san != NULL) {
 		tp_ext(c, issuer ? issuer : c, NID_subject_alt_name, san);
 	}
+	/* RFC 5280 4.2.1.1/4.2.1.2, which the strict chain profile checks. */
+	tp_ext(c, issuer ? issuer : c, NID_subject_key_identifier, "hash");
+	if (issuer != NULL) {
+		tp_ext(c, issuer, NID_authority_key_identifier, "keyid:always");
+	}
 	X509_sign(c, issuer != NULL ? ikey : key, EVP_sha256());
 	X509_NAME_free(n);
 	return c;

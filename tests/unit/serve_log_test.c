@@ -1,5 +1,5 @@
-/* mtls__serve_log: the escaping that keeps one request one log line, and the
- * UTF-8 rule it relies on. */
+/* mtls__serve_log and serve_frame: the escaping that keeps one request one log
+ * line, the UTF-8 rule it relies on, and the request-head judge. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +96,78 @@ utf8_rules(void **state)
 	assert_false(mtls__utf8_valid("a\xfe", 2));
 }
 
+#define H(s) s, sizeof(s) - 1
+static const struct {
+	const char *in;
+	size_t len;
+	int want;
+} head_cases[] = {
+	{H("POST /bin/receive HTTP/1.1\r\nPath: /a\r\nContent-Length: 5\r\n\r\nhello"), 0},
+	{H("\r\nGET /healthz HTTP/1.0\n\n"), 0},
+	{H("POST /bin/receive HTTP/1.1\r\nPath: /a\r\n"), 1},
+	{H("POST /bin/receive HTTP/1.1\r"), 1},
+	{H("POST /bin/receive HTTP/1.1\r\nPath: /a\0b\r\n\r\n"), 400},
+	{H("POST /bin/receive HTTP/1.1\rPath: /a\r\n\r\n"), 400},
+	{H("POST /bin/receive HTTP/1.1\r\nPath: /a\r\nPath: /b\r\n\r\n"), 400},
+	{H("POST / HTTP/1.1\r\nContent-Length: 0\r\ncontent-length: 9\r\n\r\n"), 400},
+	{H("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400},
+	{H("POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n"), 400},
+	{H("POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n"), 413},
+	{H("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"), 400},
+	{H("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), 411},
+	{H("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n"), 0},
+	{H("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"), 413},
+	{H("POST / HTTP/1.1\r\nExpect: something\r\n\r\n"), 417},
+	{H("POST / HTTP/1.1\r\nX: a\r\n  folded\r\n\r\n"), 400},
+	{H("POST / HTTP/1.1\r\nBad Name: a\r\n\r\n"), 400},
+	{H("POST / HTTP/1.1\r\nNoColon\r\n\r\n"), 400},
+	{H("BREW / HTTP/1.1\r\n\r\n"), 501},
+	{H("POST /\r\n\r\n"), 400},
+	{H("POST / HTTP/2.0\r\n\r\n"), 400},
+	{H("POST  HTTP/1.1\r\n\r\n"), 400},
+};
+
+static void
+head_table(void **state)
+{
+	struct serve_head h;
+	const char *why;
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(head_cases) / sizeof(head_cases[0]); i++) {
+		rc = serve_head_check(head_cases[i].in, head_cases[i].len,
+		    SERVE_HEAD_MAX, 1000, &h, &why);
+		if (rc != head_cases[i].want) {
+			fail_msg("case %zu: got %d, wanted %d (%s)", i, rc,
+			    head_cases[i].want, why != NULL ? why : "-");
+		}
+	}
+	rc = serve_head_check(head_cases[0].in, head_cases[0].len,
+	    SERVE_HEAD_MAX, 1000, &h, &why);
+	assert_int_equal(h.content_length, 5);
+	assert_int_equal(h.len, head_cases[0].len - 5);
+	assert_string_equal(h.method, "POST");
+	assert_string_equal(h.target, "/bin/receive");
+}
+
+static void
+head_too_large(void **state)
+{
+	static char big[SERVE_HEAD_MAX + 10];
+	struct serve_head h;
+	const char *why;
+
+	(void)state;
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+	assert_int_equal(serve_head_check(big, 100, SERVE_HEAD_MAX, 1000, &h,
+	    &why), 1);
+	assert_int_equal(serve_head_check(big, SERVE_HEAD_MAX, SERVE_HEAD_MAX,
+	    1000, &h, &why), 431);
+}
+
 int
 main(void)
 {
@@ -103,6 +175,8 @@ main(void)
 		cmocka_unit_test(escape_table),
 		cmocka_unit_test(escape_truncates),
 		cmocka_unit_test(utf8_rules),
+		cmocka_unit_test(head_table),
+		cmocka_unit_test(head_too_large),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,6 +62,7 @@ setup(void **state)
 		    -10, -1)},
 		{"outsider", tp_cert("outsider", k, other, ok, "clientAuth",
 		    NULL, 0, 30)},
+		{"noeku", tp_cert("noeku", k, ca, ck, NULL, NULL, 0, 30)},
 	};
 	struct mtls_serve_opts o;
 	struct mtls_err err;
@@ -184,6 +185,11 @@ static const struct {
 	{"outsider", TLS1_3_VERSION, 0, "CN=outsider, O=mtls test"},
 	{"outsider", TLS1_3_VERSION, 0, "unknown issuer"},
 	{"client", TLS1_1_VERSION, 0, "TLS error: "},
+	/* The chain profile: no EKU is not "any purpose"; a CA is no client. */
+	{"noeku", TLS1_3_VERSION, 0, "CN=noeku, O=mtls test (serial 08): it has "
+	    "no extended key usage: a client certificate must name clientAuth"},
+	{"noeku", TLS1_2_VERSION, 0, "no extended key usage"},
+	{"ca", TLS1_3_VERSION, 0, "certificate CN=ca, O=mtls test (serial 01) is not"},
 };
 
 static void

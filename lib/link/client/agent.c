@@ -19,6 +19,7 @@
 #include "mtls/pass.h"
 #include "mtls/replicate.h"
 #include "base/internal.h"
+#include "base/clock.h"
 #include "link/client/queue_int.h"
 #include "link/client/replicate_int.h"
 

@@ -13,8 +13,9 @@
 #include <sqlite3.h>
 
 #include "mtls/file.h"
-#include "mtls/replicate.h"
 #include "link/server/content_store_int.h"
+#include "mtls/replicate.h"
+#include "base/clock.h"
 #include "base/internal.h"
 
 #define COPY_CHUNK (256 * 1024)
@@ -41,10 +42,7 @@ static const char schema[] =
 int64_t
 mtls__now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mtls__now_ms();
 }
 
 int
@@ -78,6 +76,28 @@ mtls__queue_db_prepare(struct mtls_queue *q, const char *sql, sqlite3_stmt **st,
 	return 0;
 }
 
+/* Creates PATH 0600 when missing. An existing queue is never opened
+ * here: closing a descriptor of a database would drop the POSIX locks
+ * SQLite holds on it in this process. */
+static int
+queue_create_private(const char *path, struct mtls_err *err)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0 && errno == EEXIST) {
+		return 0;
+	}
+	if (fd < 0) {
+		return mtls_err_sys(err, MTLS_E_IO, "cannot create the queue %s", path);
+	}
+	if (fchmod(fd, 0600) != 0) {
+		close(fd);
+		return mtls_err_sys(err, MTLS_E_IO, "cannot make %s private", path);
+	}
+	close(fd);
+	return 0;
+}
+
 struct mtls_queue *
 mtls_queue_open(const char *state, int durable, struct mtls_err *err)
 {
@@ -100,6 +120,11 @@ mtls_queue_open(const char *state, int durable, struct mtls_err *err)
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/queue.db", state);
+	/* The queue holds pushed content: 0600 whatever the directory or the
+	 * umask (SQLite gives its -wal and -shm files the same mode). */
+	if (queue_create_private(path, err) != 0) {
+		goto fail;
+	}
 	if (sqlite3_open_v2(path, &q->db,
 		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		mtls_err_set(err, MTLS_E_IO, "cannot open the queue %s: %s", path,

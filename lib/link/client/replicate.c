@@ -12,6 +12,7 @@
 #include "mtls/pki.h"
 #include "mtls/replicate.h"
 #include "base/internal.h"
+#include "base/clock.h"
 
 static int
 url_bad(const char *s, const char *why, struct mtls_err *err)
@@ -142,13 +143,15 @@ mtls__cert_check_dates(X509 *cert, const char *path, struct mtls_err *err)
 	char when[64];
 
 	if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
-		mtls_time_format(X509_get0_notAfter(cert), when, sizeof(when));
+		mtls__time_format_asn1(X509_get0_notAfter(cert), MTLS__TIME_HUMAN, when,
+	    sizeof(when));
 		return mtls_err_set(err, MTLS_E_VERIFY,
 		    "%s: our certificate expired on %s; renew it before "
 		    "connecting", path, when);
 	}
 	if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
-		mtls_time_format(X509_get0_notBefore(cert), when, sizeof(when));
+		mtls__time_format_asn1(X509_get0_notBefore(cert), MTLS__TIME_HUMAN, when,
+	    sizeof(when));
 		return mtls_err_set(err, MTLS_E_VERIFY,
 		    "%s: our certificate is not valid before %s; check the "
 		    "clock", path, when);

@@ -21,6 +21,7 @@
 #include "mtls/pki.h"
 #include "mtls/replicate.h"
 #include "base/internal.h"
+#include "base/clock.h"
 #include "link/client/replicate_int.h"
 
 #define RESPONSE_MAX (64 * 1024)
@@ -46,14 +47,11 @@ tc_log(FILE *log, const char *fmt, ...)
 {
 	va_list ap;
 	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
 
 	if (log == NULL) {
 		return;
 	}
-	localtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%d.%m.%Y %H:%M:%S", &tm);
+	mtls__time_format(time(NULL), MTLS__TIME_RFC3339, stamp, sizeof(stamp));
 	fprintf(log, "%s - ", stamp);
 	va_start(ap, fmt);
 	vfprintf(log, fmt, ap);
@@ -128,8 +126,10 @@ log_cert(FILE *log, const char *what, X509 *c)
 	    NULL);
 	char *san = sans != NULL ? mtls_san_format(sans) : NULL;
 
-	mtls_time_format(X509_get0_notBefore(c), nb, sizeof(nb));
-	mtls_time_format(X509_get0_notAfter(c), na, sizeof(na));
+	mtls__time_format_asn1(X509_get0_notBefore(c), MTLS__TIME_HUMAN, nb,
+	    sizeof(nb));
+	mtls__time_format_asn1(X509_get0_notAfter(c), MTLS__TIME_HUMAN, na,
+	    sizeof(na));
 	tc_log(log, "%s: %s", what, subj ? subj : "?");
 	tc_log(log, "  issuer: %s, serial %s", iss ? iss : "?",
 	    serial ? serial : "?");

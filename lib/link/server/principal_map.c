@@ -54,36 +54,6 @@ struct mtls__pmap {
 	size_t n;
 };
 
-int
-mtls_action_parse(const char *s)
-{
-	if (strcasecmp(s, "test") == 0) {
-		return MTLS_ACTION_TEST;
-	}
-	if (strcasecmp(s, "activate") == 0) {
-		return MTLS_ACTION_ACTIVATE;
-	}
-	if (strcasecmp(s, "deactivate") == 0) {
-		return MTLS_ACTION_DEACTIVATE;
-	}
-	return -1;
-}
-
-const char *
-mtls_action_name(enum mtls_action a)
-{
-	switch (a) {
-	case MTLS_ACTION_TEST:
-		return "Test";
-	case MTLS_ACTION_ACTIVATE:
-		return "Activate";
-	case MTLS_ACTION_DEACTIVATE:
-		return "Deactivate";
-	default:
-		return "?";
-	}
-}
-
 static void
 rule_clear(struct mtls__pmap_rule *r)
 {

@@ -29,6 +29,8 @@ mtls_serve_opts_init(struct mtls_serve_opts *o)
 	o->max_conns = 1024;
 	o->handshake_timeout = 10;
 	o->idle_timeout = 60;
+	o->header_timeout = 10;
+	o->body_timeout = 120;
 	o->drain_timeout = 10;
 }
 
@@ -53,7 +55,7 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 	int sfd = SSL_get_fd(ssl);
 
 	(void)fd, (void)what;
-	if (c == NULL || (c->hs_done && c->reason[0] == '\0')) {
+	if (c == NULL || (c->hs_done && !c->refused)) {
 		return;
 	}
 	mtls__serve_conn_fail(c, "handshake_timeout",
@@ -94,7 +96,7 @@ accept_bev(struct event_base *base, void *arg)
 	struct serve_gen *g = mtls__serve_gen_get(srv);
 	struct mtls_err err = {MTLS_OK, ""};
 	struct serve_conn *c = NULL;
-	struct bufferevent *bev = NULL;
+	struct bufferevent *bev = NULL, *tls = NULL;
 	struct timeval tv = tv_of(srv->opts.handshake_timeout);
 	SSL *ssl = mtls__serve_ssl_new(g->ctx, &err);
 
@@ -108,6 +110,10 @@ accept_bev(struct event_base *base, void *arg)
 		bev = bufferevent_openssl_socket_new(base, -1, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	}
+	if (bev != NULL) {
+		tls = bev;
+		bev = serve_frame_new(w, ssl, tls);
+	}
 	if (bev == NULL || c->timer == NULL) {
 		/* evhttp would fall back to a plaintext bufferevent if we
 		 * returned NULL: stop rather than serve without TLS. */
@@ -115,7 +121,7 @@ accept_bev(struct event_base *base, void *arg)
 		    "(out of memory?): %s", err.msg);
 		abort();
 	}
-	if (evbuffer_add_cb(bufferevent_get_output(bev), coalesce_output,
+	if (evbuffer_add_cb(bufferevent_get_output(tls), coalesce_output,
 		NULL) == NULL) {
 		mtls__serve_log(srv, "error", "cannot watch a connection's output");
 	}
@@ -129,6 +135,9 @@ accept_bev(struct event_base *base, void *arg)
 	atomic_fetch_add(&w->conns, 1);
 	if (atomic_fetch_add(&srv->m.conns_open, 1) >= srv->opts.max_conns) {
 		atomic_fetch_add(&srv->m.conns_rejected, 1);
+		/* Refused even if its handshake completes before the timer
+		 * fires: the timer stays armed (see info_cb). */
+		c->refused = 1;
 		mtls__serve_conn_fail(c, "max_connections",
 		    "refused: %d connections are open (--max-conns)",
 		    srv->opts.max_conns);

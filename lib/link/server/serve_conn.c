@@ -31,6 +31,9 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 	if (c->timer != NULL) {
 		event_free(c->timer);
 	}
+	if (c->frame != NULL) {
+		c->frame_put(c->frame);
+	}
 	free(c);
 }
 
@@ -136,7 +139,7 @@ mtls__serve_conn_closed(struct serve_conn *c)
 			c->next->prev = c->prev;
 		}
 	}
-	if (c->hs_done) {
+	if (c->hs_done && !c->refused) {
 		return;
 	}
 	if (c->reason[0] == '\0') {

@@ -8,6 +8,7 @@
 
 #include "mtls/explain.h"
 #include "mtls/pki.h"
+#include "base/clock.h"
 #include "link/server/serve_int.h"
 #include "link/server/serve_rev.h"
 
@@ -70,7 +71,8 @@ mtls__serve_gen_describe(struct serve *srv, const char *what)
 	char *serial = mtls_cert_serial_hex(cert);
 	char until[64];
 
-	mtls_time_format(X509_get0_notAfter(cert), until, sizeof(until));
+	mtls__time_format_asn1(X509_get0_notAfter(cert), MTLS__TIME_HUMAN, until,
+	    sizeof(until));
 	mtls__serve_log(srv, "info",
 	    "%s: certificate %s (serial %s, valid until %s); clients from %s; "
 	    "map %s (%zu rules)", what, subj ? subj : "?", serial ? serial : "?",

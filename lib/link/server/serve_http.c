@@ -33,12 +33,11 @@ mark_idle(struct evhttp_request *req)
 {
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(
 	    evhttp_request_get_connection(req));
-	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	SSL *ssl = serve_bev_ssl(bev);
 	struct serve_conn *c = ssl != NULL ? mtls__serve_conn_get(ssl) : NULL;
 
 	if (c != NULL) {
-		c->busy = evbuffer_get_length(bufferevent_get_input(bev)) > 0 ||
-		    SSL_pending(ssl) > 0;
+		c->busy = serve_bev_pending(bev) > 0 || SSL_pending(ssl) > 0;
 	}
 }
 
@@ -279,8 +278,7 @@ method_name(enum evhttp_cmd_type c)
 static void
 conn_closing(struct evhttp_connection *evcon, void *arg)
 {
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	SSL *ssl = serve_bev_ssl(evhttp_connection_get_bufferevent(evcon));
 
 	(void)arg;
 	if (ssl != NULL && SSL_is_init_finished(ssl)) {
@@ -295,8 +293,7 @@ mtls__serve_http_request(struct evhttp_request *req, void *arg)
 {
 	struct reqctx r;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	SSL *ssl = serve_bev_ssl(evhttp_connection_get_bufferevent(evcon));
 	struct serve_conn *c = ssl != NULL ? mtls__serve_conn_get(ssl) : NULL;
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *upath = u != NULL ? evhttp_uri_get_path(u) : NULL;
@@ -319,6 +316,15 @@ mtls__serve_http_request(struct evhttp_request *req, void *arg)
 	r.acc.bytes_in = evbuffer_get_length(evhttp_request_get_input_buffer(req));
 	r.gen = mtls__serve_gen_get(r.w->srv);
 	r.cert = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+	if (c != NULL && c->refused) {
+		/* Over --max-conns; the refusal timer closes it. */
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		r.acc.outcome = "max_connections";
+		reply(&r, 503, "Service Unavailable", "too many connections "
+		    "(--max-conns); try again later\n");
+		goto out;
+	}
 	if (r.cert == NULL) {
 		/* Cannot happen: the handshake requires a certificate. */
 		reply(&r, 403, "Forbidden", "no client certificate\n");

@@ -45,6 +45,7 @@ struct serve_gen {
 };
 
 struct serve;
+struct serve_frame;
 
 struct serve_worker {
 	struct serve *srv;
@@ -90,12 +91,17 @@ struct serve_conn {
 	int counted;
 	int close_hooked;
 	int busy; /* request bytes arrived since the last response */
+	int refused; /* over --max-conns: closed whether or not the
+	                handshake completes */
+	struct serve_frame *frame; /* request framing (serve_frame.c) */
+	void (*frame_put)(struct serve_frame *); /* drops our reference */
 };
 
 /*
  * Who calls whom (no cycles; a file calls only files listed below it):
  *   serve.c          workers, signals, drain         -> everything below
- *   serve_http.c     requests                        -> metrics, gen, conn, log
+ *   serve_http.c     requests                        -> metrics, gen, frame, conn, log
+ *   serve_frame.c    request framing, deadlines      -> conn, counters, log
  *   serve_metrics.c  /metrics page                   -> gen, tls, rev, counters
  *   serve_watch.c    certificate/key file watch      -> gen, rev, log
  *   serve_gen.c      generations, reload             -> tls, rev, log
@@ -132,6 +138,36 @@ void mtls__serve_gen_describe(struct serve *srv, const char *what);
 
 /* serve_http.c */
 void mtls__serve_http_request(struct evhttp_request *req, void *arg);
+
+/* serve_frame.c: request framing between TLS and evhttp. */
+#define SERVE_HEAD_MAX 16384
+struct serve_head {
+	size_t len;             /* bytes up to and including the blank line */
+	long long content_length; /* -1: none */
+	int expect_continue;
+	int paths;              /* Path headers seen */
+	const char *outcome;    /* a refusal's log outcome, when specific */
+	char method[16];
+	char target[1024];      /* cut to fit; for the log */
+};
+/* Judges the request head at the start of BUF (LEN bytes, leading empty
+ * lines allowed): 0 when it is complete and acceptable (H filled), 1 when
+ * more bytes are needed, or the HTTP status to refuse it with (400 bad
+ * syntax, NUL or control bytes, repeated Content-Length or Path, folded
+ * lines; 411 Transfer-Encoding; 413 Content-Length over MAX_BODY; 417 an
+ * Expect other than 100-continue; 431 no end within MAX_HEAD bytes; 501
+ * a method other than GET, POST, HEAD), *WHY saying why in one line. */
+int serve_head_check(const char *buf, size_t len, size_t max_head,
+    uint64_t max_body, struct serve_head *h, const char **why);
+/* The bufferevent evhttp reads: TLS (owned, freed with it) filtered so
+ * that each head has --header-timeout and each body --body-timeout in
+ * all, and refusals are answered, logged and lingered over. */
+struct bufferevent *serve_frame_new(struct serve_worker *w, SSL *ssl,
+    struct bufferevent *tls);
+/* The SSL under evhttp's bufferevent BEV (filtered or not). */
+SSL *serve_bev_ssl(struct bufferevent *bev);
+/* Request bytes received on BEV and not yet read by evhttp. */
+size_t serve_bev_pending(struct bufferevent *bev);
 
 /* serve_counters.c */
 void mtls__serve_counters_init(struct serve_counters *c);

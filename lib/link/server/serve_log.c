@@ -9,20 +9,14 @@
 
 #include <jansson.h>
 
+#include "base/clock.h"
 #include "base/internal.h"
 #include "link/server/serve_int.h"
 
 void
 mtls__serve_now(char *buf, size_t len)
 {
-	struct timeval tv;
-	struct tm tm;
-	char base[32];
-
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03ldZ", base, (long)(tv.tv_usec / 1000));
+	mtls__time_format_ms(mtls__now_ms(), MTLS__TIME_RFC3339_MS, buf, len);
 }
 
 double

@@ -13,6 +13,7 @@
 #include "mtls/explain.h"
 #include "mtls/pki.h"
 #include "mtls/revocation.h"
+#include "base/clock.h"
 #include "link/server/serve_int.h"
 #include "link/server/serve_rev.h"
 #include "revocation/revocation_int.h"
@@ -67,10 +68,7 @@ filesig_eq(const struct filesig *a, const struct filesig *b)
 static void
 date_of(time_t t, char *buf, size_t len)
 {
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	mtls__time_format(t, MTLS__TIME_HUMAN, buf, len);
 }
 
 /* Loads the CA file and the CRLs into a fresh pair; swaps them in. */

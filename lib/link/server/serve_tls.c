@@ -90,7 +90,21 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	char buf[SERVE_REASON_MAX];
 
 	if (ok == 1) {
-		return 1;
+		/* The end-entity rules purpose sslclient leaves open (no EKU, a
+		 * CA or certificate signer as the client), as verify has them. */
+		X509 *leaf = X509_STORE_CTX_get_current_cert(xs);
+		const char *rule = X509_STORE_CTX_get_error_depth(xs) == 0 && leaf != NULL
+		    ? mtls_leaf_profile_check(leaf, MTLS_LEAF_CLIENT) : NULL;
+
+		if (rule == NULL) {
+			return 1;
+		}
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_INVALID_PURPOSE);
+		if (c != NULL) {
+			mtls_leaf_profile_sentence(leaf, rule, buf, sizeof(buf));
+			mtls__serve_conn_fail(c, "leaf_profile", "%s", buf);
+		}
+		return 0;
 	}
 	code = X509_STORE_CTX_get_error(xs);
 	depth = X509_STORE_CTX_get_error_depth(xs);
@@ -133,7 +147,7 @@ info_cb(const SSL *ssl, int where, int ret)
 	}
 	if ((where & SSL_CB_HANDSHAKE_DONE) != 0 && !c->hs_done) {
 		c->hs_done = 1;
-		if (c->timer != NULL) {
+		if (c->timer != NULL && !c->refused) {
 			event_del(c->timer);
 		}
 		if (c->w != NULL) {
@@ -472,6 +486,10 @@ mtls__serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "setting purpose sslclient");
 		goto fail;
 	}
+	/* The chain profile verify applies; the TLS security level is what
+	 * OpenSSL uses as the chain's authentication level in a handshake. */
+	mtls_chain_profile_apply(SSL_CTX_get0_param(ctx));
+	SSL_CTX_set_security_level(ctx, MTLS_SECURITY_LEVEL);
 	SSL_CTX_set_info_callback(ctx, info_cb);
 	SSL_CTX_set_msg_callback(ctx, msg_cb);
 #ifndef MTLS_NO_VCACHE /* -DMTLS_NO_VCACHE: for measuring the cache */

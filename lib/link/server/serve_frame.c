@@ -1,0 +1,644 @@
+/*
+ * The receiver's request framing, between TLS and evhttp: a bufferevent
+ * filter that holds each request head until it is complete and checked,
+ * then passes the head and exactly Content-Length body bytes on.
+ *
+ * Why here and not in evhttp (libevent 2.1): evhttp's timeout is reset by
+ * every byte (a client trickling one byte every few seconds holds a
+ * connection for ever), it reads a whole oversized body before answering
+ * 413 and never answers an oversized Expect: 100-continue, the first of
+ * two Content-Length headers silently wins, a NUL cuts a header value
+ * short unseen, and its own 400/501 answers reach neither log nor
+ * metrics. Here the head and the body each get one total deadline, the
+ * head is judged before evhttp sees a byte of it, and every refusal is
+ * answered, logged, counted, and followed by close_notify, a half-close
+ * and a bounded drain, so the client reads its answer instead of a reset.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+
+#include "mtls/pki.h"
+#include "link/server/serve_int.h"
+
+/* After a refusal: how long and how much we read and discard before the
+ * socket is closed (the client is expected to stop and read). */
+#define FRAME_LINGER_S 2
+#define FRAME_LINGER_MAX (8u * 1024 * 1024)
+
+enum frame_state { F_HEAD, F_BODY, F_REFUSED };
+enum frame_timer { T_NONE, T_HEAD, T_BODY, T_LINGER };
+
+struct serve_frame {
+	struct serve_worker *w;
+	SSL *ssl;
+	struct bufferevent *tls;
+	struct evbuffer_cb_entry *drained; /* on tls's output, while refused */
+	struct event *timer;
+	int refs; /* the filter and the connection (freed in either order) */
+	struct bufferevent *bev;           /* the filter itself; NULL once freed */
+	struct evbuffer_cb_entry *written; /* on bev's output */
+	struct evbuffer_cb_entry *sent;    /* on tls's output */
+	struct event *flush, *deliver;
+	/* evhttp's write callback, held back until TLS has sent it all */
+	bufferevent_data_cb http_written;
+	void *http_arg;
+	int write_pending;
+	enum frame_state state;
+	enum frame_timer kind;
+	uint64_t body_left;
+	size_t discarded;
+	int half_closed;
+	struct serve_head head; /* the request under way (for the log) */
+	struct timespec started;
+};
+
+static int
+token_char(unsigned char b)
+{
+	return b > 0x20 && b < 0x7f && strchr("\"(),/:;<=>?@[\\]{}", b) == NULL;
+}
+
+/* Compares the header name at P (N bytes) with NAME, ignoring case. */
+static int
+name_is(const char *p, size_t n, const char *name)
+{
+	return strlen(name) == n && evutil_ascii_strncasecmp(p, name, n) == 0;
+}
+
+static int
+refuse_with(const char **why, const char *msg, int status)
+{
+	*why = msg;
+	return status;
+}
+
+/* The request line: METHOD SP TARGET SP HTTP/1.x (RFC 9112 section 3). */
+static int
+request_line(const char *p, size_t n, struct serve_head *h, const char **why)
+{
+	const char *sp1 = memchr(p, ' ', n), *sp2;
+	size_t ml, tl;
+
+	sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - p))
+			  : NULL;
+	if (sp1 == NULL || sp2 == NULL || sp1 == p || sp2 == sp1 + 1 ||
+	    (size_t)(p + n - (sp2 + 1)) != 8 ||
+	    (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 &&
+		memcmp(sp2 + 1, "HTTP/1.0", 8) != 0)) {
+		return refuse_with(why, "malformed request line; send METHOD "
+		    "/path HTTP/1.1", 400);
+	}
+	ml = (size_t)(sp1 - p);
+	tl = (size_t)(sp2 - (sp1 + 1));
+	snprintf(h->method, sizeof(h->method), "%.*s", (int)ml, p);
+	snprintf(h->target, sizeof(h->target), "%.*s", (int)tl, sp1 + 1);
+	if (!(ml == 3 && memcmp(p, "GET", 3) == 0) &&
+	    !(ml == 4 && memcmp(p, "POST", 4) == 0) &&
+	    !(ml == 4 && memcmp(p, "HEAD", 4) == 0)) {
+		return refuse_with(why, "method not supported; replication "
+		    "uses POST /bin/receive", 501);
+	}
+	return 0;
+}
+
+/* One header line "Name: value" (no CR LF). */
+static int
+header_line(const char *p, size_t n, struct serve_head *h, const char **why)
+{
+	const char *colon = memchr(p, ':', n), *v, *e;
+	size_t nl, i;
+	long long cl = 0;
+
+	if (n > 0 && (p[0] == ' ' || p[0] == '\t')) {
+		return refuse_with(why, "folded header line (RFC 9112 "
+		    "section 5.2)", 400);
+	}
+	if (colon == NULL || colon == p) {
+		return refuse_with(why, "malformed header line", 400);
+	}
+	nl = (size_t)(colon - p);
+	for (i = 0; i < nl; i++) {
+		if (!token_char((unsigned char)p[i])) {
+			return refuse_with(why, "malformed header name", 400);
+		}
+	}
+	v = colon + 1;
+	e = p + n;
+	while (v < e && (*v == ' ' || *v == '\t')) {
+		v++;
+	}
+	while (e > v && (e[-1] == ' ' || e[-1] == '\t')) {
+		e--;
+	}
+	if (name_is(p, nl, "Content-Length")) {
+		if (h->content_length >= 0) {
+			h->outcome = "repeated_header";
+			return refuse_with(why, "header Content-Length appears "
+			    "more than once; send it once", 400);
+		}
+		if (e == v || e - v > 18) {
+			return refuse_with(why, "malformed Content-Length", 400);
+		}
+		for (; v < e; v++) {
+			if (*v < '0' || *v > '9') {
+				return refuse_with(why,
+				    "malformed Content-Length", 400);
+			}
+			cl = cl * 10 + (*v - '0');
+		}
+		h->content_length = cl;
+	} else if (name_is(p, nl, "Transfer-Encoding")) {
+		return refuse_with(why, "chunked bodies are not accepted; send "
+		    "Content-Length", 411);
+	} else if (name_is(p, nl, "Path")) {
+		if (h->paths++ > 0) {
+			h->outcome = "repeated_header";
+			return refuse_with(why, "header Path appears more than "
+			    "once; send it once", 400);
+		}
+	} else if (name_is(p, nl, "Expect")) {
+		if ((size_t)(e - v) != 12 ||
+		    evutil_ascii_strncasecmp(v, "100-continue", 12) != 0) {
+			return refuse_with(why, "only Expect: 100-continue is "
+			    "understood", 417);
+		}
+		h->expect_continue = 1;
+	}
+	return 0;
+}
+
+int
+serve_head_check(const char *buf, size_t len, size_t max_head,
+    uint64_t max_body, struct serve_head *h, const char **why)
+{
+	size_t i, start = 0, end = 0, line, eol;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	h->content_length = -1;
+	*why = NULL;
+	/* Empty lines before a request line are ignored (RFC 9112 2.2). */
+	while (start < len && (buf[start] == '\r' || buf[start] == '\n')) {
+		start++;
+	}
+	for (i = start; i < len && end == 0; i++) {
+		const unsigned char b = (unsigned char)buf[i];
+
+		if (b == '\n' && i + 1 < len && buf[i + 1] == '\n') {
+			end = i + 2;
+		} else if (b == '\n' && i + 2 < len && buf[i + 1] == '\r' &&
+		    buf[i + 2] == '\n') {
+			end = i + 3;
+		} else if (b == '\r' && i + 1 < len && buf[i + 1] != '\n') {
+			return refuse_with(why, "bare CR in the request head",
+			    400);
+		} else if ((b < 0x20 && b != '\t' && b != '\r' && b != '\n') ||
+		    b == 0x7f) {
+			/* NUL would cut a header value short unseen. */
+			return refuse_with(why, "control character (NUL, ...) "
+			    "in the request head", 400);
+		}
+	}
+	if (end == 0) {
+		return len >= max_head ? refuse_with(why, "request head too "
+		    "large", 431) : 1;
+	}
+	if (end > max_head) {
+		return refuse_with(why, "request head too large", 431);
+	}
+	h->len = end;
+	for (line = start; line < end; line = eol + 1) {
+		eol = line;
+		while (buf[eol] != '\n') {
+			eol++;
+		}
+		i = eol > line && buf[eol - 1] == '\r' ? eol - 1 : eol;
+		if (i == line) {
+			break; /* the blank line */
+		}
+		rc = line == start ? request_line(buf + line, i - line, h, why)
+				   : header_line(buf + line, i - line, h, why);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	if (h->content_length > 0 && (uint64_t)h->content_length > max_body) {
+		return refuse_with(why, "request body larger than --max-body",
+		    413);
+	}
+	return 0;
+}
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 400:
+		return "Bad Request";
+	case 408:
+		return "Request Timeout";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Payload Too Large";
+	case 417:
+		return "Expectation Failed";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	default:
+		return "Error";
+	}
+}
+
+static void
+timer_start(struct serve_frame *f, enum frame_timer kind, double seconds)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)seconds;
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+	f->kind = kind;
+	evtimer_add(f->timer, &tv);
+}
+
+static void
+timer_stop(struct serve_frame *f)
+{
+	f->kind = T_NONE;
+	evtimer_del(f->timer);
+}
+
+/* Ends the connection now: the bufferevent fails, evhttp frees it. */
+static void
+close_now(struct serve_frame *f)
+{
+	int fd = SSL_get_fd(f->ssl);
+
+	timer_stop(f);
+	if (fd >= 0) {
+		shutdown(fd, SHUT_RDWR);
+	}
+}
+
+/* The refusal was written out: close_notify, then our half of TCP, and
+ * read what the client still sends for a little while. */
+static void
+refusal_flushed(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct serve_frame *f = arg;
+	int fd = SSL_get_fd(f->ssl);
+
+	(void)info;
+	if (f->half_closed || evbuffer_get_length(buf) > 0) {
+		return;
+	}
+	f->half_closed = 1;
+	ERR_clear_error();
+	(void)SSL_shutdown(f->ssl);
+	ERR_clear_error();
+	if (fd >= 0) {
+		shutdown(fd, SHUT_WR);
+	}
+}
+
+static void
+frame_log(struct serve_frame *f, int status, const char *outcome)
+{
+	struct serve *srv = f->w->srv;
+	X509 *cert = SSL_get0_peer_certificate(f->ssl);
+	struct serve_conn *c = mtls__serve_conn_get(f->ssl);
+	struct serve_access a;
+	char *cn = NULL, *serial = NULL, labels[128];
+
+	memset(&a, 0, sizeof(a));
+	if (cert != NULL) {
+		cn = mtls_name_cn(X509_get_subject_name(cert));
+		serial = mtls_cert_serial_hex(cert);
+	}
+	a.peer = c != NULL ? c->peer : "-";
+	a.principal = cn;
+	a.serial = serial;
+	a.method = f->head.method[0] != '\0' ? f->head.method : NULL;
+	a.uri = f->head.target[0] != '\0' ? f->head.target : NULL;
+	a.status = status;
+	a.outcome = outcome;
+	a.ms = f->started.tv_sec != 0 ? mtls__serve_elapsed_ms(&f->started) : 0;
+	mtls__serve_log_access(srv, &a);
+	snprintf(labels, sizeof(labels), "action=\"invalid\",status=\"%d\"",
+	    status);
+	mtls__serve_counters_add(&srv->m.requests, labels);
+	OPENSSL_free(cn);
+	OPENSSL_free(serial);
+}
+
+/* Answers STATUS with WHY and closes: evhttp sees nothing more. */
+static void
+refuse(struct serve_frame *f, int status, const char *why, const char *outcome)
+{
+	struct evbuffer *out = bufferevent_get_output(f->tls);
+
+	frame_log(f, status, outcome);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nServer: mtls/%s\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n%s\n", status, status_text(status),
+	    MTLS_VERSION, strlen(why) + 1, why);
+	f->state = F_REFUSED;
+	f->drained = evbuffer_add_cb(out, refusal_flushed, f);
+	bufferevent_enable(f->tls, EV_WRITE);
+	timer_stop(f);
+	timer_start(f, T_LINGER, FRAME_LINGER_S);
+}
+
+static void
+frame_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve_frame *f = arg;
+	const struct mtls_serve_opts *o = &f->w->srv->opts;
+	char why[160];
+
+	(void)fd, (void)what;
+	switch (f->kind) {
+	case T_HEAD:
+		snprintf(why, sizeof(why), "the request head did not arrive "
+		    "within %.1f s (--header-timeout)", o->header_timeout);
+		refuse(f, 408, why, "header_timeout");
+		break;
+	case T_BODY:
+		snprintf(why, sizeof(why), "the request body did not arrive "
+		    "within %.1f s (--body-timeout)", o->body_timeout);
+		refuse(f, 408, why, "body_timeout");
+		break;
+	case T_LINGER:
+		close_now(f);
+		break;
+	case T_NONE:
+	default:
+		break;
+	}
+}
+
+/* One head, complete in SRC: pass it on, or refuse. 0: passed. */
+static int
+take_head(struct serve_frame *f, struct evbuffer *src, struct evbuffer *dst)
+{
+	const struct mtls_serve_opts *o = &f->w->srv->opts;
+	size_t n = evbuffer_get_length(src);
+	size_t look = n < SERVE_HEAD_MAX ? n : SERVE_HEAD_MAX;
+	const char *p = (const char *)evbuffer_pullup(src, (ev_ssize_t)look);
+	const char *why = NULL;
+	int rc;
+
+	if (f->kind == T_NONE) {
+		clock_gettime(CLOCK_MONOTONIC, &f->started);
+		timer_start(f, T_HEAD, o->header_timeout);
+	}
+	rc = p != NULL ? serve_head_check(p, look, SERVE_HEAD_MAX,
+			     o->max_body, &f->head, &why)
+		       : 1;
+	if (rc == 1) {
+		return 1;
+	}
+	if (rc != 0) {
+		refuse(f, rc, why, f->head.outcome != NULL ? f->head.outcome
+			: rc == 413 ? "too_large" : rc == 431
+			? "head_too_large" : rc == 411 ? "length_required"
+			: rc == 501 ? "method" : "bad_head");
+		return 1;
+	}
+	evbuffer_remove_buffer(src, dst, f->head.len);
+	timer_stop(f);
+	if (f->head.content_length > 0) {
+		f->state = F_BODY;
+		f->body_left = (uint64_t)f->head.content_length;
+		timer_start(f, T_BODY, o->body_timeout);
+	}
+	return 0;
+}
+
+static enum bufferevent_filter_result
+frame_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct serve_frame *f = arg;
+	size_t n, take;
+	int moved = 0;
+
+	(void)limit, (void)mode;
+	while ((n = evbuffer_get_length(src)) > 0) {
+		if (f->state == F_REFUSED) {
+			f->discarded += n;
+			evbuffer_drain(src, n);
+			if (f->discarded > FRAME_LINGER_MAX) {
+				close_now(f);
+			}
+			break;
+		}
+		if (f->state == F_BODY) {
+			take = (uint64_t)n < f->body_left ? n
+							  : (size_t)f->body_left;
+			evbuffer_remove_buffer(src, dst, take);
+			moved = 1;
+			f->body_left -= take;
+			if (f->body_left == 0) {
+				timer_stop(f);
+				f->state = F_HEAD;
+			}
+			continue;
+		}
+		if (take_head(f, src, dst) != 0) {
+			break;
+		}
+		moved = 1;
+	}
+	return moved ? BEV_OK : BEV_NEED_MORE;
+}
+
+/*
+ * evhttp adds a response to its output before it enables writing, and a
+ * libevent 2.1 filter moves output on only when data is added while
+ * writing is enabled: the response would sit there. So every addition
+ * schedules one flush, which runs after evhttp has enabled writing.
+ */
+/* The filter calls this when it has passed all output to TLS; evhttp
+ * would take that as "sent" and may shut the socket down at once (after
+ * "Connection: close"), losing what TLS has not written yet. So evhttp's
+ * callback runs only when the TLS output is empty. */
+static void
+frame_written(struct bufferevent *bev, void *arg)
+{
+	struct serve_conn *c = mtls__serve_conn_get(serve_bev_ssl(bev));
+	struct serve_frame *f = c != NULL ? c->frame : NULL;
+
+	if (f == NULL || f->http_written == NULL) {
+		return;
+	}
+	f->http_arg = arg;
+	if (evbuffer_get_length(bufferevent_get_output(f->tls)) > 0) {
+		f->write_pending = 1;
+		return;
+	}
+	f->write_pending = 0;
+	f->http_written(bev, arg);
+}
+
+static void
+deliver_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve_frame *f = arg;
+
+	(void)fd, (void)what;
+	if (f->write_pending && f->http_written != NULL) {
+		f->write_pending = 0;
+		f->http_written(f->bev, f->http_arg);
+	}
+}
+
+static void
+tls_sent(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct serve_frame *f = arg;
+
+	(void)info;
+	if (f->bev != NULL && f->write_pending &&
+	    evbuffer_get_length(buf) == 0) {
+		event_active(f->deliver, EV_TIMEOUT, 0);
+	}
+}
+
+static void
+flush_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve_frame *f = arg;
+	bufferevent_data_cb rd = NULL, wr = NULL;
+	bufferevent_event_cb ev = NULL;
+	void *cbarg = NULL;
+
+	(void)fd, (void)what;
+	bufferevent_getcb(f->bev, &rd, &wr, &ev, &cbarg);
+	if (wr != NULL && wr != frame_written) {
+		f->http_written = wr;
+		bufferevent_setcb(f->bev, rd, frame_written, ev, cbarg);
+	}
+	bufferevent_flush(f->bev, EV_WRITE, BEV_FLUSH);
+}
+
+static void
+output_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct serve_frame *f = arg;
+
+	(void)buf;
+	if (info->n_added > 0) {
+		event_active(f->flush, EV_TIMEOUT, 0);
+	}
+}
+
+static void
+frame_put(struct serve_frame *f)
+{
+	if (--f->refs == 0) {
+		free(f);
+	}
+}
+
+/* The filter is freed. The TLS bufferevent (and the connection state)
+ * may be freed before or after it: F lives until both are gone. */
+static void
+frame_free(void *arg)
+{
+	struct serve_frame *f = arg;
+
+	if (f->written != NULL) {
+		evbuffer_remove_cb_entry(bufferevent_get_output(f->bev),
+		    f->written);
+	}
+	f->bev = NULL;
+	f->write_pending = 0;
+	event_free(f->flush);
+	event_free(f->deliver);
+	event_free(f->timer);
+	f->flush = f->deliver = f->timer = NULL;
+	frame_put(f);
+}
+
+struct bufferevent *
+serve_frame_new(struct serve_worker *w, SSL *ssl, struct bufferevent *tls)
+{
+	struct serve_frame *f = calloc(1, sizeof(*f));
+	struct bufferevent *bev = NULL;
+	struct serve_conn *c;
+
+	if (f == NULL) {
+		return NULL;
+	}
+	f->refs = 1;
+	f->w = w;
+	f->ssl = ssl;
+	f->tls = tls;
+	f->timer = evtimer_new(w->base, frame_timer, f);
+	f->flush = event_new(w->base, -1, 0, flush_now, f);
+	f->deliver = event_new(w->base, -1, 0, deliver_now, f);
+	if (f->timer != NULL && f->flush != NULL && f->deliver != NULL) {
+		bev = bufferevent_filter_new(tls, frame_in, NULL,
+		    BEV_OPT_CLOSE_ON_FREE, frame_free, f);
+	}
+	if (bev == NULL) {
+		if (f->timer != NULL) {
+			event_free(f->timer);
+		}
+		if (f->flush != NULL) {
+			event_free(f->flush);
+		}
+		if (f->deliver != NULL) {
+			event_free(f->deliver);
+		}
+		free(f);
+		return NULL;
+	}
+	f->bev = bev;
+	f->written = evbuffer_add_cb(bufferevent_get_output(bev),
+	    output_added, f);
+	f->sent = evbuffer_add_cb(bufferevent_get_output(tls), tls_sent, f);
+	c = mtls__serve_conn_get(ssl);
+	if (c != NULL) {
+		c->frame = f;
+		c->frame_put = frame_put;
+		f->refs++;
+	}
+	if (f->written == NULL || f->sent == NULL) {
+		bufferevent_free(bev); /* frees F and TLS */
+		return NULL;
+	}
+	return bev;
+}
+
+SSL *
+serve_bev_ssl(struct bufferevent *bev)
+{
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	struct bufferevent *u = bev != NULL ? bufferevent_get_underlying(bev)
+					    : NULL;
+
+	return ssl != NULL || u == NULL ? ssl : bufferevent_openssl_get_ssl(u);
+}
+
+size_t
+serve_bev_pending(struct bufferevent *bev)
+{
+	struct bufferevent *u = bufferevent_get_underlying(bev);
+
+	return evbuffer_get_length(bufferevent_get_input(bev)) +
+	    (u != NULL ? evbuffer_get_length(bufferevent_get_input(u)) : 0);
+}

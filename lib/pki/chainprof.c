@@ -1,0 +1,72 @@
+/* see mtls/pki.h: the one certificate-chain profile of verify and serve */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/x509v3.h>
+
+#include "mtls/pki.h"
+#include "base/internal.h"
+
+void
+mtls_chain_profile_apply(X509_VERIFY_PARAM *vp)
+{
+	/* RFC 5280 structure checks (OpenSSL's strict mode: AKI/SKI, critical
+	 * CA basicConstraints, well-formed SANs and serials...) and the key
+	 * and signature strength of TLS security level 2 (RSA/DSA >= 2048,
+	 * ECC >= 224 bits, no SHA-1 or MD5 signatures) for every certificate. */
+	X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_X509_STRICT);
+	X509_VERIFY_PARAM_set_auth_level(vp, MTLS_SECURITY_LEVEL);
+}
+
+const char *
+mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role)
+{
+	uint32_t ku = X509_get_key_usage(leaf);
+	uint32_t xku = X509_get_extended_key_usage(leaf);
+	int has_eku = (X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) != 0;
+
+	if (X509_check_ca(leaf) != 0) {
+		return "it is a CA certificate, not an end-entity one (RFC 5280 "
+		       "4.2.1.9: basicConstraints CA:TRUE or certificate-signing "
+		       "key usage)";
+	}
+	if (ku != UINT32_MAX && (ku & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) != 0) {
+		return "its key usage allows signing certificates or CRLs "
+		       "(keyCertSign/cRLSign), which an end-entity certificate "
+		       "must not (RFC 5280 4.2.1.3)";
+	}
+	if (X509_get_ext_by_NID(leaf, NID_name_constraints, -1) >= 0) {
+		return "it carries name constraints, which only a CA certificate "
+		       "may (RFC 5280 4.2.1.10)";
+	}
+	if (!has_eku) {
+		return role == MTLS_LEAF_SERVER
+		    ? "it has no extended key usage: a server certificate must "
+		      "name serverAuth (RFC 5280 4.2.1.12)"
+		    : "it has no extended key usage: a client certificate must "
+		      "name clientAuth (RFC 5280 4.2.1.12)";
+	}
+	if ((role == MTLS_LEAF_CLIENT || role == MTLS_LEAF_NODE) &&
+	    (xku & XKU_SSL_CLIENT) == 0) {
+		return "its extended key usage does not include clientAuth "
+		       "(RFC 5280 4.2.1.12); issue it with the client or node profile";
+	}
+	if ((role == MTLS_LEAF_SERVER || role == MTLS_LEAF_NODE) &&
+	    (xku & XKU_SSL_SERVER) == 0) {
+		return "its extended key usage does not include serverAuth "
+		       "(RFC 5280 4.2.1.12); issue it with the server or node profile";
+	}
+	return NULL;
+}
+
+void
+mtls_leaf_profile_sentence(X509 *leaf, const char *rule, char *buf, size_t len)
+{
+	char *subj = mtls_name_format(X509_get_subject_name(leaf));
+	char *serial = mtls_cert_serial_hex(leaf);
+
+	snprintf(buf, len, "certificate %s (serial %s): %s", subj ? subj : "?",
+	    serial ? serial : "?", rule);
+	OPENSSL_free(subj);
+	OPENSSL_free(serial);
+}
