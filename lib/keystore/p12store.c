@@ -526,7 +526,7 @@ out:
 /* ---- write ------------------------------------------------------------- */
 
 int
-mtls__p12_write(struct mtls_store *s, const char *pass,
+mtls__p12store_write(struct mtls_store *s, const char *pass,
     const struct mtls_store_opts *opts, unsigned char **out, size_t *len,
     struct mtls_err *err)
 {

@@ -95,7 +95,7 @@ mtls_store_serialize(struct mtls_store *s, enum mtls_store_format fmt,
 		}
 		return mtls__jks_write(s, pass, opts->key_pass, out, len, err);
 	case MTLS_STORE_P12:
-		return mtls__p12_write(s, pass, opts, out, len, err);
+		return mtls__p12store_write(s, pass, opts, out, len, err);
 	case MTLS_STORE_JCEKS:
 		return mtls_err_set(err, MTLS_E_USAGE,
 		    "mtls reads JCEKS but does not write it; write jks or p12");

@@ -32,7 +32,7 @@ int mtls__jks_write(struct mtls_store *s, const char *pass, const char *key_pass
 
 int mtls__p12_parse(struct mtls_store *s, const unsigned char *d, size_t n,
     const char *name, const char *pass, struct mtls_err *err);
-int mtls__p12_write(struct mtls_store *s, const char *pass,
+int mtls__p12store_write(struct mtls_store *s, const char *pass,
     const struct mtls_store_opts *opts, unsigned char **out, size_t *len,
     struct mtls_err *err);
 

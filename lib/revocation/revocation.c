@@ -10,7 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "mtls/pki.h"
-#include "mtls/revocation.h"
+#include "revocation/revocation_int.h"
 #include "base/clock.h"
 
 struct mtls__crlset {

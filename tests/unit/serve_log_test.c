@@ -137,14 +137,14 @@ head_table(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(head_cases) / sizeof(head_cases[0]); i++) {
-		rc = serve_head_check(head_cases[i].in, head_cases[i].len,
+		rc = mtls__serve_head_check(head_cases[i].in, head_cases[i].len,
 		    SERVE_HEAD_MAX, 1000, &h, &why);
 		if (rc != head_cases[i].want) {
 			fail_msg("case %zu: got %d, wanted %d (%s)", i, rc,
 			    head_cases[i].want, why != NULL ? why : "-");
 		}
 	}
-	rc = serve_head_check(head_cases[0].in, head_cases[0].len,
+	rc = mtls__serve_head_check(head_cases[0].in, head_cases[0].len,
 	    SERVE_HEAD_MAX, 1000, &h, &why);
 	assert_int_equal(h.content_length, 5);
 	assert_int_equal(h.len, head_cases[0].len - 5);
@@ -162,9 +162,9 @@ head_too_large(void **state)
 	(void)state;
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
-	assert_int_equal(serve_head_check(big, 100, SERVE_HEAD_MAX, 1000, &h,
+	assert_int_equal(mtls__serve_head_check(big, 100, SERVE_HEAD_MAX, 1000, &h,
 	    &why), 1);
-	assert_int_equal(serve_head_check(big, SERVE_HEAD_MAX, SERVE_HEAD_MAX,
+	assert_int_equal(mtls__serve_head_check(big, SERVE_HEAD_MAX, SERVE_HEAD_MAX,
 	    1000, &h, &why), 431);
 }
 

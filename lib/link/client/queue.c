@@ -39,12 +39,6 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS targets("
     " target TEXT PRIMARY KEY, last_error TEXT, last_error_at INTEGER);";
 
-int64_t
-mtls__now_ms(void)
-{
-	return mtls__now_ms();
-}
-
 int
 mtls__queue_db_fail(struct mtls_queue *q, const char *what, struct mtls_err *err)
 {

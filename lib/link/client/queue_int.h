@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include "mtls/err.h"
+#include "base/clock.h"
 
 struct mtls_queue {
 	sqlite3 *db;
@@ -80,8 +81,5 @@ int mtls__queue_wake(struct mtls_queue *q, struct mtls_err *err);
 /* Removes content files under STATE/blobs that no item references (left
  * by a crash between writing the file and committing the enqueue). */
 int mtls__queue_gc(struct mtls_queue *q, struct mtls_err *err);
-
-/* Milliseconds since the epoch (the queue's clock). */
-int64_t mtls__now_ms(void);
 
 #endif

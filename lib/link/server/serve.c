@@ -112,7 +112,7 @@ accept_bev(struct event_base *base, void *arg)
 	}
 	if (bev != NULL) {
 		tls = bev;
-		bev = serve_frame_new(w, ssl, tls);
+		bev = mtls__serve_frame_new(w, ssl, tls);
 	}
 	if (bev == NULL || c->timer == NULL) {
 		/* evhttp would fall back to a plaintext bufferevent if we

@@ -33,11 +33,11 @@ mark_idle(struct evhttp_request *req)
 {
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(
 	    evhttp_request_get_connection(req));
-	SSL *ssl = serve_bev_ssl(bev);
+	SSL *ssl = mtls__serve_bev_ssl(bev);
 	struct serve_conn *c = ssl != NULL ? mtls__serve_conn_get(ssl) : NULL;
 
 	if (c != NULL) {
-		c->busy = serve_bev_pending(bev) > 0 || SSL_pending(ssl) > 0;
+		c->busy = mtls__serve_bev_pending(bev) > 0 || SSL_pending(ssl) > 0;
 	}
 }
 
@@ -278,7 +278,7 @@ method_name(enum evhttp_cmd_type c)
 static void
 conn_closing(struct evhttp_connection *evcon, void *arg)
 {
-	SSL *ssl = serve_bev_ssl(evhttp_connection_get_bufferevent(evcon));
+	SSL *ssl = mtls__serve_bev_ssl(evhttp_connection_get_bufferevent(evcon));
 
 	(void)arg;
 	if (ssl != NULL && SSL_is_init_finished(ssl)) {
@@ -293,7 +293,7 @@ mtls__serve_http_request(struct evhttp_request *req, void *arg)
 {
 	struct reqctx r;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	SSL *ssl = serve_bev_ssl(evhttp_connection_get_bufferevent(evcon));
+	SSL *ssl = mtls__serve_bev_ssl(evhttp_connection_get_bufferevent(evcon));
 	struct serve_conn *c = ssl != NULL ? mtls__serve_conn_get(ssl) : NULL;
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *upath = u != NULL ? evhttp_uri_get_path(u) : NULL;

@@ -157,17 +157,17 @@ struct serve_head {
  * lines; 411 Transfer-Encoding; 413 Content-Length over MAX_BODY; 417 an
  * Expect other than 100-continue; 431 no end within MAX_HEAD bytes; 501
  * a method other than GET, POST, HEAD), *WHY saying why in one line. */
-int serve_head_check(const char *buf, size_t len, size_t max_head,
+int mtls__serve_head_check(const char *buf, size_t len, size_t max_head,
     uint64_t max_body, struct serve_head *h, const char **why);
 /* The bufferevent evhttp reads: TLS (owned, freed with it) filtered so
  * that each head has --header-timeout and each body --body-timeout in
  * all, and refusals are answered, logged and lingered over. */
-struct bufferevent *serve_frame_new(struct serve_worker *w, SSL *ssl,
+struct bufferevent *mtls__serve_frame_new(struct serve_worker *w, SSL *ssl,
     struct bufferevent *tls);
 /* The SSL under evhttp's bufferevent BEV (filtered or not). */
-SSL *serve_bev_ssl(struct bufferevent *bev);
+SSL *mtls__serve_bev_ssl(struct bufferevent *bev);
 /* Request bytes received on BEV and not yet read by evhttp. */
-size_t serve_bev_pending(struct bufferevent *bev);
+size_t mtls__serve_bev_pending(struct bufferevent *bev);
 
 /* serve_counters.c */
 void mtls__serve_counters_init(struct serve_counters *c);
