@@ -8,7 +8,7 @@
 #   scripts/state_crash.sh [build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mtls=$PWD/${1:-build}/src/mtls
+mtls=${MTLS:-$PWD/${1:-build}/src/mtls}
 work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-crash-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 out=docs/state-crash.md

@@ -1,4 +1,5 @@
 /* mtls keystore: the keytool subset people run, for JKS and PKCS#12. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,23 @@ ks_export(const struct ks_opts *o, struct mtls_store *s,
 	return rc;
 }
 
+/* What was done, printed only once the store is written: nothing says
+ * "added" before it is true (a full disk fails the write). */
+static char ks_done[4096];
+
+static void ks_done_add(const char *fmt, ...) MTLS_PRINTF(1, 2);
+
+static void
+ks_done_add(const char *fmt, ...)
+{
+	size_t used = strlen(ks_done);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ks_done + used, sizeof(ks_done) - used, fmt, ap);
+	va_end(ap);
+}
+
 static int
 ks_add(const struct ks_opts *o, struct mtls_store *s, struct mtls_err *err)
 {
@@ -215,7 +233,7 @@ ks_add(const struct ks_opts *o, struct mtls_store *s, struct mtls_err *err)
 	}
 	rc = mtls_store_add_key(s, alias, key, chain, 0, o->force, err);
 	if (rc == 0) {
-		fprintf(stderr, "mtls: added key entry '%s' (chain of %d)\n",
+		ks_done_add("mtls: added key entry '%s' (chain of %d)\n",
 		    alias, sk_X509_num(chain));
 	}
 out:
@@ -249,8 +267,7 @@ ks_trust(const struct ks_opts *o, struct mtls_store *s, struct mtls_err *err)
 		}
 		rc = mtls_store_add_trusted(s, alias, x, 0, o->force, err);
 		if (rc == 0) {
-			fprintf(stderr, "mtls: added trusted entry '%s'\n",
-			    alias);
+			ks_done_add("mtls: added trusted entry '%s'\n", alias);
 		}
 		OPENSSL_free(alias);
 	}
@@ -304,11 +321,17 @@ ks_run(const struct ks_opts *o, struct mtls_err *err)
 	char *pass = NULL, *kpass = NULL, *npass = NULL;
 	int exists = 0, writes = strcmp(o->verb, "export") != 0;
 	enum sc_out kind;
-	int rc = -1;
+	int rc = -1, lockfd = -1;
 
+	ks_done[0] = '\0';
+	/* Writers of one store take turns: read, change and write are one
+	 * step, so concurrent adds never lose each other's entries. */
+	if (writes && sc_store_lock(o->path, &lockfd, err) != 0) {
+		return -1;
+	}
 	pass = sc_pass(o->pass, "--pass", o->path, 0, err);
 	if (pass == NULL) {
-		return -1;
+		goto out;
 	}
 	if (o->key_pass != NULL &&
 	    (kpass = mtls_pass_get(o->key_pass, NULL, 0, err)) == NULL) {
@@ -366,7 +389,11 @@ ks_run(const struct ks_opts *o, struct mtls_err *err)
 		rc = sc_store_save(s, o->path, kind, npass != NULL ? npass : pass,
 		    &so, 1, err);
 	}
+	if (rc == 0) {
+		fputs(ks_done, stderr);
+	}
 out:
+	sc_store_unlock(lockfd);
 	mtls_store_free(s);
 	mtls_pass_free(pass);
 	mtls_pass_free(kpass);

@@ -1,6 +1,11 @@
 #include "store_cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -170,4 +175,57 @@ sc_store_save(struct mtls_store *s, const char *path, enum sc_out kind,
 	mtls_fileset_free(fs);
 	mtls_store_buf_free(out, len);
 	return rc;
+}
+
+int
+sc_store_lock(const char *path, int *fd, struct mtls_err *err)
+{
+	char *copy = strdup(path);
+	const char *env = getenv("MTLS_LOCK_WAIT");
+	long wait = env != NULL && *env != '\0' ? strtol(env, NULL, 10) : 30;
+	struct timespec pause = {0, 50 * 1000000L};
+	long waited_ms = 0;
+	int failed = 0;
+
+	*fd = -1;
+	if (copy == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	*fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot open the directory of %s", path);
+		free(copy);
+		return -1;
+	}
+	while (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			failed = mtls_err_sys(err, MTLS_E_IO, "cannot lock the "
+			    "directory of %s", path);
+			break;
+		}
+		if (waited_ms >= wait * 1000) {
+			failed = mtls_err_set(err, MTLS_E_IO, "%s is busy: another "
+			    "mtls keystore command is writing a store beside it; "
+			    "waited %ld s (set MTLS_LOCK_WAIT=SECONDS to wait "
+			    "longer)", path, wait);
+			break;
+		}
+		nanosleep(&pause, NULL);
+		waited_ms += 50;
+	}
+	free(copy);
+	if (failed) {
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void
+sc_store_unlock(int fd)
+{
+	if (fd >= 0) {
+		close(fd);
+	}
 }

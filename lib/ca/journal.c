@@ -265,8 +265,12 @@ settle(struct mtls_ca *ca, const struct jrow *j, int finish,
 			return mtls_err_sys(err, MTLS_E_IO, "finishing the "
 			    "interrupted %s (serial %s)", j->what, serials);
 		}
-		note(ca, "finished an interrupted %s: serial %s, %zu file(s) "
-		    "put in place", j->what, serials, s.pending);
+		/* Nothing pending: only the row's deletion was lost (a kill
+		 * or a full disk after the files were placed). */
+		if (s.pending > 0) {
+			note(ca, "finished an interrupted %s: serial %s, %zu "
+			    "file(s) put in place", j->what, serials, s.pending);
+		}
 		return journal_delete(ca, j->id, err);
 	}
 	each_file(j->files, undo_file, &s);

@@ -86,6 +86,15 @@ else
 fi
 wait $B && pass "the batch completes" || fail "batch: $(tail -2 batch.out)"
 
+# Keystore writers on one store take turns: no entry is lost.
+for ((i = 0; i < N; i++)); do $MTLS issue "k$i" --profile client --out ks >/dev/null 2>&1; done
+par t $MTLS keystore trust ks/trust.p12 --alias t@ --cert ks/k@.crt --pass pass:changeit
+par a $MTLS keystore add ks/keys.jks --alias a@ --key ks/k@.key --cert ks/k@.crt --pass pass:changeit
+nt=$($MTLS keystore list ks/trust.p12 --pass pass:changeit --json 2>/dev/null | grep -o '"alias"' | wc -l)
+na=$($MTLS keystore list ks/keys.jks --pass pass:changeit --json 2>/dev/null | grep -o '"alias"' | wc -l)
+[ "$nt" = "$N" ] && [ "$na" = "$N" ] && pass "$N parallel keystore trust and add: $nt and $na entries, none lost" ||
+	fail "parallel keystore writes kept $nt trusted and $na key entries of $N"
+
 # A held lock: bounded wait, and the error names the holder.
 printf 'pid 4242 (mtls test-holder) since 0\n' >ca/lock
 flock ca/lock sleep 4 &
