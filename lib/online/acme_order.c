@@ -15,19 +15,18 @@
 #include "ca/acme_store.h"
 #include "mtls/acme.h"
 #include "mtls/pki.h"
+#include "base/clock.h"
 #include "online/acme_int.h"
 
 #define MAX_IDENTIFIERS 100
 
 static const char *const chall_types[] = {"http-01", "tls-alpn-01"};
 
+/* RFC 8555 7.1: timestamps are RFC 3339, in UTC (base/clock.c). */
 static void
 rfc3339(time_t t, char *out, size_t len)
 {
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	mtls__time_format(t, MTLS__TIME_RFC3339, out, len);
 }
 
 static json_t *
@@ -381,7 +380,7 @@ csr_ids(X509_REQ *req, GENERAL_NAMES *sans, json_t *set)
 
 		snprintf(buf, sizeof(buf), "%.*s", n < 299 ? n : 299,
 		    (const char *)ASN1_STRING_get0_data(d));
-		type = mtls_is_ip_literal(buf) ? "ip" : "dns";
+		type = mtls__is_ip_literal(buf) ? "ip" : "dns";
 		if (canonical_id(type, buf, canon, sizeof(canon), &why) != 0) {
 			return -1;
 		}
