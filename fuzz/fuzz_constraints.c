@@ -58,7 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		o.exclude = nl + 1;
 	}
 	mtls_err_clear(&err);
-	if (mtls_subca_exts(ca, &o, &err) == 0) {
+	if (mtls__subca_exts(ca, &o, &err) == 0) {
 		nc = X509_get_ext_d2i(ca, NID_name_constraints, NULL, NULL);
 		if (nc != NULL) {
 			X509_check_purpose(leaf(), -1, 0);

@@ -1,4 +1,4 @@
-/* libFuzzer target: the receiver's request-head judge (serve_head_check)
+/* libFuzzer target: the receiver's request-head judge (mtls__serve_head_check)
  * and the log escaper, on bytes a client sends before any check. */
 #include <stddef.h>
 #include <stdint.h>
@@ -18,7 +18,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n;
 	int rc;
 
-	rc = serve_head_check((const char *)data, size, SERVE_HEAD_MAX,
+	rc = mtls__serve_head_check((const char *)data, size, SERVE_HEAD_MAX,
 	    1000, &h, &why);
 	if (rc == 0) {
 		/* Accepted: the head lies within the input and the limits. */
@@ -35,8 +35,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = size < sizeof(text) - 1 ? size : sizeof(text) - 1;
 	memcpy(text, data, n);
 	text[n] = '\0';
-	serve_log_escape(text, SERVE_ESC_FIELD, out, sizeof(out));
-	if (!mtls_utf8_valid(out, strlen(out)) || strchr(out, '\n') != NULL ||
+	mtls__serve_log_escape(text, SERVE_ESC_FIELD, out, sizeof(out));
+	if (!mtls__utf8_valid(out, strlen(out)) || strchr(out, '\n') != NULL ||
 	    strchr(out, ' ') != NULL) {
 		__builtin_trap();
 	}

@@ -8,8 +8,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
-#include "mtls/principal_map.h"
-#include "mtls/receiver_store.h"
+#include "link/server/principal_map_int.h"
+#include "link/server/content_store_int.h"
 
 /* One certificate with a subject and SANs of every kind, made once. */
 static X509 *
@@ -47,9 +47,9 @@ sample_cert(void)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size + 1), out[MTLS_STORE_PATH_MAX + 1];
-	const struct mtls_pmap_rule *r;
-	struct mtls_pmap *m;
+	char *text = malloc(size + 1), out[MTLS__CONTENT_PATH_MAX + 1];
+	const struct mtls__pmap_rule *r;
+	struct mtls__pmap *m;
 	struct mtls_err err;
 
 	if (text == NULL) {
@@ -57,27 +57,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memcpy(text, data, size);
 	text[size] = '\0';
-	m = mtls_pmap_parse(text, "fuzz.map", &err);
+	m = mtls__pmap_parse(text, "fuzz.map", &err);
 	if (m != NULL) {
-		r = mtls_pmap_match(m, sample_cert());
+		r = mtls__pmap_match(m, sample_cert());
 		if (r != NULL) {
-			(void)mtls_pmap_rule_allows(r, MTLS_ACTION_ACTIVATE,
+			(void)mtls__pmap_rule_allows(r, MTLS_ACTION_ACTIVATE,
 			    "/content/a");
 		}
-		mtls_pmap_free(m);
+		mtls__pmap_free(m);
 	}
-	if (mtls_store_path_check(text, out, sizeof(out), &err) == 0) {
+	if (mtls__content_store_path_check(text, out, sizeof(out), &err) == 0) {
 		/* A normalised path never escapes and is a fixed point. */
-		char again[MTLS_STORE_PATH_MAX + 1];
+		char again[MTLS__CONTENT_PATH_MAX + 1];
 
 		if (strstr(out, "/../") != NULL || strstr(out, "//") != NULL ||
-		    mtls_store_path_check(out, again, sizeof(again), &err) != 0 ||
+		    mtls__content_store_path_check(out, again, sizeof(again), &err) != 0 ||
 		    strcmp(out, again) != 0) {
 			abort();
 		}
-		(void)mtls_path_prefix_covers("/content", out);
+		(void)mtls__path_prefix_covers("/content", out);
 	}
-	(void)mtls_store_id_ok(text);
+	(void)mtls__content_store_id_ok(text);
 	free(text);
 	return 0;
 }

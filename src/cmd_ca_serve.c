@@ -65,7 +65,8 @@ static const char usage[] =
     "  --acme-http-port N   port http-01 is fetched from (default 80)\n"
     "  --acme-tls-port N    port tls-alpn-01 connects to (default 443)\n"
     "  --acme-resolve HOST:PORT:ADDR  where validations of HOST connect\n"
-    "                       (repeatable; curl's --resolve form)\n"
+    "                       (repeatable; curl's --resolve form; then\n"
+    "                       $MTLS_RESOLVE)\n"
     "  --acme-validate-allow CIDR  the only addresses validations may connect\n"
     "                       to (repeatable; default: where names resolve)\n"
     "  --acme-validate-timeout S  seconds per validation (default 10)\n"
@@ -232,6 +233,10 @@ cmd_ca_serve(int argc, char **argv)
 			    &aallow) : cli_bad_option("ca serve");
 			break;
 		}
+	}
+	/* Like test, push and probe: $MTLS_RESOLVE after the options. */
+	if (rc == 0 && cli_resolve_env("ca serve", &resolve) != 0) {
+		rc = 2;
 	}
 	o.acme_resolve = resolve;
 	o.acme_validate_allow = vallow;

@@ -271,7 +271,10 @@ sign_run(struct sign_args *a, struct mtls_err *err)
 	    mtls_ca_begin(ca, err) != 0) {
 		goto out;
 	}
-	pol->name = a->save;
+	/* A stored policy keeps its own name (freed with it). */
+	if (a->policy == NULL) {
+		pol->name = a->save;
+	}
 	/* Recorded and written together: a certificate that exists is
 	 * always in the inventory (and so can be revoked). */
 	if (mtls_ca_sign_partner(ca, req, a->name ? a->name : a->policy, pol,

@@ -216,10 +216,6 @@ int mtls_ca_list(struct mtls_ca *ca, const char *name, mtls_inv_cb *cb,
 int mtls_ca_lookup(struct mtls_ca *ca, const char *serial, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err);
 
-/* Calls CB for every revoked certificate (for CRLs), in serial order. */
-int mtls_ca_list_revoked(struct mtls_ca *ca, mtls_inv_cb *cb, void *arg,
-    struct mtls_err *err);
-
 /* CRL reason codes (RFC 5280 5.3.1): "unspecified", "keyCompromise",
  * "cACompromise", "affiliationChanged", "superseded",
  * "cessationOfOperation", "certificateHold", "removeFromCRL",
@@ -231,23 +227,6 @@ const char *mtls_reason_name(int code);
  * MTLS_E_NOTFOUND; already revoked: MTLS_E_EXISTS naming when. */
 int mtls_ca_revoke(struct mtls_ca *ca, const char *serial, int reason,
     time_t when, struct mtls_err *err);
-
-/* Records that NEW_SERIAL supersedes OLD_SERIAL (renewal). */
-int mtls_ca_set_superseded(struct mtls_ca *ca, const char *old_serial,
-    const char *new_serial, struct mtls_err *err);
-
-/* Borrowed CA private key (NULL until unlocked), for CRL/OCSP signing. */
-EVP_PKEY *mtls_ca_key(const struct mtls_ca *ca);
-
-/* How many certificates are revoked and the latest revocation time: a
- * cheap fingerprint of what a CRL would list, so a server can tell when
- * its CRL is out of date without building a new one. */
-int mtls_ca_revocation_state(struct mtls_ca *ca, long long *count,
-    time_t *latest, struct mtls_err *err);
-
-/* The next CRL number (monotonic, stored in the inventory). */
-int mtls_ca_next_crl_number(struct mtls_ca *ca, long long *out,
-    struct mtls_err *err);
 
 /* Options for issuing a complete identity (key + certificate + files). */
 struct mtls_identity_opts {

@@ -21,7 +21,6 @@
 #include <openssl/x509.h>
 
 #include "mtls/err.h"
-#include "mtls/principal_map.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,28 +48,18 @@ void mtls_url_format(const struct mtls_url *u, char *buf, size_t len);
 
 /* The identity a client presents and the CA it trusts (files; KEY_PASS is
  * a password spec as in mtls/pass.h, consulted only for encrypted keys). */
-struct mtls_identity {
+struct mtls_credentials {
 	const char *cert;
 	const char *key;
 	const char *key_pass;
 	const char *ca;
 };
 
-/* Checks that CERT, KEY and CA load, that the key belongs to the
- * certificate and that the certificate is within its validity period;
- * every message names the file at fault. */
-int mtls_identity_check(const struct mtls_identity *id, struct mtls_err *err);
-
-/* Fails (MTLS_E_VERIFY) when CERT (read from PATH) is expired or not yet
- * valid, saying since or until when. */
-int mtls_identity_check_dates(X509 *cert, const char *path,
-    struct mtls_err *err);
-
 /* ---- connection test (lib/testconn.c) ---- */
 
 struct mtls_testconn_opts {
 	const char *url;
-	struct mtls_identity id;
+	struct mtls_credentials id;
 	const char *path;  /* the Path header; NULL means "/content" */
 	int timeout_s;     /* per step (connect, handshake, response); 0 = 10 */
 	int use_get;       /* send the Test as GET, for generic HTTPS servers
@@ -94,8 +83,20 @@ int mtls_testconn_run(const struct mtls_testconn_opts *opts, FILE *log,
 
 /* ---- durable queue (lib/queue.c) ---- */
 
-/* enum mtls_action, mtls_action_name() and mtls_action_parse() are shared
- * with the receiver: see mtls/principal_map.h. */
+/* Replication actions, usable as a bit set. */
+enum mtls_action {
+	MTLS_ACTION_TEST = 1,
+	MTLS_ACTION_ACTIVATE = 2,
+	MTLS_ACTION_DEACTIVATE = 4,
+};
+#define MTLS_ACTION_ALL \
+	(MTLS_ACTION_TEST | MTLS_ACTION_ACTIVATE | MTLS_ACTION_DEACTIVATE)
+
+/* "Test"/"activate"/"DEACTIVATE" (any case) to an action; -1 if unknown. */
+int mtls_action_parse(const char *s);
+
+/* "Test", "Activate", "Deactivate" (the protocol's spelling). */
+const char *mtls_action_name(enum mtls_action a);
 
 enum mtls_item_state {
 	MTLS_ITEM_PENDING,
@@ -136,49 +137,6 @@ int mtls_queue_enqueue(struct mtls_queue *q, const char *const *targets,
     size_t ntargets, enum mtls_action action, const char *path,
     const char *file, char *first_id, struct mtls_err *err);
 
-/* One queued item, as handed to the agent. Free with mtls_item_clear. */
-struct mtls_item {
-	char id[33];
-	int64_t seq;
-	char *target;
-	enum mtls_action action;
-	char *path;
-	int attempts;
-	unsigned char *data;  /* inline content, or NULL */
-	char *blob;           /* path of the content file, or NULL */
-	int64_t size;         /* content bytes */
-};
-
-void mtls_item_clear(struct mtls_item *it);
-
-/* The oldest pending item for TARGET (items of one target are delivered in
- * order, so a Deactivate never overtakes the Activate before it).
- * Returns 1 and fills IT when it is due at NOW_MS; 2 when it waits for a
- * retry, with *DUE_MS set; 0 when nothing is pending; -1 on error. */
-int mtls_queue_claim(struct mtls_queue *q, const char *target,
-    int64_t now_ms, struct mtls_item *it, int64_t *due_ms,
-    struct mtls_err *err);
-
-/* Marks ID delivered and drops its content when no other item uses it. */
-int mtls_queue_delivered(struct mtls_queue *q, const char *id,
-    int64_t now_ms, struct mtls_err *err);
-
-/* Counts a failed attempt of ID, keeps it pending until NOW_MS+DELAY_MS
- * and records WHY as its last error. */
-int mtls_queue_retry(struct mtls_queue *q, const char *id, int64_t now_ms,
-    int64_t delay_ms, const char *why, struct mtls_err *err);
-
-/* Marks ID failed for good with WHY (e.g. "403 Forbidden: ..."). */
-int mtls_queue_fail(struct mtls_queue *q, const char *id, int64_t now_ms,
-    const char *why, struct mtls_err *err);
-
-/* The delay before retry number ATTEMPTS (1 = after the first failure):
- * BASE_MS * 2^(ATTEMPTS-1), capped at CAP_MS, then scaled by a jitter
- * factor in [0.5, 1.0] taken from JITTER in [0, 1) so that agents that
- * failed together do not retry together. */
-int64_t mtls_queue_backoff_ms(int attempts, int64_t base_ms, int64_t cap_ms,
-    double jitter);
-
 /* Per-target summary for `mtls queue`. */
 struct mtls_queue_stat {
 	char *target;
@@ -202,31 +160,11 @@ int mtls_queue_failures(struct mtls_queue *q, size_t max,
         const char *action, const char *path, const char *why),
     void *arg, struct mtls_err *err);
 
-/* Number of targets whose next item is due at NOW_MS (and, when
- * FRESH_ONLY, was never attempted), or -1. */
-long mtls_queue_due(struct mtls_queue *q, int64_t now_ms, int fresh_only,
-    struct mtls_err *err);
-
-/* The same targets, by name (free with mtls_queue_targets_free). */
-int mtls_queue_due_targets(struct mtls_queue *q, int64_t now_ms,
-    int fresh_only, char ***out, size_t *n, struct mtls_err *err);
-void mtls_queue_targets_free(char **t, size_t n);
-
-/* Makes every pending item due now (a new run retries at once). */
-int mtls_queue_wake(struct mtls_queue *q, struct mtls_err *err);
-
-/* Removes content files under STATE/blobs that no item references (left
- * by a crash between writing the file and committing the enqueue). */
-int mtls_queue_gc(struct mtls_queue *q, struct mtls_err *err);
-
-/* Milliseconds since the epoch (the queue's clock). */
-int64_t mtls_now_ms(void);
-
 /* ---- delivery agent (lib/agent.c) ---- */
 
 struct mtls_agent_opts {
 	const char *state;
-	struct mtls_identity id;
+	struct mtls_credentials id;
 	int wait;          /* retry until delivered or the deadline */
 	double deadline_s; /* with WAIT; 0 = none */
 	double retry_max_s; /* cap of the backoff; 0 = 60 */

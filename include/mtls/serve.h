@@ -77,27 +77,6 @@ struct mtls_serve_opts {
  * connections, 10 s handshake, 60 s idle, 10 s drain, text log. */
 void mtls_serve_opts_init(struct mtls_serve_opts *opts);
 
-/* Builds the server's SSL_CTX from OPTS: certificate and key (checked to
- * match), client verification against the CA (names sent in the
- * CertificateRequest), purpose sslclient, TLS 1.2+, AEAD ciphers, session
- * resumption. The caller frees it with SSL_CTX_free. Exposed for tests. */
-SSL_CTX *mtls_serve_tls_ctx(const struct mtls_serve_opts *opts,
-    struct mtls_err *err);
-
-/* A server connection on CTX with the receiver's bookkeeping attached
- * (handshake outcome, reason). Free with SSL_free. */
-SSL *mtls_serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err);
-
-/* How many client certificates CTX accepted from its verified-certificate
- * cache (identical DER verified before, chain not yet expired, at most 5
- * minutes ago) instead of verifying them again. */
-unsigned long mtls_serve_vcache_hits(SSL_CTX *ctx);
-
-/* Why the handshake on SSL failed, in words ("no certificate sent",
- * "certificate CN=x (serial 01) expired on ..."), or NULL when no reason
- * was recorded. SSL must come from an SSL_CTX made by mtls_serve_tls_ctx. */
-const char *mtls_serve_handshake_reason(const SSL *ssl);
-
 /* Runs the server until SIGTERM or SIGINT. Blocks those signals and
  * SIGHUP in the calling thread (and its workers) and waits for them
  * there. Returns 0 after a clean drain, -1 when it cannot start. */

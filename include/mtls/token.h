@@ -70,24 +70,6 @@ int mtls_token_list(struct mtls_ca *ca, int all, time_t now,
 int mtls_token_revoke(struct mtls_ca *ca, const char *which,
     const char *actor, int *count, struct mtls_err *err);
 
-/* Finds the token that USER (a token id or a name) and SECRET designate,
- * whatever its state, into *OUT; the caller judges expiry, use and
- * revocation (mtls_token_usable). No match: MTLS_E_PASSWORD. The secret
- * is compared in constant time. */
-int mtls_token_find(struct mtls_ca *ca, const char *user, const char *secret,
-    struct mtls_token *out, struct mtls_err *err);
-
-/* 0 when T can pay for a certificate at NOW; otherwise -1 with
- * MTLS_E_POLICY saying why (used on DATE for serial S, revoked, expired). */
-int mtls_token_usable(const struct mtls_token *t, time_t now,
-    struct mtls_err *err);
-
-/* Marks token ID used by the certificate SERIAL. Meant to run inside the
- * transaction that recorded that certificate (mtls_ca_begin ... commit);
- * fails with MTLS_E_EXISTS when another request consumed it first. */
-int mtls_token_consume(struct mtls_ca *ca, const char *id, const char *serial,
-    time_t now, struct mtls_err *err);
-
 /* ---- audit trail ---- */
 
 struct mtls_audit_event {
@@ -101,10 +83,6 @@ struct mtls_audit_event {
 	const char *outcome; /* "issued", "refused", "created", "revoked" */
 	const char *reason;  /* why (refusals), or "" */
 };
-
-/* Records E (joins an open mtls_ca_begin transaction). */
-int mtls_audit_add(struct mtls_ca *ca, const struct mtls_audit_event *e,
-    struct mtls_err *err);
 
 typedef int mtls_audit_cb(const struct mtls_audit_event *e, void *arg);
 

@@ -16,7 +16,7 @@
 #include "base/internal.h"
 
 char *
-mtls_strdup(const char *s)
+mtls__strdup(const char *s)
 {
 	return s == NULL ? NULL : strdup(s);
 }

@@ -13,14 +13,14 @@ struct mtls_err;
  * a match copies ADDR into ADDR (LEN bytes) and returns 1; returns 0 when
  * no entry matches (or LIST is NULL) and -1 (MTLS_E_USAGE) when an entry
  * is malformed, whether it matches or not. */
-int mtls_resolve_find(const char *list, const char *host, const char *port,
+int mtls__resolve_find(const char *list, const char *host, const char *port,
     char *addr, size_t len, struct mtls_err *err);
 
 /* True when H is an IPv4 or IPv6 address literal (no brackets). */
-int mtls_is_ip_literal(const char *h);
+int mtls__is_ip_literal(const char *h);
 
 /* Returns -1 (MTLS_E_USAGE) when any entry of LIST is malformed. */
-int mtls_resolve_check(const char *list, struct mtls_err *err);
+int mtls__resolve_check(const char *list, struct mtls_err *err);
 
 #endif
 
@@ -28,19 +28,19 @@ int mtls_resolve_check(const char *list, struct mtls_err *err);
 
 /* True when D holds a PEM block (possibly after human-readable text, as
  * `openssl x509 -text` writes). */
-int mtls_looks_pem(const unsigned char *d, size_t n);
+int mtls__looks_pem(const unsigned char *d, size_t n);
 
 /* Length (1 to 4) of the valid UTF-8 sequence that starts P (N bytes
  * available), or 0 when P does not start one: a stray continuation byte,
  * an overlong form, a surrogate, a code point past U+10FFFF or a sequence
  * cut short (RFC 3629). */
-size_t mtls_utf8_len(const unsigned char *p, size_t n);
+size_t mtls__utf8_len(const unsigned char *p, size_t n);
 
 /* 1 when the N bytes at S are all valid UTF-8 (NUL counts as a byte). */
-int mtls_utf8_valid(const char *s, size_t n);
+int mtls__utf8_valid(const char *s, size_t n);
 
 /* strdup that returns NULL only on allocation failure; NULL-safe input. */
-char *mtls_strdup(const char *s);
+char *mtls__strdup(const char *s);
 
 /* "DIR/NAMEEXT" in a new buffer (free()), NULL when out of memory. */
 char *mtls__path_of(const char *dir, const char *name, const char *ext);
@@ -52,14 +52,14 @@ struct mtls_err;
  * a match copies ADDR into ADDR (LEN bytes) and returns 1; returns 0 when
  * no entry matches (or LIST is NULL) and -1 (MTLS_E_USAGE) when an entry
  * is malformed, whether it matches or not. */
-int mtls_resolve_find(const char *list, const char *host, const char *port,
+int mtls__resolve_find(const char *list, const char *host, const char *port,
     char *addr, size_t len, struct mtls_err *err);
 
 /* True when H is an IPv4 or IPv6 address literal (no brackets). */
-int mtls_is_ip_literal(const char *h);
+int mtls__is_ip_literal(const char *h);
 
 /* Returns -1 (MTLS_E_USAGE) when any entry of LIST is malformed. */
-int mtls_resolve_check(const char *list, struct mtls_err *err);
+int mtls__resolve_check(const char *list, struct mtls_err *err);
 
 #include <sys/types.h>
 

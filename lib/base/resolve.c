@@ -44,7 +44,7 @@ split_entry(const char *e, size_t n, char *host, size_t hl, char *port,
 }
 
 int
-mtls_resolve_find(const char *list, const char *host, const char *port,
+mtls__resolve_find(const char *list, const char *host, const char *port,
     char *addr, size_t len, struct mtls_err *err)
 {
 	const char *p = list;
@@ -77,17 +77,17 @@ mtls_resolve_find(const char *list, const char *host, const char *port,
 }
 
 int
-mtls_resolve_check(const char *list, struct mtls_err *err)
+mtls__resolve_check(const char *list, struct mtls_err *err)
 {
 	char addr[64];
 
-	return mtls_resolve_find(list, "", "", addr, sizeof(addr), err) < 0
+	return mtls__resolve_find(list, "", "", addr, sizeof(addr), err) < 0
 	    ? -1
 	    : 0;
 }
 
 int
-mtls_is_ip_literal(const char *h)
+mtls__is_ip_literal(const char *h)
 {
 	unsigned char buf[16];
 

@@ -3,7 +3,7 @@
 #include "base/internal.h"
 
 size_t
-mtls_utf8_len(const unsigned char *p, size_t n)
+mtls__utf8_len(const unsigned char *p, size_t n)
 {
 	size_t len, i;
 	unsigned int cp;
@@ -42,13 +42,13 @@ mtls_utf8_len(const unsigned char *p, size_t n)
 }
 
 int
-mtls_utf8_valid(const char *s, size_t n)
+mtls__utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, l;
 
 	while (i < n) {
-		l = mtls_utf8_len(p + i, n - i);
+		l = mtls__utf8_len(p + i, n - i);
 		if (l == 0) {
 			return 0;
 		}

@@ -52,7 +52,7 @@ mtls_bundle_id_load(struct mtls_bundle_id *id, const char *dir,
 			    name, cp);
 		}
 	}
-	id->name = mtls_strdup(name);
+	id->name = mtls__strdup(name);
 	if (id->name == NULL) {
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -176,7 +176,7 @@ put_pem(struct bctx *c, const char *file, STACK_OF(X509) *certs, int n,
 			goto out;
 		}
 		if (n == 0) {
-			rc = bundle_put(c, file, kpem, klen, MTLS_MODE_SECRET, err);
+			rc = mtls__bundle_put(c, file, kpem, klen, MTLS_MODE_SECRET, err);
 			goto out;
 		}
 		/* HAProxy's crt: the chain, then the key, in one 0600 file. */
@@ -184,12 +184,12 @@ put_pem(struct bctx *c, const char *file, STACK_OF(X509) *certs, int n,
 			struct mtls__buf b = MTLS__BUF_SECRET;
 
 			mtls__buf_printf(&b, "%s%s", buf, kpem);
-			rc = bundle_put_buf(c, file, &b, MTLS_MODE_SECRET, err);
+			rc = mtls__bundle_put_buf(c, file, &b, MTLS_MODE_SECRET, err);
 			mtls__buf_free(&b);
 		}
 		goto out;
 	}
-	rc = bundle_put(c, file, buf, len, MTLS_MODE_PUBLIC, err);
+	rc = mtls__bundle_put(c, file, buf, len, MTLS_MODE_PUBLIC, err);
 out:
 	OPENSSL_free(buf);
 	mtls_secret_free(kpem, klen);
@@ -206,7 +206,7 @@ put_ca(struct bctx *c, struct mtls_err *err)
 	if (mtls_cert_append_pem(c->ca, &buf, &len, err) != 0) {
 		return -1;
 	}
-	rc = bundle_put(c, "ca.crt", buf, len, MTLS_MODE_PUBLIC, err);
+	rc = mtls__bundle_put(c, "ca.crt", buf, len, MTLS_MODE_PUBLIC, err);
 	OPENSSL_free(buf);
 	return rc;
 }
@@ -249,7 +249,7 @@ put_store(struct bctx *c, const char *file, enum mtls_store_format fmt,
 	}
 	/* A truststore holds no secret, but its password is the bundle's:
 	 * keep every store private. */
-	rc = bundle_put(c, file, out, len, MTLS_MODE_SECRET, err);
+	rc = mtls__bundle_put(c, file, out, len, MTLS_MODE_SECRET, err);
 out:
 	OPENSSL_free(a);
 	mtls_store_buf_free(out, len);
@@ -402,7 +402,7 @@ setup(struct bctx *c, struct mtls_err *err)
 	if (check_plain("--backend", c->backend, err) != 0) {
 		return -1;
 	}
-	c->url = mtls_strdup(o->url ? o->url : "");
+	c->url = mtls__strdup(o->url ? o->url : "");
 	if (c->url == NULL) {
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -476,7 +476,7 @@ mtls_bundle_stage(const struct mtls_bundle_opts *o,
 	snprintf(c.alias, sizeof(c.alias), "%s", alias);
 	OPENSSL_free(alias);
 	if (setup(&c, err) != 0 || stage_files(&c, err) != 0 ||
-	    bundle_write_text(&c, err) != 0) {
+	    mtls__bundle_write_text(&c, err) != 0) {
 		goto out;
 	}
 	rc = 0;

@@ -27,12 +27,12 @@ struct bctx {
 };
 
 /* Stages DATA as O->out_dir/FILE with MODE (bundle_stage.c). */
-int bundle_put(struct bctx *c, const char *file, const void *data,
+int mtls__bundle_put(struct bctx *c, const char *file, const void *data,
     size_t len, mode_t mode, struct mtls_err *err);
-int bundle_put_buf(struct bctx *c, const char *file, struct mtls__buf *b,
+int mtls__bundle_put_buf(struct bctx *c, const char *file, struct mtls__buf *b,
     mode_t mode, struct mtls_err *err);
 
 /* The target's snippet and README.txt (bundle_snip.c). */
-int bundle_write_text(struct bctx *c, struct mtls_err *err);
+int mtls__bundle_write_text(struct bctx *c, struct mtls_err *err);
 
 #endif

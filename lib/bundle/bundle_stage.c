@@ -9,7 +9,7 @@
 #include "bundle/bundle_int.h"
 
 int
-bundle_put(struct bctx *c, const char *file, const void *data, size_t len,
+mtls__bundle_put(struct bctx *c, const char *file, const void *data, size_t len,
     mode_t mode, struct mtls_err *err)
 {
 	char path[PATH_MAX];
@@ -23,12 +23,12 @@ bundle_put(struct bctx *c, const char *file, const void *data, size_t len,
 }
 
 int
-bundle_put_buf(struct bctx *c, const char *file, struct mtls__buf *b,
+mtls__bundle_put_buf(struct bctx *c, const char *file, struct mtls__buf *b,
     mode_t mode, struct mtls_err *err)
 {
 	if (b->oom || b->p == NULL) {
 		return mtls_err_set(err, MTLS_E_INTERNAL,
 		    "out of memory writing %s", file);
 	}
-	return bundle_put(c, file, mtls__buf_str(b), b->len, mode, err);
+	return mtls__bundle_put(c, file, mtls__buf_str(b), b->len, mode, err);
 }

@@ -20,7 +20,7 @@ static int
 db_fail(struct mtls_ca *ca, const char *what, struct mtls_err *err)
 {
 	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what,
-	    sqlite3_errmsg(mtls_inv_db(ca->inv)));
+	    sqlite3_errmsg(mtls__inv_db(ca->inv)));
 }
 
 static sqlite3_stmt *
@@ -29,7 +29,7 @@ prep(struct mtls_ca *ca, const char *sql, const char *what,
 {
 	sqlite3_stmt *s = NULL;
 
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), sql, -1, &s, NULL) !=
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), sql, -1, &s, NULL) !=
 	    SQLITE_OK) {
 		db_fail(ca, what, err);
 		sqlite3_finalize(s);
@@ -347,7 +347,7 @@ mtls_acme_eab_revoke(struct mtls_ca *ca, const char *kid, struct mtls_err *err)
 		return db_fail(ca, "revoking an EAB key", err);
 	}
 	sqlite3_finalize(s);
-	n = sqlite3_changes(mtls_inv_db(ca->inv));
+	n = sqlite3_changes(mtls__inv_db(ca->inv));
 	if (n == 0) {
 		return mtls_err_set(err, MTLS_E_NOTFOUND, "no usable EAB key '%s' "
 		    "(see 'mtls acme eab list')", kid);
@@ -423,7 +423,7 @@ run1(struct mtls_ca *ca, sqlite3_stmt *s, const char *what,
 	if (rc != SQLITE_DONE) {
 		if (rc == SQLITE_CONSTRAINT) {
 			mtls_err_set(err, MTLS_E_EXISTS, "inventory: %s: %s", what,
-			    sqlite3_errmsg(mtls_inv_db(ca->inv)));
+			    sqlite3_errmsg(mtls__inv_db(ca->inv)));
 		} else {
 			db_fail(ca, what, err);
 		}
@@ -450,7 +450,7 @@ mtls__acme_eab_bind(struct mtls_ca *ca, const char *kid, const char *account,
 	if (run1(ca, s, "binding an EAB key", err) != 0) {
 		return -1;
 	}
-	if (sqlite3_changes(mtls_inv_db(ca->inv)) != 1) {
+	if (sqlite3_changes(mtls__inv_db(ca->inv)) != 1) {
 		return mtls_err_set(err, MTLS_E_EXISTS, "EAB key '%s' already "
 		    "made an account", kid);
 	}
@@ -509,7 +509,7 @@ mtls__acme_get(struct mtls_ca *ca, const char *kind, const char *id,
 		sqlite3_finalize(s);
 		return NULL;
 	}
-	doc = mtls_strdup((const char *)sqlite3_column_text(s, 0));
+	doc = mtls__strdup((const char *)sqlite3_column_text(s, 0));
 	if (account != NULL) {
 		copy_col(s, 1, account, aclen);
 	}

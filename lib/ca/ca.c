@@ -34,7 +34,7 @@ ca_path(const char *dir, const char *file)
 }
 
 const EVP_MD *
-mtls_sign_md(const EVP_PKEY *key)
+mtls__sign_md(const EVP_PKEY *key)
 {
 	int bits = EVP_PKEY_get_bits(key);
 
@@ -52,7 +52,7 @@ mtls_sign_md(const EVP_PKEY *key)
 }
 
 int
-mtls_random_serial(ASN1_INTEGER *serial, struct mtls_err *err)
+mtls__random_serial(ASN1_INTEGER *serial, struct mtls_err *err)
 {
 	unsigned char buf[16];
 
@@ -69,7 +69,7 @@ mtls_random_serial(ASN1_INTEGER *serial, struct mtls_err *err)
 }
 
 int
-mtls_add_ext(X509 *x, int nid, int crit, void *value, struct mtls_err *err)
+mtls__add_ext(X509 *x, int nid, int crit, void *value, struct mtls_err *err)
 {
 	if (X509_add1_ext_i2d(x, nid, value, crit, X509V3_ADD_DEFAULT) != 1) {
 		return mtls_err_ssl(err, MTLS_E_INTERNAL,
@@ -79,7 +79,7 @@ mtls_add_ext(X509 *x, int nid, int crit, void *value, struct mtls_err *err)
 }
 
 int
-mtls_add_ski(X509 *x, struct mtls_err *err)
+mtls__add_ski(X509 *x, struct mtls_err *err)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
@@ -93,7 +93,7 @@ mtls_add_ski(X509 *x, struct mtls_err *err)
 		return mtls_err_ssl(err, MTLS_E_INTERNAL,
 		    "cannot compute the subject key identifier");
 	}
-	rc = mtls_add_ext(x, NID_subject_key_identifier, 0, ski, err);
+	rc = mtls__add_ext(x, NID_subject_key_identifier, 0, ski, err);
 	ASN1_OCTET_STRING_free(ski);
 	return rc;
 }
@@ -109,7 +109,9 @@ ca_add_root_exts(X509 *x, struct mtls_err *err)
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	bc->ca = 1;
+	/* DER encodes TRUE as 0xFF (X.690 11.1); OpenSSL writes the int as
+	 * given, and strict parsers (Go: lego, Caddy, cert-manager) refuse 1. */
+	bc->ca = 0xFF;
 	/* keyCertSign, cRLSign; digitalSignature so the CA can also sign
 	 * OCSP responses itself (RFC 6960 4.2.2.2). */
 	if (ASN1_BIT_STRING_set_bit(ku, 0, 1) != 1 ||
@@ -118,9 +120,9 @@ ca_add_root_exts(X509 *x, struct mtls_err *err)
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (mtls_add_ext(x, NID_basic_constraints, 1, bc, err) != 0 ||
-	    mtls_add_ext(x, NID_key_usage, 1, ku, err) != 0 ||
-	    mtls_add_ski(x, err) != 0) {
+	if (mtls__add_ext(x, NID_basic_constraints, 1, bc, err) != 0 ||
+	    mtls__add_ext(x, NID_key_usage, 1, ku, err) != 0 ||
+	    mtls__add_ski(x, err) != 0) {
 		goto out;
 	}
 	rc = 0;
@@ -136,7 +138,7 @@ ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *err)
 	X509 *x = X509_new();
 
 	if (x == NULL || X509_set_version(x, X509_VERSION_3) != 1 ||
-	    mtls_random_serial(X509_get_serialNumber(x), err) != 0 ||
+	    mtls__random_serial(X509_get_serialNumber(x), err) != 0 ||
 	    X509_set_subject_name(x, name) != 1 ||
 	    X509_set_issuer_name(x, name) != 1 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
@@ -153,7 +155,7 @@ ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *err)
 		X509_free(x);
 		return NULL;
 	}
-	if (X509_sign(x, key, mtls_sign_md(key)) <= 0) {
+	if (X509_sign(x, key, mtls__sign_md(key)) <= 0) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL,
 		    "cannot sign the CA certificate");
 		X509_free(x);
@@ -264,18 +266,18 @@ ca_check_url(const char *what, const char *url, struct mtls_err *err)
 }
 
 EVP_PKEY *
-mtls_ca_new_key(const struct mtls_ca_init_opts *o, char **pass,
+mtls__ca_new_key(const struct mtls_ca_init_opts *o, char **pass,
     struct mtls_p11 **p11, struct mtls_err *err)
 {
 	*pass = NULL;
 	*p11 = NULL;
 	if (o->key_uri != NULL) {
-		if (!mtls_p11_is_uri(o->key_uri)) {
+		if (!mtls__p11_is_uri(o->key_uri)) {
 			mtls_err_set(err, MTLS_E_USAGE, "--key takes a PKCS#11 URI "
 			    "(pkcs11:token=...;object=...), not '%s'", o->key_uri);
 			return NULL;
 		}
-		return mtls_p11_load_key(o->key_uri, o->pass_spec, p11, err);
+		return mtls__p11_load_key(o->key_uri, o->pass_spec, p11, err);
 	}
 	/* pass_spec is a spec (pass:, env:, file:, fd:, stdin), like every
 	 * other *_spec in the API and like mtls_ca_unlock's argument. */
@@ -357,7 +359,7 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 		ca_init_note(o, "finished an interrupted 'ca init': its partial "
 		    "files were replaced");
 	}
-	key = mtls_ca_new_key(o, &pass, &p11, err);
+	key = mtls__ca_new_key(o, &pass, &p11, err);
 	if (key == NULL) {
 		goto out;
 	}
@@ -383,13 +385,13 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	if ((o->force || half) && ca_retire_inventory(inv_p, err) != 0) {
 		goto out;
 	}
-	inv = mtls_inv_open(inv_p, 1, err);
+	inv = mtls__inv_open(inv_p, 1, err);
 	if (inv == NULL || mtls_fileset_commit(fs, err) != 0) {
 		goto out;
 	}
 	rc = 0;
 out:
-	mtls_inv_close(inv);
+	mtls__inv_close(inv);
 	mtls_fileset_free(fs);
 	if (lock != NULL) {
 		mtls__fileset_set_hook(NULL, NULL);
@@ -402,7 +404,7 @@ out:
 	free(conf);
 	X509_free(cert);
 	EVP_PKEY_free(key);
-	mtls_p11_close(p11);
+	mtls__p11_close(p11);
 	X509_NAME_free(name);
 	free(crt_p);
 	free(key_p);
@@ -431,11 +433,11 @@ ca_load_conf(struct mtls_ca *ca, struct mtls_err *err)
 	}
 	free(p);
 	s = json_string_value(json_object_get(j, "crl_url"));
-	ca->crl_url = mtls_strdup(s);
+	ca->crl_url = mtls__strdup(s);
 	s = json_string_value(json_object_get(j, "ocsp_url"));
-	ca->ocsp_url = mtls_strdup(s);
+	ca->ocsp_url = mtls__strdup(s);
 	s = json_string_value(json_object_get(j, "key_uri"));
-	ca->key_uri = mtls_strdup(s);
+	ca->key_uri = mtls__strdup(s);
 	json_decref(j);
 	return 0;
 }
@@ -563,7 +565,7 @@ mtls_ca_open(const char *dir, struct mtls_err *err)
 	if (ca->cert == NULL || p == NULL || ca_load_conf(ca, err) != 0) {
 		goto fail;
 	}
-	ca->inv = mtls_inv_open(p, 0, err);
+	ca->inv = mtls__inv_open(p, 0, err);
 	if (ca->inv == NULL || ca_prepare_exts(ca, err) != 0 ||
 	    ca_load_issuers(ca, err) != 0) {
 		goto fail;
@@ -584,12 +586,12 @@ mtls_ca_unlock(struct mtls_ca *ca, const char *pass_spec, struct mtls_err *err)
 	if (ca->key != NULL) {
 		return 0;
 	}
-	p = ca->key_uri != NULL ? mtls_strdup(ca->key_uri) : ca_path(ca->dir, CA_KEY);
+	p = ca->key_uri != NULL ? mtls__strdup(ca->key_uri) : ca_path(ca->dir, CA_KEY);
 	if (p == NULL) {
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	ca->key = ca->key_uri != NULL
-	    ? mtls_p11_load_key(ca->key_uri, pass_spec, &ca->p11, err)
+	    ? mtls__p11_load_key(ca->key_uri, pass_spec, &ca->p11, err)
 	    : mtls_load_key(p, pass_spec, err);
 	if (ca->key == NULL && pass_spec == NULL && err != NULL &&
 	    err->code == MTLS_E_PASSWORD) {
@@ -618,11 +620,11 @@ mtls_ca_free(struct mtls_ca *ca)
 	}
 	mtls_ca_release(ca);
 	free(ca->recovery);
-	mtls_inv_close(ca->inv);
+	mtls__inv_close(ca->inv);
 	X509_free(ca->cert);
 	sk_X509_pop_free(ca->issuers, X509_free);
 	EVP_PKEY_free(ca->key);
-	mtls_p11_close(ca->p11); /* after the key that needs it */
+	mtls__p11_close(ca->p11); /* after the key that needs it */
 	free(ca->key_uri);
 	X509_EXTENSION_free(ca->aki);
 	X509_EXTENSION_free(ca->crl_dp);
@@ -675,26 +677,26 @@ mtls_ca_ocsp_url(const struct mtls_ca *ca)
 int
 mtls_ca_begin(struct mtls_ca *ca, struct mtls_err *err)
 {
-	return mtls_inv_begin(ca->inv, err);
+	return mtls__inv_begin(ca->inv, err);
 }
 
 int
 mtls_ca_commit(struct mtls_ca *ca, struct mtls_err *err)
 {
-	return mtls_inv_commit(ca->inv, err);
+	return mtls__inv_commit(ca->inv, err);
 }
 
 void
 mtls_ca_rollback(struct mtls_ca *ca)
 {
-	mtls_inv_rollback(ca->inv);
+	mtls__inv_rollback(ca->inv);
 }
 
 int
 mtls_ca_list(struct mtls_ca *ca, const char *name, mtls_inv_cb *cb, void *arg,
     struct mtls_err *err)
 {
-	return mtls_inv_list(ca->inv, name, cb, arg, err);
+	return mtls__inv_list(ca->inv, name, cb, arg, err);
 }
 
 /* AKI, CRL distribution point and AIA are the same in every certificate

@@ -44,36 +44,57 @@ int mtls__lock_note(const char *path, void *arg, struct mtls_err *err);
 size_t mtls__lock_sweep(const char *ca_dir, const char *prev);
 
 /* The digest a signature by KEY uses (NULL for EdDSA). */
-const EVP_MD *mtls_sign_md(const EVP_PKEY *key);
+const EVP_MD *mtls__sign_md(const EVP_PKEY *key);
 
 /* 16 random bytes, top bit clear, second bit set: a positive 127-bit
  * serial whose encoding is always 16 bytes (RFC 5280 4.1.2.2). */
-int mtls_random_serial(ASN1_INTEGER *serial, struct mtls_err *err);
+int mtls__random_serial(ASN1_INTEGER *serial, struct mtls_err *err);
 
 /* Adds an extension built from a structure. */
-int mtls_add_ext(X509 *x, int nid, int crit, void *value,
+int mtls__add_ext(X509 *x, int nid, int crit, void *value,
     struct mtls_err *err);
 
 /* Subject key identifier (RFC 5280 4.2.1.2 method 1) for X's key. */
-int mtls_add_ski(X509 *x, struct mtls_err *err);
+int mtls__add_ski(X509 *x, struct mtls_err *err);
 
 /* An identity name is also a file name: one short path component
  * without control characters (identity.c). */
-int mtls_ca_check_name(const char *name, struct mtls_err *err);
+int mtls__ca_check_name(const char *name, struct mtls_err *err);
+
+/* Calls CB for every revoked certificate (for CRLs), in serial order. */
+int mtls__ca_list_revoked(struct mtls_ca *ca, mtls_inv_cb *cb, void *arg,
+    struct mtls_err *err);
+
+/* Records that NEW_SERIAL supersedes OLD_SERIAL (renewal). */
+int mtls__ca_set_superseded(struct mtls_ca *ca, const char *old_serial,
+    const char *new_serial, struct mtls_err *err);
+
+/* Borrowed CA private key (NULL until unlocked), for CRL/OCSP signing. */
+EVP_PKEY *mtls__ca_key(const struct mtls_ca *ca);
+
+/* How many certificates are revoked and the latest revocation time: a
+ * cheap fingerprint of what a CRL would list, so a server can tell when
+ * its CRL is out of date without building a new one. */
+int mtls__ca_revocation_state(struct mtls_ca *ca, long long *count,
+    time_t *latest, struct mtls_err *err);
+
+/* The next CRL number (monotonic, stored in the inventory). */
+int mtls__ca_next_crl_number(struct mtls_ca *ca, long long *out,
+    struct mtls_err *err);
 
 /* Adds basicConstraints, keyUsage and name constraints of an
  * intermediate (intermediate.c). */
-int mtls_subca_exts(X509 *x, const struct mtls_subca_opts *o,
+int mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o,
     struct mtls_err *err);
 
 /* Refuses a (signed, not yet recorded) certificate whose names fall
  * outside CACERT's name constraints (intermediate.c). */
-int mtls_subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err);
+int mtls__subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err);
 
 /* The key of a new CA: made here (and *PASS, the password to encrypt it
  * with, resolved), or found in a token by O->key_uri (*P11 then holds the
  * session; free the key before closing it). */
-EVP_PKEY *mtls_ca_new_key(const struct mtls_ca_init_opts *o, char **pass,
+EVP_PKEY *mtls__ca_new_key(const struct mtls_ca_init_opts *o, char **pass,
     struct mtls_p11 **p11, struct mtls_err *err);
 
 #define MTLS_CA_CERT "ca.crt"

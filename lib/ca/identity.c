@@ -11,7 +11,7 @@
 
 /* The name is used as a file name: keep it to one path component. */
 int
-mtls_ca_check_name(const char *name, struct mtls_err *err)
+mtls__ca_check_name(const char *name, struct mtls_err *err)
 {
 	const char *c;
 
@@ -133,7 +133,7 @@ mtls_identity_validate(const struct mtls_identity_opts *o, struct mtls_err *err)
 	GENERAL_NAMES *sans;
 	X509_NAME *subj;
 
-	if (mtls_ca_check_name(o->name, err) != 0) {
+	if (mtls__ca_check_name(o->name, err) != 0) {
 		return -1;
 	}
 	if (o->subject != NULL) {
@@ -165,7 +165,7 @@ mtls_identity_issue(struct mtls_ca *ca, const struct mtls_identity_opts *o,
 	char dn[300];
 	struct mtls_cert_request req;
 
-	if (mtls_ca_check_name(o->name, err) != 0) {
+	if (mtls__ca_check_name(o->name, err) != 0) {
 		return NULL;
 	}
 	if (o->subject_name != NULL) {

@@ -49,7 +49,7 @@ mtls_ca_sign_intermediate(struct mtls_ca *parent, X509_REQ *csr,
 		return NULL;
 	}
 	if (mtls_key_check_strength(pub, "the intermediate's key", err) != 0 ||
-	    mtls_ca_check_name(o->name, err) != 0) {
+	    mtls__ca_check_name(o->name, err) != 0) {
 		return NULL;
 	}
 	if (X509_NAME_entry_count(X509_REQ_get_subject_name(csr)) == 0) {
@@ -89,7 +89,7 @@ subca_csr(EVP_PKEY *key, const char *dn, struct mtls_err *err)
 	    X509_REQ_set_version(req, 0) != 1 ||
 	    X509_REQ_set_subject_name(req, name) != 1 ||
 	    X509_REQ_set_pubkey(req, key) != 1 ||
-	    X509_REQ_sign(req, key, mtls_sign_md(key)) <= 0) {
+	    X509_REQ_sign(req, key, mtls__sign_md(key)) <= 0) {
 		if (err != NULL && err->code == MTLS_OK) {
 			mtls_err_ssl(err, MTLS_E_INTERNAL,
 			    "cannot build the intermediate's CSR");
@@ -119,7 +119,7 @@ static char *
 pending_key_uri(const char *conf_p)
 {
 	json_t *j = json_load_file(conf_p, 0, NULL);
-	char *uri = mtls_strdup(json_string_value(json_object_get(j, "key_uri")));
+	char *uri = mtls__strdup(json_string_value(json_object_get(j, "key_uri")));
 
 	json_decref(j);
 	return uri;
@@ -154,7 +154,7 @@ mtls_ca_request(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 		    "--force to replace it", o->dir);
 		goto out;
 	}
-	key = mtls_ca_new_key(o, &pass, &p11, err);
+	key = mtls__ca_new_key(o, &pass, &p11, err);
 	if (key == NULL || (csr = subca_csr(key, o->name ? o->name
 	    : "CN=mtls Intermediate CA", err)) == NULL ||
 	    (o->key_uri == NULL &&
@@ -186,7 +186,7 @@ out:
 	mtls_secret_free(key_pem, key_len);
 	mtls_pass_free(pass);
 	EVP_PKEY_free(key);
-	mtls_p11_close(p11);
+	mtls__p11_close(p11);
 	free(conf);
 	free(key_p);
 	free(csr_p);
@@ -356,7 +356,7 @@ mtls_ca_install(const char *dir, STACK_OF(X509) *chain, const char *crl_url,
 	    mtls_fileset_add(fs, conf_p, conf, strlen(conf), MTLS_MODE_PUBLIC, err) != 0) {
 		goto out;
 	}
-	inv = mtls_inv_open(inv_p, 1, err);
+	inv = mtls__inv_open(inv_p, 1, err);
 	if (inv == NULL || mtls_fileset_commit(fs, err) != 0) {
 		goto out;
 	}
@@ -367,7 +367,7 @@ mtls_ca_install(const char *dir, STACK_OF(X509) *chain, const char *crl_url,
 	}
 	rc = 0;
 out:
-	mtls_inv_close(inv);
+	mtls__inv_close(inv);
 	mtls_fileset_free(fs);
 	X509_REQ_free(csr);
 	free(conf);

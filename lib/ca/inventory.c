@@ -178,7 +178,7 @@ db_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err)
 }
 
 int
-mtls_inv_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err)
+mtls__inv_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err)
 {
 	return db_fail(inv, what, err);
 }
@@ -232,12 +232,12 @@ inv_migrate(struct mtls_inv *inv, const char *path, struct mtls_err *err)
 		    "version %ld, newer than this mtls knows (%ld): upgrade mtls",
 		    path, v, SCHEMA_LATEST);
 	}
-	if (mtls_inv_begin(inv, err) != 0) {
+	if (mtls__inv_begin(inv, err) != 0) {
 		return -1;
 	}
 	v = schema_version(inv);
 	if (v < 1) {
-		mtls_inv_rollback(inv);
+		mtls__inv_rollback(inv);
 		return mtls_err_set(err, MTLS_E_FORMAT, "%s is not an mtls "
 		    "inventory (no schema version)", path);
 	}
@@ -246,15 +246,15 @@ inv_migrate(struct mtls_inv *inv, const char *path, struct mtls_err *err)
 		    "key='schema'", v + 1);
 		if (inv_exec(inv, migrations[v - 1], err) != 0 ||
 		    inv_exec(inv, sql, err) != 0) {
-			mtls_inv_rollback(inv);
+			mtls__inv_rollback(inv);
 			return -1;
 		}
 	}
-	return mtls_inv_commit(inv, err);
+	return mtls__inv_commit(inv, err);
 }
 
 struct mtls_inv *
-mtls_inv_open(const char *path, int create, struct mtls_err *err)
+mtls__inv_open(const char *path, int create, struct mtls_err *err)
 {
 	struct mtls_inv *inv = calloc(1, sizeof(*inv));
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
@@ -296,12 +296,12 @@ mtls_inv_open(const char *path, int create, struct mtls_err *err)
 	}
 	return inv;
 fail:
-	mtls_inv_close(inv);
+	mtls__inv_close(inv);
 	return NULL;
 }
 
 void
-mtls_inv_close(struct mtls_inv *inv)
+mtls__inv_close(struct mtls_inv *inv)
 {
 	if (inv == NULL) {
 		return;
@@ -318,7 +318,7 @@ mtls_inv_close(struct mtls_inv *inv)
 }
 
 sqlite3 *
-mtls_inv_db(struct mtls_inv *inv)
+mtls__inv_db(struct mtls_inv *inv)
 {
 	return inv->db;
 }
@@ -330,7 +330,7 @@ mtls__inv_busy_wait(struct mtls_inv *inv, int ms)
 }
 
 int
-mtls_inv_begin(struct mtls_inv *inv, struct mtls_err *err)
+mtls__inv_begin(struct mtls_inv *inv, struct mtls_err *err)
 {
 	if (inv_exec(inv, "BEGIN IMMEDIATE", err) != 0) {
 		return -1;
@@ -344,10 +344,10 @@ mtls_inv_begin(struct mtls_inv *inv, struct mtls_err *err)
 }
 
 int
-mtls_inv_commit(struct mtls_inv *inv, struct mtls_err *err)
+mtls__inv_commit(struct mtls_inv *inv, struct mtls_err *err)
 {
 	if (inv_exec(inv, "COMMIT", err) != 0) {
-		mtls_inv_rollback(inv);
+		mtls__inv_rollback(inv);
 		return -1;
 	}
 	inv->in_txn = 0;
@@ -355,7 +355,7 @@ mtls_inv_commit(struct mtls_inv *inv, struct mtls_err *err)
 }
 
 void
-mtls_inv_rollback(struct mtls_inv *inv)
+mtls__inv_rollback(struct mtls_inv *inv)
 {
 	if (inv->in_txn) {
 		sqlite3_exec(inv->db, "ROLLBACK", NULL, NULL, NULL);
@@ -364,13 +364,13 @@ mtls_inv_rollback(struct mtls_inv *inv)
 }
 
 int
-mtls_inv_in_txn(const struct mtls_inv *inv)
+mtls__inv_in_txn(const struct mtls_inv *inv)
 {
 	return inv->in_txn;
 }
 
 int
-mtls_inv_serial_taken(struct mtls_inv *inv, const char *serial,
+mtls__inv_serial_taken(struct mtls_inv *inv, const char *serial,
     struct mtls_err *err)
 {
 	int rc;
@@ -412,13 +412,13 @@ inv_note_serial(struct mtls_inv *inv, const char *serial, struct mtls_err *err)
 }
 
 const char *
-mtls_inv_txn_serials(const struct mtls_inv *inv)
+mtls__inv_txn_serials(const struct mtls_inv *inv)
 {
 	return inv->txn_len ? inv->txn_serials : "";
 }
 
 int
-mtls_inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
+mtls__inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
     struct mtls_err *err)
 {
 	sqlite3_stmt *s = inv->ins;
@@ -501,7 +501,7 @@ inv_query(struct mtls_inv *inv, const char *sql, const char *arg1,
 }
 
 int
-mtls_inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
+mtls__inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err)
 {
 	int rows;
@@ -512,7 +512,7 @@ mtls_inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
 }
 
 int
-mtls_inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
+mtls__inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err)
 {
 	int rows, rc = inv_query(inv, "SELECT " ENTRY_COLUMNS " FROM certs "
@@ -526,7 +526,7 @@ mtls_inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
 }
 
 int
-mtls_inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
+mtls__inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
     struct mtls_err *err)
 {
 	/* Only what a CRL or a status check needs: the PEM and the other
@@ -548,14 +548,14 @@ note_revoked(const struct mtls_inv_entry *e, void *arg)
 }
 
 int
-mtls_inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason,
+mtls__inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason,
     time_t when, struct mtls_err *err)
 {
 	sqlite3_stmt *s = NULL;
 	time_t already = 0;
 	char buf[64];
 
-	if (mtls_inv_lookup(inv, serial, note_revoked, &already, err) != 0) {
+	if (mtls__inv_lookup(inv, serial, note_revoked, &already, err) != 0) {
 		return -1;
 	}
 	if (already != 0) {
@@ -579,7 +579,7 @@ mtls_inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason,
 }
 
 int
-mtls_inv_set_superseded(struct mtls_inv *inv, const char *old_serial,
+mtls__inv_set_superseded(struct mtls_inv *inv, const char *old_serial,
     const char *new_serial, struct mtls_err *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -597,7 +597,7 @@ mtls_inv_set_superseded(struct mtls_inv *inv, const char *old_serial,
 }
 
 int
-mtls_inv_next_crl_number(struct mtls_inv *inv, long long *out,
+mtls__inv_next_crl_number(struct mtls_inv *inv, long long *out,
     struct mtls_err *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -618,7 +618,7 @@ mtls_inv_next_crl_number(struct mtls_inv *inv, long long *out,
 }
 
 int
-mtls_inv_revocation_state(struct mtls_inv *inv, long long *count,
+mtls__inv_revocation_state(struct mtls_inv *inv, long long *count,
     time_t *latest, struct mtls_err *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -639,7 +639,7 @@ mtls_inv_revocation_state(struct mtls_inv *inv, long long *count,
 }
 
 int
-mtls_inv_name_origins(struct mtls_inv *inv, const char *name, int *local,
+mtls__inv_name_origins(struct mtls_inv *inv, const char *name, int *local,
     int *partner, struct mtls_err *err)
 {
 	sqlite3_stmt *s = NULL;

@@ -9,55 +9,55 @@
 
 struct mtls_inv;
 
-struct mtls_inv *mtls_inv_open(const char *path, int create,
+struct mtls_inv *mtls__inv_open(const char *path, int create,
     struct mtls_err *err);
-void mtls_inv_close(struct mtls_inv *inv);
+void mtls__inv_close(struct mtls_inv *inv);
 
 /* How long a write waits for another writer before failing with
  * MTLS_E_BUSY (default 10 s; an event loop wants less). */
 void mtls__inv_busy_wait(struct mtls_inv *inv, int ms);
 
-int mtls_inv_begin(struct mtls_inv *inv, struct mtls_err *err);
-int mtls_inv_commit(struct mtls_inv *inv, struct mtls_err *err);
-void mtls_inv_rollback(struct mtls_inv *inv);
-int mtls_inv_in_txn(const struct mtls_inv *inv);
+int mtls__inv_begin(struct mtls_inv *inv, struct mtls_err *err);
+int mtls__inv_commit(struct mtls_inv *inv, struct mtls_err *err);
+void mtls__inv_rollback(struct mtls_inv *inv);
+int mtls__inv_in_txn(const struct mtls_inv *inv);
 
 /* 1 when SERIAL (hex) is taken, 0 when free, -1 on error. */
-int mtls_inv_serial_taken(struct mtls_inv *inv, const char *serial,
+int mtls__inv_serial_taken(struct mtls_inv *inv, const char *serial,
     struct mtls_err *err);
 
 /* Records an issued certificate (fields as in struct mtls_inv_entry). */
-int mtls_inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
+int mtls__inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
     struct mtls_err *err);
 
-int mtls_inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
+int mtls__inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err);
 
-sqlite3 *mtls_inv_db(struct mtls_inv *inv);
+sqlite3 *mtls__inv_db(struct mtls_inv *inv);
 
 /* Records the last SQLite error of INV as "WHAT: why", naming a full disk
  * or a damaged file as such. Returns -1. */
-int mtls_inv_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err);
+int mtls__inv_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err);
 
-/* Serials recorded by mtls_inv_add since the last begin ("A,B"; "" none). */
-const char *mtls_inv_txn_serials(const struct mtls_inv *inv);
+/* Serials recorded by mtls__inv_add since the last begin ("A,B"; "" none). */
+const char *mtls__inv_txn_serials(const struct mtls_inv *inv);
 
 
 
-int mtls_inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
+int mtls__inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err);
-int mtls_inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
+int mtls__inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
     struct mtls_err *err);
-int mtls_inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason,
+int mtls__inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason,
     time_t when, struct mtls_err *err);
-int mtls_inv_set_superseded(struct mtls_inv *inv, const char *old_serial,
+int mtls__inv_set_superseded(struct mtls_inv *inv, const char *old_serial,
     const char *new_serial, struct mtls_err *err);
-int mtls_inv_revocation_state(struct mtls_inv *inv, long long *count,
+int mtls__inv_revocation_state(struct mtls_inv *inv, long long *count,
     time_t *latest, struct mtls_err *err);
 /* How many certificates named NAME were made here (*LOCAL) and signed
  * from partners' CSRs (*PARTNER). */
-int mtls_inv_name_origins(struct mtls_inv *inv, const char *name, int *local,
+int mtls__inv_name_origins(struct mtls_inv *inv, const char *name, int *local,
     int *partner, struct mtls_err *err);
-int mtls_inv_next_crl_number(struct mtls_inv *inv, long long *out,
+int mtls__inv_next_crl_number(struct mtls_inv *inv, long long *out,
     struct mtls_err *err);
 #endif

@@ -217,7 +217,7 @@ revoke_serials(struct mtls_ca *ca, const char *serials, struct mtls_err *err)
 		struct mtls_err e;
 
 		mtls_err_clear(&e);
-		if (mtls_inv_revoke(ca->inv, s, "cessationOfOperation",
+		if (mtls__inv_revoke(ca->inv, s, "cessationOfOperation",
 			time(NULL), &e) != 0 && e.code != MTLS_E_EXISTS &&
 		    e.code != MTLS_E_NOTFOUND) {
 			*err = e;
@@ -234,15 +234,15 @@ journal_delete(struct mtls_ca *ca, long long id, struct mtls_err *err)
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv),
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv),
 		"DELETE FROM journal WHERE id=?", -1, &s, NULL) != SQLITE_OK) {
-		return mtls_inv_fail(ca->inv, "clearing the journal", err);
+		return mtls__inv_fail(ca->inv, "clearing the journal", err);
 	}
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0
-				 : mtls_inv_fail(ca->inv, "clearing the journal", err);
+				 : mtls__inv_fail(ca->inv, "clearing the journal", err);
 }
 
 /* Finishes row J when every file can still be placed (FINISH), else undoes
@@ -274,15 +274,15 @@ settle(struct mtls_ca *ca, const struct jrow *j, int finish,
 		return journal_delete(ca, j->id, err);
 	}
 	each_file(j->files, undo_file, &s);
-	if (mtls_inv_begin(ca->inv, err) != 0) {
+	if (mtls__inv_begin(ca->inv, err) != 0) {
 		return -1;
 	}
 	if (revoke_serials(ca, j->serials, err) != 0 ||
 	    journal_delete(ca, j->id, err) != 0) {
-		mtls_inv_rollback(ca->inv);
+		mtls__inv_rollback(ca->inv);
 		return -1;
 	}
-	if (mtls_inv_commit(ca->inv, err) != 0) {
+	if (mtls__inv_commit(ca->inv, err) != 0) {
 		return -1;
 	}
 	if (finish) {
@@ -300,9 +300,9 @@ recover_journal(struct mtls_ca *ca, struct mtls_err *err)
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "SELECT id,what,serials,"
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "SELECT id,what,serials,"
 		"force,files FROM journal ORDER BY id", -1, &s, NULL) != SQLITE_OK) {
-		return mtls_inv_fail(ca->inv, "reading the journal", err);
+		return mtls__inv_fail(ca->inv, "reading the journal", err);
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct jrow j;
@@ -324,7 +324,7 @@ recover_journal(struct mtls_ca *ca, struct mtls_err *err)
 	}
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0
-				 : mtls_inv_fail(ca->inv, "reading the journal", err);
+				 : mtls__inv_fail(ca->inv, "reading the journal", err);
 }
 
 int
@@ -407,22 +407,22 @@ static int
 journal_add(struct mtls_ca *ca, const char *what, int force, const char *files,
     long long *id, struct mtls_err *err)
 {
-	sqlite3 *db = mtls_inv_db(ca->inv);
+	sqlite3 *db = mtls__inv_db(ca->inv);
 	sqlite3_stmt *s = NULL;
 	int rc;
 
 	if (sqlite3_prepare_v2(db, "INSERT INTO journal(at,what,serials,force,"
 		"files) VALUES(strftime('%s','now'),?,?,?,?)", -1, &s, NULL) != SQLITE_OK) {
-		return mtls_inv_fail(ca->inv, "writing the journal", err);
+		return mtls__inv_fail(ca->inv, "writing the journal", err);
 	}
 	sqlite3_bind_text(s, 1, what, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, mtls_inv_txn_serials(ca->inv), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, mtls__inv_txn_serials(ca->inv), -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 3, force);
 	sqlite3_bind_text(s, 4, files, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
-		return mtls_inv_fail(ca->inv, "writing the journal", err);
+		return mtls__inv_fail(ca->inv, "writing the journal", err);
 	}
 	*id = sqlite3_last_insert_rowid(db);
 	return 0;
@@ -437,22 +437,22 @@ mtls_ca_commit_files(struct mtls_ca *ca, struct mtls_fileset *fs,
 	struct jrow j;
 	struct mtls_err e;
 
-	if (!mtls_inv_in_txn(ca->inv)) {
+	if (!mtls__inv_in_txn(ca->inv)) {
 		return mtls_err_set(err, MTLS_E_INTERNAL,
 		    "mtls_ca_commit_files outside mtls_ca_begin");
 	}
 	/* Staged files durable (and findable) before the row naming them. */
 	if (mtls__fileset_sync(fs, err) != 0 || journal_text(fs, &files, err) != 0 ||
 	    journal_add(ca, what, mtls__fileset_force(fs), files, &id, err) != 0 ||
-	    (serials = strdup(mtls_inv_txn_serials(ca->inv))) == NULL) {
+	    (serials = strdup(mtls__inv_txn_serials(ca->inv))) == NULL) {
 		if (files != NULL && serials == NULL && id != 0) {
 			mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 		}
-		mtls_inv_rollback(ca->inv);
+		mtls__inv_rollback(ca->inv);
 		free(files);
 		return -1;
 	}
-	if (mtls_inv_commit(ca->inv, err) != 0) {
+	if (mtls__inv_commit(ca->inv, err) != 0) {
 		free(files);
 		free(serials);
 		return -1;

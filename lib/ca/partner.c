@@ -163,7 +163,7 @@ pick_name(X509_REQ *csr, const char *name, struct mtls_sign_result *res,
 		}
 		name = cn;
 	}
-	if (mtls_ca_check_name(name, err) != 0) {
+	if (mtls__ca_check_name(name, err) != 0) {
 		OPENSSL_free(cn);
 		return -1;
 	}
@@ -182,7 +182,7 @@ claim_name(struct mtls_ca *ca, const char *name, int renew,
 {
 	int local, partner, rc;
 
-	if (mtls_inv_name_origins(ca->inv, name, &local, &partner, err) != 0) {
+	if (mtls__inv_name_origins(ca->inv, name, &local, &partner, err) != 0) {
 		return -1;
 	}
 	if (local > 0) {
@@ -236,7 +236,7 @@ sign_claimed(struct mtls_ca *ca, X509_REQ *csr,
 	}
 	serial = mtls_cert_serial_hex(x);
 	if (serial == NULL ||
-	    mtls_ca_set_superseded(ca, res->supersedes, serial, err) != 0) {
+	    mtls__ca_set_superseded(ca, res->supersedes, serial, err) != 0) {
 		X509_free(x);
 		x = NULL;
 	}
@@ -251,7 +251,7 @@ mtls_ca_sign_partner(struct mtls_ca *ca, X509_REQ *csr, const char *name,
 {
 	GENERAL_NAMES *asked = NULL, *sans = NULL;
 	X509_NAME *subj = NULL;
-	int own_txn = !mtls_inv_in_txn(ca->inv), rc = -1;
+	int own_txn = !mtls__inv_in_txn(ca->inv), rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	if (pol->profile == MTLS_PROFILE_OCSP) {

@@ -10,7 +10,7 @@ static int
 policy_fail(struct mtls_ca *ca, const char *what, struct mtls_err *err)
 {
 	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what,
-	    sqlite3_errmsg(mtls_inv_db(ca->inv)));
+	    sqlite3_errmsg(mtls__inv_db(ca->inv)));
 }
 
 static const char *
@@ -26,14 +26,14 @@ mtls_policy_save(struct mtls_ca *ca, const struct mtls_sign_policy *pol,
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (mtls_ca_check_name(pol->name, err) != 0) {
+	if (mtls__ca_check_name(pol->name, err) != 0) {
 		return -1;
 	}
 	if (pol->profile == MTLS_PROFILE_OCSP) {
 		return mtls_err_set(err, MTLS_E_POLICY, "a signing policy for "
 		    "partners cannot use the ocsp profile");
 	}
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), force
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), force
 		? "INSERT OR REPLACE INTO policies VALUES(?1,?2,?3,?4,?5,?6,?7,"
 		  "strftime('%s','now'))"
 		: "INSERT INTO policies VALUES(?1,?2,?3,?4,?5,?6,?7,"
@@ -71,7 +71,7 @@ mtls_policy_get(struct mtls_ca *ca, const char *name, mtls_policy_cb *cb,
 	sqlite3_stmt *s = NULL;
 	int rc, ret = 0, rows = 0;
 
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "SELECT name,profile,"
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "SELECT name,profile,"
 		"subject,subject_allow,sans,san_allow,days FROM policies "
 		"WHERE ?1 IS NULL OR name=?1 ORDER BY name", -1, &s, NULL) != SQLITE_OK) {
 		return policy_fail(ca, "reading policies", err);
@@ -112,7 +112,7 @@ mtls_policy_get(struct mtls_ca *ca, const char *name, mtls_policy_cb *cb,
 int
 mtls_policy_remove(struct mtls_ca *ca, const char *name, struct mtls_err *err)
 {
-	sqlite3 *db = mtls_inv_db(ca->inv);
+	sqlite3 *db = mtls__inv_db(ca->inv);
 	sqlite3_stmt *s = NULL;
 	int rc;
 

@@ -170,7 +170,7 @@ mtls_identity_renew(struct mtls_ca *ca, const char *name,
 		goto out;
 	}
 	serial = mtls_cert_serial_hex(cert);
-	if (serial == NULL || mtls_ca_set_superseded(ca, c.serial, serial, err) != 0 ||
+	if (serial == NULL || mtls__ca_set_superseded(ca, c.serial, serial, err) != 0 ||
 	    (ro->revoke_old && mtls_ca_revoke(ca, c.serial, 4 /* superseded */, 0, err) != 0)) {
 		X509_free(cert);
 		cert = NULL;

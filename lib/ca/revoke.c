@@ -46,47 +46,47 @@ int
 mtls_ca_lookup(struct mtls_ca *ca, const char *serial, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err)
 {
-	return mtls_inv_lookup(ca->inv, serial, cb, arg, err);
+	return mtls__inv_lookup(ca->inv, serial, cb, arg, err);
 }
 
 int
-mtls_ca_list_revoked(struct mtls_ca *ca, mtls_inv_cb *cb, void *arg,
+mtls__ca_list_revoked(struct mtls_ca *ca, mtls_inv_cb *cb, void *arg,
     struct mtls_err *err)
 {
-	return mtls_inv_list_revoked(ca->inv, cb, arg, err);
+	return mtls__inv_list_revoked(ca->inv, cb, arg, err);
 }
 
 int
 mtls_ca_revoke(struct mtls_ca *ca, const char *serial, int reason, time_t when,
     struct mtls_err *err)
 {
-	return mtls_inv_revoke(ca->inv, serial, mtls_reason_name(reason),
+	return mtls__inv_revoke(ca->inv, serial, mtls_reason_name(reason),
 	    when ? when : time(NULL), err);
 }
 
 int
-mtls_ca_set_superseded(struct mtls_ca *ca, const char *old_serial,
+mtls__ca_set_superseded(struct mtls_ca *ca, const char *old_serial,
     const char *new_serial, struct mtls_err *err)
 {
-	return mtls_inv_set_superseded(ca->inv, old_serial, new_serial, err);
+	return mtls__inv_set_superseded(ca->inv, old_serial, new_serial, err);
 }
 
 EVP_PKEY *
-mtls_ca_key(const struct mtls_ca *ca)
+mtls__ca_key(const struct mtls_ca *ca)
 {
 	return ca->key;
 }
 
 int
-mtls_ca_next_crl_number(struct mtls_ca *ca, long long *out,
+mtls__ca_next_crl_number(struct mtls_ca *ca, long long *out,
     struct mtls_err *err)
 {
-	return mtls_inv_next_crl_number(ca->inv, out, err);
+	return mtls__inv_next_crl_number(ca->inv, out, err);
 }
 
 int
-mtls_ca_revocation_state(struct mtls_ca *ca, long long *count, time_t *latest,
+mtls__ca_revocation_state(struct mtls_ca *ca, long long *count, time_t *latest,
     struct mtls_err *err)
 {
-	return mtls_inv_revocation_state(ca->inv, count, latest, err);
+	return mtls__inv_revocation_state(ca->inv, count, latest, err);
 }

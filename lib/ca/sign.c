@@ -70,7 +70,7 @@ add_key_usage(X509 *x, EVP_PKEY *key, enum mtls_profile p,
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	rc = mtls_add_ext(x, NID_key_usage, 1, ku, err);
+	rc = mtls__add_ext(x, NID_key_usage, 1, ku, err);
 out:
 	ASN1_BIT_STRING_free(ku);
 	return rc;
@@ -97,7 +97,7 @@ add_eku(X509 *x, enum mtls_profile p, struct mtls_err *err)
 	if (!ok) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	} else {
-		rc = mtls_add_ext(x, NID_ext_key_usage, 0, eku, err);
+		rc = mtls__add_ext(x, NID_ext_key_usage, 0, eku, err);
 	}
 	/* OBJ_nid2obj returns static objects: free only the stack. */
 	sk_ASN1_OBJECT_free(eku);
@@ -125,8 +125,8 @@ add_profile_exts(struct mtls_ca *ca, X509 *x,
 	int rc;
 
 	if (req->profile == MTLS_PROFILE_SUBCA) {
-		if (req->subca == NULL || mtls_subca_exts(x, req->subca, err) != 0 ||
-		    mtls_add_ski(x, err) != 0) {
+		if (req->subca == NULL || mtls__subca_exts(x, req->subca, err) != 0 ||
+		    mtls__add_ski(x, err) != 0) {
 			return req->subca == NULL ? mtls_err_set(err, MTLS_E_INTERNAL,
 			    "an intermediate needs its constraints") : -1;
 		}
@@ -137,17 +137,17 @@ add_profile_exts(struct mtls_ca *ca, X509 *x,
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	bc->ca = 0;
-	rc = mtls_add_ext(x, NID_basic_constraints, 1, bc, err);
+	rc = mtls__add_ext(x, NID_basic_constraints, 1, bc, err);
 	BASIC_CONSTRAINTS_free(bc);
 	if (rc != 0 || add_key_usage(x, req->pubkey, req->profile, err) != 0 ||
-	    add_eku(x, req->profile, err) != 0 || mtls_add_ski(x, err) != 0) {
+	    add_eku(x, req->profile, err) != 0 || mtls__add_ski(x, err) != 0) {
 		return -1;
 	}
 	/* A delegated OCSP signer's own status is not checked by OCSP
 	 * (RFC 6960 4.2.2.2.1: id-pkix-ocsp-nocheck), else clients loop. */
 	if (req->profile == MTLS_PROFILE_OCSP) {
 		ASN1_NULL *null = ASN1_NULL_new();
-		int r = null != NULL ? mtls_add_ext(x, NID_id_pkix_OCSP_noCheck, 0, null, err)
+		int r = null != NULL ? mtls__add_ext(x, NID_id_pkix_OCSP_noCheck, 0, null, err)
 				     : mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 
 		ASN1_NULL_free(null);
@@ -162,7 +162,7 @@ add_profile_exts(struct mtls_ca *ca, X509 *x,
 		/* RFC 5280 4.2.1.6: critical only when the subject is empty. */
 		int crit = X509_NAME_entry_count(req->subject) == 0;
 
-		return mtls_add_ext(x, NID_subject_alt_name, crit,
+		return mtls__add_ext(x, NID_subject_alt_name, crit,
 		    (void *)req->sans, err);
 	}
 	return 0;
@@ -176,14 +176,14 @@ assign_serial(struct mtls_ca *ca, X509 *x, char **hex, struct mtls_err *err)
 	int tries, taken;
 
 	for (tries = 0; tries < 8; tries++) {
-		if (mtls_random_serial(X509_get_serialNumber(x), err) != 0) {
+		if (mtls__random_serial(X509_get_serialNumber(x), err) != 0) {
 			return -1;
 		}
 		*hex = mtls_cert_serial_hex(x);
 		if (*hex == NULL) {
 			return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		}
-		taken = mtls_inv_serial_taken(ca->inv, *hex, err);
+		taken = mtls__inv_serial_taken(ca->inv, *hex, err);
 		if (taken == 0) {
 			return 0;
 		}
@@ -275,7 +275,7 @@ record(struct mtls_ca *ca, X509 *x, const char *serial,
 	e.sha256 = fp;
 	e.pem = pem;
 	e.origin = req->origin == MTLS_ORIGIN_PARTNER ? "partner" : "local";
-	rc = mtls_inv_add(ca->inv, &e, err);
+	rc = mtls__inv_add(ca->inv, &e, err);
 out:
 	OPENSSL_free(subj);
 	free(sans);
@@ -292,7 +292,7 @@ check_name_origin(struct mtls_ca *ca, const struct mtls_cert_request *req,
 {
 	int local, partner;
 
-	if (mtls_inv_name_origins(ca->inv, req->name, &local, &partner, err) != 0) {
+	if (mtls__inv_name_origins(ca->inv, req->name, &local, &partner, err) != 0) {
 		return -1;
 	}
 	if (req->origin == MTLS_ORIGIN_PARTNER && local > 0) {
@@ -337,12 +337,12 @@ mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
 	    assign_serial(ca, x, &serial, err) != 0) {
 		goto fail;
 	}
-	if (X509_sign(x, ca->key, mtls_sign_md(ca->key)) <= 0) {
+	if (X509_sign(x, ca->key, mtls__sign_md(ca->key)) <= 0) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot sign the certificate");
 		goto fail;
 	}
 	/* Judged once signed (complete), and never recorded if refused. */
-	if (mtls_subca_check_names(ca->cert, x, err) != 0) {
+	if (mtls__subca_check_names(ca->cert, x, err) != 0) {
 		goto fail;
 	}
 	if (record(ca, x, serial, req, err) != 0) {

@@ -192,7 +192,7 @@ add_name_constraints(X509 *x, const struct mtls_subca_opts *o,
 	/* Critical, as RFC 5280 4.2.1.10 requires: a verifier that cannot
 	 * enforce the constraints must refuse the chain, not ignore them. */
 	if (nc->permittedSubtrees != NULL || nc->excludedSubtrees != NULL) {
-		rc = mtls_add_ext(x, NID_name_constraints, 1, nc, err);
+		rc = mtls__add_ext(x, NID_name_constraints, 1, nc, err);
 	}
 out:
 	NAME_CONSTRAINTS_free(nc);
@@ -200,7 +200,7 @@ out:
 }
 
 int
-mtls_subca_exts(X509 *x, const struct mtls_subca_opts *o, struct mtls_err *err)
+mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o, struct mtls_err *err)
 {
 	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
 	ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
@@ -210,7 +210,9 @@ mtls_subca_exts(X509 *x, const struct mtls_subca_opts *o, struct mtls_err *err)
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	bc->ca = 1;
+	/* DER encodes TRUE as 0xFF (X.690 11.1); OpenSSL writes the int as
+	 * given, and strict parsers (Go: lego, Caddy, cert-manager) refuse 1. */
+	bc->ca = 0xFF;
 	if (o->path_len >= 0 && ((bc->pathlen = ASN1_INTEGER_new()) == NULL ||
 	    ASN1_INTEGER_set(bc->pathlen, o->path_len) != 1)) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
@@ -224,8 +226,8 @@ mtls_subca_exts(X509 *x, const struct mtls_subca_opts *o, struct mtls_err *err)
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (mtls_add_ext(x, NID_basic_constraints, 1, bc, err) != 0 ||
-	    mtls_add_ext(x, NID_key_usage, 1, ku, err) != 0 ||
+	if (mtls__add_ext(x, NID_basic_constraints, 1, bc, err) != 0 ||
+	    mtls__add_ext(x, NID_key_usage, 1, ku, err) != 0 ||
 	    add_name_constraints(x, o, err) != 0) {
 		goto out;
 	}
@@ -237,7 +239,7 @@ out:
 }
 
 int
-mtls_subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err)
+mtls__subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err)
 {
 	NAME_CONSTRAINTS *nc;
 	GENERAL_NAMES *gens;

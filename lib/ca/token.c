@@ -14,12 +14,13 @@
 #include "ca/ca_internal.h"
 #include "base/internal.h"
 #include "base/clock.h"
+#include "ca/token_int.h"
 
 static int
 tok_db_fail(struct mtls_ca *ca, const char *what, struct mtls_err *err)
 {
 	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what,
-	    sqlite3_errmsg(mtls_inv_db(ca->inv)));
+	    sqlite3_errmsg(mtls__inv_db(ca->inv)));
 }
 
 static void
@@ -125,7 +126,7 @@ mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
 	struct mtls_audit_event ev;
 
 	*secret = NULL;
-	if (mtls_ca_check_name(sp->name, err) != 0) {
+	if (mtls__ca_check_name(sp->name, err) != 0) {
 		return -1;
 	}
 	if (sp->ttl <= 0) {
@@ -142,7 +143,7 @@ mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
 		goto out;
 	}
 	hex_of(rid, sizeof(rid), id);
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "INSERT INTO tokens(id,name,"
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "INSERT INTO tokens(id,name,"
 		"profile,sans,cert_lifetime,hash,created_at,created_by,expires_at)"
 		" VALUES(?,?,?,?,?,?,?,?,?)", -1, &s, NULL) != SQLITE_OK) {
 		tok_db_fail(ca, "recording a token", err);
@@ -157,7 +158,7 @@ mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)now);
 	sqlite3_bind_text(s, 8, sp->created_by ? sp->created_by : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 9, (sqlite3_int64)now + sp->ttl);
-	if (mtls_inv_begin(ca->inv, err) != 0) {
+	if (mtls__inv_begin(ca->inv, err) != 0) {
 		goto out;
 	}
 	memset(&ev, 0, sizeof(ev));
@@ -169,14 +170,14 @@ mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
 	ev.reason = why;
 	if (sqlite3_step(s) != SQLITE_DONE) {
 		tok_db_fail(ca, "recording a token", err);
-		mtls_inv_rollback(ca->inv);
+		mtls__inv_rollback(ca->inv);
 		goto out;
 	}
-	if (mtls_audit_add(ca, &ev, err) != 0) {
-		mtls_inv_rollback(ca->inv);
+	if (mtls__audit_add(ca, &ev, err) != 0) {
+		mtls__inv_rollback(ca->inv);
 		goto out;
 	}
-	if (mtls_inv_commit(ca->inv, err) != 0) {
+	if (mtls__inv_commit(ca->inv, err) != 0) {
 		goto out;
 	}
 	*secret = sec;
@@ -226,7 +227,7 @@ mtls_token_list(struct mtls_ca *ca, int all, time_t now, mtls_token_cb *cb,
 	struct mtls_token t;
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "SELECT " TOKEN_COLUMNS
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "SELECT " TOKEN_COLUMNS
 		" FROM tokens WHERE ?1 OR (used_at IS NULL AND revoked_at IS "
 		"NULL AND expires_at > ?2) ORDER BY created_at DESC, rowid DESC",
 		-1, &s, NULL) != SQLITE_OK) {
@@ -256,10 +257,10 @@ mtls_token_revoke(struct mtls_ca *ca, const char *which, const char *actor,
 	struct mtls_audit_event ev;
 
 	*count = 0;
-	if (mtls_inv_begin(ca->inv, err) != 0) {
+	if (mtls__inv_begin(ca->inv, err) != 0) {
 		return -1;
 	}
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "UPDATE tokens SET "
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "UPDATE tokens SET "
 		"revoked_at=?2 WHERE (id=?1 OR name=?1) AND used_at IS NULL AND "
 		"revoked_at IS NULL", -1, &s, NULL) != SQLITE_OK) {
 		tok_db_fail(ca, "revoking tokens", err);
@@ -271,7 +272,7 @@ mtls_token_revoke(struct mtls_ca *ca, const char *which, const char *actor,
 		tok_db_fail(ca, "revoking tokens", err);
 		goto fail;
 	}
-	*count = sqlite3_changes(mtls_inv_db(ca->inv));
+	*count = sqlite3_changes(mtls__inv_db(ca->inv));
 	sqlite3_finalize(s);
 	s = NULL;
 	if (*count == 0) {
@@ -284,18 +285,18 @@ mtls_token_revoke(struct mtls_ca *ca, const char *which, const char *actor,
 	ev.action = "token-revoke";
 	ev.name = which;
 	ev.outcome = "revoked";
-	if (mtls_audit_add(ca, &ev, err) != 0) {
+	if (mtls__audit_add(ca, &ev, err) != 0) {
 		goto fail;
 	}
-	return mtls_inv_commit(ca->inv, err);
+	return mtls__inv_commit(ca->inv, err);
 fail:
 	sqlite3_finalize(s);
-	mtls_inv_rollback(ca->inv);
+	mtls__inv_rollback(ca->inv);
 	return -1;
 }
 
 int
-mtls_token_find(struct mtls_ca *ca, const char *user, const char *secret,
+mtls__token_find(struct mtls_ca *ca, const char *user, const char *secret,
     struct mtls_token *out, struct mtls_err *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -306,7 +307,7 @@ mtls_token_find(struct mtls_ca *ca, const char *user, const char *secret,
 	if (secret_hash(secret, want, err) != 0) {
 		return -1;
 	}
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "SELECT " TOKEN_COLUMNS
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "SELECT " TOKEN_COLUMNS
 		" FROM tokens WHERE id=?1 OR name=?1", -1, &s, NULL) != SQLITE_OK) {
 		return tok_db_fail(ca, "looking up a token", err);
 	}
@@ -339,7 +340,7 @@ utc(time_t t, char *buf, size_t len)
 }
 
 int
-mtls_token_usable(const struct mtls_token *t, time_t now, struct mtls_err *err)
+mtls__token_usable(const struct mtls_token *t, time_t now, struct mtls_err *err)
 {
 	char when[64];
 
@@ -363,13 +364,13 @@ mtls_token_usable(const struct mtls_token *t, time_t now, struct mtls_err *err)
 }
 
 int
-mtls_token_consume(struct mtls_ca *ca, const char *id, const char *serial,
+mtls__token_consume(struct mtls_ca *ca, const char *id, const char *serial,
     time_t now, struct mtls_err *err)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "UPDATE tokens SET "
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "UPDATE tokens SET "
 		"used_at=?2, used_serial=upper(?3) WHERE id=?1 AND used_at IS NULL "
 		"AND revoked_at IS NULL", -1, &s, NULL) != SQLITE_OK) {
 		return tok_db_fail(ca, "consuming a token", err);
@@ -383,7 +384,7 @@ mtls_token_consume(struct mtls_ca *ca, const char *id, const char *serial,
 		return tok_db_fail(ca, "consuming a token", err);
 	}
 	/* The WHERE clause is the guard: a second redemption changes nothing. */
-	if (sqlite3_changes(mtls_inv_db(ca->inv)) != 1) {
+	if (sqlite3_changes(mtls__inv_db(ca->inv)) != 1) {
 		return mtls_err_set(err, MTLS_E_EXISTS, "token %s was used or "
 		    "revoked meanwhile", id);
 	}
@@ -391,13 +392,13 @@ mtls_token_consume(struct mtls_ca *ca, const char *id, const char *serial,
 }
 
 int
-mtls_audit_add(struct mtls_ca *ca, const struct mtls_audit_event *e,
+mtls__audit_add(struct mtls_ca *ca, const struct mtls_audit_event *e,
     struct mtls_err *err)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "INSERT INTO audit(at,actor,"
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "INSERT INTO audit(at,actor,"
 		"action,name,serial,outcome,reason) VALUES(?,?,?,?,?,?,?)", -1, &s,
 		NULL) != SQLITE_OK) {
 		return tok_db_fail(ca, "recording an audit event", err);
@@ -422,7 +423,7 @@ mtls_audit_list(struct mtls_ca *ca, long limit, mtls_audit_cb *cb, void *arg,
 	struct mtls_audit_event e;
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(mtls_inv_db(ca->inv), "SELECT id,at,actor,action,"
+	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "SELECT id,at,actor,action,"
 		"name,serial,outcome,reason FROM (SELECT * FROM audit ORDER BY id "
 		"DESC LIMIT ?1) ORDER BY id", -1, &s, NULL) != SQLITE_OK) {
 		return tok_db_fail(ca, "reading the audit trail", err);

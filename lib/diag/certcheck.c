@@ -14,7 +14,7 @@
 #include "base/clock.h"
 
 long
-cert_days_until(const ASN1_TIME *t, int *ok)
+mtls__cert_days_until(const ASN1_TIME *t, int *ok)
 {
 	int days = 0, secs = 0;
 
@@ -31,7 +31,7 @@ cert_days_until(const ASN1_TIME *t, int *ok)
 }
 
 char *
-cert_subject(X509 *x)
+mtls__cert_subject(X509 *x)
 {
 	char *s = mtls_name_format(X509_get_subject_name(x));
 
@@ -39,7 +39,7 @@ cert_subject(X509 *x)
 }
 
 char *
-cert_issuer(X509 *x)
+mtls__cert_issuer(X509 *x)
 {
 	char *s = mtls_name_format(X509_get_issuer_name(x));
 
@@ -47,17 +47,17 @@ cert_issuer(X509 *x)
 }
 
 char *
-cert_sans(X509 *x)
+mtls__cert_sans(X509 *x)
 {
 	GENERAL_NAMES *g = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	char *s = mtls_san_format(g);
 
 	GENERAL_NAMES_free(g);
-	return s != NULL ? s : mtls_strdup("");
+	return s != NULL ? s : mtls__strdup("");
 }
 
 int
-cert_self_signed(X509 *x)
+mtls__cert_self_signed(X509 *x)
 {
 	int rc = X509_self_signed(x, 1) == 1;
 
@@ -66,7 +66,7 @@ cert_self_signed(X509 *x)
 }
 
 int
-cert_eku_roles(X509 *x)
+mtls__cert_eku_roles(X509 *x)
 {
 	uint32_t xku;
 	int roles = 0;
@@ -85,7 +85,7 @@ cert_eku_roles(X509 *x)
 }
 
 void
-cert_eku_describe(X509 *x, char *buf, size_t len)
+mtls__cert_eku_describe(X509 *x, char *buf, size_t len)
 {
 	EXTENDED_KEY_USAGE *eku;
 	size_t o = 0;
@@ -128,7 +128,7 @@ sig_digest_nid(X509 *x)
 }
 
 int
-cert_name_matches(X509 *x, const char *host, int *cn_only)
+mtls__cert_name_matches(X509 *x, const char *host, int *cn_only)
 {
 	ASN1_OCTET_STRING *ip = a2i_IPADDRESS(host);
 	int rc;
@@ -156,26 +156,26 @@ cert_name_matches(X509 *x, const char *host, int *cn_only)
 }
 
 void
-cert_lines(struct mtls_report *r, X509 *x, const char *prefix)
+mtls__cert_lines(struct mtls_report *r, X509 *x, const char *prefix)
 {
-	char *subj = cert_subject(x), *iss = cert_issuer(x), *sans = cert_sans(x);
+	char *subj = mtls__cert_subject(x), *iss = mtls__cert_issuer(x), *sans = mtls__cert_sans(x);
 	char na[64], key[80] = "?", eku[256];
 	EVP_PKEY *pk = X509_get0_pubkey(x);
 	int ok, md = sig_digest_nid(x);
-	long days = cert_days_until(X509_get0_notAfter(x), &ok);
+	long days = mtls__cert_days_until(X509_get0_notAfter(x), &ok);
 
 	mtls__time_format_asn1(X509_get0_notAfter(x), MTLS__TIME_HUMAN, na,
 	    sizeof(na));
 	if (pk != NULL) {
 		mtls_key_describe(pk, key, sizeof(key));
 	}
-	cert_eku_describe(x, eku, sizeof(eku));
-	report_line(r, "%ssubject %s", prefix, subj);
-	report_line(r, "%s  issuer %s", prefix, iss);
-	report_line(r, "%s  valid until %s (%ld days), key %s, signed %s",
+	mtls__cert_eku_describe(x, eku, sizeof(eku));
+	mtls__report_line(r, "%ssubject %s", prefix, subj);
+	mtls__report_line(r, "%s  issuer %s", prefix, iss);
+	mtls__report_line(r, "%s  valid until %s (%ld days), key %s, signed %s",
 	    prefix, na, days, key,
 	    md != NID_undef ? OBJ_nid2sn(md) : "?");
-	report_line(r, "%s  SANs %s; EKU %s", prefix,
+	mtls__report_line(r, "%s  SANs %s; EKU %s", prefix,
 	    sans[0] ? sans : "(none)", eku);
 	OPENSSL_free(subj);
 	OPENSSL_free(iss);
@@ -183,19 +183,19 @@ cert_lines(struct mtls_report *r, X509 *x, const char *prefix)
 }
 
 void
-check_validity(struct mtls_report *r, X509 *x, const char *subject,
+mtls__check_validity(struct mtls_report *r, X509 *x, const char *subject,
     const char *what, const char *keypfx, int warn_days)
 {
 	char when[64], key[96];
 	int ok;
-	long left = cert_days_until(X509_get0_notAfter(x), &ok);
-	long since = cert_days_until(X509_get0_notBefore(x), &ok);
+	long left = mtls__cert_days_until(X509_get0_notAfter(x), &ok);
+	long since = mtls__cert_days_until(X509_get0_notBefore(x), &ok);
 
 	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
 		mtls__time_format_asn1(X509_get0_notAfter(x), MTLS__TIME_HUMAN, when,
 	    sizeof(when));
 		snprintf(key, sizeof(key), "%s_expired", keypfx);
-		report_add(r, MTLS_SEV_ERROR, key, subject,
+		mtls__report_add(r, MTLS_SEV_ERROR, key, subject,
 		    mtls_explain_verify_fix(X509_V_ERR_CERT_HAS_EXPIRED),
 		    "%s expired on %s (%ld days ago)", what, when, -left);
 		return;
@@ -204,7 +204,7 @@ check_validity(struct mtls_report *r, X509 *x, const char *subject,
 		mtls__time_format_asn1(X509_get0_notBefore(x), MTLS__TIME_HUMAN, when,
 	    sizeof(when));
 		snprintf(key, sizeof(key), "%s_not_yet_valid", keypfx);
-		report_add(r, MTLS_SEV_ERROR, key, subject,
+		mtls__report_add(r, MTLS_SEV_ERROR, key, subject,
 		    mtls_explain_verify_fix(X509_V_ERR_CERT_NOT_YET_VALID),
 		    "%s is not valid before %s (in %ld days)", what, when,
 		    since);
@@ -214,7 +214,7 @@ check_validity(struct mtls_report *r, X509 *x, const char *subject,
 	    sizeof(when));
 	if (left < warn_days) {
 		snprintf(key, sizeof(key), "%s_expiring", keypfx);
-		report_add(r, MTLS_SEV_WARN, key, subject,
+		mtls__report_add(r, MTLS_SEV_WARN, key, subject,
 		    "renew it now ('mtls renew NAME'), before peers start "
 		    "refusing it",
 		    "%s expires on %s: %ld days left (threshold %d)", what,
@@ -222,12 +222,12 @@ check_validity(struct mtls_report *r, X509 *x, const char *subject,
 		return;
 	}
 	snprintf(key, sizeof(key), "%s_valid", keypfx);
-	report_add(r, MTLS_SEV_OK, key, subject, NULL,
+	mtls__report_add(r, MTLS_SEV_OK, key, subject, NULL,
 	    "%s is valid until %s (%ld days left)", what, when, left);
 }
 
 void
-check_weak(struct mtls_report *r, X509 *x, const char *subject,
+mtls__check_weak(struct mtls_report *r, X509 *x, const char *subject,
     const char *what, const char *keypfx)
 {
 	EVP_PKEY *pk = X509_get0_pubkey(x);
@@ -241,7 +241,7 @@ check_weak(struct mtls_report *r, X509 *x, const char *subject,
 		    EVP_PKEY_get_bits(pk) < 2048) {
 			mtls_key_describe(pk, desc, sizeof(desc));
 			snprintf(key, sizeof(key), "%s_weak_key", keypfx);
-			report_add(r, MTLS_SEV_ERROR, key, subject,
+			mtls__report_add(r, MTLS_SEV_ERROR, key, subject,
 			    mtls_explain_verify_fix(X509_V_ERR_EE_KEY_TOO_SMALL),
 			    "%s has a %s key: below 2048 bits, OpenSSL 3 and "
 			    "Java refuse it at their default security level",
@@ -250,9 +250,9 @@ check_weak(struct mtls_report *r, X509 *x, const char *subject,
 	}
 	/* A root's own signature is never checked (it is trusted as a key),
 	 * so SHA-1 on a self-signed root is harmless. */
-	if ((md == NID_sha1 || md == NID_md5) && !cert_self_signed(x)) {
+	if ((md == NID_sha1 || md == NID_md5) && !mtls__cert_self_signed(x)) {
 		snprintf(key, sizeof(key), "%s_weak_signature", keypfx);
-		report_add(r, MTLS_SEV_ERROR, key, subject,
+		mtls__report_add(r, MTLS_SEV_ERROR, key, subject,
 		    mtls_explain_verify_fix(X509_V_ERR_CA_MD_TOO_WEAK),
 		    "%s is signed with %s: %s", what, OBJ_nid2sn(md),
 		    mtls_explain_verify_code(X509_V_ERR_CA_MD_TOO_WEAK));
@@ -260,7 +260,7 @@ check_weak(struct mtls_report *r, X509 *x, const char *subject,
 }
 
 int
-verify_ignore_time_cb(int ok, X509_STORE_CTX *ctx)
+mtls__verify_ignore_time_cb(int ok, X509_STORE_CTX *ctx)
 {
 	int e = X509_STORE_CTX_get_error(ctx);
 

@@ -88,7 +88,7 @@ static char *
 base_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	char *b = mtls_strdup(slash != NULL ? slash + 1 : path), *dot;
+	char *b = mtls__strdup(slash != NULL ? slash + 1 : path), *dot;
 	static const char *const sfx[] = {".chain", "-chain", "_chain"};
 	size_t i, n;
 
@@ -128,7 +128,7 @@ add_file(struct doctor *d, const char *path)
 	}
 	f = &d->f[d->n];
 	memset(f, 0, sizeof(*f));
-	f->path = mtls_strdup(path);
+	f->path = mtls__strdup(path);
 	f->base = base_of(path);
 	if (f->path == NULL || f->base == NULL) {
 		free(f->path);
@@ -168,7 +168,7 @@ scan_dir(struct doctor *d, const char *dir, struct mtls_err *err)
 		snprintf(p, sizeof(p), "%s%s%s", dir,
 		    dir[0] != '\0' && dir[strlen(dir) - 1] == '/' ? "" : "/",
 		    de->d_name);
-		names[n] = mtls_strdup(p);
+		names[n] = mtls__strdup(p);
 		if (names[n] != NULL) {
 			n++;
 		}
@@ -207,7 +207,7 @@ take_store(struct doctor *d, struct dfile *f, const struct mtls_store *st)
 				f->kind |= DK_KEY;
 			} else if ((e->flags & MTLS_ENTRY_LOCKED) &&
 				   d->o->pass_spec != NULL) {
-				report_add(d->r, MTLS_SEV_WARN, "store_key_locked",
+				mtls__report_add(d->r, MTLS_SEV_WARN, "store_key_locked",
 				    f->path,
 				    "give the key's password; Java's default key "
 				    "manager needs it to equal the store password",
@@ -217,7 +217,7 @@ take_store(struct doctor *d, struct dfile *f, const struct mtls_store *st)
 			}
 		}
 		if (e->flags & MTLS_ENTRY_NOTRUST) {
-			report_add(d->r, MTLS_SEV_WARN, "store_trust_attr", f->path,
+			mtls__report_add(d->r, MTLS_SEV_WARN, "store_trust_attr", f->path,
 			    "rebuild the truststore with 'mtls keystore' (it "
 			    "adds Java's trusted-certificate attribute)",
 			    "the certificate '%s' in %s lacks Java's trust "
@@ -236,7 +236,7 @@ take_store(struct doctor *d, struct dfile *f, const struct mtls_store *st)
 		}
 	}
 	if (nkeys > 1) {
-		report_add(d->r, MTLS_SEV_INFO, "store_many_keys", f->path, NULL,
+		mtls__report_add(d->r, MTLS_SEV_INFO, "store_many_keys", f->path, NULL,
 		    "%s holds %zu key entries; only the first is checked",
 		    f->path, nkeys);
 	}
@@ -259,7 +259,7 @@ read_store(struct doctor *d, struct dfile *f, const unsigned char *data,
 	if (d->o->pass_spec != NULL) {
 		pass = mtls_pass_get(d->o->pass_spec, NULL, 0, &e);
 		if (pass == NULL) {
-			report_add(d->r, MTLS_SEV_ERROR, "store_password", f->path,
+			mtls__report_add(d->r, MTLS_SEV_ERROR, "store_password", f->path,
 			    "check the --pass SPEC", "%s", e.msg);
 			return;
 		}
@@ -267,7 +267,7 @@ read_store(struct doctor *d, struct dfile *f, const unsigned char *data,
 	st = mtls_store_parse(data, len, f->path, pass, NULL, &e);
 	mtls_pass_free(pass);
 	if (st == NULL && e.code == MTLS_E_PASSWORD && d->o->pass_spec == NULL) {
-		report_add(d->r, MTLS_SEV_INFO, "store_not_opened", f->path,
+		mtls__report_add(d->r, MTLS_SEV_INFO, "store_not_opened", f->path,
 		    "give its password with --pass SPEC",
 		    "%s is a %s keystore protected by a password; its contents "
 		    "were not checked",
@@ -275,7 +275,7 @@ read_store(struct doctor *d, struct dfile *f, const unsigned char *data,
 		return;
 	}
 	if (st == NULL && e.code == MTLS_E_PASSWORD) {
-		report_add(d->r, MTLS_SEV_ERROR, "store_password", f->path,
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "store_password", f->path,
 		    "give the keystore's password (--pass); keytool stores "
 		    "often use one password for the store and its key",
 		    "the password given does not open %s (%s)", f->path,
@@ -283,18 +283,18 @@ read_store(struct doctor *d, struct dfile *f, const unsigned char *data,
 		return;
 	}
 	if (st == NULL) {
-		report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
 		    "restore the file from where it was made, or re-export it",
 		    "%s: %s: it may be corrupted", f->path, e.msg);
 		return;
 	}
 	if (mtls_store_verified(st)) {
-		report_add(d->r, MTLS_SEV_OK, "store_opened", f->path, NULL,
+		mtls__report_add(d->r, MTLS_SEV_OK, "store_opened", f->path, NULL,
 		    "%s (%s) opens with the password given and its integrity "
 		    "checks",
 		    f->path, mtls_store_format_name(mtls_store_format(st)));
 	} else {
-		report_add(d->r, MTLS_SEV_INFO, "store_not_verified", f->path,
+		mtls__report_add(d->r, MTLS_SEV_INFO, "store_not_verified", f->path,
 		    "give its password with --pass SPEC",
 		    "%s (%s) was read without its password: integrity not "
 		    "checked, keys not opened",
@@ -315,7 +315,7 @@ read_pem_or_der(struct doctor *d, struct dfile *f, const unsigned char *data,
 	if (haskey || strcasecmp(ext_of(f->path), "key") == 0) {
 		f->key = mtls_parse_key(data, len, f->path, d->o->pass_spec, &e);
 		if (f->key == NULL && e.code == MTLS_E_PASSWORD) {
-			report_add(d->r, MTLS_SEV_ERROR, "key_password", f->path,
+			mtls__report_add(d->r, MTLS_SEV_ERROR, "key_password", f->path,
 			    "give the key's password with --pass SPEC",
 			    "%s", e.msg);
 			return;
@@ -330,7 +330,7 @@ read_pem_or_der(struct doctor *d, struct dfile *f, const unsigned char *data,
 		f->certs = NULL;
 	}
 	if (f->key == NULL && f->certs == NULL) {
-		report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
 		    "restore or re-issue it; 'mtls inspect FILE' shows what "
 		    "it holds",
 		    "%s holds no certificate or private key that can be read: "
@@ -351,7 +351,7 @@ classify(struct doctor *d, struct dfile *f)
 	for (i = 0; i < sk_X509_num(f->certs); i++) {
 		X509 *x = sk_X509_value(f->certs, i);
 
-		if (X509_check_ca(x) == 0 || !cert_self_signed(x)) {
+		if (X509_check_ca(x) == 0 || !mtls__cert_self_signed(x)) {
 			all_roots = 0;
 		}
 		if (X509_check_ca(x) != 0 && X509_up_ref(x) == 1 &&
@@ -387,13 +387,13 @@ read_file(struct doctor *d, struct dfile *f)
 	struct mtls_err e;
 
 	if (stat(f->path, &f->st) != 0) {
-		report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
 		    "check the path", "cannot read %s: %s", f->path,
 		    strerror(errno));
 		return;
 	}
 	if (mtls_file_read(f->path, DOCTOR_FILE_MAX, &data, &len, &e) != 0) {
-		report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "unreadable", f->path,
 		    "check the file's owner and permissions", "%s", e.msg);
 		return;
 	}
@@ -513,7 +513,7 @@ mtls_doctor(const struct mtls_doctor_opts *o, struct mtls_err *err)
 	}
 	d.o = o;
 	d.warn_days = o->warn_days > 0 ? o->warn_days : 30;
-	d.r = report_new();
+	d.r = mtls__report_new();
 	d.trust = sk_X509_new_null();
 	d.pool = sk_X509_new_null();
 	if (d.r == NULL || d.trust == NULL || d.pool == NULL) {
@@ -531,15 +531,15 @@ mtls_doctor(const struct mtls_doctor_opts *o, struct mtls_err *err)
 	}
 	for (i = 0; i < d.n; i++) {
 		if (d.f[i].kind & DK_IDENTITY) {
-			doctor_check_identity(&d, &d.f[i]);
+			mtls__doctor_check_identity(&d, &d.f[i]);
 		}
 	}
 	for (i = 0; i < d.n; i++) {
 		if (d.f[i].kind & DK_KEY) {
-			doctor_check_keyfile(&d, &d.f[i]);
+			mtls__doctor_check_keyfile(&d, &d.f[i]);
 		}
 	}
-	doctor_check_trust(&d);
+	mtls__doctor_check_trust(&d);
 	doctor_free(&d);
 	return d.r;
 fail:

@@ -17,12 +17,12 @@
 static const char *const role_names[] = {"any", "client", "server", "node"};
 
 void
-doctor_check_keyfile(struct doctor *d, struct dfile *k)
+mtls__doctor_check_keyfile(struct doctor *d, struct dfile *k)
 {
 	mode_t mode = k->st.st_mode & 07777;
 
 	if (!(k->kind & DK_IDENTITY) && !k->key_used) {
-		report_add(d->r, MTLS_SEV_WARN, "orphan_key", k->path,
+		mtls__report_add(d->r, MTLS_SEV_WARN, "orphan_key", k->path,
 		    "find the certificate issued for this key, or remove the "
 		    "key if it is no longer used",
 		    "no certificate among the files checked matches the private "
@@ -30,24 +30,24 @@ doctor_check_keyfile(struct doctor *d, struct dfile *k)
 		    k->path);
 	}
 	if (mode & 0007) {
-		report_add(d->r, MTLS_SEV_ERROR, "key_permissions", k->path,
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "key_permissions", k->path,
 		    "chmod 600 on the key file (and consider it exposed: "
 		    "re-key if others could log in)",
 		    "the private key %s is readable by every user (mode %04o)",
 		    k->path, (unsigned)mode);
 	} else if (mode & 0070) {
-		report_add(d->r, MTLS_SEV_WARN, "key_permissions", k->path,
+		mtls__report_add(d->r, MTLS_SEV_WARN, "key_permissions", k->path,
 		    "chmod 600 on the key file, unless the group is the "
 		    "service's own",
 		    "the private key %s is accessible to its group (mode %04o)",
 		    k->path, (unsigned)mode);
 	} else {
-		report_add(d->r, MTLS_SEV_OK, "key_permissions", k->path, NULL,
+		mtls__report_add(d->r, MTLS_SEV_OK, "key_permissions", k->path, NULL,
 		    "the private key %s has mode %04o", k->path,
 		    (unsigned)mode);
 	}
 	if (k->st.st_uid != geteuid()) {
-		report_add(d->r, MTLS_SEV_WARN, "key_owner", k->path,
+		mtls__report_add(d->r, MTLS_SEV_WARN, "key_owner", k->path,
 		    "chown the key to the user the service runs as",
 		    "the private key %s is owned by uid %u, not by the current "
 		    "user (uid %u)",
@@ -68,7 +68,7 @@ pair_key(struct doctor *d, struct dfile *c, X509 *leaf)
 	if (c->key != NULL) {
 		c->key_used = 1;
 		if (mtls_key_matches_cert(c->key, leaf)) {
-			report_add(d->r, MTLS_SEV_OK, "key_matches", c->path,
+			mtls__report_add(d->r, MTLS_SEV_OK, "key_matches", c->path,
 			    NULL, "%s holds the certificate and its key",
 			    c->path);
 			return;
@@ -86,7 +86,7 @@ pair_key(struct doctor *d, struct dfile *c, X509 *leaf)
 			/* Every copy of the key belongs to C (NAME.key beside
 			 * NAME.jks holding the same key is no orphan). */
 			if (!found) {
-				report_add(d->r, MTLS_SEV_OK, "key_matches",
+				mtls__report_add(d->r, MTLS_SEV_OK, "key_matches",
 				    c->path, NULL,
 				    "the private key %s belongs to %s",
 				    k->path, c->path);
@@ -103,7 +103,7 @@ pair_key(struct doctor *d, struct dfile *c, X509 *leaf)
 		return;
 	}
 	if (same == NULL) {
-		report_add(d->r, MTLS_SEV_INFO, "no_key", c->path, NULL,
+		mtls__report_add(d->r, MTLS_SEV_INFO, "no_key", c->path, NULL,
 		    "no private key for %s among the files checked (fine for "
 		    "a peer's certificate)",
 		    c->path);
@@ -111,7 +111,7 @@ pair_key(struct doctor *d, struct dfile *c, X509 *leaf)
 	}
 mismatch:
 	same->key_used = 1;
-	report_add(d->r, MTLS_SEV_ERROR, "key_mismatch", c->path,
+	mtls__report_add(d->r, MTLS_SEV_ERROR, "key_mismatch", c->path,
 	    "find the key generated with this certificate, or issue a new "
 	    "certificate for this key ('mtls issue' / 'mtls sign')",
 	    "the private key %s does not belong to the certificate %s",
@@ -122,12 +122,12 @@ static void
 check_role(struct doctor *d, struct dfile *c, X509 *leaf)
 {
 	static const int need[] = {0, 2, 1, 3};
-	int roles = cert_eku_roles(leaf);
+	int roles = mtls__cert_eku_roles(leaf);
 	char eku[256];
 
-	cert_eku_describe(leaf, eku, sizeof(eku));
+	mtls__cert_eku_describe(leaf, eku, sizeof(eku));
 	if (d->o->role == MTLS_ROLE_ANY) {
-		report_add(d->r, MTLS_SEV_INFO, "eku", c->path, NULL,
+		mtls__report_add(d->r, MTLS_SEV_INFO, "eku", c->path, NULL,
 		    "%s may act as %s (EKU %s); give --role to check it",
 		    c->path,
 		    roles == 3 ? "client and server"
@@ -138,7 +138,7 @@ check_role(struct doctor *d, struct dfile *c, X509 *leaf)
 		return;
 	}
 	if ((roles & need[d->o->role]) != need[d->o->role]) {
-		report_add(d->r, MTLS_SEV_ERROR, "eku_role", c->path,
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "eku_role", c->path,
 		    "issue it with the matching profile: 'mtls issue NAME "
 		    "--profile client|server|node'",
 		    "%s cannot serve as a %s: its extended key usage is %s "
@@ -149,7 +149,7 @@ check_role(struct doctor *d, struct dfile *c, X509 *leaf)
 						     : "serverAuth and clientAuth");
 		return;
 	}
-	report_add(d->r, MTLS_SEV_OK, "eku_role", c->path, NULL,
+	mtls__report_add(d->r, MTLS_SEV_OK, "eku_role", c->path, NULL,
 	    "%s fits the %s role (EKU %s)", c->path, role_names[d->o->role],
 	    eku);
 }
@@ -163,21 +163,21 @@ check_host(struct doctor *d, struct dfile *c, X509 *leaf)
 	if (d->o->host == NULL) {
 		return;
 	}
-	sans = cert_sans(leaf);
-	if (!cert_name_matches(leaf, d->o->host, &cn_only)) {
-		report_add(d->r, MTLS_SEV_ERROR, "san_mismatch", c->path,
+	sans = mtls__cert_sans(leaf);
+	if (!mtls__cert_name_matches(leaf, d->o->host, &cn_only)) {
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "san_mismatch", c->path,
 		    "re-issue it with the host's name: --san dns:NAME (or "
 		    "ip:ADDRESS)",
 		    "%s is not valid for '%s': its names are %s", c->path,
 		    d->o->host, sans[0] ? sans : "(no SANs)");
 	} else if (cn_only) {
-		report_add(d->r, MTLS_SEV_WARN, "san_cn_only", c->path,
+		mtls__report_add(d->r, MTLS_SEV_WARN, "san_cn_only", c->path,
 		    "re-issue it with --san dns:NAME",
 		    "'%s' matches only the subject CN of %s, not a SAN: modern "
 		    "clients reject that",
 		    d->o->host, c->path);
 	} else {
-		report_add(d->r, MTLS_SEV_OK, "san_host", c->path, NULL,
+		mtls__report_add(d->r, MTLS_SEV_OK, "san_host", c->path, NULL,
 		    "%s is valid for '%s'", c->path, d->o->host);
 	}
 	free(sans);
@@ -191,10 +191,10 @@ check_order(struct doctor *d, struct dfile *c, STACK_OF(X509) *chain)
 	for (i = 1; i < sk_X509_num(chain); i++) {
 		if (X509_check_issued(sk_X509_value(chain, i),
 			sk_X509_value(chain, i - 1)) != X509_V_OK) {
-			char *s = cert_subject(sk_X509_value(chain, i));
+			char *s = mtls__cert_subject(sk_X509_value(chain, i));
 
 			ERR_clear_error();
-			report_add(d->r, MTLS_SEV_WARN, "chain_order", c->path,
+			mtls__report_add(d->r, MTLS_SEV_WARN, "chain_order", c->path,
 			    "order the file: the certificate first, then each "
 			    "issuer in turn",
 			    "in the chain of %s, certificate %d ('%s') does not "
@@ -226,7 +226,7 @@ verify(struct doctor *d, X509 *leaf, STACK_OF(X509) *untrusted, int *ok)
 	if (X509_STORE_CTX_init(ctx, st, leaf, untrusted) != 1) {
 		goto fail;
 	}
-	X509_STORE_CTX_set_verify_cb(ctx, verify_ignore_time_cb);
+	X509_STORE_CTX_set_verify_cb(ctx, mtls__verify_ignore_time_cb);
 	*ok = X509_verify_cert(ctx) == 1;
 	ERR_clear_error();
 	X509_STORE_free(st); /* the context holds its own reference */
@@ -265,8 +265,8 @@ report_missing_intermediate(struct doctor *d, struct dfile *c,
 		if (in_stack(chain, x) || in_stack(d->trust, x)) {
 			continue;
 		}
-		s = cert_subject(x);
-		report_add(d->r, MTLS_SEV_ERROR, "chain_incomplete", c->path,
+		s = mtls__cert_subject(x);
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "chain_incomplete", c->path,
 		    "append the intermediate to the certificate file (or "
 		    "NAME.chain.pem), after the certificate",
 		    "the chain of %s lacks the intermediate CA '%s' (it is among "
@@ -291,11 +291,11 @@ trusted_intermediate(struct doctor *d, struct dfile *c,
 		X509 *x = sk_X509_value(built, i);
 		char *s;
 
-		if (in_stack(chain, x) || cert_self_signed(x)) {
+		if (in_stack(chain, x) || mtls__cert_self_signed(x)) {
 			continue;
 		}
-		s = cert_subject(x);
-		report_add(d->r, MTLS_SEV_WARN, "chain_incomplete", c->path,
+		s = mtls__cert_subject(x);
+		mtls__report_add(d->r, MTLS_SEV_WARN, "chain_incomplete", c->path,
 		    "append the intermediate to the certificate file (or "
 		    "NAME.chain.pem), after the certificate",
 		    "the chain of %s lacks the intermediate CA '%s'; it "
@@ -318,14 +318,14 @@ check_chain(struct doctor *d, struct dfile *c, STACK_OF(X509) *chain)
 
 	check_order(d, c, chain);
 	if (sk_X509_num(d->trust) == 0) {
-		return; /* reported once by doctor_check_trust */
+		return; /* reported once by mtls__doctor_check_trust */
 	}
 	ctx = verify(d, leaf, chain, &ok);
 	if (ctx == NULL) {
 		return;
 	}
 	if (ok) {
-		report_add(d->r, MTLS_SEV_OK, "chain_verified", c->path, NULL,
+		mtls__report_add(d->r, MTLS_SEV_OK, "chain_verified", c->path, NULL,
 		    "%s verifies against the truststore %s", c->path,
 		    d->trust_name);
 		trusted_intermediate(d, c, chain, ctx);
@@ -358,9 +358,9 @@ check_chain(struct doctor *d, struct dfile *c, STACK_OF(X509) *chain)
 		}
 		{
 			X509 *top = sk_X509_value(chain, sk_X509_num(chain) - 1);
-			char *iss = cert_issuer(top);
+			char *iss = mtls__cert_issuer(top);
 
-			report_add(d->r, MTLS_SEV_ERROR, "issuer_not_trusted",
+			mtls__report_add(d->r, MTLS_SEV_ERROR, "issuer_not_trusted",
 			    c->path,
 			    "add the issuing CA's certificate to the truststore "
 			    "(peers must trust it too), or use a certificate "
@@ -375,7 +375,7 @@ check_chain(struct doctor *d, struct dfile *c, STACK_OF(X509) *chain)
 	}
 	mtls_explain_verify_failure(code, X509_STORE_CTX_get_current_cert(ctx),
 	    X509_STORE_CTX_get_error_depth(ctx), buf, sizeof(buf));
-	report_add(d->r, MTLS_SEV_ERROR, "chain_invalid", c->path,
+	mtls__report_add(d->r, MTLS_SEV_ERROR, "chain_invalid", c->path,
 	    mtls_explain_verify_fix(code), "%s does not verify against %s: %s",
 	    c->path, d->trust_name, buf);
 	X509_STORE_CTX_free(ctx);
@@ -407,38 +407,38 @@ chain_of(struct doctor *d, struct dfile *c)
 }
 
 void
-doctor_check_identity(struct doctor *d, struct dfile *c)
+mtls__doctor_check_identity(struct doctor *d, struct dfile *c)
 {
 	STACK_OF(X509) *chain = chain_of(d, c);
 	X509 *leaf = sk_X509_value(c->certs, 0);
-	char what[600], *s = cert_subject(leaf);
-	json_t *ids = json_object_get(report_json(d->r), "certificates");
+	char what[600], *s = mtls__cert_subject(leaf);
+	json_t *ids = json_object_get(mtls__report_json(d->r), "certificates");
 	json_t *cj = mtls_cert_to_json(leaf);
 	int i;
 
 	if (ids == NULL) {
 		ids = json_array();
-		json_object_set_new(report_json(d->r), "certificates", ids);
+		json_object_set_new(mtls__report_json(d->r), "certificates", ids);
 	}
 	json_object_set_new(cj, "file", json_string(c->path));
 	json_object_set_new(cj, "chain_length",
 	    json_integer(chain ? sk_X509_num(chain) : 1));
 	json_array_append_new(ids, cj);
-	report_line(d->r, "%s:", c->path);
-	cert_lines(d->r, leaf, "  ");
+	mtls__report_line(d->r, "%s:", c->path);
+	mtls__cert_lines(d->r, leaf, "  ");
 	snprintf(what, sizeof(what), "%s (%s)", c->path, s);
 	pair_key(d, c, leaf);
-	check_validity(d->r, leaf, c->path, what, "cert", d->warn_days);
-	check_weak(d->r, leaf, c->path, what, "cert");
+	mtls__check_validity(d->r, leaf, c->path, what, "cert", d->warn_days);
+	mtls__check_weak(d->r, leaf, c->path, what, "cert");
 	for (i = 1; chain != NULL && i < sk_X509_num(chain); i++) {
 		X509 *x = sk_X509_value(chain, i);
-		char *cs = cert_subject(x);
+		char *cs = mtls__cert_subject(x);
 
 		snprintf(what, sizeof(what), "the chain certificate '%s' of %s",
 		    cs, c->path);
-		check_validity(d->r, x, c->path, what, "chain_cert",
+		mtls__check_validity(d->r, x, c->path, what, "chain_cert",
 		    d->warn_days);
-		check_weak(d->r, x, c->path, what, "chain_cert");
+		mtls__check_weak(d->r, x, c->path, what, "chain_cert");
 		OPENSSL_free(cs);
 	}
 	check_role(d, c, leaf);
@@ -451,17 +451,17 @@ doctor_check_identity(struct doctor *d, struct dfile *c)
 }
 
 void
-doctor_check_trust(struct doctor *d)
+mtls__doctor_check_trust(struct doctor *d)
 {
 	int i;
 	char what[600];
 	json_t *arr = json_array();
 
-	json_object_set_new(report_json(d->r), "truststore",
+	json_object_set_new(mtls__report_json(d->r), "truststore",
 	    d->trust_name ? json_string(d->trust_name) : json_null());
-	json_object_set_new(report_json(d->r), "trusted", arr);
+	json_object_set_new(mtls__report_json(d->r), "trusted", arr);
 	if (sk_X509_num(d->trust) == 0) {
-		report_add(d->r, MTLS_SEV_WARN, "no_truststore",
+		mtls__report_add(d->r, MTLS_SEV_WARN, "no_truststore",
 		    d->o->npaths > 0 ? d->o->paths[0] : NULL,
 		    "put the CA certificate beside the node's files as ca.crt, "
 		    "or name it with --ca",
@@ -470,17 +470,17 @@ doctor_check_trust(struct doctor *d)
 		    "checked");
 		return;
 	}
-	report_line(d->r, "truststore %s:", d->trust_name);
+	mtls__report_line(d->r, "truststore %s:", d->trust_name);
 	for (i = 0; i < sk_X509_num(d->trust); i++) {
 		X509 *x = sk_X509_value(d->trust, i);
-		char *s = cert_subject(x);
+		char *s = mtls__cert_subject(x);
 
 		json_array_append_new(arr, json_string(s));
-		report_line(d->r, "  trusts %s", s);
+		mtls__report_line(d->r, "  trusts %s", s);
 		snprintf(what, sizeof(what), "the trusted CA '%s'", s);
-		check_validity(d->r, x, d->trust_name, what, "ca_cert",
+		mtls__check_validity(d->r, x, d->trust_name, what, "ca_cert",
 		    d->warn_days);
-		check_weak(d->r, x, d->trust_name, what, "ca_cert");
+		mtls__check_weak(d->r, x, d->trust_name, what, "ca_cert");
 		OPENSSL_free(s);
 	}
 }

@@ -40,8 +40,8 @@ struct doctor {
 };
 
 /* doctor_check.c */
-void doctor_check_keyfile(struct doctor *d, struct dfile *k);
-void doctor_check_identity(struct doctor *d, struct dfile *c);
-void doctor_check_trust(struct doctor *d);
+void mtls__doctor_check_keyfile(struct doctor *d, struct dfile *k);
+void mtls__doctor_check_identity(struct doctor *d, struct dfile *c);
+void mtls__doctor_check_trust(struct doctor *d);
 
 #endif

@@ -209,7 +209,7 @@ scan_pem(struct found *f, const unsigned char *d, size_t n, const char *name,
 	return rc;
 }
 
-int mtls_inspect_p12(json_t *objs, PKCS12 *p12, const char *name,
+int mtls__inspect_p12(json_t *objs, PKCS12 *p12, const char *name,
     const char *pass_spec, struct mtls_err *err);
 
 static int
@@ -238,7 +238,7 @@ scan_der(struct found *f, const unsigned char *d, size_t n, const char *name,
 	X509_REQ_free(r);
 	p = d;
 	if ((p12 = d2i_PKCS12(NULL, &p, (long)n)) != NULL && p == d + n) {
-		int rc = mtls_inspect_p12(f->objs, p12, name, pass_spec, err);
+		int rc = mtls__inspect_p12(f->objs, p12, name, pass_spec, err);
 
 		*format = "PKCS#12";
 		PKCS12_free(p12);
@@ -302,7 +302,7 @@ mtls_inspect(const unsigned char *d, size_t n, const char *name,
 	json_t *out = NULL;
 	int rc;
 
-	if (mtls_looks_pem(d, n)) {
+	if (mtls__looks_pem(d, n)) {
 		rc = scan_pem(&f, d, n, name, pass_spec, err);
 	} else {
 		rc = scan_der(&f, d, n, name, pass_spec, &format, err);

@@ -9,7 +9,7 @@
 #include "mtls/pass.h"
 #include "mtls/pki.h"
 
-int mtls_inspect_p12(json_t *objs, PKCS12 *p12, const char *name,
+int mtls__inspect_p12(json_t *objs, PKCS12 *p12, const char *name,
     const char *pass_spec, struct mtls_err *err);
 
 static void
@@ -63,7 +63,7 @@ p12_password(PKCS12 *p12, const char *name, const char *pass_spec,
 }
 
 int
-mtls_inspect_p12(json_t *objs, PKCS12 *p12, const char *name,
+mtls__inspect_p12(json_t *objs, PKCS12 *p12, const char *name,
     const char *pass_spec, struct mtls_err *err)
 {
 	char *pw = p12_password(p12, name, pass_spec, err);

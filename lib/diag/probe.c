@@ -129,10 +129,10 @@ probe_ctx_free(struct probe_ctx *pc)
 	int i;
 
 	for (i = 0; i < 4; i++) {
-		attempt_clear(&pc->ver[i]);
+		mtls__attempt_clear(&pc->ver[i]);
 	}
-	attempt_clear(&pc->main);
-	attempt_clear(&pc->withcert);
+	mtls__attempt_clear(&pc->main);
+	mtls__attempt_clear(&pc->withcert);
 	if (pc->peer.ai != NULL) {
 		freeaddrinfo(pc->peer.ai);
 	}
@@ -174,7 +174,7 @@ report_reach(struct mtls_report *r, const struct probe_ctx *pc,
 
 	switch (a->outcome) {
 	case ATT_REFUSED:
-		report_add(r, MTLS_SEV_ERROR, "connect_refused", t,
+		mtls__report_add(r, MTLS_SEV_ERROR, "connect_refused", t,
 		    "start the server, or check the host and port (on the "
 		    "server: ss -ltnp); a firewall may also refuse",
 		    "could not connect to %s: connection refused (nothing "
@@ -182,7 +182,7 @@ report_reach(struct mtls_report *r, const struct probe_ctx *pc,
 		    t);
 		return;
 	case ATT_CONNECT_TIMEOUT:
-		report_add(r, MTLS_SEV_ERROR, "connect_timeout", t,
+		mtls__report_add(r, MTLS_SEV_ERROR, "connect_timeout", t,
 		    "check the address, that the host is up, and the firewalls "
 		    "in between",
 		    "could not connect to %s: no answer within %d ms (host down "
@@ -190,7 +190,7 @@ report_reach(struct mtls_report *r, const struct probe_ctx *pc,
 		    t, pc->peer.timeout_ms);
 		return;
 	case ATT_UNREACHABLE:
-		report_add(r, MTLS_SEV_ERROR, "connect_failed", t,
+		mtls__report_add(r, MTLS_SEV_ERROR, "connect_failed", t,
 		    "check the address and the network route",
 		    "could not connect to %s: %s", t, strerror(a->sys_errno));
 		return;
@@ -201,13 +201,13 @@ report_reach(struct mtls_report *r, const struct probe_ctx *pc,
 			first[i] = (c >= 32 && c < 127) ? (char)c : '.';
 		}
 		first[i] = '\0';
-		report_add(r, MTLS_SEV_ERROR, "not_tls", t,
+		mtls__report_add(r, MTLS_SEV_ERROR, "not_tls", t,
 		    "use the TLS port of this service, or enable TLS on this one",
 		    "%s does not speak TLS: it answered with %s (\"%s\")", t,
 		    plain_kind(a->first, a->nfirst), first);
 		return;
 	case ATT_TLS_TIMEOUT:
-		report_add(r, MTLS_SEV_ERROR, "no_tls_answer", t,
+		mtls__report_add(r, MTLS_SEV_ERROR, "no_tls_answer", t,
 		    "check that this port serves TLS (not a plain protocol "
 		    "that waits for the client, or STARTTLS)",
 		    "%s accepted the connection but did not answer the TLS "
@@ -215,20 +215,20 @@ report_reach(struct mtls_report *r, const struct probe_ctx *pc,
 		    t, pc->peer.timeout_ms);
 		return;
 	case ATT_EOF:
-		report_add(r, MTLS_SEV_ERROR, "closed_by_server", t,
+		mtls__report_add(r, MTLS_SEV_ERROR, "closed_by_server", t,
 		    "check the server's error log; check --servername, TLS "
 		    "versions, and that this port serves TLS",
 		    "%s closed the connection without a TLS answer or alert",
 		    t);
 		return;
 	case ATT_RESET:
-		report_add(r, MTLS_SEV_ERROR, "reset_by_server", t,
+		mtls__report_add(r, MTLS_SEV_ERROR, "reset_by_server", t,
 		    "check the server's error log and any proxy or firewall "
 		    "in between",
 		    "%s reset the connection during the handshake", t);
 		return;
 	case ATT_ALERT:
-		report_add(r, MTLS_SEV_ERROR, "handshake_refused", t,
+		mtls__report_add(r, MTLS_SEV_ERROR, "handshake_refused", t,
 		    mtls_explain_alert_fix(a->alert_recv),
 		    "%s refused the handshake: %s", t,
 		    mtls_explain_alert(a->alert_recv));
@@ -238,7 +238,7 @@ report_reach(struct mtls_report *r, const struct probe_ctx *pc,
 	case ATT_LOCAL:
 	case ATT_TLS_ERROR:
 	default:
-		report_add(r, MTLS_SEV_ERROR, "handshake_failed", t,
+		mtls__report_add(r, MTLS_SEV_ERROR, "handshake_failed", t,
 		    "read the server's error log; try 'openssl s_client "
 		    "-connect' for the raw exchange",
 		    "the TLS handshake with %s failed: %s", t,
@@ -262,18 +262,18 @@ static const int versions[4] = {TLS1_3_VERSION, TLS1_2_VERSION,
 static void
 describe_version(struct mtls_report *r, json_t *jv, const struct attempt *a)
 {
-	const char *name = probe_version_name(a->version);
+	const char *name = mtls__probe_version_name(a->version);
 
 	if (version_accepted(a)) {
-		report_line(r, "%s: accepted", name);
+		mtls__report_line(r, "%s: accepted", name);
 		json_object_set_new(jv, name, json_string("accepted"));
 	} else if (a->outcome == ATT_LOCAL) {
-		report_line(r, "%s: not tested (this OpenSSL cannot offer it: "
+		mtls__report_line(r, "%s: not tested (this OpenSSL cannot offer it: "
 			       "%s)",
 		    name, a->reason);
 		json_object_set_new(jv, name, json_string("untested"));
 	} else {
-		report_line(r, "%s: refused%s%s%s", name,
+		mtls__report_line(r, "%s: refused%s%s%s", name,
 		    a->alert_recv >= 0 ? " (alert: " : "",
 		    a->alert_recv >= 0 ? mtls_explain_alert_key(a->alert_recv)
 				       : "",
@@ -290,7 +290,7 @@ scan_versions(struct mtls_report *r, struct probe_ctx *pc)
 
 	for (i = 0; i < 4; i++) {
 		pc->ver[i].version = versions[i];
-		if (attempt_run(&pc->peer, &pc->ver[i]) != 0) {
+		if (mtls__attempt_run(&pc->peer, &pc->ver[i]) != 0) {
 			json_decref(jv);
 			return -1;
 		}
@@ -313,7 +313,7 @@ scan_versions(struct mtls_report *r, struct probe_ctx *pc)
 	for (i = 0; i < 4; i++) {
 		describe_version(r, jv, &pc->ver[i]);
 	}
-	json_object_set_new(report_json(r), "versions", jv);
+	json_object_set_new(mtls__report_json(r), "versions", jv);
 	if (best == 0) {
 		/* The most telling failure is the one for TLS 1.2. */
 		report_reach(r, pc, &pc->ver[1]);
@@ -321,13 +321,13 @@ scan_versions(struct mtls_report *r, struct probe_ctx *pc)
 	}
 	if (version_accepted(&pc->ver[2]) || version_accepted(&pc->ver[3])) {
 		if (best <= TLS1_1_VERSION) {
-			report_add(r, MTLS_SEV_ERROR, "old_tls_only", pc->target,
+			mtls__report_add(r, MTLS_SEV_ERROR, "old_tls_only", pc->target,
 			    "enable TLS 1.2 and 1.3 on the server",
 			    "%s accepts only %s: OpenSSL 3, Java 17+ and "
 			    "curl refuse such servers at their defaults",
-			    pc->target, probe_version_name(best));
+			    pc->target, mtls__probe_version_name(best));
 		} else {
-			report_add(r, MTLS_SEV_WARN, "old_tls", pc->target,
+			mtls__report_add(r, MTLS_SEV_WARN, "old_tls", pc->target,
 			    "disable TLS 1.0 and 1.1 (nginx: ssl_protocols "
 			    "TLSv1.2 TLSv1.3;)",
 			    "%s still accepts TLS 1.0 or 1.1, deprecated since "
@@ -335,7 +335,7 @@ scan_versions(struct mtls_report *r, struct probe_ctx *pc)
 			    pc->target);
 		}
 	} else {
-		report_add(r, MTLS_SEV_OK, "tls_versions", pc->target, NULL,
+		mtls__report_add(r, MTLS_SEV_OK, "tls_versions", pc->target, NULL,
 		    "%s accepts only TLS 1.2 or newer", pc->target);
 	}
 	return 0;
@@ -372,17 +372,17 @@ mtls_probe(const struct mtls_probe_opts *o, struct mtls_err *err)
 	if (pc.store == NULL) {
 		goto fail;
 	}
-	r = report_new();
+	r = mtls__report_new();
 	if (r == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		goto fail;
 	}
-	json_object_set_new(report_json(r), "target", json_string(o->target));
-	json_object_set_new(report_json(r), "servername", json_string(pc.name));
+	json_object_set_new(mtls__report_json(r), "target", json_string(o->target));
+	json_object_set_new(mtls__report_json(r), "servername", json_string(pc.name));
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	rc = mtls_resolve_find(o->resolve, pc.host, pc.port, forced,
+	rc = mtls__resolve_find(o->resolve, pc.host, pc.port, forced,
 	    sizeof(forced), err);
 	if (rc < 0) {
 		goto fail;
@@ -393,20 +393,20 @@ mtls_probe(const struct mtls_probe_opts *o, struct mtls_err *err)
 	rc = getaddrinfo(rc == 1 ? forced : pc.host, pc.port, &hints,
 	    &pc.peer.ai);
 	if (rc != 0) {
-		report_add(r, MTLS_SEV_ERROR, "dns_failed", pc.host,
+		mtls__report_add(r, MTLS_SEV_ERROR, "dns_failed", pc.host,
 		    "check the host name (typo? /etc/hosts? DNS server?)",
 		    "could not connect: cannot resolve '%s': %s", pc.host,
 		    gai_strerror(rc));
 		probe_ctx_free(&pc);
 		return r;
 	}
-	json_object_set_new(report_json(r), "reachable", json_false());
-	if (check_identity(r, &pc) != 0 || scan_versions(r, &pc) != 0) {
+	json_object_set_new(mtls__report_json(r), "reachable", json_false());
+	if (mtls__check_identity(r, &pc) != 0 || scan_versions(r, &pc) != 0) {
 		goto nomem;
 	}
 	if (pc.best != 0) {
-		json_object_set_new(report_json(r), "reachable", json_true());
-		if (probe_server(r, &pc) != 0 || probe_client_auth(r, &pc) != 0) {
+		json_object_set_new(mtls__report_json(r), "reachable", json_true());
+		if (mtls__probe_server(r, &pc) != 0 || mtls__probe_client_auth(r, &pc) != 0) {
 			goto nomem;
 		}
 	}

@@ -107,13 +107,13 @@ check_ca_names(struct mtls_report *r, struct probe_ctx *pc,
 	for (i = 0; names != NULL && i < sk_X509_NAME_num(names); i++) {
 		char *s = mtls_name_format(sk_X509_NAME_value(names, i));
 
-		report_line(r, "  acceptable client CA: %s", s ? s : "?");
+		mtls__report_line(r, "  acceptable client CA: %s", s ? s : "?");
 		json_array_append_new(arr, json_string(s ? s : "?"));
 		OPENSSL_free(s);
 	}
 	json_object_set_new(ja, "ca_names", arr);
 	if (names == NULL || sk_X509_NAME_num(names) == 0) {
-		report_line(r, "  acceptable client CA: (none advertised)");
+		mtls__report_line(r, "  acceptable client CA: (none advertised)");
 		return -1;
 	}
 	if (x == NULL) {
@@ -142,14 +142,14 @@ report_issuer(struct mtls_report *r, struct probe_ctx *pc, int match,
 		return;
 	}
 	if (match) {
-		report_add(r, MTLS_SEV_OK, "client_issuer_advertised",
+		mtls__report_add(r, MTLS_SEV_OK, "client_issuer_advertised",
 		    pc->cert_file, NULL,
 		    "our certificate's CA is among those the server accepts");
 		return;
 	}
-	iss = cert_issuer(pc->peer.cert);
+	iss = mtls__cert_issuer(pc->peer.cert);
 	if (accepted) {
-		report_add(r, MTLS_SEV_WARN, "client_issuer_not_advertised",
+		mtls__report_add(r, MTLS_SEV_WARN, "client_issuer_not_advertised",
 		    pc->cert_file,
 		    "on the server, verify client certificates against the "
 		    "CA (openssl s_server -verify_return_error; nginx: "
@@ -159,7 +159,7 @@ report_issuer(struct mtls_report *r, struct probe_ctx *pc, int match,
 		    "it: it does not enforce client certificate verification",
 		    iss, sk_X509_NAME_num(names));
 	} else {
-		report_add(r, MTLS_SEV_ERROR, "client_issuer_not_advertised",
+		mtls__report_add(r, MTLS_SEV_ERROR, "client_issuer_not_advertised",
 		    pc->cert_file,
 		    "use a certificate issued by one of the advertised CAs, "
 		    "have the server trust our CA, or send our intermediate "
@@ -203,11 +203,11 @@ check_our_chain(struct mtls_report *r, struct probe_ctx *pc)
 			sent |= X509_cmp(sk_X509_value(pc->peer.chain, j), c) ==
 				0;
 		}
-		if (sent || cert_self_signed(c)) {
+		if (sent || mtls__cert_self_signed(c)) {
 			continue;
 		}
-		s = cert_subject(c);
-		report_add(r, MTLS_SEV_WARN, "client_chain_incomplete",
+		s = mtls__cert_subject(c);
+		mtls__report_add(r, MTLS_SEV_WARN, "client_chain_incomplete",
 		    pc->cert_file,
 		    "append the intermediate CA certificate(s) to the --cert "
 		    "file, after our certificate",
@@ -253,7 +253,7 @@ static void
 judge_ours(struct mtls_report *r, struct probe_ctx *pc, json_t *ja)
 {
 	struct attempt *a = &pc->withcert;
-	char causes[300], *subj = cert_subject(pc->peer.cert);
+	char causes[300], *subj = mtls__cert_subject(pc->peer.cert);
 	int alert = -1;
 
 	if (a->outcome == ATT_ALERT) {
@@ -267,7 +267,7 @@ judge_ours(struct mtls_report *r, struct probe_ctx *pc, json_t *ja)
 		json_object_set_new(ja, "our_certificate", json_string("rejected"));
 		json_object_set_new(ja, "rejection_alert",
 		    json_string(mtls_explain_alert_key(alert)));
-		report_add(r, MTLS_SEV_ERROR, "client_cert_rejected",
+		mtls__report_add(r, MTLS_SEV_ERROR, "client_cert_rejected",
 		    pc->target, mtls_explain_alert_fix(alert),
 		    "the server rejected our certificate %s: %s%s%s", subj,
 		    mtls_explain_alert(alert),
@@ -276,7 +276,7 @@ judge_ours(struct mtls_report *r, struct probe_ctx *pc, json_t *ja)
 		   a->after_what == AFTER_HTTP &&
 		   (a->http_cert_error || a->http_cert_missing)) {
 		json_object_set_new(ja, "our_certificate", json_string("rejected"));
-		report_add(r, MTLS_SEV_ERROR, "client_cert_rejected",
+		mtls__report_add(r, MTLS_SEV_ERROR, "client_cert_rejected",
 		    pc->target,
 		    "have the server trust the CA that issued our certificate "
 		    "(nginx: ssl_client_certificate), and read its error log",
@@ -287,19 +287,19 @@ judge_ours(struct mtls_report *r, struct probe_ctx *pc, json_t *ja)
 	} else if (a->outcome == ATT_HANDSHAKE_OK &&
 		   a->after_what == AFTER_CLOSED) {
 		json_object_set_new(ja, "our_certificate", json_string("unclear"));
-		report_add(r, MTLS_SEV_WARN, "client_cert_unclear", pc->target,
+		mtls__report_add(r, MTLS_SEV_WARN, "client_cert_unclear", pc->target,
 		    "read the server's log for why it closed the connection",
 		    "with our certificate the handshake completes, but the "
 		    "server closes the connection at once");
 	} else if (a->outcome == ATT_HANDSHAKE_OK) {
 		json_object_set_new(ja, "our_certificate", json_string("accepted"));
-		report_add(r, MTLS_SEV_OK, "client_cert_accepted", pc->target,
+		mtls__report_add(r, MTLS_SEV_OK, "client_cert_accepted", pc->target,
 		    NULL, "the server accepts our certificate %s%s", subj,
 		    a->after_what == AFTER_HTTP ? " (HTTP requests answered)"
 						: "");
 	} else {
 		json_object_set_new(ja, "our_certificate", json_string("failed"));
-		report_add(r, MTLS_SEV_ERROR, "client_cert_rejected",
+		mtls__report_add(r, MTLS_SEV_ERROR, "client_cert_rejected",
 		    pc->target, "read the server's error log",
 		    "with our certificate the handshake fails without an alert "
 		    "(%s)%s%s",
@@ -318,13 +318,13 @@ report_request(struct mtls_report *r, struct probe_ctx *pc, json_t *ja)
 	json_object_set_new(ja, "required",
 	    req < 0 ? json_null() : json_boolean(req));
 	json_object_set_new(ja, "evidence", json_string(ev));
-	report_line(r, "client authentication: requested, %s (%s)",
+	mtls__report_line(r, "client authentication: requested, %s (%s)",
 	    req == 1 ? "required" : req == 0 ? "optional" : "unclear", ev);
 	if (req == 1) {
-		report_add(r, MTLS_SEV_OK, "client_auth_required", pc->target,
+		mtls__report_add(r, MTLS_SEV_OK, "client_auth_required", pc->target,
 		    NULL, "the server requires a client certificate (%s)", ev);
 	} else if (req == 0) {
-		report_add(r, MTLS_SEV_WARN, "client_auth_optional", pc->target,
+		mtls__report_add(r, MTLS_SEV_WARN, "client_auth_optional", pc->target,
 		    "make it mandatory unless the application checks it "
 		    "(nginx: ssl_verify_client on; Tomcat: "
 		    "certificateVerification=\"required\")",
@@ -332,14 +332,14 @@ report_request(struct mtls_report *r, struct probe_ctx *pc, json_t *ja)
 		    "clients in without one (%s)",
 		    ev);
 	} else {
-		report_add(r, MTLS_SEV_INFO, "client_auth_unclear", pc->target,
+		mtls__report_add(r, MTLS_SEV_INFO, "client_auth_unclear", pc->target,
 		    NULL, "cannot tell whether the certificate is required (%s)",
 		    ev);
 	}
 }
 
 int
-probe_client_auth(struct mtls_report *r, struct probe_ctx *pc)
+mtls__probe_client_auth(struct mtls_report *r, struct probe_ctx *pc)
 {
 	json_t *ja = json_object();
 	int i, match, requested = pc->main.cert_requested;
@@ -350,13 +350,13 @@ probe_client_auth(struct mtls_report *r, struct probe_ctx *pc)
 	for (i = 0; i < 4; i++) {
 		requested |= pc->ver[i].cert_requested;
 	}
-	json_object_set_new(report_json(r), "client_auth", ja);
+	json_object_set_new(mtls__report_json(r), "client_auth", ja);
 	json_object_set_new(ja, "requested", json_boolean(requested));
 	if (!requested) {
-		report_line(r, "client authentication: not requested");
+		mtls__report_line(r, "client authentication: not requested");
 		json_object_set_new(ja, "our_certificate",
 		    json_string(pc->peer.cert ? "not_requested" : "not_given"));
-		report_add(r, pc->peer.cert ? MTLS_SEV_WARN : MTLS_SEV_INFO,
+		mtls__report_add(r, pc->peer.cert ? MTLS_SEV_WARN : MTLS_SEV_INFO,
 		    "client_auth_not_requested", pc->target,
 		    "enable client authentication on the server (nginx: "
 		    "ssl_verify_client on; ssl_client_certificate ca.crt;)",
@@ -380,7 +380,7 @@ probe_client_auth(struct mtls_report *r, struct probe_ctx *pc)
 	pc->withcert.version = pc->best;
 	pc->withcert.send_cert = 1;
 	pc->withcert.after = 1;
-	if (attempt_run(&pc->peer, &pc->withcert) != 0) {
+	if (mtls__attempt_run(&pc->peer, &pc->withcert) != 0) {
 		return -1;
 	}
 	report_issuer(r, pc, match, ours_accepted(&pc->withcert));

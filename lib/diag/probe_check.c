@@ -58,7 +58,7 @@ check_inventory(struct mtls_report *r, struct probe_ctx *pc, X509 *x,
 
 		gmtime_r(&rv.at, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		report_add(r, MTLS_SEV_ERROR, "client_cert_revoked",
+		mtls__report_add(r, MTLS_SEV_ERROR, "client_cert_revoked",
 		    pc->cert_file,
 		    "issue a new certificate ('mtls issue NAME --profile client "
 		    "--force') and install it",
@@ -72,7 +72,7 @@ check_inventory(struct mtls_report *r, struct probe_ctx *pc, X509 *x,
 }
 
 int
-check_identity(struct mtls_report *r, struct probe_ctx *pc)
+mtls__check_identity(struct mtls_report *r, struct probe_ctx *pc)
 {
 	X509 *x = pc->peer.cert;
 	char *subj;
@@ -81,13 +81,13 @@ check_identity(struct mtls_report *r, struct probe_ctx *pc)
 	if (x == NULL) {
 		return 0;
 	}
-	subj = cert_subject(x);
-	json_object_set_new(report_json(r), "client_certificate", mtls_cert_to_json(x));
-	report_line(r, "our certificate (%s):", pc->cert_file);
-	cert_lines(r, x, "  ");
+	subj = mtls__cert_subject(x);
+	json_object_set_new(mtls__report_json(r), "client_certificate", mtls_cert_to_json(x));
+	mtls__report_line(r, "our certificate (%s):", pc->cert_file);
+	mtls__cert_lines(r, x, "  ");
 	pc->key_ok = mtls_key_matches_cert(pc->peer.key, x);
 	if (!pc->key_ok) {
-		report_add(r, MTLS_SEV_ERROR, "client_key_mismatch",
+		mtls__report_add(r, MTLS_SEV_ERROR, "client_key_mismatch",
 		    pc->cert_file,
 		    "use the private key generated with this certificate "
 		    "('mtls doctor' pairs them); it was not sent",
@@ -96,19 +96,19 @@ check_identity(struct mtls_report *r, struct probe_ctx *pc)
 		    subj);
 	}
 	snprintf(what, sizeof(what), "our certificate %s", subj);
-	check_validity(r, x, pc->cert_file, what, "client_cert", pc->warn_days);
-	if ((cert_eku_roles(x) & 2) == 0) {
+	mtls__check_validity(r, x, pc->cert_file, what, "client_cert", pc->warn_days);
+	if ((mtls__cert_eku_roles(x) & 2) == 0) {
 		char eku[256];
 
-		cert_eku_describe(x, eku, sizeof(eku));
-		report_add(r, MTLS_SEV_ERROR, "client_cert_eku", pc->cert_file,
+		mtls__cert_eku_describe(x, eku, sizeof(eku));
+		mtls__report_add(r, MTLS_SEV_ERROR, "client_cert_eku", pc->cert_file,
 		    "issue a client (or node) certificate: 'mtls issue NAME "
 		    "--profile client'",
 		    "our certificate %s lacks the clientAuth extended key "
 		    "usage (it has %s): servers reject it as the wrong purpose",
 		    subj, eku);
 	}
-	check_weak(r, x, pc->cert_file, what, "client_cert");
+	mtls__check_weak(r, x, pc->cert_file, what, "client_cert");
 	if (pc->ca_dir != NULL) {
 		check_inventory(r, pc, x, subj);
 	}
@@ -142,10 +142,10 @@ chain_verify_failed(struct mtls_report *r, struct probe_ctx *pc,
 	int code = X509_STORE_CTX_get_error(ctx);
 	int depth = X509_STORE_CTX_get_error_depth(ctx);
 	X509 *last = sk_X509_value(chain, sk_X509_num(chain) - 1);
-	char *ls = cert_subject(last), *li = cert_issuer(last);
+	char *ls = mtls__cert_subject(last), *li = mtls__cert_issuer(last);
 	char buf[600];
 
-	if (cert_self_signed(last) &&
+	if (mtls__cert_self_signed(last) &&
 	    (code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
 		code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
 		code == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)) {
@@ -156,7 +156,7 @@ chain_verify_failed(struct mtls_report *r, struct probe_ctx *pc,
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
 	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
 		{
-			report_add(r, MTLS_SEV_ERROR, "chain_incomplete",
+			mtls__report_add(r, MTLS_SEV_ERROR, "chain_incomplete",
 			    pc->target,
 			    "on the server, configure the leaf followed by its "
 			    "intermediate CA certificates (nginx: ssl_certificate "
@@ -171,7 +171,7 @@ chain_verify_failed(struct mtls_report *r, struct probe_ctx *pc,
 		}
 	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
 	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-		report_add(r, MTLS_SEV_ERROR, "server_untrusted", pc->target,
+		mtls__report_add(r, MTLS_SEV_ERROR, "server_untrusted", pc->target,
 		    "pass the server's CA certificate with --ca if you trust "
 		    "it; otherwise the server uses the wrong certificate",
 		    "the server's chain ends at '%s', a self-signed CA that %s "
@@ -179,7 +179,7 @@ chain_verify_failed(struct mtls_report *r, struct probe_ctx *pc,
 		    ls, trust_name(pc));
 		break;
 	case X509_V_ERR_INVALID_PURPOSE:
-		report_add(r, MTLS_SEV_ERROR, "server_cert_eku", pc->target,
+		mtls__report_add(r, MTLS_SEV_ERROR, "server_cert_eku", pc->target,
 		    "issue the server a server (or node) certificate: "
 		    "'mtls issue NAME --profile server'",
 		    "the server's certificate lacks the serverAuth extended key "
@@ -190,7 +190,7 @@ chain_verify_failed(struct mtls_report *r, struct probe_ctx *pc,
 		mtls_explain_verify_failure(code,
 		    X509_STORE_CTX_get_current_cert(ctx), depth, buf,
 		    sizeof(buf));
-		report_add(r, MTLS_SEV_ERROR, "server_verify_failed",
+		mtls__report_add(r, MTLS_SEV_ERROR, "server_verify_failed",
 		    pc->target, mtls_explain_verify_fix(code),
 		    "the server's chain does not verify against %s: %s",
 		    trust_name(pc), buf);
@@ -216,28 +216,28 @@ verify_server_chain(struct mtls_report *r, struct probe_ctx *pc,
 		ERR_clear_error();
 		return -1;
 	}
-	X509_STORE_CTX_set_verify_cb(ctx, verify_ignore_time_cb);
+	X509_STORE_CTX_set_verify_cb(ctx, mtls__verify_ignore_time_cb);
 	if (X509_verify_cert(ctx) != 1) {
 		chain_verify_failed(r, pc, chain, ctx);
-		json_object_set_new(report_json(r), "chain_verified",
+		json_object_set_new(mtls__report_json(r), "chain_verified",
 		    json_false());
 		X509_STORE_CTX_free(ctx);
 		ERR_clear_error();
 		return 0;
 	}
-	json_object_set_new(report_json(r), "chain_verified", json_true());
-	report_add(r, MTLS_SEV_OK, "server_chain_verified", pc->target, NULL,
+	json_object_set_new(mtls__report_json(r), "chain_verified", json_true());
+	mtls__report_add(r, MTLS_SEV_OK, "server_chain_verified", pc->target, NULL,
 	    "the server's chain verifies against %s", trust_name(pc));
 	built = X509_STORE_CTX_get0_chain(ctx);
 	for (i = 1; i < sk_X509_num(built); i++) {
 		X509 *x = sk_X509_value(built, i);
 		char *s;
 
-		if (cert_self_signed(x) || in_stack(chain, x)) {
+		if (mtls__cert_self_signed(x) || in_stack(chain, x)) {
 			continue;
 		}
-		s = cert_subject(x);
-		report_add(r, MTLS_SEV_WARN, "chain_incomplete", pc->target,
+		s = mtls__cert_subject(x);
+		mtls__report_add(r, MTLS_SEV_WARN, "chain_incomplete", pc->target,
 		    "on the server, send the intermediate after the leaf "
 		    "(nginx: ssl_certificate fullchain.pem)",
 		    "the server does not send its intermediate CA '%s'; it "
@@ -270,16 +270,16 @@ check_order(struct mtls_report *r, struct probe_ctx *pc, STACK_OF(X509) *ch)
 				found = 1;
 			}
 		}
-		s = cert_subject(sk_X509_value(ch, i));
+		s = mtls__cert_subject(sk_X509_value(ch, i));
 		if (found) {
-			report_add(r, MTLS_SEV_WARN, "chain_order", pc->target,
+			mtls__report_add(r, MTLS_SEV_WARN, "chain_order", pc->target,
 			    "order the server's certificate file: leaf first, "
 			    "then each issuer in turn",
 			    "the server sends its chain out of order: [%d] "
 			    "'%s' does not issue [%d]",
 			    i, s, i - 1);
 		} else {
-			report_add(r, MTLS_SEV_WARN, "chain_unrelated",
+			mtls__report_add(r, MTLS_SEV_WARN, "chain_unrelated",
 			    pc->target,
 			    "remove certificates that do not belong to the "
 			    "chain from the server's certificate file",
@@ -292,8 +292,8 @@ check_order(struct mtls_report *r, struct probe_ctx *pc, STACK_OF(X509) *ch)
 		return;
 	}
 	ERR_clear_error();
-	if (n > 1 && cert_self_signed(sk_X509_value(ch, n - 1))) {
-		report_add(r, MTLS_SEV_INFO, "chain_root_sent", pc->target,
+	if (n > 1 && mtls__cert_self_signed(sk_X509_value(ch, n - 1))) {
+		mtls__report_add(r, MTLS_SEV_INFO, "chain_root_sent", pc->target,
 		    NULL,
 		    "the server also sends its root CA: harmless, but clients "
 		    "must have it in their truststore anyway");
@@ -309,47 +309,47 @@ check_server_certs(struct mtls_report *r, struct probe_ctx *pc,
 	int i, cn_only;
 	json_t *arr = json_array();
 
-	report_line(r, "server chain as sent (%d certificate%s):",
+	mtls__report_line(r, "server chain as sent (%d certificate%s):",
 	    sk_X509_num(ch), sk_X509_num(ch) == 1 ? "" : "s");
 	for (i = 0; i < sk_X509_num(ch); i++) {
 		X509 *x = sk_X509_value(ch, i);
 
 		snprintf(prefix, sizeof(prefix), "  [%d] ", i);
-		cert_lines(r, x, prefix);
+		mtls__cert_lines(r, x, prefix);
 		json_array_append_new(arr, mtls_cert_to_json(x));
-		s = cert_subject(x);
+		s = mtls__cert_subject(x);
 		snprintf(what, sizeof(what), "%s %s",
 		    i == 0 ? "the server's certificate" : "the server's CA",
 		    s);
-		check_validity(r, x, pc->target, what,
+		mtls__check_validity(r, x, pc->target, what,
 		    i == 0 ? "server_cert" : "server_chain_cert",
 		    pc->warn_days);
-		check_weak(r, x, pc->target, what,
+		mtls__check_weak(r, x, pc->target, what,
 		    i == 0 ? "server_cert" : "server_chain_cert");
 		OPENSSL_free(s);
 	}
-	json_object_set_new(report_json(r), "chain", arr);
-	s = cert_sans(leaf);
-	if (!cert_name_matches(leaf, pc->name, &cn_only)) {
-		report_add(r, MTLS_SEV_ERROR, "server_name_mismatch", pc->target,
+	json_object_set_new(mtls__report_json(r), "chain", arr);
+	s = mtls__cert_sans(leaf);
+	if (!mtls__cert_name_matches(leaf, pc->name, &cn_only)) {
+		mtls__report_add(r, MTLS_SEV_ERROR, "server_name_mismatch", pc->target,
 		    "connect with one of its names (--servername NAME), or "
 		    "re-issue the server's certificate with --san dns:NAME",
 		    "the server's certificate is not valid for '%s': its names "
 		    "are %s",
 		    pc->name, s[0] ? s : "(no SANs)");
 	} else if (cn_only) {
-		report_add(r, MTLS_SEV_WARN, "server_name_cn_only", pc->target,
+		mtls__report_add(r, MTLS_SEV_WARN, "server_name_cn_only", pc->target,
 		    "re-issue the server's certificate with --san dns:NAME",
 		    "'%s' matches only the certificate's subject CN, not a SAN: "
 		    "browsers, Go and newer Java clients reject it",
 		    pc->name);
 	} else {
-		report_add(r, MTLS_SEV_OK, "server_name_ok", pc->target, NULL,
+		mtls__report_add(r, MTLS_SEV_OK, "server_name_ok", pc->target, NULL,
 		    "the server's certificate is valid for '%s'", pc->name);
 	}
 	free(s);
-	if ((cert_eku_roles(leaf) & 1) == 0) {
-		report_add(r, MTLS_SEV_ERROR, "server_cert_eku", pc->target,
+	if ((mtls__cert_eku_roles(leaf) & 1) == 0) {
+		mtls__report_add(r, MTLS_SEV_ERROR, "server_cert_eku", pc->target,
 		    "issue the server a server (or node) certificate",
 		    "the server's certificate lacks the serverAuth extended "
 		    "key usage: clients reject it as the wrong purpose");
@@ -370,32 +370,32 @@ best_attempt(struct probe_ctx *pc)
 }
 
 int
-probe_server(struct mtls_report *r, struct probe_ctx *pc)
+mtls__probe_server(struct mtls_report *r, struct probe_ctx *pc)
 {
 	STACK_OF(X509) *ch;
 
 	pc->main.version = pc->best;
 	pc->main.after = 1;
-	if (attempt_run(&pc->peer, &pc->main) != 0) {
+	if (mtls__attempt_run(&pc->peer, &pc->main) != 0) {
 		return -1;
 	}
 	ch = pc->main.chain != NULL ? pc->main.chain : best_attempt(pc)->chain;
 	if (pc->main.outcome == ATT_HANDSHAKE_OK) {
-		report_line(r, "negotiated %s, cipher %s (handshake %ld ms)",
+		mtls__report_line(r, "negotiated %s, cipher %s (handshake %ld ms)",
 		    pc->main.protocol, pc->main.cipher, pc->main.handshake_ms);
-		json_object_set_new(report_json(r), "cipher",
+		json_object_set_new(mtls__report_json(r), "cipher",
 		    json_string(pc->main.cipher));
 	} else if (pc->main.protocol[0] != '\0') {
-		report_line(r, "negotiated %s; the handshake without a client "
+		mtls__report_line(r, "negotiated %s; the handshake without a client "
 			       "certificate did not complete",
 		    pc->main.protocol);
 	}
 	if (pc->main.protocol[0] != '\0') {
-		json_object_set_new(report_json(r), "protocol",
+		json_object_set_new(mtls__report_json(r), "protocol",
 		    json_string(pc->main.protocol));
 	}
 	if (ch == NULL || sk_X509_num(ch) == 0) {
-		report_add(r, MTLS_SEV_ERROR, "no_server_cert", pc->target,
+		mtls__report_add(r, MTLS_SEV_ERROR, "no_server_cert", pc->target,
 		    "read the server's error log",
 		    "the server sent no certificate");
 		return 0;

@@ -23,7 +23,7 @@
 static int att_index = -1;
 
 const char *
-probe_version_name(int v)
+mtls__probe_version_name(int v)
 {
 	switch (v) {
 	case TLS1_VERSION:
@@ -435,7 +435,7 @@ after_handshake(SSL *ssl, int fd, const struct probe_peer *p,
 }
 
 void
-attempt_clear(struct attempt *a)
+mtls__attempt_clear(struct attempt *a)
 {
 	sk_X509_NAME_pop_free(a->ca_names, X509_NAME_free);
 	sk_X509_pop_free(a->chain, X509_free);
@@ -444,7 +444,7 @@ attempt_clear(struct attempt *a)
 }
 
 int
-attempt_run(const struct probe_peer *p, struct attempt *a)
+mtls__attempt_run(const struct probe_peer *p, struct attempt *a)
 {
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;

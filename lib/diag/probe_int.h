@@ -73,9 +73,9 @@ struct attempt {
 };
 
 /* Runs one attempt against PEER; fills A's outputs. Returns -1 only on
- * local allocation failure. Free with attempt_clear. */
-int attempt_run(const struct probe_peer *peer, struct attempt *a);
-void attempt_clear(struct attempt *a);
+ * local allocation failure. Free with mtls__attempt_clear. */
+int mtls__attempt_run(const struct probe_peer *peer, struct attempt *a);
+void mtls__attempt_clear(struct attempt *a);
 
 /* Everything one `probe` run knows. */
 struct probe_ctx {
@@ -99,11 +99,11 @@ struct mtls_report;
 /* probe_check.c: our certificate (before connecting), the server's side
  * (chain, names, validity) and client authentication. 0, or -1 when out
  * of memory. */
-int check_identity(struct mtls_report *r, struct probe_ctx *pc);
-int probe_server(struct mtls_report *r, struct probe_ctx *pc);
-int probe_client_auth(struct mtls_report *r, struct probe_ctx *pc);
+int mtls__check_identity(struct mtls_report *r, struct probe_ctx *pc);
+int mtls__probe_server(struct mtls_report *r, struct probe_ctx *pc);
+int mtls__probe_client_auth(struct mtls_report *r, struct probe_ctx *pc);
 
 /* "TLS 1.2" for TLS1_2_VERSION. */
-const char *probe_version_name(int v);
+const char *mtls__probe_version_name(int v);
 
 #endif

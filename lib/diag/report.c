@@ -32,7 +32,7 @@ mtls_severity_name(enum mtls_severity sev)
 }
 
 struct mtls_report *
-report_new(void)
+mtls__report_new(void)
 {
 	struct mtls_report *r = calloc(1, sizeof(*r));
 
@@ -91,7 +91,7 @@ vfmt(const char *fmt, va_list ap)
 }
 
 void
-report_add(struct mtls_report *r, enum mtls_severity sev, const char *key,
+mtls__report_add(struct mtls_report *r, enum mtls_severity sev, const char *key,
     const char *subject, const char *fix, const char *fmt, ...)
 {
 	struct item *it;
@@ -112,9 +112,9 @@ report_add(struct mtls_report *r, enum mtls_severity sev, const char *key,
 	va_start(ap, fmt);
 	it->message = vfmt(fmt, ap);
 	va_end(ap);
-	it->key = mtls_strdup(key);
-	it->subject = mtls_strdup(subject);
-	it->fix = mtls_strdup(fix);
+	it->key = mtls__strdup(key);
+	it->subject = mtls__strdup(subject);
+	it->fix = mtls__strdup(fix);
 	if (it->message == NULL || it->key == NULL) {
 		free(it->message);
 		free(it->key);
@@ -131,7 +131,7 @@ report_add(struct mtls_report *r, enum mtls_severity sev, const char *key,
 }
 
 void
-report_line(struct mtls_report *r, const char *fmt, ...)
+mtls__report_line(struct mtls_report *r, const char *fmt, ...)
 {
 	va_list ap;
 	char *s;
@@ -155,7 +155,7 @@ report_line(struct mtls_report *r, const char *fmt, ...)
 }
 
 json_t *
-report_json(struct mtls_report *r)
+mtls__report_json(struct mtls_report *r)
 {
 	return r->details;
 }

@@ -24,7 +24,7 @@
 #define JCEKS_MAGIC 0xCECECECEu
 #define SHA1_LEN 20
 
-#define kp_oid jks_kp_oid
+#define kp_oid mtls__jks_kp_oid
 
 /* ---- bounded reader ---------------------------------------------------- */
 
@@ -104,7 +104,7 @@ rd_utf(struct rd *r, char **out, const char *what)
 	if (rd_u16(r, &len, what) != 0 || rd_bytes(r, len, &b, what) != 0) {
 		return -1;
 	}
-	*out = mutf8_decode(b, len);
+	*out = mtls__mutf8_decode(b, len);
 	if (*out == NULL) {
 		return mtls_err_set(r->err, MTLS_E_FORMAT,
 		    "%s is malformed: %s at byte %zu is not modified UTF-8",
@@ -185,7 +185,7 @@ rd_entry(struct rd *r, struct mtls_store *s, int version, int jceks)
 	if (rd_i64(r, &ts, "creation date") != 0) {
 		goto bad;
 	}
-	e = store_entry_new(tag == 1 ? MTLS_ENTRY_KEY : MTLS_ENTRY_TRUSTED);
+	e = mtls__store_entry_new(tag == 1 ? MTLS_ENTRY_KEY : MTLS_ENTRY_TRUSTED);
 	if (e == NULL) {
 		mtls_err_set(r->err, MTLS_E_INTERNAL, "out of memory");
 		goto bad;
@@ -197,7 +197,7 @@ rd_entry(struct rd *r, struct mtls_store *s, int version, int jceks)
 		if (rd_cert(r, version, e->certs) != 0) {
 			goto bad;
 		}
-		return store_push(s, e, r->err);
+		return mtls__store_push(s, e, r->err);
 	}
 	if (rd_u32(r, &len, "protected key length") != 0 ||
 	    rd_bytes(r, len, &b, "protected key") != 0 ||
@@ -221,10 +221,10 @@ rd_entry(struct rd *r, struct mtls_store *s, int version, int jceks)
 			goto bad;
 		}
 	}
-	return store_push(s, e, r->err);
+	return mtls__store_push(s, e, r->err);
 bad:
 	OPENSSL_free(alias);
-	store_entry_free(e);
+	mtls__store_entry_free(e);
 	return -1;
 }
 
@@ -245,7 +245,7 @@ unlock_keys(struct mtls_store *s, const char *pw, const char *name,
 		if (!(e->flags & MTLS_ENTRY_LOCKED)) {
 			continue;
 		}
-		switch (kp_unseal(e->sealed, e->sealed_len, pw, &k)) {
+		switch (mtls__kp_unseal(e->sealed, e->sealed_len, pw, &k)) {
 		case UNSEAL_OK:
 			e->key = k;
 			e->flags &= ~(unsigned)MTLS_ENTRY_LOCKED;
@@ -275,8 +275,8 @@ check_digest(struct mtls_store *s, const unsigned char *d, size_t body,
 	size_t pwlen = 0;
 	int wrong = 0, opened;
 
-	pw = store_utf16be(pass, &pwlen);
-	if (pw == NULL || sha1_two(pw, pwlen, (const unsigned char *)whitener,
+	pw = mtls__store_utf16be(pass, &pwlen);
+	if (pw == NULL || mtls__sha1_two(pw, pwlen, (const unsigned char *)whitener,
 	    sizeof(whitener) - 1, d, body, md) != 0) {
 		OPENSSL_clear_free(pw, pwlen);
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot hash %s", name);
@@ -308,7 +308,7 @@ check_digest(struct mtls_store *s, const unsigned char *d, size_t body,
 }
 
 int
-jks_parse(struct mtls_store *s, const unsigned char *d, size_t n,
+mtls__jks_parse(struct mtls_store *s, const unsigned char *d, size_t n,
     const char *name, const char *pass, const char *key_pass,
     struct mtls_err *err)
 {
@@ -410,7 +410,7 @@ wb_entry(struct mtls__buf *w, struct mtls_store_entry *e, const char *kpass,
 	if (norm == NULL) {
 		return -1;
 	}
-	alias = mutf8_encode(norm, &alen);
+	alias = mtls__mutf8_encode(norm, &alen);
 	OPENSSL_free(norm);
 	if (alias == NULL || alen > 0xFFFF) {
 		OPENSSL_free(alias);
@@ -431,7 +431,7 @@ wb_entry(struct mtls__buf *w, struct mtls_store_entry *e, const char *kpass,
 		return 0;
 	}
 	if (e->key != NULL) {
-		if (kp_seal(e->key, kpass, &blob, &blen) != 0) {
+		if (mtls__kp_seal(e->key, kpass, &blob, &blen) != 0) {
 			return mtls_err_ssl(err, MTLS_E_INTERNAL,
 			    "cannot protect the key of '%s'", e->alias);
 		}
@@ -461,7 +461,7 @@ wb_entry(struct mtls__buf *w, struct mtls_store_entry *e, const char *kpass,
 }
 
 int
-jks_write(struct mtls_store *s, const char *pass, const char *key_pass,
+mtls__jks_write(struct mtls_store *s, const char *pass, const char *key_pass,
     unsigned char **out, size_t *len, struct mtls_err *err)
 {
 	static const char whitener[] = "Mighty Aphrodite";
@@ -478,9 +478,9 @@ jks_write(struct mtls_store *s, const char *pass, const char *key_pass,
 			goto bad;
 		}
 	}
-	pw = store_utf16be(pass, &pwlen);
+	pw = mtls__store_utf16be(pass, &pwlen);
 	if (w.oom || pw == NULL ||
-	    sha1_two(pw, pwlen, (const unsigned char *)whitener,
+	    mtls__sha1_two(pw, pwlen, (const unsigned char *)whitener,
 		sizeof(whitener) - 1, w.p, w.len, md) != 0) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 		goto bad;

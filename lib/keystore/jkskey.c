@@ -22,11 +22,11 @@
 #define JCEKS_MAX_ITER 5000000L /* Java's own cap on read */
 #endif
 
-const unsigned char jks_kp_oid[10] = {0x2B, 0x06, 0x01, 0x04, 0x01, 0x2A,
+const unsigned char mtls__jks_kp_oid[10] = {0x2B, 0x06, 0x01, 0x04, 0x01, 0x2A,
     0x02, 0x11, 0x01, 0x01};
 static const unsigned char jce_oid[] = {0x2B, 0x06, 0x01, 0x04, 0x01, 0x2A,
     0x02, 0x13, 0x01};
-#define kp_oid jks_kp_oid
+#define kp_oid mtls__jks_kp_oid
 
 /* ---- Sun KeyProtector -------------------------------------------------- */
 
@@ -64,7 +64,7 @@ out:
 }
 
 int
-sha1_two(const unsigned char *a, size_t alen, const unsigned char *b,
+mtls__sha1_two(const unsigned char *a, size_t alen, const unsigned char *b,
     size_t blen, const unsigned char *c, size_t clen, unsigned char *md)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -172,7 +172,7 @@ oid_is(const ASN1_OBJECT *o, const unsigned char *der, size_t len)
 
 /* Recovers the key in BLOB (an EncryptedPrivateKeyInfo) with PASS. */
 enum unseal
-kp_unseal(const unsigned char *blob, size_t blen, const char *pass,
+mtls__kp_unseal(const unsigned char *blob, size_t blen, const char *pass,
     EVP_PKEY **out)
 {
 	const unsigned char *p = blob;
@@ -200,11 +200,11 @@ kp_unseal(const unsigned char *blob, size_t blen, const char *pass,
 			goto out;
 		}
 		plen = elen - 2 * SHA1_LEN;
-		pw = store_utf16be(pass, &pwlen);
+		pw = mtls__store_utf16be(pass, &pwlen);
 		plain = OPENSSL_malloc(plen + 1);
 		if (pw == NULL || plain == NULL ||
 		    kp_stream(pw, pwlen, e, e + SHA1_LEN, plain, plen) != 0 ||
-		    sha1_two(pw, pwlen, plain, plen, NULL, 0, md) != 0) {
+		    mtls__sha1_two(pw, pwlen, plain, plen, NULL, 0, md) != 0) {
 			goto out;
 		}
 		if (CRYPTO_memcmp(md, e + SHA1_LEN + plen, SHA1_LEN) != 0) {
@@ -254,7 +254,7 @@ out:
 
 /* EncryptedPrivateKeyInfo { KeyProtector OID, NULL } for KEY under PASS. */
 int
-kp_seal(EVP_PKEY *key, const char *pass, unsigned char **out, size_t *olen)
+mtls__kp_seal(EVP_PKEY *key, const char *pass, unsigned char **out, size_t *olen)
 {
 	PKCS8_PRIV_KEY_INFO *inf = EVP_PKEY2PKCS8(key);
 	unsigned char *p8 = NULL, *e = NULL, *pw = NULL, *q;
@@ -271,10 +271,10 @@ kp_seal(EVP_PKEY *key, const char *pass, unsigned char **out, size_t *olen)
 	}
 	elen = (size_t)p8len + 2 * SHA1_LEN;
 	e = OPENSSL_malloc(elen);
-	pw = store_utf16be(pass, &pwlen);
+	pw = mtls__store_utf16be(pass, &pwlen);
 	if (e == NULL || pw == NULL || RAND_bytes(e, SHA1_LEN) != 1 ||
 	    kp_stream(pw, pwlen, e, p8, e + SHA1_LEN, (size_t)p8len) != 0 ||
-	    sha1_two(pw, pwlen, p8, (size_t)p8len, NULL, 0,
+	    mtls__sha1_two(pw, pwlen, p8, (size_t)p8len, NULL, 0,
 		e + SHA1_LEN + p8len) != 0) {
 		goto out;
 	}

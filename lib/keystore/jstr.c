@@ -55,7 +55,7 @@ mutf8_unit3(const unsigned char *s, size_t n)
 /* Java's writeUTF bytes to UTF-8: surrogate pairs (CESU-8) become one
  * 4-byte sequence; U+0000 stays C0 80 so the result is a C string. */
 char *
-mutf8_decode(const unsigned char *s, size_t n)
+mtls__mutf8_decode(const unsigned char *s, size_t n)
 {
 	unsigned char *o = OPENSSL_malloc(n + 1);
 	size_t i = 0, k = 0;
@@ -118,7 +118,7 @@ bad:
 /* UTF-8 (as held in an entry) to modified UTF-8; *LEN set. The alias was
  * validated when added, so every sequence is well formed. */
 unsigned char *
-mutf8_encode(const char *str, size_t *len)
+mtls__mutf8_encode(const char *str, size_t *len)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t n = strlen(str), i = 0, k = 0;
@@ -146,7 +146,7 @@ mutf8_encode(const char *str, size_t *len)
 }
 
 unsigned char *
-store_utf16be(const char *pass, size_t *len)
+mtls__store_utf16be(const char *pass, size_t *len)
 {
 	const unsigned char *s = (const unsigned char *)pass;
 	size_t n = strlen(pass), i = 0, k = 0;

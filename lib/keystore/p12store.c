@@ -50,7 +50,7 @@ struct walk {
 };
 
 int
-p12_looks_like(const unsigned char *d, size_t n)
+mtls__p12_looks_like(const unsigned char *d, size_t n)
 {
 	const unsigned char *p = d;
 	PKCS12 *p12;
@@ -325,10 +325,10 @@ alias_or_number(const char *fname, size_t number)
 	char buf[32];
 
 	if (fname != NULL && *fname != '\0') {
-		return mtls_strdup(fname);
+		return mtls__strdup(fname);
 	}
 	snprintf(buf, sizeof(buf), "%zu", number); /* what Java invents */
-	return mtls_strdup(buf);
+	return mtls__strdup(buf);
 }
 
 static int
@@ -348,7 +348,7 @@ static int
 build_key_entry(struct mtls_store *s, struct walk *w, size_t k)
 {
 	struct p12key *pk = &w->keys[k];
-	struct mtls_store_entry *e = store_entry_new(MTLS_ENTRY_KEY);
+	struct mtls_store_entry *e = mtls__store_entry_new(MTLS_ENTRY_KEY);
 	struct p12cert *leaf = NULL;
 	size_t i, depth;
 
@@ -372,7 +372,7 @@ build_key_entry(struct mtls_store *s, struct walk *w, size_t k)
 	e->key = pk->key;
 	pk->key = NULL;
 	if (e->alias == NULL) {
-		store_entry_free(e);
+		mtls__store_entry_free(e);
 		return mtls_err_set(w->err, MTLS_E_INTERNAL, "out of memory");
 	}
 	/* The rest of the chain by issuer, as Java builds it. */
@@ -381,7 +381,7 @@ build_key_entry(struct mtls_store *s, struct walk *w, size_t k)
 
 		leaf->used = 1;
 		if (push_cert(e, x) != 0) {
-			store_entry_free(e);
+			mtls__store_entry_free(e);
 			return mtls_err_set(w->err, MTLS_E_INTERNAL,
 			    "out of memory");
 		}
@@ -396,7 +396,7 @@ build_key_entry(struct mtls_store *s, struct walk *w, size_t k)
 			}
 		}
 	}
-	return store_push(s, e, w->err);
+	return mtls__store_push(s, e, w->err);
 }
 
 static int
@@ -418,10 +418,10 @@ build_entries(struct mtls_store *s, struct walk *w)
 		if (!c->trusted && c->used) {
 			continue;
 		}
-		e = store_entry_new(MTLS_ENTRY_TRUSTED);
+		e = mtls__store_entry_new(MTLS_ENTRY_TRUSTED);
 		if (e == NULL || push_cert(e, c->x) != 0 ||
 		    (e->alias = alias_or_number(c->fname, s->n + 1)) == NULL) {
-			store_entry_free(e);
+			mtls__store_entry_free(e);
 			return mtls_err_set(w->err, MTLS_E_INTERNAL,
 			    "out of memory");
 		}
@@ -429,7 +429,7 @@ build_entries(struct mtls_store *s, struct walk *w)
 		if (!c->trusted) {
 			e->flags |= MTLS_ENTRY_NOTRUST;
 		}
-		if (store_push(s, e, w->err) != 0) {
+		if (mtls__store_push(s, e, w->err) != 0) {
 			return -1;
 		}
 	}
@@ -461,7 +461,7 @@ mac_failed(PKCS12 *p12, const char *name, const char *pass,
 }
 
 int
-p12_parse(struct mtls_store *s, const unsigned char *d, size_t n,
+mtls__p12_parse(struct mtls_store *s, const unsigned char *d, size_t n,
     const char *name, const char *pass, struct mtls_err *err)
 {
 	const unsigned char *p = d;
@@ -526,7 +526,7 @@ out:
 /* ---- write ------------------------------------------------------------- */
 
 int
-p12_write(struct mtls_store *s, const char *pass,
+mtls__p12store_write(struct mtls_store *s, const char *pass,
     const struct mtls_store_opts *opts, unsigned char **out, size_t *len,
     struct mtls_err *err)
 {

@@ -15,7 +15,7 @@
 #include "keystore/store_int.h"
 
 struct mtls_store_entry *
-store_entry_new(enum mtls_entry_type type)
+mtls__store_entry_new(enum mtls_entry_type type)
 {
 	struct mtls_store_entry *e = OPENSSL_zalloc(sizeof(*e));
 
@@ -32,7 +32,7 @@ store_entry_new(enum mtls_entry_type type)
 }
 
 void
-store_entry_free(struct mtls_store_entry *e)
+mtls__store_entry_free(struct mtls_store_entry *e)
 {
 	if (e == NULL) {
 		return;
@@ -45,7 +45,7 @@ store_entry_free(struct mtls_store_entry *e)
 }
 
 int
-store_push(struct mtls_store *s, struct mtls_store_entry *e,
+mtls__store_push(struct mtls_store *s, struct mtls_store_entry *e,
     struct mtls_err *err)
 {
 	if (s->n == s->cap) {
@@ -54,7 +54,7 @@ store_push(struct mtls_store *s, struct mtls_store_entry *e,
 		    OPENSSL_realloc(s->e, cap * sizeof(*ne));
 
 		if (ne == NULL) {
-			store_entry_free(e);
+			mtls__store_entry_free(e);
 			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		}
 		s->e = ne;
@@ -79,7 +79,7 @@ mtls_store_free(struct mtls_store *s)
 		return;
 	}
 	for (i = 0; i < s->n; i++) {
-		store_entry_free(s->e[i]);
+		mtls__store_entry_free(s->e[i]);
 	}
 	OPENSSL_free(s->e);
 	OPENSSL_free(s);
@@ -216,7 +216,7 @@ mtls_store_alias_for(const struct mtls_store *s, X509 *cert, const char *base)
 
 	OPENSSL_free(cn);
 	if (stem == NULL) {
-		stem = mtls_strdup(base);
+		stem = mtls__strdup(base);
 	}
 	if (stem == NULL) {
 		return NULL;
@@ -266,7 +266,7 @@ make_room(struct mtls_store *s, const char *alias, int replace, char **norm,
 		*norm = NULL;
 		return -1;
 	}
-	store_entry_free(s->e[at]);
+	mtls__store_entry_free(s->e[at]);
 	memmove(&s->e[at], &s->e[at + 1],
 	    (s->n - (size_t)at - 1) * sizeof(s->e[0]));
 	s->n--;
@@ -324,7 +324,7 @@ mtls_store_add_key(struct mtls_store *s, const char *alias, EVP_PKEY *key,
 		sk_X509_free(pool);
 		return -1;
 	}
-	e = store_entry_new(MTLS_ENTRY_KEY);
+	e = mtls__store_entry_new(MTLS_ENTRY_KEY);
 	if (e == NULL) {
 		goto oom;
 	}
@@ -348,11 +348,11 @@ mtls_store_add_key(struct mtls_store *s, const char *alias, EVP_PKEY *key,
 		}
 	}
 	sk_X509_free(pool);
-	return store_push(s, e, err);
+	return mtls__store_push(s, e, err);
 oom:
 	sk_X509_free(pool);
 	OPENSSL_free(norm);
-	store_entry_free(e);
+	mtls__store_entry_free(e);
 	return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 }
 
@@ -366,20 +366,20 @@ mtls_store_add_trusted(struct mtls_store *s, const char *alias, X509 *cert,
 	if (make_room(s, alias, replace, &norm, err) != 0) {
 		return -1;
 	}
-	e = store_entry_new(MTLS_ENTRY_TRUSTED);
+	e = mtls__store_entry_new(MTLS_ENTRY_TRUSTED);
 	if (e == NULL || X509_up_ref(cert) != 1) {
 		OPENSSL_free(norm);
-		store_entry_free(e);
+		mtls__store_entry_free(e);
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	e->alias = norm;
 	e->created = created != 0 ? created : mtls__now_ms();
 	if (sk_X509_push(e->certs, cert) <= 0) {
 		X509_free(cert);
-		store_entry_free(e);
+		mtls__store_entry_free(e);
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
-	return store_push(s, e, err);
+	return mtls__store_push(s, e, err);
 }
 
 int
@@ -391,7 +391,7 @@ mtls_store_remove(struct mtls_store *s, const char *alias,
 	size_t i, o = 0;
 
 	if (at >= 0) {
-		store_entry_free(s->e[at]);
+		mtls__store_entry_free(s->e[at]);
 		memmove(&s->e[at], &s->e[at + 1],
 		    (s->n - (size_t)at - 1) * sizeof(s->e[0]));
 		s->n--;

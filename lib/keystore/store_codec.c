@@ -21,7 +21,7 @@ mtls_store_detect(const unsigned char *d, size_t n)
 	    d[3] == 0xCE) {
 		return MTLS_STORE_JCEKS;
 	}
-	if (p12_looks_like(d, n)) {
+	if (mtls__p12_looks_like(d, n)) {
 		return MTLS_STORE_P12;
 	}
 	return MTLS_STORE_NONE;
@@ -56,11 +56,11 @@ mtls_store_parse(const unsigned char *data, size_t len, const char *name,
 	switch (mtls_store_detect(data, len)) {
 	case MTLS_STORE_JKS:
 	case MTLS_STORE_JCEKS:
-		rc = jks_parse(s, data, len, name, pass, key_pass, err);
+		rc = mtls__jks_parse(s, data, len, name, pass, key_pass, err);
 		break;
 	case MTLS_STORE_P12:
 		s->format = MTLS_STORE_P12;
-		rc = p12_parse(s, data, len, name, pass, err);
+		rc = mtls__p12_parse(s, data, len, name, pass, err);
 		break;
 	default:
 		rc = mtls_err_set(err, MTLS_E_FORMAT,
@@ -93,9 +93,9 @@ mtls_store_serialize(struct mtls_store *s, enum mtls_store_format fmt,
 			return mtls_err_set(err, MTLS_E_PASSWORD,
 			    "a JKS keystore needs a password (give --pass)");
 		}
-		return jks_write(s, pass, opts->key_pass, out, len, err);
+		return mtls__jks_write(s, pass, opts->key_pass, out, len, err);
 	case MTLS_STORE_P12:
-		return p12_write(s, pass, opts, out, len, err);
+		return mtls__p12store_write(s, pass, opts, out, len, err);
 	case MTLS_STORE_JCEKS:
 		return mtls_err_set(err, MTLS_E_USAGE,
 		    "mtls reads JCEKS but does not write it; write jks or p12");

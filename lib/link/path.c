@@ -1,12 +1,13 @@
-/* see mtls/receiver_store.h: the one Path validator, shared by the receiver
- * (every request) and the push agent (every item, at enqueue). */
+/* see link/server/content_store_int.h: the one Path validator, shared by
+ * the receiver (every request) and the push agent (every item, at
+ * enqueue). */
 #include <string.h>
 
-#include "mtls/receiver_store.h"
+#include "link/server/content_store_int.h"
 #include "base/internal.h"
 
 int
-mtls_store_path_reserved(const char *path)
+mtls__content_store_path_reserved(const char *path)
 {
 	const char *p = path;
 	size_t n;
@@ -14,8 +15,8 @@ mtls_store_path_reserved(const char *path)
 	while (*p != '\0') {
 		p += strspn(p, "/");
 		n = strcspn(p, "/");
-		if (n >= strlen(MTLS_STORE_RESERVED) &&
-		    strncmp(p, MTLS_STORE_RESERVED, strlen(MTLS_STORE_RESERVED)) == 0) {
+		if (n >= strlen(MTLS__CONTENT_RESERVED) &&
+		    strncmp(p, MTLS__CONTENT_RESERVED, strlen(MTLS__CONTENT_RESERVED)) == 0) {
 			return 1;
 		}
 		p += n;
@@ -24,15 +25,15 @@ mtls_store_path_reserved(const char *path)
 }
 
 int
-mtls_store_path_check(const char *path, char *out, size_t outlen,
+mtls__content_store_path_check(const char *path, char *out, size_t outlen,
     struct mtls_err *err)
 {
 	const char *p = path;
 	size_t n, o = 0;
 
-	if (strlen(path) > MTLS_STORE_PATH_MAX || outlen < 2) {
+	if (strlen(path) > MTLS__CONTENT_PATH_MAX || outlen < 2) {
 		return mtls_err_set(err, MTLS_E_POLICY,
-		    "path is longer than %d bytes", MTLS_STORE_PATH_MAX);
+		    "path is longer than %d bytes", MTLS__CONTENT_PATH_MAX);
 	}
 	for (n = 0; path[n] != '\0'; n++) {
 		const unsigned char b = (unsigned char)path[n];
@@ -47,7 +48,7 @@ mtls_store_path_check(const char *path, char *out, size_t outlen,
 	}
 	/* The path names a file and goes into the access log: text only,
 	 * so what the log shows is what was written. */
-	if (!mtls_utf8_valid(path, n)) {
+	if (!mtls__utf8_valid(path, n)) {
 		return mtls_err_set(err, MTLS_E_POLICY,
 		    "path is not valid UTF-8");
 	}
@@ -67,11 +68,11 @@ mtls_store_path_check(const char *path, char *out, size_t outlen,
 			    "path '%s' has a '%.*s' component; only plain "
 			    "names are allowed", path, (int)n, p);
 		}
-		if (strncmp(p, MTLS_STORE_RESERVED,
-			strlen(MTLS_STORE_RESERVED)) == 0) {
+		if (strncmp(p, MTLS__CONTENT_RESERVED,
+			strlen(MTLS__CONTENT_RESERVED)) == 0) {
 			return mtls_err_set(err, MTLS_E_POLICY,
 			    "path '%s': names starting with '%s' are reserved "
-			    "for the receiver", path, MTLS_STORE_RESERVED);
+			    "for the receiver", path, MTLS__CONTENT_RESERVED);
 		}
 		if (o + 1 + n >= outlen) {
 			return mtls_err_set(err, MTLS_E_POLICY, "path too long");

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mtls/principal_map.h"
+#include "link/server/principal_map_int.h"
 #include "base/internal.h"
 
 int

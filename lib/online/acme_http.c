@@ -440,7 +440,7 @@ start_check(void *arg, const struct mtls__acme_check *c)
 	}
 	snprintf(port, sizeof(port), "%d", v->alpn ? s->o.tls_port :
 	    s->o.http_port);
-	rc = mtls_resolve_find(s->resolve, v->host, port, v->addr,
+	rc = mtls__resolve_find(s->resolve, v->host, port, v->addr,
 	    sizeof(v->addr), &e);
 	if (rc == 1 || strcmp(v->id_type, "ip") == 0) {
 		if (rc != 1) {
@@ -555,12 +555,12 @@ mtls__acme_srv_new(struct event_base *base, struct mtls_ca *ca,
 		s->o.timeout = 10;
 	}
 	if (mtls__acme_init(&s->acme, ca, &o->acme, err) != 0 ||
-	    mtls_resolve_check(o->resolve, err) != 0) {
+	    mtls__resolve_check(o->resolve, err) != 0) {
 		goto fail;
 	}
 	s->acme.validate = start_check;
 	s->acme.validate_arg = s;
-	s->resolve = mtls_strdup(o->resolve);
+	s->resolve = mtls__strdup(o->resolve);
 	if (o->target_allow != NULL) {
 		/* "10.0.0.0/8,192.0.2.1" as the "ip:" entries of an allow list. */
 		const char *p = o->target_allow;

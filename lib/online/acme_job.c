@@ -14,6 +14,7 @@
 #include "mtls/acme.h"
 #include "mtls/token.h"
 #include "online/acme_int.h"
+#include "ca/token_int.h"
 
 #define PROBLEM_URN "urn:ietf:params:acme:error:"
 
@@ -203,5 +204,5 @@ mtls__acme_audit(struct mtls__acme_job *j, const char *action, const char *name,
 	ev.serial = serial ? serial : "";
 	ev.outcome = outcome;
 	ev.reason = reason ? reason : "";
-	(void)mtls_audit_add(j->a->ca, &ev, &e);
+	(void)mtls__audit_add(j->a->ca, &ev, &e);
 }

@@ -380,7 +380,7 @@ csr_ids(X509_REQ *req, GENERAL_NAMES *sans, json_t *set)
 
 		snprintf(buf, sizeof(buf), "%.*s", n < 299 ? n : 299,
 		    (const char *)ASN1_STRING_get0_data(d));
-		type = mtls_is_ip_literal(buf) ? "ip" : "dns";
+		type = mtls__is_ip_literal(buf) ? "ip" : "dns";
 		if (canonical_id(type, buf, canon, sizeof(canon), &why) != 0) {
 			return -1;
 		}

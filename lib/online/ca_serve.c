@@ -311,7 +311,7 @@ open_ca(struct casrv *s, struct mtls_err *err)
 	memset(&oo, 0, sizeof(oo));
 	s->ocsp = mtls_ocsp_responder_new(s->ca, &oo, err);
 	if (s->ocsp == NULL ||
-	    est_ctx_init(&s->est, s->ca, s->o.cert_lifetime, err) != 0) {
+	    mtls__est_ctx_init(&s->est, s->ca, s->o.cert_lifetime, err) != 0) {
 		return -1;
 	}
 	s->est.max_lifetime = s->o.max_lifetime;
@@ -370,7 +370,7 @@ casrv_free(struct casrv *s)
 		event_base_free(s->base);
 	}
 	SSL_CTX_free(s->ctx);
-	est_ctx_clear(&s->est);
+	mtls__est_ctx_clear(&s->est);
 	mtls_ocsp_responder_free(s->ocsp);
 	mtls_ca_free(s->ca);
 	OPENSSL_free(s->crl.der);

@@ -18,6 +18,7 @@
 #include "mtls/ocsp.h"
 #include "base/clock.h"
 #include "online/ca_serve_int.h"
+#include "ca/ca_internal.h"
 
 /* ---- slowing down repeated failures ---- */
 
@@ -189,7 +190,7 @@ route_est(struct casrv *s, struct evhttp_request *req, const char *op)
 		    "attempts from this address; wait and retry\n");
 		return;
 	}
-	est_handle(&s->est, &r, &resp);
+	mtls__est_handle(&s->est, &r, &resp);
 	s->by_op[op_index(op)]++;
 	if (resp.busy) {
 		s->busy++;
@@ -239,7 +240,7 @@ mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err)
 	X509_CRL *crl;
 	const unsigned char *p;
 
-	if (mtls_ca_revocation_state(s->ca, &count, &latest, err) != 0) {
+	if (mtls__ca_revocation_state(s->ca, &count, &latest, err) != 0) {
 		return -1;
 	}
 	if (c->der != NULL && count == c->rev_count && latest == c->rev_latest &&
@@ -331,7 +332,7 @@ route_ocsp(struct casrv *s, struct evhttp_request *req, const char *rest)
 	} else {
 		/* GET /ocsp/{url-encoded base64 of the DER request} (A.1). */
 		dec = evhttp_uridecode(rest[0] == '/' ? rest + 1 : rest, 0, NULL);
-		der = dec != NULL ? est_b64_decode((unsigned char *)dec,
+		der = dec != NULL ? mtls__est_b64_decode((unsigned char *)dec,
 		    strlen(dec), &len) : NULL;
 		resp = mtls_ocsp_respond(s->ocsp, der ? der : (const unsigned char *)"",
 		    der ? len : 0, &rlen);

@@ -106,7 +106,7 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 		return mtls_err_set(err, MTLS_E_USAGE, "first enrollment needs "
 		    "--token and --ca-fingerprint (there is no trust on first use)");
 	}
-	if (mtls_ca_check_name(o->name, err) != 0 ||
+	if (mtls__ca_check_name(o->name, err) != 0 ||
 	    mtls_mkdir_p(o->dir, 0755, err) != 0) {
 		return -1;
 	}

@@ -14,6 +14,8 @@
 #include "mtls/pass.h"
 #include "mtls/token.h"
 #include "online/est_int.h"
+#include "ca/ca_internal.h"
+#include "ca/token_int.h"
 
 /* CsrAttrs (RFC 7030 4.5.2): SEQUENCE { ecdsa-with-SHA256 }, the
  * signature we want on a CSR; the CA decides every other attribute. */
@@ -22,7 +24,7 @@ static const unsigned char csrattrs_der[] = {
 };
 
 int
-est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
+mtls__est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
     struct mtls_err *err)
 {
 	STACK_OF(X509) *certs = sk_X509_new_null();
@@ -43,13 +45,13 @@ est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
 		sk_X509_free(certs);
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
-	c->cacerts = est_p7_certs_b64(certs, &c->cacerts_len, err);
+	c->cacerts = mtls__est_p7_certs_b64(certs, &c->cacerts_len, err);
 	sk_X509_free(certs); /* borrowed certificate */
 	return c->cacerts != NULL ? 0 : -1;
 }
 
 void
-est_ctx_clear(struct est_ctx *c)
+mtls__est_ctx_clear(struct est_ctx *c)
 {
 	free(c->cacerts);
 	c->cacerts = NULL;
@@ -102,7 +104,7 @@ set_p7(struct est_resp *r, X509 *cert)
 		return;
 	}
 	free(r->body);
-	r->body = est_p7_certs_b64(one, &r->len, &e);
+	r->body = mtls__est_p7_certs_b64(one, &r->len, &e);
 	sk_X509_free(one);
 	if (r->body == NULL) {
 		set_text(r, 500, "Internal Server Error", "%s", e.msg);
@@ -145,7 +147,7 @@ audit(struct est_job *j, const char *serial, const char *outcome,
 	ev.reason = why ? why : "";
 	/* Refusals are recorded in their own small transaction; issuances
 	 * inside the one that issued. A failure to record is not silent. */
-	if (mtls_audit_add(j->c->ca, &ev, &e) != 0) {
+	if (mtls__audit_add(j->c->ca, &ev, &e) != 0) {
 		fprintf(stderr, "mtls ca serve: cannot record an audit event: %s\n",
 		    e.msg);
 	}
@@ -187,7 +189,7 @@ read_csr(struct est_job *j)
 		    "for a CSR");
 		return -1;
 	}
-	der = est_b64_decode(r->body, r->len, &n);
+	der = mtls__est_b64_decode(r->body, r->len, &n);
 	if (der == NULL) {
 		refuse(j, 400, "Bad Request", "the body is not base64 (RFC 7030 "
 		    "4.2.1 wants the DER CSR base64-encoded)");
@@ -437,7 +439,7 @@ op_simpleenroll(struct est_job *j)
 	if (read_csr(j) != 0) {
 		goto out;
 	}
-	if (mtls_token_find(j->c->ca, user, secret, &t, &e) != 0) {
+	if (mtls__token_find(j->c->ca, user, secret, &t, &e) != 0) {
 		j->resp->auth_failed = 1;
 		refuse(j, 401, "Unauthorized", e.msg);
 		j->resp->www_authenticate = 1;
@@ -446,7 +448,7 @@ op_simpleenroll(struct est_job *j)
 	snprintf(j->name, sizeof(j->name), "%s", t.name);
 	snprintf(j->actor + strlen(j->actor), sizeof(j->actor) - strlen(j->actor),
 	    " token %s", t.id);
-	if (mtls_token_usable(&t, j->req->now, &e) != 0) {
+	if (mtls__token_usable(&t, j->req->now, &e) != 0) {
 		if (t.used_at != 0 && same_key(j, t.used_serial)) {
 			audit(j, t.used_serial, "reissued", "a retry with the key "
 			    "the token already paid for: the same certificate");
@@ -484,7 +486,7 @@ op_simpleenroll(struct est_job *j)
 	}
 	x = sign_for(j, subj, profile, sk_GENERAL_NAME_num(j->sans) > 0 ? j->sans
 	    : allowed, life, &serial, &e);
-	if (x == NULL || mtls_token_consume(j->c->ca, t.id, serial, j->req->now,
+	if (x == NULL || mtls__token_consume(j->c->ca, t.id, serial, j->req->now,
 		&e) != 0) {
 		mtls_ca_rollback(j->c->ca);
 		store_failed(j, &e);
@@ -651,7 +653,7 @@ op_simplereenroll(struct est_job *j)
 	}
 	x = sign_for(j, X509_get_subject_name(f.cert), profile, old_g, life,
 	    &serial, &e);
-	if (x == NULL || mtls_ca_set_superseded(j->c->ca, f.serial, serial,
+	if (x == NULL || mtls__ca_set_superseded(j->c->ca, f.serial, serial,
 		&e) != 0) {
 		mtls_ca_rollback(j->c->ca);
 		store_failed(j, &e);
@@ -675,7 +677,7 @@ out:
 }
 
 void
-est_handle(struct est_ctx *c, const struct est_req *req, struct est_resp *resp)
+mtls__est_handle(struct est_ctx *c, const struct est_req *req, struct est_resp *resp)
 {
 	struct est_job j;
 	struct est_req r = *req;
@@ -704,7 +706,7 @@ est_handle(struct est_ctx *c, const struct est_req *req, struct est_resp *resp)
 			resp->len = c->cacerts_len;
 			resp->content_type = "application/pkcs7-mime"; /* RFC 7030 4.1.3 */
 		} else {
-			resp->body = est_b64_encode(csrattrs_der, sizeof(csrattrs_der),
+			resp->body = mtls__est_b64_encode(csrattrs_der, sizeof(csrattrs_der),
 			    &resp->len);
 			resp->content_type = "application/csrattrs"; /* 4.5.2 */
 		}

@@ -172,7 +172,7 @@ mtls__est_client_p7_certs(const struct est_answer *h, struct mtls_err *err)
 	STACK_OF(X509) *out = NULL, *in;
 	int i;
 
-	der = h->body != NULL ? est_b64_decode((unsigned char *)h->body, h->len, &n)
+	der = h->body != NULL ? mtls__est_b64_decode((unsigned char *)h->body, h->len, &n)
 			      : NULL;
 	p = der;
 	p7 = der != NULL ? d2i_PKCS7(NULL, &p, (long)n) : NULL;
@@ -375,7 +375,7 @@ mtls__est_client_csr(EVP_PKEY *key, const X509_NAME *subj, const GENERAL_NAMES *
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot sign the CSR");
 		goto out;
 	}
-	b64 = est_b64_encode(der, (size_t)n, &blen);
+	b64 = mtls__est_b64_encode(der, (size_t)n, &blen);
 	if (b64 == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}

@@ -13,7 +13,7 @@
 #include "online/est_int.h"
 
 char *
-est_b64_encode(const unsigned char *der, size_t len, size_t *out_len)
+mtls__est_b64_encode(const unsigned char *der, size_t len, size_t *out_len)
 {
 	EVP_ENCODE_CTX *ec = EVP_ENCODE_CTX_new();
 	size_t cap = (len + 2) / 3 * 4 + len / 48 + 8;
@@ -42,7 +42,7 @@ est_b64_encode(const unsigned char *der, size_t len, size_t *out_len)
 }
 
 unsigned char *
-est_b64_decode(const unsigned char *in, size_t len, size_t *out_len)
+mtls__est_b64_decode(const unsigned char *in, size_t len, size_t *out_len)
 {
 	EVP_ENCODE_CTX *dc = EVP_ENCODE_CTX_new();
 	unsigned char *out = malloc(len / 4 * 3 + 4);
@@ -66,7 +66,7 @@ fail:
 }
 
 char *
-est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len, struct mtls_err *err)
+mtls__est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len, struct mtls_err *err)
 {
 	PKCS7 *p7 = PKCS7_new();
 	unsigned char *der = NULL;
@@ -87,7 +87,7 @@ est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len, struct mtls_err *err)
 		}
 	}
 	dlen = i2d_PKCS7(p7, &der);
-	if (dlen <= 0 || (out = est_b64_encode(der, (size_t)dlen, len)) == NULL) {
+	if (dlen <= 0 || (out = mtls__est_b64_encode(der, (size_t)dlen, len)) == NULL) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot encode a PKCS#7");
 	}
 out:
@@ -112,7 +112,7 @@ mtls__est_basic_credentials(const char *auth, char *user, size_t ulen, char **pa
 	}
 	for (p = auth + 6; *p == ' '; p++) {
 	}
-	dec = est_b64_decode((const unsigned char *)p, strlen(p), &n);
+	dec = mtls__est_b64_decode((const unsigned char *)p, strlen(p), &n);
 	if (dec == NULL) {
 		return -1;
 	}

@@ -52,23 +52,23 @@ struct est_resp {
 	size_t len;
 };
 
-int est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
+int mtls__est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
     struct mtls_err *err);
-void est_ctx_clear(struct est_ctx *c);
+void mtls__est_ctx_clear(struct est_ctx *c);
 
 /* Answers REQ into RESP (always filled; free RESP->body). */
-void est_handle(struct est_ctx *c, const struct est_req *req,
+void mtls__est_handle(struct est_ctx *c, const struct est_req *req,
     struct est_resp *resp);
 
 /* Base64 (64-character lines) of DER PKCS#7 certs-only holding CERTS. */
-char *est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len,
+char *mtls__est_p7_certs_b64(STACK_OF(X509) *certs, size_t *len,
     struct mtls_err *err);
 
 /* Base64 of DER in 64-character lines (RFC 2045); caller frees. */
-char *est_b64_encode(const unsigned char *der, size_t len, size_t *out_len);
+char *mtls__est_b64_encode(const unsigned char *der, size_t len, size_t *out_len);
 
 /* Decodes base64 (whitespace and line breaks allowed) into a new buffer. */
-unsigned char *est_b64_decode(const unsigned char *in, size_t len,
+unsigned char *mtls__est_b64_decode(const unsigned char *in, size_t len,
     size_t *out_len);
 
 /* USER and a new copy of the password (*PASS, free with mtls_pass_free)

@@ -21,7 +21,7 @@ mtls_load_csr(const char *path, struct mtls_err *err)
 	if (mtls_file_read(path, 1024 * 1024, &d, &n, err) != 0) {
 		return NULL;
 	}
-	if (mtls_looks_pem(d, n)) {
+	if (mtls__looks_pem(d, n)) {
 		BIO *b = BIO_new_mem_buf(d, (int)n);
 
 		req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;

@@ -16,7 +16,7 @@
 #define INPUT_MAX (64u * 1024 * 1024)
 
 int
-mtls_looks_pem(const unsigned char *d, size_t n)
+mtls__looks_pem(const unsigned char *d, size_t n)
 {
 	/* PEM may follow human-readable text (openssl x509 -text output). */
 	return n >= 11 && memmem(d, n, "-----BEGIN ", 11) != NULL;
@@ -58,7 +58,7 @@ mtls_load_certs(const char *path, STACK_OF(X509) **out, struct mtls_err *err)
 		mtls_file_free(d, n);
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
-	if (mtls_looks_pem(d, n)) {
+	if (mtls__looks_pem(d, n)) {
 		certs_from_pem(d, n, sk);
 	} else {
 		const unsigned char *p = d;
@@ -98,7 +98,7 @@ mtls_load_crls(const char *path, STACK_OF(X509_CRL) **out, struct mtls_err *err)
 		mtls_file_free(d, n);
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
 	}
-	if (mtls_looks_pem(d, n)) {
+	if (mtls__looks_pem(d, n)) {
 		BIO *b = BIO_new_mem_buf(d, (int)n);
 
 		while (b != NULL && (crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
@@ -205,7 +205,7 @@ mtls_parse_key(const unsigned char *d, size_t n, const char *name,
 	struct pass_cb pc = {pass_spec, name, 0, 0, err};
 	EVP_PKEY *k = NULL;
 
-	if (mtls_looks_pem(d, n)) {
+	if (mtls__looks_pem(d, n)) {
 		BIO *b = BIO_new_mem_buf(d, (int)n);
 
 		if (b != NULL) {

@@ -17,7 +17,7 @@
 #include "pki/p11.h"
 
 int
-mtls_p11_is_uri(const char *s)
+mtls__p11_is_uri(const char *s)
 {
 	return s != NULL && strncmp(s, "pkcs11:", 7) == 0;
 }
@@ -54,7 +54,7 @@ p11_engine(struct mtls_err *err)
 }
 
 EVP_PKEY *
-mtls_p11_load_key(const char *uri, const char *pin_spec,
+mtls__p11_load_key(const char *uri, const char *pin_spec,
     struct mtls_p11 **handle, struct mtls_err *err)
 {
 	struct mtls_p11 *h = calloc(1, sizeof(*h));
@@ -100,12 +100,12 @@ mtls_p11_load_key(const char *uri, const char *pin_spec,
 	return key;
 fail:
 	mtls_pass_free(pin);
-	mtls_p11_close(h);
+	mtls__p11_close(h);
 	return NULL;
 }
 
 void
-mtls_p11_close(struct mtls_p11 *h)
+mtls__p11_close(struct mtls_p11 *h)
 {
 	if (h == NULL) {
 		return;

@@ -12,14 +12,14 @@ struct mtls_p11 {
 };
 
 /* Whether S is an RFC 7512 "pkcs11:" URI. */
-int mtls_p11_is_uri(const char *s);
+int mtls__p11_is_uri(const char *s);
 
 /* The private key at URI, logged in with the PIN named by PIN_SPEC (a
  * password spec; NULL when the token needs none). *HANDLE must outlive
- * the key: free the key first, then mtls_p11_close(*HANDLE). */
-EVP_PKEY *mtls_p11_load_key(const char *uri, const char *pin_spec,
+ * the key: free the key first, then mtls__p11_close(*HANDLE). */
+EVP_PKEY *mtls__p11_load_key(const char *uri, const char *pin_spec,
     struct mtls_p11 **handle, struct mtls_err *err);
 
-void mtls_p11_close(struct mtls_p11 *h);
+void mtls__p11_close(struct mtls_p11 *h);
 
 #endif

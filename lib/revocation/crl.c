@@ -186,7 +186,7 @@ crl_skeleton(struct mtls_ca *ca, int days, struct mtls_err *err)
 	long long n = 0;
 
 	if (crl == NULL || t == NULL || num == NULL ||
-	    mtls_ca_next_crl_number(ca, &n, err) != 0) {
+	    mtls__ca_next_crl_number(ca, &n, err) != 0) {
 		goto fail;
 	}
 	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, crl, 0);
@@ -202,7 +202,7 @@ crl_skeleton(struct mtls_ca *ca, int days, struct mtls_err *err)
 		goto fail;
 	}
 	/* Signing the empty skeleton fills in the signature algorithm. */
-	if (X509_CRL_sign(crl, ca->key, mtls_sign_md(ca->key)) <= 0) {
+	if (X509_CRL_sign(crl, ca->key, mtls__sign_md(ca->key)) <= 0) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot sign the CRL");
 		goto fail;
 	}
@@ -332,7 +332,7 @@ sign_in_place(struct mtls_ca *ca, X509_CRL *crl, struct layout *l, size_t tbs_at
 	X509_CRL_get0_signature(crl, NULL, &alg);
 	alglen = i2d_X509_ALGOR(alg, &algder);
 	if (md == NULL || alglen <= 0 ||
-	    EVP_DigestSignInit(md, NULL, mtls_sign_md(ca->key), NULL, ca->key) != 1 ||
+	    EVP_DigestSignInit(md, NULL, mtls__sign_md(ca->key), NULL, ca->key) != 1 ||
 	    EVP_DigestSign(md, NULL, &siglen, l->b.p + tbs_at, tbs_len) != 1 ||
 	    (sig = OPENSSL_malloc(siglen)) == NULL ||
 	    EVP_DigestSign(md, sig, &siglen, l->b.p + tbs_at, tbs_len) != 1) {
@@ -386,7 +386,7 @@ mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
 		goto out;
 	}
 	b.entries = l.b;
-	if (mtls_ca_list_revoked(ca, add_entry, &b, err) != 0) {
+	if (mtls__ca_list_revoked(ca, add_entry, &b, err) != 0) {
 		l.b = b.entries;
 		goto out;
 	}

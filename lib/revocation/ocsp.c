@@ -272,7 +272,7 @@ setup_signer(struct mtls_ocsp_responder *r,
 		}
 	} else {
 		r->signer = ca;
-		r->key = mtls_ca_key(r->ca);
+		r->key = mtls__ca_key(r->ca);
 		if (r->key == NULL) {
 			return mtls_err_set(err, MTLS_E_USAGE,
 			    "the CA key is locked: unlock it (--ca-pass) or give "
@@ -280,7 +280,7 @@ setup_signer(struct mtls_ocsp_responder *r,
 		}
 		r->flags |= OCSP_NOCERTS;
 	}
-	r->md = mtls_sign_md(r->key);
+	r->md = mtls__sign_md(r->key);
 	return 0;
 }
 

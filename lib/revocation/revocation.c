@@ -10,16 +10,16 @@
 #include <openssl/x509v3.h>
 
 #include "mtls/pki.h"
-#include "mtls/revocation.h"
+#include "revocation/revocation_int.h"
 #include "base/clock.h"
 
-struct mtls_crlset {
+struct mtls__crlset {
 	STACK_OF(X509_CRL) *crls;
 	size_t entries;
 };
 
 void
-mtls_crlset_free(struct mtls_crlset *s)
+mtls__crlset_free(struct mtls__crlset *s)
 {
 	if (s == NULL) {
 		return;
@@ -69,11 +69,11 @@ crl_signer(X509_CRL *crl, STACK_OF(X509) *cas)
 	return NULL;
 }
 
-struct mtls_crlset *
-mtls_crlset_load(const char *const *files, size_t nfiles,
+struct mtls__crlset *
+mtls__crlset_load(const char *const *files, size_t nfiles,
     STACK_OF(X509) *cas, struct mtls_err *err)
 {
-	struct mtls_crlset *s = calloc(1, sizeof(*s));
+	struct mtls__crlset *s = calloc(1, sizeof(*s));
 	size_t f;
 	int i, before;
 
@@ -108,24 +108,24 @@ mtls_crlset_load(const char *const *files, size_t nfiles,
 	}
 	return s;
 fail:
-	mtls_crlset_free(s);
+	mtls__crlset_free(s);
 	return NULL;
 }
 
 size_t
-mtls_crlset_count(const struct mtls_crlset *s)
+mtls__crlset_count(const struct mtls__crlset *s)
 {
 	return s != NULL ? (size_t)sk_X509_CRL_num(s->crls) : 0;
 }
 
 size_t
-mtls_crlset_entries(const struct mtls_crlset *s)
+mtls__crlset_entries(const struct mtls__crlset *s)
 {
 	return s != NULL ? s->entries : 0;
 }
 
 enum mtls_crl_answer
-mtls_crlset_lookup(const struct mtls_crlset *s, X509 *cert, time_t *when,
+mtls__crlset_lookup(const struct mtls__crlset *s, X509 *cert, time_t *when,
     int *reason)
 {
 	enum mtls_crl_answer ans = MTLS_CRL_NO_CRL;
@@ -163,7 +163,7 @@ mtls_crlset_lookup(const struct mtls_crlset *s, X509 *cert, time_t *when,
 }
 
 time_t
-mtls_crlset_stale_since(const struct mtls_crlset *s, time_t now)
+mtls__crlset_stale_since(const struct mtls__crlset *s, time_t now)
 {
 	time_t best = 0, t;
 	int i;
@@ -179,7 +179,7 @@ mtls_crlset_stale_since(const struct mtls_crlset *s, time_t now)
 }
 
 time_t
-mtls_crlset_next_update(const struct mtls_crlset *s)
+mtls__crlset_next_update(const struct mtls__crlset *s)
 {
 	time_t best = 0, t;
 	int i;
@@ -203,17 +203,17 @@ struct ocsp_entry {
 	int used;
 };
 
-struct mtls_ocsp_cache {
+struct mtls__ocsp_cache {
 	pthread_mutex_t lock;
 	struct ocsp_entry *e;
 	size_t slots, used;
 	long max_age;
 };
 
-struct mtls_ocsp_cache *
-mtls_ocsp_cache_new(size_t max, long max_age)
+struct mtls__ocsp_cache *
+mtls__ocsp_cache_new(size_t max, long max_age)
 {
-	struct mtls_ocsp_cache *c = calloc(1, sizeof(*c));
+	struct mtls__ocsp_cache *c = calloc(1, sizeof(*c));
 
 	if (c == NULL) {
 		return NULL;
@@ -230,7 +230,7 @@ mtls_ocsp_cache_new(size_t max, long max_age)
 }
 
 void
-mtls_ocsp_cache_free(struct mtls_ocsp_cache *c)
+mtls__ocsp_cache_free(struct mtls__ocsp_cache *c)
 {
 	if (c == NULL) {
 		return;
@@ -267,7 +267,7 @@ out:
 }
 
 static size_t
-slot_of(const struct mtls_ocsp_cache *c, const unsigned char *id)
+slot_of(const struct mtls__ocsp_cache *c, const unsigned char *id)
 {
 	size_t h = 0;
 
@@ -276,7 +276,7 @@ slot_of(const struct mtls_ocsp_cache *c, const unsigned char *id)
 }
 
 int
-mtls_ocsp_cache_get(struct mtls_ocsp_cache *c, X509 *cert, X509 *issuer,
+mtls__ocsp_cache_get(struct mtls__ocsp_cache *c, X509 *cert, X509 *issuer,
     time_t now, struct mtls_ocsp_result *res)
 {
 	unsigned char id[SHA256_DIGEST_LENGTH];
@@ -297,7 +297,7 @@ mtls_ocsp_cache_get(struct mtls_ocsp_cache *c, X509 *cert, X509 *issuer,
 }
 
 int
-mtls_ocsp_cache_put(struct mtls_ocsp_cache *c, X509 *cert, X509 *issuer,
+mtls__ocsp_cache_put(struct mtls__ocsp_cache *c, X509 *cert, X509 *issuer,
     time_t now, const struct mtls_ocsp_result *res)
 {
 	unsigned char id[SHA256_DIGEST_LENGTH];
@@ -332,7 +332,7 @@ mtls_ocsp_cache_put(struct mtls_ocsp_cache *c, X509 *cert, X509 *issuer,
 }
 
 size_t
-mtls_ocsp_cache_size(struct mtls_ocsp_cache *c)
+mtls__ocsp_cache_size(struct mtls__ocsp_cache *c)
 {
 	size_t n;
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# ACME (RFC 8555) in `mtls ca serve` with certbot from Debian as the client:
+# ACME (RFC 8555) in `mtls ca serve` with certbot and lego from Debian:
 # external account binding, http-01 (certbot standalone on a chosen port),
 # obtain, renew, revoke (CRL and OCSP then say so), nginx serving the
 # certificate and curl verifying it against our CA; and the refusals a
 # real client meets: no binding, a wrong MAC, a binding used twice, a name
 # the binding does not allow, a challenge nobody answers (the order becomes
 # invalid, nothing issued), and a stalled validation that does not stall
-# the server.
+# the server. lego (Go) obtains by tls-alpn-01, renews by http-01, revokes.
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
@@ -18,10 +18,12 @@ fi
 $MTLS ca init --dir ca --name "CN=ACME Test CA" >/dev/null || exit 1
 PORT=$(free_port)
 HP=$(free_port)      # where certbot's standalone http-01 server listens
-STALL=$(free_port)   # accepts and never answers
+TP=$(free_port)      # where lego answers tls-alpn-01
 DIR=https://127.0.0.1:$PORT/acme/directory
 bg $MTLS ca serve --ca-dir ca --listen 127.0.0.1:$PORT --cert-lifetime 2d \
-	--acme-http-port "$HP" --acme-validate-timeout 6 \
+	--acme-http-port "$HP" --acme-tls-port "$TP" --acme-validate-timeout 6 \
+	--acme-resolve "web3.acme.test:$HP:127.0.0.1" \
+	--acme-resolve "web3.acme.test:$TP:127.0.0.1" \
 	--acme-resolve "web1.acme.test:$HP:127.0.0.1" \
 	--acme-resolve "web2.acme.test:$HP:127.0.0.1" \
 	--acme-resolve "nobody.acme.test:$HP:127.0.0.3" \
@@ -148,6 +150,25 @@ check_fails "a challenge nobody answers fails the order" \
 	cb c4 certonly $(standalone) --eab-kid "$KID3" --eab-hmac-key "$KEY3" -d nobody.acme.test
 check_output "certbot shows the connection problem" 'connection' cat c4/logs/letsencrypt.log
 check "nothing was issued for nobody.acme.test" eq "$(count_valid nobody.acme.test)" 0
+
+# ---- lego (Go's crypto/x509 is strict DER: it parses our CA and chain)
+if command -v lego >/dev/null; then
+	read -r KIDL KEYL < <($MTLS acme eab create lego --allow dns:web3.acme.test --ca-dir ca 2>/dev/null | paste -sd' ')
+	lg() { SSL_CERT_FILE=$T/ca/ca.crt timeout 60 lego --path "$T/lego" --server "$DIR" \
+		--eab --kid "$KIDL" --hmac "$KEYL" --email ops@acme.test --accept-tos \
+		--domains web3.acme.test "$@"; }
+	check "lego obtains a certificate by tls-alpn-01" lg --tls --tls.port "127.0.0.1:$TP" run
+	check "lego's certificate verifies against our CA" openssl verify -CAfile ca/ca.crt \
+		lego/certificates/web3.acme.test.crt
+	check_output "the server validated it by tls-alpn-01" 'tls-alpn-01 of dns:web3.acme.test at 127.0.0.1: valid' \
+		cat serve.log
+	check "lego renews it by http-01" lg --http --http.port "127.0.0.1:$HP" renew --days 30 --no-random-sleep
+	check "two valid certificates named web3.acme.test" eq "$(count_valid web3.acme.test)" 2
+	check "lego revokes it" lg revoke
+	check "one left valid" eq "$(count_valid web3.acme.test)" 1
+else
+	skip "lego is not installed"
+fi
 
 # ---- a validation that stalls does not stall the server
 python3 -c '

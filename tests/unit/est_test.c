@@ -33,7 +33,7 @@ setup(void **state)
 	}
 	f->base = *(struct test_ca_fx *)inner;
 	free(inner);
-	if (est_ctx_init(&f->est, f->base.ca, 3600, &e) != 0) {
+	if (mtls__est_ctx_init(&f->est, f->base.ca, 3600, &e) != 0) {
 		return -1;
 	}
 	*state = f;
@@ -47,7 +47,7 @@ teardown(void **state)
 	struct test_ca_fx *b = malloc(sizeof(*b));
 	void *p = b;
 
-	est_ctx_clear(&f->est);
+	mtls__est_ctx_clear(&f->est);
 	*b = f->base;
 	free(f);
 	return test_ca_fx_teardown(&p);
@@ -77,7 +77,7 @@ basic(const char *user, const char *pass)
 	size_t n = 0;
 
 	snprintf(raw, sizeof(raw), "%s:%s", user, pass);
-	b64 = est_b64_encode((unsigned char *)raw, strlen(raw), &n);
+	b64 = mtls__est_b64_encode((unsigned char *)raw, strlen(raw), &n);
 	assert_non_null(b64);
 	while (n > 0 && b64[n - 1] == '\n') {
 		b64[--n] = '\0';
@@ -98,7 +98,7 @@ csr_b64(EVP_PKEY *key, const char *subj, const char *sans)
 	char *b64;
 
 	assert_true(n > 0);
-	b64 = est_b64_encode(der, (size_t)n, &len);
+	b64 = mtls__est_b64_encode(der, (size_t)n, &len);
 	OPENSSL_free(der);
 	X509_REQ_free(r);
 	return b64;
@@ -120,7 +120,7 @@ post(struct fx *f, const char *op, const char *auth, const char *ctype,
 	r.peer = peer;
 	r.peer_verify = verify;
 	r.peer_addr = "unit";
-	est_handle(&f->est, &r, resp);
+	mtls__est_handle(&f->est, &r, resp);
 }
 
 /* The certificate of a certs-only answer. */
@@ -128,7 +128,7 @@ static X509 *
 answer_cert(const struct est_resp *resp)
 {
 	size_t n = 0;
-	unsigned char *der = est_b64_decode((unsigned char *)resp->body, resp->len, &n);
+	unsigned char *der = mtls__est_b64_decode((unsigned char *)resp->body, resp->len, &n);
 	const unsigned char *p = der;
 	PKCS7 *p7;
 	X509 *x;
@@ -170,7 +170,7 @@ test_gets(void **state)
 		r.op = rows[i].op;
 		r.post = rows[i].post;
 		r.body = (const unsigned char *)"";
-		est_handle(&f->est, &r, &resp);
+		mtls__est_handle(&f->est, &r, &resp);
 		assert_int_equal(resp.status, rows[i].status);
 		if (rows[i].type != NULL) {
 			assert_string_equal(resp.content_type, rows[i].type);
@@ -398,7 +398,7 @@ test_b64_decode_table(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		n = 0;
-		d = est_b64_decode((const unsigned char *)rows[i].in,
+		d = mtls__est_b64_decode((const unsigned char *)rows[i].in,
 		    strlen(rows[i].in), &n);
 		if (rows[i].out == NULL) {
 			assert_null(d);

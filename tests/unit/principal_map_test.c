@@ -8,7 +8,7 @@
 
 #include <openssl/sha.h>
 
-#include "mtls/principal_map.h"
+#include "link/server/principal_map_int.h"
 #include "serve_certs.h"
 
 static const struct {
@@ -51,12 +51,12 @@ parse_table(void **state)
 {
 	size_t i;
 	struct mtls_err err;
-	struct mtls_pmap *m;
+	struct mtls__pmap *m;
 
 	(void)state;
 	for (i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
 		mtls_err_clear(&err);
-		m = mtls_pmap_parse(parse_cases[i].text, "t.map", &err);
+		m = mtls__pmap_parse(parse_cases[i].text, "t.map", &err);
 		if (parse_cases[i].error == NULL) {
 			if (m == NULL) {
 				fail_msg("case %zu: %s", i, err.msg);
@@ -71,7 +71,7 @@ parse_table(void **state)
 				    err.msg, parse_cases[i].error);
 			}
 		}
-		mtls_pmap_free(m);
+		mtls__pmap_free(m);
 	}
 }
 
@@ -98,7 +98,7 @@ prefix_table(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(prefix_cases) / sizeof(prefix_cases[0]); i++) {
-		if (mtls_path_prefix_covers(prefix_cases[i].prefix,
+		if (mtls__path_prefix_covers(prefix_cases[i].prefix,
 			prefix_cases[i].path) != prefix_cases[i].covers) {
 			fail_msg("prefix '%s' path '%s': wanted %d",
 			    prefix_cases[i].prefix, prefix_cases[i].path,
@@ -135,8 +135,8 @@ match_certs(void **state)
 	unsigned int mdlen = 0, i;
 	char text[1024], fp[200] = "";
 	struct mtls_err err;
-	struct mtls_pmap *m;
-	const struct mtls_pmap_rule *r;
+	struct mtls__pmap *m;
+	const struct mtls__pmap_rule *r;
 
 	(void)state;
 	X509_digest(other, EVP_sha256(), md, &mdlen);
@@ -151,33 +151,33 @@ match_certs(void **state)
 	    "allow=test:/\n"
 	    "principal byfp sha256=%s allow=test:/\n"
 	    "principal mail email=*@example.org allow=*:/\n", fp);
-	m = mtls_pmap_parse(text, "t.map", &err);
+	m = mtls__pmap_parse(text, "t.map", &err);
 	if (m == NULL) {
 		fail_msg("%s", err.msg);
 	}
-	assert_int_equal(mtls_pmap_count(m), 4);
-	r = mtls_pmap_match(m, author);
+	assert_int_equal(mtls__pmap_count(m), 4);
+	r = mtls__pmap_match(m, author);
 	assert_non_null(r);
-	assert_string_equal(mtls_pmap_rule_principal(r), "author");
-	assert_true(mtls_pmap_rule_allows(r, MTLS_ACTION_ACTIVATE, "/content/a"));
-	assert_true(mtls_pmap_rule_allows(r, MTLS_ACTION_TEST, "/anything"));
-	assert_false(mtls_pmap_rule_allows(r, MTLS_ACTION_ACTIVATE, "/etc/a"));
-	assert_false(mtls_pmap_rule_allows(r, MTLS_ACTION_DEACTIVATE,
+	assert_string_equal(mtls__pmap_rule_principal(r), "author");
+	assert_true(mtls__pmap_rule_allows(r, MTLS_ACTION_ACTIVATE, "/content/a"));
+	assert_true(mtls__pmap_rule_allows(r, MTLS_ACTION_TEST, "/anything"));
+	assert_false(mtls__pmap_rule_allows(r, MTLS_ACTION_ACTIVATE, "/etc/a"));
+	assert_false(mtls__pmap_rule_allows(r, MTLS_ACTION_DEACTIVATE,
 	    "/contentx"));
-	r = mtls_pmap_match(m, other);
+	r = mtls__pmap_match(m, other);
 	assert_non_null(r);
-	assert_string_equal(mtls_pmap_rule_principal(r), "byfp");
-	assert_false(mtls_pmap_rule_allows(r, MTLS_ACTION_ACTIVATE, "/a"));
+	assert_string_equal(mtls__pmap_rule_principal(r), "byfp");
+	assert_false(mtls__pmap_rule_allows(r, MTLS_ACTION_ACTIVATE, "/a"));
 	/* A CA certificate matches none of the rules. */
-	assert_null(mtls_pmap_match(m, ca));
-	mtls_pmap_free(m);
+	assert_null(mtls__pmap_match(m, ca));
+	mtls__pmap_free(m);
 
 	/* Case matters in globs; an unmatched SAN type never matches. */
-	m = mtls_pmap_parse("principal a cn=AUTHOR-01\n"
+	m = mtls__pmap_parse("principal a cn=AUTHOR-01\n"
 			    "principal b email=*@example.com\n", "t", &err);
 	assert_non_null(m);
-	assert_null(mtls_pmap_match(m, author));
-	mtls_pmap_free(m);
+	assert_null(mtls__pmap_match(m, author));
+	mtls__pmap_free(m);
 	X509_free(ca);
 	X509_free(author);
 	X509_free(other);
@@ -235,8 +235,8 @@ match_exact(void **state)
 	EVP_PKEY *ck = tp_key(), *k = tp_key(), *k2 = tp_key();
 	X509 *ca = tp_cert("ca", ck, NULL, NULL, NULL, NULL, 0, 30);
 	struct mtls_err err;
-	struct mtls_pmap *m = mtls_pmap_parse(map, "t.map", &err);
-	const struct mtls_pmap_rule *r;
+	struct mtls__pmap *m = mtls__pmap_parse(map, "t.map", &err);
+	const struct mtls__pmap_rule *r;
 	unsigned char *der = NULL, md[32];
 	char text[300];
 	size_t i;
@@ -248,16 +248,16 @@ match_exact(void **state)
 		X509 *x = tp_cert("tmp", k, ca, ck, "clientAuth", cases[i].san, 0, 30);
 
 		set_subject(x, cases[i].subject);
-		r = mtls_pmap_match(m, x);
+		r = mtls__pmap_match(m, x);
 		if (cases[i].want == NULL ? r != NULL
-		    : r == NULL || strcmp(mtls_pmap_rule_principal(r), cases[i].want) != 0) {
+		    : r == NULL || strcmp(mtls__pmap_rule_principal(r), cases[i].want) != 0) {
 			fail_msg("case %zu (%s %s): want %s, got %s", i, cases[i].subject,
 			    cases[i].san ? cases[i].san : "", cases[i].want ? cases[i].want : "none",
-			    r ? mtls_pmap_rule_principal(r) : "none");
+			    r ? mtls__pmap_rule_principal(r) : "none");
 		}
 		X509_free(x);
 	}
-	mtls_pmap_free(m);
+	mtls__pmap_free(m);
 
 	/* spki= pins the key: any certificate for it, none for another. */
 	{
@@ -273,11 +273,11 @@ match_exact(void **state)
 			n += snprintf(text + n, sizeof(text) - (size_t)n, "%02x", md[i]);
 		}
 		snprintf(text + n, sizeof(text) - (size_t)n, " allow=test:/\n");
-		m = mtls_pmap_parse(text, "t.map", &err);
+		m = mtls__pmap_parse(text, "t.map", &err);
 		assert_non_null(m);
-		assert_non_null(mtls_pmap_match(m, a));
-		assert_null(mtls_pmap_match(m, b));
-		mtls_pmap_free(m);
+		assert_non_null(mtls__pmap_match(m, a));
+		assert_null(mtls__pmap_match(m, b));
+		mtls__pmap_free(m);
 		X509_free(a);
 		X509_free(b);
 	}
@@ -294,7 +294,7 @@ load_missing(void **state)
 
 	(void)state;
 	mtls_err_clear(&err);
-	assert_null(mtls_pmap_load("/nonexistent/map.txt", &err));
+	assert_null(mtls__pmap_load("/nonexistent/map.txt", &err));
 	assert_non_null(strstr(err.msg, "/nonexistent/map.txt"));
 }
 

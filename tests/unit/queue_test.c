@@ -10,6 +10,7 @@
 
 #include "mtls/replicate.h"
 #include "test_util.h"
+#include "link/client/queue_int.h"
 
 struct fx {
 	char *dir;
@@ -91,14 +92,14 @@ enqueue_claim_deliver(void **state)
 	struct mtls_item it;
 	struct mtls_err e;
 	char id[33];
-	int64_t due = 0, now = mtls_now_ms();
+	int64_t due = 0, now = mtls__now_ms();
 
 	assert_int_equal(mtls_queue_enqueue(f->q, one, 1, MTLS_ACTION_ACTIVATE,
 	    "/content/a.html", f->small, id, &e), 0);
 	assert_int_equal(strlen(id), 32);
 	/* The content is a snapshot: changing the file changes nothing. */
 	write_file(f->small, 10, 'z');
-	assert_int_equal(mtls_queue_claim(f->q, one[0], now, &it, &due, &e), 1);
+	assert_int_equal(mtls__queue_claim(f->q, one[0], now, &it, &due, &e), 1);
 	assert_string_equal(it.id, id);
 	assert_string_equal(it.path, "/content/a.html");
 	assert_int_equal(it.action, MTLS_ACTION_ACTIVATE);
@@ -106,11 +107,11 @@ enqueue_claim_deliver(void **state)
 	assert_non_null(it.data);
 	assert_null(it.blob);
 	assert_int_equal(it.data[0], 'a');
-	assert_int_equal(mtls_queue_delivered(f->q, it.id, now, &e), 0);
-	mtls_item_clear(&it);
-	assert_int_equal(mtls_queue_claim(f->q, one[0], now, &it, &due, &e), 0);
+	assert_int_equal(mtls__queue_delivered(f->q, it.id, now, &e), 0);
+	mtls__item_clear(&it);
+	assert_int_equal(mtls__queue_claim(f->q, one[0], now, &it, &due, &e), 0);
 	/* Another target has nothing. */
-	assert_int_equal(mtls_queue_claim(f->q, "https://x:1/", now, &it, &due,
+	assert_int_equal(mtls__queue_claim(f->q, "https://x:1/", now, &it, &due,
 	    &e), 0);
 }
 
@@ -121,36 +122,36 @@ order_is_kept_and_retry_waits(void **state)
 	struct mtls_item it;
 	struct mtls_err e;
 	char first[33], second[33];
-	int64_t due = 0, now = mtls_now_ms();
+	int64_t due = 0, now = mtls__now_ms();
 
 	assert_int_equal(mtls_queue_enqueue(f->q, one, 1, MTLS_ACTION_ACTIVATE,
 	    "/p", f->small, first, &e), 0);
 	assert_int_equal(mtls_queue_enqueue(f->q, one, 1,
 	    MTLS_ACTION_DEACTIVATE, "/p", NULL, second, &e), 0);
-	assert_int_equal(mtls_queue_claim(f->q, one[0], now, &it, &due, &e), 1);
+	assert_int_equal(mtls__queue_claim(f->q, one[0], now, &it, &due, &e), 1);
 	assert_string_equal(it.id, first);
-	assert_int_equal(mtls_queue_retry(f->q, it.id, now, 5000,
+	assert_int_equal(mtls__queue_retry(f->q, it.id, now, 5000,
 	    "connection refused", &e), 0);
-	mtls_item_clear(&it);
+	mtls__item_clear(&it);
 	/* The head waits for its retry; the Deactivate must not overtake. */
-	assert_int_equal(mtls_queue_claim(f->q, one[0], now + 100, &it, &due,
+	assert_int_equal(mtls__queue_claim(f->q, one[0], now + 100, &it, &due,
 	    &e), 2);
 	assert_int_equal(due, now + 5000);
 	/* Due heads: none while it waits (the Deactivate behind it does not
 	 * count); one at its retry time, but not among never-tried ones. */
-	assert_int_equal(mtls_queue_due(f->q, now + 100, 0, &e), 0);
-	assert_int_equal(mtls_queue_due(f->q, now + 100, 1, &e), 0);
-	assert_int_equal(mtls_queue_due(f->q, now + 5000, 0, &e), 1);
-	assert_int_equal(mtls_queue_due(f->q, now + 5000, 1, &e), 0);
-	assert_int_equal(mtls_queue_claim(f->q, one[0], now + 5000, &it, &due,
+	assert_int_equal(mtls__queue_due(f->q, now + 100, 0, &e), 0);
+	assert_int_equal(mtls__queue_due(f->q, now + 100, 1, &e), 0);
+	assert_int_equal(mtls__queue_due(f->q, now + 5000, 0, &e), 1);
+	assert_int_equal(mtls__queue_due(f->q, now + 5000, 1, &e), 0);
+	assert_int_equal(mtls__queue_claim(f->q, one[0], now + 5000, &it, &due,
 	    &e), 1);
 	assert_string_equal(it.id, first);
 	assert_int_equal(it.attempts, 1);
-	mtls_item_clear(&it);
+	mtls__item_clear(&it);
 	/* Another target's fresh item is due at once. */
 	assert_int_equal(mtls_queue_enqueue(f->q, &two[1], 1,
 	    MTLS_ACTION_DEACTIVATE, "/q", NULL, NULL, &e), 0);
-	assert_int_equal(mtls_queue_due(f->q, now + 100, 1, &e), 1);
+	assert_int_equal(mtls__queue_due(f->q, now + 100, 1, &e), 1);
 }
 
 static void
@@ -161,22 +162,22 @@ fail_is_permanent_and_reported(void **state)
 	struct mtls_err e;
 	struct mtls_queue_stat *s = NULL;
 	size_t n = 0;
-	int64_t due = 0, now = mtls_now_ms();
+	int64_t due = 0, now = mtls__now_ms();
 
 	assert_int_equal(mtls_queue_enqueue(f->q, one, 1, MTLS_ACTION_ACTIVATE,
 	    "/x", f->small, NULL, &e), 0);
 	assert_int_equal(mtls_queue_enqueue(f->q, one, 1, MTLS_ACTION_ACTIVATE,
 	    "/y", f->small, NULL, &e), 0);
-	assert_int_equal(mtls_queue_claim(f->q, one[0], now, &it, &due, &e), 1);
-	assert_int_equal(mtls_queue_fail(f->q, it.id, now, "403 Forbidden", &e),
+	assert_int_equal(mtls__queue_claim(f->q, one[0], now, &it, &due, &e), 1);
+	assert_int_equal(mtls__queue_fail(f->q, it.id, now, "403 Forbidden", &e),
 	    0);
 	/* Marking twice changes nothing (state must be pending). */
-	assert_int_equal(mtls_queue_delivered(f->q, it.id, now, &e), 0);
-	mtls_item_clear(&it);
-	assert_int_equal(mtls_queue_claim(f->q, one[0], now, &it, &due, &e), 1);
+	assert_int_equal(mtls__queue_delivered(f->q, it.id, now, &e), 0);
+	mtls__item_clear(&it);
+	assert_int_equal(mtls__queue_claim(f->q, one[0], now, &it, &due, &e), 1);
 	assert_string_equal(it.path, "/y");
-	assert_int_equal(mtls_queue_retry(f->q, it.id, now, 1000, "503", &e), 0);
-	mtls_item_clear(&it);
+	assert_int_equal(mtls__queue_retry(f->q, it.id, now, 1000, "503", &e), 0);
+	mtls__item_clear(&it);
 	assert_int_equal(mtls_queue_stats(f->q, &s, &n, &e), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(s[0].target, one[0]);
@@ -196,25 +197,25 @@ fan_out_shares_large_content(void **state)
 	struct mtls_item a, b;
 	struct mtls_err e;
 	struct stat sb;
-	int64_t due = 0, now = mtls_now_ms();
+	int64_t due = 0, now = mtls__now_ms();
 
 	assert_int_equal(mtls_queue_enqueue(f->q, two, 2, MTLS_ACTION_ACTIVATE,
 	    "/big", f->large, NULL, &e), 0);
 	assert_int_equal(count_blobs(f->state), 1);
-	assert_int_equal(mtls_queue_claim(f->q, two[0], now, &a, &due, &e), 1);
-	assert_int_equal(mtls_queue_claim(f->q, two[1], now, &b, &due, &e), 1);
+	assert_int_equal(mtls__queue_claim(f->q, two[0], now, &a, &due, &e), 1);
+	assert_int_equal(mtls__queue_claim(f->q, two[1], now, &b, &due, &e), 1);
 	assert_string_not_equal(a.id, b.id);
 	assert_non_null(a.blob);
 	assert_string_equal(a.blob, b.blob);
 	assert_int_equal(stat(a.blob, &sb), 0);
 	assert_int_equal(sb.st_size, MTLS_QUEUE_INLINE_MAX + 4096);
 	assert_int_equal(a.size, sb.st_size);
-	assert_int_equal(mtls_queue_delivered(f->q, a.id, now, &e), 0);
+	assert_int_equal(mtls__queue_delivered(f->q, a.id, now, &e), 0);
 	assert_int_equal(count_blobs(f->state), 1); /* b still needs it */
-	assert_int_equal(mtls_queue_delivered(f->q, b.id, now, &e), 0);
+	assert_int_equal(mtls__queue_delivered(f->q, b.id, now, &e), 0);
 	assert_int_equal(count_blobs(f->state), 0);
-	mtls_item_clear(&a);
-	mtls_item_clear(&b);
+	mtls__item_clear(&a);
+	mtls__item_clear(&b);
 }
 
 static void
@@ -224,7 +225,7 @@ resume_after_reopen(void **state)
 	struct mtls_item it;
 	struct mtls_err e;
 	char id[33];
-	int64_t due = 0, now = mtls_now_ms();
+	int64_t due = 0, now = mtls__now_ms();
 
 	assert_int_equal(mtls_queue_begin(f->q, &e), 0);
 	assert_int_equal(mtls_queue_enqueue(f->q, one, 1, MTLS_ACTION_ACTIVATE,
@@ -235,14 +236,14 @@ resume_after_reopen(void **state)
 	mtls_queue_close(f->q);
 	f->q = mtls_queue_open(f->state, 0, &e);
 	assert_non_null(f->q);
-	assert_int_equal(mtls_queue_claim(f->q, one[0], now, &it, &due, &e), 1);
+	assert_int_equal(mtls__queue_claim(f->q, one[0], now, &it, &due, &e), 1);
 	assert_string_equal(it.id, id);
-	assert_int_equal(mtls_queue_delivered(f->q, it.id, now, &e), 0);
-	mtls_item_clear(&it);
-	assert_int_equal(mtls_queue_claim(f->q, one[0], now, &it, &due, &e), 1);
+	assert_int_equal(mtls__queue_delivered(f->q, it.id, now, &e), 0);
+	mtls__item_clear(&it);
+	assert_int_equal(mtls__queue_claim(f->q, one[0], now, &it, &due, &e), 1);
 	assert_string_equal(it.path, "/r2");
 	assert_non_null(it.blob);
-	mtls_item_clear(&it);
+	mtls__item_clear(&it);
 }
 
 static void
@@ -257,10 +258,10 @@ rollback_leaves_nothing_and_gc_removes_orphans(void **state)
 	assert_int_equal(mtls_queue_enqueue(f->q, one, 1, MTLS_ACTION_ACTIVATE,
 	    "/gone", f->large, NULL, &e), 0);
 	mtls_queue_rollback(f->q);
-	assert_int_equal(mtls_queue_claim(f->q, one[0], mtls_now_ms(), &it, &due,
+	assert_int_equal(mtls__queue_claim(f->q, one[0], mtls__now_ms(), &it, &due,
 	    &e), 0);
 	assert_int_equal(count_blobs(f->state), 1); /* like a crash */
-	assert_int_equal(mtls_queue_gc(f->q, &e), 0);
+	assert_int_equal(mtls__queue_gc(f->q, &e), 0);
 	assert_int_equal(count_blobs(f->state), 0);
 }
 
@@ -335,7 +336,7 @@ backoff_schedule(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int64_t got = mtls_queue_backoff_ms(cases[i].attempts, 500, 60000,
+		int64_t got = mtls__queue_backoff_ms(cases[i].attempts, 500, 60000,
 		    cases[i].jitter);
 
 		if (got != cases[i].want) {

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "mtls/receiver_store.h"
+#include "link/server/content_store_int.h"
 #include "test_util.h"
 
 static char *dir;
@@ -72,7 +72,7 @@ static const struct {
 static void
 path_table(void **state)
 {
-	char out[MTLS_STORE_PATH_MAX + 1], big[MTLS_STORE_PATH_MAX + 10];
+	char out[MTLS__CONTENT_PATH_MAX + 1], big[MTLS__CONTENT_PATH_MAX + 10];
 	struct mtls_err err;
 	size_t i;
 	int rc;
@@ -80,7 +80,7 @@ path_table(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
 		mtls_err_clear(&err);
-		rc = mtls_store_path_check(path_cases[i].in, out, sizeof(out),
+		rc = mtls__content_store_path_check(path_cases[i].in, out, sizeof(out),
 		    &err);
 		if (path_cases[i].out == NULL) {
 			if (rc == 0) {
@@ -98,25 +98,25 @@ path_table(void **state)
 	memset(big, 'a', sizeof(big) - 1);
 	big[0] = '/';
 	big[sizeof(big) - 1] = '\0';
-	assert_int_equal(mtls_store_path_check(big, out, sizeof(out), &err), -1);
+	assert_int_equal(mtls__content_store_path_check(big, out, sizeof(out), &err), -1);
 }
 
 static void
 ids(void **state)
 {
-	char big[MTLS_STORE_ID_MAX + 2];
+	char big[MTLS__CONTENT_ID_MAX + 2];
 
 	(void)state;
-	assert_true(mtls_store_id_ok("a"));
-	assert_true(mtls_store_id_ok("0190-abc:7/x"));
-	assert_false(mtls_store_id_ok(""));
-	assert_false(mtls_store_id_ok("a b"));
-	assert_false(mtls_store_id_ok("a\x01"));
+	assert_true(mtls__content_store_id_ok("a"));
+	assert_true(mtls__content_store_id_ok("0190-abc:7/x"));
+	assert_false(mtls__content_store_id_ok(""));
+	assert_false(mtls__content_store_id_ok("a b"));
+	assert_false(mtls__content_store_id_ok("a\x01"));
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	assert_false(mtls_store_id_ok(big));
-	big[MTLS_STORE_ID_MAX] = '\0';
-	assert_true(mtls_store_id_ok(big));
+	assert_false(mtls__content_store_id_ok(big));
+	big[MTLS__CONTENT_ID_MAX] = '\0';
+	assert_true(mtls__content_store_id_ok(big));
 }
 
 static char *
@@ -139,8 +139,8 @@ slurp(const char *rel)
 }
 
 static int
-apply(struct mtls_store *s, enum mtls_action a, const char *path,
-    const char *data, const char *id, enum mtls_store_outcome *out,
+apply(struct mtls__content_store *s, enum mtls_action a, const char *path,
+    const char *data, const char *id, enum mtls__content_outcome *out,
     struct mtls_err *err)
 {
 	struct iovec iov[2];
@@ -152,7 +152,7 @@ apply(struct mtls_store *s, enum mtls_action a, const char *path,
 	iov[1].iov_base = (void *)(data != NULL ? data + half : NULL);
 	iov[1].iov_len = data != NULL ? strlen(data) - half : 0;
 	mtls_err_clear(err);
-	return mtls_store_apply(s, a, path, iov, data != NULL ? 2 : 0, id,
+	return mtls__content_store_apply(s, a, path, iov, data != NULL ? 2 : 0, id,
 	    "author", out, err);
 }
 
@@ -160,22 +160,22 @@ static void
 activate_deactivate_replay(void **state)
 {
 	struct mtls_err err;
-	enum mtls_store_outcome out;
-	struct mtls_store *s = mtls_store_open(root, NULL, &err);
+	enum mtls__content_outcome out;
+	struct mtls__content_store *s = mtls__content_store_open(root, NULL, &err);
 	char p[800];
 
 	(void)state;
 	assert_non_null(s);
 	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c/d/page.html",
 	    "hello world", "id-1", &out, &err), 0);
-	assert_int_equal(out, MTLS_STORE_APPLIED);
+	assert_int_equal(out, MTLS__CONTENT_APPLIED);
 	assert_string_equal(slurp("c/d/page.html"), "hello world");
 	/* Replace, then replay the first id: acknowledged, not re-applied. */
 	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c/d/page.html",
 	    "second", "id-2", &out, &err), 0);
 	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c/d/page.html",
 	    "hello world", "id-1", &out, &err), 0);
-	assert_int_equal(out, MTLS_STORE_REPLAYED);
+	assert_int_equal(out, MTLS__CONTENT_REPLAYED);
 	assert_string_equal(slurp("c/d/page.html"), "second");
 	/* The same id for other content is a conflict. */
 	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c/d/page.html",
@@ -186,46 +186,46 @@ activate_deactivate_replay(void **state)
 	/* Deactivate, then again (absent), then an absent directory. */
 	assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, "/c/d/page.html",
 	    NULL, "id-3", &out, &err), 0);
-	assert_int_equal(out, MTLS_STORE_APPLIED);
+	assert_int_equal(out, MTLS__CONTENT_APPLIED);
 	assert_null(slurp("c/d/page.html"));
 	assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, "/c/d/page.html",
 	    NULL, NULL, &out, &err), 0);
-	assert_int_equal(out, MTLS_STORE_ABSENT);
+	assert_int_equal(out, MTLS__CONTENT_ABSENT);
 	assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, "/no/such/file",
 	    NULL, NULL, &out, &err), 0);
-	assert_int_equal(out, MTLS_STORE_ABSENT);
+	assert_int_equal(out, MTLS__CONTENT_ABSENT);
 	/* Empty content is a valid (empty) file. */
 	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/empty", "", NULL,
 	    &out, &err), 0);
 	assert_string_equal(slurp("empty"), "");
 	/* Ids survive a reopen (they live in SQLite). */
-	mtls_store_close(s);
-	s = mtls_store_open(root, NULL, &err);
+	mtls__content_store_close(s);
+	s = mtls__content_store_open(root, NULL, &err);
 	assert_non_null(s);
 	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c/d/page.html",
 	    "hello world", "id-1", &out, &err), 0);
-	assert_int_equal(out, MTLS_STORE_REPLAYED);
+	assert_int_equal(out, MTLS__CONTENT_REPLAYED);
 	assert_null(slurp("c/d/page.html"));
 	/* Ids are per principal. */
 	{
 		struct iovec v = {(void *)"x", 1};
 
-		assert_int_equal(mtls_store_apply(s, MTLS_ACTION_ACTIVATE,
+		assert_int_equal(mtls__content_store_apply(s, MTLS_ACTION_ACTIVATE,
 		    "/p2", &v, 1, "id-1", "someone-else", &out, &err), 0);
-		assert_int_equal(out, MTLS_STORE_APPLIED);
+		assert_int_equal(out, MTLS__CONTENT_APPLIED);
 	}
 	/* No temporary files are left behind. */
 	snprintf(p, sizeof(p), "ls -A '%s/c/d' | grep -q mtls-tmp", root);
 	assert_int_not_equal(system(p), 0);
-	mtls_store_close(s);
+	mtls__content_store_close(s);
 }
 
 static void
 escapes(void **state)
 {
 	struct mtls_err err;
-	enum mtls_store_outcome out;
-	struct mtls_store *s = mtls_store_open(root, NULL, &err);
+	enum mtls__content_outcome out;
+	struct mtls__content_store *s = mtls__content_store_open(root, NULL, &err);
 	char link[800], target[700], file[800];
 	struct stat st;
 
@@ -286,7 +286,7 @@ escapes(void **state)
 		assert_int_equal(err.code, MTLS_E_POLICY);
 		assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, longp, NULL,
 		    NULL, &out, &err), 0);
-		assert_int_equal(out, MTLS_STORE_ABSENT);
+		assert_int_equal(out, MTLS__CONTENT_ABSENT);
 	}
 	/* A file where a directory is needed, a directory where a file is. */
 	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/leaf/x", "y", NULL,
@@ -300,7 +300,7 @@ escapes(void **state)
 	assert_int_equal(apply(s, MTLS_ACTION_DEACTIVATE, "/d", NULL, NULL,
 	    &out, &err), -1);
 	assert_int_equal(err.code, MTLS_E_EXISTS);
-	mtls_store_close(s);
+	mtls__content_store_close(s);
 }
 
 static void
@@ -309,18 +309,18 @@ state_dir_separate(void **state)
 	struct mtls_err err;
 	char sd[700], db[800];
 	struct stat st;
-	struct mtls_store *s;
+	struct mtls__content_store *s;
 
 	(void)state;
 	snprintf(sd, sizeof(sd), "%s/state", dir);
-	s = mtls_store_open(root, sd, &err);
+	s = mtls__content_store_open(root, sd, &err);
 	assert_non_null(s);
-	snprintf(db, sizeof(db), "%s/%s", sd, MTLS_STORE_DB);
+	snprintf(db, sizeof(db), "%s/%s", sd, MTLS__CONTENT_DB);
 	assert_int_equal(stat(db, &st), 0);
-	mtls_store_close(s);
+	mtls__content_store_close(s);
 	/* A root that cannot be created is named. */
 	mtls_err_clear(&err);
-	assert_null(mtls_store_open("/proc/nope/root", NULL, &err));
+	assert_null(mtls__content_store_open("/proc/nope/root", NULL, &err));
 	assert_non_null(strstr(err.msg, "/proc/nope"));
 }
 

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "mtls/replicate.h"
+#include "link/client/replicate_int.h"
 
 static void
 url_parse_table(void **state)
@@ -70,15 +71,15 @@ url_parse_table(void **state)
 static void
 identity_requires_all_files(void **state)
 {
-	struct mtls_identity id = {"/nonexistent/c.pem", "/nonexistent/k.pem",
+	struct mtls_credentials id = {"/nonexistent/c.pem", "/nonexistent/k.pem",
 	    NULL, "/nonexistent/ca.pem"};
 	struct mtls_err e;
 
 	(void)state;
-	assert_int_equal(mtls_identity_check(&id, &e), -1);
+	assert_int_equal(mtls__credentials_check(&id, &e), -1);
 	assert_non_null(strstr(e.msg, "/nonexistent/c.pem"));
 	id.ca = NULL;
-	assert_int_equal(mtls_identity_check(&id, &e), -1);
+	assert_int_equal(mtls__credentials_check(&id, &e), -1);
 	assert_int_equal(e.code, MTLS_E_USAGE);
 }
 

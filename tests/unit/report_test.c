@@ -32,10 +32,10 @@ worst_and_exit_status(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		struct mtls_report *r = report_new();
+		struct mtls_report *r = mtls__report_new();
 
 		for (j = 0; j < rows[i].n; j++) {
-			report_add(r, rows[i].add[j], "k", NULL, NULL, "m%zu", j);
+			mtls__report_add(r, rows[i].add[j], "k", NULL, NULL, "m%zu", j);
 		}
 		assert_int_equal(mtls_report_count(r), rows[i].n);
 		assert_int_equal(mtls_report_worst(r), rows[i].worst);
@@ -47,12 +47,12 @@ worst_and_exit_status(void **state)
 static void
 find_by_key_and_subject(void **state)
 {
-	struct mtls_report *r = report_new();
+	struct mtls_report *r = mtls__report_new();
 
 	(void)state;
-	report_add(r, MTLS_SEV_WARN, "key_permissions", "a.key", "chmod 600",
+	mtls__report_add(r, MTLS_SEV_WARN, "key_permissions", "a.key", "chmod 600",
 	    "a is %04o", 0640);
-	report_add(r, MTLS_SEV_ERROR, "key_permissions", "b.key", "chmod 600",
+	mtls__report_add(r, MTLS_SEV_ERROR, "key_permissions", "b.key", "chmod 600",
 	    "b is %04o", 0644);
 	assert_string_equal(mtls_report_find(r, "key_permissions", NULL)->subject,
 	    "a.key");
@@ -69,17 +69,17 @@ find_by_key_and_subject(void **state)
 static void
 json_document(void **state)
 {
-	struct mtls_report *r = report_new();
+	struct mtls_report *r = mtls__report_new();
 	json_t *doc;
 	json_error_t je;
 	char *s;
 
 	(void)state;
-	json_object_set_new(report_json(r), "target", json_string("h:1"));
-	report_line(r, "TLS 1.3: %s", "accepted");
-	report_add(r, MTLS_SEV_ERROR, "not_tls", "h:1", "use the TLS port",
+	json_object_set_new(mtls__report_json(r), "target", json_string("h:1"));
+	mtls__report_line(r, "TLS 1.3: %s", "accepted");
+	mtls__report_add(r, MTLS_SEV_ERROR, "not_tls", "h:1", "use the TLS port",
 	    "it answered with \"HTTP/1.0\"");
-	report_add(r, MTLS_SEV_OK, "x", NULL, NULL, "fine");
+	mtls__report_add(r, MTLS_SEV_OK, "x", NULL, NULL, "fine");
 	s = mtls_report_json(r);
 	doc = json_loads(s, 0, &je);
 	assert_non_null(doc);

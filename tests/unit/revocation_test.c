@@ -12,6 +12,8 @@
 #include "mtls/explain.h"
 #include "mtls/revocation.h"
 #include "test_pki.h"
+#include "ca/ca_internal.h"
+#include "revocation/revocation_int.h"
 
 struct fx {
 	char *dir;
@@ -94,7 +96,7 @@ write_crl(struct fx *f, struct mtls_ca *ca, const char *name, X509 *revoked,
 		assert_int_equal(X509_CRL_add0_revoked(crl, rv), 1);
 	}
 	X509_CRL_sort(crl);
-	assert_true(X509_CRL_sign(crl, mtls_ca_key(ca), EVP_sha256()) > 0);
+	assert_true(X509_CRL_sign(crl, mtls__ca_key(ca), EVP_sha256()) > 0);
 	b = BIO_new_file(path, "wb");
 	assert_int_equal(PEM_write_bio_X509_CRL(b, crl), 1);
 	BIO_free(b);
@@ -109,19 +111,19 @@ crlset_lookup(void **state)
 	struct fx *f = *state;
 	struct mtls_err e;
 	const char *files[1];
-	struct mtls_crlset *s;
+	struct mtls__crlset *s;
 	time_t when = 0;
 	int reason = -1;
 	char buf[300];
 
 	files[0] = write_crl(f, f->ca, "a.crl", f->bad, 1, 86400);
-	s = mtls_crlset_load(files, 1, f->cas, &e);
+	s = mtls__crlset_load(files, 1, f->cas, &e);
 	assert_non_null(s);
-	assert_int_equal(mtls_crlset_count(s), 1);
-	assert_int_equal(mtls_crlset_entries(s), 1);
-	assert_int_equal(mtls_crlset_lookup(s, f->good, NULL, NULL),
+	assert_int_equal(mtls__crlset_count(s), 1);
+	assert_int_equal(mtls__crlset_entries(s), 1);
+	assert_int_equal(mtls__crlset_lookup(s, f->good, NULL, NULL),
 	    MTLS_CRL_GOOD);
-	assert_int_equal(mtls_crlset_lookup(s, f->bad, &when, &reason),
+	assert_int_equal(mtls__crlset_lookup(s, f->bad, &when, &reason),
 	    MTLS_CRL_REVOKED);
 	assert_int_equal(when, 1700000000);
 	assert_int_equal(reason, 1);
@@ -130,10 +132,10 @@ crlset_lookup(void **state)
 	assert_non_null(strstr(buf,
 	    ") revoked on 2023-11-14 22:13:20 UTC (keyCompromise)"));
 	/* A certificate of another issuer: no CRL for it. */
-	assert_int_equal(mtls_crlset_lookup(s, mtls_ca_cert(f->other), NULL,
+	assert_int_equal(mtls__crlset_lookup(s, mtls_ca_cert(f->other), NULL,
 	    NULL), MTLS_CRL_NO_CRL);
-	assert_int_equal(mtls_crlset_stale_since(s, time(NULL)), 0);
-	mtls_crlset_free(s);
+	assert_int_equal(mtls__crlset_stale_since(s, time(NULL)), 0);
+	mtls__crlset_free(s);
 }
 
 static void
@@ -142,21 +144,21 @@ crlset_stale(void **state)
 	struct fx *f = *state;
 	struct mtls_err e;
 	const char *files[2];
-	struct mtls_crlset *s;
+	struct mtls__crlset *s;
 	time_t now = time(NULL), since;
 
 	files[0] = write_crl(f, f->ca, "fresh.crl", NULL, 0, 86400);
 	files[1] = write_crl(f, f->ca, "old.crl", f->bad, 0, -60);
-	s = mtls_crlset_load(files, 2, f->cas, &e);
+	s = mtls__crlset_load(files, 2, f->cas, &e);
 	assert_non_null(s);
-	since = mtls_crlset_stale_since(s, now);
+	since = mtls__crlset_stale_since(s, now);
 	assert_true(since > now - 120 && since < now);
 	/* The stale one still answers: keep-enforcing is possible. */
-	assert_int_equal(mtls_crlset_lookup(s, f->bad, NULL, NULL),
+	assert_int_equal(mtls__crlset_lookup(s, f->bad, NULL, NULL),
 	    MTLS_CRL_REVOKED);
-	assert_int_equal(mtls_crlset_stale_since(s, now - 3000), 0);
-	assert_true(mtls_crlset_next_update(s) == since);
-	mtls_crlset_free(s);
+	assert_int_equal(mtls__crlset_stale_since(s, now - 3000), 0);
+	assert_true(mtls__crlset_next_update(s) == since);
+	mtls__crlset_free(s);
 }
 
 static void
@@ -170,7 +172,7 @@ crlset_refused(void **state)
 
 	/* Signed by another CA. */
 	files[0] = write_crl(f, f->other, "foreign.crl", NULL, 0, 86400);
-	assert_null(mtls_crlset_load(files, 1, f->cas, &e));
+	assert_null(mtls__crlset_load(files, 1, f->cas, &e));
 	assert_int_equal(e.code, MTLS_E_VERIFY);
 	assert_non_null(strstr(e.msg, "foreign.crl (issuer CN=Other CA) is "
 	    "not signed by a CA of --ca"));
@@ -180,12 +182,12 @@ crlset_refused(void **state)
 	fputs("hello\n", fp);
 	fclose(fp);
 	files[0] = junk;
-	assert_null(mtls_crlset_load(files, 1, f->cas, &e));
+	assert_null(mtls__crlset_load(files, 1, f->cas, &e));
 	assert_int_equal(e.code, MTLS_E_FORMAT);
 	assert_non_null(strstr(e.msg, "holds no CRL"));
 	/* Missing. */
 	files[0] = test_path(f->dir, "missing.crl");
-	assert_null(mtls_crlset_load(files, 1, f->cas, &e));
+	assert_null(mtls__crlset_load(files, 1, f->cas, &e));
 	assert_int_equal(e.code, MTLS_E_IO);
 }
 
@@ -193,7 +195,7 @@ static void
 ocsp_cache(void **state)
 {
 	struct fx *f = *state;
-	struct mtls_ocsp_cache *c = mtls_ocsp_cache_new(64, 600);
+	struct mtls__ocsp_cache *c = mtls__ocsp_cache_new(64, 600);
 	struct mtls_ocsp_result r, got;
 	time_t now = 1800000000;
 	static const struct {
@@ -216,15 +218,15 @@ ocsp_cache(void **state)
 
 	assert_non_null(c);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		mtls_ocsp_cache_free(c);
-		c = mtls_ocsp_cache_new(64, 600);
+		mtls__ocsp_cache_free(c);
+		c = mtls__ocsp_cache_new(64, 600);
 		memset(&r, 0, sizeof(r));
 		r.status = cases[i].status;
 		r.reason = 1;
 		r.next_update = cases[i].next != 0 ? now + cases[i].next : 0;
-		assert_int_equal(mtls_ocsp_cache_put(c, f->bad,
+		assert_int_equal(mtls__ocsp_cache_put(c, f->bad,
 		    mtls_ca_cert(f->ca), now, &r), 0);
-		if (mtls_ocsp_cache_get(c, f->bad, mtls_ca_cert(f->ca),
+		if (mtls__ocsp_cache_get(c, f->bad, mtls_ca_cert(f->ca),
 			now + cases[i].ask, &got) != cases[i].hit) {
 			fail_msg("%s: hit should be %d", cases[i].what,
 			    cases[i].hit);
@@ -233,12 +235,12 @@ ocsp_cache(void **state)
 			assert_int_equal(got.status, cases[i].status);
 		}
 		/* Keyed by (issuer, serial): another serial or issuer misses. */
-		assert_int_equal(mtls_ocsp_cache_get(c, f->good,
+		assert_int_equal(mtls__ocsp_cache_get(c, f->good,
 		    mtls_ca_cert(f->ca), now, &got), 0);
-		assert_int_equal(mtls_ocsp_cache_get(c, f->bad,
+		assert_int_equal(mtls__ocsp_cache_get(c, f->bad,
 		    mtls_ca_cert(f->other), now, &got), 0);
 	}
-	mtls_ocsp_cache_free(c);
+	mtls__ocsp_cache_free(c);
 }
 
 int

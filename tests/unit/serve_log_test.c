@@ -1,4 +1,4 @@
-/* serve_log and serve_frame: the escaping that keeps one request one log
+/* mtls__serve_log and serve_frame: the escaping that keeps one request one log
  * line, the UTF-8 rule it relies on, and the request-head judge. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,13 +45,13 @@ escape_table(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(esc_cases) / sizeof(esc_cases[0]); i++) {
-		serve_log_escape(esc_cases[i].in, esc_cases[i].flags, out,
+		mtls__serve_log_escape(esc_cases[i].in, esc_cases[i].flags, out,
 		    sizeof(out));
 		if (strcmp(out, esc_cases[i].out) != 0) {
 			fail_msg("case %zu: got '%s', wanted '%s'", i, out,
 			    esc_cases[i].out);
 		}
-		assert_true(mtls_utf8_valid(out, strlen(out)));
+		assert_true(mtls__utf8_valid(out, strlen(out)));
 	}
 }
 
@@ -63,15 +63,15 @@ escape_truncates(void **state)
 	(void)state;
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	serve_log_escape(big, 0, out, sizeof(out));
+	mtls__serve_log_escape(big, 0, out, sizeof(out));
 	assert_string_equal(out, "aaaaaaaa...");
 	/* Never half a character or half an escape. */
-	serve_log_escape("\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", 0, out,
+	mtls__serve_log_escape("\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", 0, out,
 	    sizeof(out));
 	assert_string_equal(out, "\xe2\x82\xac\xe2\x82\xac...");
-	serve_log_escape("\x01\x02\x03", 0, out, sizeof(out));
+	mtls__serve_log_escape("\x01\x02\x03", 0, out, sizeof(out));
 	assert_string_equal(out, "\\x01\\x02...");
-	serve_log_escape("abc", 0, out, 1);
+	mtls__serve_log_escape("abc", 0, out, 1);
 	assert_string_equal(out, "");
 }
 
@@ -79,21 +79,21 @@ static void
 utf8_rules(void **state)
 {
 	(void)state;
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"a", 1), 1);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"\xc3\xa9", 2), 2);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"\xc3\xa9", 1), 0);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"\xef\xbf\xbd", 3), 3);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 4);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"\xe0\x80\xaf", 3), 0);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"\xf0\x80\x80\xaf", 4), 0);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"\xed\xbf\xbf", 3), 0);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"\x80", 1), 0);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"\xc3\x28", 2), 0);
-	assert_int_equal(mtls_utf8_len((const unsigned char *)"", 0), 0);
-	assert_true(mtls_utf8_valid("", 0));
-	assert_true(mtls_utf8_valid("a\0b", 3));
-	assert_false(mtls_utf8_valid("a\xfe", 2));
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"a", 1), 1);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"\xc3\xa9", 2), 2);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"\xc3\xa9", 1), 0);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"\xef\xbf\xbd", 3), 3);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 4);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"\xe0\x80\xaf", 3), 0);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"\xf0\x80\x80\xaf", 4), 0);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"\xed\xbf\xbf", 3), 0);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"\x80", 1), 0);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"\xc3\x28", 2), 0);
+	assert_int_equal(mtls__utf8_len((const unsigned char *)"", 0), 0);
+	assert_true(mtls__utf8_valid("", 0));
+	assert_true(mtls__utf8_valid("a\0b", 3));
+	assert_false(mtls__utf8_valid("a\xfe", 2));
 }
 
 #define H(s) s, sizeof(s) - 1
@@ -137,14 +137,14 @@ head_table(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(head_cases) / sizeof(head_cases[0]); i++) {
-		rc = serve_head_check(head_cases[i].in, head_cases[i].len,
+		rc = mtls__serve_head_check(head_cases[i].in, head_cases[i].len,
 		    SERVE_HEAD_MAX, 1000, &h, &why);
 		if (rc != head_cases[i].want) {
 			fail_msg("case %zu: got %d, wanted %d (%s)", i, rc,
 			    head_cases[i].want, why != NULL ? why : "-");
 		}
 	}
-	rc = serve_head_check(head_cases[0].in, head_cases[0].len,
+	rc = mtls__serve_head_check(head_cases[0].in, head_cases[0].len,
 	    SERVE_HEAD_MAX, 1000, &h, &why);
 	assert_int_equal(h.content_length, 5);
 	assert_int_equal(h.len, head_cases[0].len - 5);
@@ -162,9 +162,9 @@ head_too_large(void **state)
 	(void)state;
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
-	assert_int_equal(serve_head_check(big, 100, SERVE_HEAD_MAX, 1000, &h,
+	assert_int_equal(mtls__serve_head_check(big, 100, SERVE_HEAD_MAX, 1000, &h,
 	    &why), 1);
-	assert_int_equal(serve_head_check(big, SERVE_HEAD_MAX, SERVE_HEAD_MAX,
+	assert_int_equal(mtls__serve_head_check(big, SERVE_HEAD_MAX, SERVE_HEAD_MAX,
 	    1000, &h, &why), 431);
 }
 

@@ -14,6 +14,7 @@
 #include "mtls/serve.h"
 #include "serve_certs.h"
 #include "test_util.h"
+#include "link/server/serve_int.h"
 
 static char *dir;
 static SSL_CTX *server;
@@ -78,7 +79,7 @@ setup(void **state)
 	o.cert = at("server.crt");
 	o.key = at("server.key");
 	o.ca = at("ca.crt");
-	server = mtls_serve_tls_ctx(&o, &err);
+	server = mtls__serve_tls_ctx(&o, &err);
 	if (server == NULL) {
 		fprintf(stderr, "%s\n", err.msg);
 	}
@@ -126,7 +127,7 @@ handshake(const char *client_name, int max_version, char *reason,
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	c = SSL_new(cctx);
-	s = mtls_serve_ssl_new(server, &err);
+	s = mtls__serve_ssl_new(server, &err);
 	assert_non_null(c);
 	assert_non_null(s);
 	SSL_set_fd(c, sv[0]);
@@ -154,8 +155,8 @@ handshake(const char *client_name, int max_version, char *reason,
 		}
 	}
 	snprintf(reason, len, "%s",
-	    mtls_serve_handshake_reason(s) != NULL
-		? mtls_serve_handshake_reason(s)
+	    mtls__serve_handshake_reason(s) != NULL
+		? mtls__serve_handshake_reason(s)
 		: "");
 	SSL_free(c);
 	SSL_free(s);
@@ -218,12 +219,12 @@ handshake_table(void **state)
 	}
 	/* Only the second "client" handshake could come from the cache of
 	 * verified certificates; refusals are never cached. */
-	assert_int_equal(mtls_serve_vcache_hits(server), 1);
+	assert_int_equal(mtls__serve_vcache_hits(server), 1);
 	assert_int_equal(handshake("expired", TLS1_3_VERSION, reason,
 	    sizeof(reason)), 0);
 	assert_int_equal(handshake("client", TLS1_3_VERSION, reason,
 	    sizeof(reason)), 1);
-	assert_int_equal(mtls_serve_vcache_hits(server), 2);
+	assert_int_equal(mtls__serve_vcache_hits(server), 2);
 }
 
 static void
@@ -238,16 +239,16 @@ ctx_errors(void **state)
 	o.key = at("ca.key");
 	o.ca = at("ca.crt");
 	mtls_err_clear(&err);
-	assert_null(mtls_serve_tls_ctx(&o, &err));
+	assert_null(mtls__serve_tls_ctx(&o, &err));
 	assert_non_null(strstr(err.msg, "does not belong to certificate"));
 	o.key = at("server.key");
 	o.ca = at("client.crt");
 	mtls_err_clear(&err);
-	assert_null(mtls_serve_tls_ctx(&o, &err));
+	assert_null(mtls__serve_tls_ctx(&o, &err));
 	assert_non_null(strstr(err.msg, "is not a CA certificate"));
 	o.ca = at("missing.crt");
 	mtls_err_clear(&err);
-	assert_null(mtls_serve_tls_ctx(&o, &err));
+	assert_null(mtls__serve_tls_ctx(&o, &err));
 	assert_non_null(strstr(err.msg, "missing.crt"));
 }
 

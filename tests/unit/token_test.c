@@ -14,6 +14,7 @@
 #include "mtls/pass.h"
 #include "mtls/token.h"
 #include "test_pki.h"
+#include "ca/token_int.h"
 
 static int
 setup(void **state)
@@ -86,18 +87,18 @@ test_find_by_name_and_id(void **state)
 	struct mtls_token t;
 	struct mtls_err e;
 
-	assert_int_equal(mtls_token_find(f->ca, "node1", a, &t, &e), 0);
+	assert_int_equal(mtls__token_find(f->ca, "node1", a, &t, &e), 0);
 	assert_string_equal(t.id, id);
 	assert_string_equal(t.sans, "dns:node1,ip:10.0.0.1");
-	assert_int_equal(mtls_token_find(f->ca, id2, b, &t, &e), 0);
+	assert_int_equal(mtls__token_find(f->ca, id2, b, &t, &e), 0);
 	assert_string_equal(t.id, id2);
 	assert_string_equal(t.sans, "dns:node1");
 	assert_string_equal(t.profile, "node");
 	/* A's secret under B's id, another name, a wrong secret. */
-	assert_int_equal(mtls_token_find(f->ca, id2, a, &t, &e), -1);
+	assert_int_equal(mtls__token_find(f->ca, id2, a, &t, &e), -1);
 	assert_int_equal(e.code, MTLS_E_PASSWORD);
-	assert_int_equal(mtls_token_find(f->ca, "node2", a, &t, &e), -1);
-	assert_int_equal(mtls_token_find(f->ca, "node1", "x", &t, &e), -1);
+	assert_int_equal(mtls__token_find(f->ca, "node2", a, &t, &e), -1);
+	assert_int_equal(mtls__token_find(f->ca, "node1", "x", &t, &e), -1);
 	mtls_pass_free(a);
 	mtls_pass_free(b);
 }
@@ -128,9 +129,9 @@ test_usable_states(void **state)
 		t.expires_at = rows[i].expires;
 		mtls_err_clear(&e);
 		if (rows[i].want == NULL) {
-			assert_int_equal(mtls_token_usable(&t, now, &e), 0);
+			assert_int_equal(mtls__token_usable(&t, now, &e), 0);
 		} else {
-			assert_int_equal(mtls_token_usable(&t, now, &e), -1);
+			assert_int_equal(mtls__token_usable(&t, now, &e), -1);
 			assert_int_equal(e.code, MTLS_E_POLICY);
 			assert_non_null(strstr(e.msg, rows[i].want));
 		}
@@ -151,14 +152,14 @@ test_consume_once_with_certificate(void **state)
 	assert_int_equal(mtls_ca_begin(f->ca, &e), 0);
 	x = test_sign(f->ca, "n", MTLS_PROFILE_NODE, "dns:n", f->key, 1, 0);
 	serial = mtls_cert_serial_hex(x);
-	assert_int_equal(mtls_token_consume(f->ca, id, serial, time(NULL), &e), 0);
+	assert_int_equal(mtls__token_consume(f->ca, id, serial, time(NULL), &e), 0);
 	/* A second redemption in the same transaction changes nothing. */
-	assert_int_equal(mtls_token_consume(f->ca, id, serial, time(NULL), &e), -1);
+	assert_int_equal(mtls__token_consume(f->ca, id, serial, time(NULL), &e), -1);
 	assert_int_equal(e.code, MTLS_E_EXISTS);
 	assert_int_equal(mtls_ca_commit(f->ca, &e), 0);
-	assert_int_equal(mtls_token_find(f->ca, "n", secret, &t, &e), 0);
+	assert_int_equal(mtls__token_find(f->ca, "n", secret, &t, &e), 0);
 	assert_string_equal(t.used_serial, serial);
-	assert_int_equal(mtls_token_usable(&t, time(NULL), &e), -1);
+	assert_int_equal(mtls__token_usable(&t, time(NULL), &e), -1);
 	assert_non_null(strstr(e.msg, serial));
 	X509_free(x);
 	OPENSSL_free(serial);
@@ -179,14 +180,14 @@ test_rollback_keeps_token(void **state)
 	assert_int_equal(mtls_ca_begin(f->ca, &e), 0);
 	x = test_sign(f->ca, "r", MTLS_PROFILE_NODE, "dns:r", f->key, 1, 0);
 	serial = mtls_cert_serial_hex(x);
-	assert_int_equal(mtls_token_consume(f->ca, id, serial, time(NULL), &e), 0);
+	assert_int_equal(mtls__token_consume(f->ca, id, serial, time(NULL), &e), 0);
 	mtls_ca_rollback(f->ca);
 	assert_int_equal(test_inventory_rows(f->ca, "r"), 0);
-	assert_int_equal(mtls_token_find(f->ca, "r", secret, &t, &e), 0);
+	assert_int_equal(mtls__token_find(f->ca, "r", secret, &t, &e), 0);
 	assert_int_equal(t.used_at, 0);
 	/* A serial that is not in the inventory cannot pay for a token. */
 	assert_int_equal(mtls_ca_begin(f->ca, &e), 0);
-	assert_int_equal(mtls_token_consume(f->ca, id, "00DEAD", time(NULL), &e), -1);
+	assert_int_equal(mtls__token_consume(f->ca, id, "00DEAD", time(NULL), &e), -1);
 	mtls_ca_rollback(f->ca);
 	X509_free(x);
 	OPENSSL_free(serial);
@@ -245,7 +246,7 @@ test_revoke_list_audit(void **state)
 	ev.name = "z";
 	ev.outcome = "refused";
 	ev.reason = "why";
-	assert_int_equal(mtls_audit_add(f->ca, &ev, &e), 0);
+	assert_int_equal(mtls__audit_add(f->ca, &ev, &e), 0);
 	assert_int_equal(mtls_audit_list(f->ca, 0, collect_events, trail, &e), 0);
 	assert_non_null(strstr(trail, "token-revoke/revoked/x;"));
 	assert_non_null(strstr(trail, "simpleenroll/refused/z;"));

@@ -20,6 +20,8 @@
 #include "mtls/replicate.h"
 #include "base/internal.h"
 #include "base/clock.h"
+#include "link/client/queue_int.h"
+#include "link/client/replicate_int.h"
 
 #define BACKOFF_BASE_MS 500
 #define RESPONSE_KEEP 512
@@ -172,7 +174,7 @@ resolve_list(struct worker *w)
 static int
 worker_curl(struct worker *w)
 {
-	const struct mtls_identity *id = &w->o->id;
+	const struct mtls_credentials *id = &w->o->id;
 	CURL *c = curl_easy_init();
 
 	if (c == NULL) {
@@ -404,20 +406,20 @@ record(struct worker *w, struct mtls_queue *q, const struct mtls_item *it,
 			agent_log(w->o, "%s: delivered %s %s (%s)", w->target,
 			    mtls_action_name(it->action), it->path, it->id);
 		}
-		return mtls_queue_delivered(q, it->id, now, &w->err);
+		return mtls__queue_delivered(q, it->id, now, &w->err);
 	case OUT_FAILED:
 		w->failed++;
 		agent_log(w->o, "%s: %s %s failed for good: %s", w->target,
 		    mtls_action_name(it->action), it->path, why);
-		return mtls_queue_fail(q, it->id, now, why, &w->err);
+		return mtls__queue_fail(q, it->id, now, why, &w->err);
 	case OUT_RETRY:
 	default:
-		delay = mtls_queue_backoff_ms(it->attempts + 1, BACKOFF_BASE_MS,
+		delay = mtls__queue_backoff_ms(it->attempts + 1, BACKOFF_BASE_MS,
 		    (int64_t)(cap * 1000), jitter01());
 		agent_log(w->o, "%s: %s %s: %s; %s", w->target,
 		    mtls_action_name(it->action), it->path, why,
 		    w->o->wait ? "retrying" : "left queued for the next run");
-		return mtls_queue_retry(q, it->id, now, delay, why, &w->err);
+		return mtls__queue_retry(q, it->id, now, delay, why, &w->err);
 	}
 }
 
@@ -443,7 +445,7 @@ worker_run(void *arg)
 		if (w->deadline_ms != 0 && now >= w->deadline_ms) {
 			break;
 		}
-		r = mtls_queue_claim(q, w->target, now, &it, &due, &w->err);
+		r = mtls__queue_claim(q, w->target, now, &it, &due, &w->err);
 		if (r < 0) {
 			goto out;
 		}
@@ -466,11 +468,11 @@ worker_run(void *arg)
 		    0) {
 			goto out;
 		}
-		mtls_item_clear(&it);
+		mtls__item_clear(&it);
 	}
 	w->rc = 0;
 out:
-	mtls_item_clear(&it);
+	mtls__item_clear(&it);
 	curl_slist_free_all(w->hdrs);
 	if (w->curl != NULL) {
 		curl_easy_cleanup(w->curl);
@@ -631,7 +633,7 @@ pool_start(struct pool *p, const struct mtls_agent_opts *o, const char *target,
 		}
 		p->w = nw;
 		w = calloc(1, sizeof(*w));
-		if (w == NULL || (w->target = mtls_strdup(target)) == NULL) {
+		if (w == NULL || (w->target = mtls__strdup(target)) == NULL) {
 			free(w);
 			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		}
@@ -670,7 +672,7 @@ supervise(const struct mtls_agent_opts *o, struct mtls_queue *q,
 		if (rc != 0 || late) {
 			break;
 		}
-		if (mtls_queue_due_targets(q, mtls__now_ms(), 0, &due, &ndue,
+		if (mtls__queue_due_targets(q, mtls__now_ms(), 0, &due, &ndue,
 			err) != 0) {
 			rc = -1;
 			break;
@@ -678,7 +680,7 @@ supervise(const struct mtls_agent_opts *o, struct mtls_queue *q,
 		for (i = 0; i < ndue && rc == 0; i++) {
 			rc = pool_start(&p, o, due[i], keypass, deadline_ms, err);
 		}
-		mtls_queue_targets_free(due, ndue);
+		mtls__queue_targets_free(due, ndue);
 		if (rc != 0 || pool_running(&p) == 0) {
 			break;
 		}
@@ -710,7 +712,7 @@ deliver_passes(const struct mtls_agent_opts *o, struct mtls_queue *q,
 			return mtls_err_sys(err, MTLS_E_IO, "unlocking %s/agent.lock",
 			    o->state);
 		}
-		due = mtls_queue_due(q, mtls__now_ms(), !o->wait, err);
+		due = mtls__queue_due(q, mtls__now_ms(), !o->wait, err);
 		/* (supervise already took every due target; what is due now
 		 * arrived after its last look) */
 		if (due < 0) {
@@ -732,7 +734,7 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 {
 	struct mtls_queue *q = NULL;
 	char *keypass = NULL, spec[1100];
-	struct mtls_identity id = o->id;
+	struct mtls_credentials id = o->id;
 	int64_t deadline_ms = 0;
 	int lockfd = -1, rc = -1, locked;
 
@@ -760,13 +762,13 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 		snprintf(spec, sizeof(spec), "pass:%s", keypass);
 		id.key_pass = spec;
 	}
-	if (mtls_resolve_check(o->resolve, err) != 0 ||
-	    mtls_identity_check(&id, err) != 0) {
+	if (mtls__resolve_check(o->resolve, err) != 0 ||
+	    mtls__credentials_check(&id, err) != 0) {
 		goto out;
 	}
 	/* A new run retries at once whatever an earlier run left waiting,
 	 * and clears content files orphaned by a crash. */
-	if (mtls_queue_wake(q, err) != 0 || mtls_queue_gc(q, err) != 0) {
+	if (mtls__queue_wake(q, err) != 0 || mtls__queue_gc(q, err) != 0) {
 		goto out;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

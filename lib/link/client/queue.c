@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 
 #include "mtls/file.h"
-#include "mtls/receiver_store.h"
+#include "link/server/content_store_int.h"
 #include "mtls/replicate.h"
 #include "base/clock.h"
 #include "base/internal.h"
@@ -39,14 +39,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS targets("
     " target TEXT PRIMARY KEY, last_error TEXT, last_error_at INTEGER);";
 
-int64_t
-mtls_now_ms(void)
-{
-	return mtls__now_ms();
-}
-
 int
-mtls_queue_db_fail(struct mtls_queue *q, const char *what, struct mtls_err *err)
+mtls__queue_db_fail(struct mtls_queue *q, const char *what, struct mtls_err *err)
 {
 	return mtls_err_set(err, MTLS_E_IO, "queue %s/queue.db: %s: %s",
 	    q->state, what, sqlite3_errmsg(q->db));
@@ -67,11 +61,11 @@ db_exec(struct mtls_queue *q, const char *sql, struct mtls_err *err)
 }
 
 int
-mtls_queue_db_prepare(struct mtls_queue *q, const char *sql, sqlite3_stmt **st,
+mtls__queue_db_prepare(struct mtls_queue *q, const char *sql, sqlite3_stmt **st,
     struct mtls_err *err)
 {
 	if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK) {
-		return mtls_queue_db_fail(q, "preparing a query", err);
+		return mtls__queue_db_fail(q, "preparing a query", err);
 	}
 	return 0;
 }
@@ -108,9 +102,9 @@ mtls_queue_open(const char *state, int durable, struct mtls_err *err)
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		return NULL;
 	}
-	q->state = mtls_strdup(state);
+	q->state = mtls__strdup(state);
 	snprintf(path, sizeof(path), "%s/blobs", state);
-	q->blobdir = mtls_strdup(path);
+	q->blobdir = mtls__strdup(path);
 	if (q->state == NULL || q->blobdir == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		goto fail;
@@ -204,9 +198,9 @@ random_hex(char *out, size_t nbytes)
 static int
 path_check(const char *path, struct mtls_err *err)
 {
-	char norm[MTLS_STORE_PATH_MAX + 2];
+	char norm[MTLS__CONTENT_PATH_MAX + 2];
 
-	if (mtls_store_path_check(path, norm, sizeof(norm), err) != 0) {
+	if (mtls__content_store_path_check(path, norm, sizeof(norm), err) != 0) {
 		err->code = MTLS_E_USAGE; /* the caller's argument, not policy */
 		return -1;
 	}
@@ -345,7 +339,7 @@ content_add(struct mtls_queue *q, const char *file, sqlite3_int64 *cid,
 	} else {
 		size = (int64_t)len;
 	}
-	if (mtls_queue_db_prepare(q, "INSERT INTO contents(size, data, blob) "
+	if (mtls__queue_db_prepare(q, "INSERT INTO contents(size, data, blob) "
 			  "VALUES(?, ?, ?)", &st, err) != 0) {
 		goto out;
 	}
@@ -359,7 +353,7 @@ content_add(struct mtls_queue *q, const char *file, sqlite3_int64 *cid,
 		sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
 	}
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		mtls_queue_db_fail(q, "storing content", err);
+		mtls__queue_db_fail(q, "storing content", err);
 		goto out;
 	}
 	*cid = sqlite3_last_insert_rowid(q->db);
@@ -386,7 +380,7 @@ enqueue_rows(struct mtls_queue *q, const char *const *targets,
 	    content_add(q, file, &cid, err) != 0) {
 		return -1;
 	}
-	if (mtls_queue_db_prepare(q, "INSERT INTO items(id, target, action, path, cid, "
+	if (mtls__queue_db_prepare(q, "INSERT INTO items(id, target, action, path, cid, "
 			  "created) VALUES(?, ?, ?, ?, ?, ?)", &st, err) != 0) {
 		return -1;
 	}
@@ -407,7 +401,7 @@ enqueue_rows(struct mtls_queue *q, const char *const *targets,
 		}
 		sqlite3_bind_int64(st, 6, mtls__now_ms());
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			mtls_queue_db_fail(q, "enqueuing", err);
+			mtls__queue_db_fail(q, "enqueuing", err);
 			goto out;
 		}
 		if (i == 0 && first_id != NULL) {
@@ -448,7 +442,7 @@ mtls_queue_enqueue(struct mtls_queue *q, const char *const *targets,
 }
 
 void
-mtls_item_clear(struct mtls_item *it)
+mtls__item_clear(struct mtls_item *it)
 {
 	free(it->target);
 	free(it->path);
@@ -462,7 +456,7 @@ col_strdup(sqlite3_stmt *st, int i)
 {
 	const unsigned char *s = sqlite3_column_text(st, i);
 
-	return s != NULL ? mtls_strdup((const char *)s) : NULL;
+	return s != NULL ? mtls__strdup((const char *)s) : NULL;
 }
 
 static int
@@ -481,11 +475,11 @@ item_fill(struct mtls_queue *q, sqlite3_stmt *st, const char *target,
 	it->path = col_strdup(st, 3);
 	it->attempts = sqlite3_column_int(st, 4);
 	it->size = sqlite3_column_int64(st, 6);
-	it->target = mtls_strdup(target);
+	it->target = mtls__strdup(target);
 	if (sqlite3_column_type(st, 8) == SQLITE_TEXT) {
 		snprintf(path, sizeof(path), "%s/%s", q->blobdir,
 		    (const char *)sqlite3_column_text(st, 8));
-		it->blob = mtls_strdup(path);
+		it->blob = mtls__strdup(path);
 	} else if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
 		data = sqlite3_column_blob(st, 7);
 		dlen = sqlite3_column_bytes(st, 7);
@@ -503,18 +497,18 @@ item_fill(struct mtls_queue *q, sqlite3_stmt *st, const char *target,
 	}
 	return 0;
 oom:
-	mtls_item_clear(it);
+	mtls__item_clear(it);
 	return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 }
 
 int
-mtls_queue_claim(struct mtls_queue *q, const char *target, int64_t now_ms,
+mtls__queue_claim(struct mtls_queue *q, const char *target, int64_t now_ms,
     struct mtls_item *it, int64_t *due_ms, struct mtls_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1, r;
 
-	if (mtls_queue_db_prepare(q, "SELECT seq, id, action, path, attempts, next_at, "
+	if (mtls__queue_db_prepare(q, "SELECT seq, id, action, path, attempts, next_at, "
 			  "c.size, c.data, c.blob FROM items "
 			  "LEFT JOIN contents c USING(cid) "
 			  "WHERE target = ? AND state = 0 ORDER BY seq LIMIT 1",
@@ -526,7 +520,7 @@ mtls_queue_claim(struct mtls_queue *q, const char *target, int64_t now_ms,
 	if (r == SQLITE_DONE) {
 		rc = 0;
 	} else if (r != SQLITE_ROW) {
-		mtls_queue_db_fail(q, "reading the queue", err);
+		mtls__queue_db_fail(q, "reading the queue", err);
 	} else if (sqlite3_column_int64(st, 5) > now_ms) {
 		*due_ms = sqlite3_column_int64(st, 5);
 		rc = 2;
@@ -545,7 +539,7 @@ step_done(struct mtls_queue *q, sqlite3_stmt *st, const char *what,
 
 	sqlite3_finalize(st);
 	if (r != SQLITE_DONE && r != SQLITE_ROW) {
-		return mtls_queue_db_fail(q, what, err);
+		return mtls__queue_db_fail(q, what, err);
 	}
 	return 0;
 }
@@ -556,7 +550,7 @@ note_target_error(struct mtls_queue *q, const char *id, int64_t now_ms,
 {
 	sqlite3_stmt *st = NULL;
 
-	if (mtls_queue_db_prepare(q, "INSERT OR REPLACE INTO targets(target, last_error, "
+	if (mtls__queue_db_prepare(q, "INSERT OR REPLACE INTO targets(target, last_error, "
 			  "last_error_at) SELECT target, ?, ? FROM items "
 			  "WHERE id = ?", &st, err) != 0) {
 		return -1;
@@ -569,7 +563,7 @@ note_target_error(struct mtls_queue *q, const char *id, int64_t now_ms,
 
 /* Ends ID in STATE (1 or 2) and drops its content when unshared; the
  * content file is removed after the commit (a crash in between leaves
- * an orphan for mtls_queue_gc, never a dangling reference). */
+ * an orphan for mtls__queue_gc, never a dangling reference). */
 static int
 finish_item(struct mtls_queue *q, const char *id, int state, int64_t now_ms,
     const char *why, struct mtls_err *err)
@@ -583,7 +577,7 @@ finish_item(struct mtls_queue *q, const char *id, int state, int64_t now_ms,
 	if (mtls_queue_begin(q, err) != 0) {
 		return -1;
 	}
-	if (mtls_queue_db_prepare(q, "SELECT cid, (SELECT blob FROM contents c WHERE "
+	if (mtls__queue_db_prepare(q, "SELECT cid, (SELECT blob FROM contents c WHERE "
 			  "c.cid = items.cid) FROM items WHERE id = ? AND "
 			  "state = 0", &st, err) != 0) {
 		goto out;
@@ -594,7 +588,7 @@ finish_item(struct mtls_queue *q, const char *id, int state, int64_t now_ms,
 		blob = col_strdup(st, 1);
 	}
 	sqlite3_finalize(st);
-	if (mtls_queue_db_prepare(q, "UPDATE items SET state = ?, done_at = ?, cid = NULL,"
+	if (mtls__queue_db_prepare(q, "UPDATE items SET state = ?, done_at = ?, cid = NULL,"
 			  " last_error = ? WHERE id = ? AND state = 0", &st,
 		err) != 0) {
 		goto out;
@@ -610,7 +604,7 @@ finish_item(struct mtls_queue *q, const char *id, int state, int64_t now_ms,
 		goto out;
 	}
 	if (cid != 0) {
-		if (mtls_queue_db_prepare(q, "DELETE FROM contents WHERE cid = ?1 AND NOT "
+		if (mtls__queue_db_prepare(q, "DELETE FROM contents WHERE cid = ?1 AND NOT "
 				  "EXISTS (SELECT 1 FROM items WHERE cid = ?1)",
 			&st, err) != 0) {
 			goto out;
@@ -638,21 +632,21 @@ out:
 }
 
 int
-mtls_queue_delivered(struct mtls_queue *q, const char *id, int64_t now_ms,
+mtls__queue_delivered(struct mtls_queue *q, const char *id, int64_t now_ms,
     struct mtls_err *err)
 {
 	return finish_item(q, id, MTLS_ITEM_DELIVERED, now_ms, NULL, err);
 }
 
 int
-mtls_queue_fail(struct mtls_queue *q, const char *id, int64_t now_ms,
+mtls__queue_fail(struct mtls_queue *q, const char *id, int64_t now_ms,
     const char *why, struct mtls_err *err)
 {
 	return finish_item(q, id, MTLS_ITEM_FAILED, now_ms, why, err);
 }
 
 int
-mtls_queue_retry(struct mtls_queue *q, const char *id, int64_t now_ms,
+mtls__queue_retry(struct mtls_queue *q, const char *id, int64_t now_ms,
     int64_t delay_ms, const char *why, struct mtls_err *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -660,7 +654,7 @@ mtls_queue_retry(struct mtls_queue *q, const char *id, int64_t now_ms,
 	if (mtls_queue_begin(q, err) != 0) {
 		return -1;
 	}
-	if (mtls_queue_db_prepare(q, "UPDATE items SET attempts = attempts + 1, "
+	if (mtls__queue_db_prepare(q, "UPDATE items SET attempts = attempts + 1, "
 			  "next_at = ?, last_error = ? WHERE id = ? AND "
 			  "state = 0", &st, err) != 0) {
 		goto fail;
@@ -679,7 +673,7 @@ fail:
 }
 
 int64_t
-mtls_queue_backoff_ms(int attempts, int64_t base_ms, int64_t cap_ms,
+mtls__queue_backoff_ms(int attempts, int64_t base_ms, int64_t cap_ms,
     double jitter)
 {
 	int64_t d = base_ms;

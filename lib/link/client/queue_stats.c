@@ -14,7 +14,7 @@ col_dup(sqlite3_stmt *st, int i)
 {
 	const unsigned char *s = sqlite3_column_text(st, i);
 
-	return s != NULL ? mtls_strdup((const char *)s) : NULL;
+	return s != NULL ? mtls__strdup((const char *)s) : NULL;
 }
 
 void
@@ -42,7 +42,7 @@ mtls_queue_stats(struct mtls_queue *q, struct mtls_queue_stat **out,
 	*n = 0;
 	/* The last error is shown only while it still matters: while an
 	 * item is failing or has failed for good. */
-	if (mtls_queue_db_prepare(q,
+	if (mtls__queue_db_prepare(q,
 		"SELECT i.target, SUM(state = 0), SUM(state = 0 AND attempts > 0),"
 		" SUM(state = 1), SUM(state = 2),"
 		" MIN(CASE WHEN state = 0 AND attempts > 0 THEN next_at END),"
@@ -72,7 +72,7 @@ mtls_queue_stats(struct mtls_queue *q, struct mtls_queue_stat **out,
 		}
 	}
 	if (r != SQLITE_DONE) {
-		mtls_queue_db_fail(q, "reading the queue", err);
+		mtls__queue_db_fail(q, "reading the queue", err);
 		sqlite3_finalize(st);
 		mtls_queue_stats_free(v, cnt);
 		return -1;
@@ -96,7 +96,7 @@ mtls_queue_failures(struct mtls_queue *q, size_t max,
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	if (mtls_queue_db_prepare(q,
+	if (mtls__queue_db_prepare(q,
 		"SELECT target, id, action, path, last_error FROM items "
 		"WHERE state = 2 ORDER BY done_at DESC, seq DESC LIMIT ?", &st,
 		err) != 0) {
@@ -114,13 +114,13 @@ mtls_queue_failures(struct mtls_queue *q, size_t max,
 	}
 	sqlite3_finalize(st);
 	if (r != SQLITE_DONE) {
-		return mtls_queue_db_fail(q, "reading failures", err);
+		return mtls__queue_db_fail(q, "reading failures", err);
 	}
 	return 0;
 }
 
 int
-mtls_queue_gc(struct mtls_queue *q, struct mtls_err *err)
+mtls__queue_gc(struct mtls_queue *q, struct mtls_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	DIR *d = opendir(q->blobdir);
@@ -136,7 +136,7 @@ mtls_queue_gc(struct mtls_queue *q, struct mtls_err *err)
 		closedir(d);
 		return -1;
 	}
-	if (mtls_queue_db_prepare(q, "SELECT 1 FROM contents WHERE blob = ?",
+	if (mtls__queue_db_prepare(q, "SELECT 1 FROM contents WHERE blob = ?",
 		&st, err) != 0) {
 		mtls_queue_rollback(q);
 		closedir(d);
@@ -166,7 +166,7 @@ mtls_queue_gc(struct mtls_queue *q, struct mtls_err *err)
 }
 
 int
-mtls_queue_wake(struct mtls_queue *q, struct mtls_err *err)
+mtls__queue_wake(struct mtls_queue *q, struct mtls_err *err)
 {
 	char *msg = NULL;
 
@@ -187,21 +187,21 @@ mtls_queue_wake(struct mtls_queue *q, struct mtls_err *err)
 	"(? = 0 OR attempts = 0)"
 
 long
-mtls_queue_due(struct mtls_queue *q, int64_t now_ms, int fresh_only,
+mtls__queue_due(struct mtls_queue *q, int64_t now_ms, int fresh_only,
     struct mtls_err *err)
 {
 	char **t = NULL;
 	size_t n = 0;
 
-	if (mtls_queue_due_targets(q, now_ms, fresh_only, &t, &n, err) != 0) {
+	if (mtls__queue_due_targets(q, now_ms, fresh_only, &t, &n, err) != 0) {
 		return -1;
 	}
-	mtls_queue_targets_free(t, n);
+	mtls__queue_targets_free(t, n);
 	return (long)n;
 }
 
 void
-mtls_queue_targets_free(char **t, size_t n)
+mtls__queue_targets_free(char **t, size_t n)
 {
 	size_t i;
 
@@ -212,7 +212,7 @@ mtls_queue_targets_free(char **t, size_t n)
 }
 
 int
-mtls_queue_due_targets(struct mtls_queue *q, int64_t now_ms, int fresh_only,
+mtls__queue_due_targets(struct mtls_queue *q, int64_t now_ms, int fresh_only,
     char ***out, size_t *n, struct mtls_err *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -222,7 +222,7 @@ mtls_queue_due_targets(struct mtls_queue *q, int64_t now_ms, int fresh_only,
 
 	*out = NULL;
 	*n = 0;
-	if (mtls_queue_db_prepare(q, "SELECT target " DUE_HEADS, &st, err) != 0) {
+	if (mtls__queue_db_prepare(q, "SELECT target " DUE_HEADS, &st, err) != 0) {
 		return -1;
 	}
 	sqlite3_bind_int64(st, 1, now_ms);
@@ -241,11 +241,11 @@ mtls_queue_due_targets(struct mtls_queue *q, int64_t now_ms, int fresh_only,
 	}
 	sqlite3_finalize(st);
 	if (r != SQLITE_DONE) {
-		mtls_queue_targets_free(v, cnt);
+		mtls__queue_targets_free(v, cnt);
 		if (r == SQLITE_ROW) {
 			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		}
-		return mtls_queue_db_fail(q, "finding due items", err);
+		return mtls__queue_db_fail(q, "finding due items", err);
 	}
 	*out = v;
 	*n = cnt;

@@ -138,7 +138,7 @@ mtls_url_format(const struct mtls_url *u, char *buf, size_t len)
 }
 
 int
-mtls_identity_check_dates(X509 *cert, const char *path, struct mtls_err *err)
+mtls__cert_check_dates(X509 *cert, const char *path, struct mtls_err *err)
 {
 	char when[64];
 
@@ -160,7 +160,7 @@ mtls_identity_check_dates(X509 *cert, const char *path, struct mtls_err *err)
 }
 
 int
-mtls_identity_check(const struct mtls_identity *id, struct mtls_err *err)
+mtls__credentials_check(const struct mtls_credentials *id, struct mtls_err *err)
 {
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
@@ -185,7 +185,7 @@ mtls_identity_check(const struct mtls_identity *id, struct mtls_err *err)
 		    "the key the certificate was issued for", id->key, id->cert);
 		goto out;
 	}
-	if (mtls_identity_check_dates(cert, id->cert, err) != 0) {
+	if (mtls__cert_check_dates(cert, id->cert, err) != 0) {
 		goto out;
 	}
 	if (mtls_load_certs(id->ca, &cas, err) != 0) {

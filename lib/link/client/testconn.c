@@ -22,6 +22,7 @@
 #include "mtls/replicate.h"
 #include "base/internal.h"
 #include "base/clock.h"
+#include "link/client/replicate_int.h"
 
 #define RESPONSE_MAX (64 * 1024)
 
@@ -212,7 +213,7 @@ tc_connect(const struct mtls_url *u, const char *resolve, int timeout,
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hit = mtls_resolve_find(resolve, u->host, u->port, forced,
+	hit = mtls__resolve_find(resolve, u->host, u->port, forced,
 	    sizeof(forced), err);
 	if (hit < 0) {
 		return -1;
@@ -266,7 +267,7 @@ tc_connect(const struct mtls_url *u, const char *resolve, int timeout,
 }
 
 static SSL_CTX *
-tc_ctx(const struct mtls_identity *id, FILE *log, struct mtls_err *err)
+tc_ctx(const struct mtls_credentials *id, FILE *log, struct mtls_err *err)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	STACK_OF(X509) *chain = NULL, *cas = NULL;
@@ -289,7 +290,7 @@ tc_ctx(const struct mtls_identity *id, FILE *log, struct mtls_err *err)
 		goto fail;
 	}
 	log_cert(log, "Our client certificate", sk_X509_value(chain, 0));
-	if (mtls_identity_check_dates(sk_X509_value(chain, 0), id->cert,
+	if (mtls__cert_check_dates(sk_X509_value(chain, 0), id->cert,
 		err) != 0) {
 		goto fail;
 	}
@@ -635,7 +636,7 @@ tc_handshake(SSL_CTX *ctx, int fd, const struct mtls_url *u,
 	SSL *ssl = SSL_new(ctx);
 	X509_VERIFY_PARAM *vp;
 	const char *name = servername != NULL ? servername : u->host;
-	int name_is_ip = servername != NULL ? mtls_is_ip_literal(servername)
+	int name_is_ip = servername != NULL ? mtls__is_ip_literal(servername)
 					    : u->host_is_ip;
 	int r;
 

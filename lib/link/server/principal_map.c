@@ -1,4 +1,4 @@
-/* see mtls/principal_map.h; the format is documented in docs/map-format.md */
+/* see link/server/principal_map_int.h; the format is documented in docs/map-format.md */
 #include <ctype.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 
 #include "mtls/file.h"
 #include "mtls/pki.h"
-#include "mtls/principal_map.h"
+#include "link/server/principal_map_int.h"
 #include "base/internal.h"
 
 #define PMAP_MAX_FILE (1024 * 1024)
@@ -41,7 +41,7 @@ struct grant {
 	char *prefix;
 };
 
-struct mtls_pmap_rule {
+struct mtls__pmap_rule {
 	char *principal;
 	struct matcher *m;
 	size_t nm;
@@ -49,13 +49,13 @@ struct mtls_pmap_rule {
 	size_t ng;
 };
 
-struct mtls_pmap {
-	struct mtls_pmap_rule *rules;
+struct mtls__pmap {
+	struct mtls__pmap_rule *rules;
 	size_t n;
 };
 
 static void
-rule_clear(struct mtls_pmap_rule *r)
+rule_clear(struct mtls__pmap_rule *r)
 {
 	size_t i;
 
@@ -72,7 +72,7 @@ rule_clear(struct mtls_pmap_rule *r)
 }
 
 void
-mtls_pmap_free(struct mtls_pmap *map)
+mtls__pmap_free(struct mtls__pmap *map)
 {
 	size_t i;
 
@@ -87,7 +87,7 @@ mtls_pmap_free(struct mtls_pmap *map)
 }
 
 size_t
-mtls_pmap_count(const struct mtls_pmap *map)
+mtls__pmap_count(const struct mtls__pmap *map)
 {
 	return map->n;
 }
@@ -222,7 +222,7 @@ has_dotdot(const char *path)
 }
 
 static int
-add_grant(struct mtls_pmap_rule *r, char *val, const char *where,
+add_grant(struct mtls__pmap_rule *r, char *val, const char *where,
     struct mtls_err *err)
 {
 	char *colon = strchr(val, ':');
@@ -250,7 +250,7 @@ add_grant(struct mtls_pmap_rule *r, char *val, const char *where,
 	}
 	r->g = g;
 	g[r->ng].actions = actions;
-	g[r->ng].prefix = mtls_strdup(colon + 1);
+	g[r->ng].prefix = mtls__strdup(colon + 1);
 	if (g[r->ng].prefix == NULL) {
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -259,7 +259,7 @@ add_grant(struct mtls_pmap_rule *r, char *val, const char *where,
 }
 
 static int
-add_matcher(struct mtls_pmap_rule *r, const char *key, const char *val,
+add_matcher(struct mtls__pmap_rule *r, const char *key, const char *val,
     const char *where, struct mtls_err *err)
 {
 	struct matcher *m;
@@ -302,7 +302,7 @@ add_matcher(struct mtls_pmap_rule *r, const char *key, const char *val,
 			    "'mtls inspect' prints them", where, key);
 		}
 	} else {
-		m[r->nm].value = mtls_strdup(val);
+		m[r->nm].value = mtls__strdup(val);
 		if (m[r->nm].value == NULL) {
 			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		}
@@ -313,7 +313,7 @@ add_matcher(struct mtls_pmap_rule *r, const char *key, const char *val,
 
 /* Parses one rule from TOK[0..N); returns 0 or -1. */
 static int
-parse_rule(char **tok, int n, struct mtls_pmap_rule *r, const char *where,
+parse_rule(char **tok, int n, struct mtls__pmap_rule *r, const char *where,
     struct mtls_err *err)
 {
 	int i;
@@ -329,7 +329,7 @@ parse_rule(char **tok, int n, struct mtls_pmap_rule *r, const char *where,
 		    "%s: principal needs a name of letters, digits, '.', '_', "
 		    "'@' or '-'", where);
 	}
-	r->principal = mtls_strdup(tok[1]);
+	r->principal = mtls__strdup(tok[1]);
 	if (r->principal == NULL) {
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -356,11 +356,11 @@ parse_rule(char **tok, int n, struct mtls_pmap_rule *r, const char *where,
 	return 0;
 }
 
-struct mtls_pmap *
-mtls_pmap_parse(const char *text, const char *name, struct mtls_err *err)
+struct mtls__pmap *
+mtls__pmap_parse(const char *text, const char *name, struct mtls_err *err)
 {
-	struct mtls_pmap *map = calloc(1, sizeof(*map));
-	struct mtls_pmap_rule *rules;
+	struct mtls__pmap *map = calloc(1, sizeof(*map));
+	struct mtls__pmap_rule *rules;
 	char line[PMAP_MAX_LINE], where[300], *tok[PMAP_MAX_TOKENS];
 	const char *p = text, *nl;
 	size_t len;
@@ -406,16 +406,16 @@ mtls_pmap_parse(const char *text, const char *name, struct mtls_err *err)
 	}
 	return map;
 fail:
-	mtls_pmap_free(map);
+	mtls__pmap_free(map);
 	return NULL;
 }
 
-struct mtls_pmap *
-mtls_pmap_load(const char *path, struct mtls_err *err)
+struct mtls__pmap *
+mtls__pmap_load(const char *path, struct mtls_err *err)
 {
 	unsigned char *data = NULL;
 	size_t len = 0;
-	struct mtls_pmap *map;
+	struct mtls__pmap *map;
 
 	if (mtls_file_read(path, PMAP_MAX_FILE, &data, &len, err) != 0) {
 		return NULL;
@@ -426,7 +426,7 @@ mtls_pmap_load(const char *path, struct mtls_err *err)
 		mtls_file_free(data, len);
 		return NULL;
 	}
-	map = mtls_pmap_parse((const char *)data, path, err);
+	map = mtls__pmap_parse((const char *)data, path, err);
 	mtls_file_free(data, len);
 	return map;
 }
@@ -531,11 +531,11 @@ matcher_hits(const struct matcher *m, struct certinfo *ci)
 	}
 }
 
-const struct mtls_pmap_rule *
-mtls_pmap_match(const struct mtls_pmap *map, X509 *cert)
+const struct mtls__pmap_rule *
+mtls__pmap_match(const struct mtls__pmap *map, X509 *cert)
 {
 	struct certinfo ci = {cert, "", ""};
-	const struct mtls_pmap_rule *hit = NULL;
+	const struct mtls__pmap_rule *hit = NULL;
 	size_t i, j;
 
 	for (i = 0; i < map->n && hit == NULL; i++) {
@@ -552,13 +552,13 @@ mtls_pmap_match(const struct mtls_pmap *map, X509 *cert)
 }
 
 const char *
-mtls_pmap_rule_principal(const struct mtls_pmap_rule *rule)
+mtls__pmap_rule_principal(const struct mtls__pmap_rule *rule)
 {
 	return rule->principal;
 }
 
 int
-mtls_path_prefix_covers(const char *prefix, const char *path)
+mtls__path_prefix_covers(const char *prefix, const char *path)
 {
 	size_t n = strlen(prefix);
 
@@ -575,14 +575,14 @@ mtls_path_prefix_covers(const char *prefix, const char *path)
 }
 
 int
-mtls_pmap_rule_allows(const struct mtls_pmap_rule *rule,
+mtls__pmap_rule_allows(const struct mtls__pmap_rule *rule,
     enum mtls_action action, const char *path)
 {
 	size_t i;
 
 	for (i = 0; i < rule->ng; i++) {
 		if ((rule->g[i].actions & (unsigned)action) != 0 &&
-		    mtls_path_prefix_covers(rule->g[i].prefix, path)) {
+		    mtls__path_prefix_covers(rule->g[i].prefix, path)) {
 			return 1;
 		}
 	}

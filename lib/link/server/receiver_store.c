@@ -1,4 +1,4 @@
-/* see mtls/receiver_store.h */
+/* see link/server/content_store_int.h */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -12,10 +12,10 @@
 #include <sqlite3.h>
 
 #include "mtls/file.h"
-#include "mtls/receiver_store.h"
+#include "link/server/content_store_int.h"
 #include "base/internal.h"
 
-struct mtls_store {
+struct mtls__content_store {
 	int rootfd;
 	char *root;
 	sqlite3 *db;
@@ -29,15 +29,15 @@ static const char schema[] =
     " PRIMARY KEY (principal, id));";
 
 static int
-db_fail(struct mtls_store *s, const char *what, struct mtls_err *err)
+db_fail(struct mtls__content_store *s, const char *what, struct mtls_err *err)
 {
 	return mtls_err_set(err, MTLS_E_IO, "receiver database %s/%s: %s: %s",
-	    s->root, MTLS_STORE_DB, what,
+	    s->root, MTLS__CONTENT_DB, what,
 	    s->db != NULL ? sqlite3_errmsg(s->db) : "cannot open");
 }
 
 void
-mtls_store_close(struct mtls_store *s)
+mtls__content_store_close(struct mtls__content_store *s)
 {
 	if (s == NULL) {
 		return;
@@ -52,10 +52,10 @@ mtls_store_close(struct mtls_store *s)
 	free(s);
 }
 
-struct mtls_store *
-mtls_store_open(const char *root, const char *state_dir, struct mtls_err *err)
+struct mtls__content_store *
+mtls__content_store_open(const char *root, const char *state_dir, struct mtls_err *err)
 {
-	struct mtls_store *s = calloc(1, sizeof(*s));
+	struct mtls__content_store *s = calloc(1, sizeof(*s));
 	char dbpath[4096];
 
 	if (s == NULL) {
@@ -66,7 +66,7 @@ mtls_store_open(const char *root, const char *state_dir, struct mtls_err *err)
 	if (mtls_mkdir_p(root, 0755, err) != 0) {
 		goto fail;
 	}
-	s->root = mtls_strdup(state_dir != NULL ? state_dir : root);
+	s->root = mtls__strdup(state_dir != NULL ? state_dir : root);
 	s->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->rootfd < 0) {
 		mtls_err_sys(err, MTLS_E_IO, "cannot open root directory %s",
@@ -76,7 +76,7 @@ mtls_store_open(const char *root, const char *state_dir, struct mtls_err *err)
 	if (state_dir != NULL && mtls_mkdir_p(state_dir, 0700, err) != 0) {
 		goto fail;
 	}
-	snprintf(dbpath, sizeof(dbpath), "%s/%s", s->root, MTLS_STORE_DB);
+	snprintf(dbpath, sizeof(dbpath), "%s/%s", s->root, MTLS__CONTENT_DB);
 	if (sqlite3_open_v2(dbpath, &s->db,
 		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 		    SQLITE_OPEN_NOMUTEX,
@@ -105,17 +105,17 @@ mtls_store_open(const char *root, const char *state_dir, struct mtls_err *err)
 	}
 	return s;
 fail:
-	mtls_store_close(s);
+	mtls__content_store_close(s);
 	return NULL;
 }
 
 int
-mtls_store_id_ok(const char *id)
+mtls__content_store_id_ok(const char *id)
 {
 	size_t n = 0;
 
 	for (; id[n] != '\0'; n++) {
-		if (id[n] <= 0x20 || id[n] >= 0x7f || n >= MTLS_STORE_ID_MAX) {
+		if (id[n] <= 0x20 || id[n] >= 0x7f || n >= MTLS__CONTENT_ID_MAX) {
 			return 0;
 		}
 	}
@@ -129,7 +129,7 @@ mtls_store_id_ok(const char *id)
  * (and not CREATE), or -1.
  */
 static int
-walk(struct mtls_store *s, const char *path, int create, char *buf,
+walk(struct mtls__content_store *s, const char *path, int create, char *buf,
     size_t buflen, int *dirfd, const char **leaf, struct mtls_err *err)
 {
 	char *comp, *slash;
@@ -217,11 +217,11 @@ write_iov(int fd, const struct iovec *iov, int iovcnt)
 }
 
 static int
-activate(struct mtls_store *s, const char *path, const struct iovec *iov,
+activate(struct mtls__content_store *s, const char *path, const struct iovec *iov,
     int iovcnt, struct mtls_err *err)
 {
 	static atomic_uint counter;
-	char buf[MTLS_STORE_PATH_MAX + 1], tmp[64];
+	char buf[MTLS__CONTENT_PATH_MAX + 1], tmp[64];
 	const char *leaf = NULL;
 	int dfd = -1, fd = -1, rc = -1, tries;
 
@@ -229,7 +229,7 @@ activate(struct mtls_store *s, const char *path, const struct iovec *iov,
 		return -1;
 	}
 	for (tries = 0; fd < 0 && tries < 100; tries++) {
-		snprintf(tmp, sizeof(tmp), "%s-tmp-%ld-%u", MTLS_STORE_RESERVED,
+		snprintf(tmp, sizeof(tmp), "%s-tmp-%ld-%u", MTLS__CONTENT_RESERVED,
 		    (long)getpid(), atomic_fetch_add(&counter, 1));
 		fd = openat(dfd, tmp,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -290,9 +290,9 @@ out:
 
 /* Returns 0 (removed), 1 (was absent) or -1. */
 static int
-deactivate(struct mtls_store *s, const char *path, struct mtls_err *err)
+deactivate(struct mtls__content_store *s, const char *path, struct mtls_err *err)
 {
-	char buf[MTLS_STORE_PATH_MAX + 1];
+	char buf[MTLS__CONTENT_PATH_MAX + 1];
 	const char *leaf = NULL;
 	int dfd = -1, rc;
 
@@ -340,7 +340,7 @@ digest_iov(const struct iovec *iov, int iovcnt, char hex[65])
 
 /* 1: applied before with the same action/path/digest; 0: unknown id. */
 static int
-lookup(struct mtls_store *s, const char *principal, const char *id,
+lookup(struct mtls__content_store *s, const char *principal, const char *id,
     const char *action, const char *path, const char *sha,
     struct mtls_err *err)
 {
@@ -372,7 +372,7 @@ lookup(struct mtls_store *s, const char *principal, const char *id,
 }
 
 static int
-record(struct mtls_store *s, const char *principal, const char *id,
+record(struct mtls__content_store *s, const char *principal, const char *id,
     const char *action, const char *path, const char *sha,
     struct mtls_err *err)
 {
@@ -390,9 +390,9 @@ record(struct mtls_store *s, const char *principal, const char *id,
 }
 
 int
-mtls_store_apply(struct mtls_store *s, enum mtls_action action,
+mtls__content_store_apply(struct mtls__content_store *s, enum mtls_action action,
     const char *path, const struct iovec *iov, int iovcnt, const char *id,
-    const char *principal, enum mtls_store_outcome *outcome,
+    const char *principal, enum mtls__content_outcome *outcome,
     struct mtls_err *err)
 {
 	const char *aname = mtls_action_name(action);
@@ -413,7 +413,7 @@ mtls_store_apply(struct mtls_store *s, enum mtls_action action,
 		rc = lookup(s, principal, id, aname, path, sha, err);
 		if (rc != 0) {
 			if (rc == 1) {
-				*outcome = MTLS_STORE_REPLAYED;
+				*outcome = MTLS__CONTENT_REPLAYED;
 				return 0;
 			}
 			return -1;
@@ -427,7 +427,7 @@ mtls_store_apply(struct mtls_store *s, enum mtls_action action,
 	if (rc < 0) {
 		return -1;
 	}
-	*outcome = rc == 1 ? MTLS_STORE_ABSENT : MTLS_STORE_APPLIED;
+	*outcome = rc == 1 ? MTLS__CONTENT_ABSENT : MTLS__CONTENT_APPLIED;
 	/* Recorded only now that the change is durable (see the header). */
 	if (id != NULL && record(s, principal, id, aname, path, sha, err) != 0) {
 		return -1;

@@ -51,14 +51,14 @@ static void
 conn_timer(evutil_socket_t fd, short what, void *arg)
 {
 	SSL *ssl = arg;
-	struct serve_conn *c = serve_conn_get(ssl);
+	struct serve_conn *c = mtls__serve_conn_get(ssl);
 	int sfd = SSL_get_fd(ssl);
 
 	(void)fd, (void)what;
 	if (c == NULL || (c->hs_done && !c->refused)) {
 		return;
 	}
-	serve_conn_fail(c, "handshake_timeout",
+	mtls__serve_conn_fail(c, "handshake_timeout",
 	    "no complete handshake within %.1f s (--handshake-timeout)",
 	    c->w->srv->opts.handshake_timeout);
 	if (sfd >= 0) {
@@ -93,16 +93,16 @@ accept_bev(struct event_base *base, void *arg)
 {
 	struct serve_worker *w = arg;
 	struct serve *srv = w->srv;
-	struct serve_gen *g = serve_gen_get(srv);
+	struct serve_gen *g = mtls__serve_gen_get(srv);
 	struct mtls_err err = {MTLS_OK, ""};
 	struct serve_conn *c = NULL;
 	struct bufferevent *bev = NULL, *tls = NULL;
 	struct timeval tv = tv_of(srv->opts.handshake_timeout);
-	SSL *ssl = mtls_serve_ssl_new(g->ctx, &err);
+	SSL *ssl = mtls__serve_ssl_new(g->ctx, &err);
 
-	serve_gen_put(g);
+	mtls__serve_gen_put(g);
 	if (ssl != NULL) {
-		c = serve_conn_get(ssl);
+		c = mtls__serve_conn_get(ssl);
 	}
 	if (c != NULL) {
 		c->w = w;
@@ -112,18 +112,18 @@ accept_bev(struct event_base *base, void *arg)
 	}
 	if (bev != NULL) {
 		tls = bev;
-		bev = serve_frame_new(w, ssl, tls);
+		bev = mtls__serve_frame_new(w, ssl, tls);
 	}
 	if (bev == NULL || c->timer == NULL) {
 		/* evhttp would fall back to a plaintext bufferevent if we
 		 * returned NULL: stop rather than serve without TLS. */
-		serve_log(srv, "fatal", "cannot set up a TLS connection "
+		mtls__serve_log(srv, "fatal", "cannot set up a TLS connection "
 		    "(out of memory?): %s", err.msg);
 		abort();
 	}
 	if (evbuffer_add_cb(bufferevent_get_output(tls), coalesce_output,
 		NULL) == NULL) {
-		serve_log(srv, "error", "cannot watch a connection's output");
+		mtls__serve_log(srv, "error", "cannot watch a connection's output");
 	}
 	c->counted = 1;
 	c->next = w->open;
@@ -138,7 +138,7 @@ accept_bev(struct event_base *base, void *arg)
 		/* Refused even if its handshake completes before the timer
 		 * fires: the timer stays armed (see info_cb). */
 		c->refused = 1;
-		serve_conn_fail(c, "max_connections",
+		mtls__serve_conn_fail(c, "max_connections",
 		    "refused: %d connections are open (--max-conns)",
 		    srv->opts.max_conns);
 		tv.tv_sec = 0;
@@ -311,12 +311,12 @@ worker_init(struct serve *srv, struct serve_worker *w, int index,
 		return mtls_err_set(err, MTLS_E_INTERNAL,
 		    "cannot create the event loop of worker %d", index);
 	}
-	w->store = mtls_store_open(srv->opts.root, srv->opts.state_dir, err);
+	w->store = mtls__content_store_open(srv->opts.root, srv->opts.state_dir, err);
 	if (w->store == NULL) {
 		return -1;
 	}
 	evhttp_set_bevcb(w->http, accept_bev, w);
-	evhttp_set_gencb(w->http, serve_http_request, w);
+	evhttp_set_gencb(w->http, mtls__serve_http_request, w);
 	evhttp_set_timeout_tv(w->http, &idle);
 	evhttp_set_max_body_size(w->http, (ev_ssize_t)srv->opts.max_body);
 	evhttp_set_max_headers_size(w->http, 16384);
@@ -357,7 +357,7 @@ worker_free(struct serve_worker *w)
 		close(w->ctlpipe[0]);
 		close(w->ctlpipe[1]);
 	}
-	mtls_store_close(w->store);
+	mtls__content_store_close(w->store);
 }
 
 static void
@@ -365,7 +365,7 @@ worker_wake(struct serve_worker *w)
 {
 	/* The pipe holds far more than one byte per drain request. */
 	if (write(w->ctlpipe[1], "d", 1) != 1) {
-		serve_log(w->srv, "error", "cannot wake worker %d", w->index);
+		mtls__serve_log(w->srv, "error", "cannot wake worker %d", w->index);
 	}
 }
 
@@ -386,19 +386,19 @@ signal_loop(struct serve *srv, const sigset_t *set)
 		sig = srv->opts.watch_interval < 0 ? (sigwait(set, &sig) == 0
 			? sig : -1) : sigtimedwait(set, NULL, &tick);
 		if (sig < 0) {
-			serve_watch_tick(srv);
+			mtls__serve_watch_tick(srv);
 			continue;
 		}
 		if (sig == SIGHUP) {
-			if (serve_reload(srv, "SIGHUP", 0) == 0) {
-				serve_watch_sync(srv);
+			if (mtls__serve_reload(srv, "SIGHUP", 0) == 0) {
+				mtls__serve_watch_sync(srv);
 			}
-			serve_rev_tick(srv, 1);
+			mtls__serve_rev_tick(srv, 1);
 			continue;
 		}
 		break;
 	}
-	serve_log(srv, "info", "%s: draining (up to %.1f s), no new "
+	mtls__serve_log(srv, "info", "%s: draining (up to %.1f s), no new "
 	    "connections", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	    srv->opts.drain_timeout);
 	clock_gettime(CLOCK_MONOTONIC, &srv->drain_deadline);
@@ -420,8 +420,8 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 	srv.opts = *opts;
 	pthread_mutex_init(&srv.lock, NULL);
 	pthread_mutex_init(&srv.log_lock, NULL);
-	serve_counters_init(&srv.m.failures);
-	serve_counters_init(&srv.m.requests);
+	mtls__serve_counters_init(&srv.m.failures);
+	mtls__serve_counters_init(&srv.m.requests);
 	if (opts->workers < 1 || opts->max_conns < 1 || opts->root == NULL) {
 		return mtls_err_set(err, MTLS_E_USAGE,
 		    "serve: workers and max connections must be at least 1, "
@@ -433,12 +433,12 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (serve_rev_start(&srv, err) != 0) {
+	if (mtls__serve_rev_start(&srv, err) != 0) {
 		return -1;
 	}
-	srv.gen = serve_gen_load(opts, err);
+	srv.gen = mtls__serve_gen_load(opts, err);
 	if (srv.gen == NULL) {
-		serve_rev_free(srv.rev);
+		mtls__serve_rev_free(srv.rev);
 		return -1;
 	}
 	/* Without a map every certificate the CA ever signed (a partner's
@@ -450,9 +450,9 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 		    "--insecure-no-map to accept that");
 		goto out;
 	}
-	serve_rev_attach(srv.rev, srv.gen->ctx);
+	mtls__serve_rev_attach(srv.rev, srv.gen->ctx);
 	if (opts->watch_interval >= 0) {
-		srv.watch = serve_watch_new(&srv);
+		srv.watch = mtls__serve_watch_new(&srv);
 	}
 	/* SO_REUSEPORT would let us share a port with another server by
 	 * accident; a plain bind first reports "address in use" instead. */
@@ -482,13 +482,13 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 		}
 		srv.w[i].started = 1;
 	}
-	serve_gen_describe(&srv, "listening");
+	mtls__serve_gen_describe(&srv, "listening");
 	if (opts->map == NULL) {
-		serve_log(&srv, "warn", "--insecure-no-map: no principal map; "
+		mtls__serve_log(&srv, "warn", "--insecure-no-map: no principal map; "
 		    "every client certificate the CA has signed is its CN with "
 		    "full access to %s", opts->root);
 	}
-	serve_log(&srv, "info", "serving https://%s/bin/receive with %d "
+	mtls__serve_log(&srv, "info", "serving https://%s/bin/receive with %d "
 	    "worker%s, root %s", opts->listen, opts->workers,
 	    opts->workers == 1 ? "" : "s", opts->root);
 	signal_loop(&srv, &set);
@@ -503,7 +503,7 @@ stop:
 		}
 	}
 	if (rc == 0) {
-		serve_log(&srv, "info", "stopped (%ld connections were still "
+		mtls__serve_log(&srv, "info", "stopped (%ld connections were still "
 		    "open)", atomic_load(&srv.m.conns_open));
 	}
 out:
@@ -511,8 +511,8 @@ out:
 		worker_free(&srv.w[i]);
 	}
 	free(srv.w);
-	serve_gen_put(srv.gen);
-	serve_watch_free(srv.watch);
-	serve_rev_free(srv.rev);
+	mtls__serve_gen_put(srv.gen);
+	mtls__serve_watch_free(srv.watch);
+	mtls__serve_rev_free(srv.rev);
 	return rc;
 }

@@ -26,7 +26,7 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 		return;
 	}
 	if (c->w != NULL) {
-		serve_conn_closed(c);
+		mtls__serve_conn_closed(c);
 	}
 	if (c->timer != NULL) {
 		event_free(c->timer);
@@ -45,7 +45,7 @@ conn_index_init(void)
 }
 
 struct serve_conn *
-serve_conn_get(const SSL *ssl)
+mtls__serve_conn_get(const SSL *ssl)
 {
 	if (conn_idx < 0) {
 		return NULL;
@@ -54,7 +54,7 @@ serve_conn_get(const SSL *ssl)
 }
 
 struct serve_conn *
-serve_conn_attach(SSL *ssl, struct mtls_err *err)
+mtls__serve_conn_attach(SSL *ssl, struct mtls_err *err)
 {
 	struct serve_conn *c;
 
@@ -78,7 +78,7 @@ serve_conn_attach(SSL *ssl, struct mtls_err *err)
 }
 
 void
-serve_conn_fail(struct serve_conn *c, const char *key, const char *fmt, ...)
+mtls__serve_conn_fail(struct serve_conn *c, const char *key, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -93,7 +93,7 @@ serve_conn_fail(struct serve_conn *c, const char *key, const char *fmt, ...)
 }
 
 void
-serve_conn_peer(struct serve_conn *c, SSL *ssl)
+mtls__serve_conn_peer(struct serve_conn *c, SSL *ssl)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -122,7 +122,7 @@ serve_conn_peer(struct serve_conn *c, SSL *ssl)
 }
 
 void
-serve_conn_closed(struct serve_conn *c)
+mtls__serve_conn_closed(struct serve_conn *c)
 {
 	struct serve *srv = c->w->srv;
 	char labels[128];
@@ -143,11 +143,11 @@ serve_conn_closed(struct serve_conn *c)
 		return;
 	}
 	if (c->reason[0] == '\0') {
-		serve_conn_fail(c, "closed_early", "the client closed the "
+		mtls__serve_conn_fail(c, "closed_early", "the client closed the "
 		    "connection before completing the handshake");
 	}
 	snprintf(labels, sizeof(labels), "reason=\"%s\"", c->reason_key);
-	serve_counters_add(&srv->m.failures, labels);
-	serve_log_handshake(srv, c->peer[0] != '\0' ? c->peer : "-",
+	mtls__serve_counters_add(&srv->m.failures, labels);
+	mtls__serve_log_handshake(srv, c->peer[0] != '\0' ? c->peer : "-",
 	    c->reason_key, c->reason);
 }

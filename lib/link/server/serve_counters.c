@@ -6,14 +6,14 @@
 #include "link/server/serve_int.h"
 
 void
-serve_counters_init(struct serve_counters *c)
+mtls__serve_counters_init(struct serve_counters *c)
 {
 	pthread_mutex_init(&c->lock, NULL);
 	c->n = 0;
 }
 
 void
-serve_counters_add(struct serve_counters *c, const char *labels)
+mtls__serve_counters_add(struct serve_counters *c, const char *labels)
 {
 	size_t i;
 
@@ -40,7 +40,7 @@ serve_counters_add(struct serve_counters *c, const char *labels)
 }
 
 void
-serve_counters_render(struct serve_counters *c, const char *name,
+mtls__serve_counters_render(struct serve_counters *c, const char *name,
     struct evbuffer *out)
 {
 	size_t i;

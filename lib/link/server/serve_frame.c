@@ -175,7 +175,7 @@ header_line(const char *p, size_t n, struct serve_head *h, const char **why)
 }
 
 int
-serve_head_check(const char *buf, size_t len, size_t max_head,
+mtls__serve_head_check(const char *buf, size_t len, size_t max_head,
     uint64_t max_body, struct serve_head *h, const char **why)
 {
 	size_t i, start = 0, end = 0, line, eol;
@@ -316,7 +316,7 @@ frame_log(struct serve_frame *f, int status, const char *outcome)
 {
 	struct serve *srv = f->w->srv;
 	X509 *cert = SSL_get0_peer_certificate(f->ssl);
-	struct serve_conn *c = serve_conn_get(f->ssl);
+	struct serve_conn *c = mtls__serve_conn_get(f->ssl);
 	struct serve_access a;
 	char *cn = NULL, *serial = NULL, labels[128];
 
@@ -332,11 +332,11 @@ frame_log(struct serve_frame *f, int status, const char *outcome)
 	a.uri = f->head.target[0] != '\0' ? f->head.target : NULL;
 	a.status = status;
 	a.outcome = outcome;
-	a.ms = f->started.tv_sec != 0 ? serve_elapsed_ms(&f->started) : 0;
-	serve_log_access(srv, &a);
+	a.ms = f->started.tv_sec != 0 ? mtls__serve_elapsed_ms(&f->started) : 0;
+	mtls__serve_log_access(srv, &a);
 	snprintf(labels, sizeof(labels), "action=\"invalid\",status=\"%d\"",
 	    status);
-	serve_counters_add(&srv->m.requests, labels);
+	mtls__serve_counters_add(&srv->m.requests, labels);
 	OPENSSL_free(cn);
 	OPENSSL_free(serial);
 }
@@ -402,7 +402,7 @@ take_head(struct serve_frame *f, struct evbuffer *src, struct evbuffer *dst)
 		clock_gettime(CLOCK_MONOTONIC, &f->started);
 		timer_start(f, T_HEAD, o->header_timeout);
 	}
-	rc = p != NULL ? serve_head_check(p, look, SERVE_HEAD_MAX,
+	rc = p != NULL ? mtls__serve_head_check(p, look, SERVE_HEAD_MAX,
 			     o->max_body, &f->head, &why)
 		       : 1;
 	if (rc == 1) {
@@ -476,7 +476,7 @@ frame_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 static void
 frame_written(struct bufferevent *bev, void *arg)
 {
-	struct serve_conn *c = serve_conn_get(serve_bev_ssl(bev));
+	struct serve_conn *c = mtls__serve_conn_get(mtls__serve_bev_ssl(bev));
 	struct serve_frame *f = c != NULL ? c->frame : NULL;
 
 	if (f == NULL || f->http_written == NULL) {
@@ -574,7 +574,7 @@ frame_free(void *arg)
 }
 
 struct bufferevent *
-serve_frame_new(struct serve_worker *w, SSL *ssl, struct bufferevent *tls)
+mtls__serve_frame_new(struct serve_worker *w, SSL *ssl, struct bufferevent *tls)
 {
 	struct serve_frame *f = calloc(1, sizeof(*f));
 	struct bufferevent *bev = NULL;
@@ -611,7 +611,7 @@ serve_frame_new(struct serve_worker *w, SSL *ssl, struct bufferevent *tls)
 	f->written = evbuffer_add_cb(bufferevent_get_output(bev),
 	    output_added, f);
 	f->sent = evbuffer_add_cb(bufferevent_get_output(tls), tls_sent, f);
-	c = serve_conn_get(ssl);
+	c = mtls__serve_conn_get(ssl);
 	if (c != NULL) {
 		c->frame = f;
 		c->frame_put = frame_put;
@@ -625,7 +625,7 @@ serve_frame_new(struct serve_worker *w, SSL *ssl, struct bufferevent *tls)
 }
 
 SSL *
-serve_bev_ssl(struct bufferevent *bev)
+mtls__serve_bev_ssl(struct bufferevent *bev)
 {
 	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
 	struct bufferevent *u = bev != NULL ? bufferevent_get_underlying(bev)
@@ -635,7 +635,7 @@ serve_bev_ssl(struct bufferevent *bev)
 }
 
 size_t
-serve_bev_pending(struct bufferevent *bev)
+mtls__serve_bev_pending(struct bufferevent *bev)
 {
 	struct bufferevent *u = bufferevent_get_underlying(bev);
 

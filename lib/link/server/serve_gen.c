@@ -13,7 +13,7 @@
 #include "link/server/serve_rev.h"
 
 struct serve_gen *
-serve_gen_get(struct serve *srv)
+mtls__serve_gen_get(struct serve *srv)
 {
 	struct serve_gen *g;
 
@@ -25,19 +25,19 @@ serve_gen_get(struct serve *srv)
 }
 
 void
-serve_gen_put(struct serve_gen *g)
+mtls__serve_gen_put(struct serve_gen *g)
 {
 	if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1) {
 		return;
 	}
 	SSL_CTX_free(g->ctx);
-	mtls_pmap_free(g->map);
+	mtls__pmap_free(g->map);
 	free(g);
 }
 
 /* Loads certificate, key, CA and map into a new generation. */
 struct serve_gen *
-serve_gen_load(const struct mtls_serve_opts *o, struct mtls_err *err)
+mtls__serve_gen_load(const struct mtls_serve_opts *o, struct mtls_err *err)
 {
 	struct serve_gen *g = calloc(1, sizeof(*g));
 
@@ -46,26 +46,26 @@ serve_gen_load(const struct mtls_serve_opts *o, struct mtls_err *err)
 		return NULL;
 	}
 	atomic_init(&g->refs, 1);
-	g->ctx = mtls_serve_tls_ctx(o, err);
+	g->ctx = mtls__serve_tls_ctx(o, err);
 	if (g->ctx == NULL) {
 		goto fail;
 	}
 	if (o->map != NULL) {
-		g->map = mtls_pmap_load(o->map, err);
+		g->map = mtls__pmap_load(o->map, err);
 		if (g->map == NULL) {
 			goto fail;
 		}
 	}
 	return g;
 fail:
-	serve_gen_put(g);
+	mtls__serve_gen_put(g);
 	return NULL;
 }
 
 void
-serve_gen_describe(struct serve *srv, const char *what)
+mtls__serve_gen_describe(struct serve *srv, const char *what)
 {
-	struct serve_gen *g = serve_gen_get(srv);
+	struct serve_gen *g = mtls__serve_gen_get(srv);
 	X509 *cert = SSL_CTX_get0_certificate(g->ctx);
 	char *subj = mtls_name_format(X509_get_subject_name(cert));
 	char *serial = mtls_cert_serial_hex(cert);
@@ -73,40 +73,40 @@ serve_gen_describe(struct serve *srv, const char *what)
 
 	mtls__time_format_asn1(X509_get0_notAfter(cert), MTLS__TIME_HUMAN, until,
 	    sizeof(until));
-	serve_log(srv, "info",
+	mtls__serve_log(srv, "info",
 	    "%s: certificate %s (serial %s, valid until %s); clients from %s; "
 	    "map %s (%zu rules)", what, subj ? subj : "?", serial ? serial : "?",
 	    until, srv->opts.ca, srv->opts.map ? srv->opts.map : "none: "
 	    "principal = certificate CN, full access",
-	    g->map ? mtls_pmap_count(g->map) : 0);
+	    g->map ? mtls__pmap_count(g->map) : 0);
 	OPENSSL_free(subj);
 	OPENSSL_free(serial);
-	serve_gen_put(g);
+	mtls__serve_gen_put(g);
 }
 
 int
-serve_reload(struct serve *srv, const char *why, int quiet)
+mtls__serve_reload(struct serve *srv, const char *why, int quiet)
 {
 	struct mtls_err err = {MTLS_OK, ""};
-	struct serve_gen *g = serve_gen_load(&srv->opts, &err), *old;
+	struct serve_gen *g = mtls__serve_gen_load(&srv->opts, &err), *old;
 
 	if (g == NULL) {
 		if (!quiet) {
 			atomic_fetch_add(&srv->m.reload_failures, 1);
-			serve_log(srv, "error", "reload failed, keeping the "
+			mtls__serve_log(srv, "error", "reload failed, keeping the "
 			    "previous certificate, CA and map (%s): %s", why,
 			    err.msg);
 		}
 		return -1;
 	}
-	serve_rev_attach(srv->rev, g->ctx);
+	mtls__serve_rev_attach(srv->rev, g->ctx);
 	pthread_mutex_lock(&srv->lock);
 	old = srv->gen;
 	srv->gen = g;
 	pthread_mutex_unlock(&srv->lock);
-	serve_gen_put(old);
+	mtls__serve_gen_put(old);
 	atomic_fetch_add(&srv->m.reloads, 1);
-	serve_gen_describe(srv, strcmp(why, "SIGHUP") == 0 ? "reloaded"
+	mtls__serve_gen_describe(srv, strcmp(why, "SIGHUP") == 0 ? "reloaded"
 	    : "reloaded (certificate or key file changed)");
 	return 0;
 }

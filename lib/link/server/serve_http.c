@@ -21,9 +21,9 @@ struct reqctx {
 	X509 *cert;       /* borrowed from the session */
 	char *cn;         /* OPENSSL_free */
 	char *serial;     /* OPENSSL_free */
-	const struct mtls_pmap_rule *rule;
+	const struct mtls__pmap_rule *rule;
 	const char *metric_action;
-	char path[MTLS_STORE_PATH_MAX + 1];
+	char path[MTLS__CONTENT_PATH_MAX + 1];
 };
 
 /* The request is answered: the connection is idle unless the client has
@@ -33,11 +33,11 @@ mark_idle(struct evhttp_request *req)
 {
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(
 	    evhttp_request_get_connection(req));
-	SSL *ssl = serve_bev_ssl(bev);
-	struct serve_conn *c = ssl != NULL ? serve_conn_get(ssl) : NULL;
+	SSL *ssl = mtls__serve_bev_ssl(bev);
+	struct serve_conn *c = ssl != NULL ? mtls__serve_conn_get(ssl) : NULL;
 
 	if (c != NULL) {
-		c->busy = serve_bev_pending(bev) > 0 || SSL_pending(ssl) > 0;
+		c->busy = mtls__serve_bev_pending(bev) > 0 || SSL_pending(ssl) > 0;
 	}
 }
 
@@ -72,7 +72,7 @@ reply(struct reqctx *r, int status, const char *reason, const char *fmt, ...)
 	evbuffer_free(body);
 	snprintf(labels, sizeof(labels), "action=\"%s\",status=\"%d\"",
 	    r->metric_action, status);
-	serve_counters_add(&r->w->srv->m.requests, labels);
+	mtls__serve_counters_add(&r->w->srv->m.requests, labels);
 }
 
 /* Resolves the principal; 0 when known, -1 after replying 403. */
@@ -85,7 +85,7 @@ principal(struct reqctx *r)
 		r->acc.principal = r->cn;
 		return 0;
 	}
-	r->rule = mtls_pmap_match(r->gen->map, r->cert);
+	r->rule = mtls__pmap_match(r->gen->map, r->cert);
 	if (r->rule == NULL) {
 		subj = mtls_name_format(X509_get_subject_name(r->cert));
 		reply(r, 403, "Forbidden",
@@ -96,7 +96,7 @@ principal(struct reqctx *r)
 		OPENSSL_free(subj);
 		return -1;
 	}
-	r->acc.principal = mtls_pmap_rule_principal(r->rule);
+	r->acc.principal = mtls__pmap_rule_principal(r->rule);
 	return 0;
 }
 
@@ -112,7 +112,7 @@ apply(struct reqctx *r, int action)
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	struct evbuffer_iovec *v = NULL;
 	struct iovec *iov = NULL;
-	enum mtls_store_outcome out = MTLS_STORE_APPLIED;
+	enum mtls__content_outcome out = MTLS__CONTENT_APPLIED;
 	struct mtls_err err = {MTLS_OK, ""};
 	int n = evbuffer_peek(in, -1, NULL, NULL, 0), i, status;
 	static const char *const names[] = {"applied", "replayed", "absent"};
@@ -132,7 +132,7 @@ apply(struct reqctx *r, int action)
 			iov[i].iov_len = v[i].iov_len;
 		}
 	}
-	if (mtls_store_apply(r->w->store, (enum mtls_action)action, r->path,
+	if (mtls__content_store_apply(r->w->store, (enum mtls_action)action, r->path,
 		iov, n > 0 ? n : 0, r->acc.item, r->acc.principal, &out,
 		&err) != 0) {
 		status = err.code == MTLS_E_POLICY ? 403
@@ -140,7 +140,7 @@ apply(struct reqctx *r, int action)
 						   : 500;
 		r->acc.outcome = "error";
 		if (status == 500) {
-			serve_log(r->w->srv, "error", "%s", err.msg);
+			mtls__serve_log(r->w->srv, "error", "%s", err.msg);
 		}
 		reply(r, status, status == 403 ? "Forbidden"
 			: status == 409	       ? "Conflict"
@@ -152,8 +152,8 @@ apply(struct reqctx *r, int action)
 	evhttp_add_header(evhttp_request_get_output_headers(r->req),
 	    "Item-Status", names[out]);
 	reply(r, 200, "OK", "ReplicationAction %s ok.%s", upper,
-	    out == MTLS_STORE_REPLAYED ? " (already applied)"
-	    : out == MTLS_STORE_ABSENT ? " (was not present)"
+	    out == MTLS__CONTENT_REPLAYED ? " (already applied)"
+	    : out == MTLS__CONTENT_ABSENT ? " (was not present)"
 				       : "");
 out:
 	free(v);
@@ -194,24 +194,24 @@ receive(struct reqctx *r)
 	r->acc.path = p;
 	if (action == MTLS_ACTION_TEST && all_slashes(p)) {
 		snprintf(r->path, sizeof(r->path), "/");
-	} else if (mtls_store_path_check(p, r->path, sizeof(r->path), &err) !=
+	} else if (mtls__content_store_path_check(p, r->path, sizeof(r->path), &err) !=
 	    0) {
 		r->acc.outcome = "bad_path";
 		reply(r, 400, "Bad Request", "%s\n", err.msg);
 		return;
 	}
 	r->acc.path = r->path;
-	if (id != NULL && !mtls_store_id_ok(id)) {
+	if (id != NULL && !mtls__content_store_id_ok(id)) {
 		reply(r, 400, "Bad Request",
 		    "header Item-Id must be 1 to %d printable characters "
-		    "without spaces\n", MTLS_STORE_ID_MAX);
+		    "without spaces\n", MTLS__CONTENT_ID_MAX);
 		return;
 	}
 	r->acc.item = id;
 	if (principal(r) != 0) {
 		return;
 	}
-	if (r->rule != NULL && !mtls_pmap_rule_allows(r->rule,
+	if (r->rule != NULL && !mtls__pmap_rule_allows(r->rule,
 				   (enum mtls_action)action, r->path)) {
 		r->acc.outcome = "denied";
 		reply(r, 403, "Forbidden", "principal %s may not %s %s\n",
@@ -278,7 +278,7 @@ method_name(enum evhttp_cmd_type c)
 static void
 conn_closing(struct evhttp_connection *evcon, void *arg)
 {
-	SSL *ssl = serve_bev_ssl(evhttp_connection_get_bufferevent(evcon));
+	SSL *ssl = mtls__serve_bev_ssl(evhttp_connection_get_bufferevent(evcon));
 
 	(void)arg;
 	if (ssl != NULL && SSL_is_init_finished(ssl)) {
@@ -289,12 +289,12 @@ conn_closing(struct evhttp_connection *evcon, void *arg)
 }
 
 void
-serve_http_request(struct evhttp_request *req, void *arg)
+mtls__serve_http_request(struct evhttp_request *req, void *arg)
 {
 	struct reqctx r;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	SSL *ssl = serve_bev_ssl(evhttp_connection_get_bufferevent(evcon));
-	struct serve_conn *c = ssl != NULL ? serve_conn_get(ssl) : NULL;
+	SSL *ssl = mtls__serve_bev_ssl(evhttp_connection_get_bufferevent(evcon));
+	struct serve_conn *c = ssl != NULL ? mtls__serve_conn_get(ssl) : NULL;
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *upath = u != NULL ? evhttp_uri_get_path(u) : NULL;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -314,7 +314,7 @@ serve_http_request(struct evhttp_request *req, void *arg)
 	r.acc.method = method_name(cmd);
 	r.acc.uri = evhttp_request_get_uri(req);
 	r.acc.bytes_in = evbuffer_get_length(evhttp_request_get_input_buffer(req));
-	r.gen = serve_gen_get(r.w->srv);
+	r.gen = mtls__serve_gen_get(r.w->srv);
 	r.cert = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
 	if (c != NULL && c->refused) {
 		/* Over --max-conns; the refusal timer closes it. */
@@ -356,7 +356,7 @@ serve_http_request(struct evhttp_request *req, void *arg)
 
 		r.metric_action = "metrics";
 		if (b != NULL) {
-			serve_metrics_render(r.w->srv, b);
+			mtls__serve_metrics_render(r.w->srv, b);
 		}
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Content-Type", "text/plain; version=0.0.4");
@@ -369,9 +369,9 @@ serve_http_request(struct evhttp_request *req, void *arg)
 		    "no such endpoint; replication uses POST /bin/receive\n");
 	}
 out:
-	r.acc.ms = serve_elapsed_ms(&start);
-	serve_log_access(r.w->srv, &r.acc);
-	serve_gen_put(r.gen);
+	r.acc.ms = mtls__serve_elapsed_ms(&start);
+	mtls__serve_log_access(r.w->srv, &r.acc);
+	mtls__serve_gen_put(r.gen);
 	OPENSSL_free(r.cn);
 	OPENSSL_free(r.serial);
 }

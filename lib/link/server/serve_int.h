@@ -12,8 +12,8 @@
 #include <event2/http.h>
 #include <openssl/ssl.h>
 
-#include "mtls/principal_map.h"
-#include "mtls/receiver_store.h"
+#include "link/server/principal_map_int.h"
+#include "link/server/content_store_int.h"
 #include "mtls/serve.h"
 
 #define SERVE_REASON_MAX 512
@@ -41,7 +41,7 @@ struct serve_metrics {
 struct serve_gen {
 	atomic_int refs;
 	SSL_CTX *ctx;
-	struct mtls_pmap *map; /* NULL: principal = CN, full access */
+	struct mtls__pmap *map; /* NULL: principal = CN, full access */
 };
 
 struct serve;
@@ -57,7 +57,7 @@ struct serve_worker {
 	struct event *ctl;   /* woken by the main thread via ctlpipe */
 	int ctlpipe[2];
 	struct event *drain; /* periodic check while draining */
-	struct mtls_store *store;
+	struct mtls__content_store *store;
 	atomic_long conns;
 	struct serve_conn *open; /* list of this worker's connections */
 	int fd;
@@ -108,36 +108,36 @@ struct serve_conn {
  *   serve_revocation.c  CRL/OCSP hook                -> tls (registers), conn, log
  *   serve_tls.c      TLS context, verification       -> conn
  *   serve_conn.c     connection table                -> counters, log
- *   serve_counters.c, serve_log.c                    leaves
+ *   serve_counters.c, mtls__serve_log.c                    leaves
  */
 
 /* serve_conn.c: per-connection state (SSL ex_data). */
-struct serve_conn *serve_conn_get(const SSL *ssl);
-struct serve_conn *serve_conn_attach(SSL *ssl, struct mtls_err *err);
-void serve_conn_fail(struct serve_conn *c, const char *key,
+struct serve_conn *mtls__serve_conn_get(const SSL *ssl);
+struct serve_conn *mtls__serve_conn_attach(SSL *ssl, struct mtls_err *err);
+void mtls__serve_conn_fail(struct serve_conn *c, const char *key,
     const char *fmt, ...) MTLS_PRINTF(3, 4);
-void serve_conn_peer(struct serve_conn *c, SSL *ssl);
+void mtls__serve_conn_peer(struct serve_conn *c, SSL *ssl);
 /* Called when a connection's SSL is freed: unlinks it from its worker,
  * counts and logs a handshake that never completed. */
-void serve_conn_closed(struct serve_conn *c);
+void mtls__serve_conn_closed(struct serve_conn *c);
 
 /* serve_tls.c: FN runs after every client certificate verification of
  * CTX, cached or not, with the verification result RC; what it returns
  * is the result. Without a hook the result stands. Call before CTX is
  * shared between threads. */
 typedef int serve_verified_fn(X509_STORE_CTX *xs, int rc, void *arg);
-int serve_tls_on_verified(SSL_CTX *ctx, serve_verified_fn *fn, void *arg);
+int mtls__serve_tls_on_verified(SSL_CTX *ctx, serve_verified_fn *fn, void *arg);
 
 /* serve_gen.c */
-struct serve_gen *serve_gen_load(const struct mtls_serve_opts *o,
+struct serve_gen *mtls__serve_gen_load(const struct mtls_serve_opts *o,
     struct mtls_err *err);
-struct serve_gen *serve_gen_get(struct serve *srv);
-void serve_gen_put(struct serve_gen *g);
+struct serve_gen *mtls__serve_gen_get(struct serve *srv);
+void mtls__serve_gen_put(struct serve_gen *g);
 /* Logs the generation in use: certificate, CA, map. */
-void serve_gen_describe(struct serve *srv, const char *what);
+void mtls__serve_gen_describe(struct serve *srv, const char *what);
 
 /* serve_http.c */
-void serve_http_request(struct evhttp_request *req, void *arg);
+void mtls__serve_http_request(struct evhttp_request *req, void *arg);
 
 /* serve_frame.c: request framing between TLS and evhttp. */
 #define SERVE_HEAD_MAX 16384
@@ -157,31 +157,31 @@ struct serve_head {
  * lines; 411 Transfer-Encoding; 413 Content-Length over MAX_BODY; 417 an
  * Expect other than 100-continue; 431 no end within MAX_HEAD bytes; 501
  * a method other than GET, POST, HEAD), *WHY saying why in one line. */
-int serve_head_check(const char *buf, size_t len, size_t max_head,
+int mtls__serve_head_check(const char *buf, size_t len, size_t max_head,
     uint64_t max_body, struct serve_head *h, const char **why);
 /* The bufferevent evhttp reads: TLS (owned, freed with it) filtered so
  * that each head has --header-timeout and each body --body-timeout in
  * all, and refusals are answered, logged and lingered over. */
-struct bufferevent *serve_frame_new(struct serve_worker *w, SSL *ssl,
+struct bufferevent *mtls__serve_frame_new(struct serve_worker *w, SSL *ssl,
     struct bufferevent *tls);
 /* The SSL under evhttp's bufferevent BEV (filtered or not). */
-SSL *serve_bev_ssl(struct bufferevent *bev);
+SSL *mtls__serve_bev_ssl(struct bufferevent *bev);
 /* Request bytes received on BEV and not yet read by evhttp. */
-size_t serve_bev_pending(struct bufferevent *bev);
+size_t mtls__serve_bev_pending(struct bufferevent *bev);
 
 /* serve_counters.c */
-void serve_counters_init(struct serve_counters *c);
-void serve_counters_add(struct serve_counters *c, const char *labels);
-void serve_counters_render(struct serve_counters *c, const char *name,
+void mtls__serve_counters_init(struct serve_counters *c);
+void mtls__serve_counters_add(struct serve_counters *c, const char *labels);
+void mtls__serve_counters_render(struct serve_counters *c, const char *name,
     struct evbuffer *out);
 
 /* serve_metrics.c */
-void serve_metrics_render(struct serve *srv, struct evbuffer *out);
+void mtls__serve_metrics_render(struct serve *srv, struct evbuffer *out);
 
-/* serve_log.c */
-void serve_now(char *buf, size_t len);
-double serve_elapsed_ms(const struct timespec *start);
-void serve_log(struct serve *srv, const char *level, const char *fmt, ...)
+/* mtls__serve_log.c */
+void mtls__serve_now(char *buf, size_t len);
+double mtls__serve_elapsed_ms(const struct timespec *start);
+void mtls__serve_log(struct serve *srv, const char *level, const char *fmt, ...)
     MTLS_PRINTF(3, 4);
 /* Copies S into OUT (LEN bytes, always terminated) as one field of a log
  * line: valid UTF-8 and printable characters stay; a backslash is
@@ -190,8 +190,8 @@ void serve_log(struct serve *srv, const char *level, const char *fmt, ...)
  * a double quote gets a backslash and a space becomes \x20 too. What
  * does not fit is cut at a character and marked "...". Returns OUT. */
 #define SERVE_ESC_FIELD 1
-const char *serve_log_escape(const char *s, int flags, char *out, size_t len);
-void serve_log_handshake(struct serve *srv, const char *peer,
+const char *mtls__serve_log_escape(const char *s, int flags, char *out, size_t len);
+void mtls__serve_log_handshake(struct serve *srv, const char *peer,
     const char *key, const char *reason);
 
 struct serve_access {
@@ -201,6 +201,27 @@ struct serve_access {
 	size_t bytes_in, bytes_out;
 	double ms;
 };
-void serve_log_access(struct serve *srv, const struct serve_access *a);
+void mtls__serve_log_access(struct serve *srv, const struct serve_access *a);
+
+/* Builds the server's SSL_CTX from OPTS: certificate and key (checked to
+ * match), client verification against the CA (names sent in the
+ * CertificateRequest), purpose sslclient, TLS 1.2+, AEAD ciphers, session
+ * resumption. The caller frees it with SSL_CTX_free. Exposed for tests. */
+SSL_CTX *mtls__serve_tls_ctx(const struct mtls_serve_opts *opts,
+    struct mtls_err *err);
+
+/* A server connection on CTX with the receiver's bookkeeping attached
+ * (handshake outcome, reason). Free with SSL_free. */
+SSL *mtls__serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err);
+
+/* How many client certificates CTX accepted from its verified-certificate
+ * cache (identical DER verified before, chain not yet expired, at most 5
+ * minutes ago) instead of verifying them again. */
+unsigned long mtls__serve_vcache_hits(SSL_CTX *ctx);
+
+/* Why the handshake on SSL failed, in words ("no certificate sent",
+ * "certificate CN=x (serial 01) expired on ..."), or NULL when no reason
+ * was recorded. SSL must come from an SSL_CTX made by mtls__serve_tls_ctx. */
+const char *mtls__serve_handshake_reason(const SSL *ssl);
 
 #endif

@@ -14,13 +14,13 @@
 #include "link/server/serve_int.h"
 
 void
-serve_now(char *buf, size_t len)
+mtls__serve_now(char *buf, size_t len)
 {
 	mtls__time_format_ms(mtls__now_ms(), MTLS__TIME_RFC3339_MS, buf, len);
 }
 
 double
-serve_elapsed_ms(const struct timespec *start)
+mtls__serve_elapsed_ms(const struct timespec *start)
 {
 	struct timespec now;
 
@@ -30,7 +30,7 @@ serve_elapsed_ms(const struct timespec *start)
 }
 
 /* Writes one line to stderr; JSON objects are freed here. Every string
- * in OBJ went through serve_log_escape (valid UTF-8), so encoding fails
+ * in OBJ went through mtls__serve_log_escape (valid UTF-8), so encoding fails
  * only without memory; even then the record is not silently lost. */
 static void
 emit(struct serve *srv, json_t *obj, const char *text)
@@ -57,7 +57,7 @@ emit(struct serve *srv, json_t *obj, const char *text)
 }
 
 void
-serve_log(struct serve *srv, const char *level, const char *fmt, ...)
+mtls__serve_log(struct serve *srv, const char *level, const char *fmt, ...)
 {
 	char now[40], raw[1024], msg[1100], line[1200];
 	va_list ap;
@@ -66,8 +66,8 @@ serve_log(struct serve *srv, const char *level, const char *fmt, ...)
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	/* Messages quote client certificates and files: one line each. */
-	serve_log_escape(raw, 0, msg, sizeof(msg));
-	serve_now(now, sizeof(now));
+	mtls__serve_log_escape(raw, 0, msg, sizeof(msg));
+	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
 		emit(srv, json_pack("{s:s, s:s, s:s}", "time", now, "level",
 		    level, "msg", msg), NULL);
@@ -78,13 +78,13 @@ serve_log(struct serve *srv, const char *level, const char *fmt, ...)
 }
 
 void
-serve_log_handshake(struct serve *srv, const char *peer, const char *key,
+mtls__serve_log_handshake(struct serve *srv, const char *peer, const char *key,
     const char *reason)
 {
 	char now[40], line[1400], why[SERVE_REASON_MAX + 200];
 
-	serve_log_escape(reason, 0, why, sizeof(why));
-	serve_now(now, sizeof(now));
+	mtls__serve_log_escape(reason, 0, why, sizeof(why));
+	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
 		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", now,
 		    "event", "handshake_failed", "peer", peer, "reason_key", key,
@@ -103,7 +103,7 @@ dash(const char *s)
 }
 
 const char *
-serve_log_escape(const char *s, int flags, char *out, size_t len)
+mtls__serve_log_escape(const char *s, int flags, char *out, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
@@ -114,7 +114,7 @@ serve_log_escape(const char *s, int flags, char *out, size_t len)
 		return "";
 	}
 	while (i < n) {
-		l = mtls_utf8_len(p + i, n - i);
+		l = mtls__utf8_len(p + i, n - i);
 		/* One character at a time, as is or as \xNN (4 bytes). */
 		if (l == 1 && (p[i] == '\\' ||
 				  (p[i] == '"' && (flags & SERVE_ESC_FIELD) != 0))) {
@@ -163,24 +163,24 @@ struct access_fields {
 static void
 escape_fields(const struct serve_access *a, int flags, struct access_fields *f)
 {
-	serve_log_escape(dash(a->principal), flags, f->principal,
+	mtls__serve_log_escape(dash(a->principal), flags, f->principal,
 	    sizeof(f->principal));
-	serve_log_escape(dash(a->serial), flags, f->serial, sizeof(f->serial));
-	serve_log_escape(dash(a->method), flags, f->method, sizeof(f->method));
-	serve_log_escape(dash(a->uri), flags, f->uri, sizeof(f->uri));
-	serve_log_escape(dash(a->action), flags, f->action, sizeof(f->action));
-	serve_log_escape(dash(a->path), flags, f->path, sizeof(f->path));
-	serve_log_escape(dash(a->item), flags, f->item, sizeof(f->item));
-	serve_log_escape(a->outcome, flags, f->outcome, sizeof(f->outcome));
+	mtls__serve_log_escape(dash(a->serial), flags, f->serial, sizeof(f->serial));
+	mtls__serve_log_escape(dash(a->method), flags, f->method, sizeof(f->method));
+	mtls__serve_log_escape(dash(a->uri), flags, f->uri, sizeof(f->uri));
+	mtls__serve_log_escape(dash(a->action), flags, f->action, sizeof(f->action));
+	mtls__serve_log_escape(dash(a->path), flags, f->path, sizeof(f->path));
+	mtls__serve_log_escape(dash(a->item), flags, f->item, sizeof(f->item));
+	mtls__serve_log_escape(a->outcome, flags, f->outcome, sizeof(f->outcome));
 }
 
 void
-serve_log_access(struct serve *srv, const struct serve_access *a)
+mtls__serve_log_access(struct serve *srv, const struct serve_access *a)
 {
 	char now[40], line[8000];
 	struct access_fields f;
 
-	serve_now(now, sizeof(now));
+	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
 		escape_fields(a, 0, &f);
 		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "

@@ -6,7 +6,7 @@
 #include "link/server/serve_rev.h"
 
 void
-serve_metrics_render(struct serve *srv, struct evbuffer *out)
+mtls__serve_metrics_render(struct serve *srv, struct evbuffer *out)
 {
 	struct serve_metrics *m = &srv->m;
 
@@ -39,7 +39,7 @@ serve_metrics_render(struct serve *srv, struct evbuffer *out)
 	    atomic_load(&m->handshakes_resumed), atomic_load(&m->reloads),
 	    atomic_load(&m->reload_failures));
 	{
-		struct serve_gen *g = serve_gen_get(srv);
+		struct serve_gen *g = mtls__serve_gen_get(srv);
 
 		evbuffer_add_printf(out,
 		    "# HELP mtls_verify_cache_hits_total Client certificates "
@@ -47,8 +47,8 @@ serve_metrics_render(struct serve *srv, struct evbuffer *out)
 		    "last reload).\n"
 		    "# TYPE mtls_verify_cache_hits_total counter\n"
 		    "mtls_verify_cache_hits_total %lu\n",
-		    mtls_serve_vcache_hits(g->ctx));
-		serve_gen_put(g);
+		    mtls__serve_vcache_hits(g->ctx));
+		mtls__serve_gen_put(g);
 	}
 	evbuffer_add_printf(out,
 	    "# HELP mtls_insecure_no_map 1 when the receiver runs without a "
@@ -60,10 +60,10 @@ serve_metrics_render(struct serve *srv, struct evbuffer *out)
 	    "# HELP mtls_handshake_failures_total Refused or failed TLS "
 	    "handshakes by reason.\n"
 	    "# TYPE mtls_handshake_failures_total counter\n");
-	serve_counters_render(&m->failures, "mtls_handshake_failures_total", out);
-	serve_rev_metrics(srv->rev, out);
+	mtls__serve_counters_render(&m->failures, "mtls_handshake_failures_total", out);
+	mtls__serve_rev_metrics(srv->rev, out);
 	evbuffer_add_printf(out,
 	    "# HELP mtls_requests_total HTTP requests by action and status.\n"
 	    "# TYPE mtls_requests_total counter\n");
-	serve_counters_render(&m->requests, "mtls_requests_total", out);
+	mtls__serve_counters_render(&m->requests, "mtls_requests_total", out);
 }

@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "link/server/serve_int.h"
 #include "link/server/serve_rev.h"
+#include "revocation/revocation_int.h"
 
 struct filesig {
 	dev_t dev;
@@ -28,14 +29,14 @@ struct filesig {
 struct serve_rev {
 	struct serve *srv;
 	pthread_rwlock_t lock;      /* guards crls and cas */
-	struct mtls_crlset *crls;   /* NULL without --crl */
+	struct mtls__crlset *crls;   /* NULL without --crl */
 	STACK_OF(X509) *cas;        /* --ca, for OCSP issuers */
 	struct filesig *sig;        /* one per CRL file */
 	atomic_long stale_since;    /* 0: fresh */
 	atomic_ulong crl_reloads, crl_reload_failures;
 	atomic_ulong ocsp_queries, ocsp_failures, ocsp_cache_hits;
 	atomic_ulong resume_refused;
-	struct mtls_ocsp_cache *cache; /* NULL without --ocsp */
+	struct mtls__ocsp_cache *cache; /* NULL without --ocsp */
 	long ocsp_timeout_ms;
 };
 
@@ -76,7 +77,7 @@ rev_load(struct serve_rev *rev, struct mtls_err *err)
 {
 	const struct mtls_serve_opts *o = &rev->srv->opts;
 	STACK_OF(X509) *cas = NULL;
-	struct mtls_crlset *crls = NULL;
+	struct mtls__crlset *crls = NULL;
 	size_t i;
 
 	for (i = 0; i < o->ncrl; i++) {
@@ -86,14 +87,14 @@ rev_load(struct serve_rev *rev, struct mtls_err *err)
 		return -1;
 	}
 	if (o->ncrl > 0) {
-		crls = mtls_crlset_load(o->crl, o->ncrl, cas, err);
+		crls = mtls__crlset_load(o->crl, o->ncrl, cas, err);
 		if (crls == NULL) {
 			sk_X509_pop_free(cas, X509_free);
 			return -1;
 		}
 	}
 	pthread_rwlock_wrlock(&rev->lock);
-	mtls_crlset_free(rev->crls);
+	mtls__crlset_free(rev->crls);
 	sk_X509_pop_free(rev->cas, X509_free);
 	rev->crls = crls;
 	rev->cas = cas;
@@ -108,22 +109,22 @@ log_crls(struct serve_rev *rev, const char *what)
 	time_t nu;
 
 	pthread_rwlock_rdlock(&rev->lock);
-	nu = mtls_crlset_next_update(rev->crls);
+	nu = mtls__crlset_next_update(rev->crls);
 	if (nu != 0) {
 		date_of(nu, next, sizeof(next));
 	}
-	serve_log(rev->srv, "info", "%s: %zu CRL%s with %zu revoked "
+	mtls__serve_log(rev->srv, "info", "%s: %zu CRL%s with %zu revoked "
 	    "certificates (next update %s; stale CRLs: %s)", what,
-	    mtls_crlset_count(rev->crls),
-	    mtls_crlset_count(rev->crls) == 1 ? "" : "s",
-	    mtls_crlset_entries(rev->crls), next,
+	    mtls__crlset_count(rev->crls),
+	    mtls__crlset_count(rev->crls) == 1 ? "" : "s",
+	    mtls__crlset_entries(rev->crls), next,
 	    rev->srv->opts.crl_stale_reject ? "refuse every client"
 					    : "keep enforcing, warn");
 	pthread_rwlock_unlock(&rev->lock);
 }
 
 int
-serve_rev_start(struct serve *srv, struct mtls_err *err)
+mtls__serve_rev_start(struct serve *srv, struct mtls_err *err)
 {
 	const struct mtls_serve_opts *o = &srv->opts;
 	struct serve_rev *rev;
@@ -142,14 +143,14 @@ serve_rev_start(struct serve *srv, struct mtls_err *err)
 	rev->ocsp_timeout_ms = (long)((o->ocsp_timeout > 0 ? o->ocsp_timeout
 							  : 2) * 1000);
 	if (o->ocsp) {
-		rev->cache = mtls_ocsp_cache_new(0, o->ocsp_max_age);
+		rev->cache = mtls__ocsp_cache_new(0, o->ocsp_max_age);
 		if (rev->cache == NULL) {
-			serve_rev_free(rev);
+			mtls__serve_rev_free(rev);
 			return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 		}
 	}
 	if (rev_load(rev, err) != 0) {
-		serve_rev_free(rev);
+		mtls__serve_rev_free(rev);
 		return -1;
 	}
 	srv->rev = rev;
@@ -157,7 +158,7 @@ serve_rev_start(struct serve *srv, struct mtls_err *err)
 		log_crls(rev, "revocation");
 	}
 	if (o->ocsp) {
-		serve_log(srv, "info", "revocation: OCSP at %s, answers cached "
+		mtls__serve_log(srv, "info", "revocation: OCSP at %s, answers cached "
 		    "until their nextUpdate (at most %ld s), %.1f s timeout, "
 		    "unreachable responder: %s", o->ocsp_url != NULL
 		    ? o->ocsp_url : "the URL in each certificate",
@@ -165,26 +166,26 @@ serve_rev_start(struct serve *srv, struct mtls_err *err)
 		    (double)rev->ocsp_timeout_ms / 1000, o->ocsp_fail_open
 		    ? "accept and warn (fail-open)" : "refuse (fail-closed)");
 	}
-	serve_rev_tick(srv, 0);
+	mtls__serve_rev_tick(srv, 0);
 	return 0;
 }
 
 void
-serve_rev_free(struct serve_rev *rev)
+mtls__serve_rev_free(struct serve_rev *rev)
 {
 	if (rev == NULL) {
 		return;
 	}
-	mtls_crlset_free(rev->crls);
+	mtls__crlset_free(rev->crls);
 	sk_X509_pop_free(rev->cas, X509_free);
-	mtls_ocsp_cache_free(rev->cache);
+	mtls__ocsp_cache_free(rev->cache);
 	pthread_rwlock_destroy(&rev->lock);
 	free(rev->sig);
 	free(rev);
 }
 
 void
-serve_rev_tick(struct serve *srv, int force)
+mtls__serve_rev_tick(struct serve *srv, int force)
 {
 	struct serve_rev *rev = srv->rev;
 	struct mtls_err err = {MTLS_OK, ""};
@@ -208,7 +209,7 @@ serve_rev_tick(struct serve *srv, int force)
 			atomic_fetch_add(&rev->crl_reload_failures, 1);
 			/* Once per change: a CRL being rewritten is retried
 			 * at the next change, the old one stays in force. */
-			serve_log(srv, "error", "CRL reload failed, still "
+			mtls__serve_log(srv, "error", "CRL reload failed, still "
 			    "enforcing the previous CRLs: %s", err.msg);
 		} else if (srv->opts.ncrl > 0) {
 			atomic_fetch_add(&rev->crl_reloads, 1);
@@ -217,11 +218,11 @@ serve_rev_tick(struct serve *srv, int force)
 		}
 	}
 	pthread_rwlock_rdlock(&rev->lock);
-	stale = mtls_crlset_stale_since(rev->crls, time(NULL));
+	stale = mtls__crlset_stale_since(rev->crls, time(NULL));
 	pthread_rwlock_unlock(&rev->lock);
 	if (stale != 0 && atomic_load(&rev->stale_since) == 0) {
 		date_of(stale, since, sizeof(since));
-		serve_log(srv, "warning", "the CRL is past its next update (%s): "
+		mtls__serve_log(srv, "warning", "the CRL is past its next update (%s): "
 		    "%s; publish a fresh one (mtls crl)", since,
 		    srv->opts.crl_stale_reject
 		    ? "refusing every client (--crl-stale reject)"
@@ -271,7 +272,7 @@ check_crl(struct serve_rev *rev, X509 *leaf, struct verdict *v)
 		return;
 	}
 	pthread_rwlock_rdlock(&rev->lock);
-	switch (mtls_crlset_lookup(rev->crls, leaf, &when, &reason)) {
+	switch (mtls__crlset_lookup(rev->crls, leaf, &when, &reason)) {
 	case MTLS_CRL_GOOD:
 		break;
 	case MTLS_CRL_REVOKED:
@@ -331,7 +332,7 @@ check_ocsp(struct serve_rev *rev, X509 *leaf, int online, int *miss,
 		    "--ca");
 		return;
 	}
-	if (mtls_ocsp_cache_get(rev->cache, leaf, issuer, now, &res)) {
+	if (mtls__ocsp_cache_get(rev->cache, leaf, issuer, now, &res)) {
 		atomic_fetch_add(&rev->ocsp_cache_hits, 1);
 	} else if (!online) {
 		*miss = 1;
@@ -346,7 +347,7 @@ check_ocsp(struct serve_rev *rev, X509 *leaf, int online, int *miss,
 			subj = mtls_name_format(X509_get_subject_name(leaf));
 			serial = mtls_cert_serial_hex(leaf);
 			if (o->ocsp_fail_open) {
-				serve_log(rev->srv, "warning", "certificate %s "
+				mtls__serve_log(rev->srv, "warning", "certificate %s "
 				    "(serial %s) accepted unchecked: OCSP "
 				    "responder unreachable (fail-open): %s",
 				    subj ? subj : "?", serial ? serial : "?",
@@ -359,7 +360,7 @@ check_ocsp(struct serve_rev *rev, X509 *leaf, int online, int *miss,
 			    serial ? serial : "?", err.msg);
 			goto out;
 		}
-		mtls_ocsp_cache_put(rev->cache, leaf, issuer, now, &res);
+		mtls__ocsp_cache_put(rev->cache, leaf, issuer, now, &res);
 	}
 	if (res.status == MTLS_OCSP_REVOKED) {
 		refuse(v, "revoked", X509_V_ERR_CERT_REVOKED, "%s", "");
@@ -392,7 +393,7 @@ check(struct serve_rev *rev, X509 *leaf, int online, int *miss,
 	}
 }
 
-/* The post-verification hook (serve_tls_on_verified) with the result RC
+/* The post-verification hook (mtls__serve_tls_on_verified) with the result RC
  * of the certificate verification, cached or not: returns RC, or 0 when
  * the leaf is revoked or cannot be checked under the policy (the reason
  * goes to the connection's log line). */
@@ -414,9 +415,9 @@ rev_verified(X509_STORE_CTX *xs, int rc, void *arg)
 	if (v.key == NULL) {
 		return 1;
 	}
-	c = serve_conn_get(ssl);
+	c = mtls__serve_conn_get(ssl);
 	if (c != NULL) {
-		serve_conn_fail(c, v.key, "%s", v.why);
+		mtls__serve_conn_fail(c, v.key, "%s", v.why);
 	}
 	X509_STORE_CTX_set_error(xs, (int)v.code);
 	return 0;
@@ -466,22 +467,22 @@ ticket_dec(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 }
 
 void
-serve_rev_attach(struct serve_rev *rev, SSL_CTX *ctx)
+mtls__serve_rev_attach(struct serve_rev *rev, SSL_CTX *ctx)
 {
 	if (rev == NULL) {
 		return;
 	}
-	if (serve_tls_on_verified(ctx, rev_verified, rev) != 0 ||
+	if (mtls__serve_tls_on_verified(ctx, rev_verified, rev) != 0 ||
 	    SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_dec, rev) != 1) {
 		/* Without the hook revoked clients would pass: stop. */
-		serve_log(rev->srv, "fatal", "cannot attach the revocation "
+		mtls__serve_log(rev->srv, "fatal", "cannot attach the revocation "
 		    "checks to the TLS context");
 		abort();
 	}
 }
 
 void
-serve_rev_metrics(struct serve_rev *rev, struct evbuffer *out)
+mtls__serve_rev_metrics(struct serve_rev *rev, struct evbuffer *out)
 {
 	if (rev == NULL) {
 		return;

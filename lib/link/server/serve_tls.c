@@ -18,7 +18,7 @@ static void vcache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
 /* What runs after each client certificate verification (see
- * serve_tls_on_verified); one per SSL_CTX, freed with it. */
+ * mtls__serve_tls_on_verified); one per SSL_CTX, freed with it. */
 struct verified_hook {
 	serve_verified_fn *fn;
 	void *arg;
@@ -42,7 +42,7 @@ tls_index_init(void)
 }
 
 int
-serve_tls_on_verified(SSL_CTX *ctx, serve_verified_fn *fn, void *arg)
+mtls__serve_tls_on_verified(SSL_CTX *ctx, serve_verified_fn *fn, void *arg)
 {
 	struct verified_hook *h;
 
@@ -84,7 +84,7 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs,
 	    SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct serve_conn *c = ssl != NULL ? serve_conn_get(ssl) : NULL;
+	struct serve_conn *c = ssl != NULL ? mtls__serve_conn_get(ssl) : NULL;
 	long code;
 	int depth;
 	char buf[SERVE_REASON_MAX];
@@ -102,7 +102,7 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_INVALID_PURPOSE);
 		if (c != NULL) {
 			mtls_leaf_profile_sentence(leaf, rule, buf, sizeof(buf));
-			serve_conn_fail(c, "leaf_profile", "%s", buf);
+			mtls__serve_conn_fail(c, "leaf_profile", "%s", buf);
 		}
 		return 0;
 	}
@@ -111,7 +111,7 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	if (c != NULL) {
 		mtls_explain_peer_failure(code, X509_STORE_CTX_get_current_cert(xs),
 		    depth, MTLS_PEER_CLIENT, buf, sizeof(buf));
-		serve_conn_fail(c, mtls_explain_peer_key(code, depth,
+		mtls__serve_conn_fail(c, mtls_explain_peer_key(code, depth,
 		    MTLS_PEER_CLIENT), "%s", buf);
 	}
 	return 0;
@@ -127,23 +127,23 @@ alert_sent(struct serve_conn *c, int ret)
 	if ((e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL &&
 		ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) ||
 	    (ret & 0xff) == SSL_AD_CERTIFICATE_REQUIRED) {
-		serve_conn_fail(c, "no_certificate", MTLS_EXPLAIN_NO_CLIENT_CERT);
+		mtls__serve_conn_fail(c, "no_certificate", MTLS_EXPLAIN_NO_CLIENT_CERT);
 		return;
 	}
-	serve_conn_fail(c, "tls_error", "TLS error: %s (we sent alert '%s')",
+	mtls__serve_conn_fail(c, "tls_error", "TLS error: %s (we sent alert '%s')",
 	    why != NULL ? why : "unknown", SSL_alert_desc_string_long(ret));
 }
 
 static void
 info_cb(const SSL *ssl, int where, int ret)
 {
-	struct serve_conn *c = serve_conn_get(ssl);
+	struct serve_conn *c = mtls__serve_conn_get(ssl);
 
 	if (c == NULL) {
 		return;
 	}
 	if ((where & SSL_CB_HANDSHAKE_START) != 0 && c->peer[0] == '\0') {
-		serve_conn_peer(c, (SSL *)ssl);
+		mtls__serve_conn_peer(c, (SSL *)ssl);
 	}
 	if ((where & SSL_CB_HANDSHAKE_DONE) != 0 && !c->hs_done) {
 		c->hs_done = 1;
@@ -165,7 +165,7 @@ info_cb(const SSL *ssl, int where, int ret)
 	if ((where & SSL_CB_WRITE) != 0) {
 		alert_sent(c, ret);
 	} else {
-		serve_conn_fail(c, "client_alert",
+		mtls__serve_conn_fail(c, "client_alert",
 		    "the client aborted the handshake with alert '%s': %s",
 		    SSL_alert_desc_string_long(ret),
 		    mtls_explain_alert(ret & 0xff));
@@ -173,7 +173,7 @@ info_cb(const SSL *ssl, int where, int ret)
 }
 
 SSL *
-mtls_serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err)
+mtls__serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err)
 {
 	SSL *ssl = SSL_new(ctx);
 
@@ -181,7 +181,7 @@ mtls_serve_ssl_new(SSL_CTX *ctx, struct mtls_err *err)
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_new");
 		return NULL;
 	}
-	if (serve_conn_attach(ssl, err) == NULL) {
+	if (mtls__serve_conn_attach(ssl, err) == NULL) {
 		SSL_free(ssl);
 		return NULL;
 	}
@@ -202,7 +202,7 @@ msg_cb(int write_p, int version, int content_type, const void *buf,
 	if (write_p || content_type != SSL3_RT_HEADER || len < 1) {
 		return;
 	}
-	c = serve_conn_get(ssl);
+	c = mtls__serve_conn_get(ssl);
 	if (c != NULL && c->hs_done &&
 	    ((const unsigned char *)buf)[0] == SSL3_RT_APPLICATION_DATA) {
 		c->busy = 1;
@@ -210,9 +210,9 @@ msg_cb(int write_p, int version, int content_type, const void *buf,
 }
 
 const char *
-mtls_serve_handshake_reason(const SSL *ssl)
+mtls__serve_handshake_reason(const SSL *ssl)
 {
-	struct serve_conn *c = serve_conn_get(ssl);
+	struct serve_conn *c = mtls__serve_conn_get(ssl);
 
 	return c != NULL && c->reason[0] != '\0' ? c->reason : NULL;
 }
@@ -359,7 +359,7 @@ use_vcache(SSL_CTX *ctx, struct mtls_err *err)
 }
 
 unsigned long
-mtls_serve_vcache_hits(SSL_CTX *ctx)
+mtls__serve_vcache_hits(SSL_CTX *ctx)
 {
 	struct vcache *vc = SSL_CTX_get_ex_data(ctx, vcache_idx);
 
@@ -449,7 +449,7 @@ out:
 }
 
 SSL_CTX *
-mtls_serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
+mtls__serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	static const unsigned char sid[] = "mtls-serve";

@@ -43,7 +43,7 @@ stamp_eq(const struct stamp *a, const struct stamp *b)
 }
 
 struct serve_watch *
-serve_watch_new(struct serve *srv)
+mtls__serve_watch_new(struct serve *srv)
 {
 	struct serve_watch *w = calloc(1, sizeof(*w));
 
@@ -57,7 +57,7 @@ serve_watch_new(struct serve *srv)
 }
 
 void
-serve_watch_free(struct serve_watch *w)
+mtls__serve_watch_free(struct serve_watch *w)
 {
 	free(w);
 }
@@ -86,14 +86,14 @@ watch_identity(struct serve *srv, struct serve_watch *w)
 	}
 	same_try = w->failing && stamp_eq(&c, &w->tried_cert) &&
 	    stamp_eq(&k, &w->tried_key);
-	if (serve_reload(srv, "file change", 1) == 0) {
+	if (mtls__serve_reload(srv, "file change", 1) == 0) {
 		w->cert = c;
 		w->key = k;
 		w->failing = 0;
 		return;
 	}
 	if (!same_try) {
-		serve_log(srv, "warning", "%s or %s changed but the pair does "
+		mtls__serve_log(srv, "warning", "%s or %s changed but the pair does "
 		    "not load yet (rotation in progress?); keeping the "
 		    "current certificate, will retry", srv->opts.cert,
 		    srv->opts.key);
@@ -104,13 +104,13 @@ watch_identity(struct serve *srv, struct serve_watch *w)
 }
 
 void
-serve_watch_tick(struct serve *srv)
+mtls__serve_watch_tick(struct serve *srv)
 {
 	struct serve_watch *w = srv->watch;
 	struct timespec now;
 	double step = 2 * interval(srv);
 
-	serve_rev_tick(srv, 0);
+	mtls__serve_rev_tick(srv, 0);
 	if (w == NULL) {
 		return;
 	}
@@ -130,7 +130,7 @@ serve_watch_tick(struct serve *srv)
 }
 
 void
-serve_watch_sync(struct serve *srv)
+mtls__serve_watch_sync(struct serve *srv)
 {
 	if (srv->watch != NULL) {
 		stamp_of(srv->opts.cert, &srv->watch->cert);

@@ -1,8 +1,8 @@
 /*
- * mtls/receiver_store.h - where `mtls serve` puts replicated content.
+ * Private to libmtls (lib/link/server/): where `mtls serve` puts replicated content.
  *
  * Content lives under a root directory. Every path from the network is
- * normalised and checked (mtls_store_path_check) and then walked one
+ * normalised and checked (mtls__content_store_path_check) and then walked one
  * component at a time with openat(O_NOFOLLOW), so neither "..", an absolute
  * escape nor a symbolic link planted inside the root can lead outside it.
  * Activate writes a temporary file beside the destination, fsyncs it,
@@ -15,55 +15,51 @@
  * An id is scoped to its principal; reusing one for a different action,
  * path or content is refused (MTLS_E_EXISTS).
  */
-#ifndef MTLS_RECEIVER_STORE_H
-#define MTLS_RECEIVER_STORE_H
+#ifndef MTLS_CONTENT_STORE_INT_H
+#define MTLS_CONTENT_STORE_INT_H
 
 #include <stddef.h>
 #include <sys/uio.h>
 
 #include "mtls/err.h"
-#include "mtls/principal_map.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include "link/server/principal_map_int.h"
 
 /* Names under the root starting with this are ours (database, temp files)
  * and refused as replication paths. */
-#define MTLS_STORE_RESERVED ".mtls"
-#define MTLS_STORE_DB ".mtls-receiver.db"
-#define MTLS_STORE_PATH_MAX 1024
-#define MTLS_STORE_ID_MAX 128
+#define MTLS__CONTENT_RESERVED ".mtls"
+#define MTLS__CONTENT_DB ".mtls-receiver.db"
+#define MTLS__CONTENT_PATH_MAX 1024
+#define MTLS__CONTENT_ID_MAX 128
 
-struct mtls_store;
+struct mtls__content_store;
 
 /* Opens (creating when missing) ROOT and the id database in STATE_DIR
  * (NULL: ROOT). One store per thread. */
-struct mtls_store *mtls_store_open(const char *root, const char *state_dir,
+struct mtls__content_store *mtls__content_store_open(const char *root, const char *state_dir,
     struct mtls_err *err);
 
 /* NULL-safe. */
-void mtls_store_close(struct mtls_store *s);
+void mtls__content_store_close(struct mtls__content_store *s);
 
 /* Normalises PATH ("/a//b/" -> "/a/b") into OUT. Fails (MTLS_E_POLICY)
  * when PATH is not absolute, has a "." or ".." component, a control
  * character or backslash, a component starting with ".mtls", or is
- * longer than MTLS_STORE_PATH_MAX. "/" itself is refused (no file). */
-int mtls_store_path_check(const char *path, char *out, size_t outlen,
+ * longer than MTLS__CONTENT_PATH_MAX. "/" itself is refused (no file). */
+int mtls__content_store_path_check(const char *path, char *out, size_t outlen,
     struct mtls_err *err);
 
-/* 1 when a component of PATH starts with MTLS_STORE_RESERVED (the
+/* 1 when a component of PATH starts with MTLS__CONTENT_RESERVED (the
  * receiver's database and temporary files): push skips such files. */
-int mtls_store_path_reserved(const char *path);
+int mtls__content_store_path_reserved(const char *path);
 
-/* 1 when ID is an acceptable item id: 1..MTLS_STORE_ID_MAX printable
+/* 1 when ID is an acceptable item id: 1..MTLS__CONTENT_ID_MAX printable
  * ASCII characters without spaces. */
-int mtls_store_id_ok(const char *id);
+int mtls__content_store_id_ok(const char *id);
 
-enum mtls_store_outcome {
-	MTLS_STORE_APPLIED,  /* the change was made */
-	MTLS_STORE_REPLAYED, /* ID was applied before; nothing done */
-	MTLS_STORE_ABSENT,   /* Deactivate of a path that did not exist */
+enum mtls__content_outcome {
+	MTLS__CONTENT_APPLIED,  /* the change was made */
+	MTLS__CONTENT_REPLAYED, /* ID was applied before; nothing done */
+	MTLS__CONTENT_ABSENT,   /* Deactivate of a path that did not exist */
 };
 
 /*
@@ -73,12 +69,9 @@ enum mtls_store_outcome {
  * link or non-directory on the way), MTLS_E_EXISTS (a directory in the
  * way, or ID reused for something else), MTLS_E_IO.
  */
-int mtls_store_apply(struct mtls_store *s, enum mtls_action action,
+int mtls__content_store_apply(struct mtls__content_store *s, enum mtls_action action,
     const char *path, const struct iovec *iov, int iovcnt, const char *id,
-    const char *principal, enum mtls_store_outcome *outcome,
+    const char *principal, enum mtls__content_outcome *outcome,
     struct mtls_err *err);
 
-#ifdef __cplusplus
-}
-#endif
 #endif
