@@ -5,11 +5,21 @@ import os
 import re
 import sys
 
+# Pages not yet written to run as a test, each with the reason; the
+# list is printed on every run so it cannot be forgotten.
+NOT_RUN = {
+    "acme.md": "its steps use /etc paths, ports 80/443 and placeholder EAB keys; "
+               "tests/interop/acme.sh runs the same certbot and lego flows",
+}
+
 top = sys.argv[1]
 pages = sorted(f for f in os.listdir(os.path.join(top, "docs", "guides"))
                if f.endswith(".md") and f != "README.md")
 listed = set(re.findall(r"'([\w.-]+\.md)'", open(os.path.join(top, "tests", "interop", "meson.build")).read()))
-missing = [p for p in pages if p not in listed]
+missing = [p for p in pages if p not in listed and p not in NOT_RUN]
 for p in pages:
+    if p in NOT_RUN and p not in listed:
+        print("skip - docs/guides/%s is not run as a test: %s" % (p, NOT_RUN[p]))
+        continue
     print(("ok - " if p not in missing else "FAIL - not run as a test: ") + "docs/guides/" + p)
 sys.exit(1 if missing else 0)
