@@ -9,12 +9,8 @@ build_pkgs=(gcc meson ninja-build pkg-config libssl-dev libsqlite3-dev libevent-
 test_pkgs=(clang libclang-rt-14-dev gnutls-bin libnss3-tools faketime socat jq
 	nginx-light apache2 haproxy stunnel4 tomcat10 activemq default-jdk-headless
 	procps iproute2 hyperfine time linux-perf sqlite3 util-linux systemd golang-cfssl
-<<<<<<< HEAD
-	certbot lego uacme dehydrated pebble strace)
-=======
-	certbot lego uacme dehydrated pebble
+	certbot lego uacme dehydrated pebble strace
 	softhsm2 libengine-pkcs11-openssl opensc)
->>>>>>> main
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
