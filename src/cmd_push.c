@@ -9,7 +9,6 @@
 
 #include "cli.h"
 #include "mtls/replicate.h"
-#include "link/server/content_store_int.h"
 #include "state_dir.h"
 
 static const char usage[] =
@@ -110,7 +109,7 @@ walk_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
 	snprintf(path, sizeof(path), "%.*s/%s", (int)plen, walk_ctx->prefix, rel);
 	/* A receiver's own files (its database when --dir is a receiver's
 	 * root) are never content: skip them, as the receiver would refuse. */
-	if (mtls__content_store_path_reserved(path)) {
+	if (mtls_path_reserved(path)) {
 		walk_ctx->skipped++;
 		return 0;
 	}

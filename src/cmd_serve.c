@@ -8,7 +8,6 @@
 
 #include "cli.h"
 #include "mtls/file.h"
-#include "link/server/content_store_int.h"
 #include "mtls/serve.h"
 #include "state_dir.h"
 
@@ -284,7 +283,7 @@ default_state_dir(const char *root, char *buf, size_t len)
 	struct mtls_err err = {MTLS_OK, ""};
 	size_t i, n;
 
-	snprintf(legacy, sizeof(legacy), "%s/%s", root, MTLS__CONTENT_DB);
+	snprintf(legacy, sizeof(legacy), "%s/%s", root, MTLS_RECEIVER_DB);
 	if (access(legacy, F_OK) == 0) {
 		fprintf(stderr, "mtls serve: warning: the item-id database is "
 		    "inside the content root (%s); move it out with --state-dir\n",

@@ -192,6 +192,10 @@ struct mtls_agent_result {
 int mtls_agent_run(const struct mtls_agent_opts *opts,
     struct mtls_agent_result *res, struct mtls_err *err);
 
+/* 1 when a component of PATH starts with ".mtls" (a receiver's own
+ * database and temporary files): never replicated, push skips them. */
+int mtls_path_reserved(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

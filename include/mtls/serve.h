@@ -34,6 +34,10 @@
 extern "C" {
 #endif
 
+/* The receiver's item-id database: under --state-dir, or (older
+ * receivers) inside the content root, where it is never content. */
+#define MTLS_RECEIVER_DB ".mtls-receiver.db"
+
 struct mtls_serve_opts {
 	const char *listen;   /* "127.0.0.1:8443", "[::1]:8443" */
 	const char *cert;     /* PEM: certificate, then its chain */

@@ -1,9 +1,9 @@
-/* see link/server/content_store_int.h: the one Path validator, shared by
- * the receiver (every request) and the push agent (every item, at
- * enqueue). */
+/* see link/path_int.h: the one Path validator, shared by the receiver
+ * (every request) and the push agent (every item, at enqueue). */
 #include <string.h>
 
-#include "link/server/content_store_int.h"
+#include "mtls/replicate.h"
+#include "link/path_int.h"
 #include "base/internal.h"
 
 int
@@ -88,4 +88,10 @@ mtls__content_store_path_check(const char *path, char *out, size_t outlen,
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+int
+mtls_path_reserved(const char *path)
+{
+	return mtls__content_store_path_reserved(path);
 }

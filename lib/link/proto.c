@@ -1,10 +1,10 @@
-/* The replication protocol's Action header (see mtls/principal_map.h): the
+/* The replication protocol's Action header (see mtls/replicate.h): the
  * names both ends must read alike. The Path rule beside it is path.c. A
  * leaf of link/: link/client and link/server call it. */
 #include <string.h>
 #include <strings.h>
 
-#include "link/server/principal_map_int.h"
+#include "mtls/replicate.h"
 #include "base/internal.h"
 
 int

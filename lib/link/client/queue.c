@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 
 #include "mtls/file.h"
-#include "link/server/content_store_int.h"
+#include "link/path_int.h"
 #include "mtls/replicate.h"
 #include "base/clock.h"
 #include "base/internal.h"

@@ -22,13 +22,11 @@
 #include <sys/uio.h>
 
 #include "mtls/err.h"
+#include "mtls/serve.h"
+#include "link/path_int.h"
 #include "link/server/principal_map_int.h"
 
-/* Names under the root starting with this are ours (database, temp files)
- * and refused as replication paths. */
-#define MTLS__CONTENT_RESERVED ".mtls"
-#define MTLS__CONTENT_DB ".mtls-receiver.db"
-#define MTLS__CONTENT_PATH_MAX 1024
+#define MTLS__CONTENT_DB MTLS_RECEIVER_DB
 #define MTLS__CONTENT_ID_MAX 128
 
 struct mtls__content_store;
@@ -40,17 +38,6 @@ struct mtls__content_store *mtls__content_store_open(const char *root, const cha
 
 /* NULL-safe. */
 void mtls__content_store_close(struct mtls__content_store *s);
-
-/* Normalises PATH ("/a//b/" -> "/a/b") into OUT. Fails (MTLS_E_POLICY)
- * when PATH is not absolute, has a "." or ".." component, a control
- * character or backslash, a component starting with ".mtls", or is
- * longer than MTLS__CONTENT_PATH_MAX. "/" itself is refused (no file). */
-int mtls__content_store_path_check(const char *path, char *out, size_t outlen,
-    struct mtls_err *err);
-
-/* 1 when a component of PATH starts with MTLS__CONTENT_RESERVED (the
- * receiver's database and temporary files): push skips such files. */
-int mtls__content_store_path_reserved(const char *path);
 
 /* 1 when ID is an acceptable item id: 1..MTLS__CONTENT_ID_MAX printable
  * ASCII characters without spaces. */
