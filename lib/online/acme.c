@@ -340,7 +340,8 @@ new_account(struct mtls__acme_job *j)
 	acct = json_pack("{s:s, s:O, s:s, s:s, s:I}", "status", "valid", "key",
 	    j->jws.jwk, "thumbprint", j->thumb, "allow", allow, "created_at",
 	    (json_int_t)j->now);
-	json_object_set(acct, "contact", contact ? contact : json_array());
+	json_object_set_new(acct, "contact",
+	    contact != NULL ? json_incref(contact) : json_array());
 	if (kid[0] != '\0') {
 		json_object_set_new(acct, "eab", json_string(kid));
 	}
@@ -369,6 +370,14 @@ fail:
 	    e.code == MTLS_E_EXISTS ? "malformed" : "serverInternal", "%s", e.msg);
 }
 
+/* V is the JSON string S (a json_string() made for json_equal would be
+ * one more object to free). */
+static int
+json_is_text(const json_t *v, const char *s)
+{
+	return json_is_string(v) && strcmp(json_string_value(v), s) == 0;
+}
+
 /* POST to the account URL: POST-as-GET, contact update or deactivation
  * (RFC 8555 7.3.2, 7.3.6). */
 static void
@@ -385,7 +394,7 @@ account_update(struct mtls__acme_job *j, const char *id)
 	if (j->payload != NULL) {
 		st = json_object_get(j->payload, "status");
 		contact = json_object_get(j->payload, "contact");
-		if (st != NULL && !json_equal(st, json_string("deactivated"))) {
+		if (st != NULL && !json_is_text(st, "deactivated")) {
 			mtls__acme_problem(j, 400, "malformed", "an account's status "
 			    "can only become \"deactivated\"");
 			return;
@@ -447,7 +456,7 @@ key_change(struct mtls__acme_job *j)
 	ip = json_loadb((const char *)in.payload, in.payload_len, 0, &je);
 	acct_url = mtls__acme_url(j, "acct/%s", j->account);
 	if (ip == NULL || acct_url == NULL ||
-	    !json_equal(json_object_get(ip, "account"), json_string(acct_url)) ||
+	    !json_is_text(json_object_get(ip, "account"), acct_url) ||
 	    mtls__jwk_thumbprint(json_object_get(ip, "oldKey"), othumb, &e) != 0 ||
 	    strcmp(othumb, j->thumb) != 0) {
 		mtls__acme_problem(j, 400, "malformed", "keyChange: the inner "

@@ -58,12 +58,12 @@ check "eab create prints a key id and an HMAC key" sh -c "[ -n '$KID' ] && [ -n 
 check_output "certbot without a binding is refused (externalAccountRequired)" \
 	'externalAccountRequired|external account' cb noeab register
 check_fails "certbot with a wrong HMAC key is refused" \
-	cb badmac register --eab-kid "$KID" --eab-hmac-key "AAAA${KEY:4}"
+	cb badmac register --eab-kid="$KID" --eab-hmac-key="AAAA${KEY:4}"
 check_output "the refusal says the MAC is wrong" 'MAC is wrong' cat badmac/logs/letsencrypt.log
 
 # ---- obtain (http-01)
 check "certbot obtains a certificate for web1.acme.test (http-01)" \
-	cb c1 certonly $(standalone) --eab-kid "$KID" --eab-hmac-key "$KEY" -d web1.acme.test
+	cb c1 certonly $(standalone) --eab-kid="$KID" --eab-hmac-key="$KEY" -d web1.acme.test
 LIVE=c1/config/live/web1.acme.test
 check "the chain verifies against our CA (openssl verify)" \
 	openssl verify -CAfile ca/ca.crt "$LIVE/cert.pem"
@@ -76,7 +76,7 @@ check_output "its lifetime is the server's short default (2 days)" 'ok' sh -c \
 check_output "the inventory has it, with the account in the audit trail" \
 	'acme-finalize +issued +web1.acme.test' $MTLS audit --ca-dir ca
 check_fails "the binding cannot make a second account" \
-	cb c2 register --eab-kid "$KID" --eab-hmac-key "$KEY"
+	cb c2 register --eab-kid="$KID" --eab-hmac-key="$KEY"
 check_output "certbot is told the key already made an account" 'already made account' \
 	cat c2/logs/letsencrypt.log
 
@@ -139,7 +139,7 @@ check_output "OCSP says revoked" ': revoked' openssl ocsp -issuer ca/ca.crt \
 # ---- policy: names the binding does not allow
 read -r KID2 KEY2 < <($MTLS acme eab create web2 --allow dns:web2.acme.test --ca-dir ca 2>/dev/null | paste -sd' ')
 check_fails "a name outside the binding's allow list is refused" \
-	cb c3 certonly $(standalone) --eab-kid "$KID2" --eab-hmac-key "$KEY2" \
+	cb c3 certonly $(standalone) --eab-kid="$KID2" --eab-hmac-key="$KEY2" \
 	-d web2.acme.test -d other.example
 check_output "as rejectedIdentifier naming it" 'rejectedIdentifier' cat c3/logs/letsencrypt.log
 check "nothing was issued for other.example" eq "$(count_valid other.example)" 0
@@ -147,7 +147,7 @@ check "nothing was issued for other.example" eq "$(count_valid other.example)" 0
 # ---- a challenge nobody answers: the order becomes invalid
 read -r KID3 KEY3 < <($MTLS acme eab create nobody --allow dns:nobody.acme.test --ca-dir ca 2>/dev/null | paste -sd' ')
 check_fails "a challenge nobody answers fails the order" \
-	cb c4 certonly $(standalone) --eab-kid "$KID3" --eab-hmac-key "$KEY3" -d nobody.acme.test
+	cb c4 certonly $(standalone) --eab-kid="$KID3" --eab-hmac-key="$KEY3" -d nobody.acme.test
 check_output "certbot shows the connection problem" 'connection' cat c4/logs/letsencrypt.log
 check "nothing was issued for nobody.acme.test" eq "$(count_valid nobody.acme.test)" 0
 
@@ -155,7 +155,7 @@ check "nothing was issued for nobody.acme.test" eq "$(count_valid nobody.acme.te
 if command -v lego >/dev/null; then
 	read -r KIDL KEYL < <($MTLS acme eab create lego --allow dns:web3.acme.test --ca-dir ca 2>/dev/null | paste -sd' ')
 	lg() { SSL_CERT_FILE=$T/ca/ca.crt timeout 60 lego --path "$T/lego" --server "$DIR" \
-		--eab --kid "$KIDL" --hmac "$KEYL" --email ops@acme.test --accept-tos \
+		--eab --kid="$KIDL" --hmac="$KEYL" --email ops@acme.test --accept-tos \
 		--domains web3.acme.test "$@"; }
 	check "lego obtains a certificate by tls-alpn-01" lg --tls --tls.port "127.0.0.1:$TP" run
 	check "lego's certificate verifies against our CA" openssl verify -CAfile ca/ca.crt \
@@ -186,7 +186,7 @@ read -r KID4 KEY4 < <($MTLS acme eab create stall --allow 'dns:web2.acme.test' -
 # certbot's own http-01 port is taken, so use webroot mode with a bogus
 # root: the server's fetch goes to the staller.
 mkdir -p webroot
-cb c5 certonly --webroot -w "$T/webroot" --eab-kid "$KID4" --eab-hmac-key "$KEY4" \
+cb c5 certonly --webroot -w "$T/webroot" --eab-kid="$KID4" --eab-hmac-key="$KEY4" \
 	-d web2.acme.test >c5.out 2>&1 &
 CB5=$!
 for i in $(seq 1 100); do
