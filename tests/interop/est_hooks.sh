@@ -68,8 +68,11 @@ check "keytool reads the keystore" sh -c "keytool -list -keystore repl1/repl1.jk
 check "keytool reads the truststore" sh -c "keytool -list -keystore repl1/truststore.jks -storepass \$STOREPASS | grep -q trustedCertEntry"
 RP=$(free_port)
 mkdir -p root
+# The Java client sends one line, not an HTTP head: the receiver answers
+# 408 at its header deadline, which must come well before the client's own
+# 10 s read timeout (a slow sanitizer build missed it with the 10 s default).
 bg $MTLS serve --listen 127.0.0.1:$RP --cert recv/recv.crt --key recv/recv.key --ca recv/ca.pem \
-	--root root --state-dir . --insecure-no-map 2>recv.log
+	--root root --state-dir . --insecure-no-map --header-timeout 2 2>recv.log
 wait_port "$RP" 15 || cat recv.log
 mkdir -p classes
 check "javac TlsClient" javac -d classes "$JAVA_SRC/TlsClient.java"
