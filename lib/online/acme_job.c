@@ -62,6 +62,7 @@ mtls__acme_problem(struct mtls__acme_job *j, int status, const char *type,
     const char *fmt, ...)
 {
 	char detail[1024], urn[96];
+	json_t *doc;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -69,8 +70,10 @@ mtls__acme_problem(struct mtls__acme_job *j, int status, const char *type,
 	va_end(ap);
 	snprintf(urn, sizeof(urn), PROBLEM_URN "%s", type);
 	free(j->resp->body);
-	j->resp->body = json_dumps(json_pack("{s:s, s:s, s:i}", "type", urn,
-	    "detail", detail, "status", status), JSON_INDENT(2));
+	doc = json_pack("{s:s, s:s, s:i}", "type", urn, "detail", detail,
+	    "status", status);
+	j->resp->body = doc != NULL ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+	json_decref(doc);
 	j->resp->len = j->resp->body != NULL ? strlen(j->resp->body) : 0;
 	j->resp->status = status;
 	j->resp->content_type = "application/problem+json";

@@ -453,6 +453,7 @@ test_algorithms_and_directory(void **state)
 	    MTLS_KEY_RSA_2048};
 	struct client c;
 	struct req_out o;
+	json_t *empty;
 	size_t i;
 
 	run(f, 0, "directory", NULL, NULL, &o);
@@ -472,7 +473,9 @@ test_algorithms_and_directory(void **state)
 		    "status")), "valid");
 		out_clear(&o);
 		/* The same key again: the same account, 200 (7.3.1). */
-		post_as(f, &c, "new-account", json_object(), 1, OK, &o);
+		empty = json_object();
+		post_as(f, &c, "new-account", empty, 1, OK, &o);
+		json_decref(empty);
 		assert_int_equal(o.status, 200);
 		assert_string_equal(o.location, c.kid);
 		out_clear(&o);
@@ -773,6 +776,7 @@ test_order_flow(void **state)
 	 * twice; not with a reason subscribers may not give. */
 	n = i2d_X509(x, &der);
 	b = b64u(der, (size_t)n);
+	json_decref(p); /* the empty challenge answer */
 	p = json_pack("{s:s, s:i}", "certificate", b, "reason", 6);
 	post(f, &c, "revoke-cert", p, &o);
 	assert_string_equal(o.type, "badRevocationReason");
@@ -813,7 +817,7 @@ test_key_change_and_deactivate(void **state)
 	struct fx *f = *state;
 	struct client c, n;
 	struct req_out o;
-	json_t *inner, *h, *pl;
+	json_t *inner, *h, *pl, *st;
 	char *hs, *ps, *pls, *input, *sig, url[] = BASE "/acme/key-change";
 	size_t len;
 
@@ -845,9 +849,12 @@ test_key_change_and_deactivate(void **state)
 	assert_int_equal(o.status, 200);
 	out_clear(&o);
 	/* Deactivated, it can do nothing more. */
-	post(f, &n, path_of(n.kid), json_pack("{s:s}", "status", "deactivated"), &o);
+	st = json_pack("{s:s}", "status", "deactivated");
+	post(f, &n, path_of(n.kid), st, &o);
+	json_decref(st);
 	assert_int_equal(o.status, 200);
 	out_clear(&o);
+	json_decref(pl);
 	pl = order_for("dns", "x.ok.test");
 	post(f, &n, "new-order", pl, &o);
 	assert_int_equal(o.status, 401);
