@@ -21,18 +21,6 @@
 #define CA_CONF MTLS_CA_CONF
 #define CA_INV MTLS_CA_INV
 
-static char *
-ca_path(const char *dir, const char *file)
-{
-	size_t n = strlen(dir) + strlen(file) + 2;
-	char *p = malloc(n);
-
-	if (p != NULL) {
-		snprintf(p, n, "%s/%s", dir, file);
-	}
-	return p;
-}
-
 const EVP_MD *
 mtls__sign_md(const EVP_PKEY *key)
 {
@@ -314,10 +302,10 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	if (name == NULL || mtls_mkdir_p(o->dir, 0700, err) != 0) {
 		goto out;
 	}
-	crt_p = ca_path(o->dir, CA_CERT);
-	key_p = ca_path(o->dir, CA_KEY);
-	conf_p = ca_path(o->dir, CA_CONF);
-	inv_p = ca_path(o->dir, CA_INV);
+	crt_p = mtls__path_of(o->dir, CA_CERT, "");
+	key_p = mtls__path_of(o->dir, CA_KEY, "");
+	conf_p = mtls__path_of(o->dir, CA_CONF, "");
+	inv_p = mtls__path_of(o->dir, CA_INV, "");
 	lock = mtls__lock_take(o->dir, &prev, err);
 	if (lock == NULL) {
 		goto out;
@@ -416,7 +404,7 @@ out:
 static int
 ca_load_conf(struct mtls_ca *ca, struct mtls_err *err)
 {
-	char *p = ca_path(ca->dir, CA_CONF);
+	char *p = mtls__path_of(ca->dir, CA_CONF, "");
 	json_error_t je;
 	json_t *j;
 	const char *s;
@@ -448,7 +436,7 @@ ca_prepare_exts(struct mtls_ca *ca, struct mtls_err *err);
 static int
 ca_half_made(const char *dir)
 {
-	char *k = ca_path(dir, CA_KEY), *c = ca_path(dir, CA_CONF);
+	char *k = mtls__path_of(dir, CA_KEY, ""), *c = mtls__path_of(dir, CA_CONF, "");
 	int half = (k != NULL && access(k, F_OK) == 0) ||
 	    (c != NULL && access(c, F_OK) == 0);
 
@@ -461,7 +449,7 @@ ca_half_made(const char *dir)
 static int
 ca_pending(const char *dir)
 {
-	char *p = ca_path(dir, MTLS_CA_CSR);
+	char *p = mtls__path_of(dir, MTLS_CA_CSR, "");
 	int pending = p != NULL && access(p, F_OK) == 0;
 
 	free(p);
@@ -473,7 +461,7 @@ ca_pending(const char *dir)
 static int
 ca_load_issuers(struct mtls_ca *ca, struct mtls_err *err)
 {
-	char *p = ca_path(ca->dir, MTLS_CA_CHAIN);
+	char *p = mtls__path_of(ca->dir, MTLS_CA_CHAIN, "");
 	STACK_OF(X509) *chain = NULL;
 	int i, rc = -1;
 
@@ -533,7 +521,7 @@ mtls_ca_open(const char *dir, struct mtls_err *err)
 		return NULL;
 	}
 	ca->dir = strdup(dir);
-	p = ca_path(dir, CA_CERT);
+	p = mtls__path_of(dir, CA_CERT, "");
 	if (ca->dir == NULL || p == NULL) {
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 		goto fail;
@@ -561,7 +549,7 @@ mtls_ca_open(const char *dir, struct mtls_err *err)
 	}
 	ca->cert = mtls_load_cert(p, err);
 	free(p);
-	p = ca_path(dir, CA_INV);
+	p = mtls__path_of(dir, CA_INV, "");
 	if (ca->cert == NULL || p == NULL || ca_load_conf(ca, err) != 0) {
 		goto fail;
 	}
@@ -586,7 +574,7 @@ mtls_ca_unlock(struct mtls_ca *ca, const char *pass_spec, struct mtls_err *err)
 	if (ca->key != NULL) {
 		return 0;
 	}
-	p = ca->key_uri != NULL ? mtls__strdup(ca->key_uri) : ca_path(ca->dir, CA_KEY);
+	p = ca->key_uri != NULL ? mtls__strdup(ca->key_uri) : mtls__path_of(ca->dir, CA_KEY, "");
 	if (p == NULL) {
 		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 	}

@@ -21,18 +21,6 @@
  * ten; never beyond the parent (mtls_ca_sign caps and refuses). */
 #define SUBCA_DEFAULT_DAYS 1826
 
-static char *
-dir_file(const char *dir, const char *file)
-{
-	size_t n = strlen(dir) + strlen(file) + 2;
-	char *p = malloc(n);
-
-	if (p != NULL) {
-		snprintf(p, n, "%s/%s", dir, file);
-	}
-	return p;
-}
-
 X509 *
 mtls_ca_sign_intermediate(struct mtls_ca *parent, X509_REQ *csr,
     const struct mtls_subca_opts *o, struct mtls_err *err)
@@ -128,10 +116,10 @@ pending_key_uri(const char *conf_p)
 int
 mtls_ca_request(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 {
-	char *key_p = dir_file(o->dir, MTLS_CA_KEY);
-	char *csr_p = dir_file(o->dir, MTLS_CA_CSR);
-	char *crt_p = dir_file(o->dir, MTLS_CA_CERT);
-	char *conf_p = dir_file(o->dir, MTLS_CA_CONF), *conf = NULL;
+	char *key_p = mtls__path_of(o->dir, MTLS_CA_KEY, "");
+	char *csr_p = mtls__path_of(o->dir, MTLS_CA_CSR, "");
+	char *crt_p = mtls__path_of(o->dir, MTLS_CA_CERT, "");
+	char *conf_p = mtls__path_of(o->dir, MTLS_CA_CONF, ""), *conf = NULL;
 	char *key_pem = NULL, *pass = NULL, *csr_pem = NULL;
 	struct mtls_p11 *p11 = NULL;
 	size_t key_len = 0;
@@ -278,7 +266,7 @@ static int
 stage_pem(struct mtls_fileset *fs, const char *dir, const char *file,
     STACK_OF(X509) *certs, int from, int to, struct mtls_err *err)
 {
-	char *p = dir_file(dir, file), *pem = NULL;
+	char *p = mtls__path_of(dir, file, ""), *pem = NULL;
 	size_t len = 0;
 	int i, rc = -1;
 
@@ -302,9 +290,9 @@ int
 mtls_ca_install(const char *dir, STACK_OF(X509) *chain, const char *crl_url,
     const char *ocsp_url, struct mtls_err *err)
 {
-	char *key_p = dir_file(dir, MTLS_CA_KEY), *csr_p = dir_file(dir, MTLS_CA_CSR);
-	char *conf_p = dir_file(dir, MTLS_CA_CONF), *inv_p = dir_file(dir, MTLS_CA_INV);
-	char *crt_p = dir_file(dir, MTLS_CA_CERT);
+	char *key_p = mtls__path_of(dir, MTLS_CA_KEY, ""), *csr_p = mtls__path_of(dir, MTLS_CA_CSR, "");
+	char *conf_p = mtls__path_of(dir, MTLS_CA_CONF, ""), *inv_p = mtls__path_of(dir, MTLS_CA_INV, "");
+	char *crt_p = mtls__path_of(dir, MTLS_CA_CERT, "");
 	char *conf = NULL, *key_uri = NULL;
 	X509_REQ *csr = NULL;
 	struct mtls_fileset *fs = NULL;
