@@ -26,18 +26,20 @@ done
 start
 # One client per node: retry until the CA answers 200 (bounded).
 client() {
-	local i=$1 tries s
+	local i=$1 tries s rc
 	for ((tries = 0; tries < 200; tries++)); do
 		rm -f "nodes/n$i.p7"
 		s=$(curl -s --max-time 5 --cacert ca/ca.crt -o "nodes/n$i.p7" -u "n$i:$(cat "nodes/n$i.tok")" \
 			-H 'Content-Type: application/pkcs10' --data-binary "@nodes/n$i.b64" "$EST/simpleenroll" -w '%{http_code}')
+		rc=$?
 		# A kill between the status line and the body leaves curl with
-		# "200" and a cut answer (exit 18): not an answer; send it again.
+		# "200" and a cut or missing answer (exit 18, 52 or 56): not an
+		# answer; send it again. Only a whole answer (exit 0) counts.
 		if [ "$s" = 200 ] && [ -s "nodes/n$i.p7" ] &&
 			base64 -d "nodes/n$i.p7" 2>/dev/null | openssl pkcs7 -inform DER -noout 2>/dev/null; then
 			echo "$tries" > "nodes/n$i.done"; return 0
 		fi
-		if [ "$s" != 000 ] && [ "$s" != 503 ] && [ "$s" != 202 ]; then echo "n$i: HTTP $s: $(cat "nodes/n$i.p7")" >> refused.log; fi
+		if [ "$rc" = 0 ] && [ "$s" != 503 ] && [ "$s" != 202 ]; then echo "n$i: HTTP $s: $(cat "nodes/n$i.p7")" >> refused.log; fi
 		sleep 0.1
 	done
 	return 1
