@@ -164,7 +164,10 @@ ca_sign_intermediate(int argc, char **argv)
 	}
 	csr = mtls_load_csr(argv[optind], &err);
 	ca = csr != NULL ? mtls_ca_open(cli_ca_dir(dir), &err) : NULL;
+	/* Under the CA lock, as every command that signs: its serial and
+	 * row must not land inside another command's recovery or batch. */
 	if (ca == NULL || mtls_ca_unlock(ca, pass, &err) != 0 ||
+	    cli_ca_lock(ca, &err) != 0 ||
 	    (cert = mtls_ca_sign_intermediate(ca, csr, &o, &err)) == NULL ||
 	    write_chain(out, cert, ca, force, &err) != 0) {
 		rc = cli_fail(&err);

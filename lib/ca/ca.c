@@ -306,7 +306,7 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	key_p = mtls__path_of(o->dir, CA_KEY, "");
 	conf_p = mtls__path_of(o->dir, CA_CONF, "");
 	inv_p = mtls__path_of(o->dir, CA_INV, "");
-	lock = mtls__lock_take(o->dir, &prev, err);
+	lock = mtls__lock_take(o->dir, -1, &prev, err);
 	if (lock == NULL) {
 		goto out;
 	}
@@ -671,13 +671,17 @@ mtls_ca_begin(struct mtls_ca *ca, struct mtls_err *err)
 int
 mtls_ca_commit(struct mtls_ca *ca, struct mtls_err *err)
 {
-	return mtls__inv_commit(ca->inv, err);
+	int rc = mtls__inv_commit(ca->inv, err);
+
+	mtls__ca_txn_unlock(ca); /* a failed commit was rolled back too */
+	return rc;
 }
 
 void
 mtls_ca_rollback(struct mtls_ca *ca)
 {
 	mtls__inv_rollback(ca->inv);
+	mtls__ca_txn_unlock(ca);
 }
 
 int

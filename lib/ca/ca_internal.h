@@ -28,15 +28,24 @@ struct mtls_ca {
 	size_t chain_pem_len;
 	struct mtls__lock *lock; /* held between mtls_ca_lock and _release */
 	char *recovery;          /* what taking the lock finished or undid */
+	int txn_lock;            /* the lock ends with the transaction */
 };
 
-/* lock.c: DIR/lock, taken with a wait bounded by $MTLS_LOCK_WAIT
- * (seconds, default 30); the error names the holder. *PREV gets the text
- * a killed holder left (NULL after a clean release; caller frees). */
+/* lock.c: DIR/lock, taken with a wait bounded by WAIT_MS, or when
+ * negative by $MTLS_LOCK_WAIT (seconds, default 30); a timeout is
+ * MTLS_E_BUSY naming the holder. *PREV gets the text a killed holder
+ * left (NULL after a clean release; caller frees). */
 struct mtls__lock;
-struct mtls__lock *mtls__lock_take(const char *dir, char **prev,
+struct mtls__lock *mtls__lock_take(const char *dir, long wait_ms, char **prev,
     struct mtls_err *err);
 void mtls__lock_drop(struct mtls__lock *lk);
+/* journal.c: mtls_ca_begin under the CA lock, waiting at most WAIT_MS
+ * (MTLS_E_BUSY after); mtls_ca_commit/_rollback release it again unless
+ * it was held before. For a server that writes between commands. */
+#define MTLS__CA_WRITE_WAIT_MS 300 /* a server's wait, then "retry later" */
+int mtls__ca_begin_locked(struct mtls_ca *ca, long wait_ms,
+    struct mtls_err *err);
+void mtls__ca_txn_unlock(struct mtls_ca *ca);
 /* A fileset stage hook (ARG: the lock): notes PATH's directory. */
 int mtls__lock_note(const char *path, void *arg, struct mtls_err *err);
 /* Removes temporary files of a killed writer from CA_DIR and from the

@@ -327,8 +327,8 @@ recover_journal(struct mtls_ca *ca, struct mtls_err *err)
 				 : mtls__inv_fail(ca->inv, "reading the journal", err);
 }
 
-int
-mtls_ca_lock(struct mtls_ca *ca, struct mtls_err *err)
+static int
+lock_within(struct mtls_ca *ca, long wait_ms, struct mtls_err *err)
 {
 	char *prev = NULL;
 	size_t swept;
@@ -336,7 +336,7 @@ mtls_ca_lock(struct mtls_ca *ca, struct mtls_err *err)
 	if (ca->lock != NULL) {
 		return 0;
 	}
-	ca->lock = mtls__lock_take(ca->dir, &prev, err);
+	ca->lock = mtls__lock_take(ca->dir, wait_ms, &prev, err);
 	if (ca->lock == NULL) {
 		return -1;
 	}
@@ -358,6 +358,44 @@ mtls_ca_lock(struct mtls_ca *ca, struct mtls_err *err)
 		free(prev);
 	}
 	return 0;
+}
+
+int
+mtls_ca_lock(struct mtls_ca *ca, struct mtls_err *err)
+{
+	return lock_within(ca, -1, err);
+}
+
+/* A long-running server holds the CA lock for one write at a time: the
+ * commands beside it hold it across work the inventory's own lock does
+ * not cover (a name checked then issued, files placed after the commit,
+ * a batch between chunks, crl.pem), so the server must wait for them;
+ * holding it for its whole life would shut every command out. */
+int
+mtls__ca_begin_locked(struct mtls_ca *ca, long wait_ms, struct mtls_err *err)
+{
+	int took = ca->lock == NULL;
+
+	if (lock_within(ca, wait_ms, err) != 0) {
+		return -1;
+	}
+	if (mtls_ca_begin(ca, err) != 0) {
+		if (took) {
+			mtls_ca_release(ca);
+		}
+		return -1;
+	}
+	ca->txn_lock = took;
+	return 0;
+}
+
+void
+mtls__ca_txn_unlock(struct mtls_ca *ca)
+{
+	if (ca->txn_lock) {
+		ca->txn_lock = 0;
+		mtls_ca_release(ca);
+	}
 }
 
 void

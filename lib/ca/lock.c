@@ -131,10 +131,13 @@ read_lock_text(int fd)
 	return buf;
 }
 
+/* WAIT_MS < 0: $MTLS_LOCK_WAIT (a command); else milliseconds (an event
+ * loop that answers "come back later" rather than stall). */
 static int
-wait_for(int fd, const char *path, struct mtls_err *err)
+wait_for(int fd, const char *path, long wait_ms, struct mtls_err *err)
 {
-	long wait = lock_wait_seconds();
+	double wait = wait_ms < 0 ? (double)lock_wait_seconds()
+				  : (double)wait_ms / 1000.0;
 	double start = now_seconds();
 	long delay_ms = 5;
 	char holder[256];
@@ -148,10 +151,10 @@ wait_for(int fd, const char *path, struct mtls_err *err)
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			return mtls_err_sys(err, MTLS_E_IO, "cannot lock %s", path);
 		}
-		if (now_seconds() - start >= (double)wait) {
+		if (now_seconds() - start >= wait) {
 			holder_line(fd, holder, sizeof(holder));
-			return mtls_err_set(err, MTLS_E_IO, "the CA is busy: %s is "
-			    "held by %s; waited %ld s (set MTLS_LOCK_WAIT=SECONDS to "
+			return mtls_err_set(err, MTLS_E_BUSY, "the CA is busy: %s is "
+			    "held by %s; waited %.1f s (set MTLS_LOCK_WAIT=SECONDS to "
 			    "wait longer)", path, holder, wait);
 		}
 		ts.tv_sec = 0;
@@ -162,7 +165,8 @@ wait_for(int fd, const char *path, struct mtls_err *err)
 }
 
 struct mtls__lock *
-mtls__lock_take(const char *dir, char **prev, struct mtls_err *err)
+mtls__lock_take(const char *dir, long wait_ms, char **prev,
+    struct mtls_err *err)
 {
 	struct mtls__lock *lk = calloc(1, sizeof(*lk));
 	char path[PATH_MAX], cmd[200], line[400];
@@ -180,7 +184,7 @@ mtls__lock_take(const char *dir, char **prev, struct mtls_err *err)
 		mtls_err_sys(err, MTLS_E_IO, "cannot open the CA lock %s", path);
 		goto fail;
 	}
-	if (wait_for(lk->fd, path, err) != 0) {
+	if (wait_for(lk->fd, path, wait_ms, err) != 0) {
 		goto fail;
 	}
 	/* Text left by a holder that did not release: it was killed. */

@@ -13,6 +13,7 @@
 
 #include "base/internal.h"
 #include "ca/acme_store.h"
+#include "ca/ca_internal.h"
 #include "mtls/acme.h"
 #include "mtls/pki.h"
 #include "base/clock.h"
@@ -231,7 +232,8 @@ expired(struct mtls__acme_job *j, json_t *doc)
 static void
 store_problem(struct mtls__acme_job *j, const struct mtls_err *e)
 {
-	if (strstr(e->msg, "locked") != NULL || strstr(e->msg, "busy") != NULL) {
+	if (e->code == MTLS_E_BUSY || strstr(e->msg, "locked") != NULL ||
+	    strstr(e->msg, "busy") != NULL) {
 		mtls__acme_problem(j, 503, "serverInternal", "the CA's inventory is "
 		    "busy; retry later");
 		j->resp->retry_after = 2;
@@ -472,8 +474,9 @@ finalize(struct mtls__acme_job *j, const char *id, json_t *order)
 		    "must be exactly the order's identifiers");
 		goto out;
 	}
-	/* Certificate, its account and the order in one transaction. */
-	if (mtls_ca_begin(j->a->ca, &e) != 0) {
+	/* Certificate, its account and the order in one transaction, under
+	 * the CA lock like every command that signs. */
+	if (mtls__ca_begin_locked(j->a->ca, MTLS__CA_WRITE_WAIT_MS, &e) != 0) {
 		store_problem(j, &e);
 		goto out;
 	}
@@ -884,7 +887,13 @@ mtls__acme_revoke(struct mtls__acme_job *j)
 		    "already %s", f.status);
 		goto out;
 	}
-	if (mtls_ca_revoke(j->a->ca, serial, reason, 0, &e) != 0) {
+	if (mtls__ca_begin_locked(j->a->ca, MTLS__CA_WRITE_WAIT_MS, &e) != 0) {
+		store_problem(j, &e);
+		goto out;
+	}
+	if (mtls_ca_revoke(j->a->ca, serial, reason, 0, &e) != 0 ||
+	    mtls_ca_commit(j->a->ca, &e) != 0) {
+		mtls_ca_rollback(j->a->ca);
 		mtls__acme_problem(j, e.code == MTLS_E_EXISTS ? 400 : 500,
 		    e.code == MTLS_E_EXISTS ? "alreadyRevoked" : "serverInternal",
 		    "%s", e.msg);

@@ -317,7 +317,7 @@ open_ca(struct casrv *s, struct mtls_err *err)
 	s->est.max_lifetime = s->o.max_lifetime;
 	/* One event loop: a batch `mtls issue` holding the inventory makes
 	 * an enrollment answer 202 + Retry-After, not stall every client. */
-	mtls__inv_busy_wait(s->ca->inv, 300);
+	mtls__inv_busy_wait(s->ca->inv, MTLS__CA_WRITE_WAIT_MS);
 	return 0;
 }
 

@@ -480,7 +480,7 @@ op_simpleenroll(struct est_job *j)
 		goto out;
 	}
 	/* Token, certificate and audit event in one transaction: all or none. */
-	if (mtls_ca_begin(j->c->ca, &e) != 0) {
+	if (mtls__ca_begin_locked(j->c->ca, MTLS__CA_WRITE_WAIT_MS, &e) != 0) {
 		store_failed(j, &e);
 		goto out;
 	}
@@ -647,7 +647,7 @@ op_simplereenroll(struct est_job *j)
 	if (j->c->max_lifetime > 0 && life > j->c->max_lifetime) {
 		life = j->c->max_lifetime; /* the operator lowered the limit */
 	}
-	if (mtls_ca_begin(j->c->ca, &e) != 0) {
+	if (mtls__ca_begin_locked(j->c->ca, MTLS__CA_WRITE_WAIT_MS, &e) != 0) {
 		store_failed(j, &e);
 		goto out;
 	}
