@@ -19,12 +19,14 @@ int
 cli_usage(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
+	char raw[1024], msg[1024];
 
-	fprintf(stderr, "mtls %s: ", cmd);
+	/* The message quotes what was given: escaped, it stays one line. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'mtls %s --help')\n", cmd);
+	fprintf(stderr, "mtls %s: %s (see 'mtls %s --help')\n", cmd,
+	    mtls_escape(raw, MTLS_ESC_TEXT, msg, sizeof(msg)), cmd);
 	return 2;
 }
 

@@ -181,9 +181,9 @@ read_config(const char *path, char **val, unsigned char **keep, size_t *klen)
 		}
 		eq = strchr(line, '=');
 		if (eq == NULL) {
-			fprintf(stderr, "mtls: %s: line '%s': expected "
-			    "'name = value'\n", path, line);
-			return 1;
+			mtls_err_set(&err, MTLS_E_FORMAT, "%s: line %d '%s': "
+			    "expected 'name = value'", path, lineno, line);
+			return cli_fail(&err);
 		}
 		*eq = '\0';
 		k = trim(line);
@@ -194,10 +194,10 @@ read_config(const char *path, char **val, unsigned char **keep, size_t *klen)
 		}
 		if (longopts[i].name == NULL || longopts[i].val == 'h' ||
 		    longopts[i].val == O_CONFIG) {
-			fprintf(stderr, "mtls: %s: unknown option '%s' (names "
-			    "are the long options of 'mtls serve --help')\n",
-			    path, k);
-			return 1;
+			mtls_err_set(&err, MTLS_E_FORMAT, "%s: line %d: unknown "
+			    "option '%s' (names are the long options of 'mtls "
+			    "serve --help')", path, lineno, k);
+			return cli_fail(&err);
 		}
 		if (val[longopts[i].val] == NULL) {
 			val[longopts[i].val] = trim(eq + 1);

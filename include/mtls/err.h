@@ -66,6 +66,19 @@ int mtls_err_ssl(struct mtls_err *err, enum mtls_errcode code,
 int mtls_err_sys(struct mtls_err *err, enum mtls_errcode code,
     const char *fmt, ...) MTLS_PRINTF(3, 4);
 
+/* Copies S into OUT (LEN bytes, always terminated) so that it prints as
+ * one line that cannot steer a terminal or forge a log line: valid UTF-8
+ * and printable characters stay; control characters (C0 with newline
+ * and ESC, DEL, C1) and bytes that are not UTF-8 become \xNN; a
+ * backslash is doubled, except with MTLS_ESC_TEXT (a message that may
+ * quote an already escaped one). With MTLS_ESC_FIELD (a key=value field)
+ * a double quote gets a backslash and a space becomes \x20 too. What
+ * does not fit is cut at a character and marked "...". Returns OUT.
+ * Every error message is passed through it (MTLS_ESC_TEXT). */
+#define MTLS_ESC_FIELD 1
+#define MTLS_ESC_TEXT 2
+const char *mtls_escape(const char *s, int flags, char *out, size_t len);
+
 /* Name ("MTLS_E_IO") and process exit status for a code. */
 const char *mtls_err_name(enum mtls_errcode code);
 int mtls_err_exit_status(enum mtls_errcode code);

@@ -33,8 +33,14 @@ static void
 err_vset(struct mtls_err *err, enum mtls_errcode code, const char *fmt,
     va_list ap)
 {
+	char raw[sizeof(err->msg)];
+
 	err->code = code;
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	/* Messages quote what users and peers gave (a file's line, a name,
+	 * a URL): escaped once here, no caller can print a raw newline or
+	 * terminal sequence through one. RAW also lets FMT quote err->msg. */
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	mtls_escape(raw, MTLS_ESC_TEXT, err->msg, sizeof(err->msg));
 }
 
 int
@@ -57,7 +63,7 @@ err_append(struct mtls_err *err, const char *s)
 	size_t len = strlen(err->msg);
 
 	if (len < sizeof(err->msg) - 1) {
-		snprintf(err->msg + len, sizeof(err->msg) - len, "%s", s);
+		mtls_escape(s, MTLS_ESC_TEXT, err->msg + len, sizeof(err->msg) - len);
 	}
 }
 

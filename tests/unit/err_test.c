@@ -60,6 +60,35 @@ sys_appends_strerror(void **state)
 	assert_string_equal(e.msg, "cannot open a: No such file or directory");
 }
 
+/* A value quoted in a message (a config line, a name, a URL) cannot add
+ * a line or steer a terminal: controls become \xNN, a backslash already
+ * in an escaped message stays as it is, UTF-8 text stays. */
+static void
+messages_are_escaped(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} rows[] = {
+	    {"a\nFAKE: ok", "value 'a\\x0aFAKE: ok'"},
+	    {"\x1b[2J\r", "value '\\x1b[2J\\x0d'"},
+	    {"tab\there", "value 'tab\\x09here'"},
+	    {"\xc2\x9b" "31m", "value '\\xc2\\x9b31m'"},
+	    {"\xff", "value '\\xff'"},
+	    {"caf\xc3\xa9 \\x41", "value 'caf\xc3\xa9 \\x41'"},
+	};
+	struct mtls_err e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		mtls_err_set(&e, MTLS_E_FORMAT, "value '%s'", rows[i].in);
+		assert_string_equal(e.msg, rows[i].want);
+	}
+	errno = ENOENT;
+	mtls_err_sys(&e, MTLS_E_IO, "cannot open %s", "a\nb");
+	assert_string_equal(e.msg, "cannot open a\\x0ab: No such file or directory");
+}
+
 int
 main(void)
 {
@@ -68,6 +97,7 @@ main(void)
 	    cmocka_unit_test(ssl_drains_queue_into_message),
 	    cmocka_unit_test(exit_statuses),
 	    cmocka_unit_test(sys_appends_strerror),
+	    cmocka_unit_test(messages_are_escaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,53 +105,8 @@ dash(const char *s)
 const char *
 mtls__serve_log_escape(const char *s, int flags, char *out, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-	size_t o = 0, n = strlen((const char *)p), i = 0, l, need;
-	enum { KEEP, BACKSLASH, HEX } how;
-
-	if (len == 0) {
-		return "";
-	}
-	while (i < n) {
-		l = mtls__utf8_len(p + i, n - i);
-		/* One character at a time, as is or as \xNN (4 bytes). */
-		if (l == 1 && (p[i] == '\\' ||
-				  (p[i] == '"' && (flags & SERVE_ESC_FIELD) != 0))) {
-			how = BACKSLASH, need = 2;
-		} else if (l == 1 && p[i] >= 0x20 && p[i] != 0x7f &&
-		    !(p[i] == ' ' && (flags & SERVE_ESC_FIELD) != 0)) {
-			how = KEEP, need = 1;
-		} else if (l > 1 && !(p[i] == 0xc2 && p[i + 1] <= 0x9f)) {
-			how = KEEP, need = l;
-		} else {
-			how = HEX, need = 4;
-		}
-		if (o + need + 4 > len) {
-			/* Cut at a character boundary and say so. */
-			if (o + 4 <= len) {
-				memcpy(out + o, "...", 3);
-				o += 3;
-			}
-			break;
-		}
-		if (how == BACKSLASH) {
-			out[o++] = '\\';
-			out[o++] = (char)p[i++];
-		} else if (how == HEX) {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[p[i] >> 4];
-			out[o++] = hex[p[i] & 15];
-			i++;
-		} else {
-			memcpy(out + o, p + i, need);
-			o += need;
-			i += need;
-		}
-	}
-	out[o] = '\0';
-	return out;
+	return mtls_escape(s, (flags & SERVE_ESC_FIELD) ? MTLS_ESC_FIELD : 0,
+	    out, len);
 }
 
 /* The client-controlled fields of an access record, escaped. */
