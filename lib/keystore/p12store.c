@@ -311,7 +311,8 @@ id_time(const ASN1_OCTET_STRING *id)
 		return 0;
 	}
 	for (i = 5; i < n; i++) {
-		if (d[i] < '0' || d[i] > '9') {
+		/* 19 digits overflow int64_t: not a date Java wrote. */
+		if (d[i] < '0' || d[i] > '9' || v > (INT64_MAX - 9) / 10) {
 			return 0;
 		}
 		v = v * 10 + (d[i] - '0');

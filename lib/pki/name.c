@@ -133,10 +133,13 @@ mtls_name_format(const X509_NAME *name)
 		(XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB & ~XN_FLAG_SPC_EQ) |
 		    ASN1_STRFLGS_UTF8_CONVERT) >= 0) {
 		n = BIO_get_mem_data(b, &data);
-		out = OPENSSL_malloc((size_t)n + 1);
-		if (out != NULL) {
+		out = OPENSSL_malloc(n > 0 ? (size_t)n + 1 : 1);
+		/* An empty name leaves DATA NULL: memcpy from NULL is UB. */
+		if (out != NULL && n > 0) {
 			memcpy(out, data, (size_t)n);
-			out[n] = '\0';
+		}
+		if (out != NULL) {
+			out[n > 0 ? n : 0] = '\0';
 		}
 	}
 	BIO_free(b);
