@@ -180,30 +180,49 @@ def check_ca_init(where, cwd):
         problem(where, "the CA does not work afterwards: " + p.stdout.strip())
 
 
-def one(name, argv, must, tmpl, syscall, n):
-    global KILLS
-    where = "%s, kill at %s #%d" % (name, syscall, n)
-    cwd = os.path.join(WORK, "run")
+def fresh(tmpl, name):
+    """A new copy of the state in WORK/NAME."""
+    cwd = os.path.join(WORK, name)
     shutil.rmtree(cwd, ignore_errors=True)
     shutil.copytree(tmpl, cwd, symlinks=True)
-    if MODE == "enospc":
-        full(name, argv, must, cwd, where.replace("kill", "ENOSPC"), syscall, n)
-        return
-    p = run(["strace", "-f", "-o", "/dev/null", "-e", "trace=" + syscall,
-             "-e", "inject=%s:signal=KILL:when=%d" % (syscall, n), MTLS] + argv, cwd)
-    if p.returncode == 0:
-        return  # the call was not reached this time (timing-dependent)
-    KILLS += 1
+    return cwd
+
+
+def injected(argv, cwd, syscall, action):
+    """Runs mtls ARGV with ACTION (strace's inject=) on SYSCALL."""
+    return run(["strace", "-f", "-o", "/dev/null", "-e", "trace=" + syscall,
+                "-e", "inject=%s:%s" % (syscall, action), MTLS] + argv, cwd)
+
+
+def settle(name, where, cwd, must):
+    """The next command on the CA finishes or undoes what was interrupted
+    (a journal row, temporary files); then inventory and files must agree.
+    False when there is nothing further to check."""
     if name == "ca init":
         check_ca_init(where, cwd)
-        return
-    # The next command on this CA settles what the kill interrupted.
+        return False
     nxt = mtls(cwd, "crl", "--ca-dir", "ca")
     if nxt.returncode != 0:
         problem(where, "next command failed: " + nxt.stdout.strip())
-        return
+        return False
     # Keys are compared where the command wrote (openssl costs time).
     check_ca(where, cwd, set(must) | {"old"})
+    return True
+
+
+def one(name, argv, must, tmpl, syscall, n):
+    global KILLS
+    where = "%s, kill at %s #%d" % (name, syscall, n)
+    cwd = fresh(tmpl, "run")
+    if MODE == "enospc":
+        full(name, argv, must, cwd, where.replace("kill", "ENOSPC"), syscall, n)
+        return
+    p = injected(argv, cwd, syscall, "signal=KILL:when=%d" % n)
+    if p.returncode == 0:
+        return  # the call was not reached this time (timing-dependent)
+    KILLS += 1
+    if not settle(name, where, cwd, must):
+        return
     again = mtls(cwd, *argv)
     ok = again.returncode == 0 or "already exists" in again.stdout or \
         "already revoked" in again.stdout
@@ -227,34 +246,21 @@ def full(name, argv, must, cwd, where, syscall, n):
     for write(2), only the Nth: later ones carry the error message."""
     global KILLS
     once = "" if syscall == "write" else "+"
-    p = run(["strace", "-f", "-o", "/dev/null", "-e", "trace=" + syscall,
-             "-e", "inject=%s:error=ENOSPC:when=%d%s" % (syscall, n, once), MTLS] + argv,
-            cwd)
+    p = injected(argv, cwd, syscall, "error=ENOSPC:when=%d%s" % (n, once))
     KILLS += 1
     if p.returncode != 0:
         if "full" not in p.stdout and "space" not in p.stdout:
             problem(where, "failed without naming the full disk: " + p.stdout.strip())
         if any(w in p.stdout for w in ("issued ", "renewed ", "wrote ", "CA created")):
             problem(where, "printed success before failing: " + p.stdout.strip())
-    if name == "ca init":
-        check_ca_init(where, cwd)
-        return
-    # A journal row whose deletion failed is settled by the next command.
-    nxt = mtls(cwd, "crl", "--ca-dir", "ca")
-    if nxt.returncode != 0:
-        problem(where, "next command failed: " + nxt.stdout.strip())
-        return
-    check_ca(where, cwd, set(must) | {"old"})
+    settle(name, where, cwd, must)
 
 
 def main():
     start = time.time()
     tmpl = make_template()
     for name, (argv, must) in SCENARIOS.items():
-        dry = os.path.join(WORK, "dry")
-        shutil.rmtree(dry, ignore_errors=True)
-        shutil.copytree(tmpl, dry, symlinks=True)
-        points = pick(count_calls(dry, argv))
+        points = pick(count_calls(fresh(tmpl, "dry"), argv))
         for syscall, n in points:
             one(name, argv, must, tmpl, syscall, n)
         print("scenario %-22s %3d kill points" % (name, len(points)), flush=True)

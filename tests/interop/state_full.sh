@@ -7,20 +7,10 @@
 # issuing until it is full ends in one clear line, and a CRL still fits
 # after the failures.
 . "$(dirname "$0")/lib.sh"
-# These runs are traced by strace; LeakSanitizer cannot work under ptrace
-# (it aborts), so leak checking is off here - every other test keeps it.
-export ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}"
-if command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null; then
-	python3 "$(dirname "$0")/state_crash.py" "$MTLS" "$T" "${STATE_FULL_POINTS:-2}" enospc \
-		>"$T/full.log" 2>&1
-	rc=$?
-	grep -E "^(PROBLEM|full-disk)" "$T/full.log" | head -40
-	if [ $rc -eq 0 ] && grep -q "problems: 0" "$T/full.log"; then
-		pass "ENOSPC at every sampled call: named as a full disk, no success printed, state consistent"
-	else
-		fail "full disk by fault injection (see above)"
-		tail -5 "$T/full.log"
-	fi
+. "$(dirname "$0")/state_lib.sh"
+if can_strace; then
+	state_faults "${STATE_FULL_POINTS:-2}" enospc "full-disk" \
+		"ENOSPC at every sampled call: named as a full disk, no success printed, state consistent"
 else
 	skip "strace cannot trace here"
 fi
