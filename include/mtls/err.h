@@ -79,6 +79,15 @@ int mtls_err_sys(struct mtls_err *err, enum mtls_errcode code,
 #define MTLS_ESC_TEXT 2
 const char *mtls_escape(const char *s, int flags, char *out, size_t len);
 
+/* The one syntax check of a URL a user gives (a push target, an EST or
+ * ACME CA, a CRL or OCSP address put into certificates): https:// (or
+ * http:// with MTLS_URL_HTTP), a host name or IP literal, an optional
+ * port 1-65535, a path; no spaces, controls or non-ASCII bytes, no user
+ * name, no fragment, at most 2048 characters. 0, or MTLS_E_USAGE with one
+ * line naming the URL and what is wrong. */
+#define MTLS_URL_HTTP 1
+int mtls_url_check(const char *url, int flags, struct mtls_err *err);
+
 /* Name ("MTLS_E_IO") and process exit status for a code. */
 const char *mtls_err_name(enum mtls_errcode code);
 int mtls_err_exit_status(enum mtls_errcode code);

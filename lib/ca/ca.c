@@ -197,10 +197,11 @@ ca_init_note(const struct mtls_ca_init_opts *o, const char *msg)
 static int
 ca_check_url(const char *what, const char *url, struct mtls_err *err)
 {
-	if (url != NULL && strncmp(url, "http://", 7) != 0 &&
-	    strncmp(url, "https://", 8) != 0) {
-		return mtls_err_set(err, MTLS_E_USAGE,
-		    "%s '%s' must be an http:// or https:// URL", what, url);
+	struct mtls_err e;
+
+	/* It goes into every certificate the CA signs. */
+	if (url != NULL && mtls_url_check(url, MTLS_URL_HTTP, &e) != 0) {
+		return mtls_err_set(err, e.code, "%s: %s", what, e.msg);
 	}
 	return 0;
 }

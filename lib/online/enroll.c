@@ -99,8 +99,8 @@ mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err)
 	struct enroll_install in;
 	int rc = -1;
 
-	if (o->url == NULL || strncmp(o->url, "https://", 8) != 0) {
-		return mtls_err_set(err, MTLS_E_USAGE, "the CA URL must be https://");
+	if (mtls_url_check(o->url, 0, err) != 0) {
+		return -1;
 	}
 	if (o->token == NULL || o->ca_fingerprint == NULL) {
 		return mtls_err_set(err, MTLS_E_USAGE, "first enrollment needs "

@@ -89,6 +89,54 @@ messages_are_escaped(void **state)
 	assert_string_equal(e.msg, "cannot open a\\x0ab: No such file or directory");
 }
 
+/* One URL check for every URL a user gives: a row per rule. */
+static void
+url_check_table(void **state)
+{
+	static const struct {
+		const char *url;
+		int flags, ok;
+		const char *why;
+	} rows[] = {
+	    {"https://ca.example/.well-known/est", 0, 1, NULL},
+	    {"https://10.0.0.1:8443/x?y=1", 0, 1, NULL},
+	    {"https://[::1]:443/", 0, 1, NULL},
+	    {"http://crl.example/ca.crl", MTLS_URL_HTTP, 1, NULL},
+	    {"HTTP://crl.example/ca.crl", MTLS_URL_HTTP, 1, NULL},
+	    {"http://crl.example/ca.crl", 0, 0, "must start with https://"},
+	    {"ftp://x.example/", MTLS_URL_HTTP, 0, "http:// or https://"},
+	    {"http://crl.example/a\nb", MTLS_URL_HTTP, 0, "control"},
+	    {"http://crl.example/a b", MTLS_URL_HTTP, 0, "spaces"},
+	    {"http://crl.example/\xc3\xa9", MTLS_URL_HTTP, 0, "non-ASCII"},
+	    {"https://user:pw@x.example/", 0, 0, "user names"},
+	    {"https://x.example/#frag", 0, 0, "fragment"},
+	    {"https:///path", 0, 0, "host"},
+	    {"https://x_y!.example/", 0, 0, "host"},
+	    {"https://[1.2.3.4]/", 0, 0, "IPv6"},
+	    {"https://[::1/", 0, 0, "IPv6"},
+	    {"https://x.example:0/", 0, 0, "port"},
+	    {"https://x.example:65536/", 0, 0, "port"},
+	    {"https://x.example:/", 0, 0, "port"},
+	    {"https://x.example:+80/", 0, 0, "port"},
+	    {"", 0, 0, "empty"},
+	};
+	struct mtls_err e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		mtls_err_clear(&e);
+		assert_int_equal(mtls_url_check(rows[i].url, rows[i].flags, &e),
+		    rows[i].ok ? 0 : -1);
+		if (!rows[i].ok) {
+			assert_int_equal(e.code, MTLS_E_USAGE);
+			assert_non_null(strstr(e.msg, rows[i].why));
+			assert_null(strchr(e.msg, '\n'));
+		}
+	}
+	assert_int_equal(mtls_url_check(NULL, 0, &e), -1);
+}
+
 int
 main(void)
 {
@@ -98,6 +146,7 @@ main(void)
 	    cmocka_unit_test(exit_statuses),
 	    cmocka_unit_test(sys_appends_strerror),
 	    cmocka_unit_test(messages_are_escaped),
+	    cmocka_unit_test(url_check_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,9 @@ mtls_url_parse(const char *s, struct mtls_url *u, struct mtls_err *err)
 	size_t i, hl;
 
 	memset(u, 0, sizeof(*u));
+	if (mtls_url_check(s, 0, err) != 0) {
+		return -1;
+	}
 	if (strncasecmp(s, "https://", 8) != 0) {
 		return url_bad(s, "only https:// is supported", err);
 	}
