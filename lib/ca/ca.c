@@ -682,28 +682,6 @@ mtls_ca_ocsp_url(const struct mtls_ca *ca)
 }
 
 int
-mtls_ca_begin(struct mtls_ca *ca, struct mtls_err *err)
-{
-	return mtls__inv_begin(ca->inv, err);
-}
-
-int
-mtls_ca_commit(struct mtls_ca *ca, struct mtls_err *err)
-{
-	int rc = mtls__inv_commit(ca->inv, err);
-
-	mtls__ca_txn_unlock(ca); /* a failed commit was rolled back too */
-	return rc;
-}
-
-void
-mtls_ca_rollback(struct mtls_ca *ca)
-{
-	mtls__inv_rollback(ca->inv);
-	mtls__ca_txn_unlock(ca);
-}
-
-int
 mtls_ca_list(struct mtls_ca *ca, const char *name, mtls_inv_cb *cb, void *arg,
     struct mtls_err *err)
 {

@@ -353,6 +353,28 @@ recover_journal(struct mtls_ca *ca, struct mtls_err *err)
 	return rc == 0 ? 0 : -1;
 }
 
+int
+mtls_ca_begin(struct mtls_ca *ca, struct mtls_err *err)
+{
+	return mtls__inv_begin(ca->inv, err);
+}
+
+int
+mtls_ca_commit(struct mtls_ca *ca, struct mtls_err *err)
+{
+	int rc = mtls__inv_commit(ca->inv, err);
+
+	mtls__ca_txn_unlock(ca); /* a failed commit was rolled back too */
+	return rc;
+}
+
+void
+mtls_ca_rollback(struct mtls_ca *ca)
+{
+	mtls__inv_rollback(ca->inv);
+	mtls__ca_txn_unlock(ca);
+}
+
 static int
 lock_within(struct mtls_ca *ca, long wait_ms, struct mtls_err *err)
 {
