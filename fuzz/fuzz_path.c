@@ -3,7 +3,8 @@
  * Path header), the https URL parser (every push target) and the Action
  * header. Properties, not just "no crash": an accepted Path is a
  * normalised fixed point that never escapes; an accepted URL formats to a
- * string that parses back to the same parts. */
+ * string that parses back to the same parts; the URL check accepts only
+ * printable ASCII, and nothing it refuses. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,7 +39,21 @@ check_url(const char *text)
 	struct mtls_url u, v;
 	struct mtls_err err;
 	char s[1400];
+	size_t i;
 
+	/* mtls_url_check (every URL a user gives): an accepted URL is
+	 * printable ASCII without '@' before its path and without '#'; the
+	 * push parser accepts nothing the check refuses. */
+	if (mtls_url_check(text, MTLS_URL_HTTP, &err) == 0) {
+		for (i = 0; text[i] != '\0'; i++) {
+			if ((unsigned char)text[i] <= ' ' ||
+			    (unsigned char)text[i] >= 0x7f || text[i] == '#') {
+				__builtin_trap();
+			}
+		}
+	} else if (mtls_url_parse(text, &u, &err) == 0) {
+		__builtin_trap();
+	}
 	if (mtls_url_parse(text, &u, &err) != 0) {
 		return;
 	}

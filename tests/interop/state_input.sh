@@ -26,4 +26,12 @@ $MTLS serve --config bad2.conf 2>e2.txt
 one_line "an unknown config name with ESC is echoed escaped" e2.txt
 $MTLS issue "$(printf 'a\nmtls: FAKE')" --out out 2>e3.txt
 one_line "a name with a newline is echoed escaped" e3.txt
+# A URL that goes into every certificate is checked before the CA exists.
+check_status "ca init --crl-url with a newline is refused (usage)" 2 \
+	$MTLS ca init --dir ca3 --crl-url "$(printf 'http://crl.example/a\nb')"
+[ ! -e ca3/ca.crt ] && pass "and no CA was made" || fail "a CA was made with a bad --crl-url"
+check_status "ca init --ocsp-url with user info is refused" 2 \
+	$MTLS ca init --dir ca3 --ocsp-url "http://u:p@ocsp.example/"
+check_status "push to a URL with a fragment is refused" 2 \
+	$MTLS push "https://r.example/#x" --key k --cert c --ca ca/ca.crt -- /etc/hostname
 finish
