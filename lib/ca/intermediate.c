@@ -299,6 +299,11 @@ mtls_ca_install(const char *dir, STACK_OF(X509) *chain, const char *crl_url,
 	struct mtls_inv *inv = NULL;
 	int n = sk_X509_num(chain), rc = -1;
 
+	/* They go into every certificate the intermediate signs. */
+	if ((crl_url != NULL && mtls_url_check(crl_url, MTLS_URL_HTTP, err) != 0) ||
+	    (ocsp_url != NULL && mtls_url_check(ocsp_url, MTLS_URL_HTTP, err) != 0)) {
+		goto out;
+	}
 	if (key_p == NULL || csr_p == NULL || conf_p == NULL || inv_p == NULL ||
 	    crt_p == NULL) {
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
