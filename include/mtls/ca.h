@@ -206,6 +206,11 @@ struct mtls_inv_entry {
 
 typedef int mtls_inv_cb(const struct mtls_inv_entry *e, void *arg);
 
+/* What E is at NOW, the first that holds of: "revoked", "superseded" (a
+ * renewal replaced it), "expired", "not-yet-valid", "valid". The string is
+ * static. The inventory's own status only says revoked or not. */
+const char *mtls_inv_state(const struct mtls_inv_entry *e, time_t now);
+
 /* Calls CB for each certificate (all when NAME is NULL), oldest first;
  * a non-zero return from CB stops the walk and is returned. */
 int mtls_ca_list(struct mtls_ca *ca, const char *name, mtls_inv_cb *cb,
