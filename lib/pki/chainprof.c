@@ -59,13 +59,15 @@ mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role)
 	}
 	if ((role == MTLS_LEAF_CLIENT || role == MTLS_LEAF_NODE) &&
 	    (xku & XKU_SSL_CLIENT) == 0) {
-		return "its extended key usage does not include clientAuth "
+		return "it is not a client certificate: its extended key usage "
+		       "does not include clientAuth "
 		       "(RFC 5280 4.2.1.12; its key usage is fine); issue it "
 		       "with the client or node profile";
 	}
 	if ((role == MTLS_LEAF_SERVER || role == MTLS_LEAF_NODE) &&
 	    (xku & XKU_SSL_SERVER) == 0) {
-		return "its extended key usage does not include serverAuth "
+		return "it is not a server certificate: its extended key usage "
+		       "does not include serverAuth "
 		       "(RFC 5280 4.2.1.12; its key usage is fine); issue it "
 		       "with the server or node profile";
 	}
