@@ -424,7 +424,7 @@ ticket_gen(SSL *s, void *arg)
 		if (n <= 0 || (size_t)(p - buf) + (size_t)n > sizeof(buf)) {
 			break; /* the rest is looked up in the store */
 		}
-		p += i2d_X509(sk_X509_value(chain, i), &p);
+		(void)i2d_X509(sk_X509_value(chain, i), &p); /* advances p */
 	}
 	if (SSL_SESSION_set1_ticket_appdata(ss, buf, (size_t)(p - buf)) != 1) {
 		ERR_clear_error();
