@@ -117,6 +117,10 @@ struct mtls_doctor_opts {
 	const char *ca_file;   /* truststore; else ca.crt / *ca*.pem found */
 	const char *pass_spec; /* for encrypted keys and keystores */
 	int warn_days;         /* 0 means 30 */
+	const char *rollover;  /* a CA directory in a rollover, or the
+	                          retiring issuer's certificate: warns about
+	                          each certificate it issued, and about a
+	                          truststore without the new issuer */
 };
 
 /* Checks the files: a directory is scanned (not recursively) for *.crt,
