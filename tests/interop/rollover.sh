@@ -106,6 +106,8 @@ check_output "... and gets a certificate of the new issuer" "G2" \
 	openssl x509 -in n1/n1.crt -noout -issuer
 check "... whose chain verifies to the root it pinned" \
 	openssl verify -CAfile old-root.pem -untrusted n1/n1.chain.pem n1/n1.crt
+check "... and its ca.pem now holds the new root too (learned through new-by-old)" \
+	test "$(grep -c 'BEGIN CERT' n1/ca.pem)" = 2
 
 # The server loads the trust bundle (both roots) before anything new exists.
 cp ca/trust.pem srv/trust.pem
@@ -159,6 +161,17 @@ cp ca/trust.pem cli/trust.pem
 kill -HUP "$SERVE"
 check "the stream delivers after finish" until_more 3
 check_status "finish again: nothing to finish" 1 "$MTLS" ca rollover finish
+# The online CA restarts without the old root: the node's pin moves to
+# the successor it learned during the overlap.
+kill "$CASERVE"
+wait "$CASERVE" 2>/dev/null
+ca_serve
+check "the enrolled node renews after finish (its pin moved to the new root)" \
+	"$MTLS" renew-agent --once --force n1
+check "... its certificate verifies under the new root alone" \
+	openssl verify -CAfile ca/ca.crt -untrusted n1/n1.chain.pem n1/n1.crt
+NEWFP=$("$MTLS" ca show | awk '/SHA-256/{print $2}' | tr -d : | tr A-F a-f)
+check "... and its state pins the new root" grep -qi "\"ca_fingerprint\": \"$NEWFP\"" n1/n1.enroll.json
 check_fails "the old client certificate is refused by openssl against the new bundle" \
 	openssl verify -CAfile ca/trust.pem cli-old.crt
 
