@@ -9,8 +9,8 @@
 static const char usage[] =
     "usage: mtls doctor [DIR | FILE ...] [--role client|server|node]\n"
     "                   [--host NAME] [--ca FILE] [--pass SPEC]\n"
-    "                   [--warn-days N] [--rollover CADIR|FILE] [--json]\n"
-    "                   [--verbose]\n"
+    "                   [--warn-days N] [--ca-dir DIR] [--crl FILE]\n"
+    "                   [--rollover CADIR|FILE] [--json] [--verbose]\n"
     "\n"
     "Checks a node's files at rest, as the node would use them: the key\n"
     "matches the certificate, the chain is complete and in order, validity\n"
@@ -33,6 +33,11 @@ static const char usage[] =
     "  --pass SPEC     password for encrypted keys and keystores:\n"
     "                  pass:, env:, file:, fd: or stdin\n"
     "  --warn-days N   warn when a certificate expires within N days (30)\n"
+    "  --ca-dir DIR    the CA whose inventory says whether a certificate was\n"
+    "                  revoked (an error) or superseded by a renewal (a\n"
+    "                  warning); default $MTLS_CA_DIR or ./pki when present\n"
+    "  --crl FILE      also check the certificates against this CRL (it\n"
+    "                  counts when a truststore certificate signed it)\n"
     "  --rollover P    during a CA rollover ('mtls ca rollover'): P is the CA\n"
     "                  directory (or its rollover/old.crt, copied to the node);\n"
     "                  warns about every certificate the retiring issuer\n"
@@ -64,6 +69,8 @@ cmd_doctor(int argc, char **argv)
 		{"ca", required_argument, NULL, 'a'},
 		{"pass", required_argument, NULL, 'p'},
 		{"warn-days", required_argument, NULL, 'w'},
+		{"ca-dir", required_argument, NULL, 'd'},
+		{"crl", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
 		{"rollover", required_argument, NULL, 'R'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -101,6 +108,12 @@ cmd_doctor(int argc, char **argv)
 			}
 			dopt.warn_days = (int)v;
 			break;
+		case 'd':
+			dopt.ca_dir = optarg;
+			break;
+		case 'c':
+			dopt.crl_file = optarg;
+			break;
 		case 'j':
 			json = 1;
 			break;
@@ -116,6 +129,7 @@ cmd_doctor(int argc, char **argv)
 			return cli_bad_option("doctor");
 		}
 	}
+	dopt.ca_dir = cli_ca_dir(dopt.ca_dir);
 	dopt.paths = (const char *const *)(argv + optind);
 	dopt.npaths = (size_t)(argc - optind);
 	r = mtls_doctor(&dopt, &err);
