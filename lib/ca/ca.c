@@ -250,6 +250,10 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	    ca_check_url("--ocsp-url", o->ocsp_url, err) != 0) {
 		return -1;
 	}
+	if (o->db != NULL && !mtls__db_is_url(o->db)) {
+		return mtls_err_set(err, MTLS_E_USAGE, "--db takes a "
+		    "postgresql:// URL, not '%s'", o->db);
+	}
 	name = mtls_name_parse(o->name ? o->name : "CN=mtls Root CA", err);
 	if (name == NULL || mtls_mkdir_p(o->dir, 0700, err) != 0) {
 		goto out;
