@@ -9,7 +9,8 @@
 static const char usage[] =
     "usage: mtls doctor [DIR | FILE ...] [--role client|server|node]\n"
     "                   [--host NAME] [--ca FILE] [--pass SPEC]\n"
-    "                   [--warn-days N] [--json] [--verbose]\n"
+    "                   [--warn-days N] [--ca-dir DIR] [--crl FILE]\n"
+    "                   [--rollover CADIR|FILE] [--json] [--verbose]\n"
     "\n"
     "Checks a node's files at rest, as the node would use them: the key\n"
     "matches the certificate, the chain is complete and in order, validity\n"
@@ -32,6 +33,16 @@ static const char usage[] =
     "  --pass SPEC     password for encrypted keys and keystores:\n"
     "                  pass:, env:, file:, fd: or stdin\n"
     "  --warn-days N   warn when a certificate expires within N days (30)\n"
+    "  --ca-dir DIR    the CA whose inventory says whether a certificate was\n"
+    "                  revoked (an error) or superseded by a renewal (a\n"
+    "                  warning); default $MTLS_CA_DIR or ./pki when present\n"
+    "  --crl FILE      also check the certificates against this CRL (it\n"
+    "                  counts when a truststore certificate signed it)\n"
+    "  --rollover P    during a CA rollover ('mtls ca rollover'): P is the CA\n"
+    "                  directory (or its rollover/old.crt, copied to the node);\n"
+    "                  warns about every certificate the retiring issuer\n"
+    "                  signed (old_issuer) and a truststore that lacks the\n"
+    "                  new root (trust_lacks_new_issuer)\n"
     "  --json          print the report as JSON\n"
     "  --verbose       also list the checks that passed\n"
     "  -h, --help      this help\n"
@@ -46,6 +57,7 @@ static const char usage[] =
     "Examples:\n"
     "  mtls doctor /etc/mtls/node1 --role node --host node1.example\n"
     "  mtls doctor server.crt server.key --ca ca.crt --role server\n"
+    "  mtls doctor /etc/mtls --rollover /etc/mtls/ca   # what still needs the old CA\n"
     "  mtls doctor . --json | jq -r '.findings[] | select(.severity==\"error\") | .message'\n";
 
 int
@@ -57,7 +69,10 @@ cmd_doctor(int argc, char **argv)
 		{"ca", required_argument, NULL, 'a'},
 		{"pass", required_argument, NULL, 'p'},
 		{"warn-days", required_argument, NULL, 'w'},
+		{"ca-dir", required_argument, NULL, 'd'},
+		{"crl", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
+		{"rollover", required_argument, NULL, 'R'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -93,8 +108,17 @@ cmd_doctor(int argc, char **argv)
 			}
 			dopt.warn_days = (int)v;
 			break;
+		case 'd':
+			dopt.ca_dir = optarg;
+			break;
+		case 'c':
+			dopt.crl_file = optarg;
+			break;
 		case 'j':
 			json = 1;
+			break;
+		case 'R':
+			dopt.rollover = optarg;
 			break;
 		case 'v':
 			verbose = 1;
@@ -105,6 +129,7 @@ cmd_doctor(int argc, char **argv)
 			return cli_bad_option("doctor");
 		}
 	}
+	dopt.ca_dir = cli_ca_dir(dopt.ca_dir);
 	dopt.paths = (const char *const *)(argv + optind);
 	dopt.npaths = (size_t)(argc - optind);
 	r = mtls_doctor(&dopt, &err);
