@@ -15,6 +15,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 #if defined(__GNUC__)
 #define MTLS_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -72,6 +75,8 @@ int mtls_err_exit_status(enum mtls_errcode code);
 
 /* Library version string, e.g. "0.1.0". */
 const char *mtls_version(void);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

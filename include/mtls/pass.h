@@ -16,6 +16,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* Returns the password named by SPEC (caller frees with mtls_pass_free).
  * When SPEC is NULL: if PROMPT is non-NULL and standard input is a
  * terminal, asks for it (twice when CONFIRM); otherwise fails with
@@ -25,6 +28,8 @@ char *mtls_pass_get(const char *spec, const char *prompt, int confirm,
 
 /* Wipes and frees P. NULL-safe. */
 void mtls_pass_free(char *p);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }
