@@ -87,6 +87,9 @@ struct mtls_ca_init_opts;
 int cmd_ca_request(const struct mtls_ca_init_opts *o);
 int cmd_ca_sub(int argc, char **argv);
 
+/* mtls ca rollover begin|status|finish (cmd_ca_roll.c). */
+int cmd_ca_roll(int argc, char **argv);
+
 /* mtls ca serve (cmd_ca_serve.c). */
 int cmd_ca_serve(int argc, char **argv);
 

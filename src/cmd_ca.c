@@ -14,6 +14,7 @@ static const char usage[] =
     "       mtls ca init --intermediate [--dir DIR] [--name DN] ...\n"
     "       mtls ca sign-intermediate | install  (see 'mtls ca install --help')\n"
     "       mtls ca show [--ca-dir DIR]\n"
+    "       mtls ca rollover begin | status | finish  (see 'mtls ca rollover --help')\n"
     "       mtls ca serve --listen ADDR:PORT [OPTIONS]  (see 'mtls ca serve --help')\n"
     "\n"
     "init creates a private CA: a self-signed root (basicConstraints CA:TRUE,\n"
@@ -203,10 +204,13 @@ cmd_ca(int argc, char **argv)
 	if (strcmp(argv[1], "serve") == 0) {
 		return cmd_ca_serve(argc - 1, argv + 1);
 	}
+	if (strcmp(argv[1], "rollover") == 0) {
+		return cmd_ca_roll(argc - 1, argv + 1);
+	}
 	if (strcmp(argv[1], "sign-intermediate") == 0 ||
 	    strcmp(argv[1], "install") == 0) {
 		return cmd_ca_sub(argc - 1, argv + 1);
 	}
 	return cli_usage("ca", "unknown action '%s' (use init, show, serve, "
-	    "sign-intermediate or install)", argv[1]);
+	    "sign-intermediate, install or rollover)", argv[1]);
 }

@@ -121,6 +121,11 @@ X509 *mtls_ca_root(const struct mtls_ca *ca);
 /* The issuers above the CA's certificate, nearest first, ending with the
  * root (empty for a root CA): peers need them in their chains. */
 STACK_OF(X509) *mtls_ca_issuers(const struct mtls_ca *ca);
+/* During a rollover (mtls_ca_rollover_begin .. _finish): the issuer
+ * being replaced, and the CA's certificate signed by it (the cross
+ * certificate new issuances' chains carry). NULL outside one. Borrowed. */
+X509 *mtls_ca_previous(const struct mtls_ca *ca);
+X509 *mtls_ca_cross(const struct mtls_ca *ca);
 const char *mtls_ca_dir(const struct mtls_ca *ca);
 const char *mtls_ca_crl_url(const struct mtls_ca *ca);
 const char *mtls_ca_ocsp_url(const struct mtls_ca *ca);
@@ -209,6 +214,11 @@ struct mtls_inv_entry {
 
 typedef int mtls_inv_cb(const struct mtls_inv_entry *e, void *arg);
 
+/* What E is at NOW, the first that holds of: "revoked", "superseded" (a
+ * renewal replaced it), "expired", "not-yet-valid", "valid". The string is
+ * static. The inventory's own status only says revoked or not. */
+const char *mtls_inv_state(const struct mtls_inv_entry *e, time_t now);
+
 /* Calls CB for each certificate (all when NAME is NULL), oldest first;
  * a non-zero return from CB stops the walk and is returned. */
 int mtls_ca_list(struct mtls_ca *ca, const char *name, mtls_inv_cb *cb,
@@ -278,6 +288,44 @@ int mtls_ca_current(struct mtls_ca *ca, const char *name, char *serial,
  * of entries. */
 int mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
     size_t *len, long *count, struct mtls_err *err);
+
+/* A CA rollover, as RFC 4210 4.4's root CA key update: a new key and a
+ * new self-signed certificate (NewWithNew) become the issuer; the old
+ * root (OldWithOld), the new certificate signed by the old key
+ * (NewWithOld) and the old certificate signed by the new key (OldWithNew)
+ * are kept in DIR/rollover; DIR/trust.pem, the bundle peers load as their
+ * CA file, holds both roots until the rollover is finished. */
+struct mtls_rollover_opts {
+	const char *name;      /* subject DN; NULL: the old one with its
+	                          common name's generation suffix raised
+	                          ("Root CA" -> "Root CA G2" -> "Root CA G3") */
+	enum mtls_keytype key_type;
+	int days;              /* 0: MTLS_DEFAULT_CA_DAYS */
+	const char *pass_spec; /* encrypt the new ca.key, or the token PIN */
+	const char *key_uri;   /* "pkcs11:...": the new key is in a token */
+};
+
+/* Begins a rollover of the root CA (unlocked, and locked with
+ * mtls_ca_lock): every file appears at once or not at all (the CA's
+ * journal finishes or undoes a killed begin). Refuses an intermediate
+ * (sign a new one under the root instead) and a second rollover while one
+ * is under way. CA keeps describing the old issuer: open it again. */
+int mtls_ca_rollover_begin(struct mtls_ca *ca,
+    const struct mtls_rollover_opts *o, struct mtls_err *err);
+
+/* Calls CB for each certificate that still depends on the old issuer:
+ * valid, not expired, not superseded by a renewal, issued by
+ * mtls_ca_previous. *COUNT gets how many. No rollover: none. */
+int mtls_ca_rollover_dependants(struct mtls_ca *ca, mtls_inv_cb *cb,
+    void *arg, size_t *count, struct mtls_err *err);
+
+/* Ends the rollover: DIR/trust.pem holds only the new root, and
+ * DIR/rollover moves to DIR/retired/NAME (NAME into RETIRED), where the
+ * old key stays to sign the old issuer's CRL until its last certificate
+ * expires. Refuses while certificates depend on the old issuer, unless
+ * FORCE. Hold the CA lock. Running it again after a kill completes it. */
+int mtls_ca_rollover_finish(struct mtls_ca *ca, int force, char *retired,
+    size_t len, struct mtls_err *err);
 
 /* Checks what mtls_identity_issue would refuse before any key is made:
  * the name, the subject and the SANs (including the default dns:NAME of

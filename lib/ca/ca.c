@@ -56,72 +56,17 @@ mtls__random_serial(ASN1_INTEGER *serial, struct mtls_err *err)
 	return 0;
 }
 
-int
-mtls__add_ext(X509 *x, int nid, int crit, void *value, struct mtls_err *err)
-{
-	if (X509_add1_ext_i2d(x, nid, value, crit, X509V3_ADD_DEFAULT) != 1) {
-		return mtls_err_ssl(err, MTLS_E_INTERNAL,
-		    "cannot add extension %s", OBJ_nid2sn(nid));
-	}
-	return 0;
-}
-
-int
-mtls__add_ski(X509 *x, struct mtls_err *err)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
-	int rc;
-
-	if (ski == NULL ||
-	    X509_pubkey_digest(x, EVP_sha1(), md, &n) != 1 ||
-	    ASN1_OCTET_STRING_set(ski, md, (int)n) != 1) {
-		ASN1_OCTET_STRING_free(ski);
-		return mtls_err_ssl(err, MTLS_E_INTERNAL,
-		    "cannot compute the subject key identifier");
-	}
-	rc = mtls__add_ext(x, NID_subject_key_identifier, 0, ski, err);
-	ASN1_OCTET_STRING_free(ski);
-	return rc;
-}
-
+/* basicConstraints and keyUsage of a root: the same as an intermediate's
+ * without a path length (caexts.c), plus its own key identifier. */
 static int
 ca_add_root_exts(X509 *x, struct mtls_err *err)
 {
-	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
-	ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
-	int rc = -1;
-
-	if (bc == NULL || ku == NULL) {
-		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	/* DER encodes TRUE as 0xFF (X.690 11.1); OpenSSL writes the int as
-	 * given, and strict parsers (Go: lego, Caddy, cert-manager) refuse 1. */
-	bc->ca = 0xFF;
-	/* keyCertSign, cRLSign; digitalSignature so the CA can also sign
-	 * OCSP responses itself (RFC 6960 4.2.2.2). */
-	if (ASN1_BIT_STRING_set_bit(ku, 0, 1) != 1 ||
-	    ASN1_BIT_STRING_set_bit(ku, 5, 1) != 1 ||
-	    ASN1_BIT_STRING_set_bit(ku, 6, 1) != 1) {
-		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (mtls__add_ext(x, NID_basic_constraints, 1, bc, err) != 0 ||
-	    mtls__add_ext(x, NID_key_usage, 1, ku, err) != 0 ||
-	    mtls__add_ski(x, err) != 0) {
-		goto out;
-	}
-	rc = 0;
-out:
-	BASIC_CONSTRAINTS_free(bc);
-	ASN1_BIT_STRING_free(ku);
-	return rc;
+	return mtls__add_ca_exts(x, -1, err) != 0 || mtls__add_ski(x, err) != 0
+	    ? -1 : 0;
 }
 
-static X509 *
-ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *err)
+X509 *
+mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *err)
 {
 	X509 *x = X509_new();
 
@@ -351,7 +296,7 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	if (key == NULL) {
 		goto out;
 	}
-	cert = ca_make_root(key, name, o->days > 0 ? o->days : MTLS_DEFAULT_CA_DAYS,
+	cert = mtls__ca_make_root(key, name, o->days > 0 ? o->days : MTLS_DEFAULT_CA_DAYS,
 	    err);
 	if (cert == NULL ||
 	    (o->key_uri == NULL &&
@@ -493,7 +438,13 @@ ca_load_issuers(struct mtls_ca *ca, struct mtls_err *err)
 			}
 		}
 	}
-	if (mtls_cert_append_pem(ca->cert, &ca->chain_pem, &ca->chain_pem_len,
+	/* During a rollover the cross certificate comes first: a peer that
+	 * trusts only the old root finds it as the leaf's issuer before the
+	 * new self-signed root, which it does not trust (OpenSSL takes the
+	 * first matching untrusted issuer). */
+	if ((ca->cross != NULL && mtls_cert_append_pem(ca->cross,
+		&ca->chain_pem, &ca->chain_pem_len, err) != 0) ||
+	    mtls_cert_append_pem(ca->cert, &ca->chain_pem, &ca->chain_pem_len,
 		err) != 0) {
 		goto out;
 	}
@@ -507,6 +458,41 @@ ca_load_issuers(struct mtls_ca *ca, struct mtls_err *err)
 out:
 	sk_X509_pop_free(chain, X509_free);
 	free(p);
+	return rc;
+}
+
+/* DIR/rollover during an overlap: the old root and the new issuer's
+ * certificate signed by the old key. */
+static int
+ca_load_rollover(struct mtls_ca *ca, struct mtls_err *err)
+{
+	char *p = mtls__path_of(ca->dir, MTLS_CA_ROLL_OLD, "");
+	char *q = mtls__path_of(ca->dir, MTLS_CA_ROLL_NEWOLD, "");
+	int rc = -1;
+
+	if (p == NULL || q == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (access(p, F_OK) != 0) {
+		rc = 0;
+		goto out;
+	}
+	ca->prev = mtls_load_cert(p, err);
+	ca->cross = ca->prev != NULL ? mtls_load_cert(q, err) : NULL;
+	if (ca->cross != NULL && (X509_check_issued(ca->prev, ca->cross) != X509_V_OK ||
+	    X509_NAME_cmp(X509_get_subject_name(ca->cross),
+		X509_get_subject_name(ca->cert)) != 0 ||
+	    EVP_PKEY_eq(X509_get0_pubkey(ca->cross), X509_get0_pubkey(ca->cert)) != 1)) {
+		mtls_err_set(err, MTLS_E_FORMAT, "%s is not the CA's certificate "
+		    "signed by %s", q, p);
+		goto out;
+	}
+	rc = ca->cross != NULL ? 0 : -1;
+out:
+	ERR_clear_error();
+	free(p);
+	free(q);
 	return rc;
 }
 
@@ -555,7 +541,7 @@ mtls_ca_open(const char *dir, struct mtls_err *err)
 	}
 	ca->inv = mtls__inv_open(p, 0, err);
 	if (ca->inv == NULL || ca_prepare_exts(ca, err) != 0 ||
-	    ca_load_issuers(ca, err) != 0) {
+	    ca_load_rollover(ca, err) != 0 || ca_load_issuers(ca, err) != 0) {
 		goto fail;
 	}
 	free(p);
@@ -610,6 +596,8 @@ mtls_ca_free(struct mtls_ca *ca)
 	free(ca->recovery);
 	mtls__inv_close(ca->inv);
 	X509_free(ca->cert);
+	X509_free(ca->prev);
+	X509_free(ca->cross);
 	sk_X509_pop_free(ca->issuers, X509_free);
 	EVP_PKEY_free(ca->key);
 	mtls__p11_close(ca->p11); /* after the key that needs it */
@@ -636,6 +624,18 @@ mtls_ca_root(const struct mtls_ca *ca)
 	int n = sk_X509_num(ca->issuers);
 
 	return n > 0 ? sk_X509_value(ca->issuers, n - 1) : ca->cert;
+}
+
+X509 *
+mtls_ca_previous(const struct mtls_ca *ca)
+{
+	return ca->prev;
+}
+
+X509 *
+mtls_ca_cross(const struct mtls_ca *ca)
+{
+	return ca->cross;
 }
 
 STACK_OF(X509) *

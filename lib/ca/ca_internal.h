@@ -26,6 +26,12 @@ struct mtls_ca {
 	char *chain_pem; /* CERT and its intermediates, PEM, appended to
 	                    chains (the root too, as always) */
 	size_t chain_pem_len;
+	/* During a rollover (DIR/rollover): the issuer being replaced and
+	 * the new one's certificate signed by it (RFC 4210 4.4 NewWithOld),
+	 * which chains carry so that peers trusting only PREV still verify
+	 * what CERT issues. NULL otherwise. */
+	X509 *prev;
+	X509 *cross;
 	struct mtls__lock *lock; /* held between mtls_ca_lock and _release */
 	char *recovery;          /* what taking the lock finished or undid */
 };
@@ -50,12 +56,17 @@ const EVP_MD *mtls__sign_md(const EVP_PKEY *key);
  * serial whose encoding is always 16 bytes (RFC 5280 4.1.2.2). */
 int mtls__random_serial(ASN1_INTEGER *serial, struct mtls_err *err);
 
-/* Adds an extension built from a structure. */
+/* caexts.c, a leaf both the root (ca.c) and the sub-CA profile (subca.c)
+ * use: adds an extension built from a structure. */
 int mtls__add_ext(X509 *x, int nid, int crit, void *value,
     struct mtls_err *err);
 
 /* Subject key identifier (RFC 5280 4.2.1.2 method 1) for X's key. */
 int mtls__add_ski(X509 *x, struct mtls_err *err);
+
+/* A CA's basicConstraints (critical, cA TRUE, PATH_LEN when >= 0) and
+ * keyUsage (critical: keyCertSign, cRLSign, digitalSignature). */
+int mtls__add_ca_exts(X509 *x, int path_len, struct mtls_err *err);
 
 /* An identity name is also a file name: one short path component
  * without control characters (identity.c). */
@@ -91,6 +102,10 @@ int mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o,
  * outside CACERT's name constraints (intermediate.c). */
 int mtls__subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err);
 
+/* A self-signed CA certificate for KEY named NAME, valid DAYS (ca.c). */
+X509 *mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days,
+    struct mtls_err *err);
+
 /* The key of a new CA: made here (and *PASS, the password to encrypt it
  * with, resolved), or found in a token by O->key_uri (*P11 then holds the
  * session; free the key before closing it). */
@@ -104,5 +119,14 @@ EVP_PKEY *mtls__ca_new_key(const struct mtls_ca_init_opts *o, char **pass,
 #define MTLS_CA_CSR "ca.csr"
 #define MTLS_CA_CHAIN "ca.chain.pem"
 #define MTLS_CA_ROOT "root.crt"
+/* Rollover (rollover.c): the overlap's files, and the trust bundle. */
+#define MTLS_CA_ROLL "rollover"
+#define MTLS_CA_ROLL_OLD "rollover/old.crt"
+#define MTLS_CA_ROLL_OLDKEY "rollover/old.key"
+#define MTLS_CA_ROLL_STATE "rollover/state.json"
+#define MTLS_CA_ROLL_NEWOLD "rollover/new-by-old.crt"
+#define MTLS_CA_ROLL_OLDNEW "rollover/old-by-new.crt"
+#define MTLS_CA_RETIRED "retired"
+#define MTLS_CA_TRUST "trust.pem"
 
 #endif

@@ -90,3 +90,23 @@ mtls__ca_revocation_state(struct mtls_ca *ca, long long *count, time_t *latest,
 {
 	return mtls__inv_revocation_state(ca->inv, count, latest, err);
 }
+
+const char *
+mtls_inv_state(const struct mtls_inv_entry *e, time_t now)
+{
+	/* Revocation outranks everything: it is the one fact a relying party
+	 * must act on, whatever else holds for the certificate. */
+	if (strcmp(e->status, "revoked") == 0) {
+		return "revoked";
+	}
+	if (e->superseded_by != NULL) {
+		return "superseded";
+	}
+	if (e->not_after < now) {
+		return "expired";
+	}
+	if (e->not_before > now) {
+		return "not-yet-valid";
+	}
+	return "valid";
+}

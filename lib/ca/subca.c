@@ -202,40 +202,10 @@ out:
 int
 mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o, struct mtls_err *err)
 {
-	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
-	ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
-	int rc = -1;
-
-	if (bc == NULL || ku == NULL) {
-		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
-		goto out;
+	if (mtls__add_ca_exts(x, o->path_len, err) != 0) {
+		return -1;
 	}
-	/* DER encodes TRUE as 0xFF (X.690 11.1); OpenSSL writes the int as
-	 * given, and strict parsers (Go: lego, Caddy, cert-manager) refuse 1. */
-	bc->ca = 0xFF;
-	if (o->path_len >= 0 && ((bc->pathlen = ASN1_INTEGER_new()) == NULL ||
-	    ASN1_INTEGER_set(bc->pathlen, o->path_len) != 1)) {
-		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	/* keyCertSign and cRLSign; digitalSignature so it can sign its own
-	 * OCSP answers, like the root (RFC 6960 4.2.2.2). */
-	if (ASN1_BIT_STRING_set_bit(ku, 0, 1) != 1 ||
-	    ASN1_BIT_STRING_set_bit(ku, 5, 1) != 1 ||
-	    ASN1_BIT_STRING_set_bit(ku, 6, 1) != 1) {
-		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (mtls__add_ext(x, NID_basic_constraints, 1, bc, err) != 0 ||
-	    mtls__add_ext(x, NID_key_usage, 1, ku, err) != 0 ||
-	    add_name_constraints(x, o, err) != 0) {
-		goto out;
-	}
-	rc = 0;
-out:
-	BASIC_CONSTRAINTS_free(bc);
-	ASN1_BIT_STRING_free(ku);
-	return rc;
+	return add_name_constraints(x, o, err);
 }
 
 int

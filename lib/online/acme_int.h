@@ -171,7 +171,7 @@ void mtls__acme_set_body(struct mtls__acme_resp *r, int status,
 void mtls__acme_check_done(struct mtls__acme *a, const char *authz, int index,
     int ok, const char *problem, const char *detail);
 
-/* ---- between acme.c and acme_order.c ---- */
+/* ---- between acme.c and the route files ---- */
 
 struct mtls__acme_job {
 	struct mtls__acme *a;
@@ -213,7 +213,22 @@ void mtls__acme_audit(struct mtls__acme_job *j, const char *action,
     const char *name, const char *serial, const char *outcome,
     const char *reason);
 
-/* Routes of acme_order.c. */
+/* A string member of O, or "" (never NULL). */
+const char *mtls__acme_jstr(const json_t *o, const char *k);
+
+/* T as an RFC 3339 UTC string (RFC 8555 7.1). */
+json_t *mtls__acme_time_json(time_t t);
+
+/* 1 when DOC's expires_at is not after the job's time. */
+int mtls__acme_expired(struct mtls__acme_job *j, json_t *doc);
+
+/* A problem for a failed inventory step: 503 with Retry-After when the
+ * inventory is busy, else 500 with its message. */
+void mtls__acme_store_problem(struct mtls__acme_job *j,
+    const struct mtls_err *e);
+
+/* Routes: orders in acme_order.c, authorizations and challenges in
+ * acme_authz.c, certificates and revocation in acme_cert.c. */
 void mtls__acme_new_order(struct mtls__acme_job *j);
 void mtls__acme_order(struct mtls__acme_job *j, const char *id, int finalize);
 void mtls__acme_authz(struct mtls__acme_job *j, const char *id);

@@ -1,7 +1,7 @@
 /* see acme_int.h: what every ACME handler does with its job - replies,
  * problem documents (RFC 8555 6.7), URLs and Link headers, ids, stored
- * objects and the audit trail. A leaf of the ACME files: acme.c and
- * acme_order.c call it, it calls neither. */
+ * objects and the audit trail. A leaf of the ACME files: acme.c,
+ * acme_order.c, acme_authz.c and acme_cert.c call it, it calls none. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include "base/clock.h"
 #include "ca/acme_store.h"
 #include "mtls/acme.h"
 #include "mtls/token.h"
@@ -208,4 +209,41 @@ mtls__acme_audit(struct mtls__acme_job *j, const char *action, const char *name,
 	ev.outcome = outcome;
 	ev.reason = reason ? reason : "";
 	(void)mtls__audit_add(j->a->ca, &ev, &e);
+}
+
+const char *
+mtls__acme_jstr(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s != NULL ? s : "";
+}
+
+/* RFC 8555 7.1: timestamps are RFC 3339, in UTC (base/clock.c). */
+json_t *
+mtls__acme_time_json(time_t t)
+{
+	char b[32];
+
+	mtls__time_format(t, MTLS__TIME_RFC3339, b, sizeof(b));
+	return json_string(b);
+}
+
+int
+mtls__acme_expired(struct mtls__acme_job *j, json_t *doc)
+{
+	return (time_t)json_integer_value(json_object_get(doc, "expires_at")) <=
+	    j->now;
+}
+
+void
+mtls__acme_store_problem(struct mtls__acme_job *j, const struct mtls_err *e)
+{
+	if (strstr(e->msg, "locked") != NULL || strstr(e->msg, "busy") != NULL) {
+		mtls__acme_problem(j, 503, "serverInternal", "the CA's inventory is "
+		    "busy; retry later");
+		j->resp->retry_after = 2;
+		return;
+	}
+	mtls__acme_problem(j, 500, "serverInternal", "%s", e->msg);
 }

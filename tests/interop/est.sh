@@ -153,7 +153,7 @@ p7cert n1r.p7 n1r.crt
 S2=$(openssl x509 -in n1r.crt -noout -serial | cut -d= -f2)
 check "a new serial, same subject and SANs" sh -c "[ '$S2' != '$S1' ] && [ \"\$(openssl x509 -in n1r.crt -noout -subject -ext subjectAltName)\" = \"\$(openssl x509 -in n1.crt -noout -subject -ext subjectAltName)\" ]"
 check "the old certificate is recorded as superseded by the new one" \
-	sh -c "$MTLS list n1 --ca-dir ca --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x[\"serial\"]==\"$S1\"][0]; sys.exit(r.get(\"superseded_by\")!=\"$S2\")'"
+	sh -c "$MTLS list n1 --all --ca-dir ca --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x[\"serial\"]==\"$S1\"][0]; sys.exit(r.get(\"superseded_by\")!=\"$S2\")'"
 s=$(cx super.txt --cert n1.crt --key n1.key -H 'Content-Type: application/pkcs10' --data-binary @n1other.b64 "$EST/simplereenroll")
 check "re-enrolling again with the superseded certificate: 403" sh -c "[ $s = 403 ] && grep -q 'already renewed' super.txt"
 openssl req -new -key n1new.key -subj /CN=n1 -addext subjectAltName=DNS:other.test -outform DER 2>/dev/null | base64 > n1san.b64

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Every page of docs/guides/ (but its README) is run as a test: a guide
-added without a guide_ entry in tests/interop/meson.build fails here."""
+"""Every page of docs/guides/ (but its README) and the top README's tour are
+run as tests: a guide added without a guide_ entry in
+tests/interop/meson.build fails here."""
 import os
 import re
 import sys
@@ -22,4 +23,10 @@ for p in pages:
         print("skip - docs/guides/%s is not run as a test: %s" % (p, NOT_RUN[p]))
         continue
     print(("ok - " if p not in missing else "FAIL - not run as a test: ") + "docs/guides/" + p)
+# The README's tour is a guide too.
+if "README.md" not in listed:
+    missing.append("README.md")
+    print("FAIL - not run as a test: the README's tour (README.md)")
+else:
+    print("ok - README.md (the tour)")
 sys.exit(1 if missing else 0)
