@@ -218,7 +218,7 @@ mtls_store_describe(FILE *out, const unsigned char *data, size_t len,
 	}
 	s = mtls_store_parse(data, len, name, pass, NULL, &e);
 	if (s == NULL && pass == NULL && e.code == MTLS_E_PASSWORD &&
-	    isatty(STDIN_FILENO)) {
+	    mtls__pass_can_prompt()) {
 		char prompt[300];
 
 		snprintf(prompt, sizeof(prompt), "Password for %s: ", name);

@@ -771,16 +771,11 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 	if (mtls__queue_wake(q, err) != 0 || mtls__queue_gc(q, err) != 0) {
 		goto out;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		mtls_err_set(err, MTLS_E_INTERNAL, "curl_global_init failed");
-		goto out;
-	}
 	rc = deliver_passes(o, q, keypass, deadline_ms, lockfd, res, err);
 	if (rc == 0) {
 		res->pending = count_pending(q, err);
 		rc = res->pending < 0 ? -1 : 0;
 	}
-	curl_global_cleanup();
 out:
 	OPENSSL_cleanse(spec, sizeof(spec));
 	mtls_pass_free(keypass);

@@ -427,7 +427,6 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 		    "serve: workers and max connections must be at least 1, "
 		    "and a root directory is required");
 	}
-	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
