@@ -9,7 +9,8 @@
 static const char usage[] =
     "usage: mtls doctor [DIR | FILE ...] [--role client|server|node]\n"
     "                   [--host NAME] [--ca FILE] [--pass SPEC]\n"
-    "                   [--warn-days N] [--json] [--verbose]\n"
+    "                   [--warn-days N] [--ca-dir DIR] [--crl FILE]\n"
+    "                   [--json] [--verbose]\n"
     "\n"
     "Checks a node's files at rest, as the node would use them: the key\n"
     "matches the certificate, the chain is complete and in order, validity\n"
@@ -32,6 +33,11 @@ static const char usage[] =
     "  --pass SPEC     password for encrypted keys and keystores:\n"
     "                  pass:, env:, file:, fd: or stdin\n"
     "  --warn-days N   warn when a certificate expires within N days (30)\n"
+    "  --ca-dir DIR    the CA whose inventory says whether a certificate was\n"
+    "                  revoked (an error) or superseded by a renewal (a\n"
+    "                  warning); default $MTLS_CA_DIR or ./pki when present\n"
+    "  --crl FILE      also check the certificates against this CRL (it\n"
+    "                  counts when a truststore certificate signed it)\n"
     "  --json          print the report as JSON\n"
     "  --verbose       also list the checks that passed\n"
     "  -h, --help      this help\n"
@@ -57,6 +63,8 @@ cmd_doctor(int argc, char **argv)
 		{"ca", required_argument, NULL, 'a'},
 		{"pass", required_argument, NULL, 'p'},
 		{"warn-days", required_argument, NULL, 'w'},
+		{"ca-dir", required_argument, NULL, 'd'},
+		{"crl", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -93,6 +101,12 @@ cmd_doctor(int argc, char **argv)
 			}
 			dopt.warn_days = (int)v;
 			break;
+		case 'd':
+			dopt.ca_dir = optarg;
+			break;
+		case 'c':
+			dopt.crl_file = optarg;
+			break;
 		case 'j':
 			json = 1;
 			break;
@@ -105,6 +119,7 @@ cmd_doctor(int argc, char **argv)
 			return cli_bad_option("doctor");
 		}
 	}
+	dopt.ca_dir = cli_ca_dir(dopt.ca_dir);
 	dopt.paths = (const char *const *)(argv + optind);
 	dopt.npaths = (size_t)(argc - optind);
 	r = mtls_doctor(&dopt, &err);

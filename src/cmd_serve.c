@@ -76,6 +76,16 @@ static const char usage[] =
     "                           certificate and key are checked every 2*S and\n"
     "                           reloaded when a matching pair appears\n"
     "                           (default 1; 0 turns file watching off)\n"
+    "  --audit-log FILE         append a hash-chained audit record (mtls\n"
+    "                           audit verify FILE checks it) for every\n"
+    "                           accepted or refused connection and every\n"
+    "                           write and delete: time, peer, certificate\n"
+    "                           SHA-256 and subject, path, bytes, result.\n"
+    "                           Write and delete records are on disk\n"
+    "                           (fdatasync) before the client is answered\n"
+    "  --audit-max-bytes N      rotate the audit log past N bytes: it becomes\n"
+    "                           FILE.SEQ (never overwritten, never deleted)\n"
+    "                           and FILE goes on with the same chain\n"
     "  -h, --help               this help\n"
     "\n"
     "Signals: SIGHUP reloads certificate, key, CA, map and CRLs (open\n"
@@ -99,7 +109,7 @@ enum {
 	O_WORKERS, O_CONFIG, O_LOG, O_MAX_BODY, O_MAX_CONNS, O_HS_TIMEOUT,
 	O_IDLE_TIMEOUT, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_DRAIN_TIMEOUT, O_CRL,
 	O_CRL_STALE, O_OCSP, O_OCSP_POLICY, O_OCSP_TIMEOUT, O_OCSP_MAX_AGE, O_WATCH,
-	O_NO_MAP, O_COUNT
+	O_NO_MAP, O_AUDIT, O_AUDIT_MAX, O_COUNT
 };
 
 static const struct option longopts[] = {
@@ -129,6 +139,8 @@ static const struct option longopts[] = {
 	{"ocsp-max-age", required_argument, NULL, O_OCSP_MAX_AGE},
 	{"watch-interval", required_argument, NULL, O_WATCH},
 	{"insecure-no-map", no_argument, NULL, O_NO_MAP},
+	{"audit-log", required_argument, NULL, O_AUDIT},
+	{"audit-max-bytes", required_argument, NULL, O_AUDIT_MAX},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -369,6 +381,14 @@ build_opts(char **val, struct mtls_serve_opts *o)
 			return 2;
 		}
 		o->max_conns = (int)n;
+	}
+	o->audit_log = val[O_AUDIT];
+	if (val[O_AUDIT_MAX] != NULL) {
+		if (cli_parse_int("serve", "--audit-max-bytes", val[O_AUDIT_MAX],
+			4096, 1L << 50, &n) != 0) {
+			return 2;
+		}
+		o->audit_max_bytes = n;
 	}
 	if (val[O_MAX_BODY] != NULL) {
 		if (cli_parse_int("serve", "--max-body", val[O_MAX_BODY], 0,

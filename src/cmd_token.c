@@ -10,6 +10,7 @@
 
 #include "mtls/pass.h"
 #include "mtls/token.h"
+#include "audit_verify.h"
 #include "cli.h"
 
 static const char usage[] =
@@ -37,6 +38,8 @@ static const char usage[] =
 
 static const char audit_usage[] =
     "usage: mtls audit [--json] [--last N] [--ca-dir DIR]\n"
+    "       mtls audit verify FILE...   (the receiver's audit log; see\n"
+    "                                   mtls audit verify --help)\n"
     "\n"
     "Prints the CA's audit trail: every certificate the online CA issued and\n"
     "every request it refused, every token made or revoked - when, who (peer\n"
@@ -340,6 +343,9 @@ cmd_audit(int argc, char **argv)
 	int c, json = 0, rc;
 
 	mtls_err_clear(&err);
+	if (argc > 1 && strcmp(argv[1], "verify") == 0) {
+		return audit_verify(argc - 1, argv + 1);
+	}
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;

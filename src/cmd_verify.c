@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mtls/diag.h"
 #include "mtls/inspect.h"
 #include "mtls/pki.h"
 #include "cli.h"
@@ -13,6 +14,7 @@
 static const char usage[] =
     "usage: mtls verify CERT [--ca FILE] [--purpose client|server|node]\n"
     "                   [--host NAME] [--at TIME] [--crl FILE] [--ocsp[=URL]]\n"
+    "                   [--ca-dir DIR]\n"
     "\n"
     "Validates CERT's chain with OpenSSL (intermediates may follow the leaf in\n"
     "CERT) and explains a failure specifically: which certificate and which\n"
@@ -29,8 +31,17 @@ static const char usage[] =
     "  --crl FILE       also check revocation against this CRL (PEM or DER)\n"
     "  --ocsp[=URL]     also ask an OCSP responder (default: the OCSP URL in\n"
     "                   CERT's AIA); the issuer comes from CERT's chain or --ca\n"
+    "  --ca-dir DIR     the CA whose inventory is consulted (default\n"
+    "                   $MTLS_CA_DIR or ./pki when present): a certificate it\n"
+    "                   revoked is invalid; one a renewal superseded is valid\n"
+    "                   with a warning naming the current one\n"
     "\n"
-    "Exit status: 0 valid, 1 invalid or unreadable, 2 usage.\n";
+    "Exit status: 0 valid, 1 invalid, revoked or unreadable, 2 usage.\n"
+    "\n"
+    "examples:\n"
+    "  mtls verify publish.crt --purpose server --host publish.example\n"
+    "  mtls verify author.crt --purpose client --crl pki/crl.pem\n"
+    "  mtls verify partner.crt --ca partner-ca.crt --ocsp\n";
 
 static int
 parse_time(const char *s, time_t *out)
@@ -70,6 +81,21 @@ default_ca(void)
 	return access(path, R_OK) == 0 ? path : NULL;
 }
 
+/* The chain is fine; the CA's inventory may still know better (a CRL
+ * given with --crl was already applied by the chain check). */
+static int
+inventory_step(X509 *leaf, const char *ca_dir, struct mtls_standing *st,
+    struct mtls_err *err)
+{
+	if (mtls_cert_standing(leaf, ca_dir, NULL, NULL, st, err) != 0) {
+		return -1;
+	}
+	if (st->state != NULL && strcmp(st->state, "revoked") == 0) {
+		return mtls_err_set(err, MTLS_E_VERIFY, "%s: %s", st->detail, st->fix);
+	}
+	return 0;
+}
+
 int
 cmd_verify(int argc, char **argv)
 {
@@ -80,18 +106,21 @@ cmd_verify(int argc, char **argv)
 	    {"at", required_argument, NULL, 'a'},
 	    {"crl", required_argument, NULL, 'r'},
 	    {"ocsp", optional_argument, NULL, 'O'},
+	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct mtls_verify_opts o;
+	struct mtls_standing st;
 	struct mtls_err err;
 	STACK_OF(X509) *certs = NULL;
 	X509 *leaf;
 	char *subj;
 	int c, rc, ocsp = 0, node = 0;
-	const char *ocsp_url = NULL;
+	const char *ocsp_url = NULL, *ca_dir = NULL;
 
 	memset(&o, 0, sizeof(o));
+	memset(&st, 0, sizeof(st));
 	mtls_err_clear(&err);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -116,6 +145,7 @@ cmd_verify(int argc, char **argv)
 			}
 			break;
 		case 'r': o.crl_file = optarg; break;
+		case 'd': ca_dir = optarg; break;
 		case 'O': ocsp = 1; ocsp_url = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("verify");
@@ -135,6 +165,7 @@ cmd_verify(int argc, char **argv)
 	if (o.ca_file == NULL) {
 		o.ca_file = default_ca();
 	}
+	ca_dir = cli_ca_dir(ca_dir);
 	if (mtls_load_certs(argv[optind], &certs, &err) != 0) {
 		return cli_fail(&err);
 	}
@@ -147,6 +178,9 @@ cmd_verify(int argc, char **argv)
 	if (rc == 0 && ocsp) {
 		rc = ocsp_verify_step(leaf, certs, o.ca_file, ocsp_url, &err);
 	}
+	if (rc == 0) {
+		rc = inventory_step(leaf, ca_dir, &st, &err);
+	}
 	subj = mtls_name_format(X509_get_subject_name(leaf));
 	if (rc == 0) {
 		printf("%s: OK (%s%s%s%s%s%s)\n", argv[optind], subj ? subj : "?",
@@ -155,6 +189,10 @@ cmd_verify(int argc, char **argv)
 		    !node && o.purpose == MTLS_PURPOSE_SERVER ? ", valid server certificate" : "",
 		    o.host ? ", matches " : "", o.host ? o.host : "",
 		    ocsp ? ", OCSP: good" : "");
+		if (st.state != NULL && strcmp(st.state, "superseded") == 0) {
+			fprintf(stderr, "mtls: warning: %s: %s; %s\n", argv[optind],
+			    st.detail, st.fix);
+		}
 	} else {
 		fprintf(stderr, "mtls: %s: %s\n", argv[optind], err.msg);
 	}

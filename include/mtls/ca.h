@@ -58,6 +58,12 @@ struct mtls_ca_init_opts {
 	                          then the token's PIN */
 	char *note;            /* optional: gets what recovery did ("" none) */
 	size_t note_len;
+	const char *db;        /* "postgresql://..." (no password in it): keep
+	                          the CA's state there instead of DIR/
+	                          inventory.db; recorded in ca.json. The
+	                          database must hold no other CA. */
+	const char *db_pass;   /* the database password as a spec (env:VAR,
+	                          file:PATH), recorded as given, or NULL */
 };
 
 /* What an intermediate CA may do: how many CAs may follow it and which
@@ -81,6 +87,21 @@ struct mtls_subca_opts {
 int mtls_ca_init(const struct mtls_ca_init_opts *opts, struct mtls_err *err);
 
 struct mtls_ca;
+
+/* What mtls_ca_migrate_db copied. */
+struct mtls_ca_migrate_counts {
+	long long certs, tokens, audit, other;
+};
+
+/* Copies the state of CA (kept in its SQLite inventory) into the
+ * PostgreSQL database URL (no password in it; PASS_SPEC, or PGPASSFILE,
+ * gives one) in one transaction, then records URL in ca.json. Takes the
+ * CA lock. A database already holding state is refused (MTLS_E_EXISTS)
+ * unless FORCE, which empties it first. On failure nothing is changed:
+ * the target transaction is rolled back and ca.json kept. */
+int mtls_ca_migrate_db(struct mtls_ca *ca, const char *url,
+    const char *pass_spec, int force, struct mtls_ca_migrate_counts *n,
+    struct mtls_err *err);
 
 /* Starts an intermediate CA in O->dir: its key (ca.key, 0600, encrypted
  * when O->pass_spec) and a request (ca.csr) for the parent to sign with

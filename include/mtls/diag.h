@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include <openssl/x509.h>
+
 #include "mtls/err.h"
 
 #ifdef __cplusplus
@@ -100,6 +102,26 @@ struct mtls_report *mtls_probe(const struct mtls_probe_opts *opts,
 int mtls_probe_parse_target(const char *target, char *host, size_t hostlen,
     char *port, size_t portlen, struct mtls_err *err);
 
+/* ---- standing: what the CA says of a certificate --------------------- */
+
+struct mtls_standing {
+	const char *state;  /* NULL: neither the inventory nor the CRL knows
+			     * it; else as mtls_inv_state: "revoked",
+			     * "superseded", "expired", "not-yet-valid",
+			     * "valid" */
+	char name[128];     /* the inventory's name for it, or "" */
+	char detail[512];   /* for revoked and superseded: what and since when */
+	char fix[512];      /* for revoked and superseded: what to do */
+};
+
+/* Looks CERT up in the inventory of the CA in CA_DIR (by serial, and only
+ * when the fingerprint matches too: another CA may use the same serial) and
+ * in the CRLs of CRL_FILE that a certificate among ANCHORS signed for
+ * CERT's issuer. Either path may be NULL; a CA_DIR that holds no CA is
+ * skipped without an error. Fails only for an unreadable CRL_FILE. */
+int mtls_cert_standing(X509 *cert, const char *ca_dir, const char *crl_file,
+    STACK_OF(X509) *anchors, struct mtls_standing *out, struct mtls_err *err);
+
 /* ---- doctor --------------------------------------------------------- */
 
 enum mtls_role {
@@ -120,6 +142,10 @@ struct mtls_doctor_opts {
 	const char *ca_file;   /* truststore; else ca.crt / *ca*.pem found */
 	const char *pass_spec; /* for encrypted keys and keystores */
 	int warn_days;         /* 0 means 30 */
+	const char *ca_dir;    /* a CA whose inventory says whether the
+				* certificates are revoked or superseded; NULL */
+	const char *crl_file;  /* a CRL (signed by the truststore) to check
+				* the certificates against; NULL */
 };
 
 /* Checks the files: a directory is scanned (not recursively) for *.crt,

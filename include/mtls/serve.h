@@ -78,6 +78,9 @@ struct mtls_serve_opts {
 	double watch_interval;  /* seconds between checks of the CRL files
 	                           (the certificate and key: twice that);
 	                           0: 1; negative: no file watching */
+	/* Tamper-evident audit log (mtls/auditlog.h); none when NULL. */
+	const char *audit_log;
+	long long audit_max_bytes; /* rotate past this size; 0: never */
 };
 
 /* Fills OPTS with the defaults: 1 worker, 64 MiB bodies, 1024

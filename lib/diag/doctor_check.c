@@ -406,6 +406,37 @@ chain_of(struct doctor *d, struct dfile *c)
 	return ch;
 }
 
+/* A certificate can be perfectly formed and still dead: the CA's
+ * inventory or its CRL knows when it was revoked or replaced. */
+static void
+check_standing(struct doctor *d, struct dfile *c, X509 *leaf)
+{
+	struct mtls_standing st;
+	struct mtls_err err;
+
+	mtls_err_clear(&err);
+	if (mtls_cert_standing(leaf, d->o->ca_dir, d->o->crl_file, d->trust,
+	    &st, &err) != 0) {
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "crl_unreadable",
+		    d->o->crl_file, NULL, "%s", err.msg);
+		return;
+	}
+	if (st.state == NULL) {
+		return;
+	}
+	if (strcmp(st.state, "revoked") == 0) {
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "cert_revoked", c->path,
+		    st.fix, "%s: %s", c->path, st.detail);
+	} else if (strcmp(st.state, "superseded") == 0) {
+		mtls__report_add(d->r, MTLS_SEV_WARN, "cert_superseded", c->path,
+		    st.fix, "%s: %s", c->path, st.detail);
+	} else {
+		mtls__report_add(d->r, MTLS_SEV_OK, "cert_standing", c->path, NULL,
+		    "%s: %s in the CA's inventory as '%s'", c->path, st.state,
+		    st.name);
+	}
+}
+
 void
 mtls__doctor_check_identity(struct doctor *d, struct dfile *c)
 {
@@ -441,6 +472,7 @@ mtls__doctor_check_identity(struct doctor *d, struct dfile *c)
 		mtls__check_weak(d->r, x, c->path, what, "chain_cert");
 		OPENSSL_free(cs);
 	}
+	check_standing(d, c, leaf);
 	check_role(d, c, leaf);
 	check_host(d, c, leaf);
 	if (chain != NULL) {

@@ -440,6 +440,16 @@ op_simpleenroll(struct est_job *j)
 		goto out;
 	}
 	if (mtls__token_find(j->c->ca, user, secret, &t, &e) != 0) {
+		if (e.code == MTLS_E_BUSY) {
+			/* The database, not the client, failed (PostgreSQL
+			 * restarting or unreachable): come back later. */
+			set_text(j->resp, 503, "Service Unavailable", "the CA's "
+			    "database is unavailable; send the same request again "
+			    "after Retry-After seconds");
+			j->resp->retry_after = EST_BUSY_RETRY;
+			j->resp->busy = 1;
+			goto out;
+		}
 		j->resp->auth_failed = 1;
 		refuse(j, 401, "Unauthorized", e.msg);
 		j->resp->www_authenticate = 1;

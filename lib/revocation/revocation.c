@@ -102,8 +102,10 @@ mtls__crlset_load(const char *const *files, size_t nfiles,
 				OPENSSL_free(iss);
 				goto fail;
 			}
-			s->entries += (size_t)sk_X509_REVOKED_num(rev) > 0
-			    ? (size_t)sk_X509_REVOKED_num(rev) : 0;
+			/* An empty CRL has no list at all: num is -1 then. */
+			if (sk_X509_REVOKED_num(rev) > 0) {
+				s->entries += (size_t)sk_X509_REVOKED_num(rev);
+			}
 		}
 	}
 	return s;

@@ -38,4 +38,21 @@ check_fails "--expiring does not list long-expired certificates" \
 	sh -c "'$MTLS' list --expiring 30d 2>/dev/null | grep -q ' old '"
 check_output "... but names them apart" "already expired" "$MTLS" list --expiring 30d
 check_status "... and exits 1 (something needs doing)" 1 "$MTLS" list --expiring 30d
+
+# verify and doctor consult the inventory (and a CRL) when they can.
+cp ren.crt ren-new.crt
+"$MTLS" list ren --all --json | python3 -c 'import json,sys; print([r["pem"] for r in json.load(sys.stdin) if r["status"]=="superseded"][0], end="")' > ren-old.crt
+check_status "verify: a revoked certificate is invalid (the inventory says so)" 1 "$MTLS" verify rev.crt
+check_output "... saying since when and what to do" "revoked on .* \(keyCompromise\) in the CA's inventory: stop using it: 'mtls issue rev --profile client --force'" "$MTLS" verify rev.crt
+check_status "verify: a superseded certificate is valid" 0 "$MTLS" verify ren-old.crt
+check_output "... with a warning naming the current one" "warning: ren-old.crt: superseded .*deploy ren's current certificate" "$MTLS" verify ren-old.crt
+check_fails "verify: the current one has no warning" sh -c "'$MTLS' verify ren-new.crt 2>&1 | grep -q warning"
+check_status "verify --ca-dir of another CA: the inventory does not know it" 0 "$MTLS" verify rev.crt --ca-dir nowhere --ca pki/ca.crt
+mkdir node && cp rev.crt rev.key ren-old.crt pki/ca.crt node/
+check_status "doctor: a revoked certificate is an error" 1 "$MTLS" doctor node
+check_output "... cert_revoked with the fix" "error cert_revoked: node/rev.crt: revoked on .*fix: stop using it" sh -c "'$MTLS' doctor node | tr '\n' ' '"
+check_output "doctor: a superseded one is a warning" "warn +cert_superseded: node/ren-old.crt" "$MTLS" doctor node
+"$MTLS" crl >/dev/null
+check_output "doctor --crl without the inventory: revoked by the CRL" "cert_revoked: node/rev.crt: revoked: listed in the CRL" \
+	"$MTLS" doctor node --ca-dir nowhere --crl pki/crl.pem
 finish

@@ -136,6 +136,13 @@ crlset_lookup(void **state)
 	    NULL), MTLS_CRL_NO_CRL);
 	assert_int_equal(mtls__crlset_stale_since(s, time(NULL)), 0);
 	mtls__crlset_free(s);
+	/* A CRL without entries has no revokedCertificates at all (OpenSSL
+	 * counts that stack as -1): zero entries, not SIZE_MAX. */
+	files[0] = write_crl(f, f->ca, "empty.crl", NULL, 0, 86400);
+	s = mtls__crlset_load(files, 1, f->cas, &e);
+	assert_non_null(s);
+	assert_int_equal(mtls__crlset_entries(s), 0);
+	mtls__crlset_free(s);
 }
 
 static void

@@ -449,6 +449,13 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 		    "--insecure-no-map to accept that");
 		goto out;
 	}
+	if (opts->audit_log != NULL) {
+		srv.audit = mtls__audit_open(opts->audit_log,
+		    opts->audit_max_bytes, err);
+		if (srv.audit == NULL) {
+			goto out;
+		}
+	}
 	mtls__serve_rev_attach(srv.rev, srv.gen->ctx);
 	if (opts->watch_interval >= 0) {
 		srv.watch = mtls__serve_watch_new(&srv);
@@ -513,5 +520,6 @@ out:
 	mtls__serve_gen_put(srv.gen);
 	mtls__serve_watch_free(srv.watch);
 	mtls__serve_rev_free(srv.rev);
+	mtls__audit_close(srv.audit);
 	return rc;
 }

@@ -8,7 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "link/server/serve_int.h"
 
@@ -121,6 +125,116 @@ mtls__serve_conn_peer(struct serve_conn *c, SSL *ssl)
 	}
 }
 
+/* Refused handshakes whose socket we still drain, all workers. */
+static atomic_long lingering;
+
+/* The worker's event base, in the worker's thread: callbacks of a base
+ * run in the thread that runs it. */
+static _Thread_local struct event_base *linger_base;
+
+#define LINGER_MS 2000
+#define LINGER_MAX 1024
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads and drops what the refused client still sends until it closes,
+ * or LINGER_MS after the refusal; ARG is that deadline. One-shot events
+ * (event_base_once) carry no allocation, so a worker stopping with some
+ * still pending leaks nothing but their descriptors, closed at exit. */
+static void
+linger_read(evutil_socket_t fd, short what, void *arg)
+{
+	const int64_t deadline = (int64_t)(intptr_t)arg;
+	char buf[4096];
+	ssize_t n = 0;
+	struct timeval tv;
+	int64_t left = deadline - mono_ms();
+
+	if ((what & EV_READ) != 0) {
+		while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		}
+	}
+	if (left <= 0 || (what & EV_READ) == 0 || n == 0 ||
+	    (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+		close(fd);
+		atomic_fetch_sub(&lingering, 1);
+		return;
+	}
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	if (event_base_once(linger_base, fd, EV_READ, linger_read, arg,
+	    &tv) != 0) {
+		close(fd);
+		atomic_fetch_sub(&lingering, 1);
+	}
+}
+
+void
+mtls__serve_conn_linger(struct serve_conn *c)
+{
+	int fd = c->ssl != NULL ? SSL_get_fd(c->ssl) : -1, dfd;
+	struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+
+	if (c->w == NULL || fd < 0 || c->lingered) {
+		return;
+	}
+	c->lingered = 1;
+	if (atomic_fetch_add(&lingering, 1) >= LINGER_MAX) {
+		atomic_fetch_sub(&lingering, 1);
+		return;
+	}
+	/* A second descriptor keeps the socket open after evhttp closes
+	 * its own: closing a socket with unread data makes the kernel send
+	 * a reset, and a reset can destroy our alert in the client's receive
+	 * buffer before the client reads it. So: our alert, then FIN, then
+	 * read until the client's FIN (or the deadline), then close. */
+	linger_base = c->w->base;
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0) {
+		atomic_fetch_sub(&lingering, 1);
+		return;
+	}
+	(void)shutdown(dfd, SHUT_WR);
+	if (event_base_once(c->w->base, dfd, EV_READ, linger_read,
+	    (void *)(intptr_t)(mono_ms() + LINGER_MS), &tv) != 0) {
+		close(dfd);
+		atomic_fetch_sub(&lingering, 1);
+	}
+}
+
+void
+mtls__serve_conn_audit(struct serve_conn *c, const char *event,
+    const char *result)
+{
+	struct mtls__audit_rec r;
+	struct mtls_err err;
+	char fp[65], subject[1024];
+
+	if (c->w == NULL || c->w->srv->audit == NULL) {
+		return;
+	}
+	/* A failed handshake may still have a certificate: whose it was is
+	 * what an auditor asks first. */
+	mtls__audit_cert(c->ssl != NULL ? SSL_get0_peer_certificate(c->ssl)
+	    : NULL, fp, subject, sizeof(subject));
+	memset(&r, 0, sizeof(r));
+	r.event = event;
+	r.peer = c->peer;
+	r.fp = fp;
+	r.subject = subject;
+	r.result = result;
+	if (mtls__audit_write(c->w->srv->audit, &r, 0, &err) != 0) {
+		mtls__serve_log(c->w->srv, "error", "%s", err.msg);
+	}
+}
+
 void
 mtls__serve_conn_closed(struct serve_conn *c)
 {
@@ -150,4 +264,5 @@ mtls__serve_conn_closed(struct serve_conn *c)
 	mtls__serve_counters_add(&srv->m.failures, labels);
 	mtls__serve_log_handshake(srv, c->peer[0] != '\0' ? c->peer : "-",
 	    c->reason_key, c->reason);
+	mtls__serve_conn_audit(c, "refuse", c->reason_key);
 }

@@ -106,6 +106,34 @@ all_slashes(const char *s)
 	return s[0] == '/' && s[strspn(s, "/")] == '\0';
 }
 
+/* The audit record of a write or delete, durable before the client hears
+ * the outcome; -1 (logged) when it cannot be written. */
+static int
+audit_apply(struct reqctx *r, int action, size_t bytes, const char *result)
+{
+	struct mtls__audit_rec a;
+	struct mtls_err err;
+	char fp[65], subject[1024];
+
+	if (r->w->srv->audit == NULL) {
+		return 0;
+	}
+	mtls__audit_cert(r->cert, fp, subject, sizeof(subject));
+	memset(&a, 0, sizeof(a));
+	a.event = action == MTLS_ACTION_ACTIVATE ? "write" : "delete";
+	a.peer = r->acc.peer;
+	a.fp = fp;
+	a.subject = subject;
+	a.path = r->path;
+	a.bytes = bytes;
+	a.result = result;
+	if (mtls__audit_write(r->w->srv->audit, &a, 1, &err) != 0) {
+		mtls__serve_log(r->w->srv, "error", "%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 apply(struct reqctx *r, int action)
 {
@@ -139,6 +167,9 @@ apply(struct reqctx *r, int action)
 		    : err.code == MTLS_E_EXISTS	   ? 409
 						   : 500;
 		r->acc.outcome = "error";
+		(void)audit_apply(r, action, evbuffer_get_length(in),
+		    status == 403 ? "refused_403" : status == 409 ? "conflict_409"
+		    : "error_500");
 		if (status == 500) {
 			mtls__serve_log(r->w->srv, "error", "%s", err.msg);
 		}
@@ -149,6 +180,12 @@ apply(struct reqctx *r, int action)
 		goto out;
 	}
 	r->acc.outcome = names[out];
+	if (audit_apply(r, action, evbuffer_get_length(in), names[out]) != 0) {
+		/* Applied but not on record: the client retries, and the
+		 * replay (same Item-Id) is recorded then. */
+		reply(r, 500, "Internal Server Error", "audit log unavailable\n");
+		goto out;
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(r->req),
 	    "Item-Status", names[out]);
 	reply(r, 200, "OK", "ReplicationAction %s ok.%s", upper,
@@ -214,6 +251,9 @@ receive(struct reqctx *r)
 	if (r->rule != NULL && !mtls__pmap_rule_allows(r->rule,
 				   (enum mtls_action)action, r->path)) {
 		r->acc.outcome = "denied";
+		if (action != MTLS_ACTION_TEST) {
+			(void)audit_apply(r, action, 0, "denied");
+		}
 		reply(r, 403, "Forbidden", "principal %s may not %s %s\n",
 		    r->acc.principal, r->acc.action, r->path);
 		return;

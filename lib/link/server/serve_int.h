@@ -14,6 +14,7 @@
 
 #include "link/server/principal_map_int.h"
 #include "link/server/content_store_int.h"
+#include "link/server/serve_audit_int.h"
 #include "mtls/serve.h"
 
 #define SERVE_REASON_MAX 512
@@ -76,6 +77,7 @@ struct serve {
 	int nworkers;
 	struct serve_rev *rev;     /* CRL/OCSP checks; NULL: none */
 	struct serve_watch *watch; /* certificate/key file watch */
+	struct mtls__audit *audit; /* --audit-log; NULL: none */
 };
 
 /* Per-connection state, kept as SSL ex_data and freed with the SSL. */
@@ -91,6 +93,7 @@ struct serve_conn {
 	int counted;
 	int close_hooked;
 	int busy; /* request bytes arrived since the last response */
+	int lingered; /* refused handshake: socket drained (conn_linger) */
 	int refused; /* over --max-conns: closed whether or not the
 	                handshake completes */
 	struct serve_frame *frame; /* request framing (serve_frame.c) */
@@ -117,6 +120,16 @@ struct serve_conn *mtls__serve_conn_attach(SSL *ssl, struct mtls_err *err);
 void mtls__serve_conn_fail(struct serve_conn *c, const char *key,
     const char *fmt, ...) MTLS_PRINTF(3, 4);
 void mtls__serve_conn_peer(struct serve_conn *c, SSL *ssl);
+/* After our fatal alert in a handshake: keeps C's socket (a duplicate
+ * descriptor) half-closed and drained for up to 2 s so the alert reaches
+ * the client instead of a reset. At most 1024 at once; beyond, a plain
+ * close. */
+void mtls__serve_conn_linger(struct serve_conn *c);
+/* Appends an audit record EVENT (accept, refuse) for C with RESULT and
+ * its peer certificate's fingerprint and subject; nothing without
+ * --audit-log. */
+void mtls__serve_conn_audit(struct serve_conn *c, const char *event,
+    const char *result);
 /* Called when a connection's SSL is freed: unlinks it from its worker,
  * counts and logs a handshake that never completed. */
 void mtls__serve_conn_closed(struct serve_conn *c);

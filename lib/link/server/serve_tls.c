@@ -130,6 +130,15 @@ alert_sent(struct serve_conn *c, int ret)
 		mtls__serve_conn_fail(c, "no_certificate", MTLS_EXPLAIN_NO_CLIENT_CERT);
 		return;
 	}
+	if (e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING &&
+	    c->ssl != NULL && SSL_get_state(c->ssl) == TLS_ST_BEFORE) {
+		/* Nothing but a TCP connect (a port scan, a health probe):
+		 * say so rather than blame a decode error. */
+		mtls__serve_conn_fail(c, "connect_only", "the client connected "
+		    "and closed without sending a ClientHello (a probe)");
+		return;
+	}
 	mtls__serve_conn_fail(c, "tls_error", "TLS error: %s (we sent alert '%s')",
 	    why != NULL ? why : "unknown", SSL_alert_desc_string_long(ret));
 }
@@ -150,6 +159,9 @@ info_cb(const SSL *ssl, int where, int ret)
 		if (c->timer != NULL && !c->refused) {
 			event_del(c->timer);
 		}
+		if (c->w != NULL && !c->refused) {
+			mtls__serve_conn_audit(c, "accept", "ok");
+		}
 		if (c->w != NULL) {
 			atomic_fetch_add(&c->w->srv->m.handshakes, 1);
 			if (SSL_session_reused((SSL *)ssl)) {
@@ -164,6 +176,7 @@ info_cb(const SSL *ssl, int where, int ret)
 	}
 	if ((where & SSL_CB_WRITE) != 0) {
 		alert_sent(c, ret);
+		mtls__serve_conn_linger(c);
 	} else {
 		mtls__serve_conn_fail(c, "client_alert",
 		    "the client aborted the handshake with alert '%s': %s",
