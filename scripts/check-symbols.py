@@ -104,6 +104,12 @@ def compare(src, symfile, shlib):
                     "run scripts/check-symbols.py --update)" % (decl[s], s, rel))
     for s in sorted(lst - set(decl)):
         errs.append("%s lists %s, which no header in include/mtls declares" % (rel, s))
+    for h in sorted(set(decl.values())):
+        if "#pragma GCC visibility push(default)" not in open(os.path.join(src, h),
+                                                             encoding="utf-8").read():
+            errs.append("%s declares public functions without '#pragma GCC visibility "
+                        "push(default)' (and pop) around them: the hidden build would "
+                        "not export them" % h)
     if shlib is not None:
         exp = exported(shlib)
         for s in sorted(exp - lst):

@@ -466,19 +466,20 @@ ticket_dec(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 					    : SSL_TICKET_RETURN_USE_RENEW;
 }
 
-void
+int
 mtls__serve_rev_attach(struct serve_rev *rev, SSL_CTX *ctx)
 {
 	if (rev == NULL) {
-		return;
+		return 0;
 	}
 	if (mtls__serve_tls_on_verified(ctx, rev_verified, rev) != 0 ||
 	    SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_dec, rev) != 1) {
 		/* Without the hook revoked clients would pass: stop. */
-		mtls__serve_log(rev->srv, "fatal", "cannot attach the revocation "
+		mtls__serve_log(rev->srv, "error", "cannot attach the revocation "
 		    "checks to the TLS context");
-		abort();
+		return -1;
 	}
+	return 0;
 }
 
 void
