@@ -55,6 +55,12 @@ struct mtls_ca_init_opts {
 	                          then the token's PIN */
 	char *note;            /* optional: gets what recovery did ("" none) */
 	size_t note_len;
+	const char *db;        /* "postgresql://..." (no password in it): keep
+	                          the CA's state there instead of DIR/
+	                          inventory.db; recorded in ca.json. The
+	                          database must hold no other CA. */
+	const char *db_pass;   /* the database password as a spec (env:VAR,
+	                          file:PATH), recorded as given, or NULL */
 };
 
 /* What an intermediate CA may do: how many CAs may follow it and which

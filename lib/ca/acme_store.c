@@ -16,34 +16,19 @@
 #include "ca/ca_internal.h"
 #include "mtls/pass.h"
 
-static int
-db_fail(struct mtls_ca *ca, const char *what, struct mtls_err *err)
-{
-	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what,
-	    sqlite3_errmsg(mtls__inv_db(ca->inv)));
-}
-
-static sqlite3_stmt *
+static struct mtls_db_stmt *
 prep(struct mtls_ca *ca, const char *sql, const char *what,
     struct mtls_err *err)
 {
-	sqlite3_stmt *s = NULL;
-
-	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), sql, -1, &s, NULL) !=
-	    SQLITE_OK) {
-		db_fail(ca, what, err);
-		sqlite3_finalize(s);
-		return NULL;
-	}
-	return s;
+	return mtls__db_prepare(mtls__inv_db(ca->inv), sql, what, err);
 }
 
 static void
-copy_col(sqlite3_stmt *s, int i, char *dst, size_t len)
+copy_col(struct mtls_db_stmt *s, int i, char *dst, size_t len)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
+	const char *t = mtls__db_col_text(s, i);
 
-	snprintf(dst, len, "%s", t != NULL ? (const char *)t : "");
+	snprintf(dst, len, "%s", t != NULL ? t : "");
 }
 
 /* ---- allow lists ---- */
@@ -242,7 +227,7 @@ mtls_acme_eab_create(struct mtls_ca *ca, const char *name, const char *allow,
 {
 	unsigned char raw[32], rid[10];
 	char *key = NULL;
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s = NULL;
 	size_t i;
 	int rc = -1;
 
@@ -276,13 +261,12 @@ mtls_acme_eab_create(struct mtls_ca *ca, const char *name, const char *allow,
 	if (s == NULL) {
 		goto out;
 	}
-	sqlite3_bind_text(s, 1, kid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, allow, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, (sqlite3_int64)time(NULL));
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		db_fail(ca, "recording an EAB key", err);
+	mtls__db_bind_text(s, 1, kid);
+	mtls__db_bind_text(s, 2, name);
+	mtls__db_bind_text(s, 3, key);
+	mtls__db_bind_text(s, 4, allow);
+	mtls__db_bind_int64(s, 5, (long long)time(NULL));
+	if (mtls__db_step(s, err) != 0) {
 		goto out;
 	}
 	*hmac = key;
@@ -290,7 +274,7 @@ mtls_acme_eab_create(struct mtls_ca *ca, const char *name, const char *allow,
 	rc = 0;
 out:
 	OPENSSL_cleanse(raw, sizeof(raw));
-	sqlite3_finalize(s);
+	mtls__db_finalize(s);
 	mtls_pass_free(key);
 	return rc;
 }
@@ -300,7 +284,7 @@ mtls_acme_eab_list(struct mtls_ca *ca, mtls_acme_eab_cb *cb, void *arg,
     struct mtls_err *err)
 {
 	struct mtls_acme_eab e;
-	sqlite3_stmt *s;
+	struct mtls_db_stmt *s;
 	int rc, ret = 0;
 
 	s = prep(ca, "SELECT kid,name,allow,created_at,account,revoked_at FROM "
@@ -309,30 +293,30 @@ mtls_acme_eab_list(struct mtls_ca *ca, mtls_acme_eab_cb *cb, void *arg,
 	if (s == NULL) {
 		return -1;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = mtls__db_step(s, err)) == 1) {
 		memset(&e, 0, sizeof(e));
 		copy_col(s, 0, e.kid, sizeof(e.kid));
 		copy_col(s, 1, e.name, sizeof(e.name));
 		copy_col(s, 2, e.allow, sizeof(e.allow));
-		e.created_at = (time_t)sqlite3_column_int64(s, 3);
+		e.created_at = (time_t)mtls__db_col_int64(s, 3);
 		copy_col(s, 4, e.account, sizeof(e.account));
-		e.revoked_at = (time_t)sqlite3_column_int64(s, 5);
+		e.revoked_at = (time_t)mtls__db_col_int64(s, 5);
 		ret = cb(&e, arg);
 		if (ret != 0) {
 			break;
 		}
 	}
-	if (ret == 0 && rc != SQLITE_DONE) {
-		ret = db_fail(ca, "listing EAB keys", err);
+	if (ret == 0 && rc < 0) {
+		ret = -1;
 	}
-	sqlite3_finalize(s);
+	mtls__db_finalize(s);
 	return ret;
 }
 
 int
 mtls_acme_eab_revoke(struct mtls_ca *ca, const char *kid, struct mtls_err *err)
 {
-	sqlite3_stmt *s;
+	struct mtls_db_stmt *s;
 	int n;
 
 	s = prep(ca, "UPDATE acme_eab SET revoked_at=?2 WHERE kid=?1 AND "
@@ -340,14 +324,14 @@ mtls_acme_eab_revoke(struct mtls_ca *ca, const char *kid, struct mtls_err *err)
 	if (s == NULL) {
 		return -1;
 	}
-	sqlite3_bind_text(s, 1, kid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)time(NULL));
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		sqlite3_finalize(s);
-		return db_fail(ca, "revoking an EAB key", err);
+	mtls__db_bind_text(s, 1, kid);
+	mtls__db_bind_int64(s, 2, (long long)time(NULL));
+	if (mtls__db_step(s, err) != 0) {
+		mtls__db_finalize(s);
+		return -1;
 	}
-	sqlite3_finalize(s);
-	n = sqlite3_changes(mtls__inv_db(ca->inv));
+	n = (int)mtls__db_changes(s);
+	mtls__db_finalize(s);
 	if (n == 0) {
 		return mtls_err_set(err, MTLS_E_NOTFOUND, "no usable EAB key '%s' "
 		    "(see 'mtls acme eab list')", kid);
@@ -360,8 +344,8 @@ mtls__acme_eab_get(struct mtls_ca *ca, const char *kid, unsigned char *key,
     size_t *klen, char *allow, size_t alen, char *account, size_t aclen,
     struct mtls_err *err)
 {
-	sqlite3_stmt *s;
-	const unsigned char *k;
+	struct mtls_db_stmt *s;
+	const char *k;
 	unsigned char dec[128];
 	char b64[200];
 	size_t i, n;
@@ -372,25 +356,25 @@ mtls__acme_eab_get(struct mtls_ca *ca, const char *kid, unsigned char *key,
 	if (s == NULL) {
 		return -1;
 	}
-	sqlite3_bind_text(s, 1, kid, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(s);
-		if (rc != SQLITE_DONE) {
-			return db_fail(ca, "reading an EAB key", err);
+	mtls__db_bind_text(s, 1, kid);
+	rc = mtls__db_step(s, err);
+	if (rc != 1) {
+		mtls__db_finalize(s);
+		if (rc < 0) {
+			return -1;
 		}
 		return mtls_err_set(err, MTLS_E_NOTFOUND, "no usable EAB key "
 		    "'%s'", kid);
 	}
-	k = sqlite3_column_text(s, 0);
-	n = k != NULL ? strlen((const char *)k) : 0;
+	k = mtls__db_col_text(s, 0);
+	n = k != NULL ? strlen(k) : 0;
 	if (n == 0 || n + 4 >= sizeof(b64)) {
-		sqlite3_finalize(s);
+		mtls__db_finalize(s);
 		return mtls_err_set(err, MTLS_E_FORMAT, "EAB key '%s' is damaged",
 		    kid);
 	}
 	for (i = 0; i < n; i++) {
-		b64[i] = k[i] == '-' ? '+' : k[i] == '_' ? '/' : (char)k[i];
+		b64[i] = k[i] == '-' ? '+' : k[i] == '_' ? '/' : k[i];
 	}
 	while (n % 4 != 0) {
 		b64[n++] = '=';
@@ -398,7 +382,7 @@ mtls__acme_eab_get(struct mtls_ca *ca, const char *kid, unsigned char *key,
 	b64[n] = '\0';
 	len = EVP_DecodeBlock(dec, (unsigned char *)b64, (int)n);
 	if (len < 0 || (size_t)len > *klen) {
-		sqlite3_finalize(s);
+		mtls__db_finalize(s);
 		return mtls_err_set(err, MTLS_E_FORMAT, "EAB key '%s' is damaged",
 		    kid);
 	}
@@ -410,47 +394,42 @@ mtls__acme_eab_get(struct mtls_ca *ca, const char *kid, unsigned char *key,
 	OPENSSL_cleanse(b64, sizeof(b64));
 	copy_col(s, 1, allow, alen);
 	copy_col(s, 2, account, aclen);
-	sqlite3_finalize(s);
+	mtls__db_finalize(s);
 	return 0;
 }
 
+/* Runs S (a write) and finalizes it; *CHANGES, when non-NULL, gets the
+ * rows it changed. A constraint violation is MTLS_E_EXISTS. */
 static int
-run1(struct mtls_ca *ca, sqlite3_stmt *s, const char *what,
-    struct mtls_err *err)
+run1(struct mtls_db_stmt *s, long long *changes, struct mtls_err *err)
 {
-	int rc = sqlite3_step(s);
+	int rc = mtls__db_step(s, err);
 
-	if (rc != SQLITE_DONE) {
-		if (rc == SQLITE_CONSTRAINT) {
-			mtls_err_set(err, MTLS_E_EXISTS, "inventory: %s: %s", what,
-			    sqlite3_errmsg(mtls__inv_db(ca->inv)));
-		} else {
-			db_fail(ca, what, err);
-		}
-		sqlite3_finalize(s);
-		return -1;
+	if (changes != NULL) {
+		*changes = mtls__db_changes(s);
 	}
-	sqlite3_finalize(s);
-	return 0;
+	mtls__db_finalize(s);
+	return rc == 0 ? 0 : -1;
 }
 
 int
 mtls__acme_eab_bind(struct mtls_ca *ca, const char *kid, const char *account,
     struct mtls_err *err)
 {
-	sqlite3_stmt *s;
+	struct mtls_db_stmt *s;
+	long long n = 0;
 
 	s = prep(ca, "UPDATE acme_eab SET account=?2 WHERE kid=?1 AND account "
 	    "IS NULL AND revoked_at IS NULL", "binding an EAB key", err);
 	if (s == NULL) {
 		return -1;
 	}
-	sqlite3_bind_text(s, 1, kid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, account, -1, SQLITE_STATIC);
-	if (run1(ca, s, "binding an EAB key", err) != 0) {
+	mtls__db_bind_text(s, 1, kid);
+	mtls__db_bind_text(s, 2, account);
+	if (run1(s, &n, err) != 0) {
 		return -1;
 	}
-	if (sqlite3_changes(mtls__inv_db(ca->inv)) != 1) {
+	if (n != 1) {
 		return mtls_err_set(err, MTLS_E_EXISTS, "EAB key '%s' already "
 		    "made an account", kid);
 	}
@@ -464,31 +443,32 @@ mtls__acme_put(struct mtls_ca *ca, const char *kind, const char *id,
     const char *account, const char *status, time_t expires, const char *doc,
     struct mtls_err *err)
 {
-	sqlite3_stmt *s;
+	struct mtls_db_stmt *s;
 
 	/* created_at survives updates: rate limits count creations. */
 	s = prep(ca, "INSERT INTO acme_objects(kind,id,account,status,"
 	    "created_at,expires_at,doc) VALUES(?1,?2,?3,?4,?5,?6,?7) ON CONFLICT"
-	    "(kind,id) DO UPDATE SET status=?4, expires_at=?6, doc=?7",
+	    "(kind,id) DO UPDATE SET status=excluded.status, expires_at="
+	    "excluded.expires_at, doc=excluded.doc",
 	    "recording ACME state", err);
 	if (s == NULL) {
 		return -1;
 	}
-	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, account ? account : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, status, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, (sqlite3_int64)time(NULL));
-	sqlite3_bind_int64(s, 6, (sqlite3_int64)expires);
-	sqlite3_bind_text(s, 7, doc, -1, SQLITE_STATIC);
-	return run1(ca, s, "recording ACME state", err);
+	mtls__db_bind_text(s, 1, kind);
+	mtls__db_bind_text(s, 2, id);
+	mtls__db_bind_text(s, 3, account ? account : "");
+	mtls__db_bind_text(s, 4, status);
+	mtls__db_bind_int64(s, 5, (long long)time(NULL));
+	mtls__db_bind_int64(s, 6, (long long)expires);
+	mtls__db_bind_text(s, 7, doc);
+	return run1(s, NULL, err);
 }
 
 char *
 mtls__acme_get(struct mtls_ca *ca, const char *kind, const char *id,
     char *account, size_t aclen, struct mtls_err *err)
 {
-	sqlite3_stmt *s;
+	struct mtls_db_stmt *s;
 	char *doc;
 	int rc;
 
@@ -497,23 +477,21 @@ mtls__acme_get(struct mtls_ca *ca, const char *kind, const char *id,
 	if (s == NULL) {
 		return NULL;
 	}
-	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		if (rc == SQLITE_DONE) {
+	mtls__db_bind_text(s, 1, kind);
+	mtls__db_bind_text(s, 2, id);
+	rc = mtls__db_step(s, err);
+	if (rc != 1) {
+		if (rc == 0) {
 			mtls_err_set(err, MTLS_E_NOTFOUND, "no %s '%s'", kind, id);
-		} else {
-			db_fail(ca, "reading ACME state", err);
 		}
-		sqlite3_finalize(s);
+		mtls__db_finalize(s);
 		return NULL;
 	}
-	doc = mtls__strdup((const char *)sqlite3_column_text(s, 0));
+	doc = mtls__strdup(mtls__db_col_text(s, 0));
 	if (account != NULL) {
 		copy_col(s, 1, account, aclen);
 	}
-	sqlite3_finalize(s);
+	mtls__db_finalize(s);
 	if (doc == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
@@ -524,22 +502,22 @@ int
 mtls__acme_count_since(struct mtls_ca *ca, const char *kind,
     const char *account, time_t since, long *n, struct mtls_err *err)
 {
-	sqlite3_stmt *s;
+	struct mtls_db_stmt *s;
 
 	s = prep(ca, "SELECT count(*) FROM acme_objects WHERE account=? AND "
 	    "kind=? AND created_at>=?", "counting ACME requests", err);
 	if (s == NULL) {
 		return -1;
 	}
-	sqlite3_bind_text(s, 1, account, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)since);
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		sqlite3_finalize(s);
-		return db_fail(ca, "counting ACME requests", err);
+	mtls__db_bind_text(s, 1, account);
+	mtls__db_bind_text(s, 2, kind);
+	mtls__db_bind_int64(s, 3, (long long)since);
+	if (mtls__db_step(s, err) != 1) {
+		mtls__db_finalize(s);
+		return -1;
 	}
-	*n = (long)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	*n = (long)mtls__db_col_int64(s, 0);
+	mtls__db_finalize(s);
 	return 0;
 }
 
@@ -548,24 +526,19 @@ static int
 lookup1(struct mtls_ca *ca, const char *sql, const char *key, char *out,
     size_t len, struct mtls_err *err)
 {
-	sqlite3_stmt *s = prep(ca, sql, "reading ACME state", err);
+	struct mtls_db_stmt *s = prep(ca, sql, "reading ACME state", err);
 	int rc;
 
 	if (s == NULL) {
 		return -1;
 	}
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	mtls__db_bind_text(s, 1, key);
+	rc = mtls__db_step(s, err);
+	if (rc == 1) {
 		copy_col(s, 0, out, len);
-		sqlite3_finalize(s);
-		return 0;
 	}
-	sqlite3_finalize(s);
-	if (rc == SQLITE_DONE) {
-		return 1;
-	}
-	return db_fail(ca, "reading ACME state", err);
+	mtls__db_finalize(s);
+	return rc == 1 ? 0 : rc == 0 ? 1 : -1;
 }
 
 int
@@ -580,7 +553,7 @@ int
 mtls__acme_key_set(struct mtls_ca *ca, const char *thumbprint,
     const char *old_thumbprint, const char *account, struct mtls_err *err)
 {
-	sqlite3_stmt *s;
+	struct mtls_db_stmt *s;
 
 	if (old_thumbprint != NULL) {
 		s = prep(ca, "DELETE FROM acme_keys WHERE thumbprint=? AND account=?",
@@ -588,9 +561,9 @@ mtls__acme_key_set(struct mtls_ca *ca, const char *thumbprint,
 		if (s == NULL) {
 			return -1;
 		}
-		sqlite3_bind_text(s, 1, old_thumbprint, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, account, -1, SQLITE_STATIC);
-		if (run1(ca, s, "replacing an account key", err) != 0) {
+		mtls__db_bind_text(s, 1, old_thumbprint);
+		mtls__db_bind_text(s, 2, account);
+		if (run1(s, NULL, err) != 0) {
 			return -1;
 		}
 	}
@@ -599,26 +572,26 @@ mtls__acme_key_set(struct mtls_ca *ca, const char *thumbprint,
 	if (s == NULL) {
 		return -1;
 	}
-	sqlite3_bind_text(s, 1, thumbprint, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, account, -1, SQLITE_STATIC);
-	return run1(ca, s, "recording an account key", err);
+	mtls__db_bind_text(s, 1, thumbprint);
+	mtls__db_bind_text(s, 2, account);
+	return run1(s, NULL, err);
 }
 
 int
 mtls__acme_cert_add(struct mtls_ca *ca, const char *serial,
     const char *account, const char *order, struct mtls_err *err)
 {
-	sqlite3_stmt *s;
+	struct mtls_db_stmt *s;
 
 	s = prep(ca, "INSERT INTO acme_certs(serial,account,order_id) "
 	    "VALUES(?,?,?)", "recording an ACME certificate", err);
 	if (s == NULL) {
 		return -1;
 	}
-	sqlite3_bind_text(s, 1, serial, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, account, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, order, -1, SQLITE_STATIC);
-	return run1(ca, s, "recording an ACME certificate", err);
+	mtls__db_bind_text(s, 1, serial);
+	mtls__db_bind_text(s, 2, account);
+	mtls__db_bind_text(s, 3, order);
+	return run1(s, NULL, err);
 }
 
 int

@@ -118,6 +118,12 @@ ca_conf_json(const struct mtls_ca_init_opts *o, X509 *cert)
 	if (o->key_uri != NULL) {
 		json_object_set_new(j, "key_uri", json_string(o->key_uri));
 	}
+	if (o->db != NULL) {
+		json_object_set_new(j, "db", json_string(o->db));
+	}
+	if (o->db_pass != NULL) {
+		json_object_set_new(j, "db_pass", json_string(o->db_pass));
+	}
 	out = json_dumps(j, JSON_INDENT(2));
 	json_decref(j);
 	OPENSSL_free(subj);
@@ -129,22 +135,23 @@ ca_conf_json(const struct mtls_ca_init_opts *o, X509 *cert)
 static int
 inv_is_empty(const char *path)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
+	struct mtls_db *db = mtls__db_open(path, NULL, MTLS_DB_READONLY, NULL);
+	struct mtls_db_stmt *s = NULL;
+	struct mtls_err e;
 	int empty = 0;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		sqlite3_close(db);
+	if (db == NULL) {
 		return 0;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM certs", -1, &s,
-		NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-		empty = sqlite3_column_int64(s, 0) == 0;
-	} else if (sqlite3_errcode(db) == SQLITE_ERROR) {
+	mtls_err_clear(&e);
+	s = mtls__db_prepare(db, "SELECT count(*) FROM certs", "counting", &e);
+	if (s != NULL && mtls__db_step(s, &e) == 1) {
+		empty = mtls__db_col_int64(s, 0) == 0;
+	} else if (e.code == MTLS_E_IO) {
 		empty = 1; /* created, schema not yet written */
 	}
-	sqlite3_finalize(s);
-	sqlite3_close(db);
+	mtls__db_finalize(s);
+	mtls__db_close(db);
 	return empty;
 }
 
@@ -315,11 +322,13 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	    mtls_fileset_add(fs, crt_p, cert_pem, cert_len, MTLS_MODE_PUBLIC, err) != 0) {
 		goto out;
 	}
-	if ((o->force || half) && ca_retire_inventory(inv_p, err) != 0) {
+	if (o->db == NULL && (o->force || half) &&
+	    ca_retire_inventory(inv_p, err) != 0) {
 		goto out;
 	}
-	inv = mtls__inv_open(inv_p, 1, err);
-	if (inv == NULL || mtls_fileset_commit(fs, err) != 0) {
+	inv = mtls__inv_open(o->db != NULL ? o->db : inv_p, o->db_pass, 1, err);
+	if (inv == NULL || (o->db != NULL && mtls__inv_check_empty(inv, err) != 0) ||
+	    mtls_fileset_commit(fs, err) != 0) {
 		goto out;
 	}
 	rc = 0;
@@ -371,6 +380,10 @@ ca_load_conf(struct mtls_ca *ca, struct mtls_err *err)
 	ca->ocsp_url = mtls__strdup(s);
 	s = json_string_value(json_object_get(j, "key_uri"));
 	ca->key_uri = mtls__strdup(s);
+	s = json_string_value(json_object_get(j, "db"));
+	ca->db_url = mtls__strdup(s);
+	s = json_string_value(json_object_get(j, "db_pass"));
+	ca->db_pass = mtls__strdup(s);
 	json_decref(j);
 	return 0;
 }
@@ -536,10 +549,12 @@ mtls_ca_open(const char *dir, struct mtls_err *err)
 	ca->cert = mtls_load_cert(p, err);
 	free(p);
 	p = mtls__path_of(dir, CA_INV, "");
-	if (ca->cert == NULL || p == NULL || ca_load_conf(ca, err) != 0) {
+	ca->inv_path = mtls__strdup(p);
+	if (ca->cert == NULL || p == NULL || ca->inv_path == NULL ||
+	    ca_load_conf(ca, err) != 0) {
 		goto fail;
 	}
-	ca->inv = mtls__inv_open(p, 0, err);
+	ca->inv = mtls__inv_open(mtls__ca_db_where(ca), ca->db_pass, 0, err);
 	if (ca->inv == NULL || ca_prepare_exts(ca, err) != 0 ||
 	    ca_load_rollover(ca, err) != 0 || ca_load_issuers(ca, err) != 0) {
 		goto fail;
@@ -602,6 +617,9 @@ mtls_ca_free(struct mtls_ca *ca)
 	EVP_PKEY_free(ca->key);
 	mtls__p11_close(ca->p11); /* after the key that needs it */
 	free(ca->key_uri);
+	free(ca->db_url);
+	free(ca->db_pass);
+	free(ca->inv_path);
 	X509_EXTENSION_free(ca->aki);
 	X509_EXTENSION_free(ca->crl_dp);
 	X509_EXTENSION_free(ca->aia);
@@ -718,4 +736,16 @@ ca_prepare_exts(struct mtls_ca *ca, struct mtls_err *err)
 		    "bad CRL or OCSP URL in %s/" CA_CONF, ca->dir);
 	}
 	return 0;
+}
+
+const char *
+mtls__ca_db_where(const struct mtls_ca *ca)
+{
+	return ca->db_url != NULL ? ca->db_url : ca->inv_path;
+}
+
+const char *
+mtls__ca_db_pass(const struct mtls_ca *ca)
+{
+	return ca->db_pass;
 }

@@ -15,6 +15,9 @@ struct mtls_ca {
 	char *key_uri; /* PKCS#11 URI when the key lives in a token */
 	struct mtls_p11 *p11; /* the token session KEY needs */
 	struct mtls_inv *inv;
+	char *inv_path; /* DIR/inventory.db */
+	char *db_url;   /* ca.json "db": a postgresql:// URL, or NULL */
+	char *db_pass;  /* ca.json "db_pass": its password spec, or NULL */
 	char *crl_url;
 	char *ocsp_url;
 	/* Encoded once per CA, reused for every certificate it signs. */
@@ -111,6 +114,12 @@ X509 *mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days,
  * session; free the key before closing it). */
 EVP_PKEY *mtls__ca_new_key(const struct mtls_ca_init_opts *o, char **pass,
     struct mtls_p11 **p11, struct mtls_err *err);
+
+/* Where the CA's state lives: the URL of ca.json's "db", else the
+ * inventory file in the CA directory; and that database's password spec
+ * (NULL: none, or libpq's PGPASSFILE). */
+const char *mtls__ca_db_where(const struct mtls_ca *ca);
+const char *mtls__ca_db_pass(const struct mtls_ca *ca);
 
 #define MTLS_CA_CERT "ca.crt"
 #define MTLS_CA_KEY "ca.key"

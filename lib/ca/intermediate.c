@@ -344,7 +344,7 @@ mtls_ca_install(const char *dir, STACK_OF(X509) *chain, const char *crl_url,
 	    mtls_fileset_add(fs, conf_p, conf, strlen(conf), MTLS_MODE_PUBLIC, err) != 0) {
 		goto out;
 	}
-	inv = mtls__inv_open(inv_p, 1, err);
+	inv = mtls__inv_open(inv_p, NULL, 1, err);
 	if (inv == NULL || mtls_fileset_commit(fs, err) != 0) {
 		goto out;
 	}

@@ -1,17 +1,25 @@
-/* The CA's inventory: one SQLite database per CA directory. Private. */
+/* The CA's inventory: every certificate the CA issued, its revocations
+ * and CRL numbers, in the CA's database (ca/db.h: a SQLite file in the
+ * CA directory, or PostgreSQL). Private. */
 #ifndef MTLS_INVENTORY_H
 #define MTLS_INVENTORY_H
 
-#include <sqlite3.h>
 #include <time.h>
 
 #include "mtls/ca.h"
+#include "ca/db.h"
 
 struct mtls_inv;
 
-struct mtls_inv *mtls__inv_open(const char *path, int create,
-    struct mtls_err *err);
+/* Opens WHERE (a file path or a postgresql:// URL; PASS_SPEC its
+ * password, or NULL) and brings its schema up to date. CREATE: a new
+ * SQLite file may be made. */
+struct mtls_inv *mtls__inv_open(const char *where, const char *pass_spec,
+    int create, struct mtls_err *err);
 void mtls__inv_close(struct mtls_inv *inv);
+
+/* Creates or upgrades the schema of DB (schema.c). */
+int mtls__inv_migrate(struct mtls_db *db, int create, struct mtls_err *err);
 
 /* How long a write waits for another writer before failing with
  * MTLS_E_BUSY (default 10 s; an event loop wants less). */
@@ -26,23 +34,23 @@ int mtls__inv_in_txn(const struct mtls_inv *inv);
 int mtls__inv_serial_taken(struct mtls_inv *inv, const char *serial,
     struct mtls_err *err);
 
-/* Records an issued certificate (fields as in struct mtls_inv_entry). */
+/* Records an issued certificate (fields as in struct mtls_inv_entry). A
+ * serial recorded already (here or by another instance sharing the
+ * database) fails with MTLS_E_EXISTS: the PRIMARY KEY decides. */
 int mtls__inv_add(struct mtls_inv *inv, const struct mtls_inv_entry *e,
     struct mtls_err *err);
 
 int mtls__inv_list(struct mtls_inv *inv, const char *name, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err);
 
-sqlite3 *mtls__inv_db(struct mtls_inv *inv);
+struct mtls_db *mtls__inv_db(struct mtls_inv *inv);
 
-/* Records the last SQLite error of INV as "WHAT: why", naming a full disk
- * or a damaged file as such. Returns -1. */
-int mtls__inv_fail(struct mtls_inv *inv, const char *what, struct mtls_err *err);
+/* 0 when no certificate is recorded; MTLS_E_EXISTS otherwise (a shared
+ * database given to a new CA must not mix two CAs' serials). */
+int mtls__inv_check_empty(struct mtls_inv *inv, struct mtls_err *err);
 
 /* Serials recorded by mtls__inv_add since the last begin ("A,B"; "" none). */
 const char *mtls__inv_txn_serials(const struct mtls_inv *inv);
-
-
 
 int mtls__inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err);
@@ -58,6 +66,8 @@ int mtls__inv_revocation_state(struct mtls_inv *inv, long long *count,
  * from partners' CSRs (*PARTNER). */
 int mtls__inv_name_origins(struct mtls_inv *inv, const char *name, int *local,
     int *partner, struct mtls_err *err);
+/* The next CRL number, taken from the database in one statement: every
+ * instance sharing it gets a different, increasing number. */
 int mtls__inv_next_crl_number(struct mtls_inv *inv, long long *out,
     struct mtls_err *err);
 #endif

@@ -10,6 +10,7 @@
  * or, when the staged files are gone, undoes (revokes the serials and
  * removes what was placed). Either way it says which. */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -231,18 +232,37 @@ revoke_serials(struct mtls_ca *ca, const char *serials, struct mtls_err *err)
 static int
 journal_delete(struct mtls_ca *ca, long long id, struct mtls_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv),
-		"DELETE FROM journal WHERE id=?", -1, &s, NULL) != SQLITE_OK) {
-		return mtls__inv_fail(ca->inv, "clearing the journal", err);
+	s = mtls__db_prepare(mtls__inv_db(ca->inv), "DELETE FROM journal WHERE "
+	    "id=?", "clearing the journal", err);
+	if (s == NULL) {
+		return -1;
 	}
-	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0
-				 : mtls__inv_fail(ca->inv, "clearing the journal", err);
+	mtls__db_bind_int64(s, 1, id);
+	rc = mtls__db_step(s, err);
+	mtls__db_finalize(s);
+	return rc == 0 ? 0 : -1;
+}
+
+/* Several instances may share one PostgreSQL database, each with its own
+ * copy of the CA directory: a journal row names files on one host, and
+ * only that host (and directory) may finish or undo it. */
+static int
+is_pg(struct mtls_ca *ca)
+{
+	return mtls__db_engine(mtls__inv_db(ca->inv)) == MTLS_DB_PG;
+}
+
+static void
+journal_owner(struct mtls_ca *ca, char *out, size_t len)
+{
+	char host[256] = "", *real = realpath(ca->dir, NULL);
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(out, len, "%s:%s", host, real != NULL ? real : ca->dir);
+	free(real);
 }
 
 /* Finishes row J when every file can still be placed (FINISH), else undoes
@@ -297,34 +317,40 @@ settle(struct mtls_ca *ca, const struct jrow *j, int finish,
 static int
 recover_journal(struct mtls_ca *ca, struct mtls_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s;
+	char owner[4400];
 	int rc;
 
-	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "SELECT id,what,serials,"
-		"force,files FROM journal ORDER BY id", -1, &s, NULL) != SQLITE_OK) {
-		return mtls__inv_fail(ca->inv, "reading the journal", err);
+	s = mtls__db_prepare(mtls__inv_db(ca->inv), is_pg(ca)
+	    ? "SELECT id,what,serials,force,files FROM journal WHERE host=? "
+	      "ORDER BY id"
+	    : "SELECT id,what,serials,force,files FROM journal ORDER BY id",
+	    "reading the journal", err);
+	if (s == NULL) {
+		return -1;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	journal_owner(ca, owner, sizeof(owner));
+	mtls__db_bind_text(s, 1, owner);
+	while ((rc = mtls__db_step(s, err)) == 1) {
 		struct jrow j;
 
-		j.id = sqlite3_column_int64(s, 0);
-		j.what = (const char *)sqlite3_column_text(s, 1);
-		j.serials = (const char *)sqlite3_column_text(s, 2);
-		j.force = sqlite3_column_int(s, 3);
-		j.files = (const char *)sqlite3_column_text(s, 4);
+		j.id = mtls__db_col_int64(s, 0);
+		j.what = mtls__db_col_text(s, 1);
+		j.serials = mtls__db_col_text(s, 2);
+		j.force = (int)mtls__db_col_int64(s, 3);
+		j.files = mtls__db_col_text(s, 4);
 		if (j.what == NULL || j.serials == NULL || j.files == NULL) {
 			continue;
 		}
 		/* Settling deletes rows of the table being read: SQLite
 		 * allows it, and each row is visited once. */
 		if (settle(ca, &j, 1, err) != 0) {
-			sqlite3_finalize(s);
+			mtls__db_finalize(s);
 			return -1;
 		}
 	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0
-				 : mtls__inv_fail(ca->inv, "reading the journal", err);
+	mtls__db_finalize(s);
+	return rc == 0 ? 0 : -1;
 }
 
 int
@@ -407,25 +433,31 @@ static int
 journal_add(struct mtls_ca *ca, const char *what, int force, const char *files,
     long long *id, struct mtls_err *err)
 {
-	sqlite3 *db = mtls__inv_db(ca->inv);
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s;
+	char owner[4400];
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO journal(at,what,serials,force,"
-		"files) VALUES(strftime('%s','now'),?,?,?,?)", -1, &s, NULL) != SQLITE_OK) {
-		return mtls__inv_fail(ca->inv, "writing the journal", err);
+	s = mtls__db_prepare(mtls__inv_db(ca->inv), is_pg(ca)
+	    ? "INSERT INTO journal(at,what,serials,force,files,host) "
+	      "VALUES(?,?,?,?,?,?) RETURNING id"
+	    : "INSERT INTO journal(at,what,serials,force,files) "
+	      "VALUES(?,?,?,?,?) RETURNING id", "writing the journal", err);
+	if (s == NULL) {
+		return -1;
 	}
-	sqlite3_bind_text(s, 1, what, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, mtls__inv_txn_serials(ca->inv), -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 3, force);
-	sqlite3_bind_text(s, 4, files, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		return mtls__inv_fail(ca->inv, "writing the journal", err);
+	journal_owner(ca, owner, sizeof(owner));
+	mtls__db_bind_int64(s, 1, (long long)time(NULL));
+	mtls__db_bind_text(s, 2, what);
+	mtls__db_bind_text(s, 3, mtls__inv_txn_serials(ca->inv));
+	mtls__db_bind_int64(s, 4, force);
+	mtls__db_bind_text(s, 5, files);
+	mtls__db_bind_text(s, 6, owner);
+	rc = mtls__db_step(s, err);
+	if (rc == 1) {
+		*id = mtls__db_col_int64(s, 0);
 	}
-	*id = sqlite3_last_insert_rowid(db);
-	return 0;
+	mtls__db_finalize(s);
+	return rc == 1 ? 0 : -1;
 }
 
 int

@@ -1,5 +1,6 @@
 /* see mtls/token.h: one-time enrollment tokens and the audit trail, kept
  * in the CA's inventory (schema version 2). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,11 @@
 #include "base/clock.h"
 #include "ca/token_int.h"
 
-static int
-tok_db_fail(struct mtls_ca *ca, const char *what, struct mtls_err *err)
+static struct mtls_db_stmt *
+prep(struct mtls_ca *ca, const char *sql, const char *what,
+    struct mtls_err *err)
 {
-	return mtls_err_set(err, MTLS_E_IO, "inventory: %s: %s", what,
-	    sqlite3_errmsg(mtls__inv_db(ca->inv)));
+	return mtls__db_prepare(mtls__inv_db(ca->inv), sql, what, err);
 }
 
 static void
@@ -118,7 +119,7 @@ int
 mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
     char id[MTLS_TOKEN_ID_LEN], char **secret, struct mtls_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s = NULL;
 	unsigned char rid[8];
 	char hash[65], why[64], *sans = NULL, *sec = NULL;
 	time_t now = time(NULL);
@@ -143,21 +144,21 @@ mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
 		goto out;
 	}
 	hex_of(rid, sizeof(rid), id);
-	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "INSERT INTO tokens(id,name,"
-		"profile,sans,cert_lifetime,hash,created_at,created_by,expires_at)"
-		" VALUES(?,?,?,?,?,?,?,?,?)", -1, &s, NULL) != SQLITE_OK) {
-		tok_db_fail(ca, "recording a token", err);
+	s = prep(ca, "INSERT INTO tokens(id,name,profile,sans,cert_lifetime,hash,"
+	    "created_at,created_by,expires_at) VALUES(?,?,?,?,?,?,?,?,?)",
+	    "recording a token", err);
+	if (s == NULL) {
 		goto out;
 	}
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, sp->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, mtls_profile_name(sp->profile), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, sans, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, sp->cert_lifetime);
-	sqlite3_bind_text(s, 6, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 7, (sqlite3_int64)now);
-	sqlite3_bind_text(s, 8, sp->created_by ? sp->created_by : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 9, (sqlite3_int64)now + sp->ttl);
+	mtls__db_bind_text(s, 1, id);
+	mtls__db_bind_text(s, 2, sp->name);
+	mtls__db_bind_text(s, 3, mtls_profile_name(sp->profile));
+	mtls__db_bind_text(s, 4, sans);
+	mtls__db_bind_int64(s, 5, sp->cert_lifetime);
+	mtls__db_bind_text(s, 6, hash);
+	mtls__db_bind_int64(s, 7, (long long)now);
+	mtls__db_bind_text(s, 8, sp->created_by ? sp->created_by : "");
+	mtls__db_bind_int64(s, 9, (long long)now + sp->ttl);
 	if (mtls__inv_begin(ca->inv, err) != 0) {
 		goto out;
 	}
@@ -168,8 +169,7 @@ mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
 	ev.outcome = "created";
 	snprintf(why, sizeof(why), "token %s", id);
 	ev.reason = why;
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		tok_db_fail(ca, "recording a token", err);
+	if (mtls__db_step(s, err) != 0) {
 		mtls__inv_rollback(ca->inv);
 		goto out;
 	}
@@ -184,7 +184,7 @@ mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
 	sec = NULL;
 	rc = 0;
 out:
-	sqlite3_finalize(s);
+	mtls__db_finalize(s);
 	mtls_pass_free(sec);
 	free(sans);
 	return rc;
@@ -195,27 +195,27 @@ out:
 	"used_serial,revoked_at,created_by,hash"
 
 static void
-copy_col(sqlite3_stmt *s, int i, char *dst, size_t len)
+copy_col(struct mtls_db_stmt *s, int i, char *dst, size_t len)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
+	const char *t = mtls__db_col_text(s, i);
 
-	snprintf(dst, len, "%s", t != NULL ? (const char *)t : "");
+	snprintf(dst, len, "%s", t != NULL ? t : "");
 }
 
 static void
-row_to_token(sqlite3_stmt *s, struct mtls_token *t)
+row_to_token(struct mtls_db_stmt *s, struct mtls_token *t)
 {
 	memset(t, 0, sizeof(*t));
 	copy_col(s, 0, t->id, sizeof(t->id));
 	copy_col(s, 1, t->name, sizeof(t->name));
 	copy_col(s, 2, t->profile, sizeof(t->profile));
 	copy_col(s, 3, t->sans, sizeof(t->sans));
-	t->cert_lifetime = (long)sqlite3_column_int64(s, 4);
-	t->created_at = (time_t)sqlite3_column_int64(s, 5);
-	t->expires_at = (time_t)sqlite3_column_int64(s, 6);
-	t->used_at = (time_t)sqlite3_column_int64(s, 7);
+	t->cert_lifetime = (long)mtls__db_col_int64(s, 4);
+	t->created_at = (time_t)mtls__db_col_int64(s, 5);
+	t->expires_at = (time_t)mtls__db_col_int64(s, 6);
+	t->used_at = (time_t)mtls__db_col_int64(s, 7);
 	copy_col(s, 8, t->used_serial, sizeof(t->used_serial));
-	t->revoked_at = (time_t)sqlite3_column_int64(s, 9);
+	t->revoked_at = (time_t)mtls__db_col_int64(s, 9);
 	copy_col(s, 10, t->created_by, sizeof(t->created_by));
 }
 
@@ -223,29 +223,29 @@ int
 mtls_token_list(struct mtls_ca *ca, int all, time_t now, mtls_token_cb *cb,
     void *arg, struct mtls_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s;
 	struct mtls_token t;
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "SELECT " TOKEN_COLUMNS
-		" FROM tokens WHERE ?1 OR (used_at IS NULL AND revoked_at IS "
-		"NULL AND expires_at > ?2) ORDER BY created_at DESC, rowid DESC",
-		-1, &s, NULL) != SQLITE_OK) {
-		return tok_db_fail(ca, "listing tokens", err);
+	s = prep(ca, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE ?1 <> 0 OR "
+	    "(used_at IS NULL AND revoked_at IS NULL AND expires_at > ?2) "
+	    "ORDER BY created_at DESC, rowid DESC", "listing tokens", err);
+	if (s == NULL) {
+		return -1;
 	}
-	sqlite3_bind_int(s, 1, all != 0);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	mtls__db_bind_int64(s, 1, all != 0);
+	mtls__db_bind_int64(s, 2, (long long)now);
+	while ((rc = mtls__db_step(s, err)) == 1) {
 		row_to_token(s, &t);
 		ret = cb(&t, arg);
 		if (ret != 0) {
 			break;
 		}
 	}
-	if (ret == 0 && rc != SQLITE_DONE) {
-		ret = tok_db_fail(ca, "listing tokens", err);
+	if (ret == 0 && rc < 0) {
+		ret = -1;
 	}
-	sqlite3_finalize(s);
+	mtls__db_finalize(s);
 	return ret;
 }
 
@@ -253,27 +253,25 @@ int
 mtls_token_revoke(struct mtls_ca *ca, const char *which, const char *actor,
     int *count, struct mtls_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s = NULL;
 	struct mtls_audit_event ev;
 
 	*count = 0;
 	if (mtls__inv_begin(ca->inv, err) != 0) {
 		return -1;
 	}
-	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "UPDATE tokens SET "
-		"revoked_at=?2 WHERE (id=?1 OR name=?1) AND used_at IS NULL AND "
-		"revoked_at IS NULL", -1, &s, NULL) != SQLITE_OK) {
-		tok_db_fail(ca, "revoking tokens", err);
+	s = prep(ca, "UPDATE tokens SET revoked_at=?2 WHERE (id=?1 OR name=?1) "
+	    "AND used_at IS NULL AND revoked_at IS NULL", "revoking tokens", err);
+	if (s == NULL) {
 		goto fail;
 	}
-	sqlite3_bind_text(s, 1, which, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)time(NULL));
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		tok_db_fail(ca, "revoking tokens", err);
+	mtls__db_bind_text(s, 1, which);
+	mtls__db_bind_int64(s, 2, (long long)time(NULL));
+	if (mtls__db_step(s, err) != 0) {
 		goto fail;
 	}
-	*count = sqlite3_changes(mtls__inv_db(ca->inv));
-	sqlite3_finalize(s);
+	*count = (int)mtls__db_changes(s);
+	mtls__db_finalize(s);
 	s = NULL;
 	if (*count == 0) {
 		mtls_err_set(err, MTLS_E_NOTFOUND, "no unused, unrevoked token "
@@ -290,7 +288,7 @@ mtls_token_revoke(struct mtls_ca *ca, const char *which, const char *actor,
 	}
 	return mtls__inv_commit(ca->inv, err);
 fail:
-	sqlite3_finalize(s);
+	mtls__db_finalize(s);
 	mtls__inv_rollback(ca->inv);
 	return -1;
 }
@@ -299,33 +297,32 @@ int
 mtls__token_find(struct mtls_ca *ca, const char *user, const char *secret,
     struct mtls_token *out, struct mtls_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s;
 	char want[65];
-	const unsigned char *h;
-	int rc, found = 0;
+	const char *h;
+	int rc = 0, found = 0;
 
 	if (secret_hash(secret, want, err) != 0) {
 		return -1;
 	}
-	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "SELECT " TOKEN_COLUMNS
-		" FROM tokens WHERE id=?1 OR name=?1", -1, &s, NULL) != SQLITE_OK) {
-		return tok_db_fail(ca, "looking up a token", err);
+	s = prep(ca, "SELECT " TOKEN_COLUMNS " FROM tokens WHERE id=?1 OR "
+	    "name=?1", "looking up a token", err);
+	if (s == NULL) {
+		return -1;
 	}
-	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
-	while (!found && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		h = sqlite3_column_text(s, 11);
-		if (h != NULL && strlen((const char *)h) == 64 &&
+	mtls__db_bind_text(s, 1, user);
+	while (!found && (rc = mtls__db_step(s, err)) == 1) {
+		h = mtls__db_col_text(s, 11);
+		if (h != NULL && strlen(h) == 64 &&
 		    CRYPTO_memcmp(h, want, 64) == 0) {
 			row_to_token(s, out);
 			found = 1;
 		}
 	}
-	if (!found && rc != SQLITE_DONE) {
-		tok_db_fail(ca, "looking up a token", err);
-		sqlite3_finalize(s);
+	mtls__db_finalize(s);
+	if (!found && rc < 0) {
 		return -1;
 	}
-	sqlite3_finalize(s);
 	if (!found) {
 		return mtls_err_set(err, MTLS_E_PASSWORD, "no token for '%s' "
 		    "with this secret (mistyped, or made for another name)", user);
@@ -367,24 +364,30 @@ int
 mtls__token_consume(struct mtls_ca *ca, const char *id, const char *serial,
     time_t now, struct mtls_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s;
+	long long n;
 	int rc;
 
-	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "UPDATE tokens SET "
-		"used_at=?2, used_serial=upper(?3) WHERE id=?1 AND used_at IS NULL "
-		"AND revoked_at IS NULL", -1, &s, NULL) != SQLITE_OK) {
-		return tok_db_fail(ca, "consuming a token", err);
+	s = prep(ca, "UPDATE tokens SET used_at=?2, used_serial=upper(CAST(?3 AS "
+	    "TEXT)) WHERE id=?1 AND used_at IS NULL AND revoked_at IS NULL",
+	    "consuming a token", err);
+	if (s == NULL) {
+		return -1;
 	}
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
-	sqlite3_bind_text(s, 3, serial, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		return tok_db_fail(ca, "consuming a token", err);
+	mtls__db_bind_text(s, 1, id);
+	mtls__db_bind_int64(s, 2, (long long)now);
+	mtls__db_bind_text(s, 3, serial);
+	rc = mtls__db_step(s, err);
+	n = mtls__db_changes(s);
+	mtls__db_finalize(s);
+	if (rc != 0) {
+		return -1;
 	}
-	/* The WHERE clause is the guard: a second redemption changes nothing. */
-	if (sqlite3_changes(mtls__inv_db(ca->inv)) != 1) {
+	/* The WHERE clause is the guard: a second redemption changes nothing.
+	 * On PostgreSQL the second UPDATE waits for the first one's row lock,
+	 * then sees used_at set and changes no row, whichever instance ran
+	 * it. */
+	if (n != 1) {
 		return mtls_err_set(err, MTLS_E_EXISTS, "token %s was used or "
 		    "revoked meanwhile", id);
 	}
@@ -395,57 +398,58 @@ int
 mtls__audit_add(struct mtls_ca *ca, const struct mtls_audit_event *e,
     struct mtls_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "INSERT INTO audit(at,actor,"
-		"action,name,serial,outcome,reason) VALUES(?,?,?,?,?,?,?)", -1, &s,
-		NULL) != SQLITE_OK) {
-		return tok_db_fail(ca, "recording an audit event", err);
+	s = prep(ca, "INSERT INTO audit(at,actor,action,name,serial,outcome,"
+	    "reason) VALUES(?,?,?,?,?,?,?)", "recording an audit event", err);
+	if (s == NULL) {
+		return -1;
 	}
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)(e->at ? e->at : time(NULL)));
-	sqlite3_bind_text(s, 2, e->actor ? e->actor : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, e->action ? e->action : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, e->name ? e->name : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, e->serial ? e->serial : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, e->outcome ? e->outcome : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 7, e->reason ? e->reason : "", -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : tok_db_fail(ca, "recording an audit event", err);
+	mtls__db_bind_int64(s, 1, (long long)(e->at ? e->at : time(NULL)));
+	mtls__db_bind_text(s, 2, e->actor ? e->actor : "");
+	mtls__db_bind_text(s, 3, e->action ? e->action : "");
+	mtls__db_bind_text(s, 4, e->name ? e->name : "");
+	mtls__db_bind_text(s, 5, e->serial ? e->serial : "");
+	mtls__db_bind_text(s, 6, e->outcome ? e->outcome : "");
+	mtls__db_bind_text(s, 7, e->reason ? e->reason : "");
+	rc = mtls__db_step(s, err);
+	mtls__db_finalize(s);
+	return rc == 0 ? 0 : -1;
 }
 
 int
 mtls_audit_list(struct mtls_ca *ca, long limit, mtls_audit_cb *cb, void *arg,
     struct mtls_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct mtls_db_stmt *s;
 	struct mtls_audit_event e;
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(mtls__inv_db(ca->inv), "SELECT id,at,actor,action,"
-		"name,serial,outcome,reason FROM (SELECT * FROM audit ORDER BY id "
-		"DESC LIMIT ?1) ORDER BY id", -1, &s, NULL) != SQLITE_OK) {
-		return tok_db_fail(ca, "reading the audit trail", err);
+	s = prep(ca, "SELECT id,at,actor,action,name,serial,outcome,reason FROM "
+	    "(SELECT * FROM audit ORDER BY id DESC LIMIT ?1) AS recent ORDER BY "
+	    "id", "reading the audit trail", err);
+	if (s == NULL) {
+		return -1;
 	}
-	sqlite3_bind_int64(s, 1, limit > 0 ? limit : -1);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		e.id = sqlite3_column_int64(s, 0);
-		e.at = (time_t)sqlite3_column_int64(s, 1);
-		e.actor = (const char *)sqlite3_column_text(s, 2);
-		e.action = (const char *)sqlite3_column_text(s, 3);
-		e.name = (const char *)sqlite3_column_text(s, 4);
-		e.serial = (const char *)sqlite3_column_text(s, 5);
-		e.outcome = (const char *)sqlite3_column_text(s, 6);
-		e.reason = (const char *)sqlite3_column_text(s, 7);
+	mtls__db_bind_int64(s, 1, limit > 0 ? limit : LLONG_MAX);
+	while ((rc = mtls__db_step(s, err)) == 1) {
+		e.id = mtls__db_col_int64(s, 0);
+		e.at = (time_t)mtls__db_col_int64(s, 1);
+		e.actor = mtls__db_col_text(s, 2);
+		e.action = mtls__db_col_text(s, 3);
+		e.name = mtls__db_col_text(s, 4);
+		e.serial = mtls__db_col_text(s, 5);
+		e.outcome = mtls__db_col_text(s, 6);
+		e.reason = mtls__db_col_text(s, 7);
 		ret = cb(&e, arg);
 		if (ret != 0) {
 			break;
 		}
 	}
-	if (ret == 0 && rc != SQLITE_DONE) {
-		ret = tok_db_fail(ca, "reading the audit trail", err);
+	if (ret == 0 && rc < 0) {
+		ret = -1;
 	}
-	sqlite3_finalize(s);
+	mtls__db_finalize(s);
 	return ret;
 }

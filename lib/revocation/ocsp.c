@@ -62,10 +62,11 @@ struct mtls_ocsp_responder {
 	/* Our own read-only connection to the inventory. Lookups share one
 	 * read transaction (snapshot) per refresh interval: opening one per
 	 * request costs several system calls (locks, stat) in WAL mode. */
-	sqlite3 *db;
-	sqlite3_stmt *data_version;
-	sqlite3_stmt *lookup;
+	struct mtls_db *db;
+	struct mtls_db_stmt *data_version;
+	struct mtls_db_stmt *lookup;
 	int in_read;
+	int pg;
 	long long last_version;
 	long long last_check_ms;
 	unsigned char *scratch; /* the last live response not cached */
@@ -177,17 +178,21 @@ check_inventory(struct mtls_ocsp_responder *r)
 	}
 	r->last_check_ms = t;
 	if (r->in_read) {
-		sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+		mtls__db_exec(r->db, "COMMIT", "ending a read", NULL);
 		r->in_read = 0;
 	}
-	sqlite3_reset(r->data_version);
-	if (sqlite3_step(r->data_version) != SQLITE_ROW) {
-		sqlite3_reset(r->data_version);
+	mtls__db_reset(r->data_version);
+	if (mtls__db_step(r->data_version, NULL) != 1) {
+		mtls__db_reset(r->data_version);
 		cache_flush(r); /* cannot tell: be safe */
 		return;
 	}
-	v = sqlite3_column_int64(r->data_version, 0);
-	sqlite3_reset(r->data_version);
+	/* PostgreSQL: three numbers that move with every issuance and
+	 * revocation, by any instance; SQLite: one. */
+	v = (long long)((unsigned long long)mtls__db_col_int64(r->data_version, 0) *
+	    1000003ULL + (unsigned long long)mtls__db_col_int64(r->data_version, 1) *
+	    31ULL + (unsigned long long)mtls__db_col_int64(r->data_version, 2));
+	mtls__db_reset(r->data_version);
 	if (v != r->last_version) {
 		r->last_version = v;
 		if (r->count > 0) {
@@ -294,24 +299,26 @@ struct inv_state {
 static int
 open_inventory(struct mtls_ocsp_responder *r, struct mtls_err *err)
 {
-	char path[4096];
+	const char *where = mtls__ca_db_where(r->ca);
 
-	snprintf(path, sizeof(path), "%s/inventory.db", mtls_ca_dir(r->ca));
-	if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-		NULL) != SQLITE_OK) {
-		return mtls_err_set(err, MTLS_E_IO, "cannot open inventory %s: %s",
-		    path, r->db ? sqlite3_errmsg(r->db) : "out of memory");
+	r->db = mtls__db_open(where, mtls__ca_db_pass(r->ca), MTLS_DB_READONLY,
+	    err);
+	if (r->db == NULL) {
+		return -1;
 	}
-	sqlite3_busy_timeout(r->db, 5000);
-	/* Columns as in inventory.c's schema. */
-	if (sqlite3_prepare_v2(r->db, "PRAGMA data_version", -1,
-		&r->data_version, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(r->db, "SELECT status, revoked_at, reason FROM "
-		"certs WHERE serial=?1", -1, &r->lookup, NULL) != SQLITE_OK) {
-		return mtls_err_set(err, MTLS_E_IO, "inventory %s: %s", path,
-		    sqlite3_errmsg(r->db));
+	r->pg = mtls__db_engine(r->db) == MTLS_DB_PG;
+	mtls__db_busy_wait(r->db, 5000);
+	/* Columns as in the inventory's schema (ca/schema.c). */
+	r->data_version = mtls__db_prepare(r->db, r->pg
+	    ? "SELECT (SELECT coalesce(max(rowid),0) FROM certs), count(*), "
+	      "coalesce(max(revoked_at),0) FROM certs WHERE status='revoked'"
+	    : "PRAGMA data_version", "watching the inventory", err);
+	if (r->data_version == NULL) {
+		return -1;
 	}
-	return 0;
+	r->lookup = mtls__db_prepare(r->db, "SELECT status, revoked_at, reason "
+	    "FROM certs WHERE serial=?1", "looking up a serial", err);
+	return r->lookup != NULL ? 0 : -1;
 }
 
 /* Looks SERIAL (upper-case hex) up: 1 found, 0 not found, -1 error. */
@@ -322,28 +329,26 @@ inventory_lookup(struct mtls_ocsp_responder *r, const char *serial,
 	const char *status, *reason;
 	int rc;
 
-	if (!r->in_read) {
-		if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+	/* SQLite: one read snapshot per refresh interval. PostgreSQL: each
+	 * lookup on its own, so no transaction stays open on the server. */
+	if (!r->in_read && !r->pg) {
+		if (mtls__db_exec(r->db, "BEGIN", "starting a read", NULL) != 0) {
 			return -1;
 		}
 		r->in_read = 1;
 	}
-	sqlite3_reset(r->lookup);
-	sqlite3_bind_text(r->lookup, 1, serial, -1, SQLITE_STATIC);
-	rc = sqlite3_step(r->lookup);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(r->lookup);
-		return 0;
+	mtls__db_reset(r->lookup);
+	mtls__db_bind_text(r->lookup, 1, serial);
+	rc = mtls__db_step(r->lookup, NULL);
+	if (rc != 1) {
+		mtls__db_reset(r->lookup);
+		return rc;
 	}
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(r->lookup);
-		return -1;
-	}
-	status = (const char *)sqlite3_column_text(r->lookup, 0);
-	reason = (const char *)sqlite3_column_text(r->lookup, 2);
+	status = mtls__db_col_text(r->lookup, 0);
+	reason = mtls__db_col_text(r->lookup, 2);
 	st->found = 1;
 	st->revoked = status != NULL && strcmp(status, "revoked") == 0;
-	st->revoked_at = (time_t)sqlite3_column_int64(r->lookup, 1);
+	st->revoked_at = (time_t)mtls__db_col_int64(r->lookup, 1);
 	st->reason = -1;
 	/* RFC 5280 5.3.1: the reason is omitted rather than "unspecified". */
 	if (st->revoked && reason != NULL &&
@@ -351,7 +356,7 @@ inventory_lookup(struct mtls_ocsp_responder *r, const char *serial,
 		st->reason == OCSP_REVOKED_STATUS_UNSPECIFIED)) {
 		st->reason = -1;
 	}
-	sqlite3_reset(r->lookup);
+	mtls__db_reset(r->lookup);
 	return 1;
 }
 
@@ -412,11 +417,11 @@ mtls_ocsp_responder_free(struct mtls_ocsp_responder *r)
 	}
 	free(r->buckets);
 	if (r->in_read) {
-		sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+		mtls__db_exec(r->db, "COMMIT", "ending a read", NULL);
 	}
-	sqlite3_finalize(r->data_version);
-	sqlite3_finalize(r->lookup);
-	sqlite3_close(r->db);
+	mtls__db_finalize(r->data_version);
+	mtls__db_finalize(r->lookup);
+	mtls__db_close(r->db);
 	sk_X509_free(r->certs);
 	OPENSSL_free(r->scratch);
 	free(r);
