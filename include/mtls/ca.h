@@ -85,6 +85,21 @@ int mtls_ca_init(const struct mtls_ca_init_opts *opts, struct mtls_err *err);
 
 struct mtls_ca;
 
+/* What mtls_ca_migrate_db copied. */
+struct mtls_ca_migrate_counts {
+	long long certs, tokens, audit, other;
+};
+
+/* Copies the state of CA (kept in its SQLite inventory) into the
+ * PostgreSQL database URL (no password in it; PASS_SPEC, or PGPASSFILE,
+ * gives one) in one transaction, then records URL in ca.json. Takes the
+ * CA lock. A database already holding state is refused (MTLS_E_EXISTS)
+ * unless FORCE, which empties it first. On failure nothing is changed:
+ * the target transaction is rolled back and ca.json kept. */
+int mtls_ca_migrate_db(struct mtls_ca *ca, const char *url,
+    const char *pass_spec, int force, struct mtls_ca_migrate_counts *n,
+    struct mtls_err *err);
+
 /* Starts an intermediate CA in O->dir: its key (ca.key, 0600, encrypted
  * when O->pass_spec) and a request (ca.csr) for the parent to sign with
  * mtls_ca_sign_intermediate. The CA works once mtls_ca_install has put
