@@ -146,6 +146,10 @@ struct mtls_doctor_opts {
 				* certificates are revoked or superseded; NULL */
 	const char *crl_file;  /* a CRL (signed by the truststore) to check
 				* the certificates against; NULL */
+	const char *rollover;  /* a CA directory in a rollover, or the
+	                          retiring issuer's certificate: warns about
+	                          each certificate it issued, and about a
+	                          truststore without the new issuer */
 };
 
 /* Checks the files: a directory is scanned (not recursively) for *.crt,

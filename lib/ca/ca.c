@@ -455,14 +455,13 @@ ca_load_issuers(struct mtls_ca *ca, struct mtls_err *err)
 			}
 		}
 	}
-	/* During a rollover the cross certificate comes first: a peer that
-	 * trusts only the old root finds it as the leaf's issuer before the
-	 * new self-signed root, which it does not trust (OpenSSL takes the
-	 * first matching untrusted issuer). */
-	if ((ca->cross != NULL && mtls_cert_append_pem(ca->cross,
-		&ca->chain_pem, &ca->chain_pem_len, err) != 0) ||
-	    mtls_cert_append_pem(ca->cert, &ca->chain_pem, &ca->chain_pem_len,
-		err) != 0) {
+	/* During a rollover the chain carries the new root signed by the
+	 * old one instead of the new self-signed root: a peer that trusts
+	 * only the old root verifies through it, one that trusts the new root
+	 * has it already, and each certificate still certifies the one
+	 * before it (RFC 5246 7.4.2). */
+	if (mtls_cert_append_pem(ca->cross != NULL ? ca->cross : ca->cert,
+		&ca->chain_pem, &ca->chain_pem_len, err) != 0) {
 		goto out;
 	}
 	for (i = 0; i < sk_X509_num(ca->issuers); i++) {
