@@ -22,6 +22,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* What a certificate is for; the profile, never the request, decides its
  * extensions (RFC 5280 section 4.2). */
 enum mtls_profile {
@@ -436,6 +439,8 @@ int mtls_csr_fingerprint(X509_REQ *req, char *buf, size_t len,
 
 /* Loads a CSR (PEM or DER). */
 X509_REQ *mtls_load_csr(const char *path, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

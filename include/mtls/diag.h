@@ -21,6 +21,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 enum mtls_severity {
 	MTLS_SEV_OK,    /* a check passed */
 	MTLS_SEV_INFO,  /* worth knowing, nothing to do */
@@ -161,6 +164,8 @@ struct mtls_report *mtls_doctor(const struct mtls_doctor_opts *opts,
 
 /* Exit status for a doctor report: 0 (ok/info), 3 (warnings only), 1. */
 int mtls_doctor_exit_status(const struct mtls_report *r);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* Default validity (nextUpdate - thisUpdate) of a response, in minutes. */
 #define MTLS_OCSP_DEFAULT_VALIDITY 60
 
@@ -129,6 +132,8 @@ char *mtls_ocsp_url(X509 *cert);
  * "unknown". Writes into BUF. */
 void mtls_ocsp_result_format(const struct mtls_ocsp_result *res, char *buf,
     size_t len);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

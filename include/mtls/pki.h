@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 enum mtls_keytype {
 	MTLS_KEY_EC_P256,
 	MTLS_KEY_EC_P384,
@@ -180,6 +183,8 @@ char *mtls_cert_serial_hex(const X509 *cert);
 
 /* True when the private KEY belongs to CERT. */
 int mtls_key_matches_cert(EVP_PKEY *key, X509 *cert);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

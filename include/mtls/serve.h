@@ -34,6 +34,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* The receiver's item-id database: under --state-dir, or (older
  * receivers) inside the content root, where it is never content. */
 #define MTLS_RECEIVER_DB ".mtls-receiver.db"
@@ -98,6 +101,8 @@ void mtls_serve_opts_init(struct mtls_serve_opts *opts);
  * SIGHUP in the calling thread (and its workers) and waits for them
  * there. Returns 0 after a clean drain, -1 when it cannot start. */
 int mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -455,7 +455,6 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	if (apply_defaults(&s->o, err) != 0) {
 		goto out;
 	}
-	signal(SIGPIPE, SIG_IGN);
 	if (open_ca(s, err) != 0) {
 		goto out;
 	}

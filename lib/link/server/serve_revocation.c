@@ -501,18 +501,19 @@ rev_resumed(SSL *ssl, STACK_OF(X509) *chain, void *arg)
 	return !miss;
 }
 
-void
+int
 mtls__serve_rev_attach(struct serve_rev *rev, SSL_CTX *ctx)
 {
 	if (rev == NULL) {
-		return;
+		return 0;
 	}
 	if (mtls__serve_tls_hooks(ctx, rev_verified, rev_resumed, rev) != 0) {
 		/* Without the hook revoked clients would pass: stop. */
-		mtls__serve_log(rev->srv, "fatal", "cannot attach the revocation "
+		mtls__serve_log(rev->srv, "error", "cannot attach the revocation "
 		    "checks to the TLS context");
-		abort();
+		return -1;
 	}
+	return 0;
 }
 
 void
