@@ -1,3 +1,4 @@
+#include "mtls/clock.h"
 #include "mtls/ca.h"
 #include "cli.h"
 
@@ -248,14 +249,11 @@ cli_resolve_env(const char *cmd, char **list)
 void
 cli_utc(time_t t, char *buf, size_t len)
 {
-	struct tm tm;
-
 	if (t == 0) {
 		snprintf(buf, len, "-");
 		return;
 	}
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	mtls_time_utc((int64_t)t, MTLS_TIME_RFC3339, buf, len);
 }
 
 int

@@ -11,15 +11,19 @@
 static const char usage[] =
     "usage: mtls ca init [--dir DIR] [--name DN] [--key-type T] [--days N]\n"
     "                    [--pass SPEC] [--crl-url URL] [--ocsp-url URL] [--force]\n"
+    "                    [--db postgresql://... [--db-pass SPEC]]\n"
     "       mtls ca init --intermediate [--dir DIR] [--name DN] ...\n"
     "       mtls ca sign-intermediate | install  (see 'mtls ca install --help')\n"
     "       mtls ca show [--ca-dir DIR]\n"
+    "       mtls ca migrate-db --to postgresql://... [--db-pass SPEC] [--force]\n"
+    "                    [--ca-dir DIR]\n"
     "       mtls ca rollover begin | status | finish  (see 'mtls ca rollover --help')\n"
     "       mtls ca serve --listen ADDR:PORT [OPTIONS]  (see 'mtls ca serve --help')\n"
     "\n"
     "init creates a private CA: a self-signed root (basicConstraints CA:TRUE,\n"
     "keyUsage keyCertSign+cRLSign, SKI), its key (0600), ca.json and an SQLite\n"
-    "inventory of everything it issues.\n"
+    "inventory of everything it issues (or, with --db, a PostgreSQL database\n"
+    "that several 'mtls ca serve' instances can share).\n"
     "\n"
     "  --dir DIR        where to create it (default $MTLS_CA_DIR or ./pki)\n"
     "  --name DN        subject, e.g. \"CN=Example Root CA,O=Example\"\n"
@@ -38,6 +42,18 @@ static const char usage[] =
     "                   --ca-pass) then gives the token's PIN. Needs OpenSSL's\n"
     "                   pkcs11 engine (libengine-pkcs11-openssl); the module\n"
     "                   is p11-kit's unless $MTLS_PKCS11_MODULE names one\n"
+    "  --db URL         keep the CA's state (inventory, revocations, CRL\n"
+    "                   numbers, tokens, audit, ACME) in PostgreSQL:\n"
+    "                   postgresql://USER@HOST:PORT/DB, an empty database;\n"
+    "                   recorded in ca.json, so every command uses it. No\n"
+    "                   password in the URL: use --db-pass or PGPASSFILE\n"
+    "  --db-pass SPEC   the database password as env:VAR or file:PATH\n"
+    "                   (recorded as given, never the password itself)\n"
+    "\n"
+    "migrate-db copies the state of a CA kept in SQLite into an empty\n"
+    "PostgreSQL database, in one transaction (all or nothing), then records\n"
+    "the database in ca.json; inventory.db stays as it was, unused. Stop\n"
+    "'mtls ca serve' first. --force empties a database that holds state.\n"
     "\n"
     "show prints the CA certificate's subject, validity and fingerprint.\n"
     "\n"
@@ -48,6 +64,8 @@ static const char usage[] =
     "examples:\n"
     "  mtls ca init --name \"CN=Replication CA,O=Example\"\n"
     "  MTLS_CA_PASS=secret mtls ca init --dir /etc/mtls/ca --pass env:MTLS_CA_PASS\n"
+    "  mtls ca init --db postgresql://mtls@db.internal/ca --db-pass file:/etc/mtls/dbpass\n"
+    "  mtls ca migrate-db --ca-dir /etc/mtls/ca --to postgresql://mtls@db.internal/ca\n"
     "\n"
     "exit status: 0 done (serve: stopped by SIGTERM/SIGINT), 1 error, 2 usage\n";
 
@@ -66,6 +84,8 @@ ca_init(int argc, char **argv)
 	    {"force", no_argument, NULL, 'f'},
 	    {"intermediate", no_argument, NULL, 'I'},
 	    {"key", required_argument, NULL, 'K'},
+	    {"db", required_argument, NULL, 'B'},
+	    {"db-pass", required_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -99,6 +119,8 @@ ca_init(int argc, char **argv)
 		case 'f': o.force = 1; break;
 		case 'I': intermediate = 1; break;
 		case 'K': o.key_uri = optarg; break;
+		case 'B': o.db = optarg; break;
+		case 'P': o.db_pass = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("ca init");
 		}
@@ -109,6 +131,9 @@ ca_init(int argc, char **argv)
 	o.dir = cli_ca_dir(dir);
 	o.days = (int)days;
 	o.pass_spec = pass_spec; /* resolved by mtls_ca_init */
+	if (o.db_pass != NULL && o.db == NULL) {
+		return cli_usage("ca init", "--db-pass goes with --db");
+	}
 	if (intermediate) {
 		if (days != 0 || o.crl_url != NULL || o.ocsp_url != NULL) {
 			return cli_usage("ca init", "--days, --crl-url and --ocsp-url of "
@@ -185,6 +210,52 @@ ca_show(int argc, char **argv)
 	return 0;
 }
 
+static int
+ca_migrate_db(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"ca-dir", required_argument, NULL, 'd'},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"to", required_argument, NULL, 't'},
+	    {"db-pass", required_argument, NULL, 'P'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct mtls_ca_migrate_counts n;
+	struct mtls_err err;
+	struct mtls_ca *ca;
+	const char *dir = NULL, *to = NULL, *pass = NULL;
+	int c, force = 0, rc;
+
+	mtls_err_clear(&err);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 't': to = optarg; break;
+		case 'P': pass = optarg; break;
+		case 'f': force = 1; break;
+		case 'h': return cli_help(usage);
+		default: return cli_bad_option("ca migrate-db");
+		}
+	}
+	if (optind != argc || to == NULL) {
+		return cli_usage("ca migrate-db", "give --to postgresql://...");
+	}
+	ca = mtls_ca_open(cli_ca_dir(dir), &err);
+	if (ca == NULL) {
+		return cli_fail(&err);
+	}
+	rc = mtls_ca_migrate_db(ca, to, pass, force, &n, &err);
+	if (rc == 0) {
+		printf("moved the CA in %s to %s: %lld certificates, %lld tokens, "
+		    "%lld audit events, %lld other rows\n", mtls_ca_dir(ca), to,
+		    n.certs, n.tokens, n.audit, n.other);
+	}
+	mtls_ca_free(ca);
+	return rc == 0 ? 0 : cli_fail(&err);
+}
+
 int
 cmd_ca(int argc, char **argv)
 {
@@ -211,6 +282,9 @@ cmd_ca(int argc, char **argv)
 	    strcmp(argv[1], "install") == 0) {
 		return cmd_ca_sub(argc - 1, argv + 1);
 	}
+	if (strcmp(argv[1], "migrate-db") == 0) {
+		return ca_migrate_db(argc - 1, argv + 1);
+	}
 	return cli_usage("ca", "unknown action '%s' (use init, show, serve, "
-	    "sign-intermediate, install or rollover)", argv[1]);
+	    "migrate-db, sign-intermediate, install or rollover)", argv[1]);
 }

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "convert.h"
 #include "mtls/file.h"
 #include "mtls/pass.h"
 #include "mtls/pki.h"
@@ -55,11 +56,6 @@ static const char usage[] =
     "  mtls convert author.chain.pem author.p12 --key author.key --legacy \\\n"
     "      --out-pass env:P12_PASS\n";
 
-struct cv_opts {
-	const char *in, *out, *to, *in_pass, *in_key_pass, *out_pass, *alias;
-	const char *key; /* --key: the private key, when IN holds only certs */
-	int legacy, force;
-};
 
 enum {
 	OPT_TO = 256, OPT_IN_PASS, OPT_IN_KEY_PASS, OPT_OUT_PASS, OPT_ALIAS,
@@ -334,8 +330,8 @@ write_der(const struct cv_opts *o, struct mtls_store *s, char **buf,
 	return 0;
 }
 
-static int
-cv_run(const struct cv_opts *o, struct mtls_err *err)
+int
+convert_run(const struct cv_opts *o, struct mtls_err *err)
 {
 	unsigned char *d = NULL, *kd = NULL;
 	size_t n = 0, kn = 0, len = 0;
@@ -440,7 +436,7 @@ cmd_convert(int argc, char **argv)
 	o.in = argv[optind];
 	o.out = argv[optind + 1];
 	mtls_err_clear(&err);
-	if (cv_run(&o, &err) != 0) {
+	if (convert_run(&o, &err) != 0) {
 		return cli_fail(&err);
 	}
 	return 0;

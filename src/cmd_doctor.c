@@ -10,7 +10,7 @@ static const char usage[] =
     "usage: mtls doctor [DIR | FILE ...] [--role client|server|node]\n"
     "                   [--host NAME] [--ca FILE] [--pass SPEC]\n"
     "                   [--warn-days N] [--ca-dir DIR] [--crl FILE]\n"
-    "                   [--json] [--verbose]\n"
+    "                   [--rollover CADIR|FILE] [--json] [--verbose]\n"
     "\n"
     "Checks a node's files at rest, as the node would use them: the key\n"
     "matches the certificate, the chain is complete and in order, validity\n"
@@ -38,6 +38,11 @@ static const char usage[] =
     "                  warning); default $MTLS_CA_DIR or ./pki when present\n"
     "  --crl FILE      also check the certificates against this CRL (it\n"
     "                  counts when a truststore certificate signed it)\n"
+    "  --rollover P    during a CA rollover ('mtls ca rollover'): P is the CA\n"
+    "                  directory (or its rollover/old.crt, copied to the node);\n"
+    "                  warns about every certificate the retiring issuer\n"
+    "                  signed (old_issuer) and a truststore that lacks the\n"
+    "                  new root (trust_lacks_new_issuer)\n"
     "  --json          print the report as JSON\n"
     "  --verbose       also list the checks that passed\n"
     "  -h, --help      this help\n"
@@ -52,6 +57,7 @@ static const char usage[] =
     "Examples:\n"
     "  mtls doctor /etc/mtls/node1 --role node --host node1.example\n"
     "  mtls doctor server.crt server.key --ca ca.crt --role server\n"
+    "  mtls doctor /etc/mtls --rollover /etc/mtls/ca   # what still needs the old CA\n"
     "  mtls doctor . --json | jq -r '.findings[] | select(.severity==\"error\") | .message'\n";
 
 int
@@ -66,6 +72,7 @@ cmd_doctor(int argc, char **argv)
 		{"ca-dir", required_argument, NULL, 'd'},
 		{"crl", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
+		{"rollover", required_argument, NULL, 'R'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -109,6 +116,9 @@ cmd_doctor(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 'R':
+			dopt.rollover = optarg;
 			break;
 		case 'v':
 			verbose = 1;

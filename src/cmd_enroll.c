@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mtls/clock.h"
 #include "mtls/online.h"
 #include "mtls/pki.h"
 #include "cli.h"
@@ -205,10 +206,7 @@ collect(int n, char **args, char ***out)
 static void
 stamp(char *buf, size_t len, time_t t)
 {
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	mtls_time_utc((int64_t)t, MTLS_TIME_RFC3339, buf, len);
 }
 
 /* One pass over every identity; *WAKE gets the earliest next event. */

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "mtls/clock.h"
 #include "mtls/ca.h"
 #include "cli.h"
 
@@ -114,10 +115,7 @@ filtered(const struct mtls_inv_entry *e, void *arg)
 static void
 fmt_date(time_t t, char *buf, size_t len)
 {
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d", &tm);
+	mtls_time_utc((int64_t)t, MTLS_TIME_DATE, buf, len);
 }
 
 static int

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "mtls/clock.h"
 #include "mtls/replicate.h"
 #include "state_dir.h"
 
@@ -36,11 +37,7 @@ static const char usage[] =
 static void
 fmt_ms(int64_t ms, char *buf, size_t len)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	mtls_time_utc(ms / 1000, MTLS_TIME_HUMAN, buf, len);
 }
 
 static void

@@ -66,12 +66,22 @@ static const char usage[] =
     "  --ocsp [URL]             ask OCSP about every client certificate: the\n"
     "                           URL in the certificate (AIA), or URL; answers\n"
     "                           are cached until their nextUpdate\n"
-    "  --ocsp-policy closed|open  responder unreachable or failing: refuse the\n"
-    "                           client (closed, default) or accept and warn\n"
+    "  --ocsp-policy closed     responder unreachable or failing: refuse the\n"
+    "                           client (the default and only policy)\n"
+    "  --insecure-ocsp-fail-open  responder unreachable: accept the client\n"
+    "                           unchecked and warn (a stale or forged answer\n"
+    "                           is still refused)\n"
     "  --ocsp-timeout S         seconds per OCSP query (default 2); the worker\n"
     "                           waits that long at most (docs/revocation.md)\n"
-    "  --ocsp-max-age S         seconds an OCSP answer is kept at most\n"
-    "                           (default 3600)\n"
+    "  --ocsp-max-age S         seconds an OCSP answer is kept at most; when\n"
+    "                           given, also the oldest thisUpdate accepted\n"
+    "                           (default 3600, applied by age only to\n"
+    "                           answers without nextUpdate)\n"
+    "  --ocsp-clock-skew S      seconds of clock skew allowed on an answer's\n"
+    "                           thisUpdate/nextUpdate (default 300)\n"
+    "  --insecure-revocation-leaf-only  check only the client certificate,\n"
+    "                           not its intermediate CAs (default: every\n"
+    "                           certificate of the chain but the root)\n"
     "  --watch-interval S       seconds between checks of the CRL files; the\n"
     "                           certificate and key are checked every 2*S and\n"
     "                           reloaded when a matching pair appears\n"
@@ -91,7 +101,8 @@ static const char usage[] =
     "Signals: SIGHUP reloads certificate, key, CA, map and CRLs (open\n"
     "connections continue; new ones use the new files); a renewed certificate\n"
     "and key, or a rewritten CRL, are picked up without SIGHUP too. SIGTERM or\n"
-    "SIGINT drain and exit. Revoked clients cannot resume old sessions.\n"
+    "SIGINT drain and exit. A resumed session is checked again (expiry,\n"
+    "chain, revocation); a client that fails is made to do a full handshake.\n"
     "\n"
     "Examples:\n"
     "  mtls serve --listen 127.0.0.1:8443 --cert publish.crt --key publish.key \\\n"
@@ -99,7 +110,7 @@ static const char usage[] =
     "  mtls serve --config /etc/mtls/serve.conf --map /etc/mtls/map.txt \\\n"
     "      --log-format json --workers 2\n"
     "  mtls serve --config serve.conf --crl /etc/mtls/ca.crl --crl-stale reject\n"
-    "  mtls serve --config serve.conf --ocsp --ocsp-policy open\n"
+    "  mtls serve --config serve.conf --ocsp --ocsp-max-age 600\n"
     "  curl --cert author.crt --key author.key --cacert ca.crt \\\n"
     "      -H 'Action: Activate' -H 'Path: /content/a.html' --data-binary @a.html \\\n"
     "      https://127.0.0.1:8443/bin/receive\n";
@@ -109,7 +120,8 @@ enum {
 	O_WORKERS, O_CONFIG, O_LOG, O_MAX_BODY, O_MAX_CONNS, O_HS_TIMEOUT,
 	O_IDLE_TIMEOUT, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_DRAIN_TIMEOUT, O_CRL,
 	O_CRL_STALE, O_OCSP, O_OCSP_POLICY, O_OCSP_TIMEOUT, O_OCSP_MAX_AGE, O_WATCH,
-	O_NO_MAP, O_AUDIT, O_AUDIT_MAX, O_COUNT
+	O_NO_MAP, O_AUDIT, O_AUDIT_MAX, O_OCSP_SKEW, O_LEAF_ONLY, O_FAIL_OPEN,
+	O_COUNT
 };
 
 static const struct option longopts[] = {
@@ -141,6 +153,9 @@ static const struct option longopts[] = {
 	{"insecure-no-map", no_argument, NULL, O_NO_MAP},
 	{"audit-log", required_argument, NULL, O_AUDIT},
 	{"audit-max-bytes", required_argument, NULL, O_AUDIT_MAX},
+	{"ocsp-clock-skew", required_argument, NULL, O_OCSP_SKEW},
+	{"insecure-revocation-leaf-only", no_argument, NULL, O_LEAF_ONLY},
+	{"insecure-ocsp-fail-open", no_argument, NULL, O_FAIL_OPEN},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -220,6 +235,20 @@ parse_seconds(const char *opt, const char *s, double *out)
 	return 0;
 }
 
+/* A flag that a config file spells "NAME = yes" (or true). */
+static int
+yes_flag(const char *name, const char *v, int *out)
+{
+	if (v == NULL) {
+		return 0;
+	}
+	if (strcmp(v, "yes") != 0 && strcmp(v, "true") != 0) {
+		return cli_usage("serve", "%s is yes or true, not '%s'", name, v);
+	}
+	*out = 1;
+	return 0;
+}
+
 /* --crl (repeatable on the command line; one in a config file) */
 #define CRL_MAX 32
 static const char *crl_files[CRL_MAX];
@@ -253,7 +282,24 @@ revocation_opts(char **val, struct mtls_serve_opts *o)
 			return cli_usage("serve", "--ocsp-policy is closed or "
 			    "open, not '%s'", val[O_OCSP_POLICY]);
 		}
-		o->ocsp_fail_open = strcmp(val[O_OCSP_POLICY], "open") == 0;
+		if (strcmp(val[O_OCSP_POLICY], "open") == 0) {
+			return cli_usage("serve", "--ocsp-policy open is spelled "
+			    "--insecure-ocsp-fail-open: it admits clients whose "
+			    "revocation could not be checked");
+		}
+	}
+	if (yes_flag("insecure-ocsp-fail-open", val[O_FAIL_OPEN],
+		&o->ocsp_fail_open) != 0 ||
+	    yes_flag("insecure-revocation-leaf-only", val[O_LEAF_ONLY],
+		&o->insecure_revocation_leaf_only) != 0) {
+		return 2;
+	}
+	if (val[O_OCSP_SKEW] != NULL) {
+		if (parse_seconds("--ocsp-clock-skew", val[O_OCSP_SKEW], &d) != 0) {
+			return 2;
+		}
+		o->ocsp_clock_skew = (long)d;
+		d = 0;
 	}
 	if ((val[O_OCSP_TIMEOUT] != NULL &&
 		parse_seconds("--ocsp-timeout", val[O_OCSP_TIMEOUT],
@@ -274,9 +320,14 @@ revocation_opts(char **val, struct mtls_serve_opts *o)
 		}
 	}
 	if ((o->ocsp_url != NULL || val[O_OCSP_POLICY] != NULL ||
-		val[O_OCSP_TIMEOUT] != NULL) && !o->ocsp) {
-		return cli_usage("serve", "--ocsp-policy and --ocsp-timeout "
-		    "need --ocsp");
+		val[O_OCSP_TIMEOUT] != NULL || val[O_OCSP_SKEW] != NULL ||
+		o->ocsp_fail_open) && !o->ocsp) {
+		return cli_usage("serve", "--ocsp-policy, --ocsp-timeout, "
+		    "--ocsp-clock-skew and --insecure-ocsp-fail-open need --ocsp");
+	}
+	if (o->insecure_revocation_leaf_only && o->ncrl == 0 && !o->ocsp) {
+		return cli_usage("serve", "--insecure-revocation-leaf-only needs "
+		    "--crl or --ocsp");
 	}
 	return 0;
 }
@@ -460,7 +511,8 @@ cmd_serve(int argc, char **argv)
 			}
 			crl_files[ncrl_files++] = optarg;
 		}
-		val[c] = c == O_NO_MAP ? "yes" : optarg;
+		val[c] = c == O_NO_MAP || c == O_LEAF_ONLY || c == O_FAIL_OPEN
+		    ? "yes" : optarg;
 	}
 	if (optind != argc) {
 		return cli_usage("serve", "unexpected argument '%s'",

@@ -1,12 +1,16 @@
 /* mtls: mutual TLS made routine. The command table and dispatch. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include <openssl/crypto.h>
 
+#include "mtls/err.h"
 #include "cli.h"
+#include "prompt.h"
 #include "commands.h"
 
 const struct cli_cmd cli_cmds[] = {
@@ -45,12 +49,35 @@ no_core_dumps(void)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/* What is process-wide belongs to the command, not to libmtls: libcurl's
+ * global set-up, ignoring SIGPIPE (a peer that closes a connection while
+ * the receiver or the agent writes must not kill the process), and the
+ * terminal prompt for passwords. */
+static int
+process_setup(void)
+{
+	struct mtls_err err;
+
+	mtls_err_clear(&err);
+	signal(SIGPIPE, SIG_IGN);
+	cli_prompt_install();
+	if (mtls_init(&err) != 0) {
+		fprintf(stderr, "mtls: %s\n", err.msg);
+		return -1;
+	}
+	atexit(mtls_cleanup);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct cli_cmd *c;
 
 	no_core_dumps();
+	if (process_setup() != 0) {
+		return 1;
+	}
 
 	if (argc < 2) {
 		print_help(stderr);

@@ -27,6 +27,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 #define MTLS_ACME_KID_LEN 25 /* "eab-" + 20 hex digits + NUL */
 
 /* One EAB key as stored (never its HMAC key). */
@@ -65,6 +68,8 @@ int mtls_acme_eab_list(struct mtls_ca *ca, mtls_acme_eab_cb *cb, void *arg,
  * made (if any) is deactivated. MTLS_E_NOTFOUND when unknown. */
 int mtls_acme_eab_revoke(struct mtls_ca *ca, const char *kid,
     struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

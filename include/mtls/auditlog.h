@@ -30,6 +30,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 #define MTLS_AUDIT_MAGIC "mtls-audit-1"
 
 /* What verify saw in a chain that holds. */
@@ -50,6 +53,8 @@ struct mtls_audit_summary {
  * MTLS_E_IO when a file cannot be read. */
 int mtls_audit_verify(const char *const *paths, size_t n,
     struct mtls_audit_summary *s, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 enum mtls_bundle_target {
 	MTLS_BUNDLE_NGINX,
 	MTLS_BUNDLE_APACHE,
@@ -109,6 +112,8 @@ struct mtls_bundle_opts {
 int mtls_bundle_stage(const struct mtls_bundle_opts *o,
     const struct mtls_bundle_id *id, const struct mtls_bundle_id *client,
     X509 *ca, struct mtls_fileset *fs, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* What a certificate is for; the profile, never the request, decides its
  * extensions (RFC 5280 section 4.2). */
 enum mtls_profile {
@@ -84,6 +87,21 @@ struct mtls_subca_opts {
 int mtls_ca_init(const struct mtls_ca_init_opts *opts, struct mtls_err *err);
 
 struct mtls_ca;
+
+/* What mtls_ca_migrate_db copied. */
+struct mtls_ca_migrate_counts {
+	long long certs, tokens, audit, other;
+};
+
+/* Copies the state of CA (kept in its SQLite inventory) into the
+ * PostgreSQL database URL (no password in it; PASS_SPEC, or PGPASSFILE,
+ * gives one) in one transaction, then records URL in ca.json. Takes the
+ * CA lock. A database already holding state is refused (MTLS_E_EXISTS)
+ * unless FORCE, which empties it first. On failure nothing is changed:
+ * the target transaction is rolled back and ca.json kept. */
+int mtls_ca_migrate_db(struct mtls_ca *ca, const char *url,
+    const char *pass_spec, int force, struct mtls_ca_migrate_counts *n,
+    struct mtls_err *err);
 
 /* Starts an intermediate CA in O->dir: its key (ca.key, 0600, encrypted
  * when O->pass_spec) and a request (ca.csr) for the parent to sign with
@@ -421,6 +439,8 @@ int mtls_csr_fingerprint(X509_REQ *req, char *buf, size_t len,
 
 /* Loads a CSR (PEM or DER). */
 X509_REQ *mtls_load_csr(const char *path, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 enum mtls_severity {
 	MTLS_SEV_OK,    /* a check passed */
 	MTLS_SEV_INFO,  /* worth knowing, nothing to do */
@@ -143,6 +146,10 @@ struct mtls_doctor_opts {
 				* certificates are revoked or superseded; NULL */
 	const char *crl_file;  /* a CRL (signed by the truststore) to check
 				* the certificates against; NULL */
+	const char *rollover;  /* a CA directory in a rollover, or the
+	                          retiring issuer's certificate: warns about
+	                          each certificate it issued, and about a
+	                          truststore without the new issuer */
 };
 
 /* Checks the files: a directory is scanned (not recursively) for *.crt,
@@ -157,6 +164,8 @@ struct mtls_report *mtls_doctor(const struct mtls_doctor_opts *opts,
 
 /* Exit status for a doctor report: 0 (ok/info), 3 (warnings only), 1. */
 int mtls_doctor_exit_status(const struct mtls_report *r);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

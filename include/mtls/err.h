@@ -15,6 +15,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 #if defined(__GNUC__)
 #define MTLS_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -94,6 +97,22 @@ int mtls_err_exit_status(enum mtls_errcode code);
 
 /* Library version string, e.g. "0.1.0". */
 const char *mtls_version(void);
+
+/* Process-wide set-up, for the application to call once from its main
+ * thread before other threads exist: initialises libcurl (used by the
+ * agent, EST and OCSP clients). Returns 0, or -1 with ERR set. Optional:
+ * without it libcurl initialises itself lazily on first use, which is not
+ * thread-safe. The library itself never installs signal handlers; an
+ * application that serves or pushes must ignore SIGPIPE itself (a peer
+ * closing a TLS connection mid-write raises it). */
+int mtls_init(struct mtls_err *err);
+
+/* Releases what mtls_init() and the library's lazy set-up hold (libcurl,
+ * the private OpenSSL library context for legacy PKCS#12). Call at most
+ * once, after every other call, when no other thread uses libmtls. */
+void mtls_cleanup(void);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* A short reason for an X509_V_ERR_* code ("unknown issuer"); never NULL. */
 const char *mtls_explain_verify_code(long code);
 
@@ -67,6 +70,8 @@ void mtls_explain_peer_failure(long code, X509 *cert, int depth,
  * mtls_explain_verify_key). */
 const char *mtls_explain_peer_key(long code, int depth,
     enum mtls_peer_role role);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

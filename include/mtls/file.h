@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* Mode for private keys and anything holding a secret. */
 #define MTLS_MODE_SECRET 0600
 #define MTLS_MODE_PUBLIC 0644
@@ -60,6 +63,8 @@ int mtls_file_write_atomic(const char *path, const void *data, size_t len,
 
 /* Creates directory PATH (and parents) with MODE when missing. */
 int mtls_mkdir_p(const char *path, mode_t mode, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

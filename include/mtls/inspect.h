@@ -17,6 +17,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* Describes whatever DATA holds - PEM or DER certificates, chains, private
  * keys (PKCS#8 plain or encrypted, traditional), CSRs, PKCS#12 - as a JSON
  * object {"file":NAME,"objects":[...]}. PASS_SPEC opens encrypted keys and
@@ -52,6 +55,8 @@ struct mtls_verify_opts {
  * the X509_V_ERR value when CODE is non-NULL. */
 int mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
     const struct mtls_verify_opts *opts, long *code, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* Default validity (nextUpdate - thisUpdate) of a response, in minutes. */
 #define MTLS_OCSP_DEFAULT_VALIDITY 60
 
@@ -97,11 +100,29 @@ OCSP_REQUEST *mtls_ocsp_request_new(X509 *cert, X509 *issuer, int nonce,
 /* Checks the OCSPResponse RESP (DER) to REQ about CERT from ISSUER: the
  * response status is successful, the signature is by ISSUER or by a
  * certificate ISSUER issued for OCSPSigning, the nonce matches when REQ
- * has one, the answer is about CERT, and thisUpdate/nextUpdate hold at AT
- * (0: now, 5 minutes' skew allowed). Fills *RES. */
+ * has one, the answer is about CERT, and it is fresh at AT (0: now) by
+ * mtls_ocsp_result_fresh with the default limits. Fills *RES. */
 int mtls_ocsp_response_check(const unsigned char *resp, size_t len,
     OCSP_REQUEST *req, X509 *cert, X509 *issuer, time_t at,
     struct mtls_ocsp_result *res, struct mtls_err *err);
+
+/* Seconds of clock skew allowed on an answer's thisUpdate and nextUpdate
+ * by default (as openssl ocsp's -validity_period). */
+#define MTLS_OCSP_DEFAULT_SKEW 300
+/* Seconds an answer without nextUpdate is accepted after its thisUpdate
+ * by default (RFC 6960 4.2.2.1: without nextUpdate "newer information is
+ * always available", so such an answer must not be trusted forever). */
+#define MTLS_OCSP_DEFAULT_MAX_AGE 3600
+
+/* 0 when RES is fresh at AT (0: now): thisUpdate is not later than AT +
+ * SKEW, nextUpdate (when present) not earlier than AT - SKEW, and
+ * thisUpdate not older than MAX_AGE + SKEW seconds. MAX_AGE 0 bounds
+ * only answers without nextUpdate, by MTLS_OCSP_DEFAULT_MAX_AGE; a
+ * positive MAX_AGE bounds every answer. SKEW < 0: MTLS_OCSP_DEFAULT_SKEW.
+ * Otherwise -1 (MTLS_E_VERIFY) with a sentence naming the date, by how
+ * much it misses, and the option that moves the limit. */
+int mtls_ocsp_result_fresh(const struct mtls_ocsp_result *res, time_t at,
+    long max_age, long skew, struct mtls_err *err);
 
 /* The first OCSP URL in CERT's Authority Information Access, or NULL
  * (caller frees with OPENSSL_free). */
@@ -111,6 +132,8 @@ char *mtls_ocsp_url(X509 *cert);
  * "unknown". Writes into BUF. */
 void mtls_ocsp_result_format(const struct mtls_ocsp_result *res, char *buf,
     size_t len);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* Lifetime of an enrolled certificate unless its token says otherwise:
  * short, so that renewal rather than revocation retires keys. */
 #define MTLS_ENROLL_DEFAULT_LIFETIME (7L * 86400)
@@ -130,6 +133,8 @@ int mtls_enroll(const struct mtls_enroll_opts *o, struct mtls_err *err);
  * when the next renewal is due. */
 int mtls_renew_identity(const char *state_file, int force, long jitter,
     int *renewed, time_t *next, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

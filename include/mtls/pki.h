@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 enum mtls_keytype {
 	MTLS_KEY_EC_P256,
 	MTLS_KEY_EC_P384,
@@ -122,6 +125,13 @@ enum mtls_leaf_role { MTLS_LEAF_CLIENT, MTLS_LEAF_SERVER, MTLS_LEAF_NODE };
  * else a sentence naming the rule (static). */
 const char *mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role);
 
+/* Why OpenSSL refused CERT, found at DEPTH of a chain verified for
+ * ROLE, with a purpose error (X509_V_ERR_INVALID_PURPOSE): a sentence
+ * that tells key usage, extended key usage, CA-ness and the CA's own
+ * restrictions apart (static), or NULL when none of those explains it. */
+const char *mtls_chain_purpose_why(X509 *cert, int depth,
+    enum mtls_leaf_role role);
+
 /* "certificate CN=x (serial S): RULE" into BUF. */
 void mtls_leaf_profile_sentence(X509 *leaf, const char *rule, char *buf,
     size_t len);
@@ -173,6 +183,8 @@ char *mtls_cert_serial_hex(const X509 *cert);
 
 /* True when the private KEY belongs to CERT. */
 int mtls_key_matches_cert(EVP_PKEY *key, X509 *cert);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* The receiver's path when a URL names none (or "/"). */
 #define MTLS_RECEIVE_PATH "/bin/receive"
 
@@ -195,6 +198,8 @@ int mtls_agent_run(const struct mtls_agent_opts *opts,
 /* 1 when a component of PATH starts with ".mtls" (a receiver's own
  * database and temporary files): never replicated, push skips them. */
 int mtls_path_reserved(const char *path);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

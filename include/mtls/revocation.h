@@ -17,6 +17,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* ---- OCSP over HTTP ---- */
 
 /* Asks URL (CERT's AIA OCSP URL when NULL) about CERT from ISSUER with an
@@ -26,6 +29,8 @@ extern "C" {
  * are MTLS_E_PEER; no URL at all is MTLS_E_USAGE. */
 int mtls_ocsp_query(X509 *cert, X509 *issuer, const char *url, int nonce,
     long timeout_ms, struct mtls_ocsp_result *res, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 /* The receiver's item-id database: under --state-dir, or (older
  * receivers) inside the content root, where it is never content. */
 #define MTLS_RECEIVER_DB ".mtls-receiver.db"
@@ -68,10 +71,20 @@ struct mtls_serve_opts {
 	                           (default: keep enforcing it, warn) */
 	int ocsp;               /* ask OCSP about every client certificate */
 	const char *ocsp_url;   /* NULL: the AIA OCSP URL of each certificate */
-	int ocsp_fail_open;     /* responder unreachable: accept (and warn) */
+	int ocsp_fail_open;     /* responder unreachable: accept (and warn);
+	                           --insecure-ocsp-fail-open. A stale or
+	                           forged answer is refused all the same */
 	double ocsp_timeout;    /* seconds per OCSP query; 0: 2 */
-	long ocsp_max_age;      /* seconds an OCSP answer is kept at most;
-	                           0: 3600 (and never past its nextUpdate) */
+	long ocsp_max_age;      /* seconds an OCSP answer is kept at most,
+	                           and when set, the oldest thisUpdate
+	                           accepted; 0: 3600, and only answers
+	                           without nextUpdate are bounded by age */
+	long ocsp_clock_skew;   /* seconds of skew on thisUpdate/nextUpdate;
+	                           0: MTLS_OCSP_DEFAULT_SKEW (300) */
+	int insecure_revocation_leaf_only; /* check only the client's own
+	                           certificate, not its intermediates
+	                           (logged at start); default: every
+	                           certificate of the chain but the anchor */
 	double watch_interval;  /* seconds between checks of the CRL files
 	                           (the certificate and key: twice that);
 	                           0: 1; negative: no file watching */
@@ -88,6 +101,8 @@ void mtls_serve_opts_init(struct mtls_serve_opts *opts);
  * SIGHUP in the calling thread (and its workers) and waits for them
  * there. Returns 0 after a clean drain, -1 when it cannot start. */
 int mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -38,6 +38,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 enum mtls_store_format {
 	MTLS_STORE_NONE = 0, /* not a keystore */
 	MTLS_STORE_JKS,
@@ -153,6 +156,8 @@ char *mtls_store_alias_for(const struct mtls_store *s, X509 *cert,
  * a keystore, -1 on error. */
 int mtls_store_describe(FILE *out, const unsigned char *data, size_t len,
     const char *name, const char *pass_spec, int json, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,9 @@
 extern "C" {
 #endif
 
+/* Exported from libmtls.so (the library builds with -fvisibility=hidden). */
+#pragma GCC visibility push(default)
+
 #define MTLS_TOKEN_ID_LEN 17 /* 16 hex digits and NUL */
 
 struct mtls_token_spec {
@@ -89,6 +92,8 @@ typedef int mtls_audit_cb(const struct mtls_audit_event *e, void *arg);
 /* Calls CB for the last LIMIT events (0: all), oldest first. */
 int mtls_audit_list(struct mtls_ca *ca, long limit, mtls_audit_cb *cb,
     void *arg, struct mtls_err *err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

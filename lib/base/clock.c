@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mtls/clock.h"
 #include "base/clock.h"
 
 static int64_t
@@ -158,4 +159,23 @@ mtls__time_format_asn1(const ASN1_TIME *t, enum mtls__time_style style,
 	/* Through seconds, so that every style sees a normalised tm (the
 	 * weekday, for one, is not part of an ASN.1 time). */
 	return mtls__time_format((int64_t)timegm(&tm), style, buf, len);
+}
+
+size_t
+mtls_time_utc(int64_t secs, enum mtls_time_style style, char *buf,
+    size_t len)
+{
+	switch (style) {
+	case MTLS_TIME_HUMAN:
+		return mtls__time_format(secs, MTLS__TIME_HUMAN, buf, len);
+	case MTLS_TIME_RFC3339:
+		return mtls__time_format(secs, MTLS__TIME_RFC3339, buf, len);
+	case MTLS_TIME_DATE:
+		return mtls__time_format(secs, MTLS__TIME_DATE, buf, len);
+	default:
+		if (len > 0) {
+			buf[0] = '\0';
+		}
+		return 0;
+	}
 }

@@ -84,4 +84,16 @@ int mtls__fileset_force(const struct mtls_fileset *fs);
  * only moves them. */
 int mtls__fileset_sync(struct mtls_fileset *fs, struct mtls_err *err);
 
+#include <openssl/types.h>
+
+/* OpenSSL library context holding the default and legacy providers, for
+ * decrypting old PKCS#12 files (RC2-40) without enabling legacy
+ * algorithms in the process-wide default context. Created on first use,
+ * freed by mtls_cleanup(); NULL when the legacy module cannot be loaded. */
+OSSL_LIB_CTX *mtls__legacy_libctx(void);
+
+/* True when the application registered a password prompt
+ * (mtls_pass_set_prompt). */
+int mtls__pass_can_prompt(void);
+
 #endif

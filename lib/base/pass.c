@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -95,26 +94,40 @@ pass_from_file(const char *path, struct mtls_err *err)
 	return p;
 }
 
+static mtls_pass_prompt_cb *prompt_cb;
+static void *prompt_arg;
+
+void
+mtls_pass_set_prompt(mtls_pass_prompt_cb *cb, void *arg)
+{
+	prompt_cb = cb;
+	prompt_arg = arg;
+}
+
+int
+mtls__pass_can_prompt(void)
+{
+	return prompt_cb != NULL;
+}
+
 static char *
 prompt_once(const char *prompt, struct mtls_err *err)
 {
-	struct termios old, quiet;
-	int restore = 0;
-	char *p;
+	char *buf = OPENSSL_zalloc(PASS_MAX + 2);
+	int n;
 
-	fprintf(stderr, "%s", prompt);
-	fflush(stderr);
-	if (tcgetattr(STDIN_FILENO, &old) == 0) {
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+	if (buf == NULL) {
+		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
 	}
-	p = read_line_fd(STDIN_FILENO, "the terminal", err);
-	if (restore) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	n = prompt_cb(prompt, buf, PASS_MAX + 1, prompt_arg);
+	if (n < 0 || n > PASS_MAX) {
+		OPENSSL_clear_free(buf, PASS_MAX + 2);
+		mtls_err_set(err, MTLS_E_PASSWORD, "no password was entered");
+		return NULL;
 	}
-	fputc('\n', stderr);
-	return p;
+	buf[n] = '\0';
+	return buf;
 }
 
 static char *
@@ -166,7 +179,7 @@ mtls_pass_get(const char *spec, const char *prompt, int confirm,
 	char *p = NULL;
 
 	if (spec == NULL) {
-		if (prompt != NULL && isatty(STDIN_FILENO)) {
+		if (prompt != NULL && prompt_cb != NULL) {
 			return pass_prompt(prompt, confirm, err);
 		}
 		mtls_err_set(err, MTLS_E_PASSWORD,

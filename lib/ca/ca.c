@@ -251,6 +251,10 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	    ca_check_url("--ocsp-url", o->ocsp_url, err) != 0) {
 		return -1;
 	}
+	if (o->db != NULL && !mtls__db_is_url(o->db)) {
+		return mtls_err_set(err, MTLS_E_USAGE, "--db takes a "
+		    "postgresql:// URL, not '%s'", o->db);
+	}
 	name = mtls_name_parse(o->name ? o->name : "CN=mtls Root CA", err);
 	if (name == NULL || mtls_mkdir_p(o->dir, 0700, err) != 0) {
 		goto out;
@@ -452,14 +456,13 @@ ca_load_issuers(struct mtls_ca *ca, struct mtls_err *err)
 			}
 		}
 	}
-	/* During a rollover the cross certificate comes first: a peer that
-	 * trusts only the old root finds it as the leaf's issuer before the
-	 * new self-signed root, which it does not trust (OpenSSL takes the
-	 * first matching untrusted issuer). */
-	if ((ca->cross != NULL && mtls_cert_append_pem(ca->cross,
-		&ca->chain_pem, &ca->chain_pem_len, err) != 0) ||
-	    mtls_cert_append_pem(ca->cert, &ca->chain_pem, &ca->chain_pem_len,
-		err) != 0) {
+	/* During a rollover the chain carries the new root signed by the
+	 * old one instead of the new self-signed root: a peer that trusts
+	 * only the old root verifies through it, one that trusts the new root
+	 * has it already, and each certificate still certifies the one
+	 * before it (RFC 5246 7.4.2). */
+	if (mtls_cert_append_pem(ca->cross != NULL ? ca->cross : ca->cert,
+		&ca->chain_pem, &ca->chain_pem_len, err) != 0) {
 		goto out;
 	}
 	for (i = 0; i < sk_X509_num(ca->issuers); i++) {

@@ -107,6 +107,58 @@ days_left(const ASN1_TIME *na)
 	return days;
 }
 
+/* The URIs of GENERAL_NAMES into array A. */
+static void
+uris_json(json_t *a, const GENERAL_NAMES *names)
+{
+	int i;
+
+	for (i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+
+		if (g->type == GEN_URI) {
+			json_array_append_new(a, json_stringn(
+			    (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier),
+			    (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier)));
+		}
+	}
+}
+
+/* Where a relying party fetches the issuer, OCSP answers (RFC 5280
+ * 4.2.2.1) and CRLs (4.2.1.13) for X: each an array of URLs. */
+static void
+urls_json(json_t *j, X509 *x)
+{
+	AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(x, NID_info_access, NULL, NULL);
+	CRL_DIST_POINTS *cdp = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+	json_t *ocsp = json_array(), *issuers = json_array(), *crl = json_array();
+	int i;
+
+	for (i = 0; i < sk_ACCESS_DESCRIPTION_num(aia); i++) {
+		ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+		int m = OBJ_obj2nid(ad->method);
+		GENERAL_NAMES *one = sk_GENERAL_NAME_new_null();
+
+		if (one != NULL && (m == NID_ad_OCSP || m == NID_ad_ca_issuers) &&
+		    sk_GENERAL_NAME_push(one, ad->location) > 0) {
+			uris_json(m == NID_ad_OCSP ? ocsp : issuers, one);
+		}
+		sk_GENERAL_NAME_free(one);
+	}
+	for (i = 0; i < sk_DIST_POINT_num(cdp); i++) {
+		DIST_POINT *dp = sk_DIST_POINT_value(cdp, i);
+
+		if (dp->distpoint != NULL && dp->distpoint->type == 0) {
+			uris_json(crl, dp->distpoint->name.fullname);
+		}
+	}
+	json_object_set_new(j, "ocsp_urls", ocsp);
+	json_object_set_new(j, "ca_issuers_urls", issuers);
+	json_object_set_new(j, "crl_urls", crl);
+	AUTHORITY_INFO_ACCESS_free(aia);
+	CRL_DIST_POINTS_free(cdp);
+}
+
 json_t *
 mtls_cert_to_json(X509 *x)
 {
@@ -138,6 +190,7 @@ mtls_cert_to_json(X509 *x)
 	json_object_set_new(j, "sha256", json_string(buf));
 	mtls_cert_fingerprint(x, EVP_sha1(), buf, sizeof(buf));
 	json_object_set_new(j, "sha1", json_string(buf));
+	urls_json(j, x);
 	ERR_clear_error();
 	return j;
 }
@@ -193,6 +246,9 @@ print_cert(FILE *out, json_t *o)
 	print_field(out, "Signature:", o, "signature");
 	print_field(out, "SHA-256:", o, "sha256");
 	print_field(out, "SHA-1:", o, "sha1");
+	print_list(out, "OCSP:", json_object_get(o, "ocsp_urls"));
+	print_list(out, "CA issuers:", json_object_get(o, "ca_issuers_urls"));
+	print_list(out, "CRL:", json_object_get(o, "crl_urls"));
 }
 
 void

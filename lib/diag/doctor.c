@@ -540,6 +540,7 @@ mtls_doctor(const struct mtls_doctor_opts *o, struct mtls_err *err)
 		}
 	}
 	mtls__doctor_check_trust(&d);
+	mtls__doctor_check_rollover(&d);
 	doctor_free(&d);
 	return d.r;
 fail:

@@ -44,4 +44,7 @@ void mtls__doctor_check_keyfile(struct doctor *d, struct dfile *k);
 void mtls__doctor_check_identity(struct doctor *d, struct dfile *c);
 void mtls__doctor_check_trust(struct doctor *d);
 
+/* doctor_roll.c: files still on the issuer --rollover names. */
+void mtls__doctor_check_rollover(struct doctor *d);
+
 #endif

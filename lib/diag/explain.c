@@ -303,9 +303,22 @@ mtls_explain_peer_failure(long code, X509 *cert, int depth,
 {
 	char *subj = NULL, *serial = NULL;
 	int client = role == MTLS_PEER_CLIENT;
+	const char *why;
 
+	if (cert != NULL && depth > 0 && code == X509_V_ERR_INVALID_PURPOSE &&
+	    (why = mtls_chain_purpose_why(cert, depth, client ? MTLS_LEAF_CLIENT
+		    : MTLS_LEAF_SERVER)) != NULL) {
+		mtls_leaf_profile_sentence(cert, why, buf, len);
+		return;
+	}
 	if (cert == NULL || !is_role_failure(code, depth)) {
 		mtls_explain_verify_failure(code, cert, depth, buf, len);
+		return;
+	}
+	why = mtls_chain_purpose_why(cert, depth,
+	    client ? MTLS_LEAF_CLIENT : MTLS_LEAF_SERVER);
+	if (why != NULL) {
+		mtls_leaf_profile_sentence(cert, why, buf, len);
 		return;
 	}
 	subj = mtls_name_format(X509_get_subject_name(cert));

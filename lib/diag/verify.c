@@ -166,7 +166,7 @@ mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
 	X509_STORE_CTX *ctx = NULL;
 	struct first_failure ff = {X509_V_OK, 0, NULL};
 	char sentence[700];
-	const char *fix;
+	const char *fix, *why;
 	int rc = -1;
 
 	if (code != NULL) {
@@ -210,6 +210,17 @@ mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
 	}
 	if (code != NULL) {
 		*code = ff.code;
+	}
+	if (ff.code == X509_V_ERR_INVALID_PURPOSE && o->purpose != MTLS_PURPOSE_ANY &&
+	    (why = mtls_chain_purpose_why(ff.cert ? ff.cert : leaf, ff.depth,
+		o->purpose == MTLS_PURPOSE_CLIENT ? MTLS_LEAF_CLIENT
+						  : MTLS_LEAF_SERVER)) != NULL) {
+		/* Key usage, extended key usage or a CA's restriction: say
+		 * which, not OpenSSL's one "unsupported certificate purpose". */
+		mtls_leaf_profile_sentence(ff.cert ? ff.cert : leaf, why,
+		    sentence, sizeof(sentence));
+		mtls_err_set(err, MTLS_E_VERIFY, "%s", sentence);
+		goto out;
 	}
 	if (ff.code != X509_V_ERR_CERT_REVOKED ||
 	    !revocation_sentence(st, ff.cert ? ff.cert : leaf, sentence,

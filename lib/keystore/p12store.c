@@ -64,38 +64,23 @@ mtls__p12_looks_like(const unsigned char *d, size_t n)
 	return p12 != NULL;
 }
 
-/* RC2-40 (older keytool, openssl -legacy) lives in the legacy provider;
- * loading it means loading "default" explicitly as well. The handles are
- * released at exit, before OpenSSL's own cleanup (atexit runs LIFO). */
-static OSSL_PROVIDER *prov_default, *prov_legacy;
-
-static void
-unload_providers(void)
+/* RC2-40 (older keytool, openssl -legacy) lives in OpenSSL's legacy
+ * provider; the shrouded keys and encrypted safes are decrypted in the
+ * library's private context that holds it (base/init.c), never by loading
+ * it into the process-wide default context. The MAC and the keys
+ * themselves use the default context. */
+static STACK_OF(PKCS12_SAFEBAG) *
+unpack_encrypted(PKCS7 *p7, const char *pass, int passlen)
 {
-	if (prov_legacy != NULL) {
-		OSSL_PROVIDER_unload(prov_legacy);
+	/* What PKCS12_unpack_p7encdata does, with our library context. */
+	if (p7->d.encrypted == NULL || p7->d.encrypted->enc_data == NULL) {
+		return NULL;
 	}
-	if (prov_default != NULL) {
-		OSSL_PROVIDER_unload(prov_default);
-	}
-	prov_legacy = prov_default = NULL;
-}
-
-static void
-load_legacy(void)
-{
-	static int done;
-
-	if (done) {
-		return;
-	}
-	done = 1;
-	prov_default = OSSL_PROVIDER_load(NULL, "default");
-	if (prov_default != NULL) {
-		prov_legacy = OSSL_PROVIDER_load(NULL, "legacy");
-	}
-	atexit(unload_providers);
-	ERR_clear_error();
+	return PKCS12_item_decrypt_d2i_ex(
+	    p7->d.encrypted->enc_data->algorithm,
+	    ASN1_ITEM_rptr(PKCS12_SAFEBAGS), pass, passlen,
+	    p7->d.encrypted->enc_data->enc_data, 1, mtls__legacy_libctx(),
+	    NULL);
 }
 
 static const char *
@@ -204,8 +189,8 @@ walk_bags(struct walk *w, const STACK_OF(PKCS12_SAFEBAG) *bags, int depth)
 			    EVP_PKCS82PKEY(PKCS12_SAFEBAG_get0_p8inf(bag)));
 			break;
 		case NID_pkcs8ShroudedKeyBag:
-			p8 = PKCS12_decrypt_skey(bag, pw_or_null(w->pass),
-			    pwlen(w->pass));
+			p8 = PKCS12_decrypt_skey_ex(bag, pw_or_null(w->pass),
+			    pwlen(w->pass), mtls__legacy_libctx(), NULL);
 			if (p8 == NULL) {
 				return mtls_err_ssl(w->err, MTLS_E_PASSWORD,
 				    "cannot decrypt the private key in %s with "
@@ -255,7 +240,7 @@ walk_safes(struct walk *w, PKCS12 *p12)
 			bags = PKCS12_unpack_p7data(p7);
 			break;
 		case NID_pkcs7_encrypted:
-			bags = PKCS12_unpack_p7encdata(p7, pw_or_null(w->pass),
+			bags = unpack_encrypted(p7, pw_or_null(w->pass),
 			    pwlen(w->pass));
 			break;
 		default:
@@ -474,7 +459,6 @@ mtls__p12_parse(struct mtls_store *s, const unsigned char *d, size_t n,
 		return mtls_err_ssl(err, MTLS_E_FORMAT,
 		    "%s is not a valid PKCS#12 file", name);
 	}
-	load_legacy();
 	if (PKCS12_mac_present(p12)) {
 		int ok;
 

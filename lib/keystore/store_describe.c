@@ -13,6 +13,7 @@
 #include "mtls/store.h"
 #include "base/internal.h"
 #include "base/clock.h"
+#include "keystore/p12_algs.h"
 
 static void
 fmt_asn1_time(const ASN1_TIME *t, char *buf, size_t len)
@@ -78,7 +79,8 @@ nz(const char *s)
 }
 
 static void
-print_text(FILE *out, const struct mtls_store *s, const char *name)
+print_text(FILE *out, const struct mtls_store *s, const char *name,
+    const struct mtls__p12_algs *algs)
 {
 	size_t i, n = mtls_store_count(s);
 	int j;
@@ -88,6 +90,13 @@ print_text(FILE *out, const struct mtls_store *s, const char *name)
 	    n == 1 ? "y" : "ies",
 	    mtls_store_verified(s) ? "integrity verified"
 				   : "integrity NOT verified: no password given or no MAC");
+	if (algs != NULL) {
+		fprintf(out, "  MAC:          %s\n", algs->mac);
+		if (algs->key[0] != '\0') {
+			fprintf(out, "  Key:          %s\n", algs->key);
+		}
+		fprintf(out, "  Certificates: %s\n", algs->certs);
+	}
 	for (i = 0; i < n; i++) {
 		const struct mtls_store_entry *e = mtls_store_get(s, i);
 		char when[32], kd[64] = "";
@@ -176,7 +185,8 @@ entry_json(const struct mtls_store_entry *e)
 }
 
 static int
-print_json(FILE *out, const struct mtls_store *s, const char *name)
+print_json(FILE *out, const struct mtls_store *s, const char *name,
+    const struct mtls__p12_algs *algs)
 {
 	json_t *root = json_object(), *entries = json_array();
 	size_t i;
@@ -187,6 +197,14 @@ print_json(FILE *out, const struct mtls_store *s, const char *name)
 	    json_string(mtls_store_format_name(mtls_store_format(s))));
 	json_object_set_new(root, "verified",
 	    json_boolean(mtls_store_verified(s)));
+	if (algs != NULL) {
+		json_t *a = json_object();
+
+		json_object_set_new(a, "mac", json_string(algs->mac));
+		json_object_set_new(a, "key", algs->key[0] ? json_string(algs->key) : json_null());
+		json_object_set_new(a, "certificates", json_string(algs->certs));
+		json_object_set_new(root, "pkcs12", a);
+	}
 	for (i = 0; i < mtls_store_count(s); i++) {
 		json_array_append_new(entries, entry_json(mtls_store_get(s, i)));
 	}
@@ -204,6 +222,7 @@ mtls_store_describe(FILE *out, const unsigned char *data, size_t len,
 	enum mtls_store_format fmt = mtls_store_detect(data, len);
 	struct mtls_store *s = NULL;
 	struct mtls_err e;
+	struct mtls__p12_algs algs, *ap = NULL;
 	char *pass = NULL;
 
 	if (fmt == MTLS_STORE_NONE) {
@@ -218,7 +237,7 @@ mtls_store_describe(FILE *out, const unsigned char *data, size_t len,
 	}
 	s = mtls_store_parse(data, len, name, pass, NULL, &e);
 	if (s == NULL && pass == NULL && e.code == MTLS_E_PASSWORD &&
-	    isatty(STDIN_FILENO)) {
+	    mtls__pass_can_prompt()) {
 		char prompt[300];
 
 		snprintf(prompt, sizeof(prompt), "Password for %s: ", name);
@@ -232,10 +251,13 @@ mtls_store_describe(FILE *out, const unsigned char *data, size_t len,
 	if (s == NULL) {
 		goto fail;
 	}
+	if (fmt == MTLS_STORE_P12 && mtls__p12_algs(data, len, &algs) == 0) {
+		ap = &algs;
+	}
 	if (json) {
-		print_json(out, s, name);
+		print_json(out, s, name, ap);
 	} else {
-		print_text(out, s, name);
+		print_text(out, s, name, ap);
 	}
 	mtls_store_free(s);
 	return 1;

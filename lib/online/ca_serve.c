@@ -103,7 +103,13 @@ tls_ctx(struct casrv *s, const char *cert, const char *key,
 		X509_STORE_add_cert(store, mtls_ca_cert(s->ca)) != 1) ||
 	    names == NULL ||
 	    sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(
-		mtls_ca_cert(s->ca)))) <= 0) {
+		mtls_ca_cert(s->ca)))) <= 0 ||
+	    /* During a rollover, nodes re-enroll with what the old issuer
+	     * signed: that is how they move to the new one. */
+	    (mtls_ca_previous(s->ca) != NULL &&
+		(X509_STORE_add_cert(store, mtls_ca_previous(s->ca)) != 1 ||
+		    sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(
+			mtls_ca_previous(s->ca)))) <= 0))) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot set up client "
 		    "certificate verification");
 		goto fail;
@@ -158,6 +164,16 @@ listen_san(const char *listen, char *out, size_t len)
 	}
 }
 
+static int
+have_serial(struct mtls_ca *ca)
+{
+	char serial[80];
+	struct mtls_err ignore;
+
+	return mtls_ca_current(ca, "ca-serve", serial, sizeof(serial),
+	    &ignore) == 0;
+}
+
 /* The server's own identity, issued by the CA into CA_DIR/online/ the
  * first time and again when it is within a day of expiring. */
 static int
@@ -170,20 +186,25 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	struct mtls_err ignore;
 	X509 *x, *have;
 	EVP_PKEY *k;
-	int ok, days = 0, secs = 0;
+	int ok, moved, days = 0, secs = 0;
 
 	snprintf(dir, sizeof(dir), "%s/online", mtls_ca_dir(s->ca));
 	snprintf(cert, len, "%s/ca-serve.chain.pem", dir);
 	snprintf(key, len, "%s/ca-serve.key", dir);
 	have = mtls_load_cert(cert, &ignore);
 	k = have != NULL ? mtls_load_key(key, NULL, &ignore) : NULL;
+	/* Issued by the current issuer: after a rollover began, the next
+	 * start moves the server's own certificate to the new one. */
 	ok = have != NULL && k != NULL && mtls_key_matches_cert(k, have) &&
-	    X509_cmp_time(X509_get0_notAfter(have), NULL) > 0;
+	    X509_cmp_time(X509_get0_notAfter(have), NULL) > 0 &&
+	    X509_check_issued(mtls_ca_cert(s->ca), have) == X509_V_OK;
 	if (ok) {
 		time_t soon = time(NULL) + 86400;
 
 		ok = X509_cmp_time(X509_get0_notAfter(have), &soon) > 0;
 	}
+	moved = have != NULL && mtls_ca_previous(s->ca) != NULL &&
+	    X509_check_issued(mtls_ca_previous(s->ca), have) == X509_V_OK;
 	X509_free(have);
 	EVP_PKEY_free(k);
 	if (ok) {
@@ -212,7 +233,18 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	if (fs == NULL) {
 		return -1;
 	}
-	x = mtls_identity_issue(s->ca, &io, fs, err);
+	/* Moving to a rollover's new issuer: a renewal, which records the
+	 * old certificate as superseded, so the rollover does not wait for it. */
+	if (moved && have_serial(s->ca)) {
+		struct mtls_renew_opts ro;
+
+		memset(&ro, 0, sizeof(ro));
+		ro.days = io.days;
+		ro.out_dir = dir;
+		x = mtls_identity_renew(s->ca, "ca-serve", &ro, fs, err);
+	} else {
+		x = mtls_identity_issue(s->ca, &io, fs, err);
+	}
 	if (x == NULL || mtls_fileset_commit(fs, err) != 0) {
 		X509_free(x);
 		mtls_fileset_free(fs);
@@ -423,7 +455,6 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	if (apply_defaults(&s->o, err) != 0) {
 		goto out;
 	}
-	signal(SIGPIPE, SIG_IGN);
 	if (open_ca(s, err) != 0) {
 		goto out;
 	}

@@ -153,7 +153,9 @@ mtls__enroll_stage_all(const struct enroll_install *in, struct mtls_fileset *fs,
 	}
 	if (mtls_key_to_pem(in->key, NULL, &key_pem, &key_len, err) != 0 ||
 	    mtls_cert_append_pem(in->cert, &crt, &crt_len, err) != 0 ||
-	    mtls_cert_append_pem(in->ca, &ca_pem, &ca_len, err) != 0) {
+	    mtls_cert_append_pem(in->ca, &ca_pem, &ca_len, err) != 0 ||
+	    (in->ca_next != NULL &&
+		mtls_cert_append_pem(in->ca_next, &ca_pem, &ca_len, err) != 0)) {
 		goto out;
 	}
 	for (i = 0; i < sk_X509_num(chain); i++) {

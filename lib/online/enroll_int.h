@@ -66,6 +66,8 @@ struct enroll_install {
 	const char *dir, *name;
 	EVP_PKEY *key;
 	X509 *cert, *ca;        /* the new certificate; the anchor */
+	X509 *ca_next;          /* during a CA rollover, the root that succeeds
+	                           CA (ca.pem then holds both), or NULL */
 	STACK_OF(X509) *untrusted; /* intermediates from cacerts, or NULL */
 	unsigned formats;       /* MTLS_ENROLL_* */
 	const char *bundle;     /* bundle target or NULL */

@@ -36,10 +36,22 @@ mtls__est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime,
 	c->cert_lifetime = cert_lifetime;
 
 	/* The CA and, under an intermediate, its issuers up to the root
-	 * (RFC 7030 4.1.3): clients need the chain and the anchor. */
-	ok = certs != NULL && sk_X509_push(certs, mtls_ca_cert(ca)) > 0;
+	 * (RFC 7030 4.1.3): clients need the chain and the anchor. During a
+	 * rollover, the root CA key update certificates too (RFC 7030 4.1.3,
+	 * RFC 4210 4.4): NewWithOld first, so that a client pinned to the old
+	 * root builds its chain through it rather than stopping at the new
+	 * self-signed root it does not trust yet; then NewWithNew and
+	 * OldWithOld, which a client pinned to either finds. */
+	ok = certs != NULL;
+	if (ok && mtls_ca_cross(ca) != NULL) {
+		ok = sk_X509_push(certs, mtls_ca_cross(ca)) > 0;
+	}
+	ok = ok && sk_X509_push(certs, mtls_ca_cert(ca)) > 0;
 	for (i = 0; ok && i < sk_X509_num(issuers); i++) {
 		ok = sk_X509_push(certs, sk_X509_value(issuers, i)) > 0;
+	}
+	if (ok && mtls_ca_previous(ca) != NULL) {
+		ok = sk_X509_push(certs, mtls_ca_previous(ca)) > 0;
 	}
 	if (!ok) {
 		sk_X509_free(certs);
@@ -440,6 +452,16 @@ op_simpleenroll(struct est_job *j)
 		goto out;
 	}
 	if (mtls__token_find(j->c->ca, user, secret, &t, &e) != 0) {
+		if (e.code == MTLS_E_BUSY) {
+			/* The database, not the client, failed (PostgreSQL
+			 * restarting or unreachable): come back later. */
+			set_text(j->resp, 503, "Service Unavailable", "the CA's "
+			    "database is unavailable; send the same request again "
+			    "after Retry-After seconds");
+			j->resp->retry_after = EST_BUSY_RETRY;
+			j->resp->busy = 1;
+			goto out;
+		}
 		j->resp->auth_failed = 1;
 		refuse(j, 401, "Unauthorized", e.msg);
 		j->resp->www_authenticate = 1;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -25,6 +26,7 @@
 struct state {
 	json_t *j;
 	const char *url, *name, *fp, *bundle, *store_pass, *exec;
+	const char *next; /* the successor root's fingerprint (CA rollover) */
 	unsigned formats;
 	enum mtls_keytype kt;
 	char dir[4096];
@@ -76,6 +78,7 @@ read_state(const char *path, struct state *st, struct mtls_err *err)
 	st->bundle = json_string_value(json_object_get(st->j, "for"));
 	st->store_pass = json_string_value(json_object_get(st->j, "store_pass"));
 	st->exec = json_string_value(json_object_get(st->j, "exec"));
+	st->next = json_string_value(json_object_get(st->j, "ca_next_fingerprint"));
 	if (st->url == NULL || st->name == NULL || st->fp == NULL) {
 		return mtls_err_set(err, MTLS_E_FORMAT, "%s lacks url, name or "
 		    "ca_fingerprint: was it written by 'mtls enroll'?", path);
@@ -181,6 +184,63 @@ read_text(const char *dir, const char *name, const char *ext,
 	return (char *)d;
 }
 
+/* During a CA rollover cacerts holds the new root (NewWithNew) and the
+ * new root signed by the old key (NewWithOld, RFC 4210 4.4): a
+ * self-signed certificate whose name and key are those of one that CA
+ * signed is CA's successor, as trustworthy as CA itself. NULL: none. */
+static X509 *
+successor(X509 *ca, STACK_OF(X509) *others)
+{
+	int i, k;
+
+	for (i = 0; i < sk_X509_num(others); i++) {
+		X509 *r = sk_X509_value(others, i);
+
+		if (X509_cmp(r, ca) == 0 || X509_check_issued(r, r) != X509_V_OK) {
+			continue;
+		}
+		for (k = 0; k < sk_X509_num(others); k++) {
+			X509 *x = sk_X509_value(others, k);
+
+			if (x != r && X509_check_issued(ca, x) == X509_V_OK &&
+			    X509_verify(x, X509_get0_pubkey(ca)) == 1 &&
+			    X509_NAME_cmp(X509_get_subject_name(x),
+				X509_get_subject_name(r)) == 0 &&
+			    EVP_PKEY_eq(X509_get0_pubkey(x), X509_get0_pubkey(r)) == 1 &&
+			    X509_verify(r, X509_get0_pubkey(r)) == 1) {
+				ERR_clear_error();
+				return r;
+			}
+		}
+	}
+	ERR_clear_error();
+	return NULL;
+}
+
+/* The state with the pin moved to PIN (after the old root was retired)
+ * and the successor NEXT remembered (or forgotten when NULL). */
+static int
+stage_state(struct mtls_fileset *fs, const char *path, struct state *st,
+    const char *pin, const char *next, struct mtls_err *err)
+{
+	char *txt;
+	int rc;
+
+	json_object_set_new(st->j, "ca_fingerprint", json_string(pin));
+	if (next != NULL) {
+		json_object_set_new(st->j, "ca_next_fingerprint", json_string(next));
+	} else {
+		json_object_del(st->j, "ca_next_fingerprint");
+	}
+	txt = json_dumps(st->j, JSON_INDENT(2));
+	if (txt == NULL) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	rc = mtls_fileset_add(fs, path, txt, strlen(txt), MTLS_MODE_SECRET, err);
+	free(txt);
+	return rc;
+}
+
 int
 mtls_renew_identity(const char *state_file, int force, long jitter,
     int *renewed, time_t *next, struct mtls_err *err)
@@ -196,6 +256,8 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 	struct mtls_fileset *fs = NULL;
 	struct est_call call;
 	struct enroll_install in;
+	const char *pin = NULL;
+	char next_fp[65];
 	int rc = -1;
 
 	*renewed = 0;
@@ -222,8 +284,16 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 	if (ca_file == NULL) {
 		goto out;
 	}
-	/* The pinned CA, fetched over a connection verified by it. */
+	/* The pinned CA, fetched over a connection verified by it. Once a
+	 * rollover has retired it, the successor learned during the overlap
+	 * (ca.pem holds both) becomes the pin. */
 	ca = mtls__est_client_pinned_ca(st.url, st.fp, ca_file, 0, &others, err);
+	if (ca == NULL && st.next != NULL && err != NULL &&
+	    err->code == MTLS_E_VERIFY) {
+		mtls_err_clear(err);
+		ca = mtls__est_client_pinned_ca(st.url, st.next, ca_file, 0, &others, err);
+		pin = st.next;
+	}
 	if (ca == NULL || (ca_pem = mtls__est_client_pem(ca)) == NULL ||
 	    (cur_pem = mtls__est_client_pem(cur)) == NULL ||
 	    mtls_key_to_pem(oldkey, NULL, &key_pem, &key_len, err) != 0) {
@@ -257,14 +327,21 @@ mtls_renew_identity(const char *state_file, int force, long jitter,
 	in.key = key;
 	in.cert = cert;
 	in.ca = ca;
+	in.ca_next = successor(ca, others);
 	in.untrusted = others;
 	in.formats = st.formats;
+	if (in.ca_next != NULL) {
+		mtls__est_client_ca_fp(in.ca_next, next_fp);
+	}
 	in.bundle = st.bundle;
 	in.store_pass = pass;
 	in.crl_pem = crl;
 	in.crl_len = crl_len;
 	fs = mtls_fileset_new(1, err);
 	if (fs == NULL || mtls__enroll_stage_all(&in, fs, err) != 0 ||
+	    ((pin != NULL || in.ca_next != NULL || st.next != NULL) &&
+		stage_state(fs, state_file, &st, pin != NULL ? pin : st.fp,
+		    in.ca_next != NULL ? next_fp : NULL, err) != 0) ||
 	    mtls_fileset_commit(fs, err) != 0) {
 		goto out;
 	}

@@ -39,6 +39,17 @@ mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role)
 		return "it carries name constraints, which only a CA certificate "
 		       "may (RFC 5280 4.2.1.10)";
 	}
+	/* RFC 5280 4.2.1.3 with RFC 8446 4.4.3 / RFC 5246 7.4.8: a TLS peer
+	 * proves its key with a signature, so a key usage that is present
+	 * must allow digitalSignature (keyAgreement only for static ECDH,
+	 * which we never negotiate). OpenSSL reports this as a purpose
+	 * failure, which reads like an EKU problem: name the real cause. */
+	if (ku != UINT32_MAX && (ku & KU_DIGITAL_SIGNATURE) == 0) {
+		return "its key usage lacks digitalSignature, which a TLS peer "
+		       "needs to sign the handshake (RFC 5280 4.2.1.3); the "
+		       "extended key usage is not the problem: re-issue it "
+		       "with keyUsage digitalSignature";
+	}
 	if (!has_eku) {
 		return role == MTLS_LEAF_SERVER
 		    ? "it has no extended key usage: a server certificate must "
@@ -48,13 +59,17 @@ mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role)
 	}
 	if ((role == MTLS_LEAF_CLIENT || role == MTLS_LEAF_NODE) &&
 	    (xku & XKU_SSL_CLIENT) == 0) {
-		return "its extended key usage does not include clientAuth "
-		       "(RFC 5280 4.2.1.12); issue it with the client or node profile";
+		return "it is not a client certificate: its extended key usage "
+		       "does not include clientAuth "
+		       "(RFC 5280 4.2.1.12; its key usage is fine); issue it "
+		       "with the client or node profile";
 	}
 	if ((role == MTLS_LEAF_SERVER || role == MTLS_LEAF_NODE) &&
 	    (xku & XKU_SSL_SERVER) == 0) {
-		return "its extended key usage does not include serverAuth "
-		       "(RFC 5280 4.2.1.12); issue it with the server or node profile";
+		return "it is not a server certificate: its extended key usage "
+		       "does not include serverAuth "
+		       "(RFC 5280 4.2.1.12; its key usage is fine); issue it "
+		       "with the server or node profile";
 	}
 	return NULL;
 }
@@ -69,4 +84,43 @@ mtls_leaf_profile_sentence(X509 *leaf, const char *rule, char *buf, size_t len)
 	    serial ? serial : "?", rule);
 	OPENSSL_free(subj);
 	OPENSSL_free(serial);
+}
+
+const char *
+mtls_chain_purpose_why(X509 *cert, int depth, enum mtls_leaf_role role)
+{
+	uint32_t ku = X509_get_key_usage(cert);
+	uint32_t xku = X509_get_extended_key_usage(cert);
+	uint32_t want = role == MTLS_LEAF_SERVER ? XKU_SSL_SERVER : XKU_SSL_CLIENT;
+	const char *rule;
+
+	if (depth == 0) {
+		rule = mtls_leaf_profile_check(cert, role);
+		if (rule != NULL) {
+			return rule;
+		}
+		if ((X509_get_extension_flags(cert) & EXFLAG_NSCERT) != 0) {
+			return "its Netscape certificate type does not allow this "
+			       "role; re-issue it without nsCertType";
+		}
+		return NULL;
+	}
+	/* A CA: OpenSSL applies its key usage and (when present) its
+	 * extended key usage to the whole chain below it. */
+	if (ku != UINT32_MAX && (ku & KU_KEY_CERT_SIGN) == 0) {
+		return "this CA certificate's key usage lacks keyCertSign, so it "
+		       "may not sign certificates (RFC 5280 4.2.1.3); re-issue "
+		       "the CA with keyUsage keyCertSign";
+	}
+	if ((X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0 &&
+	    (xku & want) == 0) {
+		return role == MTLS_LEAF_SERVER
+		    ? "this CA certificate's extended key usage leaves out "
+		      "serverAuth, which restricts every certificate below it; "
+		      "re-issue the CA without EKU or with serverAuth"
+		    : "this CA certificate's extended key usage leaves out "
+		      "clientAuth, which restricts every certificate below it; "
+		      "re-issue the CA without EKU or with clientAuth";
+	}
+	return NULL;
 }

@@ -10,8 +10,7 @@
 #include "mtls/pki.h"
 #include "base/clock.h"
 
-/* Clock skew allowed on thisUpdate/nextUpdate, as openssl ocsp does. */
-#define OCSP_SKEW 300
+#include "revocation/revocation_int.h"
 
 OCSP_REQUEST *
 mtls_ocsp_request_new(X509 *cert, X509 *issuer, int nonce,
@@ -66,10 +65,71 @@ out:
 	return rc;
 }
 
+static void
+human(time_t t, char *buf, size_t len)
+{
+	mtls__time_format(t, MTLS__TIME_HUMAN, buf, len);
+}
+
+int
+mtls_ocsp_result_fresh(const struct mtls_ocsp_result *res, time_t at,
+    long max_age, long skew, struct mtls_err *err)
+{
+	long limit = max_age > 0 ? max_age : MTLS_OCSP_DEFAULT_MAX_AGE;
+	char when[64];
+
+	if (at == 0) {
+		at = time(NULL);
+	}
+	if (skew < 0) {
+		skew = MTLS_OCSP_DEFAULT_SKEW;
+	}
+	if (res->this_update == 0) {
+		return mtls_err_set(err, MTLS_E_VERIFY,
+		    "the OCSP answer has no readable thisUpdate");
+	}
+	human(res->this_update, when, sizeof(when));
+	if (res->this_update > at + skew) {
+		return mtls_err_set(err, MTLS_E_VERIFY, "the OCSP answer's "
+		    "thisUpdate (%s) lies %ld s in the future, more than the "
+		    "%ld s of clock skew allowed (--ocsp-clock-skew): check "
+		    "the clocks of this host and of the responder", when,
+		    (long)(res->this_update - at), skew);
+	}
+	if (res->next_update != 0 && res->next_update < at - skew) {
+		human(res->next_update, when, sizeof(when));
+		return mtls_err_set(err, MTLS_E_VERIFY, "the OCSP answer is "
+		    "stale: its nextUpdate (%s) passed %ld s ago (RFC 6960 "
+		    "4.2.2.1); the responder must sign fresh answers",
+		    when, (long)(at - res->next_update));
+	}
+	/* RFC 6960 4.2.2.1: without nextUpdate, newer information is always
+	 * available, so such an answer gets a bounded life; a configured
+	 * maximum age bounds every answer (as openssl ocsp -status_age). */
+	if ((res->next_update == 0 || max_age > 0) &&
+	    at - res->this_update > limit + skew) {
+		return mtls_err_set(err, MTLS_E_VERIFY, "the OCSP answer is too "
+		    "old: produced %s (%ld s ago)%s, and the maximum age is %ld s "
+		    "(--ocsp-max-age); the responder must sign fresh answers",
+		    when, (long)(at - res->this_update),
+		    res->next_update == 0 ? " without a nextUpdate" : "", limit);
+	}
+	return 0;
+}
+
 int
 mtls_ocsp_response_check(const unsigned char *der, size_t len,
     OCSP_REQUEST *req, X509 *cert, X509 *issuer, time_t at,
     struct mtls_ocsp_result *res, struct mtls_err *err)
+{
+	return mtls__ocsp_response_check_lim(der, len, req, cert, issuer, at,
+	    0, -1, res, err);
+}
+
+int
+mtls__ocsp_response_check_lim(const unsigned char *der, size_t len,
+    OCSP_REQUEST *req, X509 *cert, X509 *issuer, time_t at, long max_age,
+    long skew, struct mtls_ocsp_result *res, struct mtls_err *err)
 {
 	const unsigned char *p = der;
 	OCSP_RESPONSE *resp = NULL;
@@ -126,14 +186,7 @@ mtls_ocsp_response_check(const unsigned char *der, size_t len,
 	}
 	res->this_update = (time_t)mtls__time_of_asn1(thisupd);
 	res->next_update = nextupd != NULL ? (time_t)mtls__time_of_asn1(nextupd) : 0;
-	if (res->this_update == 0 || res->this_update > at + OCSP_SKEW) {
-		mtls_err_set(err, MTLS_E_PEER,
-		    "the OCSP response's thisUpdate lies in the future; check the clocks");
-		goto out;
-	}
-	if (res->next_update != 0 && res->next_update < at - OCSP_SKEW) {
-		mtls_err_set(err, MTLS_E_PEER,
-		    "the OCSP response is stale (nextUpdate has passed)");
+	if (mtls_ocsp_result_fresh(res, at, max_age, skew, err) != 0) {
 		goto out;
 	}
 	switch (status) {

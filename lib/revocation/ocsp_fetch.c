@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 
 #include "mtls/pki.h"
+#include "revocation/revocation_int.h"
 #include "mtls/revocation.h"
 
 /* An OCSP response is a few kilobytes at most; refuse anything larger. */
@@ -88,6 +89,15 @@ int
 mtls_ocsp_query(X509 *cert, X509 *issuer, const char *url, int nonce,
     long timeout_ms, struct mtls_ocsp_result *res, struct mtls_err *err)
 {
+	return mtls__ocsp_query_lim(cert, issuer, url, nonce, timeout_ms, 0, -1,
+	    res, err);
+}
+
+int
+mtls__ocsp_query_lim(X509 *cert, X509 *issuer, const char *url, int nonce,
+    long timeout_ms, long max_age, long skew, struct mtls_ocsp_result *res,
+    struct mtls_err *err)
+{
 	OCSP_REQUEST *req = NULL;
 	unsigned char *der = NULL;
 	char *aia = NULL;
@@ -119,8 +129,8 @@ mtls_ocsp_query(X509 *cert, X509 *issuer, const char *url, int nonce,
 	if (http_post(url, der, (size_t)len, timeout_ms, &b, err) != 0) {
 		goto out;
 	}
-	if (mtls_ocsp_response_check(b.data, b.len, req, cert, issuer, 0, res,
-		err) != 0) {
+	if (mtls__ocsp_response_check_lim(b.data, b.len, req, cert, issuer, 0,
+		max_age, skew, res, err) != 0) {
 		char msg[MTLS_ERR_MSG_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", err ? err->msg : "");

@@ -68,6 +68,15 @@ int mtls__ocsp_cache_get(struct mtls__ocsp_cache *c, X509 *cert,
 int mtls__ocsp_cache_put(struct mtls__ocsp_cache *c, X509 *cert,
     X509 *issuer, time_t now, const struct mtls_ocsp_result *res);
 
+/* mtls_ocsp_response_check and mtls_ocsp_query with the freshness
+ * limits of mtls_ocsp_result_fresh (MAX_AGE 0, SKEW -1: the defaults). */
+int mtls__ocsp_response_check_lim(const unsigned char *der, size_t len,
+    OCSP_REQUEST *req, X509 *cert, X509 *issuer, time_t at, long max_age,
+    long skew, struct mtls_ocsp_result *res, struct mtls_err *err);
+int mtls__ocsp_query_lim(X509 *cert, X509 *issuer, const char *url,
+    int nonce, long timeout_ms, long max_age, long skew,
+    struct mtls_ocsp_result *res, struct mtls_err *err);
+
 /* Answers kept now (expired ones included until replaced). */
 size_t mtls__ocsp_cache_size(struct mtls__ocsp_cache *c);
 

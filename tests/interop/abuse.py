@@ -4,6 +4,10 @@ bench: each prints one line of numbers. Usage:
   abuse.py hold PORT NAME CONNS NEW            hold CONNS, then NEW clients
   abuse.py legit PORT NAME SECONDS             Test requests in a loop
   abuse.py raw PORT NAME [WAIT]                stdin as one request
+  abuse.py serve                               raw requests, one a line
+      on stdin ("PORT NAME WAIT FILE"): sends FILE, prints the result
+      line; one process for a whole test (python starts slowly on a
+      loaded machine: about 1.5 s a request otherwise)
 """
 import socket, ssl, sys, threading, time
 
@@ -29,11 +33,12 @@ def status_of(s):
     line = status_line(s).split(b" ")
     return int(line[1]) if len(line) > 1 and line[1].isdigit() else 0
 
-def raw(port, name, wait):
-    """Sends stdin as is; prints the status line (or "closed",
+def raw(port, name, wait, data=None, ctx=None):
+    """Sends stdin (or DATA) as is; prints the status line (or "closed",
     "timeout") and the milliseconds it took after the handshake."""
-    s = connect(ctx_for(name), port, timeout=wait)
-    data = sys.stdin.buffer.read()
+    s = connect(ctx or ctx_for(name), port, timeout=wait)
+    if data is None:
+        data = sys.stdin.buffer.read()
     t0 = time.time()
     try:
         s.sendall(data)
@@ -42,7 +47,21 @@ def raw(port, name, wait):
         line = "timeout"
     except (ConnectionError, ssl.SSLError):
         line = "closed"
-    print("%s ms=%d" % (line, (time.time() - t0) * 1000))
+    print("%s ms=%d" % (line, (time.time() - t0) * 1000), flush=True)
+    s.close()
+
+def serve():
+    """raw() for each "PORT NAME WAIT FILE" line of stdin, in order."""
+    ctxs = {}
+    for cmd in sys.stdin:
+        port, name, wait, path = cmd.split()
+        if name not in ctxs:
+            ctxs[name] = ctx_for(name)
+        try:
+            raw(int(port), name, float(wait), open(path, "rb").read(),
+                ctxs[name])
+        except OSError as e:
+            print("closed ms=0 (%s)" % type(e).__name__, flush=True)
 
 TEST = (b"POST /bin/receive HTTP/1.1\r\nHost: x\r\nAction: Test\r\n"
         b"Path: /content\r\nContent-Length: 0\r\n\r\n")
@@ -136,6 +155,9 @@ def legit(port, name, seconds):
     print("legit ok=%d of %d worst_ms=%.0f" % (ok, n, worst))
 
 if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve()
+        sys.exit(0)
     cmd, port, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     args = [float(a) for a in sys.argv[4:]]
     if cmd == "trickle":

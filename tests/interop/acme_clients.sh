@@ -60,13 +60,21 @@ done|failed) rm -f "\$f" ;;
 esac
 EOF
 chmod +x uacme-hook.sh
-# uacme in a mount namespace whose system CA bundle is our CA.
+# uacme in a mount namespace whose system CA bundle is our CA (as root a
+# plain mount namespace; otherwise one inside a user namespace).
+NS=-m
+[ "$(id -u)" = 0 ] || NS=-rm
 ua() {
-	timeout 60 unshare -m sh -c 'T=$1 DIR=$2; shift 2
+	timeout 60 unshare $NS sh -c 'T=$1 DIR=$2; shift 2
 		mount --bind "$T/bundle.pem" /etc/ssl/certs/ca-certificates.crt &&
 		exec uacme -a "$DIR" -c "$T/uacme" -h "$T/uacme-hook.sh" -t EC -y -v "$@"' \
 		sh "$T" "$DIR" "$@" >>uacme.log 2>&1
 }
+if ! unshare $NS sh -c 'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt' "$T/bundle.pem" 2>/dev/null; then
+	skip "uacme: no mount namespace here to give it our CA as its system bundle"
+	UACME=0
+fi
+if [ "${UACME:-1}" = 1 ]; then
 check_fails "uacme without a binding is refused (externalAccountRequired)" ua new
 check_output "uacme read externalAccountRequired from our directory" 'requires external credentials' cat uacme.log
 check "uacme makes an account with its binding (-e KID:KEY)" ua -e "$KID:$KEY" new
@@ -83,6 +91,7 @@ S2=$(serial_of "$UC")
 check "the renewal has a new serial" test -n "$S2" -a "$S1" != "$S2"
 check "uacme revokes it" ua revoke "$UC"
 check_output "the inventory says revoked" '^revoked$' status_of "$S2"
+fi
 
 # ---- dehydrated
 read -r KID KEY < <(eab dehydrated d1.acme.test)

@@ -17,9 +17,9 @@ pg_as() {
 	if [ "$(id -u)" -ne 0 ]; then
 		"$@"
 	elif id postgres >/dev/null 2>&1; then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
-		runuser -u nobody -- "$@"
+		(cd / && runuser -u nobody -- "$@")
 	fi
 }
 

@@ -118,7 +118,7 @@ check_fails "... no codeSigning EKU" sh -c "openssl x509 -in csr/ext.crt -noout 
 check_fails "... no keyCertSign" sh -c "openssl x509 -in csr/ext.crt -noout -text | grep -q 'Certificate Sign'"
 
 # verify explains each failure.
-check_output "verify: wrong purpose" "wrong purpose" "$MTLS" verify id/author.crt --purpose server
+check_output "verify: wrong purpose" "not a server certificate: its extended key usage" "$MTLS" verify id/author.crt --purpose server
 check_output "verify: expired on DATE" "expired on 20" "$MTLS" verify id/author.crt --at 2035-01-01
 check_output "verify: not yet valid" "not valid before" "$MTLS" verify id/author.crt --at 2020-01-01
 check_output "verify: name mismatch" "name mismatch" "$MTLS" verify id/publish.crt --host wrong.example

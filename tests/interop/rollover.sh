@@ -17,6 +17,19 @@ cp ca/ca.crt srv/trust.pem
 cp ca/ca.crt cli/trust.pem
 cp cli/cli.crt cli-old.crt
 
+# An enrolled node too: EST through 'mtls ca serve', renewed by the agent.
+PE=$(free_port)
+ca_serve() {
+	bg "$MTLS" ca serve --listen "127.0.0.1:$PE" --cert-lifetime 1h 2>>ca-serve.log
+	CASERVE=$LAST_PID
+	wait_port "$PE" || fail "ca serve started"
+}
+ca_serve
+FP=$("$MTLS" ca show | awk '/SHA-256/{print $2}')
+TOK=$("$MTLS" token create n1 --ttl 10m 2>/dev/null)
+check "a node enrolls over EST before the rollover" \
+	"$MTLS" enroll "https://127.0.0.1:$PE" --token "$TOK" --ca-fingerprint "$FP" --dir n1 n1
+
 P=$(free_port)
 U=https://127.0.0.1:$P
 bg "$MTLS" serve --listen "127.0.0.1:$P" --cert srv/srv.chain.pem --key srv/srv.key \
@@ -67,11 +80,34 @@ check "new-by-old verifies under the old root" \
 	openssl verify -CAfile old-root.pem ca/rollover/new-by-old.crt
 check "old-by-new verifies under the new root" \
 	openssl verify -CAfile ca/ca.crt ca/rollover/old-by-new.crt
-check_status "status --quiet: two certificates depend on the old issuer" 3 \
+check_status "status --quiet: certificates depend on the old issuer" 3 \
 	"$MTLS" ca rollover status --quiet
 check_output "status names them" "srv .*server" "$MTLS" ca rollover status
 check_output "... both" "cli .*client" "$MTLS" ca rollover status
 check_status "a second begin is refused" 1 "$MTLS" ca rollover begin
+
+check_status "doctor: the server's files depend on the old issuer (warning, exit 3)" 3 \
+	"$MTLS" doctor srv --rollover ca
+cp "$T/last.out" doctor.out
+check "... naming the certificate" grep -qE "srv/srv.crt is issued by .*retires" doctor.out
+check "... and the truststore without the new root" grep -q "does not hold the new issuer" doctor.out
+
+# The online CA restarts on the new issuer; EST answers both roots.
+kill "$CASERVE"
+wait "$CASERVE" 2>/dev/null
+ca_serve
+curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/.well-known/est/cacerts" |
+	base64 -d | openssl pkcs7 -inform DER -print_certs >cacerts.pem 2>/dev/null
+check "EST cacerts holds the new root, the old root and new-by-old" \
+	test "$(grep -c 'BEGIN CERT' cacerts.pem)" = 3
+check "the node pinned to the old root renews over EST (renew-agent)" \
+	"$MTLS" renew-agent --once --force n1
+check_output "... and gets a certificate of the new issuer" "G2" \
+	openssl x509 -in n1/n1.crt -noout -issuer
+check "... whose chain verifies to the root it pinned" \
+	openssl verify -CAfile old-root.pem -untrusted n1/n1.chain.pem n1/n1.crt
+check "... and its ca.pem now holds the new root too (learned through new-by-old)" \
+	test "$(grep -c 'BEGIN CERT' n1/ca.pem)" = 2
 
 # The server loads the trust bundle (both roots) before anything new exists.
 cp ca/trust.pem srv/trust.pem
@@ -98,6 +134,10 @@ check_output "s_client against the trust bundle" "Verify return code: 0" \
 	sh -c "echo | openssl s_client -connect 127.0.0.1:$P -CAfile ca/trust.pem \
 	-cert cli/cli.crt -key cli/cli.key -verify_return_error 2>&1"
 
+check_status "doctor: the renewed server with the bundle is clear" 0 \
+	"$MTLS" doctor srv --rollover ca
+check_status "doctor: the client still depends on the old issuer" 3 \
+	"$MTLS" doctor cli --rollover ca/rollover/old.crt
 check_status "finish is refused while the client depends on the old issuer" 1 \
 	"$MTLS" ca rollover finish
 grep -q "(cli)" "$T/last.out" && pass "... and says which" || fail "... and says which: $(last_output)"
@@ -121,6 +161,17 @@ cp ca/trust.pem cli/trust.pem
 kill -HUP "$SERVE"
 check "the stream delivers after finish" until_more 3
 check_status "finish again: nothing to finish" 1 "$MTLS" ca rollover finish
+# The online CA restarts without the old root: the node's pin moves to
+# the successor it learned during the overlap.
+kill "$CASERVE"
+wait "$CASERVE" 2>/dev/null
+ca_serve
+check "the enrolled node renews after finish (its pin moved to the new root)" \
+	"$MTLS" renew-agent --once --force n1
+check "... its certificate verifies under the new root alone" \
+	openssl verify -CAfile ca/ca.crt -untrusted n1/n1.chain.pem n1/n1.crt
+NEWFP=$("$MTLS" ca show | awk '/SHA-256/{print $2}' | tr -d : | tr A-F a-f)
+check "... and its state pins the new root" grep -qi "\"ca_fingerprint\": \"$NEWFP\"" n1/n1.enroll.json
 check_fails "the old client certificate is refused by openssl against the new bundle" \
 	openssl verify -CAfile ca/trust.pem cli-old.crt
 

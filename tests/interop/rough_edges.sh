@@ -29,7 +29,7 @@ check "the renewed files are there" test -s deployed/web/web.crt -a -s deployed/
 "$MTLS" issue repl1 --profile node --out nodes >/dev/null
 check_output "verify --purpose node" "valid client and server certificate" \
 	"$MTLS" verify nodes/repl1.crt --purpose node
-check_output "verify --purpose node refuses a client-only certificate" "wrong purpose" \
+check_output "verify --purpose node refuses a client-only certificate" "not a server certificate: its extended key usage" \
 	"$MTLS" verify author/author.crt --purpose node
 
 # doctor: NAME.key beside NAME.jks holding the same key is not an orphan,

@@ -176,12 +176,15 @@ check_output "responder down, no cached answer (author): refused (closed)" '^000
 check_output "... the log says unreachable (fail-closed)" "CN=author .*OCSP responder unreachable \(fail-closed\)" cat ocsp.log
 check "... counted as ocsp_unreachable" metric "$URL" 'reason="ocsp_unreachable"\} 1$'
 stop
-check "serve --ocsp --ocsp-policy open starts" start ocsp2.log --ocsp "http://127.0.0.1:$OP/" --ocsp-policy open --ocsp-timeout 1
+check_status "--ocsp-policy open is refused: the weakening has an insecure name" 2 "$MTLS" serve --listen 127.0.0.1:1 \
+	--cert id/publish.chain.pem --key id/publish.key --ca pki/ca.crt --root "$T/root" --ocsp --ocsp-policy open
+check "serve --ocsp --insecure-ocsp-fail-open starts" start ocsp2.log --ocsp "http://127.0.0.1:$OP/" --insecure-ocsp-fail-open --ocsp-timeout 1
+check_output "... and says it is insecure at start" "INSECURE: accept unchecked" cat ocsp2.log
 check_output "open policy, responder down: accepted" '^200 exit=0$' hs "$URL" author
 check_output "... with a warning" "warning.*CN=author .*accepted unchecked: OCSP responder unreachable \(fail-open\)" cat ocsp2.log
 stop
-check_status "--ocsp-policy without --ocsp is a usage error" 2 "$MTLS" serve --listen 127.0.0.1:1 \
-	--cert id/publish.chain.pem --key id/publish.key --ca pki/ca.crt --root "$T/root" --ocsp-policy open
+check_status "--insecure-ocsp-fail-open without --ocsp is a usage error" 2 "$MTLS" serve --listen 127.0.0.1:1 \
+	--cert id/publish.chain.pem --key id/publish.key --ca pki/ca.crt --root "$T/root" --insecure-ocsp-fail-open
 
 # verify --crl and verify --ocsp say the same sentence.
 "$MTLS" crl --out crl.pem >/dev/null

@@ -536,6 +536,65 @@ locked_ca_needs_signer(void **state)
 	mtls_ca_free(locked);
 }
 
+/* The freshness rule of every OCSP answer: one row per limit, each with
+ * the words its refusal must carry. */
+static void
+freshness_table(void **state)
+{
+	const time_t now = 1800000000;
+	const struct {
+		const char *what;
+		long this_ago, next_in; /* next_in 0: no nextUpdate */
+		long max_age, skew;
+		const char *refusal;    /* NULL: fresh */
+	} rows[] = {
+	    {"fresh with nextUpdate", 60, 3600, 0, -1, NULL},
+	    {"old but before nextUpdate", 86400, 3600, 0, -1, NULL},
+	    {"nextUpdate passed", 7200, -3600, 0, -1, "nextUpdate"},
+	    {"nextUpdate passed within the skew", 7200, -200, 0, -1, NULL},
+	    {"nextUpdate passed beyond a small skew", 7200, -200, 0, 100,
+		"stale"},
+	    {"thisUpdate in the future", -600, 3600, 0, -1, "in the future"},
+	    {"thisUpdate ahead within the skew", -200, 3600, 0, -1, NULL},
+	    {"no nextUpdate, young", 600, 0, 0, -1, NULL},
+	    {"no nextUpdate, older than the default", 7200, 0, 0, -1,
+		"without a nextUpdate, and the maximum age is 3600 s"},
+	    {"no nextUpdate, within a larger max age", 7200, 0, 10000, -1, NULL},
+	    {"max age bounds answers with nextUpdate", 7200, 3600, 600, -1,
+		"--ocsp-max-age"},
+	    {"max age with nextUpdate, young enough", 300, 3600, 600, -1, NULL},
+	};
+	struct mtls_ocsp_result res;
+	struct mtls_err err;
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		memset(&res, 0, sizeof(res));
+		mtls_err_clear(&err);
+		res.status = MTLS_OCSP_GOOD;
+		res.this_update = now - rows[i].this_ago;
+		res.next_update = rows[i].next_in != 0 ? now + rows[i].next_in : 0;
+		rc = mtls_ocsp_result_fresh(&res, now, rows[i].max_age,
+		    rows[i].skew, &err);
+		if (rows[i].refusal == NULL) {
+			if (rc != 0) {
+				fail_msg("%s: refused: %s", rows[i].what, err.msg);
+			}
+			continue;
+		}
+		if (rc == 0) {
+			fail_msg("%s: accepted", rows[i].what);
+		}
+		assert_int_equal(err.code, MTLS_E_VERIFY);
+		if (strstr(err.msg, rows[i].refusal) == NULL) {
+			fail_msg("%s: '%s' lacks '%s'", rows[i].what, err.msg,
+			    rows[i].refusal);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -548,6 +607,7 @@ main(void)
 	    cmocka_unit_test(delegated_signer),
 	    cmocka_unit_test(bad_signers),
 	    cmocka_unit_test(locked_ca_needs_signer),
+	    cmocka_unit_test(freshness_table),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

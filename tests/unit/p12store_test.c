@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pkcs12.h>
+#include <openssl/provider.h>
 
 #include "store_fixture.h"
 #include "test_util.h"
@@ -246,6 +249,62 @@ p12_describe(void **state)
 	mtls_store_free(s);
 }
 
+/* An RC2-40 file (keytool of old, openssl -legacy) is read, and reading it
+ * does not enable the legacy algorithms in the application's default
+ * OpenSSL context: libmtls keeps them in a library context of its own. */
+static void
+p12_rc2_private_libctx(void **state)
+{
+	OSSL_LIB_CTX *lc = OSSL_LIB_CTX_new();
+	OSSL_PROVIDER *pd, *pl;
+	STACK_OF(X509) *ca = sk_X509_new_null();
+	struct mtls_store *s;
+	struct mtls_err err;
+	unsigned char *d = NULL;
+	EVP_CIPHER *rc2;
+	PKCS12 *p12;
+	int n;
+
+	(void)state;
+	assert_non_null(lc);
+	pd = OSSL_PROVIDER_load(lc, "default");
+	pl = OSSL_PROVIDER_load(lc, "legacy");
+	if (pl == NULL) {
+		skip(); /* OpenSSL without its legacy module */
+	}
+	assert_non_null(ca);
+	assert_int_equal(sk_X509_push(ca, F.ca), 1);
+	p12 = PKCS12_create_ex("legacy pw", "server", F.key, F.leaf, ca,
+	    NID_pbe_WithSHA1And3_Key_TripleDES_CBC,
+	    NID_pbe_WithSHA1And40BitRC2_CBC, 10000, 10000, 0, lc, NULL);
+	assert_non_null(p12);
+	n = i2d_PKCS12(p12, &d);
+	assert_true(n > 0);
+	/* The default context of this process has no RC2 before ... */
+	rc2 = EVP_CIPHER_fetch(NULL, "RC2-40-CBC", NULL);
+	assert_null(rc2);
+	ERR_clear_error();
+	s = mtls_store_parse(d, (size_t)n, "old.p12", "legacy pw", NULL, &err);
+	if (s == NULL) {
+		fail_msg("%s", err.msg);
+	}
+	assert_int_equal(mtls_store_count(s), 1);
+	assert_non_null(mtls_store_get(s, 0)->key);
+	assert_int_equal(sk_X509_num(mtls_store_get(s, 0)->certs), 2);
+	/* ... nor after libmtls decrypted the RC2-40 certificate bag. */
+	rc2 = EVP_CIPHER_fetch(NULL, "RC2-40-CBC", NULL);
+	assert_null(rc2);
+	ERR_clear_error();
+	mtls_store_free(s);
+	OPENSSL_free(d);
+	PKCS12_free(p12);
+	sk_X509_free(ca);
+	OSSL_PROVIDER_unload(pl);
+	OSSL_PROVIDER_unload(pd);
+	OSSL_LIB_CTX_free(lc);
+	mtls_cleanup();
+}
+
 int
 main(void)
 {
@@ -255,6 +314,7 @@ main(void)
 	    cmocka_unit_test(p12_truncated_everywhere),
 	    cmocka_unit_test(p12_passwordless_and_foreign),
 	    cmocka_unit_test(p12_describe),
+	    cmocka_unit_test(p12_rc2_private_libctx),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -130,6 +130,60 @@ pass_secrets_refused(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* The library asks only through the application's callback: none
+ * registered, no prompt (even on a terminal); registered, it is asked
+ * once, or twice to confirm, and two different answers fail. */
+static int prompt_calls;
+
+static int
+answer(const char *prompt, char *buf, size_t len, void *arg)
+{
+	const char *const *ans = arg;
+	const char *a = ans[prompt_calls++ % 2];
+
+	assert_non_null(prompt);
+	if (a == NULL || strlen(a) >= len) {
+		return -1;
+	}
+	memcpy(buf, a, strlen(a) + 1);
+	return (int)strlen(a);
+}
+
+static void
+pass_prompt_callback(void **state)
+{
+	const char *same[2] = {"s3cret", "s3cret"};
+	const char *differ[2] = {"s3cret", "other"};
+	const char *gaveup[2] = {NULL, NULL};
+	struct mtls_err e;
+	char *p;
+
+	(void)state;
+	mtls_pass_set_prompt(NULL, NULL);
+	assert_null(mtls_pass_get(NULL, "Password: ", 0, &e));
+	assert_int_equal(e.code, MTLS_E_PASSWORD);
+
+	mtls_pass_set_prompt(answer, (void *)same);
+	prompt_calls = 0;
+	p = mtls_pass_get(NULL, "Password: ", 1, &e);
+	assert_non_null(p);
+	assert_string_equal(p, "s3cret");
+	assert_int_equal(prompt_calls, 2);
+	mtls_pass_free(p);
+	/* no prompt text: the caller wants no question asked */
+	assert_null(mtls_pass_get(NULL, NULL, 0, &e));
+
+	mtls_pass_set_prompt(answer, (void *)differ);
+	prompt_calls = 0;
+	assert_null(mtls_pass_get(NULL, "Password: ", 1, &e));
+	assert_int_equal(e.code, MTLS_E_PASSWORD);
+
+	mtls_pass_set_prompt(answer, (void *)gaveup);
+	assert_null(mtls_pass_get(NULL, "Password: ", 0, &e));
+	assert_int_equal(e.code, MTLS_E_PASSWORD);
+	mtls_pass_set_prompt(NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -137,6 +191,7 @@ main(void)
 	    cmocka_unit_test(pass_env_file_fd),
 	    cmocka_unit_test(pass_errors),
 	    cmocka_unit_test(pass_secrets_refused),
+	    cmocka_unit_test(pass_prompt_callback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

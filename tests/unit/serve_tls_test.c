@@ -178,8 +178,9 @@ static const struct {
 	{NULL, TLS1_3_VERSION, 0, "no certificate sent"},
 	{NULL, TLS1_2_VERSION, 0, "no certificate sent"},
 	{"server", TLS1_3_VERSION, 0,
-	    "certificate CN=server, O=mtls test (serial 03) is not a client "
-	    "certificate"},
+	    "certificate CN=server, O=mtls test (serial 03): it is not a client "
+	    "certificate: its extended key usage does not include clientAuth "
+	    "(RFC 5280 4.2.1.12; its key usage is fine)"},
 	{"expired", TLS1_3_VERSION, 0, "CN=expired, O=mtls test (serial "},
 	{"expired", TLS1_2_VERSION, 0, ") expired on "},
 	{"outsider", TLS1_3_VERSION, 0, "CN=outsider, O=mtls test"},
@@ -189,7 +190,10 @@ static const struct {
 	{"noeku", TLS1_3_VERSION, 0, "CN=noeku, O=mtls test (serial 08): it has "
 	    "no extended key usage: a client certificate must name clientAuth"},
 	{"noeku", TLS1_2_VERSION, 0, "no extended key usage"},
-	{"ca", TLS1_3_VERSION, 0, "certificate CN=ca, O=mtls test (serial 01) is not"},
+	/* Its key usage lacks digitalSignature too; the first rule wins and
+	 * nothing blames an extended key usage. */
+	{"ca", TLS1_3_VERSION, 0, "certificate CN=ca, O=mtls test (serial 01): "
+	    "it is a CA certificate, not an end-entity one"},
 };
 
 static void

@@ -156,9 +156,11 @@ verify_table(void **state)
 		{"valid tomorrow", FUTURE, CA, MTLS_PURPOSE_SERVER,
 		    "future.example", 60, 0, X509_V_OK, NULL},
 		{"client as server", CLIENT, CA, MTLS_PURPOSE_SERVER, NULL, 0, 0,
-		    X509_V_ERR_INVALID_PURPOSE, "wrong purpose"},
+		    X509_V_ERR_INVALID_PURPOSE, "it is not a server certificate: "
+		    "its extended key usage does not include serverAuth"},
 		{"server as client", SERVER, CA, MTLS_PURPOSE_CLIENT, NULL, 0, 0,
-		    X509_V_ERR_INVALID_PURPOSE, "wrong purpose"},
+		    X509_V_ERR_INVALID_PURPOSE, "it is not a client certificate: "
+		    "its extended key usage does not include clientAuth"},
 		{"host mismatch", SERVER, CA, MTLS_PURPOSE_SERVER, "other.example",
 		    0, 0, X509_V_ERR_HOSTNAME_MISMATCH, "name mismatch"},
 		{"IP mismatch", SERVER, CA, MTLS_PURPOSE_SERVER, "10.0.0.10", 0, 0,

@@ -20,6 +20,7 @@
 #include "mtls/replicate.h"
 #include "base/internal.h"
 #include "base/clock.h"
+#include "link/client/credblob.h"
 #include "link/client/queue_int.h"
 #include "link/client/replicate_int.h"
 
@@ -191,9 +192,6 @@ worker_curl(struct worker *w)
 		memset(&w->key_st, 0, sizeof(w->key_st));
 	}
 	if (curl_easy_setopt(c, CURLOPT_URL, w->target) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_SSLCERT, id->cert) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_SSLKEY, id->key) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_CAINFO, id->ca) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_SSLVERSION,
@@ -217,9 +215,8 @@ worker_curl(struct worker *w)
 		return mtls_err_set(&w->err, MTLS_E_INTERNAL,
 		    "this libcurl lacks an option mtls needs (TLS 1.2, HTTP/1.1)");
 	}
-	if (w->keypass != NULL &&
-	    curl_easy_setopt(c, CURLOPT_KEYPASSWD, w->keypass) != CURLE_OK) {
-		return mtls_err_set(&w->err, MTLS_E_INTERNAL, "CURLOPT_KEYPASSWD");
+	if (mtls__curl_credentials(c, id, w->keypass, &w->err) != 0) {
+		return -1;
 	}
 	if (w->resolve == NULL && resolve_list(w) != 0) {
 		return -1;
@@ -771,16 +768,11 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 	if (mtls__queue_wake(q, err) != 0 || mtls__queue_gc(q, err) != 0) {
 		goto out;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		mtls_err_set(err, MTLS_E_INTERNAL, "curl_global_init failed");
-		goto out;
-	}
 	rc = deliver_passes(o, q, keypass, deadline_ms, lockfd, res, err);
 	if (rc == 0) {
 		res->pending = count_pending(q, err);
 		rc = res->pending < 0 ? -1 : 0;
 	}
-	curl_global_cleanup();
 out:
 	OPENSSL_cleanse(spec, sizeof(spec));
 	mtls_pass_free(keypass);

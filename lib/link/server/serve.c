@@ -427,7 +427,6 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 		    "serve: workers and max connections must be at least 1, "
 		    "and a root directory is required");
 	}
-	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
@@ -457,7 +456,11 @@ mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
 			goto out;
 		}
 	}
-	mtls__serve_rev_attach(srv.rev, srv.gen->ctx);
+	if (mtls__serve_rev_attach(srv.rev, srv.gen->ctx) != 0) {
+		mtls_err_set(err, MTLS_E_INTERNAL, "cannot attach the revocation "
+		    "checks to the TLS context; nothing is served");
+		goto out;
+	}
 	if (opts->watch_interval >= 0) {
 		srv.watch = mtls__serve_watch_new(&srv);
 	}

@@ -99,7 +99,13 @@ mtls__serve_reload(struct serve *srv, const char *why, int quiet)
 		}
 		return -1;
 	}
-	mtls__serve_rev_attach(srv->rev, g->ctx);
+	if (mtls__serve_rev_attach(srv->rev, g->ctx) != 0) {
+		/* Serving with the new context would let revoked clients
+		 * in: keep the previous one. */
+		atomic_fetch_add(&srv->m.reload_failures, 1);
+		mtls__serve_gen_put(g);
+		return -1;
+	}
 	pthread_mutex_lock(&srv->lock);
 	old = srv->gen;
 	srv->gen = g;

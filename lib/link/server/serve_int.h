@@ -134,12 +134,17 @@ void mtls__serve_conn_audit(struct serve_conn *c, const char *event,
  * counts and logs a handshake that never completed. */
 void mtls__serve_conn_closed(struct serve_conn *c);
 
-/* serve_tls.c: FN runs after every client certificate verification of
- * CTX, cached or not, with the verification result RC; what it returns
- * is the result. Without a hook the result stands. Call before CTX is
- * shared between threads. */
+/* serve_tls.c: VERIFIED runs after every client certificate verification
+ * of CTX, cached or not, with the verification result RC and the verified
+ * chain in XS (X509_STORE_CTX_get0_chain); what it returns is the result.
+ * RESUMED runs before a session is resumed, with the peer's chain
+ * verified again at this moment (leaf first, anchor last): 1 lets the
+ * session resume, 0 turns it into a full handshake. Without hooks the
+ * result stands. Call before CTX is shared between threads. */
 typedef int serve_verified_fn(X509_STORE_CTX *xs, int rc, void *arg);
-int mtls__serve_tls_on_verified(SSL_CTX *ctx, serve_verified_fn *fn, void *arg);
+typedef int serve_resumed_fn(SSL *ssl, STACK_OF(X509) *chain, void *arg);
+int mtls__serve_tls_hooks(SSL_CTX *ctx, serve_verified_fn *verified,
+    serve_resumed_fn *resumed, void *arg);
 
 /* serve_gen.c */
 struct serve_gen *mtls__serve_gen_load(const struct mtls_serve_opts *o,

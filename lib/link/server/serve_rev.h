@@ -19,8 +19,9 @@ void mtls__serve_rev_free(struct serve_rev *rev);
 
 /* Makes CTX consult REV (NULL-safe): after every certificate
  * verification, cached or not (a hook registered with serve_tls.c), and
- * before resuming a session. */
-void mtls__serve_rev_attach(struct serve_rev *rev, SSL_CTX *ctx);
+ * before resuming a session. Returns -1 when the hooks cannot be
+ * attached: CTX must then not be used (revoked clients would pass). */
+int mtls__serve_rev_attach(struct serve_rev *rev, SSL_CTX *ctx);
 
 /* Main thread, once a tick: reloads changed CRL files (FORCE: SIGHUP,
  * reload whatever changed or not), warns about staleness. */

@@ -158,13 +158,25 @@ mtls__serve_rev_start(struct serve *srv, struct mtls_err *err)
 		log_crls(rev, "revocation");
 	}
 	if (o->ocsp) {
-		mtls__serve_log(srv, "info", "revocation: OCSP at %s, answers cached "
-		    "until their nextUpdate (at most %ld s), %.1f s timeout, "
-		    "unreachable responder: %s", o->ocsp_url != NULL
+		mtls__serve_log(srv, o->ocsp_fail_open ? "warning" : "info",
+		    "revocation: OCSP at %s, answers cached until their "
+		    "nextUpdate (at most %ld s), %s, %ld s clock skew, %.1f s "
+		    "timeout, unreachable responder: %s", o->ocsp_url != NULL
 		    ? o->ocsp_url : "the URL in each certificate",
 		    o->ocsp_max_age > 0 ? o->ocsp_max_age : 3600,
+		    o->ocsp_max_age > 0 ? "every answer's thisUpdate at most "
+		    "that old" : "an answer without nextUpdate at most 3600 s old",
+		    o->ocsp_clock_skew > 0 ? o->ocsp_clock_skew
+		    : (long)MTLS_OCSP_DEFAULT_SKEW,
 		    (double)rev->ocsp_timeout_ms / 1000, o->ocsp_fail_open
-		    ? "accept and warn (fail-open)" : "refuse (fail-closed)");
+		    ? "INSECURE: accept unchecked and warn "
+		      "(--insecure-ocsp-fail-open)" : "refuse (fail-closed)");
+	}
+	if (o->insecure_revocation_leaf_only) {
+		mtls__serve_log(srv, "warning", "revocation: INSECURE: only client "
+		    "certificates are checked, not their intermediate CAs "
+		    "(--insecure-revocation-leaf-only): a revoked intermediate "
+		    "still admits every certificate it issued");
 	}
 	mtls__serve_rev_tick(srv, 0);
 	return 0;
@@ -316,15 +328,17 @@ find_issuer(struct serve_rev *rev, X509 *leaf)
 
 /* ONLINE 0: only the cache may answer (resumption); a miss sets *MISS. */
 static void
-check_ocsp(struct serve_rev *rev, X509 *leaf, int online, int *miss,
-    struct verdict *v)
+check_ocsp(struct serve_rev *rev, X509 *leaf, X509 *chain_issuer, int depth,
+    int online, int *miss, struct verdict *v)
 {
 	const struct mtls_serve_opts *o = &rev->srv->opts;
 	struct mtls_err err = {MTLS_OK, ""};
 	struct mtls_ocsp_result res;
-	X509 *issuer = find_issuer(rev, leaf);
+	X509 *issuer = chain_issuer != NULL && X509_up_ref(chain_issuer) == 1
+	    ? chain_issuer : find_issuer(rev, leaf);
 	char *subj = NULL, *serial = NULL;
 	time_t now = time(NULL);
+	long skew = o->ocsp_clock_skew > 0 ? o->ocsp_clock_skew : -1;
 
 	if (issuer == NULL) {
 		refuse(v, "ocsp_no_issuer", X509_V_ERR_OCSP_VERIFY_FAILED,
@@ -332,7 +346,11 @@ check_ocsp(struct serve_rev *rev, X509 *leaf, int online, int *miss,
 		    "--ca");
 		return;
 	}
-	if (mtls__ocsp_cache_get(rev->cache, leaf, issuer, now, &res)) {
+	/* A kept answer is held to the same freshness as a new one: it
+	 * ages in the cache. */
+	if (mtls__ocsp_cache_get(rev->cache, leaf, issuer, now, &res) &&
+	    mtls_ocsp_result_fresh(&res, now, o->ocsp_max_age, skew,
+		&err) == 0) {
 		atomic_fetch_add(&rev->ocsp_cache_hits, 1);
 	} else if (!online) {
 		*miss = 1;
@@ -341,11 +359,24 @@ check_ocsp(struct serve_rev *rev, X509 *leaf, int online, int *miss,
 		atomic_fetch_add(&rev->ocsp_queries, 1);
 		/* No nonce: RFC 5019 responders pre-sign, and the answer
 		 * is cached anyway; the signature and dates are checked. */
-		if (mtls_ocsp_query(leaf, issuer, o->ocsp_url, 0,
-			rev->ocsp_timeout_ms, &res, &err) != 0) {
+		/* --ocsp-url names the responder of the client certificates'
+		 * CA; an intermediate is asked about at its own AIA URL. */
+		err.code = MTLS_OK;
+		if (mtls__ocsp_query_lim(leaf, issuer, depth == 0 ? o->ocsp_url
+			: NULL, 0, rev->ocsp_timeout_ms, o->ocsp_max_age, skew,
+			&res, &err) != 0) {
 			atomic_fetch_add(&rev->ocsp_failures, 1);
 			subj = mtls_name_format(X509_get_subject_name(leaf));
 			serial = mtls_cert_serial_hex(leaf);
+			/* An answer that came but is stale, forged or about
+			 * another certificate is refused even fail-open: only
+			 * an absent answer is what fail-open forgives. */
+			if (err.code == MTLS_E_VERIFY) {
+				refuse(v, "ocsp_bad_answer", X509_V_ERR_OCSP_VERIFY_FAILED,
+				    "certificate %s (serial %s): OCSP answer refused: %s",
+				    subj ? subj : "?", serial ? serial : "?", err.msg);
+				goto out;
+			}
 			if (o->ocsp_fail_open) {
 				mtls__serve_log(rev->srv, "warning", "certificate %s "
 				    "(serial %s) accepted unchecked: OCSP "
@@ -381,37 +412,65 @@ out:
 }
 
 static void
-check(struct serve_rev *rev, X509 *leaf, int online, int *miss,
-    struct verdict *v)
+check(struct serve_rev *rev, X509 *cert, X509 *issuer, int depth, int online,
+    int *miss, struct verdict *v)
 {
 	v->key = NULL;
 	if (rev->srv->opts.ncrl > 0) {
-		check_crl(rev, leaf, v);
+		check_crl(rev, cert, v);
 	}
 	if (v->key == NULL && rev->cache != NULL) {
-		check_ocsp(rev, leaf, online, miss, v);
+		check_ocsp(rev, cert, issuer, depth, online, miss, v);
 	}
 }
 
-/* The post-verification hook (mtls__serve_tls_on_verified) with the result RC
+/* Every certificate of CHAIN (leaf first) but a self-signed trust anchor,
+ * each against its issuer's CRL and OCSP: a revoked intermediate takes
+ * every certificate below it with it (RFC 5280 6.3). */
+static void
+check_chain(struct serve_rev *rev, STACK_OF(X509) *chain, int online,
+    int *miss, struct verdict *v)
+{
+	int i, n = sk_X509_num(chain);
+
+	v->key = NULL;
+	for (i = 0; i < n && v->key == NULL && !*miss; i++) {
+		X509 *c = sk_X509_value(chain, i);
+
+		if (i > 0 && ((X509_get_extension_flags(c) & EXFLAG_SS) != 0 ||
+			rev->srv->opts.insecure_revocation_leaf_only)) {
+			break; /* the anchor: trusted by configuration */
+		}
+		check(rev, c, i + 1 < n ? sk_X509_value(chain, i + 1) : NULL,
+		    i, online, miss, v);
+	}
+}
+
+/* The post-verification hook (mtls__serve_tls_hooks) with the result RC
  * of the certificate verification, cached or not: returns RC, or 0 when
- * the leaf is revoked or cannot be checked under the policy (the reason
- * goes to the connection's log line). */
+ * a certificate of the chain is revoked or cannot be checked under the
+ * policy (the reason goes to the connection's log line). */
 static int
 rev_verified(X509_STORE_CTX *xs, int rc, void *arg)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs,
 	    SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct serve_rev *rev = arg;
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(xs);
 	struct serve_conn *c;
 	struct verdict v;
-	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
 	int miss = 0;
 
-	if (rc != 1 || ssl == NULL || leaf == NULL) {
+	if (rc != 1 || ssl == NULL) {
 		return rc;
 	}
-	check(rev, leaf, 1, &miss, &v);
+	if (sk_X509_num(chain) < 1) {
+		/* Never accept what could not be checked. */
+		refuse(&v, "no_chain", X509_V_ERR_UNSPECIFIED, "the verified "
+		    "chain is missing, so revocation cannot be checked");
+	} else {
+		check_chain(rev, chain, 1, &miss, &v);
+	}
 	if (v.key == NULL) {
 		return 1;
 	}
@@ -423,62 +482,38 @@ rev_verified(X509_STORE_CTX *xs, int rc, void *arg)
 	return 0;
 }
 
-/*
- * Resumption skips certificate verification, so a session (TLS 1.3
- * ticket or 1.2 ticket) of a client revoked since would resume forever.
- * Before a ticket is used, its peer certificate goes through the same
- * checks (OCSP from the cache only); if it is refused, or the cache has no
- * answer, the ticket is ignored and a full handshake follows, in which the
- * certificate is verified and refused with its reason in the log.
- */
-static SSL_TICKET_RETURN
-ticket_dec(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
-    size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+/* Before a session resumes (see serve_tls.c): the chain, verified again,
+ * goes through the same checks, OCSP from the cache only; a refusal or a
+ * cache miss means a full handshake, which checks online and logs why. */
+static int
+rev_resumed(SSL *ssl, STACK_OF(X509) *chain, void *arg)
 {
 	struct serve_rev *rev = arg;
-	X509 *peer;
 	struct verdict v;
 	int miss = 0;
 
-	(void)s, (void)keyname, (void)keyname_len;
-	switch (status) {
-	case SSL_TICKET_SUCCESS:
-	case SSL_TICKET_SUCCESS_RENEW:
-		break;
-	case SSL_TICKET_EMPTY:
-	case SSL_TICKET_NO_DECRYPT:
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
-	default:
-		return SSL_TICKET_RETURN_ABORT;
+	(void)ssl;
+	check_chain(rev, chain, 0, &miss, &v);
+	if (v.key != NULL) {
+		atomic_fetch_add(&rev->resume_refused, 1);
+		return 0;
 	}
-	peer = SSL_SESSION_get0_peer(ss);
-	if (peer == NULL) {
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
-	}
-	check(rev, peer, 0, &miss, &v);
-	if (v.key != NULL || miss) {
-		if (v.key != NULL) {
-			atomic_fetch_add(&rev->resume_refused, 1);
-		}
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
-	}
-	return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
-					    : SSL_TICKET_RETURN_USE_RENEW;
+	return !miss;
 }
 
-void
+int
 mtls__serve_rev_attach(struct serve_rev *rev, SSL_CTX *ctx)
 {
 	if (rev == NULL) {
-		return;
+		return 0;
 	}
-	if (mtls__serve_tls_on_verified(ctx, rev_verified, rev) != 0 ||
-	    SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_dec, rev) != 1) {
+	if (mtls__serve_tls_hooks(ctx, rev_verified, rev_resumed, rev) != 0) {
 		/* Without the hook revoked clients would pass: stop. */
-		mtls__serve_log(rev->srv, "fatal", "cannot attach the revocation "
+		mtls__serve_log(rev->srv, "error", "cannot attach the revocation "
 		    "checks to the TLS context");
-		abort();
+		return -1;
 	}
+	return 0;
 }
 
 void

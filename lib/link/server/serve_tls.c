@@ -21,6 +21,7 @@ static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
  * mtls__serve_tls_on_verified); one per SSL_CTX, freed with it. */
 struct verified_hook {
 	serve_verified_fn *fn;
+	serve_resumed_fn *resumed;
 	void *arg;
 };
 
@@ -42,7 +43,8 @@ tls_index_init(void)
 }
 
 int
-mtls__serve_tls_on_verified(SSL_CTX *ctx, serve_verified_fn *fn, void *arg)
+mtls__serve_tls_hooks(SSL_CTX *ctx, serve_verified_fn *fn,
+    serve_resumed_fn *resumed, void *arg)
 {
 	struct verified_hook *h;
 
@@ -55,6 +57,7 @@ mtls__serve_tls_on_verified(SSL_CTX *ctx, serve_verified_fn *fn, void *arg)
 		return -1;
 	}
 	h->fn = fn;
+	h->resumed = resumed;
 	h->arg = arg;
 	if (SSL_CTX_set_ex_data(ctx, hook_idx, h) != 1) {
 		free(h);
@@ -250,6 +253,8 @@ struct vcache {
 		unsigned char *der;
 		int len;
 		time_t until;
+		STACK_OF(X509) *chain; /* the verified chain, for the
+					  revocation of every certificate */
 	} e[VCACHE_SLOTS];
 	atomic_ulong hits;
 };
@@ -267,6 +272,7 @@ vcache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 	}
 	for (i = 0; i < VCACHE_SLOTS; i++) {
 		OPENSSL_free(vc->e[i].der);
+		sk_X509_pop_free(vc->e[i].chain, X509_free);
 	}
 	pthread_mutex_destroy(&vc->lock);
 	free(vc);
@@ -309,39 +315,47 @@ cached_verify(X509_STORE_CTX *xs, void *arg)
 {
 	struct vcache *vc = arg;
 	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	STACK_OF(X509) *chain = NULL;
 	unsigned char *der = NULL;
-	int len = leaf != NULL ? i2d_X509(leaf, &der) : -1, rc, hit;
+	int len = leaf != NULL ? i2d_X509(leaf, &der) : -1, rc;
 	time_t now = time(NULL);
 	size_t slot;
 	long life;
 
 	if (len <= 0) {
-		return X509_verify_cert(xs);
+		return verified(xs, X509_verify_cert(xs));
 	}
 	slot = fnv1a(der, len);
 	pthread_mutex_lock(&vc->lock);
-	hit = vc->e[slot].der != NULL && vc->e[slot].len == len &&
+	if (vc->e[slot].der != NULL && vc->e[slot].len == len &&
 	    now < vc->e[slot].until &&
-	    memcmp(vc->e[slot].der, der, (size_t)len) == 0;
+	    memcmp(vc->e[slot].der, der, (size_t)len) == 0) {
+		chain = X509_chain_up_ref(vc->e[slot].chain);
+	}
 	pthread_mutex_unlock(&vc->lock);
-	if (hit) {
+	if (chain != NULL) {
 		OPENSSL_free(der);
 		atomic_fetch_add(&vc->hits, 1);
+		/* The chain verified before, so that revocation (checked on
+		 * every handshake, hit or not) sees every certificate of it,
+		 * and libssl keeps it as the connection's verified chain. */
+		X509_STORE_CTX_set0_verified_chain(xs, chain);
 		X509_STORE_CTX_set_error(xs, X509_V_OK);
-		/* Revocation is checked on every handshake, hit or not. */
 		return verified(xs, 1);
 	}
 	rc = X509_verify_cert(xs);
 	life = rc == 1 ? chain_lifetime(X509_STORE_CTX_get0_chain(xs)) : 0;
-	if (life <= 0) {
+	if (life <= 0 || (chain = X509_STORE_CTX_get1_chain(xs)) == NULL) {
 		OPENSSL_free(der);
 		return verified(xs, rc);
 	}
 	pthread_mutex_lock(&vc->lock);
 	OPENSSL_free(vc->e[slot].der);
+	sk_X509_pop_free(vc->e[slot].chain, X509_free);
 	vc->e[slot].der = der;
 	vc->e[slot].len = len;
 	vc->e[slot].until = now + life;
+	vc->e[slot].chain = chain;
 	pthread_mutex_unlock(&vc->lock);
 	return verified(xs, rc);
 }
@@ -377,6 +391,131 @@ mtls__serve_vcache_hits(SSL_CTX *ctx)
 	struct vcache *vc = SSL_CTX_get_ex_data(ctx, vcache_idx);
 
 	return vc != NULL ? atomic_load(&vc->hits) : 0;
+}
+
+/*
+ * Resumption skips certificate verification: without a check, a session
+ * (TLS 1.3 ticket or TLS 1.2 ticket) of a client whose certificate has
+ * expired or been revoked since would resume for as long as the ticket
+ * key lives. So each ticket carries the client's intermediates (the leaf
+ * is in the session already), and before a ticket is used the chain is
+ * verified again, now, with the same store, profile and revocation hook;
+ * on any failure the ticket is ignored and a full handshake follows, in
+ * which the certificate is verified and refused with its reason in the
+ * log. Session IDs never resume: there is no server-side session cache.
+ */
+#define TICKET_CHAIN_MAX 16384 /* bytes of intermediates kept in a ticket */
+
+static int
+ticket_gen(SSL *s, void *arg)
+{
+	STACK_OF(X509) *chain = SSL_get0_verified_chain(s);
+	SSL_SESSION *ss = SSL_get0_session(s);
+	unsigned char buf[TICKET_CHAIN_MAX], *p = buf;
+	int i, n;
+
+	(void)arg;
+	if (ss == NULL) {
+		return 1;
+	}
+	/* Leaf and trust anchor are known at resumption: the middle only. */
+	for (i = 1; i + 1 < sk_X509_num(chain); i++) {
+		n = i2d_X509(sk_X509_value(chain, i), NULL);
+		if (n <= 0 || (size_t)(p - buf) + (size_t)n > sizeof(buf)) {
+			break; /* the rest is looked up in the store */
+		}
+		(void)i2d_X509(sk_X509_value(chain, i), &p); /* advances p */
+	}
+	if (SSL_SESSION_set1_ticket_appdata(ss, buf, (size_t)(p - buf)) != 1) {
+		ERR_clear_error();
+	}
+	return 1;
+}
+
+/* The certificates a ticket carries (possibly none); NULL on failure. */
+static STACK_OF(X509) *
+ticket_chain(SSL_SESSION *ss)
+{
+	STACK_OF(X509) *out = sk_X509_new_null();
+	const unsigned char *p = NULL, *end;
+	void *data = NULL;
+	size_t len = 0;
+	X509 *c;
+
+	if (out == NULL ||
+	    SSL_SESSION_get0_ticket_appdata(ss, &data, &len) != 1) {
+		sk_X509_free(out);
+		return NULL;
+	}
+	p = data;
+	end = p + len;
+	while (p != NULL && p < end) {
+		c = d2i_X509(NULL, &p, (long)(end - p));
+		if (c == NULL || sk_X509_push(out, c) <= 0) {
+			X509_free(c);
+			sk_X509_pop_free(out, X509_free);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* 1 when the session's client may resume: its chain verifies now, under
+ * the chain profile, and the revocation hook (if any) agrees. */
+static int
+resume_allowed(SSL *s, SSL_SESSION *ss)
+{
+	SSL_CTX *ctx = SSL_get_SSL_CTX(s);
+	X509 *peer = SSL_SESSION_get0_peer(ss);
+	STACK_OF(X509) *untrusted = NULL;
+	X509_STORE_CTX *xs = NULL;
+	struct verified_hook *h = hook_idx >= 0 ? SSL_CTX_get_ex_data(ctx,
+	    hook_idx) : NULL;
+	int ok = 0;
+
+	if (peer == NULL || (untrusted = ticket_chain(ss)) == NULL ||
+	    (xs = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(ctx), peer,
+		untrusted) != 1 ||
+	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(xs),
+		SSL_CTX_get0_param(ctx)) != 1) {
+		goto out;
+	}
+	/* The same verification as a handshake's: purpose sslclient, the
+	 * chain profile and the time now (an expired client stops here). */
+	if (X509_verify_cert(xs) != 1 ||
+	    mtls_leaf_profile_check(peer, MTLS_LEAF_CLIENT) != NULL) {
+		goto out;
+	}
+	ok = h == NULL || h->resumed == NULL ||
+	    h->resumed(s, X509_STORE_CTX_get0_chain(xs), h->arg) == 1;
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(xs);
+	sk_X509_pop_free(untrusted, X509_free);
+	return ok;
+}
+
+static SSL_TICKET_RETURN
+ticket_dec(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
+    size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+	(void)keyname, (void)keyname_len, (void)arg;
+	switch (status) {
+	case SSL_TICKET_SUCCESS:
+	case SSL_TICKET_SUCCESS_RENEW:
+		break;
+	case SSL_TICKET_EMPTY:
+	case SSL_TICKET_NO_DECRYPT:
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	default:
+		return SSL_TICKET_RETURN_ABORT;
+	}
+	if (!resume_allowed(s, ss)) {
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
+					    : SSL_TICKET_RETURN_USE_RENEW;
 }
 
 static int
@@ -489,6 +628,11 @@ mtls__serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 	 * also stop OpenSSL from resuming TLS 1.3 tickets. */
 	SSL_CTX_set_session_cache_mode(ctx,
 	    SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+	if (SSL_CTX_set_session_ticket_cb(ctx, ticket_gen, ticket_dec,
+		NULL) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "setting the ticket checks");
+		goto fail;
+	}
 	if (use_identity(ctx, o, err) != 0 || use_ca(ctx, o->ca, err) != 0) {
 		goto fail;
 	}
