@@ -270,8 +270,26 @@ stage_old_key(struct mtls_fileset *fs, const char *dir, struct mtls_err *err)
 	return rc;
 }
 
+/* 1 when the CA's key file is encrypted PKCS#8 (0 in a token or plain). */
 static int
-begin_check(struct mtls_ca *ca, struct mtls_err *err)
+old_key_encrypted(const struct mtls_ca *ca)
+{
+	char *p = ca->key_uri == NULL ? mtls__path_of(ca->dir, MTLS_CA_KEY, "") : NULL;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	int r = 0;
+
+	if (p != NULL && mtls_file_read(p, 1 << 20, &data, &len, NULL) == 0) {
+		r = strstr((const char *)data, "-----BEGIN ENCRYPTED PRIVATE KEY-----") != NULL;
+	}
+	mtls_file_free(data, len);
+	free(p);
+	return r;
+}
+
+static int
+begin_check(struct mtls_ca *ca, const struct mtls_rollover_opts *o,
+    struct mtls_err *err)
 {
 	if (ca->key == NULL || ca->lock == NULL) {
 		return mtls_err_set(err, MTLS_E_INTERNAL,
@@ -289,6 +307,13 @@ begin_check(struct mtls_ca *ca, struct mtls_err *err)
 		return mtls_err_set(err, MTLS_E_EXISTS, "a rollover of %s is "
 		    "already under way: see 'mtls ca rollover status', and end "
 		    "it with 'mtls ca rollover finish'", ca->dir);
+	}
+	/* A rollover must not leave the CA weaker than it was: the new key
+	 * of a CA whose key is encrypted is encrypted too. */
+	if (o->key_uri == NULL && o->pass_spec == NULL && old_key_encrypted(ca)) {
+		return mtls_err_set(err, MTLS_E_USAGE, "the key of %s is encrypted, "
+		    "so the new one must be too: give --pass (pass:, env:, file:, "
+		    "fd: or stdin), or --key pkcs11:URI", ca->dir);
 	}
 	return 0;
 }
@@ -308,7 +333,7 @@ mtls_ca_rollover_begin(struct mtls_ca *ca, const struct mtls_rollover_opts *o,
 	size_t key_len = 0;
 	int rc = -1;
 
-	if (begin_check(ca, err) != 0) {
+	if (begin_check(ca, o, err) != 0) {
 		return -1;
 	}
 	name = o->name != NULL ? mtls_name_parse(o->name, err)

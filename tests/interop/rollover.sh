@@ -13,6 +13,9 @@ export MTLS_CA_DIR=$T/ca
 "$MTLS" issue srv --profile server --san dns:localhost,ip:127.0.0.1 --out srv >/dev/null || exit 1
 "$MTLS" issue cli --profile client --out cli >/dev/null || exit 1
 cp ca/ca.crt old-root.pem
+# Trust files change under a live push loop and receiver: replace them the
+# way an operator's tooling must (a rename), never truncate-and-write.
+install_atomic() { cp "$1" "$2.new" && mv -f "$2.new" "$2"; }
 cp ca/ca.crt srv/trust.pem
 cp ca/ca.crt cli/trust.pem
 cp cli/cli.crt cli-old.crt
@@ -110,7 +113,7 @@ check "... and its ca.pem now holds the new root too (learned through new-by-old
 	test "$(grep -c 'BEGIN CERT' n1/ca.pem)" = 2
 
 # The server loads the trust bundle (both roots) before anything new exists.
-cp ca/trust.pem srv/trust.pem
+install_atomic ca/trust.pem srv/trust.pem
 kill -HUP "$SERVE"
 wait_log serve.log "reloaded" 10 || fail "serve reloaded the bundle"
 check "the stream delivers with the bundle loaded" until_more 3
@@ -144,7 +147,7 @@ grep -q "(cli)" "$T/last.out" && pass "... and says which" || fail "... and says
 check "the bundle still holds both roots" test "$(grep -c 'BEGIN CERT' ca/trust.pem)" = 2
 
 # --- then the client ---
-cp ca/trust.pem cli/trust.pem
+install_atomic ca/trust.pem cli/trust.pem
 check "renew the client" "$MTLS" renew cli --out cli
 check "the stream delivers with the renewed client" until_more 3
 check_output "status: nothing left on the old issuer" "none" "$MTLS" ca rollover status
@@ -156,8 +159,8 @@ check "trust.pem holds only the new root" test "$(grep -c 'BEGIN CERT' ca/trust.
 check "... which is ca.crt" cmp ca/trust.pem ca/ca.crt
 check "the old key is kept in retired/" sh -c 'ls ca/retired/*/old.key'
 check_output "status: no rollover" "no rollover under way" "$MTLS" ca rollover status
-cp ca/trust.pem srv/trust.pem
-cp ca/trust.pem cli/trust.pem
+install_atomic ca/trust.pem srv/trust.pem
+install_atomic ca/trust.pem cli/trust.pem
 kill -HUP "$SERVE"
 check "the stream delivers after finish" until_more 3
 check_status "finish again: nothing to finish" 1 "$MTLS" ca rollover finish
@@ -189,4 +192,12 @@ fi
 grep -vE "delivered [0-9]+, failed 0, pending 0|enqueued 1 item" push.log >push.odd
 [ -s push.odd ] && fail "the push log is clean: $(head -2 push.odd)" \
 	|| pass "the push log is clean"
+# A CA whose key is encrypted gets an encrypted new key, or no rollover.
+"$MTLS" ca init --dir enc --name "CN=Encrypted Root" --pass pass:old-secret >/dev/null || exit 1
+check_status "begin on an encrypted CA without --pass is refused" 2 \
+	"$MTLS" ca rollover begin --ca-dir enc --ca-pass pass:old-secret
+check "... and left no rollover behind" test ! -e enc/rollover
+check "begin with --pass succeeds" \
+	"$MTLS" ca rollover begin --ca-dir enc --ca-pass pass:old-secret --pass pass:new-secret
+check "... and the new key is encrypted" grep -q "BEGIN ENCRYPTED PRIVATE KEY" enc/ca.key
 finish
