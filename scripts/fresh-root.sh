@@ -88,8 +88,14 @@ run() { # NAME COMMAND: runs COMMAND in the root's copy of the repository
 	timeout "$limit" chroot "$dir" /usr/bin/env -i HOME=/root TERM=dumb \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		/bin/bash -c "cd /root/mtls && $cmd" >"$dir/root/$name.log" 2>&1 || rc=$?
-	tail -15 "$dir/root/$name.log"
-	echo "== $name: exit $rc after $(($(date +%s) - start)) s (log: $dir/root/$name.log)"
+	# Keep the log beside the root: the root is deleted at the end.
+	cp "$dir/root/$name.log" "$dir.$name.log"
+	tail -15 "$dir.$name.log"
+	if [ "$rc" != 0 ]; then
+		echo "== what failed:"
+		grep -a -E "^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)|^FAIL - " "$dir.$name.log" | head -40 || true
+	fi
+	echo "== $name: exit $rc after $(($(date +%s) - start)) s (log: $dir.$name.log)"
 	[ "$rc" = 0 ] || status=1
 }
 run demo ./scripts/demo.sh
