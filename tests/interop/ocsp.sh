@@ -115,7 +115,12 @@ check_output "mtls verify --ocsp: revoked" "certificate CN=bob \(serial [0-9A-F]
 	"$MTLS" verify --ocsp bob.crt
 check_status "mtls verify --ocsp: revoked exits 1" 1 "$MTLS" verify --ocsp bob.crt
 check_status "mtls verify --ocsp URL form" 0 "$MTLS" verify --ocsp "$URL" alice.crt
-check_status "mtls verify without --ocsp ignores OCSP" 0 "$MTLS" verify bob.crt
+# Without --ocsp no responder is asked: with no inventory to consult
+# either (an empty CA directory), the revoked bob verifies by chain alone.
+mkdir -p no-inventory
+check_status "mtls verify without --ocsp ignores OCSP" 0 \
+	env MTLS_CA_DIR="$T/no-inventory" "$MTLS" verify --ca pki/ca.crt bob.crt
+check_output "... while the CA's inventory still knows bob is revoked" "revoked" "$MTLS" verify bob.crt
 DEAD=$(free_port)
 check_output "mtls verify --ocsp: unreachable responder fails" "OCSP responder http://127.0.0.1:$DEAD" \
 	"$MTLS" verify --ocsp="http://127.0.0.1:$DEAD" alice.crt
