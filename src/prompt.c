@@ -67,8 +67,12 @@ tty_prompt(const char *prompt, char *buf, size_t len, void *arg)
 	return (int)n;
 }
 
+/* Only a terminal can answer a prompt: without one the library says which
+ * option gives the password instead of failing on an empty read. */
 void
 cli_prompt_install(void)
 {
-	mtls_pass_set_prompt(tty_prompt, NULL);
+	if (isatty(STDIN_FILENO)) {
+		mtls_pass_set_prompt(tty_prompt, NULL);
+	}
 }
