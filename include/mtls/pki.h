@@ -121,8 +121,9 @@ enum mtls_leaf_role { MTLS_LEAF_CLIENT, MTLS_LEAF_SERVER, MTLS_LEAF_NODE };
 /* The end-entity rules OpenSSL's purpose checks leave open: LEAF must not
  * be a CA, must not carry keyCertSign/cRLSign or name constraints, and
  * must carry an extended key usage naming ROLE's purpose (no EKU, which
- * OpenSSL reads as "any purpose", is refused). NULL when LEAF passes,
- * else a sentence naming the rule (static). */
+ * OpenSSL reads as "any purpose", is refused), and its subject must pass
+ * mtls_name_check. NULL when LEAF passes, else a sentence naming the rule
+ * (static, or per thread until the next call). */
 const char *mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role);
 
 /* Why OpenSSL refused CERT, found at DEPTH of a chain verified for

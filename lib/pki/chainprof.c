@@ -18,9 +18,29 @@ mtls_chain_profile_apply(X509_VERIFY_PARAM *vp)
 	X509_VERIFY_PARAM_set_auth_level(vp, MTLS_SECURITY_LEVEL);
 }
 
+/* The rule our CA signs by (mtls_name_check: no control character or NUL,
+ * no empty or over-long value, someone named) holds for every peer too:
+ * the principal map compares subjects as text and logs show them. The
+ * sentence names the attribute, so it lives in a per-thread buffer. */
+static const char *
+subject_rule(X509 *leaf)
+{
+	static _Thread_local char why[sizeof(((struct mtls_err *)0)->msg) + 8];
+	struct mtls_err err;
+	int sans = X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1) >= 0;
+
+	memset(&err, 0, sizeof(err));
+	if (mtls_name_check(X509_get_subject_name(leaf), sans, &err) == 0) {
+		return NULL;
+	}
+	snprintf(why, sizeof(why), "its %s", err.msg);
+	return why;
+}
+
 const char *
 mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role)
 {
+	const char *rule;
 	uint32_t ku = X509_get_key_usage(leaf);
 	uint32_t xku = X509_get_extended_key_usage(leaf);
 	int has_eku = (X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) != 0;
@@ -38,6 +58,10 @@ mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role)
 	if (X509_get_ext_by_NID(leaf, NID_name_constraints, -1) >= 0) {
 		return "it carries name constraints, which only a CA certificate "
 		       "may (RFC 5280 4.2.1.10)";
+	}
+	rule = subject_rule(leaf);
+	if (rule != NULL) {
+		return rule;
 	}
 	/* RFC 5280 4.2.1.3 with RFC 8446 4.4.3 / RFC 5246 7.4.8: a TLS peer
 	 * proves its key with a signature, so a key usage that is present
