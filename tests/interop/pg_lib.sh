@@ -76,3 +76,17 @@ pg_sql() {
 	[ $# -gt 1 ] && { db=$1; shift; }
 	pg_as "$PG_BIN/psql" -X -q -A -t -h 127.0.0.1 -p "$PG_PORT" -U mtls -d "$db" -c "$1"
 }
+
+# pg_begin [EXTRA_EXIT_COMMAND]: a PostgreSQL of this test's own, stopped
+# at exit (after EXTRA_EXIT_COMMAND, e.g. printing the servers' logs).
+# scripts/deps.sh test installs the server; without it the test says so
+# and skips rather than failing on a machine set up for building only.
+pg_begin() {
+	if ! pg_available; then
+		skip "PostgreSQL server binaries (scripts/deps.sh test installs postgresql)"
+		finish
+		exit $?
+	fi
+	trap "pg_stop; ${1:+$1;} cleanup" EXIT
+	pg_start || { echo "cannot start PostgreSQL" >&2; exit 1; }
+}

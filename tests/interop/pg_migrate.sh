@@ -6,13 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg_lib.sh"
 cd "$T" || exit 1
-if ! pg_available; then
-	skip "PostgreSQL server binaries (scripts/deps.sh test installs postgresql)"
-	finish
-	exit $?
-fi
-trap 'pg_stop; cleanup' EXIT
-pg_start || { echo "cannot start PostgreSQL" >&2; exit 1; }
+pg_begin
 pg_createdb moved
 pg_createdb trap
 

@@ -7,13 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg_lib.sh"
 cd "$T" || exit 1
-if ! pg_available; then
-	skip "PostgreSQL server binaries (scripts/deps.sh test installs postgresql)"
-	finish
-	exit $?
-fi
-trap 'pg_stop; cat ca_a.log ca_b.log 2>/dev/null | tail -5; cleanup' EXIT
-pg_start || { echo "cannot start PostgreSQL" >&2; exit 1; }
+pg_begin 'cat ca_a.log ca_b.log 2>/dev/null | tail -5'
 
 check "ca init --db records the database in ca.json" sh -c \
 	"$MTLS ca init --dir ca --name 'CN=Shared CA' --db '$(pg_url)' >/dev/null && grep -q '\"db\": \"postgresql://' ca/ca.json"
