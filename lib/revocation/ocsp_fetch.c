@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <openssl/err.h>
 
+#include "mtls/err.h"
 #include "mtls/pki.h"
 #include "revocation/revocation_int.h"
 #include "mtls/revocation.h"
@@ -44,13 +45,23 @@ static int
 http_post(const char *url, const unsigned char *req, size_t req_len,
     long timeout_ms, struct body *b, struct mtls_err *err)
 {
-	CURL *c = curl_easy_init();
+	struct mtls_err bad;
+	CURL *c;
 	struct curl_slist *hdrs = NULL;
 	char curl_err[CURL_ERROR_SIZE] = "";
 	long code = 0;
 	CURLcode rc;
 	int ret = -1;
 
+	/* The URL may come from a certificate's AIA, a peer's data: the one
+	 * URL rule applies before libcurl sees it, as a format error (not a
+	 * usage error: the user may have typed nothing). */
+	memset(&bad, 0, sizeof(bad));
+	if (mtls_url_check(url, MTLS_URL_HTTP, &bad) != 0) {
+		return mtls_err_set(err, MTLS_E_FORMAT, "OCSP responder: %s",
+		    bad.msg);
+	}
+	c = curl_easy_init();
 	if (c == NULL) {
 		return mtls_err_set(err, MTLS_E_INTERNAL, "cannot start libcurl");
 	}

@@ -121,6 +121,8 @@ mkdir -p no-inventory
 check_status "mtls verify without --ocsp ignores OCSP" 0 \
 	env MTLS_CA_DIR="$T/no-inventory" "$MTLS" verify --ca pki/ca.crt bob.crt
 check_output "... while the CA's inventory still knows bob is revoked" "revoked" "$MTLS" verify bob.crt
+check_output "mtls verify --ocsp: a malformed responder URL is named" "OCSP responder: .*127.0.0.1:1/a b" \
+	"$MTLS" verify --ocsp="http://127.0.0.1:1/a b" alice.crt
 DEAD=$(free_port)
 check_output "mtls verify --ocsp: unreachable responder fails" "OCSP responder http://127.0.0.1:$DEAD" \
 	"$MTLS" verify --ocsp="http://127.0.0.1:$DEAD" alice.crt
