@@ -6,7 +6,9 @@
 # time. Afterwards: no renewal or enrollment lost, no serial issued twice,
 # every node holds the current certificate of its name (the newest in
 # the inventory, valid, verifying against the CA, its key matching), and
-# every older one is recorded as superseded.
+# every older one is recorded as superseded. Through it all a `mtls
+# serve` receiver and a `mtls push` stream, both ends enrolled and renewed
+# every round, deliver every item with no refused handshake.
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 NODES=${NODES:-40} ROUNDS=${ROUNDS:-3} LATE=${LATE:-12} PAR=${PAR:-12}
@@ -39,6 +41,37 @@ check "all $NODES nodes enrolled (two-minute certificates)" test "$ok" = "$NODES
 check "an enrolled certificate lives two minutes" test "$(($(date -d "$(openssl x509 -noout -enddate \
 	-in n0/n0.crt | cut -d= -f2)" +%s) - $(date +%s)))" -le 130
 
+# A replication link through it all: a receiver (rx) and a pusher (tx),
+# both enrolled here and renewed in every round with the others, while
+# `mtls push` delivers one item after another; the receiver reloads its
+# renewed files by itself.
+for n in rx tx; do
+	sec=$($MTLS token create $n --ca-dir ca --ttl 1h --san ip:127.0.0.1 2>/dev/null)
+	enroll_one $n "$sec" || { cat $n/enroll.out; fail "$n enrolled"; }
+done
+RX=$(free_port)
+printf 'principal tx cn=tx allow=*:/\n' > peers.map
+bg $MTLS serve --listen 127.0.0.1:$RX --cert rx/rx.crt --key rx/rx.key --ca rx/ca.pem \
+	--root data --state-dir rxstate --map peers.map --watch-interval 1 2>rx.log
+wait_port "$RX" 20 || { cat rx.log; fail "the receiver started"; }
+stream() {
+	local i=0
+	mkdir -p src
+	while [ ! -e stop ]; do
+		i=$((i + 1))
+		echo "item $i" > "src/$i.txt"
+		if $MTLS push "https://127.0.0.1:$RX/bin/receive" --cert tx/tx.crt --key tx/tx.key \
+			--ca tx/ca.pem --state txstate --wait --deadline 20 "/s/$i.txt=src/$i.txt" >>push.log 2>&1; then
+			echo "$i" >> stream.ok
+		else
+			echo "$i" >> stream.fail
+		fi
+		sleep 0.1
+	done
+}
+stream &
+STREAM=$!
+
 # The load: ROUNDS forced renewals of every node, PAR agents at once,
 # while the LATE nodes enroll beside them.
 renew_one() { # DIR ROUND
@@ -51,10 +84,13 @@ t0=$(date +%s)
 (tail -n "$LATE" tokens | while read -r n t; do enroll_one "$n" "$t"; sleep 0.2; done) &
 LATE_PID=$!
 for ((r = 1; r <= ROUNDS; r++)); do
-	for ((i = 0; i < NODES; i++)); do echo "n$i $r"; done |
+	{ echo "rx $r"; echo "tx $r"; for ((i = 0; i < NODES; i++)); do echo "n$i $r"; done; } |
 		xargs -P "$PAR" -L 1 bash -c 'renew_one "$0" "$1"'
 done
 wait "$LATE_PID"
+sleep 2 # the receiver's watch picks up the last renewal
+touch stop
+wait "$STREAM"
 echo "# $((NODES * ROUNDS)) renewals and $LATE enrollments in $(($(date +%s) - t0)) s"
 check "no renewal failed" test ! -s failed-renewals
 ok=0
@@ -104,5 +140,18 @@ for ((i = 0; i < NODES + LATE; i++)); do
 	  "$(openssl pkey -pubout -in "$n/$n.key" | sha256sum)" ] || bad=$((bad + 1))
 done
 check "every node's certificate verifies against the CA and matches its key" test "$bad" = 0
+check "the link's two ends were renewed $ROUNDS times each, under the stream" test \
+	"$(python3 -c 'import json,sys; c=json.load(open("list.json")); c=c.get("certificates",c) if isinstance(c,dict) else c; print(sum(x["name"] in ("rx","tx") for x in c))')" = $((2 * (1 + ROUNDS)))
+ok=$(wc -l < stream.ok 2>/dev/null || echo 0)
+check "the push stream delivered through the renewals ($ok items)" test "$ok" -ge 5
+check "no push failed" test ! -s stream.fail
+if grep -iE "handshake|refused|alert" rx.log | grep -viE "listening|reload|serving|\(a probe\)" > hs.txt; [ -s hs.txt ]; then
+	fail "the receiver refused no handshake: $(head -3 hs.txt)"
+else
+	pass "the receiver refused no handshake"
+fi
+check "the receiver reloaded its renewed certificate by itself" grep -q "reloaded (certificate or key file changed)" rx.log
+check_fails "... and never failed a reload" grep -q "reload failed" rx.log
+check "every item arrived" test "$(ls data/s 2>/dev/null | wc -l)" = "$ok"
 check "the server is still healthy" curl -sf --cacert ca/ca.crt "$URL/healthz"
 finish
