@@ -34,6 +34,7 @@
 #include "mtls/online.h"
 #include "ca/ca_internal.h"
 #include "online/ca_serve_int.h"
+#include "pki/tlsid_int.h"
 
 void
 mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o)
@@ -70,7 +71,6 @@ tls_ctx(struct casrv *s, const char *cert, const char *key,
 	STACK_OF(X509_NAME) *names = NULL;
 	EVP_PKEY *pk = NULL;
 	X509_STORE *store;
-	int i;
 
 	if (ctx == NULL) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_CTX_new");
@@ -82,18 +82,12 @@ tls_ctx(struct casrv *s, const char *cert, const char *key,
 	}
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1 ||
-	    SSL_CTX_use_certificate(ctx, sk_X509_value(chain, 0)) != 1 ||
+	    mtls__ctx_use_chain(ctx, chain, cert, NULL) != 0 ||
 	    SSL_CTX_use_PrivateKey(ctx, pk) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		mtls_err_ssl(err, MTLS_E_FORMAT, "cannot use %s and %s as the TLS "
 		    "identity", cert, key);
 		goto fail;
-	}
-	for (i = 1; i < sk_X509_num(chain); i++) {
-		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1) {
-			mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_CTX_add1_chain_cert");
-			goto fail;
-		}
 	}
 	store = SSL_CTX_get_cert_store(ctx);
 	names = sk_X509_NAME_new_null();

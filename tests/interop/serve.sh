@@ -322,9 +322,14 @@ MTLS_CA_DIR=$T/own "$MTLS" issue publish --profile server --san ip:127.0.0.1 --o
 MTLS_CA_DIR=$T/own "$MTLS" issue author --profile client --out "$T/ids" >/dev/null 2>&1
 check "mtls issue made the identities" test -s ids/publish.chain.pem -a -s ids/author.key
 P3=$(free_port)
-bg "$MTLS" serve --listen 127.0.0.1:$P3 --cert ids/publish.chain.pem --key ids/publish.key \
+# The file given may end with the root (as many operators' chain files
+# do); the server sends only the leaf and intermediates.
+cat ids/publish.chain.pem own/ca.crt > ids/publish.withroot.pem
+bg "$MTLS" serve --listen 127.0.0.1:$P3 --cert ids/publish.withroot.pem --key ids/publish.key \
 	--ca own/ca.crt --root "$T/root3" --insecure-no-map 2>"$T/serve3.log"
 check "serve starts with mtls-issued identities (chain file)" wait_log serve3.log "serving https" 10
+check_output "... and sends its leaf without the root it was given" '^1$' sh -c \
+	"openssl s_client -connect 127.0.0.1:$P3 -showcerts -CAfile own/ca.crt </dev/null 2>/dev/null | grep -c 'BEGIN CERTIFICATE'"
 check_output "curl with an mtls-issued client identity: Activate" '^200$' \
 	curl -sS -o /dev/null -w '%{http_code}' --cacert own/ca.crt --cert ids/author.crt \
 	--key ids/author.key -H "Action: Activate" -H "Path: /content/own.txt" \

@@ -23,6 +23,7 @@
 #include "base/internal.h"
 #include "base/clock.h"
 #include "link/client/replicate_int.h"
+#include "pki/tlsid_int.h"
 
 #define RESPONSE_MAX (64 * 1024)
 
@@ -294,19 +295,12 @@ tc_ctx(const struct mtls_credentials *id, FILE *log, struct mtls_err *err)
 		err) != 0) {
 		goto fail;
 	}
-	if (SSL_CTX_use_certificate(ctx, sk_X509_value(chain, 0)) != 1 ||
+	if (mtls__ctx_use_chain(ctx, chain, id->cert, NULL) != 0 ||
 	    SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		mtls_err_ssl(err, MTLS_E_FORMAT,
 		    "using the certificate %s with the key %s", id->cert, id->key);
 		goto fail;
-	}
-	for (i = 1; i < sk_X509_num(chain); i++) {
-		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1) {
-			mtls_err_ssl(err, MTLS_E_INTERNAL, "adding %s's chain",
-			    id->cert);
-			goto fail;
-		}
 	}
 	if (mtls_load_certs(id->ca, &cas, err) != 0) {
 		goto fail;

@@ -10,6 +10,7 @@
 #include "mtls/explain.h"
 #include "mtls/pki.h"
 #include "link/server/serve_int.h"
+#include "pki/tlsid_int.h"
 
 static int vcache_idx = -1;
 static int hook_idx = -1;
@@ -524,7 +525,7 @@ use_identity(SSL_CTX *ctx, const struct mtls_serve_opts *o,
 {
 	STACK_OF(X509) *certs = NULL;
 	EVP_PKEY *key = NULL;
-	int i, rc = -1;
+	int rc = -1;
 
 	if (mtls_load_certs(o->cert, &certs, err) != 0) {
 		return -1;
@@ -533,17 +534,8 @@ use_identity(SSL_CTX *ctx, const struct mtls_serve_opts *o,
 	if (key == NULL) {
 		goto out;
 	}
-	if (SSL_CTX_use_certificate(ctx, sk_X509_value(certs, 0)) != 1) {
-		mtls_err_ssl(err, MTLS_E_FORMAT, "cannot use certificate %s",
-		    o->cert);
+	if (mtls__ctx_use_chain(ctx, certs, o->cert, err) != 0) {
 		goto out;
-	}
-	for (i = 1; i < sk_X509_num(certs); i++) {
-		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(certs, i)) != 1) {
-			mtls_err_ssl(err, MTLS_E_FORMAT,
-			    "cannot use chain certificate %d of %s", i, o->cert);
-			goto out;
-		}
 	}
 	if (!mtls_key_matches_cert(key, sk_X509_value(certs, 0))) {
 		mtls_err_set(err, MTLS_E_FORMAT,
