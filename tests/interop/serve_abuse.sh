@@ -10,14 +10,19 @@ cd "$T" || exit 1
 pki_ca . ca
 pki_issue . ca publish server
 pki_issue . ca author client
-# A client whose CN carries a newline and a forged log line after it.
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	-keyout evil.key -out evil.csr \
-	-subj "/CN=evil"$'\n'"FORGED principal=root status=200/O=mtls test" 2>/dev/null
-printf 'extendedKeyUsage=clientAuth\n' >evil.ext
-openssl x509 -req -in evil.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-	-out evil.crt -days 30 -extfile evil.ext 2>/dev/null
-check "test PKI was made (with a CN holding a newline)" test -s author.crt -a -s evil.crt
+# A client whose CN carries a newline and a forged log line after it
+# (refused by the chain profile, so only its refusal is logged), and one
+# whose CN forges fields with spaces (a valid name: served and logged).
+client_cn() { # NAME CN
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$1.key" -out "$1.csr" -subj "/CN=$2/O=mtls test" 2>/dev/null
+	printf 'extendedKeyUsage=clientAuth\n' >"$1.ext"
+	openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
+		-out "$1.crt" -days 30 -extfile "$1.ext" 2>/dev/null
+}
+client_cn evil "evil"$'\n'"FORGED principal=root status=200"
+client_cn spacey "evil FORGED principal=root status=200"
+check "test PKI was made (with a CN holding a newline)" test -s author.crt -a -s evil.crt -a -s spacey.crt
 
 # raw PORT NAME [WAIT]: sends stdin as is over TLS, prints the response's
 # status line and " ms=N" ("closed" when the server closed without one).
@@ -59,9 +64,13 @@ req() { # req ACTION PATH [extra header lines...]: a request with an empty body
 # --- the text log: one request, one line -----------------------------------
 check "serve starts (text log)" start_serve text.log
 req Test /content | raw $P evil >evil.out
-check "the client with a newline in its CN gets its answer" grep -q " 200 " evil.out
-check "the CN is logged escaped, on its own line" \
-	wait_log text.log 'principal=evil\\x0aFORGED\\x20principal=root\\x20status=200'
+check_fails "the client with a newline in its CN is refused (no HTTP answer)" grep -q " 200 " evil.out
+check "... its refusal is logged with the newline escaped, on one line" \
+	wait_log text.log 'handshake refused: certificate CN=evil[\\]+0AFORGED principal=root status=200.*control character'
+req Test /content | raw $P spacey >spacey.out
+check "the client whose CN holds spaces gets its answer" grep -q " 200 " spacey.out
+check "... and its CN is one escaped field" \
+	wait_log text.log 'principal=evil\\x20FORGED\\x20principal=root\\x20status=200'
 check_fails "no forged line starts with FORGED" grep -q '^FORGED' text.log
 req Activate $'/content/a b status=200 x' | raw $P author >sp.out
 check "a Path with spaces is a field, not three" \
@@ -88,6 +97,7 @@ check_fails "... and the smuggled request is not served" grep -q '"GET /metrics"
 check "serve starts (JSON log)" start_serve json.log --log-format json
 req Activate $'/content/\xff.html' | raw $P author >/dev/null
 req Test /content | raw $P evil >/dev/null
+req Test /content | raw $P spacey >/dev/null
 req Activate $'/content/\xc3' | raw $P author >/dev/null
 req Test $'/content/caf\xc3\xa9' | raw $P author >/dev/null
 check "four JSON request records" wait_log json.log 'caf' 5
@@ -107,7 +117,8 @@ check "every JSON line parses, no field is null, all 4 requests are there" \
 	python3 jsoncheck.py json.log
 check "the invalid byte is shown, not dropped" grep -qF '"path":"/content/\\xff.html"' json.log
 check "the valid UTF-8 stays as is" grep -qF '"path":"/content/café"' json.log
-check "the CN's newline is escaped in JSON too" grep -qF '"principal":"evil\\x0aFORGED' json.log
+check "the refused CN's newline is escaped in JSON too" grep -qE 'CN=evil[\\]+0AFORGED' json.log
+check "the spaced CN is one JSON string" grep -qF '"principal":"evil FORGED principal=root status=200"' json.log
 
 # --- deadlines, sizes, framing ---------------------------------------------
 check "serve starts (short deadlines)" start_serve dl.log --header-timeout 2 \
