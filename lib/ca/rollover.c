@@ -248,19 +248,29 @@ path_exists(const char *dir, const char *file)
 	return r;
 }
 
-/* Stages the old key's file exactly as it is (encrypted stays encrypted,
- * under the same password). */
+/* Stages the old key's file: encrypted with PASS, the new key's
+ * password, when there is one (one --ca-pass then unlocks both, and the
+ * retiring key still signs its CRL and OCSP answers); else exactly as it
+ * is. */
 static int
-stage_old_key(struct mtls_fileset *fs, const char *dir, struct mtls_err *err)
+stage_old_key(struct mtls_fileset *fs, const struct mtls_ca *ca,
+    const char *pass, struct mtls_err *err)
 {
-	char *from = mtls__path_of(dir, MTLS_CA_KEY, "");
-	char *to = mtls__path_of(dir, MTLS_CA_ROLL_OLDKEY, "");
+	char *from = mtls__path_of(ca->dir, MTLS_CA_KEY, "");
+	char *to = mtls__path_of(ca->dir, MTLS_CA_ROLL_OLDKEY, "");
 	unsigned char *data = NULL;
+	char *pem = NULL;
 	size_t len = 0;
 	int rc = -1;
 
 	if (from == NULL || to == NULL) {
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	} else if (pass != NULL) {
+		if (mtls_key_to_pem(ca->key, pass, &pem, &len, err) == 0) {
+			rc = mtls_fileset_add(fs, to, pem, len, MTLS_MODE_SECRET, err);
+		}
+		mtls_secret_free(pem, len);
+		len = 0;
 	} else if (mtls_file_read(from, 1 << 20, &data, &len, err) == 0) {
 		rc = mtls_fileset_add(fs, to, data, len, MTLS_MODE_SECRET, err);
 	}
@@ -382,7 +392,8 @@ mtls_ca_rollover_begin(struct mtls_ca *ca, const struct mtls_rollover_opts *o,
 		    stage_certs(fs, ca->dir, MTLS_CA_ROLL_OLD, old, err) != 0 ||
 		    stage_certs(fs, ca->dir, MTLS_CA_ROLL_NEWOLD, c1, err) != 0 ||
 		    stage_certs(fs, ca->dir, MTLS_CA_ROLL_OLDNEW, c2, err) != 0 ||
-		    (ca->key_uri == NULL && stage_old_key(fs, ca->dir, err) != 0) ||
+		    (ca->key_uri == NULL && stage_old_key(fs, ca,
+			o->key_uri == NULL ? pass : NULL, err) != 0) ||
 		    stage_certs(fs, ca->dir, MTLS_CA_TRUST, trust, err) != 0 ||
 		    stage_certs(fs, ca->dir, MTLS_CA_CERT, one, err) != 0) {
 			goto out;
@@ -569,4 +580,98 @@ out:
 	free(dir);
 	free(to);
 	return rc;
+}
+
+int
+mtls__ca_by_prev(const struct mtls_ca *ca, const char *pem)
+{
+	BIO *b;
+	X509 *x;
+	int r;
+
+	if (ca->prev == NULL || pem == NULL || pem[0] == '\0') {
+		return 0;
+	}
+	b = BIO_new_mem_buf(pem, -1);
+	x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	/* The issuer's name and the authority key identifier: cheap, and
+	 * enough to tell two issuers apart even when they share a name. */
+	r = x != NULL && X509_check_issued(ca->prev, x) == X509_V_OK;
+	X509_free(x);
+	ERR_clear_error();
+	return r;
+}
+
+EVP_PKEY *
+mtls__ca_prev_key(const struct mtls_ca *ca, struct mtls_err *err)
+{
+	if (ca->prev == NULL) {
+		mtls_err_set(err, MTLS_E_NOTFOUND, "no rollover of %s is under "
+		    "way: there is no retiring issuer", ca->dir);
+		return NULL;
+	}
+	if (ca->prev_key == NULL) {
+		mtls_err_set(err, MTLS_E_USAGE, "%s", ca->prev_key_why[0] != '\0'
+		    ? ca->prev_key_why : "the CA key is not loaded (unlock it)");
+	}
+	return ca->prev_key;
+}
+
+/* Where the old key is: the token URI state.json records, or NULL (the
+ * file DIR/rollover/old.key). Caller frees. */
+static char *
+prev_key_uri(const struct mtls_ca *ca)
+{
+	char *p = mtls__path_of(ca->dir, MTLS_CA_ROLL_STATE, ""), *uri = NULL;
+	json_error_t je;
+	json_t *j = p != NULL ? json_load_file(p, 0, &je) : NULL;
+	const char *s = json_string_value(json_object_get(j, "old_key_uri"));
+
+	if (s != NULL) {
+		uri = mtls__strdup(s);
+	}
+	json_decref(j);
+	free(p);
+	return uri;
+}
+
+void
+mtls__ca_unlock_prev(struct mtls_ca *ca, const char *pass_spec)
+{
+	struct mtls_err e;
+	char *uri, *p;
+
+	ca->prev_key_why[0] = '\0';
+	if (ca->prev == NULL || ca->prev_key != NULL) {
+		return;
+	}
+	if (pass_spec != NULL && (strncmp(pass_spec, "fd:", 3) == 0 ||
+	    strcmp(pass_spec, "stdin") == 0)) {
+		snprintf(ca->prev_key_why, sizeof(ca->prev_key_why), "the "
+		    "retiring issuer's key needs the CA password a second time: "
+		    "give --ca-pass as pass:, env: or file:");
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	uri = prev_key_uri(ca);
+	p = uri == NULL ? mtls__path_of(ca->dir, MTLS_CA_ROLL_OLDKEY, "") : NULL;
+	if (uri != NULL) {
+		ca->prev_key = mtls__p11_load_key(uri, pass_spec, &ca->prev_p11, &e);
+	} else if (p != NULL) {
+		ca->prev_key = mtls_load_key(p, pass_spec, &e);
+	}
+	if (ca->prev_key != NULL && !mtls_key_matches_cert(ca->prev_key, ca->prev)) {
+		EVP_PKEY_free(ca->prev_key);
+		ca->prev_key = NULL;
+		snprintf(e.msg, sizeof(e.msg), "%s does not belong to the "
+		    "retiring issuer", uri != NULL ? uri : p);
+	}
+	if (ca->prev_key == NULL) {
+		snprintf(ca->prev_key_why, sizeof(ca->prev_key_why), "cannot "
+		    "load the retiring issuer's key: %.900s", e.msg);
+	}
+	ERR_clear_error();
+	free(uri);
+	free(p);
 }
