@@ -100,7 +100,7 @@ int mtls__ca_by_prev(const struct mtls_ca *ca, const char *pem);
  * DIR/rollover/old.key or the token named in DIR/rollover/state.json),
  * or NULL with ERR saying why. */
 EVP_PKEY *mtls__ca_prev_key(const struct mtls_ca *ca, struct mtls_err *err);
-/* rollover.c, from mtls_ca_unlock: loads PREV_KEY when a rollover is
+/* prevkey.c, from mtls_ca_unlock: loads PREV_KEY when a rollover is
  * under way, with PASS_SPEC (the old key keeps its old password; a
  * password read once, fd: or stdin, is not read twice). Never fails:
  * what went wrong is kept for mtls__ca_prev_key. */
