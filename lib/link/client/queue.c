@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,32 +130,41 @@ mtls__queue_reserve(struct mtls_queue *q, int keep, struct mtls_err *err)
 	return 0;
 }
 
+static int
+freelist_count(struct mtls_queue *q)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	if (sqlite3_prepare_v2(q->db, "PRAGMA freelist_count", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
 /* Gives the pages freed by delivered items back to the file system: a
- * few pages per transaction, each checkpointed at once (wal_autocheckpoint
- * is small), so this needs little free space itself. Best effort. */
+ * few pages per transaction, each soon checkpointed (wal_autocheckpoint
+ * is small), so this needs little free space itself. It stops when no
+ * page is free or a round frees none (auto_vacuum off: a queue made
+ * before it, converted at the end of a run). Best effort. */
 void
 mtls__queue_shrink(struct mtls_queue *q)
 {
-	sqlite3_stmt *st = NULL;
-	int left = INT_MAX, was;
+	int left = freelist_count(q), was;
 
-	/* Until no page is left free, or a round frees none (auto_vacuum
-	 * off: a queue made before it, converted at the end of a run). */
-	do {
+	while (left > 0) {
 		was = left;
 		if (sqlite3_exec(q->db, "PRAGMA incremental_vacuum(16)", NULL,
-			NULL, NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(q->db, "PRAGMA freelist_count", -1, &st,
-			NULL) != SQLITE_OK) {
+			NULL, NULL) != SQLITE_OK) {
 			break;
 		}
-		left = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0)
-						      : 0;
-		sqlite3_finalize(st);
-		st = NULL;
-	} while (left > 0 && left < was);
-	(void)sqlite3_exec(q->db, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL,
-	    NULL);
+		left = freelist_count(q);
+		if (left >= was) {
+			break;
+		}
+	}
 }
 
 /* At the end of an agent run: a queue created before incremental vacuum
