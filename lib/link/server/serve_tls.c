@@ -638,6 +638,10 @@ mtls__serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 	/* The chain profile verify applies; the TLS security level is what
 	 * OpenSSL uses as the chain's authentication level in a handshake. */
 	mtls_chain_profile_apply(SSL_CTX_get0_param(ctx));
+	if (mtls_chain_profile_policies(SSL_CTX_get0_param(ctx), o->policies,
+		o->npolicies, o->require_explicit_policy, err) != 0) {
+		goto fail;
+	}
 	SSL_CTX_set_security_level(ctx, MTLS_SECURITY_LEVEL);
 	SSL_CTX_set_info_callback(ctx, info_cb);
 	SSL_CTX_set_msg_callback(ctx, msg_cb);
