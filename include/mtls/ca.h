@@ -436,6 +436,31 @@ typedef int mtls_policy_cb(const struct mtls_sign_policy *pol, void *arg);
 int mtls_policy_get(struct mtls_ca *ca, const char *name, mtls_policy_cb *cb,
     void *arg, struct mtls_err *err);
 
+/* Where an identity was deployed: a directory holding NAME.key, NAME.crt
+ * and NAME.chain.pem (FORMAT "files"), a container exported from them
+ * ("pem", "der", "p12", "p12-legacy", "jks") or a server bundle
+ * ("bundle:nginx", ...). ARGS: the command options that write it again,
+ * tab-separated, never holding a literal password. */
+struct mtls_deployment {
+	const char *name;
+	const char *path;   /* absolute */
+	const char *format;
+	const char *args;
+	time_t recorded_at;
+};
+
+/* Records (or updates, keyed by NAME and PATH) one deployment. */
+int mtls_ca_deploy_record(struct mtls_ca *ca, const struct mtls_deployment *d,
+    struct mtls_err *err);
+
+/* Calls CB for every deployment of NAME (every name when NULL), by name,
+ * "files" directories first, then in the order they were recorded. The
+ * entry is borrowed for the callback; a non-zero return stops the walk
+ * and is returned. */
+typedef int mtls_deploy_cb(const struct mtls_deployment *d, void *arg);
+int mtls_ca_deployments(struct mtls_ca *ca, const char *name,
+    mtls_deploy_cb *cb, void *arg, struct mtls_err *err);
+
 /* Deletes the policy NAME (MTLS_E_NOTFOUND when there is none). */
 int mtls_policy_remove(struct mtls_ca *ca, const char *name,
     struct mtls_err *err);

@@ -112,9 +112,26 @@ int mtls_san_allowed(const char *text, const char *allow);
 #define MTLS_SECURITY_LEVEL 2
 
 /* The one chain profile of `verify` and `serve`: RFC 5280 structure
- * checks (X509_V_FLAG_X509_STRICT) and MTLS_SECURITY_LEVEL for the key
- * and signature of every certificate of the chain. */
+ * checks (X509_V_FLAG_X509_STRICT), certificate policy processing
+ * (X509_V_FLAG_POLICY_CHECK) and MTLS_SECURITY_LEVEL for the key and
+ * signature of every certificate of the chain. */
 void mtls_chain_profile_apply(X509_VERIFY_PARAM *vp);
+
+/* 0 when TEXT is a certificate policy OID in dotted numbers
+ * ("1.3.6.1.4.1.99999.1"); else -1 with MTLS_E_USAGE naming it. */
+int mtls_policy_oid_check(const char *text, struct mtls_err *err);
+
+/* Certificate policies (RFC 5280 4.2.1.4 and 6.1) on top of the profile:
+ * with REQUIRE_EXPLICIT or N > 0 OIDS, the chain must be valid for a
+ * policy asserted by every certificate from the anchor down (explicit
+ * policy), and with OIDS, for one of them (anyPolicy in a certificate
+ * stands for every policy unless a CA above inhibits it). Policy
+ * processing itself (malformed policy extensions, a CA's policy
+ * constraints) is always on in mtls_chain_profile_apply. 0, or -1 with
+ * MTLS_E_USAGE naming a bad OID. */
+int mtls_chain_profile_policies(X509_VERIFY_PARAM *vp,
+    const char *const *oids, size_t n, int require_explicit,
+    struct mtls_err *err);
 
 enum mtls_leaf_role { MTLS_LEAF_CLIENT, MTLS_LEAF_SERVER, MTLS_LEAF_NODE };
 

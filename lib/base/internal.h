@@ -4,26 +4,6 @@
 
 #include <stddef.h>
 
-#ifndef MTLS_VERSION
-#define MTLS_VERSION "0.1.0"
-struct mtls_err;
-
-/* Looks HOST:PORT up in LIST, entries "HOST:PORT:ADDR" separated by commas
- * or spaces (curl's --resolve; ADDR may be a bracketed IPv6 literal). On
- * a match copies ADDR into ADDR (LEN bytes) and returns 1; returns 0 when
- * no entry matches (or LIST is NULL) and -1 (MTLS_E_USAGE) when an entry
- * is malformed, whether it matches or not. */
-int mtls__resolve_find(const char *list, const char *host, const char *port,
-    char *addr, size_t len, struct mtls_err *err);
-
-/* True when H is an IPv4 or IPv6 address literal (no brackets). */
-int mtls__is_ip_literal(const char *h);
-
-/* Returns -1 (MTLS_E_USAGE) when any entry of LIST is malformed. */
-int mtls__resolve_check(const char *list, struct mtls_err *err);
-
-#endif
-
 #define MTLS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* True when D holds a PEM block (possibly after human-readable text, as

@@ -138,6 +138,10 @@ set_params(X509_STORE_CTX *ctx, const struct mtls_verify_opts *o,
 	}
 	/* The same profile as serve's, so the two never disagree. */
 	mtls_chain_profile_apply(vp);
+	if (mtls_chain_profile_policies(vp, o->policies, o->npolicies,
+		o->require_explicit_policy, err) != 0) {
+		return -1;
+	}
 	if (o->at != 0) {
 		X509_VERIFY_PARAM_set_time(vp, o->at);
 	}

@@ -377,6 +377,7 @@ acme_start(struct casrv *s, struct mtls_err *err)
 	ao.acme.no_eab = s->o.acme_no_eab;
 	ao.acme.allow = s->o.acme_allow;
 	ao.acme.orders_per_hour = s->o.acme_orders_per_hour;
+	ao.acme.accounts_per_ip = s->o.acme_accounts_per_ip;
 	ao.listen = s->o.listen;
 	ao.http_port = s->o.acme_http_port;
 	ao.tls_port = s->o.acme_tls_port;

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
 #include "mtls/pki.h"
@@ -15,7 +17,77 @@ mtls_chain_profile_apply(X509_VERIFY_PARAM *vp)
 	 * and signature strength of TLS security level 2 (RSA/DSA >= 2048,
 	 * ECC >= 224 bits, no SHA-1 or MD5 signatures) for every certificate. */
 	X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_X509_STRICT);
+	/* RFC 5280 6.1 policy processing: a malformed certificatePolicies
+	 * or policyConstraints, or a CA's requireExplicitPolicy, is obeyed
+	 * rather than ignored. */
+	X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_POLICY_CHECK);
 	X509_VERIFY_PARAM_set_auth_level(vp, MTLS_SECURITY_LEVEL);
+}
+
+int
+mtls_policy_oid_check(const char *text, struct mtls_err *err)
+{
+	ASN1_OBJECT *obj;
+	size_t i;
+	int dots = 0;
+
+	/* Dotted numbers only: OpenSSL's short names ("anyPolicy") are not
+	 * what a partner's policy document gives. */
+	for (i = 0; text[i] != '\0'; i++) {
+		if (text[i] == '.') {
+			dots++;
+		} else if (text[i] < '0' || text[i] > '9') {
+			break;
+		}
+	}
+	obj = text[i] == '\0' && dots > 0 ? OBJ_txt2obj(text, 1) : NULL;
+	ERR_clear_error();
+	if (obj == NULL) {
+		return mtls_err_set(err, MTLS_E_USAGE, "'%s' is not a certificate "
+		    "policy OID: give dotted numbers such as 1.3.6.1.4.1.99999.1",
+		    text);
+	}
+	ASN1_OBJECT_free(obj);
+	return 0;
+}
+
+int
+mtls_chain_profile_policies(X509_VERIFY_PARAM *vp, const char *const *oids,
+    size_t n, int require_explicit, struct mtls_err *err)
+{
+	ASN1_OBJECT *obj;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (mtls_policy_oid_check(oids[i], err) != 0) {
+			return -1;
+		}
+		obj = OBJ_txt2obj(oids[i], 1);
+		if (obj == NULL || X509_VERIFY_PARAM_add0_policy(vp, obj) != 1) {
+			ASN1_OBJECT_free(obj);
+			return mtls_err_ssl(err, MTLS_E_INTERNAL,
+			    "cannot require policy %s", oids[i]);
+		}
+	}
+	/* RFC 5280 6.1.1: the user-initial-policy-set is anyPolicy unless
+	 * OIDs are given; OpenSSL reads an empty set as "no policy", so say
+	 * anyPolicy. */
+	if (n == 0 && require_explicit) {
+		obj = OBJ_dup(OBJ_nid2obj(NID_any_policy));
+		if (obj == NULL || X509_VERIFY_PARAM_add0_policy(vp, obj) != 1) {
+			ASN1_OBJECT_free(obj);
+			return mtls_err_ssl(err, MTLS_E_INTERNAL,
+			    "cannot require explicit policy");
+		}
+	}
+	/* OpenSSL (as RFC 5280 6.1.6) compares the user-initial-policy-set
+	 * with the chain's policies only when explicit policy is required:
+	 * a required OID implies it. */
+	if (n > 0 || require_explicit) {
+		X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_POLICY_CHECK |
+		    X509_V_FLAG_EXPLICIT_POLICY);
+	}
+	return 0;
 }
 
 /* The rule our CA signs by (mtls_name_check: no control character or NUL,

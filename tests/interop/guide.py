@@ -11,6 +11,11 @@ with HTML comments, invisible when the page is rendered:
       $MTLS_RESOLVE, curl-style), the fixed ports it names (each replaced by
       a free port in every block and file, so runs never collide), and the
       programs it needs (the guide is skipped, exit 77, when one is missing).
+  <!-- guide: hosts=... etc-hosts -->  the host names also resolve for every
+      program (certbot, lego, curl without --resolve): the guide runs in a
+      private mount namespace (unshare -m; -rm when not root) where a copy
+      of /etc/hosts naming them is bound over /etc/hosts. The real file is
+      never touched; without namespaces the guide is skipped (exit 77).
   <!-- guide: host=NAME -->            the next block runs on host NAME (a
       name of hosts=, or its first label): its own directory, environment,
       current directory, $HOME and `hostname`; 0.0.0.0 in its blocks is its
@@ -98,7 +103,7 @@ def parse(path):
         m = re.match(r"\s*<!--\s*guide:(.*?)-->\s*$", line)
         if m:
             a = parse_attrs(m.group(1))
-            if any(k in a for k in ("hosts", "ports", "needs")) and not blocks:
+            if any(k in a for k in ("hosts", "ports", "needs", "etc-hosts")) and not blocks:
                 header.update(a)
             else:
                 pending.update(a)
@@ -116,6 +121,38 @@ def parse(path):
             pending = {}
         i += 1
     return header, blocks
+
+
+def host_addrs(header):
+    """[(name, address)]: the guide's hosts on 127.0.0.11, .12, ..."""
+    names = [h for h in str(header.get("hosts", "")).split(",") if h]
+    return [(h, "127.0.0.%d" % (11 + i)) for i, h in enumerate(names)]
+
+
+def in_private_hosts(header, guide):
+    """Runs this guide again in a private mount namespace whose /etc/hosts
+    also names the guide's hosts; returns its exit status."""
+    text = open("/etc/hosts", encoding="utf-8").read()
+    text += "\n# the guide's hosts\n" + "".join(
+        "%s %s %s\n" % (a, h, h.split(".")[0]) for h, a in host_addrs(header))
+    fd, hosts = tempfile.mkstemp(prefix="mtls-guide-hosts-")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(hosts, 0o644)
+    cmd = ["unshare", "-m", "--propagation", "private"]
+    if os.geteuid() != 0:
+        cmd.insert(1, "-r")
+    script = ('mount --bind "$0" /etc/hosts || { echo "skip - no private mount '
+              'namespace for /etc/hosts"; exit 77; }; exec "$@"')
+    env = dict(os.environ, GUIDE_ETC_HOSTS=hosts)
+    try:
+        return subprocess.call(cmd + ["sh", "-c", script, hosts, sys.executable,
+                                      os.path.abspath(__file__), guide], env=env)
+    except OSError as e:
+        print("skip - %s needs unshare: %s" % (os.path.basename(guide), e))
+        return 77
+    finally:
+        os.unlink(hosts)
 
 
 def free_port():
@@ -165,10 +202,10 @@ class Run:
                 self.portmap[p] = str(free_port())
         resolve = []
         self.fqdn, self.addr = {}, {"local": "127.0.0.1"}
-        for i, h in enumerate(h for h in str(header.get("hosts", "")).split(",") if h):
+        for h, addr in host_addrs(header):
             short = h.split(".")[0]
             self.fqdn[short] = h
-            self.addr[short] = "127.0.0.%d" % (11 + i)
+            self.addr[short] = addr
             for p in self.portmap.values():
                 resolve.append("%s:%s:%s" % (h, p, self.addr[short]))
         self.env = dict(os.environ)
@@ -287,6 +324,8 @@ def main():
         if prog and not shutil.which(prog) and not os.path.exists(prog):
             print("skip - %s needs %s" % (os.path.basename(guide), prog))
             sys.exit(77)
+    if "etc-hosts" in header and "GUIDE_ETC_HOSTS" not in os.environ:
+        sys.exit(in_private_hosts(header, guide))
     run = Run(guide)
     run.setup(header)
     t0 = time.time()

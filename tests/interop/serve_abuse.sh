@@ -72,6 +72,11 @@ check "the client whose CN holds spaces gets its answer" grep -q " 200 " spacey.
 check "... and its CN is one escaped field" \
 	wait_log text.log 'principal=evil\\x20FORGED\\x20principal=root\\x20status=200'
 check_fails "no forged line starts with FORGED" grep -q '^FORGED' text.log
+# The chain profile refused it: the line still names whose certificate it
+# was (OpenSSL keeps no peer certificate after a failed verification).
+evil_fp=$(openssl x509 -in evil.crt -outform DER | sha256sum | cut -c1-64)
+check "... with the presented leaf's fingerprint and escaped subject" \
+	grep -qE "handshake refused: .*fp=$evil_fp subject=/CN=evil[\\]+x0AFORGED[\\]+x20principal=root" text.log
 req Activate $'/content/a b status=200 x' | raw $P author >sp.out
 check "a Path with spaces is a field, not three" \
 	wait_log text.log 'path=/content/a\\x20b\\x20status=200\\x20x item'
@@ -118,6 +123,8 @@ check "every JSON line parses, no field is null, all 4 requests are there" \
 check "the invalid byte is shown, not dropped" grep -qF '"path":"/content/\\xff.html"' json.log
 check "the valid UTF-8 stays as is" grep -qF '"path":"/content/café"' json.log
 check "the refused CN's newline is escaped in JSON too" grep -qE 'CN=evil[\\]+0AFORGED' json.log
+check "... and its record carries the leaf's fingerprint and escaped subject" \
+	sh -c "grep -F '\"fingerprint\":\"$evil_fp\"' json.log | grep -qE '\"subject\":\"/CN=evil[\\\\]+x0AFORGED principal=root'"
 check "the spaced CN is one JSON string" grep -qF '"principal":"evil FORGED principal=root status=200"' json.log
 
 # --- deadlines, sizes, framing ---------------------------------------------

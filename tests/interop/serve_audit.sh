@@ -83,7 +83,11 @@ check "the write is on record (path, bytes, result)" \
 	grep -qE 'event=write .* path=/content/a\.txt bytes=5 result=applied' audit.log
 check "the delete is on record" grep -qE 'event=delete .* path=/content/a\.txt bytes=0 result=applied' audit.log
 check "the client without a certificate is on record" grep -qE 'event=refuse .*fp=- .*result=no_certificate' audit.log
-check "the client of another CA is on record" grep -qE 'event=refuse .*result=(verify|unknown|tls)' audit.log
+stranger_fp=$(openssl x509 -in stranger.crt -outform DER | sha256sum | cut -c1-64)
+check "the client of another CA is on record with its leaf's fingerprint" \
+	grep -qE "event=refuse .*fp=$stranger_fp subject=/CN=stranger.*result=(verify|unknown|tls)" audit.log
+check "... and so is its refusal in the log" \
+	grep -qE "handshake refused: .*fp=$stranger_fp subject=/CN=stranger" a.log
 check "the bare connect is on record" grep -qE 'event=refuse .*result=connect_only' audit.log
 stop_serve
 check "a stop record closes the log" grep -q 'event=stop' audit.log

@@ -38,6 +38,7 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 	if (c->frame != NULL) {
 		c->frame_put(c->frame);
 	}
+	X509_free(c->leaf);
 	free(c);
 }
 
@@ -209,6 +210,16 @@ mtls__serve_conn_linger(struct serve_conn *c)
 	}
 }
 
+/* The client's leaf: the verified peer certificate, or the one a
+ * refused client presented; NULL when none was sent. */
+static X509 *
+conn_cert(const struct serve_conn *c)
+{
+	X509 *cert = c->ssl != NULL ? SSL_get0_peer_certificate(c->ssl) : NULL;
+
+	return cert != NULL ? cert : c->leaf;
+}
+
 void
 mtls__serve_conn_audit(struct serve_conn *c, const char *event,
     const char *result)
@@ -220,10 +231,7 @@ mtls__serve_conn_audit(struct serve_conn *c, const char *event,
 	if (c->w == NULL || c->w->srv->audit == NULL) {
 		return;
 	}
-	/* A failed handshake may still have a certificate: whose it was is
-	 * what an auditor asks first. */
-	mtls__audit_cert(c->ssl != NULL ? SSL_get0_peer_certificate(c->ssl)
-	    : NULL, fp, subject, sizeof(subject));
+	mtls__audit_cert(conn_cert(c), fp, subject, sizeof(subject));
 	memset(&r, 0, sizeof(r));
 	r.event = event;
 	r.peer = c->peer;
@@ -239,7 +247,7 @@ void
 mtls__serve_conn_closed(struct serve_conn *c)
 {
 	struct serve *srv = c->w->srv;
-	char labels[128];
+	char labels[128], fp[65], subject[1024];
 
 	if (c->counted) {
 		atomic_fetch_sub(&srv->m.conns_open, 1);
@@ -262,7 +270,8 @@ mtls__serve_conn_closed(struct serve_conn *c)
 	}
 	snprintf(labels, sizeof(labels), "reason=\"%s\"", c->reason_key);
 	mtls__serve_counters_add(&srv->m.failures, labels);
+	mtls__audit_cert(conn_cert(c), fp, subject, sizeof(subject));
 	mtls__serve_log_handshake(srv, c->peer[0] != '\0' ? c->peer : "-",
-	    c->reason_key, c->reason);
+	    c->reason_key, c->reason, fp, subject);
 	mtls__serve_conn_audit(c, "refuse", c->reason_key);
 }

@@ -96,6 +96,8 @@ struct serve_conn {
 	int lingered; /* refused handshake: socket drained (conn_linger) */
 	int refused; /* over --max-conns: closed whether or not the
 	                handshake completes */
+	X509 *leaf; /* the leaf a refused client presented (owned): OpenSSL
+	               keeps no peer certificate after a failed verification */
 	struct serve_frame *frame; /* request framing (serve_frame.c) */
 	void (*frame_put)(struct serve_frame *); /* drops our reference */
 };
@@ -209,8 +211,10 @@ void mtls__serve_log(struct serve *srv, const char *level, const char *fmt, ...)
  * does not fit is cut at a character and marked "...". Returns OUT. */
 #define SERVE_ESC_FIELD 1
 const char *mtls__serve_log_escape(const char *s, int flags, char *out, size_t len);
+/* A refused handshake; FP and SUBJECT are the presented leaf's SHA-256
+ * fingerprint and subject, "-" when none was presented. */
 void mtls__serve_log_handshake(struct serve *srv, const char *peer,
-    const char *key, const char *reason);
+    const char *key, const char *reason, const char *fp, const char *subject);
 
 struct serve_access {
 	const char *peer, *principal, *serial, *method, *uri, *action, *path;

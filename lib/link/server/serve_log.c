@@ -79,20 +79,23 @@ mtls__serve_log(struct serve *srv, const char *level, const char *fmt, ...)
 
 void
 mtls__serve_log_handshake(struct serve *srv, const char *peer, const char *key,
-    const char *reason)
+    const char *reason, const char *fp, const char *subject)
 {
-	char now[40], line[1400], why[SERVE_REASON_MAX + 200];
+	char now[40], line[3000], why[SERVE_REASON_MAX + 200], subj[1200];
 
 	mtls__serve_log_escape(reason, 0, why, sizeof(why));
 	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
-		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", now,
-		    "event", "handshake_failed", "peer", peer, "reason_key", key,
-		    "reason", why), NULL);
+		mtls__serve_log_escape(subject, 0, subj, sizeof(subj));
+		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+		    "time", now, "event", "handshake_failed", "peer", peer,
+		    "reason_key", key, "reason", why, "fingerprint", fp,
+		    "subject", subj), NULL);
 		return;
 	}
-	snprintf(line, sizeof(line), "%s %s handshake refused: %s", now, peer,
-	    why);
+	mtls__serve_log_escape(subject, SERVE_ESC_FIELD, subj, sizeof(subj));
+	snprintf(line, sizeof(line), "%s %s handshake refused: %s (fp=%s "
+	    "subject=%s)", now, peer, why, fp, subj);
 	emit(srv, NULL, line);
 }
 

@@ -83,6 +83,19 @@ verified(X509_STORE_CTX *xs, int rc)
 	return h != NULL ? h->fn(xs, rc, h->arg) : rc;
 }
 
+/* Keeps the leaf of a chain we refuse, for the log and the audit record:
+ * whose certificate it was is what an auditor asks first. */
+static void
+keep_leaf(struct serve_conn *c, X509_STORE_CTX *xs)
+{
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+
+	if (c != NULL && c->leaf == NULL && leaf != NULL &&
+	    X509_up_ref(leaf) == 1) {
+		c->leaf = leaf;
+	}
+}
+
 static int
 verify_cb(int ok, X509_STORE_CTX *xs)
 {
@@ -104,6 +117,7 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 			return 1;
 		}
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_INVALID_PURPOSE);
+		keep_leaf(c, xs);
 		if (c != NULL) {
 			mtls_leaf_profile_sentence(leaf, rule, buf, sizeof(buf));
 			mtls__serve_conn_fail(c, "leaf_profile", "%s", buf);
@@ -112,6 +126,7 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	}
 	code = X509_STORE_CTX_get_error(xs);
 	depth = X509_STORE_CTX_get_error_depth(xs);
+	keep_leaf(c, xs);
 	if (c != NULL) {
 		mtls_explain_peer_failure(code, X509_STORE_CTX_get_current_cert(xs),
 		    depth, MTLS_PEER_CLIENT, buf, sizeof(buf));
@@ -638,6 +653,10 @@ mtls__serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 	/* The chain profile verify applies; the TLS security level is what
 	 * OpenSSL uses as the chain's authentication level in a handshake. */
 	mtls_chain_profile_apply(SSL_CTX_get0_param(ctx));
+	if (mtls_chain_profile_policies(SSL_CTX_get0_param(ctx), o->policies,
+		o->npolicies, o->require_explicit_policy, err) != 0) {
+		goto fail;
+	}
 	SSL_CTX_set_security_level(ctx, MTLS_SECURITY_LEVEL);
 	SSL_CTX_set_info_callback(ctx, info_cb);
 	SSL_CTX_set_msg_callback(ctx, msg_cb);
