@@ -23,6 +23,7 @@ mtls__acme_init(struct mtls__acme *a, struct mtls_ca *ca,
 	BIO *b = NULL;
 	char *p = NULL;
 	long n;
+	int i, ok;
 
 	memset(a, 0, sizeof(*a));
 	a->ca = ca;
@@ -47,9 +48,16 @@ mtls__acme_init(struct mtls__acme *a, struct mtls_ca *ca,
 	if (a->ipc == NULL) {
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
+	/* What follows the leaf in a download: the CA's chain, as its own
+	 * chain files carry it (during a rollover the new issuer signed by
+	 * the old, so a client trusting only the old root verifies it). */
 	b = BIO_new(BIO_s_mem());
-	if (b == NULL || PEM_write_bio_X509(b, mtls_ca_cert(ca)) != 1 ||
-	    (n = BIO_get_mem_data(b, &p)) <= 0 ||
+	ok = b != NULL && PEM_write_bio_X509(b, mtls_ca_cross(ca) != NULL
+	    ? mtls_ca_cross(ca) : mtls_ca_cert(ca)) == 1;
+	for (i = 0; ok && i < sk_X509_num(mtls_ca_issuers(ca)); i++) {
+		ok = PEM_write_bio_X509(b, sk_X509_value(mtls_ca_issuers(ca), i)) == 1;
+	}
+	if (!ok || (n = BIO_get_mem_data(b, &p)) <= 0 ||
 	    (a->ca_pem = malloc((size_t)n + 1)) == NULL) {
 		BIO_free(b);
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot encode the CA "

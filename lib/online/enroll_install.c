@@ -114,6 +114,45 @@ stage_bundle(const struct enroll_install *in, STACK_OF(X509) *chain,
 	return rc;
 }
 
+/* During a CA rollover cacerts carries the new root signed by the old
+ * one (RFC 4210 4.4 NewWithOld). A chain that ends with the new
+ * self-signed root ends with that cross certificate instead, as the CA's
+ * own chain files do: a peer that still trusts only the old root then
+ * verifies this node, and the self-signed root (never sent) is no loss
+ * to one that trusts the new root. */
+static int
+cross_for_top(STACK_OF(X509) *chain, STACK_OF(X509) *untrusted)
+{
+	int n = sk_X509_num(chain), i;
+	X509 *top = n >= 2 ? sk_X509_value(chain, n - 1) : NULL;
+
+	if (top == NULL || X509_check_issued(top, top) != X509_V_OK) {
+		ERR_clear_error();
+		return 0;
+	}
+	for (i = 0; i < sk_X509_num(untrusted); i++) {
+		X509 *c = sk_X509_value(untrusted, i);
+
+		if (X509_NAME_cmp(X509_get_subject_name(c),
+			X509_get_subject_name(top)) == 0 &&
+		    X509_NAME_cmp(X509_get_issuer_name(c),
+			X509_get_subject_name(top)) != 0 &&
+		    EVP_PKEY_eq(X509_get0_pubkey(c), X509_get0_pubkey(top)) == 1) {
+			if (X509_up_ref(c) != 1) {
+				return -1;
+			}
+			X509_free(sk_X509_pop(chain));
+			if (sk_X509_push(chain, c) <= 0) {
+				X509_free(c);
+				return -1;
+			}
+			break;
+		}
+	}
+	ERR_clear_error();
+	return 0;
+}
+
 /* The new certificate's path to the anchor (leaf, intermediates from
  * cacerts, anchor), exactly as OpenSSL builds it: what peers are sent. */
 static STACK_OF(X509) *
@@ -135,6 +174,11 @@ install_chain(const struct enroll_install *in, struct mtls_err *err)
 	ERR_clear_error();
 	X509_STORE_CTX_free(xs);
 	X509_STORE_free(st);
+	if (chain != NULL && cross_for_top(chain, in->untrusted) != 0) {
+		sk_X509_pop_free(chain, X509_free);
+		chain = NULL;
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "out of memory");
+	}
 	return chain;
 }
 

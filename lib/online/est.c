@@ -104,13 +104,24 @@ set_text(struct est_resp *r, int status, const char *reason, const char *fmt, ..
 	r->base64 = 0;
 }
 
+/* The issued certificate first (clients take the first), then the CA's
+ * chain as its chain files carry it: during a rollover the new issuer
+ * signed by the old one, so a first enrollment pinned to either root
+ * builds a chain its peers verify. */
 static void
-set_p7(struct est_resp *r, X509 *cert)
+set_p7(struct est_resp *r, struct mtls_ca *ca, X509 *cert)
 {
 	STACK_OF(X509) *one = sk_X509_new_null();
+	STACK_OF(X509) *issuers = mtls_ca_issuers(ca);
 	struct mtls_err e;
+	int i, ok = one != NULL && sk_X509_push(one, cert) > 0 &&
+	    sk_X509_push(one, mtls_ca_cross(ca) != NULL ? mtls_ca_cross(ca)
+		: mtls_ca_cert(ca)) > 0;
 
-	if (one == NULL || sk_X509_push(one, cert) <= 0) {
+	for (i = 0; ok && i < sk_X509_num(issuers); i++) {
+		ok = sk_X509_push(one, sk_X509_value(issuers, i)) > 0;
+	}
+	if (!ok) {
 		sk_X509_free(one);
 		set_text(r, 500, "Internal Server Error", "out of memory");
 		return;
@@ -346,7 +357,7 @@ same_key(struct est_job *j, const char *serial)
 	same = strcmp(f.status, "valid") == 0 &&
 	    EVP_PKEY_eq(X509_get0_pubkey(f.cert), X509_REQ_get0_pubkey(j->csr)) == 1;
 	if (same) {
-		set_p7(j->resp, f.cert);
+		set_p7(j->resp, j->c->ca, f.cert);
 		j->resp->issued = 0;
 	}
 	X509_free(f.cert);
@@ -519,7 +530,7 @@ op_simpleenroll(struct est_job *j)
 		store_failed(j, &e);
 		goto out;
 	}
-	set_p7(j->resp, x);
+	set_p7(j->resp, j->c->ca, x);
 	j->resp->issued = 1;
 out:
 	mtls_pass_free(secret);
@@ -687,7 +698,7 @@ op_simplereenroll(struct est_job *j)
 		store_failed(j, &e);
 		goto out;
 	}
-	set_p7(j->resp, x);
+	set_p7(j->resp, j->c->ca, x);
 	j->resp->issued = 1;
 out:
 	OPENSSL_free(serial);

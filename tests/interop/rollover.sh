@@ -142,6 +142,18 @@ curl -s --cacert ca/trust.pem -H 'Content-Type: application/ocsp-request' \
 check_output "... and one it issued that is not revoked good" "cli-old.crt: good" \
 	openssl ocsp -respin good.resp -issuer old-root.pem -CAfile old-root.pem -cert cli-old.crt
 
+# A first enrollment during the overlap, pinned to the new root: its chain
+# carries new-by-old, so a peer trusting only the old root verifies it.
+TOK2=$("$MTLS" token create n2 --ttl 10m 2>/dev/null)
+NFP=$("$MTLS" ca show | awk '/SHA-256/{print $2}')
+check "a first enrollment during the overlap (pinned to the new root)" \
+	"$MTLS" enroll "https://127.0.0.1:$PE" --token "$TOK2" --ca-fingerprint "$NFP" --dir n2 n2
+check "... its chain carries the cross certificate (new-by-old)" \
+	sh -c "openssl x509 -in ca/rollover/new-by-old.crt -noout -fingerprint >want.fp &&
+	awk '/BEGIN CERT/{n++} n==2' n2/n2.chain.pem | openssl x509 -noout -fingerprint | cmp -s - want.fp"
+check "... and verifies under the old root alone" \
+	openssl verify -CAfile old-root.pem -untrusted n2/n2.chain.pem n2/n2.crt
+
 check "the node pinned to the old root renews over EST (renew-agent)" \
 	"$MTLS" renew-agent --once --force n1
 check_output "... and gets a certificate of the new issuer" "G2" \
