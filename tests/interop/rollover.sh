@@ -136,6 +136,8 @@ curl -s --cacert ca/trust.pem -H 'Content-Type: application/ocsp-request' \
 check_output "OCSP (ca serve) says the old issuer's certificate is revoked, signed by the old key" \
 	"victim.crt: revoked" openssl ocsp -respin victim.resp -issuer old-root.pem \
 	-CAfile old-root.pem -cert victim/victim.crt
+check_output "... and the answer verifies under the old root" "Response verify OK" \
+	openssl ocsp -respin victim.resp -issuer old-root.pem -CAfile old-root.pem -cert victim/victim.crt
 openssl ocsp -issuer old-root.pem -cert cli-old.crt -reqout good.req -no_nonce 2>/dev/null
 curl -s --cacert ca/trust.pem -H 'Content-Type: application/ocsp-request' \
 	--data-binary @good.req "https://127.0.0.1:$PE/ocsp" -o good.resp
