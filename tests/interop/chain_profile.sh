@@ -166,6 +166,39 @@ extendedKeyUsage = clientAuth
 certificatePolicies = 2.5.29.32.0
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+[wildexcl]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:*.example.org
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[wildok]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:*.a.example.org
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[badsan]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DER:30:03:82:01
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[baddns]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:bad name.example.org
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ica_bcnc]
+basicConstraints = CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 [noaki]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -203,6 +236,14 @@ openssl req -new -x509 -key ca.key -subj "/CN=Chain Test CA" -days 60 \
 	-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
 	-addext "subjectKeyIdentifier=hash" -out ca.crt 2>/dev/null
 cp ca.crt ca.pem
+# A second trusted root whose basicConstraints is not critical (RFC 5280
+# 4.2.1.9 wants it critical in every CA certificate, anchors included).
+key cab ec:P-256
+openssl req -new -x509 -key cab.key -subj "/CN=Chain Test CA with non-critical basicConstraints" -days 60 \
+	-addext "basicConstraints=CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+	-addext "subjectKeyIdentifier=hash" -out cab.pem 2>/dev/null
+cp cab.pem cab.crt
+cat cab.pem >>ca.crt
 cert server server ec:P-256
 # Intermediates: pathLen 0 (and a CA below it, which breaks it), name
 # constraints, and a CA whose own EKU leaves out clientAuth.
@@ -212,6 +253,7 @@ cert ica_nc ica_nc ec:P-256
 cert ica_srv ica_srv ec:P-256
 cert ica_nc3 ica_nc3 ec:P-256
 cert ica_pol ica_pol ec:P-256
+cert ica_bcnc ica_bcnc ec:P-256
 cert ica_inh ica_inh ec:P-256
 when_of[expired]=-60d       # valid for 30 days from 60 days ago
 when_of[notyet]=+10d
@@ -244,6 +286,13 @@ rows=(
 	"expired good ec:P-256 sha256 ca refused expired.on"
 	"notyet good ec:P-256 sha256 ca refused not.valid.before"
 	"ctlcn good ec:P-256 sha256 ca refused subject.CN.contains.a.control.character"
+	"wildexcl wildexcl ec:P-256 sha256 ica_nc refused wildcard.that.covers.names.in.bad.example.org"
+	"wildok wildok ec:P-256 sha256 ica_nc ok -"
+	"badsan badsan ec:P-256 sha256 ca refused subjectAltName.extension.is.malformed"
+	"badsan_nc badsan ec:P-256 sha256 ica_nc refused subjectAltName.extension.is.malformed"
+	"baddns baddns ec:P-256 sha256 ca refused not.a.host.name.in.preferred.name.syntax"
+	"underbcnc good ec:P-256 sha256 ica_bcnc refused basicConstraints.is.not.marked.critical"
+	"undercab good ec:P-256 sha256 cab refused basicConstraints.is.not.marked.critical"
 	"emptysubj good ec:P-256 sha256 ca refused [Ss]ubject.*empty|names.no.one"
 )
 
@@ -338,6 +387,10 @@ check_output "--require-explicit-policy: a chain without policies is refused" "r
 	"$MTLS" verify good.crt --ca ca.crt --purpose client --require-explicit-policy
 check_output "verify refuses a --require-policy that is no OID (usage)" "not a certificate policy OID" \
 	"$MTLS" verify good.crt --ca ca.crt --require-policy anyPolicy
+check_output "serve's log names the wildcard under an excluded subtree" \
+	"CN=wildexcl, O=chain test .*wildcard that covers names in bad.example.org" cat serve.log
+check_output "serve's log names the malformed SAN extension" \
+	"CN=badsan, O=chain test .*subjectAltName extension is malformed" cat serve.log
 check_output "serve's log names the policy rule" "required certificate policy" cat serve-policy.log
 echo "note - rows where openssl and GnuTLS agree with each other but not with us:${disagree:- none}"
 # Where both real peers accept, we may be stricter (the profile is); where
