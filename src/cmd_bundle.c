@@ -12,6 +12,7 @@
 #include "mtls/pass.h"
 #include "cli.h"
 #include "store_cli.h"
+#include "deploy.h"
 
 static const char usage[] =
     "usage: mtls bundle NAME --for TARGET [options]\n"
@@ -260,8 +261,10 @@ issue_now(struct bundle_args *a, struct mtls_ca *ca, struct mtls_err *err)
 		goto out;
 	}
 	printf("issued %s (%s) into %s\n", a->name, a->issue, a->from);
+	deploy_note_ca(ca, a->name, a->from, "files", "");
 	if (ccert != NULL) {
 		printf("issued %s (client) into %s\n", a->client, a->from);
+		deploy_note_ca(ca, a->client, a->from, "files", "");
 	}
 	rc = 0;
 out:
@@ -328,6 +331,41 @@ out:
 	return rc;
 }
 
+/* Noted so that renew and rotate rebuild this bundle from the renewed
+ * files, with the same options. */
+static void
+note(const struct bundle_args *a)
+{
+	char args[DEPLOY_ARGS_MAX] = "", fmt[64];
+	const char *tn = mtls_bundle_target_name(a->b.target);
+
+	deploy_args_add(args, sizeof(args), "--for", tn);
+	if (a->b.legacy) {
+		deploy_args_add(args, sizeof(args), "--legacy", NULL);
+	}
+	if (a->client != NULL && a->b.target == MTLS_BUNDLE_ACTIVEMQ) {
+		deploy_args_add(args, sizeof(args), "--client", a->client);
+	}
+	if (a->b.listen != NULL) {
+		deploy_args_add(args, sizeof(args), "--listen", a->b.listen);
+	}
+	if (a->b.backend != NULL) {
+		deploy_args_add(args, sizeof(args), "--backend", a->b.backend);
+	}
+	if (a->b.url != NULL) {
+		deploy_args_add(args, sizeof(args), "--url", a->b.url);
+	}
+	if (a->b.install_dir != NULL) {
+		deploy_args_add(args, sizeof(args), "--install-dir", a->b.install_dir);
+	}
+	if (a->b.crl != NULL) {
+		deploy_args_add(args, sizeof(args), "--crl", a->b.crl);
+	}
+	deploy_args_pass(args, sizeof(args), a->pass_spec);
+	snprintf(fmt, sizeof(fmt), "bundle:%s", tn);
+	deploy_note(cli_ca_dir(a->ca_dir), a->name, a->b.out_dir, fmt, args);
+}
+
 int
 cmd_bundle(int argc, char **argv)
 {
@@ -366,6 +404,9 @@ cmd_bundle(int argc, char **argv)
 		sc_pass_warn(pass, a.b.target == MTLS_BUNDLE_ACTIVEMQ ? SC_JKS : SC_P12);
 	}
 	rc = run(&a, pass, &err) == 0 ? 0 : cli_fail(&err);
+	if (rc == 0) {
+		note(&a);
+	}
 	mtls_pass_free(pass);
 	return rc;
 }

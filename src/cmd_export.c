@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "convert.h"
+#include "deploy.h"
 #include "mtls/diag.h"
 #include "mtls/pki.h"
 
@@ -38,6 +39,12 @@ static const char usage[] =
     "SPEC is pass:TEXT, env:VAR, file:PATH, fd:N or stdin; without --pass a\n"
     "keystore's password is asked for on a terminal. Files holding a key are\n"
     "written atomically with mode 0600.\n"
+    "\n"
+    "The CA's inventory records where the copy went and in which format;\n"
+    "'mtls renew' and 'mtls rotate' write it again from the renewed files\n"
+    "('mtls list NAME --deployments' shows them). A password given as\n"
+    "env:VAR or file:PATH is recorded as that reference; pass:, fd: and\n"
+    "stdin are not, so renew then needs --store-pass.\n"
     "\n"
     "Exit status: 0 written, 1 refused or failed, 2 usage error.\n"
     "\n"
@@ -96,7 +103,7 @@ cmd_export(int argc, char **argv)
 	struct cv_opts o;
 	struct mtls_err err;
 	const char *from = ".", *ca_dir = NULL, *to = NULL;
-	char in[4096], key[4096], out[4096];
+	char in[4096], key[4096], out[4096], args[DEPLOY_ARGS_MAX] = "";
 	int c;
 
 	memset(&o, 0, sizeof(o));
@@ -145,5 +152,16 @@ cmd_export(int argc, char **argv)
 	}
 	printf("exported %s to %s (%s%s)\n", argv[optind], o.out, to,
 	    o.legacy ? ", legacy algorithms" : "");
+	/* Noted so that renew and rotate write this copy again. */
+	deploy_args_add(args, sizeof(args), "--to", to);
+	if (o.legacy) {
+		deploy_args_add(args, sizeof(args), "--legacy", NULL);
+	}
+	if (strcmp(o.alias, argv[optind]) != 0) {
+		deploy_args_add(args, sizeof(args), "--alias", o.alias);
+	}
+	deploy_args_pass(args, sizeof(args), o.out_pass);
+	deploy_note(cli_ca_dir(ca_dir), argv[optind], o.out,
+	    o.legacy ? "p12-legacy" : to, args);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include "mtls/file.h"
 #include "mtls/pass.h"
 #include "cli.h"
+#include "deploy.h"
 
 static const char usage[] =
     "usage: mtls issue NAME --profile server|client|node|ocsp [options]\n"
@@ -215,6 +216,8 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 		goto out;
 	}
 	print_issued(&a->id, cert);
+	deploy_note_ca(ca, a->id.name, a->id.out_dir ? a->id.out_dir : ".",
+	    "files", "");
 	if (have_old) {
 		printf("  revoked the previous certificate %s (keyCompromise); publish with 'mtls crl'\n", old);
 	}

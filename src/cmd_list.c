@@ -12,6 +12,7 @@
 static const char usage[] =
     "usage: mtls list [NAME] [--all] [--status S[,S...]] [--expiring DURATION]\n"
     "                 [--json] [--ca-dir DIR]\n"
+    "       mtls list [NAME] --deployments [--json] [--ca-dir DIR]\n"
     "\n"
     "Lists the CA's inventory: serial, name, profile, status, expiry and\n"
     "subject of every certificate it issued or signed (only NAME's with NAME).\n"
@@ -32,6 +33,9 @@ static const char usage[] =
     "                  2w, 12h); exit status 1 when there is any, or when a\n"
     "                  certificate already expired without a renewal, so\n"
     "                  cron and monitoring can use it\n"
+    "  --deployments   where each identity was written and in which format\n"
+    "                  (issue, export, bundle record it; renew and rotate\n"
+    "                  rewrite every one of them)\n"
     "  --ca-dir DIR    the CA (default $MTLS_CA_DIR or ./pki)\n"
     "\n"
     "Exit status: 0 listed, 1 error (or, with --expiring, something is due),\n"
@@ -41,6 +45,7 @@ static const char usage[] =
     "  mtls list\n"
     "  mtls list --status expired,revoked\n"
     "  mtls list publish --all --json\n"
+    "  mtls list tomcat --deployments\n"
     "  mtls list --expiring 30d || mtls rotate --expiring 30d\n";
 
 static const char *const states[] = {"valid", "expired", "superseded",
@@ -158,6 +163,44 @@ json_row(const struct mtls_inv_entry *e, void *arg)
 	return 0;
 }
 
+static int
+deploy_row(const struct mtls_deployment *d, void *arg)
+{
+	json_t *a = arg, *o;
+	char when[64];
+
+	cli_utc(d->recorded_at, when, sizeof(when));
+	if (a == NULL) {
+		printf("%-16s %-16s %-20s %s\n", d->name, d->format, when, d->path);
+		return 0;
+	}
+	o = json_object();
+	json_object_set_new(o, "name", json_string(d->name));
+	json_object_set_new(o, "format", json_string(d->format));
+	json_object_set_new(o, "path", json_string(d->path));
+	json_object_set_new(o, "recorded_at", json_string(when));
+	return json_array_append_new(a, o) == 0 ? 0 : -1;
+}
+
+static int
+list_deployments(struct mtls_ca *ca, const char *name, int json,
+    struct mtls_err *err)
+{
+	json_t *a = json ? json_array() : NULL;
+	int rc;
+
+	if (!json) {
+		printf("%-16s %-16s %-20s %s\n", "NAME", "FORMAT", "RECORDED", "PATH");
+	}
+	rc = mtls_ca_deployments(ca, name, deploy_row, a, err);
+	if (rc == 0 && json) {
+		json_dumpf(a, stdout, JSON_INDENT(2));
+		putchar('\n');
+	}
+	json_decref(a);
+	return rc;
+}
+
 int
 cmd_list(int argc, char **argv)
 {
@@ -167,6 +210,7 @@ cmd_list(int argc, char **argv)
 	    {"expiring", required_argument, NULL, 'e'},
 	    {"all", no_argument, NULL, 'a'},
 	    {"status", required_argument, NULL, 's'},
+	    {"deployments", no_argument, NULL, 'D'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -175,7 +219,7 @@ cmd_list(int argc, char **argv)
 	const char *dir = NULL, *name = NULL;
 	struct filter f;
 	long window = -1;
-	int c, json = 0, rc;
+	int c, json = 0, rc, deployments = 0;
 
 	mtls_err_clear(&err);
 	memset(&f, 0, sizeof(f));
@@ -183,6 +227,7 @@ cmd_list(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
+		case 'D': deployments = 1; break;
 		case 'd': dir = optarg; break;
 		case 'a': f.want = ~0u; break;
 		case 's':
@@ -216,6 +261,11 @@ cmd_list(int argc, char **argv)
 	}
 	if (window >= 0) {
 		f.limit = f.now + window;
+	}
+	if (deployments) {
+		rc = list_deployments(ca, name, json, &err);
+		mtls_ca_free(ca);
+		return rc == 0 ? 0 : cli_fail(&err);
 	}
 	if (json) {
 		json_t *a = json_array();

@@ -8,38 +8,56 @@
 #include "mtls/file.h"
 #include "mtls/pass.h"
 #include "cli.h"
+#include "deploy.h"
 
 static const char renew_usage[] =
     "usage: mtls renew NAME [--days N] [--reuse-key] [--revoke-old] [--out DIR]\n"
-    "                  [--key-pass SPEC] [--ca-dir DIR] [--ca-pass SPEC]\n"
+    "                  [--key-pass SPEC] [--store-pass SPEC] [--ca-dir DIR]\n"
+    "                  [--ca-pass SPEC]\n"
     "\n"
     "Issues a new certificate for NAME with the same subject, SANs and profile\n"
     "(a new key unless --reuse-key), records it as superseding the old one, and\n"
-    "replaces NAME.key, NAME.crt and NAME.chain.pem in DIR atomically. A running\n"
-    "'mtls serve' picks the new files up on SIGHUP or when they change.\n"
+    "replaces NAME.key, NAME.crt and NAME.chain.pem atomically in DIR, by\n"
+    "default the directory NAME was issued into. Then every copy the inventory\n"
+    "records ('mtls export' keystores and PEM/DER files, 'mtls bundle'\n"
+    "directories) is written again from the new files, each atomically and\n"
+    "with the options it was made with: a Tomcat or nginx bundle carries the\n"
+    "new certificate as soon as renew returns. A running 'mtls serve' picks\n"
+    "the new files up on SIGHUP or when they change; other servers need\n"
+    "their reload (nginx -s reload, systemctl reload ...).\n"
     "\n"
     "  --days N        validity (default 397)\n"
     "  --reuse-key     keep DIR/NAME.key (must match the current certificate)\n"
     "  --revoke-old    revoke the old certificate with reason superseded\n"
-    "  --out DIR       where NAME's files live (default .)\n"
+    "  --out DIR       where NAME's files live (default: where NAME was issued,\n"
+    "                  else .)\n"
     "  --key-pass SPEC password of an encrypted NAME.key (and of the new one)\n"
+    "  --store-pass SPEC password of recorded keystores whose password was\n"
+    "                  given as pass:, fd: or stdin (never recorded)\n"
     "\n"
     "A certificate signed from a partner's CSR is refused: the partner holds\n"
     "its key; sign the partner's new CSR with 'mtls sign NEW.csr --name NAME\n"
     "--renew'. A name held both by one of ours and by a partner's certificate\n"
     "(an inventory from before names were unique) is refused as ambiguous.\n"
     "\n"
-    "Exit status: 0 renewed, 1 refused or failed, 2 usage error.\n"
+    "Exit status: 0 renewed and every recorded copy rewritten, 1 refused or\n"
+    "failed (a copy that could not be rewritten is named with the command\n"
+    "that writes it), 2 usage error.\n"
     "\n"
-    "example:\n"
-    "  mtls renew publish --revoke-old --out /etc/mtls\n";
+    "examples:\n"
+    "  mtls renew publish --revoke-old\n"
+    "  mtls renew publish --out /etc/mtls\n"
+    "  mtls renew tomcat --store-pass env:STORE_PASS\n";
 
 static const char rotate_usage[] =
     "usage: mtls rotate --expiring DURATION [--days N] [--revoke-old] [--out DIR]\n"
-    "                   [--ca-dir DIR] [--ca-pass SPEC] [--dry-run]\n"
+    "                   [--store-pass SPEC] [--ca-dir DIR] [--ca-pass SPEC]\n"
+    "                   [--dry-run]\n"
     "\n"
     "Renews every current certificate that expires within DURATION (30d, 2w,\n"
-    "12h), with new keys, writing the files into DIR. A progress bar shows on\n"
+    "12h), with new keys, writing each one's files where it was issued (or\n"
+    "into DIR with --out) and rewriting every recorded copy of it, as 'mtls\n"
+    "renew' does. A progress bar shows on\n"
     "a terminal. --dry-run lists what would be renewed. Certificates signed\n"
     "from a partner's CSR are skipped and listed: the partner holds their\n"
     "keys, so only a new CSR renews them ('mtls sign NEW.csr --name NAME\n"
@@ -48,12 +66,13 @@ static const char rotate_usage[] =
     "Exit status: 0 when every due certificate was renewed, 1 on an error,\n"
     "2 for a usage error.\n"
     "\n"
-    "example:\n"
-    "  mtls rotate --expiring 30d --revoke-old --out /etc/mtls\n";
+    "examples:\n"
+    "  mtls rotate --expiring 30d --dry-run\n"
+    "  mtls rotate --expiring 30d --revoke-old\n";
 
 struct renew_args {
 	struct mtls_renew_opts ro;
-	const char *ca_dir, *ca_pass, *key_pass_spec;
+	const char *ca_dir, *ca_pass, *key_pass_spec, *store_pass;
 	long window;
 	int dry_run;
 };
@@ -68,6 +87,7 @@ parse_common(int argc, char **argv, const char *cmd, const char *usage,
 	    {"revoke-old", no_argument, NULL, 'R'},
 	    {"out", required_argument, NULL, 'o'},
 	    {"key-pass", required_argument, NULL, 'K'},
+	    {"store-pass", required_argument, NULL, 'S'},
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"ca-pass", required_argument, NULL, 'p'},
 	    {"expiring", required_argument, NULL, 'e'},
@@ -90,6 +110,7 @@ parse_common(int argc, char **argv, const char *cmd, const char *usage,
 		case 'R': a->ro.revoke_old = 1; break;
 		case 'o': a->ro.out_dir = optarg; break;
 		case 'K': a->key_pass_spec = optarg; break;
+		case 'S': a->store_pass = optarg; break;
 		case 'd': a->ca_dir = optarg; break;
 		case 'p': a->ca_pass = optarg; break;
 		case 'e':
@@ -106,20 +127,28 @@ parse_common(int argc, char **argv, const char *cmd, const char *usage,
 }
 
 static int
-renew_one(struct mtls_ca *ca, const char *name, const struct mtls_renew_opts *ro,
+renew_one(struct mtls_ca *ca, const char *name, const struct renew_args *a,
     int quiet, struct mtls_err *err)
 {
 	struct mtls_fileset *fs = mtls_fileset_new(1, err);
+	struct mtls_renew_opts ro = a->ro;
+	struct deploy_redo redo;
 	X509 *cert = NULL;
-	char *serial = NULL, what[256];
-	int rc = -1;
+	char *serial = NULL, what[256], recorded[4096];
+	int rc = -1, failed;
 
 	if (fs == NULL || cli_ca_lock(ca, err) != 0 || mtls_ca_begin(ca, err) != 0) {
 		mtls_fileset_free(fs);
 		return -1;
 	}
+	/* Where NAME was issued, unless told otherwise: a guide's servers/NAME/
+	 * stays servers/NAME/. */
+	if (ro.out_dir == NULL && deploy_files_dir(ca, name, recorded,
+	    sizeof(recorded)) == 0) {
+		ro.out_dir = recorded;
+	}
 	snprintf(what, sizeof(what), "renew %s", name);
-	cert = mtls_identity_renew(ca, name, ro, fs, err);
+	cert = mtls_identity_renew(ca, name, &ro, fs, err);
 	if (cert == NULL) {
 		mtls_ca_rollback(ca);
 		goto out;
@@ -130,8 +159,24 @@ renew_one(struct mtls_ca *ca, const char *name, const struct mtls_renew_opts *ro
 	serial = mtls_cert_serial_hex(cert);
 	if (!quiet) {
 		printf("renewed %s: new serial %s in %s/%s.crt%s\n", name,
-		    serial ? serial : "?", ro->out_dir ? ro->out_dir : ".", name,
-		    ro->revoke_old ? " (old one revoked: superseded)" : "");
+		    serial ? serial : "?", ro.out_dir ? ro.out_dir : ".", name,
+		    ro.revoke_old ? " (old one revoked: superseded)" : "");
+	}
+	deploy_note_ca(ca, name, ro.out_dir ? ro.out_dir : ".", "files", "");
+	/* The copies are written by the export and bundle writers, which
+	 * read the inventory themselves: the CA lock is not needed for them. */
+	mtls_ca_release(ca);
+	memset(&redo, 0, sizeof(redo));
+	redo.files_dir = ro.out_dir ? ro.out_dir : ".";
+	redo.key_pass = a->key_pass_spec;
+	redo.store_pass = a->store_pass;
+	redo.ca_dir = mtls_ca_dir(ca);
+	failed = deploy_rewrite(ca, name, &redo);
+	if (failed > 0) {
+		mtls_err_set(err, MTLS_E_IO, "%s was renewed, but %d recorded "
+		    "cop%s of it still hold%s the old certificate (see above)",
+		    name, failed, failed == 1 ? "y" : "ies", failed == 1 ? "s" : "");
+		goto out;
 	}
 	rc = 0;
 out:
@@ -184,7 +229,7 @@ cmd_renew(int argc, char **argv)
 		return cli_fail(&err);
 	}
 	ca = open_unlocked(&a, &key_pass, &err);
-	rc = ca != NULL && renew_one(ca, argv[optind], &a.ro, 0, &err) == 0 ? 0 : cli_fail(&err);
+	rc = ca != NULL && renew_one(ca, argv[optind], &a, 0, &err) == 0 ? 0 : cli_fail(&err);
 	mtls_ca_free(ca);
 	mtls_pass_free(key_pass);
 	return rc;
@@ -271,7 +316,7 @@ cmd_rotate(int argc, char **argv)
 			printf("would renew %s\n", d.names[i]);
 			continue;
 		}
-		if (renew_one(ca, d.names[i], &a.ro, tty, &err) != 0) {
+		if (renew_one(ca, d.names[i], &a, tty, &err) != 0) {
 			fprintf(stderr, "\n");
 			rc = cli_fail(&err);
 			goto out;

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "mtls/file.h"
+#include "mtls/pki.h"
 #include "mtls/serve.h"
 #include "state_dir.h"
 
@@ -85,6 +86,16 @@ static const char usage[] =
     "  --insecure-revocation-leaf-only  check only the client certificate,\n"
     "                           not its intermediate CAs (default: every\n"
     "                           certificate of the chain but the root)\n"
+    "  --require-policy OID     a client chain must be valid for this\n"
+    "                           certificate policy (RFC 5280 6.1): every\n"
+    "                           certificate from the CA down asserts it (or\n"
+    "                           anyPolicy, where no CA inhibits it);\n"
+    "                           repeatable (any one of them); in a config\n"
+    "                           file, OIDs separated by commas\n"
+    "  --require-explicit-policy  a client chain must be valid for some\n"
+    "                           policy asserted from the CA down (malformed\n"
+    "                           policy extensions and a CA's policy\n"
+    "                           constraints are always checked)\n"
     "  --watch-interval S       seconds between checks of the CRL files; the\n"
     "                           certificate and key are checked every 2*S and\n"
     "                           reloaded when a matching pair appears\n"
@@ -114,6 +125,7 @@ static const char usage[] =
     "      --log-format json --workers 2\n"
     "  mtls serve --config serve.conf --crl /etc/mtls/ca.crl --crl-stale reject\n"
     "  mtls serve --config serve.conf --ocsp --ocsp-max-age 600\n"
+    "  mtls serve --config serve.conf --require-policy 1.3.6.1.4.1.99999.1\n"
     "  curl --cert author.crt --key author.key --cacert ca.crt \\\n"
     "      -H 'Action: Activate' -H 'Path: /content/a.html' --data-binary @a.html \\\n"
     "      https://127.0.0.1:8443/bin/receive\n";
@@ -124,6 +136,7 @@ enum {
 	O_IDLE_TIMEOUT, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_DRAIN_TIMEOUT, O_CRL,
 	O_CRL_STALE, O_OCSP, O_OCSP_POLICY, O_OCSP_TIMEOUT, O_OCSP_MAX_AGE, O_WATCH,
 	O_NO_MAP, O_AUDIT, O_AUDIT_MAX, O_OCSP_SKEW, O_LEAF_ONLY, O_FAIL_OPEN,
+	O_REQ_POLICY, O_EXPLICIT_POLICY,
 	O_COUNT
 };
 
@@ -159,6 +172,8 @@ static const struct option longopts[] = {
 	{"ocsp-clock-skew", required_argument, NULL, O_OCSP_SKEW},
 	{"insecure-revocation-leaf-only", no_argument, NULL, O_LEAF_ONLY},
 	{"insecure-ocsp-fail-open", no_argument, NULL, O_FAIL_OPEN},
+	{"require-policy", required_argument, NULL, O_REQ_POLICY},
+	{"require-explicit-policy", no_argument, NULL, O_EXPLICIT_POLICY},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -335,6 +350,46 @@ revocation_opts(char **val, struct mtls_serve_opts *o)
 	return 0;
 }
 
+/* --require-policy (repeatable; in a config file, OIDs separated by
+ * commas) and --require-explicit-policy. */
+#define POLICY_MAX 16
+static const char *policy_oids[POLICY_MAX];
+static size_t npolicy_oids;
+
+static int
+add_policies(char *list)
+{
+	struct mtls_err err = {MTLS_OK, ""};
+	char *save = NULL, *oid;
+
+	for (oid = strtok_r(list, ",", &save); oid != NULL;
+	     oid = strtok_r(NULL, ",", &save)) {
+		oid = trim(oid);
+		if (mtls_policy_oid_check(oid, &err) != 0) {
+			return cli_usage("serve", "--require-policy: %s", err.msg);
+		}
+		if (npolicy_oids == POLICY_MAX) {
+			return cli_usage("serve", "at most %d --require-policy",
+			    POLICY_MAX);
+		}
+		policy_oids[npolicy_oids++] = oid;
+	}
+	return 0;
+}
+
+static int
+policy_opts(char **val, struct mtls_serve_opts *o)
+{
+	if (npolicy_oids == 0 && val[O_REQ_POLICY] != NULL &&
+	    add_policies(val[O_REQ_POLICY]) != 0) {
+		return 2;
+	}
+	o->policies = policy_oids;
+	o->npolicies = npolicy_oids;
+	return yes_flag("require-explicit-policy", val[O_EXPLICIT_POLICY],
+	    &o->require_explicit_policy);
+}
+
 /* The item-id database stays out of the content root by default, where a
  * web server publishing ROOT would expose it and 'push --dir ROOT' would
  * carry it: $STATE_DIRECTORY (systemd's StateDirectory=), else the user's
@@ -459,7 +514,7 @@ build_opts(char **val, struct mtls_serve_opts *o)
 		}
 		o->log_json = strcmp(val[O_LOG], "json") == 0;
 	}
-	if (revocation_opts(val, o) != 0) {
+	if (revocation_opts(val, o) != 0 || policy_opts(val, o) != 0) {
 		return 2;
 	}
 	if ((val[O_HS_TIMEOUT] != NULL &&
@@ -514,8 +569,11 @@ cmd_serve(int argc, char **argv)
 			}
 			crl_files[ncrl_files++] = optarg;
 		}
-		val[c] = c == O_NO_MAP || c == O_LEAF_ONLY || c == O_FAIL_OPEN
-		    ? "yes" : optarg;
+		if (c == O_REQ_POLICY && add_policies(optarg) != 0) {
+			return 2;
+		}
+		val[c] = c == O_NO_MAP || c == O_LEAF_ONLY || c == O_FAIL_OPEN ||
+		    c == O_EXPLICIT_POLICY ? "yes" : optarg;
 	}
 	if (optind != argc) {
 		return cli_usage("serve", "unexpected argument '%s'",

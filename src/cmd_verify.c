@@ -14,7 +14,8 @@
 static const char usage[] =
     "usage: mtls verify CERT [--ca FILE] [--purpose client|server|node]\n"
     "                   [--host NAME] [--at TIME] [--crl FILE] [--ocsp[=URL]]\n"
-    "                   [--ca-dir DIR]\n"
+    "                   [--ca-dir DIR] [--require-policy OID]...\n"
+    "                   [--require-explicit-policy]\n"
     "\n"
     "Validates CERT's chain with OpenSSL (intermediates may follow the leaf in\n"
     "CERT) and explains a failure specifically: which certificate and which\n"
@@ -29,19 +30,29 @@ static const char usage[] =
     "  --at TIME        verify as of TIME (\"YYYY-MM-DD\" or \"YYYY-MM-DD HH:MM:SS\",\n"
     "                   UTC, or @EPOCH)\n"
     "  --crl FILE       also check revocation against this CRL (PEM or DER)\n"
-    "  --ocsp[=URL]     also ask an OCSP responder (default: the OCSP URL in\n"
-    "                   CERT's AIA); the issuer comes from CERT's chain or --ca\n"
+    "  --ocsp[=URL]     also ask OCSP about CERT and every intermediate CA\n"
+    "                   above it (not the root), each at the OCSP URL in its\n"
+    "                   AIA, or all at URL; issuers come from CERT's chain or\n"
+    "                   --ca\n"
     "  --ca-dir DIR     the CA whose inventory is consulted (default\n"
     "                   $MTLS_CA_DIR or ./pki when present): a certificate it\n"
     "                   revoked is invalid; one a renewal superseded is valid\n"
     "                   with a warning naming the current one\n"
-    "\n"
+    "  --require-policy OID  the chain must be valid for this certificate\n"
+    "                   policy (RFC 5280 6.1): every certificate from the CA\n"
+    "                   down asserts it, or anyPolicy where no CA inhibits\n"
+    "                   it (repeatable: any one of them; dotted numbers)\n"
+    "  --require-explicit-policy  the chain must be valid for some policy\n"
+    "                   asserted by every certificate from the CA down\n"
+    "                   (malformed policy extensions and a CA's policy\n"
+    "                   constraints are always checked)\n"    "\n"
     "Exit status: 0 valid, 1 invalid, revoked or unreadable, 2 usage.\n"
     "\n"
     "examples:\n"
     "  mtls verify publish.crt --purpose server --host publish.example\n"
     "  mtls verify author.crt --purpose client --crl pki/crl.pem\n"
-    "  mtls verify partner.crt --ca partner-ca.crt --ocsp\n";
+    "  mtls verify partner.crt --ca partner-ca.crt --ocsp\n"
+    "  mtls verify partner.crt --purpose client --require-policy 1.3.6.1.4.1.99999.1\n";
 
 static int
 parse_time(const char *s, time_t *out)
@@ -107,6 +118,8 @@ cmd_verify(int argc, char **argv)
 	    {"crl", required_argument, NULL, 'r'},
 	    {"ocsp", optional_argument, NULL, 'O'},
 	    {"ca-dir", required_argument, NULL, 'd'},
+	    {"require-policy", required_argument, NULL, 'P'},
+	    {"require-explicit-policy", no_argument, NULL, 'E'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -118,6 +131,7 @@ cmd_verify(int argc, char **argv)
 	char *subj;
 	int c, rc, ocsp = 0, node = 0;
 	const char *ocsp_url = NULL, *ca_dir = NULL;
+	const char *policies[16];
 
 	memset(&o, 0, sizeof(o));
 	memset(&st, 0, sizeof(st));
@@ -146,6 +160,18 @@ cmd_verify(int argc, char **argv)
 			break;
 		case 'r': o.crl_file = optarg; break;
 		case 'd': ca_dir = optarg; break;
+		case 'P':
+			if (mtls_policy_oid_check(optarg, &err) != 0) {
+				return cli_usage("verify", "--require-policy: %s", err.msg);
+			}
+			if (o.npolicies == sizeof(policies) / sizeof(policies[0])) {
+				return cli_usage("verify", "at most %zu --require-policy",
+				    sizeof(policies) / sizeof(policies[0]));
+			}
+			policies[o.npolicies++] = optarg;
+			o.policies = policies;
+			break;
+		case 'E': o.require_explicit_policy = 1; break;
 		case 'O': ocsp = 1; ocsp_url = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("verify");

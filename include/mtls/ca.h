@@ -310,6 +310,14 @@ int mtls_ca_current(struct mtls_ca *ca, const char *name, char *serial,
 int mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
     size_t *len, long *count, struct mtls_err *err);
 
+/* During a rollover each issuer has its own CRL: mtls_ca_crl lists the
+ * revoked certificates the CA's current certificate issued, and this one
+ * those the retiring issuer (mtls_ca_previous) issued, signed by the
+ * retiring key, which mtls_ca_unlock loads from DIR/rollover (or its
+ * token) with the same password. MTLS_E_NOTFOUND outside a rollover. */
+int mtls_ca_crl_previous(struct mtls_ca *ca, int days, int der,
+    unsigned char **out, size_t *len, long *count, struct mtls_err *err);
+
 /* A CA rollover, as RFC 4210 4.4's root CA key update: a new key and a
  * new self-signed certificate (NewWithNew) become the issuer; the old
  * root (OldWithOld), the new certificate signed by the old key
@@ -322,7 +330,8 @@ struct mtls_rollover_opts {
 	                          ("Root CA" -> "Root CA G2" -> "Root CA G3") */
 	enum mtls_keytype key_type;
 	int days;              /* 0: MTLS_DEFAULT_CA_DAYS */
-	const char *pass_spec; /* encrypt the new ca.key, or the token PIN */
+	const char *pass_spec; /* encrypt the new ca.key (and the retiring
+	                          key, kept in DIR/rollover), or the token PIN */
 	const char *key_uri;   /* "pkcs11:...": the new key is in a token */
 };
 
@@ -426,6 +435,31 @@ int mtls_policy_save(struct mtls_ca *ca, const struct mtls_sign_policy *pol,
 typedef int mtls_policy_cb(const struct mtls_sign_policy *pol, void *arg);
 int mtls_policy_get(struct mtls_ca *ca, const char *name, mtls_policy_cb *cb,
     void *arg, struct mtls_err *err);
+
+/* Where an identity was deployed: a directory holding NAME.key, NAME.crt
+ * and NAME.chain.pem (FORMAT "files"), a container exported from them
+ * ("pem", "der", "p12", "p12-legacy", "jks") or a server bundle
+ * ("bundle:nginx", ...). ARGS: the command options that write it again,
+ * tab-separated, never holding a literal password. */
+struct mtls_deployment {
+	const char *name;
+	const char *path;   /* absolute */
+	const char *format;
+	const char *args;
+	time_t recorded_at;
+};
+
+/* Records (or updates, keyed by NAME and PATH) one deployment. */
+int mtls_ca_deploy_record(struct mtls_ca *ca, const struct mtls_deployment *d,
+    struct mtls_err *err);
+
+/* Calls CB for every deployment of NAME (every name when NULL), by name,
+ * "files" directories first, then in the order they were recorded. The
+ * entry is borrowed for the callback; a non-zero return stops the walk
+ * and is returned. */
+typedef int mtls_deploy_cb(const struct mtls_deployment *d, void *arg);
+int mtls_ca_deployments(struct mtls_ca *ca, const char *name,
+    mtls_deploy_cb *cb, void *arg, struct mtls_err *err);
 
 /* Deletes the policy NAME (MTLS_E_NOTFOUND when there is none). */
 int mtls_policy_remove(struct mtls_ca *ca, const char *name,

@@ -47,6 +47,11 @@ struct mtls_verify_opts {
 	const char *host;           /* DNS name or IP the cert must match */
 	time_t at;                  /* 0: now */
 	const char *crl_file;       /* optional CRL(s) to check against */
+	const char *const *policies; /* certificate policy OIDs the chain
+	                               must be valid for (explicit policy) */
+	size_t npolicies;
+	int require_explicit_policy; /* some policy, asserted from the CA
+	                               down (mtls_chain_profile_policies) */
 };
 
 /* Verifies LEAF (with UNTRUSTED intermediates, may be NULL). On failure,

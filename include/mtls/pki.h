@@ -112,19 +112,48 @@ int mtls_san_allowed(const char *text, const char *allow);
 #define MTLS_SECURITY_LEVEL 2
 
 /* The one chain profile of `verify` and `serve`: RFC 5280 structure
- * checks (X509_V_FLAG_X509_STRICT) and MTLS_SECURITY_LEVEL for the key
- * and signature of every certificate of the chain. */
+ * checks (X509_V_FLAG_X509_STRICT), certificate policy processing
+ * (X509_V_FLAG_POLICY_CHECK) and MTLS_SECURITY_LEVEL for the key and
+ * signature of every certificate of the chain. */
 void mtls_chain_profile_apply(X509_VERIFY_PARAM *vp);
+
+/* 0 when TEXT is a certificate policy OID in dotted numbers
+ * ("1.3.6.1.4.1.99999.1"); else -1 with MTLS_E_USAGE naming it. */
+int mtls_policy_oid_check(const char *text, struct mtls_err *err);
+
+/* Certificate policies (RFC 5280 4.2.1.4 and 6.1) on top of the profile:
+ * with REQUIRE_EXPLICIT or N > 0 OIDS, the chain must be valid for a
+ * policy asserted by every certificate from the anchor down (explicit
+ * policy), and with OIDS, for one of them (anyPolicy in a certificate
+ * stands for every policy unless a CA above inhibits it). Policy
+ * processing itself (malformed policy extensions, a CA's policy
+ * constraints) is always on in mtls_chain_profile_apply. 0, or -1 with
+ * MTLS_E_USAGE naming a bad OID. */
+int mtls_chain_profile_policies(X509_VERIFY_PARAM *vp,
+    const char *const *oids, size_t n, int require_explicit,
+    struct mtls_err *err);
 
 enum mtls_leaf_role { MTLS_LEAF_CLIENT, MTLS_LEAF_SERVER, MTLS_LEAF_NODE };
 
 /* The end-entity rules OpenSSL's purpose checks leave open: LEAF must not
  * be a CA, must not carry keyCertSign/cRLSign or name constraints, and
  * must carry an extended key usage naming ROLE's purpose (no EKU, which
- * OpenSSL reads as "any purpose", is refused), and its subject must pass
- * mtls_name_check. NULL when LEAF passes, else a sentence naming the rule
+ * OpenSSL reads as "any purpose", is refused), its subject must pass
+ * mtls_name_check and its dNSNames the preferred name syntax. NULL when LEAF passes, else a sentence naming the rule
  * (static, or per thread until the next call). */
 const char *mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role);
+
+/* The rules OpenSSL's name constraint check leaves open, for CHAIN as
+ * verified (leaf first, anchor last): a wildcard dNSName of the leaf
+ * ("*.example.org") must not cover names in a dNSName subtree a CA of
+ * the chain excludes ("bad.example.org"). NULL when it passes, else a
+ * sentence naming the name, the subtree and the CA (per thread). */
+const char *mtls_chain_names_check(STACK_OF(X509) *chain);
+
+/* When one of CERT's extensions that OpenSSL knows does not decode
+ * (garbage DER in subjectAltName, say), a sentence naming it (per
+ * thread); else NULL. Such a certificate never verifies; this says why. */
+const char *mtls_cert_malformed_why(X509 *cert);
 
 /* Why OpenSSL refused CERT, found at DEPTH of a chain verified for
  * ROLE, with a purpose error (X509_V_ERR_INVALID_PURPOSE): a sentence

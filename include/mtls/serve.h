@@ -85,6 +85,11 @@ struct mtls_serve_opts {
 	                           certificate, not its intermediates
 	                           (logged at start); default: every
 	                           certificate of the chain but the anchor */
+	const char *const *policies; /* certificate policy OIDs a client
+	                           chain must be valid for (explicit policy,
+	                           mtls_chain_profile_policies); NPOLICIES */
+	size_t npolicies;
+	int require_explicit_policy; /* some policy, from the CA down */
 	double watch_interval;  /* seconds between checks of the CRL files
 	                           (the certificate and key: twice that);
 	                           0: 1; negative: no file watching */

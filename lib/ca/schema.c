@@ -116,6 +116,17 @@ static const char *const migrations[] = {
     " serial TEXT PRIMARY KEY REFERENCES certs(serial),"
     " account TEXT NOT NULL,"
     " order_id TEXT NOT NULL);",
+    /* 5 -> 6: where each identity was deployed and in which format, so
+     * renew and rotate rewrite every copy (keystores, bundles), not only
+     * NAME.key/.crt/.chain.pem. ARGS holds the options that rewrite it,
+     * tab-separated; never a literal password. */
+    "CREATE TABLE deployments("
+    " name TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " format TEXT NOT NULL,"
+    " args TEXT NOT NULL DEFAULT '',"
+    " recorded_at INTEGER NOT NULL,"
+    " PRIMARY KEY(name, path));",
 };
 
 #define SCHEMA_LATEST ((long)MTLS_ARRAY_LEN(migrations) + 1)
@@ -219,8 +230,18 @@ static const char pg_schema[] =
 
 /* pg_migrations[i] upgrades PostgreSQL from PG_BASE+i to PG_BASE+i+1; the
  * PostgreSQL twin of each SQLite migration after PG_BASE. Append only. */
-static const char *const pg_migrations[] = {NULL};
-#define PG_LATEST ((long)PG_BASE + (long)MTLS_ARRAY_LEN(pg_migrations) - 1)
+static const char *const pg_migrations[] = {
+    /* 5 -> 6: the deployment record (see migrations[4]). */
+    "CREATE TABLE deployments("
+    " rowid BIGSERIAL UNIQUE,"
+    " name TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " format TEXT NOT NULL,"
+    " args TEXT NOT NULL DEFAULT '',"
+    " recorded_at BIGINT NOT NULL,"
+    " PRIMARY KEY(name, path));",
+};
+#define PG_LATEST ((long)PG_BASE + (long)MTLS_ARRAY_LEN(pg_migrations))
 
 /* The schema version recorded in META; 0 when there is none yet (a new
  * PostgreSQL database), -1 when it cannot be read. */

@@ -304,7 +304,7 @@ test_migrates_version_1(void **state)
 	    "DROP TABLE journal; "
 	    "DROP TABLE policies; ALTER TABLE certs DROP COLUMN origin; "
 	    "DROP TABLE acme_eab; DROP TABLE acme_objects; DROP TABLE acme_keys; "
-	    "DROP TABLE acme_certs; "
+	    "DROP TABLE acme_certs; DROP TABLE deployments; "
 	    "UPDATE meta SET value='1' WHERE key='schema'", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	ca = mtls_ca_open(f->dir, &e);
@@ -316,7 +316,8 @@ test_migrates_version_1(void **state)
 	/* Version 3: certificates know their origin; policies are stored. */
 	assert_int_equal(sqlite3_open(test_path(f->dir, "inventory.db"), &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "SELECT origin FROM certs; SELECT name "
-	    "FROM policies; SELECT 1 FROM meta WHERE key='schema' AND value='3'",
+	    "FROM policies; SELECT path, format, args FROM deployments; "
+	    "SELECT 1 FROM meta WHERE key='schema' AND value='3'",
 	    NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	/* A newer schema than we know is refused, not misread. */

@@ -113,6 +113,10 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 		const char *rule = X509_STORE_CTX_get_error_depth(xs) == 0 && leaf != NULL
 		    ? mtls_leaf_profile_check(leaf, MTLS_LEAF_CLIENT) : NULL;
 
+		if (rule == NULL && X509_STORE_CTX_get_error_depth(xs) == 0) {
+			rule = mtls_chain_names_check(X509_STORE_CTX_get0_chain(xs));
+		}
+
 		if (rule == NULL) {
 			return 1;
 		}
@@ -500,7 +504,8 @@ resume_allowed(SSL *s, SSL_SESSION *ss)
 	/* The same verification as a handshake's: purpose sslclient, the
 	 * chain profile and the time now (an expired client stops here). */
 	if (X509_verify_cert(xs) != 1 ||
-	    mtls_leaf_profile_check(peer, MTLS_LEAF_CLIENT) != NULL) {
+	    mtls_leaf_profile_check(peer, MTLS_LEAF_CLIENT) != NULL ||
+	    mtls_chain_names_check(X509_STORE_CTX_get0_chain(xs)) != NULL) {
 		goto out;
 	}
 	ok = h == NULL || h->resumed == NULL ||
@@ -653,6 +658,10 @@ mtls__serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
 	/* The chain profile verify applies; the TLS security level is what
 	 * OpenSSL uses as the chain's authentication level in a handshake. */
 	mtls_chain_profile_apply(SSL_CTX_get0_param(ctx));
+	if (mtls_chain_profile_policies(SSL_CTX_get0_param(ctx), o->policies,
+		o->npolicies, o->require_explicit_policy, err) != 0) {
+		goto fail;
+	}
 	SSL_CTX_set_security_level(ctx, MTLS_SECURITY_LEVEL);
 	SSL_CTX_set_info_callback(ctx, info_cb);
 	SSL_CTX_set_msg_callback(ctx, msg_cb);

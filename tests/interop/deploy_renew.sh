@@ -1,0 +1,84 @@
+#!/bin/bash
+# The deployment record: issue, export and bundle note where an identity
+# went and in which format; renew writes every copy again. After a renewal
+# the key/cert/chain directory, a JKS and a legacy PKCS#12 export, a PEM
+# export, an nginx bundle and a Tomcat bundle all carry the new serial
+# (read back by openssl and keytool), and nginx, reloaded, serves it.
+. "$(dirname "$0")/lib.sh"
+cd "$T" || exit 1
+
+$MTLS ca init --ca-dir pki >/dev/null || { echo "ca init failed"; exit 1; }
+export MTLS_CA_DIR=$T/pki
+echo "store-secret-1" >store.pass
+chmod 600 store.pass
+P=$(free_port)
+mkdir -p deployed
+
+check "issue into servers/web" $MTLS issue web --profile server \
+	--san dns:localhost,ip:127.0.0.1 --out servers/web
+check "issue a client" $MTLS issue cli --profile client --out clients
+check "export JKS (password by file:)" $MTLS export web --to jks --from servers/web \
+	--pass "file:$T/store.pass" --out deployed/web.jks
+check "export legacy PKCS#12" $MTLS export web --to p12 --legacy \
+	--from servers/web --pass "file:$T/store.pass" --out deployed/web.p12
+check "export PEM (key + chain)" $MTLS export web --to pem --from servers/web \
+	--out deployed/web.pem
+check "bundle for nginx" $MTLS bundle web --for nginx --from servers/web \
+	--out b-nginx --listen 127.0.0.1:$P
+check "bundle for tomcat (password given literally)" $MTLS bundle web \
+	--for tomcat --from servers/web --pass pass:tomcat-secret --out b-tomcat
+check_output "list --deployments shows every copy" \
+	"bundle:tomcat" $MTLS list web --deployments
+check_output "list --deployments --json: format and path" \
+	'"format": "jks"' $MTLS list web --deployments --json
+check_output "the literal password is not recorded" '^0$' \
+	sh -c "sqlite3 pki/inventory.db \"SELECT count(*) FROM deployments WHERE args LIKE '%tomcat-secret%'\" 2>/dev/null || echo 0"
+
+# nginx serves the bundle, with a master process so that it can reload.
+nginx_conf "$T/nginx" "$T/b-nginx/nginx.conf"
+bg nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -g 'daemon off;'
+wait_port "$P" 15 || { fail "nginx did not start"; cat nginx/logs/error.log; }
+served() {
+	openssl s_client -connect 127.0.0.1:$P -servername localhost \
+		-cert clients/cli.crt -key clients/cli.key </dev/null 2>/dev/null |
+		openssl x509 -noout -serial | sed 's/serial=//'
+}
+OLD=$(openssl x509 -in servers/web/web.crt -noout -serial | sed 's/serial=//')
+check_output "nginx serves the first certificate" "^$OLD\$" served
+
+# A copy whose password was given as pass: needs --store-pass: renew says so.
+check_status "renew without --store-pass: the Tomcat copy is named, exit 1" 1 \
+	$MTLS renew web
+cp last.out renew1.out
+check_output "the message names the copy and --store-pass" \
+	"b-tomcat.*store-pass" cat renew1.out
+check "renew with --store-pass rewrites everything" $MTLS renew web \
+	--store-pass pass:tomcat-secret
+NEW=$(openssl x509 -in servers/web/web.crt -noout -serial | sed 's/serial=//')
+check "renew wrote the new certificate where web was issued" \
+	test -n "$NEW" -a "$NEW" != "$OLD"
+check_output "chain file: new serial" "^serial=$NEW\$" \
+	openssl x509 -in servers/web/web.chain.pem -noout -serial
+lower=$(echo "$NEW" | tr 'A-F' 'a-f' | sed 's/^0*//')
+check_output "JKS (keytool): new serial" "Serial number: 0*$lower\$" \
+	sh -c "keytool -list -v -keystore deployed/web.jks -storepass store-secret-1 2>/dev/null | grep -m1 'Serial number'"
+check_output "legacy PKCS#12 (openssl): new serial" "^serial=$NEW\$" \
+	sh -c "openssl pkcs12 -legacy -in deployed/web.p12 -passin file:store.pass -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial"
+check_output "legacy PKCS#12 stays legacy" "3DES|des-ede3|pbeWithSHA1And3-KeyTripleDES" \
+	sh -c "openssl pkcs12 -legacy -in deployed/web.p12 -passin file:store.pass -info -noout 2>&1"
+check_output "PEM export: new serial" "^serial=$NEW\$" \
+	openssl x509 -in deployed/web.pem -noout -serial
+check_output "PEM export is still 0600" '^600$' stat -c %a deployed/web.pem
+check_output "nginx bundle: new serial" "^serial=$NEW\$" \
+	openssl x509 -in b-nginx/web.chain.pem -noout -serial
+check_output "nginx bundle: key matches the new certificate" \
+	"$(openssl x509 -in servers/web/web.crt -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64)" \
+	sh -c "openssl pkey -in b-nginx/web.key -pubout -outform DER | sha256sum | cut -c1-64"
+check_output "nginx bundle: snippet keeps its --listen" "127.0.0.1:$P" cat b-nginx/nginx.conf
+check_output "Tomcat bundle (keytool): new serial" "Serial number: 0*$lower\$" \
+	sh -c "keytool -list -v -keystore b-tomcat/web.p12 -storetype PKCS12 -storepass tomcat-secret 2>/dev/null | grep -m1 'Serial number'"
+
+check "nginx reload" nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -s reload
+for _ in $(seq 1 50); do [ "$(served)" = "$NEW" ] && break; sleep 0.1; done
+check_output "nginx, reloaded, serves the renewed certificate" "^$NEW\$" served
+finish
