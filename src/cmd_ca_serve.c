@@ -71,6 +71,9 @@ static const char usage[] =
     "                       to (repeatable; default: where names resolve)\n"
     "  --acme-validate-timeout S  seconds per validation (default 10)\n"
     "  --acme-orders-per-hour N  per account (default 300)\n"
+    "  --acme-accounts-per-ip N  new-account requests per client address per\n"
+    "                       hour, refused ones included (default 20)\n"
+    "Over a limit the answer is 429 rateLimited with Retry-After.\n"
     "\n"
     "Exit status: 0 after a clean stop (SIGTERM, SIGINT), 1 when it cannot\n"
     "start (CA locked, port taken, bad identity), 2 on a usage error.\n"
@@ -89,7 +92,7 @@ enum {
 	O_MAX_CONNS,
 };
 
-/* The --acme-* options (ids 1000..1008); 0 or 2. */
+/* The --acme-* options (ids 1000..1009); 0 or 2. */
 static int
 acme_option(struct mtls_ca_serve_opts *o, int c, char **resolve,
     char **vallow, char **aallow)
@@ -130,6 +133,13 @@ acme_option(struct mtls_ca_serve_opts *o, int c, char **resolve,
 			return 2;
 		}
 		o->acme_orders_per_hour = v;
+		return 0;
+	case 1009:
+		if (cli_parse_int("ca serve", "--acme-accounts-per-ip", optarg, 1,
+			1000000, &v) != 0) {
+			return 2;
+		}
+		o->acme_accounts_per_ip = v;
 		return 0;
 	default:
 		return cli_bad_option("ca serve");
@@ -178,6 +188,7 @@ cmd_ca_serve(int argc, char **argv)
 	    {"acme-validate-allow", required_argument, NULL, 1006},
 	    {"acme-validate-timeout", required_argument, NULL, 1007},
 	    {"acme-orders-per-hour", required_argument, NULL, 1008},
+	    {"acme-accounts-per-ip", required_argument, NULL, 1009},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -229,7 +240,7 @@ cmd_ca_serve(int argc, char **argv)
 		case 'q': o.log_quiet = 1; break;
 		case 'h': rc = cli_help(usage); goto out;
 		default:
-			rc = c >= 1000 && c <= 1008 ? acme_option(&o, c, &resolve, &vallow,
+			rc = c >= 1000 && c <= 1009 ? acme_option(&o, c, &resolve, &vallow,
 			    &aallow) : cli_bad_option("ca serve");
 			break;
 		}

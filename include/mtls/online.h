@@ -76,6 +76,8 @@ struct mtls_ca_serve_opts {
 	                             wherever the identifiers resolve */
 	double acme_validate_timeout; /* seconds; 0: 10 */
 	long acme_orders_per_hour; /* per account; 0: 300 */
+	long acme_accounts_per_ip; /* newAccount requests per client address
+	                             per hour; 0: 20 */
 };
 
 void mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o);

@@ -521,6 +521,35 @@ mtls__acme_count_since(struct mtls_ca *ca, const char *kind,
 	return 0;
 }
 
+int
+mtls__acme_list(struct mtls_ca *ca, const char *kind, const char *account,
+    time_t now, long skip, long limit, int (*fn)(const char *id, void *arg),
+    void *arg, struct mtls_err *err)
+{
+	struct mtls_db_stmt *s;
+	int rc;
+
+	s = prep(ca, "SELECT id FROM acme_objects WHERE account=?1 AND kind=?2 "
+	    "AND status<>'invalid' AND (status NOT IN ('pending','ready') OR "
+	    "expires_at>?3) ORDER BY created_at DESC, id LIMIT ?4 OFFSET ?5",
+	    "listing ACME orders", err);
+	if (s == NULL) {
+		return -1;
+	}
+	mtls__db_bind_text(s, 1, account);
+	mtls__db_bind_text(s, 2, kind);
+	mtls__db_bind_int64(s, 3, (long long)now);
+	mtls__db_bind_int64(s, 4, (long long)limit);
+	mtls__db_bind_int64(s, 5, (long long)skip);
+	while ((rc = mtls__db_step(s, err)) == 1) {
+		if (fn(mtls__db_col_text(s, 0), arg) != 0) {
+			break;
+		}
+	}
+	mtls__db_finalize(s);
+	return rc < 0 ? -1 : 0;
+}
+
 /* Looks up one text column by one text key: 0 found, 1 none, -1 error. */
 static int
 lookup1(struct mtls_ca *ca, const char *sql, const char *key, char *out,

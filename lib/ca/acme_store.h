@@ -38,6 +38,13 @@ char *mtls__acme_get(struct mtls_ca *ca, const char *kind, const char *id,
 int mtls__acme_count_since(struct mtls_ca *ca, const char *kind,
     const char *account, time_t since, long *n, struct mtls_err *err);
 
+/* FN for each id of ACCOUNT's documents of KIND still alive at NOW (not
+ * invalid, and not pending or ready past their expiry), newest first:
+ * at most LIMIT, after the first SKIP. Stops at FN's non-zero. */
+int mtls__acme_list(struct mtls_ca *ca, const char *kind, const char *account,
+    time_t now, long skip, long limit, int (*fn)(const char *id, void *arg),
+    void *arg, struct mtls_err *err);
+
 /* The account whose key has THUMBPRINT into ACCOUNT: 0 found, 1 none,
  * -1 error. */
 int mtls__acme_key_find(struct mtls_ca *ca, const char *thumbprint,

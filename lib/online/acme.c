@@ -30,6 +30,9 @@ mtls__acme_init(struct mtls__acme *a, struct mtls_ca *ca,
 	if (a->o.orders_per_hour <= 0) {
 		a->o.orders_per_hour = 300;
 	}
+	if (a->o.accounts_per_ip <= 0) {
+		a->o.accounts_per_ip = 20;
+	}
 	if (a->o.pending_lifetime <= 0) {
 		a->o.pending_lifetime = 86400;
 	}
@@ -39,6 +42,10 @@ mtls__acme_init(struct mtls__acme *a, struct mtls_ca *ca,
 	}
 	if (mtls__nonce_init(&a->nonces, err) != 0) {
 		return -1;
+	}
+	a->ipc = calloc(MTLS__ACME_IP_SLOTS, sizeof(*a->ipc));
+	if (a->ipc == NULL) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	b = BIO_new(BIO_s_mem());
 	if (b == NULL || PEM_write_bio_X509(b, mtls_ca_cert(ca)) != 1 ||
@@ -58,6 +65,7 @@ void
 mtls__acme_clear(struct mtls__acme *a)
 {
 	free(a->ca_pem);
+	free(a->ipc);
 	OPENSSL_cleanse(&a->nonces, sizeof(a->nonces));
 	memset(a, 0, sizeof(*a));
 }
@@ -279,12 +287,49 @@ out:
 	return rc;
 }
 
+long
+mtls__acme_account_rate(struct mtls__acme *a, const char *addr, time_t now)
+{
+	struct mtls__acme_ipcount *c, *slot = NULL;
+	unsigned long h = 5381;
+	const char *p;
+	size_t i;
+
+	for (p = addr; *p != '\0'; p++) {
+		h = h * 33 + (unsigned char)*p;
+	}
+	/* Eight slots per address; a new address takes a free or stale one,
+	 * else the one whose hour began first. */
+	for (i = 0; i < 8; i++) {
+		c = &a->ipc[(h + i) % MTLS__ACME_IP_SLOTS];
+		if (strcmp(c->addr, addr) == 0) {
+			if (now - c->start >= 3600) {
+				c->start = now;
+				c->n = 0;
+			}
+			if (c->n >= a->o.accounts_per_ip) {
+				return (long)(c->start + 3600 - now);
+			}
+			c->n++;
+			return 0;
+		}
+		if (slot == NULL || c->addr[0] == '\0' || c->start < slot->start) {
+			slot = c;
+		}
+	}
+	snprintf(slot->addr, sizeof(slot->addr), "%s", addr);
+	slot->start = now;
+	slot->n = 1;
+	return 0;
+}
+
 static void
 new_account(struct mtls__acme_job *j)
 {
 	struct mtls_err e;
 	char id[64], kid[64] = "", allow[2048] = "";
 	json_t *p = j->payload, *eab, *acct = NULL, *contact;
+	long wait;
 	int rc;
 
 	if (p == NULL) {
@@ -311,6 +356,17 @@ new_account(struct mtls__acme_job *j)
 	if (json_is_true(json_object_get(p, "onlyReturnExisting"))) {
 		mtls__acme_problem(j, 400, "accountDoesNotExist", "no account has "
 		    "this key");
+		return;
+	}
+	/* Every attempt to make an account counts, refused ones too: an
+	 * address guessing MACs is stopped like one making accounts. */
+	wait = mtls__acme_account_rate(j->a, j->req->peer_addr ?
+	    j->req->peer_addr : "-", j->now);
+	if (wait > 0) {
+		mtls__acme_problem(j, 429, "rateLimited", "this address asked for "
+		    "%ld new accounts in the last hour; retry in %ld s",
+		    j->a->o.accounts_per_ip, wait);
+		j->resp->retry_after = (int)wait;
 		return;
 	}
 	contact = json_object_get(p, "contact");
@@ -517,11 +573,30 @@ path_id(const char *path, const char *prefix, char *id, size_t len)
 	return path + n + k;
 }
 
+/* "/orders" is page 1, "/orders/N" page N (1..100000); else 0. */
+static long
+orders_page(const char *rest)
+{
+	char *end;
+	long n;
+
+	if (strcmp(rest, "/orders") == 0) {
+		return 1;
+	}
+	if (strncmp(rest, "/orders/", 8) != 0 || rest[8] < '1' || rest[8] > '9' ||
+	    strspn(rest + 8, "0123456789") > 6) {
+		return 0;
+	}
+	n = strtol(rest + 8, &end, 10);
+	return *end == '\0' && n <= 100000 ? n : 0;
+}
+
 static void
 route_post(struct mtls__acme_job *j)
 {
 	const char *p = j->req->path, *rest;
 	char id[80];
+	long page = 0;
 	int jwk_ok = strcmp(p, "new-account") == 0 || strcmp(p, "revoke-cert") == 0;
 
 	if (authenticate(j, jwk_ok) != 0) {
@@ -536,13 +611,13 @@ route_post(struct mtls__acme_job *j)
 	} else if (strcmp(p, "key-change") == 0) {
 		key_change(j);
 	} else if ((rest = path_id(p, "acct/", id, sizeof(id))) != NULL &&
-	    (*rest == '\0' || strcmp(rest, "/orders") == 0)) {
+	    (*rest == '\0' || (page = orders_page(rest)) > 0)) {
 		if (*rest == '\0') {
 			account_update(j, id);
 		} else if (strcmp(id, j->account) != 0) {
 			mtls__acme_problem(j, 403, "unauthorized", "not your account");
 		} else {
-			mtls__acme_orders_list(j);
+			mtls__acme_orders_list(j, page);
 		}
 	} else if ((rest = path_id(p, "order/", id, sizeof(id))) != NULL &&
 	    (*rest == '\0' || strcmp(rest, "/finalize") == 0)) {

@@ -100,7 +100,19 @@ struct mtls__acme_opts {
 	int no_eab;             /* accounts without External Account Binding */
 	const char *allow;      /* what such accounts may get (mtls/acme.h) */
 	long orders_per_hour;   /* per account; 0: 300 */
+	long accounts_per_ip;   /* newAccount requests per client address per
+	                           hour; 0: 20 */
 	long pending_lifetime;  /* seconds an order may stay unfinished */
+};
+
+/* newAccount requests per client address in the current hour: a table
+ * in memory, per server (a few addresses make accounts; an address that
+ * tries keys or MACs in a loop is stopped). */
+#define MTLS__ACME_IP_SLOTS 1024
+struct mtls__acme_ipcount {
+	char addr[48];
+	time_t start;
+	long n;
 };
 
 /* One validation to run (the transport does it, asynchronously), and
@@ -124,6 +136,7 @@ struct mtls__acme {
 	mtls__acme_validate_fn *validate;
 	void *validate_arg;
 	char *ca_pem;           /* the CA certificate, appended to chains */
+	struct mtls__acme_ipcount *ipc; /* MTLS__ACME_IP_SLOTS */
 	unsigned long long issued, refused;
 };
 
@@ -227,6 +240,11 @@ int mtls__acme_expired(struct mtls__acme_job *j, json_t *doc);
 void mtls__acme_store_problem(struct mtls__acme_job *j,
     const struct mtls_err *e);
 
+/* Counts one newAccount request from ADDR at NOW: 0 within the limit,
+ * else the seconds until ADDR may ask again. */
+long mtls__acme_account_rate(struct mtls__acme *a, const char *addr,
+    time_t now);
+
 /* Routes: orders in acme_order.c, authorizations and challenges in
  * acme_authz.c, certificates and revocation in acme_cert.c. */
 void mtls__acme_new_order(struct mtls__acme_job *j);
@@ -235,7 +253,8 @@ void mtls__acme_authz(struct mtls__acme_job *j, const char *id);
 void mtls__acme_chall(struct mtls__acme_job *j, const char *id);
 void mtls__acme_cert(struct mtls__acme_job *j, const char *serial);
 void mtls__acme_revoke(struct mtls__acme_job *j);
-void mtls__acme_orders_list(struct mtls__acme_job *j);
+/* The account's orders list (7.1.2.1), page PAGE (1, 2, ...). */
+void mtls__acme_orders_list(struct mtls__acme_job *j, long page);
 
 /* The acmeIdentifier extension (RFC 8737 3) for KEYAUTH: DER of an
  * OCTET STRING holding SHA-256(KEYAUTH). */

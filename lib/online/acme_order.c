@@ -477,10 +477,47 @@ out:
 	json_decref(o);
 }
 
-void
-mtls__acme_orders_list(struct mtls__acme_job *j)
+struct orders_arg {
+	struct mtls__acme_job *j;
+	json_t *urls;
+};
+
+static int
+orders_add(const char *id, void *arg)
 {
-	/* 7.1.2.1: the list may be empty; we do not page it. Orders are
-	 * found by their URLs, which every client keeps. */
-	mtls__acme_reply(j, 200, json_pack("{s:[]}", "orders"));
+	struct orders_arg *o = arg;
+	char *u = mtls__acme_url(o->j, "order/%s", id);
+
+	if (u == NULL || json_array_append_new(o->urls, json_string(u)) != 0) {
+		free(u);
+		return -1;
+	}
+	free(u);
+	return 0;
+}
+
+/* 7.1.2.1: the account's live orders (not invalid, not expired while
+ * pending), newest first, a page at a time with a Link rel="next". */
+#define ORDERS_PAGE 100
+
+void
+mtls__acme_orders_list(struct mtls__acme_job *j, long page)
+{
+	struct orders_arg o = {j, json_array()};
+	struct mtls_err e;
+
+	mtls_err_clear(&e);
+	if (o.urls == NULL || mtls__acme_list(j->a->ca, "order", j->account,
+		j->now, (page - 1) * ORDERS_PAGE, ORDERS_PAGE + 1, orders_add, &o,
+		&e) != 0) {
+		json_decref(o.urls);
+		mtls__acme_store_problem(j, &e);
+		return;
+	}
+	if (json_array_size(o.urls) > ORDERS_PAGE) {
+		json_array_remove(o.urls, ORDERS_PAGE);
+		mtls__acme_link(j, mtls__acme_url(j, "acct/%s/orders/%ld",
+		    j->account, page + 1), "next");
+	}
+	mtls__acme_reply(j, 200, json_pack("{s:o}", "orders", o.urls));
 }

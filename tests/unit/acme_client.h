@@ -230,6 +230,8 @@ struct req_out {
 	json_t *body;
 	char location[300];
 	char nonce[40];
+	char link[300];         /* the Link rel="next", or "" */
+	int retry_after;
 };
 
 static inline void
@@ -247,6 +249,7 @@ run(struct fx *f, int post, const char *path, const char *ctype,
 	struct mtls__acme_resp resp;
 	json_error_t je;
 	const char *t;
+	int i;
 
 	memset(&r, 0, sizeof(r));
 	r.post = post;
@@ -259,6 +262,12 @@ run(struct fx *f, int post, const char *path, const char *ctype,
 	mtls__acme_handle(&f->a, &r, &resp);
 	memset(o, 0, sizeof(*o));
 	o->status = resp.status;
+	o->retry_after = resp.retry_after;
+	for (t = NULL, i = 0; i < MTLS__ACME_HDRS; i++) {
+		t = resp.links[i] && strstr(resp.links[i], "rel=\"next\"") ?
+		    resp.links[i] : t;
+	}
+	snprintf(o->link, sizeof(o->link), "%s", t ? t : "");
 	snprintf(o->nonce, sizeof(o->nonce), "%s", resp.nonce);
 	snprintf(o->location, sizeof(o->location), "%s", resp.location ?
 	    resp.location : "");

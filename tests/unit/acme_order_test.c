@@ -67,6 +67,143 @@ finalize(struct fx *f, struct client *c, const char *order, EVP_PKEY *k,
 	X509_REQ_free(r);
 }
 
+/* The account's orders URL (RFC 8555 7.1.2.1), as a path. */
+static void
+orders_path(struct client *c, char *out, size_t len)
+{
+	snprintf(out, len, "%s/orders", path_of(c->kid));
+}
+
+/* Limits: newAccount per address (refused attempts count, an existing
+ * account is still found), orders per account, each 429 rateLimited with
+ * Retry-After; the orders list: the account's live orders only, newest
+ * first (by the second), paged, not another account's, no malformed
+ * page. */
+static void
+test_limits_and_orders_list(void **state)
+{
+	struct fx *f = *state;
+	struct client c[4], other;
+	struct req_out o;
+	char path[320], order[300], chall[300], first[300];
+	json_t *p, *list;
+	size_t i;
+
+	f->a.o.accounts_per_ip = 3;
+	for (i = 0; i < 4; i++) {
+		client_init(&c[i], MTLS_KEY_EC_P256);
+	}
+	new_account(f, &c[0]);
+	new_account(f, &c[1]);
+	p = json_pack("{s:s}", "contact", "mailto:x@ok.test");   /* not an array */
+	post(f, &c[2], "new-account", p, &o);
+	assert_int_equal(o.status, 400);
+	out_clear(&o);
+	post(f, &c[2], "new-account", p, &o);
+	json_decref(p);
+	assert_int_equal(o.status, 429);
+	assert_string_equal(o.type, "rateLimited");
+	assert_true(o.retry_after > 3500 && o.retry_after <= 3600);
+	out_clear(&o);
+	p = json_pack("{s:b}", "termsOfServiceAgreed", 1);
+	post(f, &c[0], "new-account", p, &o);        /* its key: found, 200 */
+	assert_int_equal(o.status, 200);
+	out_clear(&o);
+	/* Another address is not limited by this one. */
+	for (i = 0; i < MTLS__ACME_IP_SLOTS; i++) {
+		if (strcmp(f->a.ipc[i].addr, "192.0.2.1") == 0) {
+			f->a.ipc[i].start -= 3600;           /* its hour is over */
+		}
+	}
+	post(f, &c[3], "new-account", p, &o);
+	json_decref(p);
+	assert_int_equal(o.status, 201);
+	snprintf(c[3].kid, sizeof(c[3].kid), "%s", o.location);
+	out_clear(&o);
+
+	/* Orders per account per hour. */
+	f->a.o.orders_per_hour = 2;
+	make_order(f, &c[0], "a.ok.test", first, chall);
+	make_order(f, &c[0], "b.ok.test", order, chall);
+	p = order_for("dns", "c.ok.test");
+	post(f, &c[0], "new-order", p, &o);
+	assert_int_equal(o.status, 429);
+	assert_string_equal(o.type, "rateLimited");
+	assert_true(o.retry_after > 0);
+	out_clear(&o);
+	post(f, &c[1], "new-order", p, &o);          /* another account may */
+	json_decref(p);
+	assert_int_equal(o.status, 201);
+	out_clear(&o);
+
+	/* The list: newest first, only the account's own. */
+	orders_path(&c[0], path, sizeof(path));
+	post(f, &c[0], path, NULL, &o);
+	assert_int_equal(o.status, 200);
+	list = json_object_get(o.body, "orders");
+	assert_int_equal(json_array_size(list), 2);
+	/* Newest first, by the second: these two may share one. */
+	assert_true(strcmp(path_of(json_string_value(json_array_get(list, 0))),
+	    order) == 0 || strcmp(path_of(json_string_value(json_array_get(list,
+	    1))), order) == 0);
+	assert_true(strcmp(path_of(json_string_value(json_array_get(list, 0))),
+	    first) == 0 || strcmp(path_of(json_string_value(json_array_get(list,
+	    1))), first) == 0);
+	assert_string_equal(o.link, "");
+	out_clear(&o);
+	post(f, &c[1], path, NULL, &o);
+	assert_int_equal(o.status, 403);
+	assert_string_equal(o.type, "unauthorized");
+	out_clear(&o);
+	snprintf(path, sizeof(path), "%s/orders/0", path_of(c[0].kid));
+	post(f, &c[0], path, NULL, &o);
+	assert_int_equal(o.status, 404);
+	out_clear(&o);
+	snprintf(path, sizeof(path), "%s/orders/1x", path_of(c[0].kid));
+	post(f, &c[0], path, NULL, &o);
+	assert_int_equal(o.status, 404);
+	out_clear(&o);
+
+	/* A failed challenge makes its order invalid: off the list. */
+	post(f, &c[0], chall, json_object(), &o);
+	out_clear(&o);
+	mtls__acme_check_done(&f->a, f->authz, 0, 0, "connection", "refused");
+	assert_string_equal(status_of(f, &c[0], order), "invalid");
+	orders_path(&c[0], path, sizeof(path));
+	post(f, &c[0], path, NULL, &o);
+	list = json_object_get(o.body, "orders");
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(path_of(json_string_value(json_array_get(list, 0))), first);
+	out_clear(&o);
+
+	/* Pages of 100 with rel="next". */
+	f->a.o.orders_per_hour = 1000;
+	client_init(&other, MTLS_KEY_EC_P256);
+	f->a.o.accounts_per_ip = 100;
+	new_account(f, &other);
+	p = order_for("dns", "d.ok.test");
+	for (i = 0; i < 101; i++) {
+		post(f, &other, "new-order", p, &o);
+		assert_int_equal(o.status, 201);
+		out_clear(&o);
+	}
+	json_decref(p);
+	orders_path(&other, path, sizeof(path));
+	post(f, &other, path, NULL, &o);
+	assert_int_equal(json_array_size(json_object_get(o.body, "orders")), 100);
+	assert_non_null(strstr(o.link, "/orders/2>;rel=\"next\""));
+	out_clear(&o);
+	snprintf(path, sizeof(path), "%s/orders/2", path_of(other.kid));
+	post(f, &other, path, NULL, &o);
+	assert_int_equal(json_array_size(json_object_get(o.body, "orders")), 1);
+	assert_string_equal(o.link, "");
+	out_clear(&o);
+	client_free(&other);
+	for (i = 0; i < 4; i++) {
+		client_free(&c[i]);
+	}
+}
+
 static void
 test_order_policy(void **state)
 {
@@ -242,6 +379,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_order_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_flow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_limits_and_orders_list, setup,
+		teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
