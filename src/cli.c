@@ -2,6 +2,7 @@
 #include "mtls/ca.h"
 #include "cli.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,14 +126,13 @@ cli_getopt_reset(void)
 }
 
 int
-cli_parse_duration(const char *cmd, const char *opt, const char *val,
-    long *seconds)
+cli_duration(const char *val, long *seconds)
 {
 	char *end = NULL;
 	long v = strtol(val, &end, 10), mult = 1;
 
 	if (end == val || v < 0) {
-		return cli_usage(cmd, "%s wants a duration like 30d, 12h or 2w, not '%s'", opt, val);
+		return -1;
 	}
 	switch (*end) {
 	case '\0': case 's': mult = 1; break;
@@ -141,13 +141,46 @@ cli_parse_duration(const char *cmd, const char *opt, const char *val,
 	case 'd': mult = 86400; break;
 	case 'w': mult = 7 * 86400; break;
 	default:
-		return cli_usage(cmd, "%s wants a duration like 30d, 12h or 2w, not '%s'", opt, val);
+		return -1;
 	}
 	if (*end != '\0' && end[1] != '\0') {
-		return cli_usage(cmd, "%s wants a duration like 30d, 12h or 2w, not '%s'", opt, val);
+		return -1;
 	}
 	*seconds = v * mult;
 	return 0;
+}
+
+int
+cli_parse_duration(const char *cmd, const char *opt, const char *val,
+    long *seconds)
+{
+	if (cli_duration(val, seconds) != 0) {
+		return cli_usage(cmd, "%s wants a duration like 30d, 12h or 2w, not '%s'", opt, val);
+	}
+	return 0;
+}
+
+char *
+cli_next_field(char **p)
+{
+	char *s = *p, *start;
+
+	while (*s != '\0' && isspace((unsigned char)*s)) {
+		s++;
+	}
+	if (*s == '\0') {
+		*p = s;
+		return NULL;
+	}
+	start = s;
+	while (*s != '\0' && !isspace((unsigned char)*s)) {
+		s++;
+	}
+	if (*s != '\0') {
+		*s++ = '\0';
+	}
+	*p = s;
+	return start;
 }
 
 void

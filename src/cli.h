@@ -64,6 +64,12 @@ void cli_progress(size_t done, size_t total, time_t start);
 /* Parses "30d", "12h", "90m", "2w" or plain seconds into seconds. */
 int cli_parse_duration(const char *cmd, const char *opt, const char *val,
     long *seconds);
+/* The same without a message: 0, or -1 when VAL is no duration. */
+int cli_duration(const char *val, long *seconds);
+
+/* The next whitespace-separated field of *P (NUL-terminated in place),
+ * or NULL at the end; *P moves past it. For line-oriented batch files. */
+char *cli_next_field(char **p);
 
 /* Appends ENTRY (a --resolve value, HOST:PORT:ADDR) to *LIST, a
  * comma-separated list owned by the caller (free()). Returns 0, or 2

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "mtls/file.h"
 #include "mtls/pass.h"
 #include "mtls/token.h"
 #include "audit_verify.h"
@@ -15,6 +16,8 @@
 
 static const char usage[] =
     "usage: mtls token create NAME [--profile P] [--san LIST] [--ttl D]\n"
+    "                         [--cert-lifetime D] [--ca-dir DIR]\n"
+    "       mtls token create --batch FILE [--profile P] [--ttl D]\n"
     "                         [--cert-lifetime D] [--ca-dir DIR]\n"
     "       mtls token list [--all] [--json] [--ca-dir DIR]\n"
     "       mtls token revoke ID|NAME [--ca-dir DIR]\n"
@@ -30,11 +33,22 @@ static const char usage[] =
     "  --ttl D             how long the token can be used (default 30m; 2h, 7d)\n"
     "  --cert-lifetime D   lifetime of the certificate it pays for (default:\n"
     "                      the server's --cert-lifetime)\n"
+    "  --batch FILE        many tokens in one transaction: one line per token,\n"
+    "                      'NAME [--san LIST] [--profile P] [--ttl D]\n"
+    "                      [--cert-lifetime D]' ('#' starts a comment; the\n"
+    "                      command's options are the defaults); prints one\n"
+    "                      'NAME SECRET' line per token, in the file's order.\n"
+    "                      A bad line stops the batch before any token is made\n"
     "  --all               list used, revoked and expired tokens too\n"
     "  --ca-dir DIR        the CA (default $MTLS_CA_DIR or ./pki)\n"
     "\n"
-    "example:\n"
-    "  T=$(mtls token create node1 --san dns:node1.internal,ip:10.0.0.5 --ttl 1h)\n";
+    "exit status: 0 made, listed or revoked; 1 failed (nothing made);\n"
+    "2 usage (a bad option or batch line)\n"
+    "\n"
+    "examples:\n"
+    "  T=$(mtls token create node1 --san dns:node1.internal,ip:10.0.0.5 --ttl 1h)\n"
+    "  printf 'node1\\nnode2 --san dns:node2,ip:10.0.0.6\\n' > fleet.txt\n"
+    "  mtls token create --batch fleet.txt --ttl 2h > fleet.tokens\n";
 
 static const char audit_usage[] =
     "usage: mtls audit [--json] [--last N] [--ca-dir DIR]\n"
@@ -57,6 +71,173 @@ operator_name(char *buf, size_t len)
 	snprintf(buf, len, "operator %s", pw != NULL ? pw->pw_name : "?");
 }
 
+struct token_line {
+	struct mtls_token_spec sp;
+	int lineno;
+};
+
+/* One batch line: NAME and its options over the defaults in *SP. */
+static int
+batch_line(char *line, const char *file, int lineno,
+    struct mtls_token_spec *sp, struct mtls_err *err)
+{
+	char *opt, *val;
+	long *dur;
+	struct mtls_err perr;
+
+	sp->name = cli_next_field(&line);
+	while ((opt = cli_next_field(&line)) != NULL) {
+		val = cli_next_field(&line);
+		if (val == NULL) {
+			return mtls_err_set(err, MTLS_E_USAGE, "%s line %d: %s "
+			    "wants a value", file, lineno, opt);
+		}
+		if (strcmp(opt, "--san") == 0) {
+			sp->sans = val;
+			continue;
+		}
+		if (strcmp(opt, "--profile") == 0) {
+			if (mtls_profile_parse(val, &sp->profile, &perr) != 0 ||
+			    sp->profile == MTLS_PROFILE_OCSP) {
+				return mtls_err_set(err, MTLS_E_USAGE, "%s line %d: "
+				    "--profile is node, client or server, not '%s'",
+				    file, lineno, val);
+			}
+			continue;
+		}
+		dur = strcmp(opt, "--ttl") == 0 ? &sp->ttl
+		    : strcmp(opt, "--cert-lifetime") == 0 ? &sp->cert_lifetime
+		    : NULL;
+		if (dur == NULL) {
+			return mtls_err_set(err, MTLS_E_USAGE, "%s line %d: unknown "
+			    "option '%s' (a line is 'NAME [--san LIST] [--profile P] "
+			    "[--ttl D] [--cert-lifetime D]')", file, lineno, opt);
+		}
+		if (cli_duration(val, dur) != 0 || (dur == &sp->ttl && *dur <= 0)) {
+			return mtls_err_set(err, MTLS_E_USAGE, "%s line %d: %s wants "
+			    "a duration like 30m, 12h or 7d, not '%s'", file,
+			    lineno, opt, val);
+		}
+	}
+	return 0;
+}
+
+/* Reads every line of FILE before anything is made, so a typo on line
+ * 4,000 stops the batch with nothing recorded. */
+static int
+batch_read(const char *file, const struct mtls_token_spec *base,
+    unsigned char **text, struct token_line **out, size_t *count,
+    struct mtls_err *err)
+{
+	struct token_line *lines = NULL, *nl;
+	size_t len = 0, n = 0, cap = 0;
+	char *line, *next;
+	int lineno = 0;
+
+	if (mtls_file_read(file, 64u << 20, text, &len, err) != 0) {
+		return -1;
+	}
+	for (line = (char *)*text; line != NULL; line = next) {
+		struct token_line tl;
+		char *cut;
+
+		lineno++;
+		next = strchr(line, '\n');
+		if (next != NULL) {
+			*next++ = '\0';
+		}
+		if ((cut = strchr(line, '#')) != NULL) {
+			*cut = '\0';
+		}
+		tl.sp = *base;
+		tl.lineno = lineno;
+		if (batch_line(line, file, lineno, &tl.sp, err) != 0) {
+			goto fail;
+		}
+		if (tl.sp.name == NULL) {
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			nl = realloc(lines, cap * sizeof(*nl));
+			if (nl == NULL) {
+				mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+				goto fail;
+			}
+			lines = nl;
+		}
+		lines[n++] = tl;
+	}
+	if (n == 0) {
+		mtls_err_set(err, MTLS_E_USAGE, "%s has no entries (one 'NAME "
+		    "[--san LIST] ...' per line)", file);
+		goto fail;
+	}
+	*out = lines;
+	*count = n;
+	return 0;
+fail:
+	free(lines);
+	return -1;
+}
+
+/* All tokens in one transaction: every one is made, or none. The
+ * secrets are printed only once the transaction has committed. */
+static int
+token_batch(struct mtls_ca *ca, const char *file,
+    const struct mtls_token_spec *base, struct mtls_err *err)
+{
+	struct token_line *lines = NULL;
+	unsigned char *text = NULL;
+	char **secrets = NULL, id[MTLS_TOKEN_ID_LEN], msg[MTLS_ERR_MSG_MAX];
+	size_t i, n = 0, made = 0;
+	int rc = -1;
+
+	if (batch_read(file, base, &text, &lines, &n, err) != 0) {
+		goto out;
+	}
+	secrets = calloc(n, sizeof(*secrets));
+	if (secrets == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (mtls_ca_begin(ca, err) != 0) {
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (mtls_token_create(ca, &lines[i].sp, id, &secrets[i], err) != 0) {
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			mtls_err_set(err, err->code, "%s line %d (%s): %s; no token "
+			    "was made", file, lines[i].lineno, lines[i].sp.name, msg);
+			mtls_ca_rollback(ca);
+			goto out;
+		}
+	}
+	if (mtls_ca_commit(ca, err) != 0) {
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		printf("%s %s\n", lines[i].sp.name, secrets[i]);
+	}
+	made = n;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot write the secrets to "
+		    "standard output (the %zu tokens are made: revoke them with "
+		    "'mtls token revoke NAME')", n);
+		goto out;
+	}
+	fprintf(stderr, "%zu tokens made from %s, each usable once\n", made, file);
+	rc = 0;
+out:
+	for (i = 0; secrets != NULL && i < n; i++) {
+		mtls_pass_free(secrets[i]);
+	}
+	free(secrets);
+	free(lines);
+	free(text);
+	return rc;
+}
+
 static int
 token_create(int argc, char **argv)
 {
@@ -66,13 +247,14 @@ token_create(int argc, char **argv)
 	    {"ttl", required_argument, NULL, 't'},
 	    {"cert-lifetime", required_argument, NULL, 'l'},
 	    {"ca-dir", required_argument, NULL, 'd'},
+	    {"batch", required_argument, NULL, 'b'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct mtls_token_spec sp;
 	struct mtls_err err;
 	struct mtls_ca *ca = NULL;
-	const char *dir = NULL;
+	const char *dir = NULL, *batch = NULL;
 	char id[MTLS_TOKEN_ID_LEN], who[160], until[40], *secret = NULL;
 	int c, rc = 1;
 
@@ -100,12 +282,18 @@ token_create(int argc, char **argv)
 			}
 			break;
 		case 'd': dir = optarg; break;
+		case 'b': batch = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("token create");
 		}
 	}
-	if (optind + 1 != argc) {
-		return cli_usage("token create", "give exactly one NAME");
+	if (batch != NULL && (optind != argc || sp.sans != NULL)) {
+		return cli_usage("token create", "with --batch, names and --san "
+		    "go in the file, one token a line");
+	}
+	if (batch == NULL && optind + 1 != argc) {
+		return cli_usage("token create", "give exactly one NAME (or "
+		    "--batch FILE)");
 	}
 	if (sp.profile == MTLS_PROFILE_OCSP) {
 		return cli_usage("token create", "--profile ocsp cannot be enrolled; "
@@ -114,9 +302,16 @@ token_create(int argc, char **argv)
 	if (sp.ttl <= 0) {
 		return cli_usage("token create", "--ttl must be longer than 0");
 	}
-	sp.name = argv[optind];
 	operator_name(who, sizeof(who));
 	sp.created_by = who;
+	if (batch != NULL) {
+		ca = mtls_ca_open(cli_ca_dir(dir), &err);
+		rc = ca != NULL && token_batch(ca, batch, &sp, &err) == 0 ? 0
+		    : cli_fail(&err);
+		mtls_ca_free(ca);
+		return rc;
+	}
+	sp.name = argv[optind];
 	ca = mtls_ca_open(cli_ca_dir(dir), &err);
 	if (ca == NULL || mtls_token_create(ca, &sp, id, &secret, &err) != 0) {
 		rc = cli_fail(&err);

@@ -26,29 +26,6 @@ struct batch {
 	char *text;
 };
 
-static char *
-next_field(char **p)
-{
-	char *s = *p, *start;
-
-	while (*s != '\0' && isspace((unsigned char)*s)) {
-		s++;
-	}
-	if (*s == '\0') {
-		*p = s;
-		return NULL;
-	}
-	start = s;
-	while (*s != '\0' && !isspace((unsigned char)*s)) {
-		s++;
-	}
-	if (*s != '\0') {
-		*s++ = '\0';
-	}
-	*p = s;
-	return start;
-}
-
 static int
 batch_push(struct batch *b, struct batch_line *l, struct mtls_err *err)
 {
@@ -94,13 +71,13 @@ batch_parse(const char *file, struct batch *b, struct mtls_err *err)
 		if (hash != NULL) {
 			*hash = '\0';
 		}
-		l.name = next_field(&line);
+		l.name = cli_next_field(&line);
 		if (l.name == NULL) {
 			continue;
 		}
-		l.profile = next_field(&line);
-		l.sans = next_field(&line);
-		extra = next_field(&line);
+		l.profile = cli_next_field(&line);
+		l.sans = cli_next_field(&line);
+		extra = cli_next_field(&line);
 		if (l.profile == NULL || extra != NULL) {
 			return mtls_err_set(err, MTLS_E_USAGE,
 			    "%s line %d: expected 'NAME PROFILE [SANLIST]'", file,

@@ -57,7 +57,11 @@ struct mtls_token {
 
 /* Makes a token from SPEC: checks the name and SANs, records it, writes
  * its id into ID and its secret (43 characters of base64url, 256 random
- * bits) into *SECRET (caller frees with mtls_pass_free). */
+ * bits) into *SECRET (caller frees with mtls_pass_free). Inside a
+ * transaction the caller opened with mtls_ca_begin, the token joins it
+ * (many tokens, one commit): nothing is recorded until mtls_ca_commit,
+ * and after a failure the caller rolls back (mtls_ca_rollback); outside
+ * one, the token is committed in its own. */
 int mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *spec,
     char id[MTLS_TOKEN_ID_LEN], char **secret, struct mtls_err *err);
 

@@ -41,6 +41,13 @@ mtls__db_close(struct mtls_db *db)
 	if (db->in_txn) {
 		mtls__db_rollback(db);
 	}
+	while (db->ncache > 0) {
+		struct mtls_db_stmt *s = db->cache[--db->ncache];
+
+		free(s->what);
+		free(s->sql);
+		db->ops->finalize(s);
+	}
 	db->ops->close(db);
 	free(db->where);
 	free(db);
@@ -65,21 +72,58 @@ mtls__db_exec(struct mtls_db *db, const char *sql, const char *what,
 	return db->ops->exec(db, sql, what, err);
 }
 
+/* An idle cached statement for SQL, renamed WHAT, or NULL. */
+static struct mtls_db_stmt *
+cached(struct mtls_db *db, const char *sql, const char *what)
+{
+	struct mtls_db_stmt *s;
+	char *w;
+	size_t i;
+
+	for (i = 0; i < db->ncache; i++) {
+		s = db->cache[i];
+		if (s->busy || strcmp(s->sql, sql) != 0) {
+			continue;
+		}
+		if (strcmp(s->what, what) != 0) {
+			if ((w = strdup(what)) == NULL) {
+				return NULL; /* a fresh statement reports it */
+			}
+			free(s->what);
+			s->what = w;
+		}
+		s->busy = 1;
+		return s;
+	}
+	return NULL;
+}
+
 struct mtls_db_stmt *
 mtls__db_prepare(struct mtls_db *db, const char *sql, const char *what,
     struct mtls_err *err)
 {
-	struct mtls_db_stmt *s = db->ops->prepare(db, sql, what, err);
+	struct mtls_db_stmt *s = cached(db, sql, what);
 
+	if (s != NULL) {
+		return s;
+	}
+	s = db->ops->prepare(db, sql, what, err);
 	if (s == NULL) {
 		return NULL;
 	}
 	s->db = db;
+	s->sql = NULL;
+	s->busy = 0;
 	s->what = strdup(what);
 	if (s->what == NULL) {
 		db->ops->finalize(s);
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
 		return NULL;
+	}
+	/* A full cache (SQL built at run time) just stops caching. */
+	if (db->ncache < MTLS_DB_STMT_CACHE && (s->sql = strdup(sql)) != NULL) {
+		s->busy = 1;
+		db->cache[db->ncache++] = s;
 	}
 	return s;
 }
@@ -158,6 +202,11 @@ void
 mtls__db_finalize(struct mtls_db_stmt *s)
 {
 	if (s == NULL) {
+		return;
+	}
+	if (s->sql != NULL) {
+		s->db->ops->reset(s);
+		s->busy = 0;
 		return;
 	}
 	free(s->what);

@@ -47,7 +47,12 @@ const char *mtls__db_where(const struct mtls_db *db);
 int mtls__db_exec(struct mtls_db *db, const char *sql, const char *what,
     struct mtls_err *err);
 
-/* A statement; WHAT ("recording a certificate") names it in errors. */
+/* A statement; WHAT ("recording a certificate") names it in errors.
+ * Statements are cached per connection, keyed by their SQL text: a
+ * server answers the same few queries all day, and compiling them again
+ * for every request cost more than running them. A statement in use is
+ * never handed out twice (a nested query with the same text gets a fresh
+ * one). mtls__db_finalize gives a cached statement back, reset. */
 struct mtls_db_stmt *mtls__db_prepare(struct mtls_db *db, const char *sql,
     const char *what, struct mtls_err *err);
 /* Binds parameter I (from 1); the value is copied. A NULL text binds
@@ -69,6 +74,8 @@ const void *mtls__db_col_blob(struct mtls_db_stmt *s, int i, size_t *len);
 long long mtls__db_changes(struct mtls_db_stmt *s);
 /* Makes S ready to run again; bindings are cleared. */
 void mtls__db_reset(struct mtls_db_stmt *s);
+/* Done with S: a cached statement is reset and kept for the next
+ * mtls__db_prepare of the same SQL, any other one freed. */
 void mtls__db_finalize(struct mtls_db_stmt *s);
 
 /* A write transaction: SQLite's BEGIN IMMEDIATE (the writer lock taken at
@@ -106,17 +113,23 @@ struct mtls_db_ops {
 
 enum { MTLS_DB_T_NULL, MTLS_DB_T_TEXT, MTLS_DB_T_INT, MTLS_DB_T_BLOB };
 
+#define MTLS_DB_STMT_CACHE 64 /* statements kept per connection */
+
 struct mtls_db {
 	const struct mtls_db_ops *ops;
 	char *where;
 	int in_txn;
 	void *impl;
+	struct mtls_db_stmt *cache[MTLS_DB_STMT_CACHE];
+	size_t ncache;
 };
 
 /* Every statement starts with this header. */
 struct mtls_db_stmt {
 	struct mtls_db *db;
 	char *what;
+	char *sql;  /* the cache's key; NULL: not cached */
+	int busy;   /* a cached statement handed out and not finalized */
 };
 
 extern const struct mtls_db_ops mtls__db_sqlite_ops;

@@ -123,7 +123,7 @@ mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
 	unsigned char rid[8];
 	char hash[65], why[64], *sans = NULL, *sec = NULL;
 	time_t now = time(NULL);
-	int rc = -1;
+	int rc = -1, own;
 	struct mtls_audit_event ev;
 
 	*secret = NULL;
@@ -159,7 +159,9 @@ mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
 	mtls__db_bind_int64(s, 7, (long long)now);
 	mtls__db_bind_text(s, 8, sp->created_by ? sp->created_by : "");
 	mtls__db_bind_int64(s, 9, (long long)now + sp->ttl);
-	if (mtls__inv_begin(ca->inv, err) != 0) {
+	/* Inside the caller's transaction (a batch), or in one of its own. */
+	own = !mtls__inv_in_txn(ca->inv);
+	if (own && mtls__inv_begin(ca->inv, err) != 0) {
 		goto out;
 	}
 	memset(&ev, 0, sizeof(ev));
@@ -169,15 +171,13 @@ mtls_token_create(struct mtls_ca *ca, const struct mtls_token_spec *sp,
 	ev.outcome = "created";
 	snprintf(why, sizeof(why), "token %s", id);
 	ev.reason = why;
-	if (mtls__db_step(s, err) != 0) {
-		mtls__inv_rollback(ca->inv);
+	if (mtls__db_step(s, err) != 0 || mtls__audit_add(ca, &ev, err) != 0) {
+		if (own) {
+			mtls__inv_rollback(ca->inv);
+		}
 		goto out;
 	}
-	if (mtls__audit_add(ca, &ev, err) != 0) {
-		mtls__inv_rollback(ca->inv);
-		goto out;
-	}
-	if (mtls__inv_commit(ca->inv, err) != 0) {
+	if (own && mtls__inv_commit(ca->inv, err) != 0) {
 		goto out;
 	}
 	*secret = sec;

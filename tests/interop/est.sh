@@ -193,6 +193,22 @@ check_output "/metrics counts issued certificates" "^mtls_ca_certificates_issued
 check_output "audit --json holds issuances and refusals with reasons" "already used" $MTLS audit --ca-dir ca --json
 check "every refusal above is an audit event" sh -c "[ \$($MTLS audit --ca-dir ca --json | python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if e[\"outcome\"]==\"refused\"))') -ge 14 ]"
 
+# ---- token create --batch: many tokens, one transaction, all or none
+printf 'b1\nb2 --san dns:b2.test,ip:127.0.0.2 # a comment\n\nb3 --profile client --ttl 1h\n' > batch.txt
+check "token create --batch makes a token per line" sh -c "$MTLS token create --batch batch.txt --ca-dir ca --ttl 10m > batch.tok && [ \$(wc -l < batch.tok) = 3 ]"
+check "and prints NAME SECRET lines in the file's order" sh -c "awk '{print \$1}' batch.tok | tr '\\n' ' ' | grep -qx 'b1 b2 b3 '"
+check "the line's --san binds the token" sh -c "$MTLS token list --ca-dir ca | grep -q 'b2 .*dns:b2.test,ip:127.0.0.2'"
+check "the line's --profile binds the token" sh -c "$MTLS token list --ca-dir ca | grep -q 'b3 *client'"
+csr b2 /CN=b2 "DNS:b2.test,IP:127.0.0.2"
+s=$(enroll b2 "$(awk '$1=="b2"{print $2}' batch.tok)" b2.b64 b2.p7)
+check "a batch token enrolls (simpleenroll 200)" status_is "$s" 200
+printf 'c1\nc2 --ttl 1x\n' > badbatch.txt
+check_status "a bad line is a usage error (exit 2)" 2 $MTLS token create --batch badbatch.txt --ca-dir ca
+printf 'c1\nc2..bad\n' > badbatch2.txt
+check_status "a name refused on line 2 fails the batch (exit 2)" 2 $MTLS token create --batch badbatch2.txt --ca-dir ca
+check_fails "and no token of that batch was made (c1 absent)" sh -c "$MTLS token list --all --ca-dir ca | grep -q ' c1 '"
+check_status "--batch with a NAME is a usage error" 2 $MTLS token create --batch batch.txt extra --ca-dir ca
+
 # ---- mtls enroll and the renewal agent
 export STOREPASS=changeit
 TOK4=$($MTLS token create n4 --ca-dir ca --ttl 10m 2>/dev/null)
