@@ -25,7 +25,8 @@ static const char revoke_usage[] =
     "             certificateHold, unspecified (default)\n";
 
 static const char crl_usage[] =
-    "usage: mtls crl [--out FILE] [--days N] [--der] [--ca-dir DIR] [--ca-pass SPEC]\n"
+    "usage: mtls crl [--out FILE] [--days N] [--der] [--previous] [--ca-dir DIR]\n"
+    "                [--ca-pass SPEC]\n"
     "\n"
     "Writes a signed X.509 v2 CRL of every revoked certificate: CRL number,\n"
     "authority key identifier, thisUpdate, nextUpdate, reason codes.\n"
@@ -33,7 +34,17 @@ static const char crl_usage[] =
     "  --out FILE   where to write (default CA-DIR/crl.pem, or crl.der with --der);\n"
     "               an existing CRL is replaced atomically\n"
     "  --days N     nextUpdate N days from now (default 7)\n"
-    "  --der        DER instead of PEM\n";
+    "  --der        DER instead of PEM\n"
+    "  --previous   during a rollover: the retiring issuer's CRL, of the revoked\n"
+    "               certificates it issued, signed by its key (default\n"
+    "               CA-DIR/crl-previous.pem); without it, the CRL of the current\n"
+    "               issuer lists only what that issuer signed\n"
+    "\n"
+    "Examples:\n"
+    "  mtls crl --der --out /srv/www/crl.der\n"
+    "  mtls crl --previous --out /srv/www/crl-previous.pem\n"
+    "\n"
+    "Exit status: 0 written, 1 error (--previous with no rollover under way), 2 usage.\n";
 
 static int
 is_hex_serial(const char *s)
@@ -200,6 +211,7 @@ cmd_crl(int argc, char **argv)
 	    {"out", required_argument, NULL, 'o'},
 	    {"days", required_argument, NULL, 'D'},
 	    {"der", no_argument, NULL, 'r'},
+	    {"previous", no_argument, NULL, 'P'},
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"ca-pass", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},
@@ -212,7 +224,7 @@ cmd_crl(int argc, char **argv)
 	unsigned char *data = NULL;
 	size_t len = 0;
 	long days = 7, count = 0;
-	int c, der = 0, rc = 1;
+	int c, der = 0, prev = 0, rc = 1;
 
 	mtls_err_clear(&err);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -224,6 +236,7 @@ cmd_crl(int argc, char **argv)
 			}
 			break;
 		case 'r': der = 1; break;
+		case 'P': prev = 1; break;
 		case 'd': dir = optarg; break;
 		case 'p': pass = optarg; break;
 		case 'h': return cli_help(crl_usage);
@@ -234,7 +247,8 @@ cmd_crl(int argc, char **argv)
 		return cli_usage("crl", "unexpected argument '%s'", argv[optind]);
 	}
 	if (out == NULL) {
-		snprintf(path, sizeof(path), "%s/crl.%s", cli_ca_dir(dir), der ? "der" : "pem");
+		snprintf(path, sizeof(path), "%s/crl%s.%s", cli_ca_dir(dir),
+		    prev ? "-previous" : "", der ? "der" : "pem");
 		out = path;
 	}
 	ca = mtls_ca_open(cli_ca_dir(dir), &err);
@@ -242,7 +256,8 @@ cmd_crl(int argc, char **argv)
 	if (ca == NULL || mtls_ca_unlock(ca, pass, &err) != 0 ||
 	    make_parent(out, &err) != 0 ||
 	    cli_ca_lock(ca, &err) != 0 ||
-	    mtls_ca_crl(ca, (int)days, der, &data, &len, &count, &err) != 0 ||
+	    (prev ? mtls_ca_crl_previous(ca, (int)days, der, &data, &len, &count, &err)
+		  : mtls_ca_crl(ca, (int)days, der, &data, &len, &count, &err)) != 0 ||
 	    mtls_file_write_atomic(out, data, len, MTLS_MODE_PUBLIC, 1, &err) != 0) {
 		rc = cli_fail(&err);
 	} else {

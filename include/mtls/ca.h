@@ -310,6 +310,14 @@ int mtls_ca_current(struct mtls_ca *ca, const char *name, char *serial,
 int mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
     size_t *len, long *count, struct mtls_err *err);
 
+/* During a rollover each issuer has its own CRL: mtls_ca_crl lists the
+ * revoked certificates the CA's current certificate issued, and this one
+ * those the retiring issuer (mtls_ca_previous) issued, signed by the
+ * retiring key, which mtls_ca_unlock loads from DIR/rollover (or its
+ * token) with the same password. MTLS_E_NOTFOUND outside a rollover. */
+int mtls_ca_crl_previous(struct mtls_ca *ca, int days, int der,
+    unsigned char **out, size_t *len, long *count, struct mtls_err *err);
+
 /* A CA rollover, as RFC 4210 4.4's root CA key update: a new key and a
  * new self-signed certificate (NewWithNew) become the issuer; the old
  * root (OldWithOld), the new certificate signed by the old key
@@ -322,7 +330,8 @@ struct mtls_rollover_opts {
 	                          ("Root CA" -> "Root CA G2" -> "Root CA G3") */
 	enum mtls_keytype key_type;
 	int days;              /* 0: MTLS_DEFAULT_CA_DAYS */
-	const char *pass_spec; /* encrypt the new ca.key, or the token PIN */
+	const char *pass_spec; /* encrypt the new ca.key (and the retiring
+	                          key, kept in DIR/rollover), or the token PIN */
 	const char *key_uri;   /* "pkcs11:...": the new key is in a token */
 };
 

@@ -602,6 +602,9 @@ mtls_ca_unlock(struct mtls_ca *ca, const char *pass_spec, struct mtls_err *err)
 		    ca->dir);
 	}
 	free(p);
+	if (ca->key != NULL) {
+		mtls__ca_unlock_prev(ca, pass_spec);
+	}
 	return ca->key != NULL ? 0 : -1;
 }
 
@@ -617,6 +620,8 @@ mtls_ca_free(struct mtls_ca *ca)
 	X509_free(ca->cert);
 	X509_free(ca->prev);
 	X509_free(ca->cross);
+	EVP_PKEY_free(ca->prev_key);
+	mtls__p11_close(ca->prev_p11);
 	sk_X509_pop_free(ca->issuers, X509_free);
 	EVP_PKEY_free(ca->key);
 	mtls__p11_close(ca->p11); /* after the key that needs it */

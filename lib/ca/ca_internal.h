@@ -35,6 +35,9 @@ struct mtls_ca {
 	 * what CERT issues. NULL otherwise. */
 	X509 *prev;
 	X509 *cross;
+	EVP_PKEY *prev_key;         /* PREV's key, for its CRL and OCSP */
+	struct mtls_p11 *prev_p11;  /* the token session PREV_KEY needs */
+	char prev_key_why[MTLS_ERR_MSG_MAX]; /* why PREV_KEY is NULL (rollover) */
 	struct mtls__lock *lock; /* held between mtls_ca_lock and _release */
 	char *recovery;          /* what taking the lock finished or undid */
 	int txn_lock;            /* the lock ends with the transaction */
@@ -84,9 +87,24 @@ int mtls__add_ca_exts(X509 *x, int path_len, struct mtls_err *err);
  * without control characters (identity.c). */
 int mtls__ca_check_name(const char *name, struct mtls_err *err);
 
-/* Calls CB for every revoked certificate (for CRLs), in serial order. */
-int mtls__ca_list_revoked(struct mtls_ca *ca, mtls_inv_cb *cb, void *arg,
-    struct mtls_err *err);
+/* Calls CB for every revoked certificate (for CRLs), in serial order;
+ * WITH_PEM: with its PEM (to tell the issuers of a rollover apart). */
+int mtls__ca_list_revoked(struct mtls_ca *ca, int with_pem, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err);
+
+/* During a rollover: 1 when PEM (a certificate) was issued by the
+ * retiring issuer, ca->prev (its name and key identifier), else 0. */
+int mtls__ca_by_prev(const struct mtls_ca *ca, const char *pem);
+
+/* The retiring issuer's key (borrowed; loaded by mtls_ca_unlock from
+ * DIR/rollover/old.key or the token named in DIR/rollover/state.json),
+ * or NULL with ERR saying why. */
+EVP_PKEY *mtls__ca_prev_key(const struct mtls_ca *ca, struct mtls_err *err);
+/* prevkey.c, from mtls_ca_unlock: loads PREV_KEY when a rollover is
+ * under way, with PASS_SPEC (the old key keeps its old password; a
+ * password read once, fd: or stdin, is not read twice). Never fails:
+ * what went wrong is kept for mtls__ca_prev_key. */
+void mtls__ca_unlock_prev(struct mtls_ca *ca, const char *pass_spec);
 
 /* Records that NEW_SERIAL supersedes OLD_SERIAL (renewal). */
 int mtls__ca_set_superseded(struct mtls_ca *ca, const char *old_serial,

@@ -265,16 +265,21 @@ mtls__inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
 }
 
 int
-mtls__inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
-    struct mtls_err *err)
+mtls__inv_list_revoked(struct mtls_inv *inv, int with_pem, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err)
 {
 	/* Only what a CRL or a status check needs: the PEM and the other
-	 * text columns would be copied for nothing, a million times. */
+	 * text columns would be copied for nothing, a million times. The
+	 * PEM only when the caller must tell two issuers apart. */
 	int rows;
 
-	return inv_query(inv, "SELECT serial,name,'','','',not_before,"
-	    "not_after,'',status,revoked_at,reason,'',superseded_by,origin FROM certs "
-	    "WHERE status='revoked'", NULL, cb, arg, &rows, err);
+	return inv_query(inv, with_pem
+	    ? "SELECT serial,name,'','','',not_before,not_after,'',status,"
+	      "revoked_at,reason,pem,superseded_by,origin FROM certs "
+	      "WHERE status='revoked'"
+	    : "SELECT serial,name,'','','',not_before,"
+	      "not_after,'',status,revoked_at,reason,'',superseded_by,origin FROM certs "
+	      "WHERE status='revoked'", NULL, cb, arg, &rows, err);
 }
 
 static int

@@ -54,8 +54,9 @@ const char *mtls__inv_txn_serials(const struct mtls_inv *inv);
 
 int mtls__inv_lookup(struct mtls_inv *inv, const char *serial, mtls_inv_cb *cb,
     void *arg, struct mtls_err *err);
-int mtls__inv_list_revoked(struct mtls_inv *inv, mtls_inv_cb *cb, void *arg,
-    struct mtls_err *err);
+/* Every revoked certificate; WITH_PEM: its PEM too (else ""). */
+int mtls__inv_list_revoked(struct mtls_inv *inv, int with_pem, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err);
 int mtls__inv_revoke(struct mtls_inv *inv, const char *serial, const char *reason,
     time_t when, struct mtls_err *err);
 int mtls__inv_set_superseded(struct mtls_inv *inv, const char *old_serial,

@@ -50,10 +50,10 @@ mtls_ca_lookup(struct mtls_ca *ca, const char *serial, mtls_inv_cb *cb,
 }
 
 int
-mtls__ca_list_revoked(struct mtls_ca *ca, mtls_inv_cb *cb, void *arg,
-    struct mtls_err *err)
+mtls__ca_list_revoked(struct mtls_ca *ca, int with_pem, mtls_inv_cb *cb,
+    void *arg, struct mtls_err *err)
 {
-	return mtls__inv_list_revoked(ca->inv, cb, arg, err);
+	return mtls__inv_list_revoked(ca->inv, with_pem, cb, arg, err);
 }
 
 int

@@ -248,19 +248,29 @@ path_exists(const char *dir, const char *file)
 	return r;
 }
 
-/* Stages the old key's file exactly as it is (encrypted stays encrypted,
- * under the same password). */
+/* Stages the old key's file: encrypted with PASS, the new key's
+ * password, when there is one (one --ca-pass then unlocks both, and the
+ * retiring key still signs its CRL and OCSP answers); else exactly as it
+ * is. */
 static int
-stage_old_key(struct mtls_fileset *fs, const char *dir, struct mtls_err *err)
+stage_old_key(struct mtls_fileset *fs, const struct mtls_ca *ca,
+    const char *pass, struct mtls_err *err)
 {
-	char *from = mtls__path_of(dir, MTLS_CA_KEY, "");
-	char *to = mtls__path_of(dir, MTLS_CA_ROLL_OLDKEY, "");
+	char *from = mtls__path_of(ca->dir, MTLS_CA_KEY, "");
+	char *to = mtls__path_of(ca->dir, MTLS_CA_ROLL_OLDKEY, "");
 	unsigned char *data = NULL;
+	char *pem = NULL;
 	size_t len = 0;
 	int rc = -1;
 
 	if (from == NULL || to == NULL) {
 		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	} else if (pass != NULL) {
+		if (mtls_key_to_pem(ca->key, pass, &pem, &len, err) == 0) {
+			rc = mtls_fileset_add(fs, to, pem, len, MTLS_MODE_SECRET, err);
+		}
+		mtls_secret_free(pem, len);
+		len = 0;
 	} else if (mtls_file_read(from, 1 << 20, &data, &len, err) == 0) {
 		rc = mtls_fileset_add(fs, to, data, len, MTLS_MODE_SECRET, err);
 	}
@@ -382,7 +392,8 @@ mtls_ca_rollover_begin(struct mtls_ca *ca, const struct mtls_rollover_opts *o,
 		    stage_certs(fs, ca->dir, MTLS_CA_ROLL_OLD, old, err) != 0 ||
 		    stage_certs(fs, ca->dir, MTLS_CA_ROLL_NEWOLD, c1, err) != 0 ||
 		    stage_certs(fs, ca->dir, MTLS_CA_ROLL_OLDNEW, c2, err) != 0 ||
-		    (ca->key_uri == NULL && stage_old_key(fs, ca->dir, err) != 0) ||
+		    (ca->key_uri == NULL && stage_old_key(fs, ca,
+			o->key_uri == NULL ? pass : NULL, err) != 0) ||
 		    stage_certs(fs, ca->dir, MTLS_CA_TRUST, trust, err) != 0 ||
 		    stage_certs(fs, ca->dir, MTLS_CA_CERT, one, err) != 0) {
 			goto out;

@@ -270,8 +270,14 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	struct mtls_err err;
 
 	(void)fd, (void)what;
-	if (mtls__casrv_crl_refresh(s, &err) != 0) {
+	if (mtls__casrv_crl_refresh(s, 0, &err) != 0) {
 		mtls__casrv_log(s, "cannot refresh the CRL: %s", err.msg);
+	}
+	if (mtls_ca_previous(s->ca) != NULL &&
+	    mtls__casrv_crl_refresh(s, 1, &err) != 0 && !s->crl_prev_warned) {
+		s->crl_prev_warned = 1;
+		mtls__casrv_log(s, "cannot build the retiring issuer's CRL: %s",
+		    err.msg);
 	}
 }
 
@@ -402,6 +408,8 @@ casrv_free(struct casrv *s)
 	mtls_ca_free(s->ca);
 	OPENSSL_free(s->crl.der);
 	OPENSSL_free(s->crl.pem);
+	OPENSSL_free(s->crl_prev.der);
+	OPENSSL_free(s->crl_prev.pem);
 	free(s);
 }
 
@@ -458,7 +466,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	}
 	s->ctx = tls_ctx(s, o->cert ? o->cert : cert, o->key ? o->key : key,
 	    o->cert ? o->key_pass : NULL, err);
-	if (s->ctx == NULL || mtls__casrv_crl_refresh(s, err) != 0) {
+	if (s->ctx == NULL || mtls__casrv_crl_refresh(s, 0, err) != 0) {
 		goto out;
 	}
 	fd = bind_listen(o->listen, err);

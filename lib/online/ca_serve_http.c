@@ -229,9 +229,9 @@ route_est(struct casrv *s, struct evhttp_request *req, const char *op)
 /* The CRL is rebuilt when a revocation changed the inventory and when
  * half of its validity has passed, long before its nextUpdate. */
 int
-mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err)
+mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err)
 {
-	struct crl_cache *c = &s->crl;
+	struct crl_cache *c = prev ? &s->crl_prev : &s->crl;
 	long long count = 0;
 	time_t latest = 0, now = time(NULL);
 	unsigned char *der = NULL, *pem = NULL;
@@ -247,7 +247,8 @@ mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err)
 	    now < c->built + (c->next_update - c->built) / 2) {
 		return 0;
 	}
-	if (mtls_ca_crl(s->ca, s->o.crl_days, 1, &der, &dlen, &n, err) != 0) {
+	if ((prev ? mtls_ca_crl_previous(s->ca, s->o.crl_days, 1, &der, &dlen, &n, err)
+		  : mtls_ca_crl(s->ca, s->o.crl_days, 1, &der, &dlen, &n, err)) != 0) {
 		return -1;
 	}
 	p = der;
@@ -274,14 +275,16 @@ mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err)
 	mtls__time_format(now, MTLS__TIME_HTTP, c->last_modified,
 	    sizeof(c->last_modified));
 	s->crl_builds++;
-	mtls__casrv_log(s, "CRL built: %ld revoked, next update in %d day%s", n,
+	mtls__casrv_log(s, "%s built: %ld revoked, next update in %d day%s",
+	    prev ? "the retiring issuer's CRL" : "CRL", n,
 	    s->o.crl_days, s->o.crl_days == 1 ? "" : "s");
 	return 0;
 }
 
 static void
-route_crl(struct casrv *s, struct evhttp_request *req, int pem)
+route_crl(struct casrv *s, struct evhttp_request *req, int pem, int prev)
 {
+	struct crl_cache *c = prev ? &s->crl_prev : &s->crl;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	const char *inm = evhttp_find_header(in, "If-None-Match");
@@ -289,30 +292,35 @@ route_crl(struct casrv *s, struct evhttp_request *req, int pem)
 	struct mtls_err err;
 	char expires[40];
 
-	if (mtls__casrv_crl_refresh(s, &err) != 0) {
+	if (prev && mtls_ca_previous(s->ca) == NULL) {
+		send_text(s, req, 404, "Not Found", "no rollover is under way: "
+		    "the CA's one CRL is at /crl.der and /crl.pem\n");
+		return;
+	}
+	if (mtls__casrv_crl_refresh(s, prev, &err) != 0) {
 		mtls__casrv_log(s, "cannot build the CRL: %s", err.msg);
 		send_text(s, req, 503, "Service Unavailable", "the CRL cannot be "
 		    "built now\n");
 		return;
 	}
-	evhttp_add_header(out, "ETag", s->crl.etag);
-	evhttp_add_header(out, "Last-Modified", s->crl.last_modified);
-	mtls__time_format(s->crl.next_update, MTLS__TIME_HTTP, expires,
+	evhttp_add_header(out, "ETag", c->etag);
+	evhttp_add_header(out, "Last-Modified", c->last_modified);
+	mtls__time_format(c->next_update, MTLS__TIME_HTTP, expires,
 	    sizeof(expires));
 	evhttp_add_header(out, "Expires", expires);
 	/* RFC 9110 13.1.2, 13.1.3: pollers pay one header exchange. */
-	if ((inm != NULL && strstr(inm, s->crl.etag) != NULL) ||
-	    (inm == NULL && ims != NULL && strcmp(ims, s->crl.last_modified) == 0)) {
+	if ((inm != NULL && strstr(inm, c->etag) != NULL) ||
+	    (inm == NULL && ims != NULL && strcmp(ims, c->last_modified) == 0)) {
 		send_body(s, req, 304, "Not Modified", NULL, "", 0);
 		return;
 	}
 	if (pem) {
-		send_body(s, req, 200, "OK", "application/x-pem-file", s->crl.pem,
-		    s->crl.pem_len);
+		send_body(s, req, 200, "OK", "application/x-pem-file", c->pem,
+		    c->pem_len);
 	} else {
 		/* RFC 5280 4.2.1.13 / RFC 2585 */
-		send_body(s, req, 200, "OK", "application/pkix-crl", s->crl.der,
-		    s->crl.der_len);
+		send_body(s, req, 200, "OK", "application/pkix-crl", c->der,
+		    c->der_len);
 	}
 }
 
@@ -455,9 +463,14 @@ mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 	} else if (strncmp(path, ACME_PREFIX, strlen(ACME_PREFIX)) == 0) {
 		route_acme(s, req, path + strlen(ACME_PREFIX));
 	} else if (strcmp(path, "/crl.der") == 0 || strcmp(path, "/crl") == 0) {
-		route_crl(s, req, 0);
+		route_crl(s, req, 0, 0);
 	} else if (strcmp(path, "/crl.pem") == 0) {
-		route_crl(s, req, 1);
+		route_crl(s, req, 1, 0);
+	} else if (strcmp(path, "/crl-previous.der") == 0) {
+		/* The retiring issuer's CRL during a rollover. */
+		route_crl(s, req, 0, 1);
+	} else if (strcmp(path, "/crl-previous.pem") == 0) {
+		route_crl(s, req, 1, 1);
 	} else if (strncmp(path, "/ocsp", 5) == 0 &&
 		   (path[5] == '\0' || path[5] == '/')) {
 		route_ocsp(s, req, path + 5);
@@ -467,7 +480,8 @@ mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 		route_metrics(s, req);
 	} else {
 		send_text(s, req, 404, "Not Found", "not here: EST is under "
-		    "/.well-known/est/, ACME at /acme/directory, the CRL at /crl.der and /crl.pem, OCSP at "
+		    "/.well-known/est/, ACME at /acme/directory, the CRL at /crl.der and /crl.pem "
+		    "(the retiring issuer's at /crl-previous.der during a rollover), OCSP at "
 		    "/ocsp\n");
 	}
 }

@@ -50,6 +50,8 @@ struct casrv {
 	struct evhttp *http;
 	SSL_CTX *ctx;
 	struct crl_cache crl;
+	struct crl_cache crl_prev; /* the retiring issuer's, in a rollover */
+	int crl_prev_warned;       /* its key is missing: said once */
 	struct fail_slot fails[FAIL_SLOTS];
 	struct evconnlistener *listener; /* paused at max_conns */
 	int conns_open;
@@ -86,9 +88,10 @@ struct bufferevent *mtls__casrv_accept_bev(struct event_base *base,
 /* One log line to stderr: "TIME mtls ca serve: ...". */
 void mtls__casrv_log(struct casrv *s, const char *fmt, ...) MTLS_PRINTF(2, 3);
 
-/* Rebuilds the cached CRL when a revocation changed the inventory or half
- * its validity has passed. */
-int mtls__casrv_crl_refresh(struct casrv *s, struct mtls_err *err);
+/* Rebuilds the cached CRL (PREV: the retiring issuer's, during a
+ * rollover) when a revocation changed the inventory or half its validity
+ * has passed. */
+int mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err);
 
 /* evhttp's callback for every request: routes by path prefix. */
 void mtls__casrv_on_request(struct evhttp_request *req, void *arg);

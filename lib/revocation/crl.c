@@ -121,6 +121,10 @@ struct crl_build {
 	struct mtls__buf entries;
 	long count;
 	struct mtls_err *err;
+	/* During a rollover each issuer lists its own certificates: the
+	 * retiring one (PREV 1) those it signed, the new one the rest. */
+	const struct mtls_ca *ca;
+	int filter, prev;
 };
 
 static int
@@ -139,6 +143,9 @@ add_entry(const struct mtls_inv_entry *e, void *arg)
 	size_t slen = 0;
 	int code = 0, rc = -1;
 
+	if (b->filter && mtls__ca_by_prev(b->ca, e->pem) != b->prev) {
+		return 0;
+	}
 	mtls__buf_init_fixed(&one, onebuf, sizeof(onebuf));
 	if (serial_octets(e->serial, serial, &slen) != 0) {
 		return mtls_err_set(b->err, MTLS_E_FORMAT,
@@ -175,7 +182,8 @@ out:
 /* The CRL without entries, from OpenSSL: version, signature algorithm,
  * issuer, dates, CRL number and AKI. */
 static X509_CRL *
-crl_skeleton(struct mtls_ca *ca, int days, struct mtls_err *err)
+crl_skeleton(struct mtls_ca *ca, X509 *issuer, EVP_PKEY *key, int days,
+    struct mtls_err *err)
 {
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *t = ASN1_TIME_new();
@@ -189,10 +197,10 @@ crl_skeleton(struct mtls_ca *ca, int days, struct mtls_err *err)
 	    mtls__ca_next_crl_number(ca, &n, err) != 0) {
 		goto fail;
 	}
-	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, crl, 0);
+	X509V3_set_ctx(&ctx, issuer, NULL, NULL, crl, 0);
 	aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
 	if (aki == NULL || X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
-	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) != 1 ||
+	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) != 1 ||
 	    ASN1_TIME_set(t, now) == NULL || X509_CRL_set1_lastUpdate(crl, t) != 1 ||
 	    X509_time_adj_ex(t, days, 0, &now) == NULL || X509_CRL_set1_nextUpdate(crl, t) != 1 ||
 	    ASN1_INTEGER_set_int64(num, n) != 1 ||
@@ -202,7 +210,7 @@ crl_skeleton(struct mtls_ca *ca, int days, struct mtls_err *err)
 		goto fail;
 	}
 	/* Signing the empty skeleton fills in the signature algorithm. */
-	if (X509_CRL_sign(crl, ca->key, mtls__sign_md(ca->key)) <= 0) {
+	if (X509_CRL_sign(crl, key, mtls__sign_md(key)) <= 0) {
 		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot sign the CRL");
 		goto fail;
 	}
@@ -320,7 +328,7 @@ layout_tbs(struct layout *l, const unsigned char *prefix, size_t plen,
 }
 
 static int
-sign_in_place(struct mtls_ca *ca, X509_CRL *crl, struct layout *l, size_t tbs_at,
+sign_in_place(EVP_PKEY *key, X509_CRL *crl, struct layout *l, size_t tbs_at,
     size_t tbs_len, size_t *crl_at, size_t *crl_len, struct mtls_err *err)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -332,7 +340,7 @@ sign_in_place(struct mtls_ca *ca, X509_CRL *crl, struct layout *l, size_t tbs_at
 	X509_CRL_get0_signature(crl, NULL, &alg);
 	alglen = i2d_X509_ALGOR(alg, &algder);
 	if (md == NULL || alglen <= 0 ||
-	    EVP_DigestSignInit(md, NULL, mtls__sign_md(ca->key), NULL, ca->key) != 1 ||
+	    EVP_DigestSignInit(md, NULL, mtls__sign_md(key), NULL, key) != 1 ||
 	    EVP_DigestSign(md, NULL, &siglen, l->b.p + tbs_at, tbs_len) != 1 ||
 	    (sig = OPENSSL_malloc(siglen)) == NULL ||
 	    EVP_DigestSign(md, sig, &siglen, l->b.p + tbs_at, tbs_len) != 1) {
@@ -358,9 +366,11 @@ out:
 	return rc;
 }
 
-int
-mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
-    size_t *len, long *count, struct mtls_err *err)
+/* The CRL of ISSUER (the CA's certificate, or the retiring one when
+ * PREV), signed with KEY. */
+static int
+crl_make(struct mtls_ca *ca, int prev, X509 *issuer, EVP_PKEY *key, int days,
+    int der, unsigned char **out, size_t *len, long *count, struct mtls_err *err)
 {
 	struct crl_build b;
 	struct layout l;
@@ -375,18 +385,18 @@ mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
 	memset(&b, 0, sizeof(b));
 	memset(&l, 0, sizeof(l));
 	b.err = err;
+	b.ca = ca;
+	b.filter = ca->prev != NULL;
+	b.prev = prev;
 	*out = NULL;
-	if (ca->key == NULL) {
-		return mtls_err_set(err, MTLS_E_USAGE, "the CA key is not loaded");
-	}
-	skel = crl_skeleton(ca, days > 0 ? days : 7, err);
+	skel = crl_skeleton(ca, issuer, key, days > 0 ? days : 7, err);
 	if (skel == NULL ||
 	    split_skeleton(skel, &skel_der, &prefix, &plen, &suffix, &slen, err) != 0 ||
 	    layout_start(&l, plen, err) != 0) {
 		goto out;
 	}
 	b.entries = l.b;
-	if (mtls__ca_list_revoked(ca, add_entry, &b, err) != 0) {
+	if (mtls__ca_list_revoked(ca, b.filter, add_entry, &b, err) != 0) {
 		l.b = b.entries;
 		goto out;
 	}
@@ -395,7 +405,7 @@ mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory building the CRL");
 		goto out;
 	}
-	if (sign_in_place(ca, skel, &l, tbs_at, tbs_len, &crl_at, &crl_len, err) != 0) {
+	if (sign_in_place(key, skel, &l, tbs_at, tbs_len, &crl_at, &crl_len, err) != 0) {
 		goto out;
 	}
 	if (der) {
@@ -417,4 +427,28 @@ out:
 	OPENSSL_free(skel_der);
 	X509_CRL_free(skel);
 	return rc;
+}
+
+int
+mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
+    size_t *len, long *count, struct mtls_err *err)
+{
+	*out = NULL;
+	if (ca->key == NULL) {
+		return mtls_err_set(err, MTLS_E_USAGE, "the CA key is not loaded");
+	}
+	return crl_make(ca, 0, ca->cert, ca->key, days, der, out, len, count, err);
+}
+
+int
+mtls_ca_crl_previous(struct mtls_ca *ca, int days, int der, unsigned char **out,
+    size_t *len, long *count, struct mtls_err *err)
+{
+	EVP_PKEY *key = mtls__ca_prev_key(ca, err);
+
+	*out = NULL;
+	if (key == NULL) {
+		return -1;
+	}
+	return crl_make(ca, 1, ca->prev, key, days, der, out, len, count, err);
 }

@@ -56,6 +56,12 @@ struct mtls_ocsp_responder {
 	time_t validity; /* seconds */
 	long refresh_ms;
 	struct issuer_id ids[4];
+	/* During a rollover the retiring issuer answers for what it issued,
+	 * signing with its own key (RFC 6960 4.2.2.2: the CA that issued the
+	 * certificate). NULL when there is none, or its key is not loaded. */
+	X509 *prev;
+	EVP_PKEY *prev_key;
+	struct issuer_id prev_ids[4];
 	/* Cache: open hashing keyed by the request bytes. */
 	struct cache_entry **buckets;
 	size_t nbuckets, count, cache_max;
@@ -390,8 +396,14 @@ mtls_ocsp_responder_new(struct mtls_ca *ca,
 	if (setup_signer(r, o, err) != 0) {
 		goto fail;
 	}
+	if (mtls_ca_previous(ca) != NULL) {
+		r->prev_key = mtls__ca_prev_key(ca, NULL);
+		r->prev = r->prev_key != NULL ? mtls_ca_previous(ca) : NULL;
+	}
 	for (i = 0; i < MTLS_ARRAY_LEN(nids); i++) {
-		if (hash_issuer(&r->ids[i], nids[i], mtls_ca_cert(ca), err) != 0) {
+		if (hash_issuer(&r->ids[i], nids[i], mtls_ca_cert(ca), err) != 0 ||
+		    (r->prev != NULL &&
+			hash_issuer(&r->prev_ids[i], nids[i], r->prev, err) != 0)) {
 			goto fail;
 		}
 	}
@@ -440,21 +452,34 @@ mtls_ocsp_responder_stats(const struct mtls_ocsp_responder *r,
 	*out = r->stats;
 }
 
-/* The status of CID: V_OCSP_CERTSTATUS_* or -1 on an inventory error. */
+static int
+id_matches(const struct issuer_id *id, const ASN1_OCTET_STRING *name_hash,
+    const ASN1_OCTET_STRING *key_hash)
+{
+	return id != NULL && name_hash->length == (int)id->len &&
+	    key_hash->length == (int)id->len &&
+	    memcmp(name_hash->data, id->name, id->len) == 0 &&
+	    memcmp(key_hash->data, id->key, id->len) == 0;
+}
+
+/* The status of CID: V_OCSP_CERTSTATUS_* or -1 on an inventory error.
+ * *PREV: 1 when CID names the retiring issuer, 0 the current one, -1
+ * neither. */
 static int
 certid_status(struct mtls_ocsp_responder *r, OCSP_CERTID *cid,
-    struct inv_state *st)
+    struct inv_state *st, int *prev)
 {
 	ASN1_OCTET_STRING *name_hash = NULL, *key_hash = NULL;
 	ASN1_OBJECT *md_obj = NULL;
 	ASN1_INTEGER *serial = NULL;
-	const struct issuer_id *id = NULL;
+	const struct issuer_id *id = NULL, *pid = NULL;
 	BIGNUM *bn = NULL;
 	char *hex = NULL;
 	int nid, rc = V_OCSP_CERTSTATUS_UNKNOWN, found;
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
+	*prev = -1;
 	if (OCSP_id_get0_info(&name_hash, &md_obj, &key_hash, &serial, cid) != 1) {
 		return V_OCSP_CERTSTATUS_UNKNOWN;
 	}
@@ -462,14 +487,16 @@ certid_status(struct mtls_ocsp_responder *r, OCSP_CERTID *cid,
 	for (i = 0; i < MTLS_ARRAY_LEN(r->ids); i++) {
 		if (r->ids[i].nid == nid) {
 			id = &r->ids[i];
+			pid = r->prev != NULL ? &r->prev_ids[i] : NULL;
 		}
 	}
 	/* RFC 6960 2.2: "unknown" for an issuer this responder does not
 	 * serve (or a hash it does not know). */
-	if (id == NULL || name_hash->length != (int)id->len ||
-	    key_hash->length != (int)id->len ||
-	    memcmp(name_hash->data, id->name, id->len) != 0 ||
-	    memcmp(key_hash->data, id->key, id->len) != 0) {
+	if (id_matches(id, name_hash, key_hash)) {
+		*prev = 0;
+	} else if (id_matches(pid, name_hash, key_hash)) {
+		*prev = 1;
+	} else {
 		return V_OCSP_CERTSTATUS_UNKNOWN;
 	}
 	bn = ASN1_INTEGER_to_BN(serial, NULL);
@@ -541,7 +568,7 @@ answer(struct mtls_ocsp_responder *r, OCSP_REQUEST *req, int nonce,
 	ASN1_GENERALIZEDTIME *thisupd, *nextupd, *revtime = NULL;
 	unsigned char *der = NULL;
 	struct inv_state st;
-	int i, n = OCSP_request_onereq_count(req), len;
+	int i, n = OCSP_request_onereq_count(req), len, prev, signer = -1;
 
 	thisupd = ASN1_GENERALIZEDTIME_set(NULL, now);
 	nextupd = ASN1_GENERALIZEDTIME_set(NULL, now + r->validity);
@@ -551,9 +578,18 @@ answer(struct mtls_ocsp_responder *r, OCSP_REQUEST *req, int nonce,
 	for (i = 0; i < n; i++) {
 		OCSP_CERTID *cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, i));
 
-		*status = certid_status(r, cid, &st);
+		*status = certid_status(r, cid, &st, &prev);
 		if (*status < 0) {
 			goto out;
+		}
+		/* One signer per response: the issuer of the first CertID it
+		 * serves. Another issuer's CertID in the same request is
+		 * answered "unknown" (clients ask one issuer at a time). */
+		if (prev >= 0 && signer < 0) {
+			signer = prev;
+		} else if (prev >= 0 && prev != signer) {
+			*status = V_OCSP_CERTSTATUS_UNKNOWN;
+			memset(&st, 0, sizeof(st));
 		}
 		count_status(r, *status);
 		ASN1_GENERALIZEDTIME_free(revtime);
@@ -573,7 +609,10 @@ answer(struct mtls_ocsp_responder *r, OCSP_REQUEST *req, int nonce,
 	if (nonce && OCSP_copy_nonce(bs, req) != 1) {
 		goto out;
 	}
-	if (OCSP_basic_sign(bs, r->signer, r->key, r->md, r->certs, r->flags) != 1) {
+	if (signer == 1 ? OCSP_basic_sign(bs, r->prev, r->prev_key,
+		mtls__sign_md(r->prev_key), NULL, OCSP_RESPID_KEY | OCSP_NOCERTS) != 1
+			: OCSP_basic_sign(bs, r->signer, r->key, r->md, r->certs,
+			    r->flags) != 1) {
 		goto out;
 	}
 	resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs);

@@ -12,6 +12,8 @@ export MTLS_CA_DIR=$T/ca
 "$MTLS" ca init --name "CN=Rollover Root CA,O=Example" >/dev/null || exit 1
 "$MTLS" issue srv --profile server --san dns:localhost,ip:127.0.0.1 --out srv >/dev/null || exit 1
 "$MTLS" issue cli --profile client --out cli >/dev/null || exit 1
+# Revoked during the overlap: the old issuer's CRL and OCSP must say so.
+"$MTLS" issue victim --profile client --out victim >/dev/null || exit 1
 cp ca/ca.crt old-root.pem
 # Trust files change under a live push loop and receiver: replace them the
 # way an operator's tooling must (a rename), never truncate-and-write.
@@ -103,6 +105,43 @@ curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/.well-known/est/cacerts" |
 	base64 -d | openssl pkcs7 -inform DER -print_certs >cacerts.pem 2>/dev/null
 check "EST cacerts holds the new root, the old root and new-by-old" \
 	test "$(grep -c 'BEGIN CERT' cacerts.pem)" = 3
+# Per-issuer revocation: a certificate of the old issuer revoked during
+# the overlap is in a CRL signed by the old key; the new issuer's CRL is
+# its own; OCSP answers for both issuers.
+check_output "revoke an old-issuer certificate during the overlap" "revoked victim" \
+	"$MTLS" revoke victim
+VSER=$(openssl x509 -in victim/victim.crt -noout -serial | cut -d= -f2)
+check "crl --previous writes the retiring issuer's CRL" \
+	"$MTLS" crl --previous --out old.crl
+check "... signed by the old key" openssl crl -in old.crl -noout -CAfile old-root.pem
+check_output "... listing the revoked certificate" "$VSER" openssl crl -in old.crl -noout -text
+check_output "openssl verify -crl_check with the old CRL refuses it" "certificate revoked" \
+	openssl verify -crl_check -CAfile old-root.pem -CRLfile old.crl victim/victim.crt
+check "... and accepts an old-issuer certificate that is not revoked" \
+	openssl verify -crl_check -CAfile old-root.pem -CRLfile old.crl cli-old.crt
+check "the new issuer's CRL" "$MTLS" crl --out new.crl
+check_output "... is issued by the new issuer" "G2" openssl crl -in new.crl -noout -issuer
+check_fails "... and does not list the old issuer's certificate" \
+	sh -c "openssl crl -in new.crl -noout -text | grep -q '$VSER'"
+curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/crl-previous.der" -o served-old.der
+check_output "ca serve publishes the old issuer's CRL at /crl-previous.der" "$VSER" \
+	openssl crl -inform DER -in served-old.der -noout -text
+check "... signed by the old key" openssl crl -inform DER -in served-old.der -noout -CAfile old-root.pem
+curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/crl.der" -o served-new.der
+check "... and the new issuer's at /crl.der, signed by the new key" \
+	openssl crl -inform DER -in served-new.der -noout -CAfile ca/ca.crt
+openssl ocsp -issuer old-root.pem -cert victim/victim.crt -reqout victim.req -no_nonce 2>/dev/null
+curl -s --cacert ca/trust.pem -H 'Content-Type: application/ocsp-request' \
+	--data-binary @victim.req "https://127.0.0.1:$PE/ocsp" -o victim.resp
+check_output "OCSP (ca serve) says the old issuer's certificate is revoked, signed by the old key" \
+	"victim.crt: revoked" openssl ocsp -respin victim.resp -issuer old-root.pem \
+	-CAfile old-root.pem -cert victim/victim.crt
+openssl ocsp -issuer old-root.pem -cert cli-old.crt -reqout good.req -no_nonce 2>/dev/null
+curl -s --cacert ca/trust.pem -H 'Content-Type: application/ocsp-request' \
+	--data-binary @good.req "https://127.0.0.1:$PE/ocsp" -o good.resp
+check_output "... and one it issued that is not revoked good" "cli-old.crt: good" \
+	openssl ocsp -respin good.resp -issuer old-root.pem -CAfile old-root.pem -cert cli-old.crt
+
 check "the node pinned to the old root renews over EST (renew-agent)" \
 	"$MTLS" renew-agent --once --force n1
 check_output "... and gets a certificate of the new issuer" "G2" \
@@ -200,4 +239,10 @@ check "... and left no rollover behind" test ! -e enc/rollover
 check "begin with --pass succeeds" \
 	"$MTLS" ca rollover begin --ca-dir enc --ca-pass pass:old-secret --pass pass:new-secret
 check "... and the new key is encrypted" grep -q "BEGIN ENCRYPTED PRIVATE KEY" enc/ca.key
+check "... the retiring key too, under the new password" \
+	grep -q "BEGIN ENCRYPTED PRIVATE KEY" enc/rollover/old.key
+check "one --ca-pass signs the retiring issuer's CRL" \
+	"$MTLS" crl --previous --ca-dir enc --ca-pass pass:new-secret --out enc-old.crl
+check "... with the old key" openssl crl -in enc-old.crl -noout -CAfile enc/rollover/old.crt
+check_status "crl --previous outside a rollover is an error" 1 "$MTLS" crl --previous --out x.crl
 finish

@@ -49,4 +49,5 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m,nr_inodes=400 tmpfs "$T/small
 else
 	skip "cannot mount a tmpfs here (not root): the fault-injection runs above cover ENOSPC"
 fi
+
 finish

@@ -763,6 +763,11 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 	    mtls__credentials_check(&id, err) != 0) {
 		goto out;
 	}
+	/* The space kept free for this run: on a full disk, recording what
+	 * was delivered must still fit. */
+	if (mtls__queue_reserve(q, 0, err) != 0) {
+		goto out;
+	}
 	/* A new run retries at once whatever an earlier run left waiting,
 	 * and clears content files orphaned by a crash. */
 	if (mtls__queue_wake(q, err) != 0 || mtls__queue_gc(q, err) != 0) {
@@ -773,6 +778,10 @@ mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
 		res->pending = count_pending(q, err);
 		rc = res->pending < 0 ? -1 : 0;
 	}
+	/* Give delivered content's pages back, then keep the reserve again
+	 * (a disk still full leaves it out; the next enqueue says so). */
+	mtls__queue_reclaim(q);
+	(void)mtls__queue_reserve(q, 1, NULL);
 out:
 	OPENSSL_cleanse(spec, sizeof(spec));
 	mtls_pass_free(keypass);

@@ -39,9 +39,33 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS targets("
     " target TEXT PRIMARY KEY, last_error TEXT, last_error_at INTEGER);";
 
+/* SQLite's "database or disk is full" and "disk I/O error" hide ENOSPC:
+ * name it, and what to free. */
+static int
+queue_full(struct mtls_queue *q)
+{
+	int code = sqlite3_extended_errcode(q->db) & 0xff;
+	int sys = sqlite3_system_errno(q->db);
+
+	return code == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT;
+}
+
+static int
+queue_full_err(struct mtls_queue *q, const char *what, struct mtls_err *err)
+{
+	return mtls_err_set(err, MTLS_E_IO, "queue %s/queue.db: %s: no space "
+	    "left on device (the file system of %s is full: free space on it, "
+	    "see df; what is queued is kept, and 'mtls push --state %s' "
+	    "delivers it and gives its space back)", q->state, what, q->state,
+	    q->state);
+}
+
 int
 mtls__queue_db_fail(struct mtls_queue *q, const char *what, struct mtls_err *err)
 {
+	if (queue_full(q)) {
+		return queue_full_err(q, what, err);
+	}
 	return mtls_err_set(err, MTLS_E_IO, "queue %s/queue.db: %s: %s",
 	    q->state, what, sqlite3_errmsg(q->db));
 }
@@ -52,12 +76,118 @@ db_exec(struct mtls_queue *q, const char *sql, struct mtls_err *err)
 	char *msg = NULL;
 
 	if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		mtls_err_set(err, MTLS_E_IO, "queue %s/queue.db: %s: %s",
-		    q->state, sql, msg ? msg : "?");
+		if (queue_full(q)) {
+			queue_full_err(q, sql, err);
+		} else {
+			mtls_err_set(err, MTLS_E_IO, "queue %s/queue.db: %s: %s",
+			    q->state, sql, msg ? msg : "?");
+		}
 		sqlite3_free(msg);
 		return -1;
 	}
 	return 0;
+}
+
+/* STATE/queue.reserve: space kept free for the agent. Enqueues stop
+ * (ENOSPC) while it cannot be kept, so a full disk never leaves the
+ * agent unable to record what it delivered; the agent releases it for
+ * its run and takes it back at the end. */
+#define QUEUE_RESERVE (512 * 1024)
+
+int
+mtls__queue_reserve(struct mtls_queue *q, int keep, struct mtls_err *err)
+{
+	char path[4200];
+	struct stat sb;
+	int fd, r;
+
+	snprintf(path, sizeof(path), "%s/queue.reserve", q->state);
+	if (!keep) {
+		if (unlink(path) != 0 && errno != ENOENT) {
+			return mtls_err_sys(err, MTLS_E_IO, "removing %s", path);
+		}
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		return mtls_err_sys(err, MTLS_E_IO, "creating %s (space kept "
+		    "free for delivering what is queued)", path);
+	}
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    sb.st_blocks * 512 >= QUEUE_RESERVE) {
+		close(fd);
+		return 0;
+	}
+	r = posix_fallocate(fd, 0, QUEUE_RESERVE);
+	close(fd);
+	if (r != 0) {
+		(void)unlink(path);
+		errno = r;
+		return mtls_err_sys(err, MTLS_E_IO, "cannot keep %d KiB free in "
+		    "%s for delivering what is queued, so nothing more is "
+		    "queued", QUEUE_RESERVE / 1024, q->state);
+	}
+	return 0;
+}
+
+static int
+freelist_count(struct mtls_queue *q)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	if (sqlite3_prepare_v2(q->db, "PRAGMA freelist_count", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Gives the pages freed by delivered items back to the file system: a
+ * few pages per transaction, each soon checkpointed (wal_autocheckpoint
+ * is small), so this needs little free space itself. It stops when no
+ * page is free or a round frees none (auto_vacuum off: a queue made
+ * before it, converted at the end of a run). Best effort. */
+void
+mtls__queue_shrink(struct mtls_queue *q)
+{
+	int left = freelist_count(q), was;
+
+	while (left > 0) {
+		was = left;
+		if (sqlite3_exec(q->db, "PRAGMA incremental_vacuum(16)", NULL,
+			NULL, NULL) != SQLITE_OK) {
+			break;
+		}
+		left = freelist_count(q);
+		if (left >= was) {
+			break;
+		}
+	}
+}
+
+/* At the end of an agent run: a queue created before incremental vacuum
+ * is converted once (VACUUM, when there is room for it), and the WAL is
+ * truncated. Best effort. */
+void
+mtls__queue_reclaim(struct mtls_queue *q)
+{
+	sqlite3_stmt *st = NULL;
+	int mode = 2;
+
+	if (sqlite3_prepare_v2(q->db, "PRAGMA auto_vacuum", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		mode = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (mode != 2) {
+		(void)sqlite3_exec(q->db, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM",
+		    NULL, NULL, NULL);
+	}
+	mtls__queue_shrink(q);
+	(void)sqlite3_exec(q->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
+	    NULL);
 }
 
 int
@@ -90,6 +220,22 @@ queue_create_private(const char *path, struct mtls_err *err)
 	}
 	close(fd);
 	return 0;
+}
+
+/* 1 when Q's database has no page yet (setting auto_vacuum on an
+ * existing one writes, which a full disk refuses). */
+static int
+queue_is_new(struct mtls_queue *q)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 1;
+
+	if (sqlite3_prepare_v2(q->db, "PRAGMA page_count", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	return n == 0;
 }
 
 struct mtls_queue *
@@ -126,7 +272,15 @@ mtls_queue_open(const char *state, int durable, struct mtls_err *err)
 		goto fail;
 	}
 	sqlite3_busy_timeout(q->db, 10000);
+	/* Incremental vacuum (effective for a new queue; reclaim converts an
+	 * old one) and a short WAL: delivered content gives its space back
+	 * even on a full disk. */
+	if (queue_is_new(q) &&
+	    db_exec(q, "PRAGMA auto_vacuum=INCREMENTAL", err) != 0) {
+		goto fail;
+	}
 	if (db_exec(q, "PRAGMA journal_mode=WAL", err) != 0 ||
+	    db_exec(q, "PRAGMA wal_autocheckpoint=16", err) != 0 ||
 	    db_exec(q, durable ? "PRAGMA synchronous=FULL"
 			       : "PRAGMA synchronous=NORMAL", err) != 0 ||
 	    db_exec(q, schema, err) != 0) {
@@ -428,6 +582,9 @@ mtls_queue_enqueue(struct mtls_queue *q, const char *const *targets,
 		return mtls_err_set(err, MTLS_E_USAGE,
 		    "activating %s needs a file with its content", path);
 	}
+	if (mtls__queue_reserve(q, 1, err) != 0) {
+		return -1;
+	}
 	if (own && mtls_queue_begin(q, err) != 0) {
 		return -1;
 	}
@@ -622,6 +779,9 @@ finish_item(struct mtls_queue *q, const char *id, int state, int64_t now_ms,
 	if (rc == 0 && blob != NULL) {
 		snprintf(path, sizeof(path), "%s/%s", q->blobdir, blob);
 		(void)unlink(path);
+	}
+	if (rc == 0 && cid != 0) {
+		mtls__queue_shrink(q);
 	}
 out:
 	if (rc != 0 && q->in_tx) {

@@ -75,6 +75,18 @@ int mtls__queue_due_targets(struct mtls_queue *q, int64_t now_ms,
     int fresh_only, char ***out, size_t *n, struct mtls_err *err);
 void mtls__queue_targets_free(char **t, size_t n);
 
+/* KEEP 1: makes sure STATE/queue.reserve holds space kept free for the
+ * agent (an ENOSPC error when it cannot); KEEP 0: releases it. */
+int mtls__queue_reserve(struct mtls_queue *q, int keep,
+    struct mtls_err *err);
+
+/* Gives the queue's free pages back to the file system (best effort). */
+void mtls__queue_shrink(struct mtls_queue *q);
+
+/* mtls__queue_shrink after converting an old queue to incremental vacuum,
+ * then truncates the WAL (best effort; the end of an agent run). */
+void mtls__queue_reclaim(struct mtls_queue *q);
+
 /* Makes every pending item due now (a new run retries at once). */
 int mtls__queue_wake(struct mtls_queue *q, struct mtls_err *err);
 
