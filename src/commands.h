@@ -20,6 +20,7 @@
 	X("keystore", cmd_keystore, "JKS/PKCS#12 keystores and truststores (keytool subset)") \
 	X("convert", cmd_convert, "convert between PEM, DER, PKCS#12 and JKS") \
 	X("export", cmd_export, "an identity already issued into PKCS#12, JKS, PEM or DER (revokes nothing)") \
+	X("trust", cmd_trust, "put our CA into the system store, an NSS database or a Java truststore (install, uninstall, status)") \
 	X("ocsp", cmd_ocsp, "OCSP responder from the inventory (serve), OCSP query (check)") \
 	X("bundle", cmd_bundle, "files + config snippet for nginx, apache, tomcat, activemq, ...") \
 	X("probe", cmd_probe, "explain a TLS endpoint's mutual-TLS behaviour") \

@@ -138,10 +138,22 @@ enum mtls_leaf_role { MTLS_LEAF_CLIENT, MTLS_LEAF_SERVER, MTLS_LEAF_NODE };
 /* The end-entity rules OpenSSL's purpose checks leave open: LEAF must not
  * be a CA, must not carry keyCertSign/cRLSign or name constraints, and
  * must carry an extended key usage naming ROLE's purpose (no EKU, which
- * OpenSSL reads as "any purpose", is refused), and its subject must pass
- * mtls_name_check. NULL when LEAF passes, else a sentence naming the rule
+ * OpenSSL reads as "any purpose", is refused), its subject must pass
+ * mtls_name_check and its dNSNames the preferred name syntax. NULL when LEAF passes, else a sentence naming the rule
  * (static, or per thread until the next call). */
 const char *mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role);
+
+/* The rules OpenSSL's name constraint check leaves open, for CHAIN as
+ * verified (leaf first, anchor last): a wildcard dNSName of the leaf
+ * ("*.example.org") must not cover names in a dNSName subtree a CA of
+ * the chain excludes ("bad.example.org"). NULL when it passes, else a
+ * sentence naming the name, the subtree and the CA (per thread). */
+const char *mtls_chain_names_check(STACK_OF(X509) *chain);
+
+/* When one of CERT's extensions that OpenSSL knows does not decode
+ * (garbage DER in subjectAltName, say), a sentence naming it (per
+ * thread); else NULL. Such a certificate never verifies; this says why. */
+const char *mtls_cert_malformed_why(X509 *cert);
 
 /* Why OpenSSL refused CERT, found at DEPTH of a chain verified for
  * ROLE, with a purpose error (X509_V_ERR_INVALID_PURPOSE): a sentence

@@ -98,6 +98,10 @@ static const struct {
 	{X509_V_ERR_INVALID_POLICY_EXTENSION, "bad_policy",
 	    "its certificatePolicies or policy constraints extension is "
 	    "malformed (RFC 5280 4.2.1.4, 4.2.1.11)", "re-issue the certificate"},
+	{X509_V_ERR_CA_BCONS_NOT_CRITICAL, "bcons_not_critical",
+	    "this CA certificate's basicConstraints is not marked critical, "
+	    "which RFC 5280 4.2.1.9 requires of every CA certificate",
+	    "re-issue the CA with basicConstraints critical,CA:TRUE"},
 	{X509_V_ERR_CA_MD_TOO_WEAK, "weak_digest",
 	    "it is signed with a digest that is too weak (e.g. SHA-1)",
 	    "re-issue with SHA-256"},
@@ -161,6 +165,11 @@ mtls_explain_verify_failure(long code, X509 *cert, int depth, char *buf,
 	}
 	subj = mtls_name_format(X509_get_subject_name(cert));
 	serial = mtls_cert_serial_hex(cert);
+	/* OpenSSL cannot place a certificate whose extensions do not decode
+	 * (it reports an unknown issuer): name the extension instead. */
+	if (mtls_cert_malformed_why(cert) != NULL) {
+		reason = mtls_cert_malformed_why(cert);
+	}
 	if (code == X509_V_ERR_CERT_HAS_EXPIRED) {
 		mtls__time_format_asn1(X509_get0_notAfter(cert), MTLS__TIME_HUMAN, when,
 	    sizeof(when));

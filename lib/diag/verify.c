@@ -199,6 +199,9 @@ mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
 			    ? MTLS_LEAF_CLIENT : MTLS_LEAF_SERVER);
 
 		if (rule == NULL) {
+			rule = mtls_chain_names_check(X509_STORE_CTX_get0_chain(ctx));
+		}
+		if (rule == NULL) {
 			rc = 0;
 			goto out;
 		}
@@ -232,7 +235,8 @@ mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
 		mtls_explain_verify_failure(ff.code, ff.cert ? ff.cert : leaf,
 		    ff.depth, sentence, sizeof(sentence));
 	}
-	fix = mtls_explain_verify_fix(ff.code);
+	fix = mtls_cert_malformed_why(ff.cert ? ff.cert : leaf) != NULL
+	    ? "re-issue the certificate" : mtls_explain_verify_fix(ff.code);
 	mtls_err_set(err, MTLS_E_VERIFY, "%s%s%s", sentence, fix ? "; " : "",
 	    fix ? fix : "");
 out:

@@ -16,6 +16,7 @@
 #include "online/est_int.h"
 #include "ca/ca_internal.h"
 #include "ca/token_int.h"
+#include "pki/csr_int.h"
 
 /* CsrAttrs (RFC 7030 4.5.2): SEQUENCE { ecdsa-with-SHA256 }, the
  * signature we want on a CSR; the CA decides every other attribute. */
@@ -377,11 +378,16 @@ sign_for(struct est_job *j, const X509_NAME *subj, enum mtls_profile profile,
 	memset(&cr, 0, sizeof(cr));
 	cr.name = j->name;
 	cr.subject = subj;
-	cr.pubkey = X509_REQ_get0_pubkey(j->csr);
+	cr.pubkey = mtls__csr_pubkey(j->csr);
 	cr.profile = profile;
 	cr.sans = sans;
 	cr.lifetime = lifetime > 0 ? lifetime : j->c->cert_lifetime;
+	if (cr.pubkey == NULL) {
+		mtls_err_ssl(e, MTLS_E_INTERNAL, "cannot read the CSR's key");
+		return NULL;
+	}
 	x = mtls_ca_sign(j->c->ca, &cr, e);
+	EVP_PKEY_free(cr.pubkey);
 	if (x != NULL && (*serial = mtls_cert_serial_hex(x)) == NULL) {
 		mtls_err_set(e, MTLS_E_INTERNAL, "out of memory");
 		X509_free(x);

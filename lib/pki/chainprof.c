@@ -1,6 +1,8 @@
 /* see mtls/pki.h: the one certificate-chain profile of verify and serve */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -109,6 +111,174 @@ subject_rule(X509 *leaf)
 	return why;
 }
 
+/* RFC 5280 4.2.1.6: a dNSName is in the preferred name syntax (RFC 1034
+ * letters, digits and hyphens in labels of 1-63 characters, at most 253
+ * in all; never empty or " "), here with one leading "*" label allowed
+ * (RFC 6125 wildcards). OpenSSL's name checks compare bytes, so a name
+ * outside the syntax could slip past a constraint or a map. */
+static int
+dns_syntax_ok(const unsigned char *p, int len)
+{
+	int i, label = 0;
+
+	if (len < 1 || len > 253) {
+		return 0;
+	}
+	if (len >= 2 && p[0] == '*' && p[1] == '.') {
+		p += 2;
+		len -= 2;
+	}
+	for (i = 0; i < len; i++) {
+		if (p[i] == '.') {
+			if (label == 0 || p[i - 1] == '-') {
+				return 0;
+			}
+			label = 0;
+			continue;
+		}
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+			(p[i] >= '0' && p[i] <= '9') ||
+			(p[i] == '-' && label > 0)) || ++label > 63) {
+			return 0;
+		}
+	}
+	return label > 0 && p[len - 1] != '-';
+}
+
+static const char *
+san_rule(X509 *leaf)
+{
+	static _Thread_local char why[400];
+	GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name,
+	    NULL, NULL);
+	const char *rule = NULL;
+	int i;
+
+	for (i = 0; rule == NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		ASN1_IA5STRING *d = g->type == GEN_DNS ? g->d.dNSName : NULL;
+
+		if (d != NULL && !dns_syntax_ok(d->data, d->length)) {
+			char *text = mtls_san_text(g);
+
+			snprintf(why, sizeof(why), "its subjectAltName %.200s is not "
+			    "a host name in preferred name syntax (RFC 5280 "
+			    "4.2.1.6)", text ? text : "dns:?");
+			free(text);
+			rule = why;
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	return rule;
+}
+
+const char *
+mtls_cert_malformed_why(X509 *cert)
+{
+	static _Thread_local char why[200];
+	int i;
+
+	for (i = 0; cert != NULL && i < X509_get_ext_count(cert); i++) {
+		X509_EXTENSION *ext = X509_get_ext(cert, i);
+		const X509V3_EXT_METHOD *m = X509V3_EXT_get(ext);
+		void *v;
+
+		if (m == NULL) {
+			continue;
+		}
+		v = X509V3_EXT_d2i(ext);
+		ERR_clear_error();
+		if (v != NULL) {
+			if (m->it != NULL) {
+				ASN1_item_free(v, ASN1_ITEM_ptr(m->it));
+			} else if (m->ext_free != NULL) {
+				m->ext_free(v);
+			}
+			continue;
+		}
+		snprintf(why, sizeof(why), "its %s extension is malformed (not "
+		    "valid DER for that extension; RFC 5280 4.2)",
+		    OBJ_nid2sn(X509_EXTENSION_get_object(ext) != NULL
+			? OBJ_obj2nid(X509_EXTENSION_get_object(ext)) : NID_undef));
+		return why;
+	}
+	return NULL;
+}
+
+/* 1 when the wildcard dNSName "*.S" can stand for a name in the dNSName
+ * subtree BASE: BASE is "L.S" for one label L (OpenSSL compares the
+ * wildcard text as it is and misses this), or S lies inside BASE. */
+static int
+wildcard_meets(const char *s, const char *base)
+{
+	const char *dot = strchr(base, '.');
+	size_t ls = strlen(s), lb = strlen(base);
+
+	if (base[0] == '\0' || base[0] == '.') {
+		/* ".x": subdomains of x only; the suffix test below sees them. */
+		return ls > lb && strcasecmp(s + ls - lb, base) == 0;
+	}
+	if (dot != NULL && strcasecmp(dot + 1, s) == 0) {
+		return 1;
+	}
+	return strcasecmp(s, base) == 0 ||
+	    (ls > lb && s[ls - lb - 1] == '.' && strcasecmp(s + ls - lb, base) == 0);
+}
+
+const char *
+mtls_chain_names_check(STACK_OF(X509) *chain)
+{
+	static _Thread_local char why[600];
+	X509 *leaf = sk_X509_value(chain, 0);
+	GENERAL_NAMES *gens = leaf != NULL ? X509_get_ext_d2i(leaf,
+	    NID_subject_alt_name, NULL, NULL) : NULL;
+	const char *rule = NULL;
+	int i, j, k;
+
+	for (i = 0; rule == NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const char *name;
+
+		if (g->type != GEN_DNS || g->d.dNSName->length < 3 ||
+		    (size_t)g->d.dNSName->length != strlen((char *)g->d.dNSName->data) ||
+		    strncmp((char *)g->d.dNSName->data, "*.", 2) != 0) {
+			continue;
+		}
+		name = (const char *)g->d.dNSName->data;
+		for (j = 1; rule == NULL && j < sk_X509_num(chain); j++) {
+			X509 *ca = sk_X509_value(chain, j);
+			NAME_CONSTRAINTS *nc = X509_get_ext_d2i(ca,
+			    NID_name_constraints, NULL, NULL);
+
+			for (k = 0; nc != NULL && rule == NULL &&
+			     k < sk_GENERAL_SUBTREE_num(nc->excludedSubtrees); k++) {
+				GENERAL_SUBTREE *st = sk_GENERAL_SUBTREE_value(
+				    nc->excludedSubtrees, k);
+				ASN1_IA5STRING *b = st->base->type == GEN_DNS
+				    ? st->base->d.dNSName : NULL;
+				char *subj;
+
+				if (b == NULL || (size_t)b->length !=
+				    strlen((char *)b->data) ||
+				    !wildcard_meets(name + 2, (char *)b->data)) {
+					continue;
+				}
+				subj = mtls_name_format(X509_get_subject_name(ca));
+				snprintf(why, sizeof(why), "its subjectAltName "
+				    "dns:%.100s is a wildcard that covers names in "
+				    "%.100s, a subtree CA %.200s excludes (RFC 5280 "
+				    "4.2.1.10)", name, (char *)b->data,
+				    subj ? subj : "?");
+				OPENSSL_free(subj);
+				rule = why;
+			}
+			NAME_CONSTRAINTS_free(nc);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	return rule;
+}
+
 const char *
 mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role)
 {
@@ -132,6 +302,9 @@ mtls_leaf_profile_check(X509 *leaf, enum mtls_leaf_role role)
 		       "may (RFC 5280 4.2.1.10)";
 	}
 	rule = subject_rule(leaf);
+	if (rule == NULL) {
+		rule = san_rule(leaf);
+	}
 	if (rule != NULL) {
 		return rule;
 	}

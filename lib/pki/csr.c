@@ -3,13 +3,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "mtls/file.h"
 #include "mtls/ca.h"
 #include "base/internal.h"
+#include "pki/csr_int.h"
 
 X509_REQ *
 mtls_load_csr(const char *path, struct mtls_err *err)
@@ -152,4 +155,52 @@ mtls_csr_fingerprint(X509_REQ *req, char *buf, size_t len,
 		off += (size_t)snprintf(buf + off, len - off, i ? ":%02X" : "%02X", md[i]);
 	}
 	return 0;
+}
+
+/* see csr_int.h */
+EVP_PKEY *
+mtls__csr_pubkey(X509_REQ *req)
+{
+	X509_PUBKEY *spki = X509_REQ_get_X509_PUBKEY(req);
+	ASN1_OBJECT *alg = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	EVP_PKEY *pk = NULL;
+	EC_KEY *ec = NULL;
+	RSA *rsa = NULL;
+	int n = 0;
+
+	if (spki != NULL &&
+	    X509_PUBKEY_get0_param(&alg, NULL, NULL, NULL, spki) == 1 &&
+	    (n = i2d_X509_PUBKEY(spki, &der)) > 0) {
+		p = der;
+		switch (OBJ_obj2nid(alg)) {
+		case NID_X9_62_id_ecPublicKey:
+			ec = d2i_EC_PUBKEY(NULL, &p, n);
+			break;
+		case NID_rsaEncryption:
+			rsa = d2i_RSA_PUBKEY(NULL, &p, n);
+			break;
+		default:
+			break;
+		}
+	}
+	if ((ec != NULL || rsa != NULL) && (pk = EVP_PKEY_new()) != NULL &&
+	    (ec != NULL ? EVP_PKEY_assign_EC_KEY(pk, ec)
+			: EVP_PKEY_assign_RSA(pk, rsa)) == 1) {
+		ec = NULL;
+		rsa = NULL;
+	} else {
+		EVP_PKEY_free(pk);
+		pk = NULL;
+	}
+	EC_KEY_free(ec);
+	RSA_free(rsa);
+	OPENSSL_free(der);
+	ERR_clear_error();
+	if (pk == NULL && (pk = X509_REQ_get0_pubkey(req)) != NULL &&
+	    EVP_PKEY_up_ref(pk) != 1) {
+		pk = NULL;
+	}
+	return pk;
 }

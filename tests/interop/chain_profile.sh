@@ -166,6 +166,39 @@ extendedKeyUsage = clientAuth
 certificatePolicies = 2.5.29.32.0
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+[wildexcl]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:*.example.org
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[wildok]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:*.a.example.org
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[badsan]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DER:30:03:82:01
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[baddns]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:bad name.example.org
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ica_bcnc]
+basicConstraints = CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 [noaki]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -203,6 +236,14 @@ openssl req -new -x509 -key ca.key -subj "/CN=Chain Test CA" -days 60 \
 	-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
 	-addext "subjectKeyIdentifier=hash" -out ca.crt 2>/dev/null
 cp ca.crt ca.pem
+# A second trusted root whose basicConstraints is not critical (RFC 5280
+# 4.2.1.9 wants it critical in every CA certificate, anchors included).
+key cab ec:P-256
+openssl req -new -x509 -key cab.key -subj "/CN=Chain Test CA with non-critical basicConstraints" -days 60 \
+	-addext "basicConstraints=CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+	-addext "subjectKeyIdentifier=hash" -out cab.pem 2>/dev/null
+cp cab.pem cab.crt
+cat cab.pem >>ca.crt
 cert server server ec:P-256
 # Intermediates: pathLen 0 (and a CA below it, which breaks it), name
 # constraints, and a CA whose own EKU leaves out clientAuth.
@@ -212,6 +253,7 @@ cert ica_nc ica_nc ec:P-256
 cert ica_srv ica_srv ec:P-256
 cert ica_nc3 ica_nc3 ec:P-256
 cert ica_pol ica_pol ec:P-256
+cert ica_bcnc ica_bcnc ec:P-256
 cert ica_inh ica_inh ec:P-256
 when_of[expired]=-60d       # valid for 30 days from 60 days ago
 when_of[notyet]=+10d
@@ -244,6 +286,13 @@ rows=(
 	"expired good ec:P-256 sha256 ca refused expired.on"
 	"notyet good ec:P-256 sha256 ca refused not.valid.before"
 	"ctlcn good ec:P-256 sha256 ca refused subject.CN.contains.a.control.character"
+	"wildexcl wildexcl ec:P-256 sha256 ica_nc refused wildcard.that.covers.names.in.bad.example.org"
+	"wildok wildok ec:P-256 sha256 ica_nc ok -"
+	"badsan badsan ec:P-256 sha256 ca refused subjectAltName.extension.is.malformed"
+	"badsan_nc badsan ec:P-256 sha256 ica_nc refused subjectAltName.extension.is.malformed"
+	"baddns baddns ec:P-256 sha256 ca refused not.a.host.name.in.preferred.name.syntax"
+	"underbcnc good ec:P-256 sha256 ica_bcnc refused basicConstraints.is.not.marked.critical"
+	"undercab good ec:P-256 sha256 cab refused basicConstraints.is.not.marked.critical"
 	"emptysubj good ec:P-256 sha256 ca refused [Ss]ubject.*empty|names.no.one"
 )
 
@@ -276,6 +325,22 @@ serve_on "$port" serve.log
 pport=$(free_port)
 serve_on "$pport" serve-policy.log --require-policy "$P"
 
+# hs_code NAME PORT: a Test request with NAME.crt (its chain) and NAME.key
+# through openssl s_client at security level 0, so that the client sends
+# whatever the row holds (weak keys, SHA-1, a malformed extension) and the
+# verdict is the receiver's; prints the HTTP status, 000 when none.
+hs_code() {
+	local out code v=
+	# TLS 1.3 ties ECDSA signatures to P-256/384/521: a P-192 client
+	# could not sign and would send no certificate at all.
+	[ "$1" = p192 ] && v=-tls1_2
+	out=$(printf 'POST /bin/receive HTTP/1.0\r\nAction: Test\r\nPath: /\r\nContent-Length: 0\r\n\r\n' |
+		timeout 10 openssl s_client $v -quiet -ign_eof -connect "127.0.0.1:$2" -CAfile ca.crt \
+			-cipher 'DEFAULT:@SECLEVEL=0' -sigalgs "$SIGALGS" -cert "$1.crt" -cert_chain "$1.crt" -key "$1.key" 2>/dev/null)
+	code=$(printf '%s\n' "$out" | sed -n 's|^HTTP/1\.[01] \([0-9][0-9][0-9]\).*|\1|p' | head -1)
+	echo "${code:-000}"
+}
+SIGALGS=ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA1:RSA-PSS+SHA256:RSA+SHA256:RSA+SHA1
 # peer_verdict CMD...: "ok" when CMD exits 0, else "refused".
 peer_verdict() { if "$@" >/dev/null 2>&1; then echo ok; else echo refused; fi; }
 disagree=""
@@ -283,17 +348,16 @@ disagree=""
 # the options) and a handshake with the receiver on PORT; the openssl and
 # GnuTLS verdicts beside them (given the same policy options).
 run_row() {
-	local p=$1 name sect spec md iss verdict words code ossl gtls
+	local p=$1 log=serve.log name sect spec md iss verdict words code ossl gtls
 	read -r name sect spec md iss verdict words <<<"$2"
 	shift 2
+	[ "$p" = "$port" ] || log=serve-policy.log
 	cert "$name" "$sect" "$spec" "$md" "$iss"
 	if [ ! -s "$name.pem" ]; then
 		skip "$name: this openssl cannot make it"
 		return
 	fi
-	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 --cacert ca.crt \
-		--cert "$name.crt" --key "$name.key" -X POST -H 'Action: Test' -H 'Path: /' \
-		"https://127.0.0.1:$p/bin/receive" 2>/dev/null)
+	code=$(hs_code "$name" "$p")
 	local opol=() gpol=()
 	if [ $# -gt 0 ]; then
 		opol=(-policy "$P" -explicit_policy)
@@ -312,6 +376,12 @@ run_row() {
 		# 000: no HTTP at all. A 403 from the map would hide a chain
 		# profile that let the certificate through.
 		check "$name: mtls serve refuses the handshake (HTTP $code)" test "$code" = 000
+		# ... itself, having seen the certificate: a client library that
+		# will not send it (curl and OpenSSL's own security level, GnuTLS
+		# on a malformed extension) would make the row prove nothing.
+		check_output "$name: ... the receiver's log names that certificate" \
+			"handshake refused: .*fp=$(openssl x509 -in "$name.pem" -outform DER | sha256sum | cut -c1-64)" \
+			cat "$log"
 	fi
 	echo "note - $name: table $verdict, openssl verify -x509_strict $ossl, certtool --verify $gtls"
 	# certtool has no policy options: its voice counts on plain rows only.
@@ -338,6 +408,10 @@ check_output "--require-explicit-policy: a chain without policies is refused" "r
 	"$MTLS" verify good.crt --ca ca.crt --purpose client --require-explicit-policy
 check_output "verify refuses a --require-policy that is no OID (usage)" "not a certificate policy OID" \
 	"$MTLS" verify good.crt --ca ca.crt --require-policy anyPolicy
+check_output "serve's log names the wildcard under an excluded subtree" \
+	"CN=wildexcl, O=chain test .*wildcard that covers names in bad.example.org" cat serve.log
+check_output "serve's log names the malformed SAN extension" \
+	"CN=badsan, O=chain test .*subjectAltName extension is malformed" cat serve.log
 check_output "serve's log names the policy rule" "required certificate policy" cat serve-policy.log
 echo "note - rows where openssl and GnuTLS agree with each other but not with us:${disagree:- none}"
 # Where both real peers accept, we may be stricter (the profile is); where

@@ -92,6 +92,36 @@ check_output "mtls verify refuses it, naming the intermediate" "CN=Chain Inter.*
 check_fails "openssl verify -crl_check_all agrees" openssl verify -x509_strict -crl_check_all \
 	-CAfile root/ca.crt -untrusted inter/ca.crt -CRLfile both.crl id/alice.crt
 
+# --- an intermediate revoked through OCSP ---------------------------------
+# A second root and intermediate, each with its own responder (the AIA of
+# each certificate points at its issuer's): verify --ocsp and serve --ocsp
+# ask about the intermediate too, not only the client.
+OP1=$(free_port)
+OP2=$(free_port)
+"$MTLS" ca init --dir oroot --name "CN=OCSP Root" --ocsp-url "http://127.0.0.1:$OP1/" >/dev/null
+"$MTLS" ca init --intermediate --dir ointer --name "CN=OCSP Inter" >/dev/null
+"$MTLS" ca sign-intermediate --ca-dir oroot ointer/ca.csr --name ointer --out ointer.chain.pem >/dev/null
+"$MTLS" ca install --dir ointer ointer.chain.pem --ocsp-url "http://127.0.0.1:$OP2/" >/dev/null
+"$MTLS" issue --ca-dir ointer olga --profile client --out id >/dev/null
+check "the OCSP test PKI was made" test -s id/olga.chain.pem
+bg "$MTLS" ocsp serve --ca-dir oroot --listen "127.0.0.1:$OP1" --refresh 200 2>ocsp-root.log
+bg "$MTLS" ocsp serve --ca-dir ointer --listen "127.0.0.1:$OP2" --refresh 200 2>ocsp-inter.log
+check "the root's responder listens" wait_port "$OP1" 10
+check "the intermediate's responder listens" wait_port "$OP2" 10
+cat oroot/ca.crt ointer/ca.crt >ocas.pem
+check_output "verify --ocsp: olga and her intermediate are good" "OK .*OCSP: good" \
+	"$MTLS" verify id/olga.chain.pem --ca oroot/ca.crt --purpose client --ocsp --ca-dir ointer
+check "the OCSP root revokes the intermediate" "$MTLS" revoke --ca-dir oroot ointer --reason cACompromise
+check_output "verify --ocsp refuses olga, naming the revoked intermediate" \
+	"certificate CN=OCSP Inter \(serial [0-9A-F]+\) revoked on .*\(cACompromise\)" \
+	"$MTLS" verify id/olga.chain.pem --ca oroot/ca.crt --purpose client --ocsp --ca-dir ointer
+check_status "... exit 1, also with the intermediate in --ca" 1 \
+	"$MTLS" verify id/olga.crt --ca ocas.pem --purpose client --ocsp --ca-dir ointer
+check "serve --ocsp starts" start ocsp-serve.log oroot/ca.crt --ocsp
+check_output "serve --ocsp refuses olga too" '^000 exit=(35|55|56)$' hs olga id/olga.chain.pem
+check_output "... naming the intermediate" "certificate CN=OCSP Inter \(serial [0-9A-F]+\) revoked" cat ocsp-serve.log
+stop
+
 # --- resumption ----------------------------------------------------------
 # sess NAME CERT VERSION OUT|IN FILE: one s_client handshake saving or
 # offering a session; prints one line: "Reused" or "New", then "ok" or

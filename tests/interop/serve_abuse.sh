@@ -170,6 +170,48 @@ check "... and is logged and counted" wait_log dl.log '"BREW /bin/receive" .*sta
 check_output "... in /metrics too" 'action="invalid",status="501"' \
 	curl -sS --cacert ca.crt --cert author.crt --key author.key "https://127.0.0.1:$P/metrics"
 
+# --- bodies go to disk as they arrive, not to memory -----------------------
+# 32 MiB at 8 MiB/s (4 s, longer than --idle-timeout 2: the body has its
+# own deadline). Held in memory, the receiver's peak grew by the body.
+check "serve starts (--idle-timeout 2)" start_serve body.log --idle-timeout 2 --body-timeout 30
+SPID=$LAST_PID
+kb() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$SPID/status"; }
+head -c $((32 * 1024 * 1024)) /dev/urandom >big.bin
+rss0=$(kb VmRSS)
+curl -sS -o /dev/null -w '%{http_code}' --limit-rate 8M --max-time 60 --cacert ca.crt \
+	--cert author.crt --key author.key -H "Action: Activate" -H "Path: /content/big.bin" \
+	--data-binary @big.bin "https://127.0.0.1:$P/bin/receive" >bigup.out 2>&1 &
+UP=$!
+seen=0
+for ((i = 0; i < 100; i++)); do
+	f=$(ls root/.mtls-spool-* 2>/dev/null | head -n 1)
+	if [ -n "$f" ] && [ "$(stat -c %s "$f" 2>/dev/null || echo 0)" -gt 1000000 ]; then
+		seen=1
+		break
+	fi
+	sleep 0.1
+done
+wait $UP
+check "during the upload the body grows in a spool file in the root" test "$seen" = 1
+check_output "the 32 MiB upload, slower than --idle-timeout, is stored (200)" '^200$' cat bigup.out
+check "... intact" cmp -s big.bin root/content/big.bin
+check_fails "... and no spool file is left" sh -c 'ls root/.mtls-spool-* 2>/dev/null | grep -q .'
+grew=$(( ($(kb VmHWM) - rss0) / 1024 ))
+check "... while the receiver's peak memory grew by less than 16 MiB (${grew} MiB)" test "$grew" -lt 16
+# Two requests with bodies in one write: the second waits in TLS's input
+# while the first is stored, and is read when the first is answered.
+printf 'POST /bin/receive HTTP/1.1\r\nHost: x\r\nAction: Activate\r\nPath: /content/p1\r\nContent-Length: 3\r\n\r\none' >pipe.req
+printf 'POST /bin/receive HTTP/1.1\r\nHost: x\r\nAction: Activate\r\nPath: /content/p2\r\nContent-Length: 3\r\nConnection: close\r\n\r\ntwo' >>pipe.req
+timeout 20 openssl s_client -quiet -ign_eof -connect 127.0.0.1:$P -CAfile ca.crt -cert author.crt \
+	-key author.key <pipe.req >pipe.out 2>/dev/null
+check_output "two pipelined bodies: both answered 200" '^2$' sh -c "grep -o 'HTTP/1.1 200' pipe.out | wc -l"
+check_output "... and both stored" '^onetwo$' sh -c 'cat root/content/p1 root/content/p2; echo'
+printf 'stale' >root/.mtls-spool-999999999-1
+kill "$SPID"; wait "$SPID" 2>/dev/null
+check "serve restarts" start_serve body2.log
+check_fails "a spool left by a killed receiver is swept at start" test -e root/.mtls-spool-999999999-1
+kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null
+
 # --- --max-conns holds under a flood --------------------------------------
 check "serve starts (--max-conns 5)" start_serve mc.log --max-conns 5
 timeout 60 $A hold $P author 5 100 >hold.out 2>&1

@@ -5,8 +5,11 @@
  * normalised and checked (mtls__content_store_path_check) and then walked one
  * component at a time with openat(O_NOFOLLOW), so neither "..", an absolute
  * escape nor a symbolic link planted inside the root can lead outside it.
- * Activate writes a temporary file beside the destination, fsyncs it,
- * renames it into place and fsyncs the directory; Deactivate unlinks.
+ * Activate streams the body into a spool file in the root as it arrives
+ * (ROOT/.mtls-spool-PID-N: no Path can name it), fsyncs it, renames it
+ * into place and fsyncs the destination's directory; Deactivate unlinks.
+ * A spool left behind by a killed receiver is removed when the next one
+ * opens the root.
  *
  * Item ids make delivery idempotent: the ids applied are kept in SQLite
  * (WAL, synchronous=FULL) in STATE/.mtls-receiver.db, recorded only after
@@ -19,6 +22,7 @@
 #define MTLS_CONTENT_STORE_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 #include "mtls/err.h"
@@ -43,6 +47,25 @@ void mtls__content_store_close(struct mtls__content_store *s);
  * ASCII characters without spaces. */
 int mtls__content_store_id_ok(const char *id);
 
+/* A request body on its way to disk: a spool file in the root, its
+ * SHA-256 kept as it grows, so memory does not grow with the body. */
+struct mtls__content_spool;
+
+/* Creates an empty spool in S's root (mode 0644, like the files it
+ * becomes). NULL with ERR set (MTLS_E_IO) when it cannot be created. */
+struct mtls__content_spool *mtls__content_spool_new(
+    struct mtls__content_store *s, struct mtls_err *err);
+
+/* Appends LEN bytes at BUF. -1 with ERR set (MTLS_E_IO: disk full, ...). */
+int mtls__content_spool_write(struct mtls__content_spool *sp, const void *buf,
+    size_t len, struct mtls_err *err);
+
+/* Bytes written so far. */
+uint64_t mtls__content_spool_size(const struct mtls__content_spool *sp);
+
+/* Removes the file unless it was placed. NULL-safe. */
+void mtls__content_spool_free(struct mtls__content_spool *sp);
+
 enum mtls__content_outcome {
 	MTLS__CONTENT_APPLIED,  /* the change was made */
 	MTLS__CONTENT_REPLAYED, /* ID was applied before; nothing done */
@@ -60,5 +83,12 @@ int mtls__content_store_apply(struct mtls__content_store *s, enum mtls_action ac
     const char *path, const struct iovec *iov, int iovcnt, const char *id,
     const char *principal, enum mtls__content_outcome *outcome,
     struct mtls_err *err);
+
+/* The same with the content of Activate in the spool SP (complete; NULL
+ * for Deactivate). On success SP's file is the destination now. */
+int mtls__content_store_apply_spool(struct mtls__content_store *s,
+    enum mtls_action action, const char *path,
+    struct mtls__content_spool *sp, const char *id, const char *principal,
+    enum mtls__content_outcome *outcome, struct mtls_err *err);
 
 #endif

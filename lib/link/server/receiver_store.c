@@ -1,6 +1,8 @@
 /* see link/server/content_store_int.h */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +17,11 @@
 #include "link/server/content_store_int.h"
 #include "base/internal.h"
 
+#define SPOOL_PREFIX MTLS__CONTENT_RESERVED "-spool-"
+
 struct mtls__content_store {
 	int rootfd;
+	char *content; /* the content root, for messages */
 	char *root;
 	sqlite3 *db;
 	sqlite3_stmt *sel, *ins;
@@ -49,7 +54,43 @@ mtls__content_store_close(struct mtls__content_store *s)
 		close(s->rootfd);
 	}
 	free(s->root);
+	free(s->content);
 	free(s);
+}
+
+/* Removes the spools of receivers that were killed while a body arrived:
+ * a spool whose process is gone, or whose number is ours (a restarted
+ * container reuses its number; our own stores are all opened before the
+ * first body). Only the root holds spools. */
+static void
+sweep_spools(int rootfd)
+{
+	int fd = dup(rootfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	const struct dirent *e;
+	const size_t n = strlen(SPOOL_PREFIX);
+	long pid;
+	char *end;
+
+	if (d == NULL) {
+		if (fd >= 0) {
+			close(fd);
+		}
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, SPOOL_PREFIX, n) != 0) {
+			continue;
+		}
+		pid = strtol(e->d_name + n, &end, 10);
+		if (end == e->d_name + n || *end != '-' || pid <= 0 ||
+		    (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 ||
+			errno != ESRCH))) {
+			continue;
+		}
+		(void)unlinkat(rootfd, e->d_name, 0);
+	}
+	closedir(d);
 }
 
 struct mtls__content_store *
@@ -67,12 +108,14 @@ mtls__content_store_open(const char *root, const char *state_dir, struct mtls_er
 		goto fail;
 	}
 	s->root = mtls__strdup(state_dir != NULL ? state_dir : root);
+	s->content = mtls__strdup(root);
 	s->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->rootfd < 0) {
 		mtls_err_sys(err, MTLS_E_IO, "cannot open root directory %s",
 		    root);
 		goto fail;
 	}
+	sweep_spools(s->rootfd);
 	if (state_dir != NULL && mtls_mkdir_p(state_dir, 0700, err) != 0) {
 		goto fail;
 	}
@@ -193,41 +236,135 @@ walk(struct mtls__content_store *s, const char *path, int create, char *buf,
 	return 0;
 }
 
-static int
-write_iov(int fd, const struct iovec *iov, int iovcnt)
+struct mtls__content_spool {
+	struct mtls__content_store *s;
+	int fd;
+	int placed;
+	uint64_t size;
+	EVP_MD_CTX *md;
+	char sha[65]; /* "" until the digest is final */
+	char name[64];
+};
+
+void
+mtls__content_spool_free(struct mtls__content_spool *sp)
 {
-	int i;
+	if (sp == NULL) {
+		return;
+	}
+	if (sp->fd >= 0) {
+		close(sp->fd);
+	}
+	if (!sp->placed && sp->name[0] != '\0') {
+		(void)unlinkat(sp->s->rootfd, sp->name, 0);
+	}
+	EVP_MD_CTX_free(sp->md);
+	free(sp);
+}
+
+struct mtls__content_spool *
+mtls__content_spool_new(struct mtls__content_store *s, struct mtls_err *err)
+{
+	static atomic_uint counter;
+	struct mtls__content_spool *sp = calloc(1, sizeof(*sp));
+	int tries;
+
+	if (sp == NULL) {
+		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	sp->s = s;
+	sp->fd = -1;
+	sp->md = EVP_MD_CTX_new();
+	if (sp->md == NULL ||
+	    EVP_DigestInit_ex(sp->md, EVP_sha256(), NULL) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "sha256");
+		goto fail;
+	}
+	for (tries = 0; sp->fd < 0 && tries < 100; tries++) {
+		snprintf(sp->name, sizeof(sp->name), "%s%ld-%u", SPOOL_PREFIX,
+		    (long)getpid(), atomic_fetch_add(&counter, 1));
+		sp->fd = openat(s->rootfd, sp->name,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (sp->fd < 0 && errno != EEXIST) {
+			break;
+		}
+	}
+	if (sp->fd < 0) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot create a file in %s for "
+		    "the request body", s->content);
+		goto fail;
+	}
+	return sp;
+fail:
+	sp->name[0] = '\0';
+	mtls__content_spool_free(sp);
+	return NULL;
+}
+
+int
+mtls__content_spool_write(struct mtls__content_spool *sp, const void *buf,
+    size_t len, struct mtls_err *err)
+{
 	size_t off;
 	ssize_t w;
 
-	for (i = 0; i < iovcnt; i++) {
-		for (off = 0; off < iov[i].iov_len; off += (size_t)w) {
-			w = write(fd, (const char *)iov[i].iov_base + off,
-			    iov[i].iov_len - off);
-			if (w < 0 && errno == EINTR) {
-				w = 0;
-				continue;
-			}
-			if (w <= 0) {
-				return -1;
-			}
+	if (EVP_DigestUpdate(sp->md, buf, len) != 1) {
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "sha256");
+	}
+	for (off = 0; off < len; off += (size_t)w) {
+		w = write(sp->fd, (const char *)buf + off, len - off);
+		if (w < 0 && errno == EINTR) {
+			w = 0;
+			continue;
 		}
+		if (w <= 0) {
+			return mtls_err_sys(err, MTLS_E_IO, "cannot write the "
+			    "request body to %s/%s", sp->s->content, sp->name);
+		}
+	}
+	sp->size += len;
+	return 0;
+}
+
+uint64_t
+mtls__content_spool_size(const struct mtls__content_spool *sp)
+{
+	return sp->size;
+}
+
+/* The body's SHA-256 in hex, final once asked for. */
+static int
+spool_digest(struct mtls__content_spool *sp)
+{
+	unsigned char md[32];
+	unsigned int n = 0, i;
+
+	if (sp->sha[0] != '\0') {
+		return 0;
+	}
+	if (EVP_DigestFinal_ex(sp->md, md, &n) != 1 || n != 32) {
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(sp->sha + 2 * i, 3, "%02x", md[i]);
 	}
 	return 0;
 }
 
+/* The spool is in the root and the destination's directory on another
+ * file system (a mount inside the root): copy into a temporary file
+ * beside the destination, then rename that. */
 static int
-activate(struct mtls__content_store *s, const char *path, const struct iovec *iov,
-    int iovcnt, struct mtls_err *err)
+copy_beside(struct mtls__content_spool *sp, int dfd, const char *leaf,
+    const char *path, struct mtls_err *err)
 {
 	static atomic_uint counter;
-	char buf[MTLS__CONTENT_PATH_MAX + 1], tmp[64];
-	const char *leaf = NULL;
-	int dfd = -1, fd = -1, rc = -1, tries;
+	char tmp[64], buf[65536];
+	int fd = -1, rc = -1, tries;
+	off_t off = 0;
+	ssize_t r;
 
-	if (walk(s, path, 1, buf, sizeof(buf), &dfd, &leaf, err) != 0) {
-		return -1;
-	}
 	for (tries = 0; fd < 0 && tries < 100; tries++) {
 		snprintf(tmp, sizeof(tmp), "%s-tmp-%ld-%u", MTLS__CONTENT_RESERVED,
 		    (long)getpid(), atomic_fetch_add(&counter, 1));
@@ -238,37 +375,71 @@ activate(struct mtls__content_store *s, const char *path, const struct iovec *io
 		}
 	}
 	if (fd < 0) {
-		mtls_err_sys(err, MTLS_E_IO, "cannot create a temporary file for "
-		    "%s", path);
-		goto out;
+		return mtls_err_sys(err, MTLS_E_IO, "cannot create a temporary "
+		    "file for %s", path);
 	}
-	if (write_iov(fd, iov, iovcnt) != 0 || fsync(fd) != 0) {
+	while ((r = pread(sp->fd, buf, sizeof(buf), off)) > 0) {
+		if (write(fd, buf, (size_t)r) != r) {
+			r = -1;
+			break;
+		}
+		off += r;
+	}
+	if (r < 0 || fsync(fd) != 0) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot write %s", path);
+	} else if (renameat(dfd, tmp, dfd, leaf) != 0) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot move %s into place", path);
+	} else {
+		rc = 0;
+	}
+	close(fd);
+	if (rc != 0) {
+		unlinkat(dfd, tmp, 0);
+	}
+	return rc;
+}
+
+static int
+activate(struct mtls__content_store *s, const char *path,
+    struct mtls__content_spool *sp, struct mtls_err *err)
+{
+	char buf[MTLS__CONTENT_PATH_MAX + 1];
+	const char *leaf = NULL;
+	int dfd = -1, rc = -1;
+
+	if (walk(s, path, 1, buf, sizeof(buf), &dfd, &leaf, err) != 0) {
+		return -1;
+	}
+	if (fsync(sp->fd) != 0) {
 		mtls_err_sys(err, MTLS_E_IO, "cannot write %s", path);
 		goto out;
 	}
-	if (close(fd) != 0) {
-		fd = -1;
-		mtls_err_sys(err, MTLS_E_IO, "cannot write %s", path);
-		goto out;
-	}
-	fd = -1;
-	/* rename(2) replaces a symbolic link itself; it never follows it. */
-	if (renameat(dfd, tmp, dfd, leaf) != 0) {
-		if (errno == ENAMETOOLONG) {
+	/* rename(2) replaces a symbolic link itself; it never follows it.
+	 * The spool's name may survive a crash beside the new one (the
+	 * root's directory is not synced): the next start sweeps it. */
+	if (renameat(s->rootfd, sp->name, dfd, leaf) != 0) {
+		if (errno == EXDEV) {
+			if (copy_beside(sp, dfd, leaf, path, err) != 0) {
+				goto out;
+			}
+		} else if (errno == ENAMETOOLONG) {
 			mtls_err_set(err, MTLS_E_POLICY,
 			    "path %s: the file name is too long", path);
+			goto out;
 		} else if (errno == EISDIR || errno == ENOTEMPTY ||
 		    errno == EEXIST) {
 			mtls_err_set(err, MTLS_E_EXISTS,
 			    "path %s is a directory; cannot replace it with a "
 			    "file", path);
+			goto out;
 		} else {
 			mtls_err_sys(err, MTLS_E_IO, "cannot move %s into place",
 			    path);
+			goto out;
 		}
-		goto out;
+	} else {
+		sp->placed = 1;
 	}
-	tmp[0] = '\0';
 	if (fsync(dfd) != 0) {
 		mtls_err_sys(err, MTLS_E_IO, "cannot sync the directory of %s",
 		    path);
@@ -276,15 +447,7 @@ activate(struct mtls__content_store *s, const char *path, const struct iovec *io
 	}
 	rc = 0;
 out:
-	if (fd >= 0) {
-		close(fd);
-	}
-	if (rc != 0 && tmp[0] != '\0' && dfd >= 0) {
-		unlinkat(dfd, tmp, 0);
-	}
-	if (dfd >= 0) {
-		close(dfd);
-	}
+	close(dfd);
 	return rc;
 }
 
@@ -317,25 +480,6 @@ deactivate(struct mtls__content_store *s, const char *path, struct mtls_err *err
 	}
 	close(dfd);
 	return rc;
-}
-
-static int
-digest_iov(const struct iovec *iov, int iovcnt, char hex[65])
-{
-	unsigned char md[32];
-	unsigned int n = 0, i;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
-
-	for (i = 0; ok && i < (unsigned)iovcnt; i++) {
-		ok = EVP_DigestUpdate(c, iov[i].iov_base, iov[i].iov_len) == 1;
-	}
-	ok = ok && EVP_DigestFinal_ex(c, md, &n) == 1 && n == 32;
-	EVP_MD_CTX_free(c);
-	for (i = 0; ok && i < n; i++) {
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	}
-	return ok ? 0 : -1;
 }
 
 /* 1: applied before with the same action/path/digest; 0: unknown id. */
@@ -390,21 +534,24 @@ record(struct mtls__content_store *s, const char *principal, const char *id,
 }
 
 int
-mtls__content_store_apply(struct mtls__content_store *s, enum mtls_action action,
-    const char *path, const struct iovec *iov, int iovcnt, const char *id,
-    const char *principal, enum mtls__content_outcome *outcome,
-    struct mtls_err *err)
+mtls__content_store_apply_spool(struct mtls__content_store *s,
+    enum mtls_action action, const char *path,
+    struct mtls__content_spool *sp, const char *id, const char *principal,
+    enum mtls__content_outcome *outcome, struct mtls_err *err)
 {
 	const char *aname = mtls_action_name(action);
-	char sha[65] = "-";
+	const char *sha = "-";
 	int rc;
 
 	if (action != MTLS_ACTION_ACTIVATE && action != MTLS_ACTION_DEACTIVATE) {
 		return mtls_err_set(err, MTLS_E_INTERNAL,
 		    "store: only Activate and Deactivate change content");
 	}
-	if (action == MTLS_ACTION_ACTIVATE && digest_iov(iov, iovcnt, sha) != 0) {
-		return mtls_err_ssl(err, MTLS_E_INTERNAL, "sha256");
+	if (action == MTLS_ACTION_ACTIVATE) {
+		if (sp == NULL || spool_digest(sp) != 0) {
+			return mtls_err_ssl(err, MTLS_E_INTERNAL, "sha256");
+		}
+		sha = sp->sha;
 	}
 	if (principal == NULL) {
 		principal = "";
@@ -420,7 +567,7 @@ mtls__content_store_apply(struct mtls__content_store *s, enum mtls_action action
 		}
 	}
 	if (action == MTLS_ACTION_ACTIVATE) {
-		rc = activate(s, path, iov, iovcnt, err);
+		rc = activate(s, path, sp, err);
 	} else {
 		rc = deactivate(s, path, err);
 	}
@@ -433,4 +580,32 @@ mtls__content_store_apply(struct mtls__content_store *s, enum mtls_action action
 		return -1;
 	}
 	return 0;
+}
+
+int
+mtls__content_store_apply(struct mtls__content_store *s, enum mtls_action action,
+    const char *path, const struct iovec *iov, int iovcnt, const char *id,
+    const char *principal, enum mtls__content_outcome *outcome,
+    struct mtls_err *err)
+{
+	struct mtls__content_spool *sp = NULL;
+	int i, rc = -1;
+
+	if (action == MTLS_ACTION_ACTIVATE) {
+		sp = mtls__content_spool_new(s, err);
+		if (sp == NULL) {
+			return -1;
+		}
+		for (i = 0; i < iovcnt; i++) {
+			if (mtls__content_spool_write(sp, iov[i].iov_base,
+				iov[i].iov_len, err) != 0) {
+				goto out;
+			}
+		}
+	}
+	rc = mtls__content_store_apply_spool(s, action, path, sp, id,
+	    principal, outcome, err);
+out:
+	mtls__content_spool_free(sp);
+	return rc;
 }

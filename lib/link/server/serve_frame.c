@@ -1,7 +1,12 @@
 /*
  * The receiver's request framing, between TLS and evhttp: a bufferevent
- * filter that holds each request head until it is complete and checked,
- * then passes the head and exactly Content-Length body bytes on.
+ * filter that holds each request head until it is complete and checked.
+ * A request without a body is passed on as it came. A body is written to
+ * a spool file in the content root as it arrives (its SHA-256 computed on
+ * the way); only when all of it is there does evhttp get the head, saying
+ * Content-Length: 0, and the store renames the spool into place. So a
+ * connection holds at most one head (16 KiB) and what TLS has decrypted
+ * but not yet written, whatever the body's size; evhttp never holds one.
  *
  * Why here and not in evhttp (libevent 2.1): evhttp's timeout is reset by
  * every byte (a client trickling one byte every few seconds holds a
@@ -24,6 +29,8 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 
+#include "link/server/content_store_int.h"
+
 #include "mtls/pki.h"
 #include "link/server/serve_int.h"
 
@@ -32,7 +39,9 @@
 #define FRAME_LINGER_S 2
 #define FRAME_LINGER_MAX (8u * 1024 * 1024)
 
-enum frame_state { F_HEAD, F_BODY, F_REFUSED };
+/* F_WAIT: a head and its spooled body were handed to evhttp; nothing
+ * more is read until that request is answered (mtls__serve_frame_done). */
+enum frame_state { F_HEAD, F_BODY, F_WAIT, F_REFUSED };
 enum frame_timer { T_NONE, T_HEAD, T_BODY, T_LINGER };
 
 struct serve_frame {
@@ -45,7 +54,9 @@ struct serve_frame {
 	struct bufferevent *bev;           /* the filter itself; NULL once freed */
 	struct evbuffer_cb_entry *written; /* on bev's output */
 	struct evbuffer_cb_entry *sent;    /* on tls's output */
-	struct event *flush, *deliver;
+	struct event *flush, *deliver, *resume;
+	struct mtls__content_spool *spool; /* the body under way, or handed on */
+	struct evbuffer *held; /* the head of that body, held until it is all in */
 	/* evhttp's write callback, held back until TLS has sent it all */
 	bufferevent_data_cb http_written;
 	void *http_arg;
@@ -95,6 +106,7 @@ request_line(const char *p, size_t n, struct serve_head *h, const char **why)
 		return refuse_with(why, "malformed request line; send METHOD "
 		    "/path HTTP/1.1", 400);
 	}
+	h->http11 = memcmp(sp2 + 1, "HTTP/1.1", 8) == 0;
 	ml = (size_t)(sp1 - p);
 	tl = (size_t)(sp2 - (sp1 + 1));
 	snprintf(h->method, sizeof(h->method), "%.*s", (int)ml, p);
@@ -246,6 +258,8 @@ status_text(int status)
 		return "Request Timeout";
 	case 411:
 		return "Length Required";
+	case 500:
+		return "Internal Server Error";
 	case 413:
 		return "Payload Too Large";
 	case 417:
@@ -347,6 +361,8 @@ refuse(struct serve_frame *f, int status, const char *why, const char *outcome)
 {
 	struct evbuffer *out = bufferevent_get_output(f->tls);
 
+	mtls__content_spool_free(f->spool);
+	f->spool = NULL;
 	frame_log(f, status, outcome);
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nServer: mtls/%s\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
@@ -387,6 +403,110 @@ frame_timer(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The head evhttp gets for a body that is in the spool: the lines of P
+ * (the head, LEN bytes) without Content-Length and Expect (we answered
+ * it), and Content-Length: 0. */
+static int
+hold_head(struct serve_frame *f, const char *p, size_t len)
+{
+	size_t line = 0, eol, end;
+	const char *colon;
+	int first = 1, rc = 0;
+
+	while (line < len && (p[line] == '\r' || p[line] == '\n')) {
+		line++;
+	}
+	for (; line < len && rc == 0; line = eol + 1) {
+		eol = line;
+		while (eol < len && p[eol] != '\n') {
+			eol++;
+		}
+		end = eol > line && p[eol - 1] == '\r' ? eol - 1 : eol;
+		if (end == line) {
+			rc = evbuffer_add_printf(f->held, "Content-Length: 0\r\n"
+			    "\r\n") < 0 ? -1 : 0;
+			break;
+		}
+		colon = first ? NULL : memchr(p + line, ':', end - line);
+		first = 0;
+		if (colon != NULL && (name_is(p + line, (size_t)(colon - (p + line)),
+		    "Content-Length") || name_is(p + line,
+		    (size_t)(colon - (p + line)), "Expect"))) {
+			continue;
+		}
+		rc = evbuffer_add(f->held, p + line, end - line) != 0 ||
+		    evbuffer_add(f->held, "\r\n", 2) != 0 ? -1 : 0;
+	}
+	return rc;
+}
+
+/* The head P was accepted and announces a body: open its spool, hold the
+ * head, answer Expect: 100-continue. -1 after refusing. */
+static int
+spool_start(struct serve_frame *f, const char *p)
+{
+	struct serve *srv = f->w->srv;
+	struct mtls_err err = {MTLS_OK, ""};
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	f->spool = mtls__content_spool_new(f->w->store, &err);
+	if (f->spool == NULL || (f->held == NULL &&
+	    (f->held = evbuffer_new()) == NULL) ||
+	    hold_head(f, p, f->head.len) != 0) {
+		mtls__serve_log(srv, "error", "%s", f->spool == NULL ? err.msg
+		    : "out of memory holding a request head");
+		refuse(f, 500, "the receiver cannot take the body now; try "
+		    "again later", "spool_error");
+		return -1;
+	}
+	if (f->head.expect_continue && f->head.http11) {
+		evbuffer_add(bufferevent_get_output(f->tls), cont,
+		    sizeof(cont) - 1);
+		bufferevent_enable(f->tls, EV_WRITE);
+	}
+	return 0;
+}
+
+/* Writes the first N bytes of SRC to the spool. -1 after refusing. */
+static int
+spool_take(struct serve_frame *f, struct evbuffer *src, size_t n)
+{
+	struct evbuffer_iovec v;
+	struct mtls_err err = {MTLS_OK, ""};
+	size_t len;
+
+	while (n > 0 && evbuffer_peek(src, -1, NULL, &v, 1) == 1) {
+		len = v.iov_len < n ? v.iov_len : n;
+		if (mtls__content_spool_write(f->spool, v.iov_base, len,
+			&err) != 0) {
+			mtls__serve_log(f->w->srv, "error", "%s", err.msg);
+			refuse(f, 500, "the receiver could not store the body "
+			    "(disk full?); try again later", "spool_error");
+			return -1;
+		}
+		evbuffer_drain(src, len);
+		n -= len;
+	}
+	return 0;
+}
+
+/* evhttp's timeout counts bytes reaching evhttp, and a spooled body
+ * reaches it not at all: the body has its own deadline, so evhttp's
+ * waits while it arrives. */
+static void
+http_timeouts(struct serve_frame *f, int on)
+{
+	struct timeval tv;
+	double s = f->w->srv->opts.idle_timeout;
+
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	if (f->bev != NULL) {
+		bufferevent_set_timeouts(f->bev, on ? &tv : NULL,
+		    on ? &tv : NULL);
+	}
+}
+
 /* One head, complete in SRC: pass it on, or refuse. 0: passed. */
 static int
 take_head(struct serve_frame *f, struct evbuffer *src, struct evbuffer *dst)
@@ -415,13 +535,19 @@ take_head(struct serve_frame *f, struct evbuffer *src, struct evbuffer *dst)
 			: rc == 501 ? "method" : "bad_head");
 		return 1;
 	}
-	evbuffer_remove_buffer(src, dst, f->head.len);
 	timer_stop(f);
-	if (f->head.content_length > 0) {
-		f->state = F_BODY;
-		f->body_left = (uint64_t)f->head.content_length;
-		timer_start(f, T_BODY, o->body_timeout);
+	if (f->head.content_length <= 0) {
+		evbuffer_remove_buffer(src, dst, f->head.len);
+		return 0;
 	}
+	if (spool_start(f, p) != 0) {
+		return 1;
+	}
+	evbuffer_drain(src, f->head.len);
+	f->state = F_BODY;
+	f->body_left = (uint64_t)f->head.content_length;
+	http_timeouts(f, 0);
+	timer_start(f, T_BODY, o->body_timeout);
 	return 0;
 }
 
@@ -443,15 +569,24 @@ frame_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 			}
 			break;
 		}
+		if (f->state == F_WAIT) {
+			break;
+		}
 		if (f->state == F_BODY) {
 			take = (uint64_t)n < f->body_left ? n
 							  : (size_t)f->body_left;
-			evbuffer_remove_buffer(src, dst, take);
-			moved = 1;
+			if (spool_take(f, src, take) != 0) {
+				continue;
+			}
 			f->body_left -= take;
 			if (f->body_left == 0) {
+				/* All of it is on disk: now evhttp may see
+				 * the request. */
 				timer_stop(f);
-				f->state = F_HEAD;
+				http_timeouts(f, 1);
+				evbuffer_add_buffer(dst, f->held);
+				f->state = F_WAIT;
+				moved = 1;
 			}
 			continue;
 		}
@@ -545,6 +680,41 @@ output_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	}
 }
 
+struct mtls__content_spool *
+mtls__serve_frame_spool(struct serve_frame *f)
+{
+	return f != NULL && f->state == F_WAIT ? f->spool : NULL;
+}
+
+/* Reads on after a request was answered: what the client sent meanwhile
+ * waits in the TLS input, and no new byte may come to wake the filter. */
+static void
+resume_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve_frame *f = arg;
+
+	(void)fd, (void)what;
+	if (f->bev != NULL && f->state == F_HEAD &&
+	    evbuffer_get_length(bufferevent_get_input(f->tls)) > 0) {
+		bufferevent_trigger(f->tls, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS);
+	}
+}
+
+void
+mtls__serve_frame_done(struct serve_frame *f)
+{
+	if (f == NULL || f->state != F_WAIT) {
+		return;
+	}
+	mtls__content_spool_free(f->spool);
+	f->spool = NULL;
+	f->state = F_HEAD;
+	if (f->resume != NULL) {
+		event_active(f->resume, EV_TIMEOUT, 0);
+	}
+}
+
 static void
 frame_put(struct serve_frame *f)
 {
@@ -568,8 +738,15 @@ frame_free(void *arg)
 	f->write_pending = 0;
 	event_free(f->flush);
 	event_free(f->deliver);
+	event_free(f->resume);
 	event_free(f->timer);
-	f->flush = f->deliver = f->timer = NULL;
+	f->flush = f->deliver = f->resume = f->timer = NULL;
+	mtls__content_spool_free(f->spool);
+	f->spool = NULL;
+	if (f->held != NULL) {
+		evbuffer_free(f->held);
+		f->held = NULL;
+	}
 	frame_put(f);
 }
 
@@ -590,7 +767,9 @@ mtls__serve_frame_new(struct serve_worker *w, SSL *ssl, struct bufferevent *tls)
 	f->timer = evtimer_new(w->base, frame_timer, f);
 	f->flush = event_new(w->base, -1, 0, flush_now, f);
 	f->deliver = event_new(w->base, -1, 0, deliver_now, f);
-	if (f->timer != NULL && f->flush != NULL && f->deliver != NULL) {
+	f->resume = event_new(w->base, -1, 0, resume_now, f);
+	if (f->timer != NULL && f->flush != NULL && f->deliver != NULL &&
+	    f->resume != NULL) {
 		bev = bufferevent_filter_new(tls, frame_in, NULL,
 		    BEV_OPT_CLOSE_ON_FREE, frame_free, f);
 	}
@@ -603,6 +782,9 @@ mtls__serve_frame_new(struct serve_worker *w, SSL *ssl, struct bufferevent *tls)
 		}
 		if (f->deliver != NULL) {
 			event_free(f->deliver);
+		}
+		if (f->resume != NULL) {
+			event_free(f->resume);
 		}
 		free(f);
 		return NULL;

@@ -23,6 +23,7 @@ struct reqctx {
 	char *serial;     /* OPENSSL_free */
 	const struct mtls__pmap_rule *rule;
 	const char *metric_action;
+	struct mtls__content_spool *spool; /* the body; NULL: none (borrowed) */
 	char path[MTLS__CONTENT_PATH_MAX + 1];
 };
 
@@ -137,37 +138,30 @@ audit_apply(struct reqctx *r, int action, size_t bytes, const char *result)
 static void
 apply(struct reqctx *r, int action)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
-	struct evbuffer_iovec *v = NULL;
-	struct iovec *iov = NULL;
 	enum mtls__content_outcome out = MTLS__CONTENT_APPLIED;
 	struct mtls_err err = {MTLS_OK, ""};
-	int n = evbuffer_peek(in, -1, NULL, NULL, 0), i, status;
+	int status, rc;
 	static const char *const names[] = {"applied", "replayed", "absent"};
 	const char *upper = action == MTLS_ACTION_ACTIVATE ? "ACTIVATE"
 							   : "DEACTIVATE";
+	const size_t bytes = r->acc.bytes_in;
 
-	if (n > 0) {
-		v = calloc((size_t)n, sizeof(*v));
-		iov = calloc((size_t)n, sizeof(*iov));
-		if (v == NULL || iov == NULL) {
-			reply(r, 500, "Internal Server Error", "out of memory\n");
-			goto out;
-		}
-		n = evbuffer_peek(in, -1, NULL, v, n);
-		for (i = 0; i < n; i++) {
-			iov[i].iov_base = v[i].iov_base;
-			iov[i].iov_len = v[i].iov_len;
-		}
+	/* The body is in its spool (serve_frame.c); an empty one has none. */
+	if (action == MTLS_ACTION_ACTIVATE && r->spool != NULL) {
+		rc = mtls__content_store_apply_spool(r->w->store,
+		    (enum mtls_action)action, r->path, r->spool, r->acc.item,
+		    r->acc.principal, &out, &err);
+	} else {
+		rc = mtls__content_store_apply(r->w->store,
+		    (enum mtls_action)action, r->path, NULL, 0, r->acc.item,
+		    r->acc.principal, &out, &err);
 	}
-	if (mtls__content_store_apply(r->w->store, (enum mtls_action)action, r->path,
-		iov, n > 0 ? n : 0, r->acc.item, r->acc.principal, &out,
-		&err) != 0) {
+	if (rc != 0) {
 		status = err.code == MTLS_E_POLICY ? 403
 		    : err.code == MTLS_E_EXISTS	   ? 409
 						   : 500;
 		r->acc.outcome = "error";
-		(void)audit_apply(r, action, evbuffer_get_length(in),
+		(void)audit_apply(r, action, bytes,
 		    status == 403 ? "refused_403" : status == 409 ? "conflict_409"
 		    : "error_500");
 		if (status == 500) {
@@ -177,14 +171,14 @@ apply(struct reqctx *r, int action)
 			: status == 409	       ? "Conflict"
 					       : "Internal Server Error",
 		    "%s\n", err.msg);
-		goto out;
+		return;
 	}
 	r->acc.outcome = names[out];
-	if (audit_apply(r, action, evbuffer_get_length(in), names[out]) != 0) {
+	if (audit_apply(r, action, bytes, names[out]) != 0) {
 		/* Applied but not on record: the client retries, and the
 		 * replay (same Item-Id) is recorded then. */
 		reply(r, 500, "Internal Server Error", "audit log unavailable\n");
-		goto out;
+		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(r->req),
 	    "Item-Status", names[out]);
@@ -192,9 +186,6 @@ apply(struct reqctx *r, int action)
 	    out == MTLS__CONTENT_REPLAYED ? " (already applied)"
 	    : out == MTLS__CONTENT_ABSENT ? " (was not present)"
 				       : "");
-out:
-	free(v);
-	free(iov);
 }
 
 static void
@@ -353,7 +344,10 @@ mtls__serve_http_request(struct evhttp_request *req, void *arg)
 	r.acc.peer = c != NULL ? c->peer : "-";
 	r.acc.method = method_name(cmd);
 	r.acc.uri = evhttp_request_get_uri(req);
-	r.acc.bytes_in = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+	r.spool = c != NULL ? mtls__serve_frame_spool(c->frame) : NULL;
+	r.acc.bytes_in = r.spool != NULL
+	    ? (size_t)mtls__content_spool_size(r.spool)
+	    : evbuffer_get_length(evhttp_request_get_input_buffer(req));
 	r.gen = mtls__serve_gen_get(r.w->srv);
 	r.cert = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
 	if (c != NULL && c->refused) {
@@ -414,4 +408,7 @@ out:
 	mtls__serve_gen_put(r.gen);
 	OPENSSL_free(r.cn);
 	OPENSSL_free(r.serial);
+	if (c != NULL) {
+		mtls__serve_frame_done(c->frame);
+	}
 }

@@ -165,6 +165,7 @@ struct serve_head {
 	size_t len;             /* bytes up to and including the blank line */
 	long long content_length; /* -1: none */
 	int expect_continue;
+	int http11;             /* HTTP/1.1 (not 1.0): may be sent 100 */
 	int paths;              /* Path headers seen */
 	const char *outcome;    /* a refusal's log outcome, when specific */
 	char method[16];
@@ -184,6 +185,13 @@ int mtls__serve_head_check(const char *buf, size_t len, size_t max_head,
  * all, and refusals are answered, logged and lingered over. */
 struct bufferevent *mtls__serve_frame_new(struct serve_worker *w, SSL *ssl,
     struct bufferevent *tls);
+/* The body of the request evhttp is handing over, complete in its spool
+ * file (the head evhttp sees says Content-Length: 0), or NULL when the
+ * request had no body. Borrowed until mtls__serve_frame_done. */
+struct mtls__content_spool *mtls__serve_frame_spool(struct serve_frame *f);
+/* The request was answered: its spool (unless placed) is removed and the
+ * next request on the connection is read. */
+void mtls__serve_frame_done(struct serve_frame *f);
 /* The SSL under evhttp's bufferevent BEV (filtered or not). */
 SSL *mtls__serve_bev_ssl(struct bufferevent *bev);
 /* Request bytes received on BEV and not yet read by evhttp. */

@@ -113,6 +113,10 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 		const char *rule = X509_STORE_CTX_get_error_depth(xs) == 0 && leaf != NULL
 		    ? mtls_leaf_profile_check(leaf, MTLS_LEAF_CLIENT) : NULL;
 
+		if (rule == NULL && X509_STORE_CTX_get_error_depth(xs) == 0) {
+			rule = mtls_chain_names_check(X509_STORE_CTX_get0_chain(xs));
+		}
+
 		if (rule == NULL) {
 			return 1;
 		}
@@ -500,7 +504,8 @@ resume_allowed(SSL *s, SSL_SESSION *ss)
 	/* The same verification as a handshake's: purpose sslclient, the
 	 * chain profile and the time now (an expired client stops here). */
 	if (X509_verify_cert(xs) != 1 ||
-	    mtls_leaf_profile_check(peer, MTLS_LEAF_CLIENT) != NULL) {
+	    mtls_leaf_profile_check(peer, MTLS_LEAF_CLIENT) != NULL ||
+	    mtls_chain_names_check(X509_STORE_CTX_get0_chain(xs)) != NULL) {
 		goto out;
 	}
 	ok = h == NULL || h->resumed == NULL ||
