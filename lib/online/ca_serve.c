@@ -33,6 +33,7 @@
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
 #include "ca/ca_internal.h"
+#include "accept/accept_int.h"
 #include "online/ca_serve_int.h"
 #include "pki/tlsid_int.h"
 
@@ -397,6 +398,7 @@ casrv_free(struct casrv *s)
 	if (s->http != NULL) {
 		evhttp_free(s->http);
 	}
+	mtls__tls_reserve_free(s->reserve); /* after the connections */
 	/* Before the loop it resolves and connects in. */
 	mtls__acme_srv_free(s->acme);
 	if (s->base != NULL) {
@@ -477,6 +479,11 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	s->http = s->base != NULL ? evhttp_new(s->base) : NULL;
 	if (s->http == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot create the event loop");
+		goto out;
+	}
+	s->reserve = mtls__tls_reserve_new(s->base, 2,
+	    mtls__casrv_reserve_pause, s, err);
+	if (s->reserve == NULL) {
 		goto out;
 	}
 	if (acme_start(s, err) != 0) {

@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "accept/accept_int.h"
 #include "online/ca_serve_int.h"
 
 /* ---- connections: --max-conns, --request-timeout ---- */
@@ -37,7 +38,8 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 	free(c);
 	s->conns_open--;
 	if (!s->stopping && s->listener != NULL &&
-	    s->conns_open == s->o.max_conns - 1) {
+	    s->conns_open == s->o.max_conns - 1 &&
+	    mtls__tls_reserve_ready(s->reserve)) {
 		evconnlistener_enable(s->listener);
 	}
 }
@@ -89,43 +91,81 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void
-fatal_oom(struct casrv *s)
+/* No TLS state for a new connection (out of memory): evhttp would serve
+ * it in plaintext if we answered NULL, so it gets a bufferevent from the
+ * reserve, which closes it unanswered (accept/accept_int.h). */
+static struct bufferevent *
+refuse(struct casrv *s)
 {
-	/* evhttp would fall back to plaintext on NULL: stop instead. */
-	mtls__casrv_log(s, "fatal: cannot make a TLS connection (out of memory)");
-	abort();
+	s->unserved++;
+	mtls__casrv_log(s, "a connection is closed unanswered: cannot set up "
+	    "its TLS state (out of memory)");
+	return mtls__tls_reserve_take(s->reserve);
 }
 
 struct bufferevent *
 mtls__casrv_accept_bev(struct event_base *base, void *arg)
 {
 	struct casrv *s = arg;
-	SSL *ssl = SSL_new(s->ctx);
-	struct casrv_conn *c = calloc(1, sizeof(*c));
+	SSL *ssl = mtls__tls_failpoint() ? NULL : SSL_new(s->ctx);
+	struct casrv_conn *c = NULL;
+	struct bufferevent *bev;
 	struct timeval tv;
 
-	if (ssl == NULL || c == NULL) {
-		fatal_oom(s);
+	if (ssl != NULL) {
+		c = calloc(1, sizeof(*c));
 	}
-	c->s = s;
-	c->deadline = evtimer_new(base, on_deadline, c);
-	c->bev = bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (c->deadline == NULL || c->bev == NULL ||
+	if (c != NULL) {
+		c->s = s;
+		c->deadline = evtimer_new(base, on_deadline, c);
+	}
+	if (c == NULL || c->deadline == NULL ||
 	    SSL_set_ex_data(ssl, conn_idx, c) != 1) {
-		fatal_oom(s);
+		if (c != NULL && c->deadline != NULL) {
+			event_free(c->deadline);
+		}
+		free(c);
+		SSL_free(ssl);
+		return refuse(s);
 	}
+	/* From here C is freed with SSL (conn_free), which counts it out. */
+	s->conns_open++;
+	/* Frees SSL when it fails. */
+	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		return refuse(s);
+	}
+	c->bev = bev;
 	deadline_tv(s, &tv);
 	evtimer_add(c->deadline, &tv);
 	s->conns_total++;
 	/* At the limit, stop accepting: further clients wait in the listen
 	 * queue (the kernel's backlog) until a connection closes. */
-	if (++s->conns_open >= s->o.max_conns && s->listener != NULL) {
+	if (s->conns_open >= s->o.max_conns && s->listener != NULL) {
 		evconnlistener_disable(s->listener);
 		s->accept_paused++;
 	}
 	return c->bev;
+}
+
+/* The reserve ran dry (or holds a bufferevent again). */
+void
+mtls__casrv_reserve_pause(void *arg, int paused)
+{
+	struct casrv *s = arg;
+
+	if (s->stopping || s->listener == NULL) {
+		return;
+	}
+	if (paused) {
+		mtls__casrv_log(s, "accepting stops until memory for new "
+		    "connections is available");
+		evconnlistener_disable(s->listener);
+	} else if (s->conns_open < s->o.max_conns) {
+		mtls__casrv_log(s, "accepting again");
+		evconnlistener_enable(s->listener);
+	}
 }
 
 int

@@ -400,12 +400,15 @@ route_metrics(struct casrv *s, struct evhttp_request *req)
 	    {"mtls_ca_requests_timed_out_total", "counter", "Connections closed "
 		"because a request did not arrive within --request-timeout.", "",
 		s->timed_out},
+	    {"mtls_ca_connections_unserved_total", "counter", "Connections "
+		"closed unanswered because their TLS state could not be "
+		"allocated (out of memory).", "", s->unserved},
 	    {"mtls_ca_crl_builds_total", "counter", "CRLs signed.", "",
 		s->crl_builds},
 	    {"mtls_ca_ocsp_requests_total", "counter", "OCSP requests.", "",
 		os.requests},
 	};
-	char buf[6144];
+	char buf[8192];
 	size_t i, n = 0;
 	int w;
 

@@ -54,10 +54,12 @@ struct casrv {
 	int crl_prev_warned;       /* its key is missing: said once */
 	struct fail_slot fails[FAIL_SLOTS];
 	struct evconnlistener *listener; /* paused at max_conns */
+	struct mtls__tls_reserve *reserve; /* refuses what cannot be set up */
 	int conns_open;
 	int stopping;             /* evhttp_free is closing everything */
 	unsigned long long issued, refused, requests, slowed, crl_builds;
 	unsigned long long busy, timed_out, accept_paused, conns_total;
+	unsigned long long unserved; /* closed unanswered: no memory for TLS */
 	unsigned long long by_op[4]; /* cacerts, simpleenroll,
 	                                simplereenroll, csrattrs */
 	unsigned long long by_status[6]; /* 1xx..5xx */
@@ -84,6 +86,11 @@ int mtls__casrv_conn_init(struct mtls_err *err);
  * counted against --max-conns (ARG is the struct casrv). */
 struct bufferevent *mtls__casrv_accept_bev(struct event_base *base,
     void *arg);
+
+/* The pause callback of the reserve (accept/accept_int.h): stops
+ * accepting when it ran dry, resumes when it holds a bufferevent again
+ * and fewer than --max-conns connections are open. */
+void mtls__casrv_reserve_pause(void *arg, int paused);
 
 /* One log line to stderr: "TIME mtls ca serve: ...". */
 void mtls__casrv_log(struct casrv *s, const char *fmt, ...) MTLS_PRINTF(2, 3);

@@ -13,10 +13,12 @@
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
 #include <openssl/err.h>
 
 #include "mtls/explain.h"
 #include "mtls/pki.h"
+#include "accept/accept_int.h"
 #include "link/server/serve_int.h"
 #include "link/server/serve_rev.h"
 
@@ -88,6 +90,21 @@ coalesce_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	}
 }
 
+/*
+ * No TLS state for a new connection (out of memory): evhttp would serve it
+ * in plaintext if we answered NULL, so it gets a bufferevent from the
+ * worker's reserve, which closes it unanswered (accept/accept_int.h).
+ */
+static struct bufferevent *
+refuse_bev(struct serve_worker *w, const struct mtls_err *err)
+{
+	atomic_fetch_add(&w->srv->m.conns_unserved, 1);
+	mtls__serve_log(w->srv, "error", "a connection is closed unanswered: "
+	    "cannot set up its TLS state (%s)", err->msg[0] != '\0' ? err->msg
+	    : "out of memory");
+	return mtls__tls_reserve_take(w->reserve);
+}
+
 static struct bufferevent *
 accept_bev(struct event_base *base, void *arg)
 {
@@ -98,29 +115,30 @@ accept_bev(struct event_base *base, void *arg)
 	struct serve_conn *c = NULL;
 	struct bufferevent *bev = NULL, *tls = NULL;
 	struct timeval tv = tv_of(srv->opts.handshake_timeout);
-	SSL *ssl = mtls__serve_ssl_new(g->ctx, &err);
+	SSL *ssl = mtls__tls_failpoint() ? NULL
+					 : mtls__serve_ssl_new(g->ctx, &err);
 
 	mtls__serve_gen_put(g);
-	if (ssl != NULL) {
-		c = mtls__serve_conn_get(ssl);
+	if (ssl == NULL) {
+		return refuse_bev(w, &err);
 	}
-	if (c != NULL) {
-		c->w = w;
-		c->timer = evtimer_new(base, conn_timer, ssl);
-		bev = bufferevent_openssl_socket_new(base, -1, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	c = mtls__serve_conn_get(ssl);
+	if (c == NULL || (c->timer = evtimer_new(base, conn_timer, ssl)) == NULL) {
+		SSL_free(ssl); /* and C with it */
+		return refuse_bev(w, &err);
 	}
-	if (bev != NULL) {
-		tls = bev;
-		bev = mtls__serve_frame_new(w, ssl, tls);
+	/* Frees SSL (and C) when it fails. */
+	tls = bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tls == NULL) {
+		return refuse_bev(w, &err);
 	}
-	if (bev == NULL || c->timer == NULL) {
-		/* evhttp would fall back to a plaintext bufferevent if we
-		 * returned NULL: stop rather than serve without TLS. */
-		mtls__serve_log(srv, "fatal", "cannot set up a TLS connection "
-		    "(out of memory?): %s", err.msg);
-		abort();
+	/* Frees TLS when it fails. */
+	bev = mtls__serve_frame_new(w, ssl, tls);
+	if (bev == NULL) {
+		return refuse_bev(w, &err);
 	}
+	c->w = w; /* from here on, its end is counted and logged */
 	if (evbuffer_add_cb(bufferevent_get_output(tls), coalesce_output,
 		NULL) == NULL) {
 		mtls__serve_log(srv, "error", "cannot watch a connection's output");
@@ -273,6 +291,29 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* The reserve ran dry (or holds a bufferevent again): stop (resume)
+ * accepting on this worker's socket. */
+static void
+worker_pause(void *arg, int paused)
+{
+	struct serve_worker *w = arg;
+	struct evconnlistener *l = w->bound != NULL
+	    ? evhttp_bound_socket_get_listener(w->bound) : NULL;
+
+	if (l == NULL) {
+		return;
+	}
+	if (paused) {
+		mtls__serve_log(w->srv, "error", "worker %d stops accepting "
+		    "until memory for new connections is available", w->index);
+		evconnlistener_disable(l);
+	} else {
+		mtls__serve_log(w->srv, "info", "worker %d accepts again",
+		    w->index);
+		evconnlistener_enable(l);
+	}
+}
+
 static int
 worker_init(struct serve *srv, struct serve_worker *w, int index,
     struct mtls_err *err)
@@ -315,6 +356,10 @@ worker_init(struct serve *srv, struct serve_worker *w, int index,
 	if (w->store == NULL) {
 		return -1;
 	}
+	w->reserve = mtls__tls_reserve_new(w->base, 2, worker_pause, w, err);
+	if (w->reserve == NULL) {
+		return -1;
+	}
 	evhttp_set_bevcb(w->http, accept_bev, w);
 	evhttp_set_gencb(w->http, mtls__serve_http_request, w);
 	evhttp_set_timeout_tv(w->http, &idle);
@@ -344,6 +389,7 @@ worker_free(struct serve_worker *w)
 	if (w->http != NULL) {
 		evhttp_free(w->http); /* closes what is still open */
 	}
+	mtls__tls_reserve_free(w->reserve);
 	if (w->ctl != NULL) {
 		event_free(w->ctl);
 	}

@@ -758,6 +758,7 @@ mtls__serve_frame_new(struct serve_worker *w, SSL *ssl, struct bufferevent *tls)
 	struct serve_conn *c;
 
 	if (f == NULL) {
+		bufferevent_free(tls);
 		return NULL;
 	}
 	f->refs = 1;
@@ -787,6 +788,7 @@ mtls__serve_frame_new(struct serve_worker *w, SSL *ssl, struct bufferevent *tls)
 			event_free(f->resume);
 		}
 		free(f);
+		bufferevent_free(tls);
 		return NULL;
 	}
 	f->bev = bev;

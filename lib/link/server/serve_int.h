@@ -31,7 +31,7 @@ struct serve_counters {
 };
 
 struct serve_metrics {
-	atomic_ulong conns_accepted, conns_rejected, handshakes,
+	atomic_ulong conns_accepted, conns_rejected, conns_unserved, handshakes,
 	    handshakes_resumed, reloads, reload_failures;
 	atomic_long conns_open;
 	struct serve_counters failures; /* by reason */
@@ -59,6 +59,7 @@ struct serve_worker {
 	int ctlpipe[2];
 	struct event *drain; /* periodic check while draining */
 	struct mtls__content_store *store;
+	struct mtls__tls_reserve *reserve; /* refuses what cannot be set up */
 	atomic_long conns;
 	struct serve_conn *open; /* list of this worker's connections */
 	int fd;
@@ -182,7 +183,8 @@ int mtls__serve_head_check(const char *buf, size_t len, size_t max_head,
     uint64_t max_body, struct serve_head *h, const char **why);
 /* The bufferevent evhttp reads: TLS (owned, freed with it) filtered so
  * that each head has --header-timeout and each body --body-timeout in
- * all, and refusals are answered, logged and lingered over. */
+ * all, and refusals are answered, logged and lingered over. NULL when
+ * out of memory; TLS is freed then too. */
 struct bufferevent *mtls__serve_frame_new(struct serve_worker *w, SSL *ssl,
     struct bufferevent *tls);
 /* The body of the request evhttp is handing over, complete in its spool

@@ -21,6 +21,11 @@ mtls__serve_metrics_render(struct serve *srv, struct evbuffer *out)
 	    "because --max-conns were open.\n"
 	    "# TYPE mtls_connections_rejected_total counter\n"
 	    "mtls_connections_rejected_total %lu\n"
+	    "# HELP mtls_connections_unserved_total Connections closed "
+	    "unanswered because their TLS state could not be allocated (out "
+	    "of memory).\n"
+	    "# TYPE mtls_connections_unserved_total counter\n"
+	    "mtls_connections_unserved_total %lu\n"
 	    "# HELP mtls_handshakes_total Completed TLS handshakes.\n"
 	    "# TYPE mtls_handshakes_total counter\n"
 	    "mtls_handshakes_total %lu\n"
@@ -35,7 +40,8 @@ mtls__serve_metrics_render(struct serve *srv, struct evbuffer *out)
 	    "# TYPE mtls_reload_failures_total counter\n"
 	    "mtls_reload_failures_total %lu\n",
 	    atomic_load(&m->conns_accepted), atomic_load(&m->conns_open),
-	    atomic_load(&m->conns_rejected), atomic_load(&m->handshakes),
+	    atomic_load(&m->conns_rejected), atomic_load(&m->conns_unserved),
+	    atomic_load(&m->handshakes),
 	    atomic_load(&m->handshakes_resumed), atomic_load(&m->reloads),
 	    atomic_load(&m->reload_failures));
 	{
