@@ -93,8 +93,8 @@ static const struct {
 	    "the chain is not valid for a required certificate policy: not "
 	    "every certificate from the CA down asserts it in "
 	    "certificatePolicies (RFC 5280 6.1)",
-	    "issue the chain with the policy OID (--cert-policy), or give "
-	    "the policies it asserts (--require-policy)"},
+	    "have the chain re-issued with the policy OID in every "
+	    "certificate, or require the policies it asserts (--require-policy)"},
 	{X509_V_ERR_INVALID_POLICY_EXTENSION, "bad_policy",
 	    "its certificatePolicies or policy constraints extension is "
 	    "malformed (RFC 5280 4.2.1.4, 4.2.1.11)", "re-issue the certificate"},
