@@ -329,6 +329,9 @@ ks_run(const struct ks_opts *o, struct mtls_err *err)
 	if (writes && sc_store_lock(o->path, &lockfd, err) != 0) {
 		return -1;
 	}
+	if (writes) {
+		sc_store_sweep(lockfd, o->path);
+	}
 	pass = sc_pass(o->pass, "--pass", o->path, 0, err);
 	if (pass == NULL) {
 		goto out;

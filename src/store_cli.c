@@ -1,5 +1,7 @@
 #include "store_cli.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -220,6 +222,53 @@ sc_store_lock(const char *path, int *fd, struct mtls_err *err)
 		return -1;
 	}
 	return 0;
+}
+
+/* 1 when NAME is BASE.tmp-XXXXXX, the temporary name of a file set. */
+static int
+store_tmp_name(const char *name, const char *base)
+{
+	size_t b = strlen(base), i;
+
+	if (strncmp(name, base, b) != 0 || strncmp(name + b, ".tmp-", 5) != 0 ||
+	    strlen(name + b + 5) != 6) {
+		return 0;
+	}
+	for (i = b + 5; name[i] != '\0'; i++) {
+		if (!isalnum((unsigned char)name[i])) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+void
+sc_store_sweep(int dirfd, const char *path)
+{
+	char *copy = strdup(path);
+	const char *base = copy != NULL ? basename(copy) : NULL;
+	struct dirent *de;
+	struct stat sb;
+	DIR *d = NULL;
+	int fd;
+
+	fd = base != NULL ? dup(dirfd) : -1;
+	if (fd >= 0 && (d = fdopendir(fd)) == NULL) {
+		close(fd);
+	}
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (store_tmp_name(de->d_name, base) &&
+		    fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode) && unlinkat(dirfd, de->d_name, 0) == 0) {
+			fprintf(stderr, "mtls: removed %s, left by an interrupted "
+					"write of %s (the store is as it was before "
+					"it)\n", de->d_name, path);
+		}
+	}
+	if (d != NULL) {
+		closedir(d);
+	}
+	free(copy);
 }
 
 void

@@ -48,4 +48,8 @@ int sc_store_save(struct mtls_store *s, const char *path, enum sc_out kind,
 int sc_store_lock(const char *path, int *fd, struct mtls_err *err);
 void sc_store_unlock(int fd);
 
+/* Under the lock (DIRFD, from sc_store_lock): removes PATH.tmp-XXXXXX
+ * files a killed writer left, saying so on stderr. */
+void sc_store_sweep(int dirfd, const char *path);
+
 #endif

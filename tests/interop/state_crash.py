@@ -10,11 +10,16 @@ interrupted work) and the state is checked: inventory and files agree,
 no temporary file is left, the journal is empty, at most one current
 certificate per name, every key matches its certificate; then the
 interrupted command is run again and must end in the intended state.
+Keystore writes (PKCS#12 and JKS) are killed the same way: the store must
+hold exactly the entries before or after (keytool counts them too), no
+temporary file may be left, and running the command again ends in the
+entries intended.
 
 usage: state_crash.py MTLS WORKDIR [POINTS_PER_SCENARIO | all]
 Prints one line per problem and a summary; exits 1 on any problem.
 """
 import glob
+import json
 import os
 import shutil
 import sqlite3
@@ -64,8 +69,31 @@ def make_template():
         f.write("b1 server\nb2 client\nb3 node dns:b3.example\nb4 server\n")
     with open(os.path.join(t, "batchf.txt"), "w") as f:
         f.write("old server\nb5 client\n")
+    for store in ("ks.p12", "ks.jks"):
+        mtls(t, "keystore", "add", store, "--key", "out/old.key", "--cert",
+             "out/old.crt", "--alias", "old", "--pass", KS_PASS, check=True)
+        mtls(t, "keystore", "trust", store, "--cert", "ca/ca.crt", "--alias",
+             "root", "--pass", KS_PASS, check=True)
     return t
 
+
+KS_PASS = "pass:changeit"
+# Keystore writes: (argv, the store, its aliases before, after). A kill at
+# any point must leave exactly one of the two sets, never a phantom or a
+# duplicate entry, and running the command again must end in the second.
+KEYSTORES = {
+    "keystore add (PKCS#12)": (
+        ["keystore", "add", "ks.p12", "--key", "out/gone.key", "--cert",
+         "out/gone.crt", "--alias", "gone", "--pass", KS_PASS], "ks.p12",
+        ["old", "root"], ["gone", "old", "root"]),
+    "keystore remove (PKCS#12)": (
+        ["keystore", "remove", "ks.p12", "--alias", "old", "--pass",
+         KS_PASS], "ks.p12", ["old", "root"], ["root"]),
+    "keystore trust (JKS)": (
+        ["keystore", "trust", "ks.jks", "--cert", "out/gone.crt", "--alias",
+         "peer", "--pass", KS_PASS], "ks.jks", ["old", "root"],
+        ["old", "peer", "root"]),
+}
 
 # name: (argv after mtls, names that must be current afterwards)
 SCENARIOS = {
@@ -107,7 +135,7 @@ def pick(counts):
     # Evenly over the run, always including the last call of each kind
     # of move (where a half-done commit is likeliest).
     chosen = [points[(i * len(points)) // k] for i in range(k)]
-    for s in ("renameat2", "fdatasync"):
+    for s in ("renameat2", "rename", "fdatasync"):
         if counts.get(s):
             chosen.append((s, counts[s]))
     return sorted(set(chosen))
@@ -210,6 +238,70 @@ def settle(name, where, cwd, must):
     return True
 
 
+def store_aliases(cwd, store):
+    p = mtls(cwd, "keystore", "list", store, "--json", "--pass", KS_PASS)
+    if p.returncode != 0:
+        return None
+    return sorted(e["alias"] for e in json.loads(p.stdout)["entries"])
+
+
+def keytool_count(cwd, store):
+    """keytool's own count of entries (None without keytool)."""
+    if shutil.which("keytool") is None:
+        return None
+    p = run(["keytool", "-list", "-keystore", store, "-storepass",
+             KS_PASS[5:]], cwd)
+    return sum(1 for line in p.stdout.splitlines()
+               if line.endswith(("PrivateKeyEntry, ", "trustedCertEntry, ")))
+
+
+def check_store(where, cwd, store, allowed, java, swept=True):
+    left = glob.glob(os.path.join(cwd, store + ".tmp-*"))
+    if left and swept:
+        problem(where, "temporary files left: %s" %
+                [os.path.basename(x) for x in left])
+    got = store_aliases(cwd, store)
+    if got not in allowed:
+        problem(where, "%s holds %s, not %s" % (store, got, " or ".join(
+            str(a) for a in allowed)))
+        return
+    n = keytool_count(cwd, store) if java else None
+    if n is not None and n != len(got):
+        problem(where, "keytool counts %d entries in %s, %d intended" %
+                (n, store, len(got)))
+
+
+def one_store(name, tmpl, syscall, n, last):
+    """A keystore write killed (or failed with ENOSPC) at SYSCALL #N."""
+    global KILLS
+    argv, store, before, after = KEYSTORES[name]
+    how = "ENOSPC" if MODE == "enospc" else "kill"
+    where = "%s, %s at %s #%d" % (name, how, syscall, n)
+    cwd = fresh(tmpl, "run")
+    action = "signal=KILL:when=%d" % n
+    if MODE == "enospc":
+        action = "error=ENOSPC:when=%d%s" % (n, "" if syscall == "write"
+                                             else "+")
+    p = injected(argv, cwd, syscall, action)
+    if p.returncode == 0 and MODE == "kill":
+        return
+    KILLS += 1
+    if p.returncode != 0 and MODE == "enospc" and \
+            "full" not in p.stdout and "space" not in p.stdout:
+        problem(where, "failed without naming the full disk: " +
+                p.stdout.strip())
+    if p.returncode != 0 and "added" in p.stdout:
+        problem(where, "printed success before failing: " + p.stdout.strip())
+    # keytool is slow (a JVM): once per scenario, at its last point.
+    check_store(where, cwd, store, [before, after], last, swept=False)
+    again = mtls(cwd, *argv)
+    if again.returncode != 0 and "already" not in again.stdout and \
+            "no entry" not in again.stdout and "not found" not in again.stdout:
+        problem(where, "running it again failed: " + again.stdout.strip())
+        return
+    check_store(where + ", run again", cwd, store, [after], last)
+
+
 def one(name, argv, must, tmpl, syscall, n):
     global KILLS
     where = "%s, kill at %s #%d" % (name, syscall, n)
@@ -263,6 +355,11 @@ def main():
         points = pick(count_calls(fresh(tmpl, "dry"), argv))
         for syscall, n in points:
             one(name, argv, must, tmpl, syscall, n)
+        print("scenario %-22s %3d kill points" % (name, len(points)), flush=True)
+    for name, (argv, _, _, _) in KEYSTORES.items():
+        points = pick(count_calls(fresh(tmpl, "dry"), argv))
+        for i, (syscall, n) in enumerate(points):
+            one_store(name, tmpl, syscall, n, i == len(points) - 1)
         print("scenario %-22s %3d kill points" % (name, len(points)), flush=True)
     print("%s: %d, problems: %d, %.0f s" % (
         "kills" if MODE == "kill" else "full-disk runs", KILLS, len(PROBLEMS),
