@@ -112,6 +112,13 @@ cat oroot/ca.crt ointer/ca.crt >ocas.pem
 check_output "verify --ocsp: olga and her intermediate are good" "OK .*OCSP: good" \
 	"$MTLS" verify id/olga.chain.pem --ca oroot/ca.crt --purpose client --ocsp --ca-dir ointer
 check "the OCSP root revokes the intermediate" "$MTLS" revoke --ca-dir oroot ointer --reason cACompromise
+# The responder re-reads its inventory every --refresh 200 ms: wait (at
+# most 5 s) for it to answer "revoked" before asking through verify.
+for _ in $(seq 25); do
+	"$MTLS" ocsp check ointer/ca.crt --issuer oroot/ca.crt --url "http://127.0.0.1:$OP1/" 2>&1 |
+		grep -q revoked && break
+	sleep 0.2
+done
 check_output "verify --ocsp refuses olga, naming the revoked intermediate" \
 	"certificate CN=OCSP Inter \(serial [0-9A-F]+\) revoked on .*\(cACompromise\)" \
 	"$MTLS" verify id/olga.chain.pem --ca oroot/ca.crt --purpose client --ocsp --ca-dir ointer
