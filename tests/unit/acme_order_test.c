@@ -165,7 +165,9 @@ test_limits_and_orders_list(void **state)
 	out_clear(&o);
 
 	/* A failed challenge makes its order invalid: off the list. */
-	post(f, &c[0], chall, json_object(), &o);
+	p = json_object();
+	post(f, &c[0], chall, p, &o);
+	json_decref(p);
 	out_clear(&o);
 	mtls__acme_check_done(&f->a, f->authz, 0, 0, "connection", "refused");
 	assert_string_equal(status_of(f, &c[0], order), "invalid");
