@@ -179,6 +179,8 @@ struct serve_head {
  * lines; 411 Transfer-Encoding; 413 Content-Length over MAX_BODY; 417 an
  * Expect other than 100-continue; 431 no end within MAX_HEAD bytes; 501
  * a method other than GET, POST, HEAD), *WHY saying why in one line. */
+/* 1 when the header name at P (N bytes) is NAME, ignoring case. */
+int mtls__serve_header_is(const char *p, size_t n, const char *name);
 int mtls__serve_head_check(const char *buf, size_t len, size_t max_head,
     uint64_t max_body, struct serve_head *h, const char **why);
 /* The bufferevent evhttp reads: TLS (owned, freed with it) filtered so
