@@ -263,6 +263,13 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(s->base, NULL);
 }
 
+static void
+on_group(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	mtls__casrv_group_flush(arg);
+}
+
 /* Once a second: keep the CRL current even when nobody asks. */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
@@ -271,6 +278,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	struct mtls_err err;
 
 	(void)fd, (void)what;
+	mtls__casrv_group_flush(s); /* the CRL reads what was committed */
 	if (mtls__casrv_crl_refresh(s, 0, &err) != 0) {
 		mtls__casrv_log(s, "cannot refresh the CRL: %s", err.msg);
 	}
@@ -395,16 +403,25 @@ static void
 casrv_free(struct casrv *s)
 {
 	s->stopping = 1; /* the listener goes before the connections */
+	if (s->ca != NULL) {
+		/* Commit what waits; its answers may not leave any more,
+		 * and a client's retry gets the same certificate. */
+		mtls__casrv_group_flush(s);
+	}
 	if (s->http != NULL) {
 		evhttp_free(s->http);
 	}
 	mtls__tls_reserve_free(s->reserve); /* after the connections */
 	/* Before the loop it resolves and connects in. */
 	mtls__acme_srv_free(s->acme);
+	if (s->group_ev != NULL) {
+		event_free(s->group_ev);
+	}
 	if (s->base != NULL) {
 		event_base_free(s->base);
 	}
 	SSL_CTX_free(s->ctx);
+	free(s->held);
 	mtls__est_ctx_clear(&s->est);
 	mtls_ocsp_responder_free(s->ocsp);
 	mtls_ca_free(s->ca);
@@ -476,6 +493,17 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 		goto out;
 	}
 	s->base = event_base_new();
+	/* Three priorities: every event gets the middle one by default; the
+	 * group commit the lowest, so it runs when a loop iteration found
+	 * nothing else to do (the burst that came in during the last
+	 * commit is all read and signed before the next one). */
+	if (s->base != NULL && event_base_priority_init(s->base, 3) == 0) {
+		s->group_ev = event_new(s->base, -1, 0, on_group, s);
+	}
+	if (s->group_ev != NULL && event_priority_set(s->group_ev, 2) == 0) {
+		s->est.group = 1;
+		mtls__ca_group_init(s->ca, mtls__casrv_group_flush, s);
+	}
 	s->http = s->base != NULL ? evhttp_new(s->base) : NULL;
 	if (s->http == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot create the event loop");
