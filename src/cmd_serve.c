@@ -614,8 +614,8 @@ limit_opts(char **val, struct mtls_serve_config *cfg)
 			return 2;
 		}
 		if (n < 0) {
-			return cli_usage("serve", "--max-body must not be "
-			    "negative, not '%s'", val[O_MAX_BODY]);
+			return cli_usage("serve", "--max-body cannot be "
+			    "negative ('%s')", val[O_MAX_BODY]);
 		}
 		if (mtls_serve_config_set_max_body(cfg, (size_t)n, &err) != 0) {
 			return refused("--max-body", &err);
