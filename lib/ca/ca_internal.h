@@ -123,6 +123,20 @@ EVP_PKEY *mtls__ca_prev_key(const struct mtls_ca *ca, struct mtls_err *err);
  * what went wrong is kept for mtls__ca_prev_key. */
 void mtls__ca_unlock_prev(struct mtls_ca *ca, const char *pass_spec);
 
+/* Loads the issuer again from the CA directory (certificate, settings,
+ * chain, rollover, keys with PASS_SPEC) and, when all of it loads and
+ * matches, puts it in CA's place; the inventory, lock and directory stay.
+ * Returns a CA object holding what CA had (free it with mtls_ca_free once
+ * nothing borrows from it, or give it back with mtls__ca_reload_undo), or
+ * NULL with CA unchanged. For a server following a rollover. */
+struct mtls_ca *mtls__ca_reload(struct mtls_ca *ca, const char *pass_spec,
+    struct mtls_err *err);
+void mtls__ca_reload_undo(struct mtls_ca *ca, struct mtls_ca *old);
+/* A number that changes whenever a file describing the issuer (ca.crt,
+ * ca.key, ca.json, ca.chain.pem, rollover/) is replaced, created or
+ * removed: cheap enough to look at every second. */
+unsigned long long mtls__ca_files_stamp(const struct mtls_ca *ca);
+
 /* Records that NEW_SERIAL supersedes OLD_SERIAL (renewal). */
 int mtls__ca_set_superseded(struct mtls_ca *ca, const char *old_serial,
     const char *new_serial, struct mtls_err *err);
