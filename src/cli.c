@@ -1,5 +1,6 @@
 #include "mtls/clock.h"
 #include "mtls/ca.h"
+#include "mtls/pki.h"
 #include "cli.h"
 
 #include <ctype.h>
@@ -301,4 +302,16 @@ cli_list_add(const char *cmd, const char *opt, char **list, const char *val)
 	snprintf(p + old, n - old, "%s%s", old > 0 ? "," : "", val);
 	*list = p;
 	return 0;
+}
+
+int
+cli_cert_policy_add(const char *cmd, char **list, const char *val)
+{
+	struct mtls_err err;
+
+	mtls_err_clear(&err);
+	if (mtls_policy_oid_check(val, &err) != 0) {
+		return cli_usage(cmd, "--cert-policy: %s", err.msg);
+	}
+	return cli_list_add(cmd, "--cert-policy", list, val);
 }
