@@ -390,3 +390,15 @@ cli_list_add(const char *cmd, const char *opt, char **list, const char *val)
 	*list = p;
 	return 0;
 }
+
+int
+cli_cert_policy_add(const char *cmd, char **list, const char *val)
+{
+	struct mtls_err err;
+
+	mtls_err_clear(&err);
+	if (mtls_policy_oid_check(val, &err) != 0) {
+		return cli_usage(cmd, "--cert-policy: %s", err.msg);
+	}
+	return cli_list_add(cmd, "--cert-policy", list, val);
+}

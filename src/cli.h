@@ -108,6 +108,10 @@ void cli_utc(time_t t, char *buf, size_t len);
 int cli_list_add(const char *cmd, const char *opt, char **list,
     const char *val);
 
+/* --cert-policy OID (repeatable): checks VAL is a dotted OID and appends
+ * it to the comma-separated *LIST; 0, or 2 after a usage message. */
+int cli_cert_policy_add(const char *cmd, char **list, const char *val);
+
 /* ca init --intermediate, ca sign-intermediate, ca install
  * (cmd_ca_sub.c). */
 struct mtls_ca_init_opts;

@@ -263,14 +263,110 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(s->base, NULL);
 }
 
-/* Once a second: keep the CRL current even when nobody asks. */
+static void
+crl_cache_clear(struct crl_cache *c)
+{
+	OPENSSL_free(c->der);
+	OPENSSL_free(c->pem);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Takes up the issuer as the CA directory now describes it (after
+ * 'mtls ca rollover begin' or 'finish', or a copy of the directory from
+ * the host that ran them): the CA's certificate and keys, the OCSP
+ * responder, EST's cacerts, the TLS context new connections get, and the
+ * CRLs. The loop runs one request at a time, so none is half answered;
+ * connections already open keep their TLS context. When anything fails
+ * the server keeps serving what it had. */
+static int
+casrv_reload(struct casrv *s, const char *why)
+{
+	struct mtls_ocsp_responder_opts oo;
+	struct mtls_ocsp_responder *ocsp = NULL;
+	struct mtls_ca *old = NULL;
+	struct est_ctx est;
+	struct mtls_err err;
+	SSL_CTX *ctx = NULL;
+	char cert[4200], key[4200];
+	const char *pass = s->o.ca_pass;
+
+	memset(&est, 0, sizeof(est));
+	memset(&err, 0, sizeof(err));
+	s->stamp = s->stamp_seen = mtls__ca_files_stamp(s->ca);
+	if (pass != NULL && (strncmp(pass, "fd:", 3) == 0 || strcmp(pass, "stdin") == 0)) {
+		mtls__casrv_log(s, "%s: cannot reload the CA: its password was read "
+		    "once (--ca-pass %s); restart, or give it as pass:, env: or "
+		    "file:", why, pass);
+		return -1;
+	}
+	old = mtls__ca_reload(s->ca, pass, &err);
+	if (old == NULL) {
+		goto fail;
+	}
+	memset(&oo, 0, sizeof(oo));
+	ocsp = mtls_ocsp_responder_new(s->ca, &oo, &err);
+	if (ocsp == NULL ||
+	    mtls__est_ctx_init(&est, s->ca, s->o.cert_lifetime, &err) != 0 ||
+	    (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), &err) != 0) ||
+	    (ctx = tls_ctx(s, s->o.cert ? s->o.cert : cert, s->o.key ? s->o.key : key,
+		s->o.cert ? s->o.key_pass : NULL, &err)) == NULL) {
+		goto fail;
+	}
+	mtls_ocsp_responder_free(s->ocsp);
+	s->ocsp = ocsp;
+	est.max_lifetime = s->est.max_lifetime;
+	mtls__est_ctx_clear(&s->est);
+	s->est = est;
+	/* Open connections hold a reference to the old context. */
+	SSL_CTX_free(s->ctx);
+	s->ctx = ctx;
+	crl_cache_clear(&s->crl);
+	crl_cache_clear(&s->crl_prev);
+	s->crl_prev_warned = 0;
+	mtls_ca_free(old); /* after the responder that borrowed its key */
+	{
+		char *subj = mtls_name_format(X509_get_subject_name(mtls_ca_cert(s->ca)));
+
+		mtls__casrv_log(s, "%s: reloaded the CA: issuer %s%s", why,
+		    subj != NULL ? subj : "?", mtls_ca_previous(s->ca) != NULL
+		    ? " (rollover under way: the retiring issuer still answers "
+		      "for what it issued)" : "");
+		OPENSSL_free(subj);
+	}
+	return 0;
+fail:
+	mtls__casrv_log(s, "%s: cannot reload the CA, still serving the issuer "
+	    "it had: %s", why, err.msg);
+	mtls_ocsp_responder_free(ocsp);
+	mtls__est_ctx_clear(&est);
+	mtls__ca_reload_undo(s->ca, old);
+	return -1;
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig, (void)what;
+	casrv_reload(arg, "SIGHUP");
+}
+
+/* Once a second: keep the CRL current even when nobody asks, and follow
+ * the CA directory when its issuer files were replaced. */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct casrv *s = arg;
 	struct mtls_err err;
+	unsigned long long seen;
 
 	(void)fd, (void)what;
+	/* Reloaded once the files stood still for a tick: a rollover
+	 * replaces several of them, one rename at a time. */
+	seen = mtls__ca_files_stamp(s->ca);
+	if (seen != s->stamp && seen == s->stamp_seen) {
+		casrv_reload(s, "the CA's files changed");
+	}
+	s->stamp_seen = seen;
 	if (mtls__casrv_crl_refresh(s, 0, &err) != 0) {
 		mtls__casrv_log(s, "cannot refresh the CRL: %s", err.msg);
 	}
@@ -348,6 +444,7 @@ open_ca(struct casrv *s, struct mtls_err *err)
 		return -1;
 	}
 	s->est.max_lifetime = s->o.max_lifetime;
+	s->stamp = s->stamp_seen = mtls__ca_files_stamp(s->ca);
 	/* One event loop: a batch `mtls issue` holding the inventory makes
 	 * an enrollment answer 202 + Retry-After, not stall every client. */
 	mtls__inv_busy_wait(s->ca->inv, MTLS__CA_WRITE_WAIT_MS);
@@ -447,7 +544,7 @@ int
 mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 {
 	struct casrv *s = calloc(1, sizeof(*s));
-	struct event *sigterm = NULL, *sigint = NULL, *tick = NULL;
+	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL, *tick = NULL;
 	struct evhttp_bound_socket *bound;
 	struct timeval idle, one = {1, 0};
 	char cert[4200], key[4200];
@@ -511,9 +608,11 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	s->listener = evhttp_bound_socket_get_listener(bound);
 	sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
 	sigint = evsignal_new(s->base, SIGINT, on_signal, s);
+	sighup = evsignal_new(s->base, SIGHUP, on_hup, s);
 	tick = event_new(s->base, -1, EV_PERSIST, on_tick, s);
-	if (sigterm == NULL || sigint == NULL || tick == NULL ||
+	if (sigterm == NULL || sigint == NULL || sighup == NULL || tick == NULL ||
 	    event_add(sigterm, NULL) != 0 || event_add(sigint, NULL) != 0 ||
+	    event_add(sighup, NULL) != 0 ||
 	    event_add(tick, &one) != 0) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot set up signals");
 		goto out;
@@ -530,6 +629,9 @@ out:
 	}
 	if (sigint != NULL) {
 		event_free(sigint);
+	}
+	if (sighup != NULL) {
+		event_free(sighup);
 	}
 	if (tick != NULL) {
 		event_free(tick);

@@ -30,6 +30,16 @@ ca_serve() {
 	wait_port "$PE" || fail "ca serve started"
 }
 ca_serve
+# ca_log_after LINE RE: RE in ca-serve.log after line LINE, within 10 s.
+ca_log_after() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		tail -n "+$1" ca-serve.log | grep -qE -- "$2" && return 0
+		sleep 0.05
+	done
+	tail -n "+$1" ca-serve.log | tail -3 >&2
+	return 1
+}
 FP=$("$MTLS" ca show | awk '/SHA-256/{print $2}')
 TOK=$("$MTLS" token create n1 --ttl 10m 2>/dev/null)
 check "a node enrolls over EST before the rollover" \
@@ -97,10 +107,13 @@ cp "$T/last.out" doctor.out
 check "... naming the certificate" grep -qE "srv/srv.crt is issued by .*retires" doctor.out
 check "... and the truststore without the new root" grep -q "does not hold the new issuer" doctor.out
 
-# The online CA restarts on the new issuer; EST answers both roots.
-kill "$CASERVE"
-wait "$CASERVE" 2>/dev/null
-ca_serve
+# The online CA takes up the new issuer without a restart: SIGHUP reloads
+# it (it also follows the files by itself, see finish below). EST answers
+# both roots, OCSP and the CRLs both issuers, from the same process.
+kill -HUP "$CASERVE"
+check "ca serve reloads the CA on SIGHUP and names the new issuer" \
+	ca_log_after 1 "SIGHUP: reloaded the CA: issuer .*G2.*rollover under way"
+check "... in the same process, still serving" kill -0 "$CASERVE"
 curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/.well-known/est/cacerts" |
 	base64 -d | openssl pkcs7 -inform DER -print_certs >cacerts.pem 2>/dev/null
 check "EST cacerts holds the new root, the old root and new-by-old" \
@@ -207,6 +220,7 @@ check_output "status: nothing left on the old issuer" "none" "$MTLS" ca rollover
 check_status "status --quiet: exit 0" 0 "$MTLS" ca rollover status --quiet
 
 # --- finish ---
+CAFROM=$(($(wc -l <ca-serve.log) + 1))
 check_output "rollover finish" "rollover finished" "$MTLS" ca rollover finish
 check "trust.pem holds only the new root" test "$(grep -c 'BEGIN CERT' ca/trust.pem)" = 1
 check "... which is ca.crt" cmp ca/trust.pem ca/ca.crt
@@ -217,11 +231,18 @@ install_atomic ca/trust.pem cli/trust.pem
 kill -HUP "$SERVE"
 check "the stream delivers after finish" until_more 3
 check_status "finish again: nothing to finish" 1 "$MTLS" ca rollover finish
-# The online CA restarts without the old root: the node's pin moves to
-# the successor it learned during the overlap.
-kill "$CASERVE"
-wait "$CASERVE" 2>/dev/null
-ca_serve
+# The online CA drops the old root by itself, no signal and no restart:
+# it saw the CA's files change. The node's pin moves to the successor it
+# learned during the overlap.
+check "ca serve follows finish by itself (the files changed)" \
+	ca_log_after "$CAFROM" "the CA's files changed: reloaded the CA: issuer .*G2"
+check_fails "... and no rollover is under way for it" \
+	sh -c "tail -n +$CAFROM ca-serve.log | grep 'reloaded the CA' | tail -1 | grep -q 'rollover under way'"
+curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/.well-known/est/cacerts" |
+	base64 -d | openssl pkcs7 -inform DER -print_certs >cacerts2.pem 2>/dev/null
+check "EST cacerts after finish holds the new root alone" \
+	test "$(grep -c 'BEGIN CERT' cacerts2.pem)" = 1
+check "... from the process that served before the rollover" kill -0 "$CASERVE"
 check "the enrolled node renews after finish (its pin moved to the new root)" \
 	"$MTLS" renew-agent --once --force n1
 check "... its certificate verifies under the new root alone" \
