@@ -64,6 +64,9 @@ struct mtls_ca_init_opts {
 	                          database must hold no other CA. */
 	const char *db_pass;   /* the database password as a spec (env:VAR,
 	                          file:PATH), recorded as given, or NULL */
+	const char *cert_policies; /* certificate policy OIDs the root
+	                          asserts, comma-separated dotted numbers
+	                          ("1.3.6.1.4.1.99999.1"), or NULL */
 };
 
 /* What an intermediate CA may do: how many CAs may follow it and which
@@ -77,6 +80,10 @@ struct mtls_subca_opts {
 	const char *permit;  /* permitted subtrees, or NULL */
 	const char *exclude; /* excluded subtrees, or NULL */
 	int days;            /* 0: 5 years, never beyond the parent */
+	const char *cert_policies; /* certificate policy OIDs it asserts
+	                        (comma-separated; "2.5.29.32.0" is anyPolicy),
+	                        or NULL: then no chain through it is valid for
+	                        a required policy (RFC 5280 6.1.3) */
 };
 
 /* Creates a CA: a self-signed root with basicConstraints CA:TRUE
@@ -173,6 +180,10 @@ struct mtls_cert_request {
 	                                > 0 (short-lived enrolled identities) */
 	/* MTLS_PROFILE_SUBCA only: the constraints of the intermediate. */
 	const struct mtls_subca_opts *subca;
+	/* Certificate policy OIDs (RFC 5280 4.2.1.4), comma-separated dotted
+	 * numbers, or NULL. Each must be asserted by the issuing CA (or
+	 * covered by its anyPolicy) unless that CA is a self-issued root. */
+	const char *cert_policies;
 };
 
 /* Issues a certificate under REQ's profile with a fresh random serial of
@@ -280,6 +291,8 @@ struct mtls_identity_opts {
 	const X509_NAME *subject_name;
 	const GENERAL_NAMES *san_list;
 	EVP_PKEY *reuse_key;
+	const char *cert_policies; /* see mtls_cert_request; renewal keeps
+	                              the old certificate's */
 };
 
 struct mtls_renew_opts {
@@ -404,6 +417,10 @@ struct mtls_sign_policy {
 	const char *sans;
 	const char *san_allow;
 	int days;                  /* 0: MTLS_DEFAULT_DAYS */
+	/* Certificate policy OIDs the certificate carries (comma-separated),
+	 * or NULL: the partner gets exactly these; a CSR asking for any other
+	 * policy is refused. */
+	const char *cert_policies;
 };
 
 /* What mtls_ca_sign_partner decided, for the operator to read. */

@@ -66,7 +66,8 @@ ca_add_root_exts(X509 *x, struct mtls_err *err)
 }
 
 X509 *
-mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *err)
+mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days,
+    const char *policies, struct mtls_err *err)
 {
 	X509 *x = X509_new();
 
@@ -84,7 +85,8 @@ mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *er
 		X509_free(x);
 		return NULL;
 	}
-	if (ca_add_root_exts(x, err) != 0) {
+	if (ca_add_root_exts(x, err) != 0 ||
+	    mtls__add_policies(x, policies, err) != 0) {
 		X509_free(x);
 		return NULL;
 	}
@@ -248,7 +250,8 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	int rc = -1, half = 0;
 
 	if (ca_check_url("--crl-url", o->crl_url, err) != 0 ||
-	    ca_check_url("--ocsp-url", o->ocsp_url, err) != 0) {
+	    ca_check_url("--ocsp-url", o->ocsp_url, err) != 0 ||
+	    mtls__policies_check(o->cert_policies, err) != 0) {
 		return -1;
 	}
 	if (o->db != NULL && !mtls__db_is_url(o->db)) {
@@ -309,7 +312,7 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 		goto out;
 	}
 	cert = mtls__ca_make_root(key, name, o->days > 0 ? o->days : MTLS_DEFAULT_CA_DAYS,
-	    err);
+	    o->cert_policies, err);
 	if (cert == NULL ||
 	    (o->key_uri == NULL &&
 		mtls_key_to_pem(key, pass, &key_pem, &key_len, err) != 0) ||

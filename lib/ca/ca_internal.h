@@ -83,6 +83,23 @@ int mtls__add_ski(X509 *x, struct mtls_err *err);
  * keyUsage (critical: keyCertSign, cRLSign, digitalSignature). */
 int mtls__add_ca_exts(X509 *x, int path_len, struct mtls_err *err);
 
+/* certpol.c, the certificatePolicies we issue (RFC 5280 4.2.1.4). LIST is
+ * comma-separated dotted OIDs ("1.3.6.1.4.1.99999.1,2.23.140.1.2.1");
+ * NULL or "" means none. Each refuses a malformed or repeated OID with
+ * MTLS_E_USAGE naming it. */
+int mtls__policies_check(const char *list, struct mtls_err *err);
+/* Adds LIST as a non-critical certificatePolicies extension (none when
+ * LIST is empty). */
+int mtls__add_policies(X509 *x, const char *list, struct mtls_err *err);
+/* X's policy OIDs as such a list ("" when X has none; caller frees), or
+ * NULL when the extension does not decode. */
+char *mtls__policies_text(X509 *x, struct mtls_err *err);
+/* Refuses (MTLS_E_POLICY) an OID of LIST that CACERT, when it is not a
+ * self-issued root, neither asserts nor covers with anyPolicy: no chain
+ * through it would be valid for that policy. */
+int mtls__policies_issuable(X509 *cacert, const char *list,
+    struct mtls_err *err);
+
 /* An identity name is also a file name: one short path component
  * without control characters (identity.c). */
 int mtls__ca_check_name(const char *name, struct mtls_err *err);
@@ -146,9 +163,10 @@ int mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o,
  * outside CACERT's name constraints (intermediate.c). */
 int mtls__subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err);
 
-/* A self-signed CA certificate for KEY named NAME, valid DAYS (ca.c). */
+/* A self-signed CA certificate for KEY named NAME, valid DAYS, asserting
+ * the certificate POLICIES (a list as above, or NULL) (ca.c). */
 X509 *mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days,
-    struct mtls_err *err);
+    const char *policies, struct mtls_err *err);
 
 /* The key of a new CA: made here (and *PASS, the password to encrypt it
  * with, resolved), or found in a token by O->key_uri (*P11 then holds the
