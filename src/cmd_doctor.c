@@ -116,6 +116,7 @@ cmd_doctor(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			cli_json_errors();
 			break;
 		case 'R':
 			dopt.rollover = optarg;

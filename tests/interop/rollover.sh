@@ -169,6 +169,33 @@ check "... its chain carries the cross certificate (new-by-old)" \
 check "... and verifies under the old root alone" \
 	openssl verify -CAfile old-root.pem -untrusted n2/n2.chain.pem n2/n2.crt
 
+# One OCSP request naming both issuers: each CertID gets its own status.
+# One signature covers both: the new key, for the old issuer's CertIDs as
+# its designated responder (the certificate the response carries).
+openssl ocsp -issuer old-root.pem -cert victim/victim.crt -issuer ca/ca.crt \
+	-cert n2/n2.crt -reqout mixed.req -no_nonce 2>/dev/null
+# The responder reads the inventory once a second: n2 is seconds old.
+for i in $(seq 1 50); do
+	curl -s --cacert ca/trust.pem -H 'Content-Type: application/ocsp-request' \
+		--data-binary @mixed.req "https://127.0.0.1:$PE/ocsp" -o mixed.resp
+	openssl ocsp -respin mixed.resp -issuer old-root.pem -cert victim/victim.crt \
+		-issuer ca/ca.crt -cert n2/n2.crt -VAfile ca/ca.crt >mixed.out 2>&1
+	grep -q "n2.crt: unknown" mixed.out || break
+	sleep 0.1
+done
+check "a mixed-issuer OCSP request: the old issuer's certificate is revoked" \
+	grep -q "victim.crt: revoked" mixed.out
+check "... and the new issuer's good (not unknown)" grep -q "n2.crt: good" mixed.out
+check "... in one response signed by the new key" grep -q "Response verify OK" mixed.out
+openssl ocsp -respin mixed.resp -resp_text -noverify 2>/dev/null |
+	sed -n '/BEGIN CERT/,/END CERT/p' >deleg.pem
+check "... carrying the old issuer's designation of that key for OCSP" \
+	openssl verify -CAfile old-root.pem deleg.pem
+check_output "... for OCSP signing only" "OCSP Signing" \
+	openssl x509 -in deleg.pem -noout -ext extendedKeyUsage
+check "... of the new key itself" sh -c "openssl x509 -in deleg.pem -noout -pubkey >d.pub &&
+	openssl x509 -in ca/ca.crt -noout -pubkey | cmp -s - d.pub"
+
 check "the node pinned to the old root renews over EST (renew-agent)" \
 	"$MTLS" renew-agent --once --force n1
 check_output "... and gets a certificate of the new issuer" "G2" \
