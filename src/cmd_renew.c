@@ -62,9 +62,13 @@ static const char rotate_usage[] =
     "from a partner's CSR are skipped and listed: the partner holds their\n"
     "keys, so only a new CSR renews them ('mtls sign NEW.csr --name NAME\n"
     "--renew').\n"
+    "A copy that cannot be written again (say a keystore whose password was\n"
+    "given as pass: and no --store-pass) is named with the command that\n"
+    "rewrites it, and rotate goes on with the other certificates.\n"
     "\n"
-    "Exit status: 0 when every due certificate was renewed, 1 on an error,\n"
-    "2 for a usage error.\n"
+    "Exit status: 0 when every due certificate and every recorded copy was\n"
+    "renewed, 1 on an error or when some copies still hold the old\n"
+    "certificate (all of them named), 2 for a usage error.\n"
     "\n"
     "examples:\n"
     "  mtls rotate --expiring 30d --dry-run\n"
@@ -126,6 +130,9 @@ parse_common(int argc, char **argv, const char *cmd, const char *usage,
 	return 0;
 }
 
+/* Renews NAME and writes its recorded copies again. Returns 0; -1 when
+ * the renewal itself failed (nothing changed); 1 when NAME was renewed but
+ * some copies were not rewritten (each named on stderr). */
 static int
 renew_one(struct mtls_ca *ca, const char *name, const struct renew_args *a,
     int quiet, struct mtls_err *err)
@@ -176,6 +183,7 @@ renew_one(struct mtls_ca *ca, const char *name, const struct renew_args *a,
 		mtls_err_set(err, MTLS_E_IO, "%s was renewed, but %d recorded "
 		    "cop%s of it still hold%s the old certificate (see above)",
 		    name, failed, failed == 1 ? "y" : "ies", failed == 1 ? "s" : "");
+		rc = 1;
 		goto out;
 	}
 	rc = 0;
@@ -287,8 +295,8 @@ cmd_rotate(int argc, char **argv)
 	struct mtls_ca *ca = NULL;
 	struct due d;
 	char *key_pass = NULL;
-	size_t i;
-	int rc, tty = cli_is_tty();
+	size_t i, stale = 0;
+	int rc, r, tty = cli_is_tty();
 	time_t start = time(NULL);
 
 	memset(&a, 0, sizeof(a));
@@ -316,10 +324,22 @@ cmd_rotate(int argc, char **argv)
 			printf("would renew %s\n", d.names[i]);
 			continue;
 		}
-		if (renew_one(ca, d.names[i], &a, tty, &err) != 0) {
+		r = renew_one(ca, d.names[i], &a, tty, &err);
+		if (r < 0) {
 			fprintf(stderr, "\n");
 			rc = cli_fail(&err);
 			goto out;
+		}
+		/* A copy that could not be written (a keystore without its
+		 * password, a full disk) must not leave the other names
+		 * unrenewed: it is named now and counted for the exit. */
+		if (r > 0) {
+			if (tty) {
+				fprintf(stderr, "\n");
+			}
+			fprintf(stderr, "mtls: %s\n", err.msg);
+			mtls_err_clear(&err);
+			stale++;
 		}
 		if (tty) {
 			cli_progress(i + 1, d.n, start);
@@ -333,6 +353,12 @@ cmd_rotate(int argc, char **argv)
 		    d.partner == 1 ? "s" : "");
 	}
 	rc = 0;
+	if (stale > 0) {
+		fprintf(stderr, "mtls: rotate: %zu of %zu renewed certificate%s "
+		    "still ha%s recorded copies with the old one (named above)\n",
+		    stale, d.n, d.n == 1 ? "" : "s", stale == 1 ? "s" : "ve");
+		rc = 1;
+	}
 out:
 	for (i = 0; i < d.n; i++) {
 		free(d.names[i]);

@@ -52,6 +52,10 @@ struct casrv {
 	struct crl_cache crl;
 	struct crl_cache crl_prev; /* the retiring issuer's, in a rollover */
 	int crl_prev_warned;       /* its key is missing: said once */
+	int crl_final;             /* crl_prev holds a retired issuer's final
+	                              CRL, served as it is */
+	unsigned long long stamp;  /* the CA's files when last (re)loaded */
+	unsigned long long stamp_seen; /* ... and at the last tick */
 	struct fail_slot fails[FAIL_SLOTS];
 	struct evconnlistener *listener; /* paused at max_conns */
 	struct mtls__tls_reserve *reserve; /* refuses what cannot be set up */
