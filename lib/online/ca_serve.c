@@ -2,6 +2,7 @@
  * One event loop: signing an EC certificate takes microseconds and the
  * inventory commit (one fsync) dominates, which threads would not help. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -33,6 +35,7 @@
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
 #include "ca/ca_internal.h"
+#include "base/clock.h"
 #include "accept/accept_int.h"
 #include "online/ca_serve_int.h"
 #include "pki/tlsid_int.h"
@@ -258,6 +261,76 @@ crl_cache_clear(struct crl_cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* After a rollover finished: the retired issuer's final CRL (the newest
+ * DIR/retired/NAME/final.crl), which /crl-previous.der keeps serving as
+ * it is until its nextUpdate, past the last certificate it speaks for.
+ * Nothing when there is none, or a rollover is under way. */
+static void
+load_final_crl(struct casrv *s)
+{
+	char best[256] = "", path[4400];
+	struct crl_cache *c = &s->crl_prev;
+	struct mtls_err err;
+	struct dirent *de;
+	unsigned char *data = NULL, *der = NULL;
+	size_t len = 0;
+	X509_CRL *crl = NULL;
+	BIO *b = NULL;
+	DIR *d;
+	struct tm tm;
+	int dlen;
+
+	s->crl_final = 0;
+	snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED, mtls_ca_dir(s->ca));
+	if (mtls_ca_previous(s->ca) != NULL || (d = opendir(path)) == NULL) {
+		return;
+	}
+	/* Named by the time of finish (YYYYMMDDTHHMMSSZ): the largest is the
+	 * last issuer retired. */
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.' && strlen(de->d_name) < sizeof(best) &&
+		    strcmp(de->d_name, best) > 0) {
+			snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED "/%s/"
+			    MTLS_CA_FINAL_CRL, mtls_ca_dir(s->ca), de->d_name);
+			if (access(path, R_OK) == 0) {
+				snprintf(best, sizeof(best), "%s", de->d_name);
+			}
+		}
+	}
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED "/%s/" MTLS_CA_FINAL_CRL,
+	    mtls_ca_dir(s->ca), best);
+	if (best[0] == '\0' || mtls_file_read(path, 1 << 24, &data, &len, &err) != 0) {
+		return;
+	}
+	b = BIO_new_mem_buf(data, (int)len);
+	crl = b != NULL ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+	dlen = crl != NULL ? i2d_X509_CRL(crl, &der) : -1;
+	if (dlen <= 0 || X509_CRL_get0_nextUpdate(crl) == NULL ||
+	    (c->pem = OPENSSL_malloc(len)) == NULL) {
+		mtls__casrv_log(s, "cannot read the retired issuer's CRL %s", path);
+		OPENSSL_free(der);
+		goto out;
+	}
+	memcpy(c->pem, data, len);
+	c->pem_len = len;
+	c->der = der;
+	c->der_len = (size_t)dlen;
+	c->built = time(NULL);
+	if (ASN1_TIME_to_tm(X509_CRL_get0_nextUpdate(crl), &tm) == 1) {
+		c->next_update = timegm(&tm);
+	}
+	snprintf(c->etag, sizeof(c->etag), "\"final-%s\"", best);
+	mtls__time_format(c->built, MTLS__TIME_HTTP, c->last_modified,
+	    sizeof(c->last_modified));
+	s->crl_final = 1;
+out:
+	X509_CRL_free(crl);
+	BIO_free(b);
+	mtls_file_free(data, len);
+	ERR_clear_error();
+}
+
 /* Takes up the issuer as the CA directory now describes it (after
  * 'mtls ca rollover begin' or 'finish', or a copy of the directory from
  * the host that ran them): the CA's certificate and keys, the OCSP
@@ -310,6 +383,7 @@ casrv_reload(struct casrv *s, const char *why)
 	crl_cache_clear(&s->crl);
 	crl_cache_clear(&s->crl_prev);
 	s->crl_prev_warned = 0;
+	load_final_crl(s);
 	mtls_ca_free(old); /* after the responder that borrowed its key */
 	{
 		char *subj = mtls_name_format(X509_get_subject_name(mtls_ca_cert(s->ca)));
@@ -556,6 +630,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg, struct mtls_err *err)
 	if (s->ctx == NULL || mtls__casrv_crl_refresh(s, 0, err) != 0) {
 		goto out;
 	}
+	load_final_crl(s);
 	fd = bind_listen(o->listen, err);
 	if (fd < 0) {
 		goto out;

@@ -53,6 +53,8 @@ struct casrv {
 	struct crl_cache crl;
 	struct crl_cache crl_prev; /* the retiring issuer's, in a rollover */
 	int crl_prev_warned;       /* its key is missing: said once */
+	int crl_final;             /* crl_prev holds a retired issuer's final
+	                              CRL, served as it is */
 	unsigned long long stamp;  /* the CA's files when last (re)loaded */
 	unsigned long long stamp_seen; /* ... and at the last tick */
 	struct fail_slot fails[FAIL_SLOTS];

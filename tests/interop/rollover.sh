@@ -249,9 +249,24 @@ check_status "status --quiet: exit 0" 0 "$MTLS" ca rollover status --quiet
 # --- finish ---
 CAFROM=$(($(wc -l <ca-serve.log) + 1))
 check_output "rollover finish" "rollover finished" "$MTLS" ca rollover finish
+cp "$T/last.out" "$T/last.out.finish"
 check "trust.pem holds only the new root" test "$(grep -c 'BEGIN CERT' ca/trust.pem)" = 1
 check "... which is ca.crt" cmp ca/trust.pem ca/ca.crt
 check "the old key is kept in retired/" sh -c 'ls ca/retired/*/old.key'
+# Old-issuer certificates still valid after finish (superseded ones, or
+# any kept with --force) keep a current CRL: the old key's last one,
+# current until after the last of them expires.
+check_output "... and finish wrote the old issuer's final CRL" "final CRL of the old issuer" \
+	cat "$T/last.out.finish"
+cp ca/retired/*/final.crl final.crl
+check "the final CRL is signed by the old key" openssl crl -in final.crl -noout -CAfile old-root.pem
+check_output "openssl verify -crl_check with it refuses the revoked old-issuer certificate" \
+	"certificate revoked" openssl verify -crl_check -CAfile old-root.pem -CRLfile final.crl victim/victim.crt
+LAST=$(($(date -d "$(openssl x509 -in cli-old.crt -noout -enddate | cut -d= -f2)" +%s) - 3600))
+check "... and accepts a still-valid old one, even an hour before it expires (CRL still current)" \
+	openssl verify -crl_check -attime "$LAST" -CAfile old-root.pem -CRLfile final.crl cli-old.crt
+check_output "... where a CRL of the usual lifetime would have lapsed" "CRL has expired" \
+	openssl verify -crl_check -attime "$LAST" -CAfile old-root.pem -CRLfile old.crl cli-old.crt
 check_output "status: no rollover" "no rollover under way" "$MTLS" ca rollover status
 install_atomic ca/trust.pem srv/trust.pem
 install_atomic ca/trust.pem cli/trust.pem
@@ -270,6 +285,9 @@ curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/.well-known/est/cacerts" |
 check "EST cacerts after finish holds the new root alone" \
 	test "$(grep -c 'BEGIN CERT' cacerts2.pem)" = 1
 check "... from the process that served before the rollover" kill -0 "$CASERVE"
+curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/crl-previous.der" -o served-final.der
+check "ca serve publishes the retired issuer's final CRL at /crl-previous.der" \
+	sh -c "openssl crl -inform DER -in served-final.der -outform PEM | cmp -s - final.crl"
 check "the enrolled node renews after finish (its pin moved to the new root)" \
 	"$MTLS" renew-agent --once --force n1
 check "... its certificate verifies under the new root alone" \
@@ -306,5 +324,11 @@ check "... the retiring key too, under the new password" \
 check "one --ca-pass signs the retiring issuer's CRL" \
 	"$MTLS" crl --previous --ca-dir enc --ca-pass pass:new-secret --out enc-old.crl
 check "... with the old key" openssl crl -in enc-old.crl -noout -CAfile enc/rollover/old.crt
+check_fails "finish on an encrypted CA without --ca-pass is refused (the final CRL needs the old key)" \
+	"$MTLS" ca rollover finish --ca-dir enc --force
+check "... and left the rollover as it was" test -e enc/rollover/old.key
+check "finish with --ca-pass" "$MTLS" ca rollover finish --ca-dir enc --force --ca-pass pass:new-secret
+check "... the final CRL is signed by the old key" \
+	sh -c 'openssl crl -in enc/retired/*/final.crl -noout -CAfile enc/retired/*/old.crt'
 check_status "crl --previous outside a rollover is an error" 1 "$MTLS" crl --previous --out x.crl
 finish
