@@ -67,7 +67,7 @@ json_one(const struct mtls_sign_policy *p, void *arg)
 	json_object_set_new(j, "sans", cli_json_list(p->sans));
 	json_object_set_new(j, "san_allow", cli_json_list(p->san_allow));
 	json_object_set_new(j, "days", json_integer(p->days > 0 ? p->days : MTLS_DEFAULT_DAYS));
-	json_object_set_new(j, "cert_policies", str_or_null(p->cert_policies));
+	json_object_set_new(j, "cert_policies", cli_json_list(p->cert_policies));
 	json_array_append_new(arg, j);
 	return 0;
 }
