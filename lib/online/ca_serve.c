@@ -40,19 +40,6 @@
 #include "online/ca_serve_int.h"
 #include "pki/tlsid_int.h"
 
-void
-mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->cert_lifetime = MTLS_ENROLL_DEFAULT_LIFETIME;
-	o->crl_days = 1;
-	o->idle_timeout = 15;
-	o->fail_limit = 5;
-	o->max_conns = 512;
-	o->request_timeout = 30;
-	o->max_lifetime = MTLS_ENROLL_MAX_LIFETIME;
-}
-
 /* ---- TLS ---- */
 
 /* Every client certificate is accepted at the TLS layer and judged by
@@ -546,7 +533,7 @@ acme_start(struct casrv *s, struct mtls_err *err)
 	memset(&ao, 0, sizeof(ao));
 	ao.acme.cert_lifetime = s->o.acme_cert_lifetime > 0 ?
 	    s->o.acme_cert_lifetime : s->o.cert_lifetime;
-	ao.acme.no_eab = s->o.acme_no_eab;
+	ao.acme.no_eab = s->o.insecure_acme_no_eab;
 	ao.acme.allow = s->o.acme_allow;
 	ao.acme.orders_per_hour = s->o.acme_orders_per_hour;
 	ao.acme.accounts_per_ip = s->o.acme_accounts_per_ip;
@@ -589,11 +576,11 @@ casrv_free(struct casrv *s)
 /* Zero means the default; contradictions are refused before anything
  * starts. */
 static int
-apply_defaults(struct mtls_ca_serve_opts *o, struct mtls_err *err)
+apply_defaults(struct mtls__ca_serve_opts *o, struct mtls_err *err)
 {
-	struct mtls_ca_serve_opts d;
+	struct mtls__ca_serve_opts d;
 
-	mtls_ca_serve_opts_init(&d);
+	mtls__ca_serve_opts_init(&d);
 	o->cert_lifetime = o->cert_lifetime > 0 ? o->cert_lifetime : d.cert_lifetime;
 	o->max_lifetime = o->max_lifetime > 0 ? o->max_lifetime : d.max_lifetime;
 	o->crl_days = o->crl_days > 0 ? o->crl_days : d.crl_days;
@@ -615,8 +602,9 @@ apply_defaults(struct mtls_ca_serve_opts *o, struct mtls_err *err)
 }
 
 int
-mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
+mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg, struct mtls_err *err)
 {
+	const struct mtls__ca_serve_opts *o = mtls__ca_serve_config_opts(cfg);
 	struct casrv *s = calloc(1, sizeof(*s));
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL, *tick = NULL;
 	struct evhttp_bound_socket *bound;
@@ -696,6 +684,12 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	    "; ACME directory https://%s" ACME_PREFIX "directory; CA %s; "
 	    "certificates live %ld s)", o->listen, o->listen, o->listen,
 	    o->ca_dir, s->o.cert_lifetime);
+	if (o->insecure_acme_no_eab) {
+		mtls__casrv_log(s, "warning: --acme-no-eab: ACME accounts "
+		    "without External Account Binding may register; they get "
+		    "only what --acme-allow allows (%s)", o->acme_allow != NULL ?
+		    o->acme_allow : "nothing");
+	}
 	event_base_dispatch(s->base);
 	rc = 0;
 out:

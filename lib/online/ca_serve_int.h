@@ -13,6 +13,7 @@
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
 #include "online/acme_srv.h"
+#include "online/ca_serve_config_int.h"
 #include "online/est_int.h"
 
 #define EST_PREFIX "/.well-known/est/"
@@ -41,7 +42,7 @@ struct crl_cache {
 };
 
 struct casrv {
-	struct mtls_ca_serve_opts o;
+	struct mtls__ca_serve_opts o;
 	struct mtls_ca *ca;
 	struct est_ctx est;
 	struct mtls__acme_srv *acme;
