@@ -3,20 +3,24 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rev_opts.h"
 #include "mtls/diag.h"
 #include "report_print.h"
 
 static const char usage[] =
     "usage: mtls doctor [DIR | FILE ...] [--role client|server|node]\n"
     "                   [--host NAME] [--ca FILE] [--pass SPEC]\n"
-    "                   [--warn-days N] [--ca-dir DIR] [--crl FILE]\n"
-    "                   [--rollover CADIR|FILE] [--json] [--verbose]\n"
+    "                   [--warn-days N] [--ca-dir DIR] [--crl FILE]...\n"
+    "                   [--ocsp[=URL]] [--rollover CADIR|FILE] [--json] [--verbose]\n"
     "\n"
     "Checks a node's files at rest, as the node would use them: the key\n"
     "matches the certificate, the chain is complete and in order, validity\n"
     "and days left, the extended key usage fits the role, the SANs include\n"
     "the host name, private keys are mode 0600 and owned by you, the\n"
-    "truststore holds the issuer, no weak algorithms (RSA < 2048, SHA-1).\n"
+    "truststore holds the issuer, no weak algorithms (RSA < 2048, SHA-1),\n"
+    "and no certificate of a verified chain but the root is revoked: the\n"
+    "check push and test apply to a receiver and serve to its clients\n"
+    "(--crl, and OCSP where a certificate names a responder or --ocsp).\n"
     "\n"
     "A DIR (default: the current directory) is scanned for *.crt, *.cer,\n"
     "*.pem, *.der, *.key and keystores (*.p12, *.pfx, *.jks, *.jceks, *.ks,\n"
@@ -36,8 +40,7 @@ static const char usage[] =
     "  --ca-dir DIR    the CA whose inventory says whether a certificate was\n"
     "                  revoked (an error) or superseded by a renewal (a\n"
     "                  warning); default $MTLS_CA_DIR or ./pki when present\n"
-    "  --crl FILE      also check the certificates against this CRL (it\n"
-    "                  counts when a truststore certificate signed it)\n"
+    REV_HELP
     "  --rollover P    during a CA rollover ('mtls ca rollover'): P is the CA\n"
     "                  directory (or its rollover/old.crt, copied to the node);\n"
     "                  warns about every certificate the retiring issuer\n"
@@ -70,10 +73,10 @@ cmd_doctor(int argc, char **argv)
 		{"pass", required_argument, NULL, 'p'},
 		{"warn-days", required_argument, NULL, 'w'},
 		{"ca-dir", required_argument, NULL, 'd'},
-		{"crl", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
 		{"rollover", required_argument, NULL, 'R'},
 		{"verbose", no_argument, NULL, 'v'},
+		REV_OPTIONS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -86,6 +89,14 @@ cmd_doctor(int argc, char **argv)
 	memset(&dopt, 0, sizeof(dopt));
 	mtls_err_clear(&err);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		int ro = rev_opt("doctor", c, optarg, &dopt.rev);
+
+		if (ro != 1) {
+			if (ro != 0) {
+				return ro;
+			}
+			continue;
+		}
 		switch (c) {
 		case 'r':
 			if (mtls_role_parse(optarg, &dopt.role, &err) != 0) {
@@ -111,9 +122,6 @@ cmd_doctor(int argc, char **argv)
 		case 'd':
 			dopt.ca_dir = optarg;
 			break;
-		case 'c':
-			dopt.crl_file = optarg;
-			break;
 		case 'j':
 			json = 1;
 			break;
@@ -130,6 +138,12 @@ cmd_doctor(int argc, char **argv)
 		}
 	}
 	dopt.ca_dir = cli_ca_dir(dopt.ca_dir);
+	if (rev_opts_done("doctor", &dopt.rev) != 0) {
+		return 2;
+	}
+	if (dopt.rev.ncrl > 0) {
+		dopt.crl_file = dopt.rev.crl[0]; /* also for the leaf's standing */
+	}
 	dopt.paths = (const char *const *)(argv + optind);
 	dopt.npaths = (size_t)(argc - optind);
 	r = mtls_doctor(&dopt, &err);

@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "mtls/err.h"
+#include "mtls/revocation.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,6 +72,8 @@ struct mtls_testconn_opts {
 				   for HOST:PORT (curl's --resolve); NULL */
 	const char *servername; /* SNI and the name the server's
 				   certificate must carry; NULL = URL host */
+	struct mtls_revocation_opts rev; /* the receiver's chain, checked
+				   after the handshake, before the request */
 };
 
 /* Runs the replication test against OPTS->url, writing a step-by-step log
@@ -174,6 +177,8 @@ struct mtls_agent_opts {
 	FILE *log;         /* one line per delivery problem; NULL = quiet */
 	int verbose;       /* also one line per delivered item */
 	const char *resolve; /* "HOST:PORT:ADDR[,...]" as in testconn; NULL */
+	struct mtls_revocation_opts rev; /* each receiver's chain, checked in
+				   every handshake: a revoked one gets nothing */
 };
 
 struct mtls_agent_result {
