@@ -504,14 +504,8 @@ static void
 doctor_revcheck(struct doctor *d)
 {
 	struct mtls_revocation_opts ro = d->o->rev;
-	const char *one[1];
 	struct mtls_err e = {MTLS_OK, ""};
 
-	if (ro.ncrl == 0 && d->o->crl_file != NULL) {
-		one[0] = d->o->crl_file;
-		ro.crl = one;
-		ro.ncrl = 1;
-	}
 	d->rev = mtls__revcheck_new(&ro, d->trust, &e);
 	if (d->rev == NULL) {
 		mtls__report_add(d->r, MTLS_SEV_ERROR, "crl_unreadable",
@@ -559,6 +553,22 @@ mtls_doctor(const struct mtls_doctor_opts *o, struct mtls_err *err)
 	}
 	if (collect_trust(&d, err) != 0) {
 		goto fail;
+	}
+	/* What the command did about revocation without --crl is part of the
+	 * answer: a check against a fetched CRL, or none because it could
+	 * not be fetched. */
+	if (o->crl_source != NULL) {
+		mtls__report_add(d.r, MTLS_SEV_INFO, "crl_fetched", o->crl_source,
+		    NULL, "no --crl given: the certificates were checked against "
+		    "the CRL fetched from their distribution point %s",
+		    o->crl_source);
+	}
+	if (o->crl_fetch_error != NULL) {
+		mtls__report_add(d.r, MTLS_SEV_WARN, "crl_fetch_failed", NULL,
+		    "give --crl FILE with a current CRL, or make the distribution "
+		    "point reachable from here",
+		    "revocation was not checked against the distribution point: "
+		    "%s", o->crl_fetch_error);
 	}
 	doctor_revcheck(&d);
 	for (i = 0; i < d.n; i++) {

@@ -2,6 +2,7 @@
  * One event loop: signing an EC certificate takes microseconds and the
  * inventory commit (one fsync) dominates, which threads would not help. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -33,22 +35,10 @@
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
 #include "ca/ca_internal.h"
+#include "base/clock.h"
 #include "accept/accept_int.h"
 #include "online/ca_serve_int.h"
 #include "pki/tlsid_int.h"
-
-void
-mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->cert_lifetime = MTLS_ENROLL_DEFAULT_LIFETIME;
-	o->crl_days = 1;
-	o->idle_timeout = 15;
-	o->fail_limit = 5;
-	o->max_conns = 512;
-	o->request_timeout = 30;
-	o->max_lifetime = MTLS_ENROLL_MAX_LIFETIME;
-}
 
 /* ---- TLS ---- */
 
@@ -271,6 +261,76 @@ crl_cache_clear(struct crl_cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* After a rollover finished: the retired issuer's final CRL (the newest
+ * DIR/retired/NAME/final.crl), which /crl-previous.der keeps serving as
+ * it is until its nextUpdate, past the last certificate it speaks for.
+ * Nothing when there is none, or a rollover is under way. */
+static void
+load_final_crl(struct casrv *s)
+{
+	char best[256] = "", path[4400];
+	struct crl_cache *c = &s->crl_prev;
+	struct mtls_err err;
+	struct dirent *de;
+	unsigned char *data = NULL, *der = NULL;
+	size_t len = 0;
+	X509_CRL *crl = NULL;
+	BIO *b = NULL;
+	DIR *d;
+	struct tm tm;
+	int dlen;
+
+	s->crl_final = 0;
+	snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED, mtls_ca_dir(s->ca));
+	if (mtls_ca_previous(s->ca) != NULL || (d = opendir(path)) == NULL) {
+		return;
+	}
+	/* Named by the time of finish (YYYYMMDDTHHMMSSZ): the largest is the
+	 * last issuer retired. */
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.' && strlen(de->d_name) < sizeof(best) &&
+		    strcmp(de->d_name, best) > 0) {
+			snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED "/%s/"
+			    MTLS_CA_FINAL_CRL, mtls_ca_dir(s->ca), de->d_name);
+			if (access(path, R_OK) == 0) {
+				snprintf(best, sizeof(best), "%s", de->d_name);
+			}
+		}
+	}
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED "/%s/" MTLS_CA_FINAL_CRL,
+	    mtls_ca_dir(s->ca), best);
+	if (best[0] == '\0' || mtls_file_read(path, 1 << 24, &data, &len, &err) != 0) {
+		return;
+	}
+	b = BIO_new_mem_buf(data, (int)len);
+	crl = b != NULL ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+	dlen = crl != NULL ? i2d_X509_CRL(crl, &der) : -1;
+	if (dlen <= 0 || X509_CRL_get0_nextUpdate(crl) == NULL ||
+	    (c->pem = OPENSSL_malloc(len)) == NULL) {
+		mtls__casrv_log(s, "cannot read the retired issuer's CRL %s", path);
+		OPENSSL_free(der);
+		goto out;
+	}
+	memcpy(c->pem, data, len);
+	c->pem_len = len;
+	c->der = der;
+	c->der_len = (size_t)dlen;
+	c->built = time(NULL);
+	if (ASN1_TIME_to_tm(X509_CRL_get0_nextUpdate(crl), &tm) == 1) {
+		c->next_update = timegm(&tm);
+	}
+	snprintf(c->etag, sizeof(c->etag), "\"final-%s\"", best);
+	mtls__time_format(c->built, MTLS__TIME_HTTP, c->last_modified,
+	    sizeof(c->last_modified));
+	s->crl_final = 1;
+out:
+	X509_CRL_free(crl);
+	BIO_free(b);
+	mtls_file_free(data, len);
+	ERR_clear_error();
+}
+
 /* Takes up the issuer as the CA directory now describes it (after
  * 'mtls ca rollover begin' or 'finish', or a copy of the directory from
  * the host that ran them): the CA's certificate and keys, the OCSP
@@ -323,6 +383,7 @@ casrv_reload(struct casrv *s, const char *why)
 	crl_cache_clear(&s->crl);
 	crl_cache_clear(&s->crl_prev);
 	s->crl_prev_warned = 0;
+	load_final_crl(s);
 	mtls_ca_free(old); /* after the responder that borrowed its key */
 	{
 		char *subj = mtls_name_format(X509_get_subject_name(mtls_ca_cert(s->ca)));
@@ -472,7 +533,7 @@ acme_start(struct casrv *s, struct mtls_err *err)
 	memset(&ao, 0, sizeof(ao));
 	ao.acme.cert_lifetime = s->o.acme_cert_lifetime > 0 ?
 	    s->o.acme_cert_lifetime : s->o.cert_lifetime;
-	ao.acme.no_eab = s->o.acme_no_eab;
+	ao.acme.no_eab = s->o.insecure_acme_no_eab;
 	ao.acme.allow = s->o.acme_allow;
 	ao.acme.orders_per_hour = s->o.acme_orders_per_hour;
 	ao.acme.accounts_per_ip = s->o.acme_accounts_per_ip;
@@ -515,11 +576,11 @@ casrv_free(struct casrv *s)
 /* Zero means the default; contradictions are refused before anything
  * starts. */
 static int
-apply_defaults(struct mtls_ca_serve_opts *o, struct mtls_err *err)
+apply_defaults(struct mtls__ca_serve_opts *o, struct mtls_err *err)
 {
-	struct mtls_ca_serve_opts d;
+	struct mtls__ca_serve_opts d;
 
-	mtls_ca_serve_opts_init(&d);
+	mtls__ca_serve_opts_init(&d);
 	o->cert_lifetime = o->cert_lifetime > 0 ? o->cert_lifetime : d.cert_lifetime;
 	o->max_lifetime = o->max_lifetime > 0 ? o->max_lifetime : d.max_lifetime;
 	o->crl_days = o->crl_days > 0 ? o->crl_days : d.crl_days;
@@ -541,8 +602,9 @@ apply_defaults(struct mtls_ca_serve_opts *o, struct mtls_err *err)
 }
 
 int
-mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
+mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg, struct mtls_err *err)
 {
+	const struct mtls__ca_serve_opts *o = mtls__ca_serve_config_opts(cfg);
 	struct casrv *s = calloc(1, sizeof(*s));
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL, *tick = NULL;
 	struct evhttp_bound_socket *bound;
@@ -568,6 +630,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	if (s->ctx == NULL || mtls__casrv_crl_refresh(s, 0, err) != 0) {
 		goto out;
 	}
+	load_final_crl(s);
 	fd = bind_listen(o->listen, err);
 	if (fd < 0) {
 		goto out;
@@ -621,6 +684,12 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	    "; ACME directory https://%s" ACME_PREFIX "directory; CA %s; "
 	    "certificates live %ld s)", o->listen, o->listen, o->listen,
 	    o->ca_dir, s->o.cert_lifetime);
+	if (o->insecure_acme_no_eab) {
+		mtls__casrv_log(s, "warning: --acme-no-eab: ACME accounts "
+		    "without External Account Binding may register; they get "
+		    "only what --acme-allow allows (%s)", o->acme_allow != NULL ?
+		    o->acme_allow : "nothing");
+	}
 	event_base_dispatch(s->base);
 	rc = 0;
 out:

@@ -292,12 +292,13 @@ route_crl(struct casrv *s, struct evhttp_request *req, int pem, int prev)
 	struct mtls_err err;
 	char expires[40];
 
-	if (prev && mtls_ca_previous(s->ca) == NULL) {
-		send_text(s, req, 404, "Not Found", "no rollover is under way: "
-		    "the CA's one CRL is at /crl.der and /crl.pem\n");
+	if (prev && mtls_ca_previous(s->ca) == NULL && !s->crl_final) {
+		send_text(s, req, 404, "Not Found", "no rollover is under way "
+		    "and no issuer was retired: the CA's one CRL is at /crl.der "
+		    "and /crl.pem\n");
 		return;
 	}
-	if (mtls__casrv_crl_refresh(s, prev, &err) != 0) {
+	if (!(prev && s->crl_final) && mtls__casrv_crl_refresh(s, prev, &err) != 0) {
 		mtls__casrv_log(s, "cannot build the CRL: %s", err.msg);
 		send_text(s, req, 503, "Service Unavailable", "the CRL cannot be "
 		    "built now\n");

@@ -13,6 +13,7 @@
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
 #include "online/acme_srv.h"
+#include "online/ca_serve_config_int.h"
 #include "online/est_int.h"
 
 #define EST_PREFIX "/.well-known/est/"
@@ -41,7 +42,7 @@ struct crl_cache {
 };
 
 struct casrv {
-	struct mtls_ca_serve_opts o;
+	struct mtls__ca_serve_opts o;
 	struct mtls_ca *ca;
 	struct est_ctx est;
 	struct mtls__acme_srv *acme;
@@ -52,6 +53,8 @@ struct casrv {
 	struct crl_cache crl;
 	struct crl_cache crl_prev; /* the retiring issuer's, in a rollover */
 	int crl_prev_warned;       /* its key is missing: said once */
+	int crl_final;             /* crl_prev holds a retired issuer's final
+	                              CRL, served as it is */
 	unsigned long long stamp;  /* the CA's files when last (re)loaded */
 	unsigned long long stamp_seen; /* ... and at the last tick */
 	struct fail_slot fails[FAIL_SLOTS];

@@ -22,6 +22,7 @@
 #include "mtls/replicate.h"
 #include "base/internal.h"
 #include "base/clock.h"
+#include "link/client/agent_config_int.h"
 #include "link/client/credblob.h"
 #include "link/client/queue_int.h"
 #include "link/client/replicate_int.h"
@@ -39,7 +40,7 @@ struct run {
 };
 
 struct worker {
-	const struct mtls_agent_opts *o;
+	const struct mtls__agent_opts *o;
 	const char *keypass; /* resolved password, or NULL */
 	const struct mtls__revcheck *rev;
 	char rev_why[600];   /* why the last handshake's chain was refused */
@@ -64,11 +65,11 @@ struct worker {
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
-agent_log(const struct mtls_agent_opts *o, const char *fmt, ...)
+agent_log(const struct mtls__agent_opts *o, const char *fmt, ...)
     MTLS_PRINTF(2, 3);
 
 static void
-agent_log(const struct mtls_agent_opts *o, const char *fmt, ...)
+agent_log(const struct mtls__agent_opts *o, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -582,7 +583,7 @@ count_pending(struct mtls_queue *q, struct mtls_err *err)
 
 /* Another agent delivers: with WAIT, watch the queue drain. */
 static int
-watch_other(const struct mtls_agent_opts *o, struct mtls_queue *q,
+watch_other(const struct mtls__agent_opts *o, struct mtls_queue *q,
     int64_t deadline_ms, struct mtls_agent_result *res, struct mtls_err *err)
 {
 	res->other_agent = 1;
@@ -602,7 +603,7 @@ watch_other(const struct mtls_agent_opts *o, struct mtls_queue *q,
 }
 
 static int
-resolve_keypass(const struct mtls_agent_opts *o, char **pass,
+resolve_keypass(const struct mtls__agent_opts *o, char **pass,
     struct mtls_err *err)
 {
 	*pass = NULL;
@@ -669,7 +670,7 @@ pool_free(struct pool *p)
 
 /* Starts a worker for TARGET unless one runs. */
 static int
-pool_start(struct pool *p, const struct mtls_agent_opts *o, const char *target,
+pool_start(struct pool *p, const struct mtls__agent_opts *o, const char *target,
     const struct run *run, int64_t deadline_ms, struct mtls_err *err)
 {
 	struct worker *w = NULL, **nw;
@@ -715,7 +716,7 @@ pool_start(struct pool *p, const struct mtls_agent_opts *o, const char *target,
 }
 
 static int
-supervise(const struct mtls_agent_opts *o, struct mtls_queue *q,
+supervise(const struct mtls__agent_opts *o, struct mtls_queue *q,
     const struct run *run, int64_t deadline_ms, struct mtls_agent_result *res,
     struct mtls_err *err)
 {
@@ -757,7 +758,7 @@ supervise(const struct mtls_agent_opts *o, struct mtls_queue *q,
  * WAIT only items never tried count, so a failing item is not retried in
  * the same run. */
 static int
-deliver_passes(const struct mtls_agent_opts *o, struct mtls_queue *q,
+deliver_passes(const struct mtls__agent_opts *o, struct mtls_queue *q,
     const struct run *run, int64_t deadline_ms, int lockfd,
     struct mtls_agent_result *res, struct mtls_err *err)
 {
@@ -790,7 +791,7 @@ deliver_passes(const struct mtls_agent_opts *o, struct mtls_queue *q,
 /* The run's checker of the receivers' chains (CRLs read once, checked
  * against our trust file), into *OUT; NULL with ERR on a bad CRL. */
 static const struct mtls__revcheck *
-agent_revcheck(const struct mtls_agent_opts *o, struct mtls__revcheck **out,
+agent_revcheck(const struct mtls__agent_opts *o, struct mtls__revcheck **out,
     struct mtls_err *err)
 {
 	STACK_OF(X509) *cas = NULL;
@@ -808,9 +809,10 @@ agent_revcheck(const struct mtls_agent_opts *o, struct mtls__revcheck **out,
 }
 
 int
-mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
-    struct mtls_err *err)
+mtls_agent_run(const struct mtls_agent_config *cfg,
+    struct mtls_agent_result *res, struct mtls_err *err)
 {
+	const struct mtls__agent_opts *o = mtls__agent_config_opts(cfg);
 	struct mtls_queue *q = NULL;
 	char *keypass = NULL, spec[1100];
 	struct mtls_credentials id = o->id;

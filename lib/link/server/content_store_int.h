@@ -11,10 +11,14 @@
  * A spool left behind by a killed receiver is removed when the next one
  * opens the root.
  *
- * Item ids make delivery idempotent: the ids applied are kept in SQLite
- * (WAL, synchronous=FULL) in STATE/.mtls-receiver.db, recorded only after
- * the change is durable. A crash between the rename and the record makes
- * the sender retry, and the retry writes identical bytes again: harmless.
+ * Item ids make delivery idempotent: the ids are kept in SQLite (WAL,
+ * synchronous=FULL) in STATE/.mtls-receiver.db. An id is recorded as
+ * "placing" (with its action, path and SHA-256) before its change and
+ * moved to the applied ids once the change is durable. A "placing" row
+ * left by a crash is resolved when the store opens, or when its item is
+ * resent: applied when the file holds the item's SHA-256 (Deactivate: the
+ * file is gone), else forgotten, so the resend applies it. Each item is
+ * applied once.
  * An id is scoped to its principal; reusing one for a different action,
  * path or content is refused (MTLS_E_EXISTS).
  */
