@@ -16,6 +16,7 @@
 #include "mtls/ca.h"
 #include "mtls/file.h"
 #include "mtls/ocsp.h"
+#include "base/buf.h"
 #include "base/clock.h"
 #include "online/ca_serve_int.h"
 #include "ca/ca_internal.h"
@@ -351,18 +352,13 @@ route_ocsp(struct casrv *s, struct evhttp_request *req, const char *rest)
 	free(der);
 }
 
-struct metric {
-	const char *name, *type, *help, *labels;
-	unsigned long long value;
-};
-
 static void
 route_metrics(struct casrv *s, struct evhttp_request *req)
 {
 	struct mtls_ocsp_stats os;
 
 	mtls_ocsp_responder_stats(s->ocsp, &os);
-	const struct metric m[] = {
+	const struct mtls__casrv_metric m[] = {
 	    {"mtls_ca_requests_total", "counter", "HTTP requests answered.", "",
 		s->requests},
 	    {"mtls_ca_responses_total", "counter", "Responses by status class.",
@@ -409,24 +405,17 @@ route_metrics(struct casrv *s, struct evhttp_request *req)
 	    {"mtls_ca_ocsp_requests_total", "counter", "OCSP requests.", "",
 		os.requests},
 	};
-	char buf[8192];
-	size_t i, n = 0;
-	int w;
+	struct mtls__buf b = MTLS__BUF_INIT;
 
-	for (i = 0; i < sizeof(m) / sizeof(m[0]) && n < sizeof(buf); i++) {
-		if (m[i].help != NULL) {
-			w = snprintf(buf + n, sizeof(buf) - n, "# HELP %s %s\n# TYPE "
-			    "%s %s\n", m[i].name, m[i].help, m[i].name, m[i].type);
-			n += w > 0 ? (size_t)w : 0;
-		}
-		if (n < sizeof(buf)) {
-			w = snprintf(buf + n, sizeof(buf) - n, "%s%s %llu\n", m[i].name,
-			    m[i].labels, m[i].value);
-			n += w > 0 ? (size_t)w : 0;
-		}
+	if (mtls__casrv_metrics_render(m, sizeof(m) / sizeof(m[0]), &b) != 0) {
+		mtls__casrv_log(s, "/metrics: out of memory building the page");
+		send_text(s, req, 503, "Service Unavailable", "the metrics "
+		    "cannot be built now\n");
+	} else {
+		send_body(s, req, 200, "OK", "text/plain; version=0.0.4",
+		    mtls__buf_str(&b), b.len);
 	}
-	send_body(s, req, 200, "OK", "text/plain; version=0.0.4", buf,
-	    n < sizeof(buf) ? n : 0);
+	mtls__buf_free(&b);
 }
 
 /* Routes by path prefix; a new protocol is one more row. */
