@@ -61,7 +61,7 @@ static const char rotate_usage[] =
     "a terminal. --dry-run lists what would be renewed. Certificates signed\n"
     "from a partner's CSR are skipped and listed: the partner holds their\n"
     "keys, so only a new CSR renews them ('mtls sign NEW.csr --name NAME\n"
-    "--renew').\n"
+    "--renew'); so are intermediate CAs ('mtls ca sign-intermediate').\n"
     "A copy that cannot be written again (say a keystore whose password was\n"
     "given as pass: and no --store-pass) is named with the command that\n"
     "rewrites it, and rotate goes on with the other certificates.\n"
@@ -247,7 +247,8 @@ struct due {
 	char **names;
 	size_t n, cap;
 	time_t limit;
-	size_t partner; /* due, but signed from a partner's CSR */
+	size_t partner; /* due, but signed from a partner's CSR (or an
+	                   intermediate's) */
 };
 
 static int
@@ -265,6 +266,13 @@ collect_due(const struct mtls_inv_entry *e, void *arg)
 		printf("skipped %s: signed from a partner's CSR; ask the partner "
 		    "for a new CSR and run 'mtls sign NEW.csr --name %s --renew'\n",
 		    e->name, e->name);
+		d->partner++;
+		return 0;
+	}
+	/* An intermediate's key is on its own host: it sends a new CSR. */
+	if (e->profile != NULL && strcmp(e->profile, "ca") == 0) {
+		printf("skipped %s: an intermediate CA; renew it from its new CSR "
+		    "with 'mtls ca sign-intermediate'\n", e->name);
 		d->partner++;
 		return 0;
 	}
@@ -348,9 +356,9 @@ cmd_rotate(int argc, char **argv)
 	printf("%s %zu certificate%s expiring within the window\n",
 	    a.dry_run ? "would renew" : "renewed", d.n, d.n == 1 ? "" : "s");
 	if (d.partner > 0) {
-		printf("%zu partner certificate%s expiring within the window need%s "
-		    "a new CSR\n", d.partner, d.partner == 1 ? "" : "s",
-		    d.partner == 1 ? "s" : "");
+		printf("%zu certificate%s of a partner or an intermediate expiring "
+		    "within the window need%s a new CSR\n", d.partner,
+		    d.partner == 1 ? "" : "s", d.partner == 1 ? "s" : "");
 	}
 	rc = 0;
 	if (stale > 0) {
