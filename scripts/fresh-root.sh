@@ -4,7 +4,8 @@
 # minimal base system, with this repository's committed tree copied in.
 #
 #   sudo scripts/fresh-root.sh [--dir DIR] [--mirror URL] [--security]
-#                              [--test] [--timeout SECONDS] [--keep]
+#                              [--test] [--only TEST] [--timeout SECONDS]
+#                              [--keep] [--reuse]
 #
 #   --dir DIR        where the root lives (default /var/tmp/mtls-fresh-root);
 #                    an existing root is reused only with --reuse
@@ -15,6 +16,10 @@
 #                    the point release's packages (older openssl CLI)
 #   --test           after ./scripts/demo.sh, run ./scripts/test.sh too
 #                    (installs every test peer; takes long)
+#   --only TEST      after the demo, install every test peer, build and run
+#                    just `meson test TEST` (repeatable; minutes, not the
+#                    hour --test takes); with --reuse on a kept root the
+#                    copied tree is rebuilt and only TEST runs again
 #   --timeout S      stop each command after S seconds (default 3600)
 #   --keep           keep the root afterwards (default: delete it)
 #
@@ -26,16 +31,18 @@ cd "$(dirname "$0")/.."
 dir=/var/tmp/mtls-fresh-root
 mirror=http://deb.debian.org/debian
 security=0 test=0 keep=0 reuse=0 limit=3600
+only=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--dir) dir=$2; shift ;;
 	--mirror) mirror=$2; shift ;;
 	--security) security=1 ;;
 	--test) test=1 ;;
+	--only) only+=("$2"); shift ;;
 	--timeout) limit=$2; shift ;;
 	--keep) keep=1 ;;
 	--reuse) reuse=1 ;;
-	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "fresh-root.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -101,4 +108,7 @@ run() { # NAME COMMAND: runs COMMAND in the root's copy of the repository
 run demo ./scripts/demo.sh
 chroot "$dir" openssl version 2>/dev/null | sed 's/^/== the root has /' || true
 [ "$test" = 1 ] && run test ./scripts/test.sh
+if [ ${#only[@]} -gt 0 ]; then
+	run only "scripts/deps.sh test && scripts/build.sh build && meson test -C build --print-errorlogs ${only[*]}"
+fi
 exit $status

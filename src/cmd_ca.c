@@ -11,7 +11,7 @@
 static const char usage[] =
     "usage: mtls ca init [--dir DIR] [--name DN] [--key-type T] [--days N]\n"
     "                    [--pass SPEC] [--crl-url URL] [--ocsp-url URL] [--force]\n"
-    "                    [--db postgresql://... [--db-pass SPEC]]\n"
+    "                    [--db postgresql://... [--db-pass SPEC]] [--cert-policy OID]...\n"
     "       mtls ca init --intermediate [--dir DIR] [--name DN] ...\n"
     "       mtls ca sign-intermediate | install  (see 'mtls ca install --help')\n"
     "       mtls ca show [--ca-dir DIR]\n"
@@ -35,6 +35,9 @@ static const char usage[] =
     "                   file:PATH, fd:N or stdin\n"
     "  --crl-url URL    CRL distribution point put in issued certificates\n"
     "  --ocsp-url URL   OCSP responder URL put in issued certificates\n"
+    "  --cert-policy OID  certificate policy the root asserts (repeatable;\n"
+    "                   a root's own policies bind no one, RFC 5280 6.1:\n"
+    "                   give them to intermediates and leaves)\n"
     "  --force          replace an existing CA (its inventory is kept aside)\n"
     "  --key URI        use a key that lives in a PKCS#11 token (an HSM,\n"
     "                   SoftHSM2) instead of making ca.key: an RFC 7512 URI,\n"
@@ -86,9 +89,11 @@ ca_init(int argc, char **argv)
 	    {"key", required_argument, NULL, 'K'},
 	    {"db", required_argument, NULL, 'B'},
 	    {"db-pass", required_argument, NULL, 'P'},
+	    {"cert-policy", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	static char *cert_policies; /* lives until exit */
 	struct mtls_ca_init_opts o;
 	struct mtls_err err;
 	const char *dir = NULL, *pass_spec = NULL;
@@ -121,6 +126,12 @@ ca_init(int argc, char **argv)
 		case 'K': o.key_uri = optarg; break;
 		case 'B': o.db = optarg; break;
 		case 'P': o.db_pass = optarg; break;
+		case 'C':
+			if (cli_cert_policy_add("ca init", &cert_policies, optarg) != 0) {
+				return 2;
+			}
+			o.cert_policies = cert_policies;
+			break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("ca init");
 		}
@@ -135,10 +146,11 @@ ca_init(int argc, char **argv)
 		return cli_usage("ca init", "--db-pass goes with --db");
 	}
 	if (intermediate) {
-		if (days != 0 || o.crl_url != NULL || o.ocsp_url != NULL) {
-			return cli_usage("ca init", "--days, --crl-url and --ocsp-url of "
-			    "an intermediate are given to 'ca sign-intermediate' and "
-			    "'ca install'");
+		if (days != 0 || o.crl_url != NULL || o.ocsp_url != NULL ||
+		    o.cert_policies != NULL) {
+			return cli_usage("ca init", "--days, --crl-url, --ocsp-url and "
+			    "--cert-policy of an intermediate are given to 'ca "
+			    "sign-intermediate' and 'ca install'");
 		}
 		return cmd_ca_request(&o);
 	}

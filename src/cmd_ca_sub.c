@@ -14,7 +14,8 @@ static const char usage[] =
     "                    [--pass SPEC] [--key pkcs11:URI] [--force]\n"
     "       mtls ca sign-intermediate [--ca-dir ROOT] [--ca-pass SPEC] CSR\n"
     "                    --name NAME --out CHAIN [--path-len N] [--days N]\n"
-    "                    [--permit LIST] [--exclude LIST] [--force]\n"
+    "                    [--permit LIST] [--exclude LIST] [--cert-policy OID]...\n"
+    "                    [--force]\n"
     "       mtls ca install [--dir DIR] CHAIN [--crl-url URL] [--ocsp-url URL]\n"
     "\n"
     "An intermediate CA signs everything day to day while the root's key stays\n"
@@ -35,6 +36,10 @@ static const char usage[] =
     "                   dns:example.com (it and below), dns:.example.com (only\n"
     "                   below), ip:10.0.0.0/8, email:example.com, uri:.example.com\n"
     "  --exclude LIST   names it may never certify (same forms)\n"
+    "  --cert-policy OID  certificate policy it asserts (repeatable;\n"
+    "                   2.5.29.32.0 is anyPolicy). A leaf it issues can carry\n"
+    "                   only these: relying parties that require a policy\n"
+    "                   (RFC 5280 6.1) refuse a chain whose CA lacks it\n"
     "  --days N         validity (default 1826, never beyond the root)\n"
     "  --name NAME      the intermediate's name in the root's inventory\n"
     "\n"
@@ -115,10 +120,12 @@ ca_sign_intermediate(int argc, char **argv)
 	    {"days", required_argument, NULL, 'D'},
 	    {"permit", required_argument, NULL, 'P'},
 	    {"exclude", required_argument, NULL, 'x'},
+	    {"cert-policy", required_argument, NULL, 'C'},
 	    {"force", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	static char *cert_policies; /* lives until exit */
 	struct mtls_subca_opts o;
 	struct mtls_err err;
 	struct mtls_ca *ca = NULL;
@@ -151,6 +158,13 @@ ca_sign_intermediate(int argc, char **argv)
 			break;
 		case 'P': o.permit = optarg; break;
 		case 'x': o.exclude = optarg; break;
+		case 'C':
+			if (cli_cert_policy_add("ca sign-intermediate", &cert_policies,
+				optarg) != 0) {
+				return 2;
+			}
+			o.cert_policies = cert_policies;
+			break;
 		case 'f': force = 1; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("ca sign-intermediate");
@@ -177,6 +191,9 @@ ca_sign_intermediate(int argc, char **argv)
 	printf("intermediate '%s' signed (path length %d%s%s%s%s)\n", o.name,
 	    o.path_len, o.permit ? ", permit " : "", o.permit ? o.permit : "",
 	    o.exclude ? ", exclude " : "", o.exclude ? o.exclude : "");
+	if (o.cert_policies != NULL) {
+		printf("  certificate policies: %s\n", o.cert_policies);
+	}
 	printf("  chain:   %s  (copy it to the online host: mtls ca install)\n", out);
 	printf("  SHA-256: %s\n", fp);
 	rc = 0;

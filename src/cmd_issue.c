@@ -25,6 +25,9 @@ static const char usage[] =
     "  --san LIST       dns:HOST,ip:ADDR,uri:URI,email:ADDR (repeatable)\n"
     "  --subject DN     subject (default \"CN=NAME\")\n"
     "  --days N         validity in days (default 397)\n"
+    "  --cert-policy OID  certificate policy the certificate asserts, in\n"
+    "                   dotted numbers (repeatable; RFC 5280 4.2.1.4); an\n"
+    "                   intermediate CA must assert it too (or anyPolicy)\n"
     "  --key-type T     ec-p256 (default), ec-p384, rsa-2048, rsa-3072,\n"
     "                   rsa-4096, ed25519\n"
     "  --out DIR        where to write the files (default .)\n"
@@ -62,6 +65,7 @@ static const char usage[] =
 struct issue_args {
 	struct mtls_identity_opts id;
 	char sans[SAN_MAX];
+	char *cert_policies;
 	const char *ca_dir, *ca_pass, *batch, *p12_pass_spec, *key_pass_spec;
 	int profile_set, force;
 };
@@ -87,6 +91,7 @@ parse_args(int argc, char **argv, struct issue_args *a, struct mtls_err *err)
 	    {"san", required_argument, NULL, 's'},
 	    {"subject", required_argument, NULL, 'S'},
 	    {"days", required_argument, NULL, 'D'},
+	    {"cert-policy", required_argument, NULL, 'C'},
 	    {"key-type", required_argument, NULL, 'k'},
 	    {"out", required_argument, NULL, 'o'},
 	    {"key-pass", required_argument, NULL, 'K'},
@@ -117,6 +122,12 @@ parse_args(int argc, char **argv, struct issue_args *a, struct mtls_err *err)
 			}
 			break;
 		case 'S': a->id.subject = optarg; break;
+		case 'C':
+			if (cli_cert_policy_add("issue", &a->cert_policies, optarg) != 0) {
+				return 2;
+			}
+			a->id.cert_policies = a->cert_policies;
+			break;
 		case 'D':
 			if (cli_parse_int("issue", "--days", optarg, 1, 36500, &days) != 0) {
 				return 2;
@@ -176,6 +187,9 @@ print_issued(const struct mtls_identity_opts *o, X509 *cert)
 		    o->p12_legacy ? "legacy: PBE-SHA1-3DES, SHA-1 MAC"
 				  : "AES-256, PBKDF2, SHA-256 MAC");
 	}
+	if (o->cert_policies != NULL) {
+		printf("  certificate policies %s\n", o->cert_policies);
+	}
 	printf("  SHA-256 %s\n", fp);
 	OPENSSL_free(serial);
 }
@@ -218,6 +232,21 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 	print_issued(&a->id, cert);
 	deploy_note_ca(ca, a->id.name, a->id.out_dir ? a->id.out_dir : ".",
 	    "files", "");
+	/* NAME.p12 is a copy like an export's: renew writes it again, in
+	 * the same algorithms, with the same password reference. */
+	if (a->id.p12) {
+		char args[DEPLOY_ARGS_MAX] = "", p12[4200];
+
+		snprintf(p12, sizeof(p12), "%s/%s.p12",
+		    a->id.out_dir ? a->id.out_dir : ".", a->id.name);
+		deploy_args_add(args, sizeof(args), "--to", "p12");
+		if (a->id.p12_legacy) {
+			deploy_args_add(args, sizeof(args), "--legacy", NULL);
+		}
+		deploy_args_pass(args, sizeof(args), a->p12_pass_spec);
+		deploy_note_ca(ca, a->id.name, p12,
+		    a->id.p12_legacy ? "p12-legacy" : "p12", args);
+	}
 	if (have_old) {
 		printf("  revoked the previous certificate %s (keyCompromise); publish with 'mtls crl'\n", old);
 	}
@@ -250,6 +279,7 @@ cmd_issue(int argc, char **argv)
 	mtls_err_clear(&err);
 	rc = parse_args(argc, argv, &a, &err);
 	if (rc != 0) {
+		free(a.cert_policies);
 		return rc < 0 ? 0 : rc;
 	}
 	if (a.sans[0] != '\0') {
@@ -289,5 +319,6 @@ out:
 	mtls_ca_free(ca);
 	mtls_pass_free(p12_pass);
 	mtls_pass_free(key_pass);
+	free(a.cert_policies);
 	return rc;
 }

@@ -12,14 +12,17 @@
 static const char usage[] =
     "usage: mtls policy add NAME --profile server|client|node\n"
     "                  [--subject DN | --subject-allow PATTERN...] [--san LIST]\n"
-    "                  [--san-allow PATTERNS] [--days N] [--force] [--ca-dir DIR]\n"
+    "                  [--san-allow PATTERNS] [--days N] [--cert-policy OID]...\n"
+    "                  [--force] [--ca-dir DIR]\n"
     "       mtls policy list [--json] [--ca-dir DIR]\n"
     "       mtls policy show NAME [--ca-dir DIR]\n"
     "       mtls policy remove NAME [--ca-dir DIR]\n"
     "\n"
     "A signing policy is how a partner's CSRs are signed: profile, subject\n"
     "(fixed, or the CSR's own when it matches a per-RDN pattern, else\n"
-    "CN=NAME), SANs given and SAN patterns admitted, and validity. Stored with\n"
+    "CN=NAME), SANs given and SAN patterns admitted, validity, and the\n"
+    "certificate policies (--cert-policy OID) the partner gets: a CSR asking\n"
+    "for any other policy is refused. Stored with\n"
     "the CA, it makes 'mtls sign CSR --policy NAME' sign a partner's next CSR\n"
     "exactly like its first. See 'mtls sign --help' for each option.\n"
     "\n"
@@ -61,9 +64,10 @@ json_one(const struct mtls_sign_policy *p, void *arg)
 	json_object_set_new(j, "profile", json_string(mtls_profile_name(p->profile)));
 	json_object_set_new(j, "subject", str_or_null(p->subject));
 	json_object_set_new(j, "subject_allow", allow);
-	json_object_set_new(j, "sans", str_or_null(p->sans));
-	json_object_set_new(j, "san_allow", str_or_null(p->san_allow));
+	json_object_set_new(j, "sans", cli_json_list(p->sans));
+	json_object_set_new(j, "san_allow", cli_json_list(p->san_allow));
 	json_object_set_new(j, "days", json_integer(p->days > 0 ? p->days : MTLS_DEFAULT_DAYS));
+	json_object_set_new(j, "cert_policies", cli_json_list(p->cert_policies));
 	json_array_append_new(arg, j);
 	return 0;
 }
@@ -116,7 +120,7 @@ cmd_policy(int argc, char **argv)
 		}
 		switch (c) {
 		case 'f': force = 1; break;
-		case 'j': as_json = 1; break;
+		case 'j': as_json = 1; cli_json_errors(); break;
 		case 'd': ca_dir = optarg; break;
 		case 'h': rc = cli_help(usage); goto out;
 		default: rc = cli_bad_option("policy"); goto out;

@@ -202,8 +202,17 @@ parse_seconds(const char *opt, const char *val, double *out)
 	return 0;
 }
 
+/* What the command gives the agent, kept to report on the run. */
+struct agent_args {
+	const char *state;
+	const char *cert, *key, *key_pass, *ca;
+	int wait, verbose;
+	double deadline_s, retry_max_s;
+	const char *resolve;
+};
+
 static int
-report(const struct mtls_agent_opts *ao, const struct mtls_agent_result *r)
+report(const struct agent_args *ao, const struct mtls_agent_result *r)
 {
 	if (r->other_agent) {
 		fprintf(stderr, "mtls push: another agent is delivering from %s; "
@@ -231,6 +240,32 @@ report(const struct mtls_agent_opts *ao, const struct mtls_agent_result *r)
 	return 0;
 }
 
+/* The agent's configuration from AO; NULL with ERR when a setter refuses. */
+static struct mtls_agent_config *
+agent_config(const struct agent_args *ao, struct mtls_err *err)
+{
+	struct mtls_agent_config *cfg = mtls_agent_config_new(err);
+
+	if (cfg == NULL ||
+	    mtls_agent_config_set_state_dir(cfg, ao->state, err) != 0 ||
+	    mtls_agent_config_set_cert_file(cfg, ao->cert, err) != 0 ||
+	    mtls_agent_config_set_key_file(cfg, ao->key, ao->key_pass,
+		err) != 0 ||
+	    mtls_agent_config_set_ca_file(cfg, ao->ca, err) != 0 ||
+	    mtls_agent_config_set_resolve(cfg, ao->resolve, err) != 0 ||
+	    (ao->deadline_s > 0 &&
+		mtls_agent_config_set_deadline(cfg, ao->deadline_s, err) != 0) ||
+	    (ao->retry_max_s > 0 &&
+		mtls_agent_config_set_retry_max(cfg, ao->retry_max_s,
+		    err) != 0)) {
+		mtls_agent_config_free(cfg);
+		return NULL;
+	}
+	mtls_agent_config_set_wait(cfg, ao->wait);
+	mtls_agent_config_set_log(cfg, stderr, ao->verbose);
+	return cfg;
+}
+
 /* The --resolve list; static so no exit path leaks it. */
 static char *resolve_list;
 
@@ -254,7 +289,8 @@ cmd_push(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct mtls_agent_opts ao;
+	struct agent_args ao;
+	struct mtls_agent_config *cfg = NULL;
 	struct mtls_agent_result res;
 	struct push p;
 	char statebuf[4096], **targets = NULL, **items = NULL;
@@ -267,10 +303,10 @@ cmd_push(int argc, char **argv)
 	p.action = MTLS_ACTION_ACTIVATE;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': ao.id.cert = optarg; break;
-		case 'k': ao.id.key = optarg; break;
-		case 'p': ao.id.key_pass = optarg; break;
-		case 'a': ao.id.ca = optarg; break;
+		case 'c': ao.cert = optarg; break;
+		case 'k': ao.key = optarg; break;
+		case 'p': ao.key_pass = optarg; break;
+		case 'a': ao.ca = optarg; break;
 		case 's': state_opt = optarg; break;
 		case 'A':
 			a = mtls_action_parse(optarg);
@@ -304,7 +340,7 @@ cmd_push(int argc, char **argv)
 		default: return cli_bad_option("push");
 		}
 	}
-	if (ao.id.cert == NULL || ao.id.key == NULL || ao.id.ca == NULL) {
+	if (ao.cert == NULL || ao.key == NULL || ao.ca == NULL) {
 		return cli_usage("push", "--cert, --key and --ca are required");
 	}
 	if (cli_resolve_env("push", &resolve_list) != 0) {
@@ -367,16 +403,22 @@ cmd_push(int argc, char **argv)
 		fprintf(stderr, "mtls push: skipped %ld file(s) named .mtls* "
 				"(a receiver's own state, never content)\n", p.skipped);
 	}
-	ao.log = stderr;
+	cfg = agent_config(&ao, &p.err);
+	if (cfg == NULL) {
+		rc = p.err.code == MTLS_E_USAGE ? cli_usage("push", "%s",
+		    p.err.msg) : cli_fail(&p.err);
+		goto out;
+	}
 	/* A receiver that rejects us may close the socket while we write:
 	 * that must be an error we explain, not a silent death by SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
-	if (mtls_agent_run(&ao, &res, &p.err) != 0) {
+	if (mtls_agent_run(cfg, &res, &p.err) != 0) {
 		rc = cli_fail(&p.err);
 		goto out;
 	}
 	rc = report(&ao, &res);
 out:
+	mtls_agent_config_free(cfg);
 	for (i = 0; targets != NULL && i < ntargets; i++) {
 		free(targets[i]);
 	}

@@ -239,6 +239,22 @@ read_config(const char *path, char **val, unsigned char **keep, size_t *klen)
 	return 0;
 }
 
+/* The number in S (a decimal); the range is the setter's to check. */
+static int
+parse_long(const char *opt, const char *s, long *out)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0' || errno != 0) {
+		return cli_usage("serve", "%s must be a number, not '%s'", opt, s);
+	}
+	*out = v;
+	return 0;
+}
+
 static int
 parse_seconds(const char *opt, const char *s, double *out)
 {
@@ -251,6 +267,23 @@ parse_seconds(const char *opt, const char *s, double *out)
 	}
 	*out = v;
 	return 0;
+}
+
+/* N as an int; out of range stays out of range for the setter. */
+static int
+clamp_int(long n)
+{
+	return n > INT_MAX ? INT_MAX : n < INT_MIN ? INT_MIN : (int)n;
+}
+
+/* A setter's refusal, named by the option that gave the value. */
+static int
+refused(const char *opt, const struct mtls_err *err)
+{
+	if (err->code != MTLS_E_USAGE) {
+		return cli_fail(err);
+	}
+	return cli_usage("serve", "%s: %s", opt, err->msg);
 }
 
 /* A flag that a config file spells "NAME = yes" (or true). */
@@ -267,32 +300,39 @@ yes_flag(const char *name, const char *v, int *out)
 	return 0;
 }
 
+/* Seconds from VAL (when given) into SET. */
+static int
+set_seconds(struct mtls_serve_config *cfg, const char *opt, const char *val,
+    int (*set)(struct mtls_serve_config *, double, struct mtls_err *))
+{
+	struct mtls_err err = {MTLS_OK, ""};
+	double d = 0;
+
+	if (val == NULL) {
+		return 0;
+	}
+	if (parse_seconds(opt, val, &d) != 0) {
+		return 2;
+	}
+	return set(cfg, d, &err) == 0 ? 0 : refused(opt, &err);
+}
+
 /* --crl (repeatable on the command line; one in a config file) */
 #define CRL_MAX 32
 static const char *crl_files[CRL_MAX];
 static size_t ncrl_files;
 
 static int
-revocation_opts(char **val, struct mtls_serve_opts *o)
+ocsp_opts(char **val, struct mtls_serve_config *cfg)
 {
+	struct mtls_err err = {MTLS_OK, ""};
+	const char *url = val[O_OCSP];
 	double d = 0;
+	int fail_open = 0;
 
-	if (ncrl_files == 0 && val[O_CRL] != NULL) {
-		crl_files[ncrl_files++] = val[O_CRL];
-	}
-	o->crl = crl_files;
-	o->ncrl = ncrl_files;
-	if (val[O_CRL_STALE] != NULL) {
-		if (strcmp(val[O_CRL_STALE], "keep") != 0 &&
-		    strcmp(val[O_CRL_STALE], "reject") != 0) {
-			return cli_usage("serve", "--crl-stale is keep or reject, "
-			    "not '%s'", val[O_CRL_STALE]);
-		}
-		o->crl_stale_reject = strcmp(val[O_CRL_STALE], "reject") == 0;
-	}
-	if (val[O_OCSP] != NULL) {
-		o->ocsp = 1;
-		o->ocsp_url = val[O_OCSP][0] != '\0' ? val[O_OCSP] : NULL;
+	if (url != NULL && mtls_serve_config_set_ocsp(cfg,
+		url[0] != '\0' ? url : NULL, &err) != 0) {
+		return refused("--ocsp", &err);
 	}
 	if (val[O_OCSP_POLICY] != NULL) {
 		if (strcmp(val[O_OCSP_POLICY], "closed") != 0 &&
@@ -307,87 +347,124 @@ revocation_opts(char **val, struct mtls_serve_opts *o)
 		}
 	}
 	if (yes_flag("insecure-ocsp-fail-open", val[O_FAIL_OPEN],
-		&o->ocsp_fail_open) != 0 ||
-	    yes_flag("insecure-revocation-leaf-only", val[O_LEAF_ONLY],
-		&o->insecure_revocation_leaf_only) != 0) {
+		&fail_open) != 0) {
 		return 2;
+	}
+	if ((val[O_OCSP_POLICY] != NULL || val[O_OCSP_TIMEOUT] != NULL ||
+		val[O_OCSP_SKEW] != NULL || fail_open) && url == NULL) {
+		return cli_usage("serve", "--ocsp-policy, --ocsp-timeout, "
+		    "--ocsp-clock-skew and --insecure-ocsp-fail-open need --ocsp");
+	}
+	if (fail_open) {
+		mtls_serve_config_insecure_ocsp_fail_open(cfg);
 	}
 	if (val[O_OCSP_SKEW] != NULL) {
 		if (parse_seconds("--ocsp-clock-skew", val[O_OCSP_SKEW], &d) != 0) {
 			return 2;
 		}
-		o->ocsp_clock_skew = (long)d;
-		d = 0;
-	}
-	if ((val[O_OCSP_TIMEOUT] != NULL &&
-		parse_seconds("--ocsp-timeout", val[O_OCSP_TIMEOUT],
-		    &o->ocsp_timeout) != 0) ||
-	    (val[O_OCSP_MAX_AGE] != NULL &&
-		parse_seconds("--ocsp-max-age", val[O_OCSP_MAX_AGE], &d) != 0)) {
-		return 2;
-	}
-	if (d > 0) {
-		o->ocsp_max_age = (long)d;
-	}
-	if (val[O_WATCH] != NULL) {
-		if (strcmp(val[O_WATCH], "0") == 0) {
-			o->watch_interval = -1;
-		} else if (parse_seconds("--watch-interval", val[O_WATCH],
-			       &o->watch_interval) != 0) {
-			return 2;
+		if (mtls_serve_config_set_ocsp_clock_skew(cfg, (long)d,
+			&err) != 0) {
+			return refused("--ocsp-clock-skew", &err);
 		}
 	}
-	if ((o->ocsp_url != NULL || val[O_OCSP_POLICY] != NULL ||
-		val[O_OCSP_TIMEOUT] != NULL || val[O_OCSP_SKEW] != NULL ||
-		o->ocsp_fail_open) && !o->ocsp) {
-		return cli_usage("serve", "--ocsp-policy, --ocsp-timeout, "
-		    "--ocsp-clock-skew and --insecure-ocsp-fail-open need --ocsp");
+	if (val[O_OCSP_MAX_AGE] != NULL) {
+		if (parse_seconds("--ocsp-max-age", val[O_OCSP_MAX_AGE], &d) != 0) {
+			return 2;
+		}
+		if (mtls_serve_config_set_ocsp_max_age(cfg, (long)d, &err) != 0) {
+			return refused("--ocsp-max-age", &err);
+		}
 	}
-	if (o->insecure_revocation_leaf_only && o->ncrl == 0 && !o->ocsp) {
-		return cli_usage("serve", "--insecure-revocation-leaf-only needs "
-		    "--crl or --ocsp");
+	return set_seconds(cfg, "--ocsp-timeout", val[O_OCSP_TIMEOUT],
+	    mtls_serve_config_set_ocsp_timeout);
+}
+
+static int
+revocation_opts(char **val, struct mtls_serve_config *cfg)
+{
+	struct mtls_err err = {MTLS_OK, ""};
+	int leaf_only = 0;
+	size_t i;
+
+	if (ncrl_files == 0 && val[O_CRL] != NULL) {
+		crl_files[ncrl_files++] = val[O_CRL];
 	}
-	return 0;
+	for (i = 0; i < ncrl_files; i++) {
+		if (mtls_serve_config_add_crl_file(cfg, crl_files[i], &err) != 0) {
+			return refused("--crl", &err);
+		}
+	}
+	if (val[O_CRL_STALE] != NULL) {
+		if (strcmp(val[O_CRL_STALE], "keep") != 0 &&
+		    strcmp(val[O_CRL_STALE], "reject") != 0) {
+			return cli_usage("serve", "--crl-stale is keep or reject, "
+			    "not '%s'", val[O_CRL_STALE]);
+		}
+		mtls_serve_config_set_crl_stale_reject(cfg,
+		    strcmp(val[O_CRL_STALE], "reject") == 0);
+	}
+	if (ocsp_opts(val, cfg) != 0 ||
+	    yes_flag("insecure-revocation-leaf-only", val[O_LEAF_ONLY],
+		&leaf_only) != 0) {
+		return 2;
+	}
+	if (leaf_only) {
+		if (ncrl_files == 0 && val[O_OCSP] == NULL) {
+			return cli_usage("serve", "--insecure-revocation-leaf-only "
+			    "needs --crl or --ocsp");
+		}
+		mtls_serve_config_insecure_revocation_leaf_only(cfg);
+	}
+	if (val[O_WATCH] != NULL && strcmp(val[O_WATCH], "0") == 0) {
+		return mtls_serve_config_set_watch_interval(cfg, -1, &err);
+	}
+	return set_seconds(cfg, "--watch-interval", val[O_WATCH],
+	    mtls_serve_config_set_watch_interval);
 }
 
 /* --require-policy (repeatable; in a config file, OIDs separated by
- * commas) and --require-explicit-policy. */
+ * commas) and --require-explicit-policy. The OIDs are checked when added
+ * to the configuration. */
 #define POLICY_MAX 16
-static const char *policy_oids[POLICY_MAX];
-static size_t npolicy_oids;
+static char *policy_lists[POLICY_MAX];
+static size_t npolicy_lists;
 
 static int
-add_policies(char *list)
+add_policies(struct mtls_serve_config *cfg, char *list)
 {
 	struct mtls_err err = {MTLS_OK, ""};
 	char *save = NULL, *oid;
 
 	for (oid = strtok_r(list, ",", &save); oid != NULL;
 	     oid = strtok_r(NULL, ",", &save)) {
-		oid = trim(oid);
-		if (mtls_policy_oid_check(oid, &err) != 0) {
-			return cli_usage("serve", "--require-policy: %s", err.msg);
+		if (mtls_serve_config_add_required_policy(cfg, trim(oid),
+			&err) != 0) {
+			return refused("--require-policy", &err);
 		}
-		if (npolicy_oids == POLICY_MAX) {
-			return cli_usage("serve", "at most %d --require-policy",
-			    POLICY_MAX);
-		}
-		policy_oids[npolicy_oids++] = oid;
 	}
 	return 0;
 }
 
 static int
-policy_opts(char **val, struct mtls_serve_opts *o)
+policy_opts(char **val, struct mtls_serve_config *cfg)
 {
-	if (npolicy_oids == 0 && val[O_REQ_POLICY] != NULL &&
-	    add_policies(val[O_REQ_POLICY]) != 0) {
+	int explicit = 0;
+	size_t i;
+
+	if (npolicy_lists == 0 && val[O_REQ_POLICY] != NULL) {
+		policy_lists[npolicy_lists++] = val[O_REQ_POLICY];
+	}
+	for (i = 0; i < npolicy_lists; i++) {
+		if (add_policies(cfg, policy_lists[i]) != 0) {
+			return 2;
+		}
+	}
+	if (yes_flag("require-explicit-policy", val[O_EXPLICIT_POLICY],
+		&explicit) != 0) {
 		return 2;
 	}
-	o->policies = policy_oids;
-	o->npolicies = npolicy_oids;
-	return yes_flag("require-explicit-policy", val[O_EXPLICIT_POLICY],
-	    &o->require_explicit_policy);
+	mtls_serve_config_set_require_explicit_policy(cfg, explicit);
+	return 0;
 }
 
 /* The item-id database stays out of the content root by default, where a
@@ -436,12 +513,14 @@ default_state_dir(const char *root, char *buf, size_t len)
 	return 0;
 }
 
+/* The paths and the map, each copied into CFG. */
 static int
-build_opts(char **val, struct mtls_serve_opts *o)
+file_opts(char **val, struct mtls_serve_config *cfg)
 {
 	static char state[PATH_MAX + 64];
 	static const int required[] = {O_LISTEN, O_CERT, O_KEY, O_CA, O_ROOT};
-	long n = 0;
+	struct mtls_err err = {MTLS_OK, ""};
+	const char *state_dir = val[O_STATE];
 	size_t i;
 
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
@@ -450,13 +529,6 @@ build_opts(char **val, struct mtls_serve_opts *o)
 			    longopts[required[i]].name);
 		}
 	}
-	o->listen = val[O_LISTEN];
-	o->cert = val[O_CERT];
-	o->key = val[O_KEY];
-	o->key_pass = val[O_KEY_PASS];
-	o->ca = val[O_CA];
-	o->root = val[O_ROOT];
-	o->map = val[O_MAP];
 	if (val[O_NO_MAP] != NULL) {
 		/* In a config file: "insecure-no-map = yes". */
 		if (strcmp(val[O_NO_MAP], "yes") != 0 &&
@@ -464,47 +536,90 @@ build_opts(char **val, struct mtls_serve_opts *o)
 			return cli_usage("serve", "insecure-no-map is yes or true, "
 			    "not '%s'", val[O_NO_MAP]);
 		}
-		if (o->map != NULL) {
+		if (val[O_MAP] != NULL) {
 			return cli_usage("serve", "--insecure-no-map and --map "
 			    "contradict each other");
 		}
-		o->insecure_no_map = 1;
+		mtls_serve_config_insecure_no_map(cfg);
 	}
-	o->state_dir = val[O_STATE];
-	if (o->state_dir == NULL) {
-		if (default_state_dir(o->root, state, sizeof(state)) != 0) {
+	if (state_dir == NULL) {
+		if (default_state_dir(val[O_ROOT], state, sizeof(state)) != 0) {
 			return 2;
 		}
-		o->state_dir = state;
+		state_dir = state;
 	}
+	if (mtls_serve_config_set_listen(cfg, val[O_LISTEN], &err) != 0) {
+		return refused("--listen", &err);
+	}
+	if (mtls_serve_config_set_cert_file(cfg, val[O_CERT], &err) != 0) {
+		return refused("--cert", &err);
+	}
+	if (mtls_serve_config_set_key_file(cfg, val[O_KEY], val[O_KEY_PASS],
+		&err) != 0) {
+		return refused("--key", &err);
+	}
+	if (mtls_serve_config_set_ca_file(cfg, val[O_CA], &err) != 0) {
+		return refused("--ca", &err);
+	}
+	if (mtls_serve_config_set_root(cfg, val[O_ROOT], &err) != 0) {
+		return refused("--root", &err);
+	}
+	if (mtls_serve_config_set_state_dir(cfg, state_dir, &err) != 0) {
+		return refused("--state-dir", &err);
+	}
+	if (mtls_serve_config_set_map_file(cfg, val[O_MAP], &err) != 0) {
+		return refused("--map", &err);
+	}
+	if (mtls_serve_config_set_audit_log(cfg, val[O_AUDIT], 0, &err) != 0) {
+		return refused("--audit-log", &err);
+	}
+	return 0;
+}
+
+/* Numbers and the log format. */
+static int
+limit_opts(char **val, struct mtls_serve_config *cfg)
+{
+	struct mtls_err err = {MTLS_OK, ""};
+	long n = 0;
+
 	if (val[O_WORKERS] != NULL) {
-		if (cli_parse_int("serve", "--workers", val[O_WORKERS], 1, 64,
-			&n) != 0) {
+		if (parse_long("--workers", val[O_WORKERS], &n) != 0) {
 			return 2;
 		}
-		o->workers = (int)n;
+		if (mtls_serve_config_set_workers(cfg, clamp_int(n), &err) != 0) {
+			return refused("--workers", &err);
+		}
 	}
 	if (val[O_MAX_CONNS] != NULL) {
-		if (cli_parse_int("serve", "--max-conns", val[O_MAX_CONNS], 1,
-			1000000, &n) != 0) {
+		if (parse_long("--max-conns", val[O_MAX_CONNS], &n) != 0) {
 			return 2;
 		}
-		o->max_conns = (int)n;
+		if (mtls_serve_config_set_max_conns(cfg, clamp_int(n),
+			&err) != 0) {
+			return refused("--max-conns", &err);
+		}
 	}
-	o->audit_log = val[O_AUDIT];
 	if (val[O_AUDIT_MAX] != NULL) {
-		if (cli_parse_int("serve", "--audit-max-bytes", val[O_AUDIT_MAX],
-			4096, 1L << 50, &n) != 0) {
+		if (parse_long("--audit-max-bytes", val[O_AUDIT_MAX], &n) != 0) {
 			return 2;
 		}
-		o->audit_max_bytes = n;
+		if (mtls_serve_config_set_audit_log(cfg, val[O_AUDIT], n,
+			&err) != 0) {
+			return refused("--audit-max-bytes", &err);
+		}
 	}
 	if (val[O_MAX_BODY] != NULL) {
-		if (cli_parse_int("serve", "--max-body", val[O_MAX_BODY], 0,
-			1L << 40, &n) != 0) {
+		if (parse_long("--max-body", val[O_MAX_BODY], &n) != 0) {
 			return 2;
 		}
-		o->max_body = (size_t)n;
+		if (n < 0) {
+			return cli_usage("serve", "--max-body cannot be "
+			    "negative ('%s')", val[O_MAX_BODY]);
+		}
+		if (mtls_serve_config_set_max_body(cfg, (size_t)n, &err) != 0) {
+			return refused("--max-body", &err);
+		}
 	}
 	if (val[O_LOG] != NULL) {
 		if (strcmp(val[O_LOG], "json") != 0 &&
@@ -512,26 +627,29 @@ build_opts(char **val, struct mtls_serve_opts *o)
 			return cli_usage("serve", "--log-format is text or json, "
 			    "not '%s'", val[O_LOG]);
 		}
-		o->log_json = strcmp(val[O_LOG], "json") == 0;
+		mtls_serve_config_set_log_json(cfg,
+		    strcmp(val[O_LOG], "json") == 0);
 	}
-	if (revocation_opts(val, o) != 0 || policy_opts(val, o) != 0) {
+	return 0;
+}
+
+static int
+build_config(char **val, struct mtls_serve_config *cfg)
+{
+	if (file_opts(val, cfg) != 0 || limit_opts(val, cfg) != 0 ||
+	    revocation_opts(val, cfg) != 0 || policy_opts(val, cfg) != 0) {
 		return 2;
 	}
-	if ((val[O_HS_TIMEOUT] != NULL &&
-		parse_seconds("--handshake-timeout", val[O_HS_TIMEOUT],
-		    &o->handshake_timeout) != 0) ||
-	    (val[O_IDLE_TIMEOUT] != NULL &&
-		parse_seconds("--idle-timeout", val[O_IDLE_TIMEOUT],
-		    &o->idle_timeout) != 0) ||
-	    (val[O_HEADER_TIMEOUT] != NULL &&
-		parse_seconds("--header-timeout", val[O_HEADER_TIMEOUT],
-		    &o->header_timeout) != 0) ||
-	    (val[O_BODY_TIMEOUT] != NULL &&
-		parse_seconds("--body-timeout", val[O_BODY_TIMEOUT],
-		    &o->body_timeout) != 0) ||
-	    (val[O_DRAIN_TIMEOUT] != NULL &&
-		parse_seconds("--drain-timeout", val[O_DRAIN_TIMEOUT],
-		    &o->drain_timeout) != 0)) {
+	if (set_seconds(cfg, "--handshake-timeout", val[O_HS_TIMEOUT],
+		mtls_serve_config_set_handshake_timeout) != 0 ||
+	    set_seconds(cfg, "--idle-timeout", val[O_IDLE_TIMEOUT],
+		mtls_serve_config_set_idle_timeout) != 0 ||
+	    set_seconds(cfg, "--header-timeout", val[O_HEADER_TIMEOUT],
+		mtls_serve_config_set_header_timeout) != 0 ||
+	    set_seconds(cfg, "--body-timeout", val[O_BODY_TIMEOUT],
+		mtls_serve_config_set_body_timeout) != 0 ||
+	    set_seconds(cfg, "--drain-timeout", val[O_DRAIN_TIMEOUT],
+		mtls_serve_config_set_drain_timeout) != 0) {
 		return 2;
 	}
 	return 0;
@@ -543,7 +661,7 @@ cmd_serve(int argc, char **argv)
 	char *val[O_COUNT] = {NULL};
 	unsigned char *conf = NULL;
 	size_t conflen = 0;
-	struct mtls_serve_opts o;
+	struct mtls_serve_config *cfg = NULL;
 	struct mtls_err err = {MTLS_OK, ""};
 	int c, rc;
 
@@ -569,8 +687,12 @@ cmd_serve(int argc, char **argv)
 			}
 			crl_files[ncrl_files++] = optarg;
 		}
-		if (c == O_REQ_POLICY && add_policies(optarg) != 0) {
-			return 2;
+		if (c == O_REQ_POLICY) {
+			if (npolicy_lists == POLICY_MAX) {
+				return cli_usage("serve", "at most %d "
+				    "--require-policy", POLICY_MAX);
+			}
+			policy_lists[npolicy_lists++] = optarg;
 		}
 		val[c] = c == O_NO_MAP || c == O_LEAF_ONLY || c == O_FAIL_OPEN ||
 		    c == O_EXPLICIT_POLICY ? "yes" : optarg;
@@ -583,13 +705,18 @@ cmd_serve(int argc, char **argv)
 	    (rc = read_config(val[O_CONFIG], val, &conf, &conflen)) != 0) {
 		goto out;
 	}
-	mtls_serve_opts_init(&o);
-	rc = build_opts(val, &o);
+	cfg = mtls_serve_config_new(&err);
+	if (cfg == NULL) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	rc = build_config(val, cfg);
 	if (rc != 0) {
 		goto out;
 	}
-	rc = mtls_serve_run(&o, &err) == 0 ? 0 : cli_fail(&err);
+	rc = mtls_serve_run(cfg, &err) == 0 ? 0 : cli_fail(&err);
 out:
+	mtls_serve_config_free(cfg);
 	mtls_file_free(conf, conflen);
 	return rc;
 }

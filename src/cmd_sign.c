@@ -13,7 +13,8 @@
 static const char usage[] =
     "usage: mtls sign REQ.csr --profile server|client|node [--name NAME]\n"
     "                 [--subject DN | --subject-allow PATTERN...] [--san LIST]\n"
-    "                 [--san-allow PATTERNS] [--days N] [--renew] [--out FILE]\n"
+    "                 [--san-allow PATTERNS] [--days N] [--cert-policy OID]...\n"
+    "                 [--renew] [--out FILE]\n"
     "                 [--save-policy NAME] [--ca-dir DIR] [--ca-pass SPEC] [--force]\n"
     "       mtls sign REQ.csr --policy NAME [--name NAME] [--renew] [--out FILE]\n"
     "\n"
@@ -29,6 +30,8 @@ static const char usage[] =
     "  SANs      closed: the names --san gives, plus those the CSR asks for\n"
     "            that match --san-allow; any other requested SAN is refused.\n"
     "  extensions  from the profile; requested extensions are never copied.\n"
+    "  policies  certificatePolicies: exactly the --cert-policy OIDs; a CSR\n"
+    "            asking for any other policy is refused.\n"
     "  name      --name, else the CSR's CN. Names are unique: a partner's\n"
     "            certificate never takes the name of one of ours. A name that\n"
     "            already holds a partner certificate takes a new one only with\n"
@@ -48,6 +51,9 @@ static const char usage[] =
     "  --san-allow PATS      comma-separated globs a requested SAN must match,\n"
     "                        e.g. 'dns:*.partner.example,ip:192.0.2.*'\n"
     "  --days N              validity (default 397)\n"
+    "  --cert-policy OID     certificate policy to assert, in dotted numbers\n"
+    "                        (repeatable; RFC 5280 4.2.1.4); our CA must assert\n"
+    "                        it too unless it is the root\n"
     "  --renew               NAME holds a partner certificate: sign its successor\n"
     "  --policy NAME         sign under the stored policy NAME (see mtls policy);\n"
     "                        NAME is also the default inventory name\n"
@@ -136,7 +142,8 @@ sign_parse(int argc, char **argv, struct sign_args *a)
 		/* A stored policy is the whole policy: signed exactly as before. */
 		if (a->po.given || a->save != NULL) {
 			return cli_usage("sign", "--policy NAME is the whole policy: "
-			    "give no --profile, --subject*, --san*, --days or --save-policy");
+			    "give no --profile, --subject*, --san*, --days, --cert-policy "
+			    "or --save-policy");
 		}
 		return 0;
 	}
@@ -155,6 +162,7 @@ load_policy(const struct mtls_sign_policy *p, void *arg)
 	out->sans = p->sans ? strdup(p->sans) : NULL;
 	out->san_allow = p->san_allow ? strdup(p->san_allow) : NULL;
 	out->days = p->days;
+	out->cert_policies = p->cert_policies ? strdup(p->cert_policies) : NULL;
 	return 0;
 }
 
@@ -166,6 +174,7 @@ stored_free(struct mtls_sign_policy *p)
 	free((char *)p->subject_allow);
 	free((char *)p->sans);
 	free((char *)p->san_allow);
+	free((char *)p->cert_policies);
 }
 
 /* Certificate and chain (certificate + CA) written together, and with the

@@ -45,6 +45,12 @@ policy_opt(const char *cmd, int c, const char *val, struct policy_opts *p)
 		break;
 	case 's': p->pol.sans = val; break;
 	case 'a': p->pol.san_allow = val; break;
+	case 'C':
+		if (cli_cert_policy_add(cmd, &p->cert_policies, val) != 0) {
+			return 2;
+		}
+		p->pol.cert_policies = p->cert_policies;
+		break;
 	case 'D':
 		if (cli_parse_int(cmd, "--days", val, 1, 36500, &days) != 0) {
 			return 2;
@@ -78,6 +84,7 @@ void
 policy_opts_free(struct policy_opts *p)
 {
 	free(p->subject_allow);
+	free(p->cert_policies);
 }
 
 void
@@ -102,4 +109,6 @@ policy_print(const struct mtls_sign_policy *pol, const char *indent)
 	printf("%ssan-allow:      %s\n", indent,
 	    pol->san_allow ? pol->san_allow : "(none: SANs are closed)");
 	printf("%sdays:           %d\n", indent, pol->days > 0 ? pol->days : MTLS_DEFAULT_DAYS);
+	printf("%scert-policies:  %s\n", indent, pol->cert_policies != NULL &&
+	    *pol->cert_policies != '\0' ? pol->cert_policies : "(none)");
 }

@@ -9,19 +9,21 @@
 struct policy_opts {
 	struct mtls_sign_policy pol;
 	char *subject_allow; /* newline-joined, owned */
+	char *cert_policies; /* comma-joined, owned */
 	int have_profile;
 	int given;           /* any policy option seen */
 };
 
 /* getopt_long entries for the policy options (codes 'P', 'S', 'A', 's',
- * 'a', 'D'); the array ends with a zero entry to splice before others. */
+ * 'a', 'D', 'C'); the array ends with a zero entry to splice before others. */
 #define POLICY_OPTIONS                                            \
 	{"profile", required_argument, NULL, 'P'},                \
 	    {"subject", required_argument, NULL, 'S'},            \
 	    {"subject-allow", required_argument, NULL, 'A'},      \
 	    {"san", required_argument, NULL, 's'},                \
 	    {"san-allow", required_argument, NULL, 'a'},          \
-	    {"days", required_argument, NULL, 'D'}
+	    {"days", required_argument, NULL, 'D'},              \
+	    {"cert-policy", required_argument, NULL, 'C'}
 
 /* Handles option C when it is a policy option: 0 handled, 1 not a policy
  * option, 2 after a usage message. */

@@ -43,6 +43,9 @@ const char *mtls_profile_name(enum mtls_profile p);
 /* Longest validity we issue by default (CA/B Forum's 397-day ceiling). */
 #define MTLS_DEFAULT_DAYS 397
 #define MTLS_DEFAULT_CA_DAYS 3650
+/* The retired issuer's final CRL (PEM), in DIR/rollover and then in
+ * DIR/retired/NAME after mtls_ca_rollover_finish. */
+#define MTLS_CA_FINAL_CRL "final.crl"
 
 struct mtls_ca_init_opts {
 	const char *dir;       /* created if missing */
@@ -64,6 +67,9 @@ struct mtls_ca_init_opts {
 	                          database must hold no other CA. */
 	const char *db_pass;   /* the database password as a spec (env:VAR,
 	                          file:PATH), recorded as given, or NULL */
+	const char *cert_policies; /* certificate policy OIDs the root
+	                          asserts, comma-separated dotted numbers
+	                          ("1.3.6.1.4.1.99999.1"), or NULL */
 };
 
 /* What an intermediate CA may do: how many CAs may follow it and which
@@ -77,6 +83,10 @@ struct mtls_subca_opts {
 	const char *permit;  /* permitted subtrees, or NULL */
 	const char *exclude; /* excluded subtrees, or NULL */
 	int days;            /* 0: 5 years, never beyond the parent */
+	const char *cert_policies; /* certificate policy OIDs it asserts
+	                        (comma-separated; "2.5.29.32.0" is anyPolicy),
+	                        or NULL: then no chain through it is valid for
+	                        a required policy (RFC 5280 6.1.3) */
 };
 
 /* Creates a CA: a self-signed root with basicConstraints CA:TRUE
@@ -173,6 +183,10 @@ struct mtls_cert_request {
 	                                > 0 (short-lived enrolled identities) */
 	/* MTLS_PROFILE_SUBCA only: the constraints of the intermediate. */
 	const struct mtls_subca_opts *subca;
+	/* Certificate policy OIDs (RFC 5280 4.2.1.4), comma-separated dotted
+	 * numbers, or NULL. Each must be asserted by the issuing CA (or
+	 * covered by its anyPolicy) unless that CA is a self-issued root. */
+	const char *cert_policies;
 };
 
 /* Issues a certificate under REQ's profile with a fresh random serial of
@@ -280,6 +294,8 @@ struct mtls_identity_opts {
 	const X509_NAME *subject_name;
 	const GENERAL_NAMES *san_list;
 	EVP_PKEY *reuse_key;
+	const char *cert_policies; /* see mtls_cert_request; renewal keeps
+	                              the old certificate's */
 };
 
 struct mtls_renew_opts {
@@ -318,6 +334,14 @@ int mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
 int mtls_ca_crl_previous(struct mtls_ca *ca, int days, int der,
     unsigned char **out, size_t *len, long *count, struct mtls_err *err);
 
+/* The retiring issuer's last CRL, made when a rollover finishes (the
+ * retired key signs nothing after): what mtls_ca_crl_previous lists, with
+ * a nextUpdate a day after the last certificate that issuer signed
+ * expires, so certificates still valid after the rollover keep a current
+ * CRL until they expire. *NEXT_UPDATE (may be NULL) gets that time. */
+int mtls_ca_crl_final(struct mtls_ca *ca, int der, unsigned char **out,
+    size_t *len, long *count, time_t *next_update, struct mtls_err *err);
+
 /* A CA rollover, as RFC 4210 4.4's root CA key update: a new key and a
  * new self-signed certificate (NewWithNew) become the issuer; the old
  * root (OldWithOld), the new certificate signed by the old key
@@ -350,9 +374,10 @@ int mtls_ca_rollover_dependants(struct mtls_ca *ca, mtls_inv_cb *cb,
     void *arg, size_t *count, struct mtls_err *err);
 
 /* Ends the rollover: DIR/trust.pem holds only the new root, and
- * DIR/rollover moves to DIR/retired/NAME (NAME into RETIRED), where the
- * old key stays to sign the old issuer's CRL until its last certificate
- * expires. Refuses while certificates depend on the old issuer, unless
+ * DIR/rollover moves to DIR/retired/NAME (NAME into RETIRED), with the
+ * old key and the old issuer's final CRL (MTLS_CA_FINAL_CRL, written
+ * there from mtls_ca_crl_final before this is called); nothing signs for
+ * the old issuer afterwards. Refuses while certificates depend on the old issuer, unless
  * FORCE. Hold the CA lock. Running it again after a kill completes it. */
 int mtls_ca_rollover_finish(struct mtls_ca *ca, int force, char *retired,
     size_t len, struct mtls_err *err);
@@ -404,6 +429,10 @@ struct mtls_sign_policy {
 	const char *sans;
 	const char *san_allow;
 	int days;                  /* 0: MTLS_DEFAULT_DAYS */
+	/* Certificate policy OIDs the certificate carries (comma-separated),
+	 * or NULL: the partner gets exactly these; a CSR asking for any other
+	 * policy is refused. */
+	const char *cert_policies;
 };
 
 /* What mtls_ca_sign_partner decided, for the operator to read. */

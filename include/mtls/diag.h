@@ -146,6 +146,12 @@ struct mtls_doctor_opts {
 				* certificates are revoked or superseded; NULL */
 	const char *crl_file;  /* a CRL (signed by the truststore) to check
 				* the certificates against; NULL */
+	const char *crl_source; /* where CRL_FILE came from when the caller
+				 * fetched it from the certificates' CRL
+				 * distribution point (URLs): an info finding
+				 * crl_fetched says so; NULL */
+	const char *crl_fetch_error; /* why a distribution point could not be
+				 * fetched: a warning crl_fetch_failed; NULL */
 	const char *rollover;  /* a CA directory in a rollover, or the
 	                          retiring issuer's certificate: warns about
 	                          each certificate it issued, and about a

@@ -1,6 +1,7 @@
 /*
  * mtls/revocation.h - asking an OCSP responder about a certificate over
- * HTTP (RFC 6960 appendix A.1).
+ * HTTP (RFC 6960 appendix A.1), and fetching a CRL from its distribution
+ * point.
  */
 #ifndef MTLS_REVOCATION_H
 #define MTLS_REVOCATION_H
@@ -29,6 +30,22 @@ extern "C" {
  * are MTLS_E_PEER; no URL at all is MTLS_E_USAGE. */
 int mtls_ocsp_query(X509 *cert, X509 *issuer, const char *url, int nonce,
     long timeout_ms, struct mtls_ocsp_result *res, struct mtls_err *err);
+
+/* ---- CRLs from a distribution point ---- */
+
+/* The largest CRL mtls_crl_fetch accepts (bytes). */
+#define MTLS_CRL_FETCH_MAX (16 * 1024 * 1024)
+
+/* Fetches the CRL(s) at URL, a CRL distribution point: http:// or
+ * https:// (one GET, no redirects, within TIMEOUT_MS milliseconds) or
+ * file:///PATH; any other scheme (ldap:, ...) is MTLS_E_USAGE. The body
+ * (one DER CRL, or PEM blocks) must parse as CRLs and stay under
+ * MTLS_CRL_FETCH_MAX. On success *PEM (NUL-terminated, *LEN bytes; free
+ * with OPENSSL_free()) holds them as "X509 CRL" PEM blocks, ready to append to a
+ * file that mtls_load_crls reads. Unreachable and HTTP errors are
+ * MTLS_E_PEER, an unparsable body MTLS_E_FORMAT. */
+int mtls_crl_fetch(const char *url, long timeout_ms, char **pem, size_t *len,
+    struct mtls_err *err);
 
 #pragma GCC visibility pop
 

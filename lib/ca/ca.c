@@ -66,7 +66,8 @@ ca_add_root_exts(X509 *x, struct mtls_err *err)
 }
 
 X509 *
-mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *err)
+mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days,
+    const char *policies, struct mtls_err *err)
 {
 	X509 *x = X509_new();
 
@@ -84,7 +85,8 @@ mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days, struct mtls_err *er
 		X509_free(x);
 		return NULL;
 	}
-	if (ca_add_root_exts(x, err) != 0) {
+	if (ca_add_root_exts(x, err) != 0 ||
+	    mtls__add_policies(x, policies, err) != 0) {
 		X509_free(x);
 		return NULL;
 	}
@@ -248,7 +250,8 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 	int rc = -1, half = 0;
 
 	if (ca_check_url("--crl-url", o->crl_url, err) != 0 ||
-	    ca_check_url("--ocsp-url", o->ocsp_url, err) != 0) {
+	    ca_check_url("--ocsp-url", o->ocsp_url, err) != 0 ||
+	    mtls__policies_check(o->cert_policies, err) != 0) {
 		return -1;
 	}
 	if (o->db != NULL && !mtls__db_is_url(o->db)) {
@@ -309,7 +312,7 @@ mtls_ca_init(const struct mtls_ca_init_opts *o, struct mtls_err *err)
 		goto out;
 	}
 	cert = mtls__ca_make_root(key, name, o->days > 0 ? o->days : MTLS_DEFAULT_CA_DAYS,
-	    err);
+	    o->cert_policies, err);
 	if (cert == NULL ||
 	    (o->key_uri == NULL &&
 		mtls_key_to_pem(key, pass, &key_pem, &key_len, err) != 0) ||
@@ -513,6 +516,27 @@ out:
 	return rc;
 }
 
+/* What describes the issuer, from the files of the CA directory: its
+ * certificate, settings, extensions, the rollover's certificates and the
+ * chain. Not the inventory, not the key. */
+static int
+ca_load_files(struct mtls_ca *ca, struct mtls_err *err)
+{
+	char *p = mtls__path_of(ca->dir, CA_CERT, "");
+
+	if (p == NULL) {
+		return mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	ca->cert = mtls_load_cert(p, err);
+	free(p);
+	if (ca->cert == NULL || ca_load_conf(ca, err) != 0 ||
+	    ca_prepare_exts(ca, err) != 0 || ca_load_rollover(ca, err) != 0 ||
+	    ca_load_issuers(ca, err) != 0) {
+		return -1;
+	}
+	return 0;
+}
+
 struct mtls_ca *
 mtls_ca_open(const char *dir, struct mtls_err *err)
 {
@@ -550,17 +574,14 @@ mtls_ca_open(const char *dir, struct mtls_err *err)
 		    dir, dir);
 		goto fail;
 	}
-	ca->cert = mtls_load_cert(p, err);
 	free(p);
 	p = mtls__path_of(dir, CA_INV, "");
 	ca->inv_path = mtls__strdup(p);
-	if (ca->cert == NULL || p == NULL || ca->inv_path == NULL ||
-	    ca_load_conf(ca, err) != 0) {
+	if (p == NULL || ca->inv_path == NULL || ca_load_files(ca, err) != 0) {
 		goto fail;
 	}
 	ca->inv = mtls__inv_open(mtls__ca_db_where(ca), ca->db_pass, 0, err);
-	if (ca->inv == NULL || ca_prepare_exts(ca, err) != 0 ||
-	    ca_load_rollover(ca, err) != 0 || ca_load_issuers(ca, err) != 0) {
+	if (ca->inv == NULL) {
 		goto fail;
 	}
 	free(p);
@@ -739,4 +760,100 @@ const char *
 mtls__ca_db_pass(const struct mtls_ca *ca)
 {
 	return ca->db_pass;
+}
+
+#define SWAP(f)                                                                \
+	do {                                                                   \
+		__typeof__(a->f) t_ = a->f;                                    \
+		a->f = b->f;                                                   \
+		b->f = t_;                                                     \
+	} while (0)
+
+/* Exchanges what describes the issuer; the inventory, the lock and the
+ * directory stay where they are. */
+static void
+ca_swap_issuer(struct mtls_ca *a, struct mtls_ca *b)
+{
+	char why[MTLS_ERR_MSG_MAX];
+
+	SWAP(cert);
+	SWAP(key);
+	SWAP(key_uri);
+	SWAP(p11);
+	SWAP(crl_url);
+	SWAP(ocsp_url);
+	SWAP(aki);
+	SWAP(crl_dp);
+	SWAP(aia);
+	SWAP(issuers);
+	SWAP(chain_pem);
+	SWAP(chain_pem_len);
+	SWAP(prev);
+	SWAP(cross);
+	SWAP(prev_key);
+	SWAP(prev_p11);
+	memcpy(why, a->prev_key_why, sizeof(why));
+	memcpy(a->prev_key_why, b->prev_key_why, sizeof(why));
+	memcpy(b->prev_key_why, why, sizeof(why));
+}
+#undef SWAP
+
+struct mtls_ca *
+mtls__ca_reload(struct mtls_ca *ca, const char *pass_spec, struct mtls_err *err)
+{
+	struct mtls_ca *n = calloc(1, sizeof(*n));
+
+	if (n == NULL || (n->dir = strdup(ca->dir)) == NULL) {
+		free(n);
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	/* Everything loaded and checked (the key matches the certificate)
+	 * before anything in CA changes: a half-copied directory is refused
+	 * and the CA keeps what it had. */
+	if (ca_load_files(n, err) != 0 || mtls_ca_unlock(n, pass_spec, err) != 0) {
+		mtls_ca_free(n);
+		return NULL;
+	}
+	ca_swap_issuer(ca, n);
+	return n;
+}
+
+void
+mtls__ca_reload_undo(struct mtls_ca *ca, struct mtls_ca *old)
+{
+	if (old != NULL) {
+		ca_swap_issuer(ca, old);
+		mtls_ca_free(old);
+	}
+}
+
+unsigned long long
+mtls__ca_files_stamp(const struct mtls_ca *ca)
+{
+	static const char *const files[] = {CA_CERT, CA_KEY, CA_CONF,
+	    MTLS_CA_CHAIN, MTLS_CA_ROLL_OLD, MTLS_CA_ROLL_OLDKEY,
+	    MTLS_CA_ROLL_NEWOLD, MTLS_CA_ROLL_STATE};
+	unsigned long long h = 14695981039346656037ULL;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *p = mtls__path_of(ca->dir, files[i], "");
+		unsigned long long v[4] = {0, 0, 0, 0};
+		size_t k;
+
+		/* Every write is a rename: a new inode, whatever the clock. */
+		if (p != NULL && stat(p, &st) == 0) {
+			v[0] = (unsigned long long)st.st_ino;
+			v[1] = (unsigned long long)st.st_mtim.tv_sec;
+			v[2] = (unsigned long long)st.st_mtim.tv_nsec;
+			v[3] = (unsigned long long)st.st_size + 1;
+		}
+		free(p);
+		for (k = 0; k < 4; k++) {
+			h = (h ^ v[k]) * 1099511628211ULL;
+		}
+	}
+	return h;
 }

@@ -41,6 +41,12 @@ struct mtls_ca {
 	struct mtls__lock *lock; /* held between mtls_ca_lock and _release */
 	char *recovery;          /* what taking the lock finished or undid */
 	int txn_lock;            /* the lock ends with the transaction */
+	/* Group commit (journal.c): one transaction that a server's burst
+	 * of writes shares, committed once (mtls__ca_group_join). */
+	int group_open;
+	int group_failed;        /* a savepoint could not be closed */
+	void (*group_flush)(void *arg);
+	void *group_arg;
 };
 
 /* lock.c: DIR/lock, taken with a wait bounded by WAIT_MS, or when
@@ -58,6 +64,27 @@ void mtls__lock_drop(struct mtls__lock *lk);
 int mtls__ca_begin_locked(struct mtls_ca *ca, long wait_ms,
     struct mtls_err *err);
 void mtls__ca_txn_unlock(struct mtls_ca *ca);
+/* Group commit, for a server whose event loop answers a burst of writes
+ * with one durable commit (one fdatasync) instead of one each. A request
+ * joins the group (the first one opens its transaction under the CA lock,
+ * waiting at most WAIT_MS) and gets a savepoint for its own writes, which
+ * it keeps or undoes when it leaves; nothing is durable, so nothing may
+ * be answered, until mtls__ca_group_commit. FLUSH(ARG) is called when
+ * another writer (mtls_ca_begin, mtls__ca_begin_locked) needs the
+ * database while a group is open: it must commit the group and send the
+ * answers that waited for it. */
+void mtls__ca_group_init(struct mtls_ca *ca, void (*flush)(void *arg),
+    void *arg);
+int mtls__ca_group_join(struct mtls_ca *ca, long wait_ms, struct mtls_err *err);
+/* KEEP 1: the request's writes stay in the group; 0: they are undone
+ * (the others' stay). -1 when the savepoint could not be closed: the
+ * whole group then fails at its commit. */
+int mtls__ca_group_leave(struct mtls_ca *ca, int keep, struct mtls_err *err);
+/* 1 while a group's transaction is open (answers must wait for it). */
+int mtls__ca_group_open(const struct mtls_ca *ca);
+/* Commits the open group (0 when none is open); on failure nothing of
+ * the group was recorded. */
+int mtls__ca_group_commit(struct mtls_ca *ca, struct mtls_err *err);
 /* A fileset stage hook (ARG: the lock): notes PATH's directory. */
 int mtls__lock_note(const char *path, void *arg, struct mtls_err *err);
 /* Removes temporary files of a killed writer from CA_DIR and from the
@@ -83,6 +110,23 @@ int mtls__add_ski(X509 *x, struct mtls_err *err);
  * keyUsage (critical: keyCertSign, cRLSign, digitalSignature). */
 int mtls__add_ca_exts(X509 *x, int path_len, struct mtls_err *err);
 
+/* certpol.c, the certificatePolicies we issue (RFC 5280 4.2.1.4). LIST is
+ * comma-separated dotted OIDs ("1.3.6.1.4.1.99999.1,2.23.140.1.2.1");
+ * NULL or "" means none. Each refuses a malformed or repeated OID with
+ * MTLS_E_USAGE naming it. */
+int mtls__policies_check(const char *list, struct mtls_err *err);
+/* Adds LIST as a non-critical certificatePolicies extension (none when
+ * LIST is empty). */
+int mtls__add_policies(X509 *x, const char *list, struct mtls_err *err);
+/* X's policy OIDs as such a list ("" when X has none; caller frees), or
+ * NULL when the extension does not decode. */
+char *mtls__policies_text(X509 *x, struct mtls_err *err);
+/* Refuses (MTLS_E_POLICY) an OID of LIST that CACERT, when it is not a
+ * self-issued root, neither asserts nor covers with anyPolicy: no chain
+ * through it would be valid for that policy. */
+int mtls__policies_issuable(X509 *cacert, const char *list,
+    struct mtls_err *err);
+
 /* An identity name is also a file name: one short path component
  * without control characters (identity.c). */
 int mtls__ca_check_name(const char *name, struct mtls_err *err);
@@ -105,6 +149,20 @@ EVP_PKEY *mtls__ca_prev_key(const struct mtls_ca *ca, struct mtls_err *err);
  * password read once, fd: or stdin, is not read twice). Never fails:
  * what went wrong is kept for mtls__ca_prev_key. */
 void mtls__ca_unlock_prev(struct mtls_ca *ca, const char *pass_spec);
+
+/* Loads the issuer again from the CA directory (certificate, settings,
+ * chain, rollover, keys with PASS_SPEC) and, when all of it loads and
+ * matches, puts it in CA's place; the inventory, lock and directory stay.
+ * Returns a CA object holding what CA had (free it with mtls_ca_free once
+ * nothing borrows from it, or give it back with mtls__ca_reload_undo), or
+ * NULL with CA unchanged. For a server following a rollover. */
+struct mtls_ca *mtls__ca_reload(struct mtls_ca *ca, const char *pass_spec,
+    struct mtls_err *err);
+void mtls__ca_reload_undo(struct mtls_ca *ca, struct mtls_ca *old);
+/* A number that changes whenever a file describing the issuer (ca.crt,
+ * ca.key, ca.json, ca.chain.pem, rollover/) is replaced, created or
+ * removed: cheap enough to look at every second. */
+unsigned long long mtls__ca_files_stamp(const struct mtls_ca *ca);
 
 /* Records that NEW_SERIAL supersedes OLD_SERIAL (renewal). */
 int mtls__ca_set_superseded(struct mtls_ca *ca, const char *old_serial,
@@ -132,9 +190,10 @@ int mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o,
  * outside CACERT's name constraints (intermediate.c). */
 int mtls__subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err);
 
-/* A self-signed CA certificate for KEY named NAME, valid DAYS (ca.c). */
+/* A self-signed CA certificate for KEY named NAME, valid DAYS, asserting
+ * the certificate POLICIES (a list as above, or NULL) (ca.c). */
 X509 *mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days,
-    struct mtls_err *err);
+    const char *policies, struct mtls_err *err);
 
 /* The key of a new CA: made here (and *PASS, the password to encrypt it
  * with, resolved), or found in a token by O->key_uri (*P11 then holds the

@@ -133,7 +133,8 @@ mtls_identity_validate(const struct mtls_identity_opts *o, struct mtls_err *err)
 	GENERAL_NAMES *sans;
 	X509_NAME *subj;
 
-	if (mtls__ca_check_name(o->name, err) != 0) {
+	if (mtls__ca_check_name(o->name, err) != 0 ||
+	    mtls__policies_check(o->cert_policies, err) != 0) {
 		return -1;
 	}
 	if (o->subject != NULL) {
@@ -208,6 +209,7 @@ mtls_identity_issue(struct mtls_ca *ca, const struct mtls_identity_opts *o,
 	req.profile = o->profile;
 	req.sans = sans;
 	req.days = o->days;
+	req.cert_policies = o->cert_policies;
 	cert = mtls_ca_sign(ca, &req, err);
 	if (cert != NULL && stage_files(ca, o, key, cert, fs, err) != 0) {
 		X509_free(cert);

@@ -64,6 +64,7 @@ mtls_ca_sign_intermediate(struct mtls_ca *parent, X509_REQ *csr,
 	req.profile = MTLS_PROFILE_SUBCA;
 	req.days = o->days > 0 ? o->days : SUBCA_DEFAULT_DAYS;
 	req.subca = o;
+	req.cert_policies = o->cert_policies;
 	return mtls_ca_sign(parent, &req, err);
 }
 

@@ -24,7 +24,7 @@ static const struct table {
     {"audit", "id,at,actor,action,name,serial,outcome,reason", "iitttttt",
 	"id"},
     {"policies", "name,profile,subject,subject_allow,sans,san_allow,days,"
-	"created_at", "ttttttii", "rowid"},
+	"created_at,cert_policies", "ttttttiit", "rowid"},
     {"acme_eab", "kid,name,hmac,allow,created_at,account,revoked_at",
 	"ttttiti", "rowid"},
     {"acme_objects", "kind,id,account,status,created_at,expires_at,doc",

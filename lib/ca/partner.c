@@ -80,6 +80,73 @@ fail:
 	return NULL;
 }
 
+/* 1 when OID (dotted) is an item of the comma-separated LIST. */
+static int
+oid_listed(const char *oid, const char *list)
+{
+	size_t n = strlen(oid);
+	const char *p = list;
+
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ') {
+			p++;
+		}
+		if (strncmp(p, oid, n) == 0 &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' ')) {
+			return 1;
+		}
+		p = strchr(p, ',');
+		p = p != NULL ? p + 1 : NULL;
+	}
+	return 0;
+}
+
+/* Certificate policies are ours to give, like SANs: the certificate
+ * carries POL->cert_policies, and a CSR asking for a policy outside them
+ * is refused (not silently dropped), so the partner learns why its
+ * certificate lacks it. A policy is a promise about how we vetted the
+ * subject; a partner cannot assert it for itself. */
+static int
+requested_policies_ok(X509_REQ *csr, const struct mtls_sign_policy *pol,
+    struct mtls_err *err)
+{
+	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
+	CERTIFICATEPOLICIES *asked;
+	char oid[128];
+	int i, crit = 0, rc = 0;
+
+	/* crit: -1 absent, -2 present twice, 0/1 present (then NULL means
+	 * it does not decode). */
+	crit = -1;
+	asked = exts != NULL ? X509V3_get_d2i(exts, NID_certificate_policies,
+	    &crit, NULL) : NULL;
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	if (asked == NULL) {
+		ERR_clear_error();
+		if (crit == -1) {
+			return 0;
+		}
+		return mtls_err_set(err, MTLS_E_POLICY, "the CSR asks for a "
+		    "certificatePolicies extension that does not decode");
+	}
+	for (i = 0; i < sk_POLICYINFO_num(asked) && rc == 0; i++) {
+		if (OBJ_obj2txt(oid, sizeof(oid),
+			sk_POLICYINFO_value(asked, i)->policyid, 1) <= 0) {
+			snprintf(oid, sizeof(oid), "?");
+		}
+		if (!oid_listed(oid, pol->cert_policies)) {
+			rc = mtls_err_set(err, MTLS_E_POLICY, "the CSR asks for "
+			    "certificate policy %s, which our signing policy does "
+			    "not give (it gives %s); a partner gets only the "
+			    "policies we choose with --cert-policy", oid,
+			    pol->cert_policies != NULL && *pol->cert_policies != '\0'
+			    ? pol->cert_policies : "none");
+		}
+	}
+	sk_POLICYINFO_pop_free(asked, POLICYINFO_free);
+	return rc;
+}
+
 /* The CSR's own subject, when one line of ALLOW matches it per RDN. */
 static X509_NAME *
 allowed_subject(const X509_NAME *asked, const char *allow, struct mtls_err *err)
@@ -230,6 +297,7 @@ sign_claimed(struct mtls_ca *ca, X509_REQ *csr,
 	r.profile = pol->profile;
 	r.sans = sans;
 	r.days = pol->days;
+	r.cert_policies = pol->cert_policies;
 	x = mtls_ca_sign(ca, &r, err);
 	if (x == NULL || res->supersedes[0] == '\0') {
 		return x;
@@ -260,6 +328,7 @@ mtls_ca_sign_partner(struct mtls_ca *ca, X509_REQ *csr, const char *name,
 		    "CA (RFC 6960 4.2.2.2)");
 	}
 	if (mtls_csr_check(csr, NULL, &asked, err) != 0 ||
+	    requested_policies_ok(csr, pol, err) != 0 ||
 	    pick_name(csr, name, res, err) != 0) {
 		goto out;
 	}

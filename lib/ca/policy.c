@@ -28,12 +28,17 @@ mtls_policy_save(struct mtls_ca *ca, const struct mtls_sign_policy *pol,
 		return mtls_err_set(err, MTLS_E_POLICY, "a signing policy for "
 		    "partners cannot use the ocsp profile");
 	}
+	if (mtls__policies_check(pol->cert_policies, err) != 0) {
+		return -1;
+	}
 #define POLICY_INSERT                                                        \
 	"INSERT INTO policies(name,profile,subject,subject_allow,sans,"          \
-	"san_allow,days,created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
+	"san_allow,days,created_at,cert_policies) "                              \
+	"VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
 	s = mtls__db_prepare(mtls__inv_db(ca->inv), force ? POLICY_INSERT
 	    " ON CONFLICT(name) DO UPDATE SET profile=?2, subject=?3, "
-	    "subject_allow=?4, sans=?5, san_allow=?6, days=?7, created_at=?8"
+	    "subject_allow=?4, sans=?5, san_allow=?6, days=?7, created_at=?8, "
+	    "cert_policies=?9"
 	    : POLICY_INSERT, "saving a policy", err);
 	if (s == NULL) {
 		return -1;
@@ -46,6 +51,7 @@ mtls_policy_save(struct mtls_ca *ca, const struct mtls_sign_policy *pol,
 	mtls__db_bind_text(s, 6, or_empty(pol->san_allow));
 	mtls__db_bind_int64(s, 7, pol->days);
 	mtls__db_bind_int64(s, 8, (long long)time(NULL));
+	mtls__db_bind_text(s, 9, or_empty(pol->cert_policies));
 	mtls_err_clear(&e);
 	rc = mtls__db_step(s, &e);
 	mtls__db_finalize(s);
@@ -75,7 +81,7 @@ mtls_policy_get(struct mtls_ca *ca, const char *name, mtls_policy_cb *cb,
 	int rc, ret = 0, rows = 0;
 
 	s = mtls__db_prepare(mtls__inv_db(ca->inv), "SELECT name,profile,"
-	    "subject,subject_allow,sans,san_allow,days FROM policies "
+	    "subject,subject_allow,sans,san_allow,days,cert_policies FROM policies "
 	    "WHERE name=?1 OR ?1 IS NULL ORDER BY name", "reading policies", err);
 	if (s == NULL) {
 		return -1;
@@ -96,6 +102,7 @@ mtls_policy_get(struct mtls_ca *ca, const char *name, mtls_policy_cb *cb,
 		p.sans = or_null(s, 4);
 		p.san_allow = or_null(s, 5);
 		p.days = (int)mtls__db_col_int64(s, 6);
+		p.cert_policies = or_null(s, 7);
 		rows++;
 		ret = cb(&p, arg);
 		if (ret != 0) {

@@ -118,7 +118,7 @@ mtls_identity_renew(struct mtls_ca *ca, const char *name,
 	X509 *old = NULL, *cert = NULL;
 	GENERAL_NAMES *sans = NULL;
 	EVP_PKEY *key = NULL;
-	char *serial = NULL;
+	char *serial = NULL, *pols = NULL;
 
 	if (find_current(ca, name, &c, err) != 0) {
 		return NULL;
@@ -143,7 +143,11 @@ mtls_identity_renew(struct mtls_ca *ca, const char *name,
 	o.subject_name = X509_get_subject_name(old);
 	sans = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
 	o.san_list = sans != NULL ? sans : NULL;
-	if (mtls_profile_parse(c.profile, &o.profile, err) != 0) {
+	/* The same certificate policies: relying parties that require one
+	 * keep accepting the renewed certificate. */
+	pols = mtls__policies_text(old, err);
+	o.cert_policies = pols;
+	if (pols == NULL || mtls_profile_parse(c.profile, &o.profile, err) != 0) {
 		goto out;
 	}
 	if (sans == NULL) {
@@ -177,6 +181,7 @@ mtls_identity_renew(struct mtls_ca *ca, const char *name,
 	}
 out:
 	OPENSSL_free(serial);
+	free(pols);
 	EVP_PKEY_free(key);
 	GENERAL_NAMES_free(sans);
 	X509_free(old);

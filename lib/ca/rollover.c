@@ -7,7 +7,8 @@
  * certificate signed by the old key, so a peer that still trusts only the
  * old root verifies it. Renewals move each identity over.
  * finish: DIR/trust.pem holds only the new root and DIR/rollover becomes
- * DIR/retired/NAME, where the old key stays for the old issuer's CRL. */
+ * DIR/retired/NAME, with the old issuer's final CRL (mtls_ca_crl_final,
+ * written there by the caller first); the old key signs nothing after. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,7 +340,7 @@ mtls_ca_rollover_begin(struct mtls_ca *ca, const struct mtls_rollover_opts *o,
 	X509 *newc = NULL, *nwo = NULL, *own = NULL;
 	EVP_PKEY *key = NULL;
 	char *pass = NULL, *key_pem = NULL, *conf = NULL, *state = NULL;
-	char *roll = NULL, *p = NULL;
+	char *roll = NULL, *p = NULL, *pols = NULL;
 	size_t key_len = 0;
 	int rc = -1;
 
@@ -364,8 +365,11 @@ mtls_ca_rollover_begin(struct mtls_ca *ca, const struct mtls_rollover_opts *o,
 		    "CA: a rollover needs a new key", o->key_uri);
 		goto out;
 	}
-	newc = mtls__ca_make_root(key, name,
-	    o->days > 0 ? o->days : MTLS_DEFAULT_CA_DAYS, err);
+	/* The new root asserts what the old one did: certificates it issues
+	 * from now on keep meeting the same policy requirements. */
+	pols = mtls__policies_text(ca->cert, err);
+	newc = pols != NULL ? mtls__ca_make_root(key, name,
+	    o->days > 0 ? o->days : MTLS_DEFAULT_CA_DAYS, pols, err) : NULL;
 	nwo = newc != NULL ? cross_make(newc, ca->cert, ca->key, err) : NULL;
 	own = nwo != NULL ? cross_make(ca->cert, newc, key, err) : NULL;
 	if (own == NULL ||
@@ -441,6 +445,7 @@ out:
 	free(conf);
 	free(state);
 	free(roll);
+	free(pols);
 	free(p);
 	return rc;
 }

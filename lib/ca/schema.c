@@ -127,6 +127,9 @@ static const char *const migrations[] = {
     " args TEXT NOT NULL DEFAULT '',"
     " recorded_at INTEGER NOT NULL,"
     " PRIMARY KEY(name, path));",
+    /* 6 -> 7: the certificate policy OIDs (comma-separated) a signing
+     * policy gives a partner's certificate. */
+    "ALTER TABLE policies ADD COLUMN cert_policies TEXT NOT NULL DEFAULT '';",
 };
 
 #define SCHEMA_LATEST ((long)MTLS_ARRAY_LEN(migrations) + 1)
@@ -240,6 +243,8 @@ static const char *const pg_migrations[] = {
     " args TEXT NOT NULL DEFAULT '',"
     " recorded_at BIGINT NOT NULL,"
     " PRIMARY KEY(name, path));",
+    /* 6 -> 7: signing policies' certificate policies (migrations[5]). */
+    "ALTER TABLE policies ADD COLUMN cert_policies TEXT NOT NULL DEFAULT '';",
 };
 #define PG_LATEST ((long)PG_BASE + (long)MTLS_ARRAY_LEN(pg_migrations))
 

@@ -130,7 +130,8 @@ add_profile_exts(struct mtls_ca *ca, X509 *x,
 			return req->subca == NULL ? mtls_err_set(err, MTLS_E_INTERNAL,
 			    "an intermediate needs its constraints") : -1;
 		}
-		return add_ca_exts(ca, x, err);
+		return mtls__add_policies(x, req->cert_policies, err) != 0 ? -1
+		    : add_ca_exts(ca, x, err);
 	}
 	bc = BASIC_CONSTRAINTS_new();
 	if (bc == NULL) {
@@ -155,7 +156,8 @@ add_profile_exts(struct mtls_ca *ca, X509 *x,
 			return -1;
 		}
 	}
-	if (add_ca_exts(ca, x, err) != 0) {
+	if (mtls__add_policies(x, req->cert_policies, err) != 0 ||
+	    add_ca_exts(ca, x, err) != 0) {
 		return -1;
 	}
 	if (req->sans != NULL && sk_GENERAL_NAME_num(req->sans) > 0) {
@@ -321,7 +323,9 @@ mtls_ca_sign(struct mtls_ca *ca, const struct mtls_cert_request *req,
 	}
 	if (mtls_name_check(req->subject, req->sans != NULL &&
 		sk_GENERAL_NAME_num(req->sans) > 0, err) != 0 ||
-	    check_name_origin(ca, req, err) != 0) {
+	    check_name_origin(ca, req, err) != 0 ||
+	    mtls__policies_check(req->cert_policies, err) != 0 ||
+	    mtls__policies_issuable(ca->cert, req->cert_policies, err) != 0) {
 		return NULL;
 	}
 	x = X509_new();

@@ -529,6 +529,22 @@ mtls_doctor(const struct mtls_doctor_opts *o, struct mtls_err *err)
 	if (collect_trust(&d, err) != 0) {
 		goto fail;
 	}
+	/* What the command did about revocation without --crl is part of the
+	 * answer: a check against a fetched CRL, or none because it could
+	 * not be fetched. */
+	if (o->crl_source != NULL) {
+		mtls__report_add(d.r, MTLS_SEV_INFO, "crl_fetched", o->crl_source,
+		    NULL, "no --crl given: the certificates were checked against "
+		    "the CRL fetched from their distribution point %s",
+		    o->crl_source);
+	}
+	if (o->crl_fetch_error != NULL) {
+		mtls__report_add(d.r, MTLS_SEV_WARN, "crl_fetch_failed", NULL,
+		    "give --crl FILE with a current CRL, or make the distribution "
+		    "point reachable from here",
+		    "revocation was not checked against the distribution point: "
+		    "%s", o->crl_fetch_error);
+	}
 	for (i = 0; i < d.n; i++) {
 		if (d.f[i].kind & DK_IDENTITY) {
 			mtls__doctor_check_identity(&d, &d.f[i]);

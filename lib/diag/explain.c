@@ -94,7 +94,9 @@ static const struct {
 	    "every certificate from the CA down asserts it in "
 	    "certificatePolicies (RFC 5280 6.1)",
 	    "have the chain re-issued with the policy OID in every "
-	    "certificate, or require the policies it asserts (--require-policy)"},
+	    "certificate below the root (mtls issue, sign and ca "
+	    "sign-intermediate take --cert-policy OID), or require the "
+	    "policies it asserts (--require-policy)"},
 	{X509_V_ERR_INVALID_POLICY_EXTENSION, "bad_policy",
 	    "its certificatePolicies or policy constraints extension is "
 	    "malformed (RFC 5280 4.2.1.4, 4.2.1.11)", "re-issue the certificate"},

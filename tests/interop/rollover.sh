@@ -30,6 +30,16 @@ ca_serve() {
 	wait_port "$PE" || fail "ca serve started"
 }
 ca_serve
+# ca_log_after LINE RE: RE in ca-serve.log after line LINE, within 10 s.
+ca_log_after() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		tail -n "+$1" ca-serve.log | grep -qE -- "$2" && return 0
+		sleep 0.05
+	done
+	tail -n "+$1" ca-serve.log | tail -3 >&2
+	return 1
+}
 FP=$("$MTLS" ca show | awk '/SHA-256/{print $2}')
 TOK=$("$MTLS" token create n1 --ttl 10m 2>/dev/null)
 check "a node enrolls over EST before the rollover" \
@@ -97,10 +107,13 @@ cp "$T/last.out" doctor.out
 check "... naming the certificate" grep -qE "srv/srv.crt is issued by .*retires" doctor.out
 check "... and the truststore without the new root" grep -q "does not hold the new issuer" doctor.out
 
-# The online CA restarts on the new issuer; EST answers both roots.
-kill "$CASERVE"
-wait "$CASERVE" 2>/dev/null
-ca_serve
+# The online CA takes up the new issuer without a restart: SIGHUP reloads
+# it (it also follows the files by itself, see finish below). EST answers
+# both roots, OCSP and the CRLs both issuers, from the same process.
+kill -HUP "$CASERVE"
+check "ca serve reloads the CA on SIGHUP and names the new issuer" \
+	ca_log_after 1 "SIGHUP: reloaded the CA: issuer .*G2.*rollover under way"
+check "... in the same process, still serving" kill -0 "$CASERVE"
 curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/.well-known/est/cacerts" |
 	base64 -d | openssl pkcs7 -inform DER -print_certs >cacerts.pem 2>/dev/null
 check "EST cacerts holds the new root, the old root and new-by-old" \
@@ -156,6 +169,33 @@ check "... its chain carries the cross certificate (new-by-old)" \
 check "... and verifies under the old root alone" \
 	openssl verify -CAfile old-root.pem -untrusted n2/n2.chain.pem n2/n2.crt
 
+# One OCSP request naming both issuers: each CertID gets its own status.
+# One signature covers both: the new key, for the old issuer's CertIDs as
+# its designated responder (the certificate the response carries).
+openssl ocsp -issuer old-root.pem -cert victim/victim.crt -issuer ca/ca.crt \
+	-cert n2/n2.crt -reqout mixed.req -no_nonce 2>/dev/null
+# The responder reads the inventory once a second: n2 is seconds old.
+for i in $(seq 1 50); do
+	curl -s --cacert ca/trust.pem -H 'Content-Type: application/ocsp-request' \
+		--data-binary @mixed.req "https://127.0.0.1:$PE/ocsp" -o mixed.resp
+	openssl ocsp -respin mixed.resp -issuer old-root.pem -cert victim/victim.crt \
+		-issuer ca/ca.crt -cert n2/n2.crt -VAfile ca/ca.crt >mixed.out 2>&1
+	grep -q "n2.crt: unknown" mixed.out || break
+	sleep 0.1
+done
+check "a mixed-issuer OCSP request: the old issuer's certificate is revoked" \
+	grep -q "victim.crt: revoked" mixed.out
+check "... and the new issuer's good (not unknown)" grep -q "n2.crt: good" mixed.out
+check "... in one response signed by the new key" grep -q "Response verify OK" mixed.out
+openssl ocsp -respin mixed.resp -resp_text -noverify 2>/dev/null |
+	sed -n '/BEGIN CERT/,/END CERT/p' >deleg.pem
+check "... carrying the old issuer's designation of that key for OCSP" \
+	openssl verify -CAfile old-root.pem deleg.pem
+check_output "... for OCSP signing only" "OCSP Signing" \
+	openssl x509 -in deleg.pem -noout -ext extendedKeyUsage
+check "... of the new key itself" sh -c "openssl x509 -in deleg.pem -noout -pubkey >d.pub &&
+	openssl x509 -in ca/ca.crt -noout -pubkey | cmp -s - d.pub"
+
 check "the node pinned to the old root renews over EST (renew-agent)" \
 	"$MTLS" renew-agent --once --force n1
 check_output "... and gets a certificate of the new issuer" "G2" \
@@ -207,21 +247,47 @@ check_output "status: nothing left on the old issuer" "none" "$MTLS" ca rollover
 check_status "status --quiet: exit 0" 0 "$MTLS" ca rollover status --quiet
 
 # --- finish ---
+CAFROM=$(($(wc -l <ca-serve.log) + 1))
 check_output "rollover finish" "rollover finished" "$MTLS" ca rollover finish
+cp "$T/last.out" "$T/last.out.finish"
 check "trust.pem holds only the new root" test "$(grep -c 'BEGIN CERT' ca/trust.pem)" = 1
 check "... which is ca.crt" cmp ca/trust.pem ca/ca.crt
 check "the old key is kept in retired/" sh -c 'ls ca/retired/*/old.key'
+# Old-issuer certificates still valid after finish (superseded ones, or
+# any kept with --force) keep a current CRL: the old key's last one,
+# current until after the last of them expires.
+check_output "... and finish wrote the old issuer's final CRL" "final CRL of the old issuer" \
+	cat "$T/last.out.finish"
+cp ca/retired/*/final.crl final.crl
+check "the final CRL is signed by the old key" openssl crl -in final.crl -noout -CAfile old-root.pem
+check_output "openssl verify -crl_check with it refuses the revoked old-issuer certificate" \
+	"certificate revoked" openssl verify -crl_check -CAfile old-root.pem -CRLfile final.crl victim/victim.crt
+LAST=$(($(date -d "$(openssl x509 -in cli-old.crt -noout -enddate | cut -d= -f2)" +%s) - 3600))
+check "... and accepts a still-valid old one, even an hour before it expires (CRL still current)" \
+	openssl verify -crl_check -attime "$LAST" -CAfile old-root.pem -CRLfile final.crl cli-old.crt
+check_output "... where a CRL of the usual lifetime would have lapsed" "CRL has expired" \
+	openssl verify -crl_check -attime "$LAST" -CAfile old-root.pem -CRLfile old.crl cli-old.crt
 check_output "status: no rollover" "no rollover under way" "$MTLS" ca rollover status
 install_atomic ca/trust.pem srv/trust.pem
 install_atomic ca/trust.pem cli/trust.pem
 kill -HUP "$SERVE"
 check "the stream delivers after finish" until_more 3
 check_status "finish again: nothing to finish" 1 "$MTLS" ca rollover finish
-# The online CA restarts without the old root: the node's pin moves to
-# the successor it learned during the overlap.
-kill "$CASERVE"
-wait "$CASERVE" 2>/dev/null
-ca_serve
+# The online CA drops the old root by itself, no signal and no restart:
+# it saw the CA's files change. The node's pin moves to the successor it
+# learned during the overlap.
+check "ca serve follows finish by itself (the files changed)" \
+	ca_log_after "$CAFROM" "the CA's files changed: reloaded the CA: issuer .*G2"
+check_fails "... and no rollover is under way for it" \
+	sh -c "tail -n +$CAFROM ca-serve.log | grep 'reloaded the CA' | tail -1 | grep -q 'rollover under way'"
+curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/.well-known/est/cacerts" |
+	base64 -d | openssl pkcs7 -inform DER -print_certs >cacerts2.pem 2>/dev/null
+check "EST cacerts after finish holds the new root alone" \
+	test "$(grep -c 'BEGIN CERT' cacerts2.pem)" = 1
+check "... from the process that served before the rollover" kill -0 "$CASERVE"
+curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/crl-previous.der" -o served-final.der
+check "ca serve publishes the retired issuer's final CRL at /crl-previous.der" \
+	sh -c "openssl crl -inform DER -in served-final.der -outform PEM | cmp -s - final.crl"
 check "the enrolled node renews after finish (its pin moved to the new root)" \
 	"$MTLS" renew-agent --once --force n1
 check "... its certificate verifies under the new root alone" \
@@ -258,5 +324,11 @@ check "... the retiring key too, under the new password" \
 check "one --ca-pass signs the retiring issuer's CRL" \
 	"$MTLS" crl --previous --ca-dir enc --ca-pass pass:new-secret --out enc-old.crl
 check "... with the old key" openssl crl -in enc-old.crl -noout -CAfile enc/rollover/old.crt
+check_fails "finish on an encrypted CA without --ca-pass is refused (the final CRL needs the old key)" \
+	"$MTLS" ca rollover finish --ca-dir enc --force
+check "... and left the rollover as it was" test -e enc/rollover/old.key
+check "finish with --ca-pass" "$MTLS" ca rollover finish --ca-dir enc --force --ca-pass pass:new-secret
+check "... the final CRL is signed by the old key" \
+	sh -c 'openssl crl -in enc/retired/*/final.crl -noout -CAfile enc/retired/*/old.crt'
 check_status "crl --previous outside a rollover is an error" 1 "$MTLS" crl --previous --out x.crl
 finish

@@ -272,7 +272,8 @@ test_serve_refuses_unanswered(void **state)
 	X509 *sc = tp_cert("server", sk, ca, cak, "serverAuth", "IP:127.0.0.1",
 	    -1, 30);
 	X509 *cc = tp_cert("client", ck, ca, cak, "clientAuth", NULL, -1, 30);
-	struct mtls_serve_opts o;
+	struct mtls_serve_config *cfg = mtls_serve_config_new(NULL);
+	struct mtls_err err;
 	int port = free_port();
 
 	(void)state;
@@ -290,19 +291,22 @@ test_serve_refuses_unanswered(void **state)
 	assert_int_equal(tp_write_cert(ccert, cc), 0);
 	assert_int_equal(tp_write_key(ckey, ck), 0);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	mtls_serve_opts_init(&o);
-	o.listen = listen;
-	o.cert = scert;
-	o.key = skey;
-	o.ca = cacert;
-	o.root = root;
-	o.insecure_no_map = 1;
-	o.watch_interval = -1;
+	assert_non_null(cfg);
+	assert_int_equal(mtls_serve_config_set_listen(cfg, listen, &err), 0);
+	assert_int_equal(mtls_serve_config_set_cert_file(cfg, scert, &err), 0);
+	assert_int_equal(mtls_serve_config_set_key_file(cfg, skey, NULL, &err),
+	    0);
+	assert_int_equal(mtls_serve_config_set_ca_file(cfg, cacert, &err), 0);
+	assert_int_equal(mtls_serve_config_set_root(cfg, root, &err), 0);
+	mtls_serve_config_insecure_no_map(cfg);
+	assert_int_equal(mtls_serve_config_set_watch_interval(cfg, -1, &err),
+	    0);
 
-	refuse_then_serve(log, run_serve, &o, "serving https://", port, ccert,
+	refuse_then_serve(log, run_serve, cfg, "serving https://", port, ccert,
 	    ckey, "mtls_connections_unserved_total 3\n", "stops accepting",
 	    "accepts again");
 
+	mtls_serve_config_free(cfg);
 	X509_free(ca);
 	X509_free(sc);
 	X509_free(cc);
@@ -330,7 +334,8 @@ test_ca_serve_refuses_unanswered(void **state)
 {
 	char *dir = test_tmpdir(), listen[64];
 	const char *cadir, *log;
-	struct mtls_ca_serve_opts o;
+	struct mtls_ca_serve_config *cfg = mtls_ca_serve_config_new(NULL);
+	struct mtls_err err;
 	struct mtls_ca *ca;
 	int port = free_port();
 
@@ -340,13 +345,14 @@ test_ca_serve_refuses_unanswered(void **state)
 	ca = test_ca_new(cadir, MTLS_KEY_EC_P256, 30, "CN=reserve test CA");
 	mtls_ca_free(ca);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	mtls_ca_serve_opts_init(&o);
-	o.ca_dir = cadir;
-	o.listen = listen;
+	assert_non_null(cfg);
+	assert_int_equal(mtls_ca_serve_config_set_ca_dir(cfg, cadir, &err), 0);
+	assert_int_equal(mtls_ca_serve_config_set_listen(cfg, listen, &err), 0);
 
-	refuse_then_serve(log, run_ca_serve, &o, "listening on https://", port,
+	refuse_then_serve(log, run_ca_serve, cfg, "listening on https://", port,
 	    NULL, NULL, "mtls_ca_connections_unserved_total 3\n",
 	    "accepting stops", "accepting again");
+	mtls_ca_serve_config_free(cfg);
 	test_rmrf(dir);
 	free(dir);
 }

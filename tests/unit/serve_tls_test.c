@@ -64,7 +64,7 @@ setup(void **state)
 		    NULL, 0, 30)},
 		{"noeku", tp_cert("noeku", k, ca, ck, NULL, NULL, 0, 30)},
 	};
-	struct mtls_serve_opts o;
+	struct mtls__serve_opts o;
 	struct mtls_err err;
 	size_t i;
 
@@ -75,7 +75,7 @@ setup(void **state)
 		X509_free(certs[i].c);
 	}
 	X509_free(other);
-	mtls_serve_opts_init(&o);
+	mtls__serve_opts_init(&o);
 	o.cert = at("server.crt");
 	o.key = at("server.key");
 	o.ca = at("ca.crt");
@@ -234,11 +234,11 @@ handshake_table(void **state)
 static void
 ctx_errors(void **state)
 {
-	struct mtls_serve_opts o;
+	struct mtls__serve_opts o;
 	struct mtls_err err;
 
 	(void)state;
-	mtls_serve_opts_init(&o);
+	mtls__serve_opts_init(&o);
 	o.cert = at("server.crt");
 	o.key = at("ca.key");
 	o.ca = at("ca.crt");

@@ -20,6 +20,7 @@
 #include "mtls/replicate.h"
 #include "base/internal.h"
 #include "base/clock.h"
+#include "link/client/agent_config_int.h"
 #include "link/client/credblob.h"
 #include "link/client/queue_int.h"
 #include "link/client/replicate_int.h"
@@ -30,7 +31,7 @@
 enum outcome { OUT_DELIVERED, OUT_RETRY, OUT_FAILED };
 
 struct worker {
-	const struct mtls_agent_opts *o;
+	const struct mtls__agent_opts *o;
 	const char *keypass; /* resolved password, or NULL */
 	char *target;
 	int64_t deadline_ms; /* 0 = none */
@@ -53,11 +54,11 @@ struct worker {
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
-agent_log(const struct mtls_agent_opts *o, const char *fmt, ...)
+agent_log(const struct mtls__agent_opts *o, const char *fmt, ...)
     MTLS_PRINTF(2, 3);
 
 static void
-agent_log(const struct mtls_agent_opts *o, const char *fmt, ...)
+agent_log(const struct mtls__agent_opts *o, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -521,7 +522,7 @@ count_pending(struct mtls_queue *q, struct mtls_err *err)
 
 /* Another agent delivers: with WAIT, watch the queue drain. */
 static int
-watch_other(const struct mtls_agent_opts *o, struct mtls_queue *q,
+watch_other(const struct mtls__agent_opts *o, struct mtls_queue *q,
     int64_t deadline_ms, struct mtls_agent_result *res, struct mtls_err *err)
 {
 	res->other_agent = 1;
@@ -541,7 +542,7 @@ watch_other(const struct mtls_agent_opts *o, struct mtls_queue *q,
 }
 
 static int
-resolve_keypass(const struct mtls_agent_opts *o, char **pass,
+resolve_keypass(const struct mtls__agent_opts *o, char **pass,
     struct mtls_err *err)
 {
 	*pass = NULL;
@@ -608,7 +609,7 @@ pool_free(struct pool *p)
 
 /* Starts a worker for TARGET unless one runs. */
 static int
-pool_start(struct pool *p, const struct mtls_agent_opts *o, const char *target,
+pool_start(struct pool *p, const struct mtls__agent_opts *o, const char *target,
     const char *keypass, int64_t deadline_ms, struct mtls_err *err)
 {
 	struct worker *w = NULL, **nw;
@@ -653,7 +654,7 @@ pool_start(struct pool *p, const struct mtls_agent_opts *o, const char *target,
 }
 
 static int
-supervise(const struct mtls_agent_opts *o, struct mtls_queue *q,
+supervise(const struct mtls__agent_opts *o, struct mtls_queue *q,
     const char *keypass, int64_t deadline_ms, struct mtls_agent_result *res,
     struct mtls_err *err)
 {
@@ -695,7 +696,7 @@ supervise(const struct mtls_agent_opts *o, struct mtls_queue *q,
  * WAIT only items never tried count, so a failing item is not retried in
  * the same run. */
 static int
-deliver_passes(const struct mtls_agent_opts *o, struct mtls_queue *q,
+deliver_passes(const struct mtls__agent_opts *o, struct mtls_queue *q,
     const char *keypass, int64_t deadline_ms, int lockfd,
     struct mtls_agent_result *res, struct mtls_err *err)
 {
@@ -726,9 +727,10 @@ deliver_passes(const struct mtls_agent_opts *o, struct mtls_queue *q,
 }
 
 int
-mtls_agent_run(const struct mtls_agent_opts *o, struct mtls_agent_result *res,
-    struct mtls_err *err)
+mtls_agent_run(const struct mtls_agent_config *cfg,
+    struct mtls_agent_result *res, struct mtls_err *err)
 {
+	const struct mtls__agent_opts *o = mtls__agent_config_opts(cfg);
 	struct mtls_queue *q = NULL;
 	char *keypass = NULL, spec[1100];
 	struct mtls_credentials id = o->id;

@@ -22,20 +22,6 @@
 #include "link/server/serve_int.h"
 #include "link/server/serve_rev.h"
 
-void
-mtls_serve_opts_init(struct mtls_serve_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->workers = 1;
-	o->max_body = 64u * 1024 * 1024;
-	o->max_conns = 1024;
-	o->handshake_timeout = 10;
-	o->idle_timeout = 60;
-	o->header_timeout = 10;
-	o->body_timeout = 120;
-	o->drain_timeout = 10;
-}
-
 static struct timeval
 tv_of(double s)
 {
@@ -356,6 +342,15 @@ worker_init(struct serve *srv, struct serve_worker *w, int index,
 	if (w->store == NULL) {
 		return -1;
 	}
+	if (index == 0) {
+		unsigned n = mtls__content_store_sweep(w->store);
+
+		if (n > 0) {
+			mtls__serve_log(srv, "info", "removed %u temporary "
+			    "file%s a killed receiver left under %s", n,
+			    n == 1 ? "" : "s", srv->opts.root);
+		}
+	}
 	w->reserve = mtls__tls_reserve_new(w->base, 2, worker_pause, w, err);
 	if (w->reserve == NULL) {
 		return -1;
@@ -456,8 +451,9 @@ signal_loop(struct serve *srv, const sigset_t *set)
 }
 
 int
-mtls_serve_run(const struct mtls_serve_opts *opts, struct mtls_err *err)
+mtls_serve_run(const struct mtls_serve_config *cfg, struct mtls_err *err)
 {
+	const struct mtls__serve_opts *opts = mtls__serve_config_opts(cfg);
 	struct serve srv;
 	sigset_t set;
 	int i, rc = -1, probe;

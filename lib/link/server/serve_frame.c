@@ -202,7 +202,7 @@ static void
 frame_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct serve_frame *f = arg;
-	const struct mtls_serve_opts *o = &f->w->srv->opts;
+	const struct mtls__serve_opts *o = &f->w->srv->opts;
 	char why[160];
 
 	(void)fd, (void)what;
@@ -334,7 +334,7 @@ http_timeouts(struct serve_frame *f, int on)
 static int
 take_head(struct serve_frame *f, struct evbuffer *src, struct evbuffer *dst)
 {
-	const struct mtls_serve_opts *o = &f->w->srv->opts;
+	const struct mtls__serve_opts *o = &f->w->srv->opts;
 	size_t n = evbuffer_get_length(src);
 	size_t look = n < SERVE_HEAD_MAX ? n : SERVE_HEAD_MAX;
 	const char *p = (const char *)evbuffer_pullup(src, (ev_ssize_t)look);

@@ -37,7 +37,7 @@ mtls__serve_gen_put(struct serve_gen *g)
 
 /* Loads certificate, key, CA and map into a new generation. */
 struct serve_gen *
-mtls__serve_gen_load(const struct mtls_serve_opts *o, struct mtls_err *err)
+mtls__serve_gen_load(const struct mtls__serve_opts *o, struct mtls_err *err)
 {
 	struct serve_gen *g = calloc(1, sizeof(*g));
 

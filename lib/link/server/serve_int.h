@@ -15,6 +15,7 @@
 #include "link/server/principal_map_int.h"
 #include "link/server/content_store_int.h"
 #include "link/server/serve_audit_int.h"
+#include "link/server/serve_config_int.h"
 #include "mtls/serve.h"
 
 #define SERVE_REASON_MAX 512
@@ -67,7 +68,7 @@ struct serve_worker {
 };
 
 struct serve {
-	struct mtls_serve_opts opts;
+	struct mtls__serve_opts opts;
 	pthread_mutex_t lock; /* guards gen */
 	struct serve_gen *gen;
 	pthread_mutex_t log_lock;
@@ -150,7 +151,7 @@ int mtls__serve_tls_hooks(SSL_CTX *ctx, serve_verified_fn *verified,
     serve_resumed_fn *resumed, void *arg);
 
 /* serve_gen.c */
-struct serve_gen *mtls__serve_gen_load(const struct mtls_serve_opts *o,
+struct serve_gen *mtls__serve_gen_load(const struct mtls__serve_opts *o,
     struct mtls_err *err);
 struct serve_gen *mtls__serve_gen_get(struct serve *srv);
 void mtls__serve_gen_put(struct serve_gen *g);
@@ -241,7 +242,7 @@ void mtls__serve_log_access(struct serve *srv, const struct serve_access *a);
  * match), client verification against the CA (names sent in the
  * CertificateRequest), purpose sslclient, TLS 1.2+, AEAD ciphers, session
  * resumption. The caller frees it with SSL_CTX_free. Exposed for tests. */
-SSL_CTX *mtls__serve_tls_ctx(const struct mtls_serve_opts *opts,
+SSL_CTX *mtls__serve_tls_ctx(const struct mtls__serve_opts *opts,
     struct mtls_err *err);
 
 /* A server connection on CTX with the receiver's bookkeeping attached

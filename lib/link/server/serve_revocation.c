@@ -75,7 +75,7 @@ date_of(time_t t, char *buf, size_t len)
 static int
 rev_load(struct serve_rev *rev, struct mtls_err *err)
 {
-	const struct mtls_serve_opts *o = &rev->srv->opts;
+	const struct mtls__serve_opts *o = &rev->srv->opts;
 	STACK_OF(X509) *cas = NULL;
 	struct mtls__crlset *crls = NULL;
 	size_t i;
@@ -126,7 +126,7 @@ log_crls(struct serve_rev *rev, const char *what)
 int
 mtls__serve_rev_start(struct serve *srv, struct mtls_err *err)
 {
-	const struct mtls_serve_opts *o = &srv->opts;
+	const struct mtls__serve_opts *o = &srv->opts;
 	struct serve_rev *rev;
 
 	if (o->ncrl == 0 && !o->ocsp) {
@@ -158,7 +158,7 @@ mtls__serve_rev_start(struct serve *srv, struct mtls_err *err)
 		log_crls(rev, "revocation");
 	}
 	if (o->ocsp) {
-		mtls__serve_log(srv, o->ocsp_fail_open ? "warning" : "info",
+		mtls__serve_log(srv, o->insecure_ocsp_fail_open ? "warning" : "info",
 		    "revocation: OCSP at %s, answers cached until their "
 		    "nextUpdate (at most %ld s), %s, %ld s clock skew, %.1f s "
 		    "timeout, unreachable responder: %s", o->ocsp_url != NULL
@@ -168,7 +168,7 @@ mtls__serve_rev_start(struct serve *srv, struct mtls_err *err)
 		    "that old" : "an answer without nextUpdate at most 3600 s old",
 		    o->ocsp_clock_skew > 0 ? o->ocsp_clock_skew
 		    : (long)MTLS_OCSP_DEFAULT_SKEW,
-		    (double)rev->ocsp_timeout_ms / 1000, o->ocsp_fail_open
+		    (double)rev->ocsp_timeout_ms / 1000, o->insecure_ocsp_fail_open
 		    ? "INSECURE: accept unchecked and warn "
 		      "(--insecure-ocsp-fail-open)" : "refuse (fail-closed)");
 	}
@@ -331,7 +331,7 @@ static void
 check_ocsp(struct serve_rev *rev, X509 *leaf, X509 *chain_issuer, int depth,
     int online, int *miss, struct verdict *v)
 {
-	const struct mtls_serve_opts *o = &rev->srv->opts;
+	const struct mtls__serve_opts *o = &rev->srv->opts;
 	struct mtls_err err = {MTLS_OK, ""};
 	struct mtls_ocsp_result res;
 	X509 *issuer = chain_issuer != NULL && X509_up_ref(chain_issuer) == 1
@@ -377,7 +377,7 @@ check_ocsp(struct serve_rev *rev, X509 *leaf, X509 *chain_issuer, int depth,
 				    subj ? subj : "?", serial ? serial : "?", err.msg);
 				goto out;
 			}
-			if (o->ocsp_fail_open) {
+			if (o->insecure_ocsp_fail_open) {
 				mtls__serve_log(rev->srv, "warning", "certificate %s "
 				    "(serial %s) accepted unchecked: OCSP "
 				    "responder unreachable (fail-open): %s",

@@ -540,7 +540,7 @@ ticket_dec(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 }
 
 static int
-use_identity(SSL_CTX *ctx, const struct mtls_serve_opts *o,
+use_identity(SSL_CTX *ctx, const struct mtls__serve_opts *o,
     struct mtls_err *err)
 {
 	STACK_OF(X509) *certs = NULL;
@@ -613,7 +613,7 @@ out:
 }
 
 SSL_CTX *
-mtls__serve_tls_ctx(const struct mtls_serve_opts *o, struct mtls_err *err)
+mtls__serve_tls_ctx(const struct mtls__serve_opts *o, struct mtls_err *err)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	static const unsigned char sid[] = "mtls-serve";
