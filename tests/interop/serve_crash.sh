@@ -5,7 +5,8 @@
 # the file, just after it (before the id is recorded), and just after the
 # unlink of a Deactivate. After a restart the sender's resend must be
 # answered as already applied when the change was made, applied when it
-# was not, and recorded exactly once either way.
+# was not, and recorded exactly once either way. The restart also sweeps
+# temporary files killed receivers left in the tree.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pki_openssl.sh"
 . "$(dirname "$0")/state_lib.sh"
@@ -95,7 +96,13 @@ check_fails "the item sent at the kill gets no 200" \
 	grep -q '^200' <(post Activate /content/one.txt it-1 --data-binary @one.txt)
 wait "$SERVE" 2>/dev/null
 check "the kill came after the rename: the file is in place" cmp one.txt root/content/one.txt
+# A temporary file a killed receiver left beside a destination (the copy
+# used across file systems, or an older version's write) holds content.
+printf 'stale' >root/content/.mtls-tmp-999999999-7
 serve
+check_fails "the next start removes a killed receiver's temporary file" \
+	test -e root/content/.mtls-tmp-999999999-7
+check "... and says so" grep -q "removed 1 temporary file a killed receiver left" serve.log
 check_output "after the restart the resent item is answered as already applied" \
 	'already applied' post Activate /content/one.txt it-1 --data-binary @one.txt
 check_output "... recorded exactly once, nothing left on its way" \

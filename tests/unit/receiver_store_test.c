@@ -403,6 +403,45 @@ crash_window(void **state)
 	mtls__content_store_close(s);
 }
 
+/* Temporary files of killed receivers anywhere under the root are swept;
+ * a live receiver's, other names and what a link leads to are kept. */
+static void
+sweep_tmp(void **state)
+{
+	struct mtls_err err;
+	struct mtls__content_store *s;
+	char p[900], out[700];
+
+	(void)state;
+	snprintf(out, sizeof(out), "%s/outside", dir);
+	assert_int_equal(mkdir(out, 0755), 0);
+	s = mtls__content_store_open(root, NULL, &err);
+	assert_non_null(s);
+	snprintf(p, sizeof(p), "%s/a", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/a/b", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	put("a/b/.mtls-tmp-999999999-1", "key");
+	put(".mtls-tmp-999999999-2", "key");
+	put("a/.mtls-tmp-1-3", "live"); /* pid 1 exists */
+	put("a/.mtls-tmp-x", "not ours");
+	put("a/b/page.html", "content");
+	snprintf(p, sizeof(p), "%s/.mtls-tmp-999999999-4", out);
+	assert_non_null(fopen(p, "w"));
+	snprintf(p, sizeof(p), "%s/link", root);
+	assert_int_equal(symlink(out, p), 0);
+	assert_int_equal(mtls__content_store_sweep(s), 2);
+	assert_null(slurp("a/b/.mtls-tmp-999999999-1"));
+	assert_null(slurp(".mtls-tmp-999999999-2"));
+	assert_string_equal(slurp("a/.mtls-tmp-1-3"), "live");
+	assert_string_equal(slurp("a/.mtls-tmp-x"), "not ours");
+	assert_string_equal(slurp("a/b/page.html"), "content");
+	snprintf(p, sizeof(p), "%s/.mtls-tmp-999999999-4", out);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(mtls__content_store_sweep(s), 0);
+	mtls__content_store_close(s);
+}
+
 static void
 state_dir_separate(void **state)
 {
@@ -434,6 +473,7 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(escapes, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(sweep_tmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(state_dir_separate, setup,
 		    teardown),
 	};

@@ -9,7 +9,8 @@
  * (ROOT/.mtls-spool-PID-N: no Path can name it), fsyncs it, renames it
  * into place and fsyncs the destination's directory; Deactivate unlinks.
  * A spool left behind by a killed receiver is removed when the next one
- * opens the root.
+ * opens the root; its temporary files elsewhere in the tree, by
+ * mtls__content_store_sweep() at start.
  *
  * Item ids make delivery idempotent: the ids are kept in SQLite (WAL,
  * synchronous=FULL) in STATE/.mtls-receiver.db. An id is recorded as
@@ -43,6 +44,12 @@ struct mtls__content_store;
  * (NULL: ROOT). One store per thread. */
 struct mtls__content_store *mtls__content_store_open(const char *root, const char *state_dir,
     struct mtls_err *err);
+
+/* Removes the temporary files (.mtls-tmp-PID-N, beside a destination on
+ * another file system than the root) that killed receivers left anywhere
+ * under S's root; links are not followed. Walks the whole tree: called
+ * once at start. Returns how many were removed. */
+unsigned mtls__content_store_sweep(struct mtls__content_store *s);
 
 /* NULL-safe. */
 void mtls__content_store_close(struct mtls__content_store *s);
