@@ -10,12 +10,99 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
+static int json_errors; /* cli_json_errors was called */
+
+void
+cli_json_errors(void)
+{
+	json_errors = 1;
+}
+
+/* The error object of docs/json.md on stdout: "code" is the error table's
+ * name without its MTLS_E_ prefix, in lower case. */
+static void
+json_error_print(const char *msg, const char *name, int status)
+{
+	char code[64];
+	size_t i;
+	json_t *o;
+
+	if (strncmp(name, "MTLS_E_", 7) == 0) {
+		name += 7;
+	}
+	for (i = 0; name[i] != '\0' && i + 1 < sizeof(code); i++) {
+		code[i] = (char)tolower((unsigned char)name[i]);
+	}
+	code[i] = '\0';
+	o = json_pack("{s:{s:s, s:s, s:i}}", "error", "code", code, "message",
+	    msg, "exit_status", status);
+	if (o != NULL) {
+		json_dumpf(o, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+		fflush(stdout);
+	}
+	json_decref(o);
+}
+
 int
 cli_fail(const struct mtls_err *err)
 {
-	fprintf(stderr, "mtls: %s\n",
-	    err->msg[0] != '\0' ? err->msg : mtls_err_name(err->code));
-	return err->code == MTLS_OK ? 1 : mtls_err_exit_status(err->code);
+	const char *msg = err->msg[0] != '\0' ? err->msg :
+	    mtls_err_name(err->code);
+	int status = err->code == MTLS_OK ? 1 :
+	    mtls_err_exit_status(err->code);
+
+	fprintf(stderr, "mtls: %s\n", msg);
+	if (json_errors) {
+		json_error_print(msg, err->code == MTLS_OK ? "MTLS_E_INTERNAL" :
+		    mtls_err_name(err->code), status);
+	}
+	return status;
+}
+
+json_t *
+cli_json_time(time_t t)
+{
+	char buf[64];
+
+	if (t == 0 ||
+	    mtls_time_utc((int64_t)t, MTLS_TIME_RFC3339, buf, sizeof(buf)) == 0) {
+		return json_null();
+	}
+	return json_string(buf);
+}
+
+json_t *
+cli_json_list(const char *csv)
+{
+	json_t *a = json_array();
+	const char *p = csv, *comma;
+
+	while (a != NULL && p != NULL && *p != '\0') {
+		comma = strchr(p, ',');
+		if (comma == NULL) {
+			comma = p + strlen(p);
+		}
+		if (comma > p) {
+			json_array_append_new(a, json_stringn(p, (size_t)(comma - p)));
+		}
+		p = *comma == ',' ? comma + 1 : comma;
+	}
+	return a;
+}
+
+json_t *
+cli_json_fingerprint(const char *fp)
+{
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+
+	if (fp == NULL || *fp == '\0' ||
+	    mtls_fingerprint_hex(fp, hex, sizeof(hex)) != 0) {
+		return json_null();
+	}
+	return json_string(hex);
 }
 
 int

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "mtls/err.h"
 
 /* Each subcommand: argv[0] is the subcommand's name; returns exit status. */
@@ -22,6 +24,25 @@ extern const struct cli_cmd cli_cmds[];
 
 /* Prints "mtls: <message>" for ERR and returns its exit status. */
 int cli_fail(const struct mtls_err *err);
+
+/* The JSON vocabulary of --json outputs (docs/json.md), one helper per
+ * rule so every command writes the same forms. */
+
+/* Makes cli_fail also print the error object on stdout:
+ * {"error": {"code": "io", "message": "...", "exit_status": 1}}. Each
+ * command calls it once --json is parsed. */
+void cli_json_errors(void);
+
+/* A date: the RFC 3339 UTC string ("2026-11-22T11:54:46Z"); null for 0. */
+json_t *cli_json_time(time_t t);
+
+/* A comma-separated list ("dns:a,ip:10.0.0.1") as an array of strings; an
+ * empty or NULL list is []. */
+json_t *cli_json_list(const char *csv);
+
+/* A fingerprint ("AB:CD:..." or hex) as lower-case hex; null when FP is
+ * NULL, empty or not hex. */
+json_t *cli_json_fingerprint(const char *fp);
 
 /* Prints "mtls CMD: <message>" plus a pointer to --help; returns 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) MTLS_PRINTF(2, 3);

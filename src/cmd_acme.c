@@ -67,7 +67,7 @@ eab_create(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'j': json = 1; break;
+		case 'j': json = 1; cli_json_errors(); break;
 		case 'd': dir = optarg; break;
 		case 'h': free(allow); return cli_help(usage);
 		default: free(allow); return cli_bad_option("acme eab create");
@@ -93,8 +93,8 @@ eab_create(int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "kid", kid, "hmac_key",
-		    hmac, "name", argv[optind], "allow", allow);
+		json_t *o = json_pack("{s:s, s:s, s:s, s:o}", "kid", kid, "hmac_key",
+		    hmac, "name", argv[optind], "allow", cli_json_list(allow));
 		char *s = json_dumps(o, JSON_INDENT(2));
 
 		printf("%s\n", s ? s : "{}");
@@ -127,9 +127,11 @@ print_eab(const struct mtls_acme_eab *e, void *arg)
 		    "usable", made, e->account[0] ? e->account : "-", e->allow);
 		return 0;
 	}
-	json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}",
-	    "kid", e->kid, "name", e->name, "allow", e->allow, "created_at",
-	    (json_int_t)e->created_at, "account", e->account, "state",
+	json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:s}",
+	    "kid", e->kid, "name", e->name, "allow", cli_json_list(e->allow),
+	    "created_at", cli_json_time(e->created_at), "revoked_at",
+	    cli_json_time(e->revoked_at), "account", e->account[0] ?
+	    json_string(e->account) : json_null(), "state",
 	    e->revoked_at ? "revoked" : e->account[0] ? "used" : "usable"));
 	return 0;
 }
@@ -153,7 +155,7 @@ eab_list_or_revoke(int argc, char **argv, int revoke)
 	mtls_err_clear(&err);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json = 1; break;
+		case 'j': json = 1; cli_json_errors(); break;
 		case 'd': dir = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option(cmd);

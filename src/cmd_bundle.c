@@ -57,7 +57,8 @@ static const char usage[] =
     "                    absolute path of --out)\n"
     "  --crl FILE        nginx, activemq: refuse clients this CRL revokes\n"
     "                    (ssl_crl, crlPath; the path as the server sees it,\n"
-    "                    e.g. where 'mtls crl --out' writes)\n"
+    "                    e.g. where 'mtls crl --out' writes; a relative path\n"
+    "                    is made absolute from the current directory)\n"
     "  --ca-dir DIR      the CA (default $MTLS_CA_DIR or ./pki); its ca.crt is\n"
     "                    what peers' certificates must chain to\n"
     "  --ca-pass SPEC    password of the CA key, for --issue\n"
@@ -78,7 +79,7 @@ struct bundle_args {
 	const char *name, *target, *from, *key_pass, *pass_spec, *issue;
 	const char *client, *ca_dir, *ca_pass;
 	char sans[SAN_MAX];
-	char out[4096], client_buf[512];
+	char out[4096], client_buf[512], crl_abs[4096];
 	int force;
 };
 
@@ -174,6 +175,22 @@ check_combination(struct bundle_args *a)
 	}
 	if (a->b.crl != NULL && t != MTLS_BUNDLE_NGINX && t != MTLS_BUNDLE_ACTIVEMQ) {
 		return cli_usage("bundle", "--crl applies to nginx and activemq");
+	}
+	/* A relative --crl would be read relative to the server's own
+	 * directory, and a renewal run elsewhere would rebuild the bundle
+	 * with a path pointing somewhere else: it is taken from here, once,
+	 * for the snippet and for the deployment record. */
+	if (a->b.crl != NULL && a->b.crl[0] != '/') {
+		char cwd[2048];
+
+		if (getcwd(cwd, sizeof(cwd)) == NULL ||
+		    (size_t)snprintf(a->crl_abs, sizeof(a->crl_abs), "%s/%s", cwd,
+			strncmp(a->b.crl, "./", 2) == 0 ? a->b.crl + 2 : a->b.crl) >=
+			sizeof(a->crl_abs)) {
+			return cli_usage("bundle", "--crl %s: give an absolute path",
+			    a->b.crl);
+		}
+		a->b.crl = a->crl_abs;
 	}
 	if (a->client != NULL && t != MTLS_BUNDLE_ACTIVEMQ) {
 		return cli_usage("bundle", "--client applies to activemq");

@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
 
 #include "mtls/ca.h"
 #include "cli.h"
@@ -11,7 +14,7 @@ static const char usage[] =
     "usage: mtls ca rollover begin [--ca-dir DIR] [--ca-pass SPEC] [--name DN]\n"
     "                    [--key-type T] [--days N] [--pass SPEC] [--key pkcs11:URI]\n"
     "       mtls ca rollover status [--ca-dir DIR] [--quiet]\n"
-    "       mtls ca rollover finish [--ca-dir DIR] [--force]\n"
+    "       mtls ca rollover finish [--ca-dir DIR] [--ca-pass SPEC] [--force]\n"
     "\n"
     "Replaces the root CA's key and certificate while every node keeps\n"
     "working (RFC 4210 4.4, root CA key update):\n"
@@ -27,12 +30,15 @@ static const char usage[] =
     "          renewal agent ('mtls renew-agent') over EST;\n"
     "  status  lists the certificates still issued by the old key;\n"
     "  finish  retires the old issuer: DIR/trust.pem keeps only the new root,\n"
-    "          DIR/rollover moves to DIR/retired/DATE (the old key stays there\n"
-    "          to sign its CRL until its last certificate expires). Refused\n"
-    "          while certificates depend on the old issuer, unless --force.\n"
+    "          DIR/rollover moves to DIR/retired/DATE with the old issuer's\n"
+    "          final CRL (final.crl, signed by the old key, current until a\n"
+    "          day after its last certificate expires; 'mtls ca serve'\n"
+    "          publishes it at /crl-previous.der). Refused while\n"
+    "          certificates depend on the old issuer, unless --force.\n"
     "\n"
     "  --ca-dir DIR     the CA (default $MTLS_CA_DIR or ./pki)\n"
-    "  --ca-pass SPEC   password of the current (old) CA key or token PIN\n"
+    "  --ca-pass SPEC   password of the CA key or token PIN (begin: the old\n"
+    "                   key; finish: both, for the final CRL)\n"
     "  --name DN        subject of the new root (default: the old one, its\n"
     "                   common name with a generation suffix: \"Root CA G2\")\n"
     "  --key-type T     ec-p256 (default), ec-p384, rsa-2048, rsa-3072,\n"
@@ -225,26 +231,59 @@ out:
 	return rc;
 }
 
+/* Writes the retiring issuer's final CRL into DIR/rollover, from where
+ * finish moves it with the rest: the retired key signs nothing after. */
+static int
+final_crl(struct mtls_ca *ca, const char *dir, struct mtls_err *err)
+{
+	struct mtls_fileset *fs = NULL;
+	unsigned char *pem = NULL;
+	char path[4200], when[64];
+	size_t len = 0;
+	long count = 0;
+	time_t next = 0;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/rollover/" MTLS_CA_FINAL_CRL, dir);
+	if (mtls_ca_crl_final(ca, 0, &pem, &len, &count, &next, err) != 0 ||
+	    (fs = mtls_fileset_new(1, err)) == NULL ||
+	    mtls_fileset_add(fs, path, pem, len, MTLS_MODE_PUBLIC, err) != 0 ||
+	    mtls_fileset_commit(fs, err) != 0) {
+		goto out;
+	}
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", gmtime(&next));
+	printf("final CRL of the old issuer: %ld revoked, next update %s (after "
+	    "its last certificate expires)\n", count, when);
+	rc = 0;
+out:
+	mtls_fileset_free(fs);
+	OPENSSL_free(pem);
+	return rc;
+}
+
 static int
 roll_finish(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"dir", required_argument, NULL, 'd'},
+	    {"ca-pass", required_argument, NULL, 'P'},
 	    {"force", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct mtls_err err;
 	struct mtls_ca *ca;
-	const char *dir = NULL;
+	const char *dir = NULL, *ca_pass = NULL;
 	char retired[4096];
+	size_t deps = 0;
 	int c, force = 0, rc = 0;
 
 	mtls_err_clear(&err);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
+		case 'P': ca_pass = optarg; break;
 		case 'f': force = 1; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("ca rollover finish");
@@ -256,13 +295,25 @@ roll_finish(int argc, char **argv)
 	dir = cli_ca_dir(dir);
 	ca = mtls_ca_open(dir, &err);
 	if (ca == NULL || cli_ca_lock(ca, &err) != 0 ||
-	    mtls_ca_rollover_finish(ca, force, retired, sizeof(retired), &err) != 0) {
+	    mtls_ca_unlock(ca, ca_pass, &err) != 0 ||
+	    mtls_ca_rollover_dependants(ca, NULL, NULL, &deps, &err) != 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	/* The final CRL only once finish will not refuse (it says why). */
+	if (mtls_ca_previous(ca) != NULL && (deps == 0 || force) &&
+	    final_crl(ca, dir, &err) != 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	if (mtls_ca_rollover_finish(ca, force, retired, sizeof(retired), &err) != 0) {
 		rc = cli_fail(&err);
 	} else {
 		printf("rollover finished in %s: %s/trust.pem holds only the new "
-		    "root\n  old issuer retired to %s (its key signs its CRL until "
-		    "its certificates expire)\n", dir, dir, retired);
+		    "root\n  old issuer retired to %s, with its final CRL (%s/"
+		    MTLS_CA_FINAL_CRL ")\n", dir, dir, retired, retired);
 	}
+out:
 	mtls_ca_free(ca);
 	return rc;
 }

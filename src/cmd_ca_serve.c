@@ -92,31 +92,51 @@ enum {
 	O_MAX_CONNS,
 };
 
+/* A setter's result: 0, or its refusal named by the option (2 for a
+ * usage error). */
+static int
+set_ok(int setter_rc, const char *opt, const struct mtls_err *err)
+{
+	if (setter_rc == 0) {
+		return 0;
+	}
+	if (err->code != MTLS_E_USAGE) {
+		return cli_fail(err);
+	}
+	return cli_usage("ca serve", "%s: %s", opt, err->msg);
+}
+
 /* The --acme-* options (ids 1000..1009); 0 or 2. */
 static int
-acme_option(struct mtls_ca_serve_opts *o, int c, char **resolve,
-    char **vallow, char **aallow)
+acme_option(struct mtls_ca_serve_config *cfg, int c, char **resolve,
+    char **vallow, char **aallow, struct mtls_err *err)
 {
 	long v;
 
 	switch (c) {
-	case 1000: o->acme_no_eab = 1; return 0;
+	case 1000: mtls_ca_serve_config_insecure_acme_no_eab(cfg); return 0;
 	case 1001: return cli_list_add("ca serve", "--acme-allow", aallow, optarg);
 	case 1002:
 		if (cli_parse_duration("ca serve", "--acme-cert-lifetime", optarg,
-			&o->acme_cert_lifetime) != 0) {
+			&v) != 0) {
 			return 2;
 		}
-		return o->acme_cert_lifetime < 60 ? cli_usage("ca serve",
-		    "--acme-cert-lifetime must be at least a minute") : 0;
+		if (v < 60) {
+			return cli_usage("ca serve", "--acme-cert-lifetime must be "
+			    "at least a minute");
+		}
+		return set_ok(mtls_ca_serve_config_set_acme_cert_lifetime(cfg, v,
+		    err), "--acme-cert-lifetime", err);
 	case 1003:
 	case 1004:
 		if (cli_parse_int("ca serve", c == 1003 ? "--acme-http-port" :
 			"--acme-tls-port", optarg, 1, 65535, &v) != 0) {
 			return 2;
 		}
-		*(c == 1003 ? &o->acme_http_port : &o->acme_tls_port) = (int)v;
-		return 0;
+		return c == 1003 ? set_ok(mtls_ca_serve_config_set_acme_http_port(
+		    cfg, (int)v, err), "--acme-http-port", err)
+		    : set_ok(mtls_ca_serve_config_set_acme_tls_port(cfg, (int)v,
+		          err), "--acme-tls-port", err);
 	case 1005: return cli_resolve_add("ca serve", resolve, optarg);
 	case 1006: return cli_list_add("ca serve", "--acme-validate-allow", vallow,
 		    optarg);
@@ -125,22 +145,22 @@ acme_option(struct mtls_ca_serve_opts *o, int c, char **resolve,
 			300, &v) != 0) {
 			return 2;
 		}
-		o->acme_validate_timeout = (double)v;
-		return 0;
+		return set_ok(mtls_ca_serve_config_set_acme_validate_timeout(cfg,
+		    (double)v, err), "--acme-validate-timeout", err);
 	case 1008:
 		if (cli_parse_int("ca serve", "--acme-orders-per-hour", optarg, 1,
 			1000000, &v) != 0) {
 			return 2;
 		}
-		o->acme_orders_per_hour = v;
-		return 0;
+		return set_ok(mtls_ca_serve_config_set_acme_orders_per_hour(cfg, v,
+		    err), "--acme-orders-per-hour", err);
 	case 1009:
 		if (cli_parse_int("ca serve", "--acme-accounts-per-ip", optarg, 1,
 			1000000, &v) != 0) {
 			return 2;
 		}
-		o->acme_accounts_per_ip = v;
-		return 0;
+		return set_ok(mtls_ca_serve_config_set_acme_accounts_per_ip(cfg, v,
+		    err), "--acme-accounts-per-ip", err);
 	default:
 		return cli_bad_option("ca serve");
 	}
@@ -157,6 +177,65 @@ duration_opt(const char *opt, const char *val, long min, long *out)
 		    min);
 	}
 	return 0;
+}
+
+/* The options that take a number (not the --acme-* ones); 0 or 2. */
+static int
+number_option(struct mtls_ca_serve_config *cfg, int c, long *lifetime,
+    long *max_lifetime, struct mtls_err *err)
+{
+	long v = 0;
+
+	switch (c) {
+	case 'L':
+		if (duration_opt("--cert-lifetime", optarg, 60, lifetime) != 0) {
+			return 2;
+		}
+		return set_ok(mtls_ca_serve_config_set_cert_lifetime(cfg,
+		    *lifetime, err), "--cert-lifetime", err);
+	case O_MAX_LIFETIME:
+		if (duration_opt("--max-lifetime", optarg, 60, max_lifetime) != 0) {
+			return 2;
+		}
+		return set_ok(mtls_ca_serve_config_set_max_lifetime(cfg,
+		    *max_lifetime, err), "--max-lifetime", err);
+	case 'C':
+		if (cli_parse_int("ca serve", "--crl-days", optarg, 1, 365, &v) != 0) {
+			return 2;
+		}
+		return set_ok(mtls_ca_serve_config_set_crl_days(cfg, (int)v, err),
+		    "--crl-days", err);
+	case 'i':
+		if (cli_parse_int("ca serve", "--idle-timeout", optarg, 1, 3600,
+			&v) != 0) {
+			return 2;
+		}
+		return set_ok(mtls_ca_serve_config_set_idle_timeout(cfg, (double)v,
+		    err), "--idle-timeout", err);
+	case O_REQUEST_TIMEOUT:
+		if (cli_parse_int("ca serve", "--request-timeout", optarg, 1, 3600,
+			&v) != 0) {
+			return 2;
+		}
+		return set_ok(mtls_ca_serve_config_set_request_timeout(cfg,
+		    (double)v, err), "--request-timeout", err);
+	case O_MAX_CONNS:
+		if (cli_parse_int("ca serve", "--max-conns", optarg, 1, 100000,
+			&v) != 0) {
+			return 2;
+		}
+		return set_ok(mtls_ca_serve_config_set_max_conns(cfg, (int)v, err),
+		    "--max-conns", err);
+	case 'f':
+		if (cli_parse_int("ca serve", "--fail-limit", optarg, 1, 1000,
+			&v) != 0) {
+			return 2;
+		}
+		return set_ok(mtls_ca_serve_config_set_fail_limit(cfg, (int)v, err),
+		    "--fail-limit", err);
+	default:
+		return cli_bad_option("ca serve");
+	}
 }
 
 int
@@ -193,55 +272,48 @@ cmd_ca_serve(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	char *resolve = NULL, *vallow = NULL, *aallow = NULL;
-	struct mtls_ca_serve_opts o;
+	struct mtls_ca_serve_config *cfg = NULL;
 	struct mtls_err err;
-	const char *dir = NULL;
-	long v;
+	const char *dir = NULL, *listen = NULL;
+	const char *cert = NULL, *key = NULL, *key_pass = NULL;
+	long lifetime = MTLS_ENROLL_DEFAULT_LIFETIME;
+	long max_lifetime = MTLS_ENROLL_MAX_LIFETIME;
 	int c, rc = 0;
 
-	mtls_ca_serve_opts_init(&o);
 	mtls_err_clear(&err);
+	cfg = mtls_ca_serve_config_new(&err);
+	if (cfg == NULL) {
+		return cli_fail(&err);
+	}
 	while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
-		case 'p': o.ca_pass = optarg; break;
-		case 'l': o.listen = optarg; break;
-		case 'L':
-			rc = duration_opt("--cert-lifetime", optarg, 60, &o.cert_lifetime);
+		case 'p':
+			rc = set_ok(mtls_ca_serve_config_set_ca_pass(cfg, optarg,
+			    &err), "--ca-pass", &err);
 			break;
-		case O_MAX_LIFETIME:
-			rc = duration_opt("--max-lifetime", optarg, 60, &o.max_lifetime);
+		case 'l': listen = optarg; break;
+		case 'c': cert = optarg; break;
+		case 'k': key = optarg; break;
+		case 'K': key_pass = optarg; break;
+		case 's':
+			rc = set_ok(mtls_ca_serve_config_set_sans(cfg, optarg, &err),
+			    "--san", &err);
 			break;
-		case 'c': o.cert = optarg; break;
-		case 'k': o.key = optarg; break;
-		case 'K': o.key_pass = optarg; break;
-		case 's': o.sans = optarg; break;
-		case 'C':
-			rc = cli_parse_int("ca serve", "--crl-days", optarg, 1, 365, &v);
-			o.crl_days = (int)v;
-			break;
-		case 'i':
-			rc = cli_parse_int("ca serve", "--idle-timeout", optarg, 1, 3600, &v);
-			o.idle_timeout = (double)v;
-			break;
-		case O_REQUEST_TIMEOUT:
-			rc = cli_parse_int("ca serve", "--request-timeout", optarg, 1,
-			    3600, &v);
-			o.request_timeout = (double)v;
-			break;
-		case O_MAX_CONNS:
-			rc = cli_parse_int("ca serve", "--max-conns", optarg, 1, 100000, &v);
-			o.max_conns = (int)v;
-			break;
-		case 'f':
-			rc = cli_parse_int("ca serve", "--fail-limit", optarg, 1, 1000, &v);
-			o.fail_limit = (int)v;
-			break;
-		case 'q': o.log_quiet = 1; break;
+		case 'q': mtls_ca_serve_config_set_log_quiet(cfg, 1); break;
 		case 'h': rc = cli_help(usage); goto out;
+		case 'L':
+		case O_MAX_LIFETIME:
+		case 'C':
+		case 'i':
+		case O_REQUEST_TIMEOUT:
+		case O_MAX_CONNS:
+		case 'f':
+			rc = number_option(cfg, c, &lifetime, &max_lifetime, &err);
+			break;
 		default:
-			rc = c >= 1000 && c <= 1009 ? acme_option(&o, c, &resolve, &vallow,
-			    &aallow) : cli_bad_option("ca serve");
+			rc = c >= 1000 && c <= 1009 ? acme_option(cfg, c, &resolve,
+			    &vallow, &aallow, &err) : cli_bad_option("ca serve");
 			break;
 		}
 	}
@@ -249,23 +321,39 @@ cmd_ca_serve(int argc, char **argv)
 	if (rc == 0 && cli_resolve_env("ca serve", &resolve) != 0) {
 		rc = 2;
 	}
-	o.acme_resolve = resolve;
-	o.acme_validate_allow = vallow;
-	o.acme_allow = aallow;
+	if (rc == 0) {
+		rc = set_ok(mtls_ca_serve_config_set_acme_resolve(cfg, resolve,
+		    &err), "--acme-resolve", &err);
+	}
+	if (rc == 0) {
+		rc = set_ok(mtls_ca_serve_config_set_acme_validate_allow(cfg,
+		    vallow, &err), "--acme-validate-allow", &err);
+	}
+	if (rc == 0) {
+		rc = set_ok(mtls_ca_serve_config_set_acme_allow(cfg, aallow, &err),
+		    "--acme-allow", &err);
+	}
+	if (rc == 0 && (cert != NULL || key != NULL)) {
+		rc = set_ok(mtls_ca_serve_config_set_identity(cfg, cert, key,
+		    key_pass, &err), "--cert, --key", &err);
+	}
 	if (rc != 0) {
 		rc = 2;
 	} else if (optind != argc) {
 		rc = cli_usage("ca serve", "unexpected argument '%s'", argv[optind]);
-	} else if (o.listen == NULL) {
+	} else if (listen == NULL) {
 		rc = cli_usage("ca serve", "give --listen ADDRESS:PORT");
-	} else if (o.cert_lifetime > o.max_lifetime) {
+	} else if (lifetime > max_lifetime) {
 		rc = cli_usage("ca serve", "--cert-lifetime is longer than "
 		    "--max-lifetime");
-	} else {
-		o.ca_dir = cli_ca_dir(dir);
-		rc = mtls_ca_serve_run(&o, &err) != 0 ? cli_fail(&err) : 0;
+	} else if ((rc = set_ok(mtls_ca_serve_config_set_listen(cfg, listen,
+		       &err), "--listen", &err)) == 0 &&
+	    (rc = set_ok(mtls_ca_serve_config_set_ca_dir(cfg, cli_ca_dir(dir),
+		 &err), "--ca-dir", &err)) == 0) {
+		rc = mtls_ca_serve_run(cfg, &err) != 0 ? cli_fail(&err) : 0;
 	}
 out:
+	mtls_ca_serve_config_free(cfg);
 	free(resolve);
 	free(vallow);
 	free(aallow);

@@ -44,7 +44,7 @@ cmd_inspect(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pass = optarg; break;
-		case 'j': json = 1; break;
+		case 'j': json = 1; cli_json_errors(); break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("inspect");
 		}

@@ -232,6 +232,21 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 	print_issued(&a->id, cert);
 	deploy_note_ca(ca, a->id.name, a->id.out_dir ? a->id.out_dir : ".",
 	    "files", "");
+	/* NAME.p12 is a copy like an export's: renew writes it again, in
+	 * the same algorithms, with the same password reference. */
+	if (a->id.p12) {
+		char args[DEPLOY_ARGS_MAX] = "", p12[4200];
+
+		snprintf(p12, sizeof(p12), "%s/%s.p12",
+		    a->id.out_dir ? a->id.out_dir : ".", a->id.name);
+		deploy_args_add(args, sizeof(args), "--to", "p12");
+		if (a->id.p12_legacy) {
+			deploy_args_add(args, sizeof(args), "--legacy", NULL);
+		}
+		deploy_args_pass(args, sizeof(args), a->p12_pass_spec);
+		deploy_note_ca(ca, a->id.name, p12,
+		    a->id.p12_legacy ? "p12-legacy" : "p12", args);
+	}
 	if (have_old) {
 		printf("  revoked the previous certificate %s (keyCompromise); publish with 'mtls crl'\n", old);
 	}

@@ -295,7 +295,7 @@ ks_parse_args(int argc, char **argv, struct ks_opts *o)
 		case OPT_DER: o->der = 1; break;
 		case OPT_LEGACY: o->legacy = 1; break;
 		case OPT_FORCE: o->force = 1; break;
-		case OPT_JSON: o->json = 1; break;
+		case OPT_JSON: o->json = 1; cli_json_errors(); break;
 		case 'h': return cli_help(usage) - 1;
 		default: return cli_bad_option("keystore");
 		}

@@ -145,17 +145,17 @@ json_row(const struct mtls_inv_entry *e, void *arg)
 	json_object_set_new(o, "origin", json_string(e->origin ? e->origin : "local"));
 	json_object_set_new(o, "name", json_string(e->name));
 	json_object_set_new(o, "subject", json_string(e->subject));
-	json_object_set_new(o, "sans", json_string(e->sans ? e->sans : ""));
+	json_object_set_new(o, "sans", cli_json_list(e->sans));
 	json_object_set_new(o, "profile", json_string(e->profile));
-	json_object_set_new(o, "not_before", json_integer((json_int_t)e->not_before));
-	json_object_set_new(o, "not_after", json_integer((json_int_t)e->not_after));
-	json_object_set_new(o, "sha256", json_string(e->sha256));
+	json_object_set_new(o, "not_before", cli_json_time(e->not_before));
+	json_object_set_new(o, "not_after", cli_json_time(e->not_after));
+	json_object_set_new(o, "sha256", cli_json_fingerprint(e->sha256));
 	json_object_set_new(o, "status", json_string(mtls_inv_state(e, f->now)));
 	if (e->superseded_by != NULL) {
 		json_object_set_new(o, "superseded_by", json_string(e->superseded_by));
 	}
 	if (e->revoked_at != 0) {
-		json_object_set_new(o, "revoked_at", json_integer((json_int_t)e->revoked_at));
+		json_object_set_new(o, "revoked_at", cli_json_time(e->revoked_at));
 		json_object_set_new(o, "reason", json_string(e->reason ? e->reason : ""));
 	}
 	json_object_set_new(o, "pem", json_string(e->pem));
@@ -178,7 +178,7 @@ deploy_row(const struct mtls_deployment *d, void *arg)
 	json_object_set_new(o, "name", json_string(d->name));
 	json_object_set_new(o, "format", json_string(d->format));
 	json_object_set_new(o, "path", json_string(d->path));
-	json_object_set_new(o, "recorded_at", json_string(when));
+	json_object_set_new(o, "recorded_at", cli_json_time(d->recorded_at));
 	return json_array_append_new(a, o) == 0 ? 0 : -1;
 }
 
@@ -226,7 +226,7 @@ cmd_list(int argc, char **argv)
 	f.now = time(NULL);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json = 1; break;
+		case 'j': json = 1; cli_json_errors(); break;
 		case 'D': deployments = 1; break;
 		case 'd': dir = optarg; break;
 		case 'a': f.want = ~0u; break;

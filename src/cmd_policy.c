@@ -64,10 +64,10 @@ json_one(const struct mtls_sign_policy *p, void *arg)
 	json_object_set_new(j, "profile", json_string(mtls_profile_name(p->profile)));
 	json_object_set_new(j, "subject", str_or_null(p->subject));
 	json_object_set_new(j, "subject_allow", allow);
-	json_object_set_new(j, "sans", str_or_null(p->sans));
-	json_object_set_new(j, "san_allow", str_or_null(p->san_allow));
+	json_object_set_new(j, "sans", cli_json_list(p->sans));
+	json_object_set_new(j, "san_allow", cli_json_list(p->san_allow));
 	json_object_set_new(j, "days", json_integer(p->days > 0 ? p->days : MTLS_DEFAULT_DAYS));
-	json_object_set_new(j, "cert_policies", str_or_null(p->cert_policies));
+	json_object_set_new(j, "cert_policies", cli_json_list(p->cert_policies));
 	json_array_append_new(arg, j);
 	return 0;
 }
@@ -120,7 +120,7 @@ cmd_policy(int argc, char **argv)
 		}
 		switch (c) {
 		case 'f': force = 1; break;
-		case 'j': as_json = 1; break;
+		case 'j': as_json = 1; cli_json_errors(); break;
 		case 'd': ca_dir = optarg; break;
 		case 'h': rc = cli_help(usage); goto out;
 		default: rc = cli_bad_option("policy"); goto out;

@@ -44,7 +44,7 @@ static const char usage[] =
     "                     (sent only to learn whether a server such as\n"
     "                     nginx refuses clients without a certificate at\n"
     "                     HTTP level)\n"
-    "  --json             print the report as JSON (findings[].key, .severity)\n"
+    "  --json             print the report as JSON (findings[].check, .severity)\n"
     "  --verbose          also list the checks that passed\n"
     "  -h, --help         this help\n"
     "\n"
@@ -131,6 +131,7 @@ cmd_probe(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			cli_json_errors();
 			break;
 		case 'v':
 			verbose = 1;

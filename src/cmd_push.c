@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "rev_opts.h"
 #include "mtls/replicate.h"
 #include "state_dir.h"
 
@@ -23,7 +24,9 @@ static const char usage[] =
     "enqueued is lost if the agent or a receiver dies: running 'mtls push'\n"
     "again with the same --state resumes whatever is pending, for every\n"
     "receiver in the queue. The receiver's certificate is always verified\n"
-    "against --ca and the URL's host name.\n"
+    "against --ca and the URL's host name, and then its revocation, as\n"
+    "'mtls serve' checks its clients' (see --crl, --ocsp), in the handshake:\n"
+    "a revoked receiver gets nothing and its items stay queued.\n"
     "\n"
     "Arguments:\n"
     "  URL               https://HOST[:PORT][/PATH] of a receiver (path\n"
@@ -55,6 +58,7 @@ static const char usage[] =
     "                    checking the certificate against HOST (as curl\n"
     "                    --resolve; repeatable; also $MTLS_RESOLVE)\n"
     "  -v, --verbose     one line per delivered item\n"
+    REV_HELP
     "  -h, --help        this help\n"
     "\n"
     "A 2xx answer means applied; 5xx, 408, 429 and connection or TLS\n"
@@ -202,8 +206,18 @@ parse_seconds(const char *opt, const char *val, double *out)
 	return 0;
 }
 
+/* What the command gives the agent, kept to report on the run. */
+struct agent_args {
+	const char *state;
+	const char *cert, *key, *key_pass, *ca;
+	int wait, verbose;
+	double deadline_s, retry_max_s;
+	const char *resolve;
+	struct mtls_revocation_opts rev;
+};
+
 static int
-report(const struct mtls_agent_opts *ao, const struct mtls_agent_result *r)
+report(const struct agent_args *ao, const struct mtls_agent_result *r)
 {
 	if (r->other_agent) {
 		fprintf(stderr, "mtls push: another agent is delivering from %s; "
@@ -231,6 +245,33 @@ report(const struct mtls_agent_opts *ao, const struct mtls_agent_result *r)
 	return 0;
 }
 
+/* The agent's configuration from AO; NULL with ERR when a setter refuses. */
+static struct mtls_agent_config *
+agent_config(const struct agent_args *ao, struct mtls_err *err)
+{
+	struct mtls_agent_config *cfg = mtls_agent_config_new(err);
+
+	if (cfg == NULL ||
+	    mtls_agent_config_set_state_dir(cfg, ao->state, err) != 0 ||
+	    mtls_agent_config_set_cert_file(cfg, ao->cert, err) != 0 ||
+	    mtls_agent_config_set_key_file(cfg, ao->key, ao->key_pass,
+		err) != 0 ||
+	    mtls_agent_config_set_ca_file(cfg, ao->ca, err) != 0 ||
+	    mtls_agent_config_set_resolve(cfg, ao->resolve, err) != 0 ||
+	    mtls_agent_config_set_revocation(cfg, &ao->rev, err) != 0 ||
+	    (ao->deadline_s > 0 &&
+		mtls_agent_config_set_deadline(cfg, ao->deadline_s, err) != 0) ||
+	    (ao->retry_max_s > 0 &&
+		mtls_agent_config_set_retry_max(cfg, ao->retry_max_s,
+		    err) != 0)) {
+		mtls_agent_config_free(cfg);
+		return NULL;
+	}
+	mtls_agent_config_set_wait(cfg, ao->wait);
+	mtls_agent_config_set_log(cfg, stderr, ao->verbose);
+	return cfg;
+}
+
 /* The --resolve list; static so no exit path leaks it. */
 static char *resolve_list;
 
@@ -251,10 +292,12 @@ cmd_push(int argc, char **argv)
 		{"retry-max", required_argument, NULL, 'R'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"resolve", required_argument, NULL, 'r'},
+		REV_OPTIONS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct mtls_agent_opts ao;
+	struct agent_args ao;
+	struct mtls_agent_config *cfg = NULL;
 	struct mtls_agent_result res;
 	struct push p;
 	char statebuf[4096], **targets = NULL, **items = NULL;
@@ -266,11 +309,19 @@ cmd_push(int argc, char **argv)
 	p.prefix = "/content";
 	p.action = MTLS_ACTION_ACTIVATE;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		int r = rev_opt("push", c, optarg, &ao.rev);
+
+		if (r != 1) {
+			if (r != 0) {
+				return r;
+			}
+			continue;
+		}
 		switch (c) {
-		case 'c': ao.id.cert = optarg; break;
-		case 'k': ao.id.key = optarg; break;
-		case 'p': ao.id.key_pass = optarg; break;
-		case 'a': ao.id.ca = optarg; break;
+		case 'c': ao.cert = optarg; break;
+		case 'k': ao.key = optarg; break;
+		case 'p': ao.key_pass = optarg; break;
+		case 'a': ao.ca = optarg; break;
 		case 's': state_opt = optarg; break;
 		case 'A':
 			a = mtls_action_parse(optarg);
@@ -304,10 +355,11 @@ cmd_push(int argc, char **argv)
 		default: return cli_bad_option("push");
 		}
 	}
-	if (ao.id.cert == NULL || ao.id.key == NULL || ao.id.ca == NULL) {
+	if (ao.cert == NULL || ao.key == NULL || ao.ca == NULL) {
 		return cli_usage("push", "--cert, --key and --ca are required");
 	}
-	if (cli_resolve_env("push", &resolve_list) != 0) {
+	if (cli_resolve_env("push", &resolve_list) != 0 ||
+	    rev_opts_done("push", &ao.rev) != 0) {
 		return 2;
 	}
 	ao.resolve = resolve_list;
@@ -367,16 +419,22 @@ cmd_push(int argc, char **argv)
 		fprintf(stderr, "mtls push: skipped %ld file(s) named .mtls* "
 				"(a receiver's own state, never content)\n", p.skipped);
 	}
-	ao.log = stderr;
+	cfg = agent_config(&ao, &p.err);
+	if (cfg == NULL) {
+		rc = p.err.code == MTLS_E_USAGE ? cli_usage("push", "%s",
+		    p.err.msg) : cli_fail(&p.err);
+		goto out;
+	}
 	/* A receiver that rejects us may close the socket while we write:
 	 * that must be an error we explain, not a silent death by SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
-	if (mtls_agent_run(&ao, &res, &p.err) != 0) {
+	if (mtls_agent_run(cfg, &res, &p.err) != 0) {
 		rc = cli_fail(&p.err);
 		goto out;
 	}
 	rc = report(&ao, &res);
 out:
+	mtls_agent_config_free(cfg);
 	for (i = 0; targets != NULL && i < ntargets; i++) {
 		free(targets[i]);
 	}

@@ -24,8 +24,8 @@ static const char usage[] =
     "Options:\n"
     "  --state DIR   queue directory (default $XDG_STATE_HOME/mtls or\n"
     "                ~/.local/state/mtls)\n"
-    "  --json        one JSON object: {\"state\", \"targets\": [...],\n"
-    "                \"failed_items\": [...]}\n"
+    "  --json        one JSON object: {\"state_dir\", \"targets\": [...],\n"
+    "                \"failed_items\": [...]} (docs/json.md)\n"
     "  -h, --help    this help\n"
     "\n"
     "Examples:\n"
@@ -49,7 +49,7 @@ print_failure(void *arg, const char *target, const char *id,
 	if (arr != NULL) {
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s}",
 		    "target", target, "id", id, "action", action, "path", path,
-		    "error", why));
+		    "last_error", why));
 		return;
 	}
 	printf("  %s %s %s (item %s): %s\n", target, action, path, id, why);
@@ -60,7 +60,6 @@ show_json(struct mtls_queue *q, const char *state,
     const struct mtls_queue_stat *s, size_t n, struct mtls_err *err)
 {
 	json_t *root = json_object(), *ts = json_array(), *fs = json_array();
-	char when[64];
 	size_t i;
 	int rc = -1;
 
@@ -81,15 +80,15 @@ show_json(struct mtls_queue *q, const char *state,
 			    json_string(s[i].last_error));
 		}
 		if (s[i].next_at_ms > 0) {
-			fmt_ms(s[i].next_at_ms, when, sizeof(when));
-			json_object_set_new(o, "next_retry", json_string(when));
+			json_object_set_new(o, "next_retry_at",
+			    cli_json_time((time_t)(s[i].next_at_ms / 1000)));
 		}
 		json_array_append_new(ts, o);
 	}
 	if (mtls_queue_failures(q, FAILED_SHOWN, print_failure, fs, err) != 0) {
 		goto out;
 	}
-	json_object_set_new(root, "state", json_string(state));
+	json_object_set_new(root, "state_dir", json_string(state));
 	json_object_set(root, "targets", ts);
 	json_object_set(root, "failed_items", fs);
 	json_dumpf(root, stdout, JSON_INDENT(2));
@@ -160,7 +159,7 @@ cmd_queue(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': opt = optarg; break;
-		case 'j': json = 1; break;
+		case 'j': json = 1; cli_json_errors(); break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("queue");
 		}

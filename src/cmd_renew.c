@@ -61,10 +61,14 @@ static const char rotate_usage[] =
     "a terminal. --dry-run lists what would be renewed. Certificates signed\n"
     "from a partner's CSR are skipped and listed: the partner holds their\n"
     "keys, so only a new CSR renews them ('mtls sign NEW.csr --name NAME\n"
-    "--renew').\n"
+    "--renew'); so are intermediate CAs ('mtls ca sign-intermediate').\n"
+    "A copy that cannot be written again (say a keystore whose password was\n"
+    "given as pass: and no --store-pass) is named with the command that\n"
+    "rewrites it, and rotate goes on with the other certificates.\n"
     "\n"
-    "Exit status: 0 when every due certificate was renewed, 1 on an error,\n"
-    "2 for a usage error.\n"
+    "Exit status: 0 when every due certificate and every recorded copy was\n"
+    "renewed, 1 on an error or when some copies still hold the old\n"
+    "certificate (all of them named), 2 for a usage error.\n"
     "\n"
     "examples:\n"
     "  mtls rotate --expiring 30d --dry-run\n"
@@ -126,6 +130,9 @@ parse_common(int argc, char **argv, const char *cmd, const char *usage,
 	return 0;
 }
 
+/* Renews NAME and writes its recorded copies again. Returns 0; -1 when
+ * the renewal itself failed (nothing changed); 1 when NAME was renewed but
+ * some copies were not rewritten (each named on stderr). */
 static int
 renew_one(struct mtls_ca *ca, const char *name, const struct renew_args *a,
     int quiet, struct mtls_err *err)
@@ -176,6 +183,7 @@ renew_one(struct mtls_ca *ca, const char *name, const struct renew_args *a,
 		mtls_err_set(err, MTLS_E_IO, "%s was renewed, but %d recorded "
 		    "cop%s of it still hold%s the old certificate (see above)",
 		    name, failed, failed == 1 ? "y" : "ies", failed == 1 ? "s" : "");
+		rc = 1;
 		goto out;
 	}
 	rc = 0;
@@ -239,7 +247,8 @@ struct due {
 	char **names;
 	size_t n, cap;
 	time_t limit;
-	size_t partner; /* due, but signed from a partner's CSR */
+	size_t partner; /* due, but signed from a partner's CSR (or an
+	                   intermediate's) */
 };
 
 static int
@@ -257,6 +266,13 @@ collect_due(const struct mtls_inv_entry *e, void *arg)
 		printf("skipped %s: signed from a partner's CSR; ask the partner "
 		    "for a new CSR and run 'mtls sign NEW.csr --name %s --renew'\n",
 		    e->name, e->name);
+		d->partner++;
+		return 0;
+	}
+	/* An intermediate's key is on its own host: it sends a new CSR. */
+	if (e->profile != NULL && strcmp(e->profile, "ca") == 0) {
+		printf("skipped %s: an intermediate CA; renew it from its new CSR "
+		    "with 'mtls ca sign-intermediate'\n", e->name);
 		d->partner++;
 		return 0;
 	}
@@ -287,8 +303,8 @@ cmd_rotate(int argc, char **argv)
 	struct mtls_ca *ca = NULL;
 	struct due d;
 	char *key_pass = NULL;
-	size_t i;
-	int rc, tty = cli_is_tty();
+	size_t i, stale = 0;
+	int rc, r, tty = cli_is_tty();
 	time_t start = time(NULL);
 
 	memset(&a, 0, sizeof(a));
@@ -316,10 +332,22 @@ cmd_rotate(int argc, char **argv)
 			printf("would renew %s\n", d.names[i]);
 			continue;
 		}
-		if (renew_one(ca, d.names[i], &a, tty, &err) != 0) {
+		r = renew_one(ca, d.names[i], &a, tty, &err);
+		if (r < 0) {
 			fprintf(stderr, "\n");
 			rc = cli_fail(&err);
 			goto out;
+		}
+		/* A copy that could not be written (a keystore without its
+		 * password, a full disk) must not leave the other names
+		 * unrenewed: it is named now and counted for the exit. */
+		if (r > 0) {
+			if (tty) {
+				fprintf(stderr, "\n");
+			}
+			fprintf(stderr, "mtls: %s\n", err.msg);
+			mtls_err_clear(&err);
+			stale++;
 		}
 		if (tty) {
 			cli_progress(i + 1, d.n, start);
@@ -328,11 +356,17 @@ cmd_rotate(int argc, char **argv)
 	printf("%s %zu certificate%s expiring within the window\n",
 	    a.dry_run ? "would renew" : "renewed", d.n, d.n == 1 ? "" : "s");
 	if (d.partner > 0) {
-		printf("%zu partner certificate%s expiring within the window need%s "
-		    "a new CSR\n", d.partner, d.partner == 1 ? "" : "s",
-		    d.partner == 1 ? "s" : "");
+		printf("%zu certificate%s of a partner or an intermediate expiring "
+		    "within the window need%s a new CSR\n", d.partner,
+		    d.partner == 1 ? "" : "s", d.partner == 1 ? "s" : "");
 	}
 	rc = 0;
+	if (stale > 0) {
+		fprintf(stderr, "mtls: rotate: %zu of %zu renewed certificate%s "
+		    "still ha%s recorded copies with the old one (named above)\n",
+		    stale, d.n, d.n == 1 ? "" : "s", stale == 1 ? "s" : "ve");
+		rc = 1;
+	}
 out:
 	for (i = 0; i < d.n; i++) {
 		free(d.names[i]);

@@ -365,18 +365,18 @@ print_token(const struct mtls_token *t, void *arg)
 	json_object_set_new(o, "id", json_string(t->id));
 	json_object_set_new(o, "name", json_string(t->name));
 	json_object_set_new(o, "profile", json_string(t->profile));
-	json_object_set_new(o, "sans", json_string(t->sans));
+	json_object_set_new(o, "sans", cli_json_list(t->sans));
 	json_object_set_new(o, "state", json_string(token_state(t, lc->now)));
-	json_object_set_new(o, "created_at", json_integer((json_int_t)t->created_at));
+	json_object_set_new(o, "created_at", cli_json_time(t->created_at));
 	json_object_set_new(o, "created_by", json_string(t->created_by));
-	json_object_set_new(o, "expires_at", json_integer((json_int_t)t->expires_at));
-	json_object_set_new(o, "cert_lifetime", json_integer(t->cert_lifetime));
+	json_object_set_new(o, "expires_at", cli_json_time(t->expires_at));
+	json_object_set_new(o, "cert_lifetime_seconds", json_integer(t->cert_lifetime));
 	if (t->used_at != 0) {
-		json_object_set_new(o, "used_at", json_integer((json_int_t)t->used_at));
+		json_object_set_new(o, "used_at", cli_json_time(t->used_at));
 		json_object_set_new(o, "used_serial", json_string(t->used_serial));
 	}
 	if (t->revoked_at != 0) {
-		json_object_set_new(o, "revoked_at", json_integer((json_int_t)t->revoked_at));
+		json_object_set_new(o, "revoked_at", cli_json_time(t->revoked_at));
 	}
 	json_array_append_new(lc->arr, o);
 	return 0;
@@ -402,7 +402,7 @@ token_list(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': all = 1; break;
-		case 'j': json = 1; break;
+		case 'j': json = 1; cli_json_errors(); break;
 		case 'd': dir = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("token list");
@@ -493,7 +493,7 @@ static int
 print_event(const struct mtls_audit_event *e, void *arg)
 {
 	json_t *arr = arg, *o;
-	char at[40];
+	char at[40], id[32];
 
 	cli_utc(e->at, at, sizeof(at));
 	if (arr == NULL) {
@@ -507,15 +507,15 @@ print_event(const struct mtls_audit_event *e, void *arg)
 		return 0;
 	}
 	o = json_object();
-	json_object_set_new(o, "id", json_integer(e->id));
-	json_object_set_new(o, "at", json_integer((json_int_t)e->at));
-	json_object_set_new(o, "time", json_string(at));
+	snprintf(id, sizeof(id), "%lld", (long long)e->id);
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "time", cli_json_time(e->at));
 	json_object_set_new(o, "actor", json_string(e->actor));
 	json_object_set_new(o, "action", json_string(e->action));
-	json_object_set_new(o, "name", json_string(e->name));
-	json_object_set_new(o, "serial", json_string(e->serial));
+	json_object_set_new(o, "name", e->name[0] ? json_string(e->name) : json_null());
+	json_object_set_new(o, "serial", e->serial[0] ? json_string(e->serial) : json_null());
 	json_object_set_new(o, "outcome", json_string(e->outcome));
-	json_object_set_new(o, "reason", json_string(e->reason));
+	json_object_set_new(o, "reason", e->reason[0] ? json_string(e->reason) : json_null());
 	json_array_append_new(arr, o);
 	return 0;
 }
@@ -543,7 +543,7 @@ cmd_audit(int argc, char **argv)
 	}
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json = 1; break;
+		case 'j': json = 1; cli_json_errors(); break;
 		case 'n':
 			if (cli_parse_int("audit", "--last", optarg, 1, 100000000, &last) != 0) {
 				return 2;

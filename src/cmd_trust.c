@@ -450,7 +450,7 @@ cmd_trust(int argc, char **argv)
 		case 'P': t.java_pass = optarg; break;
 		case 'c': t.ca_file = optarg; break;
 		case 'd': t.ca_dir = optarg; break;
-		case 'J': t.json = 1; break;
+		case 'J': t.json = 1; cli_json_errors(); break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("trust");
 		}

@@ -43,6 +43,9 @@ const char *mtls_profile_name(enum mtls_profile p);
 /* Longest validity we issue by default (CA/B Forum's 397-day ceiling). */
 #define MTLS_DEFAULT_DAYS 397
 #define MTLS_DEFAULT_CA_DAYS 3650
+/* The retired issuer's final CRL (PEM), in DIR/rollover and then in
+ * DIR/retired/NAME after mtls_ca_rollover_finish. */
+#define MTLS_CA_FINAL_CRL "final.crl"
 
 struct mtls_ca_init_opts {
 	const char *dir;       /* created if missing */
@@ -331,6 +334,14 @@ int mtls_ca_crl(struct mtls_ca *ca, int days, int der, unsigned char **out,
 int mtls_ca_crl_previous(struct mtls_ca *ca, int days, int der,
     unsigned char **out, size_t *len, long *count, struct mtls_err *err);
 
+/* The retiring issuer's last CRL, made when a rollover finishes (the
+ * retired key signs nothing after): what mtls_ca_crl_previous lists, with
+ * a nextUpdate a day after the last certificate that issuer signed
+ * expires, so certificates still valid after the rollover keep a current
+ * CRL until they expire. *NEXT_UPDATE (may be NULL) gets that time. */
+int mtls_ca_crl_final(struct mtls_ca *ca, int der, unsigned char **out,
+    size_t *len, long *count, time_t *next_update, struct mtls_err *err);
+
 /* A CA rollover, as RFC 4210 4.4's root CA key update: a new key and a
  * new self-signed certificate (NewWithNew) become the issuer; the old
  * root (OldWithOld), the new certificate signed by the old key
@@ -363,9 +374,10 @@ int mtls_ca_rollover_dependants(struct mtls_ca *ca, mtls_inv_cb *cb,
     void *arg, size_t *count, struct mtls_err *err);
 
 /* Ends the rollover: DIR/trust.pem holds only the new root, and
- * DIR/rollover moves to DIR/retired/NAME (NAME into RETIRED), where the
- * old key stays to sign the old issuer's CRL until its last certificate
- * expires. Refuses while certificates depend on the old issuer, unless
+ * DIR/rollover moves to DIR/retired/NAME (NAME into RETIRED), with the
+ * old key and the old issuer's final CRL (MTLS_CA_FINAL_CRL, written
+ * there from mtls_ca_crl_final before this is called); nothing signs for
+ * the old issuer afterwards. Refuses while certificates depend on the old issuer, unless
  * FORCE. Hold the CA lock. Running it again after a kill completes it. */
 int mtls_ca_rollover_finish(struct mtls_ca *ca, int force, char *retired,
     size_t len, struct mtls_err *err);

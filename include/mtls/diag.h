@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "mtls/err.h"
+#include "mtls/revocation.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -146,10 +147,21 @@ struct mtls_doctor_opts {
 				* certificates are revoked or superseded; NULL */
 	const char *crl_file;  /* a CRL (signed by the truststore) to check
 				* the certificates against; NULL */
+	const char *crl_source; /* where CRL_FILE came from when the caller
+				 * fetched it from the certificates' CRL
+				 * distribution point (URLs): an info finding
+				 * crl_fetched says so; NULL */
+	const char *crl_fetch_error; /* why a distribution point could not be
+				 * fetched: a warning crl_fetch_failed; NULL */
 	const char *rollover;  /* a CA directory in a rollover, or the
 	                          retiring issuer's certificate: warns about
 	                          each certificate it issued, and about a
 	                          truststore without the new issuer */
+	struct mtls_revocation_opts rev; /* every verified chain is checked
+	                          as push and test check a receiver's: a
+	                          revoked certificate anywhere in it is an
+	                          error naming it (CRL_FILE, when given, is
+	                          one of REV's CRLs too) */
 };
 
 /* Checks the files: a directory is scanned (not recursively) for *.crt,

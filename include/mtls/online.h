@@ -40,53 +40,114 @@ extern "C" {
 /* The longest lifetime a token may ask for unless the server says. */
 #define MTLS_ENROLL_MAX_LIFETIME (90L * 86400)
 
-struct mtls_ca_serve_opts {
-	const char *ca_dir;
-	const char *ca_pass;      /* spec for an encrypted CA key, or NULL */
-	const char *listen;       /* "127.0.0.1:8443" */
-	const char *cert, *key;   /* TLS identity; NULL: issued by the CA
-	                             itself into CA_DIR/online/ on first start */
-	const char *key_pass;     /* spec for KEY */
-	const char *sans;         /* SANs of the self-issued identity; NULL:
-	                             the listen address */
-	long cert_lifetime;       /* seconds; 0: MTLS_ENROLL_DEFAULT_LIFETIME */
-	long max_lifetime;        /* most seconds a token may ask for; 0:
-	                             MTLS_ENROLL_MAX_LIFETIME (at least
-	                             cert_lifetime) */
-	int max_conns;            /* connections open at once; more wait in
-	                             the listen queue; 0: 512 */
-	double request_timeout;   /* seconds a connection has to deliver each
-	                             whole request (slow senders); 0: 30 */
-	int crl_days;             /* nextUpdate of the CRL; 0: 1 */
-	double idle_timeout;      /* seconds a connection may be silent; 0: 15 */
-	int fail_limit;           /* failed authentications per client address
-	                             before it is slowed down; 0: 5 */
-	int log_quiet;            /* no per-request log lines */
-	/* ACME (RFC 8555) under /acme/ (directory: /acme/directory). */
-	int acme_no_eab;          /* accounts without External Account
-	                             Binding (default: EAB required) */
-	const char *acme_allow;   /* what such accounts may get (mtls/acme.h
-	                             allow list); NULL: nothing */
-	long acme_cert_lifetime;  /* seconds; 0: cert_lifetime */
-	int acme_http_port;       /* where http-01 is fetched; 0: 80 */
-	int acme_tls_port;        /* where tls-alpn-01 connects; 0: 443 */
-	const char *acme_resolve; /* "HOST:PORT:ADDR,..." for validations */
-	const char *acme_validate_allow; /* "10.0.0.0/8,...": the only
-	                             addresses validations connect to; NULL:
-	                             wherever the identifiers resolve */
-	double acme_validate_timeout; /* seconds; 0: 10 */
-	long acme_orders_per_hour; /* per account; 0: 300 */
-	long acme_accounts_per_ip; /* newAccount requests per client address
-	                             per hour; 0: 20 */
-};
+/*
+ * The online CA's configuration: an opaque object like the receiver's
+ * (mtls/serve.h). mtls_ca_serve_config_new() gives the defaults (7-day
+ * certificates, tokens may ask for 90 days at most, a 1-day CRL, 15 s idle,
+ * 30 s per request, 512 connections, 5 failed authentications per address
+ * and minute, ACME accounts need External Account Binding). Setters copy
+ * their arguments; a refused value returns -1 with MTLS_E_USAGE and a
+ * sentence naming the range, and leaves the config as it was. A knob that
+ * weakens a check is named mtls_ca_serve_config_insecure_* and logged when
+ * the server starts. Required before mtls_ca_serve_run: ca_dir, listen.
+ */
+struct mtls_ca_serve_config;
 
-void mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o);
+/* NULL (and ERR) when out of memory; free with mtls_ca_serve_config_free
+ * (NULL-safe). */
+struct mtls_ca_serve_config *mtls_ca_serve_config_new(struct mtls_err *err);
+void mtls_ca_serve_config_free(struct mtls_ca_serve_config *cfg);
 
-/* Opens and unlocks the CA (an encrypted key without CA_PASS is refused
- * at once, saying so), prepares the TLS identity, and serves until
- * SIGTERM or SIGINT. Returns 0 after a clean stop, -1 when it cannot
- * start. Prints "listening on https://ADDR" to stderr when ready. */
-int mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err);
+/* The CA directory, and a password spec for its encrypted key (NULL:
+ * none; an encrypted key without one is refused at start). */
+int mtls_ca_serve_config_set_ca_dir(struct mtls_ca_serve_config *cfg,
+    const char *dir, struct mtls_err *err);
+int mtls_ca_serve_config_set_ca_pass(struct mtls_ca_serve_config *cfg,
+    const char *pass_spec, struct mtls_err *err);
+/* Where to listen: "127.0.0.1:8443". */
+int mtls_ca_serve_config_set_listen(struct mtls_ca_serve_config *cfg,
+    const char *addr, struct mtls_err *err);
+/* The server's TLS identity: CERT and KEY together (KEY_PASS a password
+ * spec or NULL), or all NULL: issued by the CA itself into CA_DIR/online/
+ * on start. */
+int mtls_ca_serve_config_set_identity(struct mtls_ca_serve_config *cfg,
+    const char *cert, const char *key, const char *key_pass,
+    struct mtls_err *err);
+/* SANs of that self-issued identity ("dns:a,ip:1.2.3.4"); NULL: the
+ * listen address. */
+int mtls_ca_serve_config_set_sans(struct mtls_ca_serve_config *cfg,
+    const char *sans, struct mtls_err *err);
+/* Lifetime of enrolled certificates unless a token says otherwise, and the
+ * longest a token may ask for: each 60 s to 100 years. Whether the first
+ * exceeds the second is checked at start (either may be set first). */
+int mtls_ca_serve_config_set_cert_lifetime(struct mtls_ca_serve_config *cfg,
+    long seconds, struct mtls_err *err);
+int mtls_ca_serve_config_set_max_lifetime(struct mtls_ca_serve_config *cfg,
+    long seconds, struct mtls_err *err);
+/* nextUpdate of the served CRL: 1 to 365 days. */
+int mtls_ca_serve_config_set_crl_days(struct mtls_ca_serve_config *cfg,
+    int days, struct mtls_err *err);
+/* Seconds a connection may be silent, and has to deliver each whole
+ * request: each more than 0, at most 3600. */
+int mtls_ca_serve_config_set_idle_timeout(struct mtls_ca_serve_config *cfg,
+    double seconds, struct mtls_err *err);
+int mtls_ca_serve_config_set_request_timeout(
+    struct mtls_ca_serve_config *cfg, double seconds, struct mtls_err *err);
+/* Connections open at once (more wait in the listen queue): 1 to
+ * 100,000. */
+int mtls_ca_serve_config_set_max_conns(struct mtls_ca_serve_config *cfg,
+    int n, struct mtls_err *err);
+/* Failed authentications per client address and minute before it is
+ * slowed down: 1 to 1000. */
+int mtls_ca_serve_config_set_fail_limit(struct mtls_ca_serve_config *cfg,
+    int n, struct mtls_err *err);
+/* No per-request log lines (1), or one each (0, the default). */
+void mtls_ca_serve_config_set_log_quiet(struct mtls_ca_serve_config *cfg,
+    int on);
+
+/* ACME (RFC 8555) under /acme/ (directory: /acme/directory). */
+/* Accounts without External Account Binding may register; they get only
+ * what the ACME allow list allows (logged at start). */
+void mtls_ca_serve_config_insecure_acme_no_eab(
+    struct mtls_ca_serve_config *cfg);
+/* What such accounts may get (mtls/acme.h allow list); NULL: nothing. */
+int mtls_ca_serve_config_set_acme_allow(struct mtls_ca_serve_config *cfg,
+    const char *list, struct mtls_err *err);
+/* Lifetime of ACME certificates: 60 s to 100 years (default: the
+ * enrolled certificates'). */
+int mtls_ca_serve_config_set_acme_cert_lifetime(
+    struct mtls_ca_serve_config *cfg, long seconds, struct mtls_err *err);
+/* Ports http-01 is fetched from and tls-alpn-01 connects to: 1 to 65535
+ * (defaults 80 and 443). */
+int mtls_ca_serve_config_set_acme_http_port(struct mtls_ca_serve_config *cfg,
+    int port, struct mtls_err *err);
+int mtls_ca_serve_config_set_acme_tls_port(struct mtls_ca_serve_config *cfg,
+    int port, struct mtls_err *err);
+/* "HOST:PORT:ADDR,...": where validations of HOST connect (curl's
+ * --resolve); a malformed entry is refused. NULL clears. */
+int mtls_ca_serve_config_set_acme_resolve(struct mtls_ca_serve_config *cfg,
+    const char *list, struct mtls_err *err);
+/* "10.0.0.0/8,...": the only addresses validations connect to; NULL:
+ * wherever the identifiers resolve. */
+int mtls_ca_serve_config_set_acme_validate_allow(
+    struct mtls_ca_serve_config *cfg, const char *list, struct mtls_err *err);
+/* Seconds per validation: more than 0, at most 300 (default 10). */
+int mtls_ca_serve_config_set_acme_validate_timeout(
+    struct mtls_ca_serve_config *cfg, double seconds, struct mtls_err *err);
+/* Orders per account and hour, and new-account requests per client
+ * address and hour: each 1 to 1,000,000 (defaults 300 and 20). */
+int mtls_ca_serve_config_set_acme_orders_per_hour(
+    struct mtls_ca_serve_config *cfg, long n, struct mtls_err *err);
+int mtls_ca_serve_config_set_acme_accounts_per_ip(
+    struct mtls_ca_serve_config *cfg, long n, struct mtls_err *err);
+
+/* Opens and unlocks the CA (an encrypted key without a CA password is
+ * refused at once, saying so), prepares the TLS identity, and serves until
+ * SIGTERM or SIGINT. CFG is read, not kept. Returns 0 after a clean stop,
+ * -1 when it cannot start. Prints "listening on https://ADDR" to stderr
+ * when ready. */
+int mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg,
+    struct mtls_err *err);
 
 /* ---- the node side ---- */
 

@@ -208,6 +208,13 @@ int mtls_cert_append_pem(X509 *cert, char **buf, size_t *len,
 int mtls_cert_fingerprint(X509 *cert, const EVP_MD *md, char *buf,
     size_t len);
 
+/* The JSON form of a fingerprint (docs/json.md): FP ("AB:CD:...", as
+ * mtls_cert_fingerprint writes it, or already plain hex) written to BUF as
+ * lower-case hex without separators ("abcd..."). Returns 0, or -1 (BUF
+ * empty) when FP holds anything but hex digits and colons or BUF is too
+ * small. FP and BUF may be the same buffer. */
+int mtls_fingerprint_hex(const char *fp, char *buf, size_t len);
+
 /* Hex serial ("0A1B..."; caller frees with OPENSSL_free). */
 char *mtls_cert_serial_hex(const X509 *cert);
 

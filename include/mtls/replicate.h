@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "mtls/err.h"
+#include "mtls/revocation.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,6 +72,8 @@ struct mtls_testconn_opts {
 				   for HOST:PORT (curl's --resolve); NULL */
 	const char *servername; /* SNI and the name the server's
 				   certificate must carry; NULL = URL host */
+	struct mtls_revocation_opts rev; /* the receiver's chain, checked
+				   after the handshake, before the request */
 };
 
 /* Runs the replication test against OPTS->url, writing a step-by-step log
@@ -165,16 +168,60 @@ int mtls_queue_failures(struct mtls_queue *q, size_t max,
 
 /* ---- delivery agent (lib/agent.c) ---- */
 
-struct mtls_agent_opts {
-	const char *state;
-	struct mtls_credentials id;
-	int wait;          /* retry until delivered or the deadline */
-	double deadline_s; /* with WAIT; 0 = none */
-	double retry_max_s; /* cap of the backoff; 0 = 60 */
-	FILE *log;         /* one line per delivery problem; NULL = quiet */
-	int verbose;       /* also one line per delivered item */
-	const char *resolve; /* "HOST:PORT:ADDR[,...]" as in testconn; NULL */
-};
+/*
+ * The agent's configuration: an opaque object like the receiver's
+ * (mtls/serve.h). mtls_agent_config_new() gives the defaults (one attempt
+ * per run, backoff capped at 60 s, quiet). Setters copy their arguments,
+ * except the log stream, which is borrowed until mtls_agent_run returns;
+ * a refused value returns -1 with MTLS_E_USAGE and a sentence naming the
+ * range, and leaves the config as it was. Required before mtls_agent_run:
+ * state_dir, cert_file, key_file and ca_file.
+ */
+struct mtls_agent_config;
+
+/* NULL (and ERR) when out of memory; free with mtls_agent_config_free
+ * (NULL-safe). */
+struct mtls_agent_config *mtls_agent_config_new(struct mtls_err *err);
+void mtls_agent_config_free(struct mtls_agent_config *cfg);
+
+/* The queue's state directory (mtls_queue_open). */
+int mtls_agent_config_set_state_dir(struct mtls_agent_config *cfg,
+    const char *dir, struct mtls_err *err);
+/* The client certificate (PEM, then its chain), its key with an optional
+ * password spec (mtls/pass.h; NULL: none), and the CA certificate(s)
+ * that issue the receivers' certificates. */
+int mtls_agent_config_set_cert_file(struct mtls_agent_config *cfg,
+    const char *path, struct mtls_err *err);
+int mtls_agent_config_set_key_file(struct mtls_agent_config *cfg,
+    const char *path, const char *pass_spec, struct mtls_err *err);
+int mtls_agent_config_set_ca_file(struct mtls_agent_config *cfg,
+    const char *path, struct mtls_err *err);
+/* Retry until delivered or the deadline (1), or one attempt per target
+ * per run (0, the default). */
+void mtls_agent_config_set_wait(struct mtls_agent_config *cfg, int on);
+/* With wait: give up after SECONDS (more than 0, at most 1e7). Default:
+ * no deadline. */
+int mtls_agent_config_set_deadline(struct mtls_agent_config *cfg,
+    double seconds, struct mtls_err *err);
+/* The cap of the retry backoff (more than 0, at most 1e7; default 60). */
+int mtls_agent_config_set_retry_max(struct mtls_agent_config *cfg,
+    double seconds, struct mtls_err *err);
+/* One line per delivery problem to LOG (NULL: quiet; borrowed until
+ * mtls_agent_run returns); VERBOSE: one per delivered item too. */
+void mtls_agent_config_set_log(struct mtls_agent_config *cfg, FILE *log,
+    int verbose);
+/* "HOST:PORT:ADDR[,...]": connect to ADDR for HOST:PORT (curl's
+ * --resolve); NULL clears. A malformed entry is refused. */
+int mtls_agent_config_set_resolve(struct mtls_agent_config *cfg,
+    const char *list, struct mtls_err *err);
+/* How each receiver's chain is checked for revocation, in every
+ * handshake (mtls/revocation.h; the CRL paths and URL are copied): a
+ * revoked receiver gets nothing and its items stay queued, the reason
+ * logged. Default (all zero): OCSP where a certificate of the chain names
+ * a responder. At most 16 CRL files; an insecure_no_revocation with
+ * anything else set is refused. */
+int mtls_agent_config_set_revocation(struct mtls_agent_config *cfg,
+    const struct mtls_revocation_opts *rev, struct mtls_err *err);
 
 struct mtls_agent_result {
 	long delivered; /* in this run */
@@ -183,7 +230,7 @@ struct mtls_agent_result {
 	int other_agent; /* another agent held the state's lock */
 };
 
-/* Delivers everything pending in OPTS->state, to every target in the
+/* Delivers everything pending in CFG's state directory, to every target in the
  * queue, one thread and one reused connection per target. Without WAIT,
  * a target whose receiver is unreachable or failing (5xx) is left for the
  * next run after one attempt; with WAIT it is retried with exponential
@@ -191,8 +238,8 @@ struct mtls_agent_result {
  * delivers from a state directory at a time (a lock file); a second one
  * only waits (WAIT) or returns at once with OTHER_AGENT set. Returns -1
  * on a local error (state, identity); delivery problems are counted in
- * RES and written to OPTS->log. */
-int mtls_agent_run(const struct mtls_agent_opts *opts,
+ * RES and written to CFG's log. CFG is read, not kept. */
+int mtls_agent_run(const struct mtls_agent_config *cfg,
     struct mtls_agent_result *res, struct mtls_err *err);
 
 /* 1 when a component of PATH starts with ".mtls" (a receiver's own

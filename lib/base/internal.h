@@ -41,6 +41,26 @@ int mtls__is_ip_literal(const char *h);
 /* Returns -1 (MTLS_E_USAGE) when any entry of LIST is malformed. */
 int mtls__resolve_check(const char *list, struct mtls_err *err);
 
+/* Configuration setters (setting.c). The longest path, address or URL a
+ * setter takes: longer is a mistake, not a file (PATH_MAX is 4096). */
+#define MTLS__SETTING_STR_MAX 4096
+
+/* Replaces *SLOT with a copy of V (NULL clears it); WHAT names the value
+ * in a refusal (empty or too long: MTLS_E_USAGE). On failure *SLOT is
+ * unchanged. SECRET: the old copy is wiped before it is freed. */
+int mtls__setting_str(const char **slot, const char *v, int secret,
+    const char *what, struct mtls_err *err);
+/* Frees a copy made by mtls__setting_str (NULL-safe). */
+void mtls__setting_free(const char *s, int secret);
+/* 0 when S is more than 0 and at most MAX (NaN is refused); else -1,
+ * MTLS_E_USAGE naming WHAT and the range. */
+int mtls__setting_seconds(double s, double max, const char *what,
+    struct mtls_err *err);
+/* 0 when MIN <= V <= MAX; else -1, MTLS_E_USAGE naming WHAT and the
+ * range. */
+int mtls__setting_range(long long v, long long min, long long max,
+    const char *what, struct mtls_err *err);
+
 #include <sys/types.h>
 
 struct mtls_fileset;

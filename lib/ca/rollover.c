@@ -7,7 +7,8 @@
  * certificate signed by the old key, so a peer that still trusts only the
  * old root verifies it. Renewals move each identity over.
  * finish: DIR/trust.pem holds only the new root and DIR/rollover becomes
- * DIR/retired/NAME, where the old key stays for the old issuer's CRL. */
+ * DIR/retired/NAME, with the old issuer's final CRL (mtls_ca_crl_final,
+ * written there by the caller first); the old key signs nothing after. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

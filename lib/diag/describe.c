@@ -1,4 +1,6 @@
 /* see mtls/inspect.h: mtls_cert_to_json and mtls_inspect_print */
+#include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -91,9 +93,41 @@ time_json(const ASN1_TIME *t)
 {
 	char buf[64];
 
-	mtls__time_format_asn1(t, MTLS__TIME_HUMAN, buf,
-	    sizeof(buf));
+	/* JSON dates are RFC 3339 UTC (docs/json.md); print_cert turns them
+	 * back into the human form for the text output. */
+	if (mtls__time_format_asn1(t, MTLS__TIME_RFC3339, buf,
+	    sizeof(buf)) == 0) {
+		return json_null();
+	}
 	return json_string(buf);
+}
+
+/* "2026-11-22T11:54:46Z" as "2026-11-22 11:54:46 UTC" (the text output's
+ * form); anything else is copied as it is. */
+static const char *
+human_time(json_t *v, char *buf, size_t len)
+{
+	const char *s = json_string_value(v);
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n != 20 || s[10] != 'T' || s[19] != 'Z') {
+		return s != NULL ? s : "?";
+	}
+	snprintf(buf, len, "%.10s %.8s UTC", s, s + 11);
+	return buf;
+}
+
+/* The fingerprint of X by MD in the JSON form (lower-case hex). */
+static json_t *
+fingerprint_json(X509 *x, const EVP_MD *md)
+{
+	char colon[3 * EVP_MAX_MD_SIZE + 1], hex[2 * EVP_MAX_MD_SIZE + 1];
+
+	if (mtls_cert_fingerprint(x, md, colon, sizeof(colon)) != 0 ||
+	    mtls_fingerprint_hex(colon, hex, sizeof(hex)) != 0) {
+		return json_null();
+	}
+	return json_string(hex);
 }
 
 static long
@@ -186,10 +220,8 @@ mtls_cert_to_json(X509 *x)
 		json_object_set_new(j, "key", json_string(buf));
 	}
 	json_object_set_new(j, "signature", json_string(OBJ_nid2ln(sig_nid)));
-	mtls_cert_fingerprint(x, EVP_sha256(), buf, sizeof(buf));
-	json_object_set_new(j, "sha256", json_string(buf));
-	mtls_cert_fingerprint(x, EVP_sha1(), buf, sizeof(buf));
-	json_object_set_new(j, "sha1", json_string(buf));
+	json_object_set_new(j, "sha256", fingerprint_json(x, EVP_sha256()));
+	json_object_set_new(j, "sha1", fingerprint_json(x, EVP_sha1()));
 	urls_json(j, x);
 	ERR_clear_error();
 	return j;
@@ -225,17 +257,39 @@ print_field(FILE *out, const char *label, json_t *o, const char *key)
 	}
 }
 
+/* A JSON fingerprint (lower-case hex) printed as people compare it with
+ * keytool and `openssl x509 -fingerprint`: "AB:CD:...". */
+static void
+print_fp(FILE *out, const char *label, json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	size_t i;
+
+	if (s == NULL) {
+		return;
+	}
+	fprintf(out, "  %-13s", label);
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i > 0 && i % 2 == 0) {
+			fputc(':', out);
+		}
+		fputc(toupper((unsigned char)s[i]), out);
+	}
+	fputc('\n', out);
+}
+
 static void
 print_cert(FILE *out, json_t *o)
 {
 	long left = (long)json_integer_value(json_object_get(o, "days_left"));
+	char nb[64], na[64];
 
 	print_field(out, "Subject:", o, "subject");
 	print_field(out, "Issuer:", o, "issuer");
 	print_field(out, "Serial:", o, "serial");
 	fprintf(out, "  %-13s%s to %s (%s%ld days %s)\n", "Validity:",
-	    json_string_value(json_object_get(o, "not_before")),
-	    json_string_value(json_object_get(o, "not_after")),
+	    human_time(json_object_get(o, "not_before"), nb, sizeof(nb)),
+	    human_time(json_object_get(o, "not_after"), na, sizeof(na)),
 	    left < 0 ? "EXPIRED " : "", left < 0 ? -left : left,
 	    left < 0 ? "ago" : "left");
 	print_list(out, "SANs:", json_object_get(o, "sans"));
@@ -244,8 +298,8 @@ print_cert(FILE *out, json_t *o)
 	print_field(out, "CA:", o, "ca");
 	print_field(out, "Key:", o, "key");
 	print_field(out, "Signature:", o, "signature");
-	print_field(out, "SHA-256:", o, "sha256");
-	print_field(out, "SHA-1:", o, "sha1");
+	print_fp(out, "SHA-256:", o, "sha256");
+	print_fp(out, "SHA-1:", o, "sha1");
 	print_list(out, "OCSP:", json_object_get(o, "ocsp_urls"));
 	print_list(out, "CA issuers:", json_object_get(o, "ca_issuers_urls"));
 	print_list(out, "CRL:", json_object_get(o, "crl_urls"));
@@ -275,7 +329,7 @@ mtls_inspect_print(FILE *out, json_t *desc)
 		print_field(out, "Format:", o, "encoding");
 		print_list(out, "SANs:", json_object_get(o, "sans"));
 		print_field(out, "Signature:", o, "signature_valid");
-		print_field(out, "SHA-256:", o, "sha256");
+		print_fp(out, "SHA-256:", o, "sha256");
 		print_field(out, "Friendly:", o, "friendly_name");
 		print_field(out, "Matches:", o, "matches_certificate");
 	}

@@ -77,7 +77,8 @@ add_csr(struct found *f, X509_REQ *r)
 		json_array_append_new(sans, json_string(item));
 	}
 	json_object_set_new(j, "sans", sans);
-	if (mtls_csr_fingerprint(r, buf, sizeof(buf), NULL) == 0) {
+	if (mtls_csr_fingerprint(r, buf, sizeof(buf), NULL) == 0 &&
+	    mtls_fingerprint_hex(buf, buf, sizeof(buf)) == 0) {
 		json_object_set_new(j, "sha256", json_string(buf));
 	}
 	json_object_set_new(j, "signature_valid",

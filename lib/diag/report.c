@@ -238,7 +238,7 @@ mtls_report_json(const struct mtls_report *r)
 	for (i = 0; i < r->n; i++) {
 		const struct mtls_finding *f = &r->items[i].f;
 		json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:o}", "severity",
-		    mtls_severity_name(f->sev), "key", f->key, "subject",
+		    mtls_severity_name(f->sev), "check", f->key, "about",
 		    str_or_null(f->subject), "message", f->message, "fix",
 		    str_or_null(f->fix));
 

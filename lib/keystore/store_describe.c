@@ -142,6 +142,13 @@ print_text(FILE *out, const struct mtls_store *s, const char *name,
 	}
 }
 
+/* A date of certinfo_get for JSON: "?" (unreadable) becomes null. */
+static json_t *
+time_or_null(const char *s)
+{
+	return strcmp(s, "?") == 0 ? json_null() : json_string(s);
+}
+
 static json_t *
 entry_json(const struct mtls_store_entry *e)
 {
@@ -153,7 +160,7 @@ entry_json(const struct mtls_store_entry *e)
 	json_object_set_new(o, "alias", json_string(e->alias));
 	json_object_set_new(o, "type",
 	    json_string(e->type == MTLS_ENTRY_KEY ? "key" : "trusted"));
-	json_object_set_new(o, "created",
+	json_object_set_new(o, "created_at",
 	    e->created ? json_string(when) : json_null());
 	if (e->type == MTLS_ENTRY_KEY) {
 		if (e->key != NULL) {
@@ -174,9 +181,12 @@ entry_json(const struct mtls_store_entry *e)
 		json_object_set_new(c, "subject", json_string(nz(ci.subject)));
 		json_object_set_new(c, "issuer", json_string(nz(ci.issuer)));
 		json_object_set_new(c, "serial", json_string(nz(ci.serial)));
-		json_object_set_new(c, "not_before", json_string(ci.nb));
-		json_object_set_new(c, "not_after", json_string(ci.na));
-		json_object_set_new(c, "sha256", json_string(ci.fp));
+		json_object_set_new(c, "not_before", time_or_null(ci.nb));
+		json_object_set_new(c, "not_after", time_or_null(ci.na));
+		/* JSON fingerprints are lower-case hex (docs/json.md). */
+		json_object_set_new(c, "sha256",
+		    mtls_fingerprint_hex(ci.fp, ci.fp, sizeof(ci.fp)) == 0 &&
+			ci.fp[0] != '\0' ? json_string(ci.fp) : json_null());
 		json_array_append_new(certs, c);
 		certinfo_free(&ci);
 	}
@@ -201,8 +211,9 @@ print_json(FILE *out, const struct mtls_store *s, const char *name,
 		json_t *a = json_object();
 
 		json_object_set_new(a, "mac", json_string(algs->mac));
-		json_object_set_new(a, "key", algs->key[0] ? json_string(algs->key) : json_null());
-		json_object_set_new(a, "certificates", json_string(algs->certs));
+		json_object_set_new(a, "key_encryption",
+		    algs->key[0] ? json_string(algs->key) : json_null());
+		json_object_set_new(a, "cert_encryption", json_string(algs->certs));
 		json_object_set_new(root, "pkcs12", a);
 	}
 	for (i = 0; i < mtls_store_count(s); i++) {

@@ -2,6 +2,7 @@
  * One event loop: signing an EC certificate takes microseconds and the
  * inventory commit (one fsync) dominates, which threads would not help. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -33,22 +35,10 @@
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
 #include "ca/ca_internal.h"
+#include "base/clock.h"
 #include "accept/accept_int.h"
 #include "online/ca_serve_int.h"
 #include "pki/tlsid_int.h"
-
-void
-mtls_ca_serve_opts_init(struct mtls_ca_serve_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->cert_lifetime = MTLS_ENROLL_DEFAULT_LIFETIME;
-	o->crl_days = 1;
-	o->idle_timeout = 15;
-	o->fail_limit = 5;
-	o->max_conns = 512;
-	o->request_timeout = 30;
-	o->max_lifetime = MTLS_ENROLL_MAX_LIFETIME;
-}
 
 /* ---- TLS ---- */
 
@@ -264,11 +254,88 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 static void
+on_group(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	mtls__casrv_group_flush(arg);
+}
+
+static void
 crl_cache_clear(struct crl_cache *c)
 {
 	OPENSSL_free(c->der);
 	OPENSSL_free(c->pem);
 	memset(c, 0, sizeof(*c));
+}
+
+/* After a rollover finished: the retired issuer's final CRL (the newest
+ * DIR/retired/NAME/final.crl), which /crl-previous.der keeps serving as
+ * it is until its nextUpdate, past the last certificate it speaks for.
+ * Nothing when there is none, or a rollover is under way. */
+static void
+load_final_crl(struct casrv *s)
+{
+	char best[256] = "", path[4400];
+	struct crl_cache *c = &s->crl_prev;
+	struct mtls_err err;
+	struct dirent *de;
+	unsigned char *data = NULL, *der = NULL;
+	size_t len = 0;
+	X509_CRL *crl = NULL;
+	BIO *b = NULL;
+	DIR *d;
+	struct tm tm;
+	int dlen;
+
+	s->crl_final = 0;
+	snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED, mtls_ca_dir(s->ca));
+	if (mtls_ca_previous(s->ca) != NULL || (d = opendir(path)) == NULL) {
+		return;
+	}
+	/* Named by the time of finish (YYYYMMDDTHHMMSSZ): the largest is the
+	 * last issuer retired. */
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.' && strlen(de->d_name) < sizeof(best) &&
+		    strcmp(de->d_name, best) > 0) {
+			snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED "/%s/"
+			    MTLS_CA_FINAL_CRL, mtls_ca_dir(s->ca), de->d_name);
+			if (access(path, R_OK) == 0) {
+				snprintf(best, sizeof(best), "%s", de->d_name);
+			}
+		}
+	}
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED "/%s/" MTLS_CA_FINAL_CRL,
+	    mtls_ca_dir(s->ca), best);
+	if (best[0] == '\0' || mtls_file_read(path, 1 << 24, &data, &len, &err) != 0) {
+		return;
+	}
+	b = BIO_new_mem_buf(data, (int)len);
+	crl = b != NULL ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+	dlen = crl != NULL ? i2d_X509_CRL(crl, &der) : -1;
+	if (dlen <= 0 || X509_CRL_get0_nextUpdate(crl) == NULL ||
+	    (c->pem = OPENSSL_malloc(len)) == NULL) {
+		mtls__casrv_log(s, "cannot read the retired issuer's CRL %s", path);
+		OPENSSL_free(der);
+		goto out;
+	}
+	memcpy(c->pem, data, len);
+	c->pem_len = len;
+	c->der = der;
+	c->der_len = (size_t)dlen;
+	c->built = time(NULL);
+	if (ASN1_TIME_to_tm(X509_CRL_get0_nextUpdate(crl), &tm) == 1) {
+		c->next_update = timegm(&tm);
+	}
+	snprintf(c->etag, sizeof(c->etag), "\"final-%s\"", best);
+	mtls__time_format(c->built, MTLS__TIME_HTTP, c->last_modified,
+	    sizeof(c->last_modified));
+	s->crl_final = 1;
+out:
+	X509_CRL_free(crl);
+	BIO_free(b);
+	mtls_file_free(data, len);
+	ERR_clear_error();
 }
 
 /* Takes up the issuer as the CA directory now describes it (after
@@ -292,6 +359,9 @@ casrv_reload(struct casrv *s, const char *why)
 
 	memset(&est, 0, sizeof(est));
 	memset(&err, 0, sizeof(err));
+	/* What was signed with the issuer we had is committed and answered
+	 * before another one signs. */
+	mtls__casrv_group_flush(s);
 	s->stamp = s->stamp_seen = mtls__ca_files_stamp(s->ca);
 	if (pass != NULL && (strncmp(pass, "fd:", 3) == 0 || strcmp(pass, "stdin") == 0)) {
 		mtls__casrv_log(s, "%s: cannot reload the CA: its password was read "
@@ -306,15 +376,25 @@ casrv_reload(struct casrv *s, const char *why)
 	memset(&oo, 0, sizeof(oo));
 	ocsp = mtls_ocsp_responder_new(s->ca, &oo, &err);
 	if (ocsp == NULL ||
-	    mtls__est_ctx_init(&est, s->ca, s->o.cert_lifetime, &err) != 0 ||
-	    (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), &err) != 0) ||
-	    (ctx = tls_ctx(s, s->o.cert ? s->o.cert : cert, s->o.key ? s->o.key : key,
+	    mtls__est_ctx_init(&est, s->ca, s->o.cert_lifetime, &err) != 0) {
+		goto fail;
+	}
+	/* Its own certificate moves to the new issuer when it can; the one
+	 * it has stays trusted through the overlap, so a busy inventory
+	 * does not hold the issuer back. */
+	if (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), &err) != 0) {
+		mtls__casrv_log(s, "%s: keeps its TLS certificate for now: %s", why,
+		    err.msg);
+		memset(&err, 0, sizeof(err));
+	}
+	if ((ctx = tls_ctx(s, s->o.cert ? s->o.cert : cert, s->o.key ? s->o.key : key,
 		s->o.cert ? s->o.key_pass : NULL, &err)) == NULL) {
 		goto fail;
 	}
 	mtls_ocsp_responder_free(s->ocsp);
 	s->ocsp = ocsp;
 	est.max_lifetime = s->est.max_lifetime;
+	est.group = s->est.group;
 	mtls__est_ctx_clear(&s->est);
 	s->est = est;
 	/* Open connections hold a reference to the old context. */
@@ -323,6 +403,7 @@ casrv_reload(struct casrv *s, const char *why)
 	crl_cache_clear(&s->crl);
 	crl_cache_clear(&s->crl_prev);
 	s->crl_prev_warned = 0;
+	load_final_crl(s);
 	mtls_ca_free(old); /* after the responder that borrowed its key */
 	{
 		char *subj = mtls_name_format(X509_get_subject_name(mtls_ca_cert(s->ca)));
@@ -360,6 +441,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	unsigned long long seen;
 
 	(void)fd, (void)what;
+	mtls__casrv_group_flush(s); /* the CRL reads what was committed */
 	/* Reloaded once the files stood still for a tick: a rollover
 	 * replaces several of them, one rename at a time. */
 	seen = mtls__ca_files_stamp(s->ca);
@@ -472,7 +554,7 @@ acme_start(struct casrv *s, struct mtls_err *err)
 	memset(&ao, 0, sizeof(ao));
 	ao.acme.cert_lifetime = s->o.acme_cert_lifetime > 0 ?
 	    s->o.acme_cert_lifetime : s->o.cert_lifetime;
-	ao.acme.no_eab = s->o.acme_no_eab;
+	ao.acme.no_eab = s->o.insecure_acme_no_eab;
 	ao.acme.allow = s->o.acme_allow;
 	ao.acme.orders_per_hour = s->o.acme_orders_per_hour;
 	ao.acme.accounts_per_ip = s->o.acme_accounts_per_ip;
@@ -492,16 +574,25 @@ static void
 casrv_free(struct casrv *s)
 {
 	s->stopping = 1; /* the listener goes before the connections */
+	if (s->ca != NULL) {
+		/* Commit what waits; its answers may not leave any more,
+		 * and a client's retry gets the same certificate. */
+		mtls__casrv_group_flush(s);
+	}
 	if (s->http != NULL) {
 		evhttp_free(s->http);
 	}
 	mtls__tls_reserve_free(s->reserve); /* after the connections */
 	/* Before the loop it resolves and connects in. */
 	mtls__acme_srv_free(s->acme);
+	if (s->group_ev != NULL) {
+		event_free(s->group_ev);
+	}
 	if (s->base != NULL) {
 		event_base_free(s->base);
 	}
 	SSL_CTX_free(s->ctx);
+	free(s->held);
 	mtls__est_ctx_clear(&s->est);
 	mtls_ocsp_responder_free(s->ocsp);
 	mtls_ca_free(s->ca);
@@ -515,11 +606,11 @@ casrv_free(struct casrv *s)
 /* Zero means the default; contradictions are refused before anything
  * starts. */
 static int
-apply_defaults(struct mtls_ca_serve_opts *o, struct mtls_err *err)
+apply_defaults(struct mtls__ca_serve_opts *o, struct mtls_err *err)
 {
-	struct mtls_ca_serve_opts d;
+	struct mtls__ca_serve_opts d;
 
-	mtls_ca_serve_opts_init(&d);
+	mtls__ca_serve_opts_init(&d);
 	o->cert_lifetime = o->cert_lifetime > 0 ? o->cert_lifetime : d.cert_lifetime;
 	o->max_lifetime = o->max_lifetime > 0 ? o->max_lifetime : d.max_lifetime;
 	o->crl_days = o->crl_days > 0 ? o->crl_days : d.crl_days;
@@ -541,8 +632,9 @@ apply_defaults(struct mtls_ca_serve_opts *o, struct mtls_err *err)
 }
 
 int
-mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
+mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg, struct mtls_err *err)
 {
+	const struct mtls__ca_serve_opts *o = mtls__ca_serve_config_opts(cfg);
 	struct casrv *s = calloc(1, sizeof(*s));
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL, *tick = NULL;
 	struct evhttp_bound_socket *bound;
@@ -568,11 +660,23 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	if (s->ctx == NULL || mtls__casrv_crl_refresh(s, 0, err) != 0) {
 		goto out;
 	}
+	load_final_crl(s);
 	fd = bind_listen(o->listen, err);
 	if (fd < 0) {
 		goto out;
 	}
 	s->base = event_base_new();
+	/* Three priorities: every event gets the middle one by default; the
+	 * group commit the lowest, so it runs when a loop iteration found
+	 * nothing else to do (the burst that came in during the last
+	 * commit is all read and signed before the next one). */
+	if (s->base != NULL && event_base_priority_init(s->base, 3) == 0) {
+		s->group_ev = event_new(s->base, -1, 0, on_group, s);
+	}
+	if (s->group_ev != NULL && event_priority_set(s->group_ev, 2) == 0) {
+		s->est.group = 1;
+		mtls__ca_group_init(s->ca, mtls__casrv_group_flush, s);
+	}
 	s->http = s->base != NULL ? evhttp_new(s->base) : NULL;
 	if (s->http == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot create the event loop");
@@ -621,6 +725,12 @@ mtls_ca_serve_run(const struct mtls_ca_serve_opts *o, struct mtls_err *err)
 	    "; ACME directory https://%s" ACME_PREFIX "directory; CA %s; "
 	    "certificates live %ld s)", o->listen, o->listen, o->listen,
 	    o->ca_dir, s->o.cert_lifetime);
+	if (o->insecure_acme_no_eab) {
+		mtls__casrv_log(s, "warning: --acme-no-eab: ACME accounts "
+		    "without External Account Binding may register; they get "
+		    "only what --acme-allow allows (%s)", o->acme_allow != NULL ?
+		    o->acme_allow : "nothing");
+	}
 	event_base_dispatch(s->base);
 	rc = 0;
 out:

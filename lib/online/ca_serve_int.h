@@ -3,6 +3,7 @@
 #ifndef MTLS_CA_SERVE_INT_H
 #define MTLS_CA_SERVE_INT_H
 
+#include <stdint.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -13,6 +14,7 @@
 #include "mtls/ocsp.h"
 #include "mtls/online.h"
 #include "online/acme_srv.h"
+#include "online/ca_serve_config_int.h"
 #include "online/est_int.h"
 
 #define EST_PREFIX "/.well-known/est/"
@@ -29,6 +31,22 @@ struct fail_slot {
 	time_t first, blocked_until;
 };
 
+/* An EST answer waiting for the group commit that makes its writes
+ * durable (ca_internal.h, mtls__ca_group_join). */
+struct held_answer {
+	struct evhttp_request *req; /* evhttp keeps it until answered, even
+	                               when its connection is gone */
+	struct est_resp resp;
+	char addr[64];
+	char op[32];
+	int method;
+};
+
+/* A group is committed when the loop has nothing else to do, or at once
+ * when it is this large or this old (bounded latency under a storm). */
+#define GROUP_MAX 64
+#define GROUP_MAX_MS 20
+
 struct crl_cache {
 	unsigned char *der;
 	char *pem;
@@ -41,7 +59,7 @@ struct crl_cache {
 };
 
 struct casrv {
-	struct mtls_ca_serve_opts o;
+	struct mtls__ca_serve_opts o;
 	struct mtls_ca *ca;
 	struct est_ctx est;
 	struct mtls__acme_srv *acme;
@@ -52,6 +70,8 @@ struct casrv {
 	struct crl_cache crl;
 	struct crl_cache crl_prev; /* the retiring issuer's, in a rollover */
 	int crl_prev_warned;       /* its key is missing: said once */
+	int crl_final;             /* crl_prev holds a retired issuer's final
+	                              CRL, served as it is */
 	unsigned long long stamp;  /* the CA's files when last (re)loaded */
 	unsigned long long stamp_seen; /* ... and at the last tick */
 	struct fail_slot fails[FAIL_SLOTS];
@@ -62,6 +82,11 @@ struct casrv {
 	unsigned long long issued, refused, requests, slowed, crl_builds;
 	unsigned long long busy, timed_out, accept_paused, conns_total;
 	unsigned long long unserved; /* closed unanswered: no memory for TLS */
+	struct held_answer *held;    /* answers waiting for the group commit */
+	size_t nheld, held_cap;
+	struct event *group_ev;      /* the lowest priority: runs when idle */
+	int64_t group_start;         /* mtls__mono_ms of the first held */
+	unsigned long long group_commits, group_answers;
 	unsigned long long by_op[4]; /* cacerts, simpleenroll,
 	                                simplereenroll, csrattrs */
 	unsigned long long by_status[6]; /* 1xx..5xx */
@@ -97,10 +122,26 @@ void mtls__casrv_reserve_pause(void *arg, int paused);
 /* One log line to stderr: "TIME mtls ca serve: ...". */
 void mtls__casrv_log(struct casrv *s, const char *fmt, ...) MTLS_PRINTF(2, 3);
 
+/* One line of /metrics; TYPE and HELP only on the first of a name. */
+struct mtls__casrv_metric {
+	const char *name, *type, *help, *labels;
+	unsigned long long value;
+};
+struct mtls__buf;
+/* Appends the Prometheus text of the N metrics M to B (growable: no
+ * limit). 0, or -1 when out of memory (B then holds part of it). */
+int mtls__casrv_metrics_render(const struct mtls__casrv_metric *m, size_t n,
+    struct mtls__buf *b);
+
 /* Rebuilds the cached CRL (PREV: the retiring issuer's, during a
  * rollover) when a revocation changed the inventory or half its validity
  * has passed. */
 int mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err);
+
+/* Commits the open group and sends the answers that waited for it (or,
+ * when the commit failed, a "send it again" in their place). The CA's
+ * group flush callback; a no-op when no group is open. */
+void mtls__casrv_group_flush(void *arg);
 
 /* evhttp's callback for every request: routes by path prefix. */
 void mtls__casrv_on_request(struct evhttp_request *req, void *arg);

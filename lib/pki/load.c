@@ -1,5 +1,6 @@
 /* see mtls/pki.h: loading and encoding keys and certificates */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,6 +388,28 @@ mtls_cert_fingerprint(X509 *cert, const EVP_MD *md, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, i ? ":%02X" : "%02X",
 		    dig[i]);
 	}
+	return 0;
+}
+
+int
+mtls_fingerprint_hex(const char *fp, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (len == 0) {
+		return -1;
+	}
+	for (; fp != NULL && *fp != '\0'; fp++) {
+		if (*fp == ':') {
+			continue;
+		}
+		if (!isxdigit((unsigned char)*fp) || o + 1 >= len) {
+			buf[0] = '\0';
+			return -1;
+		}
+		buf[o++] = (char)tolower((unsigned char)*fp);
+	}
+	buf[o] = '\0';
 	return 0;
 }
 

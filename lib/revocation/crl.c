@@ -452,3 +452,51 @@ mtls_ca_crl_previous(struct mtls_ca *ca, int days, int der, unsigned char **out,
 	}
 	return crl_make(ca, 1, ca->prev, key, days, der, out, len, count, err);
 }
+
+struct last_expiry {
+	const struct mtls_ca *ca;
+	time_t at;
+};
+
+/* The latest notAfter of what the retiring issuer signed. */
+static int
+prev_last_expiry(const struct mtls_inv_entry *e, void *arg)
+{
+	struct last_expiry *l = arg;
+
+	if (e->not_after > l->at && mtls__ca_by_prev(l->ca, e->pem)) {
+		l->at = e->not_after;
+	}
+	return 0;
+}
+
+int
+mtls_ca_crl_final(struct mtls_ca *ca, int der, unsigned char **out,
+    size_t *len, long *count, time_t *next_update, struct mtls_err *err)
+{
+	EVP_PKEY *key = mtls__ca_prev_key(ca, err);
+	struct last_expiry last;
+	time_t now = time(NULL);
+	long days;
+
+	*out = NULL;
+	if (key == NULL) {
+		return -1;
+	}
+	memset(&last, 0, sizeof(last));
+	last.ca = ca;
+	if (mtls_ca_list(ca, NULL, prev_last_expiry, &last, err) != 0) {
+		return -1;
+	}
+	/* RFC 5280 5.1.2.5: no newer CRL will follow, so it stays current
+	 * until the last certificate it speaks for has expired, and a day
+	 * beyond (a verifier's clock may lag). */
+	days = last.at > now ? (long)((last.at - now + 86399) / 86400) + 1 : 1;
+	if (days > 36500) {
+		days = 36500;
+	}
+	if (next_update != NULL) {
+		*next_update = now + (time_t)days * 86400;
+	}
+	return crl_make(ca, 1, ca->prev, key, (int)days, der, out, len, count, err);
+}

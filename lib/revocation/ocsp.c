@@ -62,6 +62,12 @@ struct mtls_ocsp_responder {
 	X509 *prev;
 	EVP_PKEY *prev_key;
 	struct issuer_id prev_ids[4];
+	/* A request naming both issuers gets one response (one signature),
+	 * signed by the current key; for the retiring issuer's CertIDs that
+	 * key is its designated responder (RFC 6960 4.2.2.2), certified by
+	 * this certificate, which the response carries. NULL when the
+	 * responder signs with a delegated signer of the current issuer. */
+	X509 *prev_deleg;
 	/* Cache: open hashing keyed by the request bytes. */
 	struct cache_entry **buckets;
 	size_t nbuckets, count, cache_max;
@@ -295,6 +301,67 @@ setup_signer(struct mtls_ocsp_responder *r,
 	return 0;
 }
 
+/* The current CA key certified by the retiring issuer for OCSP signing
+ * only (RFC 6960 4.2.2.2: issued by the CA of the certificates in
+ * question, id-kp-OCSPSigning; id-pkix-ocsp-nocheck as 4.2.2.2.1 allows,
+ * since it is the CA's own key). It ends with the earlier of the two
+ * issuers. */
+static X509 *
+make_prev_delegate(X509 *prev, EVP_PKEY *prev_key, X509 *cur,
+    struct mtls_err *err)
+{
+	X509 *x = X509_new();
+	const ASN1_TIME *end = X509_get0_notAfter(cur);
+	X509_EXTENSION *ext = NULL;
+	X509V3_CTX ctx;
+	static const struct {
+		int nid, crit;
+		const char *value;
+	} exts[] = {
+		{NID_basic_constraints, 1, "CA:FALSE"},
+		{NID_key_usage, 1, "digitalSignature"},
+		{NID_ext_key_usage, 0, "OCSPSigning"},
+		{NID_id_pkix_OCSP_noCheck, 0, "ignored"},
+		{NID_authority_key_identifier, 0, "keyid:always"},
+	};
+	size_t i;
+
+	if (ASN1_TIME_compare(X509_get0_notAfter(prev), end) < 0) {
+		end = X509_get0_notAfter(prev);
+	}
+	if (x == NULL || X509_set_version(x, X509_VERSION_3) != 1 ||
+	    mtls__random_serial(X509_get_serialNumber(x), err) != 0 ||
+	    X509_set_subject_name(x, X509_get_subject_name(cur)) != 1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(prev)) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
+	    X509_set1_notAfter(x, end) != 1 ||
+	    X509_set_pubkey(x, X509_get0_pubkey(cur)) != 1) {
+		goto fail;
+	}
+	X509V3_set_ctx(&ctx, prev, x, NULL, NULL, 0);
+	for (i = 0; i < MTLS_ARRAY_LEN(exts); i++) {
+		ext = X509V3_EXT_conf_nid(NULL, &ctx, exts[i].nid, exts[i].value);
+		if (ext == NULL || X509_EXTENSION_set_critical(ext, exts[i].crit) != 1 ||
+		    X509_add_ext(x, ext, -1) != 1) {
+			goto fail;
+		}
+		X509_EXTENSION_free(ext);
+		ext = NULL;
+	}
+	if (X509_sign(x, prev_key, mtls__sign_md(prev_key)) <= 0) {
+		goto fail;
+	}
+	return x;
+fail:
+	if (err != NULL && err->code == MTLS_OK) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot certify the CA key as "
+		    "the retiring issuer's OCSP responder");
+	}
+	X509_EXTENSION_free(ext);
+	X509_free(x);
+	return NULL;
+}
+
 struct inv_state {
 	int found;
 	int revoked;
@@ -400,6 +467,13 @@ mtls_ocsp_responder_new(struct mtls_ca *ca,
 		r->prev_key = mtls__ca_prev_key(ca, NULL);
 		r->prev = r->prev_key != NULL ? mtls_ca_previous(ca) : NULL;
 	}
+	if (r->prev != NULL && r->signer == mtls_ca_cert(ca)) {
+		r->prev_deleg = make_prev_delegate(r->prev, r->prev_key,
+		    mtls_ca_cert(ca), err);
+		if (r->prev_deleg == NULL) {
+			goto fail;
+		}
+	}
 	for (i = 0; i < MTLS_ARRAY_LEN(nids); i++) {
 		if (hash_issuer(&r->ids[i], nids[i], mtls_ca_cert(ca), err) != 0 ||
 		    (r->prev != NULL &&
@@ -435,6 +509,7 @@ mtls_ocsp_responder_free(struct mtls_ocsp_responder *r)
 	mtls__db_finalize(r->lookup);
 	mtls__db_close(r->db);
 	sk_X509_free(r->certs);
+	X509_free(r->prev_deleg);
 	OPENSSL_free(r->scratch);
 	free(r);
 }
@@ -582,12 +657,18 @@ answer(struct mtls_ocsp_responder *r, OCSP_REQUEST *req, int nonce,
 		if (*status < 0) {
 			goto out;
 		}
-		/* One signer per response: the issuer of the first CertID it
-		 * serves. Another issuer's CertID in the same request is
-		 * answered "unknown" (clients ask one issuer at a time). */
+		/* One signature per response. A request naming one issuer is
+		 * signed by that issuer's key (what every verifier accepts); one
+		 * naming both by the current key, a designated responder of the
+		 * retiring issuer (prev_deleg), so each CertID gets its own
+		 * status. Without that certificate (a delegated signer of the
+		 * current issuer signs), the second issuer's CertIDs are
+		 * "unknown": nothing here may sign for them. */
 		if (prev >= 0 && signer < 0) {
 			signer = prev;
-		} else if (prev >= 0 && prev != signer) {
+		} else if (prev >= 0 && prev != signer && r->prev_deleg != NULL) {
+			signer = 2;
+		} else if (prev >= 0 && prev != signer && signer != 2) {
 			*status = V_OCSP_CERTSTATUS_UNKNOWN;
 			memset(&st, 0, sizeof(st));
 		}
@@ -611,8 +692,11 @@ answer(struct mtls_ocsp_responder *r, OCSP_REQUEST *req, int nonce,
 	}
 	if (signer == 1 ? OCSP_basic_sign(bs, r->prev, r->prev_key,
 		mtls__sign_md(r->prev_key), NULL, OCSP_RESPID_KEY | OCSP_NOCERTS) != 1
-			: OCSP_basic_sign(bs, r->signer, r->key, r->md, r->certs,
-			    r->flags) != 1) {
+	    : signer == 2 ? (OCSP_basic_add1_cert(bs, r->prev_deleg) != 1 ||
+		OCSP_basic_sign(bs, r->signer, r->key, r->md, NULL,
+		    OCSP_RESPID_KEY | OCSP_NOCERTS) != 1)
+			  : OCSP_basic_sign(bs, r->signer, r->key, r->md, r->certs,
+			      r->flags) != 1) {
 		goto out;
 	}
 	resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs);

@@ -81,4 +81,48 @@ check_output "Tomcat bundle (keytool): new serial" "Serial number: 0*$lower\$" \
 check "nginx reload" nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -s reload
 for _ in $(seq 1 50); do [ "$(served)" = "$NEW" ] && break; sleep 0.1; done
 check_output "nginx, reloaded, serves the renewed certificate" "^$NEW\$" served
+
+# --- issue --p12: NAME.p12 is a recorded copy, rewritten by renew ---
+check "issue --p12 --legacy (password by file:)" $MTLS issue vault --profile client \
+	--p12 --legacy --pass "file:$T/store.pass" --out servers/vault
+check_output "list --deployments names the issued PKCS#12" \
+	"p12-legacy +.*servers/vault/vault.p12" $MTLS list vault --deployments
+check "renew vault" $MTLS renew vault
+VNEW=$(openssl x509 -in servers/vault/vault.crt -noout -serial | sed 's/serial=//')
+check_output "the issued PKCS#12 carries the renewed certificate" "^serial=$VNEW\$" \
+	sh -c "openssl pkcs12 -legacy -in servers/vault/vault.p12 -passin file:store.pass -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial"
+check_output "... and stays legacy" "3DES|des-ede3|pbeWithSHA1And3-KeyTripleDES" \
+	sh -c "openssl pkcs12 -legacy -in servers/vault/vault.p12 -passin file:store.pass -info -noout 2>&1"
+
+# --- a relative --crl is recorded (and written) absolute ---
+check "mtls crl" $MTLS crl --out crl.pem
+check "bundle for nginx with a relative --crl" $MTLS bundle web --for nginx \
+	--from servers/web --crl crl.pem --out b-crl --listen 127.0.0.1:$(free_port)
+check_output "the snippet names the CRL by its absolute path" \
+	"ssl_crl +$T/crl.pem;" cat b-crl/nginx.conf
+check_output "the record holds the absolute path" "^1\$" \
+	sqlite3 pki/inventory.db "SELECT count(*) FROM deployments WHERE path = '$T/b-crl' AND args LIKE '%--crl	$T/crl.pem%'"
+mkdir -p elsewhere
+check "renew from another directory" sh -c "cd elsewhere && $MTLS renew web --store-pass pass:tomcat-secret"
+check_output "... the rebuilt snippet still names $T/crl.pem" \
+	"ssl_crl +$T/crl.pem;" cat b-crl/nginx.conf
+nginx_conf "$T/nginx-crl" "$T/b-crl/nginx.conf"
+check "nginx -t accepts the rebuilt bundle (it reads the CRL)" \
+	nginx -t -p "$T/nginx-crl" -c "$T/nginx-crl/nginx.conf"
+
+# --- rotate goes on past a copy it cannot write ---
+for n in r1 r2; do
+	check "issue $n (due soon)" $MTLS issue $n --profile client --days 10 --out servers/$n
+	check "export $n to JKS with a literal password" $MTLS export $n --to jks \
+		--from servers/$n --pass pass:literal-1 --out deployed/$n.jks
+done
+R1=$(openssl x509 -in servers/r1/r1.crt -noout -serial)
+R2=$(openssl x509 -in servers/r2/r2.crt -noout -serial)
+check_status "rotate without --store-pass: exit 1" 1 $MTLS rotate --expiring 30d
+cp last.out rotate.out
+check_output "rotate names the r1 copy" "deployed/r1.jks" cat rotate.out
+check_output "rotate names the r2 copy" "deployed/r2.jks" cat rotate.out
+check_output "rotate says how many renewals left stale copies" "2 of 2 renewed" cat rotate.out
+check "rotate renewed r1 anyway" test "$(openssl x509 -in servers/r1/r1.crt -noout -serial)" != "$R1"
+check "rotate renewed r2 anyway" test "$(openssl x509 -in servers/r2/r2.crt -noout -serial)" != "$R2"
 finish

@@ -12,7 +12,7 @@ check_json() {
 	if jq -e "$f" "$T/last.json" >/dev/null 2>&1; then pass "$d"; else
 		fail "$d (jq: $f)"; head -c 2000 "$T/last.json" | sed 's/^/    /'; fi
 }
-has() { echo "any(.findings[]; .key == \"$1\" and .severity == \"$2\")"; }
+has() { echo "any(.findings[]; .check == \"$1\" and .severity == \"$2\")"; }
 
 # node DIR CERT KEY [CA]: a node directory as an operator lays it out.
 node() {

@@ -172,7 +172,7 @@ rows=json.load(open('inv.json'))
 names={r['name'] for r in rows}
 assert {'publish','author','h1','h2','h3','partner'} <= names, names
 assert len({r['serial'] for r in rows}) == len(rows)
-assert all(r['sha256'].count(':')==31 for r in rows)
+import re; assert all(re.fullmatch('[0-9a-f]{64}', r['sha256']) for r in rows)
 "
 check_status "mtls --version" 0 "$MTLS" --version
 check_status "unknown command exits 2" 2 "$MTLS" frobnicate

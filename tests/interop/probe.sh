@@ -18,8 +18,8 @@ check_json() {
 }
 
 # has_key / lacks_key KEY SEVERITY: a jq filter on the findings.
-has() { echo "any(.findings[]; .key == \"$1\" and .severity == \"$2\")"; }
-lacks() { echo "all(.findings[]; .key != \"$1\")"; }
+has() { echo "any(.findings[]; .check == \"$1\" and .severity == \"$2\")"; }
+lacks() { echo "all(.findings[]; .check != \"$1\")"; }
 
 # s_server PORT ARGS...: openssl s_server on 127.0.0.1:PORT. -rev keeps
 # it from reading stdin (EOF there would close every connection).

@@ -85,7 +85,7 @@ check "renew --reuse-key" "$MTLS" renew good --out id --reuse-key
 check "... keeps the key" test "$(openssl pkey -in id/good.key -pubout | sha256sum)" = "$k2"
 # The 30-day renewal of 'good' was itself renewed (397 days): superseded,
 # it must not be reported as expiring, though it does expire within 31d.
-check_output "a superseded 30-day certificate exists in the inventory" "good" sh -c "'$MTLS' list --all --json | python3 -c \"import json,sys,time; [print(r['name']) for r in json.load(sys.stdin) if r['name']=='good' and r['not_after'] < time.time() + 31*86400]\""
+check_output "a superseded 30-day certificate exists in the inventory" "good" sh -c "'$MTLS' list --all --json | python3 -c \"import json,sys,time,calendar; [print(r['name']) for r in json.load(sys.stdin) if r['name']=='good' and calendar.timegm(time.strptime(r['not_after'], '%Y-%m-%dT%H:%M:%SZ')) < time.time() + 31*86400]\""
 check_fails "... but superseded certificates do not count as expiring" sh -c "'$MTLS' list --expiring 31d | grep -q good"
 check_output "current certificates still do" "srv" "$MTLS" list --expiring 500d
 check "rotate renews everything due" "$MTLS" rotate --expiring 500d --out id

@@ -169,6 +169,33 @@ check "... its chain carries the cross certificate (new-by-old)" \
 check "... and verifies under the old root alone" \
 	openssl verify -CAfile old-root.pem -untrusted n2/n2.chain.pem n2/n2.crt
 
+# One OCSP request naming both issuers: each CertID gets its own status.
+# One signature covers both: the new key, for the old issuer's CertIDs as
+# its designated responder (the certificate the response carries).
+openssl ocsp -issuer old-root.pem -cert victim/victim.crt -issuer ca/ca.crt \
+	-cert n2/n2.crt -reqout mixed.req -no_nonce 2>/dev/null
+# The responder reads the inventory once a second: n2 is seconds old.
+for i in $(seq 1 50); do
+	curl -s --cacert ca/trust.pem -H 'Content-Type: application/ocsp-request' \
+		--data-binary @mixed.req "https://127.0.0.1:$PE/ocsp" -o mixed.resp
+	openssl ocsp -respin mixed.resp -issuer old-root.pem -cert victim/victim.crt \
+		-issuer ca/ca.crt -cert n2/n2.crt -VAfile ca/ca.crt >mixed.out 2>&1
+	grep -q "n2.crt: unknown" mixed.out || break
+	sleep 0.1
+done
+check "a mixed-issuer OCSP request: the old issuer's certificate is revoked" \
+	grep -q "victim.crt: revoked" mixed.out
+check "... and the new issuer's good (not unknown)" grep -q "n2.crt: good" mixed.out
+check "... in one response signed by the new key" grep -q "Response verify OK" mixed.out
+openssl ocsp -respin mixed.resp -resp_text -noverify 2>/dev/null |
+	sed -n '/BEGIN CERT/,/END CERT/p' >deleg.pem
+check "... carrying the old issuer's designation of that key for OCSP" \
+	openssl verify -CAfile old-root.pem deleg.pem
+check_output "... for OCSP signing only" "OCSP Signing" \
+	openssl x509 -in deleg.pem -noout -ext extendedKeyUsage
+check "... of the new key itself" sh -c "openssl x509 -in deleg.pem -noout -pubkey >d.pub &&
+	openssl x509 -in ca/ca.crt -noout -pubkey | cmp -s - d.pub"
+
 check "the node pinned to the old root renews over EST (renew-agent)" \
 	"$MTLS" renew-agent --once --force n1
 check_output "... and gets a certificate of the new issuer" "G2" \
@@ -222,9 +249,24 @@ check_status "status --quiet: exit 0" 0 "$MTLS" ca rollover status --quiet
 # --- finish ---
 CAFROM=$(($(wc -l <ca-serve.log) + 1))
 check_output "rollover finish" "rollover finished" "$MTLS" ca rollover finish
+cp "$T/last.out" "$T/last.out.finish"
 check "trust.pem holds only the new root" test "$(grep -c 'BEGIN CERT' ca/trust.pem)" = 1
 check "... which is ca.crt" cmp ca/trust.pem ca/ca.crt
 check "the old key is kept in retired/" sh -c 'ls ca/retired/*/old.key'
+# Old-issuer certificates still valid after finish (superseded ones, or
+# any kept with --force) keep a current CRL: the old key's last one,
+# current until after the last of them expires.
+check_output "... and finish wrote the old issuer's final CRL" "final CRL of the old issuer" \
+	cat "$T/last.out.finish"
+cp ca/retired/*/final.crl final.crl
+check "the final CRL is signed by the old key" openssl crl -in final.crl -noout -CAfile old-root.pem
+check_output "openssl verify -crl_check with it refuses the revoked old-issuer certificate" \
+	"certificate revoked" openssl verify -crl_check -CAfile old-root.pem -CRLfile final.crl victim/victim.crt
+LAST=$(($(date -d "$(openssl x509 -in cli-old.crt -noout -enddate | cut -d= -f2)" +%s) - 3600))
+check "... and accepts a still-valid old one, even an hour before it expires (CRL still current)" \
+	openssl verify -crl_check -attime "$LAST" -CAfile old-root.pem -CRLfile final.crl cli-old.crt
+check_output "... where a CRL of the usual lifetime would have lapsed" "CRL has expired" \
+	openssl verify -crl_check -attime "$LAST" -CAfile old-root.pem -CRLfile old.crl cli-old.crt
 check_output "status: no rollover" "no rollover under way" "$MTLS" ca rollover status
 install_atomic ca/trust.pem srv/trust.pem
 install_atomic ca/trust.pem cli/trust.pem
@@ -243,6 +285,9 @@ curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/.well-known/est/cacerts" |
 check "EST cacerts after finish holds the new root alone" \
 	test "$(grep -c 'BEGIN CERT' cacerts2.pem)" = 1
 check "... from the process that served before the rollover" kill -0 "$CASERVE"
+curl -s --cacert ca/trust.pem "https://127.0.0.1:$PE/crl-previous.der" -o served-final.der
+check "ca serve publishes the retired issuer's final CRL at /crl-previous.der" \
+	sh -c "openssl crl -inform DER -in served-final.der -outform PEM | cmp -s - final.crl"
 check "the enrolled node renews after finish (its pin moved to the new root)" \
 	"$MTLS" renew-agent --once --force n1
 check "... its certificate verifies under the new root alone" \
@@ -279,5 +324,11 @@ check "... the retiring key too, under the new password" \
 check "one --ca-pass signs the retiring issuer's CRL" \
 	"$MTLS" crl --previous --ca-dir enc --ca-pass pass:new-secret --out enc-old.crl
 check "... with the old key" openssl crl -in enc-old.crl -noout -CAfile enc/rollover/old.crt
+check_fails "finish on an encrypted CA without --ca-pass is refused (the final CRL needs the old key)" \
+	"$MTLS" ca rollover finish --ca-dir enc --force
+check "... and left the rollover as it was" test -e enc/rollover/old.key
+check "finish with --ca-pass" "$MTLS" ca rollover finish --ca-dir enc --force --ca-pass pass:new-secret
+check "... the final CRL is signed by the old key" \
+	sh -c 'openssl crl -in enc/retired/*/final.crl -noout -CAfile enc/retired/*/old.crt'
 check_status "crl --previous outside a rollover is an error" 1 "$MTLS" crl --previous --out x.crl
 finish

@@ -237,19 +237,24 @@ target(int port, char *buf, size_t len)
 static int
 run(const char *state, int wait, double deadline, struct mtls_agent_result *res)
 {
-	struct mtls_agent_opts o;
+	struct mtls_agent_config *cfg = mtls_agent_config_new(NULL);
 	struct mtls_err e;
 	int rc;
 
-	memset(&o, 0, sizeof(o));
-	o.state = state;
-	o.id.cert = cli;
-	o.id.key = clikey;
-	o.id.ca = ca;
-	o.wait = wait;
-	o.deadline_s = deadline;
-	o.retry_max_s = 0.2;
-	rc = mtls_agent_run(&o, res, &e);
+	assert_non_null(cfg);
+	assert_int_equal(mtls_agent_config_set_state_dir(cfg, state, &e), 0);
+	assert_int_equal(mtls_agent_config_set_cert_file(cfg, cli, &e), 0);
+	assert_int_equal(mtls_agent_config_set_key_file(cfg, clikey, NULL, &e),
+	    0);
+	assert_int_equal(mtls_agent_config_set_ca_file(cfg, ca, &e), 0);
+	mtls_agent_config_set_wait(cfg, wait);
+	if (deadline > 0) {
+		assert_int_equal(mtls_agent_config_set_deadline(cfg, deadline,
+		    &e), 0);
+	}
+	assert_int_equal(mtls_agent_config_set_retry_max(cfg, 0.2, &e), 0);
+	rc = mtls_agent_run(cfg, res, &e);
+	mtls_agent_config_free(cfg);
 	if (rc != 0) {
 		print_error("agent: %s\n", e.msg);
 	}

@@ -153,11 +153,27 @@ cert_json_fields(void **state)
 	assert_true(json_is_false(json_object_get(j, "self_signed")));
 	assert_string_equal(str(j, "key"), "EC P-256");
 	assert_string_equal(str(j, "signature"), "ecdsa-with-SHA256");
+	/* JSON fingerprints and dates follow docs/json.md: lower-case hex,
+	 * RFC 3339 UTC. */
 	mtls_cert_fingerprint(f->leaf, EVP_sha256(), fp, sizeof(fp));
+	assert_int_equal(mtls_fingerprint_hex(fp, fp, sizeof(fp)), 0);
+	assert_int_equal(strlen(fp), 64);
 	assert_string_equal(str(j, "sha256"), fp);
 	mtls_cert_fingerprint(f->leaf, EVP_sha1(), fp, sizeof(fp));
+	assert_int_equal(mtls_fingerprint_hex(fp, fp, sizeof(fp)), 0);
 	assert_string_equal(str(j, "sha1"), fp);
-	assert_non_null(strstr(str(j, "not_after"), " UTC"));
+	assert_int_equal(strlen(str(j, "not_after")), 20);
+	assert_int_equal(str(j, "not_after")[10], 'T');
+	assert_int_equal(str(j, "not_after")[19], 'Z');
+	{
+		char small[4];
+
+		/* Anything but hex and colons, or too small a buffer: -1. */
+		assert_int_equal(mtls_fingerprint_hex("AB:ZZ", fp, sizeof(fp)), -1);
+		assert_string_equal(fp, "");
+		assert_int_equal(mtls_fingerprint_hex("AB:CD:EF", small,
+		    sizeof(small)), -1);
+	}
 
 	/* The CA. */
 	assert_true(json_is_true(json_object_get(c, "ca")));
@@ -178,8 +194,8 @@ cert_json_fields(void **state)
 	}
 	/* An expired one: negative days left, dates as issued. */
 	assert_true(json_integer_value(json_object_get(o, "days_left")) < -2000);
-	assert_string_equal(str(o, "not_before"), "2020-01-01 00:00:00 UTC");
-	assert_string_equal(str(o, "not_after"), "2020-01-11 00:00:00 UTC");
+	assert_string_equal(str(o, "not_before"), "2020-01-01T00:00:00Z");
+	assert_string_equal(str(o, "not_after"), "2020-01-11T00:00:00Z");
 	assert_string_equal(json_string_value(json_array_get(
 	    json_object_get(o, "ext_key_usage"), 0)), "clientAuth");
 	OPENSSL_free(serial);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "link/server/content_store_int.h"
 #include "test_util.h"
@@ -303,6 +304,144 @@ escapes(void **state)
 	mtls__content_store_close(s);
 }
 
+/* What a receiver killed between placing a file and recording its item
+ * id leaves: the id "placing" in the database and (perhaps) the file in
+ * place. */
+static void
+leave_placing(const char *id, const char *path, const char *sha)
+{
+	char db[800], sql[600];
+	sqlite3 *h = NULL;
+
+	snprintf(db, sizeof(db), "%s/%s", root, MTLS__CONTENT_DB);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "INSERT INTO placing VALUES ('author', "
+	    "'%s', 'Activate', '%s', '%s')", id, path, sha);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
+static void
+put(const char *rel, const char *data)
+{
+	char p[800];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(data, f);
+	fclose(f);
+}
+
+static void
+crash_window(void **state)
+{
+	struct mtls_err err;
+	enum mtls__content_outcome out;
+	struct mtls__content_store *s;
+	char sha[65];
+
+	(void)state;
+	s = mtls__content_store_open(root, NULL, &err);
+	assert_non_null(s);
+	/* The real digest of the content, taken from a first item. */
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/probe", "placed\n",
+	    "probe", &out, &err), 0);
+	mtls__content_store_close(s);
+	{
+		char db[800];
+		sqlite3 *h = NULL;
+		sqlite3_stmt *st = NULL;
+
+		snprintf(db, sizeof(db), "%s/%s", root, MTLS__CONTENT_DB);
+		assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(h, "SELECT sha256 FROM "
+		    "items WHERE id = 'probe'", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		snprintf(sha, sizeof(sha), "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		sqlite3_close(h);
+	}
+	/* Killed after the rename: the file is there, the id "placing".
+	 * The next start resolves it; the resent item is a replay. */
+	put("a", "placed\n");
+	leave_placing("it-a", "/a", sha);
+	/* Killed before the rename: the id "placing", no file. */
+	leave_placing("it-b", "/b", sha);
+	s = mtls__content_store_open(root, NULL, &err);
+	assert_non_null(s);
+	/* Removed now: a replay must not bring it back. */
+	{
+		char p[800];
+
+		snprintf(p, sizeof(p), "%s/a", root);
+		assert_int_equal(unlink(p), 0);
+	}
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/a", "placed\n",
+	    "it-a", &out, &err), 0);
+	assert_int_equal(out, MTLS__CONTENT_REPLAYED);
+	assert_null(slurp("a")); /* not applied again */
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/b", "placed\n",
+	    "it-b", &out, &err), 0);
+	assert_int_equal(out, MTLS__CONTENT_APPLIED);
+	assert_string_equal(slurp("b"), "placed\n");
+	/* The same found while running (a failure between the two steps):
+	 * the retry resolves its own row. */
+	put("c", "placed\n");
+	leave_placing("it-c", "/c", sha);
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/c", "placed\n",
+	    "it-c", &out, &err), 0);
+	assert_int_equal(out, MTLS__CONTENT_REPLAYED);
+	/* A "placing" id whose change never happened is new again: it may
+	 * carry other content. */
+	leave_placing("it-d", "/d", sha);
+	assert_int_equal(apply(s, MTLS_ACTION_ACTIVATE, "/d", "other\n",
+	    "it-d", &out, &err), 0);
+	assert_int_equal(out, MTLS__CONTENT_APPLIED);
+	assert_string_equal(slurp("d"), "other\n");
+	mtls__content_store_close(s);
+}
+
+/* Temporary files of killed receivers anywhere under the root are swept;
+ * a live receiver's, other names and what a link leads to are kept. */
+static void
+sweep_tmp(void **state)
+{
+	struct mtls_err err;
+	struct mtls__content_store *s;
+	char p[900], out[700];
+
+	(void)state;
+	snprintf(out, sizeof(out), "%s/outside", dir);
+	assert_int_equal(mkdir(out, 0755), 0);
+	s = mtls__content_store_open(root, NULL, &err);
+	assert_non_null(s);
+	snprintf(p, sizeof(p), "%s/a", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/a/b", root);
+	assert_int_equal(mkdir(p, 0755), 0);
+	put("a/b/.mtls-tmp-999999999-1", "key");
+	put(".mtls-tmp-999999999-2", "key");
+	put("a/.mtls-tmp-1-3", "live"); /* pid 1 exists */
+	put("a/.mtls-tmp-x", "not ours");
+	put("a/b/page.html", "content");
+	snprintf(p, sizeof(p), "%s/.mtls-tmp-999999999-4", out);
+	assert_non_null(fopen(p, "w"));
+	snprintf(p, sizeof(p), "%s/link", root);
+	assert_int_equal(symlink(out, p), 0);
+	assert_int_equal(mtls__content_store_sweep(s), 2);
+	assert_null(slurp("a/b/.mtls-tmp-999999999-1"));
+	assert_null(slurp(".mtls-tmp-999999999-2"));
+	assert_string_equal(slurp("a/.mtls-tmp-1-3"), "live");
+	assert_string_equal(slurp("a/.mtls-tmp-x"), "not ours");
+	assert_string_equal(slurp("a/b/page.html"), "content");
+	snprintf(p, sizeof(p), "%s/.mtls-tmp-999999999-4", out);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(mtls__content_store_sweep(s), 0);
+	mtls__content_store_close(s);
+}
+
 static void
 state_dir_separate(void **state)
 {
@@ -333,6 +472,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(activate_deactivate_replay,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(escapes, setup, teardown),
+		cmocka_unit_test_setup_teardown(crash_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(sweep_tmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(state_dir_separate, setup,
 		    teardown),
 	};

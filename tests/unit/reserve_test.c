@@ -334,7 +334,8 @@ test_ca_serve_refuses_unanswered(void **state)
 {
 	char *dir = test_tmpdir(), listen[64];
 	const char *cadir, *log;
-	struct mtls_ca_serve_opts o;
+	struct mtls_ca_serve_config *cfg = mtls_ca_serve_config_new(NULL);
+	struct mtls_err err;
 	struct mtls_ca *ca;
 	int port = free_port();
 
@@ -344,13 +345,14 @@ test_ca_serve_refuses_unanswered(void **state)
 	ca = test_ca_new(cadir, MTLS_KEY_EC_P256, 30, "CN=reserve test CA");
 	mtls_ca_free(ca);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	mtls_ca_serve_opts_init(&o);
-	o.ca_dir = cadir;
-	o.listen = listen;
+	assert_non_null(cfg);
+	assert_int_equal(mtls_ca_serve_config_set_ca_dir(cfg, cadir, &err), 0);
+	assert_int_equal(mtls_ca_serve_config_set_listen(cfg, listen, &err), 0);
 
-	refuse_then_serve(log, run_ca_serve, &o, "listening on https://", port,
+	refuse_then_serve(log, run_ca_serve, cfg, "listening on https://", port,
 	    NULL, NULL, "mtls_ca_connections_unserved_total 3\n",
 	    "accepting stops", "accepting again");
+	mtls_ca_serve_config_free(cfg);
 	test_rmrf(dir);
 	free(dir);
 }

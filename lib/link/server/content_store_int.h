@@ -9,12 +9,17 @@
  * (ROOT/.mtls-spool-PID-N: no Path can name it), fsyncs it, renames it
  * into place and fsyncs the destination's directory; Deactivate unlinks.
  * A spool left behind by a killed receiver is removed when the next one
- * opens the root.
+ * opens the root; its temporary files elsewhere in the tree, by
+ * mtls__content_store_sweep() at start.
  *
- * Item ids make delivery idempotent: the ids applied are kept in SQLite
- * (WAL, synchronous=FULL) in STATE/.mtls-receiver.db, recorded only after
- * the change is durable. A crash between the rename and the record makes
- * the sender retry, and the retry writes identical bytes again: harmless.
+ * Item ids make delivery idempotent: the ids are kept in SQLite (WAL,
+ * synchronous=FULL) in STATE/.mtls-receiver.db. An id is recorded as
+ * "placing" (with its action, path and SHA-256) before its change and
+ * moved to the applied ids once the change is durable. A "placing" row
+ * left by a crash is resolved when the store opens, or when its item is
+ * resent: applied when the file holds the item's SHA-256 (Deactivate: the
+ * file is gone), else forgotten, so the resend applies it. Each item is
+ * applied once.
  * An id is scoped to its principal; reusing one for a different action,
  * path or content is refused (MTLS_E_EXISTS).
  */
@@ -39,6 +44,12 @@ struct mtls__content_store;
  * (NULL: ROOT). One store per thread. */
 struct mtls__content_store *mtls__content_store_open(const char *root, const char *state_dir,
     struct mtls_err *err);
+
+/* Removes the temporary files (.mtls-tmp-PID-N, beside a destination on
+ * another file system than the root) that killed receivers left anywhere
+ * under S's root; links are not followed. Walks the whole tree: called
+ * once at start. Returns how many were removed. */
+unsigned mtls__content_store_sweep(struct mtls__content_store *s);
 
 /* NULL-safe. */
 void mtls__content_store_close(struct mtls__content_store *s);

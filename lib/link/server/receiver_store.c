@@ -18,19 +18,29 @@
 #include "base/internal.h"
 
 #define SPOOL_PREFIX MTLS__CONTENT_RESERVED "-spool-"
+#define TMP_PREFIX MTLS__CONTENT_RESERVED "-tmp-"
+/* Deeper than any path the receiver accepts can reach. */
+#define SWEEP_DEPTH (MTLS__CONTENT_PATH_MAX / 2)
 
 struct mtls__content_store {
 	int rootfd;
 	char *content; /* the content root, for messages */
 	char *root;
 	sqlite3 *db;
-	sqlite3_stmt *sel, *ins;
+	sqlite3_stmt *sel, *ins, *psel, *pins, *pdel;
 };
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS items ("
     " principal TEXT NOT NULL, id TEXT NOT NULL, action TEXT NOT NULL,"
     " path TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at INTEGER NOT NULL,"
+    " PRIMARY KEY (principal, id));"
+    /* An item on its way: recorded (durably) before its change is made,
+     * moved to items once the change is durable. A row left here by a
+     * crash is resolved by looking at the file (see resolve()). */
+    "CREATE TABLE IF NOT EXISTS placing ("
+    " principal TEXT NOT NULL, id TEXT NOT NULL, action TEXT NOT NULL,"
+    " path TEXT NOT NULL, sha256 TEXT NOT NULL,"
     " PRIMARY KEY (principal, id));";
 
 static int
@@ -49,6 +59,9 @@ mtls__content_store_close(struct mtls__content_store *s)
 	}
 	sqlite3_finalize(s->sel);
 	sqlite3_finalize(s->ins);
+	sqlite3_finalize(s->psel);
+	sqlite3_finalize(s->pins);
+	sqlite3_finalize(s->pdel);
 	sqlite3_close(s->db);
 	if (s->rootfd >= 0) {
 		close(s->rootfd);
@@ -58,19 +71,35 @@ mtls__content_store_close(struct mtls__content_store *s)
 	free(s);
 }
 
-/* Removes the spools of receivers that were killed while a body arrived:
- * a spool whose process is gone, or whose number is ours (a restarted
- * container reuses its number; our own stores are all opened before the
- * first body). Only the root holds spools. */
+/* 1 when NAME is PREFIX-PID-N of a receiver that is gone: its process no
+ * longer exists, or its number is ours (a restarted container reuses its
+ * number; our own stores are all opened before the first body). */
+static int
+stale(const char *name, const char *prefix)
+{
+	const size_t n = strlen(prefix);
+	long pid;
+	char *end;
+
+	if (strncmp(name, prefix, n) != 0) {
+		return 0;
+	}
+	pid = strtol(name + n, &end, 10);
+	if (end == name + n || *end != '-' || pid <= 0) {
+		return 0;
+	}
+	return pid == (long)getpid() ||
+	    (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
+}
+
+/* Removes the spools of receivers that were killed while a body arrived.
+ * Only the root holds spools. */
 static void
 sweep_spools(int rootfd)
 {
 	int fd = dup(rootfd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	const struct dirent *e;
-	const size_t n = strlen(SPOOL_PREFIX);
-	long pid;
-	char *end;
 
 	if (d == NULL) {
 		if (fd >= 0) {
@@ -78,20 +107,68 @@ sweep_spools(int rootfd)
 		}
 		return;
 	}
+	rewinddir(d); /* a dup shares the offset of earlier reads */
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, SPOOL_PREFIX, n) != 0) {
-			continue;
+		if (stale(e->d_name, SPOOL_PREFIX)) {
+			(void)unlinkat(rootfd, e->d_name, 0);
 		}
-		pid = strtol(e->d_name + n, &end, 10);
-		if (end == e->d_name + n || *end != '-' || pid <= 0 ||
-		    (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 ||
-			errno != ESRCH))) {
-			continue;
-		}
-		(void)unlinkat(rootfd, e->d_name, 0);
 	}
 	closedir(d);
 }
+
+/* Removes the temporary files of killed receivers in DFD (which it
+ * closes) and the directories below it, never following a link. */
+static void
+sweep_dir(int dfd, int depth, unsigned *removed)
+{
+	DIR *d = fdopendir(dfd);
+	const struct dirent *e;
+	struct stat st;
+	int sub;
+
+	if (d == NULL) {
+		close(dfd);
+		return;
+	}
+	rewinddir(d); /* the root's fd is a dup: its offset is shared */
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+			continue;
+		}
+		if (stale(e->d_name, TMP_PREFIX)) {
+			if (unlinkat(dfd, e->d_name, 0) == 0) {
+				(*removed)++;
+			}
+			continue;
+		}
+		if (depth >= SWEEP_DEPTH || (e->d_type != DT_DIR &&
+		    (e->d_type != DT_UNKNOWN ||
+			fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			!S_ISDIR(st.st_mode)))) {
+			continue;
+		}
+		sub = openat(dfd, e->d_name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub >= 0) {
+			sweep_dir(sub, depth + 1, removed);
+		}
+	}
+	closedir(d);
+}
+
+unsigned
+mtls__content_store_sweep(struct mtls__content_store *s)
+{
+	unsigned removed = 0;
+	int fd = dup(s->rootfd);
+
+	if (fd >= 0) {
+		sweep_dir(fd, 0, &removed);
+	}
+	return removed;
+}
+
+static int resolve_all(struct mtls__content_store *s, struct mtls_err *err);
 
 struct mtls__content_store *
 mtls__content_store_open(const char *root, const char *state_dir, struct mtls_err *err)
@@ -142,8 +219,20 @@ mtls__content_store_open(const char *root, const char *state_dir, struct mtls_er
 		"AND id = ?2", -1, &s->sel, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db,
 		"INSERT OR IGNORE INTO items VALUES (?1, ?2, ?3, ?4, ?5, "
-		"strftime('%s','now'))", -1, &s->ins, NULL) != SQLITE_OK) {
+		"strftime('%s','now'))", -1, &s->ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db,
+		"SELECT action, path, sha256 FROM placing WHERE principal = ?1 "
+		"AND id = ?2", -1, &s->psel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db,
+		"INSERT OR REPLACE INTO placing VALUES (?1, ?2, ?3, ?4, ?5)",
+		-1, &s->pins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db,
+		"DELETE FROM placing WHERE principal = ?1 AND id = ?2", -1,
+		&s->pdel, NULL) != SQLITE_OK) {
 		db_fail(s, "prepare", err);
+		goto fail;
+	}
+	if (resolve_all(s, err) != 0) {
 		goto fail;
 	}
 	return s;
@@ -533,6 +622,220 @@ record(struct mtls__content_store *s, const char *principal, const char *id,
 	return rc == SQLITE_DONE ? 0 : db_fail(s, "record item id", err);
 }
 
+/* Runs the statement ST on (PRINCIPAL, ID): DONE expected. */
+static int
+step_item(struct mtls__content_store *s, sqlite3_stmt *st,
+    const char *principal, const char *id, const char *what,
+    struct mtls_err *err)
+{
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(s, what, err);
+}
+
+/* Before the change: the item is recorded as on its way, durably
+ * (synchronous=FULL), so a crash before commit_item() is detectable. */
+static int
+begin_item(struct mtls__content_store *s, const char *principal,
+    const char *id, const char *action, const char *path, const char *sha,
+    struct mtls_err *err)
+{
+	int rc;
+
+	sqlite3_reset(s->pins);
+	sqlite3_bind_text(s->pins, 1, principal, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->pins, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->pins, 3, action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->pins, 4, path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->pins, 5, sha, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s->pins);
+	sqlite3_reset(s->pins);
+	return rc == SQLITE_DONE ? 0 : db_fail(s, "record item id", err);
+}
+
+/* After the change is durable: the item is applied (one transaction). */
+static int
+commit_item(struct mtls__content_store *s, const char *principal,
+    const char *id, const char *action, const char *path, const char *sha,
+    struct mtls_err *err)
+{
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		return db_fail(s, "record item id", err);
+	}
+	if (record(s, principal, id, action, path, sha, err) != 0 ||
+	    step_item(s, s->pdel, principal, id, "record item id", err) != 0) {
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		db_fail(s, "record item id", err);
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* SHA-256 in hex of the regular file FD into HEX. */
+static int
+file_digest(int fd, char hex[65])
+{
+	unsigned char md[32], buf[65536];
+	unsigned int n = 0, i;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	ssize_t r;
+	int rc = -1;
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		goto out;
+	}
+	while ((r = read(fd, buf, sizeof(buf))) != 0) {
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r < 0 || EVP_DigestUpdate(ctx, buf, (size_t)r) != 1) {
+			goto out;
+		}
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32) {
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	}
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/*
+ * Was the change of an item left "placing" made? Activate: PATH is a
+ * regular file with the item's SHA-256 (its rename happened). Deactivate:
+ * PATH is absent. 1 yes, 0 no (anything else in the way counts as not
+ * made: applying the item again says what is wrong), -1 when the file
+ * cannot be read.
+ */
+static int
+change_made(struct mtls__content_store *s, const char *action,
+    const char *path, const char *sha, struct mtls_err *err)
+{
+	char buf[MTLS__CONTENT_PATH_MAX + 1], hex[65];
+	const char *leaf = NULL;
+	const int deact = strcmp(action, "Deactivate") == 0;
+	struct mtls_err ignored = {MTLS_OK, ""};
+	struct stat st;
+	int dfd = -1, fd, rc;
+
+	rc = walk(s, path, 0, buf, sizeof(buf), &dfd, &leaf, &ignored);
+	if (rc != 0) {
+		return rc == 1 && deact; /* 1: a directory is missing */
+	}
+	fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0) {
+		return errno == ENOENT && deact;
+	}
+	if (deact || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	rc = file_digest(fd, hex);
+	close(fd);
+	if (rc != 0) {
+		return mtls_err_sys(err, MTLS_E_IO, "cannot read %s%s",
+		    s->content, path);
+	}
+	return strcmp(hex, sha) == 0;
+}
+
+/* Resolves the "placing" row of (PRINCIPAL, ID), if any: applied when its
+ * change was made (a crash came between the change and its record), else
+ * forgotten (the change never happened; the item is new again).
+ * 0 or -1. */
+static int
+resolve(struct mtls__content_store *s, const char *principal, const char *id,
+    struct mtls_err *err)
+{
+	char *action = NULL, *path = NULL, *sha = NULL;
+	int rc;
+
+	sqlite3_reset(s->psel);
+	sqlite3_bind_text(s->psel, 1, principal, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->psel, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s->psel);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s->psel);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s->psel);
+		return db_fail(s, "look up item id", err);
+	}
+	action = mtls__strdup((const char *)sqlite3_column_text(s->psel, 0));
+	path = mtls__strdup((const char *)sqlite3_column_text(s->psel, 1));
+	sha = mtls__strdup((const char *)sqlite3_column_text(s->psel, 2));
+	sqlite3_reset(s->psel);
+	if (action == NULL || path == NULL || sha == NULL) {
+		rc = mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	rc = change_made(s, action, path, sha, err);
+	if (rc == 1) {
+		rc = commit_item(s, principal, id, action, path, sha, err);
+	} else if (rc == 0) {
+		rc = step_item(s, s->pdel, principal, id, "forget item id",
+		    err);
+	}
+out:
+	free(action);
+	free(path);
+	free(sha);
+	return rc;
+}
+
+/* At start: resolves every row a killed receiver left "placing". */
+static int
+resolve_all(struct mtls__content_store *s, struct mtls_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char *principal = NULL, *id = NULL;
+	int rc = 0, step;
+
+	/* One row at a time: resolving deletes it from the table read. */
+	while (rc == 0) {
+		if (sqlite3_prepare_v2(s->db, "SELECT principal, id FROM "
+			"placing LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+			return db_fail(s, "resolve items", err);
+		}
+		step = sqlite3_step(st);
+		if (step == SQLITE_ROW) {
+			principal = mtls__strdup(
+			    (const char *)sqlite3_column_text(st, 0));
+			id = mtls__strdup((const char *)sqlite3_column_text(st, 1));
+		}
+		sqlite3_finalize(st);
+		if (step == SQLITE_DONE) {
+			break;
+		}
+		if (step != SQLITE_ROW) {
+			return db_fail(s, "resolve items", err);
+		}
+		rc = principal != NULL && id != NULL
+		    ? resolve(s, principal, id, err)
+		    : mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+		free(principal);
+		free(id);
+		principal = id = NULL;
+	}
+	return rc;
+}
+
 int
 mtls__content_store_apply_spool(struct mtls__content_store *s,
     enum mtls_action action, const char *path,
@@ -557,12 +860,20 @@ mtls__content_store_apply_spool(struct mtls__content_store *s,
 		principal = "";
 	}
 	if (id != NULL) {
+		/* An earlier attempt interrupted between its change and its
+		 * record counts as applied when its change was made. */
+		if (resolve(s, principal, id, err) != 0) {
+			return -1;
+		}
 		rc = lookup(s, principal, id, aname, path, sha, err);
 		if (rc != 0) {
 			if (rc == 1) {
 				*outcome = MTLS__CONTENT_REPLAYED;
 				return 0;
 			}
+			return -1;
+		}
+		if (begin_item(s, principal, id, aname, path, sha, err) != 0) {
 			return -1;
 		}
 	}
@@ -572,11 +883,12 @@ mtls__content_store_apply_spool(struct mtls__content_store *s,
 		rc = deactivate(s, path, err);
 	}
 	if (rc < 0) {
-		return -1;
+		return -1; /* the row stays "placing": the retry resolves it */
 	}
 	*outcome = rc == 1 ? MTLS__CONTENT_ABSENT : MTLS__CONTENT_APPLIED;
-	/* Recorded only now that the change is durable (see the header). */
-	if (id != NULL && record(s, principal, id, aname, path, sha, err) != 0) {
+	/* Applied only now that the change is durable (see the header). */
+	if (id != NULL &&
+	    commit_item(s, principal, id, aname, path, sha, err) != 0) {
 		return -1;
 	}
 	return 0;

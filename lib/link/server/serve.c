@@ -342,6 +342,15 @@ worker_init(struct serve *srv, struct serve_worker *w, int index,
 	if (w->store == NULL) {
 		return -1;
 	}
+	if (index == 0) {
+		unsigned n = mtls__content_store_sweep(w->store);
+
+		if (n > 0) {
+			mtls__serve_log(srv, "info", "removed %u temporary "
+			    "file%s a killed receiver left under %s", n,
+			    n == 1 ? "" : "s", srv->opts.root);
+		}
+	}
 	w->reserve = mtls__tls_reserve_new(w->base, 2, worker_pause, w, err);
 	if (w->reserve == NULL) {
 		return -1;

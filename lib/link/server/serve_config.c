@@ -1,17 +1,12 @@
 /* see mtls/serve.h: the receiver's configuration, its setters and their
  * ranges. A leaf: calls only base/ and pki/ (the policy OID rule). */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "mtls/pki.h"
+#include "base/internal.h"
 #include "link/server/serve_config_int.h"
 
-/* Longest path, address or URL a setter takes: longer is a mistake, not a
- * file (PATH_MAX is 4096 on Linux). */
-#define CFG_STR_MAX 4096
 #define SECONDS_MAX 86400
 
 void
@@ -32,69 +27,6 @@ const struct mtls__serve_opts *
 mtls__serve_config_opts(const struct mtls_serve_config *cfg)
 {
 	return &cfg->o;
-}
-
-/* The view's strings are const for its readers; the config owns them. */
-static void
-str_free(const char *s, int secret)
-{
-	char *p = (char *)(uintptr_t)s;
-
-	if (p != NULL && secret) {
-		OPENSSL_cleanse(p, strlen(p));
-	}
-	free(p);
-}
-
-/* Replaces *SLOT with a copy of V (NULL clears it); WHAT names the value
- * in a refusal. On failure *SLOT is unchanged. */
-static int
-str_set(const char **slot, const char *v, int secret, const char *what,
-    struct mtls_err *err)
-{
-	char *copy = NULL;
-	size_t n;
-
-	if (v != NULL) {
-		n = strnlen(v, CFG_STR_MAX + 1);
-		if (n == 0 || n > CFG_STR_MAX) {
-			return mtls_err_set(err, MTLS_E_USAGE, "%s "
-			    "must be 1 to %d characters, not %zu%s", what,
-			    CFG_STR_MAX, n, n > CFG_STR_MAX ? " or more" : "");
-		}
-		copy = malloc(n + 1);
-		if (copy == NULL) {
-			return mtls_err_set(err, MTLS_E_INTERNAL, ""
-			    "out of memory copying the %s", what);
-		}
-		memcpy(copy, v, n + 1);
-	}
-	str_free(*slot, secret);
-	*slot = copy;
-	return 0;
-}
-
-static int
-seconds_check(double s, const char *what, struct mtls_err *err)
-{
-	/* !(s > 0) also refuses NaN. */
-	if (!(s > 0) || s > SECONDS_MAX) {
-		return mtls_err_set(err, MTLS_E_USAGE, "the %s "
-		    "must be seconds more than 0 and at most %d, not %g", what,
-		    SECONDS_MAX, s);
-	}
-	return 0;
-}
-
-static int
-long_check(long long v, long long min, long long max, const char *what,
-    struct mtls_err *err)
-{
-	if (v < min || v > max) {
-		return mtls_err_set(err, MTLS_E_USAGE, "%s must "
-		    "be from %lld to %lld, not %lld", what, min, max, v);
-	}
-	return 0;
 }
 
 struct mtls_serve_config *
@@ -122,21 +54,21 @@ mtls_serve_config_free(struct mtls_serve_config *cfg)
 		return;
 	}
 	o = &cfg->o;
-	str_free(o->listen, 0);
-	str_free(o->cert, 0);
-	str_free(o->key, 0);
-	str_free(o->key_pass, 1);
-	str_free(o->ca, 0);
-	str_free(o->root, 0);
-	str_free(o->state_dir, 0);
-	str_free(o->map, 0);
-	str_free(o->ocsp_url, 0);
-	str_free(o->audit_log, 0);
+	mtls__setting_free(o->listen, 0);
+	mtls__setting_free(o->cert, 0);
+	mtls__setting_free(o->key, 0);
+	mtls__setting_free(o->key_pass, 1);
+	mtls__setting_free(o->ca, 0);
+	mtls__setting_free(o->root, 0);
+	mtls__setting_free(o->state_dir, 0);
+	mtls__setting_free(o->map, 0);
+	mtls__setting_free(o->ocsp_url, 0);
+	mtls__setting_free(o->audit_log, 0);
 	for (i = 0; i < o->ncrl; i++) {
-		str_free(cfg->crl[i], 0);
+		mtls__setting_free(cfg->crl[i], 0);
 	}
 	for (i = 0; i < o->npolicies; i++) {
-		str_free(cfg->policies[i], 0);
+		mtls__setting_free(cfg->policies[i], 0);
 	}
 	free(cfg);
 }
@@ -149,14 +81,14 @@ mtls_serve_config_set_listen(struct mtls_serve_config *cfg, const char *addr,
 		return mtls_err_set(err, MTLS_E_USAGE, "the listen "
 		    "address is required (\"127.0.0.1:8443\", \"[::1]:8443\")");
 	}
-	return str_set(&cfg->o.listen, addr, 0, "listen address", err);
+	return mtls__setting_str(&cfg->o.listen, addr, 0, "listen address", err);
 }
 
 int
 mtls_serve_config_set_cert_file(struct mtls_serve_config *cfg,
     const char *path, struct mtls_err *err)
 {
-	return str_set(&cfg->o.cert, path, 0, "certificate file", err);
+	return mtls__setting_str(&cfg->o.cert, path, 0, "certificate file", err);
 }
 
 int
@@ -168,17 +100,17 @@ mtls_serve_config_set_key_file(struct mtls_serve_config *cfg,
 	/* Both or neither: copy the key's path aside first, so a refused
 	 * password spec leaves the config as it was. */
 	cfg->o.key = NULL;
-	if (str_set(&cfg->o.key, path, 0, "key file", err) != 0) {
+	if (mtls__setting_str(&cfg->o.key, path, 0, "key file", err) != 0) {
 		cfg->o.key = old;
 		return -1;
 	}
-	if (str_set(&cfg->o.key_pass, pass_spec, 1, "key password spec",
+	if (mtls__setting_str(&cfg->o.key_pass, pass_spec, 1, "key password spec",
 		err) != 0) {
-		str_free(cfg->o.key, 0);
+		mtls__setting_free(cfg->o.key, 0);
 		cfg->o.key = old;
 		return -1;
 	}
-	str_free(old, 0);
+	mtls__setting_free(old, 0);
 	return 0;
 }
 
@@ -186,28 +118,28 @@ int
 mtls_serve_config_set_ca_file(struct mtls_serve_config *cfg, const char *path,
     struct mtls_err *err)
 {
-	return str_set(&cfg->o.ca, path, 0, "CA file", err);
+	return mtls__setting_str(&cfg->o.ca, path, 0, "CA file", err);
 }
 
 int
 mtls_serve_config_set_root(struct mtls_serve_config *cfg, const char *dir,
     struct mtls_err *err)
 {
-	return str_set(&cfg->o.root, dir, 0, "root directory", err);
+	return mtls__setting_str(&cfg->o.root, dir, 0, "root directory", err);
 }
 
 int
 mtls_serve_config_set_state_dir(struct mtls_serve_config *cfg,
     const char *dir, struct mtls_err *err)
 {
-	return str_set(&cfg->o.state_dir, dir, 0, "state directory", err);
+	return mtls__setting_str(&cfg->o.state_dir, dir, 0, "state directory", err);
 }
 
 int
 mtls_serve_config_set_map_file(struct mtls_serve_config *cfg,
     const char *path, struct mtls_err *err)
 {
-	return str_set(&cfg->o.map, path, 0, "map file", err);
+	return mtls__setting_str(&cfg->o.map, path, 0, "map file", err);
 }
 
 void
@@ -220,7 +152,7 @@ int
 mtls_serve_config_set_workers(struct mtls_serve_config *cfg, int n,
     struct mtls_err *err)
 {
-	if (long_check(n, 1, 64, "workers", err) != 0) {
+	if (mtls__setting_range(n, 1, 64, "workers", err) != 0) {
 		return -1;
 	}
 	cfg->o.workers = n;
@@ -231,7 +163,7 @@ int
 mtls_serve_config_set_max_conns(struct mtls_serve_config *cfg, int n,
     struct mtls_err *err)
 {
-	if (long_check(n, 1, 1000000, "max connections", err) != 0) {
+	if (mtls__setting_range(n, 1, 1000000, "max connections", err) != 0) {
 		return -1;
 	}
 	cfg->o.max_conns = n;
@@ -260,7 +192,7 @@ mtls_serve_config_set_log_json(struct mtls_serve_config *cfg, int on)
 static int
 set_seconds(double *slot, double s, const char *what, struct mtls_err *err)
 {
-	if (seconds_check(s, what, err) != 0) {
+	if (mtls__setting_seconds(s, SECONDS_MAX, what, err) != 0) {
 		return -1;
 	}
 	*slot = s;
@@ -317,7 +249,7 @@ mtls_serve_config_add_crl_file(struct mtls_serve_config *cfg,
 		return mtls_err_set(err, MTLS_E_USAGE, "a CRL "
 		    "file needs a path");
 	}
-	if (str_set(&cfg->crl[cfg->o.ncrl], path, 0, "CRL file", err) != 0) {
+	if (mtls__setting_str(&cfg->crl[cfg->o.ncrl], path, 0, "CRL file", err) != 0) {
 		return -1;
 	}
 	cfg->o.ncrl++;
@@ -339,7 +271,7 @@ mtls_serve_config_set_ocsp(struct mtls_serve_config *cfg, const char *url,
 		return mtls_err_set(err, MTLS_E_USAGE, "the OCSP "
 		    "URL must start with http:// or https://, not '%.64s'", url);
 	}
-	if (str_set(&cfg->o.ocsp_url, url, 0, "OCSP URL", err) != 0) {
+	if (mtls__setting_str(&cfg->o.ocsp_url, url, 0, "OCSP URL", err) != 0) {
 		return -1;
 	}
 	cfg->o.ocsp = 1;
@@ -363,7 +295,7 @@ int
 mtls_serve_config_set_ocsp_max_age(struct mtls_serve_config *cfg,
     long seconds, struct mtls_err *err)
 {
-	if (long_check(seconds, 1, SECONDS_MAX, "OCSP max age (seconds)",
+	if (mtls__setting_range(seconds, 1, SECONDS_MAX, "OCSP max age (seconds)",
 		err) != 0) {
 		return -1;
 	}
@@ -375,7 +307,7 @@ int
 mtls_serve_config_set_ocsp_clock_skew(struct mtls_serve_config *cfg,
     long seconds, struct mtls_err *err)
 {
-	if (long_check(seconds, 1, SECONDS_MAX, "OCSP clock skew (seconds)",
+	if (mtls__setting_range(seconds, 1, SECONDS_MAX, "OCSP clock skew (seconds)",
 		err) != 0) {
 		return -1;
 	}
@@ -402,7 +334,7 @@ mtls_serve_config_add_required_policy(struct mtls_serve_config *cfg,
 		    "required policy needs an OID");
 	}
 	if (mtls_policy_oid_check(oid, err) != 0 ||
-	    str_set(&cfg->policies[cfg->o.npolicies], oid, 0, "policy OID",
+	    mtls__setting_str(&cfg->policies[cfg->o.npolicies], oid, 0, "policy OID",
 		err) != 0) {
 		return -1;
 	}
@@ -434,11 +366,11 @@ mtls_serve_config_set_audit_log(struct mtls_serve_config *cfg,
     const char *path, long long max_bytes, struct mtls_err *err)
 {
 	if (max_bytes != 0 &&
-	    long_check(max_bytes, 4096, 1LL << 50, "audit log max bytes",
+	    mtls__setting_range(max_bytes, 4096, 1LL << 50, "audit log max bytes",
 		err) != 0) {
 		return -1;
 	}
-	if (str_set(&cfg->o.audit_log, path, 0, "audit log", err) != 0) {
+	if (mtls__setting_str(&cfg->o.audit_log, path, 0, "audit log", err) != 0) {
 		return -1;
 	}
 	cfg->o.audit_max_bytes = max_bytes;

@@ -1,0 +1,138 @@
+#!/bin/bash
+# One JSON vocabulary (docs/json.md): every command with --json runs here and
+# its output is checked against the field table of docs/json.md by
+# tests/json/vocab.py (snake_case names from the table, RFC 3339 UTC dates,
+# arrays for lists, lower-case hex fingerprints, one error object). The
+# checker is shown to fail on planted violations, and every source file of
+# src/ that offers --json must be covered by a run below.
+. "$(dirname "$0")/lib.sh"
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+VOCAB=$SRC/docs/json.md
+CHECK=(python3 "$SRC/tests/json/vocab.py" "$VOCAB")
+cd "$T" || exit 1
+mkdir -p out
+
+$MTLS ca init --ca-dir pki >/dev/null || { echo "ca init failed"; exit 1; }
+export MTLS_CA_DIR=$T/pki
+$MTLS issue web --profile server --san dns:localhost,ip:127.0.0.1 --out servers/web >/dev/null &&
+	$MTLS issue cli --profile client --out clients >/dev/null &&
+	$MTLS issue old --profile client --out clients >/dev/null &&
+	$MTLS revoke old --reason keyCompromise >/dev/null 2>&1 &&
+	$MTLS renew cli >/dev/null 2>&1 &&
+	$MTLS export web --to p12 --from servers/web --pass pass:pw-123456 --out web.p12 >/dev/null &&
+	$MTLS export web --to jks --from servers/web --pass pass:pw-123456 --out web.jks >/dev/null &&
+	$MTLS csr part --out csr >/dev/null 2>&1 &&
+	$MTLS policy add partner --profile client --subject-allow 'CN=*' --san-allow 'dns:*.partner.example' >/dev/null &&
+	$MTLS token create n1 --profile client --san dns:n1.example >/dev/null 2>&1 ||
+	{ fail "the PKI for the outputs"; finish; exit 1; }
+echo data >f.txt
+$MTLS push https://127.0.0.1:1 --cert clients/cli.crt --key clients/cli.key \
+	--ca pki/ca.crt --state st /content/f.txt=f.txt >/dev/null 2>&1
+mkdir -p sysdir
+
+# A TLS server that asks for client certificates, for probe.
+P=$(free_port)
+bg openssl s_server -quiet -accept "$P" -cert servers/web/web.crt -key servers/web/web.key \
+	-cert_chain servers/web/web.chain.pem -CAfile pki/ca.crt -Verify 1 -www
+wait_port "$P" 10 || fail "openssl s_server started"
+
+# json NAME SOURCE EXPECTED-STATUS CMD...: runs CMD into out/NAME.json,
+# checks the exit status and the document; SOURCE is the file of src/ whose
+# --json this covers.
+COVERED=" "
+json() {
+	local name=$1 src=$2 want=$3 got; shift 3
+	COVERED+="$src "
+	"$@" >"out/$name.json" 2>"out/$name.err"; got=$?
+	if [ "$got" != "$want" ]; then
+		fail "$name: exit $got, wanted $want"; sed 's/^/    /' "out/$name.err" | head -5
+		return
+	fi
+	check "$name: follows docs/json.md" "${CHECK[@]}" "out/$name.json"
+}
+
+json list cmd_list.c 0 $MTLS list --all --json
+json list_deployments cmd_list.c 0 $MTLS list web --deployments --json
+json inspect_cert cmd_inspect.c 0 $MTLS inspect servers/web/web.chain.pem --json
+json inspect_key cmd_inspect.c 0 $MTLS inspect servers/web/web.key --json
+json inspect_csr cmd_inspect.c 0 $MTLS inspect csr/part.csr --json
+json inspect_p12 cmd_inspect.c 0 $MTLS inspect web.p12 --pass pass:pw-123456 --json
+json keystore_jks cmd_keystore.c 0 $MTLS keystore list web.jks --pass pass:pw-123456 --json
+json keystore_p12 cmd_keystore.c 0 $MTLS keystore list web.p12 --pass pass:pw-123456 --json
+json doctor_dir cmd_doctor.c 3 $MTLS doctor servers/web --json
+json doctor_files cmd_doctor.c 0 $MTLS doctor servers/web/web.crt servers/web/web.key --ca pki/ca.crt --json
+json probe cmd_probe.c 0 $MTLS probe "127.0.0.1:$P" --ca pki/ca.crt --cert clients/cli.crt --key clients/cli.key --json
+json probe_closed cmd_probe.c 1 $MTLS probe "127.0.0.1:$(free_port)" --ca pki/ca.crt --json
+json policy cmd_policy.c 0 $MTLS policy list --json
+json token cmd_token.c 0 $MTLS token list --all --json
+json audit cmd_token.c 0 $MTLS audit --json
+json eab_create cmd_acme.c 0 $MTLS acme eab create shop --allow 'dns:*.shop.example' --json
+json eab_list cmd_acme.c 0 $MTLS acme eab list --json
+json queue cmd_queue.c 0 $MTLS queue --state st --json
+json trust cmd_trust.c 1 $MTLS trust status --system --system-dir sysdir --json
+json error_list cmd_list.c 1 $MTLS list --json --ca-dir "$T/none"
+json error_inspect cmd_inspect.c 1 $MTLS inspect "$T/none.pem" --json
+
+# The outputs say what the vocabulary promises, not only what it allows.
+check "list: dates are RFC 3339, sans an array, sha256 lower hex, revoked row carries revoked_at" python3 -c '
+import json, re
+rows = json.load(open("out/list.json"))
+web = [r for r in rows if r["name"] == "web"][0]
+assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", web["not_after"]), web["not_after"]
+assert web["sans"] == ["dns:localhost", "ip:127.0.0.1"], web["sans"]
+assert re.fullmatch(r"[0-9a-f]{64}", web["sha256"]), web["sha256"]
+old = [r for r in rows if r["name"] == "old"][0]
+assert old["status"] == "revoked" and old["reason"] == "keyCompromise" and old["revoked_at"].endswith("Z")
+assert any(r.get("superseded_by") for r in rows if r["name"] == "cli")
+'
+check "the same certificate, the same fingerprint and dates in list, inspect and probe" python3 -c '
+import json
+web = [r for r in json.load(open("out/list.json")) if r["name"] == "web"][0]
+ins = json.load(open("out/inspect_cert.json"))["objects"][0]
+pro = json.load(open("out/probe.json"))["chain"][0]
+for o in (ins, pro):
+    assert (o["sha256"], o["not_after"], o["serial"], o["sans"]) == (web["sha256"], web["not_after"], web["serial"], web["sans"]), o
+'
+check_output "inspect: the text keeps AB:CD fingerprints and readable dates" \
+	'SHA-256: +([0-9A-F]{2}:){31}[0-9A-F]{2}$' $MTLS inspect servers/web/web.crt
+check_output "... Validity in the text form" 'Validity: +[0-9-]{10} [0-9:]{8} UTC to' $MTLS inspect servers/web/web.crt
+check "error object: code, message and the exit status" python3 -c '
+import json
+e = json.load(open("out/error_list.json"))["error"]
+assert e["exit_status"] == 1 and e["code"] == "notfound" and "no CA" in e["message"], e
+'
+check "probe findings: check and about" python3 -c '
+import json
+f = json.load(open("out/probe.json"))["findings"]
+assert f and all("check" in x and "about" in x for x in f), f
+'
+
+# Every file of src/ that offers --json is covered above.
+for f in $(grep -l '{"json", no_argument' "$SRC"/src/*.c); do
+	b=$(basename "$f")
+	case "$COVERED" in
+	*" $b "*) pass "--json of $b is checked" ;;
+	*) fail "--json of $b is not run by this test" ;;
+	esac
+done
+
+# The checker fails on planted violations.
+plant() {
+	python3 -c "
+import json, sys
+rows = json.load(open('out/list.json'))
+$2
+json.dump(rows, open('out/planted.json', 'w'))
+"
+	check_output "the checker refuses $1" "$3" sh -c \
+		"! ${CHECK[*]} out/planted.json"
+}
+plant "an epoch date" 'rows[0]["not_after"] = 1830528287' 'not_after must be time'
+plant "a human date in a time field" 'rows[0]["not_before"] = "2026-12-02 16:04:47 UTC"' 'not_before must be time'
+plant "a list as a string" 'rows[0]["sans"] = "dns:a,dns:b"' 'sans must be strings'
+plant "an upper-case colon fingerprint" 'rows[0]["sha256"] = "AB:" * 31 + "AB"' 'sha256 must be sha256'
+plant "a camelCase field" 'rows[0]["notAfter"] = rows[0]["not_after"]' 'not snake_case'
+plant "a field not in the vocabulary" 'rows[0]["expiry"] = rows[0]["not_after"]' 'not in the vocabulary'
+plant "a date that is not RFC 3339 in a string field" 'rows[0]["name"] = "2026-12-02 16:04"' 'not RFC 3339'
+plant "null where a field is never null" 'rows[0]["status"] = None' 'status is never null'
+finish
