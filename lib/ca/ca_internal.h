@@ -58,6 +58,12 @@ void mtls__lock_drop(struct mtls__lock *lk);
 int mtls__ca_begin_locked(struct mtls_ca *ca, long wait_ms,
     struct mtls_err *err);
 void mtls__ca_txn_unlock(struct mtls_ca *ca);
+/* journal.c: mtls_ca_lock waiting at most WAIT_MS (0: not at all;
+ * MTLS_E_BUSY naming the holder after). *TOOK is 1 when this call took
+ * the lock (the caller releases it with mtls_ca_release), 0 when it was
+ * held already. For a server's writes outside a transaction. */
+int mtls__ca_lock_wait(struct mtls_ca *ca, long wait_ms, int *took,
+    struct mtls_err *err);
 /* A fileset stage hook (ARG: the lock): notes PATH's directory. */
 int mtls__lock_note(const char *path, void *arg, struct mtls_err *err);
 /* Removes temporary files of a killed writer from CA_DIR and from the
