@@ -11,7 +11,7 @@
 # Not a test.
 #
 #   bench/enroll.sh [-n N] [-r ROUNDS] [-s STORM] [-p PARALLEL] [--db URL]
-#                   [--no-peer]
+#                   [--no-peer] [--base MTLS]
 #     -n N         enrollments per round and mode (default 200)
 #     -r ROUNDS    rounds; medians over them (default 3)
 #     -s STORM     nodes in the re-enrollment storm (default 1000; 0: none)
@@ -19,13 +19,16 @@
 #     --db URL     the CA's inventory engine, given to `mtls ca init --db`
 #                  (default: the CA directory's SQLite file)
 #     --no-peer    mtls only (no cfssl)
+#     --base MTLS  also another build of mtls (say, main's, before a
+#                  change), alternating with this one on its own tokens
+#                  and CSRs: a before/after in the same run and load
 # Each server variant is one start_* function and one row label: add
 # variants (other engines, several instances) the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh >/dev/null
 MTLS=$PWD/build/src/mtls
-N=200 ROUNDS=3 STORM=1000 PAR=4 DB="" PEER=1
+N=200 ROUNDS=3 STORM=1000 PAR=4 DB="" PEER=1 BASE=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	-n) N=$2; shift ;;
@@ -34,7 +37,8 @@ while [ $# -gt 0 ]; do
 	-p) PAR=$2; shift ;;
 	--db) DB=$2; shift ;;
 	--no-peer) PEER=0 ;;
-	*) echo "usage: bench/enroll.sh [-n N] [-r ROUNDS] [-s STORM] [-p PARALLEL] [--db URL] [--no-peer]" >&2; exit 2 ;;
+	--base) BASE=$(realpath "$2"); shift ;;
+	*) echo "usage: bench/enroll.sh [-n N] [-r ROUNDS] [-s STORM] [-p PARALLEL] [--db URL] [--no-peer] [--base MTLS]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -57,10 +61,10 @@ DB_ARGS=()
 # The same TLS identity for both servers, issued by the CA.
 "$MTLS" issue srv --ca-dir ca --profile server --san ip:127.0.0.1 --out . >/dev/null
 
-# start_mtls: mtls ca serve on a free port -> $MPORT, $MPID
+# start_mtls [BIN]: mtls ca serve on a free port -> $MPORT, $MPID
 start_mtls() {
 	MPORT=$(free_port)
-	"$MTLS" ca serve --ca-dir ca --listen "127.0.0.1:$MPORT" --cert srv.chain.pem \
+	"${1:-$MTLS}" ca serve --ca-dir ca --listen "127.0.0.1:$MPORT" --cert srv.chain.pem \
 		--key srv.key --quiet --fail-limit 1000 --max-conns 2048 2>>mtls.log &
 	MPID=$!; PIDS+=("$MPID")
 	wait_port "$MPORT"
@@ -80,19 +84,20 @@ J
 # Keys and CSRs for every round and mode (base64 DER for EST, JSON for
 # cfssl: the same CSR), then the storm's renewal CSRs (new keys, the
 # subject of the current certificate, no SANs: RFC 7030 4.2.2 keeps them).
-python3 - "$N" "$ROUNDS" "$STORM" <<'PY'
+python3 - "$N" "$ROUNDS" "$STORM" "${BASE:+b}" <<'PY'
 import base64, json, sys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 n, rounds, storm = (int(a) for a in sys.argv[1:4])
+prefixes = [""] + ([sys.argv[4]] if len(sys.argv) > 4 and sys.argv[4] else [])
 def csr(name):
     k = ec.generate_private_key(ec.SECP256R1())
     r = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])).sign(k, hashes.SHA256())
     return k, r
-for m in ("close", "keep"):
+for m in [p + m for p in prefixes for m in ("close", "keep")]:
     for r in range(rounds):
         for i in range(n):
             name = "%s%d-%d" % (m, r, i)
@@ -110,7 +115,7 @@ with open("storm.batch", "w") as b:
         open(name + ".re.b64", "wb").write(base64.encodebytes(c.public_bytes(serialization.Encoding.DER)))
 PY
 # One-time tokens, one batch (one transaction) per round and mode.
-for m in close keep; do
+for m in close keep ${BASE:+bclose bkeep}; do
 	for ((r = 0; r < ROUNDS; r++)); do
 		for ((i = 0; i < N; i++)); do echo "$m$r-$i"; done > "$m$r.names"
 		"$MTLS" token create --batch "$m$r.names" --ca-dir ca --ttl 2h \
@@ -123,7 +128,7 @@ done
 # cache, so every request pays a full handshake; "keep": PAR connections
 # reused for everything.
 conn_opts() { # MODE
-	[ "$1" = close ] && printf 'header = "Connection: close"\nno-sessionid\n'
+	[ "${1#b}" = close ] && printf 'header = "Connection: close"\nno-sessionid\n'
 	return 0
 }
 est_config() { # MODE ROUND PORT
@@ -171,11 +176,19 @@ cfssl_ok() {
 	echo "$k"
 }
 
+if [ -n "$BASE" ]; then
+	start_mtls "$BASE"
+	BPORT=$MPORT BPID=$MPID
+fi
 start_mtls
 [ "$PEER" = 1 ] && start_cfssl
 : > results.txt
 for mode in close keep; do
 	for ((r = 0; r < ROUNDS; r++)); do
+		if [ -n "$BASE" ]; then
+			est_config "b$mode" "$r" "$BPORT" > "est-b$mode$r.cfg"
+			echo "base $mode $(measure "$BPID" "est-b$mode$r.cfg" est_ok)" >> results.txt
+		fi
 		est_config "$mode" "$r" "$MPORT" > "est-$mode$r.cfg"
 		echo "mtls $mode $(measure "$MPID" "est-$mode$r.cfg" est_ok)" >> results.txt
 		if [ "$PEER" = 1 ]; then
@@ -184,6 +197,11 @@ for mode in close keep; do
 		fi
 	done
 done
+
+# Answers per durable commit (group commit), from the server's metrics.
+GROUP_LINE=$(curl -s --cacert ca/ca.crt "https://127.0.0.1:$MPORT/metrics" |
+	awk '/^mtls_ca_group_commits_total/ {c = $2} /^mtls_ca_group_answers_total/ {a = $2}
+	     END {if (c > 0) printf "group commit: %d answers in %d commits (%.1f per commit)", a, c, a / c}')
 
 # The re-enrollment storm: STORM node certificates issued in one batch,
 # then every node renews at once through `ca serve` with its own
@@ -210,15 +228,16 @@ print('re-enrollment storm: %d/%d renewed in %.1f s wall (%.0f/s), CA %.2f cpu s
       % (ok, n, w, ok / w, c, ok / max(c, 0.01), $PAR * 4))")
 fi
 
-python3 - "$N" "$ROUNDS" "$PAR" "$STORM_LINE" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+python3 - "$N" "$ROUNDS" "$PAR" "$STORM_LINE" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$GROUP_LINE" <<'PY'
 import statistics, sys
-n, rounds, par, storm, cores, load = sys.argv[1:7]
+n, rounds, par, storm, cores, load, groups = sys.argv[1:8]
 rows = {}
 for line in open("results.txt"):
     srv, mode, ok, cpu, wall = line.split()
     rows.setdefault((srv, mode), []).append((int(ok), float(cpu), float(wall)))
 label = {"close": "new full TLS handshake per request", "keep": "keep-alive (%s connections)" % par}
-name = {"mtls": "mtls ca serve (EST simpleenroll)", "cfssl": "cfssl serve (/api/v1/cfssl/sign)"}
+name = {"mtls": "mtls ca serve (EST simpleenroll)", "cfssl": "cfssl serve (/api/v1/cfssl/sign)",
+        "base": "mtls ca serve, --base build"}
 def med(v):
     ok = [o for o, c, w in v]
     per_cpu = statistics.median(o / max(c, 0.01) for o, c, w in v)
@@ -230,15 +249,20 @@ print("| server, connections | answered (worst round) | per CA CPU-second | per 
 print("|---|---|---|---|")
 for mode in ("close", "keep"):
     got = {}
-    for srv in ("mtls", "cfssl"):
+    for srv in ("base", "mtls", "cfssl"):
         if (srv, mode) not in rows:
             continue
         ok, pc, pw = med(rows[(srv, mode)])
         got[srv] = (pc, pw)
         print("| %s, %s | %d/%s | %.0f | %.0f |" % (name[srv], label[mode], ok, n, pc, pw))
-    if len(got) == 2:
+    if "base" in got:
+        print("| ratio mtls/base, %s | | %.2fx | %.2fx |" % (label[mode],
+              got["mtls"][0] / max(got["base"][0], 1e-9), got["mtls"][1] / max(got["base"][1], 1e-9)))
+    if "cfssl" in got:
         print("| ratio mtls/cfssl, %s | | %.1fx | %.1fx |" % (label[mode],
               got["mtls"][0] / max(got["cfssl"][0], 1e-9), got["mtls"][1] / max(got["cfssl"][1], 1e-9)))
 if storm:
     print(storm)
+if groups:
+    print(groups)
 PY

@@ -41,6 +41,12 @@ struct mtls_ca {
 	struct mtls__lock *lock; /* held between mtls_ca_lock and _release */
 	char *recovery;          /* what taking the lock finished or undid */
 	int txn_lock;            /* the lock ends with the transaction */
+	/* Group commit (journal.c): one transaction that a server's burst
+	 * of writes shares, committed once (mtls__ca_group_join). */
+	int group_open;
+	int group_failed;        /* a savepoint could not be closed */
+	void (*group_flush)(void *arg);
+	void *group_arg;
 };
 
 /* lock.c: DIR/lock, taken with a wait bounded by WAIT_MS, or when
@@ -64,6 +70,27 @@ void mtls__ca_txn_unlock(struct mtls_ca *ca);
  * held already. For a server's writes outside a transaction. */
 int mtls__ca_lock_wait(struct mtls_ca *ca, long wait_ms, int *took,
     struct mtls_err *err);
+/* Group commit, for a server whose event loop answers a burst of writes
+ * with one durable commit (one fdatasync) instead of one each. A request
+ * joins the group (the first one opens its transaction under the CA lock,
+ * waiting at most WAIT_MS) and gets a savepoint for its own writes, which
+ * it keeps or undoes when it leaves; nothing is durable, so nothing may
+ * be answered, until mtls__ca_group_commit. FLUSH(ARG) is called when
+ * another writer (mtls_ca_begin, mtls__ca_begin_locked) needs the
+ * database while a group is open: it must commit the group and send the
+ * answers that waited for it. */
+void mtls__ca_group_init(struct mtls_ca *ca, void (*flush)(void *arg),
+    void *arg);
+int mtls__ca_group_join(struct mtls_ca *ca, long wait_ms, struct mtls_err *err);
+/* KEEP 1: the request's writes stay in the group; 0: they are undone
+ * (the others' stay). -1 when the savepoint could not be closed: the
+ * whole group then fails at its commit. */
+int mtls__ca_group_leave(struct mtls_ca *ca, int keep, struct mtls_err *err);
+/* 1 while a group's transaction is open (answers must wait for it). */
+int mtls__ca_group_open(const struct mtls_ca *ca);
+/* Commits the open group (0 when none is open); on failure nothing of
+ * the group was recorded. */
+int mtls__ca_group_commit(struct mtls_ca *ca, struct mtls_err *err);
 /* A fileset stage hook (ARG: the lock): notes PATH's directory. */
 int mtls__lock_note(const char *path, void *arg, struct mtls_err *err);
 /* Removes temporary files of a killed writer from CA_DIR and from the

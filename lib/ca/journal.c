@@ -353,9 +353,29 @@ recover_journal(struct mtls_ca *ca, struct mtls_err *err)
 	return rc == 0 ? 0 : -1;
 }
 
+/* Another writer while a group is open: the server commits the group and
+ * answers its requests first. */
+static void
+group_flush(struct mtls_ca *ca)
+{
+	struct mtls_err e;
+
+	if (!ca->group_open) {
+		return;
+	}
+	if (ca->group_flush != NULL) {
+		ca->group_flush(ca->group_arg);
+	}
+	if (ca->group_open) {
+		/* No server to answer (or it did not commit): commit here. */
+		mtls__ca_group_commit(ca, &e);
+	}
+}
+
 int
 mtls_ca_begin(struct mtls_ca *ca, struct mtls_err *err)
 {
+	group_flush(ca);
 	return mtls__inv_begin(ca->inv, err);
 }
 
@@ -434,8 +454,10 @@ mtls__ca_lock_wait(struct mtls_ca *ca, long wait_ms, int *took,
 int
 mtls__ca_begin_locked(struct mtls_ca *ca, long wait_ms, struct mtls_err *err)
 {
-	int took = ca->lock == NULL;
+	int took;
 
+	group_flush(ca); /* may release the lock */
+	took = ca->lock == NULL;
 	if (lock_within(ca, wait_ms, err) != 0) {
 		return -1;
 	}
@@ -447,6 +469,67 @@ mtls__ca_begin_locked(struct mtls_ca *ca, long wait_ms, struct mtls_err *err)
 	}
 	ca->txn_lock = took;
 	return 0;
+}
+
+void
+mtls__ca_group_init(struct mtls_ca *ca, void (*flush)(void *arg), void *arg)
+{
+	ca->group_flush = flush;
+	ca->group_arg = arg;
+}
+
+int
+mtls__ca_group_join(struct mtls_ca *ca, long wait_ms, struct mtls_err *err)
+{
+	if (!ca->group_open) {
+		if (mtls__ca_begin_locked(ca, wait_ms, err) != 0) {
+			return -1;
+		}
+		ca->group_open = 1;
+		ca->group_failed = 0;
+	}
+	/* SQLite and PostgreSQL spell savepoints the same way. */
+	return mtls__db_exec(mtls__inv_db(ca->inv), "SAVEPOINT mtls_group",
+	    "starting a request's writes", err);
+}
+
+int
+mtls__ca_group_leave(struct mtls_ca *ca, int keep, struct mtls_err *err)
+{
+	struct mtls_db *db = mtls__inv_db(ca->inv);
+
+	if ((!keep && mtls__db_exec(db, "ROLLBACK TO SAVEPOINT mtls_group",
+		"undoing a request's writes", err) != 0) ||
+	    mtls__db_exec(db, "RELEASE SAVEPOINT mtls_group",
+		"ending a request's writes", err) != 0) {
+		/* The transaction's state is unknown (SQLite may have rolled
+		 * it all back): the group fails as a whole. */
+		ca->group_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+int
+mtls__ca_group_open(const struct mtls_ca *ca)
+{
+	return ca->group_open;
+}
+
+int
+mtls__ca_group_commit(struct mtls_ca *ca, struct mtls_err *err)
+{
+	if (!ca->group_open) {
+		return 0;
+	}
+	ca->group_open = 0;
+	if (ca->group_failed) {
+		ca->group_failed = 0;
+		mtls_ca_rollback(ca);
+		return mtls_err_set(err, MTLS_E_IO, "a request's writes could not "
+		    "be closed; the whole group was rolled back");
+	}
+	return mtls_ca_commit(ca, err);
 }
 
 void

@@ -129,6 +129,31 @@ struct mtls__acme_check {
 
 typedef void mtls__acme_validate_fn(void *arg, const struct mtls__acme_check *c);
 
+/* Accounts' keys, decoded: a request signed by an account ('kid') finds
+ * its key here instead of rebuilding it from the stored JWK. A slot holds
+ * one account's key with its thumbprint, and is used only while the
+ * stored account still names that thumbprint (so a key changed by
+ * another server sharing the inventory is not trusted); keyChange and
+ * deactivation empty it. */
+#define MTLS__ACME_KEY_SLOTS 512
+struct mtls__acme_keyslot {
+	char account[64];
+	char thumb[48];
+	EVP_PKEY *key;
+};
+
+/* Validations in flight (challenge "processing", RFC 8555 7.1.6): kept
+ * in memory only. The challenge stays "pending" in the inventory until
+ * its outcome is recorded, so starting one costs no commit, and a
+ * restart leaves it pending (the client may ask again) instead of
+ * processing forever. */
+#define MTLS__ACME_INFLIGHT 512
+struct mtls__acme_inflight {
+	char authz[64];         /* "" when free */
+	int index;
+	long long since_ms;     /* monotonic */
+};
+
 struct mtls__acme {
 	struct mtls_ca *ca;     /* unlocked; borrowed */
 	struct mtls__acme_opts o;
@@ -137,6 +162,9 @@ struct mtls__acme {
 	void *validate_arg;
 	char *ca_pem;           /* the CA certificate, appended to chains */
 	struct mtls__acme_ipcount *ipc; /* MTLS__ACME_IP_SLOTS */
+	struct mtls__acme_keyslot *keys; /* MTLS__ACME_KEY_SLOTS */
+	struct mtls__acme_inflight *flight; /* MTLS__ACME_INFLIGHT */
+	int nflight;            /* slots in use */
 	unsigned long long issued, refused;
 };
 
@@ -239,6 +267,26 @@ int mtls__acme_expired(struct mtls__acme_job *j, json_t *doc);
  * inventory is busy, else 500 with its message. */
 void mtls__acme_store_problem(struct mtls__acme_job *j,
     const struct mtls_err *e);
+
+/* ACCOUNT's cached key when it still has THUMB (a new reference), else
+ * NULL. */
+EVP_PKEY *mtls__acme_key_cached(struct mtls__acme *a, const char *account,
+    const char *thumb);
+/* Keeps KEY (a new reference is taken) as ACCOUNT's, with THUMB. */
+void mtls__acme_key_keep(struct mtls__acme *a, const char *account,
+    const char *thumb, EVP_PKEY *key);
+/* Forgets ACCOUNT's key (keyChange, deactivation). */
+void mtls__acme_key_forget(struct mtls__acme *a, const char *account);
+
+/* Marks challenge INDEX of AUTHZ as being validated: 1 marked, 0 it was
+ * already, -1 the table is full. */
+int mtls__acme_flight_start(struct mtls__acme *a, const char *authz,
+    int index);
+/* 1 when it is being validated; with TAKE, also unmarks it. */
+int mtls__acme_flight_has(struct mtls__acme *a, const char *authz, int index,
+    int take);
+/* How many validations are in flight. */
+int mtls__acme_flight_count(const struct mtls__acme *a);
 
 /* Counts one newAccount request from ADDR at NOW: 0 within the limit,
  * else the seconds until ADDR may ask again. */

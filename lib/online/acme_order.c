@@ -168,7 +168,7 @@ mtls__acme_new_order(struct mtls__acme_job *j)
 {
 	struct mtls_err e;
 	json_t *ids = NULL, *order = NULL, *azs = json_array(), *v;
-	char oid[40], aid[40], *tok;
+	char oid[40], aid[40], why[64], *tok;
 	unsigned char raw[32];
 	long n = 0;
 	size_t i, k;
@@ -237,6 +237,9 @@ mtls__acme_new_order(struct mtls__acme_job *j)
 	if (mtls__acme_save(j, "order", oid, j->account, order, &e) != 0) {
 		goto rollback;
 	}
+	snprintf(why, sizeof(why), "order %s", oid);
+	mtls__acme_audit(j, "acme-order", mtls__acme_jstr(json_array_get(ids, 0),
+	    "value"), NULL, "created", why);
 	if (mtls_ca_commit(j->a->ca, &e) != 0) {
 		mtls__acme_store_problem(j, &e);
 		goto out;

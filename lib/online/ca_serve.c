@@ -254,6 +254,13 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 static void
+on_group(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	mtls__casrv_group_flush(arg);
+}
+
+static void
 crl_cache_clear(struct crl_cache *c)
 {
 	OPENSSL_free(c->der);
@@ -352,6 +359,9 @@ casrv_reload(struct casrv *s, const char *why)
 
 	memset(&est, 0, sizeof(est));
 	memset(&err, 0, sizeof(err));
+	/* What was signed with the issuer we had is committed and answered
+	 * before another one signs. */
+	mtls__casrv_group_flush(s);
 	s->stamp = s->stamp_seen = mtls__ca_files_stamp(s->ca);
 	if (pass != NULL && (strncmp(pass, "fd:", 3) == 0 || strcmp(pass, "stdin") == 0)) {
 		mtls__casrv_log(s, "%s: cannot reload the CA: its password was read "
@@ -366,15 +376,25 @@ casrv_reload(struct casrv *s, const char *why)
 	memset(&oo, 0, sizeof(oo));
 	ocsp = mtls_ocsp_responder_new(s->ca, &oo, &err);
 	if (ocsp == NULL ||
-	    mtls__est_ctx_init(&est, s->ca, s->o.cert_lifetime, &err) != 0 ||
-	    (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), &err) != 0) ||
-	    (ctx = tls_ctx(s, s->o.cert ? s->o.cert : cert, s->o.key ? s->o.key : key,
+	    mtls__est_ctx_init(&est, s->ca, s->o.cert_lifetime, &err) != 0) {
+		goto fail;
+	}
+	/* Its own certificate moves to the new issuer when it can; the one
+	 * it has stays trusted through the overlap, so a busy inventory
+	 * does not hold the issuer back. */
+	if (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), &err) != 0) {
+		mtls__casrv_log(s, "%s: keeps its TLS certificate for now: %s", why,
+		    err.msg);
+		memset(&err, 0, sizeof(err));
+	}
+	if ((ctx = tls_ctx(s, s->o.cert ? s->o.cert : cert, s->o.key ? s->o.key : key,
 		s->o.cert ? s->o.key_pass : NULL, &err)) == NULL) {
 		goto fail;
 	}
 	mtls_ocsp_responder_free(s->ocsp);
 	s->ocsp = ocsp;
 	est.max_lifetime = s->est.max_lifetime;
+	est.group = s->est.group;
 	mtls__est_ctx_clear(&s->est);
 	s->est = est;
 	/* Open connections hold a reference to the old context. */
@@ -421,6 +441,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	unsigned long long seen;
 
 	(void)fd, (void)what;
+	mtls__casrv_group_flush(s); /* the CRL reads what was committed */
 	/* Reloaded once the files stood still for a tick: a rollover
 	 * replaces several of them, one rename at a time. */
 	seen = mtls__ca_files_stamp(s->ca);
@@ -554,16 +575,25 @@ static void
 casrv_free(struct casrv *s)
 {
 	s->stopping = 1; /* the listener goes before the connections */
+	if (s->ca != NULL) {
+		/* Commit what waits; its answers may not leave any more,
+		 * and a client's retry gets the same certificate. */
+		mtls__casrv_group_flush(s);
+	}
 	if (s->http != NULL) {
 		evhttp_free(s->http);
 	}
 	mtls__tls_reserve_free(s->reserve); /* after the connections */
 	/* Before the loop it resolves and connects in. */
 	mtls__acme_srv_free(s->acme);
+	if (s->group_ev != NULL) {
+		event_free(s->group_ev);
+	}
 	if (s->base != NULL) {
 		event_base_free(s->base);
 	}
 	SSL_CTX_free(s->ctx);
+	free(s->held);
 	mtls__est_ctx_clear(&s->est);
 	mtls_ocsp_responder_free(s->ocsp);
 	mtls_ca_free(s->ca);
@@ -647,6 +677,17 @@ mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg, struct mtls_err *err)
 		goto out;
 	}
 	s->base = event_base_new();
+	/* Three priorities: every event gets the middle one by default; the
+	 * group commit the lowest, so it runs when a loop iteration found
+	 * nothing else to do (the burst that came in during the last
+	 * commit is all read and signed before the next one). */
+	if (s->base != NULL && event_base_priority_init(s->base, 3) == 0) {
+		s->group_ev = event_new(s->base, -1, 0, on_group, s);
+	}
+	if (s->group_ev != NULL && event_priority_set(s->group_ev, 2) == 0) {
+		s->est.group = 1;
+		mtls__ca_group_init(s->ca, mtls__casrv_group_flush, s);
+	}
 	s->http = s->base != NULL ? evhttp_new(s->base) : NULL;
 	if (s->http == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "cannot create the event loop");

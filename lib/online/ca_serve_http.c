@@ -16,6 +16,7 @@
 #include "mtls/ca.h"
 #include "mtls/file.h"
 #include "mtls/ocsp.h"
+#include "base/buf.h"
 #include "base/clock.h"
 #include "online/ca_serve_int.h"
 #include "ca/ca_internal.h"
@@ -131,14 +132,20 @@ send_text(struct casrv *s, struct evhttp_request *req, int status,
 }
 
 static const char *
-method_name(struct evhttp_request *req)
+method_name_of(int cmd)
 {
-	switch (evhttp_request_get_command(req)) {
+	switch (cmd) {
 	case EVHTTP_REQ_GET: return "GET";
 	case EVHTTP_REQ_POST: return "POST";
 	case EVHTTP_REQ_HEAD: return "HEAD";
 	default: return "?";
 	}
+}
+
+static const char *
+method_name(struct evhttp_request *req)
+{
+	return method_name_of((int)evhttp_request_get_command(req));
 }
 
 /* cacerts 0, simpleenroll 1, simplereenroll 2, csrattrs and others 3. */
@@ -155,6 +162,142 @@ op_index(const char *op)
 		}
 	}
 	return 3;
+}
+
+/* Sends one EST answer: its headers, the counters, the log line. */
+static void
+est_reply(struct casrv *s, struct evhttp_request *req, const char *addr,
+    const char *method, const char *op, struct est_resp *resp)
+{
+	struct evkeyvalq *outh = evhttp_request_get_output_headers(req);
+	char ra[24];
+
+	if (resp->busy) {
+		s->busy++;
+	}
+	if (resp->issued) {
+		s->issued++;
+	} else if (resp->status >= 400) {
+		s->refused++;
+	}
+	if (resp->base64) {
+		/* RFC 7030 4.1.3, 4.2.3: base64 bodies say so. */
+		evhttp_add_header(outh, "Content-Transfer-Encoding", "base64");
+	}
+	if (resp->www_authenticate) {
+		evhttp_add_header(outh, "WWW-Authenticate",
+		    "Basic realm=\"mtls EST\", charset=\"UTF-8\"");
+	}
+	if (resp->retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%d", resp->retry_after);
+		evhttp_add_header(outh, "Retry-After", ra);
+	}
+	if (!s->o.log_quiet) {
+		mtls__casrv_log(s, "%s %s %s%s -> %d%s%.*s", addr, method,
+		    EST_PREFIX, op, resp->status, resp->status >= 400 ? ": " : "",
+		    resp->status >= 400 && resp->len > 0 ? (int)resp->len - 1 : 0,
+		    resp->status >= 400 && resp->body ? resp->body : "");
+	}
+	send_body(s, req, resp->status, resp->reason, resp->content_type,
+	    resp->body, resp->len);
+	free(resp->body);
+	resp->body = NULL;
+}
+
+/* The group could not be committed: nothing of it was recorded, so each
+ * waiting answer becomes "send it again" (202 when another writer held
+ * the inventory, as store_failed in est.c answers). */
+static void
+group_failed(struct est_resp *r, const struct mtls_err *e)
+{
+	char buf[600];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%s; nothing was recorded: send the "
+	    "same request again\n", r->busy || e->code == MTLS_E_BUSY
+	    ? "the CA's inventory is busy" : e->msg);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+	r->body = strdup(buf);
+	r->len = r->body != NULL && n > 0 ? strlen(r->body) : 0;
+	r->content_type = "text/plain; charset=utf-8";
+	if (e->code == MTLS_E_BUSY) {
+		r->status = 202;
+		r->reason = "Accepted";
+		r->retry_after = EST_BUSY_RETRY;
+		r->busy = 1;
+	} else {
+		r->status = 500;
+		r->reason = "Internal Server Error";
+	}
+}
+
+void
+mtls__casrv_group_flush(void *arg)
+{
+	struct casrv *s = arg;
+	struct mtls_err e;
+	size_t i, n;
+	int rc;
+
+	if (!mtls__ca_group_open(s->ca) && s->nheld == 0) {
+		return;
+	}
+	mtls_err_clear(&e);
+	rc = mtls__ca_group_commit(s->ca, &e);
+	if (rc != 0) {
+		mtls__casrv_log(s, "cannot commit %zu enrollment(s): %s", s->nheld,
+		    e.msg);
+	}
+	s->group_commits++;
+	s->group_answers += s->nheld;
+	/* Sending does not write: no new group opens while answering. */
+	n = s->nheld;
+	s->nheld = 0;
+	for (i = 0; i < n; i++) {
+		struct held_answer *h = &s->held[i];
+
+		if (rc != 0) {
+			group_failed(&h->resp, &e);
+		}
+		est_reply(s, h->req, h->addr, method_name_of(h->method), h->op,
+		    &h->resp);
+	}
+}
+
+/* Keeps an answer until the group commit; 0 when kept. */
+static int
+hold(struct casrv *s, struct evhttp_request *req, const char *addr,
+    const char *op, struct est_resp *resp)
+{
+	struct held_answer *h;
+
+	if (s->nheld == s->held_cap) {
+		size_t ncap = s->held_cap ? s->held_cap * 2 : 16;
+		struct held_answer *nh = realloc(s->held, ncap * sizeof(*nh));
+
+		if (nh == NULL) {
+			return -1;
+		}
+		s->held = nh;
+		s->held_cap = ncap;
+	}
+	h = &s->held[s->nheld];
+	h->req = req;
+	h->resp = *resp;
+	h->method = (int)evhttp_request_get_command(req);
+	snprintf(h->addr, sizeof(h->addr), "%s", addr);
+	snprintf(h->op, sizeof(h->op), "%s", op);
+	if (s->nheld++ == 0) {
+		s->group_start = mtls__mono_ms();
+	}
+	if (s->nheld >= GROUP_MAX ||
+	    mtls__mono_ms() - s->group_start >= GROUP_MAX_MS) {
+		mtls__casrv_group_flush(s);
+	} else {
+		event_active(s->group_ev, EV_TIMEOUT, 0);
+	}
+	return 0;
 }
 
 static void
@@ -192,38 +335,16 @@ route_est(struct casrv *s, struct evhttp_request *req, const char *op)
 	}
 	mtls__est_handle(&s->est, &r, &resp);
 	s->by_op[op_index(op)]++;
-	if (resp.busy) {
-		s->busy++;
-	}
 	if (resp.auth_failed) {
 		note_failure(s, addr);
 	}
-	if (resp.issued) {
-		s->issued++;
-	} else if (resp.status >= 400) {
-		s->refused++;
+	/* Its writes (and what it read) are not durable yet: the answer
+	 * waits for the group's commit. */
+	if (mtls__ca_group_open(s->ca) && hold(s, req, addr, op, &resp) == 0) {
+		return;
 	}
-	if (resp.base64) {
-		/* RFC 7030 4.1.3, 4.2.3: base64 bodies say so. */
-		evhttp_add_header(outh, "Content-Transfer-Encoding", "base64");
-	}
-	if (resp.www_authenticate) {
-		evhttp_add_header(outh, "WWW-Authenticate",
-		    "Basic realm=\"mtls EST\", charset=\"UTF-8\"");
-	}
-	if (resp.retry_after > 0) {
-		snprintf(ra, sizeof(ra), "%d", resp.retry_after);
-		evhttp_add_header(outh, "Retry-After", ra);
-	}
-	if (!s->o.log_quiet) {
-		mtls__casrv_log(s, "%s %s %s%s -> %d%s%.*s", addr, method_name(req),
-		    EST_PREFIX, op, resp.status, resp.status >= 400 ? ": " : "",
-		    resp.status >= 400 && resp.len > 0 ? (int)resp.len - 1 : 0,
-		    resp.status >= 400 && resp.body ? resp.body : "");
-	}
-	send_body(s, req, resp.status, resp.reason, resp.content_type, resp.body,
-	    resp.len);
-	free(resp.body);
+	mtls__casrv_group_flush(s); /* out of memory to wait: commit now */
+	est_reply(s, req, addr, method_name(req), op, &resp);
 }
 
 /* The CRL is rebuilt when a revocation changed the inventory and when
@@ -253,6 +374,9 @@ mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err)
 	    now < c->built + (c->next_update - c->built) / 2) {
 		return 0;
 	}
+	/* The number is taken in a transaction of its own, never inside a
+	 * group commit that could still fail and give it back. */
+	mtls__casrv_group_flush(s);
 	if (mtls__ca_lock_wait(s->ca, valid ? 0 : MTLS__CA_WRITE_WAIT_MS,
 		&took, err) != 0) {
 		return valid && err->code == MTLS_E_BUSY ? 0 : -1;
@@ -376,18 +500,13 @@ route_ocsp(struct casrv *s, struct evhttp_request *req, const char *rest)
 	free(der);
 }
 
-struct metric {
-	const char *name, *type, *help, *labels;
-	unsigned long long value;
-};
-
 static void
 route_metrics(struct casrv *s, struct evhttp_request *req)
 {
 	struct mtls_ocsp_stats os;
 
 	mtls_ocsp_responder_stats(s->ocsp, &os);
-	const struct metric m[] = {
+	const struct mtls__casrv_metric m[] = {
 	    {"mtls_ca_requests_total", "counter", "HTTP requests answered.", "",
 		s->requests},
 	    {"mtls_ca_responses_total", "counter", "Responses by status class.",
@@ -431,27 +550,25 @@ route_metrics(struct casrv *s, struct evhttp_request *req)
 		"allocated (out of memory).", "", s->unserved},
 	    {"mtls_ca_crl_builds_total", "counter", "CRLs signed.", "",
 		s->crl_builds},
+	    {"mtls_ca_group_commits_total", "counter", "Durable commits of "
+		"enrollments (one per group of requests answered together).", "",
+		s->group_commits},
+	    {"mtls_ca_group_answers_total", "counter", "EST answers that waited "
+		"for a group commit.", "", s->group_answers},
 	    {"mtls_ca_ocsp_requests_total", "counter", "OCSP requests.", "",
 		os.requests},
 	};
-	char buf[8192];
-	size_t i, n = 0;
-	int w;
+	struct mtls__buf b = MTLS__BUF_INIT;
 
-	for (i = 0; i < sizeof(m) / sizeof(m[0]) && n < sizeof(buf); i++) {
-		if (m[i].help != NULL) {
-			w = snprintf(buf + n, sizeof(buf) - n, "# HELP %s %s\n# TYPE "
-			    "%s %s\n", m[i].name, m[i].help, m[i].name, m[i].type);
-			n += w > 0 ? (size_t)w : 0;
-		}
-		if (n < sizeof(buf)) {
-			w = snprintf(buf + n, sizeof(buf) - n, "%s%s %llu\n", m[i].name,
-			    m[i].labels, m[i].value);
-			n += w > 0 ? (size_t)w : 0;
-		}
+	if (mtls__casrv_metrics_render(m, sizeof(m) / sizeof(m[0]), &b) != 0) {
+		mtls__casrv_log(s, "/metrics: out of memory building the page");
+		send_text(s, req, 503, "Service Unavailable", "the metrics "
+		    "cannot be built now\n");
+	} else {
+		send_body(s, req, 200, "OK", "text/plain; version=0.0.4",
+		    mtls__buf_str(&b), b.len);
 	}
-	send_body(s, req, 200, "OK", "text/plain; version=0.0.4", buf,
-	    n < sizeof(buf) ? n : 0);
+	mtls__buf_free(&b);
 }
 
 /* Routes by path prefix; a new protocol is one more row. */
@@ -489,7 +606,12 @@ mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 	}
 	if (strncmp(path, EST_PREFIX, strlen(EST_PREFIX)) == 0) {
 		route_est(s, req, path + strlen(EST_PREFIX));
-	} else if (strncmp(path, ACME_PREFIX, strlen(ACME_PREFIX)) == 0) {
+		return;
+	}
+	/* What the other routes read or write comes after the enrollments
+	 * answered so far. */
+	mtls__casrv_group_flush(s);
+	if (strncmp(path, ACME_PREFIX, strlen(ACME_PREFIX)) == 0) {
 		route_acme(s, req, path + strlen(ACME_PREFIX));
 	} else if (strcmp(path, "/crl.der") == 0 || strcmp(path, "/crl") == 0) {
 		route_crl(s, req, 0, 0);

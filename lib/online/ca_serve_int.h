@@ -3,6 +3,7 @@
 #ifndef MTLS_CA_SERVE_INT_H
 #define MTLS_CA_SERVE_INT_H
 
+#include <stdint.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -29,6 +30,22 @@ struct fail_slot {
 	int fails;
 	time_t first, blocked_until;
 };
+
+/* An EST answer waiting for the group commit that makes its writes
+ * durable (ca_internal.h, mtls__ca_group_join). */
+struct held_answer {
+	struct evhttp_request *req; /* evhttp keeps it until answered, even
+	                               when its connection is gone */
+	struct est_resp resp;
+	char addr[64];
+	char op[32];
+	int method;
+};
+
+/* A group is committed when the loop has nothing else to do, or at once
+ * when it is this large or this old (bounded latency under a storm). */
+#define GROUP_MAX 64
+#define GROUP_MAX_MS 20
 
 struct crl_cache {
 	unsigned char *der;
@@ -65,6 +82,11 @@ struct casrv {
 	unsigned long long issued, refused, requests, slowed, crl_builds;
 	unsigned long long busy, timed_out, accept_paused, conns_total;
 	unsigned long long unserved; /* closed unanswered: no memory for TLS */
+	struct held_answer *held;    /* answers waiting for the group commit */
+	size_t nheld, held_cap;
+	struct event *group_ev;      /* the lowest priority: runs when idle */
+	int64_t group_start;         /* mtls__mono_ms of the first held */
+	unsigned long long group_commits, group_answers;
 	unsigned long long by_op[4]; /* cacerts, simpleenroll,
 	                                simplereenroll, csrattrs */
 	unsigned long long by_status[6]; /* 1xx..5xx */
@@ -100,10 +122,26 @@ void mtls__casrv_reserve_pause(void *arg, int paused);
 /* One log line to stderr: "TIME mtls ca serve: ...". */
 void mtls__casrv_log(struct casrv *s, const char *fmt, ...) MTLS_PRINTF(2, 3);
 
+/* One line of /metrics; TYPE and HELP only on the first of a name. */
+struct mtls__casrv_metric {
+	const char *name, *type, *help, *labels;
+	unsigned long long value;
+};
+struct mtls__buf;
+/* Appends the Prometheus text of the N metrics M to B (growable: no
+ * limit). 0, or -1 when out of memory (B then holds part of it). */
+int mtls__casrv_metrics_render(const struct mtls__casrv_metric *m, size_t n,
+    struct mtls__buf *b);
+
 /* Rebuilds the cached CRL (PREV: the retiring issuer's, during a
  * rollover) when a revocation changed the inventory or half its validity
  * has passed. */
 int mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err);
+
+/* Commits the open group and sends the answers that waited for it (or,
+ * when the commit failed, a "send it again" in their place). The CA's
+ * group flush callback; a no-op when no group is open. */
+void mtls__casrv_group_flush(void *arg);
 
 /* evhttp's callback for every request: routes by path prefix. */
 void mtls__casrv_on_request(struct evhttp_request *req, void *arg);

@@ -152,7 +152,43 @@ struct est_job {
 	char name[256];
 	X509_REQ *csr;
 	GENERAL_NAMES *sans;  /* what the CSR asks for */
+	int in_txn;           /* between txn_begin and txn_undo/txn_end */
 };
+
+/* One request's writes: with group commit a savepoint in the transaction
+ * the burst shares (the server commits it, then answers), else a
+ * transaction of its own under the CA lock. */
+static int
+txn_begin(struct est_job *j, struct mtls_err *e)
+{
+	int rc = j->c->group
+	    ? mtls__ca_group_join(j->c->ca, MTLS__CA_WRITE_WAIT_MS, e)
+	    : mtls__ca_begin_locked(j->c->ca, MTLS__CA_WRITE_WAIT_MS, e);
+
+	j->in_txn = rc == 0;
+	return rc;
+}
+
+static void
+txn_undo(struct est_job *j)
+{
+	struct mtls_err e;
+
+	j->in_txn = 0;
+	if (j->c->group) {
+		(void)mtls__ca_group_leave(j->c->ca, 0, &e);
+	} else {
+		mtls_ca_rollback(j->c->ca);
+	}
+}
+
+static int
+txn_end(struct est_job *j, struct mtls_err *e)
+{
+	j->in_txn = 0;
+	return j->c->group ? mtls__ca_group_leave(j->c->ca, 1, e)
+			   : mtls_ca_commit(j->c->ca, e);
+}
 
 static void
 audit(struct est_job *j, const char *serial, const char *outcome,
@@ -169,8 +205,20 @@ audit(struct est_job *j, const char *serial, const char *outcome,
 	ev.serial = serial ? serial : "";
 	ev.outcome = outcome;
 	ev.reason = why ? why : "";
-	/* Refusals are recorded in their own small transaction; issuances
-	 * inside the one that issued. A failure to record is not silent. */
+	/* Refusals are recorded in their own small transaction (or the
+	 * group's, which commits before the answer goes); issuances inside
+	 * the one that issued. A failure to record is not silent. */
+	if (j->c->group && !j->in_txn &&
+	    mtls__ca_group_join(j->c->ca, MTLS__CA_WRITE_WAIT_MS, &e) == 0) {
+		if (mtls__audit_add(j->c->ca, &ev, &e) != 0) {
+			fprintf(stderr, "mtls ca serve: cannot record an audit "
+			    "event: %s\n", e.msg);
+			mtls__ca_group_leave(j->c->ca, 0, &e);
+			return;
+		}
+		(void)mtls__ca_group_leave(j->c->ca, 1, &e);
+		return;
+	}
 	if (mtls__audit_add(j->c->ca, &ev, &e) != 0) {
 		fprintf(stderr, "mtls ca serve: cannot record an audit event: %s\n",
 		    e.msg);
@@ -519,7 +567,7 @@ op_simpleenroll(struct est_job *j)
 		goto out;
 	}
 	/* Token, certificate and audit event in one transaction: all or none. */
-	if (mtls__ca_begin_locked(j->c->ca, MTLS__CA_WRITE_WAIT_MS, &e) != 0) {
+	if (txn_begin(j, &e) != 0) {
 		store_failed(j, &e);
 		goto out;
 	}
@@ -527,12 +575,12 @@ op_simpleenroll(struct est_job *j)
 	    : allowed, life, &serial, &e);
 	if (x == NULL || mtls__token_consume(j->c->ca, t.id, serial, j->req->now,
 		&e) != 0) {
-		mtls_ca_rollback(j->c->ca);
+		txn_undo(j);
 		store_failed(j, &e);
 		goto out;
 	}
 	audit(j, serial, "issued", "");
-	if (mtls_ca_commit(j->c->ca, &e) != 0) {
+	if (txn_end(j, &e) != 0) {
 		store_failed(j, &e);
 		goto out;
 	}
@@ -686,7 +734,7 @@ op_simplereenroll(struct est_job *j)
 	if (j->c->max_lifetime > 0 && life > j->c->max_lifetime) {
 		life = j->c->max_lifetime; /* the operator lowered the limit */
 	}
-	if (mtls__ca_begin_locked(j->c->ca, MTLS__CA_WRITE_WAIT_MS, &e) != 0) {
+	if (txn_begin(j, &e) != 0) {
 		store_failed(j, &e);
 		goto out;
 	}
@@ -694,13 +742,13 @@ op_simplereenroll(struct est_job *j)
 	    &serial, &e);
 	if (x == NULL || mtls__ca_set_superseded(j->c->ca, f.serial, serial,
 		&e) != 0) {
-		mtls_ca_rollback(j->c->ca);
+		txn_undo(j);
 		store_failed(j, &e);
 		goto out;
 	}
 	snprintf(why, sizeof(why), "supersedes %s", f.serial);
 	audit(j, serial, "issued", why);
-	if (mtls_ca_commit(j->c->ca, &e) != 0) {
+	if (txn_end(j, &e) != 0) {
 		store_failed(j, &e);
 		goto out;
 	}

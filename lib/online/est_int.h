@@ -21,6 +21,8 @@ struct est_ctx {
 	struct mtls_ca *ca;       /* unlocked; borrowed */
 	long cert_lifetime;       /* seconds; tokens may ask for their own */
 	long max_lifetime;        /* seconds a token may ask for; 0: any */
+	int group;                /* writes join the CA's group commit: the
+	                             caller commits and answers later */
 	char *cacerts;            /* base64 PKCS#7 of the trust anchors */
 	size_t cacerts_len;
 };
@@ -56,7 +58,10 @@ int mtls__est_ctx_init(struct est_ctx *c, struct mtls_ca *ca, long cert_lifetime
     struct mtls_err *err);
 void mtls__est_ctx_clear(struct est_ctx *c);
 
-/* Answers REQ into RESP (always filled; free RESP->body). */
+/* Answers REQ into RESP (always filled; free RESP->body). With C->group
+ * the request's writes are left in the CA's open group (ca_internal.h):
+ * while mtls__ca_group_open says so, RESP must not be sent before
+ * mtls__ca_group_commit succeeded. */
 void mtls__est_handle(struct est_ctx *c, const struct est_req *req,
     struct est_resp *resp);
 

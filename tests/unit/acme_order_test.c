@@ -206,6 +206,57 @@ test_limits_and_orders_list(void **state)
 	}
 }
 
+/* A validation in flight: "processing" for the client, one validation
+ * however often the challenge is posted, and nothing written until its
+ * outcome, so a restarted server shows the challenge pending and
+ * validates it when asked again. */
+static void
+test_validation_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct mtls__acme_opts opts;
+	struct client c;
+	struct req_out o;
+	struct mtls_err e;
+	char order[300], chall[300];
+	json_t *p = json_object();
+
+	client_init(&c, MTLS_KEY_EC_P256);
+	new_account(f, &c);
+	make_order(f, &c, "a.ok.test", order, chall);
+	post(f, &c, chall, p, &o);
+	assert_int_equal(o.status, 200);
+	assert_string_equal(json_string_value(json_object_get(o.body, "status")),
+	    "processing");
+	out_clear(&o);
+	post(f, &c, chall, p, &o);
+	assert_int_equal(f->checks, 1);
+	out_clear(&o);
+	assert_string_equal(status_of(f, &c, chall), "processing");
+	assert_string_equal(status_of(f, &c, order), "pending");
+	/* Restarted: nothing in flight; pending, and validated again. */
+	opts = f->a.o;
+	mtls__acme_clear(&f->a);
+	assert_int_equal(mtls__acme_init(&f->a, f->ca.ca, &opts, &e), 0);
+	f->a.validate = record_check;
+	f->a.validate_arg = f;
+	assert_string_equal(status_of(f, &c, chall), "pending");
+	post(f, &c, chall, p, &o);
+	assert_int_equal(f->checks, 2);
+	out_clear(&o);
+	/* Not in flight here: an outcome for it is not recorded. */
+	mtls__acme_check_done(&f->a, f->authz, 1, 0, "connection", "stray");
+	assert_string_equal(status_of(f, &c, order), "pending");
+	mtls__acme_check_done(&f->a, f->authz, 0, 1, NULL, "ok");
+	assert_string_equal(status_of(f, &c, chall), "valid");
+	assert_string_equal(status_of(f, &c, order), "ready");
+	/* Reported twice: the second changes nothing. */
+	mtls__acme_check_done(&f->a, f->authz, 0, 0, "connection", "again");
+	assert_string_equal(status_of(f, &c, order), "ready");
+	json_decref(p);
+	client_free(&c);
+}
+
 static void
 test_order_policy(void **state)
 {
@@ -381,6 +432,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_order_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_flow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_validation_in_flight, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(test_limits_and_orders_list, setup,
 		teardown),
 	};

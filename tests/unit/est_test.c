@@ -14,6 +14,8 @@
 #include "mtls/pass.h"
 #include "mtls/token.h"
 #include "online/est_int.h"
+#include "ca/ca_internal.h"
+#include "ca/token_int.h"
 #include "test_pki.h"
 
 struct fx {
@@ -378,6 +380,144 @@ test_reenroll_foreign_cert(void **state)
 	free(dir);
 }
 
+static int
+count_cb(const struct mtls_inv_entry *e, void *arg)
+{
+	(void)e;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Certificates named NAME as another process sees them (committed only). */
+static int
+committed(struct fx *f, const char *name)
+{
+	struct mtls_err e;
+	struct mtls_ca *other = mtls_ca_open(f->base.dir, &e);
+	int n = 0;
+
+	assert_non_null(other);
+	assert_int_equal(mtls_ca_list(other, name, count_cb, &n, &e), 0);
+	mtls_ca_free(other);
+	return n;
+}
+
+static int
+audit_has(const struct mtls_audit_event *e, void *arg)
+{
+	if (strcmp(e->reason, (const char *)arg) == 0) {
+		*(const char **)arg = "";
+	}
+	return 0;
+}
+
+static void
+flush_cb(void *arg)
+{
+	struct fx *f = arg;
+	struct mtls_err e;
+
+	assert_int_equal(mtls__ca_group_commit(f->base.ca, &e), 0);
+}
+
+/* Group commit: enrollments share one transaction; none is durable (so
+ * none may be answered) before the commit, a refusal among them undoes
+ * only its own part, and another writer commits the group first. */
+static void
+test_group_commit(void **state)
+{
+	struct fx *f = *state;
+	char *s1 = token(f, "g1", "dns:g1"), *s2 = token(f, "g2", "dns:g2");
+	char *s3 = token(f, "g3", "dns:g3");
+	char *a1 = basic("g1", s1), *a2 = basic("g2", s2), *a3 = basic("g3", s3);
+	EVP_PKEY *k2 = mtls_key_generate(MTLS_KEY_EC_P256, NULL);
+	EVP_PKEY *k3 = mtls_key_generate(MTLS_KEY_EC_P256, NULL);
+	char *b1 = csr_b64(f->base.key, "CN=g1", "DNS:g1");
+	char *b2 = csr_b64(k2, "CN=g2", "DNS:other");
+	char *b3 = csr_b64(k3, "CN=g3", NULL);
+	struct mtls_audit_event ev;
+	struct est_resp resp;
+	struct mtls_err e;
+	char marker[] = "undone by its savepoint";
+	const char *want = marker;
+
+	f->est.group = 1;
+	mtls__ca_group_init(f->base.ca, flush_cb, f);
+	post(f, "simpleenroll", a1, "application/pkcs10", b1, NULL, 0, &resp);
+	assert_int_equal(resp.status, 200);
+	assert_int_equal(resp.issued, 1);
+	free(resp.body);
+	/* Signed and recorded, but not durable: it must not be answered. */
+	assert_int_equal(mtls__ca_group_open(f->base.ca), 1);
+	assert_int_equal(committed(f, "g1"), 0);
+	post(f, "simpleenroll", a2, "application/pkcs10", b2, NULL, 0, &resp);
+	assert_int_equal(resp.status, 403);
+	free(resp.body);
+	post(f, "simpleenroll", a3, "application/pkcs10", b3, NULL, 0, &resp);
+	assert_int_equal(resp.status, 200);
+	free(resp.body);
+	/* A request's writes undone leave the others' in the group. */
+	memset(&ev, 0, sizeof(ev));
+	ev.action = "unit";
+	ev.outcome = "refused";
+	ev.reason = marker;
+	assert_int_equal(mtls__ca_group_join(f->base.ca, 100, &e), 0);
+	assert_int_equal(mtls__audit_add(f->base.ca, &ev, &e), 0);
+	assert_int_equal(mtls__ca_group_leave(f->base.ca, 0, &e), 0);
+	/* Another writer: the group is committed (by the server's flush)
+	 * before its transaction starts. */
+	assert_int_equal(mtls_ca_begin(f->base.ca, &e), 0);
+	mtls_ca_rollback(f->base.ca);
+	assert_int_equal(mtls__ca_group_open(f->base.ca), 0);
+	assert_int_equal(committed(f, "g1"), 1);
+	assert_int_equal(committed(f, "g2"), 0);
+	assert_int_equal(committed(f, "g3"), 1);
+	assert_int_equal(mtls_audit_list(f->base.ca, 0, audit_has, &want, &e), 0);
+	assert_ptr_equal(want, marker);
+	mtls__ca_group_init(f->base.ca, NULL, NULL);
+	EVP_PKEY_free(k2);
+	EVP_PKEY_free(k3);
+	free(b1);
+	free(b2);
+	free(b3);
+	free(a1);
+	free(a2);
+	free(a3);
+	mtls_pass_free(s1);
+	mtls_pass_free(s2);
+	mtls_pass_free(s3);
+}
+
+/* A server killed before its group commit recorded nothing: the token is
+ * unused and the client's retry enrolls. */
+static void
+test_group_lost(void **state)
+{
+	struct fx *f = *state;
+	char *s1 = token(f, "h1", "dns:h1");
+	char *a1 = basic("h1", s1);
+	char *b1 = csr_b64(f->base.key, "CN=h1", NULL);
+	struct est_resp resp;
+	struct mtls_err e;
+
+	f->est.group = 1;
+	post(f, "simpleenroll", a1, "application/pkcs10", b1, NULL, 0, &resp);
+	assert_int_equal(resp.status, 200);
+	free(resp.body);
+	mtls_ca_rollback(f->base.ca); /* what a kill leaves: no commit */
+	assert_int_equal(committed(f, "h1"), 0);
+	f->base.ca->group_open = 0;
+	post(f, "simpleenroll", a1, "application/pkcs10", b1, NULL, 0, &resp);
+	assert_int_equal(resp.status, 200);
+	assert_int_equal(resp.issued, 1);
+	free(resp.body);
+	assert_int_equal(mtls__ca_group_commit(f->base.ca, &e), 0);
+	assert_int_equal(committed(f, "h1"), 1);
+	free(b1);
+	free(a1);
+	mtls_pass_free(s1);
+}
+
 static void
 test_b64_decode_table(void **state)
 {
@@ -419,6 +559,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_enroll_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_enroll_once_then_reenroll, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reenroll_foreign_cert, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_lost, setup, teardown),
 	    cmocka_unit_test(test_b64_decode_table),
 	};
 
