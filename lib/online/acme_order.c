@@ -17,6 +17,7 @@
 #include "mtls/acme.h"
 #include "mtls/pki.h"
 #include "online/acme_int.h"
+#include "pki/csr_int.h"
 
 #define MAX_IDENTIFIERS 100
 
@@ -360,11 +361,19 @@ sign_order(struct mtls__acme_job *j, json_t *order, X509_REQ *req,
 	memset(&cr, 0, sizeof(cr));
 	cr.name = name;
 	cr.subject = subj;
-	cr.pubkey = X509_REQ_get0_pubkey(req);
+	/* Re-read as a key OpenSSL writes into the certificate without the
+	 * provider encoders' round trip (pki/csr_int.h). */
+	cr.pubkey = mtls__csr_pubkey(req);
+	if (cr.pubkey == NULL) {
+		X509_NAME_free(subj);
+		mtls_err_ssl(e, MTLS_E_FORMAT, "the CSR has no usable key");
+		return NULL;
+	}
 	cr.profile = MTLS_PROFILE_SERVER;
 	cr.sans = sans;
 	cr.lifetime = j->a->o.cert_lifetime;
 	x = mtls_ca_sign(j->a->ca, &cr, e);
+	EVP_PKEY_free(cr.pubkey);
 	X509_NAME_free(subj);
 	return x;
 }
