@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "rev_opts.h"
 #include "mtls/replicate.h"
 #include "state_dir.h"
 
@@ -23,7 +24,9 @@ static const char usage[] =
     "enqueued is lost if the agent or a receiver dies: running 'mtls push'\n"
     "again with the same --state resumes whatever is pending, for every\n"
     "receiver in the queue. The receiver's certificate is always verified\n"
-    "against --ca and the URL's host name.\n"
+    "against --ca and the URL's host name, and then its revocation, as\n"
+    "'mtls serve' checks its clients' (see --crl, --ocsp), in the handshake:\n"
+    "a revoked receiver gets nothing and its items stay queued.\n"
     "\n"
     "Arguments:\n"
     "  URL               https://HOST[:PORT][/PATH] of a receiver (path\n"
@@ -55,6 +58,7 @@ static const char usage[] =
     "                    checking the certificate against HOST (as curl\n"
     "                    --resolve; repeatable; also $MTLS_RESOLVE)\n"
     "  -v, --verbose     one line per delivered item\n"
+    REV_HELP
     "  -h, --help        this help\n"
     "\n"
     "A 2xx answer means applied; 5xx, 408, 429 and connection or TLS\n"
@@ -209,6 +213,7 @@ struct agent_args {
 	int wait, verbose;
 	double deadline_s, retry_max_s;
 	const char *resolve;
+	struct mtls_revocation_opts rev;
 };
 
 static int
@@ -253,6 +258,7 @@ agent_config(const struct agent_args *ao, struct mtls_err *err)
 		err) != 0 ||
 	    mtls_agent_config_set_ca_file(cfg, ao->ca, err) != 0 ||
 	    mtls_agent_config_set_resolve(cfg, ao->resolve, err) != 0 ||
+	    mtls_agent_config_set_revocation(cfg, &ao->rev, err) != 0 ||
 	    (ao->deadline_s > 0 &&
 		mtls_agent_config_set_deadline(cfg, ao->deadline_s, err) != 0) ||
 	    (ao->retry_max_s > 0 &&
@@ -286,6 +292,7 @@ cmd_push(int argc, char **argv)
 		{"retry-max", required_argument, NULL, 'R'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"resolve", required_argument, NULL, 'r'},
+		REV_OPTIONS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -302,6 +309,14 @@ cmd_push(int argc, char **argv)
 	p.prefix = "/content";
 	p.action = MTLS_ACTION_ACTIVATE;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		int r = rev_opt("push", c, optarg, &ao.rev);
+
+		if (r != 1) {
+			if (r != 0) {
+				return r;
+			}
+			continue;
+		}
 		switch (c) {
 		case 'c': ao.cert = optarg; break;
 		case 'k': ao.key = optarg; break;
@@ -343,7 +358,8 @@ cmd_push(int argc, char **argv)
 	if (ao.cert == NULL || ao.key == NULL || ao.ca == NULL) {
 		return cli_usage("push", "--cert, --key and --ca are required");
 	}
-	if (cli_resolve_env("push", &resolve_list) != 0) {
+	if (cli_resolve_env("push", &resolve_list) != 0 ||
+	    rev_opts_done("push", &ao.rev) != 0) {
 		return 2;
 	}
 	ao.resolve = resolve_list;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rev_opts.h"
 #include "mtls/replicate.h"
 
 static const char usage[] =
@@ -17,7 +18,9 @@ static const char usage[] =
     "test succeeded' or the precise reason the test failed (no endpoint,\n"
     "unknown CA, no client certificate requested, our certificate rejected,\n"
     "name mismatch, expired, HTTP status ...). The server's certificate is\n"
-    "always verified against --ca and the URL's host name.\n"
+    "always verified against --ca and the URL's host name, and then its\n"
+    "revocation, as 'mtls serve' checks its clients' (see --crl, --ocsp),\n"
+    "before any request is sent.\n"
     "\n"
     "URL is https://HOST[:PORT][/PATH]; the path defaults to /bin/receive.\n"
     "\n"
@@ -41,6 +44,7 @@ static const char usage[] =
     "  --get             send the Test as GET instead of POST, to check the\n"
     "                    link against a generic HTTPS server (openssl\n"
     "                    s_server -www answers only GET)\n"
+    REV_HELP
     "  -h, --help        this help\n"
     "\n"
     "Exit status: 0 when the test succeeded, 1 when it failed, 2 for usage\n"
@@ -70,6 +74,7 @@ cmd_test(int argc, char **argv)
 		{"get", no_argument, NULL, 'G'},
 		{"resolve", required_argument, NULL, 'r'},
 		{"servername", required_argument, NULL, 'S'},
+		REV_OPTIONS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -81,6 +86,14 @@ cmd_test(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	mtls_err_clear(&err);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		int r = rev_opt("test", c, optarg, &o.rev);
+
+		if (r != 1) {
+			if (r != 0) {
+				return r;
+			}
+			continue;
+		}
 		switch (c) {
 		case 'c':
 			o.id.cert = optarg;
@@ -125,6 +138,9 @@ cmd_test(int argc, char **argv)
 	}
 	if (o.id.cert == NULL || o.id.key == NULL || o.id.ca == NULL) {
 		return cli_usage("test", "--cert, --key and --ca are required");
+	}
+	if (rev_opts_done("test", &o.rev) != 0) {
+		return 2;
 	}
 	if (o.path != NULL && o.path[0] != '/') {
 		return cli_usage("test", "--path must be absolute, not '%s'",

@@ -376,9 +376,18 @@ casrv_reload(struct casrv *s, const char *why)
 	memset(&oo, 0, sizeof(oo));
 	ocsp = mtls_ocsp_responder_new(s->ca, &oo, &err);
 	if (ocsp == NULL ||
-	    mtls__est_ctx_init(&est, s->ca, s->o.cert_lifetime, &err) != 0 ||
-	    (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), &err) != 0) ||
-	    (ctx = tls_ctx(s, s->o.cert ? s->o.cert : cert, s->o.key ? s->o.key : key,
+	    mtls__est_ctx_init(&est, s->ca, s->o.cert_lifetime, &err) != 0) {
+		goto fail;
+	}
+	/* Its own certificate moves to the new issuer when it can; the one
+	 * it has stays trusted through the overlap, so a busy inventory
+	 * does not hold the issuer back. */
+	if (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), &err) != 0) {
+		mtls__casrv_log(s, "%s: keeps its TLS certificate for now: %s", why,
+		    err.msg);
+		memset(&err, 0, sizeof(err));
+	}
+	if ((ctx = tls_ctx(s, s->o.cert ? s->o.cert : cert, s->o.key ? s->o.key : key,
 		s->o.cert ? s->o.key_pass : NULL, &err)) == NULL) {
 		goto fail;
 	}
