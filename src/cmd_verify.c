@@ -15,7 +15,7 @@ static const char usage[] =
     "usage: mtls verify CERT [--ca FILE] [--purpose client|server|node]\n"
     "                   [--host NAME] [--at TIME] [--crl FILE] [--ocsp[=URL]]\n"
     "                   [--ca-dir DIR] [--require-policy OID]...\n"
-    "                   [--require-explicit-policy]\n"
+    "                   [--require-explicit-policy] [--json]\n"
     "\n"
     "Validates CERT's chain with OpenSSL (intermediates may follow the leaf in\n"
     "CERT) and explains a failure specifically: which certificate and which\n"
@@ -38,6 +38,9 @@ static const char usage[] =
     "                   $MTLS_CA_DIR or ./pki when present): a certificate it\n"
     "                   revoked is invalid; one a renewal superseded is valid\n"
     "                   with a warning naming the current one\n"
+    "  --json           the verdict as JSON (docs/json.md): {file, valid,\n"
+    "                   message, fix, status, ocsp, purpose, host,\n"
+    "                   certificate}; the exit status is the same\n"
     "  --require-policy OID  the chain must be valid for this certificate\n"
     "                   policy (RFC 5280 6.1): every certificate from the CA\n"
     "                   down asserts it, or anyPolicy where no CA inhibits\n"
@@ -120,6 +123,7 @@ cmd_verify(int argc, char **argv)
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"require-policy", required_argument, NULL, 'P'},
 	    {"require-explicit-policy", no_argument, NULL, 'E'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -129,7 +133,7 @@ cmd_verify(int argc, char **argv)
 	STACK_OF(X509) *certs = NULL;
 	X509 *leaf;
 	char *subj;
-	int c, rc, ocsp = 0, node = 0;
+	int c, rc, ocsp = 0, node = 0, json = 0;
 	const char *ocsp_url = NULL, *ca_dir = NULL;
 	const char *policies[16];
 
@@ -172,6 +176,7 @@ cmd_verify(int argc, char **argv)
 			o.policies = policies;
 			break;
 		case 'E': o.require_explicit_policy = 1; break;
+		case 'j': json = 1; cli_json_errors(); break;
 		case 'O': ocsp = 1; ocsp_url = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("verify");
@@ -207,8 +212,40 @@ cmd_verify(int argc, char **argv)
 	if (rc == 0) {
 		rc = inventory_step(leaf, ca_dir, &st, &err);
 	}
+	if (json) {
+		json_t *v = json_object();
+		int superseded = st.state != NULL &&
+		    strcmp(st.state, "superseded") == 0;
+
+		json_object_set_new(v, "file", json_string(argv[optind]));
+		json_object_set_new(v, "valid", json_boolean(rc == 0));
+		json_object_set_new(v, "message", json_string(rc == 0 ?
+		    (superseded ? st.detail : "valid") : err.msg));
+		json_object_set_new(v, "fix", superseded || (st.state != NULL &&
+		    strcmp(st.state, "revoked") == 0) ? json_string(st.fix) :
+		    json_null());
+		json_object_set_new(v, "status", st.state != NULL ?
+		    json_string(st.state) : json_null());
+		json_object_set_new(v, "ocsp", ocsp && rc == 0 ?
+		    json_string("good") : json_null());
+		json_object_set_new(v, "purpose", node ? json_string("node") :
+		    o.purpose == MTLS_PURPOSE_CLIENT ? json_string("client") :
+		    o.purpose == MTLS_PURPOSE_SERVER ? json_string("server") :
+		    json_null());
+		json_object_set_new(v, "host", o.host != NULL ?
+		    json_string(o.host) : json_null());
+		json_object_set_new(v, "certificate", mtls_cert_to_json(leaf));
+		json_dumpf(v, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(v);
+	}
 	subj = mtls_name_format(X509_get_subject_name(leaf));
-	if (rc == 0) {
+	if (json) {
+		/* The verdict is the object above; stderr keeps the sentence. */
+		if (rc != 0) {
+			fprintf(stderr, "mtls: %s: %s\n", argv[optind], err.msg);
+		}
+	} else if (rc == 0) {
 		printf("%s: OK (%s%s%s%s%s%s)\n", argv[optind], subj ? subj : "?",
 		    node ? ", valid client and server certificate" :
 		    o.purpose == MTLS_PURPOSE_CLIENT ? ", valid client certificate" : "",

@@ -37,6 +37,9 @@ mtls__acme_init(struct mtls__acme *a, struct mtls_ca *ca,
 	if (a->o.pending_lifetime <= 0) {
 		a->o.pending_lifetime = 86400;
 	}
+	if (a->o.validate_timeout <= 0) {
+		a->o.validate_timeout = 10;
+	}
 	if (a->o.no_eab && a->o.allow != NULL &&
 	    mtls_acme_allow_check(a->o.allow, err) != 0) {
 		return -1;

@@ -90,8 +90,11 @@ mtls__acme_authz(struct mtls__acme_job *j, const char *id)
 			goto out;
 		}
 	}
+	/* 8.2: worth asking again once a validation running now ends;
+	 * while none runs, the client has to act first. */
 	if (strcmp(mtls__acme_jstr(az, "status"), "pending") == 0) {
-		j->resp->retry_after = 1;
+		j->resp->retry_after = mtls__acme_flight_wait(j->a, id, -1,
+		    (int)j->a->o.validate_timeout);
 	}
 	mtls__acme_reply(j, 200, authz_view(j, id, az));
 out:
@@ -171,9 +174,8 @@ mtls__acme_chall(struct mtls__acme_job *j, const char *rest)
 		}
 	}
 	mtls__acme_link(j, mtls__acme_url(j, "authz/%s", id), "up");
-	if (mtls__acme_flight_has(j->a, id, (int)idx, 0)) {
-		j->resp->retry_after = 1;
-	}
+	j->resp->retry_after = mtls__acme_flight_wait(j->a, id, (int)idx,
+	    (int)j->a->o.validate_timeout);
 	mtls__acme_reply(j, 200, chall_view(j, id, (int)idx, c));
 out:
 	json_decref(az);

@@ -554,7 +554,8 @@ mtls__acme_srv_new(struct event_base *base, struct mtls_ca *ca,
 	if (s->o.timeout <= 0) {
 		s->o.timeout = 10;
 	}
-	if (mtls__acme_init(&s->acme, ca, &o->acme, err) != 0 ||
+	s->o.acme.validate_timeout = (long)s->o.timeout + 1;
+	if (mtls__acme_init(&s->acme, ca, &s->o.acme, err) != 0 ||
 	    mtls__resolve_check(o->resolve, err) != 0) {
 		goto fail;
 	}

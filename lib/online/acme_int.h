@@ -103,6 +103,8 @@ struct mtls__acme_opts {
 	long accounts_per_ip;   /* newAccount requests per client address per
 	                           hour; 0: 20 */
 	long pending_lifetime;  /* seconds an order may stay unfinished */
+	long validate_timeout;  /* seconds a validation may take; 0: 10 (the
+	                           longest Retry-After while one runs) */
 };
 
 /* newAccount requests per client address in the current hour: a table
@@ -165,6 +167,9 @@ struct mtls__acme {
 	struct mtls__acme_keyslot *keys; /* MTLS__ACME_KEY_SLOTS */
 	struct mtls__acme_inflight *flight; /* MTLS__ACME_INFLIGHT */
 	int nflight;            /* slots in use */
+	unsigned long long last_us; /* the time in the last order id */
+	double flight_ms;       /* how long validations took lately (moving
+	                           average), for Retry-After */
 	unsigned long long issued, refused;
 };
 
@@ -278,15 +283,29 @@ void mtls__acme_key_keep(struct mtls__acme *a, const char *account,
 /* Forgets ACCOUNT's key (keyChange, deactivation). */
 void mtls__acme_key_forget(struct mtls__acme *a, const char *account);
 
+/* A new order id into OUT (33 bytes): the time in microseconds, 16 hex
+ * digits, increasing from one order to the next on this server, then 8
+ * random bytes. Ordered by id, orders made in the same second are
+ * newest first on every storage engine. -1 without randomness. */
+int mtls__acme_order_id(struct mtls__acme *a, char out[33]);
+
 /* Marks challenge INDEX of AUTHZ as being validated: 1 marked, 0 it was
  * already, -1 the table is full. */
 int mtls__acme_flight_start(struct mtls__acme *a, const char *authz,
     int index);
-/* 1 when it is being validated; with TAKE, also unmarks it. */
+/* 1 when it is being validated; with TAKE, also unmarks it (and counts
+ * how long it took). */
 int mtls__acme_flight_has(struct mtls__acme *a, const char *authz, int index,
     int take);
 /* How many validations are in flight. */
 int mtls__acme_flight_count(const struct mtls__acme *a);
+/* The Retry-After (RFC 8555 8.2) for a client waiting on challenge INDEX
+ * of AUTHZ (-1: any of its challenges): 0 when none is being validated,
+ * else the seconds the recent validations took less what this one has
+ * run, at least 1, one more per 100 validations in flight, at most
+ * MAX. */
+int mtls__acme_flight_wait(struct mtls__acme *a, const char *authz, int index,
+    int max);
 
 /* Counts one newAccount request from ADDR at NOW: 0 within the limit,
  * else the seconds until ADDR may ask again. */

@@ -4,6 +4,7 @@
  * entry costs one rebuilt key or one repeated validation. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/clock.h"
 #include "online/acme_int.h"
@@ -72,8 +73,29 @@ mtls__acme_key_forget(struct mtls__acme *a, const char *account)
 	}
 }
 
+/* ---- order ids ---- */
+
+int
+mtls__acme_order_id(struct mtls__acme *a, char out[33])
+{
+	unsigned long long us = (unsigned long long)mtls__now_ms() * 1000;
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
+		us = (unsigned long long)ts.tv_sec * 1000000ULL +
+		    (unsigned long long)ts.tv_nsec / 1000;
+	}
+	if (us <= a->last_us) {
+		us = a->last_us + 1;    /* the clock stepped back, or the same us */
+	}
+	a->last_us = us;
+	snprintf(out, 17, "%016llx", us);
+	return mtls__acme_new_id(out + 16, 8);
+}
+
 /* ---- validations in flight ---- */
 
+/* INDEX -1: any challenge of AUTHZ. */
 static struct mtls__acme_inflight *
 flight_find(struct mtls__acme *a, const char *authz, int index)
 {
@@ -85,7 +107,7 @@ flight_find(struct mtls__acme *a, const char *authz, int index)
 			continue;
 		}
 		seen++;
-		if (a->flight[i].index == index &&
+		if ((index < 0 || a->flight[i].index == index) &&
 		    strcmp(a->flight[i].authz, authz) == 0) {
 			return &a->flight[i];
 		}
@@ -124,6 +146,11 @@ mtls__acme_flight_has(struct mtls__acme *a, const char *authz, int index,
 		return 0;
 	}
 	if (take) {
+		double took = (double)((long long)mtls__mono_ms() - f->since_ms);
+
+		/* A moving average over about the last eight. */
+		a->flight_ms = a->flight_ms > 0 ? a->flight_ms * 0.875 + took *
+		    0.125 : took;
 		memset(f, 0, sizeof(*f));
 		a->nflight--;
 	}
@@ -134,4 +161,21 @@ int
 mtls__acme_flight_count(const struct mtls__acme *a)
 {
 	return a->nflight;
+}
+
+int
+mtls__acme_flight_wait(struct mtls__acme *a, const char *authz, int index,
+    int max)
+{
+	struct mtls__acme_inflight *f = flight_find(a, authz, index);
+	double left;
+	int s;
+
+	if (f == NULL) {
+		return 0;
+	}
+	left = a->flight_ms - (double)((long long)mtls__mono_ms() - f->since_ms);
+	s = left > 1000 ? (int)((left + 999) / 1000) : 1;
+	s += a->nflight / 100;
+	return s < max ? s : max;
 }

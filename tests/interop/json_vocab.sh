@@ -18,6 +18,7 @@ $MTLS issue web --profile server --san dns:localhost,ip:127.0.0.1 --out servers/
 	$MTLS issue cli --profile client --out clients >/dev/null &&
 	$MTLS issue old --profile client --out clients >/dev/null &&
 	$MTLS revoke old --reason keyCompromise >/dev/null 2>&1 &&
+	cp clients/cli.crt clients/old-cli.crt &&
 	$MTLS renew cli >/dev/null 2>&1 &&
 	$MTLS export web --to p12 --from servers/web --pass pass:pw-123456 --out web.p12 >/dev/null &&
 	$MTLS export web --to jks --from servers/web --pass pass:pw-123456 --out web.jks >/dev/null &&
@@ -70,6 +71,12 @@ json eab_create cmd_acme.c 0 $MTLS acme eab create shop --allow 'dns:*.shop.exam
 json eab_list cmd_acme.c 0 $MTLS acme eab list --json
 json queue cmd_queue.c 0 $MTLS queue --state st --json
 json trust cmd_trust.c 1 $MTLS trust status --system --system-dir sysdir --json
+json ca_show cmd_ca.c 0 $MTLS ca show --json
+json issue cmd_issue.c 0 $MTLS issue jsonid --profile node --san dns:j.example --p12 \
+	--pass pass:pw-123456 --out ids --json
+json verify_ok cmd_verify.c 0 $MTLS verify servers/web/web.chain.pem --purpose server --host localhost --json
+json verify_revoked cmd_verify.c 1 $MTLS verify clients/old.crt --json
+json verify_superseded cmd_verify.c 0 $MTLS verify clients/old-cli.crt --json
 json error_list cmd_list.c 1 $MTLS list --json --ca-dir "$T/none"
 json error_inspect cmd_inspect.c 1 $MTLS inspect "$T/none.pem" --json
 
@@ -100,6 +107,31 @@ check "error object: code, message and the exit status" python3 -c '
 import json
 e = json.load(open("out/error_list.json"))["error"]
 assert e["exit_status"] == 1 and e["code"] == "notfound" and "no CA" in e["message"], e
+'
+check "verify: the verdict says valid, revoked or superseded, with the certificate" python3 -c '
+import json
+ok = json.load(open("out/verify_ok.json"))
+assert ok["valid"] is True and ok["purpose"] == "server" and ok["host"] == "localhost", ok
+assert ok["certificate"]["sans"] == ["dns:localhost", "ip:127.0.0.1"], ok
+rev = json.load(open("out/verify_revoked.json"))
+assert rev["valid"] is False and rev["status"] == "revoked" and rev["fix"], rev
+sup = json.load(open("out/verify_superseded.json"))
+assert sup["valid"] is True and sup["status"] == "superseded" and sup["fix"], sup
+'
+check "issue --json: the files it wrote and the certificate in them" python3 -c '
+import json, os, subprocess
+d = json.load(open("out/issue.json"))
+assert d["name"] == "jsonid" and d["profile"] == "node", d
+assert d["files"] == ["ids/jsonid.key", "ids/jsonid.crt", "ids/jsonid.chain.pem", "ids/jsonid.p12"], d["files"]
+assert all(os.path.exists(f) for f in d["files"])
+ser = subprocess.run(["openssl", "x509", "-in", "ids/jsonid.crt", "-noout", "-serial"],
+                     capture_output=True, text=True).stdout.strip().split("=")[1]
+assert d["certificate"]["serial"] == ser and d["certificate"]["sans"] == ["dns:j.example"], d
+'
+check "ca show: the CA certificate as every other certificate object" python3 -c '
+import json
+c = json.load(open("out/ca_show.json"))["certificate"]
+assert c["ca"] is True and c["self_signed"] is True and len(c["sha256"]) == 64, c
 '
 check "probe findings: check and about" python3 -c '
 import json
@@ -134,5 +166,5 @@ plant "an upper-case colon fingerprint" 'rows[0]["sha256"] = "AB:" * 31 + "AB"' 
 plant "a camelCase field" 'rows[0]["notAfter"] = rows[0]["not_after"]' 'not snake_case'
 plant "a field not in the vocabulary" 'rows[0]["expiry"] = rows[0]["not_after"]' 'not in the vocabulary'
 plant "a date that is not RFC 3339 in a string field" 'rows[0]["name"] = "2026-12-02 16:04"' 'not RFC 3339'
-plant "null where a field is never null" 'rows[0]["status"] = None' 'status is never null'
+plant "null where a field is never null" 'rows[0]["profile"] = None' 'profile is never null'
 finish
