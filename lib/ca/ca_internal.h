@@ -64,6 +64,12 @@ void mtls__lock_drop(struct mtls__lock *lk);
 int mtls__ca_begin_locked(struct mtls_ca *ca, long wait_ms,
     struct mtls_err *err);
 void mtls__ca_txn_unlock(struct mtls_ca *ca);
+/* journal.c: mtls_ca_lock waiting at most WAIT_MS (0: not at all;
+ * MTLS_E_BUSY naming the holder after). *TOOK is 1 when this call took
+ * the lock (the caller releases it with mtls_ca_release), 0 when it was
+ * held already. For a server's writes outside a transaction. */
+int mtls__ca_lock_wait(struct mtls_ca *ca, long wait_ms, int *took,
+    struct mtls_err *err);
 /* Group commit, for a server whose event loop answers a burst of writes
  * with one durable commit (one fdatasync) instead of one each. A request
  * joins the group (the first one opens its transaction under the CA lock,

@@ -449,7 +449,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		casrv_reload(s, "the CA's files changed");
 	}
 	s->stamp_seen = seen;
-	if (mtls__casrv_crl_refresh(s, 0, &err) != 0) {
+	if (mtls__casrv_crl_refresh(s, 0, &err) != 0 &&
+	    err.code != MTLS_E_BUSY) { /* busy: the next tick builds it */
 		mtls__casrv_log(s, "cannot refresh the CRL: %s", err.msg);
 	}
 	if (mtls_ca_previous(s->ca) != NULL &&
@@ -659,8 +660,18 @@ mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg, struct mtls_err *err)
 	}
 	s->ctx = tls_ctx(s, o->cert ? o->cert : cert, o->key ? o->key : key,
 	    o->cert ? o->key_pass : NULL, err);
-	if (s->ctx == NULL || mtls__casrv_crl_refresh(s, 0, err) != 0) {
+	if (s->ctx == NULL) {
 		goto out;
+	}
+	if (mtls__casrv_crl_refresh(s, 0, err) != 0) {
+		if (err->code != MTLS_E_BUSY) {
+			goto out;
+		}
+		/* A command holds the CA lock: /crl answers 503 (Retry-After)
+		 * until a tick builds the CRL. */
+		mtls__casrv_log(s, "the CRL is built once the CA lock is free: %s",
+		    err->msg);
+		mtls_err_clear(err);
 	}
 	load_final_crl(s);
 	fd = bind_listen(o->listen, err);

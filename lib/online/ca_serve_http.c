@@ -348,7 +348,11 @@ route_est(struct casrv *s, struct evhttp_request *req, const char *op)
 }
 
 /* The CRL is rebuilt when a revocation changed the inventory and when
- * half of its validity has passed, long before its nextUpdate. */
+ * half of its validity has passed, long before its nextUpdate. A build
+ * takes the next CRL number, so it runs under the CA lock, as `mtls crl`
+ * does: while a command holds the lock, a still-valid CRL keeps being
+ * served (and is rebuilt on a later tick or request); without one, the
+ * caller gets MTLS_E_BUSY after a short wait. */
 int
 mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err)
 {
@@ -360,6 +364,8 @@ mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err)
 	long n = 0;
 	X509_CRL *crl;
 	const unsigned char *p;
+	const int valid = c->der != NULL && now < c->next_update;
+	int took = 0, rc;
 
 	if (mtls__ca_revocation_state(s->ca, &count, &latest, err) != 0) {
 		return -1;
@@ -368,8 +374,26 @@ mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err)
 	    now < c->built + (c->next_update - c->built) / 2) {
 		return 0;
 	}
-	if ((prev ? mtls_ca_crl_previous(s->ca, s->o.crl_days, 1, &der, &dlen, &n, err)
-		  : mtls_ca_crl(s->ca, s->o.crl_days, 1, &der, &dlen, &n, err)) != 0) {
+	/* The number is taken in a transaction of its own, never inside a
+	 * group commit that could still fail and give it back. */
+	mtls__casrv_group_flush(s);
+	if (mtls__ca_lock_wait(s->ca, valid ? 0 : MTLS__CA_WRITE_WAIT_MS,
+		&took, err) != 0) {
+		return valid && err->code == MTLS_E_BUSY ? 0 : -1;
+	}
+	/* What the lock's holder revoked is in the inventory now. */
+	if (mtls__ca_revocation_state(s->ca, &count, &latest, err) != 0) {
+		rc = -1;
+	} else {
+		rc = prev ? mtls_ca_crl_previous(s->ca, s->o.crl_days, 1, &der,
+				&dlen, &n, err)
+			  : mtls_ca_crl(s->ca, s->o.crl_days, 1, &der, &dlen, &n,
+				err);
+	}
+	if (took) {
+		mtls_ca_release(s->ca);
+	}
+	if (rc != 0) {
 		return -1;
 	}
 	p = der;
@@ -421,6 +445,10 @@ route_crl(struct casrv *s, struct evhttp_request *req, int pem, int prev)
 	}
 	if (!(prev && s->crl_final) && mtls__casrv_crl_refresh(s, prev, &err) != 0) {
 		mtls__casrv_log(s, "cannot build the CRL: %s", err.msg);
+		if (err.code == MTLS_E_BUSY) {
+			/* A command holds the CA lock: built once it is done. */
+			evhttp_add_header(out, "Retry-After", "1");
+		}
 		send_text(s, req, 503, "Service Unavailable", "the CRL cannot be "
 		    "built now\n");
 		return;

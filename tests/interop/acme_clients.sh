@@ -94,6 +94,11 @@ check_output "the inventory says revoked" '^revoked$' status_of "$S2"
 fi
 
 # ---- dehydrated
+# dehydrated hex-encodes the EAB key with hexdump (bsdextrautils), which its
+# Debian package does not pull in; without it registration fails on a
+# minimal machine with "hexdump: command not found".
+check "hexdump is installed for dehydrated's EAB (bsdextrautils; scripts/deps.sh test)" \
+	command -v hexdump
 read -r KID KEY < <(eab dehydrated d1.acme.test)
 mkdir -p dh
 cat > dh/config <<EOF
