@@ -7,6 +7,7 @@
 
 #include "mtls/ca.h"
 #include "mtls/file.h"
+#include "mtls/inspect.h"
 #include "mtls/pass.h"
 #include "cli.h"
 #include "deploy.h"
@@ -43,6 +44,8 @@ static const char usage[] =
     "                   again after a stop or a kill, it issues the rest\n"
     "  --ca-dir DIR     the CA (default $MTLS_CA_DIR or ./pki)\n"
     "  --ca-pass SPEC   password of the CA key, when it is encrypted\n"
+    "  --json           (one NAME) print {name, profile, files, certificate}\n"
+    "                   on stdout (docs/json.md)\n"
     "  --force          replace existing files; the previous certificate of\n"
     "                   NAME is revoked (keyCompromise): regeneration after a\n"
     "                   breach (for each line of a --batch too)\n"
@@ -67,7 +70,7 @@ struct issue_args {
 	char sans[SAN_MAX];
 	char *cert_policies;
 	const char *ca_dir, *ca_pass, *batch, *p12_pass_spec, *key_pass_spec;
-	int profile_set, force;
+	int profile_set, force, json;
 };
 
 static int
@@ -102,6 +105,7 @@ parse_args(int argc, char **argv, struct issue_args *a, struct mtls_err *err)
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"ca-pass", required_argument, NULL, 'c'},
 	    {"force", no_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -148,6 +152,7 @@ parse_args(int argc, char **argv, struct issue_args *a, struct mtls_err *err)
 		case 'd': a->ca_dir = optarg; break;
 		case 'c': a->ca_pass = optarg; break;
 		case 'f': a->force = 1; break;
+		case 'j': a->json = 1; cli_json_errors(); break;
 		case 'h': return cli_help(usage) - 1; /* -1: stop, exit 0 */
 		default: return cli_bad_option("issue");
 		}
@@ -157,6 +162,9 @@ parse_args(int argc, char **argv, struct issue_args *a, struct mtls_err *err)
 	}
 	if (a->batch != NULL && optind != argc) {
 		return cli_usage("issue", "give NAME or --batch, not both");
+	}
+	if (a->batch != NULL && a->json) {
+		return cli_usage("issue", "--json goes with one NAME, not --batch");
 	}
 	if (a->batch == NULL) {
 		if (optind + 1 != argc) {
@@ -194,6 +202,29 @@ print_issued(const struct mtls_identity_opts *o, X509 *cert)
 	OPENSSL_free(serial);
 }
 
+/* The --json form of print_issued (docs/json.md). */
+static void
+print_issued_json(const struct mtls_identity_opts *o, X509 *cert)
+{
+	const char *dir = o->out_dir ? o->out_dir : ".";
+	static const char *const ext[] = {".key", ".crt", ".chain.pem", ".p12"};
+	json_t *v = json_object(), *files = json_array();
+	char path[4200];
+	size_t i;
+
+	for (i = 0; i < (o->p12 ? 4u : 3u); i++) {
+		snprintf(path, sizeof(path), "%s/%s%s", dir, o->name, ext[i]);
+		json_array_append_new(files, json_string(path));
+	}
+	json_object_set_new(v, "name", json_string(o->name));
+	json_object_set_new(v, "profile", json_string(mtls_profile_name(o->profile)));
+	json_object_set_new(v, "files", files);
+	json_object_set_new(v, "certificate", mtls_cert_to_json(cert));
+	json_dumpf(v, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(v);
+}
+
 static int
 issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 {
@@ -229,7 +260,11 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 	if (mtls_ca_commit_files(ca, fs, what, err) != 0) {
 		goto out;
 	}
-	print_issued(&a->id, cert);
+	if (a->json) {
+		print_issued_json(&a->id, cert);
+	} else {
+		print_issued(&a->id, cert);
+	}
 	deploy_note_ca(ca, a->id.name, a->id.out_dir ? a->id.out_dir : ".",
 	    "files", "");
 	/* NAME.p12 is a copy like an export's: renew writes it again, in
@@ -248,7 +283,8 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 		    a->id.p12_legacy ? "p12-legacy" : "p12", args);
 	}
 	if (have_old) {
-		printf("  revoked the previous certificate %s (keyCompromise); publish with 'mtls crl'\n", old);
+		fprintf(a->json ? stderr : stdout, "  revoked the previous "
+		    "certificate %s (keyCompromise); publish with 'mtls crl'\n", old);
 	}
 	rc = 0;
 out:

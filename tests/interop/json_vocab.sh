@@ -72,6 +72,8 @@ json eab_list cmd_acme.c 0 $MTLS acme eab list --json
 json queue cmd_queue.c 0 $MTLS queue --state st --json
 json trust cmd_trust.c 1 $MTLS trust status --system --system-dir sysdir --json
 json ca_show cmd_ca.c 0 $MTLS ca show --json
+json issue cmd_issue.c 0 $MTLS issue jsonid --profile node --san dns:j.example --p12 \
+	--pass pass:pw-123456 --out ids --json
 json verify_ok cmd_verify.c 0 $MTLS verify servers/web/web.chain.pem --purpose server --host localhost --json
 json verify_revoked cmd_verify.c 1 $MTLS verify clients/old.crt --json
 json verify_superseded cmd_verify.c 0 $MTLS verify clients/old-cli.crt --json
@@ -115,6 +117,16 @@ rev = json.load(open("out/verify_revoked.json"))
 assert rev["valid"] is False and rev["status"] == "revoked" and rev["fix"], rev
 sup = json.load(open("out/verify_superseded.json"))
 assert sup["valid"] is True and sup["status"] == "superseded" and sup["fix"], sup
+'
+check "issue --json: the files it wrote and the certificate in them" python3 -c '
+import json, os, subprocess
+d = json.load(open("out/issue.json"))
+assert d["name"] == "jsonid" and d["profile"] == "node", d
+assert d["files"] == ["ids/jsonid.key", "ids/jsonid.crt", "ids/jsonid.chain.pem", "ids/jsonid.p12"], d["files"]
+assert all(os.path.exists(f) for f in d["files"])
+ser = subprocess.run(["openssl", "x509", "-in", "ids/jsonid.crt", "-noout", "-serial"],
+                     capture_output=True, text=True).stdout.strip().split("=")[1]
+assert d["certificate"]["serial"] == ser and d["certificate"]["sans"] == ["dns:j.example"], d
 '
 check "ca show: the CA certificate as every other certificate object" python3 -c '
 import json
