@@ -566,6 +566,8 @@ acme_start(struct casrv *s, struct mtls_err *err)
 	ao.resolve = s->o.acme_resolve;
 	ao.target_allow = s->o.acme_validate_allow;
 	ao.timeout = s->o.acme_validate_timeout;
+	ao.dns_resolver = s->o.acme_dns_resolver;
+	ao.acme.dns01 = s->o.acme_dns_resolver != NULL;
 	ao.log = acme_log;
 	ao.log_arg = s;
 	s->acme = mtls__acme_srv_new(s->base, s->ca, &ao, err);
