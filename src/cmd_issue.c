@@ -249,23 +249,7 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 	} else {
 		print_issued(&a->id, cert);
 	}
-	deploy_note_ca(ca, a->id.name, a->id.out_dir ? a->id.out_dir : ".",
-	    "files", "");
-	/* NAME.p12 is a copy like an export's: renew writes it again, in
-	 * the same algorithms, with the same password reference. */
-	if (a->id.p12) {
-		char args[DEPLOY_ARGS_MAX] = "", p12[4200];
-
-		snprintf(p12, sizeof(p12), "%s/%s.p12",
-		    a->id.out_dir ? a->id.out_dir : ".", a->id.name);
-		deploy_args_add(args, sizeof(args), "--to", "p12");
-		if (a->id.p12_legacy) {
-			deploy_args_add(args, sizeof(args), "--legacy", NULL);
-		}
-		deploy_args_pass(args, sizeof(args), a->p12_pass_spec);
-		deploy_note_ca(ca, a->id.name, p12,
-		    a->id.p12_legacy ? "p12-legacy" : "p12", args);
-	}
+	deploy_note_issued(ca, &a->id, a->p12_pass_spec);
 	if (have_old) {
 		fprintf(a->json ? stderr : stdout, "  revoked the previous "
 		    "certificate %s (keyCompromise); publish with 'mtls crl'\n", old);
@@ -280,7 +264,8 @@ out:
 /* Returns 0, -1 with ERR to report, or an exit status already reported
  * (with JSON, the error object rides in the batch's report). */
 int batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
-    const char *file, int force, int json, struct mtls_err *err);
+    const char *file, int force, int json, const char *p12_pass_spec,
+    struct mtls_err *err);
 
 static char *
 resolve_p12_pass(struct issue_args *a, struct mtls_err *err)
@@ -333,7 +318,8 @@ cmd_issue(int argc, char **argv)
 		goto out;
 	}
 	if (a.batch != NULL) {
-		rc = batch_issue(ca, &a.id, a.batch, a.force, a.json, &err);
+		rc = batch_issue(ca, &a.id, a.batch, a.force, a.json,
+		    a.p12_pass_spec, &err);
 		rc = rc < 0 ? cli_fail(&err) : rc;
 	} else {
 		rc = issue_one(ca, &a, &err) == 0 ? 0 : cli_fail(&err);

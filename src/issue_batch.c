@@ -10,6 +10,7 @@
 #include "mtls/ca.h"
 #include "mtls/file.h"
 #include "cli.h"
+#include "deploy.h"
 
 #define BATCH_CHUNK 256 /* at most per transaction */
 #define CHUNK_SECONDS 1.0 /* of work per hold of the CA lock */
@@ -24,6 +25,7 @@ struct batch {
 	struct batch_line *lines;
 	size_t n, cap;
 	char *text;
+	const char *p12_pass_spec; /* recorded with each NAME.p12 */
 	json_t *issued; /* --json: each issued identity, as issue prints it */
 };
 
@@ -287,6 +289,10 @@ batch_chunk(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 			goto out;
 		}
 		certs[i - *at] = x;
+		/* Where it went, recorded in the same transaction as the
+		 * certificate: renew rewrites NAME's files there, as after
+		 * a single issue. */
+		deploy_note_issued(ca, &o, b->p12_pass_spec);
 		n++;
 	}
 	snprintf(what, sizeof(what), "issue --batch (%zu certificates)", n);
@@ -315,7 +321,8 @@ out:
 }
 
 int batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
-    const char *file, int force, int json, struct mtls_err *err);
+    const char *file, int force, int json, const char *p12_pass_spec,
+    struct mtls_err *err);
 
 /* --json: {issued, skipped}, with the error object when the batch stopped
  * (what was issued before is in place); returns the exit status, which
@@ -347,7 +354,8 @@ batch_json(const struct batch *b, const struct mtls_err *err)
 
 int
 batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
-    const char *file, int force, int json, struct mtls_err *err)
+    const char *file, int force, int json, const char *p12_pass_spec,
+    struct mtls_err *err)
 {
 	struct batch b;
 	size_t at = 0, issued = 0, skipped = 0;
@@ -355,6 +363,7 @@ batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 	time_t start = time(NULL);
 
 	memset(&b, 0, sizeof(b));
+	b.p12_pass_spec = p12_pass_spec;
 	if (batch_parse(file, &b, err) != 0 || batch_check(file, base, &b, err) != 0 ||
 	    cli_ca_lock(ca, err) != 0 ||
 	    batch_plan(ca, base, &b, force, &skipped, err) != 0) {
