@@ -105,6 +105,7 @@ struct mtls__acme_opts {
 	long pending_lifetime;  /* seconds an order may stay unfinished */
 	long validate_timeout;  /* seconds a validation may take; 0: 10 (the
 	                           longest Retry-After while one runs) */
+	int dns01;              /* offer dns-01 (a resolver is configured) */
 };
 
 /* newAccount requests per client address in the current hour: a table
@@ -122,7 +123,7 @@ struct mtls__acme_ipcount {
 struct mtls__acme_check {
 	const char *authz;      /* authorization id */
 	int index;              /* challenge index */
-	const char *type;       /* "http-01", "tls-alpn-01" */
+	const char *type;       /* "http-01", "tls-alpn-01", "dns-01" */
 	const char *id_type;    /* "dns", "ip" */
 	const char *id_value;
 	const char *token;

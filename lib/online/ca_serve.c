@@ -287,7 +287,7 @@ crl_cache_clear(struct crl_cache *c)
 static void
 load_final_crl(struct casrv *s)
 {
-	char best[256] = "", path[4400];
+	char best[32] = "", path[4400];
 	struct crl_cache *c = &s->crl_prev;
 	struct mtls_err err;
 	struct dirent *de;
@@ -304,7 +304,8 @@ load_final_crl(struct casrv *s)
 	if (mtls_ca_previous(s->ca) != NULL || (d = opendir(path)) == NULL) {
 		return;
 	}
-	/* Named by the time of finish (YYYYMMDDTHHMMSSZ): the largest is the
+	/* Named by the time of finish (YYYYMMDDTHHMMSSZ; longer names are not
+	 * ours and fit neither BEST nor the ETag): the largest is the
 	 * last issuer retired. */
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] != '.' && strlen(de->d_name) < sizeof(best) &&
@@ -312,7 +313,7 @@ load_final_crl(struct casrv *s)
 			snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED "/%s/"
 			    MTLS_CA_FINAL_CRL, mtls_ca_dir(s->ca), de->d_name);
 			if (access(path, R_OK) == 0) {
-				snprintf(best, sizeof(best), "%s", de->d_name);
+				memcpy(best, de->d_name, strlen(de->d_name) + 1);
 			}
 		}
 	}
@@ -617,6 +618,8 @@ acme_start(struct casrv *s, struct mtls_err *err)
 	ao.resolve = s->o.acme_resolve;
 	ao.target_allow = s->o.acme_validate_allow;
 	ao.timeout = s->o.acme_validate_timeout;
+	ao.dns_resolver = s->o.acme_dns_resolver;
+	ao.acme.dns01 = s->o.acme_dns_resolver != NULL;
 	ao.log = acme_log;
 	ao.log_arg = s;
 	s->acme = mtls__acme_srv_new(s->base, s->ca, &ao, err);
