@@ -81,11 +81,14 @@ void mtls__jws_clear(struct mtls__jws *j);
 
 struct mtls__nonces {
 	unsigned char key[32];
+	EVP_MAC_CTX *mac;       /* HMAC-SHA256 keyed with KEY, set up once */
 	unsigned long long next;
 	unsigned char used[MTLS__NONCE_WINDOW / 8];
 };
 
 int mtls__nonce_init(struct mtls__nonces *n, struct mtls_err *err);
+/* Frees what mtls__nonce_init made and wipes N. */
+void mtls__nonce_clear(struct mtls__nonces *n);
 
 /* A fresh nonce into OUT (base64url, NUL-terminated). */
 void mtls__nonce_new(struct mtls__nonces *n, char out[40]);
@@ -105,6 +108,7 @@ struct mtls__acme_opts {
 	long pending_lifetime;  /* seconds an order may stay unfinished */
 	long validate_timeout;  /* seconds a validation may take; 0: 10 (the
 	                           longest Retry-After while one runs) */
+	int dns01;              /* offer dns-01 (a resolver is configured) */
 };
 
 /* newAccount requests per client address in the current hour: a table
@@ -122,7 +126,7 @@ struct mtls__acme_ipcount {
 struct mtls__acme_check {
 	const char *authz;      /* authorization id */
 	int index;              /* challenge index */
-	const char *type;       /* "http-01", "tls-alpn-01" */
+	const char *type;       /* "http-01", "tls-alpn-01", "dns-01" */
 	const char *id_type;    /* "dns", "ip" */
 	const char *id_value;
 	const char *token;

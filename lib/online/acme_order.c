@@ -21,7 +21,9 @@
 
 #define MAX_IDENTIFIERS 100
 
-static const char *const chall_types[] = {"http-01", "tls-alpn-01"};
+/* dns-01 (RFC 8555 8.4) last, for DNS names only (RFC 8738 7: not for IP
+ * addresses), and only where a resolver is configured. */
+static const char *const chall_types[] = {"http-01", "tls-alpn-01", "dns-01"};
 
 /* ---- identifiers ---- */
 
@@ -225,6 +227,10 @@ mtls__acme_new_order(struct mtls__acme_job *j)
 			goto rollback;
 		}
 		for (k = 0; k < sizeof(chall_types) / sizeof(chall_types[0]); k++) {
+			if (strcmp(chall_types[k], "dns-01") == 0 && (!j->a->o.dns01 ||
+			    strcmp(mtls__acme_jstr(v, "type"), "dns") != 0)) {
+				continue;
+			}
 			if (RAND_bytes(raw, sizeof(raw)) != 1 ||
 			    (tok = mtls__b64url_enc(raw, sizeof(raw))) == NULL) {
 				json_decref(cs);

@@ -74,6 +74,8 @@ struct casrv {
 	                              CRL, served as it is */
 	unsigned long long stamp;  /* the CA's files when last (re)loaded */
 	unsigned long long stamp_seen; /* ... and at the last tick */
+	int own_retry;             /* ticks left to move its own TLS
+	                              certificate while the CA lock is held */
 	struct fail_slot fails[FAIL_SLOTS];
 	struct evconnlistener *listener; /* paused at max_conns */
 	struct mtls__tls_reserve *reserve; /* refuses what cannot be set up */

@@ -285,6 +285,51 @@ test_validation_in_flight(void **state)
 	client_free(&c);
 }
 
+/* The challenge types of the first authorization of a new order for
+ * TYPE:VALUE, as "http-01,tls-alpn-01,...". */
+static void
+chall_types_of(struct fx *f, struct client *c, const char *type,
+    const char *value, char *out, size_t len)
+{
+	struct req_out o, a;
+	json_t *p = order_for(type, value), *ch;
+	size_t i;
+
+	post(f, c, "new-order", p, &o);
+	json_decref(p);
+	assert_int_equal(o.status, 201);
+	post(f, c, path_of(json_string_value(json_array_get(json_object_get(
+	    o.body, "authorizations"), 0))), NULL, &a);
+	out[0] = '\0';
+	json_array_foreach(json_object_get(a.body, "challenges"), i, ch) {
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? "," : "",
+		    json_string_value(json_object_get(ch, "type")));
+	}
+	out_clear(&a);
+	out_clear(&o);
+}
+
+/* dns-01 (RFC 8555 8.4) only where a resolver is configured, and only
+ * for DNS names (RFC 8738 7: IP addresses have none). */
+static void
+test_dns01_offered(void **state)
+{
+	struct fx *f = *state;
+	struct client c;
+	char types[128];
+
+	client_init(&c, MTLS_KEY_EC_P256);
+	new_account(f, &c);
+	chall_types_of(f, &c, "dns", "a.ok.test", types, sizeof(types));
+	assert_string_equal(types, "http-01,tls-alpn-01");
+	f->a.o.dns01 = 1;
+	chall_types_of(f, &c, "dns", "a.ok.test", types, sizeof(types));
+	assert_string_equal(types, "http-01,tls-alpn-01,dns-01");
+	chall_types_of(f, &c, "ip", "10.1.2.3", types, sizeof(types));
+	assert_string_equal(types, "http-01,tls-alpn-01");
+	client_free(&c);
+}
+
 static void
 test_order_policy(void **state)
 {
@@ -460,6 +505,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_order_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_flow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dns01_offered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_validation_in_flight, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_limits_and_orders_list, setup,

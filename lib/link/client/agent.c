@@ -201,7 +201,8 @@ agent_verify(X509_STORE_CTX *xs, void *arg)
 	}
 	if (mtls__revcheck_chain(w->rev, X509_STORE_CTX_get0_chain(xs), note,
 		sizeof(note), &e) != 0) {
-		snprintf(w->rev_why, sizeof(w->rev_why), "%s", e.msg);
+		snprintf(w->rev_why, sizeof(w->rev_why), "%.*s",
+		    (int)sizeof(w->rev_why) - 1, e.msg);
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
 		return 0;
 	}
