@@ -87,6 +87,8 @@ struct mtls_subca_opts {
 	                        (comma-separated; "2.5.29.32.0" is anyPolicy),
 	                        or NULL: then no chain through it is valid for
 	                        a required policy (RFC 5280 6.1.3) */
+	const X509 *same_as; /* a renewal: its name constraints are copied
+	                        as they are (PERMIT and EXCLUDE unused) */
 };
 
 /* Creates a CA: a self-signed root with basicConstraints CA:TRUE
@@ -126,6 +128,23 @@ int mtls_ca_request(const struct mtls_ca_init_opts *opts,
  * inventory under O->name with profile "ca". Returns the certificate. */
 X509 *mtls_ca_sign_intermediate(struct mtls_ca *parent, X509_REQ *csr,
     const struct mtls_subca_opts *o, struct mtls_err *err);
+
+/* Renews the intermediate certificate OLD, which PARENT (unlocked; hold
+ * its lock) signed: the same subject, key and so key identifier, path
+ * length, name constraints and certificate policies, a new serial and
+ * validity of DAYS (0: 5 years, never beyond PARENT). Recorded in
+ * PARENT's inventory under OLD's name; OLD is marked superseded, not
+ * revoked, so what the intermediate issued verifies under either. */
+X509 *mtls_ca_renew_intermediate(struct mtls_ca *parent, X509 *old, int days,
+    struct mtls_err *err);
+
+/* Puts a renewal made by mtls_ca_renew_intermediate in place of the
+ * installed intermediate in DIR, under its lock: CHAIN (the certificate
+ * first, up to the root) must verify and hold the same key and subject,
+ * and last longer. ca.crt, ca.chain.pem and root.crt are each replaced
+ * by a rename; any mix of old and new is a working CA. */
+int mtls_ca_install_renewal(const char *dir, STACK_OF(X509) *chain,
+    struct mtls_err *err);
 
 /* Completes the intermediate CA in DIR started by mtls_ca_request: CHAIN
  * holds its certificate (first) and the issuers up to the root. The

@@ -81,7 +81,7 @@ crl_meta() { sqlite3 ca/inventory.db "select value from meta where key='crl_numb
 read -r s0 n0 < <(crl_get "$PORT")
 [ "$s0" = 200 ] && [ "$n0" -gt 0 ] && pass "ca serve answers its CRL (number $n0)" || fail "first CRL: HTTP $s0"
 m0=$(crl_meta)
-hold 5
+hold 8 # long enough for a second server to start under load
 sqlite3 ca/inventory.db "update certs set status='revoked', revoked_at=strftime('%s','now'), reason='keyCompromise' where name='e1'"
 e1=$(sqlite3 ca/inventory.db "select serial from certs where name='e1'")
 P2=$(free_port)
