@@ -178,6 +178,10 @@ X509 *mtls_ca_previous(const struct mtls_ca *ca);
 X509 *mtls_ca_cross(const struct mtls_ca *ca);
 const char *mtls_ca_dir(const struct mtls_ca *ca);
 const char *mtls_ca_crl_url(const struct mtls_ca *ca);
+/* The CRL URL the issuer before the last rollover put in its
+ * certificates, when 'rollover begin' gave the new issuer its own
+ * (mtls_rollover_opts.crl_url); else NULL. */
+const char *mtls_ca_previous_crl_url(const struct mtls_ca *ca);
 const char *mtls_ca_ocsp_url(const struct mtls_ca *ca);
 
 /* Who holds a certificate's private key. A name belongs to one origin:
@@ -376,6 +380,11 @@ struct mtls_rollover_opts {
 	const char *pass_spec; /* encrypt the new ca.key (and the retiring
 	                          key, kept in DIR/rollover), or the token PIN */
 	const char *key_uri;   /* "pkcs11:...": the new key is in a token */
+	const char *crl_url;   /* the CRL URL of the new issuer's
+	                          certificates, distinct from the old one
+	                          (kept as ca.json "previous_crl_url"), so a
+	                          verifier gets each issuer's own CRL; NULL:
+	                          the old URL for both */
 };
 
 /* Begins a rollover of the root CA (unlocked, and locked with
