@@ -19,6 +19,9 @@ struct mtls_ca {
 	char *db_url;   /* ca.json "db": a postgresql:// URL, or NULL */
 	char *db_pass;  /* ca.json "db_pass": its password spec, or NULL */
 	char *crl_url;
+	char *prev_crl_url; /* ca.json "previous_crl_url": the retiring or
+	                       retired issuer's, when a rollover gave the new
+	                       one its own */
 	char *ocsp_url;
 	/* Encoded once per CA, reused for every certificate it signs. */
 	X509_EXTENSION *aki;

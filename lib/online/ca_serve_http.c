@@ -590,6 +590,29 @@ route_acme(struct casrv *s, struct evhttp_request *req, const char *op)
 	}
 }
 
+/* 1 when URL (a CRL URL the CA puts in certificates) names PATH on
+ * this server: the same path, the host and port being this server's to
+ * know. */
+static int
+url_path_is(const char *url, const char *path)
+{
+	const char *p;
+
+	if (url == NULL || (p = strstr(url, "://")) == NULL) {
+		return 0;
+	}
+	p = strchr(p + 3, '/');
+	return p != NULL && strcmp(p, path) == 0;
+}
+
+static int
+is_pem_path(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n >= 4 && strcmp(path + n - 4, ".pem") == 0;
+}
+
 void
 mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 {
@@ -613,6 +636,16 @@ mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 	mtls__casrv_group_flush(s);
 	if (strncmp(path, ACME_PREFIX, strlen(ACME_PREFIX)) == 0) {
 		route_acme(s, req, path + strlen(ACME_PREFIX));
+	} else if (url_path_is(mtls_ca_previous_crl_url(s->ca), path) &&
+		   (mtls_ca_previous(s->ca) != NULL || s->crl_final)) {
+		/* The URL in the old issuer's certificates, when the rollover
+		 * gave the new one its own: the old issuer's CRL (its final
+		 * one once retired), whatever the path is. */
+		route_crl(s, req, is_pem_path(path), 1);
+	} else if (url_path_is(mtls_ca_crl_url(s->ca), path) &&
+		   strcmp(path, "/crl-previous.der") != 0 &&
+		   strcmp(path, "/crl-previous.pem") != 0) {
+		route_crl(s, req, is_pem_path(path), 0);
 	} else if (strcmp(path, "/crl.der") == 0 || strcmp(path, "/crl") == 0) {
 		route_crl(s, req, 0, 0);
 	} else if (strcmp(path, "/crl.pem") == 0) {
