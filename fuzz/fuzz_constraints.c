@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ca_internal.h"
+#include "fuzz_text.h"
 
 static X509 *
 leaf(void)
@@ -33,22 +34,18 @@ leaf(void)
 	return c;
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+fuzz_one(char *in)
 {
-	char *in = malloc(size + 1), *nl;
+	char *nl;
 	struct mtls_subca_opts o;
 	struct mtls_err err;
 	X509 *ca = X509_new();
 	NAME_CONSTRAINTS *nc;
 
-	if (in == NULL || ca == NULL) {
-		free(in);
-		X509_free(ca);
-		return 0;
+	if (ca == NULL) {
+		return;
 	}
-	memcpy(in, data, size);
-	in[size] = '\0';
 	memset(&o, 0, sizeof(o));
 	o.path_len = 0;
 	o.permit = in;
@@ -68,6 +65,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ERR_clear_error();
 	X509_free(ca);
-	free(in);
-	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return mtls_fuzz_text(data, size, fuzz_one);
 }

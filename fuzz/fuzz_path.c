@@ -10,11 +10,10 @@
 
 #include "mtls/replicate.h"
 #include "link/path_int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_text.h"
 
 static void
-check_path(const char *text)
+check_path(char *text)
 {
 	char out[MTLS__CONTENT_PATH_MAX + 1], again[MTLS__CONTENT_PATH_MAX + 1];
 	struct mtls_err err;
@@ -31,18 +30,15 @@ check_path(const char *text)
 	}
 }
 
+static void
+fuzz_one(char *text)
+{
+	check_path(text);
+	(void)mtls_action_parse(text);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size + 1);
-
-	if (text == NULL) {
-		return 0;
-	}
-	memcpy(text, data, size);
-	text[size] = '\0';
-	check_path(text);
-	(void)mtls_action_parse(text);
-	free(text);
-	return 0;
+	return mtls_fuzz_text(data, size, fuzz_one);
 }

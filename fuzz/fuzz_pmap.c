@@ -10,6 +10,7 @@
 
 #include "link/server/principal_map_int.h"
 #include "link/server/content_store_int.h"
+#include "fuzz_text.h"
 
 /* One certificate with a subject and SANs of every kind, made once. */
 static X509 *
@@ -44,19 +45,14 @@ sample_cert(void)
 	return c;
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+fuzz_one(char *text)
 {
-	char *text = malloc(size + 1), out[MTLS__CONTENT_PATH_MAX + 1];
+	char out[MTLS__CONTENT_PATH_MAX + 1];
 	const struct mtls__pmap_rule *r;
 	struct mtls__pmap *m;
 	struct mtls_err err;
 
-	if (text == NULL) {
-		return 0;
-	}
-	memcpy(text, data, size);
-	text[size] = '\0';
 	m = mtls__pmap_parse(text, "fuzz.map", &err);
 	if (m != NULL) {
 		r = mtls__pmap_match(m, sample_cert());
@@ -78,6 +74,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)mtls__path_prefix_covers("/content", out);
 	}
 	(void)mtls__content_store_id_ok(text);
-	free(text);
-	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return mtls_fuzz_text(data, size, fuzz_one);
 }

@@ -10,11 +10,10 @@
 #include <string.h>
 
 #include "mtls/replicate.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_text.h"
 
 static void
-check_url(const char *text)
+check_url(char *text)
 {
 	struct mtls_url u, v;
 	struct mtls_err err;
@@ -48,14 +47,5 @@ check_url(const char *text)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size + 1);
-
-	if (text == NULL) {
-		return 0;
-	}
-	memcpy(text, data, size);
-	text[size] = '\0';
-	check_url(text);
-	free(text);
-	return 0;
+	return mtls_fuzz_text(data, size, check_url);
 }

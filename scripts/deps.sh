@@ -5,11 +5,14 @@
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config libssl-dev libsqlite3-dev libevent-dev
-	libcurl4-openssl-dev libjansson-dev libcmocka-dev libpq-dev openssl curl python3 ca-certificates)
+	libcurl4-openssl-dev libjansson-dev libcmocka-dev libpq-dev libc-ares-dev openssl curl python3
+	ca-certificates)
+# bsdextrautils: dehydrated turns its EAB key into hex with hexdump, which
+# Debian's dehydrated package does not depend on (a minimal root lacks it).
 test_pkgs=(clang libclang-rt-14-dev gnutls-bin libnss3-tools faketime socat jq
 	nginx-light apache2 haproxy stunnel4 tomcat10 activemq default-jdk-headless
 	procps iproute2 hyperfine time linux-perf sqlite3 util-linux systemd golang-cfssl
-	certbot lego uacme dehydrated pebble strace
+	certbot lego uacme dehydrated bsdextrautils pebble strace bind9
 	softhsm2 libengine-pkcs11-openssl opensc postgresql)
 
 want=("${build_pkgs[@]}")

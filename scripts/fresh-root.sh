@@ -72,6 +72,14 @@ echo "deb $mirror bookworm main" >"$dir/etc/apt/sources.list"
 if [ "$security" = 1 ]; then
 	echo "deb http://security.debian.org/debian-security bookworm-security main" >>"$dir/etc/apt/sources.list"
 fi
+# The root is a mount point of its own, as / is on a machine: unshare -m
+# makes / private and refuses ("cannot change root filesystem
+# propagation") when / is just a directory, so tests that give a peer a
+# private mount namespace skipped in a plain chroot. Private, so that
+# nothing mounted under it propagates back to the host.
+mount --bind "$dir" "$dir"
+mounted+=("$dir")
+mount --make-private "$dir"
 for m in proc sys dev dev/pts; do
 	mkdir -p "$dir/$m"
 	case $m in

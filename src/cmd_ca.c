@@ -5,6 +5,7 @@
 
 #include "mtls/ca.h"
 #include "mtls/explain.h"
+#include "mtls/inspect.h"
 #include "mtls/pass.h"
 #include "cli.h"
 
@@ -13,8 +14,9 @@ static const char usage[] =
     "                    [--pass SPEC] [--crl-url URL] [--ocsp-url URL] [--force]\n"
     "                    [--db postgresql://... [--db-pass SPEC]] [--cert-policy OID]...\n"
     "       mtls ca init --intermediate [--dir DIR] [--name DN] ...\n"
-    "       mtls ca sign-intermediate | install  (see 'mtls ca install --help')\n"
-    "       mtls ca show [--ca-dir DIR]\n"
+    "       mtls ca sign-intermediate | renew-intermediate | install\n"
+    "                    (see 'mtls ca install --help')\n"
+    "       mtls ca show [--ca-dir DIR] [--json]\n"
     "       mtls ca migrate-db --to postgresql://... [--db-pass SPEC] [--force]\n"
     "                    [--ca-dir DIR]\n"
     "       mtls ca rollover begin | status | finish  (see 'mtls ca rollover --help')\n"
@@ -58,7 +60,9 @@ static const char usage[] =
     "the database in ca.json; inventory.db stays as it was, unused. Stop\n"
     "'mtls ca serve' first. --force empties a database that holds state.\n"
     "\n"
-    "show prints the CA certificate's subject, validity and fingerprint.\n"
+    "show prints the CA certificate's subject, validity and fingerprint;\n"
+    "with --json, {ca_dir, certificate, crl_url, ocsp_url}, the certificate\n"
+    "as inspect --json shows it (docs/json.md).\n"
     "\n"
     "serve puts the CA online over HTTPS: EST enrollment (RFC 7030) with\n"
     "one-time tokens, re-enrollment by mutual TLS, the CRL, OCSP, /healthz and\n"
@@ -181,6 +185,7 @@ ca_show(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"dir", required_argument, NULL, 'd'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -189,12 +194,13 @@ ca_show(int argc, char **argv)
 	const char *dir = NULL;
 	char fp[200], nb[64], na[64], *subj;
 	X509 *x;
-	int c;
+	int c, json = 0;
 
 	mtls_err_clear(&err);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
+		case 'j': json = 1; cli_json_errors(); break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("ca show");
 		}
@@ -204,6 +210,21 @@ ca_show(int argc, char **argv)
 		return cli_fail(&err);
 	}
 	x = mtls_ca_cert(ca);
+	if (json) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "ca_dir", json_string(mtls_ca_dir(ca)));
+		json_object_set_new(o, "certificate", mtls_cert_to_json(x));
+		json_object_set_new(o, "crl_url", mtls_ca_crl_url(ca) != NULL ?
+		    json_string(mtls_ca_crl_url(ca)) : json_null());
+		json_object_set_new(o, "ocsp_url", mtls_ca_ocsp_url(ca) != NULL ?
+		    json_string(mtls_ca_ocsp_url(ca)) : json_null());
+		json_dumpf(o, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(o);
+		mtls_ca_free(ca);
+		return 0;
+	}
 	subj = mtls_name_format(X509_get_subject_name(x));
 	mtls_cert_fingerprint(x, EVP_sha256(), fp, sizeof(fp));
 	mtls_time_format(X509_get0_notBefore(x), nb, sizeof(nb));
@@ -291,6 +312,7 @@ cmd_ca(int argc, char **argv)
 		return cmd_ca_roll(argc - 1, argv + 1);
 	}
 	if (strcmp(argv[1], "sign-intermediate") == 0 ||
+	    strcmp(argv[1], "renew-intermediate") == 0 ||
 	    strcmp(argv[1], "install") == 0) {
 		return cmd_ca_sub(argc - 1, argv + 1);
 	}
@@ -298,5 +320,6 @@ cmd_ca(int argc, char **argv)
 		return ca_migrate_db(argc - 1, argv + 1);
 	}
 	return cli_usage("ca", "unknown action '%s' (use init, show, serve, "
-	    "migrate-db, sign-intermediate, install or rollover)", argv[1]);
+	    "migrate-db, sign-intermediate, renew-intermediate, install or "
+	    "rollover)", argv[1]);
 }

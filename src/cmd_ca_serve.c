@@ -69,6 +69,10 @@ static const char usage[] =
     "                       $MTLS_RESOLVE)\n"
     "  --acme-validate-allow CIDR  the only addresses validations may connect\n"
     "                       to (repeatable; default: where names resolve)\n"
+    "  --acme-dns-resolver ADDR[:PORT]  offer dns-01 (RFC 8555 8.4), asking\n"
+    "                       this DNS server for the TXT record (port 53 by\n"
+    "                       default; [IPv6]:PORT); without it dns-01 is not\n"
+    "                       offered\n"
     "  --acme-validate-timeout S  seconds per validation (default 10)\n"
     "  --acme-orders-per-hour N  per account (default 300)\n"
     "  --acme-accounts-per-ip N  new-account requests per client address per\n"
@@ -106,7 +110,7 @@ set_ok(int setter_rc, const char *opt, const struct mtls_err *err)
 	return cli_usage("ca serve", "%s: %s", opt, err->msg);
 }
 
-/* The --acme-* options (ids 1000..1009); 0 or 2. */
+/* The --acme-* options (ids 1000..1010); 0 or 2. */
 static int
 acme_option(struct mtls_ca_serve_config *cfg, int c, char **resolve,
     char **vallow, char **aallow, struct mtls_err *err)
@@ -161,6 +165,9 @@ acme_option(struct mtls_ca_serve_config *cfg, int c, char **resolve,
 		}
 		return set_ok(mtls_ca_serve_config_set_acme_accounts_per_ip(cfg, v,
 		    err), "--acme-accounts-per-ip", err);
+	case 1010:
+		return set_ok(mtls_ca_serve_config_set_acme_dns_resolver(cfg, optarg,
+		    err), "--acme-dns-resolver", err);
 	default:
 		return cli_bad_option("ca serve");
 	}
@@ -268,6 +275,7 @@ cmd_ca_serve(int argc, char **argv)
 	    {"acme-validate-timeout", required_argument, NULL, 1007},
 	    {"acme-orders-per-hour", required_argument, NULL, 1008},
 	    {"acme-accounts-per-ip", required_argument, NULL, 1009},
+	    {"acme-dns-resolver", required_argument, NULL, 1010},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -312,7 +320,7 @@ cmd_ca_serve(int argc, char **argv)
 			rc = number_option(cfg, c, &lifetime, &max_lifetime, &err);
 			break;
 		default:
-			rc = c >= 1000 && c <= 1009 ? acme_option(cfg, c, &resolve,
+			rc = c >= 1000 && c <= 1010 ? acme_option(cfg, c, &resolve,
 			    &vallow, &aallow, &err) : cli_bad_option("ca serve");
 			break;
 		}

@@ -340,7 +340,7 @@ convert_run(const struct cv_opts *o, struct mtls_err *err)
 	enum sc_out kind = o->to != NULL ? sc_kind_parse(o->to)
 					 : sc_kind_from_ext(o->out);
 	char *pass = NULL, *buf = NULL;
-	int secret = 0, rc = -1;
+	int secret = 0, rc = -1, lockfd = -1;
 	struct mtls_fileset *fs = NULL;
 
 	if (kind == SC_NONE) {
@@ -376,6 +376,13 @@ convert_run(const struct cv_opts *o, struct mtls_err *err)
 			goto out;
 		}
 		sc_pass_warn(pass, kind);
+		/* The store lock every keystore write takes: a keystore
+		 * command beside us neither loses our write nor sweeps our
+		 * temporary file as a killed writer's. */
+		if (sc_store_lock(o->out, &lockfd, err) != 0) {
+			goto out;
+		}
+		sc_store_sweep(lockfd, o->out);
 		rc = sc_store_save(s, o->out, kind, pass, &so, o->force, err);
 		goto out;
 	}
@@ -395,6 +402,7 @@ convert_run(const struct cv_opts *o, struct mtls_err *err)
 		rc = 0;
 	}
 out:
+	sc_store_unlock(lockfd);
 	mtls_fileset_free(fs);
 	if (buf != NULL) {
 		OPENSSL_clear_free(buf, len);

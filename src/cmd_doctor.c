@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+#include "rev_opts.h"
 #include "mtls/diag.h"
 #include "mtls/file.h"
 #include "mtls/revocation.h"
@@ -15,15 +16,18 @@
 static const char usage[] =
     "usage: mtls doctor [DIR | FILE ...] [--role client|server|node]\n"
     "                   [--host NAME] [--ca FILE] [--pass SPEC]\n"
-    "                   [--warn-days N] [--ca-dir DIR] [--crl FILE]\n"
-    "                   [--rollover CADIR|FILE] [--no-crl-fetch] [--json]\n"
-    "                   [--verbose]\n"
+    "                   [--warn-days N] [--ca-dir DIR] [--crl FILE]...\n"
+    "                   [--ocsp[=URL]] [--rollover CADIR|FILE] [--no-crl-fetch]\n"
+    "                   [--json] [--verbose]\n"
     "\n"
     "Checks a node's files at rest, as the node would use them: the key\n"
     "matches the certificate, the chain is complete and in order, validity\n"
     "and days left, the extended key usage fits the role, the SANs include\n"
     "the host name, private keys are mode 0600 and owned by you, the\n"
-    "truststore holds the issuer, no weak algorithms (RSA < 2048, SHA-1).\n"
+    "truststore holds the issuer, no weak algorithms (RSA < 2048, SHA-1),\n"
+    "and no certificate of a verified chain but the root is revoked: the\n"
+    "check push and test apply to a receiver and serve to its clients\n"
+    "(--crl, and OCSP where a certificate names a responder or --ocsp).\n"
     "\n"
     "A DIR (default: the current directory) is scanned for *.crt, *.cer,\n"
     "*.pem, *.der, *.key and keystores (*.p12, *.pfx, *.jks, *.jceks, *.ks,\n"
@@ -44,12 +48,23 @@ static const char usage[] =
     "                  revoked (an error) or superseded by a renewal (a\n"
     "                  warning); default $MTLS_CA_DIR or ./pki when present\n"
     "  --crl FILE      also check the certificates against this CRL (it\n"
-    "                  counts when a truststore certificate signed it)\n"
-    "                  Without --crl, the CRL at the certificates' CRL\n"
-    "                  distribution point (http://, https:// or file:///; 10 s\n"
-    "                  at most) is fetched and used, and the report says so\n"
-    "                  (crl_fetched, or crl_fetch_failed as a warning)\n"
+    "                  counts when a truststore certificate signed it);\n"
+    "                  repeatable: then every certificate of each verified\n"
+    "                  chain but the root must be covered and not listed\n"
+    "                  (chain_revoked). Without --crl, the CRL at the\n"
+    "                  certificates' CRL distribution point (http://,\n"
+    "                  https:// or file:///; 10 s at most) is fetched and\n"
+    "                  used, and the report says so (crl_fetched, or\n"
+    "                  crl_fetch_failed as a warning)\n"
     "  --no-crl-fetch  do not fetch it (offline, or a slow distribution point)\n"
+    "  --ocsp[=URL]    ask OCSP about every certificate of each verified\n"
+    "                  chain but the root; without it (and --crl) a\n"
+    "                  certificate that names a responder is still asked,\n"
+    "                  and no answer is an error\n"
+    "  --insecure-revocation-soft-fail\n"
+    "                  no OCSP answer is a warning, not an error\n"
+    "  --insecure-no-revocation\n"
+    "                  check no chain's revocation (a warning says so)\n"
     "  --rollover P    during a CA rollover ('mtls ca rollover'): P is the CA\n"
     "                  directory (or its rollover/old.crt, copied to the node);\n"
     "                  warns about every certificate the retiring issuer\n"
@@ -174,11 +189,11 @@ cmd_doctor(int argc, char **argv)
 		{"pass", required_argument, NULL, 'p'},
 		{"warn-days", required_argument, NULL, 'w'},
 		{"ca-dir", required_argument, NULL, 'd'},
-		{"crl", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
 		{"rollover", required_argument, NULL, 'R'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"no-crl-fetch", no_argument, NULL, 'N'},
+		REV_OPTIONS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -192,6 +207,14 @@ cmd_doctor(int argc, char **argv)
 	memset(&dopt, 0, sizeof(dopt));
 	mtls_err_clear(&err);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		int ro = rev_opt("doctor", c, optarg, &dopt.rev);
+
+		if (ro != 1) {
+			if (ro != 0) {
+				return ro;
+			}
+			continue;
+		}
 		switch (c) {
 		case 'r':
 			if (mtls_role_parse(optarg, &dopt.role, &err) != 0) {
@@ -217,9 +240,6 @@ cmd_doctor(int argc, char **argv)
 		case 'd':
 			dopt.ca_dir = optarg;
 			break;
-		case 'c':
-			dopt.crl_file = optarg;
-			break;
 		case 'j':
 			json = 1;
 			cli_json_errors();
@@ -240,6 +260,12 @@ cmd_doctor(int argc, char **argv)
 		}
 	}
 	dopt.ca_dir = cli_ca_dir(dopt.ca_dir);
+	if (rev_opts_done("doctor", &dopt.rev) != 0) {
+		return 2;
+	}
+	if (dopt.rev.ncrl > 0) {
+		dopt.crl_file = dopt.rev.crl[0]; /* also for the leaf's standing */
+	}
 	dopt.paths = (const char *const *)(argv + optind);
 	dopt.npaths = (size_t)(argc - optind);
 	memset(&cf, 0, sizeof(cf));

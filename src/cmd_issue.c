@@ -7,6 +7,7 @@
 
 #include "mtls/ca.h"
 #include "mtls/file.h"
+#include "mtls/inspect.h"
 #include "mtls/pass.h"
 #include "cli.h"
 #include "deploy.h"
@@ -43,6 +44,10 @@ static const char usage[] =
     "                   again after a stop or a kill, it issues the rest\n"
     "  --ca-dir DIR     the CA (default $MTLS_CA_DIR or ./pki)\n"
     "  --ca-pass SPEC   password of the CA key, when it is encrypted\n"
+    "  --json           print {name, profile, files, certificate} on stdout\n"
+    "                   (docs/json.md); with --batch {issued, skipped}: each\n"
+    "                   issued identity so, each line an earlier run issued\n"
+    "                   {name, reason}, and the error object if it stopped\n"
     "  --force          replace existing files; the previous certificate of\n"
     "                   NAME is revoked (keyCompromise): regeneration after a\n"
     "                   breach (for each line of a --batch too)\n"
@@ -67,7 +72,7 @@ struct issue_args {
 	char sans[SAN_MAX];
 	char *cert_policies;
 	const char *ca_dir, *ca_pass, *batch, *p12_pass_spec, *key_pass_spec;
-	int profile_set, force;
+	int profile_set, force, json;
 };
 
 static int
@@ -102,6 +107,7 @@ parse_args(int argc, char **argv, struct issue_args *a, struct mtls_err *err)
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"ca-pass", required_argument, NULL, 'c'},
 	    {"force", no_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -148,6 +154,7 @@ parse_args(int argc, char **argv, struct issue_args *a, struct mtls_err *err)
 		case 'd': a->ca_dir = optarg; break;
 		case 'c': a->ca_pass = optarg; break;
 		case 'f': a->force = 1; break;
+		case 'j': a->json = 1; cli_json_errors(); break;
 		case 'h': return cli_help(usage) - 1; /* -1: stop, exit 0 */
 		default: return cli_bad_option("issue");
 		}
@@ -194,6 +201,14 @@ print_issued(const struct mtls_identity_opts *o, X509 *cert)
 	OPENSSL_free(serial);
 }
 
+/* The --json form of print_issued (docs/json.md). */
+static void
+print_issued_json(const struct mtls_identity_opts *o, X509 *cert)
+{
+	cli_json_print(cli_json_identity(o->name, mtls_profile_name(o->profile),
+	    o->out_dir, o->p12, cert));
+}
+
 static int
 issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 {
@@ -229,26 +244,15 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 	if (mtls_ca_commit_files(ca, fs, what, err) != 0) {
 		goto out;
 	}
-	print_issued(&a->id, cert);
-	deploy_note_ca(ca, a->id.name, a->id.out_dir ? a->id.out_dir : ".",
-	    "files", "");
-	/* NAME.p12 is a copy like an export's: renew writes it again, in
-	 * the same algorithms, with the same password reference. */
-	if (a->id.p12) {
-		char args[DEPLOY_ARGS_MAX] = "", p12[4200];
-
-		snprintf(p12, sizeof(p12), "%s/%s.p12",
-		    a->id.out_dir ? a->id.out_dir : ".", a->id.name);
-		deploy_args_add(args, sizeof(args), "--to", "p12");
-		if (a->id.p12_legacy) {
-			deploy_args_add(args, sizeof(args), "--legacy", NULL);
-		}
-		deploy_args_pass(args, sizeof(args), a->p12_pass_spec);
-		deploy_note_ca(ca, a->id.name, p12,
-		    a->id.p12_legacy ? "p12-legacy" : "p12", args);
+	if (a->json) {
+		print_issued_json(&a->id, cert);
+	} else {
+		print_issued(&a->id, cert);
 	}
+	deploy_note_issued(ca, &a->id, a->p12_pass_spec);
 	if (have_old) {
-		printf("  revoked the previous certificate %s (keyCompromise); publish with 'mtls crl'\n", old);
+		fprintf(a->json ? stderr : stdout, "  revoked the previous "
+		    "certificate %s (keyCompromise); publish with 'mtls crl'\n", old);
 	}
 	rc = 0;
 out:
@@ -257,8 +261,11 @@ out:
 	return rc;
 }
 
+/* Returns 0, -1 with ERR to report, or an exit status already reported
+ * (with JSON, the error object rides in the batch's report). */
 int batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
-    const char *file, int force, struct mtls_err *err);
+    const char *file, int force, int json, const char *p12_pass_spec,
+    struct mtls_err *err);
 
 static char *
 resolve_p12_pass(struct issue_args *a, struct mtls_err *err)
@@ -311,7 +318,9 @@ cmd_issue(int argc, char **argv)
 		goto out;
 	}
 	if (a.batch != NULL) {
-		rc = batch_issue(ca, &a.id, a.batch, a.force, &err) == 0 ? 0 : cli_fail(&err);
+		rc = batch_issue(ca, &a.id, a.batch, a.force, a.json,
+		    a.p12_pass_spec, &err);
+		rc = rc < 0 ? cli_fail(&err) : rc;
 	} else {
 		rc = issue_one(ca, &a, &err) == 0 ? 0 : cli_fail(&err);
 	}

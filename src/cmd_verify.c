@@ -8,14 +8,14 @@
 #include "mtls/diag.h"
 #include "mtls/inspect.h"
 #include "mtls/pki.h"
+#include "mtls/revocation.h"
 #include "cli.h"
-#include "ocsp_fetch.h"
 
 static const char usage[] =
     "usage: mtls verify CERT [--ca FILE] [--purpose client|server|node]\n"
     "                   [--host NAME] [--at TIME] [--crl FILE] [--ocsp[=URL]]\n"
     "                   [--ca-dir DIR] [--require-policy OID]...\n"
-    "                   [--require-explicit-policy]\n"
+    "                   [--require-explicit-policy] [--json]\n"
     "\n"
     "Validates CERT's chain with OpenSSL (intermediates may follow the leaf in\n"
     "CERT) and explains a failure specifically: which certificate and which\n"
@@ -31,13 +31,16 @@ static const char usage[] =
     "                   UTC, or @EPOCH)\n"
     "  --crl FILE       also check revocation against this CRL (PEM or DER)\n"
     "  --ocsp[=URL]     also ask OCSP about CERT and every intermediate CA\n"
-    "                   above it (not the root), each at the OCSP URL in its\n"
-    "                   AIA, or all at URL; issuers come from CERT's chain or\n"
-    "                   --ca\n"
+    "                   above it (not the root), as serve --ocsp does: CERT\n"
+    "                   at URL (default: the OCSP URL in its AIA), each CA\n"
+    "                   at the OCSP URL in its own AIA\n"
     "  --ca-dir DIR     the CA whose inventory is consulted (default\n"
     "                   $MTLS_CA_DIR or ./pki when present): a certificate it\n"
     "                   revoked is invalid; one a renewal superseded is valid\n"
     "                   with a warning naming the current one\n"
+    "  --json           the verdict as JSON (docs/json.md): {file, valid,\n"
+    "                   message, fix, status, ocsp, purpose, host,\n"
+    "                   certificate}; the exit status is the same\n"
     "  --require-policy OID  the chain must be valid for this certificate\n"
     "                   policy (RFC 5280 6.1): every certificate from the CA\n"
     "                   down asserts it, or anyPolicy where no CA inhibits\n"
@@ -120,16 +123,18 @@ cmd_verify(int argc, char **argv)
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"require-policy", required_argument, NULL, 'P'},
 	    {"require-explicit-policy", no_argument, NULL, 'E'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct mtls_verify_opts o;
+	struct mtls_revocation_opts ro;
 	struct mtls_standing st;
 	struct mtls_err err;
 	STACK_OF(X509) *certs = NULL;
 	X509 *leaf;
 	char *subj;
-	int c, rc, ocsp = 0, node = 0;
+	int c, rc, ocsp = 0, node = 0, json = 0;
 	const char *ocsp_url = NULL, *ca_dir = NULL;
 	const char *policies[16];
 
@@ -172,6 +177,7 @@ cmd_verify(int argc, char **argv)
 			o.policies = policies;
 			break;
 		case 'E': o.require_explicit_policy = 1; break;
+		case 'j': json = 1; cli_json_errors(); break;
 		case 'O': ocsp = 1; ocsp_url = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("verify");
@@ -196,19 +202,56 @@ cmd_verify(int argc, char **argv)
 		return cli_fail(&err);
 	}
 	leaf = sk_X509_shift(certs);
+	/* --ocsp: the chain the library verified is checked with serve's
+	 * walk, once (in node mode on the second pass). */
+	memset(&ro, 0, sizeof(ro));
+	ro.ocsp = 1;
+	ro.ocsp_url = ocsp_url;
+	ro.ocsp_timeout_ms = 10000;
+	o.revocation = ocsp && !node ? &ro : NULL;
 	rc = mtls_verify_cert(leaf, certs, &o, NULL, &err);
 	if (rc == 0 && node) {
 		o.purpose = MTLS_PURPOSE_SERVER;
+		o.revocation = ocsp ? &ro : NULL;
 		rc = mtls_verify_cert(leaf, certs, &o, NULL, &err);
-	}
-	if (rc == 0 && ocsp) {
-		rc = ocsp_verify_step(leaf, certs, o.ca_file, ocsp_url, &err);
 	}
 	if (rc == 0) {
 		rc = inventory_step(leaf, ca_dir, &st, &err);
 	}
+	if (json) {
+		json_t *v = json_object();
+		int superseded = st.state != NULL &&
+		    strcmp(st.state, "superseded") == 0;
+
+		json_object_set_new(v, "file", json_string(argv[optind]));
+		json_object_set_new(v, "valid", json_boolean(rc == 0));
+		json_object_set_new(v, "message", json_string(rc == 0 ?
+		    (superseded ? st.detail : "valid") : err.msg));
+		json_object_set_new(v, "fix", superseded || (st.state != NULL &&
+		    strcmp(st.state, "revoked") == 0) ? json_string(st.fix) :
+		    json_null());
+		json_object_set_new(v, "status", st.state != NULL ?
+		    json_string(st.state) : json_null());
+		json_object_set_new(v, "ocsp", ocsp && rc == 0 ?
+		    json_string("good") : json_null());
+		json_object_set_new(v, "purpose", node ? json_string("node") :
+		    o.purpose == MTLS_PURPOSE_CLIENT ? json_string("client") :
+		    o.purpose == MTLS_PURPOSE_SERVER ? json_string("server") :
+		    json_null());
+		json_object_set_new(v, "host", o.host != NULL ?
+		    json_string(o.host) : json_null());
+		json_object_set_new(v, "certificate", mtls_cert_to_json(leaf));
+		json_dumpf(v, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(v);
+	}
 	subj = mtls_name_format(X509_get_subject_name(leaf));
-	if (rc == 0) {
+	if (json) {
+		/* The verdict is the object above; stderr keeps the sentence. */
+		if (rc != 0) {
+			fprintf(stderr, "mtls: %s: %s\n", argv[optind], err.msg);
+		}
+	} else if (rc == 0) {
 		printf("%s: OK (%s%s%s%s%s%s)\n", argv[optind], subj ? subj : "?",
 		    node ? ", valid client and server certificate" :
 		    o.purpose == MTLS_PURPOSE_CLIENT ? ", valid client certificate" : "",

@@ -207,7 +207,8 @@ sc_store_lock(const char *path, int *fd, struct mtls_err *err)
 		}
 		if (waited_ms >= wait * 1000) {
 			failed = mtls_err_set(err, MTLS_E_IO, "%s is busy: another "
-			    "mtls keystore command is writing a store beside it; "
+			    "mtls keystore or convert command is writing a store "
+			    "beside it; "
 			    "waited %ld s (set MTLS_LOCK_WAIT=SECONDS to wait "
 			    "longer)", path, wait);
 			break;

@@ -42,9 +42,9 @@ int sc_store_save(struct mtls_store *s, const char *path, enum sc_out kind,
     const char *pass, const struct mtls_store_opts *opts, int force,
     struct mtls_err *err);
 
-/* Takes turns with other writers of the stores in PATH's directory
- * (flock(2) on the directory, waiting at most $MTLS_LOCK_WAIT seconds,
- * default 30). *FD is for sc_store_unlock (-1 safe). */
+/* Takes turns with other writers (mtls keystore, mtls convert) of the
+ * stores in PATH's directory (flock(2) on the directory, waiting at most
+ * $MTLS_LOCK_WAIT seconds, default 30). *FD is for sc_store_unlock (-1 safe). */
 int sc_store_lock(const char *path, int *fd, struct mtls_err *err);
 void sc_store_unlock(int fd);
 

@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "mtls/err.h"
+#include "mtls/revocation.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -156,6 +157,11 @@ struct mtls_doctor_opts {
 	                          retiring issuer's certificate: warns about
 	                          each certificate it issued, and about a
 	                          truststore without the new issuer */
+	struct mtls_revocation_opts rev; /* every verified chain is checked
+	                          as push and test check a receiver's: a
+	                          revoked certificate anywhere in it is an
+	                          error naming it (CRL_FILE, when given, is
+	                          one of REV's CRLs too) */
 };
 
 /* Checks the files: a directory is scanned (not recursively) for *.crt,

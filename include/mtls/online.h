@@ -127,6 +127,11 @@ int mtls_ca_serve_config_set_acme_tls_port(struct mtls_ca_serve_config *cfg,
  * --resolve); a malformed entry is refused. NULL clears. */
 int mtls_ca_serve_config_set_acme_resolve(struct mtls_ca_serve_config *cfg,
     const char *list, struct mtls_err *err);
+/* "ADDR[:PORT]" (an IP address; "[ADDR]:PORT" for IPv6; port 53 by
+ * default): the DNS resolver dns-01 validations (RFC 8555 8.4) ask for
+ * the TXT record. dns-01 is offered only with one. NULL clears. */
+int mtls_ca_serve_config_set_acme_dns_resolver(
+    struct mtls_ca_serve_config *cfg, const char *addr, struct mtls_err *err);
 /* "10.0.0.0/8,...": the only addresses validations connect to; NULL:
  * wherever the identifiers resolve. */
 int mtls_ca_serve_config_set_acme_validate_allow(

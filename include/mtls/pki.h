@@ -113,8 +113,10 @@ int mtls_san_allowed(const char *text, const char *allow);
 
 /* The one chain profile of `verify` and `serve`: RFC 5280 structure
  * checks (X509_V_FLAG_X509_STRICT), certificate policy processing
- * (X509_V_FLAG_POLICY_CHECK) and MTLS_SECURITY_LEVEL for the key and
- * signature of every certificate of the chain. */
+ * (X509_V_FLAG_POLICY_CHECK, from a user-initial-policy-set of anyPolicy,
+ * so a CA's requireExplicitPolicy admits chains that assert a policy) and
+ * MTLS_SECURITY_LEVEL for the key and signature of every certificate of
+ * the chain. Call mtls_chain_profile_policies after it, not before. */
 void mtls_chain_profile_apply(X509_VERIFY_PARAM *vp);
 
 /* 0 when TEXT is a certificate policy OID in dotted numbers

@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "mtls/err.h"
+#include "mtls/revocation.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,6 +72,8 @@ struct mtls_testconn_opts {
 				   for HOST:PORT (curl's --resolve); NULL */
 	const char *servername; /* SNI and the name the server's
 				   certificate must carry; NULL = URL host */
+	struct mtls_revocation_opts rev; /* the receiver's chain, checked
+				   after the handshake, before the request */
 };
 
 /* Runs the replication test against OPTS->url, writing a step-by-step log
@@ -211,6 +214,14 @@ void mtls_agent_config_set_log(struct mtls_agent_config *cfg, FILE *log,
  * --resolve); NULL clears. A malformed entry is refused. */
 int mtls_agent_config_set_resolve(struct mtls_agent_config *cfg,
     const char *list, struct mtls_err *err);
+/* How each receiver's chain is checked for revocation, in every
+ * handshake (mtls/revocation.h; the CRL paths and URL are copied): a
+ * revoked receiver gets nothing and its items stay queued, the reason
+ * logged. Default (all zero): OCSP where a certificate of the chain names
+ * a responder. At most 16 CRL files; an insecure_no_revocation with
+ * anything else set is refused. */
+int mtls_agent_config_set_revocation(struct mtls_agent_config *cfg,
+    const struct mtls_revocation_opts *rev, struct mtls_err *err);
 
 struct mtls_agent_result {
 	long delivered; /* in this run */

@@ -31,6 +31,35 @@ extern "C" {
 int mtls_ocsp_query(X509 *cert, X509 *issuer, const char *url, int nonce,
     long timeout_ms, struct mtls_ocsp_result *res, struct mtls_err *err);
 
+/* ---- checking a peer's chain (push, test, doctor; serve has its own
+ * options in mtls/serve.h and the same rule) ---- */
+
+/* How a client checks that no certificate of its peer's verified chain
+ * (the receiver's) is revoked. Every certificate but the self-signed
+ * trust anchor is checked, each against its issuer (RFC 5280 6.3): a
+ * revoked intermediate takes everything below it.
+ *  - CRL: with NCRL files, each certificate's issuer must have a CRL
+ *    among them (fail closed), and the certificate must not be listed.
+ *  - OCSP: asked about each certificate that names a responder in its
+ *    Authority Information Access when nothing else is configured (no
+ *    CRL, no OCSP), and about every one when OCSP is set (the leaf at
+ *    OCSP_URL when given). No answer refuses the
+ *    peer (fail closed) unless INSECURE_SOFT_FAIL, which accepts it with
+ *    a warning; a bad answer (stale, forged) always refuses.
+ *  - INSECURE_NO_REVOCATION checks nothing, not even a named responder.
+ * All zero: OCSP where the chain names a responder, nothing else.
+ * Checks of a resumed TLS session are not repeated. */
+struct mtls_revocation_opts {
+	const char *const *crl;      /* CRL files (PEM or DER), signed by a CA
+	                                of the trust file */
+	size_t ncrl;
+	int ocsp;                    /* ask OCSP about every certificate */
+	const char *ocsp_url;        /* the leaf's responder, or NULL: AIA */
+	long ocsp_timeout_ms;        /* per query; 0: 5000 */
+	int insecure_soft_fail;      /* no OCSP answer: accept and warn */
+	int insecure_no_revocation;  /* check nothing */
+};
+
 /* ---- CRLs from a distribution point ---- */
 
 /* The largest CRL mtls_crl_fetch accepts (bytes). */

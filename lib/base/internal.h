@@ -41,6 +41,13 @@ int mtls__is_ip_literal(const char *h);
 /* Returns -1 (MTLS_E_USAGE) when any entry of LIST is malformed. */
 int mtls__resolve_check(const char *list, struct mtls_err *err);
 
+/* A DNS server "ADDR[:PORT]": an IPv4 address, an IPv6 address (bare, or
+ * "[ADDR]:PORT" with a port), port 53 by default. 0 and, when OUT is not
+ * NULL, its "ADDR:PORT" / "[ADDR]:PORT" form (c-ares' server list) in
+ * OUT; -1 (MTLS_E_USAGE) with the reason. */
+int mtls__dns_server_check(const char *s, char *out, size_t len,
+    struct mtls_err *err);
+
 /* Configuration setters (setting.c). The longest path, address or URL a
  * setter takes: longer is a mistake, not a file (PATH_MAX is 4096). */
 #define MTLS__SETTING_STR_MAX 4096

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -92,4 +93,57 @@ mtls__is_ip_literal(const char *h)
 	unsigned char buf[16];
 
 	return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
+int
+mtls__dns_server_check(const char *s, char *out, size_t len,
+    struct mtls_err *err)
+{
+	char addr[64], canon[INET6_ADDRSTRLEN];
+	unsigned char b[16];
+	const char *port = NULL, *close;
+	size_t n;
+	long p = 53;
+	char *end;
+	int v6;
+
+	if (s[0] == '[') {
+		close = strchr(s, ']');
+		if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
+			goto bad;
+		}
+		n = (size_t)(close - s - 1);
+		port = close[1] == ':' ? close + 2 : NULL;
+		s++;
+	} else if (strchr(s, ':') != NULL && strchr(s, ':') == strrchr(s, ':')) {
+		n = (size_t)(strchr(s, ':') - s);       /* v4:port */
+		port = s + n + 1;
+	} else {
+		n = strlen(s);                          /* v4, or a bare v6 */
+	}
+	if (n == 0 || n >= sizeof(addr)) {
+		goto bad;
+	}
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	v6 = inet_pton(AF_INET6, addr, b) == 1;
+	if (!v6 && inet_pton(AF_INET, addr, b) != 1) {
+		goto bad;
+	}
+	if (port != NULL) {
+		p = strtol(port, &end, 10);
+		if (*port < '0' || *port > '9' || *end != '\0' || p < 1 || p > 65535) {
+			goto bad;
+		}
+	}
+	if (inet_ntop(v6 ? AF_INET6 : AF_INET, b, canon, sizeof(canon)) == NULL) {
+		goto bad;
+	}
+	if (out != NULL) {
+		snprintf(out, len, v6 ? "[%s]:%ld" : "%s:%ld", canon, p);
+	}
+	return 0;
+bad:
+	return mtls_err_set(err, MTLS_E_USAGE, "'%.100s' is not a DNS server: "
+	    "write an IP address, ADDR:PORT or [IPv6]:PORT", s);
 }

@@ -522,6 +522,32 @@ mtls__acme_count_since(struct mtls_ca *ca, const char *kind,
 }
 
 int
+mtls__acme_nth_since(struct mtls_ca *ca, const char *kind,
+    const char *account, time_t since, long skip, time_t *at,
+    struct mtls_err *err)
+{
+	struct mtls_db_stmt *s;
+	int rc;
+
+	s = prep(ca, "SELECT created_at FROM acme_objects WHERE account=?1 AND "
+	    "kind=?2 AND created_at>=?3 ORDER BY created_at, id LIMIT 1 OFFSET ?4",
+	    "reading ACME requests", err);
+	if (s == NULL) {
+		return -1;
+	}
+	mtls__db_bind_text(s, 1, account);
+	mtls__db_bind_text(s, 2, kind);
+	mtls__db_bind_int64(s, 3, (long long)since);
+	mtls__db_bind_int64(s, 4, (long long)(skip > 0 ? skip : 0));
+	rc = mtls__db_step(s, err);
+	if (rc == 1) {
+		*at = (time_t)mtls__db_col_int64(s, 0);
+	}
+	mtls__db_finalize(s);
+	return rc == 1 ? 0 : rc == 0 ? 1 : -1;
+}
+
+int
 mtls__acme_list(struct mtls_ca *ca, const char *kind, const char *account,
     time_t now, long skip, long limit, int (*fn)(const char *id, void *arg),
     void *arg, struct mtls_err *err)
@@ -531,7 +557,7 @@ mtls__acme_list(struct mtls_ca *ca, const char *kind, const char *account,
 
 	s = prep(ca, "SELECT id FROM acme_objects WHERE account=?1 AND kind=?2 "
 	    "AND status<>'invalid' AND (status NOT IN ('pending','ready') OR "
-	    "expires_at>?3) ORDER BY created_at DESC, id LIMIT ?4 OFFSET ?5",
+	    "expires_at>?3) ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5",
 	    "listing ACME orders", err);
 	if (s == NULL) {
 		return -1;

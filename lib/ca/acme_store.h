@@ -38,8 +38,17 @@ char *mtls__acme_get(struct mtls_ca *ca, const char *kind, const char *id,
 int mtls__acme_count_since(struct mtls_ca *ca, const char *kind,
     const char *account, time_t since, long *n, struct mtls_err *err);
 
+/* The creation time of ACCOUNT's document of KIND made since SINCE that
+ * has SKIP older ones (0: the oldest) into *AT: 0 found, 1 none, -1. */
+int mtls__acme_nth_since(struct mtls_ca *ca, const char *kind,
+    const char *account, time_t since, long skip, time_t *at,
+    struct mtls_err *err);
+
 /* FN for each id of ACCOUNT's documents of KIND still alive at NOW (not
- * invalid, and not pending or ready past their expiry), newest first:
+ * invalid, and not pending or ready past their expiry), newest first
+ * (the second they were made, then the id, descending: order ids begin
+ * with their time, so orders of one second come newest first too, and
+ * the order is total, so pages neither repeat nor skip one):
  * at most LIMIT, after the first SKIP. Stops at FN's non-zero. */
 int mtls__acme_list(struct mtls_ca *ca, const char *kind, const char *account,
     time_t now, long skip, long limit, int (*fn)(const char *id, void *arg),

@@ -19,6 +19,9 @@ struct mtls_ca {
 	char *db_url;   /* ca.json "db": a postgresql:// URL, or NULL */
 	char *db_pass;  /* ca.json "db_pass": its password spec, or NULL */
 	char *crl_url;
+	char *prev_crl_url; /* ca.json "previous_crl_url": the retiring or
+	                       retired issuer's, when a rollover gave the new
+	                       one its own */
 	char *ocsp_url;
 	/* Encoded once per CA, reused for every certificate it signs. */
 	X509_EXTENSION *aki;
@@ -66,6 +69,12 @@ int mtls__lock_wanted(const char *dir);
 int mtls__ca_begin_locked(struct mtls_ca *ca, long wait_ms,
     struct mtls_err *err);
 void mtls__ca_txn_unlock(struct mtls_ca *ca);
+/* journal.c: mtls_ca_lock waiting at most WAIT_MS (0: not at all;
+ * MTLS_E_BUSY naming the holder after). *TOOK is 1 when this call took
+ * the lock (the caller releases it with mtls_ca_release), 0 when it was
+ * held already. For a server's writes outside a transaction. */
+int mtls__ca_lock_wait(struct mtls_ca *ca, long wait_ms, int *took,
+    struct mtls_err *err);
 /* Group commit, for a server whose event loop answers a burst of writes
  * with one durable commit (one fdatasync) instead of one each. A request
  * joins the group (the first one opens its transaction under the CA lock,

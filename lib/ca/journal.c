@@ -440,6 +440,18 @@ mtls_ca_lock(struct mtls_ca *ca, struct mtls_err *err)
 	return lock_within(ca, -1, err);
 }
 
+int
+mtls__ca_lock_wait(struct mtls_ca *ca, long wait_ms, int *took,
+    struct mtls_err *err)
+{
+	*took = ca->lock == NULL;
+	if (lock_within(ca, wait_ms, err) != 0) {
+		*took = 0;
+		return -1;
+	}
+	return 0;
+}
+
 /* A long-running server holds the CA lock for one write at a time: the
  * commands beside it hold it across work the inventory's own lock does
  * not cover (a name checked then issued, files placed after the commit,

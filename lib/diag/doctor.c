@@ -464,6 +464,7 @@ doctor_free(struct doctor *d)
 	free(d->f);
 	sk_X509_pop_free(d->trust, X509_free);
 	sk_X509_pop_free(d->pool, X509_free);
+	mtls__revcheck_free(d->rev);
 }
 
 static int
@@ -494,6 +495,30 @@ gather(struct doctor *d, struct mtls_err *err)
 		    d->o->npaths == 1 ? d->o->paths[0] : "the paths given");
 	}
 	return 0;
+}
+
+/* The revocation checker of every verified chain (diag/revcheck.h), its
+ * CRLs checked against the truststore; a CRL that does not load is an
+ * error finding, and the chains are then not checked against CRLs. */
+static void
+doctor_revcheck(struct doctor *d)
+{
+	struct mtls_revocation_opts ro = d->o->rev;
+	struct mtls_err e = {MTLS_OK, ""};
+
+	d->rev = mtls__revcheck_new(&ro, d->trust, &e);
+	if (d->rev == NULL) {
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "crl_unreadable",
+		    ro.ncrl > 0 ? ro.crl[0] : NULL, "give CRLs signed by a CA of "
+		    "the truststore (mtls crl writes one)", "%s", e.msg);
+		ro.crl = NULL;
+		ro.ncrl = 0;
+		d->rev = mtls__revcheck_new(&ro, d->trust, &e);
+	} else if (!mtls__revcheck_active(d->rev)) {
+		mtls__report_add(d->r, MTLS_SEV_WARN, "revocation_unchecked", NULL,
+		    "drop --insecure-no-revocation", "INSECURE: no chain's "
+		    "revocation is checked (--insecure-no-revocation)");
+	}
 }
 
 struct mtls_report *
@@ -545,6 +570,7 @@ mtls_doctor(const struct mtls_doctor_opts *o, struct mtls_err *err)
 		    "revocation was not checked against the distribution point: "
 		    "%s", o->crl_fetch_error);
 	}
+	doctor_revcheck(&d);
 	for (i = 0; i < d.n; i++) {
 		if (d.f[i].kind & DK_IDENTITY) {
 			mtls__doctor_check_identity(&d, &d.f[i]);

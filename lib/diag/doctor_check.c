@@ -307,6 +307,29 @@ trusted_intermediate(struct doctor *d, struct dfile *c,
 	}
 }
 
+/* The verified chain under the rule push and test apply to a receiver
+ * (and serve to its clients): every certificate but the root. */
+static void
+check_revocation(struct doctor *d, struct dfile *c, STACK_OF(X509) *verified)
+{
+	struct mtls_err e = {MTLS_OK, ""};
+	char note[1024];
+
+	if (!mtls__revcheck_active(d->rev)) {
+		return;
+	}
+	if (mtls__revcheck_chain(d->rev, verified, note, sizeof(note), &e) != 0) {
+		mtls__report_add(d->r, MTLS_SEV_ERROR, "chain_revoked", c->path,
+		    "replace the revoked certificate (or have its CA's "
+		    "responder answer); peers that check revocation refuse it",
+		    "%s: %s", c->path, e.msg);
+		return;
+	}
+	mtls__report_add(d->r, strstr(note, "INSECURE") != NULL ? MTLS_SEV_WARN
+	    : MTLS_SEV_OK, "chain_revocation", c->path, NULL, "%s: %s", c->path,
+	    note);
+}
+
 static void
 check_chain(struct doctor *d, struct dfile *c, STACK_OF(X509) *chain)
 {
@@ -328,6 +351,7 @@ check_chain(struct doctor *d, struct dfile *c, STACK_OF(X509) *chain)
 		mtls__report_add(d->r, MTLS_SEV_OK, "chain_verified", c->path, NULL,
 		    "%s verifies against the truststore %s", c->path,
 		    d->trust_name);
+		check_revocation(d, c, X509_STORE_CTX_get0_chain(ctx));
 		trusted_intermediate(d, c, chain, ctx);
 		X509_STORE_CTX_free(ctx);
 		return;

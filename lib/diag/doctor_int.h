@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include "mtls/diag.h"
+#include "diag/revcheck.h"
 
 enum dkind {
 	DK_IDENTITY = 1, /* a leaf certificate (+ chain, maybe + key) */
@@ -37,6 +38,7 @@ struct doctor {
 	const char *trust_name;
 	STACK_OF(X509) *pool; /* every CA certificate seen anywhere */
 	int warn_days;
+	struct mtls__revcheck *rev; /* NULL when it could not be set up */
 };
 
 /* doctor_check.c */

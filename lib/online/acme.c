@@ -37,6 +37,9 @@ mtls__acme_init(struct mtls__acme *a, struct mtls_ca *ca,
 	if (a->o.pending_lifetime <= 0) {
 		a->o.pending_lifetime = 86400;
 	}
+	if (a->o.validate_timeout <= 0) {
+		a->o.validate_timeout = 10;
+	}
 	if (a->o.no_eab && a->o.allow != NULL &&
 	    mtls_acme_allow_check(a->o.allow, err) != 0) {
 		return -1;
@@ -45,7 +48,9 @@ mtls__acme_init(struct mtls__acme *a, struct mtls_ca *ca,
 		return -1;
 	}
 	a->ipc = calloc(MTLS__ACME_IP_SLOTS, sizeof(*a->ipc));
-	if (a->ipc == NULL) {
+	a->keys = calloc(MTLS__ACME_KEY_SLOTS, sizeof(*a->keys));
+	a->flight = calloc(MTLS__ACME_INFLIGHT, sizeof(*a->flight));
+	if (a->ipc == NULL || a->keys == NULL || a->flight == NULL) {
 		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
 	}
 	/* What follows the leaf in a download: the CA's chain, as its own
@@ -72,9 +77,16 @@ mtls__acme_init(struct mtls__acme *a, struct mtls_ca *ca,
 void
 mtls__acme_clear(struct mtls__acme *a)
 {
+	int i;
+
+	for (i = 0; a->keys != NULL && i < MTLS__ACME_KEY_SLOTS; i++) {
+		EVP_PKEY_free(a->keys[i].key);
+	}
+	free(a->keys);
+	free(a->flight);
 	free(a->ca_pem);
 	free(a->ipc);
-	OPENSSL_cleanse(&a->nonces, sizeof(a->nonces));
+	mtls__nonce_clear(&a->nonces);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -178,10 +190,22 @@ authenticate(struct mtls__acme_job *j, int jwk_ok)
 			}
 			return -1;
 		}
-		j->key = mtls__jwk_key(json_object_get(j->acct, "key"), j->thumb, &e);
-		if (j->key == NULL) {
-			mtls__acme_problem(j, 500, "serverInternal", "%s", e.msg);
-			return -1;
+		/* The key decoded once per account (acme_mem.c), while the
+		 * stored account still names its thumbprint. */
+		st = mtls__acme_jstr(j->acct, "thumbprint");
+		j->key = mtls__acme_key_cached(j->a, j->account, st);
+		if (j->key != NULL) {
+			snprintf(j->thumb, sizeof(j->thumb), "%s", st);
+		} else {
+			j->key = mtls__jwk_key(json_object_get(j->acct, "key"), j->thumb,
+			    &e);
+			if (j->key == NULL) {
+				mtls__acme_problem(j, 500, "serverInternal", "%s", e.msg);
+				return -1;
+			}
+			if (strcmp(j->thumb, st) == 0) {
+				mtls__acme_key_keep(j->a, j->account, j->thumb, j->key);
+			}
 		}
 	}
 	if (mtls__jws_verify(&j->jws, j->key, &e) != 0) {
@@ -470,6 +494,7 @@ account_update(struct mtls__acme_job *j, const char *id)
 		}
 		if (st != NULL) {
 			json_object_set_new(j->acct, "status", json_string("deactivated"));
+			mtls__acme_key_forget(j->a, id);
 		}
 		if (contact != NULL) {
 			json_object_set(j->acct, "contact", contact);
@@ -536,6 +561,7 @@ key_change(struct mtls__acme_job *j)
 	}
 	json_object_set(j->acct, "key", in.jwk);
 	json_object_set_new(j->acct, "thumbprint", json_string(nthumb));
+	mtls__acme_key_forget(j->a, j->account);
 	if (rc < 0 || mtls_ca_begin(j->a->ca, &e) != 0) {
 		mtls__acme_problem(j, 500, "serverInternal", "%s", e.msg);
 		goto out;

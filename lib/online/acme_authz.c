@@ -16,9 +16,17 @@ static json_t *
 chall_view(struct mtls__acme_job *j, const char *authz, int idx, json_t *c)
 {
 	char *u = mtls__acme_url(j, "chall/%s/%d", authz, idx);
-	json_t *v = json_pack("{s:O, s:s, s:O, s:O}", "type",
-	    json_object_get(c, "type"), "url", u ? u : "", "token",
-	    json_object_get(c, "token"), "status", json_object_get(c, "status"));
+	const char *st = mtls__acme_jstr(c, "status");
+	json_t *v;
+
+	/* 7.1.6: "processing" while a validation runs (held in memory,
+	 * acme_mem.c); the inventory keeps it pending until the outcome. */
+	if (strcmp(st, "pending") == 0 &&
+	    mtls__acme_flight_has(j->a, authz, idx, 0)) {
+		st = "processing";
+	}
+	v = json_pack("{s:O, s:s, s:O, s:s}", "type", json_object_get(c, "type"),
+	    "url", u ? u : "", "token", json_object_get(c, "token"), "status", st);
 
 	free(u);
 	if (json_object_get(c, "validated") != NULL) {
@@ -82,8 +90,11 @@ mtls__acme_authz(struct mtls__acme_job *j, const char *id)
 			goto out;
 		}
 	}
+	/* 8.2: worth asking again once a validation running now ends;
+	 * while none runs, the client has to act first. */
 	if (strcmp(mtls__acme_jstr(az, "status"), "pending") == 0) {
-		j->resp->retry_after = 1;
+		j->resp->retry_after = mtls__acme_flight_wait(j->a, id, -1,
+		    (int)j->a->o.validate_timeout);
 	}
 	mtls__acme_reply(j, 200, authz_view(j, id, az));
 out:
@@ -97,9 +108,9 @@ mtls__acme_chall(struct mtls__acme_job *j, const char *rest)
 	const char *slash = strchr(rest, '/');
 	json_t *az = NULL, *c;
 	struct mtls__acme_check chk;
-	struct mtls_err e;
 	size_t n = slash != NULL ? (size_t)(slash - rest) : 0;
 	long idx;
+	int rc = 0;
 	char *end = NULL;
 
 	idx = slash != NULL ? strtol(slash + 1, &end, 10) : -1;
@@ -128,11 +139,15 @@ mtls__acme_chall(struct mtls__acme_job *j, const char *rest)
 			    "expired; start a new order");
 			goto out;
 		}
-		json_object_set_new(c, "status", json_string("processing"));
-		if (mtls__acme_save(j, "authz", id, owner, az, &e) != 0) {
-			mtls__acme_store_problem(j, &e);
+		rc = mtls__acme_flight_start(j->a, id, (int)idx);
+		if (rc < 0) {
+			mtls__acme_problem(j, 503, "serverInternal", "%d validations "
+			    "are running; retry shortly", mtls__acme_flight_count(j->a));
+			j->resp->retry_after = 1;
 			goto out;
 		}
+	}
+	if (rc == 1) {
 		snprintf(keyauth, sizeof(keyauth), "%s.%s", mtls__acme_jstr(c, "token"),
 		    j->thumb);
 		memset(&chk, 0, sizeof(chk));
@@ -146,11 +161,21 @@ mtls__acme_chall(struct mtls__acme_job *j, const char *rest)
 		if (j->a->validate != NULL) {
 			j->a->validate(j->a->validate_arg, &chk);
 		}
+		if (!mtls__acme_flight_has(j->a, id, (int)idx, 0)) {
+			/* Decided at once (a refused address, too many at once):
+			 * answer with the recorded outcome. */
+			json_decref(az);
+			az = mtls__acme_load(j, "authz", id, owner, sizeof(owner));
+			c = json_array_get(json_object_get(az, "challenges"),
+			    (size_t)idx);
+			if (c == NULL) {
+				goto out;
+			}
+		}
 	}
 	mtls__acme_link(j, mtls__acme_url(j, "authz/%s", id), "up");
-	if (strcmp(mtls__acme_jstr(c, "status"), "processing") == 0) {
-		j->resp->retry_after = 1;
-	}
+	j->resp->retry_after = mtls__acme_flight_wait(j->a, id, (int)idx,
+	    (int)j->a->o.validate_timeout);
 	mtls__acme_reply(j, 200, chall_view(j, id, (int)idx, c));
 out:
 	json_decref(az);
@@ -175,26 +200,39 @@ mtls__acme_check_done(struct mtls__acme *a, const char *authz, int index,
     int ok, const char *problem, const char *detail)
 {
 	struct mtls__acme_job j;
+	struct mtls__acme_req rq;
 	struct mtls__acme_resp r;
 	struct mtls_err e;
 	char owner[64], urn[96];
-	json_t *az, *c, *order = NULL, *ids, *v, *err = NULL;
+	json_t *az = NULL, *c, *order = NULL, *ids, *v, *err = NULL;
 	const char *oid;
 	size_t i;
 	int all = 1;
 
+	if (!mtls__acme_flight_has(a, authz, index, 1)) {
+		return;         /* not started here, or already reported */
+	}
 	memset(&j, 0, sizeof(j));
+	memset(&rq, 0, sizeof(rq));
 	memset(&r, 0, sizeof(r));
 	j.a = a;
+	j.req = &rq;
 	j.resp = &r;
+	j.now = time(NULL);
+	/* One transaction: the challenge, its authorization, its order and
+	 * the audit event, read and written under the write lock. */
+	if (mtls_ca_begin(a->ca, &e) != 0) {
+		goto out;
+	}
 	az = load_quiet(a, "authz", authz, owner, sizeof(owner));
 	c = az != NULL ? json_array_get(json_object_get(az, "challenges"),
 	    (size_t)index) : NULL;
-	if (c == NULL || strcmp(mtls__acme_jstr(c, "status"), "processing") != 0) {
-		json_decref(az);
-		return;
+	if (c == NULL || strcmp(mtls__acme_jstr(c, "status"), "pending") != 0 ||
+	    strcmp(mtls__acme_jstr(az, "status"), "pending") != 0) {
+		mtls_ca_rollback(a->ca);        /* decided meanwhile */
+		goto out;
 	}
-	j.now = time(NULL);
+	snprintf(j.account, sizeof(j.account), "%s", owner);
 	if (ok) {
 		json_object_set_new(c, "status", json_string("valid"));
 		json_object_set_new(c, "validated", json_integer((json_int_t)j.now));
@@ -208,10 +246,7 @@ mtls__acme_check_done(struct mtls__acme *a, const char *authz, int index,
 		json_object_set_new(az, "status", json_string("invalid"));
 	}
 	oid = mtls__acme_jstr(az, "order");
-	order = load_quiet(a, "order", oid, owner, sizeof(owner));
-	if (mtls_ca_begin(a->ca, &e) != 0) {
-		goto out;
-	}
+	order = load_quiet(a, "order", oid, NULL, 0);
 	if (order != NULL &&
 	    strcmp(mtls__acme_jstr(order, "status"), "pending") == 0) {
 		ids = json_object_get(order, "authz");
@@ -242,6 +277,9 @@ mtls__acme_check_done(struct mtls__acme *a, const char *authz, int index,
 		mtls_ca_rollback(a->ca);
 		goto out;
 	}
+	mtls__acme_audit(&j, "acme-validation", mtls__acme_jstr(json_object_get(
+	    az, "identifier"), "value"), NULL, ok ? "valid" : "invalid",
+	    ok ? mtls__acme_jstr(c, "type") : detail);
 	(void)mtls_ca_commit(a->ca, &e);
 out:
 	json_decref(err);

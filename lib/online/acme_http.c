@@ -1,7 +1,10 @@
 /* see acme_srv.h: the ACME server on evhttp, and its validations run in
  * the same event loop without blocking it (RFC 8555 8.3 http-01, RFC 8737
- * tls-alpn-01). */
+ * tls-alpn-01, RFC 8555 8.4 dns-01). dns-01 asks a configured resolver
+ * for a TXT record, which libevent's evdns cannot; c-ares does, with its
+ * sockets watched by this loop (no thread, no blocking lookup). */
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <ctype.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <ares.h>
 
 #include "base/internal.h"
 #include "mtls/acme.h"
@@ -29,7 +33,11 @@ struct vjob {
 	struct mtls__acme_srv *s;
 	char authz[64];
 	int index;
-	int alpn;              /* tls-alpn-01, else http-01 */
+	int alpn;              /* tls-alpn-01 */
+	int dns;               /* dns-01 */
+	int dns_pending;       /* c-ares holds this job until it answers */
+	int reap_wanted;       /* finished meanwhile: freed by that answer */
+	char want[48];         /* dns-01: base64url(SHA-256(keyauth)) */
 	char id_type[8];
 	char host[300];        /* the identifier */
 	char token[128];
@@ -42,10 +50,22 @@ struct vjob {
 	int done;
 };
 
+/* The sockets c-ares asks this loop to watch. */
+#define DNS_FDS 16
+struct dns_fd {
+	ares_socket_t fd;      /* ARES_SOCKET_BAD when free */
+	struct event *ev;
+};
+
 struct mtls__acme_srv {
 	struct mtls__acme acme;
 	struct event_base *base;
 	struct evdns_base *dns;
+	ares_channel ares;     /* dns-01's resolver; NULL: dns-01 off */
+	int ares_lib;          /* ares_library_init done */
+	struct event *ares_timer;
+	struct dns_fd dfd[DNS_FDS];
+	char resolver[64];     /* "ADDR:PORT", for messages */
 	SSL_CTX *alpn_ctx;
 	struct mtls__acme_srv_opts o;
 	char *resolve, *target_allow;
@@ -71,8 +91,23 @@ vjob_free(struct vjob *v)
 static void
 vjob_reap(evutil_socket_t fd, short what, void *arg)
 {
+	struct vjob *v = arg;
+
 	(void)fd, (void)what;
-	vjob_free(arg);
+	if (v->dns_pending) {
+		/* c-ares cannot cancel one query: its answer frees the job. */
+		event_free(v->timer);
+		v->timer = NULL;
+		v->reap_wanted = 1;
+		return;
+	}
+	vjob_free(v);
+}
+
+static const char *
+vjob_type(const struct vjob *v)
+{
+	return v->dns ? "dns-01" : v->alpn ? "tls-alpn-01" : "http-01";
 }
 
 /* Reports once; the job is freed from the loop, never from inside the
@@ -99,7 +134,7 @@ vjob_finish(struct vjob *v, int ok, const char *problem, const char *fmt, ...)
 	    detail);
 	if (v->s->o.log != NULL) {
 		v->s->o.log(v->s->o.log_arg, "acme %s of %s:%s at %s: %s%s%s",
-		    v->alpn ? "tls-alpn-01" : "http-01", v->id_type, v->host,
+		    vjob_type(v), v->id_type, v->host,
 		    v->addr[0] ? v->addr : "-", ok ? "valid" : "invalid",
 		    ok ? "" : ": ", ok ? "" : detail);
 	}
@@ -359,6 +394,217 @@ alpn_start(struct vjob *v)
 	}
 }
 
+/* ---- dns-01 (RFC 8555 8.4) through c-ares on this loop ---- */
+
+static void ares_rearm(struct mtls__acme_srv *s);
+
+static void
+on_ares_fd(evutil_socket_t fd, short what, void *arg)
+{
+	struct mtls__acme_srv *s = arg;
+
+	ares_process_fd(s->ares, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
+	    (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+	ares_rearm(s);
+}
+
+static void
+on_ares_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct mtls__acme_srv *s = arg;
+
+	(void)fd, (void)what;
+	ares_process_fd(s->ares, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	ares_rearm(s);
+}
+
+/* c-ares' next timeout (a retry, a query given up) as this loop's timer. */
+static void
+ares_rearm(struct mtls__acme_srv *s)
+{
+	struct timeval tv, *t;
+
+	if (s->ares == NULL || s->ares_timer == NULL) {
+		return;
+	}
+	t = ares_timeout(s->ares, NULL, &tv);
+	if (t != NULL) {
+		evtimer_add(s->ares_timer, t);
+	} else {
+		evtimer_del(s->ares_timer);
+	}
+}
+
+/* c-ares says which of its sockets to watch, and for what. */
+static void
+ares_sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct mtls__acme_srv *s = data;
+	struct dns_fd *slot = NULL;
+	int i;
+
+	for (i = 0; i < DNS_FDS; i++) {
+		if (s->dfd[i].fd == fd) {
+			slot = &s->dfd[i];
+			break;
+		}
+		if (slot == NULL && s->dfd[i].fd == ARES_SOCKET_BAD) {
+			slot = &s->dfd[i];
+		}
+	}
+	if (slot == NULL) {
+		return;         /* never more than a few: one per server address */
+	}
+	if (slot->ev != NULL) {
+		event_free(slot->ev);
+		slot->ev = NULL;
+	}
+	slot->fd = ARES_SOCKET_BAD;
+	if (!readable && !writable) {
+		return;
+	}
+	slot->ev = event_new(s->base, fd, (short)((readable ? EV_READ : 0) |
+	    (writable ? EV_WRITE : 0) | EV_PERSIST), on_ares_fd, s);
+	if (slot->ev != NULL && event_add(slot->ev, NULL) == 0) {
+		slot->fd = fd;
+	}
+}
+
+/* The TXT answer: one of the records (its strings joined, RFC 7208 3.3
+ * style) must be the expected digest. */
+static void
+on_txt(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct vjob *v = arg;
+	struct ares_txt_ext *txt = NULL, *t;
+	char rec[512], first[64] = "";
+	size_t n = 0;
+	int found = 0, records = 0;
+
+	(void)timeouts;
+	v->dns_pending = 0;
+	if (status == ARES_EDESTRUCTION) {
+		return;         /* the server is stopping */
+	}
+	if (v->reap_wanted) {
+		vjob_free(v);   /* finished (timed out) while asking */
+		return;
+	}
+	if (status != ARES_SUCCESS && status != ARES_ENODATA &&
+	    status != ARES_ENOTFOUND) {
+		vjob_finish(v, 0, "dns", "cannot ask %s for the TXT record of "
+		    "_acme-challenge.%s: %s", v->s->resolver, v->host,
+		    ares_strerror(status));
+		return;
+	}
+	if (status == ARES_SUCCESS &&
+	    ares_parse_txt_reply_ext(abuf, alen, &txt) != ARES_SUCCESS) {
+		vjob_finish(v, 0, "dns", "%s answered the TXT query for "
+		    "_acme-challenge.%s with something unreadable", v->s->resolver,
+		    v->host);
+		return;
+	}
+	for (t = txt; t != NULL; t = t->next) {
+		if (t->record_start) {
+			n = 0;
+			records++;
+		}
+		if (n + t->length < sizeof(rec)) {
+			memcpy(rec + n, t->txt, t->length);
+			n += t->length;
+		}
+		rec[n] = '\0';
+		if (t->next == NULL || t->next->record_start) {
+			if (first[0] == '\0') {
+				snprintf(first, sizeof(first), "%.60s", rec);
+			}
+			found |= strcmp(rec, v->want) == 0;
+		}
+	}
+	ares_free_data(txt);
+	if (found) {
+		vjob_finish(v, 1, NULL, "ok");
+	} else if (records == 0) {
+		vjob_finish(v, 0, "unauthorized", "no TXT record at "
+		    "_acme-challenge.%s (asked %s)", v->host, v->s->resolver);
+	} else {
+		vjob_finish(v, 0, "unauthorized", "no TXT record at "
+		    "_acme-challenge.%s is the digest of this account's key "
+		    "authorization (found %d, the first '%s')", v->host, records,
+		    first);
+	}
+}
+
+static void
+dns_start(struct vjob *v)
+{
+	unsigned char d[32];
+	unsigned int n = 0;
+	char name[320], *b = NULL;
+
+	if (v->s->ares == NULL) {
+		vjob_finish(v, 0, "serverInternal", "dns-01 needs "
+		    "--acme-dns-resolver");
+		return;
+	}
+	if (EVP_Digest(v->keyauth, strlen(v->keyauth), d, &n, EVP_sha256(),
+		NULL) != 1 || n != 32 || (b = mtls__b64url_enc(d, 32)) == NULL) {
+		ERR_clear_error();
+		vjob_finish(v, 0, "serverInternal", "out of memory");
+		return;
+	}
+	snprintf(v->want, sizeof(v->want), "%s", b);
+	free(b);
+	snprintf(v->addr, sizeof(v->addr), "%.60s", v->s->resolver);
+	snprintf(name, sizeof(name), "_acme-challenge.%s", v->host);
+	v->dns_pending = 1;
+	ares_query(v->s->ares, name, ns_c_in, ns_t_txt, on_txt, v);
+	ares_rearm(v->s);
+}
+
+static int
+dns_setup(struct mtls__acme_srv *s, const char *resolver, struct mtls_err *err)
+{
+	struct ares_options ao;
+	int i;
+
+	for (i = 0; i < DNS_FDS; i++) {
+		s->dfd[i].fd = ARES_SOCKET_BAD;
+	}
+	if (resolver == NULL) {
+		return 0;
+	}
+	if (mtls__dns_server_check(resolver, s->resolver, sizeof(s->resolver),
+		err) != 0) {
+		return -1;
+	}
+	if (ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "cannot start c-ares");
+	}
+	s->ares_lib = 1;
+	memset(&ao, 0, sizeof(ao));
+	ao.sock_state_cb = ares_sock_state;
+	ao.sock_state_cb_data = s;
+	ao.timeout = 2000;      /* ms per try; two tries, within the
+	                           validation's own timeout as a rule */
+	ao.tries = 2;
+	ao.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+	if (ares_init_options(&s->ares, &ao, ARES_OPT_SOCK_STATE_CB |
+		ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS) != ARES_SUCCESS) {
+		s->ares = NULL;
+		return mtls_err_set(err, MTLS_E_INTERNAL, "cannot start c-ares");
+	}
+	if (ares_set_servers_ports_csv(s->ares, s->resolver) != ARES_SUCCESS) {
+		return mtls_err_set(err, MTLS_E_USAGE, "c-ares refused the DNS "
+		    "server %s", s->resolver);
+	}
+	s->ares_timer = evtimer_new(s->base, on_ares_timer, s);
+	if (s->ares_timer == NULL) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
+	}
+	return 0;
+}
+
 /* ---- where to connect ---- */
 
 static void
@@ -427,6 +673,7 @@ start_check(void *arg, const struct mtls__acme_check *c)
 	snprintf(v->authz, sizeof(v->authz), "%s", c->authz);
 	v->index = c->index;
 	v->alpn = strcmp(c->type, "tls-alpn-01") == 0;
+	v->dns = strcmp(c->type, "dns-01") == 0;
 	snprintf(v->id_type, sizeof(v->id_type), "%s", c->id_type);
 	snprintf(v->host, sizeof(v->host), "%s", c->id_value);
 	snprintf(v->token, sizeof(v->token), "%s", c->token);
@@ -436,6 +683,10 @@ start_check(void *arg, const struct mtls__acme_check *c)
 	v->timer = evtimer_new(s->base, on_timeout, v);
 	if (v->timer == NULL || evtimer_add(v->timer, &tv) != 0) {
 		vjob_finish(v, 0, "serverInternal", "out of memory");
+		return;
+	}
+	if (v->dns) {
+		dns_start(v);
 		return;
 	}
 	snprintf(port, sizeof(port), "%d", v->alpn ? s->o.tls_port :
@@ -554,7 +805,8 @@ mtls__acme_srv_new(struct event_base *base, struct mtls_ca *ca,
 	if (s->o.timeout <= 0) {
 		s->o.timeout = 10;
 	}
-	if (mtls__acme_init(&s->acme, ca, &o->acme, err) != 0 ||
+	s->o.acme.validate_timeout = (long)s->o.timeout + 1;
+	if (mtls__acme_init(&s->acme, ca, &s->o.acme, err) != 0 ||
 	    mtls__resolve_check(o->resolve, err) != 0) {
 		goto fail;
 	}
@@ -589,6 +841,9 @@ mtls__acme_srv_new(struct event_base *base, struct mtls_ca *ca,
 		/* No resolv.conf: names resolve through --acme-resolve only. */
 		s->dns = evdns_base_new(base, 0);
 	}
+	if (dns_setup(s, o->dns_resolver, err) != 0) {
+		goto fail;
+	}
 	s->alpn_ctx = SSL_CTX_new(TLS_client_method());
 	if (s->dns == NULL || s->alpn_ctx == NULL ||
 	    SSL_CTX_set_min_proto_version(s->alpn_ctx, TLS1_2_VERSION) != 1) {
@@ -607,11 +862,27 @@ fail:
 void
 mtls__acme_srv_free(struct mtls__acme_srv *s)
 {
+	int i;
+
 	if (s == NULL) {
 		return;
 	}
 	if (s->dns != NULL) {
 		evdns_base_free(s->dns, 1);
+	}
+	if (s->ares != NULL) {
+		ares_destroy(s->ares);  /* answers what is pending, EDESTRUCTION */
+	}
+	for (i = 0; i < DNS_FDS; i++) {
+		if (s->dfd[i].ev != NULL) {
+			event_free(s->dfd[i].ev);
+		}
+	}
+	if (s->ares_timer != NULL) {
+		event_free(s->ares_timer);
+	}
+	if (s->ares_lib) {
+		ares_library_cleanup();
 	}
 	SSL_CTX_free(s->alpn_ctx);
 	mtls__acme_clear(&s->acme);

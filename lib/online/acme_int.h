@@ -81,11 +81,14 @@ void mtls__jws_clear(struct mtls__jws *j);
 
 struct mtls__nonces {
 	unsigned char key[32];
+	EVP_MAC_CTX *mac;       /* HMAC-SHA256 keyed with KEY, set up once */
 	unsigned long long next;
 	unsigned char used[MTLS__NONCE_WINDOW / 8];
 };
 
 int mtls__nonce_init(struct mtls__nonces *n, struct mtls_err *err);
+/* Frees what mtls__nonce_init made and wipes N. */
+void mtls__nonce_clear(struct mtls__nonces *n);
 
 /* A fresh nonce into OUT (base64url, NUL-terminated). */
 void mtls__nonce_new(struct mtls__nonces *n, char out[40]);
@@ -103,6 +106,9 @@ struct mtls__acme_opts {
 	long accounts_per_ip;   /* newAccount requests per client address per
 	                           hour; 0: 20 */
 	long pending_lifetime;  /* seconds an order may stay unfinished */
+	long validate_timeout;  /* seconds a validation may take; 0: 10 (the
+	                           longest Retry-After while one runs) */
+	int dns01;              /* offer dns-01 (a resolver is configured) */
 };
 
 /* newAccount requests per client address in the current hour: a table
@@ -120,7 +126,7 @@ struct mtls__acme_ipcount {
 struct mtls__acme_check {
 	const char *authz;      /* authorization id */
 	int index;              /* challenge index */
-	const char *type;       /* "http-01", "tls-alpn-01" */
+	const char *type;       /* "http-01", "tls-alpn-01", "dns-01" */
 	const char *id_type;    /* "dns", "ip" */
 	const char *id_value;
 	const char *token;
@@ -128,6 +134,31 @@ struct mtls__acme_check {
 };
 
 typedef void mtls__acme_validate_fn(void *arg, const struct mtls__acme_check *c);
+
+/* Accounts' keys, decoded: a request signed by an account ('kid') finds
+ * its key here instead of rebuilding it from the stored JWK. A slot holds
+ * one account's key with its thumbprint, and is used only while the
+ * stored account still names that thumbprint (so a key changed by
+ * another server sharing the inventory is not trusted); keyChange and
+ * deactivation empty it. */
+#define MTLS__ACME_KEY_SLOTS 512
+struct mtls__acme_keyslot {
+	char account[64];
+	char thumb[48];
+	EVP_PKEY *key;
+};
+
+/* Validations in flight (challenge "processing", RFC 8555 7.1.6): kept
+ * in memory only. The challenge stays "pending" in the inventory until
+ * its outcome is recorded, so starting one costs no commit, and a
+ * restart leaves it pending (the client may ask again) instead of
+ * processing forever. */
+#define MTLS__ACME_INFLIGHT 512
+struct mtls__acme_inflight {
+	char authz[64];         /* "" when free */
+	int index;
+	long long since_ms;     /* monotonic */
+};
 
 struct mtls__acme {
 	struct mtls_ca *ca;     /* unlocked; borrowed */
@@ -137,6 +168,12 @@ struct mtls__acme {
 	void *validate_arg;
 	char *ca_pem;           /* the CA certificate, appended to chains */
 	struct mtls__acme_ipcount *ipc; /* MTLS__ACME_IP_SLOTS */
+	struct mtls__acme_keyslot *keys; /* MTLS__ACME_KEY_SLOTS */
+	struct mtls__acme_inflight *flight; /* MTLS__ACME_INFLIGHT */
+	int nflight;            /* slots in use */
+	unsigned long long last_us; /* the time in the last order id */
+	double flight_ms;       /* how long validations took lately (moving
+	                           average), for Retry-After */
 	unsigned long long issued, refused;
 };
 
@@ -239,6 +276,40 @@ int mtls__acme_expired(struct mtls__acme_job *j, json_t *doc);
  * inventory is busy, else 500 with its message. */
 void mtls__acme_store_problem(struct mtls__acme_job *j,
     const struct mtls_err *e);
+
+/* ACCOUNT's cached key when it still has THUMB (a new reference), else
+ * NULL. */
+EVP_PKEY *mtls__acme_key_cached(struct mtls__acme *a, const char *account,
+    const char *thumb);
+/* Keeps KEY (a new reference is taken) as ACCOUNT's, with THUMB. */
+void mtls__acme_key_keep(struct mtls__acme *a, const char *account,
+    const char *thumb, EVP_PKEY *key);
+/* Forgets ACCOUNT's key (keyChange, deactivation). */
+void mtls__acme_key_forget(struct mtls__acme *a, const char *account);
+
+/* A new order id into OUT (33 bytes): the time in microseconds, 16 hex
+ * digits, increasing from one order to the next on this server, then 8
+ * random bytes. Ordered by id, orders made in the same second are
+ * newest first on every storage engine. -1 without randomness. */
+int mtls__acme_order_id(struct mtls__acme *a, char out[33]);
+
+/* Marks challenge INDEX of AUTHZ as being validated: 1 marked, 0 it was
+ * already, -1 the table is full. */
+int mtls__acme_flight_start(struct mtls__acme *a, const char *authz,
+    int index);
+/* 1 when it is being validated; with TAKE, also unmarks it (and counts
+ * how long it took). */
+int mtls__acme_flight_has(struct mtls__acme *a, const char *authz, int index,
+    int take);
+/* How many validations are in flight. */
+int mtls__acme_flight_count(const struct mtls__acme *a);
+/* The Retry-After (RFC 8555 8.2) for a client waiting on challenge INDEX
+ * of AUTHZ (-1: any of its challenges): 0 when none is being validated,
+ * else the seconds the recent validations took less what this one has
+ * run, at least 1, one more per 100 validations in flight, at most
+ * MAX. */
+int mtls__acme_flight_wait(struct mtls__acme *a, const char *authz, int index,
+    int max);
 
 /* Counts one newAccount request from ADDR at NOW: 0 within the limit,
  * else the seconds until ADDR may ask again. */

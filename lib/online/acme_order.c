@@ -17,10 +17,13 @@
 #include "mtls/acme.h"
 #include "mtls/pki.h"
 #include "online/acme_int.h"
+#include "pki/csr_int.h"
 
 #define MAX_IDENTIFIERS 100
 
-static const char *const chall_types[] = {"http-01", "tls-alpn-01"};
+/* dns-01 (RFC 8555 8.4) last, for DNS names only (RFC 8738 7: not for IP
+ * addresses), and only where a resolver is configured. */
+static const char *const chall_types[] = {"http-01", "tls-alpn-01", "dns-01"};
 
 /* ---- identifiers ---- */
 
@@ -168,11 +171,11 @@ mtls__acme_new_order(struct mtls__acme_job *j)
 {
 	struct mtls_err e;
 	json_t *ids = NULL, *order = NULL, *azs = json_array(), *v;
-	char oid[40], aid[40], *tok;
+	char oid[40], aid[40], why[64], *tok;
 	unsigned char raw[32];
 	long n = 0;
 	size_t i, k;
-	time_t exp = j->now + j->a->o.pending_lifetime;
+	time_t exp = j->now + j->a->o.pending_lifetime, first = 0, wait;
 
 	if (j->payload == NULL) {
 		mtls__acme_problem(j, 400, "malformed", "newOrder needs a payload "
@@ -196,11 +199,22 @@ mtls__acme_new_order(struct mtls__acme_job *j)
 		goto out;
 	}
 	if (n >= j->a->o.orders_per_hour) {
+		/* The count falls under the limit when the (n - limit + 1)th
+		 * oldest order of the hour leaves it. */
+		if (mtls__acme_nth_since(j->a->ca, "order", j->account, j->now -
+			3600, n - j->a->o.orders_per_hour, &first, &e) < 0) {
+			mtls__acme_store_problem(j, &e);
+			goto out;
+		}
+		wait = first > 0 && first + 3600 > j->now ? first + 3600 - j->now : 1;
 		mtls__acme_problem(j, 429, "rateLimited", "this account made %ld "
-		    "orders in the last hour (limit %ld)", n, j->a->o.orders_per_hour);
+		    "orders in the last hour (limit %ld); retry in %ld s", n,
+		    j->a->o.orders_per_hour, (long)wait);
+		j->resp->retry_after = (int)wait;
 		goto out;
 	}
-	if (mtls__acme_new_id(oid, 12) != 0 || mtls_ca_begin(j->a->ca, &e) != 0) {
+	if (mtls__acme_order_id(j->a, oid) != 0 ||
+	    mtls_ca_begin(j->a->ca, &e) != 0) {
 		mtls__acme_problem(j, 503, "serverInternal", "cannot start an order "
 		    "now; retry");
 		goto out;
@@ -213,6 +227,10 @@ mtls__acme_new_order(struct mtls__acme_job *j)
 			goto rollback;
 		}
 		for (k = 0; k < sizeof(chall_types) / sizeof(chall_types[0]); k++) {
+			if (strcmp(chall_types[k], "dns-01") == 0 && (!j->a->o.dns01 ||
+			    strcmp(mtls__acme_jstr(v, "type"), "dns") != 0)) {
+				continue;
+			}
 			if (RAND_bytes(raw, sizeof(raw)) != 1 ||
 			    (tok = mtls__b64url_enc(raw, sizeof(raw))) == NULL) {
 				json_decref(cs);
@@ -237,6 +255,9 @@ mtls__acme_new_order(struct mtls__acme_job *j)
 	if (mtls__acme_save(j, "order", oid, j->account, order, &e) != 0) {
 		goto rollback;
 	}
+	snprintf(why, sizeof(why), "order %s", oid);
+	mtls__acme_audit(j, "acme-order", mtls__acme_jstr(json_array_get(ids, 0),
+	    "value"), NULL, "created", why);
 	if (mtls_ca_commit(j->a->ca, &e) != 0) {
 		mtls__acme_store_problem(j, &e);
 		goto out;
@@ -346,11 +367,19 @@ sign_order(struct mtls__acme_job *j, json_t *order, X509_REQ *req,
 	memset(&cr, 0, sizeof(cr));
 	cr.name = name;
 	cr.subject = subj;
-	cr.pubkey = X509_REQ_get0_pubkey(req);
+	/* Re-read as a key OpenSSL writes into the certificate without the
+	 * provider encoders' round trip (pki/csr_int.h). */
+	cr.pubkey = mtls__csr_pubkey(req);
+	if (cr.pubkey == NULL) {
+		X509_NAME_free(subj);
+		mtls_err_ssl(e, MTLS_E_FORMAT, "the CSR has no usable key");
+		return NULL;
+	}
 	cr.profile = MTLS_PROFILE_SERVER;
 	cr.sans = sans;
 	cr.lifetime = j->a->o.cert_lifetime;
 	x = mtls_ca_sign(j->a->ca, &cr, e);
+	EVP_PKEY_free(cr.pubkey);
 	X509_NAME_free(subj);
 	return x;
 }
@@ -435,6 +464,34 @@ out:
 	ERR_clear_error();
 }
 
+/* RFC 8555 7.1.6 and 8.2: when to ask about order O again. Pending with
+ * one of its challenges being validated: when that validation is likely
+ * done (acme_mem.c). Processing (being issued): a second. Otherwise
+ * nothing will change without the client, so no Retry-After. */
+static void
+order_retry(struct mtls__acme_job *j, json_t *o)
+{
+	const char *st = mtls__acme_jstr(o, "status");
+	json_t *v;
+	size_t i;
+	int w;
+
+	if (strcmp(st, "processing") == 0) {
+		j->resp->retry_after = 1;
+		return;
+	}
+	if (strcmp(st, "pending") != 0) {
+		return;
+	}
+	json_array_foreach(json_object_get(o, "authz"), i, v) {
+		w = mtls__acme_flight_wait(j->a, json_string_value(v), -1,
+		    (int)j->a->o.validate_timeout);
+		if (w > j->resp->retry_after) {
+			j->resp->retry_after = w;
+		}
+	}
+}
+
 void
 mtls__acme_order(struct mtls__acme_job *j, const char *id, int fin)
 {
@@ -469,9 +526,7 @@ mtls__acme_order(struct mtls__acme_job *j, const char *id, int fin)
 		finalize(j, id, o);
 		goto out;
 	}
-	if (strcmp(mtls__acme_jstr(o, "status"), "processing") == 0) {
-		j->resp->retry_after = 1;
-	}
+	order_retry(j, o);
 	mtls__acme_reply(j, 200, order_view(j, id, o));
 out:
 	json_decref(o);

@@ -19,6 +19,8 @@ struct mtls__acme_srv_opts {
 	                             may connect to; NULL: where identifiers
 	                             resolve */
 	double timeout;           /* seconds per validation; 0: 10 */
+	const char *dns_resolver; /* "ADDR[:PORT]" for dns-01's TXT lookups;
+	                             NULL: none (dns-01 not offered) */
 	void (*log)(void *arg, const char *fmt, ...) MTLS_PRINTF(2, 3);
 	void *log_arg;
 };

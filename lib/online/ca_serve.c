@@ -40,6 +40,10 @@
 #include "online/ca_serve_int.h"
 #include "pki/tlsid_int.h"
 
+/* A reload that found the CA lock held tries again once a tick for this
+ * many ticks (seconds), then waits for the next reload. */
+#define OWN_RETRY_TICKS 600
+
 /* ---- TLS ---- */
 
 /* Every client certificate is accepted at the TLS layer and judged by
@@ -161,8 +165,10 @@ have_serial(struct mtls_ca *ca)
 
 /* The server's own identity, issued by the CA into CA_DIR/online/ the
  * first time and again when it is within a day of expiring. */
+/* NOWAIT: a reload inside the event loop, which must not stall behind a
+ * command holding the CA lock: MTLS_E_BUSY at once instead of a wait. */
 static int
-own_identity(struct casrv *s, char *cert, char *key, size_t len,
+own_identity(struct casrv *s, char *cert, char *key, size_t len, int nowait,
     struct mtls_err *err)
 {
 	char dir[4096], sans[600];
@@ -171,7 +177,7 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	struct mtls_err ignore;
 	X509 *x, *have;
 	EVP_PKEY *k;
-	int ok, moved, days = 0, secs = 0;
+	int ok, moved, days = 0, secs = 0, took = 0, rc;
 
 	snprintf(dir, sizeof(dir), "%s/online", mtls_ca_dir(s->ca));
 	snprintf(cert, len, "%s/ca-serve.chain.pem", dir);
@@ -206,6 +212,9 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 		    "expires within a day: renew the CA before serving", mtls_ca_dir(
 		    s->ca));
 	}
+	if (nowait && mtls__ca_lock_wait(s->ca, 0, &took, err) != 0) {
+		return -1;
+	}
 	listen_san(s->o.listen, sans, sizeof(sans));
 	memset(&io, 0, sizeof(io));
 	io.name = "ca-serve";
@@ -216,7 +225,8 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	io.out_dir = dir;
 	fs = mtls_fileset_new(1, err);
 	if (fs == NULL) {
-		return -1;
+		rc = -1;
+		goto out;
 	}
 	/* Moving to a rollover's new issuer: a renewal, which records the
 	 * old certificate as superseded, so the rollover does not wait for it. */
@@ -230,16 +240,18 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	} else {
 		x = mtls_identity_issue(s->ca, &io, fs, err);
 	}
-	if (x == NULL || mtls_fileset_commit(fs, err) != 0) {
-		X509_free(x);
-		mtls_fileset_free(fs);
-		return -1;
+	rc = x == NULL || mtls_fileset_commit(fs, err) != 0 ? -1 : 0;
+	if (rc == 0) {
+		mtls__casrv_log(s, "issued its own TLS certificate (%s, %d days) "
+		    "into %s", io.sans, io.days, dir);
 	}
-	mtls__casrv_log(s, "issued its own TLS certificate (%s, %d days) into "
-	    "%s", io.sans, io.days, dir);
 	X509_free(x);
 	mtls_fileset_free(fs);
-	return 0;
+out:
+	if (took) {
+		mtls_ca_release(s->ca);
+	}
+	return rc;
 }
 
 
@@ -282,7 +294,7 @@ crl_cache_clear(struct crl_cache *c)
 static void
 load_final_crl(struct casrv *s)
 {
-	char best[256] = "", path[4400];
+	char best[32] = "", path[4400];
 	struct crl_cache *c = &s->crl_prev;
 	struct mtls_err err;
 	struct dirent *de;
@@ -299,7 +311,8 @@ load_final_crl(struct casrv *s)
 	if (mtls_ca_previous(s->ca) != NULL || (d = opendir(path)) == NULL) {
 		return;
 	}
-	/* Named by the time of finish (YYYYMMDDTHHMMSSZ): the largest is the
+	/* Named by the time of finish (YYYYMMDDTHHMMSSZ; longer names are not
+	 * ours and fit neither BEST nor the ETag): the largest is the
 	 * last issuer retired. */
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] != '.' && strlen(de->d_name) < sizeof(best) &&
@@ -307,7 +320,7 @@ load_final_crl(struct casrv *s)
 			snprintf(path, sizeof(path), "%s/" MTLS_CA_RETIRED "/%s/"
 			    MTLS_CA_FINAL_CRL, mtls_ca_dir(s->ca), de->d_name);
 			if (access(path, R_OK) == 0) {
-				snprintf(best, sizeof(best), "%s", de->d_name);
+				memcpy(best, de->d_name, strlen(de->d_name) + 1);
 			}
 		}
 	}
@@ -383,9 +396,24 @@ casrv_reload(struct casrv *s, const char *why)
 	memset(&oo, 0, sizeof(oo));
 	ocsp = mtls_ocsp_responder_new(s->ca, &oo, &err);
 	if (ocsp == NULL ||
-	    mtls__est_ctx_init(&est, s->ca, s->o.cert_lifetime, &err) != 0 ||
-	    (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), &err) != 0) ||
-	    (ctx = tls_ctx(s, s->o.cert ? s->o.cert : cert, s->o.key ? s->o.key : key,
+	    mtls__est_ctx_init(&est, s->ca, s->o.cert_lifetime, &err) != 0) {
+		goto fail;
+	}
+	/* Its own certificate moves to the new issuer when it can; the one
+	 * it has stays trusted through the overlap, so a busy inventory
+	 * does not hold the issuer back. A command holding the CA lock
+	 * (up to $MTLS_LOCK_WAIT) must not stop the loop: the next ticks
+	 * try again (own_retry). */
+	s->own_retry = 0;
+	if (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), 1, &err) != 0) {
+		if (err.code == MTLS_E_BUSY) {
+			s->own_retry = OWN_RETRY_TICKS;
+		}
+		mtls__casrv_log(s, "%s: keeps its TLS certificate for now: %s%s", why,
+		    err.msg, s->own_retry ? " (tried again every second)" : "");
+		memset(&err, 0, sizeof(err));
+	}
+	if ((ctx = tls_ctx(s, s->o.cert ? s->o.cert : cert, s->o.key ? s->o.key : key,
 		s->o.cert ? s->o.key_pass : NULL, &err)) == NULL) {
 		goto fail;
 	}
@@ -422,6 +450,37 @@ fail:
 	return -1;
 }
 
+/* A tick's second try at moving its own certificate after a reload found
+ * the CA lock held; never waits for the lock. */
+static void
+own_retry(struct casrv *s)
+{
+	struct mtls_err err;
+	char cert[4200], key[4200];
+	SSL_CTX *ctx;
+
+	memset(&err, 0, sizeof(err));
+	s->own_retry--;
+	if (own_identity(s, cert, key, sizeof(cert), 1, &err) != 0) {
+		if (err.code == MTLS_E_BUSY && s->own_retry > 0) {
+			return;
+		}
+		s->own_retry = 0;
+		mtls__casrv_log(s, "gives up moving its TLS certificate until the "
+		    "next reload (SIGHUP): %s", err.msg);
+		return;
+	}
+	s->own_retry = 0;
+	if ((ctx = tls_ctx(s, cert, key, NULL, &err)) == NULL) {
+		mtls__casrv_log(s, "keeps its TLS certificate: %s", err.msg);
+		return;
+	}
+	SSL_CTX_free(s->ctx); /* open connections hold a reference */
+	s->ctx = ctx;
+	mtls__casrv_log(s, "the CA lock is free: serves its TLS certificate "
+	    "from the current issuer");
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -447,7 +506,11 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		casrv_reload(s, "the CA's files changed");
 	}
 	s->stamp_seen = seen;
-	if (mtls__casrv_crl_refresh(s, 0, &err) != 0) {
+	if (s->own_retry > 0 && s->o.cert == NULL) {
+		own_retry(s);
+	}
+	if (mtls__casrv_crl_refresh(s, 0, &err) != 0 &&
+	    err.code != MTLS_E_BUSY) { /* busy: the next tick builds it */
 		mtls__casrv_log(s, "cannot refresh the CRL: %s", err.msg);
 	}
 	if (mtls_ca_previous(s->ca) != NULL &&
@@ -562,6 +625,8 @@ acme_start(struct casrv *s, struct mtls_err *err)
 	ao.resolve = s->o.acme_resolve;
 	ao.target_allow = s->o.acme_validate_allow;
 	ao.timeout = s->o.acme_validate_timeout;
+	ao.dns_resolver = s->o.acme_dns_resolver;
+	ao.acme.dns01 = s->o.acme_dns_resolver != NULL;
 	ao.log = acme_log;
 	ao.log_arg = s;
 	s->acme = mtls__acme_srv_new(s->base, s->ca, &ao, err);
@@ -653,13 +718,23 @@ mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg, struct mtls_err *err)
 	if (open_ca(s, err) != 0) {
 		goto out;
 	}
-	if (o->cert == NULL && own_identity(s, cert, key, sizeof(cert), err) != 0) {
+	if (o->cert == NULL && own_identity(s, cert, key, sizeof(cert), 0, err) != 0) {
 		goto out;
 	}
 	s->ctx = tls_ctx(s, o->cert ? o->cert : cert, o->key ? o->key : key,
 	    o->cert ? o->key_pass : NULL, err);
-	if (s->ctx == NULL || mtls__casrv_crl_refresh(s, 0, err) != 0) {
+	if (s->ctx == NULL) {
 		goto out;
+	}
+	if (mtls__casrv_crl_refresh(s, 0, err) != 0) {
+		if (err->code != MTLS_E_BUSY) {
+			goto out;
+		}
+		/* A command holds the CA lock: /crl answers 503 (Retry-After)
+		 * until a tick builds the CRL. */
+		mtls__casrv_log(s, "the CRL is built once the CA lock is free: %s",
+		    err->msg);
+		mtls_err_clear(err);
 	}
 	load_final_crl(s);
 	fd = bind_listen(o->listen, err);

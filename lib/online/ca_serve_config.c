@@ -60,6 +60,7 @@ mtls_ca_serve_config_free(struct mtls_ca_serve_config *cfg)
 	mtls__setting_free(o->acme_allow, 0);
 	mtls__setting_free(o->acme_resolve, 0);
 	mtls__setting_free(o->acme_validate_allow, 0);
+	mtls__setting_free(o->acme_dns_resolver, 0);
 	free(cfg);
 }
 
@@ -274,6 +275,17 @@ mtls_ca_serve_config_set_acme_resolve(struct mtls_ca_serve_config *cfg,
 	}
 	return mtls__setting_str(&cfg->o.acme_resolve, list, 0,
 	    "ACME resolve list", err);
+}
+
+int
+mtls_ca_serve_config_set_acme_dns_resolver(struct mtls_ca_serve_config *cfg,
+    const char *addr, struct mtls_err *err)
+{
+	if (addr != NULL && mtls__dns_server_check(addr, NULL, 0, err) != 0) {
+		return -1;
+	}
+	return mtls__setting_str(&cfg->o.acme_dns_resolver, addr, 0,
+	    "ACME dns-01 resolver", err);
 }
 
 int

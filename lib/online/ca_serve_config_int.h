@@ -49,6 +49,8 @@ struct mtls__ca_serve_opts {
 	long acme_orders_per_hour; /* per account; 0: 300 */
 	long acme_accounts_per_ip; /* newAccount requests per client address
 	                             per hour; 0: 20 */
+	const char *acme_dns_resolver; /* "ADDR[:PORT]" dns-01 asks for TXT
+	                             records; NULL: dns-01 not offered */
 };
 
 struct mtls_ca_serve_config {

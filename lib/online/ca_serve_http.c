@@ -16,6 +16,7 @@
 #include "mtls/ca.h"
 #include "mtls/file.h"
 #include "mtls/ocsp.h"
+#include "base/buf.h"
 #include "base/clock.h"
 #include "online/ca_serve_int.h"
 #include "ca/ca_internal.h"
@@ -383,7 +384,11 @@ route_est(struct casrv *s, struct evhttp_request *req, const char *op)
 }
 
 /* The CRL is rebuilt when a revocation changed the inventory and when
- * half of its validity has passed, long before its nextUpdate. */
+ * half of its validity has passed, long before its nextUpdate. A build
+ * takes the next CRL number, so it runs under the CA lock, as `mtls crl`
+ * does: while a command holds the lock, a still-valid CRL keeps being
+ * served (and is rebuilt on a later tick or request); without one, the
+ * caller gets MTLS_E_BUSY after a short wait. */
 int
 mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err)
 {
@@ -395,6 +400,8 @@ mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err)
 	long n = 0;
 	X509_CRL *crl;
 	const unsigned char *p;
+	const int valid = c->der != NULL && now < c->next_update;
+	int took = 0, rc;
 
 	if (mtls__ca_revocation_state(s->ca, &count, &latest, err) != 0) {
 		return -1;
@@ -403,8 +410,26 @@ mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err)
 	    now < c->built + (c->next_update - c->built) / 2) {
 		return 0;
 	}
-	if ((prev ? mtls_ca_crl_previous(s->ca, s->o.crl_days, 1, &der, &dlen, &n, err)
-		  : mtls_ca_crl(s->ca, s->o.crl_days, 1, &der, &dlen, &n, err)) != 0) {
+	/* The number is taken in a transaction of its own, never inside a
+	 * group commit that could still fail and give it back. */
+	mtls__casrv_group_flush(s);
+	if (mtls__ca_lock_wait(s->ca, valid ? 0 : MTLS__CA_WRITE_WAIT_MS,
+		&took, err) != 0) {
+		return valid && err->code == MTLS_E_BUSY ? 0 : -1;
+	}
+	/* What the lock's holder revoked is in the inventory now. */
+	if (mtls__ca_revocation_state(s->ca, &count, &latest, err) != 0) {
+		rc = -1;
+	} else {
+		rc = prev ? mtls_ca_crl_previous(s->ca, s->o.crl_days, 1, &der,
+				&dlen, &n, err)
+			  : mtls_ca_crl(s->ca, s->o.crl_days, 1, &der, &dlen, &n,
+				err);
+	}
+	if (took) {
+		mtls_ca_release(s->ca);
+	}
+	if (rc != 0) {
 		return -1;
 	}
 	p = der;
@@ -456,6 +481,10 @@ route_crl(struct casrv *s, struct evhttp_request *req, int pem, int prev)
 	}
 	if (!(prev && s->crl_final) && mtls__casrv_crl_refresh(s, prev, &err) != 0) {
 		mtls__casrv_log(s, "cannot build the CRL: %s", err.msg);
+		if (err.code == MTLS_E_BUSY) {
+			/* A command holds the CA lock: built once it is done. */
+			evhttp_add_header(out, "Retry-After", "1");
+		}
 		send_text(s, req, 503, "Service Unavailable", "the CRL cannot be "
 		    "built now\n");
 		return;
@@ -507,18 +536,13 @@ route_ocsp(struct casrv *s, struct evhttp_request *req, const char *rest)
 	free(der);
 }
 
-struct metric {
-	const char *name, *type, *help, *labels;
-	unsigned long long value;
-};
-
 static void
 route_metrics(struct casrv *s, struct evhttp_request *req)
 {
 	struct mtls_ocsp_stats os;
 
 	mtls_ocsp_responder_stats(s->ocsp, &os);
-	const struct metric m[] = {
+	const struct mtls__casrv_metric m[] = {
 	    {"mtls_ca_requests_total", "counter", "HTTP requests answered.", "",
 		s->requests},
 	    {"mtls_ca_responses_total", "counter", "Responses by status class.",
@@ -573,24 +597,17 @@ route_metrics(struct casrv *s, struct evhttp_request *req)
 	    {"mtls_ca_ocsp_requests_total", "counter", "OCSP requests.", "",
 		os.requests},
 	};
-	char buf[8192];
-	size_t i, n = 0;
-	int w;
+	struct mtls__buf b = MTLS__BUF_INIT;
 
-	for (i = 0; i < sizeof(m) / sizeof(m[0]) && n < sizeof(buf); i++) {
-		if (m[i].help != NULL) {
-			w = snprintf(buf + n, sizeof(buf) - n, "# HELP %s %s\n# TYPE "
-			    "%s %s\n", m[i].name, m[i].help, m[i].name, m[i].type);
-			n += w > 0 ? (size_t)w : 0;
-		}
-		if (n < sizeof(buf)) {
-			w = snprintf(buf + n, sizeof(buf) - n, "%s%s %llu\n", m[i].name,
-			    m[i].labels, m[i].value);
-			n += w > 0 ? (size_t)w : 0;
-		}
+	if (mtls__casrv_metrics_render(m, sizeof(m) / sizeof(m[0]), &b) != 0) {
+		mtls__casrv_log(s, "/metrics: out of memory building the page");
+		send_text(s, req, 503, "Service Unavailable", "the metrics "
+		    "cannot be built now\n");
+	} else {
+		send_body(s, req, 200, "OK", "text/plain; version=0.0.4",
+		    mtls__buf_str(&b), b.len);
 	}
-	send_body(s, req, 200, "OK", "text/plain; version=0.0.4", buf,
-	    n < sizeof(buf) ? n : 0);
+	mtls__buf_free(&b);
 }
 
 /* Routes by path prefix; a new protocol is one more row. */
@@ -610,6 +627,29 @@ route_acme(struct casrv *s, struct evhttp_request *req, const char *op)
 		mtls__casrv_log(s, "%s %s " ACME_PREFIX "%s -> %d", addr, method_name(req),
 		    op, st);
 	}
+}
+
+/* 1 when URL (a CRL URL the CA puts in certificates) names PATH on
+ * this server: the same path, the host and port being this server's to
+ * know. */
+static int
+url_path_is(const char *url, const char *path)
+{
+	const char *p;
+
+	if (url == NULL || (p = strstr(url, "://")) == NULL) {
+		return 0;
+	}
+	p = strchr(p + 3, '/');
+	return p != NULL && strcmp(p, path) == 0;
+}
+
+static int
+is_pem_path(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n >= 4 && strcmp(path + n - 4, ".pem") == 0;
 }
 
 void
@@ -635,6 +675,16 @@ mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 	mtls__casrv_group_flush(s);
 	if (strncmp(path, ACME_PREFIX, strlen(ACME_PREFIX)) == 0) {
 		route_acme(s, req, path + strlen(ACME_PREFIX));
+	} else if (url_path_is(mtls_ca_previous_crl_url(s->ca), path) &&
+		   (mtls_ca_previous(s->ca) != NULL || s->crl_final)) {
+		/* The URL in the old issuer's certificates, when the rollover
+		 * gave the new one its own: the old issuer's CRL (its final
+		 * one once retired), whatever the path is. */
+		route_crl(s, req, is_pem_path(path), 1);
+	} else if (url_path_is(mtls_ca_crl_url(s->ca), path) &&
+		   strcmp(path, "/crl-previous.der") != 0 &&
+		   strcmp(path, "/crl-previous.pem") != 0) {
+		route_crl(s, req, is_pem_path(path), 0);
 	} else if (strcmp(path, "/crl.der") == 0 || strcmp(path, "/crl") == 0) {
 		route_crl(s, req, 0, 0);
 	} else if (strcmp(path, "/crl.pem") == 0) {

@@ -79,6 +79,8 @@ struct casrv {
 	                              CRL, served as it is */
 	unsigned long long stamp;  /* the CA's files when last (re)loaded */
 	unsigned long long stamp_seen; /* ... and at the last tick */
+	int own_retry;             /* ticks left to move its own TLS
+	                              certificate while the CA lock is held */
 	struct fail_slot fails[FAIL_SLOTS];
 	struct evconnlistener *listener; /* paused at max_conns */
 	struct mtls__tls_reserve *reserve; /* refuses what cannot be set up */
@@ -129,6 +131,17 @@ void mtls__casrv_reserve_pause(void *arg, int paused);
 
 /* One log line to stderr: "TIME mtls ca serve: ...". */
 void mtls__casrv_log(struct casrv *s, const char *fmt, ...) MTLS_PRINTF(2, 3);
+
+/* One line of /metrics; TYPE and HELP only on the first of a name. */
+struct mtls__casrv_metric {
+	const char *name, *type, *help, *labels;
+	unsigned long long value;
+};
+struct mtls__buf;
+/* Appends the Prometheus text of the N metrics M to B (growable: no
+ * limit). 0, or -1 when out of memory (B then holds part of it). */
+int mtls__casrv_metrics_render(const struct mtls__casrv_metric *m, size_t n,
+    struct mtls__buf *b);
 
 /* Rebuilds the cached CRL (PREV: the retiring issuer's, during a
  * rollover) when a revocation changed the inventory or half its validity

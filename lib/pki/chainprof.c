@@ -11,6 +11,40 @@
 #include "mtls/pki.h"
 #include "base/internal.h"
 
+/* Replaces VP's user-initial-policy-set with the N OIDS (dotted, checked
+ * by the caller), or with anyPolicy when N is 0. 0, or -1 when out of
+ * memory. */
+static int
+set_policies(X509_VERIFY_PARAM *vp, const char *const *oids, size_t n)
+{
+	STACK_OF(ASN1_OBJECT) *set = sk_ASN1_OBJECT_new_null();
+	ASN1_OBJECT *obj;
+	size_t i;
+	int rc = -1;
+
+	if (set == NULL) {
+		return -1;
+	}
+	for (i = 0; i < (n > 0 ? n : 1); i++) {
+		obj = n > 0 ? OBJ_txt2obj(oids[i], 1)
+			    : OBJ_dup(OBJ_nid2obj(NID_any_policy));
+		if (obj == NULL || sk_ASN1_OBJECT_push(set, obj) <= 0) {
+			ASN1_OBJECT_free(obj);
+			goto out;
+		}
+	}
+	/* set1 copies the objects and replaces the set (add0 would add to
+	 * the anyPolicy the profile starts from, which admits every
+	 * policy). */
+	if (X509_VERIFY_PARAM_set1_policies(vp, set) == 1) {
+		rc = 0;
+	}
+out:
+	sk_ASN1_OBJECT_pop_free(set, ASN1_OBJECT_free);
+	ERR_clear_error();
+	return rc;
+}
+
 void
 mtls_chain_profile_apply(X509_VERIFY_PARAM *vp)
 {
@@ -23,6 +57,13 @@ mtls_chain_profile_apply(X509_VERIFY_PARAM *vp)
 	 * or policyConstraints, or a CA's requireExplicitPolicy, is obeyed
 	 * rather than ignored. */
 	X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_POLICY_CHECK);
+	/* RFC 5280 6.1.1 (c): the user-initial-policy-set is anyPolicy
+	 * unless policies are required. OpenSSL reads an empty set as "no
+	 * policy is acceptable", so a CA's requireExplicitPolicy would refuse
+	 * every chain, even one asserting its policy. When this cannot be
+	 * set (out of memory), the set stays empty: such chains are refused,
+	 * never accepted. */
+	(void)set_policies(vp, NULL, 0);
 	X509_VERIFY_PARAM_set_auth_level(vp, MTLS_SECURITY_LEVEL);
 }
 
@@ -57,30 +98,18 @@ int
 mtls_chain_profile_policies(X509_VERIFY_PARAM *vp, const char *const *oids,
     size_t n, int require_explicit, struct mtls_err *err)
 {
-	ASN1_OBJECT *obj;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		if (mtls_policy_oid_check(oids[i], err) != 0) {
 			return -1;
 		}
-		obj = OBJ_txt2obj(oids[i], 1);
-		if (obj == NULL || X509_VERIFY_PARAM_add0_policy(vp, obj) != 1) {
-			ASN1_OBJECT_free(obj);
-			return mtls_err_ssl(err, MTLS_E_INTERNAL,
-			    "cannot require policy %s", oids[i]);
-		}
 	}
-	/* RFC 5280 6.1.1: the user-initial-policy-set is anyPolicy unless
-	 * OIDs are given; OpenSSL reads an empty set as "no policy", so say
-	 * anyPolicy. */
-	if (n == 0 && require_explicit) {
-		obj = OBJ_dup(OBJ_nid2obj(NID_any_policy));
-		if (obj == NULL || X509_VERIFY_PARAM_add0_policy(vp, obj) != 1) {
-			ASN1_OBJECT_free(obj);
-			return mtls_err_ssl(err, MTLS_E_INTERNAL,
-			    "cannot require explicit policy");
-		}
+	/* RFC 5280 6.1.1: the user-initial-policy-set is the OIDs given, or
+	 * anyPolicy (as mtls_chain_profile_apply leaves it). */
+	if (set_policies(vp, oids, n) != 0) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "out of memory "
+		    "setting the required certificate policies");
 	}
 	/* OpenSSL (as RFC 5280 6.1.6) compares the user-initial-policy-set
 	 * with the chain's policies only when explicit policy is required:

@@ -199,6 +199,26 @@ basicConstraints = CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+[ica_rep]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+certificatePolicies = 1.3.6.1.4.1.99999.1
+policyConstraints = critical,requireExplicitPolicy:0
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ica_badpol]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+certificatePolicies = DER:30:03:06:01:2A
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[badpol]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+certificatePolicies = DER:30:03:06:01:2A
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 [noaki]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -255,6 +275,8 @@ cert ica_nc3 ica_nc3 ec:P-256
 cert ica_pol ica_pol ec:P-256
 cert ica_bcnc ica_bcnc ec:P-256
 cert ica_inh ica_inh ec:P-256
+cert ica_rep ica_rep ec:P-256
+cert ica_badpol ica_badpol ec:P-256
 when_of[expired]=-60d       # valid for 30 days from 60 days ago
 when_of[notyet]=+10d
 subj_of[ctlcn]="/CN=bad$(printf '\001')name/O=chain test"
@@ -294,6 +316,15 @@ rows=(
 	"underbcnc good ec:P-256 sha256 ica_bcnc refused basicConstraints.is.not.marked.critical"
 	"undercab good ec:P-256 sha256 cab refused basicConstraints.is.not.marked.critical"
 	"emptysubj good ec:P-256 sha256 ca refused [Ss]ubject.*empty|names.no.one"
+	# Policy processing that needs no option (RFC 5280 6.1): a CA whose
+	# policyConstraints say requireExplicitPolicy 0 makes every chain
+	# through it need a policy it asserts; a certificatePolicies that does
+	# not decode is refused in a leaf and in a CA.
+	"rep_pol pol ec:P-256 sha256 ica_rep ok -"
+	"rep_none good ec:P-256 sha256 ica_rep refused required.certificate.policy"
+	"rep_other polother ec:P-256 sha256 ica_rep refused required.certificate.policy"
+	"badpol badpol ec:P-256 sha256 ca refused certificatePolicies.*malformed"
+	"under_badpol good ec:P-256 sha256 ica_badpol refused certificatePolicies.*malformed"
 )
 
 # Policy rows, for a receiver and a verify that require policy P (and,

@@ -5,6 +5,7 @@
 # certificate, the bad inputs of the enrollment issue, CRL/OCSP, and
 # `mtls enroll` + `mtls renew-agent` end to end.
 . "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$T" || exit 1
 
 $MTLS ca init --dir ca --name "CN=EST Test CA" >/dev/null || exit 1
@@ -188,6 +189,10 @@ s=$(cx ocsp.resp -H 'Content-Type: application/ocsp-request' --data-binary @ocsp
 check_output "OCSP says revoked" "n1r.crt: revoked" openssl ocsp -respin ocsp.resp -issuer ca/ca.crt -cert n1r.crt -CAfile ca/ca.crt
 check_output "/healthz" "^ok" curl -s --cacert ca/ca.crt "$URL/healthz"
 check_output "/metrics counts issued certificates" "^mtls_ca_certificates_issued_total [1-9]" curl -s --cacert ca/ca.crt "$URL/metrics"
+# Every row of the server's metrics table is on the page, the last one too
+# (a fixed-size buffer once cut the page short without a word).
+curl -s --cacert ca/ca.crt "$URL/metrics" > metrics.txt
+check "/metrics has a sample line for every row of the server's table" python3 "$HERE/metrics_rows.py" "$HERE/../../lib/online/ca_serve_http.c" route_metrics metrics.txt
 
 # ---- the audit trail
 check_output "audit --json holds issuances and refusals with reasons" "already used" $MTLS audit --ca-dir ca --json

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The commands that work on a CA, on a CA whose state is in PostgreSQL (a
 # real server started here): renew, rotate, sign, policy, export, ca show,
-# sign-intermediate, ACME EAB and a whole rollover, each checked against
+# sign-intermediate, ACME EAB, ocsp serve and a whole rollover, each checked against
 # the rows it must leave in the database. Then a rollover under two
 # `mtls ca serve` instances sharing it: each follows when its copy of the
 # CA directory changes, without a restart. (pg_shared covers issue,
@@ -71,6 +71,33 @@ check "ca sign-intermediate" $MTLS ca sign-intermediate sub/ca.csr --name sub --
 check "... recorded in the root's database" test "$(rows "name='sub'")" = 1
 check "ca install" $MTLS ca install --dir sub sub.chain.pem
 check "the intermediate issues" $MTLS issue --ca-dir sub leaf --profile server --san dns:leaf.test --out sub-out
+# renew-intermediate: the same key, a new row in the root's database, the
+# old one superseded; the leaf issued before verifies under the renewal
+check "ca renew-intermediate" $MTLS ca renew-intermediate sub/ca.crt --days 2000 --out sub.renewed.pem
+check "... recorded in the root's database, the old row superseded" \
+	test "$(rows "name='sub'")" = 2 -a "$(rows "name='sub' AND superseded_by IS NOT NULL")" = 1
+check "ca install --renewal" $MTLS ca install --dir sub --renewal sub.renewed.pem
+check "openssl verifies the earlier leaf under the renewed intermediate" \
+	openssl verify -CAfile ca/ca.crt -untrusted sub/ca.crt sub-out/leaf.crt
+
+# ocsp serve answers from PostgreSQL, and sees a revocation made by
+# another process
+$MTLS issue gone --profile client --out out >/dev/null || exit 1
+PO=$(free_port)
+bg $MTLS ocsp serve --listen "127.0.0.1:$PO" --refresh 100 2>ocsp.log
+OCSP_PID=$LAST_PID
+wait_port "$PO" 20 || fail "ocsp serve started"
+check_output "ocsp serve: a certificate is good" ": good" \
+	$MTLS ocsp check out/gone.crt --issuer ca/ca.crt --url "http://127.0.0.1:$PO"
+$MTLS revoke gone >/dev/null
+check "... the revocation is in PostgreSQL" test "$(rows "name='gone' AND status='revoked'")" = 1
+for i in $(seq 1 50); do
+	$MTLS ocsp check out/gone.crt --issuer ca/ca.crt --url "http://127.0.0.1:$PO" >ocsp.out 2>&1
+	grep -q "revoked" ocsp.out && break
+	sleep 0.1
+done
+check "... and ocsp serve answers revoked, without a restart" grep -q "revoked" ocsp.out
+kill "$OCSP_PID"
 
 # A rollover on PostgreSQL, with two online instances that each have
 # their own copy of the CA directory (as on their own hosts).

@@ -2,7 +2,8 @@
 # CA keys in a PKCS#11 token (SoftHSM2 through OpenSSL's pkcs11 engine):
 # a root whose key never touches the disk signs certificates, CRLs and
 # OCSP answers; an intermediate whose key is in the same token is signed
-# by a file-based root; PINs come through password specs only.
+# by a file-based root; PINs come through password specs only. A rollover
+# from one token key to another under a running `mtls ca serve`.
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
@@ -60,6 +61,57 @@ if wait_port $PORT 10; then
 else
 	fail "ocsp serve did not start"
 fi
+
+# A rollover of the token root to a second token key, under a running
+# `mtls ca serve` that follows it without a restart; both keys sign
+# through the token: the old one its CRL, OCSP answers and final CRL.
+check "a second key in the token for the new root" pkcs11-tool --module $MODULE \
+	--token-label mtls-ca --login --pin $PIN --keypairgen --key-type EC:prime256v1 \
+	--label new-root-key --id 03
+NEW_URI="pkcs11:token=mtls-ca;object=new-root-key;type=private"
+PE=$(free_port)
+bg "$MTLS" ca serve --ca-dir root --ca-pass env:PIN --listen 127.0.0.1:$PE 2>ca-serve.log
+CASERVE=$LAST_PID
+wait_port "$PE" 20 || fail "ca serve started on the token CA"
+cp root/ca.crt old-root.pem
+check "rollover begin onto the second token key" \
+	"$MTLS" ca rollover begin --ca-dir root --ca-pass env:PIN --key "$NEW_URI" --pass env:PIN
+check "no key file was written for either" sh -c "test ! -e root/ca.key && test ! -e root/rollover/old.key"
+kill -HUP "$CASERVE"
+check "ca serve reloads the token CA on SIGHUP (the PIN read again)" \
+	wait_log ca-serve.log "SIGHUP: reloaded the CA: issuer .*G2" 10
+check "a certificate of the new issuer" \
+	"$MTLS" issue --ca-dir root --ca-pass env:PIN web2 --profile server --san dns:web2.test
+openssl ocsp -issuer old-root.pem -cert gone.crt -issuer root/ca.crt -cert web2.crt \
+	-reqout mixed.req -no_nonce 2>/dev/null
+for i in $(seq 1 50); do
+	curl -s --cacert root/trust.pem -H 'Content-Type: application/ocsp-request' \
+		--data-binary @mixed.req "https://127.0.0.1:$PE/ocsp" -o mixed.resp
+	openssl ocsp -respin mixed.resp -issuer old-root.pem -cert gone.crt \
+		-issuer root/ca.crt -cert web2.crt -VAfile root/ca.crt >mixed.out 2>&1
+	grep -q "web2.crt: good" mixed.out && break
+	sleep 0.1
+done
+check "one OCSP request for both issuers: the old one's revoked" grep -q "gone.crt: revoked" mixed.out
+check "... the new one's good" grep -q "web2.crt: good" mixed.out
+check "... signed by the new token key" grep -q "Response verify OK" mixed.out
+CAFROM=$(($(wc -l <ca-serve.log) + 1))
+check "rollover finish signs the final CRL with the old token key" \
+	"$MTLS" ca rollover finish --ca-dir root --ca-pass env:PIN --force
+check_output "... which openssl verifies under the old root" "verify OK" \
+	sh -c "openssl crl -in root/retired/*/final.crl -noout -CAfile old-root.pem 2>&1"
+check_output "... listing the revoked certificate" "certificate revoked" \
+	sh -c "openssl verify -crl_check -CAfile old-root.pem -CRLfile root/retired/*/final.crl gone.crt 2>&1"
+follows() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		tail -n "+$CAFROM" ca-serve.log | grep -q "files changed: reloaded the CA: issuer .*G2" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+check "ca serve follows finish by itself" follows
+kill "$CASERVE"
 
 # An intermediate on an RSA key in the token, under a file-based root.
 "$MTLS" ca init --dir offline --name "CN=Offline Root" >/dev/null

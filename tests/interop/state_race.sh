@@ -95,6 +95,25 @@ na=$($MTLS keystore list ks/keys.jks --pass pass:changeit --json 2>/dev/null | g
 [ "$nt" = "$N" ] && [ "$na" = "$N" ] && pass "$N parallel keystore trust and add: $nt and $na entries, none lost" ||
 	fail "parallel keystore writes kept $nt trusted and $na key entries of $N"
 
+# mtls convert writing a store takes the same store lock: beside a held
+# lock it waits, gives up, and leaves the store as it was; after, it writes.
+$MTLS convert ks/k0.crt ks/conv.p12 --key ks/k0.key --out-pass pass:changeit >/dev/null 2>&1
+cp ks/conv.p12 conv.before
+flock ks sleep 3 &
+HOLD=$!
+sleep 0.3
+MTLS_LOCK_WAIT=1 $MTLS convert ks/k1.crt ks/conv.p12 --key ks/k1.key --out-pass pass:changeit \
+	--force >conv.out 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "busy" conv.out && cmp -s ks/conv.p12 conv.before &&
+	pass "convert --force beside a held store lock: waits, refuses, store unchanged" ||
+	fail "convert beside a held store lock: rc $rc: $(cat conv.out)"
+wait $HOLD
+$MTLS convert ks/k1.crt ks/conv.p12 --key ks/k1.key --out-pass pass:changeit --force >conv.out 2>&1 &&
+	! cmp -s ks/conv.p12 conv.before &&
+	pass "once the lock is free, convert --force replaces the store" ||
+	fail "convert after the lock: $(cat conv.out)"
+
 # A held lock: bounded wait, and the error names the holder.
 printf 'pid 4242 (mtls test-holder) since 0\n' >ca/lock
 flock ca/lock sleep 4 &

@@ -77,6 +77,57 @@ n=$(sqlite3 ca/inventory.db "select count(*) from certs where name='e1'")
 wait $HOLD
 [ "$(enroll e1)" = 200 ] && pass "the same enrollment once the lock is free: 200" || fail "retry after the lock"
 
+# The CRL takes the next CRL number: the server builds it under the CA
+# lock too. While a command holds the lock (here: the holder has revoked
+# e1 and not let go), the server keeps serving its still-valid CRL and
+# takes no number; a server with no CRL yet answers 503 with Retry-After.
+# Once the lock is free both build, and every number only increases.
+crl_get() { # crl_get PORT: prints "STATUS NUMBER" (NUMBER in decimal, 0: none)
+	local s n
+	rm -f crl.der crl.hdr
+	s=$(curl -s --max-time 5 --cacert ca/ca.crt -D crl.hdr -o crl.der -w '%{http_code}' \
+		"https://127.0.0.1:$1/crl.der")
+	n=$(openssl crl -inform DER -in crl.der -noout -crlnumber 2>/dev/null | sed 's/.*=0x//')
+	echo "$s $((16#${n:-0}))"
+}
+crl_meta() { sqlite3 ca/inventory.db "select value from meta where key='crl_number'"; }
+read -r s0 n0 < <(crl_get "$PORT")
+[ "$s0" = 200 ] && [ "$n0" -gt 0 ] && pass "ca serve answers its CRL (number $n0)" || fail "first CRL: HTTP $s0"
+m0=$(crl_meta)
+hold 8 # long enough for a second server to start under load
+sqlite3 ca/inventory.db "update certs set status='revoked', revoked_at=strftime('%s','now'), reason='keyCompromise' where name='e1'"
+e1=$(sqlite3 ca/inventory.db "select serial from certs where name='e1'")
+P2=$(free_port)
+bg $MTLS ca serve --ca-dir ca --listen 127.0.0.1:$P2 --quiet --fail-limit 1000 2>serve2.log
+SRV2=$LAST_PID
+sleep 1.5 # ticks of the first server want a new CRL now
+read -r s1 n1 < <(crl_get "$PORT")
+m1=$(crl_meta)
+[ "$s1" = 200 ] && [ "$n1" = "$n0" ] && [ "$m1" = "$m0" ] &&
+	pass "while a command holds the CA lock: the still-valid CRL (number $n1), no CRL number taken" ||
+	fail "CRL under a held lock: HTTP $s1, number $n0 -> $n1, inventory's number $m0 -> $m1"
+wait_port "$P2" 20 || cat serve2.log
+read -r s2 n2 < <(crl_get "$P2")
+[ "$s2" = 503 ] && grep -qi "^Retry-After: 1" crl.hdr &&
+	pass "a server started while the lock is held: 503 with Retry-After until it can build" ||
+	fail "CRL of a server with none under a held lock: HTTP $s2, number $n2: $(cat serve2.log)"
+wait $HOLD
+sleep 1.5
+read -r s3 n3 < <(crl_get "$PORT")
+openssl crl -inform DER -in crl.der -noout -text 2>/dev/null | tr -d ' ' | grep -qi "SerialNumber:$e1" &&
+	has=1 || has=0
+read -r s4 n4 < <(crl_get "$P2")
+$MTLS crl >/dev/null 2>&1
+n5=$((16#$(openssl crl -in ca/crl.pem -noout -crlnumber 2>/dev/null | sed 's/.*=0x//')))
+[ "$s3" = 200 ] && [ "$has" = 1 ] && [ "$n3" -gt "$n1" ] && [ "$s4" = 200 ] && [ "$n4" -gt "$n0" ] &&
+	[ "$n5" -gt "$n3" ] && [ "$n5" -gt "$n4" ] &&
+	pass "once the lock is free: built with e1 revoked; numbers $n0 -> $n3 and $n4 -> crl command's $n5 only increase" ||
+	fail "after the lock: HTTP $s3 (e1 listed: $has) number $n3, second server HTTP $s4 number $n4, crl command $n5"
+! grep -qiE "cannot (refresh|build)|error" serve.log &&
+	pass "... and the first server logged no error meanwhile" ||
+	fail "serve.log: $(grep -iE "cannot|error" serve.log | head -3)"
+kill "$SRV2" && wait "$SRV2" 2>/dev/null
+
 # A storm of enrollments beside issue, revoke, crl and sign-intermediate.
 for ((i = 0; i < N; i++)); do node "s$i" || exit 1; done
 client() { # retries 202/503 for up to 20 s

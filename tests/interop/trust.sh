@@ -8,8 +8,8 @@
 # cacerts would take half a minute a run). Removal takes out exactly our
 # CA: another CA already in each store stays.
 . "$(dirname "$0")/lib.sh"
-cd "$T" || exit 1
 JAVA_SRC=$(cd "$(dirname "$0")/java" && pwd)
+cd "$T" || exit 1
 
 $MTLS ca init --ca-dir pki >/dev/null || { echo "ca init failed"; exit 1; }
 $MTLS ca init --ca-dir other --name "CN=Other CA" >/dev/null || exit 1

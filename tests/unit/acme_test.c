@@ -205,21 +205,17 @@ test_eab(void **state)
 
 /* ---- key change (7.3.5) and deactivation (7.3.6) ---- */
 
+/* Posts C's key change to N's key (RFC 8555 7.3.5) into O. */
 static void
-test_key_change_and_deactivate(void **state)
+change_key(struct fx *f, struct client *c, struct client *n,
+    struct req_out *o)
 {
-	struct fx *f = *state;
-	struct client c, n;
-	struct req_out o;
-	json_t *inner, *h, *pl, *st;
+	json_t *inner, *h, *pl;
 	char *hs, *ps, *pls, *input, *sig, url[] = BASE "/acme/key-change";
 	size_t len;
 
-	client_init(&c, MTLS_KEY_EC_P256);
-	client_init(&n, MTLS_KEY_ED25519);
-	new_account(f, &c);
-	h = json_pack("{s:s, s:O, s:s}", "alg", n.alg, "jwk", n.jwk, "url", url);
-	pl = json_pack("{s:s, s:O}", "account", c.kid, "oldKey", c.jwk);
+	h = json_pack("{s:s, s:O, s:s}", "alg", n->alg, "jwk", n->jwk, "url", url);
+	pl = json_pack("{s:s, s:O}", "account", c->kid, "oldKey", c->jwk);
 	hs = json_dumps(h, JSON_COMPACT);
 	ps = b64u((const unsigned char *)hs, strlen(hs));
 	free(hs);
@@ -228,10 +224,35 @@ test_key_change_and_deactivate(void **state)
 	len = strlen(ps) + strlen(pls) + 2;
 	input = malloc(len);
 	snprintf(input, len, "%s.%s", ps, pls);
-	sig = sign_b64(n.key, n.alg, input);
+	sig = sign_b64(n->key, n->alg, input);
 	inner = json_pack("{s:s, s:s, s:s}", "protected", ps, "payload", pls,
 	    "signature", sig);
-	post(f, &c, "key-change", inner, &o);
+	post(f, c, "key-change", inner, o);
+	json_decref(inner);
+	json_decref(h);
+	json_decref(pl);
+	free(hs);
+	free(ps);
+	free(pls);
+	free(input);
+	free(sig);
+}
+
+static void
+test_key_change_and_deactivate(void **state)
+{
+	struct fx *f = *state;
+	struct client c, n;
+	struct req_out o;
+	json_t *pl, *st;
+
+	client_init(&c, MTLS_KEY_EC_P256);
+	client_init(&n, MTLS_KEY_ED25519);
+	new_account(f, &c);
+	post(f, &c, path_of(c.kid), NULL, &o);      /* its key now decoded */
+	assert_int_equal(o.status, 200);
+	out_clear(&o);
+	change_key(f, &c, &n, &o);
 	assert_int_equal(o.status, 200);
 	out_clear(&o);
 	/* The old key no longer signs for the account; the new one does. */
@@ -248,19 +269,47 @@ test_key_change_and_deactivate(void **state)
 	json_decref(st);
 	assert_int_equal(o.status, 200);
 	out_clear(&o);
-	json_decref(pl);
 	pl = order_for("dns", "x.ok.test");
 	post(f, &n, "new-order", pl, &o);
 	assert_int_equal(o.status, 401);
 	out_clear(&o);
 	json_decref(pl);
-	json_decref(inner);
-	json_decref(h);
-	free(hs);
-	free(ps);
-	free(pls);
-	free(input);
-	free(sig);
+	client_free(&c);
+	client_free(&n);
+}
+
+/* A server keeps accounts' keys decoded; when another server sharing the
+ * inventory changes an account's key, this one must stop trusting the
+ * old key it kept (the stored account names another thumbprint). */
+static void
+test_key_changed_elsewhere(void **state)
+{
+	struct fx *f = *state;
+	struct mtls__acme here;
+	struct client c, n;
+	struct req_out o;
+	struct mtls_err e;
+
+	client_init(&c, MTLS_KEY_EC_P256);
+	client_init(&n, MTLS_KEY_EC_P256);
+	new_account(f, &c);
+	post(f, &c, path_of(c.kid), NULL, &o);      /* kept decoded here */
+	assert_int_equal(o.status, 200);
+	out_clear(&o);
+	here = f->a;
+	assert_int_equal(mtls__acme_init(&f->a, f->ca.ca, &here.o, &e), 0);
+	change_key(f, &c, &n, &o);                  /* by the other server */
+	assert_int_equal(o.status, 200);
+	out_clear(&o);
+	mtls__acme_clear(&f->a);
+	f->a = here;
+	post(f, &c, path_of(c.kid), NULL, &o);
+	assert_int_equal(o.status, 401);
+	out_clear(&o);
+	snprintf(n.kid, sizeof(n.kid), "%s", c.kid);
+	post(f, &n, path_of(n.kid), NULL, &o);
+	assert_int_equal(o.status, 200);
+	out_clear(&o);
 	client_free(&c);
 	client_free(&n);
 }
@@ -272,9 +321,9 @@ test_nonces_and_b64url(void **state)
 {
 	struct mtls__nonces *n = malloc(sizeof(*n));
 	struct mtls_err e;
-	char a[40], b[40];
+	char a[40], b[40], *forged;
 	size_t len;
-	unsigned char *d;
+	unsigned char *d, *da;
 
 	(void)state;
 	assert_int_equal(mtls__nonce_init(n, &e), 0);
@@ -286,6 +335,29 @@ test_nonces_and_b64url(void **state)
 	assert_int_equal(mtls__nonce_take(n, a), 1);
 	assert_int_equal(mtls__nonce_take(n, ""), 0);
 	assert_int_equal(mtls__nonce_take(n, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 0);
+	/* A counter we issued, unused and in the window, with another MAC;
+	 * and a MAC of ours on another counter: only the MAC refuses them. */
+	mtls__nonce_new(n, a);
+	mtls__nonce_new(n, b);
+	d = mtls__b64url_dec(b, strlen(b), &len);
+	assert_non_null(d);
+	assert_int_equal(len, 24);
+	d[23] ^= 1;
+	forged = mtls__b64url_enc(d, len);
+	assert_int_equal(mtls__nonce_take(n, forged), 0);
+	free(forged);
+	d[23] ^= 1;
+	da = mtls__b64url_dec(a, strlen(a), &len);
+	assert_non_null(da);
+	memcpy(d, da, 8);                           /* a's counter, b's MAC */
+	free(da);
+	forged = mtls__b64url_enc(d, 24);
+	assert_int_equal(mtls__nonce_take(n, forged), 0);
+	free(forged);
+	free(d);
+	assert_int_equal(mtls__nonce_take(n, a), 1);
+	assert_int_equal(mtls__nonce_take(n, b), 1);
+	mtls__nonce_clear(n);
 	free(n);
 	d = mtls__b64url_dec("aGk", 3, &len);
 	assert_non_null(d);
@@ -314,6 +386,8 @@ main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_eab, setup_eab, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_change_and_deactivate, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_key_changed_elsewhere, setup,
 		teardown),
 	};
 

@@ -405,8 +405,12 @@ committed(struct fx *f, const char *name)
 static int
 audit_has(const struct mtls_audit_event *e, void *arg)
 {
-	if (strcmp(e->reason, (const char *)arg) == 0) {
-		*(const char **)arg = "";
+	const char **want = arg;
+
+	/* ARG points to the reason looked for; found, it becomes "". */
+	if (e->reason != NULL && **want != '\0' &&
+	    strcmp(e->reason, *want) == 0) {
+		*want = "";
 	}
 	return 0;
 }

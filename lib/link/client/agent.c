@@ -14,9 +14,11 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "mtls/explain.h"
 #include "mtls/pass.h"
+#include "mtls/pki.h"
 #include "mtls/replicate.h"
 #include "base/internal.h"
 #include "base/clock.h"
@@ -24,15 +26,24 @@
 #include "link/client/credblob.h"
 #include "link/client/queue_int.h"
 #include "link/client/replicate_int.h"
+#include "diag/revcheck.h"
 
 #define BACKOFF_BASE_MS 500
 #define RESPONSE_KEEP 512
 
 enum outcome { OUT_DELIVERED, OUT_RETRY, OUT_FAILED };
 
+/* What every worker of a run shares, read-only. */
+struct run {
+	const char *keypass;              /* resolved password, or NULL */
+	const struct mtls__revcheck *rev; /* the receivers' revocation */
+};
+
 struct worker {
 	const struct mtls__agent_opts *o;
 	const char *keypass; /* resolved password, or NULL */
+	const struct mtls__revcheck *rev;
+	char rev_why[600];   /* why the last handshake's chain was refused */
 	char *target;
 	int64_t deadline_ms; /* 0 = none */
 	pthread_t th;
@@ -173,6 +184,42 @@ resolve_list(struct worker *w)
 	return 0;
 }
 
+/* Replaces X509_verify_cert for the receiver's chain: the same
+ * verification, then the revocation rule serve applies to its clients
+ * (diag/revcheck.h), on the chain as verified. A refusal fails the
+ * handshake, so nothing is sent to a revoked receiver. */
+static int
+agent_verify(X509_STORE_CTX *xs, void *arg)
+{
+	struct worker *w = arg;
+	struct mtls_err e = {MTLS_OK, ""};
+	char note[1024];
+	int ok = X509_verify_cert(xs);
+
+	if (ok != 1) {
+		return ok;
+	}
+	if (mtls__revcheck_chain(w->rev, X509_STORE_CTX_get0_chain(xs), note,
+		sizeof(note), &e) != 0) {
+		snprintf(w->rev_why, sizeof(w->rev_why), "%.*s",
+		    (int)sizeof(w->rev_why) - 1, e.msg);
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	if (strstr(note, "INSECURE") != NULL) {
+		agent_log(w->o, "%s: %s", w->target, note);
+	}
+	return 1;
+}
+
+static CURLcode
+agent_ssl_ctx(CURL *c, void *ssl_ctx, void *arg)
+{
+	(void)c;
+	SSL_CTX_set_cert_verify_callback(ssl_ctx, agent_verify, arg);
+	return CURLE_OK;
+}
+
 static int
 worker_curl(struct worker *w)
 {
@@ -218,6 +265,16 @@ worker_curl(struct worker *w)
 	}
 	if (mtls__curl_credentials(c, id, w->keypass, &w->err) != 0) {
 		return -1;
+	}
+	/* Without the hook a revoked receiver would get our data: a libcurl
+	 * on another TLS library than OpenSSL is refused here. */
+	if (mtls__revcheck_active(w->rev) &&
+	    (curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, agent_ssl_ctx) !=
+		CURLE_OK ||
+		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, w) != CURLE_OK)) {
+		return mtls_err_set(&w->err, MTLS_E_INTERNAL, "this libcurl "
+		    "cannot check the receiver's revocation (it needs "
+		    "CURLOPT_SSL_CTX_FUNCTION, libcurl with OpenSSL)");
 	}
 	if (w->resolve == NULL && resolve_list(w) != 0) {
 		return -1;
@@ -268,6 +325,10 @@ explain_curl(struct worker *w, CURLcode cc, char *why, size_t len)
 {
 	long vr = 0;
 
+	if (w->rev_why[0] != '\0') {
+		snprintf(why, len, "the receiver's chain is refused: %s", w->rev_why);
+		return;
+	}
 	if (cc == CURLE_PEER_FAILED_VERIFICATION &&
 	    curl_easy_getinfo(w->curl, CURLINFO_SSL_VERIFYRESULT, &vr) ==
 		CURLE_OK && vr != 0) {
@@ -331,6 +392,7 @@ deliver(struct worker *w, const struct mtls_item *it, char *why, size_t len)
 		}
 	}
 	w->errbuf[0] = '\0';
+	w->rev_why[0] = '\0';
 	w->resp_len = 0;
 	w->resp[0] = '\0';
 	if (set_headers(w, it) != 0) {
@@ -610,7 +672,7 @@ pool_free(struct pool *p)
 /* Starts a worker for TARGET unless one runs. */
 static int
 pool_start(struct pool *p, const struct mtls__agent_opts *o, const char *target,
-    const char *keypass, int64_t deadline_ms, struct mtls_err *err)
+    const struct run *run, int64_t deadline_ms, struct mtls_err *err)
 {
 	struct worker *w = NULL, **nw;
 	size_t i;
@@ -638,7 +700,8 @@ pool_start(struct pool *p, const struct mtls__agent_opts *o, const char *target,
 		p->w[p->n++] = w;
 	}
 	w->o = o;
-	w->keypass = keypass;
+	w->keypass = run->keypass;
+	w->rev = run->rev;
 	w->deadline_ms = deadline_ms;
 	w->curl = NULL;
 	w->hdrs = NULL;
@@ -655,7 +718,7 @@ pool_start(struct pool *p, const struct mtls__agent_opts *o, const char *target,
 
 static int
 supervise(const struct mtls__agent_opts *o, struct mtls_queue *q,
-    const char *keypass, int64_t deadline_ms, struct mtls_agent_result *res,
+    const struct run *run, int64_t deadline_ms, struct mtls_agent_result *res,
     struct mtls_err *err)
 {
 	struct pool p = {NULL, 0};
@@ -676,7 +739,7 @@ supervise(const struct mtls__agent_opts *o, struct mtls_queue *q,
 			break;
 		}
 		for (i = 0; i < ndue && rc == 0; i++) {
-			rc = pool_start(&p, o, due[i], keypass, deadline_ms, err);
+			rc = pool_start(&p, o, due[i], run, deadline_ms, err);
 		}
 		mtls__queue_targets_free(due, ndue);
 		if (rc != 0 || pool_running(&p) == 0) {
@@ -697,13 +760,13 @@ supervise(const struct mtls__agent_opts *o, struct mtls_queue *q,
  * the same run. */
 static int
 deliver_passes(const struct mtls__agent_opts *o, struct mtls_queue *q,
-    const char *keypass, int64_t deadline_ms, int lockfd,
+    const struct run *run, int64_t deadline_ms, int lockfd,
     struct mtls_agent_result *res, struct mtls_err *err)
 {
 	long due;
 
 	for (;;) {
-		if (supervise(o, q, keypass, deadline_ms, res, err) != 0) {
+		if (supervise(o, q, run, deadline_ms, res, err) != 0) {
 			return -1;
 		}
 		if (flock(lockfd, LOCK_UN) != 0) {
@@ -726,6 +789,26 @@ deliver_passes(const struct mtls__agent_opts *o, struct mtls_queue *q,
 	}
 }
 
+/* The run's checker of the receivers' chains (CRLs read once, checked
+ * against our trust file), into *OUT; NULL with ERR on a bad CRL. */
+static const struct mtls__revcheck *
+agent_revcheck(const struct mtls__agent_opts *o, struct mtls__revcheck **out,
+    struct mtls_err *err)
+{
+	STACK_OF(X509) *cas = NULL;
+
+	if (o->rev.ncrl > 0 && mtls_load_certs(o->id.ca, &cas, err) != 0) {
+		return NULL;
+	}
+	*out = mtls__revcheck_new(&o->rev, cas, err);
+	sk_X509_pop_free(cas, X509_free);
+	if (*out != NULL && !mtls__revcheck_active(*out)) {
+		agent_log(o, "INSECURE: the receivers' revocation is not checked "
+		    "(--insecure-no-revocation)");
+	}
+	return *out;
+}
+
 int
 mtls_agent_run(const struct mtls_agent_config *cfg,
     struct mtls_agent_result *res, struct mtls_err *err)
@@ -734,6 +817,8 @@ mtls_agent_run(const struct mtls_agent_config *cfg,
 	struct mtls_queue *q = NULL;
 	char *keypass = NULL, spec[1100];
 	struct mtls_credentials id = o->id;
+	struct mtls__revcheck *rev = NULL;
+	struct run run;
 	int64_t deadline_ms = 0;
 	int lockfd = -1, rc = -1, locked;
 
@@ -775,7 +860,12 @@ mtls_agent_run(const struct mtls_agent_config *cfg,
 	if (mtls__queue_wake(q, err) != 0 || mtls__queue_gc(q, err) != 0) {
 		goto out;
 	}
-	rc = deliver_passes(o, q, keypass, deadline_ms, lockfd, res, err);
+	run.keypass = keypass;
+	run.rev = agent_revcheck(o, &rev, err);
+	if (run.rev == NULL) {
+		goto out;
+	}
+	rc = deliver_passes(o, q, &run, deadline_ms, lockfd, res, err);
 	if (rc == 0) {
 		res->pending = count_pending(q, err);
 		rc = res->pending < 0 ? -1 : 0;
@@ -787,6 +877,7 @@ mtls_agent_run(const struct mtls_agent_config *cfg,
 out:
 	OPENSSL_cleanse(spec, sizeof(spec));
 	mtls_pass_free(keypass);
+	mtls__revcheck_free(rev);
 	if (lockfd >= 0) {
 		close(lockfd);
 	}

@@ -1,6 +1,7 @@
 /* see mtls/replicate.h: the delivery agent's configuration and its
  * setters. A leaf: calls only base/. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/internal.h"
 #include "link/client/agent_config_int.h"
@@ -9,6 +10,65 @@ const struct mtls__agent_opts *
 mtls__agent_config_opts(const struct mtls_agent_config *cfg)
 {
 	return &cfg->o;
+}
+
+static void
+revocation_clear(struct mtls_agent_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->o.rev.ncrl; i++) {
+		mtls__setting_free(cfg->crl[i], 0);
+		cfg->crl[i] = NULL;
+	}
+	mtls__setting_free(cfg->o.rev.ocsp_url, 0);
+	memset(&cfg->o.rev, 0, sizeof(cfg->o.rev));
+}
+
+int
+mtls_agent_config_set_revocation(struct mtls_agent_config *cfg,
+    const struct mtls_revocation_opts *rev, struct mtls_err *err)
+{
+	struct mtls_agent_config n;
+	size_t i;
+
+	memset(&n, 0, sizeof(n));
+	if (rev == NULL) {
+		revocation_clear(cfg);
+		return 0;
+	}
+	if (rev->ncrl > MTLS_ARRAY_LEN(cfg->crl)) {
+		return mtls_err_set(err, MTLS_E_USAGE, "at most %zu CRL files",
+		    MTLS_ARRAY_LEN(cfg->crl));
+	}
+	if (rev->insecure_no_revocation && (rev->ncrl > 0 || rev->ocsp ||
+		rev->insecure_soft_fail)) {
+		return mtls_err_set(err, MTLS_E_USAGE, "no revocation check "
+		    "(insecure_no_revocation) goes with no CRL, OCSP or soft "
+		    "fail");
+	}
+	n.o.rev = *rev;
+	n.o.rev.crl = NULL;
+	n.o.rev.ncrl = 0;
+	n.o.rev.ocsp_url = NULL;
+	for (i = 0; i < rev->ncrl; i++) {
+		if (mtls__setting_str(&n.crl[i], rev->crl[i], 0, "CRL file",
+			err) != 0) {
+			revocation_clear(&n);
+			return -1;
+		}
+		n.o.rev.ncrl = i + 1;
+	}
+	if (mtls__setting_str(&n.o.rev.ocsp_url, rev->ocsp_url, 0, "OCSP URL",
+		err) != 0) {
+		revocation_clear(&n);
+		return -1;
+	}
+	revocation_clear(cfg);
+	cfg->o.rev = n.o.rev;
+	memcpy(cfg->crl, n.crl, sizeof(cfg->crl));
+	cfg->o.rev.crl = cfg->crl;
+	return 0;
 }
 
 struct mtls_agent_config *
@@ -34,6 +94,7 @@ mtls_agent_config_free(struct mtls_agent_config *cfg)
 	mtls__setting_free(cfg->o.id.key_pass, 1);
 	mtls__setting_free(cfg->o.id.ca, 0);
 	mtls__setting_free(cfg->o.resolve, 0);
+	revocation_clear(cfg);
 	free(cfg);
 }
 

@@ -25,10 +25,12 @@ struct mtls__agent_opts {
 	                      (borrowed from the caller) */
 	int verbose;       /* also one line per delivered item */
 	const char *resolve; /* "HOST:PORT:ADDR[,...]" as in testconn; NULL */
+	struct mtls_revocation_opts rev; /* its CRL list and URL owned */
 };
 
 struct mtls_agent_config {
 	struct mtls__agent_opts o;
+	const char *crl[16]; /* o.rev.crl points here */
 };
 
 /* The view of CFG agent.c reads (borrowed from CFG). */

@@ -23,6 +23,7 @@
 #include "base/internal.h"
 #include "base/clock.h"
 #include "link/client/replicate_int.h"
+#include "diag/revcheck.h"
 #include "pki/tlsid_int.h"
 
 #define RESPONSE_MAX (64 * 1024)
@@ -669,6 +670,42 @@ tc_handshake(SSL_CTX *ctx, int fd, const struct mtls_url *u,
 	return 0;
 }
 
+/* The receiver's chain as verified, under the same revocation rule serve
+ * applies to its clients (diag/revcheck.h): before any request is sent. */
+static int
+tc_revocation(SSL *ssl, const struct mtls_testconn_opts *o, FILE *log,
+    struct mtls_err *err)
+{
+	STACK_OF(X509) *cas = NULL;
+	struct mtls__revcheck *rc = NULL;
+	char note[1024] = "";
+	int r = -1;
+
+	if (o->rev.insecure_no_revocation) {
+		tc_log(log, "Revocation of the receiver's chain NOT checked "
+		    "(INSECURE: --insecure-no-revocation)");
+		return 0;
+	}
+	if (o->rev.ncrl > 0 && mtls_load_certs(o->id.ca, &cas, err) != 0) {
+		return -1;
+	}
+	rc = mtls__revcheck_new(&o->rev, cas, err);
+	if (rc == NULL) {
+		goto out;
+	}
+	if (mtls__revcheck_chain(rc, SSL_get0_verified_chain(ssl), note,
+		sizeof(note), err) != 0) {
+		tc_log(log, "The receiver's chain is refused: %s", err->msg);
+		goto out;
+	}
+	tc_log(log, "Receiver's chain: %s", note);
+	r = 0;
+out:
+	mtls__revcheck_free(rc);
+	sk_X509_pop_free(cas, X509_free);
+	return r;
+}
+
 int
 mtls_testconn_run(const struct mtls_testconn_opts *o, FILE *log,
     struct mtls_err *err)
@@ -706,7 +743,7 @@ mtls_testconn_run(const struct mtls_testconn_opts *o, FILE *log,
 		goto out;
 	}
 	if (tc_handshake(ctx, fd, &u, o->servername, &st, timeout, log, &ssl,
-		err) != 0) {
+		err) != 0 || tc_revocation(ssl, o, log, err) != 0) {
 		goto out;
 	}
 	if (tc_request(ssl, &u, path, o->use_get, &st, timeout, log, err) != 0) {

@@ -14,6 +14,7 @@
 #include "mtls/pki.h"
 #include "mtls/revocation.h"
 #include "base/clock.h"
+#include "diag/revcheck.h"
 #include "link/server/serve_int.h"
 #include "link/server/serve_rev.h"
 #include "revocation/revocation_int.h"
@@ -424,26 +425,34 @@ check(struct serve_rev *rev, X509 *cert, X509 *issuer, int depth, int online,
 	}
 }
 
+struct chain_walk {
+	struct serve_rev *rev;
+	int online, *miss;
+	struct verdict *v;
+};
+
+static int
+check_one(X509 *cert, X509 *issuer, int depth, void *arg)
+{
+	struct chain_walk *w = arg;
+
+	check(w->rev, cert, issuer, depth, w->online, w->miss, w->v);
+	return w->v->key != NULL || *w->miss;
+}
+
 /* Every certificate of CHAIN (leaf first) but a self-signed trust anchor,
  * each against its issuer's CRL and OCSP: a revoked intermediate takes
- * every certificate below it with it (RFC 5280 6.3). */
+ * every certificate below it with it (RFC 5280 6.3). The walk is the one
+ * the clients (push, test, doctor) use on a receiver's chain. */
 static void
 check_chain(struct serve_rev *rev, STACK_OF(X509) *chain, int online,
     int *miss, struct verdict *v)
 {
-	int i, n = sk_X509_num(chain);
+	struct chain_walk w = {rev, online, miss, v};
 
 	v->key = NULL;
-	for (i = 0; i < n && v->key == NULL && !*miss; i++) {
-		X509 *c = sk_X509_value(chain, i);
-
-		if (i > 0 && ((X509_get_extension_flags(c) & EXFLAG_SS) != 0 ||
-			rev->srv->opts.insecure_revocation_leaf_only)) {
-			break; /* the anchor: trusted by configuration */
-		}
-		check(rev, c, i + 1 < n ? sk_X509_value(chain, i + 1) : NULL,
-		    i, online, miss, v);
-	}
+	(void)mtls__rev_walk(chain, rev->srv->opts.insecure_revocation_leaf_only,
+	    check_one, &w);
 }
 
 /* The post-verification hook (mtls__serve_tls_hooks) with the result RC
