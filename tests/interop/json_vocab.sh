@@ -79,6 +79,8 @@ json issue_batch cmd_issue.c 0 $MTLS issue --batch batch.txt --out batch --json
 json issue_batch_again cmd_issue.c 0 $MTLS issue --batch batch.txt --out batch --json
 json sign cmd_sign.c 0 $MTLS sign csr/part.csr --profile client --name partjson \
 	--subject-allow 'CN=*' --out part.crt --json
+json sign_renew cmd_sign.c 0 $MTLS sign csr/part.csr --profile client --name partjson \
+	--subject-allow 'CN=*' --renew --out part2.crt --json
 json test_ok cmd_test.c 0 $MTLS test "https://127.0.0.1:$P" --get --cert clients/cli.crt \
 	--key clients/cli.key --ca pki/ca.crt --json
 json test_closed cmd_test.c 1 $MTLS test "https://127.0.0.1:$(free_port)" --cert clients/cli.crt \
@@ -160,6 +162,8 @@ assert d["certificate"]["serial"] == ser and d["supersedes"] is None, d
 dgst = subprocess.run("openssl req -in csr/part.csr -outform DER | openssl dgst -sha256 -r",
                       shell=True, capture_output=True, text=True).stdout.split()[0]
 assert d["csr"]["sha256"] == dgst, (d["csr"], dgst)
+r = json.load(open("out/sign_renew.json"))
+assert r["supersedes"] == d["certificate"]["serial"] != r["certificate"]["serial"], r
 '
 check "test --json: the steps with their times, and the error object when it failed" python3 -c '
 import json
