@@ -1,6 +1,7 @@
 #include "mtls/clock.h"
 #include "mtls/ca.h"
 #include "mtls/pki.h"
+#include "mtls/inspect.h"
 #include "cli.h"
 
 #include <ctype.h>
@@ -20,14 +21,13 @@ cli_json_errors(void)
 	json_errors = 1;
 }
 
-/* The error object of docs/json.md on stdout: "code" is the error table's
- * name without its MTLS_E_ prefix, in lower case. */
-static void
-json_error_print(const char *msg, const char *name, int status)
+/* The inside of the error object of docs/json.md: "code" is the error
+ * table's name without its MTLS_E_ prefix, in lower case. */
+static json_t *
+json_error_inner(const char *msg, const char *name, int status)
 {
 	char code[64];
 	size_t i;
-	json_t *o;
 
 	if (strncmp(name, "MTLS_E_", 7) == 0) {
 		name += 7;
@@ -36,14 +36,86 @@ json_error_print(const char *msg, const char *name, int status)
 		code[i] = (char)tolower((unsigned char)name[i]);
 	}
 	code[i] = '\0';
-	o = json_pack("{s:{s:s, s:s, s:i}}", "error", "code", code, "message",
-	    msg, "exit_status", status);
-	if (o != NULL) {
-		json_dumpf(o, stdout, JSON_INDENT(2));
+	return json_pack("{s:s, s:s, s:i}", "code", code, "message", msg,
+	    "exit_status", status);
+}
+
+json_t *
+cli_json_error(const struct mtls_err *err)
+{
+	const char *msg = err->msg[0] != '\0' ? err->msg :
+	    mtls_err_name(err->code);
+
+	return json_error_inner(msg, err->code == MTLS_OK ? "MTLS_E_INTERNAL" :
+	    mtls_err_name(err->code), err->code == MTLS_OK ? 1 :
+	    mtls_err_exit_status(err->code));
+}
+
+void
+cli_json_print(json_t *doc)
+{
+	if (doc != NULL) {
+		json_dumpf(doc, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 		fflush(stdout);
 	}
-	json_decref(o);
+	json_decref(doc);
+}
+
+static void
+json_error_print(const char *msg, const char *name, int status)
+{
+	json_t *in = json_error_inner(msg, name, status);
+
+	cli_json_print(in != NULL ? json_pack("{s:o}", "error", in) : NULL);
+}
+
+json_t *
+cli_json_identity(const char *name, const char *profile, const char *dir,
+    int p12, X509 *cert)
+{
+	static const char *const ext[] = {".key", ".crt", ".chain.pem", ".p12"};
+	json_t *v = json_object(), *files = json_array();
+	char path[4200];
+	size_t i;
+
+	for (i = 0; i < (p12 ? 4u : 3u); i++) {
+		snprintf(path, sizeof(path), "%s/%s%s", dir != NULL ? dir : ".",
+		    name, ext[i]);
+		json_array_append_new(files, json_string(path));
+	}
+	json_object_set_new(v, "name", json_string(name));
+	if (profile != NULL) {
+		json_object_set_new(v, "profile", json_string(profile));
+	}
+	json_object_set_new(v, "files", files);
+	json_object_set_new(v, "certificate", mtls_cert_to_json(cert));
+	return v;
+}
+
+int
+cli_stdout_aside(void)
+{
+	int saved;
+
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	if (saved >= 0 && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		close(saved);
+		return -1;
+	}
+	return saved;
+}
+
+void
+cli_stdout_back(int saved)
+{
+	if (saved < 0) {
+		return;
+	}
+	fflush(stdout);
+	(void)dup2(saved, STDOUT_FILENO);
+	close(saved);
 }
 
 int

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/types.h>
 
 #include "mtls/err.h"
 
@@ -32,6 +33,26 @@ int cli_fail(const struct mtls_err *err);
  * {"error": {"code": "io", "message": "...", "exit_status": 1}}. Each
  * command calls it once --json is parsed. */
 void cli_json_errors(void);
+
+/* The error object's inside, {code, message, exit_status}, for a report
+ * that carries it beside what was done (test, renew, rotate). */
+struct mtls_err;
+json_t *cli_json_error(const struct mtls_err *err);
+
+/* Prints DOC on stdout (indented, one document) and frees it. */
+void cli_json_print(json_t *doc);
+
+/* The object of an identity written as NAME.key, NAME.crt, NAME.chain.pem
+ * (and NAME.p12 with P12) into DIR: {name, profile, files, certificate}
+ * (issue, issue --batch, renew, rotate); PROFILE NULL leaves it out. */
+json_t *cli_json_identity(const char *name, const char *profile,
+    const char *dir, int p12, X509 *cert);
+
+/* Points stdout at stderr while the writers a command reuses (export,
+ * bundle) print their lines, so --json leaves one document on stdout;
+ * returns what cli_stdout_back restores (-1: nothing to restore). */
+int cli_stdout_aside(void);
+void cli_stdout_back(int saved);
 
 /* A date: the RFC 3339 UTC string ("2026-11-22T11:54:46Z"); null for 0. */
 json_t *cli_json_time(time_t t);

@@ -14,7 +14,8 @@ static const char usage[] =
     "                    [--pass SPEC] [--crl-url URL] [--ocsp-url URL] [--force]\n"
     "                    [--db postgresql://... [--db-pass SPEC]] [--cert-policy OID]...\n"
     "       mtls ca init --intermediate [--dir DIR] [--name DN] ...\n"
-    "       mtls ca sign-intermediate | install  (see 'mtls ca install --help')\n"
+    "       mtls ca sign-intermediate | renew-intermediate | install\n"
+    "                    (see 'mtls ca install --help')\n"
     "       mtls ca show [--ca-dir DIR] [--json]\n"
     "       mtls ca migrate-db --to postgresql://... [--db-pass SPEC] [--force]\n"
     "                    [--ca-dir DIR]\n"
@@ -311,6 +312,7 @@ cmd_ca(int argc, char **argv)
 		return cmd_ca_roll(argc - 1, argv + 1);
 	}
 	if (strcmp(argv[1], "sign-intermediate") == 0 ||
+	    strcmp(argv[1], "renew-intermediate") == 0 ||
 	    strcmp(argv[1], "install") == 0) {
 		return cmd_ca_sub(argc - 1, argv + 1);
 	}
@@ -318,5 +320,6 @@ cmd_ca(int argc, char **argv)
 		return ca_migrate_db(argc - 1, argv + 1);
 	}
 	return cli_usage("ca", "unknown action '%s' (use init, show, serve, "
-	    "migrate-db, sign-intermediate, install or rollover)", argv[1]);
+	    "migrate-db, sign-intermediate, renew-intermediate, install or "
+	    "rollover)", argv[1]);
 }

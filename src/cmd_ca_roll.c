@@ -13,6 +13,7 @@
 static const char usage[] =
     "usage: mtls ca rollover begin [--ca-dir DIR] [--ca-pass SPEC] [--name DN]\n"
     "                    [--key-type T] [--days N] [--pass SPEC] [--key pkcs11:URI]\n"
+    "                    [--crl-url URL]\n"
     "       mtls ca rollover status [--ca-dir DIR] [--quiet]\n"
     "       mtls ca rollover finish [--ca-dir DIR] [--ca-pass SPEC] [--force]\n"
     "\n"
@@ -47,6 +48,11 @@ static const char usage[] =
     "  --pass SPEC      encrypt the new key (pass:, env:, file:, fd:, stdin);\n"
     "                   with --key, the token's PIN\n"
     "  --key URI        the new key lives in a PKCS#11 token (RFC 7512 URI)\n"
+    "  --crl-url URL    the CRL URL the new issuer's certificates carry, other\n"
+    "                   than the old one: a verifier following either gets\n"
+    "                   its issuer's own CRL ('mtls ca serve' answers the path\n"
+    "                   of each: the old URL with the old issuer's CRL, the\n"
+    "                   final one after finish)\n"
     "  --quiet          status: print nothing, exit 3 when certificates\n"
     "                   still depend on the old issuer\n"
     "  --force          finish although certificates depend on the old issuer\n"
@@ -77,6 +83,7 @@ roll_begin(int argc, char **argv)
 	    {"days", required_argument, NULL, 'D'},
 	    {"pass", required_argument, NULL, 'p'},
 	    {"key", required_argument, NULL, 'K'},
+	    {"crl-url", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -108,6 +115,7 @@ roll_begin(int argc, char **argv)
 			break;
 		case 'p': o.pass_spec = optarg; break;
 		case 'K': o.key_uri = optarg; break;
+		case 'c': o.crl_url = optarg; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("ca rollover begin");
 		}

@@ -1,4 +1,4 @@
-/* mtls ca sign-intermediate | install, and ca init --intermediate:
+/* mtls ca sign-intermediate | renew-intermediate | install, and ca init --intermediate:
  * intermediate CAs under a root that stays offline */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +16,10 @@ static const char usage[] =
     "                    --name NAME --out CHAIN [--path-len N] [--days N]\n"
     "                    [--permit LIST] [--exclude LIST] [--cert-policy OID]...\n"
     "                    [--force]\n"
+    "       mtls ca renew-intermediate [--ca-dir ROOT] [--ca-pass SPEC] CERT\n"
+    "                    --out CHAIN [--days N] [--force]\n"
     "       mtls ca install [--dir DIR] CHAIN [--crl-url URL] [--ocsp-url URL]\n"
+    "       mtls ca install --renewal [--dir DIR] CHAIN\n"
     "\n"
     "An intermediate CA signs everything day to day while the root's key stays\n"
     "offline (encrypted, on removable media). Three steps:\n"
@@ -30,6 +33,14 @@ static const char usage[] =
     "     for DIR's key and verifies to the root, then the CA works: NAME.chain.pem\n"
     "     of everything it issues carries the intermediate, DIR/root.crt is the\n"
     "     trust anchor to give to peers.\n"
+    "\n"
+    "Before the intermediate expires, renew its certificate with the same key:\n"
+    "'mtls ca renew-intermediate' (where the root is) takes its ca.crt and signs\n"
+    "it again with a new validity: the same subject, key identifier, path\n"
+    "length, name constraints and policies; the old one is marked superseded\n"
+    "(not revoked). 'mtls ca install --renewal CHAIN' (on the online host)\n"
+    "puts it in place; what the intermediate issued stays valid, no leaf is\n"
+    "re-issued. A new key instead is a new intermediate (steps 1-3).\n"
     "\n"
     "  --path-len N     CAs allowed below the intermediate (default 0: none)\n"
     "  --permit LIST    names the intermediate may certify, comma-separated:\n"
@@ -52,7 +63,11 @@ static const char usage[] =
     "  mtls ca init --intermediate --dir online --name \"CN=Online CA 1,O=Example\"\n"
     "  mtls ca sign-intermediate --ca-dir /media/root online/ca.csr --name online-1 \\\n"
     "      --permit dns:.example.com,ip:10.0.0.0/8 --out online-1.chain.pem\n"
-    "  mtls ca install --dir online online-1.chain.pem\n";
+    "  mtls ca install --dir online online-1.chain.pem\n"
+    "  # a year later (copy online/ca.crt to the root's host):\n"
+    "  mtls ca renew-intermediate --ca-dir /media/root online-ca.crt --days 1826 \\\n"
+    "      --out online-1.renewed.pem\n"
+    "  mtls ca install --dir online --renewal online-1.renewed.pem\n";
 
 int
 cmd_ca_request(const struct mtls_ca_init_opts *o)
@@ -205,6 +220,73 @@ done:
 }
 
 static int
+ca_renew_intermediate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"ca-dir", required_argument, NULL, 'd'},
+	    {"ca-pass", required_argument, NULL, 'p'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"days", required_argument, NULL, 'D'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct mtls_err err;
+	struct mtls_ca *ca = NULL;
+	const char *dir = NULL, *pass = NULL, *out = NULL;
+	X509 *old = NULL, *cert = NULL;
+	long v;
+	int c, days = 0, force = 0, rc = 1;
+	char fp[200];
+
+	mtls_err_clear(&err);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'p': pass = optarg; break;
+		case 'o': out = optarg; break;
+		case 'D':
+			if (cli_parse_int("ca renew-intermediate", "--days", optarg, 1,
+				36500, &v) != 0) {
+				return 2;
+			}
+			days = (int)v;
+			break;
+		case 'f': force = 1; break;
+		case 'h': return cli_help(usage);
+		default: return cli_bad_option("ca renew-intermediate");
+		}
+	}
+	if (optind + 1 != argc) {
+		return cli_usage("ca renew-intermediate", "give the intermediate's "
+		    "certificate (its ca.crt)");
+	}
+	if (out == NULL) {
+		return cli_usage("ca renew-intermediate", "give --out CHAIN");
+	}
+	old = mtls_load_cert(argv[optind], &err);
+	ca = old != NULL ? mtls_ca_open(cli_ca_dir(dir), &err) : NULL;
+	if (ca == NULL || mtls_ca_unlock(ca, pass, &err) != 0 ||
+	    cli_ca_lock(ca, &err) != 0 ||
+	    (cert = mtls_ca_renew_intermediate(ca, old, days, &err)) == NULL ||
+	    write_chain(out, cert, ca, force, &err) != 0) {
+		rc = cli_fail(&err);
+		goto done;
+	}
+	mtls_cert_fingerprint(cert, EVP_sha256(), fp, sizeof(fp));
+	printf("intermediate renewed with the same key; the old certificate is "
+	    "superseded\n");
+	printf("  chain:   %s  (on the online host: mtls ca install --renewal)\n", out);
+	printf("  SHA-256: %s\n", fp);
+	rc = 0;
+done:
+	X509_free(cert);
+	X509_free(old);
+	mtls_ca_free(ca);
+	return rc;
+}
+
+static int
 ca_install(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -212,13 +294,14 @@ ca_install(int argc, char **argv)
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"crl-url", required_argument, NULL, 'c'},
 	    {"ocsp-url", required_argument, NULL, 'o'},
+	    {"renewal", no_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct mtls_err err;
 	const char *dir = NULL, *crl = NULL, *ocsp = NULL;
 	STACK_OF(X509) *chain = NULL;
-	int c, rc;
+	int c, rc, renewal = 0;
 
 	mtls_err_clear(&err);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -226,6 +309,7 @@ ca_install(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'c': crl = optarg; break;
 		case 'o': ocsp = optarg; break;
+		case 'r': renewal = 1; break;
 		case 'h': return cli_help(usage);
 		default: return cli_bad_option("ca install");
 		}
@@ -235,6 +319,21 @@ ca_install(int argc, char **argv)
 		    "'mtls ca sign-intermediate'");
 	}
 	dir = cli_ca_dir(dir);
+	if (renewal && (crl != NULL || ocsp != NULL)) {
+		return cli_usage("ca install", "--renewal keeps the CA's URLs: "
+		    "give no --crl-url or --ocsp-url");
+	}
+	if (renewal) {
+		if (mtls_load_certs(argv[optind], &chain, &err) != 0 ||
+		    mtls_ca_install_renewal(dir, chain, &err) != 0) {
+			rc = cli_fail(&err);
+		} else {
+			printf("renewed intermediate certificate installed in %s\n", dir);
+			rc = 0;
+		}
+		sk_X509_pop_free(chain, X509_free);
+		return rc;
+	}
 	if (mtls_load_certs(argv[optind], &chain, &err) != 0 ||
 	    mtls_ca_install(dir, chain, crl, ocsp, &err) != 0) {
 		rc = cli_fail(&err);
@@ -252,6 +351,9 @@ cmd_ca_sub(int argc, char **argv)
 {
 	if (strcmp(argv[0], "sign-intermediate") == 0) {
 		return ca_sign_intermediate(argc, argv);
+	}
+	if (strcmp(argv[0], "renew-intermediate") == 0) {
+		return ca_renew_intermediate(argc, argv);
 	}
 	if (strcmp(argv[0], "install") == 0) {
 		return ca_install(argc, argv);

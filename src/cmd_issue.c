@@ -44,8 +44,10 @@ static const char usage[] =
     "                   again after a stop or a kill, it issues the rest\n"
     "  --ca-dir DIR     the CA (default $MTLS_CA_DIR or ./pki)\n"
     "  --ca-pass SPEC   password of the CA key, when it is encrypted\n"
-    "  --json           (one NAME) print {name, profile, files, certificate}\n"
-    "                   on stdout (docs/json.md)\n"
+    "  --json           print {name, profile, files, certificate} on stdout\n"
+    "                   (docs/json.md); with --batch {issued, skipped}: each\n"
+    "                   issued identity so, each line an earlier run issued\n"
+    "                   {name, reason}, and the error object if it stopped\n"
     "  --force          replace existing files; the previous certificate of\n"
     "                   NAME is revoked (keyCompromise): regeneration after a\n"
     "                   breach (for each line of a --batch too)\n"
@@ -163,9 +165,6 @@ parse_args(int argc, char **argv, struct issue_args *a, struct mtls_err *err)
 	if (a->batch != NULL && optind != argc) {
 		return cli_usage("issue", "give NAME or --batch, not both");
 	}
-	if (a->batch != NULL && a->json) {
-		return cli_usage("issue", "--json goes with one NAME, not --batch");
-	}
 	if (a->batch == NULL) {
 		if (optind + 1 != argc) {
 			return cli_usage("issue", optind == argc ? "NAME is missing"
@@ -206,23 +205,8 @@ print_issued(const struct mtls_identity_opts *o, X509 *cert)
 static void
 print_issued_json(const struct mtls_identity_opts *o, X509 *cert)
 {
-	const char *dir = o->out_dir ? o->out_dir : ".";
-	static const char *const ext[] = {".key", ".crt", ".chain.pem", ".p12"};
-	json_t *v = json_object(), *files = json_array();
-	char path[4200];
-	size_t i;
-
-	for (i = 0; i < (o->p12 ? 4u : 3u); i++) {
-		snprintf(path, sizeof(path), "%s/%s%s", dir, o->name, ext[i]);
-		json_array_append_new(files, json_string(path));
-	}
-	json_object_set_new(v, "name", json_string(o->name));
-	json_object_set_new(v, "profile", json_string(mtls_profile_name(o->profile)));
-	json_object_set_new(v, "files", files);
-	json_object_set_new(v, "certificate", mtls_cert_to_json(cert));
-	json_dumpf(v, stdout, JSON_INDENT(2));
-	putchar('\n');
-	json_decref(v);
+	cli_json_print(cli_json_identity(o->name, mtls_profile_name(o->profile),
+	    o->out_dir, o->p12, cert));
 }
 
 static int
@@ -265,23 +249,7 @@ issue_one(struct mtls_ca *ca, struct issue_args *a, struct mtls_err *err)
 	} else {
 		print_issued(&a->id, cert);
 	}
-	deploy_note_ca(ca, a->id.name, a->id.out_dir ? a->id.out_dir : ".",
-	    "files", "");
-	/* NAME.p12 is a copy like an export's: renew writes it again, in
-	 * the same algorithms, with the same password reference. */
-	if (a->id.p12) {
-		char args[DEPLOY_ARGS_MAX] = "", p12[4200];
-
-		snprintf(p12, sizeof(p12), "%s/%s.p12",
-		    a->id.out_dir ? a->id.out_dir : ".", a->id.name);
-		deploy_args_add(args, sizeof(args), "--to", "p12");
-		if (a->id.p12_legacy) {
-			deploy_args_add(args, sizeof(args), "--legacy", NULL);
-		}
-		deploy_args_pass(args, sizeof(args), a->p12_pass_spec);
-		deploy_note_ca(ca, a->id.name, p12,
-		    a->id.p12_legacy ? "p12-legacy" : "p12", args);
-	}
+	deploy_note_issued(ca, &a->id, a->p12_pass_spec);
 	if (have_old) {
 		fprintf(a->json ? stderr : stdout, "  revoked the previous "
 		    "certificate %s (keyCompromise); publish with 'mtls crl'\n", old);
@@ -293,8 +261,11 @@ out:
 	return rc;
 }
 
+/* Returns 0, -1 with ERR to report, or an exit status already reported
+ * (with JSON, the error object rides in the batch's report). */
 int batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
-    const char *file, int force, struct mtls_err *err);
+    const char *file, int force, int json, const char *p12_pass_spec,
+    struct mtls_err *err);
 
 static char *
 resolve_p12_pass(struct issue_args *a, struct mtls_err *err)
@@ -347,7 +318,9 @@ cmd_issue(int argc, char **argv)
 		goto out;
 	}
 	if (a.batch != NULL) {
-		rc = batch_issue(ca, &a.id, a.batch, a.force, &err) == 0 ? 0 : cli_fail(&err);
+		rc = batch_issue(ca, &a.id, a.batch, a.force, a.json,
+		    a.p12_pass_spec, &err);
+		rc = rc < 0 ? cli_fail(&err) : rc;
 	} else {
 		rc = issue_one(ca, &a, &err) == 0 ? 0 : cli_fail(&err);
 	}

@@ -7,7 +7,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
 #include "cli.h"
+#include "mtls/file.h"
 #include "rev_opts.h"
 #include "mtls/replicate.h"
 #include "state_dir.h"
@@ -47,6 +53,14 @@ static const char usage[] =
     "  --dir DIR         every regular file under DIR, as PREFIX/relative\n"
     "                    (symbolic links are not followed)\n"
     "  --prefix P        path prefix for --dir (default /content)\n"
+    "  --mirror          with --dir: a file pushed from DIR by an earlier\n"
+    "                    --mirror run (same DIR, --prefix and receivers)\n"
+    "                    that is gone from DIR now is deleted on the\n"
+    "                    receivers (a Deactivate item). Only what this\n"
+    "                    sender pushed is ever deleted; the list of it is\n"
+    "                    kept in the state directory. An empty DIR is\n"
+    "                    refused (an unmounted disk must not empty the\n"
+    "                    receivers)\n"
     "  --wait            retry (exponential backoff with jitter) until all\n"
     "                    is delivered or the deadline; without it, each\n"
     "                    receiver gets one attempt per run and what fails\n"
@@ -76,6 +90,8 @@ static const char usage[] =
     "      --ca ca.pem --dir site --prefix /content --wait --deadline 300\n"
     "  mtls push https://p1:8443 --cert a.pem --key a.key --ca ca.pem \\\n"
     "      --action deactivate /content/old.html\n"
+    "  mtls push https://s2:8443 --cert s1.pem --key s1.key --ca ca.pem \\\n"
+    "      --dir data --prefix / --mirror --wait   # deletions follow\n"
     "  mtls push --cert a.pem --key a.key --ca ca.pem --wait   # resume\n";
 
 struct push {
@@ -87,10 +103,180 @@ struct push {
 	const char *prefix;
 	long count;
 	long skipped;
+	long deleted;       /* --mirror: Deactivate items enqueued */
+	int mirror;
+	char **seen;        /* --mirror: the receiver paths found under dir */
+	size_t nseen, capseen;
+	char manifest[4400]; /* --mirror: where the list of them is kept */
 	struct mtls_err err;
 };
 
 static struct push *walk_ctx; /* nftw has no user argument */
+
+static int
+seen_add(struct push *p, const char *path)
+{
+	if (p->nseen == p->capseen) {
+		size_t nc = p->capseen ? p->capseen * 2 : 256;
+		char **n = realloc(p->seen, nc * sizeof(*n));
+
+		if (n == NULL) {
+			mtls_err_set(&p->err, MTLS_E_INTERNAL, "out of memory");
+			return 1;
+		}
+		p->seen = n;
+		p->capseen = nc;
+	}
+	p->seen[p->nseen] = strdup(path);
+	if (p->seen[p->nseen] == NULL) {
+		mtls_err_set(&p->err, MTLS_E_INTERNAL, "out of memory");
+		return 1;
+	}
+	p->nseen++;
+	return 0;
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --mirror's list of what it pushed from DIR: one per DIR (resolved),
+ * prefix and set of receivers, named by their SHA-256, in the state
+ * directory. Another set of receivers has its own list: a receiver is
+ * only told to delete what it was sent from here. */
+static int
+mirror_manifest_path(struct push *p, const char *state)
+{
+	char real[4096], hex[65];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+	char **t = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	int rc = -1;
+
+	if (realpath(p->dir, real) == NULL) {
+		return mtls_err_sys(&p->err, MTLS_E_IO, "cannot resolve %s", p->dir);
+	}
+	t = calloc(p->ntargets + 1, sizeof(*t));
+	ctx = EVP_MD_CTX_new();
+	if (t == NULL || ctx == NULL) {
+		mtls_err_set(&p->err, MTLS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	memcpy(t, p->targets, p->ntargets * sizeof(*t));
+	qsort(t, p->ntargets, sizeof(*t), str_cmp);
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, real, strlen(real) + 1) != 1 ||
+	    EVP_DigestUpdate(ctx, p->prefix, strlen(p->prefix) + 1) != 1) {
+		mtls_err_ssl(&p->err, MTLS_E_INTERNAL, "hashing the mirror's name");
+		goto out;
+	}
+	for (i = 0; i < p->ntargets; i++) {
+		if (EVP_DigestUpdate(ctx, t[i], strlen(t[i]) + 1) != 1) {
+			mtls_err_ssl(&p->err, MTLS_E_INTERNAL, "hashing the mirror's name");
+			goto out;
+		}
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32) {
+		mtls_err_ssl(&p->err, MTLS_E_INTERNAL, "hashing the mirror's name");
+		goto out;
+	}
+	for (i = 0; i < 32; i++) {
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	}
+	snprintf(p->manifest, sizeof(p->manifest), "%s/mirror", state);
+	if (mtls_mkdir_p(p->manifest, 0700, &p->err) != 0) {
+		goto out;
+	}
+	snprintf(p->manifest, sizeof(p->manifest), "%s/mirror/%s.list", state, hex);
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(t);
+	return rc;
+}
+
+/* --mirror, after the walk: every path of the previous list that the walk
+ * did not find is enqueued as a Deactivate, in the same transaction. */
+static int
+mirror_deletions(struct push *p)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	char *line, *save = NULL, *key;
+	long before = 0;
+
+	if (access(p->manifest, F_OK) != 0) {
+		return 0; /* the first run: nothing was pushed from here yet */
+	}
+	if (mtls_file_read(p->manifest, 256u << 20, &data, &len, &p->err) != 0) {
+		return -1;
+	}
+	qsort(p->seen, p->nseen, sizeof(*p->seen), str_cmp);
+	for (line = strtok_r((char *)data, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		const char *one = NULL;
+
+		before++;
+		key = line;
+		if (p->nseen > 0) {
+			char **hit = bsearch(&key, p->seen, p->nseen,
+			    sizeof(*p->seen), str_cmp);
+
+			one = hit != NULL ? *hit : NULL;
+		}
+		if (one != NULL || p->nseen == 0) {
+			continue;
+		}
+		if (mtls_queue_enqueue(p->q, p->targets, p->ntargets,
+			MTLS_ACTION_DEACTIVATE, line, NULL, NULL, &p->err) != 0) {
+			mtls_file_free(data, len);
+			return -1;
+		}
+		p->deleted++;
+	}
+	mtls_file_free(data, len);
+	/* An empty DIR (a disk not mounted, a wrong path) must not delete
+	 * everything it pushed before. */
+	if (p->nseen == 0 && before > 0) {
+		return mtls_err_set(&p->err, MTLS_E_USAGE, "%s holds no files: "
+		    "--mirror would delete the %ld file(s) pushed from it "
+		    "before; nothing was enqueued (delete them with --action "
+		    "deactivate if that is meant)", p->dir, before);
+	}
+	return 0;
+}
+
+/* --mirror, once the items are committed: the list for the next run. */
+static int
+mirror_save(struct push *p)
+{
+	size_t i, len = 0;
+	char *buf;
+	int rc;
+
+	for (i = 0; i < p->nseen; i++) {
+		len += strlen(p->seen[i]) + 1;
+	}
+	buf = malloc(len + 1);
+	if (buf == NULL) {
+		return mtls_err_set(&p->err, MTLS_E_INTERNAL, "out of memory");
+	}
+	len = 0;
+	for (i = 0; i < p->nseen; i++) {
+		size_t n = strlen(p->seen[i]);
+
+		memcpy(buf + len, p->seen[i], n);
+		buf[len + n] = '\n';
+		len += n + 1;
+	}
+	rc = mtls_file_write_atomic(p->manifest, buf, len, MTLS_MODE_SECRET, 1,
+	    &p->err);
+	free(buf);
+	return rc;
+}
 
 static int
 walk_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
@@ -123,7 +309,7 @@ walk_one(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
 		return 1;
 	}
 	walk_ctx->count++;
-	return 0;
+	return walk_ctx->mirror ? seen_add(walk_ctx, path) : 0;
 }
 
 static int
@@ -162,6 +348,9 @@ enqueue_args(struct push *p, char **items, int nitems)
 			return -1;
 		}
 	}
+	if (p->mirror && mirror_deletions(p) != 0) {
+		return -1;
+	}
 	return 0;
 }
 
@@ -169,6 +358,9 @@ enqueue_args(struct push *p, char **items, int nitems)
 static int
 enqueue_all(struct push *p, const char *state, char **items, int nitems)
 {
+	if (p->mirror && mirror_manifest_path(p, state) != 0) {
+		return -1;
+	}
 	p->q = mtls_queue_open(state, 1, &p->err);
 	if (p->q == NULL) {
 		return -1;
@@ -185,7 +377,9 @@ enqueue_all(struct push *p, const char *state, char **items, int nitems)
 	}
 	mtls_queue_close(p->q);
 	p->q = NULL;
-	return 0;
+	/* After the commit: a run killed in between enqueues the same
+	 * Deactivate items again, which receivers apply once. */
+	return p->mirror ? mirror_save(p) : 0;
 fail:
 	mtls_queue_close(p->q);
 	p->q = NULL;
@@ -287,6 +481,7 @@ cmd_push(int argc, char **argv)
 		{"action", required_argument, NULL, 'A'},
 		{"dir", required_argument, NULL, 'd'},
 		{"prefix", required_argument, NULL, 'P'},
+		{"mirror", no_argument, NULL, 'M'},
 		{"wait", no_argument, NULL, 'w'},
 		{"deadline", required_argument, NULL, 'D'},
 		{"retry-max", required_argument, NULL, 'R'},
@@ -334,6 +529,7 @@ cmd_push(int argc, char **argv)
 			break;
 		case 'd': p.dir = optarg; break;
 		case 'P': p.prefix = optarg; break;
+		case 'M': p.mirror = 1; break;
 		case 'w': ao.wait = 1; break;
 		case 'D':
 			if (parse_seconds("--deadline", optarg, &ao.deadline_s) != 0) {
@@ -365,6 +561,10 @@ cmd_push(int argc, char **argv)
 	ao.resolve = resolve_list;
 	if (ao.deadline_s > 0 && !ao.wait) {
 		return cli_usage("push", "--deadline needs --wait");
+	}
+	if (p.mirror && (p.dir == NULL || p.action != MTLS_ACTION_ACTIVATE)) {
+		return cli_usage("push", "--mirror goes with --dir (and the "
+		    "default --action activate)");
 	}
 	if (p.prefix[0] != '/') {
 		return cli_usage("push", "--prefix must be absolute, not '%s'",
@@ -415,6 +615,11 @@ cmd_push(int argc, char **argv)
 		fprintf(stderr, "mtls push: enqueued %ld item(s) for %d "
 				"receiver(s) in %s\n", p.count, ntargets, ao.state);
 	}
+	if (p.deleted > 0) {
+		fprintf(stderr, "mtls push: --mirror: %ld file(s) gone from %s "
+				"will be deleted on the receivers\n", p.deleted,
+		    p.dir);
+	}
 	if (p.skipped > 0) {
 		fprintf(stderr, "mtls push: skipped %ld file(s) named .mtls* "
 				"(a receiver's own state, never content)\n", p.skipped);
@@ -440,5 +645,9 @@ out:
 	}
 	free(targets);
 	free(items);
+	for (i = 0; i < (int)p.nseen; i++) {
+		free(p.seen[i]);
+	}
+	free(p.seen);
 	return rc;
 }

@@ -13,7 +13,7 @@
 static const char renew_usage[] =
     "usage: mtls renew NAME [--days N] [--reuse-key] [--revoke-old] [--out DIR]\n"
     "                  [--key-pass SPEC] [--store-pass SPEC] [--ca-dir DIR]\n"
-    "                  [--ca-pass SPEC]\n"
+    "                  [--ca-pass SPEC] [--json]\n"
     "\n"
     "Issues a new certificate for NAME with the same subject, SANs and profile\n"
     "(a new key unless --reuse-key), records it as superseding the old one, and\n"
@@ -34,6 +34,9 @@ static const char renew_usage[] =
     "  --key-pass SPEC password of an encrypted NAME.key (and of the new one)\n"
     "  --store-pass SPEC password of recorded keystores whose password was\n"
     "                  given as pass:, fd: or stdin (never recorded)\n"
+    "  --json          print {name, files, certificate} on stdout, with the\n"
+    "                  error object when copies kept the old certificate\n"
+    "                  (docs/json.md)\n"
     "\n"
     "A certificate signed from a partner's CSR is refused: the partner holds\n"
     "its key; sign the partner's new CSR with 'mtls sign NEW.csr --name NAME\n"
@@ -52,7 +55,7 @@ static const char renew_usage[] =
 static const char rotate_usage[] =
     "usage: mtls rotate --expiring DURATION [--days N] [--revoke-old] [--out DIR]\n"
     "                   [--store-pass SPEC] [--ca-dir DIR] [--ca-pass SPEC]\n"
-    "                   [--dry-run]\n"
+    "                   [--dry-run] [--json]\n"
     "\n"
     "Renews every current certificate that expires within DURATION (30d, 2w,\n"
     "12h), with new keys, writing each one's files where it was issued (or\n"
@@ -66,6 +69,10 @@ static const char rotate_usage[] =
     "given as pass: and no --store-pass) is named with the command that\n"
     "rewrites it, and rotate goes on with the other certificates.\n"
     "\n"
+    "--json prints {dry_run, due, renewed, skipped} on stdout: the names due,\n"
+    "each renewed identity as 'mtls renew --json' prints it, each skipped\n"
+    "one {name, reason}, and the error object when it failed (docs/json.md).\n"
+    "\n"
     "Exit status: 0 when every due certificate and every recorded copy was\n"
     "renewed, 1 on an error or when some copies still hold the old\n"
     "certificate (all of them named), 2 for a usage error.\n"
@@ -78,7 +85,8 @@ struct renew_args {
 	struct mtls_renew_opts ro;
 	const char *ca_dir, *ca_pass, *key_pass_spec, *store_pass;
 	long window;
-	int dry_run;
+	int dry_run, json;
+	json_t *renewed; /* --json: the renewed identities */
 };
 
 static int
@@ -96,6 +104,7 @@ parse_common(int argc, char **argv, const char *cmd, const char *usage,
 	    {"ca-pass", required_argument, NULL, 'p'},
 	    {"expiring", required_argument, NULL, 'e'},
 	    {"dry-run", no_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -123,6 +132,7 @@ parse_common(int argc, char **argv, const char *cmd, const char *usage,
 			}
 			break;
 		case 'n': a->dry_run = 1; break;
+		case 'j': a->json = 1; cli_json_errors(); break;
 		case 'h': cli_help(usage); return -1;
 		default: return cli_bad_option(cmd);
 		}
@@ -142,7 +152,7 @@ renew_one(struct mtls_ca *ca, const char *name, const struct renew_args *a,
 	struct deploy_redo redo;
 	X509 *cert = NULL;
 	char *serial = NULL, what[256], recorded[4096];
-	int rc = -1, failed;
+	int rc = -1, failed, saved;
 
 	if (fs == NULL || cli_ca_lock(ca, err) != 0 || mtls_ca_begin(ca, err) != 0) {
 		mtls_fileset_free(fs);
@@ -164,7 +174,11 @@ renew_one(struct mtls_ca *ca, const char *name, const struct renew_args *a,
 		goto out;
 	}
 	serial = mtls_cert_serial_hex(cert);
-	if (!quiet) {
+	if (a->renewed != NULL) {
+		json_array_append_new(a->renewed, cli_json_identity(name, NULL,
+		    ro.out_dir ? ro.out_dir : ".", 0, cert));
+	}
+	if (!quiet && !a->json) {
 		printf("renewed %s: new serial %s in %s/%s.crt%s\n", name,
 		    serial ? serial : "?", ro.out_dir ? ro.out_dir : ".", name,
 		    ro.revoke_old ? " (old one revoked: superseded)" : "");
@@ -178,7 +192,11 @@ renew_one(struct mtls_ca *ca, const char *name, const struct renew_args *a,
 	redo.key_pass = a->key_pass_spec;
 	redo.store_pass = a->store_pass;
 	redo.ca_dir = mtls_ca_dir(ca);
+	/* The export and bundle writers print their own lines: with --json
+	 * they go to stderr, stdout keeps one document. */
+	saved = a->json ? cli_stdout_aside() : -1;
 	failed = deploy_rewrite(ca, name, &redo);
+	cli_stdout_back(saved);
 	if (failed > 0) {
 		mtls_err_set(err, MTLS_E_IO, "%s was renewed, but %d recorded "
 		    "cop%s of it still hold%s the old certificate (see above)",
@@ -237,7 +255,24 @@ cmd_renew(int argc, char **argv)
 		return cli_fail(&err);
 	}
 	ca = open_unlocked(&a, &key_pass, &err);
-	rc = ca != NULL && renew_one(ca, argv[optind], &a, 0, &err) == 0 ? 0 : cli_fail(&err);
+	if (a.json) {
+		a.renewed = json_array();
+	}
+	rc = ca != NULL ? renew_one(ca, argv[optind], &a, 0, &err) : -1;
+	if (a.json && json_array_size(a.renewed) == 1) {
+		/* Renewed: the identity, and why copies were left behind. */
+		json_t *v = json_incref(json_array_get(a.renewed, 0));
+
+		if (rc != 0) {
+			json_object_set_new(v, "error", cli_json_error(&err));
+			fprintf(stderr, "mtls: %s\n", err.msg);
+			rc = mtls_err_exit_status(err.code);
+		}
+		cli_json_print(v);
+	} else {
+		rc = rc == 0 ? 0 : cli_fail(&err);
+	}
+	json_decref(a.renewed);
 	mtls_ca_free(ca);
 	mtls_pass_free(key_pass);
 	return rc;
@@ -249,7 +284,22 @@ struct due {
 	time_t limit;
 	size_t partner; /* due, but signed from a partner's CSR (or an
 	                   intermediate's) */
+	json_t *skipped; /* --json: {name, reason} of those */
 };
+
+/* A due certificate that rotate cannot renew: said on stdout, or kept for
+ * the --json report. */
+static void
+skip_due(struct due *d, const char *name, const char *why, const char *hint)
+{
+	d->partner++;
+	if (d->skipped != NULL) {
+		json_array_append_new(d->skipped, json_pack("{s:s, s:s}", "name",
+		    name, "reason", why));
+		return;
+	}
+	printf("skipped %s: %s; %s\n", name, why, hint);
+}
 
 static int
 collect_due(const struct mtls_inv_entry *e, void *arg)
@@ -263,17 +313,17 @@ collect_due(const struct mtls_inv_entry *e, void *arg)
 	}
 	/* The partner holds that key: only a new CSR from it renews this. */
 	if (e->origin != NULL && strcmp(e->origin, "partner") == 0) {
-		printf("skipped %s: signed from a partner's CSR; ask the partner "
-		    "for a new CSR and run 'mtls sign NEW.csr --name %s --renew'\n",
-		    e->name, e->name);
-		d->partner++;
+		char hint[512];
+
+		snprintf(hint, sizeof(hint), "ask the partner for a new CSR and "
+		    "run 'mtls sign NEW.csr --name %s --renew'", e->name);
+		skip_due(d, e->name, "signed from a partner's CSR", hint);
 		return 0;
 	}
 	/* An intermediate's key is on its own host: it sends a new CSR. */
 	if (e->profile != NULL && strcmp(e->profile, "ca") == 0) {
-		printf("skipped %s: an intermediate CA; renew it from its new CSR "
-		    "with 'mtls ca sign-intermediate'\n", e->name);
-		d->partner++;
+		skip_due(d, e->name, "an intermediate CA", "renew it from its "
+		    "new CSR with 'mtls ca sign-intermediate'");
 		return 0;
 	}
 	for (i = 0; i < d->n; i++) {
@@ -293,6 +343,32 @@ collect_due(const struct mtls_inv_entry *e, void *arg)
 	}
 	d->names[d->n] = strdup(e->name);
 	return d->names[d->n++] == NULL ? -1 : 0;
+}
+
+/* rotate --json: {dry_run, due, renewed, skipped}, with the error object
+ * when ERR is given; returns the exit status. */
+static int
+rotate_json(const struct renew_args *a, const struct due *d,
+    const struct mtls_err *err)
+{
+	json_t *v, *due = json_array();
+	int status = 0;
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		json_array_append_new(due, json_string(d->names[i]));
+	}
+	v = json_pack("{s:b, s:o, s:O, s:O}", "dry_run", a->dry_run, "due", due,
+	    "renewed", a->renewed, "skipped", d->skipped);
+	if (err != NULL) {
+		json_t *e = cli_json_error(err);
+
+		status = (int)json_integer_value(json_object_get(e, "exit_status"));
+		json_object_set_new(v, "error", e);
+		fprintf(stderr, "mtls: %s\n", err->msg);
+	}
+	cli_json_print(v);
+	return status;
 }
 
 int
@@ -323,17 +399,29 @@ cmd_rotate(int argc, char **argv)
 	}
 	ca = open_unlocked(&a, &key_pass, &err);
 	d.limit = time(NULL) + a.window;
+	if (a.json) {
+		a.renewed = json_array();
+		d.skipped = json_array();
+		tty = 0;
+	}
 	if (ca == NULL || mtls_ca_list(ca, NULL, collect_due, &d, &err) != 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}
 	for (i = 0; i < d.n; i++) {
 		if (a.dry_run) {
-			printf("would renew %s\n", d.names[i]);
+			if (!a.json) {
+				printf("would renew %s\n", d.names[i]);
+			}
 			continue;
 		}
 		r = renew_one(ca, d.names[i], &a, tty, &err);
 		if (r < 0) {
+			if (a.json) {
+				/* What was renewed before is part of the answer. */
+				rc = rotate_json(&a, &d, &err);
+				goto out;
+			}
 			fprintf(stderr, "\n");
 			rc = cli_fail(&err);
 			goto out;
@@ -352,6 +440,15 @@ cmd_rotate(int argc, char **argv)
 		if (tty) {
 			cli_progress(i + 1, d.n, start);
 		}
+	}
+	if (a.json) {
+		if (stale > 0) {
+			mtls_err_set(&err, MTLS_E_IO, "rotate: %zu of %zu renewed "
+			    "certificates still have recorded copies with the old "
+			    "one (named above)", stale, d.n);
+		}
+		rc = rotate_json(&a, &d, stale > 0 ? &err : NULL);
+		goto out;
 	}
 	printf("%s %zu certificate%s expiring within the window\n",
 	    a.dry_run ? "would renew" : "renewed", d.n, d.n == 1 ? "" : "s");
@@ -372,6 +469,8 @@ out:
 		free(d.names[i]);
 	}
 	free(d.names);
+	json_decref(a.renewed);
+	json_decref(d.skipped);
 	mtls_ca_free(ca);
 	mtls_pass_free(key_pass);
 	return rc;

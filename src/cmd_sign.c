@@ -6,6 +6,7 @@
 
 #include "mtls/ca.h"
 #include "mtls/file.h"
+#include "mtls/inspect.h"
 #include "mtls/pki.h"
 #include "cli.h"
 #include "sign_policy.h"
@@ -16,6 +17,7 @@ static const char usage[] =
     "                 [--san-allow PATTERNS] [--days N] [--cert-policy OID]...\n"
     "                 [--renew] [--out FILE]\n"
     "                 [--save-policy NAME] [--ca-dir DIR] [--ca-pass SPEC] [--force]\n"
+    "                 [--json]\n"
     "       mtls sign REQ.csr --policy NAME [--name NAME] [--renew] [--out FILE]\n"
     "\n"
     "Signs a partner's certificate signing request under our policy. First the\n"
@@ -62,6 +64,8 @@ static const char usage[] =
     "  --ca-dir DIR          the CA (default $MTLS_CA_DIR or ./pki)\n"
     "  --ca-pass SPEC        password of the CA key, when encrypted\n"
     "  --force               replace existing output files (and a saved policy)\n"
+    "  --json                print {name, profile, origin, files, certificate,\n"
+    "                        csr, supersedes} on stdout (docs/json.md)\n"
     "\n"
     "Exit status: 0 signed, 1 refused or failed (one line naming the rule),\n"
     "2 usage error.\n"
@@ -92,7 +96,7 @@ out_with(const char *in, const char *ext)
 struct sign_args {
 	const char *in, *out, *name, *ca_dir, *ca_pass, *policy, *save;
 	struct policy_opts po;
-	int force, renew;
+	int force, renew, json;
 };
 
 static int
@@ -108,6 +112,7 @@ sign_parse(int argc, char **argv, struct sign_args *a)
 	    {"ca-dir", required_argument, NULL, 'd'},
 	    {"ca-pass", required_argument, NULL, 'c'},
 	    {"force", no_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -130,6 +135,7 @@ sign_parse(int argc, char **argv, struct sign_args *a)
 		case 'd': a->ca_dir = optarg; break;
 		case 'c': a->ca_pass = optarg; break;
 		case 'f': a->force = 1; break;
+		case 'j': a->json = 1; cli_json_errors(); break;
 		case 'h': cli_help(usage); return -1;
 		default: return cli_bad_option("sign");
 		}
@@ -245,6 +251,32 @@ print_result(const struct sign_args *a, const struct mtls_sign_policy *pol,
 	OPENSSL_free(asked);
 }
 
+/* The --json form of print_result (docs/json.md): the certificate object
+ * as issue prints it, and the CSR's subject and fingerprint to compare
+ * with the partner. */
+static void
+print_result_json(const struct mtls_sign_policy *pol,
+    const struct mtls_sign_result *res, X509_REQ *req, const char *out,
+    const char *chain)
+{
+	json_t *v = json_object(), *csr = json_object();
+	char fp[200], *asked = mtls_name_format(X509_REQ_get_subject_name(req));
+
+	json_object_set_new(v, "name", json_string(res->name));
+	json_object_set_new(v, "profile", json_string(mtls_profile_name(pol->profile)));
+	json_object_set_new(v, "origin", json_string("partner"));
+	json_object_set_new(v, "files", json_pack("[s, s]", out, chain));
+	json_object_set_new(v, "certificate", mtls_cert_to_json(res->cert));
+	json_object_set_new(csr, "subject", asked != NULL ? json_string(asked) : json_null());
+	json_object_set_new(csr, "sha256", mtls_csr_fingerprint(req, fp, sizeof(fp),
+	    NULL) == 0 ? cli_json_fingerprint(fp) : json_null());
+	json_object_set_new(v, "csr", csr);
+	json_object_set_new(v, "supersedes", res->supersedes[0] != '\0' ?
+	    json_string(res->supersedes) : json_null());
+	cli_json_print(v);
+	OPENSSL_free(asked);
+}
+
 static int
 sign_run(struct sign_args *a, struct mtls_err *err)
 {
@@ -295,9 +327,13 @@ sign_run(struct sign_args *a, struct mtls_err *err)
 	if (write_outputs(ca, res.cert, out, chain, a->force, err) != 0) {
 		goto out;
 	}
-	print_result(a, pol, &res, req, out, chain);
+	if (a->json) {
+		print_result_json(pol, &res, req, out, chain);
+	} else {
+		print_result(a, pol, &res, req, out, chain);
+	}
 	if (a->save != NULL) {
-		printf("saved signing policy '%s': sign the next CSR with --policy %s\n",
+		fprintf(a->json ? stderr : stdout, "saved signing policy '%s': sign the next CSR with --policy %s\n",
 		    a->save, a->save);
 	}
 	rc = 0;

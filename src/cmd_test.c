@@ -1,6 +1,7 @@
 /* mtls test: the replication receiver's "Test Connection", step by step. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -45,6 +46,9 @@ static const char usage[] =
     "                    link against a generic HTTPS server (openssl\n"
     "                    s_server -www answers only GET)\n"
     REV_HELP
+    "  --json            print {target, succeeded, steps, error} on stdout\n"
+    "                    instead of the log: each step {time, message}, the\n"
+    "                    error object when the test failed (docs/json.md)\n"
     "  -h, --help        this help\n"
     "\n"
     "Exit status: 0 when the test succeeded, 1 when it failed, 2 for usage\n"
@@ -61,6 +65,58 @@ static const char usage[] =
 /* The --resolve list; static so no exit path leaks it. */
 static char *resolve_list;
 
+/* One step of the log ("2026-11-22T11:54:46Z - Connected to ...") as
+ * {time, message}; the closing verdict line has no stamp and is left out:
+ * "succeeded" says it. */
+static void
+add_step(json_t *steps, char *line)
+{
+	char *sep = strstr(line, " - ");
+
+	if (sep == NULL || sep - line != 20 || line[19] != 'Z') {
+		return;
+	}
+	*sep = '\0';
+	json_array_append_new(steps, json_pack("{s:s, s:s}", "time", line,
+	    "message", sep + 3));
+}
+
+/* --json: the same test, its log kept in memory and printed as steps. */
+static int
+test_json(const struct mtls_testconn_opts *o, struct mtls_err *err)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *log = open_memstream(&buf, &len);
+	json_t *v, *steps;
+	int rc, status = 0;
+
+	if (log == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "open_memstream");
+		cli_json_errors();
+		return cli_fail(err);
+	}
+	rc = mtls_testconn_run(o, log, err);
+	fclose(log);
+	steps = json_array();
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		add_step(steps, line);
+	}
+	free(buf);
+	v = json_pack("{s:s, s:b, s:o}", "target", o->url, "succeeded", rc == 0,
+	    "steps", steps);
+	if (rc != 0) {
+		json_t *e = cli_json_error(err);
+
+		status = (int)json_integer_value(json_object_get(e, "exit_status"));
+		json_object_set_new(v, "error", e);
+		fprintf(stderr, "mtls: %s\n", err->msg);
+	}
+	cli_json_print(v);
+	return status;
+}
+
 int
 cmd_test(int argc, char **argv)
 {
@@ -74,6 +130,7 @@ cmd_test(int argc, char **argv)
 		{"get", no_argument, NULL, 'G'},
 		{"resolve", required_argument, NULL, 'r'},
 		{"servername", required_argument, NULL, 'S'},
+		{"json", no_argument, NULL, 'j'},
 		REV_OPTIONS,
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -81,7 +138,7 @@ cmd_test(int argc, char **argv)
 	struct mtls_testconn_opts o;
 	struct mtls_err err;
 	long timeout = 10;
-	int c;
+	int c, json = 0;
 
 	memset(&o, 0, sizeof(o));
 	mtls_err_clear(&err);
@@ -127,6 +184,9 @@ cmd_test(int argc, char **argv)
 		case 'S':
 			o.servername = optarg;
 			break;
+		case 'j':
+			json = 1;
+			break;
 		case 'h':
 			return cli_help(usage);
 		default:
@@ -155,6 +215,9 @@ cmd_test(int argc, char **argv)
 	 * that must be an error we explain, not a silent death by SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
 	o.timeout_s = (int)timeout;
+	if (json) {
+		return test_json(&o, &err);
+	}
 	if (mtls_testconn_run(&o, stdout, &err) != 0) {
 		fflush(stdout);
 		return cli_fail(&err);

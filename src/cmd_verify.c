@@ -8,8 +8,8 @@
 #include "mtls/diag.h"
 #include "mtls/inspect.h"
 #include "mtls/pki.h"
+#include "mtls/revocation.h"
 #include "cli.h"
-#include "ocsp_fetch.h"
 
 static const char usage[] =
     "usage: mtls verify CERT [--ca FILE] [--purpose client|server|node]\n"
@@ -31,9 +31,9 @@ static const char usage[] =
     "                   UTC, or @EPOCH)\n"
     "  --crl FILE       also check revocation against this CRL (PEM or DER)\n"
     "  --ocsp[=URL]     also ask OCSP about CERT and every intermediate CA\n"
-    "                   above it (not the root), each at the OCSP URL in its\n"
-    "                   AIA, or all at URL; issuers come from CERT's chain or\n"
-    "                   --ca\n"
+    "                   above it (not the root), as serve --ocsp does: CERT\n"
+    "                   at URL (default: the OCSP URL in its AIA), each CA\n"
+    "                   at the OCSP URL in its own AIA\n"
     "  --ca-dir DIR     the CA whose inventory is consulted (default\n"
     "                   $MTLS_CA_DIR or ./pki when present): a certificate it\n"
     "                   revoked is invalid; one a renewal superseded is valid\n"
@@ -128,6 +128,7 @@ cmd_verify(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct mtls_verify_opts o;
+	struct mtls_revocation_opts ro;
 	struct mtls_standing st;
 	struct mtls_err err;
 	STACK_OF(X509) *certs = NULL;
@@ -201,13 +202,18 @@ cmd_verify(int argc, char **argv)
 		return cli_fail(&err);
 	}
 	leaf = sk_X509_shift(certs);
+	/* --ocsp: the chain the library verified is checked with serve's
+	 * walk, once (in node mode on the second pass). */
+	memset(&ro, 0, sizeof(ro));
+	ro.ocsp = 1;
+	ro.ocsp_url = ocsp_url;
+	ro.ocsp_timeout_ms = 10000;
+	o.revocation = ocsp && !node ? &ro : NULL;
 	rc = mtls_verify_cert(leaf, certs, &o, NULL, &err);
 	if (rc == 0 && node) {
 		o.purpose = MTLS_PURPOSE_SERVER;
+		o.revocation = ocsp ? &ro : NULL;
 		rc = mtls_verify_cert(leaf, certs, &o, NULL, &err);
-	}
-	if (rc == 0 && ocsp) {
-		rc = ocsp_verify_step(leaf, certs, o.ca_file, ocsp_url, &err);
 	}
 	if (rc == 0) {
 		rc = inventory_step(leaf, ca_dir, &st, &err);

@@ -79,6 +79,29 @@ deploy_note_ca(struct mtls_ca *ca, const char *name, const char *path,
 }
 
 void
+deploy_note_issued(struct mtls_ca *ca, const struct mtls_identity_opts *id,
+    const char *p12_pass_spec)
+{
+	const char *dir = id->out_dir ? id->out_dir : ".";
+	char args[DEPLOY_ARGS_MAX] = "", p12[PATH_MAX + 64];
+
+	deploy_note_ca(ca, id->name, dir, "files", "");
+	/* NAME.p12 is a copy like an export's: renew writes it again, in
+	 * the same algorithms, with the same password reference. */
+	if (!id->p12) {
+		return;
+	}
+	snprintf(p12, sizeof(p12), "%s/%s.p12", dir, id->name);
+	deploy_args_add(args, sizeof(args), "--to", "p12");
+	if (id->p12_legacy) {
+		deploy_args_add(args, sizeof(args), "--legacy", NULL);
+	}
+	deploy_args_pass(args, sizeof(args), p12_pass_spec);
+	deploy_note_ca(ca, id->name, p12, id->p12_legacy ? "p12-legacy" : "p12",
+	    args);
+}
+
+void
 deploy_note(const char *ca_dir, const char *name, const char *path,
     const char *format, const char *args)
 {

@@ -28,6 +28,12 @@ void deploy_note(const char *ca_dir, const char *name, const char *path,
 void deploy_note_ca(struct mtls_ca *ca, const char *name, const char *path,
     const char *format, const char *args);
 
+/* What issue wrote for ID (NAME.key/.crt/.chain.pem in ID->out_dir, and
+ * NAME.p12 with ID->p12, whose password is recorded as P12_PASS_SPEC
+ * when that is a reference): issue and issue --batch note the same. */
+void deploy_note_issued(struct mtls_ca *ca, const struct mtls_identity_opts *id,
+    const char *p12_pass_spec);
+
 /* The directory NAME's key, certificate and chain were last written to
  * (format "files"), into BUF; -1 when none is recorded. */
 int deploy_files_dir(struct mtls_ca *ca, const char *name, char *buf,

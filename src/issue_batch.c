@@ -10,6 +10,7 @@
 #include "mtls/ca.h"
 #include "mtls/file.h"
 #include "cli.h"
+#include "deploy.h"
 
 #define BATCH_CHUNK 256 /* at most per transaction */
 #define CHUNK_SECONDS 1.0 /* of work per hold of the CA lock */
@@ -24,6 +25,8 @@ struct batch {
 	struct batch_line *lines;
 	size_t n, cap;
 	char *text;
+	const char *p12_pass_spec; /* recorded with each NAME.p12 */
+	json_t *issued; /* --json: each issued identity, as issue prints it */
 };
 
 static int
@@ -244,6 +247,7 @@ batch_chunk(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 {
 	struct mtls_fileset *fs = NULL;
 	EVP_PKEY *keys[BATCH_CHUNK] = {NULL};
+	X509 *certs[BATCH_CHUNK] = {NULL};
 	size_t i, n = 0, end, k;
 	char what[64];
 	int rc = -1;
@@ -284,12 +288,23 @@ batch_chunk(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 			mtls_ca_rollback(ca);
 			goto out;
 		}
-		X509_free(x);
+		certs[i - *at] = x;
+		/* Where it went, recorded in the same transaction as the
+		 * certificate: renew rewrites NAME's files there, as after
+		 * a single issue. */
+		deploy_note_issued(ca, &o, b->p12_pass_spec);
 		n++;
 	}
 	snprintf(what, sizeof(what), "issue --batch (%zu certificates)", n);
 	if (mtls_ca_commit_files(ca, fs, what, err) != 0) {
 		goto out;
+	}
+	for (i = *at; i < end; i++) {
+		if (certs[i - *at] != NULL && b->issued != NULL) {
+			json_array_append_new(b->issued, cli_json_identity(
+			    b->lines[i].name, b->lines[i].profile, base->out_dir,
+			    base->p12, certs[i - *at]));
+		}
 	}
 	/* Let a waiting command in between chunks. */
 	mtls_ca_release(ca);
@@ -300,16 +315,47 @@ out:
 	mtls_fileset_free(fs);
 	for (k = 0; k < BATCH_CHUNK; k++) {
 		EVP_PKEY_free(keys[k]);
+		X509_free(certs[k]);
 	}
 	return rc;
 }
 
 int batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
-    const char *file, int force, struct mtls_err *err);
+    const char *file, int force, int json, const char *p12_pass_spec,
+    struct mtls_err *err);
+
+/* --json: {issued, skipped}, with the error object when the batch stopped
+ * (what was issued before is in place); returns the exit status, which
+ * batch_issue returns as it is (the error is reported). */
+static int
+batch_json(const struct batch *b, const struct mtls_err *err)
+{
+	json_t *v, *skipped = json_array();
+	int status = 0;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->lines[i].done) {
+			json_array_append_new(skipped, json_pack("{s:s, s:s}", "name",
+			    b->lines[i].name, "reason", "issued by an earlier run"));
+		}
+	}
+	v = json_pack("{s:O, s:o}", "issued", b->issued, "skipped", skipped);
+	if (err != NULL) {
+		json_t *e = cli_json_error(err);
+
+		status = (int)json_integer_value(json_object_get(e, "exit_status"));
+		json_object_set_new(v, "error", e);
+		fprintf(stderr, "mtls: %s\n", err->msg);
+	}
+	cli_json_print(v);
+	return status;
+}
 
 int
 batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
-    const char *file, int force, struct mtls_err *err)
+    const char *file, int force, int json, const char *p12_pass_spec,
+    struct mtls_err *err)
 {
 	struct batch b;
 	size_t at = 0, issued = 0, skipped = 0;
@@ -317,12 +363,17 @@ batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 	time_t start = time(NULL);
 
 	memset(&b, 0, sizeof(b));
+	b.p12_pass_spec = p12_pass_spec;
 	if (batch_parse(file, &b, err) != 0 || batch_check(file, base, &b, err) != 0 ||
 	    cli_ca_lock(ca, err) != 0 ||
 	    batch_plan(ca, base, &b, force, &skipped, err) != 0) {
 		goto out;
 	}
 	mtls_ca_release(ca);
+	if (json) {
+		b.issued = json_array();
+		tty = 0;
+	}
 	while (at < b.n) {
 		if (batch_chunk(ca, base, &b, &at, force, &issued, err) != 0) {
 			if (issued > 0) {
@@ -330,11 +381,19 @@ batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 				    "before this error; run the same command again "
 				    "to issue the rest\n", issued);
 			}
+			if (json) {
+				rc = batch_json(&b, err);
+				goto out;
+			}
 			goto out;
 		}
 		if (tty) {
 			cli_progress(at, b.n, start);
 		}
+	}
+	if (json) {
+		rc = batch_json(&b, NULL);
+		goto out;
 	}
 	printf("issued %zu certificates into %s\n", issued,
 	    base->out_dir ? base->out_dir : ".");
@@ -344,6 +403,7 @@ batch_issue(struct mtls_ca *ca, const struct mtls_identity_opts *base,
 	}
 	rc = 0;
 out:
+	json_decref(b.issued);
 	free(b.lines);
 	free(b.text);
 	return rc;

@@ -1,5 +1,5 @@
-/* OCSP over HTTP for the mtls tool: one query with libcurl, and the
- * revocation step of `mtls verify --ocsp`. */
+/* OCSP for `mtls ocsp check`: one query, and finding the issuer. (`mtls
+ * verify --ocsp` checks the whole chain in the library, with serve's walk.) */
 #ifndef MTLS_OCSP_FETCH_H
 #define MTLS_OCSP_FETCH_H
 
@@ -16,14 +16,5 @@ int ocsp_query(X509 *cert, X509 *issuer, const char *url, int no_nonce,
 
 /* The issuer of LEAF among CANDIDATES (NULL-safe), or NULL. Borrowed. */
 X509 *ocsp_find_issuer(X509 *leaf, STACK_OF(X509) *candidates);
-
-/* For `mtls verify --ocsp`: asks OCSP about LEAF and every CA above it
- * but the anchor (issuers from CHAIN or the certs of CA_FILE), each at
- * URL or its own AIA URL, as serve checks a client's chain; fails with
- * MTLS_E_VERIFY and "certificate SUBJECT (serial S) revoked on DATE
- * (reason)" for the first one revoked, or a sentence when unknown or
- * unanswered. */
-int ocsp_verify_step(X509 *leaf, STACK_OF(X509) *chain, const char *ca_file,
-    const char *url, struct mtls_err *err);
 
 #endif

@@ -87,6 +87,8 @@ struct mtls_subca_opts {
 	                        (comma-separated; "2.5.29.32.0" is anyPolicy),
 	                        or NULL: then no chain through it is valid for
 	                        a required policy (RFC 5280 6.1.3) */
+	const X509 *same_as; /* a renewal: its name constraints are copied
+	                        as they are (PERMIT and EXCLUDE unused) */
 };
 
 /* Creates a CA: a self-signed root with basicConstraints CA:TRUE
@@ -127,6 +129,23 @@ int mtls_ca_request(const struct mtls_ca_init_opts *opts,
 X509 *mtls_ca_sign_intermediate(struct mtls_ca *parent, X509_REQ *csr,
     const struct mtls_subca_opts *o, struct mtls_err *err);
 
+/* Renews the intermediate certificate OLD, which PARENT (unlocked; hold
+ * its lock) signed: the same subject, key and so key identifier, path
+ * length, name constraints and certificate policies, a new serial and
+ * validity of DAYS (0: 5 years, never beyond PARENT). Recorded in
+ * PARENT's inventory under OLD's name; OLD is marked superseded, not
+ * revoked, so what the intermediate issued verifies under either. */
+X509 *mtls_ca_renew_intermediate(struct mtls_ca *parent, X509 *old, int days,
+    struct mtls_err *err);
+
+/* Puts a renewal made by mtls_ca_renew_intermediate in place of the
+ * installed intermediate in DIR, under its lock: CHAIN (the certificate
+ * first, up to the root) must verify and hold the same key and subject,
+ * and last longer. ca.crt, ca.chain.pem and root.crt are each replaced
+ * by a rename; any mix of old and new is a working CA. */
+int mtls_ca_install_renewal(const char *dir, STACK_OF(X509) *chain,
+    struct mtls_err *err);
+
 /* Completes the intermediate CA in DIR started by mtls_ca_request: CHAIN
  * holds its certificate (first) and the issuers up to the root. The
  * certificate must match ca.key and the chain must verify to the
@@ -159,6 +178,10 @@ X509 *mtls_ca_previous(const struct mtls_ca *ca);
 X509 *mtls_ca_cross(const struct mtls_ca *ca);
 const char *mtls_ca_dir(const struct mtls_ca *ca);
 const char *mtls_ca_crl_url(const struct mtls_ca *ca);
+/* The CRL URL the issuer before the last rollover put in its
+ * certificates, when 'rollover begin' gave the new issuer its own
+ * (mtls_rollover_opts.crl_url); else NULL. */
+const char *mtls_ca_previous_crl_url(const struct mtls_ca *ca);
 const char *mtls_ca_ocsp_url(const struct mtls_ca *ca);
 
 /* Who holds a certificate's private key. A name belongs to one origin:
@@ -357,6 +380,11 @@ struct mtls_rollover_opts {
 	const char *pass_spec; /* encrypt the new ca.key (and the retiring
 	                          key, kept in DIR/rollover), or the token PIN */
 	const char *key_uri;   /* "pkcs11:...": the new key is in a token */
+	const char *crl_url;   /* the CRL URL of the new issuer's
+	                          certificates, distinct from the old one
+	                          (kept as ca.json "previous_crl_url"), so a
+	                          verifier gets each issuer's own CRL; NULL:
+	                          the old URL for both */
 };
 
 /* Begins a rollover of the root CA (unlocked, and locked with

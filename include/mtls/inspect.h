@@ -41,6 +41,8 @@ enum mtls_purpose {
 	MTLS_PURPOSE_SERVER,
 };
 
+struct mtls_revocation_opts; /* mtls/revocation.h */
+
 struct mtls_verify_opts {
 	const char *ca_file;        /* trust anchors; NULL: system store */
 	enum mtls_purpose purpose;
@@ -52,12 +54,21 @@ struct mtls_verify_opts {
 	size_t npolicies;
 	int require_explicit_policy; /* some policy, asserted from the CA
 	                               down (mtls_chain_profile_policies) */
+	const struct mtls_revocation_opts *revocation; /* NULL: no OCSP; else
+	                               the verified chain's revocation is
+	                               checked with the walk serve applies to
+	                               its clients (every certificate but the
+	                               self-signed root; the leaf at ocsp_url
+	                               or its AIA, each CA at its own AIA). Its
+	                               CRL files must be signed by a CA of the
+	                               verified chain. */
 };
 
 /* Verifies LEAF (with UNTRUSTED intermediates, may be NULL). On failure,
  * returns -1 with MTLS_E_VERIFY and a sentence naming the certificate and
  * the rule ("certificate CN=x (serial ..) expired on DATE"); *CODE gets
- * the X509_V_ERR value when CODE is non-NULL. */
+ * the X509_V_ERR value when CODE is non-NULL (X509_V_ERR_CERT_REVOKED for
+ * any refusal of the revocation check that opts->revocation asks for). */
 int mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
     const struct mtls_verify_opts *opts, long *code, struct mtls_err *err);
 

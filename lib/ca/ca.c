@@ -384,6 +384,8 @@ ca_load_conf(struct mtls_ca *ca, struct mtls_err *err)
 	free(p);
 	s = json_string_value(json_object_get(j, "crl_url"));
 	ca->crl_url = mtls__strdup(s);
+	s = json_string_value(json_object_get(j, "previous_crl_url"));
+	ca->prev_crl_url = mtls__strdup(s);
 	s = json_string_value(json_object_get(j, "ocsp_url"));
 	ca->ocsp_url = mtls__strdup(s);
 	s = json_string_value(json_object_get(j, "key_uri"));
@@ -655,6 +657,7 @@ mtls_ca_free(struct mtls_ca *ca)
 	X509_EXTENSION_free(ca->aia);
 	OPENSSL_free(ca->chain_pem);
 	free(ca->crl_url);
+	free(ca->prev_crl_url);
 	free(ca->ocsp_url);
 	free(ca->dir);
 	free(ca);
@@ -702,6 +705,12 @@ const char *
 mtls_ca_crl_url(const struct mtls_ca *ca)
 {
 	return ca->crl_url;
+}
+
+const char *
+mtls_ca_previous_crl_url(const struct mtls_ca *ca)
+{
+	return ca->prev_crl_url;
 }
 
 const char *
@@ -781,6 +790,7 @@ ca_swap_issuer(struct mtls_ca *a, struct mtls_ca *b)
 	SWAP(key_uri);
 	SWAP(p11);
 	SWAP(crl_url);
+	SWAP(prev_crl_url);
 	SWAP(ocsp_url);
 	SWAP(aki);
 	SWAP(crl_dp);

@@ -373,3 +373,187 @@ out:
 	free(inv_p);
 	return rc;
 }
+
+/* OLD's certificate policies as "OID,OID", or NULL when it has none. */
+static char *
+policies_of(X509 *old, struct mtls_err *err)
+{
+	CERTIFICATEPOLICIES *cp = X509_get_ext_d2i(old, NID_certificate_policies,
+	    NULL, NULL);
+	char *out = NULL, oid[128];
+	size_t len = 0;
+	int i;
+
+	if (cp == NULL) {
+		ERR_clear_error();
+		return NULL;
+	}
+	for (i = 0; i < sk_POLICYINFO_num(cp); i++) {
+		POLICYINFO *pi = sk_POLICYINFO_value(cp, i);
+		int n = OBJ_obj2txt(oid, sizeof(oid), pi->policyid, 1);
+		char *grown;
+
+		if (n <= 0 || n >= (int)sizeof(oid) ||
+		    (grown = realloc(out, len + (size_t)n + 2)) == NULL) {
+			free(out);
+			CERTIFICATEPOLICIES_free(cp);
+			mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot read the "
+			    "intermediate's certificate policies");
+			return NULL;
+		}
+		out = grown;
+		len += (size_t)snprintf(out + len, (size_t)n + 2, "%s%s",
+		    len ? "," : "", oid);
+	}
+	CERTIFICATEPOLICIES_free(cp);
+	return out;
+}
+
+struct renew_find {
+	char name[256];
+	int found, revoked;
+};
+
+static int
+renew_find_cb(const struct mtls_inv_entry *e, void *arg)
+{
+	struct renew_find *f = arg;
+
+	snprintf(f->name, sizeof(f->name), "%s", e->name);
+	f->found = 1;
+	f->revoked = e->revoked_at != 0;
+	return 0;
+}
+
+X509 *
+mtls_ca_renew_intermediate(struct mtls_ca *parent, X509 *old, int days,
+    struct mtls_err *err)
+{
+	struct mtls_subca_opts o;
+	struct mtls_cert_request req;
+	struct renew_find f;
+	char *serial = NULL, *nserial = NULL;
+	char *pol = NULL;
+	X509 *x = NULL;
+	EVP_PKEY *pub = X509_get0_pubkey(old);
+
+	memset(&f, 0, sizeof(f));
+	if (pub == NULL || X509_check_ca(old) != 1) {
+		mtls_err_set(err, MTLS_E_POLICY, "not a CA certificate: renew "
+		    "an intermediate made by 'mtls ca sign-intermediate'");
+		return NULL;
+	}
+	/* Issued by this parent, with its key: the renewal is its to make. */
+	if (X509_check_issued(parent->cert, old) != X509_V_OK ||
+	    X509_verify(old, X509_get0_pubkey(parent->cert)) != 1) {
+		ERR_clear_error();
+		mtls_err_set(err, MTLS_E_VERIFY, "the intermediate was not "
+		    "signed by the CA in %s; renew it where its parent is",
+		    parent->dir);
+		return NULL;
+	}
+	if ((serial = mtls_cert_serial_hex(old)) == NULL) {
+		mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (mtls__inv_lookup(parent->inv, serial, renew_find_cb, &f, err) != 0) {
+		goto out;
+	}
+	if (!f.found) {
+		mtls_err_set(err, MTLS_E_NOTFOUND, "the intermediate (serial %s) "
+		    "is not in the inventory of %s", serial, parent->dir);
+		goto out;
+	}
+	if (f.revoked) {
+		mtls_err_set(err, MTLS_E_POLICY, "the intermediate '%s' is "
+		    "revoked: sign a new one from a new key instead", f.name);
+		goto out;
+	}
+	memset(&o, 0, sizeof(o));
+	o.name = f.name;
+	o.path_len = (int)X509_get_pathlen(old);
+	o.days = days;
+	o.same_as = old; /* its name constraints, as they are */
+	if ((pol = policies_of(old, err)) == NULL && err->code != 0) {
+		goto out;
+	}
+	o.cert_policies = pol;
+	memset(&req, 0, sizeof(req));
+	req.name = f.name;
+	req.subject = X509_get_subject_name(old);
+	req.pubkey = pub;
+	req.profile = MTLS_PROFILE_SUBCA;
+	req.days = days > 0 ? days : SUBCA_DEFAULT_DAYS;
+	req.subca = &o;
+	req.cert_policies = pol;
+	x = mtls_ca_sign(parent, &req, err);
+	/* Superseded, not revoked: what it issued stays valid. */
+	if (x != NULL && ((nserial = mtls_cert_serial_hex(x)) == NULL ||
+	    mtls__inv_set_superseded(parent->inv, serial, nserial, err) != 0)) {
+		if (nserial == NULL) {
+			mtls_err_sys(err, MTLS_E_INTERNAL, "out of memory");
+		}
+		X509_free(x);
+		x = NULL;
+	}
+out:
+	OPENSSL_free(serial);
+	OPENSSL_free(nserial);
+	free(pol);
+	return x;
+}
+
+int
+mtls_ca_install_renewal(const char *dir, STACK_OF(X509) *chain,
+    struct mtls_err *err)
+{
+	struct mtls_ca *ca = NULL;
+	struct mtls_fileset *fs = NULL;
+	X509 *x;
+	int n = sk_X509_num(chain), rc = -1;
+
+	if (n < 2) {
+		return mtls_err_set(err, MTLS_E_FORMAT, "the chain must hold the "
+		    "renewed intermediate's certificate followed by its issuers "
+		    "up to the root ('mtls ca renew-intermediate' writes it)");
+	}
+	x = sk_X509_value(chain, 0);
+	if ((ca = mtls_ca_open(dir, err)) == NULL || mtls_ca_lock(ca, err) != 0) {
+		goto out;
+	}
+	if (X509_check_issued(ca->cert, ca->cert) == X509_V_OK) {
+		mtls_err_set(err, MTLS_E_POLICY, "%s is a root CA: only an "
+		    "intermediate's certificate is renewed this way", dir);
+		goto out;
+	}
+	/* The same CA: its key (which never left DIR) and its name, so what
+	 * it issued verifies under either certificate. */
+	if (EVP_PKEY_eq(X509_get0_pubkey(ca->cert), X509_get0_pubkey(x)) != 1 ||
+	    X509_NAME_cmp(X509_get_subject_name(ca->cert),
+		X509_get_subject_name(x)) != 0) {
+		mtls_err_set(err, MTLS_E_VERIFY, "the certificate is not a renewal "
+		    "of the intermediate in %s (another key or another name)", dir);
+		goto out;
+	}
+	if (ASN1_TIME_compare(X509_get0_notAfter(x),
+		X509_get0_notAfter(ca->cert)) <= 0) {
+		mtls_err_set(err, MTLS_E_POLICY, "the renewed certificate does not "
+		    "last longer than the installed one");
+		goto out;
+	}
+	/* Every file on its own is renamed into place; any mix of the old
+	 * and new ones is a working CA (same key, same name). */
+	if (install_verify(chain, err) != 0 ||
+	    (fs = mtls_fileset_new(1, err)) == NULL ||
+	    stage_pem(fs, dir, MTLS_CA_CHAIN, chain, 0, n, err) != 0 ||
+	    stage_pem(fs, dir, MTLS_CA_ROOT, chain, n - 1, n, err) != 0 ||
+	    stage_pem(fs, dir, MTLS_CA_CERT, chain, 0, 1, err) != 0 ||
+	    mtls_fileset_commit(fs, err) != 0) {
+		goto out;
+	}
+	rc = 0;
+out:
+	mtls_fileset_free(fs);
+	mtls_ca_free(ca);
+	return rc;
+}

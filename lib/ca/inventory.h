@@ -21,6 +21,11 @@ void mtls__inv_close(struct mtls_inv *inv);
 /* Creates or upgrades the schema of DB (schema.c). */
 int mtls__inv_migrate(struct mtls_db *db, int create, struct mtls_err *err);
 
+/* 0 when every table and column of the SQLite inventory SRC is either
+ * copied by mtls_ca_migrate_db or deliberately left behind (migrate.c);
+ * MTLS_E_INTERNAL naming the first one that is neither. */
+int mtls__migrate_check_tables(struct mtls_db *src, struct mtls_err *err);
+
 /* How long a write waits for another writer before failing with
  * MTLS_E_BUSY (default 10 s; an event loop wants less). */
 void mtls__inv_busy_wait(struct mtls_inv *inv, int ms);

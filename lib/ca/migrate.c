@@ -11,8 +11,10 @@
 
 /* What is copied, in an order the foreign keys accept. Column types: 't'
  * text, 'i' integer. Rows keep their order (ORDER BY rowid), so lists
- * ordered by insertion read the same afterwards. The journal is not
- * copied: the CA lock settled it before the copy. */
+ * ordered by insertion read the same afterwards. Every table and column
+ * of the SQLite schema (schema.c) is named here or in not_copied[]:
+ * mtls__migrate_check_tables refuses a migration otherwise, so a schema
+ * migration that adds a table or a column cannot be forgotten here. */
 static const struct table {
 	const char *name, *cols, *types, *order;
 } tables[] = {
@@ -31,8 +33,130 @@ static const struct table {
 	"ttttiit", "rowid"},
     {"acme_keys", "thumbprint,account", "tt", "rowid"},
     {"acme_certs", "serial,account,order_id", "ttt", "rowid"},
+    {"deployments", "name,path,format,args,recorded_at", "tttti", "rowid"},
     {"meta", "key,value", "tt", "rowid"},
 };
+
+/* Tables deliberately left behind: the journal (the CA lock settled it
+ * before the copy) and SQLite's own bookkeeping (AUTOINCREMENT). */
+static const char *const not_copied[] = {"journal", "sqlite_sequence"};
+
+/* 1 when WORD is one of the comma-separated names in LIST. */
+static int
+names_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p = list;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, word, n) == 0 && (p[n] == ',' || p[n] == '\0')) {
+			return 1;
+		}
+		p = strchr(p, ',');
+		p = p != NULL ? p + 1 : NULL;
+	}
+	return 0;
+}
+
+static const struct table *
+copied_table(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < MTLS_ARRAY_LEN(tables); i++) {
+		if (strcmp(tables[i].name, name) == 0) {
+			return &tables[i];
+		}
+	}
+	return NULL;
+}
+
+static int
+left_behind(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < MTLS_ARRAY_LEN(not_copied); i++) {
+		if (strcmp(not_copied[i], name) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Every column of table T in SRC must be on T's copy list. */
+static int
+check_columns(struct mtls_db *src, const struct table *t, struct mtls_err *err)
+{
+	struct mtls_db_stmt *s;
+	const char *col;
+	int rc, ret = 0;
+
+	s = mtls__db_prepare(src, "SELECT name FROM pragma_table_info(?1)",
+	    "reading the inventory's columns", err);
+	if (s == NULL) {
+		return -1;
+	}
+	mtls__db_bind_text(s, 1, t->name);
+	while (ret == 0 && (rc = mtls__db_step(s, err)) == 1) {
+		col = mtls__db_col_text(s, 0);
+		if (col != NULL && !names_word(t->cols, col)) {
+			ret = mtls_err_set(err, MTLS_E_INTERNAL, "the inventory's "
+			    "column %s.%s is not on migrate-db's copy list: "
+			    "nothing was moved (this mtls is incomplete; "
+			    "report it)", t->name, col);
+		}
+	}
+	if (ret == 0 && rc != 0) {
+		ret = -1;
+	}
+	mtls__db_finalize(s);
+	return ret;
+}
+
+int
+mtls__migrate_check_tables(struct mtls_db *src, struct mtls_err *err)
+{
+	struct mtls_db_stmt *s;
+	const struct table *t;
+	const char *name;
+	size_t seen = 0;
+	int rc, ret = 0;
+
+	s = mtls__db_prepare(src, "SELECT name FROM sqlite_master WHERE "
+	    "type='table' ORDER BY name", "reading the inventory's tables", err);
+	if (s == NULL) {
+		return -1;
+	}
+	while (ret == 0 && (rc = mtls__db_step(s, err)) == 1) {
+		name = mtls__db_col_text(s, 0);
+		if (name == NULL || left_behind(name)) {
+			continue;
+		}
+		t = copied_table(name);
+		if (t == NULL) {
+			ret = mtls_err_set(err, MTLS_E_INTERNAL, "the inventory's "
+			    "table %s is not on migrate-db's copy list: nothing "
+			    "was moved (this mtls is incomplete; report it)",
+			    name);
+		} else {
+			ret = check_columns(src, t, err);
+			seen++;
+		}
+	}
+	if (ret == 0 && rc != 0) {
+		ret = -1;
+	}
+	mtls__db_finalize(s);
+	/* The other way round: a listed table the source lacks is a source
+	 * older than this mtls, which opening it has migrated already. */
+	if (ret == 0 && seen != MTLS_ARRAY_LEN(tables)) {
+		ret = mtls_err_set(err, MTLS_E_FORMAT, "%s lacks %zu of the "
+		    "tables migrate-db copies", mtls__db_where(src),
+		    MTLS_ARRAY_LEN(tables) - seen);
+	}
+	return ret;
+}
 
 static int
 copy_row(struct mtls_db_stmt *from, struct mtls_db_stmt *to,
@@ -97,17 +221,25 @@ out:
 static int
 target_empty(struct mtls_db *dst, int force, struct mtls_err *err)
 {
-	static const char *const wipe = "DELETE FROM acme_certs; DELETE FROM "
-	    "acme_keys; DELETE FROM acme_objects; DELETE FROM acme_eab; DELETE "
-	    "FROM journal; DELETE FROM policies; DELETE FROM audit; DELETE FROM "
-	    "tokens; DELETE FROM certs; DELETE FROM meta WHERE key<>'schema'";
 	struct mtls_db_stmt *s;
 	long long n = 0;
+	char sql[1024], wipe[1024];
+	size_t i, at = 0;
 	int rc;
 
-	s = mtls__db_prepare(dst, "SELECT (SELECT count(*) FROM certs) + "
-	    "(SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit) + "
-	    "(SELECT count(*) FROM acme_objects)", "looking into the target", err);
+	/* Rows in any copied table but meta (which a new database has). */
+	at = (size_t)snprintf(sql, sizeof(sql), "SELECT 0");
+	for (i = 0; i < MTLS_ARRAY_LEN(tables) && at < sizeof(sql); i++) {
+		if (strcmp(tables[i].name, "meta") != 0) {
+			at += (size_t)snprintf(sql + at, sizeof(sql) - at,
+			    " + (SELECT count(*) FROM %s)", tables[i].name);
+		}
+	}
+	if (at >= sizeof(sql)) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "looking into the "
+		    "target: statement too long");
+	}
+	s = mtls__db_prepare(dst, sql, "looking into the target", err);
 	if (s == NULL) {
 		return -1;
 	}
@@ -124,6 +256,19 @@ target_empty(struct mtls_db *dst, int force, struct mtls_err *err)
 		return mtls_err_set(err, MTLS_E_EXISTS, "%s is not empty (%lld "
 		    "rows of CA state): give an empty database, or --force to "
 		    "replace what it holds", mtls__db_where(dst), n);
+	}
+	/* Every copied table, in the reverse of the foreign keys' order,
+	 * and the journal; the schema version stays. */
+	at = (size_t)snprintf(wipe, sizeof(wipe), "DELETE FROM journal");
+	for (i = MTLS_ARRAY_LEN(tables); i-- > 0 && at < sizeof(wipe);) {
+		at += (size_t)snprintf(wipe + at, sizeof(wipe) - at,
+		    "; DELETE FROM %s%s", tables[i].name,
+		    strcmp(tables[i].name, "meta") == 0 ? " WHERE key<>'schema'"
+		    : "");
+	}
+	if (at >= sizeof(wipe)) {
+		return mtls_err_set(err, MTLS_E_INTERNAL, "emptying the "
+		    "target: statement too long");
 	}
 	return mtls__db_exec(dst, wipe, "emptying the target", err);
 }
@@ -157,8 +302,7 @@ copy_all(struct mtls_db *src, struct mtls_db *dst, int force,
 			n->tokens = rows;
 		} else if (strcmp(tables[i].name, "audit") == 0) {
 			n->audit = rows;
-		} else if (strncmp(tables[i].name, "acme", 4) == 0 ||
-		    strcmp(tables[i].name, "policies") == 0) {
+		} else if (strcmp(tables[i].name, "meta") != 0) {
 			n->other += rows;
 		}
 	}
@@ -225,6 +369,9 @@ mtls_ca_migrate_db(struct mtls_ca *ca, const char *url, const char *pass_spec,
 	 * in SQLite that would not reach PostgreSQL. */
 	if (mtls_ca_lock(ca, err) != 0 || mtls__db_begin(src, err) != 0) {
 		return -1;
+	}
+	if (mtls__migrate_check_tables(src, err) != 0) {
+		goto out;
 	}
 	dst = mtls__db_open(url, pass_spec, 0, err);
 	if (dst == NULL || mtls__inv_migrate(dst, 1, err) != 0 ||

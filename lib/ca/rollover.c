@@ -174,7 +174,7 @@ out:
  * subject, and where its key is. */
 static char *
 new_conf(const char *dir, X509 *cert, const char *key_uri, const char *kt,
-    struct mtls_err *err)
+    const char *crl_url, struct mtls_err *err)
 {
 	char *p = mtls__path_of(dir, MTLS_CA_CONF, ""), *subj = NULL, *out = NULL;
 	json_error_t je;
@@ -192,6 +192,23 @@ new_conf(const char *dir, X509 *cert, const char *key_uri, const char *kt,
 		json_object_set_new(j, "key_uri", json_string(key_uri));
 	} else {
 		json_object_del(j, "key_uri");
+	}
+	/* Each issuer's certificates name their own CRL: the old URL keeps
+	 * answering for the old issuer (mtls ca serve routes both). */
+	if (crl_url != NULL) {
+		json_t *old = json_object_get(j, "crl_url");
+
+		if (json_is_string(old)) {
+			json_object_set_new(j, "previous_crl_url",
+			    json_string(json_string_value(old)));
+		} else {
+			json_object_del(j, "previous_crl_url");
+		}
+		json_object_set_new(j, "crl_url", json_string(crl_url));
+	} else {
+		/* One URL for both issuers again: what it names is the
+		 * current one's CRL. */
+		json_object_del(j, "previous_crl_url");
 	}
 	out = json_dumps(j, JSON_INDENT(2));
 	if (out == NULL) {
@@ -319,6 +336,15 @@ begin_check(struct mtls_ca *ca, const struct mtls_rollover_opts *o,
 		    "already under way: see 'mtls ca rollover status', and end "
 		    "it with 'mtls ca rollover finish'", ca->dir);
 	}
+	if (o->crl_url != NULL && (mtls_url_check(o->crl_url, MTLS_URL_HTTP,
+		err) != 0)) {
+		return -1;
+	}
+	if (o->crl_url != NULL && ca->crl_url != NULL &&
+	    strcmp(o->crl_url, ca->crl_url) == 0) {
+		return mtls_err_set(err, MTLS_E_USAGE, "--crl-url %s is the old "
+		    "issuer's: give the new issuer a URL of its own", o->crl_url);
+	}
 	/* A rollover must not leave the CA weaker than it was: the new key
 	 * of a CA whose key is encrypted is encrypted too. */
 	if (o->key_uri == NULL && o->pass_spec == NULL && old_key_encrypted(ca)) {
@@ -376,7 +402,7 @@ mtls_ca_rollover_begin(struct mtls_ca *ca, const struct mtls_rollover_opts *o,
 	    (o->key_uri == NULL &&
 		mtls_key_to_pem(key, pass, &key_pem, &key_len, err) != 0) ||
 	    (conf = new_conf(ca->dir, newc, o->key_uri, o->key_uri != NULL
-		? "pkcs11" : mtls_keytype_name(o->key_type), err)) == NULL ||
+		? "pkcs11" : mtls_keytype_name(o->key_type), o->crl_url, err)) == NULL ||
 	    (state = state_json(ca, newc)) == NULL) {
 		goto out;
 	}

@@ -205,6 +205,15 @@ mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o, struct mtls_err *err)
 	if (mtls__add_ca_exts(x, o->path_len, err) != 0) {
 		return -1;
 	}
+	if (o->same_as != NULL) {
+		int i = X509_get_ext_by_NID(o->same_as, NID_name_constraints, -1);
+
+		if (i >= 0 && X509_add_ext(x, X509_get_ext(o->same_as, i), -1) != 1) {
+			return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot copy the "
+			    "name constraints");
+		}
+		return 0;
+	}
 	return add_name_constraints(x, o, err);
 }
 

@@ -11,6 +11,8 @@
 #include "mtls/explain.h"
 #include "mtls/inspect.h"
 #include "mtls/pki.h"
+#include "mtls/revocation.h"
+#include "diag/revcheck.h"
 
 struct first_failure {
 	long code;
@@ -162,6 +164,23 @@ set_params(X509_STORE_CTX *ctx, const struct mtls_verify_opts *o,
 	return 0;
 }
 
+/* The verified CHAIN's revocation under R, with the one walk serve, push,
+ * test and doctor use (diag/revcheck.c). */
+static int
+chain_revocation(const struct mtls_revocation_opts *r, STACK_OF(X509) *chain,
+    struct mtls_err *err)
+{
+	struct mtls__revcheck *rc = mtls__revcheck_new(r, chain, err);
+	int ret;
+
+	if (rc == NULL) {
+		return -1;
+	}
+	ret = mtls__revcheck_chain(rc, chain, NULL, 0, err);
+	mtls__revcheck_free(rc);
+	return ret;
+}
+
 int
 mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
     const struct mtls_verify_opts *o, long *code, struct mtls_err *err)
@@ -202,7 +221,11 @@ mtls_verify_cert(X509 *leaf, STACK_OF(X509) *untrusted,
 			rule = mtls_chain_names_check(X509_STORE_CTX_get0_chain(ctx));
 		}
 		if (rule == NULL) {
-			rc = 0;
+			rc = o->revocation == NULL ? 0 : chain_revocation(
+			    o->revocation, X509_STORE_CTX_get0_chain(ctx), err);
+			if (rc != 0 && code != NULL) {
+				*code = X509_V_ERR_CERT_REVOKED;
+			}
 			goto out;
 		}
 		if (code != NULL) {

@@ -86,7 +86,7 @@ mtls__acme_clear(struct mtls__acme *a)
 	free(a->flight);
 	free(a->ca_pem);
 	free(a->ipc);
-	OPENSSL_cleanse(&a->nonces, sizeof(a->nonces));
+	mtls__nonce_clear(&a->nonces);
 	memset(a, 0, sizeof(*a));
 }
 

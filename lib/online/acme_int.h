@@ -81,11 +81,14 @@ void mtls__jws_clear(struct mtls__jws *j);
 
 struct mtls__nonces {
 	unsigned char key[32];
+	EVP_MAC_CTX *mac;       /* HMAC-SHA256 keyed with KEY, set up once */
 	unsigned long long next;
 	unsigned char used[MTLS__NONCE_WINDOW / 8];
 };
 
 int mtls__nonce_init(struct mtls__nonces *n, struct mtls_err *err);
+/* Frees what mtls__nonce_init made and wipes N. */
+void mtls__nonce_clear(struct mtls__nonces *n);
 
 /* A fresh nonce into OUT (base64url, NUL-terminated). */
 void mtls__nonce_new(struct mtls__nonces *n, char out[40]);

@@ -616,24 +616,54 @@ mtls__jws_verify_mac(const struct mtls__jws *j, const unsigned char *key,
 int
 mtls__nonce_init(struct mtls__nonces *n, struct mtls_err *err)
 {
+	OSSL_PARAM p[2];
+	EVP_MAC *hmac = NULL;
+
 	memset(n, 0, sizeof(*n));
 	if (RAND_bytes(n->key, sizeof(n->key)) != 1 ||
 	    RAND_bytes((unsigned char *)&n->next, sizeof(n->next)) != 1) {
 		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot seed nonces");
 	}
 	n->next >>= 8; /* far from wrapping */
+	/* Two MACs per request: keyed once here, not fetched and keyed on
+	 * every call as the one-shot HMAC() does. */
+	p[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0);
+	p[1] = OSSL_PARAM_construct_end();
+	hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	n->mac = hmac != NULL ? EVP_MAC_CTX_new(hmac) : NULL;
+	EVP_MAC_free(hmac);
+	if (n->mac == NULL || EVP_MAC_init(n->mac, n->key, sizeof(n->key),
+		p) != 1) {
+		mtls__nonce_clear(n);
+		return mtls_err_ssl(err, MTLS_E_INTERNAL, "cannot set up nonces");
+	}
 	return 0;
 }
 
-static void
-nonce_mac(const struct mtls__nonces *n, const unsigned char ctr[8],
+void
+mtls__nonce_clear(struct mtls__nonces *n)
+{
+	EVP_MAC_CTX_free(n->mac);
+	OPENSSL_cleanse(n, sizeof(*n));
+}
+
+/* 16 bytes of HMAC-SHA256(key, CTR) into OUT; -1 when OpenSSL fails. */
+static int
+nonce_mac(struct mtls__nonces *n, const unsigned char ctr[8],
     unsigned char out[16])
 {
 	unsigned char md[32];
-	unsigned int ml = 0;
+	size_t ml = 0;
 
-	HMAC(EVP_sha256(), n->key, sizeof(n->key), ctr, 8, md, &ml);
+	/* A NULL key starts again with the key already set. */
+	if (n->mac == NULL || EVP_MAC_init(n->mac, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(n->mac, ctr, 8) != 1 ||
+	    EVP_MAC_final(n->mac, md, &ml, sizeof(md)) != 1 || ml != 32) {
+		ERR_clear_error();
+		return -1;
+	}
 	memcpy(out, md, 16);
+	return 0;
 }
 
 void
@@ -647,7 +677,9 @@ mtls__nonce_new(struct mtls__nonces *n, char out[40])
 	for (i = 0; i < 8; i++) {
 		raw[i] = (unsigned char)(c >> (56 - 8 * i));
 	}
-	nonce_mac(n, raw, raw + 8);
+	if (nonce_mac(n, raw, raw + 8) != 0) {
+		memset(raw + 8, 0, 16);         /* a nonce nobody can redeem */
+	}
 	/* Clear the slot this counter will use when it is redeemed. */
 	n->used[(c % MTLS__NONCE_WINDOW) / 8] &= (unsigned char)~(1u << (c % 8));
 	s = mtls__b64url_enc(raw, sizeof(raw));
@@ -672,8 +704,8 @@ mtls__nonce_take(struct mtls__nonces *n, const char *s)
 	for (i = 0; i < 8; i++) {
 		c = c << 8 | raw[i];
 	}
-	nonce_mac(n, raw, mac);
-	ok = CRYPTO_memcmp(mac, raw + 8, 16) == 0 && c < n->next &&
+	ok = nonce_mac(n, raw, mac) == 0 &&
+	    CRYPTO_memcmp(mac, raw + 8, 16) == 0 && c < n->next &&
 	    n->next - c <= MTLS__NONCE_WINDOW;
 	free(raw);
 	if (!ok) {

@@ -40,6 +40,10 @@
 #include "online/ca_serve_int.h"
 #include "pki/tlsid_int.h"
 
+/* A reload that found the CA lock held tries again once a tick for this
+ * many ticks (seconds), then waits for the next reload. */
+#define OWN_RETRY_TICKS 600
+
 /* ---- TLS ---- */
 
 /* Every client certificate is accepted at the TLS layer and judged by
@@ -161,8 +165,10 @@ have_serial(struct mtls_ca *ca)
 
 /* The server's own identity, issued by the CA into CA_DIR/online/ the
  * first time and again when it is within a day of expiring. */
+/* NOWAIT: a reload inside the event loop, which must not stall behind a
+ * command holding the CA lock: MTLS_E_BUSY at once instead of a wait. */
 static int
-own_identity(struct casrv *s, char *cert, char *key, size_t len,
+own_identity(struct casrv *s, char *cert, char *key, size_t len, int nowait,
     struct mtls_err *err)
 {
 	char dir[4096], sans[600];
@@ -171,7 +177,7 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	struct mtls_err ignore;
 	X509 *x, *have;
 	EVP_PKEY *k;
-	int ok, moved, days = 0, secs = 0;
+	int ok, moved, days = 0, secs = 0, took = 0, rc;
 
 	snprintf(dir, sizeof(dir), "%s/online", mtls_ca_dir(s->ca));
 	snprintf(cert, len, "%s/ca-serve.chain.pem", dir);
@@ -206,6 +212,9 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 		    "expires within a day: renew the CA before serving", mtls_ca_dir(
 		    s->ca));
 	}
+	if (nowait && mtls__ca_lock_wait(s->ca, 0, &took, err) != 0) {
+		return -1;
+	}
 	listen_san(s->o.listen, sans, sizeof(sans));
 	memset(&io, 0, sizeof(io));
 	io.name = "ca-serve";
@@ -216,7 +225,8 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	io.out_dir = dir;
 	fs = mtls_fileset_new(1, err);
 	if (fs == NULL) {
-		return -1;
+		rc = -1;
+		goto out;
 	}
 	/* Moving to a rollover's new issuer: a renewal, which records the
 	 * old certificate as superseded, so the rollover does not wait for it. */
@@ -230,16 +240,18 @@ own_identity(struct casrv *s, char *cert, char *key, size_t len,
 	} else {
 		x = mtls_identity_issue(s->ca, &io, fs, err);
 	}
-	if (x == NULL || mtls_fileset_commit(fs, err) != 0) {
-		X509_free(x);
-		mtls_fileset_free(fs);
-		return -1;
+	rc = x == NULL || mtls_fileset_commit(fs, err) != 0 ? -1 : 0;
+	if (rc == 0) {
+		mtls__casrv_log(s, "issued its own TLS certificate (%s, %d days) "
+		    "into %s", io.sans, io.days, dir);
 	}
-	mtls__casrv_log(s, "issued its own TLS certificate (%s, %d days) into "
-	    "%s", io.sans, io.days, dir);
 	X509_free(x);
 	mtls_fileset_free(fs);
-	return 0;
+out:
+	if (took) {
+		mtls_ca_release(s->ca);
+	}
+	return rc;
 }
 
 
@@ -258,6 +270,13 @@ on_group(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
 	mtls__casrv_group_flush(arg);
+}
+
+static void
+on_lock_idle(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	mtls__casrv_lock_release(arg);
 }
 
 static void
@@ -382,10 +401,16 @@ casrv_reload(struct casrv *s, const char *why)
 	}
 	/* Its own certificate moves to the new issuer when it can; the one
 	 * it has stays trusted through the overlap, so a busy inventory
-	 * does not hold the issuer back. */
-	if (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), &err) != 0) {
-		mtls__casrv_log(s, "%s: keeps its TLS certificate for now: %s", why,
-		    err.msg);
+	 * does not hold the issuer back. A command holding the CA lock
+	 * (up to $MTLS_LOCK_WAIT) must not stop the loop: the next ticks
+	 * try again (own_retry). */
+	s->own_retry = 0;
+	if (s->o.cert == NULL && own_identity(s, cert, key, sizeof(cert), 1, &err) != 0) {
+		if (err.code == MTLS_E_BUSY) {
+			s->own_retry = OWN_RETRY_TICKS;
+		}
+		mtls__casrv_log(s, "%s: keeps its TLS certificate for now: %s%s", why,
+		    err.msg, s->own_retry ? " (tried again every second)" : "");
 		memset(&err, 0, sizeof(err));
 	}
 	if ((ctx = tls_ctx(s, s->o.cert ? s->o.cert : cert, s->o.key ? s->o.key : key,
@@ -425,6 +450,37 @@ fail:
 	return -1;
 }
 
+/* A tick's second try at moving its own certificate after a reload found
+ * the CA lock held; never waits for the lock. */
+static void
+own_retry(struct casrv *s)
+{
+	struct mtls_err err;
+	char cert[4200], key[4200];
+	SSL_CTX *ctx;
+
+	memset(&err, 0, sizeof(err));
+	s->own_retry--;
+	if (own_identity(s, cert, key, sizeof(cert), 1, &err) != 0) {
+		if (err.code == MTLS_E_BUSY && s->own_retry > 0) {
+			return;
+		}
+		s->own_retry = 0;
+		mtls__casrv_log(s, "gives up moving its TLS certificate until the "
+		    "next reload (SIGHUP): %s", err.msg);
+		return;
+	}
+	s->own_retry = 0;
+	if ((ctx = tls_ctx(s, cert, key, NULL, &err)) == NULL) {
+		mtls__casrv_log(s, "keeps its TLS certificate: %s", err.msg);
+		return;
+	}
+	SSL_CTX_free(s->ctx); /* open connections hold a reference */
+	s->ctx = ctx;
+	mtls__casrv_log(s, "the CA lock is free: serves its TLS certificate "
+	    "from the current issuer");
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -450,6 +506,9 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		casrv_reload(s, "the CA's files changed");
 	}
 	s->stamp_seen = seen;
+	if (s->own_retry > 0 && s->o.cert == NULL) {
+		own_retry(s);
+	}
 	if (mtls__casrv_crl_refresh(s, 0, &err) != 0 &&
 	    err.code != MTLS_E_BUSY) { /* busy: the next tick builds it */
 		mtls__casrv_log(s, "cannot refresh the CRL: %s", err.msg);
@@ -592,6 +651,9 @@ casrv_free(struct casrv *s)
 	if (s->group_ev != NULL) {
 		event_free(s->group_ev);
 	}
+	if (s->lock_idle_ev != NULL) {
+		event_free(s->lock_idle_ev);
+	}
 	if (s->base != NULL) {
 		event_base_free(s->base);
 	}
@@ -656,7 +718,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg, struct mtls_err *err)
 	if (open_ca(s, err) != 0) {
 		goto out;
 	}
-	if (o->cert == NULL && own_identity(s, cert, key, sizeof(cert), err) != 0) {
+	if (o->cert == NULL && own_identity(s, cert, key, sizeof(cert), 0, err) != 0) {
 		goto out;
 	}
 	s->ctx = tls_ctx(s, o->cert ? o->cert : cert, o->key ? o->key : key,
@@ -686,6 +748,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg, struct mtls_err *err)
 	 * commit is all read and signed before the next one). */
 	if (s->base != NULL && event_base_priority_init(s->base, 3) == 0) {
 		s->group_ev = event_new(s->base, -1, 0, on_group, s);
+		s->lock_idle_ev = evtimer_new(s->base, on_lock_idle, s);
 	}
 	if (s->group_ev != NULL && event_priority_set(s->group_ev, 2) == 0) {
 		s->est.group = 1;

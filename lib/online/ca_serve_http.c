@@ -233,6 +233,41 @@ group_failed(struct est_resp *r, const struct mtls_err *e)
 }
 
 void
+mtls__casrv_lock_release(struct casrv *s)
+{
+	if (mtls__ca_group_open(s->ca) || !mtls__ca_lock_held(s->ca)) {
+		return;
+	}
+	mtls_ca_release(s->ca);
+	s->lock_since = 0;
+	s->lock_releases++;
+}
+
+/* After a group commit: the CA lock stays for the next group unless it
+ * was held long enough or a command waits for it (it is taken again, at
+ * the earliest, once the waiter has had it). */
+static void
+lock_keep(struct casrv *s)
+{
+	struct timeval idle = {0, LOCK_IDLE_MS * 1000};
+	int64_t now = mtls__mono_ms();
+
+	if (!mtls__ca_lock_held(s->ca)) {
+		s->lock_since = 0;
+		return;
+	}
+	if (s->lock_since == 0) {
+		s->lock_since = now;
+	}
+	if (s->lock_idle_ev == NULL || now - s->lock_since >= LOCK_HOLD_MS ||
+	    mtls__ca_lock_wanted(s->ca)) {
+		mtls__casrv_lock_release(s);
+		return;
+	}
+	evtimer_add(s->lock_idle_ev, &idle);
+}
+
+void
 mtls__casrv_group_flush(void *arg)
 {
 	struct casrv *s = arg;
@@ -244,7 +279,8 @@ mtls__casrv_group_flush(void *arg)
 		return;
 	}
 	mtls_err_clear(&e);
-	rc = mtls__ca_group_commit(s->ca, &e);
+	rc = mtls__ca_group_commit(s->ca, 1, &e);
+	lock_keep(s);
 	if (rc != 0) {
 		mtls__casrv_log(s, "cannot commit %zu enrollment(s): %s", s->nheld,
 		    e.msg);
@@ -555,6 +591,9 @@ route_metrics(struct casrv *s, struct evhttp_request *req)
 		s->group_commits},
 	    {"mtls_ca_group_answers_total", "counter", "EST answers that waited "
 		"for a group commit.", "", s->group_answers},
+	    {"mtls_ca_lock_releases_total", "counter", "Times the CA lock, kept "
+		"across a burst of enrollments, was given up.", "",
+		s->lock_releases},
 	    {"mtls_ca_ocsp_requests_total", "counter", "OCSP requests.", "",
 		os.requests},
 	};
@@ -590,6 +629,29 @@ route_acme(struct casrv *s, struct evhttp_request *req, const char *op)
 	}
 }
 
+/* 1 when URL (a CRL URL the CA puts in certificates) names PATH on
+ * this server: the same path, the host and port being this server's to
+ * know. */
+static int
+url_path_is(const char *url, const char *path)
+{
+	const char *p;
+
+	if (url == NULL || (p = strstr(url, "://")) == NULL) {
+		return 0;
+	}
+	p = strchr(p + 3, '/');
+	return p != NULL && strcmp(p, path) == 0;
+}
+
+static int
+is_pem_path(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n >= 4 && strcmp(path + n - 4, ".pem") == 0;
+}
+
 void
 mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 {
@@ -613,6 +675,16 @@ mtls__casrv_on_request(struct evhttp_request *req, void *arg)
 	mtls__casrv_group_flush(s);
 	if (strncmp(path, ACME_PREFIX, strlen(ACME_PREFIX)) == 0) {
 		route_acme(s, req, path + strlen(ACME_PREFIX));
+	} else if (url_path_is(mtls_ca_previous_crl_url(s->ca), path) &&
+		   (mtls_ca_previous(s->ca) != NULL || s->crl_final)) {
+		/* The URL in the old issuer's certificates, when the rollover
+		 * gave the new one its own: the old issuer's CRL (its final
+		 * one once retired), whatever the path is. */
+		route_crl(s, req, is_pem_path(path), 1);
+	} else if (url_path_is(mtls_ca_crl_url(s->ca), path) &&
+		   strcmp(path, "/crl-previous.der") != 0 &&
+		   strcmp(path, "/crl-previous.pem") != 0) {
+		route_crl(s, req, is_pem_path(path), 0);
 	} else if (strcmp(path, "/crl.der") == 0 || strcmp(path, "/crl") == 0) {
 		route_crl(s, req, 0, 0);
 	} else if (strcmp(path, "/crl.pem") == 0) {

@@ -4,6 +4,7 @@
 # the key/cert/chain directory, a JKS and a legacy PKCS#12 export, a PEM
 # export, an nginx bundle and a Tomcat bundle all carry the new serial
 # (read back by openssl and keytool), and nginx, reloaded, serves it.
+# Identities issued by issue --batch are recorded too.
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
 
@@ -109,6 +110,26 @@ check_output "... the rebuilt snippet still names $T/crl.pem" \
 nginx_conf "$T/nginx-crl" "$T/b-crl/nginx.conf"
 check "nginx -t accepts the rebuilt bundle (it reads the CRL)" \
 	nginx -t -p "$T/nginx-crl" -c "$T/nginx-crl/nginx.conf"
+
+# --- issue --batch records each name's directory and PKCS#12, as issue does ---
+printf 'f1 client\nf2 server dns:f2.example\n' >fleet.txt
+check "issue --batch --p12 into fleet/" $MTLS issue --batch fleet.txt --out fleet \
+	--p12 --pass "file:$T/store.pass"
+check_output "list --deployments names f2's directory" "files +.*/fleet\$" \
+	$MTLS list f2 --deployments
+check_output "... and f2's PKCS#12 (with its password reference)" "p12 +.*/fleet/f2.p12" \
+	$MTLS list f2 --deployments
+F2=$(openssl x509 -in fleet/f2.crt -noout -serial)
+mkdir -p batch-elsewhere
+check "renew f2 from another directory" sh -c "cd batch-elsewhere && $MTLS renew f2"
+F2NEW=$(openssl x509 -in fleet/f2.crt -noout -serial)
+check "renew wrote f2's files where the batch put them" test "$F2NEW" != "$F2"
+check "... not into the directory it ran in" test ! -e batch-elsewhere/f2.crt
+check_output "fleet/f2.p12 carries the renewed certificate" "^$F2NEW\$" \
+	sh -c "openssl pkcs12 -in fleet/f2.p12 -passin file:store.pass -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial"
+check_output "fleet/f2.key matches the renewed certificate" \
+	"$(openssl x509 -in fleet/f2.crt -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64)" \
+	sh -c "openssl pkey -in fleet/f2.key -pubout -outform DER | sha256sum | cut -c1-64"
 
 # --- rotate goes on past a copy it cannot write ---
 for n in r1 r2; do

@@ -190,6 +190,46 @@ else
 	fail "ca serve did not start"; cat "$T/caserve.log"
 fi
 
+# Renewal with the same key: a new validity, the same subject, key
+# identifier and constraints; a leaf issued before verifies under it.
+cp online/ca.crt inter-old.crt
+cp web.crt web-before-renewal.crt
+check_status "renewing a certificate the root did not sign is refused" 1 \
+	"$MTLS" ca renew-intermediate --ca-dir root --ca-pass env:ROOT_PASS web.crt --out x.pem
+check_status "renewing needs --out" 2 \
+	"$MTLS" ca renew-intermediate --ca-dir root --ca-pass env:ROOT_PASS inter-old.crt
+check_output "the root renews the intermediate" "renewed with the same key" \
+	"$MTLS" ca renew-intermediate --ca-dir root --ca-pass env:ROOT_PASS inter-old.crt \
+	--days 3000 --out online-1.renewed.pem
+head -n "$(grep -n 'END CERTIFICATE' online-1.renewed.pem | head -1 | cut -d: -f1)" \
+	online-1.renewed.pem >inter-new.crt
+check "... a new serial" test "$(openssl x509 -in inter-new.crt -noout -serial)" != \
+	"$(openssl x509 -in inter-old.crt -noout -serial)"
+check "... a later notAfter" test "$(openssl x509 -in inter-new.crt -noout -enddate)" != \
+	"$(openssl x509 -in inter-old.crt -noout -enddate)"
+for f in -subject -pubkey "-ext subjectKeyIdentifier,basicConstraints,nameConstraints"; do
+	check "... the same $f" test "$(openssl x509 -in inter-new.crt -noout $f)" = \
+		"$(openssl x509 -in inter-old.crt -noout $f)"
+done
+check_output "the root's inventory: the old certificate superseded, the new one valid" \
+	"online-1 +ca +valid" "$MTLS" list --ca-dir root
+check_status "install without --renewal refuses to replace it" 1 \
+	"$MTLS" ca install --dir online online-1.renewed.pem
+check_status "--renewal of another intermediate's chain is refused" 1 \
+	"$MTLS" ca install --dir other --renewal online-1.renewed.pem
+check_status "installing the old chain as a renewal is refused (not longer)" 1 \
+	"$MTLS" ca install --dir online --renewal online-1.chain.pem
+check "the renewal is installed" "$MTLS" ca install --dir online --renewal online-1.renewed.pem
+check "ca.crt is the renewed certificate" cmp online/ca.crt inter-new.crt
+check "openssl verifies a leaf issued before the renewal under the renewed intermediate" \
+	openssl verify -x509_strict -CAfile root/ca.crt -untrusted inter-new.crt web-before-renewal.crt
+check "the intermediate keeps issuing, its chain carrying the renewed certificate" \
+	"$MTLS" issue --ca-dir online after --profile server --san dns:after.example.com
+check "... which verifies too" \
+	openssl verify -x509_strict -CAfile root/ca.crt -untrusted online/ca.chain.pem after.crt
+check "... and its chain file holds the renewed intermediate" \
+	grep -qxF "$(tail -n 2 inter-new.crt | head -n 1)" after.chain.pem
+
 # Revoking the intermediate at the root revokes everything below it.
 check "the root revokes the intermediate" \
 	"$MTLS" revoke --ca-dir root online-1 --reason keyCompromise

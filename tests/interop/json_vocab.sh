@@ -74,6 +74,18 @@ json trust cmd_trust.c 1 $MTLS trust status --system --system-dir sysdir --json
 json ca_show cmd_ca.c 0 $MTLS ca show --json
 json issue cmd_issue.c 0 $MTLS issue jsonid --profile node --san dns:j.example --p12 \
 	--pass pass:pw-123456 --out ids --json
+printf 'b1 client\nb2 server dns:b2.example\n' >batch.txt
+json issue_batch cmd_issue.c 0 $MTLS issue --batch batch.txt --out batch --json
+json issue_batch_again cmd_issue.c 0 $MTLS issue --batch batch.txt --out batch --json
+json sign cmd_sign.c 0 $MTLS sign csr/part.csr --profile client --name partjson \
+	--subject-allow 'CN=*' --out part.crt --json
+json sign_renew cmd_sign.c 0 $MTLS sign csr/part.csr --profile client --name partjson \
+	--subject-allow 'CN=*' --renew --out part2.crt --json
+json test_ok cmd_test.c 0 $MTLS test "https://127.0.0.1:$P" --get --cert clients/cli.crt \
+	--key clients/cli.key --ca pki/ca.crt --json
+json test_closed cmd_test.c 1 $MTLS test "https://127.0.0.1:$(free_port)" --cert clients/cli.crt \
+	--key clients/cli.key --ca pki/ca.crt --timeout 3 --json
+json rotate_dry cmd_renew.c 0 $MTLS rotate --expiring 36500d --dry-run --json
 json verify_ok cmd_verify.c 0 $MTLS verify servers/web/web.chain.pem --purpose server --host localhost --json
 json verify_revoked cmd_verify.c 1 $MTLS verify clients/old.crt --json
 json verify_superseded cmd_verify.c 0 $MTLS verify clients/old-cli.crt --json
@@ -128,6 +140,45 @@ ser = subprocess.run(["openssl", "x509", "-in", "ids/jsonid.crt", "-noout", "-se
                      capture_output=True, text=True).stdout.strip().split("=")[1]
 assert d["certificate"]["serial"] == ser and d["certificate"]["sans"] == ["dns:j.example"], d
 '
+check "issue --batch --json: each identity as issue prints it; a re-run lists them as skipped" python3 -c '
+import json, subprocess
+d = json.load(open("out/issue_batch.json"))
+assert [i["name"] for i in d["issued"]] == ["b1", "b2"] and d["skipped"] == [], d
+b2 = d["issued"][1]
+assert b2["profile"] == "server" and b2["files"][1] == "batch/b2.crt", b2
+ser = subprocess.run(["openssl", "x509", "-in", "batch/b2.crt", "-noout", "-serial"],
+                     capture_output=True, text=True).stdout.strip().split("=")[1]
+assert b2["certificate"]["serial"] == ser and b2["certificate"]["sans"] == ["dns:b2.example"], b2
+again = json.load(open("out/issue_batch_again.json"))
+assert again["issued"] == [] and [x["name"] for x in again["skipped"]] == ["b1", "b2"], again
+'
+check "sign --json: the certificate written, the CSR to compare with the partner" python3 -c '
+import json, subprocess
+d = json.load(open("out/sign.json"))
+assert d["name"] == "partjson" and d["origin"] == "partner" and d["files"] == ["part.crt", "part.chain.pem"], d
+ser = subprocess.run(["openssl", "x509", "-in", "part.crt", "-noout", "-serial"],
+                     capture_output=True, text=True).stdout.strip().split("=")[1]
+assert d["certificate"]["serial"] == ser and d["supersedes"] is None, d
+dgst = subprocess.run("openssl req -in csr/part.csr -outform DER | openssl dgst -sha256 -r",
+                      shell=True, capture_output=True, text=True).stdout.split()[0]
+assert d["csr"]["sha256"] == dgst, (d["csr"], dgst)
+r = json.load(open("out/sign_renew.json"))
+assert r["supersedes"] == d["certificate"]["serial"] != r["certificate"]["serial"], r
+'
+check "test --json: the steps with their times, and the error object when it failed" python3 -c '
+import json
+ok = json.load(open("out/test_ok.json"))
+assert ok["succeeded"] is True and "error" not in ok, ok
+assert any("TLS handshake done" in s["message"] for s in ok["steps"]), ok["steps"]
+bad = json.load(open("out/test_closed.json"))
+assert bad["succeeded"] is False and bad["error"]["exit_status"] == 1 and bad["error"]["code"], bad
+'
+check "rotate --dry-run --json: the names due, nothing renewed, the partner skipped" python3 -c '
+import json
+d = json.load(open("out/rotate_dry.json"))
+assert d["dry_run"] is True and d["renewed"] == [] and "web" in d["due"], d
+assert {"name": "partjson", "reason": "signed from a partner\x27s CSR"} in d["skipped"], d["skipped"]
+'
 check "ca show: the CA certificate as every other certificate object" python3 -c '
 import json
 c = json.load(open("out/ca_show.json"))["certificate"]
@@ -137,6 +188,33 @@ check "probe findings: check and about" python3 -c '
 import json
 f = json.load(open("out/probe.json"))["findings"]
 assert f and all("check" in x and "about" in x for x in f), f
+'
+
+# renew and rotate last: they replace the files the checks above read.
+# jsonid's PKCS#12 was made with a pass: password, which is never recorded:
+# without --store-pass that copy keeps the old certificate.
+json renew_stale cmd_renew.c 1 $MTLS renew jsonid --json
+json renew cmd_renew.c 0 $MTLS renew jsonid --store-pass pass:pw-123456 --json
+check "renew --json: the new identity; the error object when a copy kept the old one" python3 -c '
+import json, subprocess
+st = json.load(open("out/renew_stale.json"))
+assert st["name"] == "jsonid" and st["error"]["exit_status"] == 1 and "ids/jsonid.p12" not in st["files"], st
+d = json.load(open("out/renew.json"))
+assert "error" not in d and d["files"][1].endswith("ids/jsonid.crt"), d
+ser = subprocess.run(["openssl", "x509", "-in", "ids/jsonid.crt", "-noout", "-serial"],
+                     capture_output=True, text=True).stdout.strip().split("=")[1]
+assert d["certificate"]["serial"] == ser != st["certificate"]["serial"], (d, st)
+'
+json rotate cmd_renew.c 0 $MTLS rotate --expiring 36500d --store-pass pass:pw-123456 --json
+check "rotate --json: every due name renewed, each as renew prints it" python3 -c '
+import json, subprocess
+d = json.load(open("out/rotate.json"))
+assert d["dry_run"] is False and "error" not in d, d
+assert sorted(r["name"] for r in d["renewed"]) == sorted(d["due"]) and "web" in d["due"], d
+web = [r for r in d["renewed"] if r["name"] == "web"][0]
+ser = subprocess.run(["openssl", "x509", "-in", "servers/web/web.crt", "-noout", "-serial"],
+                     capture_output=True, text=True).stdout.strip().split("=")[1]
+assert web["certificate"]["serial"] == ser, web
 '
 
 # Every file of src/ that offers --json is covered above.

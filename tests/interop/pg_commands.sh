@@ -71,6 +71,14 @@ check "ca sign-intermediate" $MTLS ca sign-intermediate sub/ca.csr --name sub --
 check "... recorded in the root's database" test "$(rows "name='sub'")" = 1
 check "ca install" $MTLS ca install --dir sub sub.chain.pem
 check "the intermediate issues" $MTLS issue --ca-dir sub leaf --profile server --san dns:leaf.test --out sub-out
+# renew-intermediate: the same key, a new row in the root's database, the
+# old one superseded; the leaf issued before verifies under the renewal
+check "ca renew-intermediate" $MTLS ca renew-intermediate sub/ca.crt --days 2000 --out sub.renewed.pem
+check "... recorded in the root's database, the old row superseded" \
+	test "$(rows "name='sub'")" = 2 -a "$(rows "name='sub' AND superseded_by IS NOT NULL")" = 1
+check "ca install --renewal" $MTLS ca install --dir sub --renewal sub.renewed.pem
+check "openssl verifies the earlier leaf under the renewed intermediate" \
+	openssl verify -CAfile ca/ca.crt -untrusted sub/ca.crt sub-out/leaf.crt
 
 # ocsp serve answers from PostgreSQL, and sees a revocation made by
 # another process

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `mtls ca migrate-db`: a CA kept in SQLite moves into PostgreSQL (a real
-# server started here) with every certificate, revocation, token and audit
-# event, all or nothing; a database holding state is refused without
+# server started here) with every certificate, revocation, token, audit
+# event, signing policy (with its certificate policy OIDs) and deployment
+# record, all or nothing; a database holding state is refused without
 # --force; the CA then serves from PostgreSQL.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg_lib.sh"
@@ -16,6 +17,10 @@ check_status "migrate-db without --to is a usage error (2)" 2 $MTLS ca migrate-d
 
 $MTLS ca init --dir ca --name "CN=Moving CA" >/dev/null || exit 1
 for n in c1 c2 c3 c4 c5; do $MTLS issue --ca-dir ca --profile client --out out "$n" >/dev/null || exit 1; done
+# Deployment records (schema migration 6): issue notes out/, export a copy.
+$MTLS export c1 --ca-dir ca --to pem --from out --out "$T/c1-copy.pem" >/dev/null || exit 1
+# A signing policy with a certificate policy OID (schema migration 7).
+$MTLS policy add partners --ca-dir ca --profile client --cert-policy 1.3.6.1.4.1.99999.7.1 >/dev/null || exit 1
 $MTLS revoke --ca-dir ca c2 --reason keyCompromise >/dev/null
 $MTLS revoke --ca-dir ca c4 >/dev/null
 $MTLS crl --ca-dir ca --out before.crl >/dev/null
@@ -41,6 +46,10 @@ kill "$SERVE"; wait "$SERVE" 2>/dev/null
 $MTLS list --ca-dir ca >list.before
 $MTLS token list --ca-dir ca --all >tokens.before
 $MTLS audit --ca-dir ca 2>/dev/null | wc -l >audit.before
+$MTLS list --ca-dir ca --deployments >deploy.before
+$MTLS policy show partners --ca-dir ca >policy.before
+check "deployments are recorded before the move (c1: out/ and its PEM copy)" \
+	test "$(grep -c '^c1 ' deploy.before)" -ge 2
 
 # All or nothing: a target that fails at the third certificate keeps none,
 # and the CA stays on SQLite.
@@ -67,6 +76,14 @@ $MTLS list --ca-dir ca >list.after
 check "every certificate and revocation is there (mtls list identical)" cmp list.before list.after
 $MTLS token list --ca-dir ca --all >tokens.after
 check "every token is there, used, unused and revoked alike" cmp tokens.before tokens.after
+$MTLS list --ca-dir ca --deployments >deploy.after
+check "every deployment record moved (list --deployments identical)" cmp deploy.before deploy.after
+check "the deployment rows live in PostgreSQL" test \
+	"$(pg_sql moved "SELECT count(*) FROM deployments WHERE name='c1'")" -ge 2
+$MTLS policy show partners --ca-dir ca >policy.after
+check "the signing policy moved with its certificate policy OID" cmp policy.before policy.after
+check "... stored in PostgreSQL" test \
+	"$(pg_sql moved "SELECT cert_policies FROM policies WHERE name='partners'")" = 1.3.6.1.4.1.99999.7.1
 check "the audit trail moved" test "$($MTLS audit --ca-dir ca 2>/dev/null | wc -l)" = "$(cat audit.before)"
 check "the rows now live in PostgreSQL" test \
 	"$(pg_sql moved "SELECT count(*)||' '||sum(CASE WHEN status='revoked' THEN 1 ELSE 0 END) FROM certs")" = \

@@ -303,10 +303,10 @@ check_output "max body: a larger body gets 413" '^413$' \
 check "json log lines parse and carry the principal" python3 -c '
 import json, sys
 lines = [json.loads(l) for l in open("serve2.log")]
-assert any(l.get("principal") == "reader" and l.get("status") == 403 for l in lines)'
+assert any(l.get("principal") == "reader" and l.get("http_status") == 403 for l in lines)'
 sed -i 's/allow=test:\//allow=test:\/ allow=activate:\/content\/shared/' map.txt
 kill -HUP $SERVE2
-check "map reload is logged" wait_log serve2.log '"msg": *"reloaded'
+check "map reload is logged" wait_log serve2.log '"message": *"reloaded'
 check_output "after SIGHUP the new map grants reader /content/shared" '^200$' \
 	post "$U2" reader Activate /content/shared/r.txt --data-binary @changed.txt
 echo "principal broken allow=test:/" >>map.txt

@@ -112,7 +112,9 @@ n = 0
 for line in open(sys.argv[1], encoding="utf-8"):
     rec = json.loads(line)
     for k, v in rec.items():
-        if v == "(null)" or (v is None and k != "outcome"):
+        # docs/json.md: a field the request did not have is null.
+        if v == "(null)" or (v is None and k not in ("principal", "serial",
+                "method", "uri", "action", "path", "item", "sha256", "subject")):
             sys.exit("null field in %r" % line)
     n += rec.get("event") == "request"
 print(n)
@@ -124,7 +126,7 @@ check "the invalid byte is shown, not dropped" grep -qF '"path":"/content/\\xff.
 check "the valid UTF-8 stays as is" grep -qF '"path":"/content/café"' json.log
 check "the refused CN's newline is escaped in JSON too" grep -qE 'CN=evil[\\]+0AFORGED' json.log
 check "... and its record carries the leaf's fingerprint and escaped subject" \
-	sh -c "grep -F '\"fingerprint\":\"$evil_fp\"' json.log | grep -qE '\"subject\":\"/CN=evil[\\\\]+x0AFORGED principal=root'"
+	sh -c "grep -F '\"sha256\":\"$evil_fp\"' json.log | grep -qE '\"subject\":\"/CN=evil[\\\\]+x0AFORGED principal=root'"
 check "the spaced CN is one JSON string" grep -qF '"principal":"evil FORGED principal=root status=200"' json.log
 
 # --- deadlines, sizes, framing ---------------------------------------------

@@ -8,7 +8,8 @@ The vocabulary is the table in docs/json.md: one row per field name,
 snake_case name of that table (except inside a `map`, whose keys are data),
 and its value must have the type of its row. Types:
   string, integer, boolean, object, map (object keyed by data; its values are
-  strings), time (RFC 3339 UTC "2026-11-22T11:54:46Z"), sha256 / sha1
+  strings), time (RFC 3339 UTC "2026-11-22T11:54:46Z", or with
+  milliseconds "...46.125Z" as log lines have them), sha256 / sha1
   (lower-case hex, 64 / 40 digits), hex (lower-case hex), serial (upper-case
   hex, as openssl prints it), strings (array of strings), objects (array of
   objects); a trailing "?" allows null.
@@ -20,7 +21,8 @@ import re
 import sys
 
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+# To the second; log lines carry milliseconds.
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")
 ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|\s*([a-z0-9?]+)\s*\|")
 TYPES = {"string", "integer", "boolean", "object", "map", "time", "sha256",
          "sha1", "hex", "serial", "strings", "objects"}

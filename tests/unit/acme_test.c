@@ -321,9 +321,9 @@ test_nonces_and_b64url(void **state)
 {
 	struct mtls__nonces *n = malloc(sizeof(*n));
 	struct mtls_err e;
-	char a[40], b[40];
+	char a[40], b[40], *forged;
 	size_t len;
-	unsigned char *d;
+	unsigned char *d, *da;
 
 	(void)state;
 	assert_int_equal(mtls__nonce_init(n, &e), 0);
@@ -335,6 +335,29 @@ test_nonces_and_b64url(void **state)
 	assert_int_equal(mtls__nonce_take(n, a), 1);
 	assert_int_equal(mtls__nonce_take(n, ""), 0);
 	assert_int_equal(mtls__nonce_take(n, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 0);
+	/* A counter we issued, unused and in the window, with another MAC;
+	 * and a MAC of ours on another counter: only the MAC refuses them. */
+	mtls__nonce_new(n, a);
+	mtls__nonce_new(n, b);
+	d = mtls__b64url_dec(b, strlen(b), &len);
+	assert_non_null(d);
+	assert_int_equal(len, 24);
+	d[23] ^= 1;
+	forged = mtls__b64url_enc(d, len);
+	assert_int_equal(mtls__nonce_take(n, forged), 0);
+	free(forged);
+	d[23] ^= 1;
+	da = mtls__b64url_dec(a, strlen(a), &len);
+	assert_non_null(da);
+	memcpy(d, da, 8);                           /* a's counter, b's MAC */
+	free(da);
+	forged = mtls__b64url_enc(d, 24);
+	assert_int_equal(mtls__nonce_take(n, forged), 0);
+	free(forged);
+	free(d);
+	assert_int_equal(mtls__nonce_take(n, a), 1);
+	assert_int_equal(mtls__nonce_take(n, b), 1);
+	mtls__nonce_clear(n);
 	free(n);
 	d = mtls__b64url_dec("aGk", 3, &len);
 	assert_non_null(d);

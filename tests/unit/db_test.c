@@ -4,7 +4,8 @@
  * violations as MTLS_E_EXISTS, rollback, a guarded UPDATE that only one
  * of two connections wins, the schema migrated and the CRL number
  * shared, passwords refused in URLs, an unreachable server as
- * MTLS_E_BUSY. */
+ * MTLS_E_BUSY; and migrate-db's copy list covering every table and column
+ * of the latest SQLite schema. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,6 +191,37 @@ test_inventory_schema_and_crl_number(void **state)
 	mtls__inv_close(a);
 }
 
+/* The latest SQLite inventory passes migrate-db's coverage guard; a table
+ * or a column a future migration adds without a copy-list entry fails it,
+ * named. */
+static void
+test_migrate_copies_every_table(void **state)
+{
+	struct fx *f = *state;
+	struct mtls_inv *inv;
+	struct mtls_db *db;
+	struct mtls_err e;
+
+	inv = mtls__inv_open(f->where, NULL, 1, &e);
+	if (inv == NULL) {
+		fail_msg("inv_open: %s", e.msg);
+	}
+	db = mtls__inv_db(inv);
+	if (mtls__migrate_check_tables(db, &e) != 0) {
+		fail_msg("latest schema not covered: %s", e.msg);
+	}
+	exec_ok(db, "ALTER TABLE deployments ADD COLUMN owner TEXT");
+	assert_int_equal(mtls__migrate_check_tables(db, &e), -1);
+	assert_int_equal(e.code, MTLS_E_INTERNAL);
+	assert_non_null(strstr(e.msg, "deployments.owner"));
+	exec_ok(db, "ALTER TABLE deployments DROP COLUMN owner");
+	assert_int_equal(mtls__migrate_check_tables(db, &e), 0);
+	exec_ok(db, "CREATE TABLE crl_shards(id INTEGER)");
+	assert_int_equal(mtls__migrate_check_tables(db, &e), -1);
+	assert_non_null(strstr(e.msg, "table crl_shards"));
+	mtls__inv_close(inv);
+}
+
 static void
 test_url_password_refused(void **state)
 {
@@ -234,6 +266,8 @@ main(void)
 		setup_pg, teardown),
 	    cmocka_unit_test_setup_teardown(test_inventory_schema_and_crl_number,
 		setup_pg, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrate_copies_every_table,
+		setup_sqlite, teardown),
 	    cmocka_unit_test(test_url_password_refused),
 	    cmocka_unit_test(test_unreachable_is_busy),
 	};

@@ -15,6 +15,7 @@
 
 #include "mtls/explain.h"
 #include "mtls/inspect.h"
+#include "mtls/revocation.h"
 #include "test_pki.h"
 
 struct fx {
@@ -421,6 +422,38 @@ verify_crl(void **state)
 	EVP_PKEY_free(wrong);
 }
 
+/* opts->revocation runs the shared walk on the chain verify built: with
+ * --ocsp semantics and a responder that cannot answer (port 1), the
+ * verdict is a refusal naming the certificate, fail-closed; without it
+ * the same chain passes and nothing is asked. */
+static void
+verify_ocsp_walk(void **state)
+{
+	struct fx *f = *state;
+	struct mtls_revocation_opts r;
+	struct mtls_verify_opts o;
+	struct mtls_err e;
+	long code = 0;
+
+	memset(&o, 0, sizeof(o));
+	memset(&r, 0, sizeof(r));
+	o.ca_file = f->ca_file;
+	o.purpose = MTLS_PURPOSE_CLIENT;
+	assert_int_equal(mtls_verify_cert(f->client, NULL, &o, &code, &e), 0);
+	r.ocsp = 1;
+	r.ocsp_url = "http://127.0.0.1:1/";
+	r.ocsp_timeout_ms = 2000;
+	o.revocation = &r;
+	assert_int_equal(mtls_verify_cert(f->client, NULL, &o, &code, &e), -1);
+	assert_int_equal(e.code, MTLS_E_VERIFY);
+	assert_int_equal(code, X509_V_ERR_CERT_REVOKED);
+	assert_non_null(strstr(e.msg, "certificate CN=cli"));
+	assert_non_null(strstr(e.msg, "no OCSP answer (fail-closed)"));
+	/* A chain that fails before revocation keeps its own reason. */
+	assert_int_equal(mtls_verify_cert(f->stranger, NULL, &o, &code, &e), -1);
+	assert_null(strstr(e.msg, "OCSP"));
+}
+
 int
 main(void)
 {
@@ -429,6 +462,7 @@ main(void)
 	    cmocka_unit_test(verify_expired_sentence),
 	    cmocka_unit_test(verify_trust_file_errors),
 	    cmocka_unit_test(verify_crl),
+	    cmocka_unit_test(verify_ocsp_walk),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

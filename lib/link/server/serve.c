@@ -536,7 +536,7 @@ mtls_serve_run(const struct mtls_serve_config *cfg, struct mtls_err *err)
 	}
 	mtls__serve_gen_describe(&srv, "listening");
 	if (opts->map == NULL) {
-		mtls__serve_log(&srv, "warn", "--insecure-no-map: no principal map; "
+		mtls__serve_log(&srv, "warning", "--insecure-no-map: no principal map; "
 		    "every client certificate the CA has signed is its CN with "
 		    "full access to %s", opts->root);
 	}

@@ -44,7 +44,7 @@ emit(struct serve *srv, json_t *obj, const char *text)
 	}
 	if (s == NULL && text == NULL) {
 		text = srv->opts.log_json
-		    ? "{\"event\":\"log_error\",\"msg\":\"a log record "
+		    ? "{\"event\":\"log_error\",\"message\":\"a log record "
 		      "could not be encoded (out of memory)\"}"
 		    : "log_error: a log record could not be encoded (out of "
 		      "memory)";
@@ -70,11 +70,18 @@ mtls__serve_log(struct serve *srv, const char *level, const char *fmt, ...)
 	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
 		emit(srv, json_pack("{s:s, s:s, s:s}", "time", now, "level",
-		    level, "msg", msg), NULL);
+		    level, "message", msg), NULL);
 		return;
 	}
 	snprintf(line, sizeof(line), "%s %s %s", now, level, msg);
 	emit(srv, NULL, line);
+}
+
+/* The JSON form of the text log's "-": null (docs/json.md). */
+static const char *
+absent(const char *s)
+{
+	return s != NULL && *s != '\0' && strcmp(s, "-") != 0 ? s : NULL;
 }
 
 void
@@ -87,10 +94,11 @@ mtls__serve_log_handshake(struct serve *srv, const char *peer, const char *key,
 	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
 		mtls__serve_log_escape(subject, 0, subj, sizeof(subj));
-		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+		/* docs/json.md: "-" (no certificate) is null there. */
+		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?}",
 		    "time", now, "event", "handshake_failed", "peer", peer,
-		    "reason_key", key, "reason", why, "fingerprint", fp,
-		    "subject", subj), NULL);
+		    "reason_key", key, "reason", why, "sha256", absent(fp),
+		    "subject", absent(subj)), NULL);
 		return;
 	}
 	mtls__serve_log_escape(subject, SERVE_ESC_FIELD, subj, sizeof(subj));
@@ -140,15 +148,20 @@ mtls__serve_log_access(struct serve *srv, const struct serve_access *a)
 
 	mtls__serve_now(now, sizeof(now));
 	if (srv->opts.log_json) {
+		/* In docs/json.md's vocabulary: absent fields are null, the
+		 * HTTP status is http_status (status is a certificate's
+		 * standing), the duration an integer with its unit. */
 		escape_fields(a, 0, &f);
-		emit(srv, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
-				    "s:s, s:s, s:i, s:I, s:I, s:f, s:s?}",
+		emit(srv, json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, "
+				    "s:s?, s:s?, s:s?, s:i, s:I, s:I, s:I, s:s*}",
 		    "time", now, "event", "request", "peer", dash(a->peer),
-		    "principal", f.principal, "serial", f.serial,
-		    "method", f.method, "uri", f.uri, "action", f.action,
-		    "path", f.path, "item", f.item, "status", a->status,
+		    "principal", absent(f.principal), "serial", absent(f.serial),
+		    "method", absent(f.method), "uri", absent(f.uri),
+		    "action", absent(f.action), "path", absent(f.path),
+		    "item", absent(f.item), "http_status", a->status,
 		    "bytes_in", (json_int_t)a->bytes_in, "bytes_out",
-		    (json_int_t)a->bytes_out, "ms", a->ms, "outcome",
+		    (json_int_t)a->bytes_out, "duration_us",
+		    (json_int_t)(a->ms * 1000.0 + 0.5), "outcome",
 		    a->outcome != NULL ? f.outcome : NULL), NULL);
 		return;
 	}
