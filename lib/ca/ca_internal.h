@@ -60,6 +60,8 @@ struct mtls__lock;
 struct mtls__lock *mtls__lock_take(const char *dir, long wait_ms, char **prev,
     struct mtls_err *err);
 void mtls__lock_drop(struct mtls__lock *lk);
+/* 1 when someone waits for DIR/lock now (a fresh DIR/lock.want). */
+int mtls__lock_wanted(const char *dir);
 /* journal.c: mtls_ca_begin under the CA lock, waiting at most WAIT_MS
  * (MTLS_E_BUSY after); mtls_ca_commit/_rollback release it again unless
  * it was held before. For a server that writes between commands. */
@@ -92,8 +94,15 @@ int mtls__ca_group_leave(struct mtls_ca *ca, int keep, struct mtls_err *err);
 /* 1 while a group's transaction is open (answers must wait for it). */
 int mtls__ca_group_open(const struct mtls_ca *ca);
 /* Commits the open group (0 when none is open); on failure nothing of
- * the group was recorded. */
-int mtls__ca_group_commit(struct mtls_ca *ca, struct mtls_err *err);
+ * the group was recorded. KEEP_LOCK: the CA lock stays held for the
+ * next group (a burst); the caller releases it (mtls_ca_release) when
+ * idle, after a bounded time, or when mtls__ca_lock_wanted. */
+int mtls__ca_group_commit(struct mtls_ca *ca, int keep_lock,
+    struct mtls_err *err);
+/* 1 while this handle holds the CA lock. */
+int mtls__ca_lock_held(const struct mtls_ca *ca);
+/* 1 when another process waits for the CA lock. */
+int mtls__ca_lock_wanted(const struct mtls_ca *ca);
 /* A fileset stage hook (ARG: the lock): notes PATH's directory. */
 int mtls__lock_note(const char *path, void *arg, struct mtls_err *err);
 /* Removes temporary files of a killed writer from CA_DIR and from the

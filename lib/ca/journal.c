@@ -368,7 +368,7 @@ group_flush(struct mtls_ca *ca)
 	}
 	if (ca->group_open) {
 		/* No server to answer (or it did not commit): commit here. */
-		mtls__ca_group_commit(ca, &e);
+		mtls__ca_group_commit(ca, 0, &e);
 	}
 }
 
@@ -403,6 +403,12 @@ lock_within(struct mtls_ca *ca, long wait_ms, struct mtls_err *err)
 
 	if (ca->lock != NULL) {
 		return 0;
+	}
+	/* A server (bounded wait) steps aside for a command that waits: it
+	 * answers "come back later" until the command has had its turn. */
+	if (wait_ms >= 0 && mtls__lock_wanted(ca->dir)) {
+		return mtls_err_set(err, MTLS_E_BUSY, "the CA is busy: a command "
+		    "is waiting for %s/lock", ca->dir);
 	}
 	ca->lock = mtls__lock_take(ca->dir, wait_ms, &prev, err);
 	if (ca->lock == NULL) {
@@ -517,12 +523,27 @@ mtls__ca_group_open(const struct mtls_ca *ca)
 }
 
 int
-mtls__ca_group_commit(struct mtls_ca *ca, struct mtls_err *err)
+mtls__ca_lock_held(const struct mtls_ca *ca)
+{
+	return ca->lock != NULL;
+}
+
+int
+mtls__ca_lock_wanted(const struct mtls_ca *ca)
+{
+	return mtls__lock_wanted(ca->dir);
+}
+
+int
+mtls__ca_group_commit(struct mtls_ca *ca, int keep_lock, struct mtls_err *err)
 {
 	if (!ca->group_open) {
 		return 0;
 	}
 	ca->group_open = 0;
+	if (keep_lock) {
+		ca->txn_lock = 0; /* the commit leaves it held */
+	}
 	if (ca->group_failed) {
 		ca->group_failed = 0;
 		mtls_ca_rollback(ca);

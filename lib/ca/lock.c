@@ -21,6 +21,8 @@
 #include "base/internal.h"
 
 #define LOCK_NAME "lock"
+#define LOCK_WANT_NAME "lock.want"
+#define LOCK_WANT_FRESH 2 /* seconds a waiter's "want" counts */
 #define LOCK_WAIT_DEFAULT 30 /* seconds; $MTLS_LOCK_WAIT overrides */
 #define LOCK_TEXT_MAX 65536
 
@@ -131,6 +133,39 @@ read_lock_text(int fd)
 	return buf;
 }
 
+/* DIR/lock.want, touched by whoever waits for the lock on every poll: a
+ * server that keeps the lock across a burst of writes gives it up when it
+ * sees a fresh one (mtls__lock_wanted), so waiters do not starve. */
+static void
+want_path(const char *lock_path, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s", lock_path, LOCK_WANT_NAME + strlen(LOCK_NAME));
+}
+
+static void
+want_touch(const char *want)
+{
+	int fd = open(want, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	/* Only a hint: without it the waiter still gets the lock once the
+	 * holder is idle or its bounded hold ends. */
+	if (fd >= 0) {
+		(void)futimens(fd, NULL);
+		close(fd);
+	}
+}
+
+int
+mtls__lock_wanted(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/" LOCK_WANT_NAME, dir);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    time(NULL) - st.st_mtime <= LOCK_WANT_FRESH;
+}
+
 /* WAIT_MS < 0: $MTLS_LOCK_WAIT (a command); else milliseconds (an event
  * loop that answers "come back later" rather than stall). */
 static int
@@ -140,23 +175,33 @@ wait_for(int fd, const char *path, long wait_ms, struct mtls_err *err)
 				  : (double)wait_ms / 1000.0;
 	double start = now_seconds();
 	long delay_ms = 5;
-	char holder[256];
+	char holder[256], want[PATH_MAX + 8];
+	int wanted = 0;
 
+	want_path(path, want, sizeof(want));
 	for (;;) {
 		struct timespec ts;
 
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (wanted) {
+				(void)unlink(want);
+			}
 			return 0;
 		}
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			return mtls_err_sys(err, MTLS_E_IO, "cannot lock %s", path);
 		}
 		if (now_seconds() - start >= wait) {
+			if (wanted) {
+				(void)unlink(want);
+			}
 			holder_line(fd, holder, sizeof(holder));
 			return mtls_err_set(err, MTLS_E_BUSY, "the CA is busy: %s is "
 			    "held by %s; waited %.1f s (set MTLS_LOCK_WAIT=SECONDS to "
 			    "wait longer)", path, holder, wait);
 		}
+		want_touch(want);
+		wanted = 1;
 		ts.tv_sec = 0;
 		ts.tv_nsec = delay_ms * 1000000L;
 		nanosleep(&ts, NULL);

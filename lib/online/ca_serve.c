@@ -273,6 +273,13 @@ on_group(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+on_lock_idle(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	mtls__casrv_lock_release(arg);
+}
+
+static void
 crl_cache_clear(struct crl_cache *c)
 {
 	OPENSSL_free(c->der);
@@ -644,6 +651,9 @@ casrv_free(struct casrv *s)
 	if (s->group_ev != NULL) {
 		event_free(s->group_ev);
 	}
+	if (s->lock_idle_ev != NULL) {
+		event_free(s->lock_idle_ev);
+	}
 	if (s->base != NULL) {
 		event_base_free(s->base);
 	}
@@ -738,6 +748,7 @@ mtls_ca_serve_run(const struct mtls_ca_serve_config *cfg, struct mtls_err *err)
 	 * commit is all read and signed before the next one). */
 	if (s->base != NULL && event_base_priority_init(s->base, 3) == 0) {
 		s->group_ev = event_new(s->base, -1, 0, on_group, s);
+		s->lock_idle_ev = evtimer_new(s->base, on_lock_idle, s);
 	}
 	if (s->group_ev != NULL && event_priority_set(s->group_ev, 2) == 0) {
 		s->est.group = 1;

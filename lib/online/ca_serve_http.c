@@ -233,6 +233,41 @@ group_failed(struct est_resp *r, const struct mtls_err *e)
 }
 
 void
+mtls__casrv_lock_release(struct casrv *s)
+{
+	if (mtls__ca_group_open(s->ca) || !mtls__ca_lock_held(s->ca)) {
+		return;
+	}
+	mtls_ca_release(s->ca);
+	s->lock_since = 0;
+	s->lock_releases++;
+}
+
+/* After a group commit: the CA lock stays for the next group unless it
+ * was held long enough or a command waits for it (it is taken again, at
+ * the earliest, once the waiter has had it). */
+static void
+lock_keep(struct casrv *s)
+{
+	struct timeval idle = {0, LOCK_IDLE_MS * 1000};
+	int64_t now = mtls__mono_ms();
+
+	if (!mtls__ca_lock_held(s->ca)) {
+		s->lock_since = 0;
+		return;
+	}
+	if (s->lock_since == 0) {
+		s->lock_since = now;
+	}
+	if (s->lock_idle_ev == NULL || now - s->lock_since >= LOCK_HOLD_MS ||
+	    mtls__ca_lock_wanted(s->ca)) {
+		mtls__casrv_lock_release(s);
+		return;
+	}
+	evtimer_add(s->lock_idle_ev, &idle);
+}
+
+void
 mtls__casrv_group_flush(void *arg)
 {
 	struct casrv *s = arg;
@@ -244,7 +279,8 @@ mtls__casrv_group_flush(void *arg)
 		return;
 	}
 	mtls_err_clear(&e);
-	rc = mtls__ca_group_commit(s->ca, &e);
+	rc = mtls__ca_group_commit(s->ca, 1, &e);
+	lock_keep(s);
 	if (rc != 0) {
 		mtls__casrv_log(s, "cannot commit %zu enrollment(s): %s", s->nheld,
 		    e.msg);
@@ -555,6 +591,9 @@ route_metrics(struct casrv *s, struct evhttp_request *req)
 		s->group_commits},
 	    {"mtls_ca_group_answers_total", "counter", "EST answers that waited "
 		"for a group commit.", "", s->group_answers},
+	    {"mtls_ca_lock_releases_total", "counter", "Times the CA lock, kept "
+		"across a burst of enrollments, was given up.", "",
+		s->lock_releases},
 	    {"mtls_ca_ocsp_requests_total", "counter", "OCSP requests.", "",
 		os.requests},
 	};

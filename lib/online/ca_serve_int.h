@@ -46,6 +46,11 @@ struct held_answer {
  * when it is this large or this old (bounded latency under a storm). */
 #define GROUP_MAX 64
 #define GROUP_MAX_MS 20
+/* The CA lock is kept from one group to the next during a burst: given
+ * up when no group came for LOCK_IDLE_MS, when it was held LOCK_HOLD_MS,
+ * or at once when a command waits for it (DIR/lock.want). */
+#define LOCK_IDLE_MS 50
+#define LOCK_HOLD_MS 1000
 
 struct crl_cache {
 	unsigned char *der;
@@ -89,6 +94,9 @@ struct casrv {
 	struct event *group_ev;      /* the lowest priority: runs when idle */
 	int64_t group_start;         /* mtls__mono_ms of the first held */
 	unsigned long long group_commits, group_answers;
+	struct event *lock_idle_ev;  /* gives the CA lock up when idle */
+	int64_t lock_since;          /* mtls__mono_ms when kept, 0: not held */
+	unsigned long long lock_releases;
 	unsigned long long by_op[4]; /* cacerts, simpleenroll,
 	                                simplereenroll, csrattrs */
 	unsigned long long by_status[6]; /* 1xx..5xx */
@@ -144,6 +152,9 @@ int mtls__casrv_crl_refresh(struct casrv *s, int prev, struct mtls_err *err);
  * when the commit failed, a "send it again" in their place). The CA's
  * group flush callback; a no-op when no group is open. */
 void mtls__casrv_group_flush(void *arg);
+
+/* Gives the CA lock up (when held) unless a group is open. */
+void mtls__casrv_lock_release(struct casrv *s);
 
 /* evhttp's callback for every request: routes by path prefix. */
 void mtls__casrv_on_request(struct evhttp_request *req, void *arg);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The CA lock beside a running `mtls ca serve` and `ca sign-intermediate`.
-# The server takes the lock for each write only: commands beside it never
-# wait for the server's life, and a write of the server never lands while
-# a command holds the lock (it answers "retry later" instead). Then an
+# The server keeps the lock across a burst of writes only: it gives it up
+# when idle (commands beside it never wait for the server's life) and
+# steps aside for a command that waits (DIR/lock.want), and a write of the
+# server never lands while a command holds the lock (it answers "retry
+# later" instead). Then an
 # enrollment storm runs beside issue, revoke, crl and sign-intermediate:
 # every one succeeds, serials are unique, one current certificate per name.
 . "$(dirname "$0")/lib.sh"
@@ -52,6 +54,17 @@ MTLS_LOCK_WAIT=5 $MTLS issue beside --profile client --out out >b.out 2>&1
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ $rc = 0 ] && pass "issue beside a running server after it wrote: $ms ms" || fail "issue beside serve: $(cat b.out)"
+
+# A command waiting for the lock (a fresh ca/lock.want): the server does
+# not take the lock before it, and answers "retry later".
+node w1 || exit 1
+touch ca/lock.want
+s=$(enroll w1)
+rm -f ca/lock.want
+n=$(sqlite3 ca/inventory.db "select count(*) from certs where name='w1'")
+[ "$s" = 202 ] && [ "$n" = 0 ] && pass "an enrollment while a command waits for the CA lock: 202, nothing signed" ||
+	fail "enrollment beside a waiting command: HTTP $s, $n rows for w1"
+[ "$(enroll w1)" = 200 ] && pass "the same enrollment once no command waits: 200" || fail "retry after the waiter"
 
 # While a command holds the lock, the server signs nothing: it answers
 # 202 (retry later) and signs once the lock is free.

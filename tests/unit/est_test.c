@@ -421,7 +421,7 @@ flush_cb(void *arg)
 	struct fx *f = arg;
 	struct mtls_err e;
 
-	assert_int_equal(mtls__ca_group_commit(f->base.ca, &e), 0);
+	assert_int_equal(mtls__ca_group_commit(f->base.ca, 0, &e), 0);
 }
 
 /* Group commit: enrollments share one transaction; none is durable (so
@@ -515,7 +515,7 @@ test_group_lost(void **state)
 	assert_int_equal(resp.status, 200);
 	assert_int_equal(resp.issued, 1);
 	free(resp.body);
-	assert_int_equal(mtls__ca_group_commit(f->base.ca, &e), 0);
+	assert_int_equal(mtls__ca_group_commit(f->base.ca, 0, &e), 0);
 	assert_int_equal(committed(f, "h1"), 1);
 	free(b1);
 	free(a1);
