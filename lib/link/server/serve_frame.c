@@ -449,14 +449,25 @@ frame_written(struct bufferevent *bev, void *arg)
 	f->http_written(bev, arg);
 }
 
+/* Tells evhttp, late, that its response is out. Only while evhttp still
+ * waits for it: once it freed the connection (bufferevent_free clears the
+ * callbacks at once, while the filter itself, and so F, is finalised
+ * later) or installed its own write callback again, the news is stale and
+ * would complete a response of a connection that is gone. */
 static void
 deliver_now(evutil_socket_t fd, short what, void *arg)
 {
 	struct serve_frame *f = arg;
+	bufferevent_data_cb wr = NULL;
+	void *cbarg = NULL;
 
 	(void)fd, (void)what;
-	if (f->write_pending && f->http_written != NULL) {
-		f->write_pending = 0;
+	if (!f->write_pending || f->http_written == NULL || f->bev == NULL) {
+		return;
+	}
+	f->write_pending = 0;
+	bufferevent_getcb(f->bev, NULL, &wr, NULL, &cbarg);
+	if (wr == frame_written && cbarg == f->http_arg) {
 		f->http_written(f->bev, f->http_arg);
 	}
 }
