@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -12,84 +11,7 @@
 #include "mtls/file.h"
 #include "mtls/pki.h"
 #include "mtls/revocation.h"
-
-struct body {
-	unsigned char *data;
-	size_t len;
-	int too_big;
-};
-
-static size_t
-on_data(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct body *b = arg;
-	size_t n = size * nmemb;
-	unsigned char *p;
-
-	if (b->len + n > MTLS_CRL_FETCH_MAX) {
-		b->too_big = 1;
-		return 0;
-	}
-	p = realloc(b->data, b->len + n + 1);
-	if (p == NULL) {
-		return 0;
-	}
-	memcpy(p + b->len, ptr, n);
-	b->data = p;
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
-/* GETs URL (http or https only, no redirects) into *B. */
-static int
-http_get(const char *url, long timeout_ms, struct body *b,
-    struct mtls_err *err)
-{
-	struct mtls_err bad;
-	char curl_err[CURL_ERROR_SIZE] = "";
-	long code = 0;
-	CURLcode rc;
-	CURL *c;
-	int ret = -1;
-
-	/* The URL comes from a certificate, data someone else wrote: the one
-	 * URL rule applies before libcurl sees it. */
-	memset(&bad, 0, sizeof(bad));
-	if (mtls_url_check(url, MTLS_URL_HTTP, &bad) != 0) {
-		return mtls_err_set(err, MTLS_E_FORMAT, "CRL distribution point: %s",
-		    bad.msg);
-	}
-	c = curl_easy_init();
-	if (c == NULL) {
-		return mtls_err_set(err, MTLS_E_INTERNAL, "cannot start libcurl");
-	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-	rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
-		mtls_err_set(err, MTLS_E_PEER, "CRL distribution point %s: %s", url,
-		    b->too_big ? "larger than 16 MiB"
-			       : curl_err[0] ? curl_err : curl_easy_strerror(rc));
-		goto out;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	if (code != 200) {
-		mtls_err_set(err, MTLS_E_PEER,
-		    "CRL distribution point %s answered HTTP %ld", url, code);
-		goto out;
-	}
-	ret = 0;
-out:
-	curl_easy_cleanup(c);
-	return ret;
-}
+#include "revocation/revocation_int.h"
 
 /* Appends CRL to *PEM as one "X509 CRL" block. */
 static int
@@ -154,7 +76,7 @@ int
 mtls_crl_fetch(const char *url, long timeout_ms, char **pem, size_t *len,
     struct mtls_err *err)
 {
-	struct body b = {NULL, 0, 0};
+	struct mtls__fetched b = {NULL, 0, MTLS_CRL_FETCH_MAX, 0};
 	unsigned char *fdata = NULL;
 	size_t flen = 0;
 	int rc = -1;
@@ -172,7 +94,8 @@ mtls_crl_fetch(const char *url, long timeout_ms, char **pem, size_t *len,
 		mtls_file_free(fdata, flen);
 	} else if (strncmp(url, "http://", 7) == 0 ||
 	    strncmp(url, "https://", 8) == 0) {
-		if (http_get(url, timeout_ms, &b, err) == 0) {
+		if (mtls__revocation_http("CRL distribution point", url, NULL, NULL,
+		    0, timeout_ms, &b, err) == 0) {
 			rc = to_pem(url, b.data != NULL ? b.data :
 			    (const unsigned char *)"", b.len, pem, len, err);
 		}

@@ -80,4 +80,22 @@ int mtls__ocsp_query_lim(X509 *cert, X509 *issuer, const char *url,
 /* Answers kept now (expired ones included until replaced). */
 size_t mtls__ocsp_cache_size(struct mtls__ocsp_cache *c);
 
+/* A response body fetched by mtls__revocation_http: DATA (NUL-terminated,
+ * the caller frees it), LEN bytes; more than MAX bytes sets TOO_BIG. */
+struct mtls__fetched {
+	unsigned char *data;
+	size_t len;
+	size_t max;
+	int too_big;
+};
+
+/* One HTTP(S) exchange with URL (checked by the one URL rule; http and
+ * https only; no redirects; TIMEOUT_MS in all): a POST of BODY (BODY_LEN
+ * bytes, Content-Type CTYPE) or, with BODY NULL, a GET. The answer must
+ * be 200; its body lands in *F. WHAT names the URL's role in messages
+ * ("OCSP responder", "CRL distribution point"). */
+int mtls__revocation_http(const char *what, const char *url,
+    const char *ctype, const unsigned char *body, size_t body_len,
+    long timeout_ms, struct mtls__fetched *f, struct mtls_err *err);
+
 #endif
