@@ -62,6 +62,22 @@ cli_json_print(json_t *doc)
 	json_decref(doc);
 }
 
+int
+cli_json_report(json_t *report, const struct mtls_err *err)
+{
+	int status = 0;
+
+	if (err != NULL) {
+		json_t *e = cli_json_error(err);
+
+		status = (int)json_integer_value(json_object_get(e, "exit_status"));
+		json_object_set_new(report, "error", e);
+		fprintf(stderr, "mtls: %s\n", err->msg);
+	}
+	cli_json_print(report);
+	return status;
+}
+
 static void
 json_error_print(const char *msg, const char *name, int status)
 {

@@ -42,6 +42,12 @@ json_t *cli_json_error(const struct mtls_err *err);
 /* Prints DOC on stdout (indented, one document) and frees it. */
 void cli_json_print(json_t *doc);
 
+/* Ends a report that may carry a failure beside what was done (test,
+ * renew, rotate, issue --batch): with ERR (non-NULL) the report gains
+ * "error" and the message goes to stderr too. Prints and frees REPORT;
+ * returns the exit status (0 without ERR). */
+int cli_json_report(json_t *report, const struct mtls_err *err);
+
 /* The object of an identity written as NAME.key, NAME.crt, NAME.chain.pem
  * (and NAME.p12 with P12) into DIR: {name, profile, files, certificate}
  * (issue, issue --batch, renew, rotate); PROFILE NULL leaves it out. */

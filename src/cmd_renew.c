@@ -263,12 +263,7 @@ cmd_renew(int argc, char **argv)
 		/* Renewed: the identity, and why copies were left behind. */
 		json_t *v = json_incref(json_array_get(a.renewed, 0));
 
-		if (rc != 0) {
-			json_object_set_new(v, "error", cli_json_error(&err));
-			fprintf(stderr, "mtls: %s\n", err.msg);
-			rc = mtls_err_exit_status(err.code);
-		}
-		cli_json_print(v);
+		rc = cli_json_report(v, rc != 0 ? &err : NULL);
 	} else {
 		rc = rc == 0 ? 0 : cli_fail(&err);
 	}
@@ -352,7 +347,6 @@ rotate_json(const struct renew_args *a, const struct due *d,
     const struct mtls_err *err)
 {
 	json_t *v, *due = json_array();
-	int status = 0;
 	size_t i;
 
 	for (i = 0; i < d->n; i++) {
@@ -360,15 +354,7 @@ rotate_json(const struct renew_args *a, const struct due *d,
 	}
 	v = json_pack("{s:b, s:o, s:O, s:O}", "dry_run", a->dry_run, "due", due,
 	    "renewed", a->renewed, "skipped", d->skipped);
-	if (err != NULL) {
-		json_t *e = cli_json_error(err);
-
-		status = (int)json_integer_value(json_object_get(e, "exit_status"));
-		json_object_set_new(v, "error", e);
-		fprintf(stderr, "mtls: %s\n", err->msg);
-	}
-	cli_json_print(v);
-	return status;
+	return cli_json_report(v, err);
 }
 
 int

@@ -89,7 +89,7 @@ test_json(const struct mtls_testconn_opts *o, struct mtls_err *err)
 	size_t len = 0;
 	FILE *log = open_memstream(&buf, &len);
 	json_t *v, *steps;
-	int rc, status = 0;
+	int rc;
 
 	if (log == NULL) {
 		mtls_err_sys(err, MTLS_E_INTERNAL, "open_memstream");
@@ -106,15 +106,7 @@ test_json(const struct mtls_testconn_opts *o, struct mtls_err *err)
 	free(buf);
 	v = json_pack("{s:s, s:b, s:o}", "target", o->url, "succeeded", rc == 0,
 	    "steps", steps);
-	if (rc != 0) {
-		json_t *e = cli_json_error(err);
-
-		status = (int)json_integer_value(json_object_get(e, "exit_status"));
-		json_object_set_new(v, "error", e);
-		fprintf(stderr, "mtls: %s\n", err->msg);
-	}
-	cli_json_print(v);
-	return status;
+	return cli_json_report(v, rc != 0 ? err : NULL);
 }
 
 int

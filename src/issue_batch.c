@@ -331,7 +331,6 @@ static int
 batch_json(const struct batch *b, const struct mtls_err *err)
 {
 	json_t *v, *skipped = json_array();
-	int status = 0;
 	size_t i;
 
 	for (i = 0; i < b->n; i++) {
@@ -341,15 +340,7 @@ batch_json(const struct batch *b, const struct mtls_err *err)
 		}
 	}
 	v = json_pack("{s:O, s:o}", "issued", b->issued, "skipped", skipped);
-	if (err != NULL) {
-		json_t *e = cli_json_error(err);
-
-		status = (int)json_integer_value(json_object_get(e, "exit_status"));
-		json_object_set_new(v, "error", e);
-		fprintf(stderr, "mtls: %s\n", err->msg);
-	}
-	cli_json_print(v);
-	return status;
+	return cli_json_report(v, err);
 }
 
 int
