@@ -122,8 +122,10 @@ PY
 	done < tokens | sed '$d' > storm.cfg
 	run_phase storm storm.cfg
 	ST_WALL=$WALL ST_CPU=$CPU
+	# The server's peak resident memory (KiB), connections and all.
+	HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$SRV/status")
 	kill "$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null || true
-	echo "$TOKEN_S $EN_WALL $EN_CPU $ST_WALL $ST_CPU" > result
+	echo "$TOKEN_S $EN_WALL $EN_CPU $ST_WALL $ST_CPU $HWM" > result
 	cd ..
 }
 
@@ -141,10 +143,11 @@ print("|---|---|---|---|---|---|---|---|---|---|")
 label = {"enroll": "simpleenroll (token, keep-alive)",
          "storm": "simplereenroll storm (own certificate, new TLS connection each)"}
 srvname = {"base": "--base build", "mtls": "this build"}
-tokens = []
+tokens, peaks = [], []
 for srv in sys.argv[6:]:
-    token_s, en_wall, en_cpu, st_wall, st_cpu = (float(x) for x in open(srv + "/result").read().split())
+    token_s, en_wall, en_cpu, st_wall, st_cpu, hwm = (float(x) for x in open(srv + "/result").read().split())
     tokens.append("%s %.2f s" % (srvname[srv], token_s))
+    peaks.append("%s %.1f MiB" % (srvname[srv], hwm / 1024))
     phases = {"enroll": (en_wall, en_cpu), "storm": (st_wall, st_cpu)}
     for ph in ("enroll", "storm"):
         lat, ok = [], 0
@@ -160,4 +163,5 @@ for srv in sys.argv[6:]:
             srvname[srv], label[ph], ok, nodes, nodes - ok, wall, ok / wall, pct(0.50), pct(0.99), cpu,
             ok / max(cpu, 0.01)))
 print("token create --batch, %d tokens: %s" % (nodes, ", ".join(tokens)))
+print("CA server peak resident memory: %s" % ", ".join(peaks))
 PY

@@ -314,11 +314,20 @@ check_revocation(struct doctor *d, struct dfile *c, STACK_OF(X509) *verified)
 {
 	struct mtls_err e = {MTLS_OK, ""};
 	char note[1024];
+	int depth = 0;
 
 	if (!mtls__revcheck_active(d->rev)) {
 		return;
 	}
-	if (mtls__revcheck_chain(d->rev, verified, note, sizeof(note), &e) != 0) {
+	if (mtls__revcheck_chain_at(d->rev, verified, note, sizeof(note), &depth,
+		&e) != 0) {
+		/* A leaf that cert_revoked reported already (the inventory's
+		 * or the CRL's word, with the fix naming the identity) is
+		 * reported once: the walk stops at it, so it has nothing
+		 * further to say about this chain. */
+		if (depth == 0 && c->leaf_revoked) {
+			return;
+		}
 		mtls__report_add(d->r, MTLS_SEV_ERROR, "chain_revoked", c->path,
 		    "replace the revoked certificate (or have its CA's "
 		    "responder answer); peers that check revocation refuse it",
@@ -451,6 +460,7 @@ check_standing(struct doctor *d, struct dfile *c, X509 *leaf)
 	if (strcmp(st.state, "revoked") == 0) {
 		mtls__report_add(d->r, MTLS_SEV_ERROR, "cert_revoked", c->path,
 		    st.fix, "%s: %s", c->path, st.detail);
+		c->leaf_revoked = 1;
 	} else if (strcmp(st.state, "superseded") == 0) {
 		mtls__report_add(d->r, MTLS_SEV_WARN, "cert_superseded", c->path,
 		    st.fix, "%s: %s", c->path, st.detail);

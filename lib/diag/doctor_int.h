@@ -27,6 +27,7 @@ struct dfile {
 	STACK_OF(X509) *certs; /* as in the file, in order */
 	EVP_PKEY *key;
 	int key_used; /* a certificate matched this key */
+	int leaf_revoked; /* cert_revoked was reported for its leaf */
 };
 
 struct doctor {

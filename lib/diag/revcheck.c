@@ -96,6 +96,7 @@ struct walk {
 	char *note;
 	size_t note_len;
 	int checked; /* certificates checked by CRL or OCSP */
+	int depth;   /* of the certificate being checked */
 };
 
 static void
@@ -219,6 +220,7 @@ one_cert(X509 *cert, X509 *issuer, int depth, void *arg)
 {
 	struct walk *w = arg;
 
+	w->depth = depth;
 	if (w->rc->crls != NULL) {
 		if (one_crl(w, cert) != 0) {
 			return -1;
@@ -232,6 +234,15 @@ int
 mtls__revcheck_chain(const struct mtls__revcheck *rc, STACK_OF(X509) *chain,
     char *note, size_t note_len, struct mtls_err *err)
 {
+	int depth;
+
+	return mtls__revcheck_chain_at(rc, chain, note, note_len, &depth, err);
+}
+
+int
+mtls__revcheck_chain_at(const struct mtls__revcheck *rc, STACK_OF(X509) *chain,
+    char *note, size_t note_len, int *refused_depth, struct mtls_err *err)
+{
 	struct walk w;
 
 	if (note != NULL && note_len > 0) {
@@ -240,6 +251,7 @@ mtls__revcheck_chain(const struct mtls__revcheck *rc, STACK_OF(X509) *chain,
 	if (!mtls__revcheck_active(rc)) {
 		return 0;
 	}
+	*refused_depth = 0;
 	if (sk_X509_num(chain) < 1) {
 		/* Never accept what could not be checked. */
 		return mtls_err_set(err, MTLS_E_VERIFY, "the verified chain is "
@@ -251,6 +263,7 @@ mtls__revcheck_chain(const struct mtls__revcheck *rc, STACK_OF(X509) *chain,
 	w.note = note;
 	w.note_len = note_len;
 	if (mtls__rev_walk(chain, 0, one_cert, &w) != 0) {
+		*refused_depth = w.depth;
 		return -1;
 	}
 	if (w.checked == 0 && (note == NULL || note[0] == '\0')) {

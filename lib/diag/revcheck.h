@@ -45,4 +45,11 @@ int mtls__revcheck_active(const struct mtls__revcheck *rc);
 int mtls__revcheck_chain(const struct mtls__revcheck *rc,
     STACK_OF(X509) *chain, char *note, size_t note_len, struct mtls_err *err);
 
+/* mtls__revcheck_chain; on -1, *REFUSED_DEPTH gets the depth of the
+ * certificate refused (0 the leaf), so a caller that reported the leaf's
+ * revocation already can tell a second report of it from news. */
+int mtls__revcheck_chain_at(const struct mtls__revcheck *rc,
+    STACK_OF(X509) *chain, char *note, size_t note_len, int *refused_depth,
+    struct mtls_err *err);
+
 #endif

@@ -104,6 +104,7 @@ tls_ctx(struct casrv *s, const char *cert, const char *key,
 		goto fail;
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
+	names = NULL; /* the context's now: not freed again on failure */
 	names = NULL;
 	/* Re-enrollment renews whatever profile the node has: a server-only
 	 * certificate (no clientAuth EKU) is still its proof of identity
@@ -115,6 +116,16 @@ tls_ctx(struct casrv *s, const char *cert, const char *key,
 	/* Ask for a certificate, do not require one (simpleenroll has none). */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mtls-ca", 7);
+	/* One TLS 1.3 session ticket per handshake, not OpenSSL's two: a
+	 * node resumes at most once before its next renewal, and each
+	 * ticket is sealed and written for nothing in a storm of new
+	 * connections. Idle connections give their buffers back (many are
+	 * open at once in a storm). */
+	if (SSL_CTX_set_num_tickets(ctx, 1) != 1) {
+		mtls_err_ssl(err, MTLS_E_INTERNAL, "SSL_CTX_set_num_tickets");
+		goto fail;
+	}
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	sk_X509_pop_free(chain, X509_free);
 	EVP_PKEY_free(pk);
 	return ctx;

@@ -34,6 +34,12 @@ has() { python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 sys.exit(not any(f["check"] == sys.argv[2] and f["severity"] == sys.argv[3] for f in d["findings"]))' "$T/doc.json" "$1" "$2"; }
+# count_revoked FILE: how many findings report FILE revoked.
+count_revoked() { python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(sum(1 for f in d["findings"] if f["check"] in ("cert_revoked", "chain_revoked")
+    and f.get("about") == sys.argv[2]))' "$T/doc.json" "$1"; }
 
 check_status "revoked certificate, no --crl: exit 1" 1 doc bad
 check "... cert_revoked (error), from the fetched CRL" has cert_revoked error
@@ -48,6 +54,13 @@ check_fails "... no crl_fetched finding" has crl_fetched info
 check_status "--crl given: it is used, nothing fetched" 1 doc bad --crl www/root.crl
 check_fails "... no crl_fetched finding" has crl_fetched info
 check "... cert_revoked (error)" has cert_revoked error
+# The chain walk (every certificate but the root) reaches the same leaf
+# through the same CRL: one finding for it, the one naming its standing.
+check_output "... reported once: one revocation finding for bad.crt" '^1$' \
+	count_revoked bad/bad.crt
+check_fails "... no second report of it as chain_revoked" has chain_revoked error
+check_status "--crl, good certificate: exit 0" 0 doc good --crl www/root.crl
+check "... the chain's revocation was checked" has chain_revocation ok
 
 kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null
 check_status "distribution point down: a warning (exit 3)" 3 doc bad

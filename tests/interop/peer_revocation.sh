@@ -146,7 +146,25 @@ check_status "doctor: a revoked receiver's files are an error (exit 1)" 1 \
 said "... naming the certificate" "chain_revoked: .*certificate CN=bad \(serial"
 check_status "doctor: under the revoked intermediate, an error" 1 "$MTLS" doctor ddeep
 said "... naming the intermediate" "chain_revoked: .*certificate CN=Peer Inter \(serial"
-check_output "doctor --crl: a revoked receiver by CRL, without OCSP" \
-	"chain_revoked: .*CN=bad .*\(in the CRL\)" "$MTLS" doctor dbad --crl root.crl
+# With --crl the leaf's own standing sees the CRL too: the revocation is
+# reported once, as cert_revoked (the most specific finding), not again by
+# the chain walk; an intermediate is still the walk's to report.
+check_status "doctor --crl: a revoked receiver by CRL, without OCSP (exit 1)" 1 \
+	"$MTLS" doctor dbad --crl root.crl
+said "... cert_revoked, listed in the CRL" "cert_revoked: dbad/bad.crt: revoked: listed in the CRL"
+check_fails "... reported once (no chain_revoked for the same leaf)" grep -q chain_revoked "$T/said"
+# Only the leaf's own repeat is dropped: a leaf the inventory revoked,
+# under an intermediate only the CRLs call revoked (the intermediate's CRL
+# predates the leaf's revocation), gets both findings, one each.
+mkdir -p ddeep2
+cp id/deep.crt id/deep.chain.pem id/deep.key ddeep2/
+cat root/ca.crt inter/ca.crt >ddeep2/ca.crt
+"$MTLS" crl --ca-dir root --out root2.crl >/dev/null
+"$MTLS" revoke --ca-dir inter deep >/dev/null
+check_status "doctor --crl: a revoked leaf under a revoked intermediate (exit 1)" 1 \
+	"$MTLS" doctor ddeep2 --ca-dir inter --crl root2.crl --crl inter.crl
+said "... cert_revoked for the leaf (the inventory)" "cert_revoked: ddeep2/deep.crt: revoked on"
+check "... and chain_revoked for the intermediate (the CRL)" grep -qE \
+	"chain_revoked: ddeep2/deep.crt: certificate CN=Peer Inter \(serial [0-9A-F]+\) revoked on .*\(in the CRL\)" "$T/said"
 
 finish
