@@ -44,7 +44,8 @@ print("applied=%d placing=%d" % (a, p))
 EOF
 }
 
-# The first attempt: its head and half its body, then it waits for "go"
+# The first attempt: its head, and once the receiver has answered 100
+# Continue (it holds the item then) half its body; then it waits for "go"
 # before sending the rest (a slow upload, deterministically).
 rm -f go first.out
 python3 - "$P" one.txt >first.out 2>&1 <<'EOF' &
@@ -56,14 +57,25 @@ ctx.check_hostname = False
 s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)))
 s.sendall(b"POST /bin/receive HTTP/1.1\r\nHost: x\r\nAction: Activate\r\n"
           b"Path: /content/one.txt\r\nItem-Id: it-1\r\n"
-          b"Content-Length: %d\r\n\r\n" % len(body) + body[:5])
+          b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+# The receiver answers 100 once it has taken the head (and the item).
+s.settimeout(20)
+cont = b""
+while b"\r\n\r\n" not in cont:
+    chunk = s.recv(1)
+    if not chunk:
+        break
+    cont += chunk
+if not cont.startswith(b"HTTP/1.1 100"):
+    print("no 100 Continue: %r" % cont)
+    sys.exit(1)
+s.sendall(body[:5])
 open("sent-half", "w").close()
 for _ in range(300):
     if os.path.exists("go"):
         break
     time.sleep(0.1)
 s.sendall(body[5:])
-s.settimeout(20)
 data = b""
 while b"\r\n\r\n" not in data:
     chunk = s.recv(4096)
