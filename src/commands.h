@@ -5,7 +5,7 @@
 #include "cli.h"
 
 #define MTLS_COMMANDS(X)                                                     \
-	X("ca", cmd_ca, "create the private CA (ca init) and show it (ca show)") \
+	X("ca", cmd_ca, "the private CA: init, show, serve (EST, ACME, OCSP), rollover, intermediates, migrate-db") \
 	X("issue", cmd_issue, "issue a key and certificate (server, client, node)") \
 	X("csr", cmd_csr, "make a key and a CSR to send to a partner's CA") \
 	X("sign", cmd_sign, "sign a partner's CSR under our signing policy") \

@@ -209,7 +209,7 @@ int mtls__subca_exts(X509 *x, const struct mtls_subca_opts *o,
 int mtls__subca_check_names(X509 *cacert, X509 *x, struct mtls_err *err);
 
 /* A self-signed CA certificate for KEY named NAME, valid DAYS, asserting
- * the certificate POLICIES (a list as above, or NULL) (ca.c). */
+ * the certificate POLICIES (a list as above, or NULL) (ca_init.c). */
 X509 *mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days,
     const char *policies, struct mtls_err *err);
 
@@ -218,6 +218,10 @@ X509 *mtls__ca_make_root(EVP_PKEY *key, X509_NAME *name, int days,
  * session; free the key before closing it). */
 EVP_PKEY *mtls__ca_new_key(const struct mtls_ca_init_opts *o, char **pass,
     struct mtls_p11 **p11, struct mtls_err *err);
+
+/* True when DIR holds an intermediate started with mtls_ca_request and
+ * not yet installed (ca.c). */
+int mtls__ca_pending(const char *dir);
 
 /* Where the CA's state lives: the URL of ca.json's "db", else the
  * inventory file in the CA directory; and that database's password spec
