@@ -44,12 +44,15 @@ raw() {
 	if read -r -t 40 line <&8; then echo "$line"; else echo "no answer from abuse.py"; fi
 }
 
+# Servers may run side by side on one root, each with its own state
+# directory (a state directory serves one receiver).
 start_serve() { # start_serve LOG [options...]
 	local log=$1
 	shift
 	P=$(free_port)
 	bg "$MTLS" serve --listen 127.0.0.1:$P --cert publish.crt --key publish.key \
-		--ca ca.crt --root "$T/root" --insecure-no-map "$@" 2>"$T/$log"
+		--ca ca.crt --root "$T/root" --state-dir "$T/state.$log" \
+		--insecure-no-map "$@" 2>"$T/$log"
 	wait_log "$log" "serving https" 15
 }
 

@@ -119,4 +119,13 @@ check "... and the id is free again (200)" grep -q '^HTTP/1.1 200' third.out
 check_output "... still recorded once" '^applied=1 placing=0$' applied it-1
 check "the file kept the first attempt's content" cmp one.txt root/content/one.txt
 
+# One receiver per state directory: the guard above lives in one process.
+P2=$(free_port)
+timeout 10 "$MTLS" serve --listen 127.0.0.1:$P2 --cert publish.crt --key publish.key \
+	--ca ca.crt --root "$T/root2" --state-dir "$T/rstate" \
+	--insecure-no-map >second-serve.out 2>&1
+check_output "a second receiver on the same state directory exits 1" '^1$' echo $?
+check "... saying another receiver uses it" \
+	grep -q 'another mtls serve uses the state directory' second-serve.out
+
 finish

@@ -36,6 +36,8 @@
 #include "link/server/principal_map_int.h"
 
 #define MTLS__CONTENT_DB MTLS_RECEIVER_DB
+/* In the state directory: held (flock) by the one receiver using it. */
+#define MTLS__SERVE_LOCK ".mtls-receiver.lock"
 #define MTLS__CONTENT_ID_MAX 128
 
 struct mtls__content_store;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,8 +18,10 @@
 #include <openssl/err.h>
 
 #include "mtls/explain.h"
+#include "mtls/file.h"
 #include "mtls/pki.h"
 #include "accept/accept_int.h"
+#include "link/server/content_store_int.h"
 #include "link/server/serve_int.h"
 #include "link/server/serve_rev.h"
 
@@ -450,6 +453,41 @@ signal_loop(struct serve *srv, const sigset_t *set)
 	}
 }
 
+/* One receiver per state directory. The guard against the same item id
+ * twice at once lives in one process; a second receiver on the same
+ * directory could take a live writer's "placing" record for a killed
+ * one's and apply the item again. flock(2), so a killed receiver never
+ * leaves it held. Returns the descriptor to keep open, or -1. */
+static int
+claim_state_dir(const struct mtls__serve_opts *o, struct mtls_err *err)
+{
+	const char *dir = o->state_dir != NULL ? o->state_dir : o->root;
+	char path[4096];
+	int fd;
+
+	if (mtls_mkdir_p(dir, o->state_dir != NULL ? 0700 : 0755, err) != 0) {
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, MTLS__SERVE_LOCK);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		mtls_err_sys(err, MTLS_E_IO, "cannot open %s", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		return fd;
+	}
+	if (errno == EWOULDBLOCK) {
+		mtls_err_set(err, MTLS_E_BUSY, "another mtls serve uses the state "
+		    "directory %s (item ids need one receiver each); give this "
+		    "one its own --state-dir", dir);
+	} else {
+		mtls_err_sys(err, MTLS_E_IO, "cannot lock %s", path);
+	}
+	close(fd);
+	return -1;
+}
+
 int
 mtls_serve_run(const struct mtls_serve_config *cfg, struct mtls_err *err)
 {
@@ -460,6 +498,7 @@ mtls_serve_run(const struct mtls_serve_config *cfg, struct mtls_err *err)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.opts = *opts;
+	srv.state_lock = -1;
 	pthread_mutex_init(&srv.lock, NULL);
 	pthread_mutex_init(&srv.log_lock, NULL);
 	mtls__serve_counters_init(&srv.m.failures);
@@ -513,6 +552,10 @@ mtls_serve_run(const struct mtls_serve_config *cfg, struct mtls_err *err)
 		goto out;
 	}
 	close(probe);
+	srv.state_lock = claim_state_dir(opts, err);
+	if (srv.state_lock < 0) {
+		goto out;
+	}
 	srv.w = calloc((size_t)opts->workers, sizeof(*srv.w));
 	if (srv.w == NULL) {
 		mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
@@ -567,5 +610,8 @@ out:
 	mtls__serve_watch_free(srv.watch);
 	mtls__serve_rev_free(srv.rev);
 	mtls__audit_close(srv.audit);
+	if (srv.state_lock >= 0) {
+		close(srv.state_lock);
+	}
 	return rc;
 }

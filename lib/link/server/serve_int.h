@@ -80,6 +80,7 @@ struct serve {
 	struct serve_rev *rev;     /* CRL/OCSP checks; NULL: none */
 	struct serve_watch *watch; /* certificate/key file watch */
 	struct mtls__audit *audit; /* --audit-log; NULL: none */
+	int state_lock;            /* flock of MTLS__SERVE_LOCK; -1: none */
 };
 
 /* Per-connection state, kept as SSL ex_data and freed with the SSL. */
