@@ -403,6 +403,73 @@ crash_window(void **state)
 	mtls__content_store_close(s);
 }
 
+static int
+placing_rows(const char *id)
+{
+	char db[800];
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int n;
+
+	snprintf(db, sizeof(db), "%s/%s", root, MTLS__CONTENT_DB);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM placing "
+	    "WHERE id = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
+}
+
+/* A "placing" row whose writer is alive (another worker between its
+ * record and its rename) is not a crash's leftover: the same item sent
+ * again meanwhile is answered busy, the row is left alone and nothing is
+ * applied; once the writer is done the item applies exactly once. */
+static void
+inflight_guard(void **state)
+{
+	struct mtls_err err;
+	enum mtls__content_outcome out;
+	struct mtls__content_store *s;
+	char key[MTLS__CONTENT_INFLIGHT_KEY];
+
+	(void)state;
+	s = mtls__content_store_open(root, NULL, &err);
+	assert_non_null(s);
+	assert_int_equal(mtls__content_inflight_claim("k"), 1);
+	assert_int_equal(mtls__content_inflight_claim("k"), 0);
+	mtls__content_inflight_release("k");
+	assert_int_equal(mtls__content_inflight_claim("k"), 1);
+	mtls__content_inflight_release("k");
+	/* The live writer: its row recorded, its key held, no file yet. */
+	leave_placing("it-e", "/e", "0");
+	mtls__content_store_inflight_key(s, "author", "it-e", key,
+	    sizeof(key));
+	assert_int_equal(mtls__content_inflight_claim(key), 1);
+	mtls_err_clear(&err);
+	assert_int_equal(mtls__content_store_apply(s, MTLS_ACTION_ACTIVATE,
+	    "/e", NULL, 0, "it-e", "author", &out, &err), -1);
+	assert_int_equal(err.code, MTLS_E_BUSY);
+	assert_int_equal(placing_rows("it-e"), 1); /* not resolved */
+	assert_null(slurp("e"));
+	/* Another sender's item of the same id is its own. */
+	mtls_err_clear(&err);
+	assert_int_equal(mtls__content_store_apply(s, MTLS_ACTION_DEACTIVATE,
+	    "/e", NULL, 0, "it-e", "other", &out, &err), 0);
+	mtls__content_inflight_release(key);
+	/* The writer is gone (killed): the retry resolves and applies. */
+	assert_int_equal(mtls__content_store_apply(s, MTLS_ACTION_DEACTIVATE,
+	    "/e", NULL, 0, "it-e", "author", &out, &err), 0);
+	assert_int_equal(out, MTLS__CONTENT_ABSENT);
+	assert_int_equal(placing_rows("it-e"), 0);
+	assert_int_equal(mtls__content_store_apply(s, MTLS_ACTION_DEACTIVATE,
+	    "/e", NULL, 0, "it-e", "author", &out, &err), 0);
+	assert_int_equal(out, MTLS__CONTENT_REPLAYED);
+	mtls__content_store_close(s);
+}
+
 /* Temporary files of killed receivers anywhere under the root are swept;
  * a live receiver's, other names and what a link leads to are kept. */
 static void
@@ -473,6 +540,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(escapes, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(inflight_guard, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(sweep_tmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(state_dir_separate, setup,
 		    teardown),

@@ -102,4 +102,19 @@ int mtls__content_store_apply_spool(struct mtls__content_store *s,
     struct mtls__content_spool *sp, const char *id, const char *principal,
     enum mtls__content_outcome *outcome, struct mtls_err *err);
 
+/*
+ * The items being placed right now by this process (all its workers are
+ * threads of it). KEY names one item of one sender; 1 when it was free
+ * and is now ours, 0 when a live request holds it (answer "busy, retry"),
+ * -1 out of memory. Every claim of 1 is released exactly once.
+ */
+int mtls__content_inflight_claim(const char *key);
+void mtls__content_inflight_release(const char *key);
+/* The key the store claims while it applies (PRINCIPAL, ID): it answers
+ * MTLS_E_BUSY, neither resolving a "placing" row nor applying, while the
+ * key is held. Per store (tests open several). */
+#define MTLS__CONTENT_INFLIGHT_KEY 8192
+void mtls__content_store_inflight_key(const struct mtls__content_store *s,
+    const char *principal, const char *id, char *buf, size_t len);
+
 #endif

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -166,6 +167,59 @@ mtls__content_store_sweep(struct mtls__content_store *s)
 		sweep_dir(fd, 0, &removed);
 	}
 	return removed;
+}
+
+/* The in-flight set: small (one entry per request under way), so a
+ * list under one mutex is enough. */
+struct inflight {
+	struct inflight *next;
+	char key[];
+};
+static pthread_mutex_t inflight_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct inflight *inflight_head;
+
+int
+mtls__content_inflight_claim(const char *key)
+{
+	struct inflight *e;
+	size_t n = strlen(key) + 1;
+	int rc = 1;
+
+	pthread_mutex_lock(&inflight_mu);
+	for (e = inflight_head; e != NULL; e = e->next) {
+		if (strcmp(e->key, key) == 0) {
+			rc = 0;
+			goto out;
+		}
+	}
+	e = malloc(sizeof(*e) + n);
+	if (e == NULL) {
+		rc = -1;
+		goto out;
+	}
+	memcpy(e->key, key, n);
+	e->next = inflight_head;
+	inflight_head = e;
+out:
+	pthread_mutex_unlock(&inflight_mu);
+	return rc;
+}
+
+void
+mtls__content_inflight_release(const char *key)
+{
+	struct inflight **pp, *e;
+
+	pthread_mutex_lock(&inflight_mu);
+	for (pp = &inflight_head; *pp != NULL; pp = &(*pp)->next) {
+		if (strcmp((*pp)->key, key) == 0) {
+			e = *pp;
+			*pp = e->next;
+			free(e);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&inflight_mu);
 }
 
 static int resolve_all(struct mtls__content_store *s, struct mtls_err *err);
@@ -836,8 +890,8 @@ resolve_all(struct mtls__content_store *s, struct mtls_err *err)
 	return rc;
 }
 
-int
-mtls__content_store_apply_spool(struct mtls__content_store *s,
+static int
+apply_claimed(struct mtls__content_store *s,
     enum mtls_action action, const char *path,
     struct mtls__content_spool *sp, const char *id, const char *principal,
     enum mtls__content_outcome *outcome, struct mtls_err *err)
@@ -892,6 +946,42 @@ mtls__content_store_apply_spool(struct mtls__content_store *s,
 		return -1;
 	}
 	return 0;
+}
+
+void
+mtls__content_store_inflight_key(const struct mtls__content_store *s,
+    const char *principal, const char *id, char *buf, size_t len)
+{
+	snprintf(buf, len, "S%s%c%s%c%s", s->root, 1, principal, 1, id);
+}
+
+int
+mtls__content_store_apply_spool(struct mtls__content_store *s,
+    enum mtls_action action, const char *path,
+    struct mtls__content_spool *sp, const char *id, const char *principal,
+    enum mtls__content_outcome *outcome, struct mtls_err *err)
+{
+	char key[MTLS__CONTENT_INFLIGHT_KEY];
+	int rc;
+
+	if (id == NULL) {
+		return apply_claimed(s, action, path, sp, id, principal,
+		    outcome, err);
+	}
+	/* While a live request places this item, its "placing" row is not a
+	 * crash's leftover: neither resolve it nor apply the item again. */
+	mtls__content_store_inflight_key(s, principal != NULL ? principal : "", id, key, sizeof(key));
+	rc = mtls__content_inflight_claim(key);
+	if (rc != 1) {
+		return rc < 0 ? mtls_err_set(err, MTLS_E_INTERNAL,
+				    "out of memory")
+			      : mtls_err_set(err, MTLS_E_BUSY,
+				    "item %s is being placed by another "
+				    "request right now; retry later", id);
+	}
+	rc = apply_claimed(s, action, path, sp, id, principal, outcome, err);
+	mtls__content_inflight_release(key);
+	return rc;
 }
 
 int

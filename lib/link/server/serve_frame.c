@@ -67,6 +67,7 @@ struct serve_frame {
 	size_t discarded;
 	int half_closed;
 	struct serve_head head; /* the request under way (for the log) */
+	char claim[320]; /* our in-flight key while the body arrives, or "" */
 	struct timespec started;
 };
 
@@ -91,6 +92,8 @@ status_text(int status)
 		return "Request Header Fields Too Large";
 	case 501:
 		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
 	default:
 		return "Error";
 	}
@@ -178,6 +181,46 @@ frame_log(struct serve_frame *f, int status, const char *outcome)
 	OPENSSL_free(serial);
 }
 
+static void
+unclaim(struct serve_frame *f)
+{
+	if (f->claim[0] != '\0') {
+		mtls__content_inflight_release(f->claim);
+		f->claim[0] = '\0';
+	}
+}
+
+/* A body with an Item-Id is under way: claims (client certificate, id)
+ * until its request is answered, so that the same sender's resend of the
+ * same item (a retry after its timeout) waits instead of placing the
+ * item beside it. 1 claimed or nothing to claim, 0 held by a live
+ * request, -1 out of memory. The store claims (principal, id) again when
+ * it applies (content_store_int.h): certificates differ, principals may
+ * not. */
+static int
+claim(struct serve_frame *f)
+{
+	X509 *cert = SSL_get0_peer_certificate(f->ssl);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	int rc;
+
+	if (f->head.item[0] == '\0' || cert == NULL ||
+	    X509_digest(cert, EVP_sha256(), md, &n) != 1) {
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	}
+	snprintf(f->claim, sizeof(f->claim), "F%s%c%s", hex, 1, f->head.item);
+	rc = mtls__content_inflight_claim(f->claim);
+	if (rc != 1) {
+		f->claim[0] = '\0';
+	}
+	return rc;
+}
+
 /* Answers STATUS with WHY and closes: evhttp sees nothing more. */
 static void
 refuse(struct serve_frame *f, int status, const char *why, const char *outcome)
@@ -187,10 +230,12 @@ refuse(struct serve_frame *f, int status, const char *why, const char *outcome)
 	mtls__content_spool_free(f->spool);
 	f->spool = NULL;
 	frame_log(f, status, outcome);
+	unclaim(f);
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nServer: mtls/%s\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
-	    "Connection: close\r\n\r\n%s\n", status, status_text(status),
-	    MTLS_VERSION, strlen(why) + 1, why);
+	    "%sConnection: close\r\n\r\n%s\n", status, status_text(status),
+	    MTLS_VERSION, strlen(why) + 1,
+	    status == 503 ? "Retry-After: 1\r\n" : "", why);
 	f->state = F_REFUSED;
 	f->drained = evbuffer_add_cb(out, refusal_flushed, f);
 	bufferevent_enable(f->tls, EV_WRITE);
@@ -362,6 +407,13 @@ take_head(struct serve_frame *f, struct evbuffer *src, struct evbuffer *dst)
 	if (f->head.content_length <= 0) {
 		evbuffer_remove_buffer(src, dst, f->head.len);
 		return 0;
+	}
+	rc = claim(f);
+	if (rc != 1) {
+		refuse(f, rc == 0 ? 503 : 500, rc == 0 ? "this item (Item-Id) "
+		    "is being sent by another request right now; retry later"
+		    : "out of memory", rc == 0 ? "in_flight" : "spool_error");
+		return 1;
 	}
 	if (spool_start(f, p) != 0) {
 		return 1;
@@ -543,6 +595,7 @@ mtls__serve_frame_done(struct serve_frame *f)
 	}
 	mtls__content_spool_free(f->spool);
 	f->spool = NULL;
+	unclaim(f);
 	f->state = F_HEAD;
 	if (f->resume != NULL) {
 		event_active(f->resume, EV_TIMEOUT, 0);
@@ -575,6 +628,7 @@ frame_free(void *arg)
 	event_free(f->resume);
 	event_free(f->timer);
 	f->flush = f->deliver = f->resume = f->timer = NULL;
+	unclaim(f);
 	mtls__content_spool_free(f->spool);
 	f->spool = NULL;
 	if (f->held != NULL) {

@@ -116,6 +116,12 @@ header_line(const char *p, size_t n, struct serve_head *h, const char **why)
 			return refuse_with(why, "header Path appears more than "
 			    "once; send it once", 400);
 		}
+	} else if (mtls__serve_header_is(p, nl, "Item-Id")) {
+		/* For the in-flight guard only; serve_http.c judges it. */
+		if ((size_t)(e - v) < sizeof(h->item)) {
+			memcpy(h->item, v, (size_t)(e - v));
+			h->item[e - v] = '\0';
+		}
 	} else if (mtls__serve_header_is(p, nl, "Expect")) {
 		if ((size_t)(e - v) != 12 ||
 		    evutil_ascii_strncasecmp(v, "100-continue", 12) != 0) {

@@ -159,16 +159,23 @@ apply(struct reqctx *r, int action)
 	if (rc != 0) {
 		status = err.code == MTLS_E_POLICY ? 403
 		    : err.code == MTLS_E_EXISTS	   ? 409
+		    : err.code == MTLS_E_BUSY	   ? 503
 						   : 500;
-		r->acc.outcome = "error";
+		r->acc.outcome = status == 503 ? "in_flight" : "error";
 		(void)audit_apply(r, action, bytes,
 		    status == 403 ? "refused_403" : status == 409 ? "conflict_409"
-		    : "error_500");
-		if (status == 500) {
+		    : status == 503 ? "busy_503" : "error_500");
+		if (status == 503) {
+			/* The same item is being placed by a live request:
+			 * its sender retries and then hears the outcome. */
+			evhttp_add_header(evhttp_request_get_output_headers(
+			    r->req), "Retry-After", "1");
+		} else if (status == 500) {
 			mtls__serve_log(r->w->srv, "error", "%s", err.msg);
 		}
 		reply(r, status, status == 403 ? "Forbidden"
 			: status == 409	       ? "Conflict"
+			: status == 503	       ? "Service Unavailable"
 					       : "Internal Server Error",
 		    "%s\n", err.msg);
 		return;

@@ -172,6 +172,7 @@ struct serve_head {
 	const char *outcome;    /* a refusal's log outcome, when specific */
 	char method[16];
 	char target[1024];      /* cut to fit; for the log */
+	char item[132];         /* Item-Id when it fits, else empty */
 };
 /* Judges the request head at the start of BUF (LEN bytes, leading empty
  * lines allowed): 0 when it is complete and acceptable (H filled), 1 when
