@@ -156,6 +156,16 @@ void mtls__casrv_group_flush(void *arg);
 /* Gives the CA lock up (when held) unless a group is open. */
 void mtls__casrv_lock_release(struct casrv *s);
 
+/* ca_serve_tls.c: the server's TLS context for CERT and KEY (KEY_PASS a
+ * password spec, or NULL), and its own identity: issued by the CA into
+ * CA_DIR/online/ the first time and again within a day of expiring, the
+ * paths written to CERT and KEY (LEN bytes each). NOWAIT: inside the
+ * event loop, MTLS_E_BUSY at once when the CA lock is held. */
+SSL_CTX *mtls__casrv_tls_ctx(struct casrv *s, const char *cert,
+    const char *key, const char *key_pass, struct mtls_err *err);
+int mtls__casrv_own_identity(struct casrv *s, char *cert, char *key,
+    size_t len, int nowait, struct mtls_err *err);
+
 /* evhttp's callback for every request: routes by path prefix. */
 void mtls__casrv_on_request(struct evhttp_request *req, void *arg);
 
