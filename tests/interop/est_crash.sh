@@ -44,9 +44,14 @@ client() {
 	done
 	return 1
 }
+# The first kill waits until the storm is under way (a first client is
+# served) instead of a fixed time: a fast CA serves all the nodes within
+# the fraction of a second a fixed sleep would wait, and the kills would
+# then hit an idle server. The later ones come at random moments.
+first_served() { local i; for ((i = 0; i < 2000; i++)); do ls nodes/*.done >/dev/null 2>&1 && return 0; sleep 0.01; done; return 1; }
 for ((i = 0; i < N; i++)); do client "$i" & done
 for ((k = 0; k < KILLS; k++)); do
-	sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
+	if [ "$k" = 0 ]; then first_served; else sleep "0.$((RANDOM % 3))$((RANDOM % 10))"; fi
 	kill -9 "$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null
 	start
 done
