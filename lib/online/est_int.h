@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "mtls/ca.h"
 
@@ -80,5 +81,52 @@ unsigned char *mtls__est_b64_decode(const unsigned char *in, size_t len,
  * from an "Authorization: Basic" header (RFC 7617); -1 when malformed. */
 int mtls__est_basic_credentials(const char *auth, char *user, size_t ulen,
     char **pass);
+
+
+/* ---- steps every EST operation shares (est_step.c) ---- */
+
+/* One request being answered. */
+struct est_job {
+	struct est_ctx *c;
+	const struct est_req *req;
+	struct est_resp *resp;
+	const char *action;
+	char actor[256];
+	char name[256];
+	X509_REQ *csr;
+	GENERAL_NAMES *sans;  /* what the CSR asks for */
+	int in_txn;           /* between txn_begin and txn_undo/txn_end */
+};
+
+/* An inventory entry, read by mtls__est_take_entry. */
+struct found {
+	char serial[80];
+	char name[256];
+	char profile[16];
+	char status[16];
+	char superseded_by[80];
+	time_t revoked_at;
+	X509 *cert;
+};
+
+void mtls__est_set_text(struct est_resp *r, int status, const char *reason, const char *fmt, ...)
+    MTLS_PRINTF(4, 5);
+void mtls__est_set_p7(struct est_resp *r, struct mtls_ca *ca, X509 *cert);
+int mtls__est_txn_begin(struct est_job *j, struct mtls_err *e);
+void mtls__est_txn_undo(struct est_job *j);
+int mtls__est_txn_end(struct est_job *j, struct mtls_err *e);
+void mtls__est_audit(struct est_job *j, const char *serial, const char *outcome,
+    const char *why);
+void mtls__est_refuse(struct est_job *j, int status, const char *reason, const char *why);
+int mtls__est_read_csr(struct est_job *j);
+int mtls__est_sans_allowed(struct est_job *j, const char *allowed, char *why, size_t len);
+int mtls__est_subject_is_name(X509_REQ *csr, const char *name, char *why, size_t len);
+int mtls__est_take_entry(const struct mtls_inv_entry *e, void *arg);
+int mtls__est_same_key(struct est_job *j, const char *serial);
+X509 *mtls__est_sign_for(struct est_job *j, const X509_NAME *subj, enum mtls_profile profile,
+    const GENERAL_NAMES *sans, long lifetime, char **serial,
+    struct mtls_err *e);
+void mtls__est_store_failed(struct est_job *j, const struct mtls_err *e);
+long mtls__est_lifetime_allowed(struct est_job *j, long asked);
 
 #endif
