@@ -10,6 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pki_openssl.sh"
 . "$(dirname "$0")/state_lib.sh"
+. "$(dirname "$0")/receiver_lib.sh"
 cd "$T" || exit 1
 
 if ! can_strace; then
@@ -42,25 +43,7 @@ stop() {
 	wait "$SERVE" 2>/dev/null
 }
 # post ACTION PATH ID [curl args...]: prints the status and the body.
-post() {
-	local a=$1 p=$2 id=$3
-	shift 3
-	curl -sS -m 20 -o "$T/body" -w '%{http_code}\n' --cacert ca.crt \
-		--cert author.crt --key author.key -H "Action: $a" -H "Path: $p" \
-		-H "Item-Id: $id" "$@" "$U/bin/receive" 2>&1
-	cat "$T/body" 2>/dev/null
-}
-# rows ID: how many times the receiver recorded ID as applied, and how
-# many of its rows are still on their way ("placing").
-rows() {
-	python3 - "$T/rstate/.mtls-receiver.db" "$1" <<'EOF'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-a = db.execute("SELECT count(*) FROM items WHERE id = ?", (sys.argv[2],)).fetchone()[0]
-p = db.execute("SELECT count(*) FROM placing").fetchone()[0]
-print("applied=%d placing=%d" % (a, p))
-EOF
-}
+post() { receiver_post "$@" -w '%{http_code}\n'; }
 fresh() { stop; rm -rf "$T/root" "$T/rstate"; }
 
 # --- where the calls are: a traced dry run --------------------------------
@@ -106,7 +89,7 @@ check "... and says so" grep -q "removed 1 temporary file a killed receiver left
 check_output "after the restart the resent item is answered as already applied" \
 	'already applied' post Activate /content/one.txt it-1 --data-binary @one.txt
 check_output "... recorded exactly once, nothing left on its way" \
-	'^applied=1 placing=0$' rows it-1
+	'^applied=1 placing=0$' receiver_rows it-1
 rm root/content/one.txt
 post Activate /content/one.txt it-1 --data-binary @one.txt >/dev/null
 check_fails "... and not applied again (a removed file stays removed)" \
@@ -123,7 +106,7 @@ serve
 check_output "after the restart the resent item is applied (not 'already')" \
 	'^ReplicationAction ACTIVATE ok\.$' post Activate /content/one.txt it-1 --data-binary @one.txt
 check "... with its content" cmp one.txt root/content/one.txt
-check_output "... recorded exactly once" '^applied=1 placing=0$' rows it-1
+check_output "... recorded exactly once" '^applied=1 placing=0$' receiver_rows it-1
 check_output "a second resend is already applied" \
 	'already applied' post Activate /content/one.txt it-1 --data-binary @one.txt
 
@@ -140,7 +123,7 @@ check_fails "the kill came after the unlink: the file is gone" test -e root/cont
 serve
 check_output "after the restart the resent Deactivate is already applied" \
 	'already applied' post Deactivate /content/one.txt it-2 -X POST
-check_output "... recorded exactly once" '^applied=1 placing=0$' rows it-2
+check_output "... recorded exactly once" '^applied=1 placing=0$' receiver_rows it-2
 stop
 
 finish

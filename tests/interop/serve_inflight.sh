@@ -8,6 +8,7 @@
 # a resend is answered as already applied. Two workers, so the two
 # requests may meet on different threads.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/receiver_lib.sh"
 . "$(dirname "$0")/pki_openssl.sh"
 cd "$T" || exit 1
 
@@ -26,23 +27,7 @@ bg "$MTLS" serve --listen 127.0.0.1:$P --cert publish.crt --key publish.key \
 wait_log serve.log "serving https" 20
 
 # post ACTION PATH ID [curl args...]: the status, headers and body.
-post() {
-	local a=$1 p=$2 id=$3
-	shift 3
-	curl -sS -m 20 -D - -o "$T/body" --cacert ca.crt --cert author.crt \
-		--key author.key -H "Action: $a" -H "Path: $p" -H "Item-Id: $id" \
-		"$@" "$U/bin/receive" 2>&1 | tr -d '\r'
-	cat "$T/body" 2>/dev/null
-}
-applied() {
-	python3 - "$T/rstate/.mtls-receiver.db" "$1" <<'EOF'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-a = db.execute("SELECT count(*) FROM items WHERE id = ?", (sys.argv[2],)).fetchone()[0]
-p = db.execute("SELECT count(*) FROM placing").fetchone()[0]
-print("applied=%d placing=%d" % (a, p))
-EOF
-}
+post() { receiver_post "$@" -D -; }
 
 # The first attempt: its head, and once the receiver has answered 100
 # Continue (it holds the item then) half its body; then it waits for "go"
@@ -111,12 +96,12 @@ touch go
 wait "$FIRST"
 check "the first attempt is applied" grep -q 'ACTIVATE ok\.$' first.out
 check "... with its content" cmp one.txt root/content/one.txt
-check_output "... recorded exactly once" '^applied=1 placing=0$' applied it-1
+check_output "... recorded exactly once" '^applied=1 placing=0$' receiver_rows it-1
 post Activate /content/one.txt it-1 --data-binary @one.txt >third.out
 check "a resend after it is answered as already applied" \
 	grep -q 'already applied' third.out
 check "... and the id is free again (200)" grep -q '^HTTP/1.1 200' third.out
-check_output "... still recorded once" '^applied=1 placing=0$' applied it-1
+check_output "... still recorded once" '^applied=1 placing=0$' receiver_rows it-1
 check "the file kept the first attempt's content" cmp one.txt root/content/one.txt
 
 # One receiver per state directory: the guard above lives in one process.

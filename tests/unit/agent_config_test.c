@@ -1,48 +1,13 @@
 /* The delivery agent's configuration (mtls/replicate.h): defaults,
  * setters that copy, refusals that leave the config as it was. */
-#include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
+#include "config_test.h"
 
 #include "mtls/replicate.h"
 #include "link/client/agent_config_int.h"
 
-static struct mtls_agent_config *cfg;
-static const struct mtls__agent_opts *o;
-
-static int
-setup(void **state)
-{
-	(void)state;
-	cfg = mtls_agent_config_new(NULL);
-	o = cfg != NULL ? mtls__agent_config_opts(cfg) : NULL;
-	return cfg == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	mtls_agent_config_free(cfg);
-	cfg = NULL;
-	return 0;
-}
-
-static void
-refused(int rc, const struct mtls_err *err, const char *want)
-{
-	assert_int_equal(rc, -1);
-	assert_int_equal(err->code, MTLS_E_USAGE);
-	if (strstr(err->msg, want) == NULL) {
-		fail_msg("'%s' does not say '%s'", err->msg, want);
-	}
-}
+CONFIG_TEST_FIXTURE(mtls_agent_config, mtls__agent_opts,
+    mtls_agent_config_new, mtls__agent_config_opts,
+    mtls_agent_config_free)
 
 static void
 defaults(void **state)

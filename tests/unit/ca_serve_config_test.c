@@ -1,48 +1,34 @@
 /* The online CA's configuration (mtls/online.h): defaults, setters that
  * copy, refusals that leave the config as it was. */
-#include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
+#include "config_test.h"
 
 #include "mtls/online.h"
 #include "online/ca_serve_config_int.h"
 
-static struct mtls_ca_serve_config *cfg;
-static const struct mtls__ca_serve_opts *o;
+CONFIG_TEST_FIXTURE(mtls_ca_serve_config, mtls__ca_serve_opts,
+    mtls_ca_serve_config_new, mtls__ca_serve_config_opts,
+    mtls_ca_serve_config_free)
 
-static int
-setup(void **state)
-{
-	(void)state;
-	cfg = mtls_ca_serve_config_new(NULL);
-	o = cfg != NULL ? mtls__ca_serve_config_opts(cfg) : NULL;
-	return cfg == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	mtls_ca_serve_config_free(cfg);
-	cfg = NULL;
-	return 0;
-}
-
-static void
-refused(int rc, const struct mtls_err *err, const char *want)
-{
-	assert_int_equal(rc, -1);
-	assert_int_equal(err->code, MTLS_E_USAGE);
-	if (strstr(err->msg, want) == NULL) {
-		fail_msg("'%s' does not say '%s'", err->msg, want);
-	}
-}
+/* CHECK_RANGES(ROWS): for each row of ROWS ({set, view, min, max, says};
+ * the int and the long setters alike), MIN and MAX are taken, MIN - 1 and
+ * MAX + 1 refused with SAYS, and the refusals leave MAX in place. */
+#define CHECK_RANGES(ROWS) \
+	do { \
+		struct mtls_err err_; \
+		size_t i_; \
+		for (i_ = 0; i_ < sizeof(ROWS) / sizeof((ROWS)[0]); i_++) { \
+			assert_int_equal( \
+			    (ROWS)[i_].set(cfg, (ROWS)[i_].min, &err_), 0); \
+			assert_int_equal(*(ROWS)[i_].view, (ROWS)[i_].min); \
+			assert_int_equal( \
+			    (ROWS)[i_].set(cfg, (ROWS)[i_].max, &err_), 0); \
+			refused((ROWS)[i_].set(cfg, (ROWS)[i_].min - 1, &err_), \
+			    &err_, (ROWS)[i_].says); \
+			refused((ROWS)[i_].set(cfg, (ROWS)[i_].max + 1, &err_), \
+			    &err_, (ROWS)[i_].says); \
+			assert_int_equal(*(ROWS)[i_].view, (ROWS)[i_].max); \
+		} \
+	} while (0)
 
 static void
 defaults(void **state)
@@ -154,20 +140,9 @@ int_ranges(void **state)
 		{mtls_ca_serve_config_set_acme_tls_port, &o->acme_tls_port, 1,
 		    65535, "tls-alpn-01 port must be from 1 to 65535"},
 	};
-	struct mtls_err err;
-	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		assert_int_equal(rows[i].set(cfg, rows[i].min, &err), 0);
-		assert_int_equal(*rows[i].view, rows[i].min);
-		assert_int_equal(rows[i].set(cfg, rows[i].max, &err), 0);
-		refused(rows[i].set(cfg, rows[i].min - 1, &err), &err,
-		    rows[i].says);
-		refused(rows[i].set(cfg, rows[i].max + 1, &err), &err,
-		    rows[i].says);
-		assert_int_equal(*rows[i].view, rows[i].max);
-	}
+	CHECK_RANGES(rows);
 }
 
 static void
@@ -194,20 +169,9 @@ long_ranges(void **state)
 		    &o->acme_accounts_per_ip, 1, 1000000,
 		    "ACME accounts per address and hour"},
 	};
-	struct mtls_err err;
-	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		assert_int_equal(rows[i].set(cfg, rows[i].min, &err), 0);
-		assert_int_equal(*rows[i].view, rows[i].min);
-		assert_int_equal(rows[i].set(cfg, rows[i].max, &err), 0);
-		refused(rows[i].set(cfg, rows[i].min - 1, &err), &err,
-		    rows[i].says);
-		refused(rows[i].set(cfg, rows[i].max + 1, &err), &err,
-		    rows[i].says);
-		assert_int_equal(*rows[i].view, rows[i].max);
-	}
+	CHECK_RANGES(rows);
 }
 
 static void

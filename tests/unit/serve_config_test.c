@@ -1,49 +1,13 @@
 /* The receiver's configuration (mtls/serve.h): defaults, setters that
  * copy, range checks that refuse and leave the config as it was. */
-#include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
+#include "config_test.h"
 
 #include "mtls/serve.h"
 #include "link/server/serve_config_int.h"
 
-static struct mtls_serve_config *cfg;
-static const struct mtls__serve_opts *o;
-
-static int
-setup(void **state)
-{
-	(void)state;
-	cfg = mtls_serve_config_new(NULL);
-	o = cfg != NULL ? mtls__serve_config_opts(cfg) : NULL;
-	return cfg == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	mtls_serve_config_free(cfg);
-	cfg = NULL;
-	return 0;
-}
-
-/* A refusal: -1, MTLS_E_USAGE, and a message containing WANT. */
-static void
-refused(int rc, const struct mtls_err *err, const char *want)
-{
-	assert_int_equal(rc, -1);
-	assert_int_equal(err->code, MTLS_E_USAGE);
-	if (strstr(err->msg, want) == NULL) {
-		fail_msg("'%s' does not say '%s'", err->msg, want);
-	}
-}
+CONFIG_TEST_FIXTURE(mtls_serve_config, mtls__serve_opts,
+    mtls_serve_config_new, mtls__serve_config_opts,
+    mtls_serve_config_free)
 
 static void
 defaults(void **state)

@@ -15,21 +15,8 @@
 #include <sqlite3.h>
 
 #include "mtls/file.h"
-#include "link/server/content_store_int.h"
+#include "link/server/content_store_priv.h"
 #include "base/internal.h"
-
-#define SPOOL_PREFIX MTLS__CONTENT_RESERVED "-spool-"
-#define TMP_PREFIX MTLS__CONTENT_RESERVED "-tmp-"
-/* Deeper than any path the receiver accepts can reach. */
-#define SWEEP_DEPTH (MTLS__CONTENT_PATH_MAX / 2)
-
-struct mtls__content_store {
-	int rootfd;
-	char *content; /* the content root, for messages */
-	char *root;
-	sqlite3 *db;
-	sqlite3_stmt *sel, *ins, *psel, *pins, *pdel;
-};
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS items ("
@@ -38,19 +25,11 @@ static const char schema[] =
     " PRIMARY KEY (principal, id));"
     /* An item on its way: recorded (durably) before its change is made,
      * moved to items once the change is durable. A row left here by a
-     * crash is resolved by looking at the file (see resolve()). */
+     * crash is resolved by looking at the file (see mtls__content_resolve()). */
     "CREATE TABLE IF NOT EXISTS placing ("
     " principal TEXT NOT NULL, id TEXT NOT NULL, action TEXT NOT NULL,"
     " path TEXT NOT NULL, sha256 TEXT NOT NULL,"
     " PRIMARY KEY (principal, id));";
-
-static int
-db_fail(struct mtls__content_store *s, const char *what, struct mtls_err *err)
-{
-	return mtls_err_set(err, MTLS_E_IO, "receiver database %s/%s: %s: %s",
-	    s->root, MTLS__CONTENT_DB, what,
-	    s->db != NULL ? sqlite3_errmsg(s->db) : "cannot open");
-}
 
 void
 mtls__content_store_close(struct mtls__content_store *s)
@@ -71,158 +50,6 @@ mtls__content_store_close(struct mtls__content_store *s)
 	free(s->content);
 	free(s);
 }
-
-/* 1 when NAME is PREFIX-PID-N of a receiver that is gone: its process no
- * longer exists, or its number is ours (a restarted container reuses its
- * number; our own stores are all opened before the first body). */
-static int
-stale(const char *name, const char *prefix)
-{
-	const size_t n = strlen(prefix);
-	long pid;
-	char *end;
-
-	if (strncmp(name, prefix, n) != 0) {
-		return 0;
-	}
-	pid = strtol(name + n, &end, 10);
-	if (end == name + n || *end != '-' || pid <= 0) {
-		return 0;
-	}
-	return pid == (long)getpid() ||
-	    (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
-}
-
-/* Removes the spools of receivers that were killed while a body arrived.
- * Only the root holds spools. */
-static void
-sweep_spools(int rootfd)
-{
-	int fd = dup(rootfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	const struct dirent *e;
-
-	if (d == NULL) {
-		if (fd >= 0) {
-			close(fd);
-		}
-		return;
-	}
-	rewinddir(d); /* a dup shares the offset of earlier reads */
-	while ((e = readdir(d)) != NULL) {
-		if (stale(e->d_name, SPOOL_PREFIX)) {
-			(void)unlinkat(rootfd, e->d_name, 0);
-		}
-	}
-	closedir(d);
-}
-
-/* Removes the temporary files of killed receivers in DFD (which it
- * closes) and the directories below it, never following a link. */
-static void
-sweep_dir(int dfd, int depth, unsigned *removed)
-{
-	DIR *d = fdopendir(dfd);
-	const struct dirent *e;
-	struct stat st;
-	int sub;
-
-	if (d == NULL) {
-		close(dfd);
-		return;
-	}
-	rewinddir(d); /* the root's fd is a dup: its offset is shared */
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-			continue;
-		}
-		if (stale(e->d_name, TMP_PREFIX)) {
-			if (unlinkat(dfd, e->d_name, 0) == 0) {
-				(*removed)++;
-			}
-			continue;
-		}
-		if (depth >= SWEEP_DEPTH || (e->d_type != DT_DIR &&
-		    (e->d_type != DT_UNKNOWN ||
-			fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-			!S_ISDIR(st.st_mode)))) {
-			continue;
-		}
-		sub = openat(dfd, e->d_name,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub >= 0) {
-			sweep_dir(sub, depth + 1, removed);
-		}
-	}
-	closedir(d);
-}
-
-unsigned
-mtls__content_store_sweep(struct mtls__content_store *s)
-{
-	unsigned removed = 0;
-	int fd = dup(s->rootfd);
-
-	if (fd >= 0) {
-		sweep_dir(fd, 0, &removed);
-	}
-	return removed;
-}
-
-/* The in-flight set: small (one entry per request under way), so a
- * list under one mutex is enough. */
-struct inflight {
-	struct inflight *next;
-	char key[];
-};
-static pthread_mutex_t inflight_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct inflight *inflight_head;
-
-int
-mtls__content_inflight_claim(const char *key)
-{
-	struct inflight *e;
-	size_t n = strlen(key) + 1;
-	int rc = 1;
-
-	pthread_mutex_lock(&inflight_mu);
-	for (e = inflight_head; e != NULL; e = e->next) {
-		if (strcmp(e->key, key) == 0) {
-			rc = 0;
-			goto out;
-		}
-	}
-	e = malloc(sizeof(*e) + n);
-	if (e == NULL) {
-		rc = -1;
-		goto out;
-	}
-	memcpy(e->key, key, n);
-	e->next = inflight_head;
-	inflight_head = e;
-out:
-	pthread_mutex_unlock(&inflight_mu);
-	return rc;
-}
-
-void
-mtls__content_inflight_release(const char *key)
-{
-	struct inflight **pp, *e;
-
-	pthread_mutex_lock(&inflight_mu);
-	for (pp = &inflight_head; *pp != NULL; pp = &(*pp)->next) {
-		if (strcmp((*pp)->key, key) == 0) {
-			e = *pp;
-			*pp = e->next;
-			free(e);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&inflight_mu);
-}
-
-static int resolve_all(struct mtls__content_store *s, struct mtls_err *err);
 
 struct mtls__content_store *
 mtls__content_store_open(const char *root, const char *state_dir, struct mtls_err *err)
@@ -246,7 +73,7 @@ mtls__content_store_open(const char *root, const char *state_dir, struct mtls_er
 		    root);
 		goto fail;
 	}
-	sweep_spools(s->rootfd);
+	mtls__content_sweep_spools(s->rootfd);
 	if (state_dir != NULL && mtls_mkdir_p(state_dir, 0700, err) != 0) {
 		goto fail;
 	}
@@ -255,7 +82,7 @@ mtls__content_store_open(const char *root, const char *state_dir, struct mtls_er
 		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 		    SQLITE_OPEN_NOMUTEX,
 		NULL) != SQLITE_OK) {
-		db_fail(s, "open", err);
+		mtls__content_db_fail(s, "open", err);
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 10000);
@@ -265,7 +92,7 @@ mtls__content_store_open(const char *root, const char *state_dir, struct mtls_er
 		"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL,
 		NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-		db_fail(s, "set up", err);
+		mtls__content_db_fail(s, "set up", err);
 		goto fail;
 	}
 	if (sqlite3_prepare_v2(s->db,
@@ -283,10 +110,10 @@ mtls__content_store_open(const char *root, const char *state_dir, struct mtls_er
 	    sqlite3_prepare_v2(s->db,
 		"DELETE FROM placing WHERE principal = ?1 AND id = ?2", -1,
 		&s->pdel, NULL) != SQLITE_OK) {
-		db_fail(s, "prepare", err);
+		mtls__content_db_fail(s, "prepare", err);
 		goto fail;
 	}
-	if (resolve_all(s, err) != 0) {
+	if (mtls__content_resolve_all(s, err) != 0) {
 		goto fail;
 	}
 	return s;
@@ -306,77 +133,6 @@ mtls__content_store_id_ok(const char *id)
 		}
 	}
 	return n > 0;
-}
-
-/*
- * Walks the directories of PATH from the root with O_NOFOLLOW, creating
- * them when CREATE. On success *DIRFD is the parent directory of the leaf
- * and *LEAF points into BUF. Returns 0, 1 when a directory is missing
- * (and not CREATE), or -1.
- */
-static int
-walk(struct mtls__content_store *s, const char *path, int create, char *buf,
-    size_t buflen, int *dirfd, const char **leaf, struct mtls_err *err)
-{
-	char *comp, *slash;
-	int cur, next;
-	struct stat st;
-
-	snprintf(buf, buflen, "%s", path + 1);
-	cur = dup(s->rootfd);
-	if (cur < 0) {
-		return mtls_err_sys(err, MTLS_E_IO, "dup");
-	}
-	comp = buf;
-	while ((slash = strchr(comp, '/')) != NULL) {
-		*slash = '\0';
-		next = openat(cur, comp,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0 && errno == ENOENT && create) {
-			if (mkdirat(cur, comp, 0755) != 0 && errno != EEXIST) {
-				mtls_err_sys(err, MTLS_E_IO,
-				    "cannot create directory for %s", path);
-				close(cur);
-				return -1;
-			}
-			next = openat(cur, comp,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		}
-		if (next < 0) {
-			int e = errno;
-
-			if (e == ENOENT || (e == ENAMETOOLONG && !create)) {
-				close(cur); /* absent: that name cannot exist */
-				return 1;
-			}
-			if (e == ELOOP ||
-			    (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-				S_ISLNK(st.st_mode))) {
-				mtls_err_set(err, MTLS_E_POLICY,
-				    "path %s: '%s' is a symbolic link; the "
-				    "receiver never follows links", path, comp);
-			} else if (e == ENAMETOOLONG) {
-				mtls_err_set(err, MTLS_E_POLICY,
-				    "path %s: a name is too long", path);
-			} else if (e == ENOTDIR) {
-				mtls_err_set(err, MTLS_E_EXISTS,
-				    "path %s: '%s' is a file, not a directory",
-				    path, comp);
-			} else {
-				errno = e;
-				mtls_err_sys(err, MTLS_E_IO, "cannot open %s/%s",
-				    s->root, comp);
-			}
-			close(cur);
-			return -1;
-		}
-		close(cur);
-		cur = next;
-		comp = slash + 1;
-	}
-	*dirfd = cur;
-	*leaf = comp;
-	return 0;
 }
 
 struct mtls__content_spool {
@@ -550,7 +306,7 @@ activate(struct mtls__content_store *s, const char *path,
 	const char *leaf = NULL;
 	int dfd = -1, rc = -1;
 
-	if (walk(s, path, 1, buf, sizeof(buf), &dfd, &leaf, err) != 0) {
+	if (mtls__content_walk(s, path, 1, buf, sizeof(buf), &dfd, &leaf, err) != 0) {
 		return -1;
 	}
 	if (fsync(sp->fd) != 0) {
@@ -602,7 +358,7 @@ deactivate(struct mtls__content_store *s, const char *path, struct mtls_err *err
 	const char *leaf = NULL;
 	int dfd = -1, rc;
 
-	rc = walk(s, path, 0, buf, sizeof(buf), &dfd, &leaf, err);
+	rc = mtls__content_walk(s, path, 0, buf, sizeof(buf), &dfd, &leaf, err);
 	if (rc != 0) {
 		return rc;
 	}
@@ -622,271 +378,6 @@ deactivate(struct mtls__content_store *s, const char *path, struct mtls_err *err
 		    "cannot sync the directory of %s", path);
 	}
 	close(dfd);
-	return rc;
-}
-
-/* 1: applied before with the same action/path/digest; 0: unknown id. */
-static int
-lookup(struct mtls__content_store *s, const char *principal, const char *id,
-    const char *action, const char *path, const char *sha,
-    struct mtls_err *err)
-{
-	int rc;
-
-	sqlite3_reset(s->sel);
-	sqlite3_bind_text(s->sel, 1, principal, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->sel, 2, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s->sel);
-	if (rc == SQLITE_DONE) {
-		return 0;
-	}
-	if (rc != SQLITE_ROW) {
-		return db_fail(s, "look up item id", err);
-	}
-	if (strcmp((const char *)sqlite3_column_text(s->sel, 0), action) != 0 ||
-	    strcmp((const char *)sqlite3_column_text(s->sel, 1), path) != 0 ||
-	    strcmp((const char *)sqlite3_column_text(s->sel, 2), sha) != 0) {
-		mtls_err_set(err, MTLS_E_EXISTS,
-		    "item id '%s' was already used for %s of %s with other "
-		    "content; use a new id per item", id,
-		    (const char *)sqlite3_column_text(s->sel, 0),
-		    (const char *)sqlite3_column_text(s->sel, 1));
-		sqlite3_reset(s->sel);
-		return -1;
-	}
-	sqlite3_reset(s->sel);
-	return 1;
-}
-
-static int
-record(struct mtls__content_store *s, const char *principal, const char *id,
-    const char *action, const char *path, const char *sha,
-    struct mtls_err *err)
-{
-	int rc;
-
-	sqlite3_reset(s->ins);
-	sqlite3_bind_text(s->ins, 1, principal, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->ins, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->ins, 3, action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->ins, 4, path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->ins, 5, sha, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s->ins);
-	sqlite3_reset(s->ins);
-	return rc == SQLITE_DONE ? 0 : db_fail(s, "record item id", err);
-}
-
-/* Runs the statement ST on (PRINCIPAL, ID): DONE expected. */
-static int
-step_item(struct mtls__content_store *s, sqlite3_stmt *st,
-    const char *principal, const char *id, const char *what,
-    struct mtls_err *err)
-{
-	int rc;
-
-	sqlite3_reset(st);
-	sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : db_fail(s, what, err);
-}
-
-/* Before the change: the item is recorded as on its way, durably
- * (synchronous=FULL), so a crash before commit_item() is detectable. */
-static int
-begin_item(struct mtls__content_store *s, const char *principal,
-    const char *id, const char *action, const char *path, const char *sha,
-    struct mtls_err *err)
-{
-	int rc;
-
-	sqlite3_reset(s->pins);
-	sqlite3_bind_text(s->pins, 1, principal, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->pins, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->pins, 3, action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->pins, 4, path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->pins, 5, sha, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s->pins);
-	sqlite3_reset(s->pins);
-	return rc == SQLITE_DONE ? 0 : db_fail(s, "record item id", err);
-}
-
-/* After the change is durable: the item is applied (one transaction). */
-static int
-commit_item(struct mtls__content_store *s, const char *principal,
-    const char *id, const char *action, const char *path, const char *sha,
-    struct mtls_err *err)
-{
-	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK) {
-		return db_fail(s, "record item id", err);
-	}
-	if (record(s, principal, id, action, path, sha, err) != 0 ||
-	    step_item(s, s->pdel, principal, id, "record item id", err) != 0) {
-		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		db_fail(s, "record item id", err);
-		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	return 0;
-}
-
-/* SHA-256 in hex of the regular file FD into HEX. */
-static int
-file_digest(int fd, char hex[65])
-{
-	unsigned char md[32], buf[65536];
-	unsigned int n = 0, i;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	ssize_t r;
-	int rc = -1;
-
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		goto out;
-	}
-	while ((r = read(fd, buf, sizeof(buf))) != 0) {
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r < 0 || EVP_DigestUpdate(ctx, buf, (size_t)r) != 1) {
-			goto out;
-		}
-	}
-	if (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32) {
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	}
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return rc;
-}
-
-/*
- * Was the change of an item left "placing" made? Activate: PATH is a
- * regular file with the item's SHA-256 (its rename happened). Deactivate:
- * PATH is absent. 1 yes, 0 no (anything else in the way counts as not
- * made: applying the item again says what is wrong), -1 when the file
- * cannot be read.
- */
-static int
-change_made(struct mtls__content_store *s, const char *action,
-    const char *path, const char *sha, struct mtls_err *err)
-{
-	char buf[MTLS__CONTENT_PATH_MAX + 1], hex[65];
-	const char *leaf = NULL;
-	const int deact = strcmp(action, "Deactivate") == 0;
-	struct mtls_err ignored = {MTLS_OK, ""};
-	struct stat st;
-	int dfd = -1, fd, rc;
-
-	rc = walk(s, path, 0, buf, sizeof(buf), &dfd, &leaf, &ignored);
-	if (rc != 0) {
-		return rc == 1 && deact; /* 1: a directory is missing */
-	}
-	fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	close(dfd);
-	if (fd < 0) {
-		return errno == ENOENT && deact;
-	}
-	if (deact || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return 0;
-	}
-	rc = file_digest(fd, hex);
-	close(fd);
-	if (rc != 0) {
-		return mtls_err_sys(err, MTLS_E_IO, "cannot read %s%s",
-		    s->content, path);
-	}
-	return strcmp(hex, sha) == 0;
-}
-
-/* Resolves the "placing" row of (PRINCIPAL, ID), if any: applied when its
- * change was made (a crash came between the change and its record), else
- * forgotten (the change never happened; the item is new again).
- * 0 or -1. */
-static int
-resolve(struct mtls__content_store *s, const char *principal, const char *id,
-    struct mtls_err *err)
-{
-	char *action = NULL, *path = NULL, *sha = NULL;
-	int rc;
-
-	sqlite3_reset(s->psel);
-	sqlite3_bind_text(s->psel, 1, principal, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->psel, 2, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s->psel);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(s->psel);
-		return 0;
-	}
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s->psel);
-		return db_fail(s, "look up item id", err);
-	}
-	action = mtls__strdup((const char *)sqlite3_column_text(s->psel, 0));
-	path = mtls__strdup((const char *)sqlite3_column_text(s->psel, 1));
-	sha = mtls__strdup((const char *)sqlite3_column_text(s->psel, 2));
-	sqlite3_reset(s->psel);
-	if (action == NULL || path == NULL || sha == NULL) {
-		rc = mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	rc = change_made(s, action, path, sha, err);
-	if (rc == 1) {
-		rc = commit_item(s, principal, id, action, path, sha, err);
-	} else if (rc == 0) {
-		rc = step_item(s, s->pdel, principal, id, "forget item id",
-		    err);
-	}
-out:
-	free(action);
-	free(path);
-	free(sha);
-	return rc;
-}
-
-/* At start: resolves every row a killed receiver left "placing". */
-static int
-resolve_all(struct mtls__content_store *s, struct mtls_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	char *principal = NULL, *id = NULL;
-	int rc = 0, step;
-
-	/* One row at a time: resolving deletes it from the table read. */
-	while (rc == 0) {
-		if (sqlite3_prepare_v2(s->db, "SELECT principal, id FROM "
-			"placing LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
-			return db_fail(s, "resolve items", err);
-		}
-		step = sqlite3_step(st);
-		if (step == SQLITE_ROW) {
-			principal = mtls__strdup(
-			    (const char *)sqlite3_column_text(st, 0));
-			id = mtls__strdup((const char *)sqlite3_column_text(st, 1));
-		}
-		sqlite3_finalize(st);
-		if (step == SQLITE_DONE) {
-			break;
-		}
-		if (step != SQLITE_ROW) {
-			return db_fail(s, "resolve items", err);
-		}
-		rc = principal != NULL && id != NULL
-		    ? resolve(s, principal, id, err)
-		    : mtls_err_set(err, MTLS_E_INTERNAL, "out of memory");
-		free(principal);
-		free(id);
-		principal = id = NULL;
-	}
 	return rc;
 }
 
@@ -916,10 +407,10 @@ apply_claimed(struct mtls__content_store *s,
 	if (id != NULL) {
 		/* An earlier attempt interrupted between its change and its
 		 * record counts as applied when its change was made. */
-		if (resolve(s, principal, id, err) != 0) {
+		if (mtls__content_resolve(s, principal, id, err) != 0) {
 			return -1;
 		}
-		rc = lookup(s, principal, id, aname, path, sha, err);
+		rc = mtls__content_lookup(s, principal, id, aname, path, sha, err);
 		if (rc != 0) {
 			if (rc == 1) {
 				*outcome = MTLS__CONTENT_REPLAYED;
@@ -927,7 +418,7 @@ apply_claimed(struct mtls__content_store *s,
 			}
 			return -1;
 		}
-		if (begin_item(s, principal, id, aname, path, sha, err) != 0) {
+		if (mtls__content_begin_item(s, principal, id, aname, path, sha, err) != 0) {
 			return -1;
 		}
 	}
@@ -942,7 +433,7 @@ apply_claimed(struct mtls__content_store *s,
 	*outcome = rc == 1 ? MTLS__CONTENT_ABSENT : MTLS__CONTENT_APPLIED;
 	/* Applied only now that the change is durable (see the header). */
 	if (id != NULL &&
-	    commit_item(s, principal, id, aname, path, sha, err) != 0) {
+	    mtls__content_commit_item(s, principal, id, aname, path, sha, err) != 0) {
 		return -1;
 	}
 	return 0;
